@@ -1,0 +1,129 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types and reasons of a Cluster.
+const (
+	// ClusterReadyCondition is True when the hub can reach the workload
+	// cluster's API server and it reports itself ready.
+	ClusterReadyCondition = "Ready"
+
+	// ClusterReachableReason: the API server answered and is ready.
+	ClusterReachableReason = "Reachable"
+	// KubeconfigSecretNotFoundReason: the referenced Secret or its key is missing.
+	KubeconfigSecretNotFoundReason = "KubeconfigSecretNotFound"
+	// KubeconfigInvalidReason: the Secret holds no usable kubeconfig.
+	KubeconfigInvalidReason = "KubeconfigInvalid"
+	// APIServerUnreachableReason: the API server did not answer.
+	APIServerUnreachableReason = "APIServerUnreachable"
+	// APIServerNotReadyReason: the API server answered but is not ready.
+	APIServerNotReadyReason = "APIServerNotReady"
+)
+
+// DefaultKubeconfigKey is the Secret key read when kubeconfigSecretRef.key is empty.
+const DefaultKubeconfigKey = "kubeconfig"
+
+// ClusterSpec describes a workload cluster registered to the hub.
+type ClusterSpec struct {
+	// kubeconfigSecretRef names the Secret that holds a kubeconfig with which
+	// the hub reaches the workload cluster's API server.
+	// +required
+	KubeconfigSecretRef SecretKeyReference `json:"kubeconfigSecretRef"`
+
+	// datacenter is the datacenter whose machines become this cluster's Nodes.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	Datacenter string `json:"datacenter"`
+
+	// region groups datacenters for placement; informational for now.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Region string `json:"region,omitempty"`
+}
+
+// SecretKeyReference points at one key of a Secret on the hub.
+type SecretKeyReference struct {
+	// namespace of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace"`
+
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// key in the Secret's data; "kubeconfig" when empty.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key,omitempty"`
+}
+
+// ClusterStatus is what the hub last observed of a workload cluster.
+type ClusterStatus struct {
+	// observedGeneration is the generation of the spec that this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready says whether the hub can use the cluster, and why not.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// kubernetesVersion is the version the cluster's API server reports.
+	// +optional
+	KubernetesVersion string `json:"kubernetesVersion,omitempty"`
+
+	// nodes is the number of Nodes in the cluster.
+	// +optional
+	Nodes int32 `json:"nodes"`
+
+	// readyNodes is the number of Nodes whose Ready condition is True.
+	// +optional
+	ReadyNodes int32 `json:"readyNodes"`
+}
+
+// Cluster is a workload cluster registered to the hub.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,categories=strata
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Datacenter",type=string,JSONPath=`.spec.datacenter`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Cluster struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired registration.
+	// +required
+	Spec ClusterSpec `json:"spec"`
+
+	// status is what the hub observed.
+	// +optional
+	Status ClusterStatus `json:"status,omitempty"`
+}
+
+// ClusterList is a list of Clusters.
+//
+// +kubebuilder:object:root=true
+type ClusterList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Cluster `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Cluster{}, &ClusterList{})
+}

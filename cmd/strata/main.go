@@ -1,0 +1,13 @@
+// Command strata is the Strata compute platform: the local datacenter, the
+// platform's components and the clients that talk to them.
+package main
+
+import (
+	"os"
+
+	"github.com/strata-dev/strata/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute())
+}

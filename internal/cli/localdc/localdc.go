@@ -1,0 +1,199 @@
+// Package localdc holds the commands of the local datacenter: up, down, status.
+package localdc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// stopTimeout bounds the clean stop after Ctrl-C.
+const stopTimeout = time.Minute
+
+// NewUpCommand returns `strata up`.
+func NewUpCommand(g *globals.Flags) *cobra.Command {
+	var workloads int
+	var verbose bool
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Run the local datacenter in the foreground",
+		Long: `Run the local datacenter: a hub cluster and workload clusters, each a real
+Kubernetes control plane with kwok simulating the kubelets, and Strata's
+components against them. The first run creates it in the home directory;
+later runs bring back the same clusters and objects. Ctrl-C stops it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runUp(cmd.Context(), cmd.OutOrStdout(), g, workloads, verbose)
+		},
+	}
+	cmd.Flags().IntVar(&workloads, "workload-clusters", 0,
+		fmt.Sprintf("number of workload clusters of a new datacenter (default %d)", localdc.DefaultWorkloadClusters))
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also write the components' logs to stderr")
+	return cmd
+}
+
+func runUp(ctx context.Context, out io.Writer, g *globals.Flags, workloads int, verbose bool) error {
+	startLog := logr.Discard()
+	if verbose {
+		startLog = zap.New(zap.WriteTo(os.Stderr))
+	}
+	fmt.Fprintf(out, "Starting the local datacenter in %s ...\n", g.Home)
+	began := time.Now()
+	dc, err := localdc.Start(ctx, localdc.Options{
+		Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, Logger: startLog,
+	})
+	if err != nil {
+		return err
+	}
+	logFile, err := os.OpenFile(filepath.Join(g.Home, "strata.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return errors.Join(err, dc.Stop(context.Background()))
+	}
+	defer logFile.Close() //nolint:errcheck // log file, closed at exit
+	var logOut io.Writer = logFile
+	if verbose {
+		logOut = io.MultiWriter(logFile, os.Stderr)
+	}
+	logger := zap.New(zap.WriteTo(logOut))
+	klog.SetLogger(logger)
+	ctrllog.SetLogger(logger)
+
+	printSummary(out, g.Home, dc, time.Since(began))
+	runErr := dc.Run(logr.NewContext(ctx, logger))
+	fmt.Fprintln(out, "\nStopping the local datacenter ...")
+	stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	defer cancel()
+	if err := dc.Stop(stopCtx); err != nil {
+		return errors.Join(runErr, err)
+	}
+	fmt.Fprintf(out, "Stopped. `strata up --home %s` brings it back; `strata down --home %s` removes it.\n", g.Home, g.Home)
+	return runErr
+}
+
+func printSummary(out io.Writer, home string, dc *localdc.Running, took time.Duration) {
+	verb := "Restarted"
+	if dc.Created {
+		verb = "Created"
+	}
+	fmt.Fprintf(out, "%s the local datacenter (Kubernetes %s) in %s.\n\n",
+		verb, dc.Datacenter.KubernetesVersion, took.Round(100*time.Millisecond))
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  CLUSTER\tROLE\tKUBECONFIG")
+	for i, c := range dc.Datacenter.Clusters {
+		role := "workload"
+		if i == 0 {
+			role = "hub"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Name, role, relative(localdc.KubeconfigPath(dc.Home(), c.Name)))
+	}
+	_ = tw.Flush()
+	hub := relative(localdc.KubeconfigPath(dc.Home(), localdc.HubName))
+	wl := relative(localdc.KubeconfigPath(dc.Home(), dc.Datacenter.WorkloadClusters()[0].Name))
+	fmt.Fprintf(out, `
+Try:
+  bin/kubectl --kubeconfig %s get clusters
+  bin/kubectl --kubeconfig %s get nodes
+  bin/strata status --home %s
+
+Logs: %s and each cluster's logs/ folder.
+Press Ctrl-C to stop; the clusters and their objects are kept for the next 'strata up'.
+`, hub, wl, home, relative(filepath.Join(dc.Home(), "strata.log")))
+}
+
+// relative shortens a path below the working directory for display.
+func relative(path string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(wd, path); err == nil && !filepath.IsAbs(rel) && len(rel) < len(path) && rel[0] != '.' {
+		return rel
+	}
+	return path
+}
+
+// NewDownCommand returns `strata down`.
+func NewDownCommand(g *globals.Flags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down",
+		Short: "Delete the local datacenter and its home directory",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			removed, err := localdc.Down(cmd.Context(), localdc.Options{Home: g.Home, BinDir: g.BinDir, Logger: logr.Discard()})
+			if err != nil {
+				return err
+			}
+			if !removed {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "No local datacenter in %s: nothing to remove.\n", g.Home)
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "Removed the local datacenter and %s.\n", g.Home)
+			return err
+		},
+	}
+}
+
+// NewStatusCommand returns `strata status`.
+func NewStatusCommand(g *globals.Flags) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print the local datacenter's clusters and whether each is ready",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return fmt.Errorf("--output must be table or json, not %q", output)
+			}
+			states, err := localdc.Status(cmd.Context(), g.Home)
+			if errors.Is(err, localdc.ErrNoDatacenter) {
+				return fmt.Errorf("%w: run `strata up --home %s` to create one", err, g.Home)
+			}
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(states)
+			}
+			return printStatus(cmd.OutOrStdout(), states)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func printStatus(out io.Writer, states []localdc.ClusterState) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tREADY\tVERSION\tNODES\tKUBECONFIG\tREASON")
+	for _, s := range states {
+		ready := "False"
+		if s.Ready {
+			ready = "True"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Role, ready, dash(s.Version), s.Nodes, relative(s.Kubeconfig), s.Reason)
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

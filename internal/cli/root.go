@@ -1,0 +1,52 @@
+// Package cli builds the strata command tree; each command group lives in a
+// package of its own below this one.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/cli/localdc"
+)
+
+// NewRootCommand returns the strata command with every subcommand.
+func NewRootCommand() *cobra.Command {
+	g := &globals.Flags{}
+	root := &cobra.Command{
+		Use:   "strata",
+		Short: "Strata takes a fleet from bare-metal machines to running applications",
+		Long: `Strata is a compute platform built on Kubernetes: a datacenter inventory and
+Compute Broker (metal), a hub of KRM APIs that turns machines into Nodes of
+workload clusters (cluster), and app onboarding and guardrails (workload).
+
+Start with 'strata up', which runs a local datacenter of real Kubernetes
+clusters with simulated machines.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g.AddTo(root.PersistentFlags())
+	root.AddCommand(
+		localdc.NewUpCommand(g),
+		localdc.NewDownCommand(g),
+		localdc.NewStatusCommand(g),
+		newVersionCommand(),
+	)
+	return root
+}
+
+// Execute runs the command line and returns the process's exit code.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := NewRootCommand().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,147 @@
+package cluster
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// ErrInvalidKubeconfig is returned by a Prober for a kubeconfig it cannot use.
+var ErrInvalidKubeconfig = errors.New("invalid kubeconfig")
+
+// Health is what a probe of a workload cluster found.
+type Health struct {
+	// Version is the API server's git version.
+	Version string
+	// Ready is whether /readyz answered ok; ReadyzMessage is its body otherwise.
+	Ready         bool
+	ReadyzMessage string
+	// Nodes and ReadyNodes count the cluster's Nodes.
+	Nodes      int32
+	ReadyNodes int32
+}
+
+// Prober looks at a workload cluster through a kubeconfig.
+type Prober interface {
+	Probe(ctx context.Context, kubeconfig []byte) (Health, error)
+}
+
+// probeTimeout bounds one probe so a dead cluster does not hold a worker.
+const probeTimeout = 10 * time.Second
+
+// nodePageSize keeps node lists of large clusters in pages.
+const nodePageSize = 500
+
+// APIProber probes clusters through their API servers. It keeps one client per
+// distinct kubeconfig so connections are reused across probes.
+type APIProber struct {
+	mu      sync.Mutex
+	clients map[[sha256.Size]byte]kubernetes.Interface
+}
+
+// NewAPIProber returns a Prober that talks to real API servers.
+func NewAPIProber() *APIProber {
+	return &APIProber{clients: map[[sha256.Size]byte]kubernetes.Interface{}}
+}
+
+// Probe implements Prober.
+func (p *APIProber) Probe(ctx context.Context, kubeconfig []byte) (Health, error) {
+	cs, err := p.clientFor(kubeconfig)
+	if err != nil {
+		return Health{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+
+	var h Health
+	body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	if err != nil && len(body) == 0 {
+		return Health{}, fmt.Errorf("asking the API server whether it is ready: %w", err)
+	}
+	h.Ready = err == nil
+	if !h.Ready {
+		h.ReadyzMessage = failedChecks(string(body))
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return Health{}, fmt.Errorf("reading the API server's version: %w", err)
+	}
+	h.Version = v.GitVersion
+	h.Nodes, h.ReadyNodes, err = countNodes(ctx, cs)
+	if err != nil {
+		return Health{}, err
+	}
+	return h, nil
+}
+
+func (p *APIProber) clientFor(kubeconfig []byte) (kubernetes.Interface, error) {
+	key := sha256.Sum256(kubeconfig)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cs, ok := p.clients[key]; ok {
+		return cs, nil
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKubeconfig, err)
+	}
+	cfg.Timeout = probeTimeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidKubeconfig, err)
+	}
+	p.clients[key] = cs
+	return cs, nil
+}
+
+func countNodes(ctx context.Context, cs kubernetes.Interface) (total, ready int32, err error) {
+	opts := metav1.ListOptions{Limit: nodePageSize}
+	for {
+		nodes, err := cs.CoreV1().Nodes().List(ctx, opts)
+		if err != nil {
+			return 0, 0, fmt.Errorf("listing nodes: %w", err)
+		}
+		for i := range nodes.Items {
+			total++
+			if nodeReady(&nodes.Items[i]) {
+				ready++
+			}
+		}
+		if nodes.Continue == "" {
+			return total, ready, nil
+		}
+		opts.Continue = nodes.Continue
+	}
+}
+
+// failedChecks keeps the failed checks ("[-]...") of a /readyz answer.
+func failedChecks(readyz string) string {
+	var failed []string
+	for _, line := range strings.Split(readyz, "\n") {
+		if strings.HasPrefix(line, "[-]") {
+			failed = append(failed, strings.TrimPrefix(line, "[-]"))
+		}
+	}
+	if len(failed) == 0 {
+		return strings.TrimSpace(readyz)
+	}
+	return strings.Join(failed, "; ")
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

@@ -1,0 +1,179 @@
+// Package localdc is the local datacenter behind `strata up`: a hub cluster and
+// workload clusters, each a real Kubernetes control plane with kwok playing
+// the kubelets, and the wiring of Strata's components against them.
+package localdc
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"sigs.k8s.io/yaml"
+)
+
+// HubName is the name of the hub cluster.
+const HubName = "hub"
+
+// stateFile is the file under the home that says what datacenter lives there.
+const stateFile = "datacenter.yaml"
+
+// stateKind marks a state file as Strata's, so `strata down` never removes a
+// directory that is not a strata home.
+const stateKind = "LocalDatacenter"
+
+// Datacenter is what a strata home holds: which clusters, which Kubernetes
+// version, which ports. It is written once, when the datacenter is created.
+type Datacenter struct {
+	Kind string `json:"kind"`
+	// KubernetesVersion is the version of the binaries that created it.
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// Clusters are the hub first, then the workload clusters.
+	Clusters []ClusterInfo `json:"clusters"`
+}
+
+// ClusterInfo is one cluster of the local datacenter and the ports its
+// components listen on (pinned at creation so clusters can be created at once
+// and a port taken by another process is found before a restart).
+type ClusterInfo struct {
+	Name  string `json:"name"`
+	Ports Ports  `json:"ports"`
+}
+
+// Ports are the loopback ports of one cluster's components.
+type Ports struct {
+	KubeAPIServer         uint32 `json:"kubeApiserver"`
+	Etcd                  uint32 `json:"etcd"`
+	EtcdPeer              uint32 `json:"etcdPeer"`
+	KubeControllerManager uint32 `json:"kubeControllerManager"`
+	KubeScheduler         uint32 `json:"kubeScheduler"`
+	KwokController        uint32 `json:"kwokController"`
+}
+
+// byComponent lists the ports with the component that owns each.
+func (p Ports) byComponent() []componentPort {
+	return []componentPort{
+		{"kube-apiserver", p.KubeAPIServer},
+		{"etcd", p.Etcd},
+		{"etcd (peer)", p.EtcdPeer},
+		{"kube-controller-manager", p.KubeControllerManager},
+		{"kube-scheduler", p.KubeScheduler},
+		{"kwok-controller", p.KwokController},
+	}
+}
+
+type componentPort struct {
+	component string
+	port      uint32
+}
+
+// WorkloadClusterName is the name of the i-th workload cluster, from 1.
+func WorkloadClusterName(i int) string {
+	return "workload-" + strconv.Itoa(i)
+}
+
+// WorkloadClusters returns the clusters other than the hub.
+func (d *Datacenter) WorkloadClusters() []ClusterInfo {
+	return d.Clusters[1:]
+}
+
+// newDatacenter plans a datacenter of a hub and n workload clusters, with
+// free loopback ports for every component.
+func newDatacenter(kubeVersion string, workloads int) (*Datacenter, error) {
+	names := []string{HubName}
+	for i := 1; i <= workloads; i++ {
+		names = append(names, WorkloadClusterName(i))
+	}
+	ports, err := freePorts(len(names) * len(Ports{}.byComponent()))
+	if err != nil {
+		return nil, err
+	}
+	dc := &Datacenter{Kind: stateKind, KubernetesVersion: kubeVersion}
+	for i, name := range names {
+		p := ports[i*6 : i*6+6]
+		dc.Clusters = append(dc.Clusters, ClusterInfo{Name: name, Ports: Ports{
+			KubeAPIServer: p[0], Etcd: p[1], EtcdPeer: p[2],
+			KubeControllerManager: p[3], KubeScheduler: p[4], KwokController: p[5],
+		}})
+	}
+	return dc, nil
+}
+
+// freePorts asks the kernel for n distinct free loopback ports. All listeners
+// are held until every port is chosen so none is handed out twice.
+func freePorts(n int) ([]uint32, error) {
+	var ports []uint32
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free loopback port: %w", err)
+		}
+		defer l.Close() //nolint:errcheck // closing a probe listener
+		ports = append(ports, uint32(l.Addr().(*net.TCPAddr).Port))
+	}
+	return ports, nil
+}
+
+// ErrNoDatacenter is returned when a home holds no datacenter.
+var ErrNoDatacenter = errors.New("no local datacenter")
+
+// loadDatacenter reads the datacenter of a home. It returns ErrNoDatacenter
+// when there is none, and an error naming the problem when the file is broken.
+func loadDatacenter(home string) (*Datacenter, error) {
+	path := filepath.Join(home, stateFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s", ErrNoDatacenter, home)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	dc := &Datacenter{}
+	if err := yaml.UnmarshalStrict(raw, dc); err != nil {
+		return nil, fmt.Errorf("%s is not a strata datacenter file: %w", path, err)
+	}
+	if err := dc.validate(); err != nil {
+		return nil, fmt.Errorf("%s is broken: %w", path, err)
+	}
+	return dc, nil
+}
+
+func (d *Datacenter) validate() error {
+	if d.Kind != stateKind {
+		return fmt.Errorf("kind is %q, want %q", d.Kind, stateKind)
+	}
+	if d.KubernetesVersion == "" {
+		return errors.New("kubernetesVersion is empty")
+	}
+	if len(d.Clusters) < 2 || d.Clusters[0].Name != HubName {
+		return errors.New("clusters must list the hub first and at least one workload cluster")
+	}
+	seen := map[uint32]string{}
+	for _, c := range d.Clusters {
+		for _, cp := range c.Ports.byComponent() {
+			if cp.port == 0 {
+				return fmt.Errorf("cluster %q has no port for %s", c.Name, cp.component)
+			}
+			if other, dup := seen[cp.port]; dup {
+				return fmt.Errorf("port %d is given to both %s and %s/%s", cp.port, other, c.Name, cp.component)
+			}
+			seen[cp.port] = c.Name + "/" + cp.component
+		}
+	}
+	return nil
+}
+
+func (d *Datacenter) save(home string) error {
+	raw, err := yaml.Marshal(d)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(home, stateFile)
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package localdc
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+func TestNewDatacenterRoundTrip(t *testing.T) {
+	home := t.TempDir()
+	dc, err := newDatacenter("v1.37.1", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range dc.Clusters {
+		names = append(names, c.Name)
+	}
+	if got, want := strings.Join(names, ","), "hub,workload-1,workload-2,workload-3"; got != want {
+		t.Errorf("clusters = %s, want %s", got, want)
+	}
+	if err := dc.save(home); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := loadDatacenter(home)
+	if err != nil {
+		t.Fatalf("loading a saved datacenter: %v", err)
+	}
+	if len(loaded.WorkloadClusters()) != 3 || loaded.Clusters[2].Ports != dc.Clusters[2].Ports {
+		t.Errorf("loaded %+v, saved %+v", loaded, dc)
+	}
+}
+
+func TestLoadDatacenterErrors(t *testing.T) {
+	valid, err := newDatacenter("v1.37.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := *valid
+	dup.Clusters = append([]ClusterInfo(nil), valid.Clusters...)
+	dup.Clusters[1].Ports.Etcd = dup.Clusters[0].Ports.KubeAPIServer
+
+	cases := map[string]struct {
+		content string // "" means no file
+		want    string
+	}{
+		"no file":          {want: "no local datacenter"},
+		"not yaml":         {content: "{{{", want: "is not a strata datacenter file"},
+		"unknown field":    {content: "kind: LocalDatacenter\nsurprise: 1\n", want: "is not a strata datacenter file"},
+		"another kind":     {content: "kind: Something\nkubernetesVersion: v1\n", want: `kind is "Something"`},
+		"no clusters":      {content: "kind: LocalDatacenter\nkubernetesVersion: v1.37.1\n", want: "clusters must list the hub first"},
+		"port given twice": {content: mustYAML(t, &dup), want: "is given to both hub/kube-apiserver and workload-1/etcd"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			home := t.TempDir()
+			if tc.content != "" {
+				if err := os.WriteFile(filepath.Join(home, stateFile), []byte(tc.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := loadDatacenter(home)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("loadDatacenter = %v, want an error containing %q", err, tc.want)
+			}
+			if name == "no file" && !errors.Is(err, ErrNoDatacenter) {
+				t.Errorf("error %v is not ErrNoDatacenter", err)
+			}
+		})
+	}
+}
+
+func TestKwokctlConfig(t *testing.T) {
+	c := ClusterInfo{Name: "hub", Ports: Ports{KubeAPIServer: 1, Etcd: 2, EtcdPeer: 3, KubeControllerManager: 4, KubeScheduler: 5, KwokController: 6}}
+	raw, err := kwokctlConfig("/opt/bin", "v1.37.1", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		APIVersion string         `json:"apiVersion"`
+		Kind       string         `json:"kind"`
+		Options    map[string]any `json:"options"`
+		Patches    []struct {
+			Name      string              `json:"name"`
+			ExtraArgs []map[string]string `json:"extraArgs"`
+		} `json:"componentsPatches"`
+	}
+	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
+		t.Fatalf("config is not valid YAML: %v\n%s", err, raw)
+	}
+	if cfg.Kind != "KwokctlConfiguration" || cfg.Options["runtime"] != "binary" || cfg.Options["bindAddress"] != "127.0.0.1" {
+		t.Errorf("kind/runtime/bindAddress wrong:\n%s", raw)
+	}
+	if cfg.Options["etcdBinary"] != "/opt/bin/etcd" || cfg.Options["kubeApiserverPort"] != float64(1) || cfg.Options["kwokControllerPort"] != float64(6) {
+		t.Errorf("binaries or ports not pinned:\n%s", raw)
+	}
+	args := map[string]string{}
+	for _, p := range cfg.Patches {
+		for _, a := range p.ExtraArgs {
+			args[p.Name+"/"+a["key"]] = a["value"]
+		}
+	}
+	for _, key := range []string{"kube-apiserver/max-requests-inflight", "kube-controller-manager/kube-api-qps", "kube-scheduler/kube-api-qps", "kwok-controller/cidr"} {
+		if args[key] == "" {
+			t.Errorf("no extra arg %s in:\n%s", key, raw)
+		}
+	}
+}
+
+func mustYAML(t *testing.T, v any) string {
+	t.Helper()
+	raw, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(raw)
+}

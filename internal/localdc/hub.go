@@ -1,0 +1,139 @@
+package localdc
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/config/crd"
+)
+
+// SystemNamespace holds Strata's own objects on the hub, such as the
+// kubeconfig Secrets of the workload clusters.
+const SystemNamespace = "strata-system"
+
+// Datacenter name given to the local datacenter's clusters.
+const localDatacenterName = "local"
+
+// fieldOwner is the server-side apply field manager of `strata up`.
+const fieldOwner = client.FieldOwner("strata-up")
+
+// installCRDs applies Strata's CRDs to the hub and waits until each is served.
+func installCRDs(ctx context.Context, c client.Client) error {
+	entries, err := fs.Glob(crd.FS, "*.yaml")
+	if err != nil {
+		return err
+	}
+	for _, name := range entries {
+		raw, err := fs.ReadFile(crd.FS, name)
+		if err != nil {
+			return err
+		}
+		u := &unstructured.Unstructured{}
+		if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+			return fmt.Errorf("parsing CRD %s: %w", name, err)
+		}
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership); err != nil {
+			return fmt.Errorf("installing CRD %s: %w", u.GetName(), err)
+		}
+		if err := waitEstablished(ctx, c, u.GetName()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func waitEstablished(ctx context.Context, c client.Client, name string) error {
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		crd := &apiextensionsv1.CustomResourceDefinition{}
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		for _, cond := range crd.Status.Conditions {
+			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for CRD %s to be established: %w", name, err)
+	}
+	return nil
+}
+
+// registerWorkloadClusters writes, for each workload cluster, a Secret with a
+// self-contained kubeconfig and the Cluster object that points at it.
+func registerWorkloadClusters(ctx context.Context, c client.Client, home string, dc *Datacenter) error {
+	if err := c.Apply(ctx, corev1ac.Namespace(SystemNamespace), fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", SystemNamespace, err)
+	}
+	for _, wc := range dc.WorkloadClusters() {
+		kubeconfig, err := flatKubeconfig(KubeconfigPath(home, wc.Name))
+		if err != nil {
+			return err
+		}
+		secretName := wc.Name + "-kubeconfig"
+		secret := corev1ac.Secret(secretName, SystemNamespace).
+			WithType(corev1.SecretTypeOpaque).
+			WithData(map[string][]byte{fleetv1alpha1.DefaultKubeconfigKey: kubeconfig})
+		if err := c.Apply(ctx, secret, fieldOwner, client.ForceOwnership); err != nil {
+			return fmt.Errorf("writing the kubeconfig Secret of cluster %s: %w", wc.Name, err)
+		}
+		cluster := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": fleetv1alpha1.GroupVersion.String(),
+			"kind":       "Cluster",
+			"metadata":   map[string]any{"name": wc.Name},
+			"spec": map[string]any{
+				"datacenter": localDatacenterName,
+				"kubeconfigSecretRef": map[string]any{
+					"namespace": SystemNamespace,
+					"name":      secretName,
+				},
+			},
+		}}
+		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(cluster), fieldOwner, client.ForceOwnership); err != nil {
+			return fmt.Errorf("registering cluster %s: %w", wc.Name, err)
+		}
+	}
+	return nil
+}
+
+// flatKubeconfig reads a kubeconfig and inlines the certificate files it
+// names, so it can travel in a Secret.
+func flatKubeconfig(path string) ([]byte, error) {
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig %s: %w", path, err)
+	}
+	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
+		return nil, fmt.Errorf("inlining the certificates of %s: %w", path, err)
+	}
+	return clientcmd.Write(*cfg)
+}
+
+// Scheme knows every type the local datacenter's components use on the hub.
+func Scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, apiextensionsv1.AddToScheme, fleetv1alpha1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err) // only on a programming error in the list above
+		}
+	}
+	return s
+}

@@ -1,0 +1,229 @@
+package localdc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"sigs.k8s.io/yaml"
+)
+
+// kwokWorkdir is the folder under the home that kwokctl keeps its clusters in.
+const kwokWorkdir = "kwok"
+
+// ClusterDir is where kwokctl keeps a cluster of the home: its config, pki,
+// etcd data, pids and component logs.
+func ClusterDir(home, name string) string {
+	return filepath.Join(home, kwokWorkdir, "clusters", name)
+}
+
+// KubeconfigPath is the admin kubeconfig of a cluster of the home.
+func KubeconfigPath(home, name string) string {
+	return filepath.Join(ClusterDir(home, name), "kubeconfig.yaml")
+}
+
+// Tuning of the local control planes for throughput on a small machine, where
+// one process plays thousands of kubelets. Defaults (20 qps for the
+// controller-manager and scheduler, 400/200 in-flight requests) cap pod
+// creation at about a dozen per second; see docs/local-datacenter.md.
+var componentArgs = map[string][][2]string{
+	"kube-apiserver": {
+		{"max-requests-inflight", "1000"},
+		{"max-mutating-requests-inflight", "500"},
+	},
+	"kube-controller-manager": {
+		{"kube-api-qps", "300"},
+		{"kube-api-burst", "600"},
+		{"concurrent-deployment-syncs", "10"},
+		{"concurrent-replicaset-syncs", "10"},
+	},
+	"kube-scheduler": {
+		{"kube-api-qps", "300"},
+		{"kube-api-burst", "600"},
+	},
+	"kwok-controller": {
+		// The default /24 runs out of pod IPs after 254 pods.
+		{"cidr", "10.0.0.0/16"},
+	},
+}
+
+// kwokctlConfig renders the KwokctlConfiguration of one cluster.
+func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo) ([]byte, error) {
+	bin := func(name string) string { return filepath.Join(binDir, name) }
+	type extraArg struct {
+		Key   string `json:"key"`
+		Value string `json:"value"`
+	}
+	type patch struct {
+		Name      string     `json:"name"`
+		ExtraArgs []extraArg `json:"extraArgs"`
+	}
+	var patches []patch
+	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
+		p := patch{Name: name}
+		for _, kv := range componentArgs[name] {
+			p.ExtraArgs = append(p.ExtraArgs, extraArg{Key: kv[0], Value: kv[1]})
+		}
+		patches = append(patches, p)
+	}
+	cfg := map[string]any{
+		"apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+		"kind":       "KwokctlConfiguration",
+		"options": map[string]any{
+			"runtime":                     "binary",
+			"kubeVersion":                 kubeVersion,
+			"bindAddress":                 "127.0.0.1",
+			"kubeApiserverBinary":         bin("kube-apiserver"),
+			"kubeControllerManagerBinary": bin("kube-controller-manager"),
+			"kubeSchedulerBinary":         bin("kube-scheduler"),
+			"kwokControllerBinary":        bin("kwok"),
+			"etcdBinary":                  bin("etcd"),
+			"kubectlBinary":               bin("kubectl"),
+			"kubeApiserverPort":           c.Ports.KubeAPIServer,
+			"etcdPort":                    c.Ports.Etcd,
+			"etcdPeerPort":                c.Ports.EtcdPeer,
+			"kubeControllerManagerPort":   c.Ports.KubeControllerManager,
+			"kubeSchedulerPort":           c.Ports.KubeScheduler,
+			"kwokControllerPort":          c.Ports.KwokController,
+		},
+		"componentsPatches": patches,
+	}
+	return yaml.Marshal(cfg)
+}
+
+// kwokctl runs the kwokctl binary against the home's kwok workdir.
+type kwokctl struct {
+	binDir string
+	home   string
+}
+
+// run runs kwokctl with a clean environment: every KWOK_* variable would
+// override the configuration file, and kwokctl prefers a kubectl on PATH, so
+// bin/ comes first.
+func (k kwokctl) run(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(k.binDir, "kwokctl"), args...)
+	var env []string
+	for _, kv := range os.Environ() {
+		switch {
+		case strings.HasPrefix(kv, "KWOK_"):
+		case strings.HasPrefix(kv, "PATH="):
+			env = append(env, "PATH="+k.binDir+string(os.PathListSeparator)+strings.TrimPrefix(kv, "PATH="))
+		default:
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = append(env, "KWOK_WORKDIR="+filepath.Join(k.home, kwokWorkdir))
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kwokctl %s: %w: %s", strings.Join(args, " "), err, lastLines(out.String(), 5))
+	}
+	return nil
+}
+
+func (k kwokctl) create(ctx context.Context, kubeVersion string, c ClusterInfo) error {
+	cfg, err := kwokctlConfig(k.binDir, kubeVersion, c)
+	if err != nil {
+		return err
+	}
+	cfgPath := filepath.Join(k.home, kwokWorkdir, c.Name+".config.yaml")
+	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", cfgPath, err)
+	}
+	// An empty --kubeconfig keeps kwokctl away from the user's ~/.kube/config.
+	return k.run(ctx, "--config", cfgPath, "create", "cluster", "--name", c.Name, "--kubeconfig", "")
+}
+
+func (k kwokctl) start(ctx context.Context, name string) error {
+	if err := clearStalePIDs(ClusterDir(k.home, name)); err != nil {
+		return err
+	}
+	return k.run(ctx, "start", "cluster", "--name", name)
+}
+
+func (k kwokctl) stop(ctx context.Context, name string) error {
+	if err := clearStalePIDs(ClusterDir(k.home, name)); err != nil {
+		return err
+	}
+	return k.run(ctx, "stop", "cluster", "--name", name)
+}
+
+// delete removes a cluster and its data. kwokctl refuses an empty
+// --kubeconfig here, and a path that does not exist is left alone.
+func (k kwokctl) delete(ctx context.Context, name string) error {
+	if err := clearStalePIDs(ClusterDir(k.home, name)); err != nil {
+		return err
+	}
+	return k.run(ctx, "delete", "cluster", "--name", name,
+		"--kubeconfig", filepath.Join(k.home, kwokWorkdir, "no-kubeconfig"))
+}
+
+// clearStalePIDs removes pid files that name a process which is not one of
+// the cluster's components (the pid was reused after a reboot), so kwokctl
+// neither skips starting the component nor kills a stranger.
+func clearStalePIDs(clusterDir string) error {
+	files, err := filepath.Glob(filepath.Join(clusterDir, "pids", "*.pid"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if _, ok := componentPID(clusterDir, f); !ok {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing stale pid file: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// componentPID reads a pid file and says whether it names a live process
+// started from the cluster's directory.
+func componentPID(clusterDir, pidFile string) (int, bool) {
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return 0, false
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil || !bytes.Contains(cmdline, []byte(clusterDir)) {
+		return 0, false
+	}
+	return pid, true
+}
+
+// runningComponents lists the pids of a cluster's live components.
+func runningComponents(clusterDir string) []int {
+	files, _ := filepath.Glob(filepath.Join(clusterDir, "pids", "*.pid"))
+	var pids []int
+	for _, f := range files {
+		if pid, ok := componentPID(clusterDir, f); ok {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,139 @@
+package localdc
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+// componentsPerCluster is how many processes kwokctl runs for one cluster:
+// etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok.
+const componentsPerCluster = 5
+
+// statusTimeout bounds each question that Status asks a cluster.
+const statusTimeout = 3 * time.Second
+
+// ClusterState is what `strata status` reports of one cluster.
+type ClusterState struct {
+	Name       string `json:"name"`
+	Role       string `json:"role"`
+	Kubeconfig string `json:"kubeconfig"`
+	// Components counts the live processes of the cluster, of componentsPerCluster.
+	Components int    `json:"components"`
+	Version    string `json:"version,omitempty"`
+	Nodes      int    `json:"nodes"`
+	// Ready says whether the cluster serves; Reason says why not. For a
+	// workload cluster it is the hub's view, its Cluster's Ready condition.
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Status reports each cluster of the home's datacenter.
+func Status(ctx context.Context, home string) ([]ClusterState, error) {
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := loadDatacenter(home)
+	if err != nil {
+		return nil, err
+	}
+	var hub client.Client
+	states := make([]ClusterState, 0, len(dc.Clusters))
+	for i, c := range dc.Clusters {
+		s := ClusterState{
+			Name:       c.Name,
+			Role:       "workload",
+			Kubeconfig: KubeconfigPath(home, c.Name),
+			Components: len(runningComponents(ClusterDir(home, c.Name))),
+		}
+		if i == 0 {
+			s.Role = "hub"
+		}
+		probeCluster(ctx, &s)
+		if i == 0 && s.Ready {
+			hub, _ = newClient(s.Kubeconfig)
+		}
+		if i > 0 && s.Ready {
+			hubView(ctx, hub, &s)
+		}
+		states = append(states, s)
+	}
+	return states, nil
+}
+
+// probeCluster asks a cluster's API server for its version and nodes.
+func probeCluster(ctx context.Context, s *ClusterState) {
+	if s.Components == 0 {
+		s.Reason = "stopped: run `strata up`"
+		return
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.Kubeconfig)
+	if err != nil {
+		s.Reason = err.Error()
+		return
+	}
+	cfg.Timeout = statusTimeout
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		s.Reason = err.Error()
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	if _, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		s.Reason = fmt.Sprintf("API server not ready: %v", err)
+		return
+	}
+	if v, err := cs.Discovery().ServerVersion(); err == nil {
+		s.Version = v.GitVersion
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		s.Reason = fmt.Sprintf("listing nodes: %v", err)
+		return
+	}
+	s.Nodes = len(nodes.Items)
+	s.Ready = s.Components == componentsPerCluster
+	if !s.Ready {
+		s.Reason = fmt.Sprintf("%d of %d components running", s.Components, componentsPerCluster)
+	}
+}
+
+// hubView replaces a workload cluster's readiness by the hub's judgement.
+func hubView(ctx context.Context, hub client.Client, s *ClusterState) {
+	if hub == nil {
+		s.Ready, s.Reason = false, "the hub is not ready"
+		return
+	}
+	cluster := &fleetv1alpha1.Cluster{}
+	if err := hub.Get(ctx, client.ObjectKey{Name: s.Name}, cluster); err != nil {
+		s.Ready, s.Reason = false, fmt.Sprintf("not registered on the hub: %v", err)
+		return
+	}
+	cond := meta.FindStatusCondition(cluster.Status.Conditions, fleetv1alpha1.ClusterReadyCondition)
+	switch {
+	case cond == nil:
+		s.Ready, s.Reason = false, "the hub has not probed it yet"
+	case cond.Status != "True":
+		s.Ready, s.Reason = false, cond.Reason+": "+cond.Message
+	}
+}
+
+func newClient(kubeconfig string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Timeout = statusTimeout
+	return client.New(cfg, client.Options{Scheme: Scheme()})
+}

@@ -1,0 +1,342 @@
+package localdc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// DefaultWorkloadClusters is how many workload clusters a new datacenter gets.
+const DefaultWorkloadClusters = 2
+
+// readyTimeout bounds how long a cluster may take to serve after its start.
+const readyTimeout = 2 * time.Minute
+
+// requiredBinaries are the programs of bin/ that the local datacenter runs.
+var requiredBinaries = []string{
+	"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd", "kwok", "kwokctl", "kubectl",
+}
+
+// Options say where the local datacenter lives and what it runs.
+type Options struct {
+	// Home is the directory that holds the datacenter's state.
+	Home string
+	// BinDir holds the Kubernetes binaries built by `make tools`.
+	BinDir string
+	// WorkloadClusters is the number of workload clusters of a new datacenter;
+	// zero means "whatever the home holds", or DefaultWorkloadClusters.
+	WorkloadClusters int
+	// Logger receives progress and component logs.
+	Logger logr.Logger
+}
+
+func (o *Options) complete() error {
+	if o.Home == "" {
+		return errors.New("a home directory is required")
+	}
+	if o.WorkloadClusters < 0 {
+		return fmt.Errorf("--workload-clusters must be at least 1, not %d", o.WorkloadClusters)
+	}
+	var err error
+	if o.Home, err = filepath.Abs(o.Home); err != nil {
+		return err
+	}
+	if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
+		return err
+	}
+	var missing []string
+	for _, b := range requiredBinaries {
+		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s has no %v: run `make tools` to build them (several minutes the first time)", o.BinDir, missing)
+	}
+	return nil
+}
+
+// Running is a started local datacenter.
+type Running struct {
+	Datacenter *Datacenter
+	// Created is true when this start created the datacenter.
+	Created bool
+	// Hub is a client of the hub cluster.
+	Hub client.Client
+	// HubConfig is the hub's REST config.
+	HubConfig *rest.Config
+
+	opts   Options
+	kwok   kwokctl
+	unlock func()
+}
+
+// Start brings the home's datacenter up, creating it on first use, and
+// returns once every cluster serves and the hub holds Strata's CRDs and the
+// workload Clusters. A failed first start removes what it created; a failed
+// restart stops what it started and keeps the data.
+func Start(ctx context.Context, opts Options) (*Running, error) {
+	if err := opts.complete(); err != nil {
+		return nil, err
+	}
+	kubeVersion, err := binaryVersion(filepath.Join(opts.BinDir, "kube-apiserver"))
+	if err != nil {
+		return nil, err
+	}
+	homeExisted := dirExists(opts.Home)
+	if err := os.MkdirAll(opts.Home, 0o750); err != nil {
+		return nil, fmt.Errorf("creating home %s: %w", opts.Home, err)
+	}
+	unlock, err := lockHome(opts.Home)
+	if err != nil {
+		return nil, err
+	}
+	r := &Running{opts: opts, kwok: kwokctl{binDir: opts.BinDir, home: opts.Home}, unlock: unlock}
+
+	dc, err := loadDatacenter(opts.Home)
+	switch {
+	case errors.Is(err, ErrNoDatacenter):
+		r.Created = true
+		err = r.create(ctx, kubeVersion)
+	case err != nil:
+		err = fmt.Errorf("%w; run `strata down --home %s` to remove it", err, opts.Home)
+	default:
+		r.Datacenter = dc
+		err = r.restart(ctx, kubeVersion)
+	}
+	if err == nil {
+		err = r.installHub(ctx)
+	}
+	if err != nil {
+		r.abort(homeExisted)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Running) create(ctx context.Context, kubeVersion string) error {
+	// Clusters without a datacenter file are left from a creation that was
+	// killed; they are removed before anything new is made.
+	if err := r.deleteLeftoverClusters(ctx); err != nil {
+		return err
+	}
+	workloads := r.opts.WorkloadClusters
+	if workloads == 0 {
+		workloads = DefaultWorkloadClusters
+	}
+	dc, err := newDatacenter(kubeVersion, workloads)
+	if err != nil {
+		return err
+	}
+	r.Datacenter = dc
+	r.opts.Logger.Info("Creating the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters), "kubernetesVersion", kubeVersion)
+	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		return r.kwok.create(ctx, kubeVersion, c)
+	}); err != nil {
+		return err
+	}
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+	return dc.save(r.opts.Home)
+}
+
+func (r *Running) restart(ctx context.Context, kubeVersion string) error {
+	dc := r.Datacenter
+	if r.opts.WorkloadClusters != 0 && r.opts.WorkloadClusters != len(dc.WorkloadClusters()) {
+		return fmt.Errorf("%s holds a datacenter with %d workload clusters, not %d: drop --workload-clusters, or run `strata down --home %s` first",
+			r.opts.Home, len(dc.WorkloadClusters()), r.opts.WorkloadClusters, r.opts.Home)
+	}
+	if dc.KubernetesVersion != kubeVersion {
+		return fmt.Errorf("%s holds a datacenter of Kubernetes %s but %s has %s: run `strata down --home %s` to start afresh",
+			r.opts.Home, dc.KubernetesVersion, r.opts.BinDir, kubeVersion, r.opts.Home)
+	}
+	for _, c := range dc.Clusters {
+		if _, err := os.Stat(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml")); err != nil {
+			return fmt.Errorf("%s is broken: cluster %s is missing (%v); run `strata down --home %s` to remove it", r.opts.Home, c.Name, err, r.opts.Home)
+		}
+	}
+	// Components left running by a strata that was killed are stopped first,
+	// so every start is the same start.
+	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		return r.kwok.stop(ctx, c.Name)
+	}); err != nil {
+		return err
+	}
+	if err := portsFree(dc); err != nil {
+		return err
+	}
+	r.opts.Logger.Info("Starting the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters))
+	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		return r.kwok.start(ctx, c.Name)
+	}); err != nil {
+		return err
+	}
+	return r.waitReady(ctx)
+}
+
+// installHub installs the CRDs and registers the workload clusters.
+func (r *Running) installHub(ctx context.Context) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", KubeconfigPath(r.opts.Home, HubName))
+	if err != nil {
+		return fmt.Errorf("reading the hub's kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	hub, err := client.New(cfg, client.Options{Scheme: Scheme()})
+	if err != nil {
+		return fmt.Errorf("connecting to the hub: %w", err)
+	}
+	r.Hub, r.HubConfig = hub, cfg
+	if err := installCRDs(ctx, hub); err != nil {
+		return err
+	}
+	return registerWorkloadClusters(ctx, hub, r.opts.Home, r.Datacenter)
+}
+
+// Stop stops every cluster, keeping its data, and releases the home.
+func (r *Running) Stop(ctx context.Context) error {
+	defer r.unlock()
+	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		return r.kwok.stop(ctx, c.Name)
+	})
+}
+
+// abort undoes a failed start: a new datacenter is deleted (and the home too
+// if this start made it), an existing one only stopped.
+func (r *Running) abort(homeExisted bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	defer r.unlock()
+	if r.Datacenter == nil {
+		return
+	}
+	for _, c := range r.Datacenter.Clusters {
+		var err error
+		if r.Created {
+			err = r.kwok.delete(ctx, c.Name)
+		} else {
+			err = r.kwok.stop(ctx, c.Name)
+		}
+		if err != nil {
+			r.opts.Logger.Error(err, "Cleaning up after a failed start", "cluster", c.Name)
+		}
+	}
+	if r.Created {
+		_ = os.RemoveAll(filepath.Join(r.opts.Home, kwokWorkdir))
+		_ = os.Remove(filepath.Join(r.opts.Home, stateFile))
+		if !homeExisted {
+			_ = os.RemoveAll(r.opts.Home)
+		}
+	}
+}
+
+func (r *Running) deleteLeftoverClusters(ctx context.Context) error {
+	dirs, _ := filepath.Glob(filepath.Join(r.opts.Home, kwokWorkdir, "clusters", "*"))
+	for _, d := range dirs {
+		name := filepath.Base(d)
+		r.opts.Logger.Info("Removing a cluster left by an interrupted creation", "cluster", name)
+		if err := r.kwok.delete(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachCluster runs fn for every cluster at once and joins their errors.
+func (r *Running) eachCluster(ctx context.Context, fn func(context.Context, ClusterInfo) error) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, c := range r.Datacenter.Clusters {
+		g.Go(func() error {
+			if err := fn(ctx, c); err != nil {
+				return fmt.Errorf("cluster %s: %w", c.Name, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// waitReady waits until every API server is ready and, in each cluster, the
+// controller-manager has made the default ServiceAccount (so pods can be made).
+func (r *Running) waitReady(ctx context.Context) error {
+	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		cfg, err := clientcmd.BuildConfigFromFlags("", KubeconfigPath(r.opts.Home, c.Name))
+		if err != nil {
+			return fmt.Errorf("reading kubeconfig: %w", err)
+		}
+		cs, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		var lastErr error
+		err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, readyTimeout, true, func(ctx context.Context) (bool, error) {
+			if _, lastErr = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); lastErr != nil {
+				return false, nil
+			}
+			_, lastErr = cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+			return lastErr == nil, nil
+		})
+		if err != nil {
+			return fmt.Errorf("not ready after %s (last error: %v); see the logs in %s",
+				readyTimeout, lastErr, filepath.Join(ClusterDir(r.opts.Home, c.Name), "logs"))
+		}
+		return nil
+	})
+}
+
+// portsFree fails, naming the port and its component, when a port that the
+// datacenter's components need is taken by another process.
+func portsFree(dc *Datacenter) error {
+	for _, c := range dc.Clusters {
+		for _, cp := range c.Ports.byComponent() {
+			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cp.port))))
+			if err != nil {
+				return fmt.Errorf("port %d, which cluster %s's %s listens on, is in use by another process: stop that process, or run `strata down` and start afresh",
+					cp.port, c.Name, cp.component)
+			}
+			_ = l.Close()
+		}
+	}
+	return nil
+}
+
+var versionPattern = regexp.MustCompile(`v\d+\.\d+\.\d+\S*`)
+
+// binaryVersion asks a Kubernetes binary for its version.
+func binaryVersion(path string) (string, error) {
+	out, err := exec.Command(path, "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("running %s --version: %w: %s; run `make tools` to rebuild it", path, err, lastLines(string(out), 3))
+	}
+	v := versionPattern.FindString(string(out))
+	if v == "" || v == "v0.0.0" {
+		return "", fmt.Errorf("%s reports no version (%q): it was built without version stamps; run `make tools`", path, lastLines(string(out), 1))
+	}
+	return v, nil
+}
+
+func dirExists(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
+}
+
+// Home is the datacenter's home directory, absolute.
+func (r *Running) Home() string {
+	return r.opts.Home
+}

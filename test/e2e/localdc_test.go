@@ -1,0 +1,247 @@
+// Package e2e tests Strata end to end, the way a person uses it: the strata
+// binary, kubectl and the local datacenter's real clusters.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+const workloadManifest = `
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-0
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels: {kubernetes.io/hostname: kwok-node-0, kubernetes.io/os: linux, type: kwok}
+status:
+  capacity: {cpu: "32", memory: 128Gi, pods: "110"}
+  allocatable: {cpu: "32", memory: 128Gi, pods: "110"}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 5
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, image: registry.example/web:1}]
+`
+
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("STRATA_BIN_DIR")
+	if dir == "" {
+		t.Fatal("STRATA_BIN_DIR is not set: run the tests with `make test`, which builds bin/")
+	}
+	return dir
+}
+
+// TestLocalDatacenter creates the local datacenter, runs pods in a workload
+// cluster, stops it with Ctrl-C, brings it back with its objects, and removes it.
+func TestLocalDatacenter(t *testing.T) {
+	bin := binDir(t)
+	home := filepath.Join(t.TempDir(), "home")
+
+	up := startUp(t, bin, home)
+	if !strings.Contains(up.summary, "Created the local datacenter (Kubernetes v1.37.") {
+		t.Fatalf("summary of the first start:\n%s", up.summary)
+	}
+	wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
+	if out := run(t, bin, "kubectl", "--kubeconfig", wl, "version"); !strings.Contains(out, "Server Version: v1.37.") {
+		t.Errorf("kubectl version shows no v1.37 server:\n%s", out)
+	}
+	waitClustersReady(t, bin, home)
+
+	t.Run("a second strata up on the same home is refused", func(t *testing.T) {
+		out, err := exec.Command(filepath.Join(bin, "strata"), "up", "--home", home).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "in use by another `strata up`") {
+			t.Errorf("second strata up: err=%v, output:\n%s", err, out)
+		}
+	})
+
+	runKubectlApply(t, bin, wl, workloadManifest)
+	waitRunningPods(t, wl, 5)
+
+	up.interrupt(t)
+	if left := runningComponents(home); left != "" {
+		t.Fatalf("components still running after Ctrl-C:\n%s", left)
+	}
+
+	up = startUp(t, bin, home)
+	if !strings.Contains(up.summary, "Restarted the local datacenter") {
+		t.Fatalf("summary of the second start:\n%s", up.summary)
+	}
+	// The Deployment and its pods came back with the data.
+	waitRunningPods(t, wl, 5)
+	waitClustersReady(t, bin, home)
+	up.interrupt(t)
+
+	out := run(t, bin, "strata", "down", "--home", home)
+	if !strings.Contains(out, "Removed the local datacenter") {
+		t.Errorf("strata down said:\n%s", out)
+	}
+	if _, err := os.Stat(home); !os.IsNotExist(err) {
+		t.Errorf("home %s still exists after strata down (stat: %v)", home, err)
+	}
+}
+
+// upProcess is a `strata up` running in the foreground.
+type upProcess struct {
+	cmd     *exec.Cmd
+	summary string
+	done    chan error
+}
+
+// startUp runs `strata up` and returns once it printed its summary.
+func startUp(t *testing.T, bin, home string) *upProcess {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "strata"), "up", "--home", home)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &upProcess{cmd: cmd, done: make(chan error, 1)}
+	summary := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		sc := bufio.NewScanner(stdout)
+		sent := false
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+			if !sent && strings.HasPrefix(sc.Text(), "Press Ctrl-C") {
+				summary <- b.String()
+				sent = true
+			}
+		}
+		if !sent {
+			summary <- b.String()
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGINT)
+			<-p.done
+		}
+	})
+	select {
+	case p.summary = <-summary:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("strata up printed no summary within 3 minutes")
+	}
+	if !strings.Contains(p.summary, "Press Ctrl-C") {
+		t.Fatalf("strata up ended before it was ready; it printed:\n%s", p.summary)
+	}
+	return p
+}
+
+// interrupt sends Ctrl-C and waits for a clean exit.
+func (p *upProcess) interrupt(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("strata up exited with %v after Ctrl-C", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("strata up did not stop within 2 minutes of Ctrl-C")
+	}
+}
+
+func run(t *testing.T, bin, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func runKubectlApply(t *testing.T, bin, kubeconfig, manifest string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// waitClustersReady waits until `strata status` says every cluster is ready.
+func waitClustersReady(t *testing.T, bin, home string) {
+	t.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), time.Second, time.Minute, true, func(context.Context) (bool, error) {
+		last = run(t, bin, "strata", "status", "--home", home, "-o", "json")
+		var states []localdc.ClusterState
+		if err := json.Unmarshal([]byte(last), &states); err != nil {
+			return false, err
+		}
+		for _, s := range states {
+			if !s.Ready {
+				return false, nil
+			}
+		}
+		return len(states) == 3, nil
+	})
+	if err != nil {
+		t.Fatalf("clusters not ready: %v; strata status said:\n%s", err, last)
+	}
+}
+
+func waitRunningPods(t *testing.T, kubeconfig string, want int) {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	running := 0
+	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+		if err != nil {
+			return false, nil //nolint:nilerr // the API server may be restarting
+		}
+		running = 0
+		for _, p := range pods.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == want, nil
+	})
+	if err != nil {
+		t.Fatalf("%d of %d pods Running: %v", running, want, err)
+	}
+}
+
+// runningComponents lists the processes still running from the home's clusters.
+func runningComponents(home string) string {
+	out, _ := exec.Command("pgrep", "-af", filepath.Join(home, "kwok")).Output()
+	return strings.TrimSpace(string(out))
+}
