@@ -119,7 +119,8 @@ func (k kwokctl) run(ctx context.Context, args ...string) error {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(env, "KWOK_WORKDIR="+filepath.Join(k.home, kwokWorkdir))
+	env = append(env, "KWOK_WORKDIR="+filepath.Join(k.home, kwokWorkdir))
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

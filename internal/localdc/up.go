@@ -4,21 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -44,6 +46,8 @@ type Options struct {
 	WorkloadClusters int
 	// Logger receives progress and component logs.
 	Logger logr.Logger
+	// Progress, when set, receives one line for a person as the start begins.
+	Progress io.Writer
 }
 
 func (o *Options) complete() error {
@@ -67,7 +71,7 @@ func (o *Options) complete() error {
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%s has no %v: run `make tools` to build them (several minutes the first time)", o.BinDir, missing)
+		return fmt.Errorf("%s is missing %s: run `make tools` to build them (several minutes the first time)", o.BinDir, strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -146,6 +150,7 @@ func (r *Running) create(ctx context.Context, kubeVersion string) error {
 	}
 	r.Datacenter = dc
 	r.opts.Logger.Info("Creating the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters), "kubernetesVersion", kubeVersion)
+	r.progress("Creating the local datacenter in %s: a hub and %d workload clusters ...", r.opts.Home, workloads)
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.create(ctx, kubeVersion, c)
 	}); err != nil {
@@ -169,7 +174,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}
 	for _, c := range dc.Clusters {
 		if _, err := os.Stat(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml")); err != nil {
-			return fmt.Errorf("%s is broken: cluster %s is missing (%v); run `strata down --home %s` to remove it", r.opts.Home, c.Name, err, r.opts.Home)
+			return fmt.Errorf("%s is broken: cluster %s is missing (%w); run `strata down --home %s` to remove it", r.opts.Home, c.Name, err, r.opts.Home)
 		}
 	}
 	// Components left running by a strata that was killed are stopped first,
@@ -183,6 +188,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 		return err
 	}
 	r.opts.Logger.Info("Starting the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters))
+	r.progress("Starting the local datacenter in %s ...", r.opts.Home)
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.start(ctx, c.Name)
 	}); err != nil {
@@ -293,7 +299,7 @@ func (r *Running) waitReady(ctx context.Context) error {
 			return lastErr == nil, nil
 		})
 		if err != nil {
-			return fmt.Errorf("not ready after %s (last error: %v); see the logs in %s",
+			return fmt.Errorf("not ready after %s (last error: %w); see the logs in %s",
 				readyTimeout, lastErr, filepath.Join(ClusterDir(r.opts.Home, c.Name), "logs"))
 		}
 		return nil
@@ -334,6 +340,12 @@ func binaryVersion(path string) (string, error) {
 func dirExists(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
+}
+
+func (r *Running) progress(format string, args ...any) {
+	if r.opts.Progress != nil {
+		fmt.Fprintf(r.opts.Progress, format+"\n", args...)
+	}
 }
 
 // Home is the datacenter's home directory, absolute.

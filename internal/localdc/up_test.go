@@ -81,7 +81,7 @@ func TestOptionsCompleteNamesMissingBinaries(t *testing.T) {
 	}
 	o := Options{Home: t.TempDir(), BinDir: bin}
 	err := o.complete()
-	if err == nil || !strings.Contains(err.Error(), "kube-apiserver") || !strings.Contains(err.Error(), "make tools") || strings.Contains(err.Error(), "kwokctl") {
+	if err == nil || !strings.Contains(err.Error(), "is missing kube-apiserver, kube-controller-manager") || !strings.Contains(err.Error(), "make tools") || strings.Contains(err.Error(), "kwokctl") {
 		t.Errorf("complete = %v, want the missing binaries (not kwokctl) and `make tools`", err)
 	}
 }

@@ -144,7 +144,9 @@ func startUp(t *testing.T, bin, home string) *upProcess {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Signal(syscall.SIGINT)
-			<-p.done
+			if err := <-p.done; err != nil {
+				t.Logf("strata up exited with %v", err)
+			}
 		}
 	})
 	select {

@@ -6,17 +6,23 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
-var (
-	// GroupVersion is the API group and version of the fleet API.
-	GroupVersion = schema.GroupVersion{Group: "fleet.strata.dev", Version: "v1alpha1"}
+// GroupVersion is the API group and version of the fleet API.
+var GroupVersion = schema.GroupVersion{Group: "fleet.strata.dev", Version: "v1alpha1"}
 
-	// SchemeBuilder registers the fleet types with a scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+var schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
-	// AddToScheme adds the fleet types to a scheme.
-	AddToScheme = SchemeBuilder.AddToScheme
-)
+// AddToScheme adds the fleet types to a scheme.
+var AddToScheme = schemeBuilder.AddToScheme
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&Cluster{}, &ClusterList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -52,10 +52,9 @@ func runUp(ctx context.Context, out io.Writer, g *globals.Flags, workloads int, 
 	if verbose {
 		startLog = zap.New(zap.WriteTo(os.Stderr))
 	}
-	fmt.Fprintf(out, "Starting the local datacenter in %s ...\n", g.Home)
 	began := time.Now()
 	dc, err := localdc.Start(ctx, localdc.Options{
-		Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, Logger: startLog,
+		Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, Logger: startLog, Progress: out,
 	})
 	if err != nil {
 		return err

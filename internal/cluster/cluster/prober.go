@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"strings"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -92,12 +92,12 @@ func (p *APIProber) clientFor(kubeconfig []byte) (kubernetes.Interface, error) {
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKubeconfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidKubeconfig, err)
 	}
 	cfg.Timeout = probeTimeout
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidKubeconfig, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalidKubeconfig, err)
 	}
 	p.clients[key] = cs
 	return cs, nil
