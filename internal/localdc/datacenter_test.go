@@ -76,7 +76,7 @@ func TestLoadDatacenterErrors(t *testing.T) {
 
 func TestKwokctlConfig(t *testing.T) {
 	c := ClusterInfo{Name: "hub", Ports: Ports{KubeAPIServer: 1, Etcd: 2, EtcdPeer: 3, KubeControllerManager: 4, KubeScheduler: 5, KwokController: 6}}
-	raw, err := kwokctlConfig("/opt/bin", "v1.37.1", c)
+	raw, err := kwokctlConfig("/opt/bin", "v1.37.1", c, true)
 	if err != nil {
 		t.Fatal(err)
 	}

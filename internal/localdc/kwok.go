@@ -29,11 +29,11 @@ func KubeconfigPath(home, name string) string {
 	return filepath.Join(ClusterDir(home, name), "kubeconfig.yaml")
 }
 
-// Tuning of the local control planes for throughput on a small machine, where
-// one process plays thousands of kubelets. Defaults (20 qps for the
-// controller-manager and scheduler, 400/200 in-flight requests) cap pod
-// creation at about a dozen per second; see docs/local-datacenter.md.
-var componentArgs = map[string][][2]string{
+// throughputArgs tune the local control planes for throughput on a small
+// machine, where one process plays thousands of kubelets. The defaults (20 qps
+// for the controller-manager, 50 for the scheduler, 400/200 in-flight
+// requests) cap pod creation; see docs/local-datacenter.md for the figures.
+var throughputArgs = map[string][][2]string{
 	"kube-apiserver": {
 		{"max-requests-inflight", "1000"},
 		{"max-mutating-requests-inflight", "500"},
@@ -48,14 +48,15 @@ var componentArgs = map[string][][2]string{
 		{"kube-api-qps", "300"},
 		{"kube-api-burst", "600"},
 	},
-	"kwok-controller": {
-		// The default /24 runs out of pod IPs after 254 pods.
-		{"cidr", "10.0.0.0/16"},
-	},
 }
 
-// kwokctlConfig renders the KwokctlConfiguration of one cluster.
-func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo) ([]byte, error) {
+// kwokArgs are always given to kwok: its default /24 pod CIDR runs out of pod
+// IPs after 254 pods.
+var kwokArgs = [][2]string{{"cidr", "10.0.0.0/16"}}
+
+// kwokctlConfig renders the KwokctlConfiguration of one cluster; tuned
+// applies throughputArgs.
+func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byte, error) {
 	bin := func(name string) string { return filepath.Join(binDir, name) }
 	type extraArg struct {
 		Key   string `json:"key"`
@@ -65,13 +66,21 @@ func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo) ([]byte, error) {
 		Name      string     `json:"name"`
 		ExtraArgs []extraArg `json:"extraArgs"`
 	}
+	args := map[string][][2]string{"kwok-controller": kwokArgs}
+	if tuned {
+		for name, a := range throughputArgs {
+			args[name] = a
+		}
+	}
 	var patches []patch
 	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
 		p := patch{Name: name}
-		for _, kv := range componentArgs[name] {
+		for _, kv := range args[name] {
 			p.ExtraArgs = append(p.ExtraArgs, extraArg{Key: kv[0], Value: kv[1]})
 		}
-		patches = append(patches, p)
+		if len(p.ExtraArgs) > 0 {
+			patches = append(patches, p)
+		}
 	}
 	cfg := map[string]any{
 		"apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -102,6 +111,8 @@ func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo) ([]byte, error) {
 type kwokctl struct {
 	binDir string
 	home   string
+	// untuned leaves the control planes at Kubernetes' default limits.
+	untuned bool
 }
 
 // run runs kwokctl with a clean environment: every KWOK_* variable would
@@ -131,7 +142,7 @@ func (k kwokctl) run(ctx context.Context, args ...string) error {
 }
 
 func (k kwokctl) create(ctx context.Context, kubeVersion string, c ClusterInfo) error {
-	cfg, err := kwokctlConfig(k.binDir, kubeVersion, c)
+	cfg, err := kwokctlConfig(k.binDir, kubeVersion, c, !k.untuned)
 	if err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Options struct {
 	Logger logr.Logger
 	// Progress, when set, receives one line for a person as the start begins.
 	Progress io.Writer
+	// UntunedControlPlanes creates clusters with Kubernetes' default client
+	// and in-flight limits, for benchmarks that show what the tuning buys.
+	UntunedControlPlanes bool
 }
 
 func (o *Options) complete() error {
@@ -111,7 +114,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Running{opts: opts, kwok: kwokctl{binDir: opts.BinDir, home: opts.Home}, unlock: unlock}
+	r := &Running{opts: opts, kwok: kwokctl{binDir: opts.BinDir, home: opts.Home, untuned: opts.UntunedControlPlanes}, unlock: unlock}
 
 	dc, err := loadDatacenter(opts.Home)
 	switch {

@@ -46,7 +46,7 @@ spec:
       containers: [{name: web, image: registry.example/web:1}]
 `
 
-func binDir(t *testing.T) string {
+func binDir(t testing.TB) string {
 	t.Helper()
 	dir := os.Getenv("STRATA_BIN_DIR")
 	if dir == "" {
@@ -112,7 +112,7 @@ type upProcess struct {
 }
 
 // startUp runs `strata up` and returns once it printed its summary.
-func startUp(t *testing.T, bin, home string) *upProcess {
+func startUp(t testing.TB, bin, home string) *upProcess {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "strata"), "up", "--home", home)
 	stdout, err := cmd.StdoutPipe()
@@ -161,7 +161,7 @@ func startUp(t *testing.T, bin, home string) *upProcess {
 }
 
 // interrupt sends Ctrl-C and waits for a clean exit.
-func (p *upProcess) interrupt(t *testing.T) {
+func (p *upProcess) interrupt(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -176,7 +176,7 @@ func (p *upProcess) interrupt(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, bin, name string, args ...string) string {
+func run(t testing.TB, bin, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
 	if err != nil {
@@ -185,7 +185,7 @@ func run(t *testing.T, bin, name string, args ...string) string {
 	return string(out)
 }
 
-func runKubectlApply(t *testing.T, bin, kubeconfig, manifest string) {
+func runKubectlApply(t testing.TB, bin, kubeconfig, manifest string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", kubeconfig, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
@@ -195,7 +195,7 @@ func runKubectlApply(t *testing.T, bin, kubeconfig, manifest string) {
 }
 
 // waitClustersReady waits until `strata status` says every cluster is ready.
-func waitClustersReady(t *testing.T, bin, home string) {
+func waitClustersReady(t testing.TB, bin, home string) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, time.Minute, true, func(context.Context) (bool, error) {
@@ -216,7 +216,14 @@ func waitClustersReady(t *testing.T, bin, home string) {
 	}
 }
 
-func waitRunningPods(t *testing.T, kubeconfig string, want int) {
+// waitRunningPods waits until want pods of the web Deployment run.
+func waitRunningPods(t testing.TB, kubeconfig string, want int) {
+	t.Helper()
+	waitRunning(t, kubeconfig, "app=web", want, 2*time.Minute)
+}
+
+// waitRunning waits until want pods that match the selector run.
+func waitRunning(t testing.TB, kubeconfig, selector string, want int, timeout time.Duration) {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -224,8 +231,8 @@ func waitRunningPods(t *testing.T, kubeconfig string, want int) {
 	}
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	running := 0
-	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
+	err = wait.PollUntilContextTimeout(t.Context(), 500*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		pods, err := cs.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return false, nil //nolint:nilerr // the API server may be restarting
 		}

@@ -1,0 +1,176 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// BenchmarkUp measures `strata up` as a person runs it, binaries built: the
+// time to a ready datacenter on first creation and on restart, and the
+// resident memory of the whole local datacenter (strata and every component).
+//
+//	make tools build && STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkUp -benchtime 1x
+func BenchmarkUp(b *testing.B) {
+	bin := binDir(b)
+	for b.Loop() {
+		home := filepath.Join(b.TempDir(), "home")
+		began := time.Now()
+		up := startUp(b, bin, home)
+		created := time.Since(began)
+		up.interrupt(b)
+
+		began = time.Now()
+		up = startUp(b, bin, home)
+		restarted := time.Since(began)
+		waitClustersReady(b, bin, home)
+		rss := residentMiB(b, up.cmd.Process.Pid) + componentsResidentMiB(b, home)
+		up.interrupt(b)
+		run(b, bin, "strata", "down", "--home", home)
+
+		b.ReportMetric(created.Seconds(), "create-s")
+		b.ReportMetric(restarted.Seconds(), "restart-s")
+		b.ReportMetric(rss, "rss-MiB")
+	}
+}
+
+// BenchmarkPodThroughput measures how fast a workload cluster of the local
+// datacenter turns a Deployment into Running pods on kwok Nodes, with the
+// control planes tuned (as `strata up` makes them) and at Kubernetes' defaults.
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkPodThroughput -benchtime 1x -timeout 30m
+func BenchmarkPodThroughput(b *testing.B) {
+	const nodes, replicas = 2000, 1000
+	for _, tc := range []struct {
+		name    string
+		untuned bool
+	}{{"tuned", false}, {"defaults", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				home := filepath.Join(b.TempDir(), "home")
+				dc, err := localdc.Start(b.Context(), localdc.Options{
+					Home: home, BinDir: binDir(b), WorkloadClusters: 1, Logger: logr.Discard(),
+					UntunedControlPlanes: tc.untuned,
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				kubeconfig := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
+				createNodes(b, kubeconfig, nodes)
+				began := time.Now()
+				createDeployment(b, kubeconfig, "load", replicas)
+				waitRunning(b, kubeconfig, "app=load", replicas, 20*time.Minute)
+				took := time.Since(began)
+				b.ReportMetric(float64(replicas)/took.Seconds(), "pods/s")
+				if err := dc.Stop(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := localdc.Down(context.Background(), localdc.Options{Home: home, BinDir: binDir(b), Logger: logr.Discard()}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func clientset(b testing.TB, kubeconfig string) kubernetes.Interface {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000
+	return kubernetes.NewForConfigOrDie(cfg)
+}
+
+func createNodes(b testing.TB, kubeconfig string, n int) {
+	cs := clientset(b, kubeconfig)
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("128Gi"),
+		corev1.ResourcePods: resource.MustParse("110"),
+	}
+	for i := range n {
+		name := fmt.Sprintf("kwok-node-%d", i)
+		_, err := cs.CoreV1().Nodes().Create(b.Context(), &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"kubernetes.io/hostname": name, "type": "kwok"}},
+			Status:     corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func createDeployment(b testing.TB, kubeconfig, name string, replicas int32) {
+	labels := map[string]string{"app": name}
+	_, err := clientset(b, kubeconfig).AppsV1().Deployments("default").Create(b.Context(), &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "registry.example/" + name + ":1"}}},
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// residentMiB is the resident memory of one process.
+func residentMiB(b testing.TB, pid int) float64 {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(raw)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kib / 1024
+		}
+	}
+	b.Fatalf("no VmRSS for pid %d", pid)
+	return 0
+}
+
+// componentsResidentMiB adds up the resident memory of every component of
+// the home's clusters.
+func componentsResidentMiB(b testing.TB, home string) float64 {
+	files, err := filepath.Glob(filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"))
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no component pid files under %s (%v)", home, err)
+	}
+	total := 0.0
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += residentMiB(b, pid)
+	}
+	return total
+}
