@@ -2,6 +2,8 @@
 #   go.mod                 the project's libraries (k8s.io/* v0.37, controller-runtime)
 #   hack/tools/go.mod      the Kubernetes binaries, etcd, kwok, controller-gen
 #   hack/tools/lint/go.mod golangci-lint (its dependencies would move the others)
+#   hack/tools/buf/go.mod  buf, protoc-gen-go-grpc (same reason); protoc-gen-go
+#                          is built from go.mod, to match the protobuf runtime
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := build
@@ -25,7 +27,7 @@ KWOK_CMDS := kwok kwokctl
 TOOL_BINS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd controller-gen)
 
 # What `make generate` writes; `make verify` fails when it differs from git.
-GENERATED := ':(glob)api/**/zz_generated.*' config/crd
+GENERATED := ':(glob)api/**/zz_generated.*' config/crd ':(glob)proto/**/*.pb.go'
 
 GO_TEST_FLAGS ?= -count=1 -timeout=45m
 
@@ -39,9 +41,15 @@ build: ## Build bin/strata.
 run: tools build ## Build everything, then run the local datacenter (strata up).
 	$(BIN)/strata up
 
+# The tests run against a throwaway PostgreSQL (hack/postgres.sh installs it
+# from Debian's packages when missing) as well as SQLite. Its directory is
+# under /tmp: as root the server runs as the postgres user.
 .PHONY: test
-test: tools build ## Run unit, integration (envtest) and end-to-end tests.
-	KUBEBUILDER_ASSETS=$(BIN) STRATA_BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...
+test: tools build ## Run unit, integration (envtest, PostgreSQL) and end-to-end tests.
+	pg=$$(mktemp -d /tmp/strata-postgres.XXXXXX); \
+	trap 'hack/postgres.sh stop '"$$pg"' >/dev/null; rm -rf '"$$pg" EXIT; \
+	dsn=$$(hack/postgres.sh start "$$pg"); \
+	STRATA_TEST_POSTGRES_DSN="$$dsn" KUBEBUILDER_ASSETS=$(BIN) STRATA_BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: verify
 verify: generate $(BIN)/golangci-lint ## Check formatting, vet, lint, tidy go.mod files and up-to-date generated code.
@@ -51,14 +59,18 @@ verify: generate $(BIN)/golangci-lint ## Check formatting, vet, lint, tidy go.mo
 	go mod tidy -diff
 	cd $(TOOLS) && go mod tidy -diff
 	cd $(TOOLS)/lint && go mod tidy -diff
+	cd $(TOOLS)/buf && go mod tidy -diff
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		git status --porcelain -- $(GENERATED); \
 		echo "Generated code is out of date: run 'make generate' and commit the result."; exit 1; fi
 
 .PHONY: generate
-generate: $(BIN)/controller-gen ## Generate deepcopy code and CRDs from api/.
+generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, Go code from proto/.
 	$(BIN)/controller-gen object paths=./api/...
 	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd
+	$(BIN)/buf lint
+	find proto -name '*.pb.go' -delete
+	$(BIN)/buf generate
 
 ##@ Tools (built from source; a cold build takes several minutes)
 
@@ -79,6 +91,16 @@ $(BIN)/controller-gen: $(TOOLS_DEPS)
 
 $(BIN)/golangci-lint: $(TOOLS)/lint/go.mod $(TOOLS)/lint/go.sum
 	cd $(TOOLS)/lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+$(BIN)/buf: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
+	cd $(TOOLS)/buf && go build -o $@ github.com/bufbuild/buf/cmd/buf
+
+$(BIN)/protoc-gen-go-grpc: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
+	cd $(TOOLS)/buf && go build -o $@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+
+# From the root module: the generated code must match its protobuf runtime.
+$(BIN)/protoc-gen-go: go.mod go.sum
+	go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
 
 .PHONY: clean
 clean: ## Remove bin/ (the strata home is removed by 'strata down').

@@ -11,8 +11,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/cli/disruptions"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/localdc"
+	"github.com/strata-dev/strata/internal/cli/machines"
+	"github.com/strata-dev/strata/internal/cli/pools"
+	"github.com/strata-dev/strata/internal/cli/profiles"
 )
 
 // NewRootCommand returns the strata command with every subcommand.
@@ -35,6 +39,10 @@ clusters with simulated machines.`,
 		localdc.NewUpCommand(g),
 		localdc.NewDownCommand(g),
 		localdc.NewStatusCommand(g),
+		machines.NewCommand(g),
+		profiles.NewCommand(g),
+		pools.NewCommand(g),
+		disruptions.NewCommand(g),
 		newVersionCommand(),
 	)
 	return root

@@ -3,7 +3,11 @@ package localdc
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -12,10 +16,36 @@ import (
 
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/metal/broker"
 )
 
-// Run runs Strata's components against the datacenter until ctx is done.
+// Run runs Strata's components against the datacenter until ctx is done:
+// the Compute Broker and the hub's controllers.
 func (r *Running) Run(ctx context.Context) error {
+	b, err := broker.New(broker.Options{Store: r.inventory, Logger: r.opts.Logger.WithName("broker")})
+	if err != nil {
+		return err
+	}
+	srv, err := broker.NewServer(b, broker.ServerOptions{
+		Address:        loopback(r.Datacenter.BrokerPort),
+		MetricsAddress: loopback(r.Datacenter.BrokerMetricsPort),
+	}, prometheus.NewRegistry())
+	if err != nil {
+		return fmt.Errorf("starting the broker: %w", err)
+	}
+	mgr, err := r.hubManager(ctx)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(ctx) })
+	g.Go(func() error { return b.Run(ctx) })
+	g.Go(func() error { return mgr.Start(ctx) })
+	return g.Wait()
+}
+
+// hubManager is the controller manager of the hub's controllers.
+func (r *Running) hubManager(ctx context.Context) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(r.HubConfig, ctrl.Options{
 		Scheme: Scheme(),
 		Logger: r.opts.Logger,
@@ -29,17 +59,21 @@ func (r *Running) Run(ctx context.Context) error {
 		}},
 	})
 	if err != nil {
-		return fmt.Errorf("creating the hub's controller manager: %w", err)
+		return nil, fmt.Errorf("creating the hub's controller manager: %w", err)
 	}
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
-		return err
+		return nil, err
 	}
 	clusters, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber()})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := clusters.SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the cluster controller: %w", err)
+		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
 	}
-	return mgr.Start(ctx)
+	return mgr, nil
+}
+
+func loopback(port uint32) string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))
 }

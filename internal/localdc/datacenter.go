@@ -33,6 +33,10 @@ type Datacenter struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
 	// Clusters are the hub first, then the workload clusters.
 	Clusters []ClusterInfo `json:"clusters"`
+	// BrokerPort and BrokerMetricsPort are the loopback ports of the Compute
+	// Broker's gRPC API and its Prometheus metrics.
+	BrokerPort        uint32 `json:"brokerPort"`
+	BrokerMetricsPort uint32 `json:"brokerMetricsPort"`
 }
 
 // ClusterInfo is one cluster of the local datacenter and the ports its
@@ -51,6 +55,15 @@ type Ports struct {
 	KubeControllerManager uint32 `json:"kubeControllerManager"`
 	KubeScheduler         uint32 `json:"kubeScheduler"`
 	KwokController        uint32 `json:"kwokController"`
+}
+
+// BrokerAddress is the address of the broker of the home's datacenter.
+func BrokerAddress(home string) (string, error) {
+	dc, err := loadDatacenter(home)
+	if err != nil {
+		return "", err
+	}
+	return loopback(dc.BrokerPort), nil
 }
 
 // byComponent lists the ports with the component that owns each.
@@ -87,11 +100,15 @@ func newDatacenter(kubeVersion string, workloads int) (*Datacenter, error) {
 	for i := 1; i <= workloads; i++ {
 		names = append(names, WorkloadClusterName(i))
 	}
-	ports, err := freePorts(len(names) * len(Ports{}.byComponent()))
+	perCluster := len(Ports{}.byComponent())
+	ports, err := freePorts(len(names)*perCluster + 2)
 	if err != nil {
 		return nil, err
 	}
-	dc := &Datacenter{Kind: stateKind, KubernetesVersion: kubeVersion}
+	dc := &Datacenter{
+		Kind: stateKind, KubernetesVersion: kubeVersion,
+		BrokerPort: ports[len(ports)-2], BrokerMetricsPort: ports[len(ports)-1],
+	}
 	for i, name := range names {
 		p := ports[i*6 : i*6+6]
 		dc.Clusters = append(dc.Clusters, ClusterInfo{Name: name, Ports: Ports{
@@ -151,7 +168,10 @@ func (d *Datacenter) validate() error {
 	if len(d.Clusters) < 2 || d.Clusters[0].Name != HubName {
 		return errors.New("clusters must list the hub first and at least one workload cluster")
 	}
-	seen := map[uint32]string{}
+	if d.BrokerPort == 0 || d.BrokerMetricsPort == 0 {
+		return errors.New("brokerPort and brokerMetricsPort are required")
+	}
+	seen := map[uint32]string{d.BrokerPort: "broker", d.BrokerMetricsPort: "broker metrics"}
 	for _, c := range d.Clusters {
 		for _, cp := range c.Ports.byComponent() {
 			if cp.port == 0 {

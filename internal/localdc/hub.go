@@ -25,8 +25,9 @@ import (
 // kubeconfig Secrets of the workload clusters.
 const SystemNamespace = "strata-system"
 
-// Datacenter name given to the local datacenter's clusters.
-const localDatacenterName = "local"
+// localDatacenterName is the simulated datacenter's name, and so the
+// datacenter of the local workload clusters.
+const localDatacenterName = "dc1"
 
 // fieldOwner is the server-side apply field manager of `strata up`.
 const fieldOwner = client.FieldOwner("strata-up")

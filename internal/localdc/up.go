@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/metal/inventory"
 )
 
 // DefaultWorkloadClusters is how many workload clusters a new datacenter gets.
@@ -51,6 +53,14 @@ type Options struct {
 	// UntunedControlPlanes creates clusters with Kubernetes' default client
 	// and in-flight limits, for benchmarks that show what the tuning buys.
 	UntunedControlPlanes bool
+	// DB is the broker's inventory database: a PostgreSQL URL, or empty for
+	// SQLite in the home.
+	DB string
+	// Machines is the size of the simulated datacenter seeded on first use;
+	// zero means the generator's default.
+	Machines int
+	// Seed makes the simulated datacenter; the same seed, the same machines.
+	Seed int64
 }
 
 func (o *Options) complete() error {
@@ -89,9 +99,10 @@ type Running struct {
 	// HubConfig is the hub's REST config.
 	HubConfig *rest.Config
 
-	opts   Options
-	kwok   kwokctl
-	unlock func()
+	opts      Options
+	kwok      kwokctl
+	unlock    func()
+	inventory inventory.Store
 }
 
 // Start brings the home's datacenter up, creating it on first use, and
@@ -129,6 +140,9 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 	}
 	if err == nil {
 		err = r.installHub(ctx)
+	}
+	if err == nil {
+		err = r.openInventory(ctx)
 	}
 	if err != nil {
 		r.abort(homeExisted)
@@ -221,6 +235,7 @@ func (r *Running) installHub(ctx context.Context) error {
 // Stop stops every cluster, keeping its data, and releases the home.
 func (r *Running) Stop(ctx context.Context) error {
 	defer r.unlock()
+	r.closeInventory()
 	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.stop(ctx, c.Name)
 	})
@@ -232,6 +247,7 @@ func (r *Running) abort(homeExisted bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer r.unlock()
+	r.closeInventory()
 	if r.Datacenter == nil {
 		return
 	}
@@ -249,6 +265,9 @@ func (r *Running) abort(homeExisted bool) {
 	if r.Created {
 		_ = os.RemoveAll(filepath.Join(r.opts.Home, kwokWorkdir))
 		_ = os.Remove(filepath.Join(r.opts.Home, stateFile))
+		for _, f := range inventoryFiles {
+			_ = os.Remove(filepath.Join(r.opts.Home, f))
+		}
 		if !homeExisted {
 			_ = os.RemoveAll(r.opts.Home)
 		}
@@ -312,17 +331,29 @@ func (r *Running) waitReady(ctx context.Context) error {
 // portsFree fails, naming the port and its component, when a port that the
 // datacenter's components need is taken by another process.
 func portsFree(dc *Datacenter) error {
+	for _, p := range []componentPort{{"broker", dc.BrokerPort}, {"broker metrics", dc.BrokerMetricsPort}} {
+		if !portFree(p.port) {
+			return fmt.Errorf("port %d, which the %s listens on, is in use by another process: stop that process, or run `strata down` and start afresh", p.port, p.component)
+		}
+	}
 	for _, c := range dc.Clusters {
 		for _, cp := range c.Ports.byComponent() {
-			l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(cp.port))))
-			if err != nil {
+			if !portFree(cp.port) {
 				return fmt.Errorf("port %d, which cluster %s's %s listens on, is in use by another process: stop that process, or run `strata down` and start afresh",
 					cp.port, c.Name, cp.component)
 			}
-			_ = l.Close()
 		}
 	}
 	return nil
+}
+
+func portFree(port uint32) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
 }
 
 var versionPattern = regexp.MustCompile(`v\d+\.\d+\.\d+\S*`)

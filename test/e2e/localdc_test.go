@@ -78,6 +78,8 @@ func TestLocalDatacenter(t *testing.T) {
 		}
 	})
 
+	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
+
 	runKubectlApply(t, bin, wl, workloadManifest)
 	waitRunningPods(t, wl, 5)
 
@@ -178,11 +180,17 @@ func (p *upProcess) interrupt(t testing.TB) {
 
 func run(t testing.TB, bin, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
+	out, err := runErr(bin, name, args...)
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
-	return string(out)
+	return out
+}
+
+// runErr runs a program of bin/ and returns its combined output.
+func runErr(bin, name string, args ...string) (string, error) {
+	out, err := exec.Command(filepath.Join(bin, name), args...).CombinedOutput()
+	return string(out), err
 }
 
 func runKubectlApply(t testing.TB, bin, kubeconfig, manifest string) {

@@ -18,6 +18,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/localdc"
 )
@@ -29,6 +30,9 @@ const stopTimeout = time.Minute
 func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var workloads int
 	var verbose bool
+	var db string
+	var machines int
+	var seed int64
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the local datacenter in the foreground",
@@ -38,24 +42,28 @@ components against them. The first run creates it in the home directory;
 later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runUp(cmd.Context(), cmd.OutOrStdout(), g, workloads, verbose)
+			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
+				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
+			})
 		},
 	}
 	cmd.Flags().IntVar(&workloads, "workload-clusters", 0,
 		fmt.Sprintf("number of workload clusters of a new datacenter (default %d)", localdc.DefaultWorkloadClusters))
 	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also write the components' logs to stderr")
+	cmd.Flags().StringVar(&db, "db", "", "the broker's inventory database: postgres://... (default: SQLite in the home)")
+	cmd.Flags().IntVar(&machines, "machines", 0, "machines of the simulated datacenter, seeded on first start (default 2000)")
+	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the simulated datacenter: the same seed, the same machines")
 	return cmd
 }
 
-func runUp(ctx context.Context, out io.Writer, g *globals.Flags, workloads int, verbose bool) error {
+func runUp(ctx context.Context, out io.Writer, g *globals.Flags, verbose bool, opts localdc.Options) error {
 	startLog := logr.Discard()
 	if verbose {
 		startLog = zap.New(zap.WriteTo(os.Stderr))
 	}
 	began := time.Now()
-	dc, err := localdc.Start(ctx, localdc.Options{
-		Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, Logger: startLog, Progress: out,
-	})
+	opts.Logger, opts.Progress = startLog, out
+	dc, err := localdc.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -185,14 +193,7 @@ func printStatus(out io.Writer, states []localdc.ClusterState) error {
 		if s.Ready {
 			ready = "True"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Role, ready, dash(s.Version), s.Nodes, relative(s.Kubeconfig), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Role, ready, brokercli.Dash(s.Version), s.Nodes, relative(s.Kubeconfig), s.Reason)
 	}
 	return tw.Flush()
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -1,0 +1,154 @@
+// Package brokercli holds what the broker's command groups share: how to
+// reach the broker and how to print its answers.
+package brokercli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/yaml"
+
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/metal/broker"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// Flags say how to reach the broker and how to print.
+type Flags struct {
+	Global    *globals.Flags
+	Address   string
+	TokenFile string
+	CAFile    string
+	Output    string
+}
+
+// AddTo registers the flags on a command group.
+func (f *Flags) AddTo(cmd *cobra.Command) {
+	fs := cmd.PersistentFlags()
+	fs.StringVar(&f.Address, "broker", "", "broker address (default: the local datacenter's broker, else "+broker.DefaultAddress+")")
+	fs.StringVar(&f.TokenFile, "token-file", "", "file with the bearer token the broker requires")
+	fs.StringVar(&f.CAFile, "tls-ca", "", "CA certificate of a broker that serves TLS")
+	fs.StringVarP(&f.Output, "output", "o", "table", "output format: table, json or yaml")
+}
+
+// Client is a connection to the broker.
+type Client struct {
+	brokerv1.BrokerServiceClient
+	conn *grpc.ClientConn
+}
+
+// Close closes the connection.
+func (c *Client) Close() { _ = c.conn.Close() }
+
+// Dial connects to the broker named by the flags.
+func (f *Flags) Dial() (*Client, error) {
+	switch f.Output {
+	case "table", "json", "yaml":
+	default:
+		return nil, fmt.Errorf("--output must be table, json or yaml, not %q", f.Output)
+	}
+	addr := f.Address
+	if addr == "" {
+		addr = broker.DefaultAddress
+		if local, err := localdc.BrokerAddress(f.Global.Home); err == nil {
+			addr = local
+		}
+	}
+	creds := insecure.NewCredentials()
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --tls-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.CAFile)
+		}
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
+	if f.TokenFile != "" {
+		raw, err := os.ReadFile(f.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading --token-file: %w", err)
+		}
+		opts = append(opts, grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(string(raw)))))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the broker at %s: %w", addr, err)
+	}
+	return &Client{BrokerServiceClient: brokerv1.NewBrokerServiceClient(conn), conn: conn}, nil
+}
+
+// Explain turns a gRPC error into one line for a person.
+func Explain(err error) error {
+	if err == nil {
+		return nil
+	}
+	if st, ok := status.FromError(err); ok {
+		if st.Code().String() == "Unavailable" {
+			return fmt.Errorf("the broker is not reachable (%s): is `strata up` running? (--broker to point elsewhere)", st.Message())
+		}
+		return fmt.Errorf("%s: %s", st.Code(), st.Message())
+	}
+	return err
+}
+
+// Print writes msg as json or yaml, or calls table with a tab writer.
+func (f *Flags) Print(out io.Writer, msg proto.Message, table func(w io.Writer)) error {
+	switch f.Output {
+	case "json", "yaml":
+		raw, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true}.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		if f.Output == "yaml" {
+			if raw, err = yaml.JSONToYAML(raw); err != nil {
+				return err
+			}
+		}
+		_, err = fmt.Fprintln(out, strings.TrimSpace(string(raw)))
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	table(tw)
+	return tw.Flush()
+}
+
+// EnumName shortens an enum value for a table: MACHINE_STATE_AVAILABLE -> available.
+func EnumName(v fmt.Stringer, prefix string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(v.String(), prefix)), "_", "-")
+}
+
+// Dash shows an empty value as "-" in a table.
+func Dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// With dials the broker, runs fn and closes the connection; a gRPC error
+// from fn is explained for a person.
+func (f *Flags) With(fn func(c *Client) error) error {
+	c, err := f.Dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return Explain(fn(c))
+}

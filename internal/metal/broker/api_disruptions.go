@@ -1,0 +1,151 @@
+package broker
+
+import (
+	"context"
+	"slices"
+
+	"github.com/strata-dev/strata/internal/metal/inventory"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// CreateDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisruptionRequest) (*brokerv1.CreateDisruptionResponse, error) {
+	if req.GetMachine() == "" {
+		return nil, invalid("machine is required")
+	}
+	reason, ok := reverse(disruptionReasons, req.GetReason())
+	if !ok {
+		return nil, invalid("reason is required: planned-upgrade, hardware-repair, decommission or remediation")
+	}
+	if req.GetActor() == "" {
+		return nil, invalid("actor is required: who asks for the disruption, e.g. maintenance/rollout-1")
+	}
+	resp := &brokerv1.CreateDisruptionResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		d, err := createDisruption(ctx, tx, b.budget, disruptionRequest{
+			Machine: req.GetMachine(), Reason: reason, Actor: req.GetActor(), Message: req.GetMessage(),
+		}, b.clock.Now())
+		if err != nil {
+			return err
+		}
+		resp.Disruption = disruptionToAPI(d, nil)
+		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_ADDED, resp.Disruption))
+		return nil
+	})
+}
+
+// GetDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) GetDisruption(ctx context.Context, req *brokerv1.GetDisruptionRequest) (*brokerv1.GetDisruptionResponse, error) {
+	if req.GetId() == "" {
+		return nil, invalid("id is required")
+	}
+	resp := &brokerv1.GetDisruptionResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		d, err := tx.GetDisruption(ctx, req.GetId())
+		if err != nil {
+			return notFound(err, "disruption %q does not exist", req.GetId())
+		}
+		history, err := tx.ListEvents(ctx, d.ID)
+		resp.Disruption = disruptionToAPI(d, history)
+		return err
+	})
+}
+
+// ListDisruptions implements brokerv1.BrokerServiceServer.
+func (b *Broker) ListDisruptions(ctx context.Context, req *brokerv1.ListDisruptionsRequest) (*brokerv1.ListDisruptionsResponse, error) {
+	f := inventory.DisruptionFilter{Machine: req.GetMachine(), Pool: req.GetPool(), Datacenter: req.GetDatacenter()}
+	for _, s := range req.GetStates() {
+		state, ok := reverse(disruptionStates, s)
+		if !ok {
+			return nil, invalid("states: %v is not a disruption state", s)
+		}
+		f.States = append(f.States, state)
+	}
+	resp := &brokerv1.ListDisruptionsResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		ds, err := tx.ListDisruptions(ctx, f)
+		for _, d := range ds {
+			resp.Disruptions = append(resp.Disruptions, disruptionToAPI(d, nil))
+		}
+		return err
+	})
+}
+
+// WatchDisruptions implements brokerv1.BrokerServiceServer.
+func (b *Broker) WatchDisruptions(req *brokerv1.WatchDisruptionsRequest, stream brokerv1.BrokerService_WatchDisruptionsServer) error {
+	ctx := stream.Context()
+	matches := func(d *brokerv1.Disruption) bool {
+		return (req.GetPool() == "" || d.GetPool() == req.GetPool()) &&
+			(req.GetDatacenter() == "" || d.GetDatacenter() == req.GetDatacenter())
+	}
+	events, cancel := b.hub.subscribe()
+	defer cancel()
+	list, err := b.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: req.GetPool(), Datacenter: req.GetDatacenter()})
+	if err != nil {
+		return err
+	}
+	for _, d := range list.GetDisruptions() {
+		if err := stream.Send(&brokerv1.WatchDisruptionsResponse{Type: brokerv1.EventType_EVENT_TYPE_ADDED, Disruption: d}); err != nil {
+			return err
+		}
+	}
+	return forward(ctx, events, func(e event) error {
+		if e.disruption == nil || !matches(e.disruption.GetDisruption()) {
+			return nil
+		}
+		return stream.Send(e.disruption)
+	})
+}
+
+// transitionRPC validates and applies one step of the protocol, then
+// reconciles the machine's pool (a completed decommission is replaced).
+func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, to inventory.DisruptionState, software *brokerv1.Software) (*brokerv1.Disruption, error) {
+	if id == "" {
+		return nil, invalid("id is required")
+	}
+	if actor == "" {
+		return nil, invalid("actor is required: who takes this step")
+	}
+	var sw *inventory.Software
+	if software != nil {
+		sw = &inventory.Software{OSImage: software.GetOsImage(), Kernel: software.GetKernel(), NodeConfig: software.GetNodeConfig()}
+	}
+	var out *brokerv1.Disruption
+	err := b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		d, err := transition(ctx, tx, id, to, actor, message, sw, b.clock.Now())
+		if err != nil {
+			return err
+		}
+		out = disruptionToAPI(d, nil)
+		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
+		if d.Pool != "" && slices.Contains([]inventory.DisruptionState{inventory.DisruptionCompleted, inventory.DisruptionCancelled}, to) {
+			return b.reconcileAndNotify(ctx, tx, d.Pool, events)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ApproveDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) ApproveDisruption(ctx context.Context, req *brokerv1.ApproveDisruptionRequest) (*brokerv1.ApproveDisruptionResponse, error) {
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionApproved, nil)
+	return &brokerv1.ApproveDisruptionResponse{Disruption: d}, err
+}
+
+// StartDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) StartDisruption(ctx context.Context, req *brokerv1.StartDisruptionRequest) (*brokerv1.StartDisruptionResponse, error) {
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionInProgress, nil)
+	return &brokerv1.StartDisruptionResponse{Disruption: d}, err
+}
+
+// CompleteDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) CompleteDisruption(ctx context.Context, req *brokerv1.CompleteDisruptionRequest) (*brokerv1.CompleteDisruptionResponse, error) {
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCompleted, req.GetSoftware())
+	return &brokerv1.CompleteDisruptionResponse{Disruption: d}, err
+}
+
+// CancelDisruption implements brokerv1.BrokerServiceServer.
+func (b *Broker) CancelDisruption(ctx context.Context, req *brokerv1.CancelDisruptionRequest) (*brokerv1.CancelDisruptionResponse, error) {
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCancelled, nil)
+	return &brokerv1.CancelDisruptionResponse{Disruption: d}, err
+}

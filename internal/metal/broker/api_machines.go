@@ -1,0 +1,89 @@
+package broker
+
+import (
+	"context"
+	"encoding/base64"
+
+	"github.com/strata-dev/strata/internal/metal/inventory"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// GetMachine implements brokerv1.BrokerServiceServer.
+func (b *Broker) GetMachine(ctx context.Context, req *brokerv1.GetMachineRequest) (*brokerv1.GetMachineResponse, error) {
+	if req.GetId() == "" {
+		return nil, invalid("id is required")
+	}
+	resp := &brokerv1.GetMachineResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		m, err := tx.GetMachine(ctx, req.GetId())
+		if err != nil {
+			return notFound(err, "machine %q does not exist", req.GetId())
+		}
+		skus, err := skuIndex(ctx, tx)
+		resp.Machine = machineToAPI(m, skus)
+		return err
+	})
+}
+
+// ListMachines implements brokerv1.BrokerServiceServer.
+func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesRequest) (*brokerv1.ListMachinesResponse, error) {
+	size := int(req.GetPageSize())
+	switch {
+	case size < 0 || size > maxPageSize:
+		return nil, invalid("page_size must be within 0..%d, not %d", maxPageSize, size)
+	case size == 0:
+		size = defaultPageSize
+	}
+	after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+	if err != nil {
+		return nil, invalid("page_token is not one this broker returned")
+	}
+	f := inventory.MachineFilter{
+		Datacenter: req.GetDatacenter(), MaintenanceZone: req.GetMaintenanceZone(), SKU: req.GetSku(),
+		Pool: req.GetPool(), AfterID: string(after), Limit: size + 1,
+	}
+	if req.GetState() != brokerv1.MachineState_MACHINE_STATE_UNSPECIFIED {
+		state, ok := reverse(machineStates, req.GetState())
+		if !ok {
+			return nil, invalid("state %v is not a machine state", req.GetState())
+		}
+		f.State = state
+	}
+	resp := &brokerv1.ListMachinesResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		ms, err := tx.ListMachines(ctx, f)
+		if err != nil {
+			return err
+		}
+		skus, err := skuIndex(ctx, tx)
+		if err != nil {
+			return err
+		}
+		if len(ms) > size {
+			ms = ms[:size]
+			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(ms[size-1].ID))
+		}
+		resp.Machines = make([]*brokerv1.Machine, 0, len(ms))
+		for _, m := range ms {
+			resp.Machines = append(resp.Machines, machineToAPI(m, skus))
+		}
+		return nil
+	})
+}
+
+// ListSKUs implements brokerv1.BrokerServiceServer.
+func (b *Broker) ListSKUs(ctx context.Context, _ *brokerv1.ListSKUsRequest) (*brokerv1.ListSKUsResponse, error) {
+	resp := &brokerv1.ListSKUsResponse{}
+	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		skus, err := tx.ListSKUs(ctx)
+		for _, s := range skus {
+			resp.Skus = append(resp.Skus, skuToAPI(s))
+		}
+		return err
+	})
+}

@@ -1,0 +1,178 @@
+// Package broker is the Compute Broker: the metal layer's declarative gRPC
+// API for machines, node profiles, pools and disruptions, over the inventory.
+// It keeps every pool at its capacity, balanced across maintenance zones, and
+// enforces one disruption budget whatever asks for a disruption.
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-logr/logr"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"k8s.io/utils/clock"
+
+	"github.com/strata-dev/strata/internal/metal/inventory"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// DefaultResyncInterval is how often every pool is reconciled even when
+// nothing asked, so machines that came back to service are picked up.
+const DefaultResyncInterval = 30 * time.Second
+
+// Options are the broker's dependencies.
+type Options struct {
+	Store inventory.Store
+	// Budget defaults to DefaultBudget.
+	Budget *Budget
+	// Clock defaults to the real clock.
+	Clock clock.WithTicker
+	// ResyncInterval defaults to DefaultResyncInterval.
+	ResyncInterval time.Duration
+	Logger         logr.Logger
+}
+
+// Broker implements brokerv1.BrokerServiceServer.
+type Broker struct {
+	brokerv1.UnimplementedBrokerServiceServer
+
+	store  inventory.Store
+	budget Budget
+	clock  clock.WithTicker
+	resync time.Duration
+	log    logr.Logger
+	hub    *hub
+}
+
+// New validates the options and returns a broker.
+func New(o Options) (*Broker, error) {
+	if o.Store == nil {
+		return nil, errors.New("broker: a store is required")
+	}
+	budget := DefaultBudget
+	if o.Budget != nil {
+		budget = *o.Budget
+	}
+	if err := budget.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = DefaultResyncInterval
+	}
+	return &Broker{store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub()}, nil
+}
+
+// Run reconciles every pool each resync interval until ctx is done.
+func (b *Broker) Run(ctx context.Context) error {
+	t := b.clock.NewTicker(b.resync)
+	defer t.Stop()
+	for {
+		if err := b.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
+			b.log.Error(err, "Reconciling pools")
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C():
+		}
+	}
+}
+
+// ReconcileAll reconciles every pool, each in its own transaction.
+func (b *Broker) ReconcileAll(ctx context.Context) error {
+	var names []string
+	if err := b.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		pools, err := tx.ListPools(ctx)
+		for _, p := range pools {
+			names = append(names, p.Name)
+		}
+		return err
+	}); err != nil {
+		return err
+	}
+	var errs []error
+	for _, name := range names {
+		errs = append(errs, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+			return b.reconcileAndNotify(ctx, tx, name, events)
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+// inTx runs fn in a transaction and publishes the events it collected once
+// the transaction has committed.
+func (b *Broker) inTx(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
+	var events []event
+	err := b.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		events = events[:0] // a retried transaction starts over
+		return fn(ctx, tx, &events)
+	})
+	if err != nil {
+		return apiError(err)
+	}
+	b.hub.publish(events)
+	return nil
+}
+
+// reconcileAndNotify reconciles a pool and, when it changed, adds its event.
+func (b *Broker) reconcileAndNotify(ctx context.Context, tx inventory.Tx, name string, events *[]event) error {
+	changed, err := reconcilePool(ctx, tx, name, b.clock.Now())
+	if errors.Is(err, inventory.ErrNotFound) {
+		return nil // deleted meanwhile
+	}
+	if err != nil || !changed {
+		return err
+	}
+	pool, err := tx.GetPool(ctx, name)
+	if errors.Is(err, inventory.ErrNotFound) {
+		*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_DELETED, &brokerv1.Pool{Name: name}))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	api, err := b.poolAPI(ctx, tx, pool)
+	if err != nil {
+		return err
+	}
+	*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, api))
+	return nil
+}
+
+func (b *Broker) poolAPI(ctx context.Context, tx inventory.Tx, p inventory.Pool) (*brokerv1.Pool, error) {
+	st, err := poolStatus(ctx, tx, p)
+	if err != nil {
+		return nil, err
+	}
+	return poolToAPI(p, st), nil
+}
+
+// apiError turns a store error into a gRPC status; status errors pass.
+func apiError(err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, inventory.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, inventory.ErrAlreadyExists):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, inventory.ErrConflict):
+		return status.Error(codes.Aborted, err.Error())
+	}
+	return status.Error(codes.Internal, fmt.Sprintf("inventory: %v", err))
+}
+
+func invalid(format string, args ...any) error {
+	return status.Errorf(codes.InvalidArgument, format, args...)
+}

@@ -1,0 +1,221 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-dev/strata/internal/metal/inventory"
+)
+
+// Budget bounds how much of the fleet is disrupted at once, whatever the
+// source: planned maintenance, repairs, remediation.
+type Budget struct {
+	// MaxPlannedZones is how many maintenance zones of a datacenter may have
+	// planned upgrades open at once.
+	MaxPlannedZones int
+	// MaxPoolDisruptedPercent is the share of a pool's capacity that may be
+	// under open disruptions at once; at least one machine is always allowed.
+	MaxPoolDisruptedPercent int
+}
+
+// DefaultBudget is one maintenance zone per datacenter, 10% of a pool.
+var DefaultBudget = Budget{MaxPlannedZones: 1, MaxPoolDisruptedPercent: 10}
+
+// Validate says what is wrong with a budget.
+func (b Budget) Validate() error {
+	if b.MaxPlannedZones < 1 {
+		return fmt.Errorf("the budget's max planned zones must be at least 1, not %d", b.MaxPlannedZones)
+	}
+	if b.MaxPoolDisruptedPercent < 1 || b.MaxPoolDisruptedPercent > 100 {
+		return fmt.Errorf("the budget's max pool disrupted percent must be within 1..100, not %d", b.MaxPoolDisruptedPercent)
+	}
+	return nil
+}
+
+// poolAllowance is how many of a pool's machines may be disrupted at once.
+func (b Budget) poolAllowance(capacity int32) int {
+	return max(1, int(capacity)*b.MaxPoolDisruptedPercent/100)
+}
+
+var openStates = []inventory.DisruptionState{
+	inventory.DisruptionPending, inventory.DisruptionApproved, inventory.DisruptionInProgress,
+}
+
+// openDisruptionMachines returns the machines of a datacenter under an open disruption.
+func openDisruptionMachines(ctx context.Context, tx inventory.Tx, datacenter string) (map[string]bool, error) {
+	open, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: datacenter, States: openStates})
+	if err != nil {
+		return nil, err
+	}
+	machines := make(map[string]bool, len(open))
+	for _, d := range open {
+		machines[d.Machine] = true
+	}
+	return machines, nil
+}
+
+// disruptionRequest is a validated request for a disruption.
+type disruptionRequest struct {
+	Machine string
+	Reason  inventory.DisruptionReason
+	Actor   string
+	Message string
+}
+
+// createDisruption records a Pending disruption when the budget allows it,
+// and refuses it with FailedPrecondition and the reason otherwise.
+func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req disruptionRequest, now time.Time) (inventory.Disruption, error) {
+	m, err := tx.GetMachine(ctx, req.Machine)
+	if errors.Is(err, inventory.ErrNotFound) {
+		return inventory.Disruption{}, status.Errorf(codes.NotFound, "machine %q does not exist", req.Machine)
+	}
+	if err != nil {
+		return inventory.Disruption{}, err
+	}
+	if m.State == inventory.MachineDecommissioned {
+		return inventory.Disruption{}, status.Errorf(codes.FailedPrecondition, "machine %s is decommissioned", m.ID)
+	}
+	open, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: m.Datacenter, States: openStates})
+	if err != nil {
+		return inventory.Disruption{}, err
+	}
+	if err := checkBudget(ctx, tx, budget, m, req.Reason, open); err != nil {
+		return inventory.Disruption{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return inventory.Disruption{}, err
+	}
+	d := inventory.Disruption{
+		ID: "d-" + id.String(), Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
+		Reason: req.Reason, State: inventory.DisruptionPending, Actor: req.Actor, Message: req.Message,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := tx.InsertDisruption(ctx, d); err != nil {
+		return inventory.Disruption{}, fmt.Errorf("recording disruption of %s: %w", m.ID, err)
+	}
+	return d, tx.InsertEvent(ctx, inventory.DisruptionEvent{
+		DisruptionID: d.ID, To: d.State, Actor: req.Actor, Message: req.Message, At: now,
+	})
+}
+
+// checkBudget refuses a disruption of m that would exceed the budget, given
+// the datacenter's open disruptions.
+func checkBudget(ctx context.Context, tx inventory.Tx, budget Budget, m inventory.Machine, reason inventory.DisruptionReason, open []inventory.Disruption) error {
+	plannedZones := map[int32]bool{}
+	poolOpen := 0
+	for _, d := range open {
+		if d.Machine == m.ID {
+			return status.Errorf(codes.FailedPrecondition, "machine %s already has open disruption %s (%s, %s by %s)", m.ID, d.ID, d.State, d.Reason, d.Actor)
+		}
+		if d.Reason == inventory.ReasonPlannedUpgrade {
+			plannedZones[d.MaintenanceZone] = true
+		}
+		if m.Pool != "" && d.Pool == m.Pool {
+			poolOpen++
+		}
+	}
+	if reason == inventory.ReasonPlannedUpgrade && !plannedZones[m.MaintenanceZone] && len(plannedZones) >= budget.MaxPlannedZones {
+		return status.Errorf(codes.FailedPrecondition,
+			"over budget: datacenter %s already has planned maintenance open in MZ %s, and at most %d MZ may be in planned maintenance at once; finish or cancel those disruptions first",
+			m.Datacenter, zoneList(plannedZones), budget.MaxPlannedZones)
+	}
+	if m.Pool == "" {
+		return nil
+	}
+	pool, err := tx.GetPool(ctx, m.Pool)
+	if err != nil {
+		return fmt.Errorf("reading pool %s of machine %s: %w", m.Pool, m.ID, err)
+	}
+	if allowed := budget.poolAllowance(pool.Capacity); poolOpen+1 > allowed {
+		return status.Errorf(codes.FailedPrecondition,
+			"over budget: pool %s already has %d open disruptions and may have at most %d (%d%% of capacity %d) at once",
+			pool.Name, poolOpen, allowed, budget.MaxPoolDisruptedPercent, pool.Capacity)
+	}
+	return nil
+}
+
+func zoneList(zones map[int32]bool) string {
+	var zs []int
+	for z := range zones {
+		zs = append(zs, int(z))
+	}
+	sort.Ints(zs)
+	parts := make([]string, len(zs))
+	for i, z := range zs {
+		parts[i] = fmt.Sprint(z)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// transitions are the protocol's legal moves: the states each may start from.
+var transitions = map[inventory.DisruptionState][]inventory.DisruptionState{
+	inventory.DisruptionApproved:   {inventory.DisruptionPending},
+	inventory.DisruptionInProgress: {inventory.DisruptionApproved},
+	inventory.DisruptionCompleted:  {inventory.DisruptionInProgress},
+	inventory.DisruptionCancelled:  openStates,
+}
+
+// transition moves a disruption to state to, records who did it and why, and
+// updates the machine: disrupted while InProgress, back in service after,
+// out of its pool for good after a completed decommission.
+func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, actor, message string, software *inventory.Software, now time.Time) (inventory.Disruption, error) {
+	d, err := tx.GetDisruption(ctx, id)
+	if errors.Is(err, inventory.ErrNotFound) {
+		return d, status.Errorf(codes.NotFound, "disruption %q does not exist", id)
+	}
+	if err != nil {
+		return d, err
+	}
+	if !slices.Contains(transitions[to], d.State) {
+		return d, status.Errorf(codes.FailedPrecondition, "disruption %s is %s; it cannot become %s (only from %s)",
+			id, d.State, to, stateList(transitions[to]))
+	}
+	from := d.State
+	d.State, d.UpdatedAt = to, now
+	if err := tx.UpdateDisruption(ctx, d); err != nil {
+		return d, err
+	}
+	if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{DisruptionID: id, From: from, To: to, Actor: actor, Message: message, At: now}); err != nil {
+		return d, err
+	}
+	m, err := tx.GetMachine(ctx, d.Machine)
+	if err != nil {
+		return d, err
+	}
+	switch {
+	case to == inventory.DisruptionInProgress:
+		m.State = inventory.MachineDisrupted
+	case to == inventory.DisruptionCompleted && d.Reason == inventory.ReasonDecommission:
+		m.State, m.Pool = inventory.MachineDecommissioned, ""
+	case from == inventory.DisruptionInProgress:
+		m.State = inventory.MachineAvailable
+		if m.Pool != "" {
+			m.State = inventory.MachineAllocated
+		}
+		if software != nil && to == inventory.DisruptionCompleted {
+			m.Software = *software
+		}
+	default:
+		return d, nil
+	}
+	m.UpdatedAt = now
+	return d, tx.UpdateMachine(ctx, m)
+}
+
+func stateList(states []inventory.DisruptionState) string {
+	parts := make([]string, len(states))
+	for i, s := range states {
+		parts[i] = string(s)
+	}
+	return strings.Join(parts, " or ")
+}

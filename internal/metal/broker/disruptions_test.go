@@ -1,0 +1,181 @@
+package broker_test
+
+import (
+	"testing"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/strata-dev/strata/internal/metal/broker"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+const (
+	planned      = brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE
+	decommission = brokerv1.DisruptionReason_DISRUPTION_REASON_DECOMMISSION
+)
+
+// members lists the machines of pool web in an MZ (0: all).
+func (e *env) members(t *testing.T, mz int32) []*brokerv1.Machine {
+	t.Helper()
+	resp, err := e.client.ListMachines(t.Context(), &brokerv1.ListMachinesRequest{Pool: "web", MaintenanceZone: mz, PageSize: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.GetMachines()
+}
+
+func (e *env) disrupt(t *testing.T, machine string, reason brokerv1.DisruptionReason) (*brokerv1.Disruption, error) {
+	t.Helper()
+	resp, err := e.client.CreateDisruption(t.Context(), &brokerv1.CreateDisruptionRequest{
+		Machine: machine, Reason: reason, Actor: "maintenance/test", Message: "new node config",
+	})
+	return resp.GetDisruption(), err
+}
+
+func TestDisruptionBudgetPerPool(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		e.profile(t, general)
+		e.pool(t, "web", "general", 100) // 10% of 100: 10 at once
+		machines := e.members(t, 0)
+		for i := range 10 {
+			if _, err := e.disrupt(t, machines[i].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR); err != nil {
+				t.Fatalf("disruption %d: %v", i+1, err)
+			}
+		}
+		_, err := e.disrupt(t, machines[10].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR)
+		wantCode(t, err, codes.FailedPrecondition, "pool web already has 10 open disruptions and may have at most 10 (10% of capacity 100)")
+	})
+}
+
+func TestDisruptionBudgetOneZoneAtATime(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		e.profile(t, general)
+		e.pool(t, "web", "general", 100)
+		zone1, zone2 := e.members(t, 1), e.members(t, 2)
+		if _, err := e.disrupt(t, zone1[0].GetId(), planned); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.disrupt(t, zone1[1].GetId(), planned); err != nil {
+			t.Errorf("a second machine of the same MZ: %v", err)
+		}
+		_, err := e.disrupt(t, zone2[0].GetId(), planned)
+		wantCode(t, err, codes.FailedPrecondition, "datacenter dc1 already has planned maintenance open in MZ 1")
+		_, err = e.disrupt(t, zone1[0].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR)
+		wantCode(t, err, codes.FailedPrecondition, "already has open disruption")
+	})
+}
+
+func TestDisruptionProtocolAndHistory(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		ctx := t.Context()
+		e.profile(t, general)
+		e.pool(t, "web", "general", 20)
+		m := e.members(t, 3)[0]
+		d, err := e.disrupt(t, m.GetId(), planned)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "maintenance/test"}); err == nil {
+			t.Error("a Pending disruption was started without approval")
+		} else {
+			wantCode(t, err, codes.FailedPrecondition, "is Pending; it cannot become InProgress (only from Approved)")
+		}
+		steps := []func() error{
+			func() error {
+				_, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cluster-manager/workload-1", Message: "drained"})
+				return err
+			},
+			func() error {
+				_, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "maintenance/test"})
+				return err
+			},
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := e.client.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: m.GetId()})
+		if err != nil || got.GetMachine().GetState() != brokerv1.MachineState_MACHINE_STATE_DISRUPTED {
+			t.Errorf("machine during maintenance = %v, %v; want disrupted", got.GetMachine().GetState(), err)
+		}
+		if _, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{
+			Id: d.GetId(), Actor: "maintenance/test", Software: &brokerv1.Software{OsImage: "os-2", Kernel: "6.13", NodeConfig: "kubelet-1.38"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, err = e.client.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: m.GetId()})
+		if err != nil || got.GetMachine().GetState() != brokerv1.MachineState_MACHINE_STATE_ALLOCATED || got.GetMachine().GetSoftware().GetNodeConfig() != "kubelet-1.38" {
+			t.Errorf("machine after maintenance = %v, %v; want allocated on kubelet-1.38", got.GetMachine(), err)
+		}
+		full, err := e.client.GetDisruption(ctx, &brokerv1.GetDisruptionRequest{Id: d.GetId()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var trail []string
+		for _, h := range full.GetDisruption().GetHistory() {
+			trail = append(trail, h.GetTo().String()+" by "+h.GetActor())
+		}
+		want := []string{
+			"DISRUPTION_STATE_PENDING by maintenance/test", "DISRUPTION_STATE_APPROVED by cluster-manager/workload-1",
+			"DISRUPTION_STATE_IN_PROGRESS by maintenance/test", "DISRUPTION_STATE_COMPLETED by maintenance/test",
+		}
+		if len(trail) != len(want) {
+			t.Fatalf("history = %v, want %v", trail, want)
+		}
+		for i := range want {
+			if trail[i] != want[i] {
+				t.Errorf("history[%d] = %q, want %q", i, trail[i], want[i])
+			}
+		}
+	})
+}
+
+func TestDecommissionIsReplaced(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		ctx := t.Context()
+		e.profile(t, general)
+		e.pool(t, "web", "general", 20)
+		m := e.members(t, 5)[0]
+		d, err := e.disrupt(t, m.GetId(), decommission)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []func() error{
+			func() error {
+				_, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"})
+				return err
+			},
+			func() error {
+				_, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "dcops"})
+				return err
+			},
+			func() error {
+				_, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), Actor: "dcops"})
+				return err
+			},
+		} {
+			if err := step(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pool, err := e.client.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pool.GetPool().GetStatus().GetAllocated() != 20 || zones(pool.GetPool())[5] != 1 {
+			t.Errorf("pool after decommission = %v; want 20 machines, one in MZ 5", pool.GetPool().GetStatus())
+		}
+		got, err := e.client.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: m.GetId()})
+		if err != nil || got.GetMachine().GetState() != brokerv1.MachineState_MACHINE_STATE_DECOMMISSIONED || got.GetMachine().GetPool() != "" {
+			t.Errorf("decommissioned machine = %v, %v", got.GetMachine(), err)
+		}
+		if _, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"}); err == nil {
+			t.Error("a completed disruption was approved again")
+		}
+	})
+}

@@ -1,0 +1,265 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// engine is the SQL database behind a store. Queries are the same on both;
+// only connection setup, placeholders and error codes differ.
+type engine int
+
+const (
+	engineSQLite engine = iota
+	enginePostgres
+)
+
+// Transaction retries: enough for a burst of contending writers, small enough
+// that a caller is not held for long.
+const (
+	maxTxAttempts  = 10
+	minRetryDelay  = 2 * time.Millisecond
+	maxRetryDelay  = 200 * time.Millisecond
+	sqliteBusyWait = 30 * time.Second
+)
+
+// sqlStore is the Store on SQLite or PostgreSQL through database/sql. On
+// SQLite it has a single connection, so fn of InTx must not call InTx again:
+// it would wait for itself.
+type sqlStore struct {
+	db     *sql.DB
+	engine engine
+	txOpts *sql.TxOptions
+	now    func() time.Time
+}
+
+var _ Store = (*sqlStore)(nil)
+
+// Open opens the inventory database named by dsn and brings its schema up to
+// date. A dsn that starts with postgres:// or postgresql:// is a PostgreSQL
+// connection string; anything else is a SQLite file, as a plain path or
+// sqlite://path. The SQLite file is created when missing; its directory must
+// exist.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	return open(ctx, dsn, time.Now)
+}
+
+// open is Open with the clock injected, for tests.
+func open(ctx context.Context, dsn string, now func() time.Time) (*sqlStore, error) {
+	s := &sqlStore{now: func() time.Time { return now().UTC() }}
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			return nil, fmt.Errorf("opening PostgreSQL: %w", err)
+		}
+		s.db, s.engine = db, enginePostgres
+		s.txOpts = &sql.TxOptions{Isolation: sql.LevelSerializable}
+	default:
+		path := strings.TrimPrefix(dsn, "sqlite://")
+		if path == "" {
+			return nil, errors.New("opening SQLite: empty database path")
+		}
+		if strings.Contains(path, "?") {
+			return nil, fmt.Errorf("opening SQLite %q: parameters are not accepted in the path", path)
+		}
+		// WAL lets readers in other processes run beside the writer;
+		// _txlock=immediate takes the write lock at BEGIN so a transaction
+		// never fails upgrading a read lock; busy_timeout covers other
+		// processes holding the lock.
+		params := url.Values{
+			"_journal_mode": {"WAL"},
+			"_synchronous":  {"NORMAL"},
+			"_foreign_keys": {"on"},
+			"_busy_timeout": {strconv.FormatInt(sqliteBusyWait.Milliseconds(), 10)},
+			"_txlock":       {"immediate"},
+		}
+		db, err := sql.Open("sqlite", path+"?"+params.Encode())
+		if err != nil {
+			return nil, fmt.Errorf("opening SQLite %q: %w", path, err)
+		}
+		// SQLite has one writer at a time and every access is a
+		// transaction: one connection serializes them in this process
+		// without SQLITE_BUSY.
+		db.SetMaxOpenConns(1)
+		db.SetConnMaxIdleTime(0)
+		db.SetConnMaxLifetime(0)
+		s.db, s.engine = db, engineSQLite
+	}
+	if err := s.db.PingContext(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, fmt.Errorf("connecting to the inventory database: %w", err)
+	}
+	if err := s.migrate(ctx); err != nil {
+		_ = s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database.
+func (s *sqlStore) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("closing the inventory database: %w", err)
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction: SERIALIZABLE on PostgreSQL, an immediate
+// (write-locked) transaction on SQLite. A transaction that lost a
+// serialization race, deadlocked or found the database busy is retried up to
+// maxTxAttempts times with a short, jittered, growing delay.
+func (s *sqlStore) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	delay := minRetryDelay
+	for attempt := 1; ; attempt++ {
+		retry, err := s.runTx(ctx, fn)
+		if err == nil {
+			return nil
+		}
+		if !retry {
+			return err
+		}
+		if attempt == maxTxAttempts {
+			return fmt.Errorf("transaction failed %d times on contention: %w", attempt, err)
+		}
+		// Full jitter: contending transactions spread out instead of
+		// colliding again in step.
+		timer := time.NewTimer(rand.N(delay) + time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("waiting to retry a transaction: %w", context.Cause(ctx))
+		case <-timer.C:
+		}
+		delay = min(2*delay, maxRetryDelay)
+	}
+}
+
+// runTx runs fn in one transaction and reports whether a failure is worth
+// retrying.
+func (s *sqlStore) runTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) (retry bool, err error) {
+	sqlTx, err := s.db.BeginTx(ctx, s.txOpts)
+	if err != nil {
+		return isRetryable(err), fmt.Errorf("beginning a transaction: %w", err)
+	}
+	// Rolls back when fn fails or panics; a no-op after Commit.
+	defer func() { _ = sqlTx.Rollback() }()
+	t := &tx{tx: sqlTx, engine: s.engine, now: s.now}
+	if err := fn(ctx, t); err != nil {
+		return t.retry || isRetryable(err), err
+	}
+	if t.retry {
+		// fn swallowed a serialization failure: the transaction is
+		// aborted on PostgreSQL and must not count as done.
+		return true, errors.New("transaction hit a serialization failure that was not returned")
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return isRetryable(err), fmt.Errorf("committing a transaction: %w", err)
+	}
+	return false, nil
+}
+
+// rebind turns the ? placeholders of a query into PostgreSQL's $1, $2, ...
+// Queries hold no ? inside string literals.
+func (e engine) rebind(query string) string {
+	if e != enginePostgres {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// PostgreSQL SQLSTATEs and SQLite result codes the store reacts to.
+const (
+	pgSerializationFailure = "40001"
+	pgDeadlockDetected     = "40P01"
+	pgUniqueViolation      = "23505"
+	pgForeignKeyViolation  = "23503"
+)
+
+// isRetryable reports whether err means the transaction lost a race and
+// may succeed when run again.
+func isRetryable(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == pgSerializationFailure || pgErr.Code == pgDeadlockDetected
+	}
+	if sqErr, ok := errors.AsType[*sqlite.Error](err); ok {
+		primary := sqErr.Code() & 0xff
+		return primary == sqlite3.SQLITE_BUSY || primary == sqlite3.SQLITE_LOCKED
+	}
+	return false
+}
+
+func isUniqueViolation(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == pgUniqueViolation
+	}
+	if sqErr, ok := errors.AsType[*sqlite.Error](err); ok {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func isForeignKeyViolation(err error) bool {
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		return pgErr.Code == pgForeignKeyViolation
+	}
+	if sqErr, ok := errors.AsType[*sqlite.Error](err); ok {
+		return sqErr.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}
+
+// errForeignKey is what a write that breaks a reference returns.
+var errForeignKey = fmt.Errorf("%w: a row it references does not exist, or rows still reference it", ErrConflict)
+
+// mapError turns constraint violations into the package's errors; other
+// errors pass through.
+func mapError(err error) error {
+	switch {
+	case isUniqueViolation(err):
+		return ErrAlreadyExists
+	case isForeignKeyViolation(err):
+		return errForeignKey
+	default:
+		return err
+	}
+}
+
+// nanos and fromNanos store times as unix nanoseconds; the zero time is 0
+// both ways (time.Time{}.UnixNano() is undefined).
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

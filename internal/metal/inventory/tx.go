@@ -1,0 +1,542 @@
+package inventory
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// tx is the Tx of a sqlStore. Every query is written once with ? placeholders
+// and rebound for the engine.
+type tx struct {
+	tx     *sql.Tx
+	engine engine
+	now    func() time.Time
+	// retry is set when a statement lost a serialization race, so InTx
+	// retries even if fn swallowed the error.
+	retry bool
+}
+
+var _ Tx = (*tx)(nil)
+
+// note records a retryable error and returns err.
+func (t *tx) note(err error) error {
+	if err != nil && isRetryable(err) {
+		t.retry = true
+	}
+	return err
+}
+
+// exec runs a statement and returns the number of rows it affected;
+// constraint violations come back as ErrAlreadyExists or ErrConflict.
+func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := t.tx.ExecContext(ctx, t.engine.rebind(query), args...)
+	if err != nil {
+		return 0, mapError(t.note(err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, t.note(err)
+	}
+	return n, nil
+}
+
+// execOne runs an UPDATE or DELETE of one row by key: ErrNotFound when no
+// row matched.
+func (t *tx) execOne(ctx context.Context, query string, args ...any) error {
+	n, err := t.exec(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a query and scans every row.
+func queryAll[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := t.tx.QueryContext(ctx, t.engine.rebind(query), args...)
+	if err != nil {
+		return nil, t.note(err)
+	}
+	defer func() { _ = rows.Close() }()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, t.note(err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, t.note(err)
+	}
+	return out, nil
+}
+
+// queryOne runs a query for one row: ErrNotFound when there is none.
+func queryOne[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), query string, args ...any) (T, error) {
+	v, err := scan(t.tx.QueryRowContext(ctx, t.engine.rebind(query), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return v, ErrNotFound
+	}
+	return v, t.note(err)
+}
+
+// where joins conditions into a WHERE clause ("" when there are none).
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// stamp returns t, or now when t is zero: inserts keep a caller's timestamp.
+func (t *tx) stamp(ts time.Time) int64 {
+	if ts.IsZero() {
+		return nanos(t.now())
+	}
+	return nanos(ts)
+}
+
+// nullable stores "" as NULL, for optional references.
+func nullable(s string) sql.NullString {
+	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// Datacenter layout.
+
+// SeedDatacenter inserts dc, its racks, the SKUs not yet present and the
+// machines. Machines without UpdatedAt get the current time.
+func (t *tx) SeedDatacenter(ctx context.Context, dc Datacenter, racks []Rack, skus []SKU, machines []Machine) error {
+	if err := t.seed(ctx, dc, racks, skus, machines); err != nil {
+		return fmt.Errorf("seeding datacenter %q: %w", dc.Name, err)
+	}
+	return nil
+}
+
+func (t *tx) seed(ctx context.Context, dc Datacenter, racks []Rack, skus []SKU, machines []Machine) error {
+	if _, err := t.exec(ctx, `INSERT INTO datacenters (name, region, maintenance_zones) VALUES (?, ?, ?)`,
+		dc.Name, dc.Region, dc.MaintenanceZones); err != nil {
+		return fmt.Errorf("inserting the datacenter: %w", err)
+	}
+	for _, r := range racks {
+		if r.Datacenter != dc.Name {
+			return fmt.Errorf("rack %q is in datacenter %q", r.Name, r.Datacenter)
+		}
+		if _, err := t.exec(ctx, `INSERT INTO racks (name, datacenter) VALUES (?, ?)`, r.Name, r.Datacenter); err != nil {
+			return fmt.Errorf("inserting rack %q: %w", r.Name, err)
+		}
+	}
+	for _, s := range skus {
+		if _, err := t.exec(ctx, `INSERT INTO skus (name, arch, cpu_cores, memory_gib, gpus, gpu_model, local_disk_gib)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+			s.Name, s.Arch, s.CPUCores, s.MemoryGiB, s.GPUs, s.GPUModel, s.LocalDiskGiB); err != nil {
+			return fmt.Errorf("inserting SKU %q: %w", s.Name, err)
+		}
+	}
+	for _, m := range machines {
+		if m.Datacenter != dc.Name {
+			return fmt.Errorf("machine %q is in datacenter %q", m.ID, m.Datacenter)
+		}
+		if m.MaintenanceZone < 1 || m.MaintenanceZone > dc.MaintenanceZones {
+			return fmt.Errorf("machine %q: maintenance zone %d is outside 1..%d", m.ID, m.MaintenanceZone, dc.MaintenanceZones)
+		}
+		if _, err := t.exec(ctx, `INSERT INTO machines (`+machineColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			m.ID, m.Datacenter, m.MaintenanceZone, m.Rack, m.SKU, string(m.State), m.Healthy, m.HealthMessage,
+			m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig, nullable(m.Pool), t.stamp(m.UpdatedAt)); err != nil {
+			return fmt.Errorf("inserting machine %q: %w", m.ID, err)
+		}
+	}
+	return nil
+}
+
+// ListDatacenters returns every datacenter by name.
+func (t *tx) ListDatacenters(ctx context.Context) ([]Datacenter, error) {
+	dcs, err := queryAll(ctx, t, func(s scanner) (Datacenter, error) {
+		var dc Datacenter
+		err := s.Scan(&dc.Name, &dc.Region, &dc.MaintenanceZones)
+		return dc, err
+	}, `SELECT name, region, maintenance_zones FROM datacenters ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing datacenters: %w", err)
+	}
+	return dcs, nil
+}
+
+// ListRacks returns the racks of a datacenter by name.
+func (t *tx) ListRacks(ctx context.Context, datacenter string) ([]Rack, error) {
+	racks, err := queryAll(ctx, t, func(s scanner) (Rack, error) {
+		var r Rack
+		err := s.Scan(&r.Name, &r.Datacenter)
+		return r, err
+	}, `SELECT name, datacenter FROM racks WHERE datacenter = ? ORDER BY name`, datacenter)
+	if err != nil {
+		return nil, fmt.Errorf("listing racks of datacenter %q: %w", datacenter, err)
+	}
+	return racks, nil
+}
+
+// ListSKUs returns every SKU by name.
+func (t *tx) ListSKUs(ctx context.Context) ([]SKU, error) {
+	skus, err := queryAll(ctx, t, func(s scanner) (SKU, error) {
+		var k SKU
+		err := s.Scan(&k.Name, &k.Arch, &k.CPUCores, &k.MemoryGiB, &k.GPUs, &k.GPUModel, &k.LocalDiskGiB)
+		return k, err
+	}, `SELECT name, arch, cpu_cores, memory_gib, gpus, gpu_model, local_disk_gib FROM skus ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing SKUs: %w", err)
+	}
+	return skus, nil
+}
+
+// Machines.
+
+const machineColumns = `id, datacenter, maintenance_zone, rack, sku, state, healthy, health_message,
+	os_image, kernel, node_config, pool, updated_at`
+
+func scanMachine(s scanner) (Machine, error) {
+	var (
+		m       Machine
+		pool    sql.NullString
+		updated int64
+	)
+	err := s.Scan(&m.ID, &m.Datacenter, &m.MaintenanceZone, &m.Rack, &m.SKU, &m.State, &m.Healthy, &m.HealthMessage,
+		&m.Software.OSImage, &m.Software.Kernel, &m.Software.NodeConfig, &pool, &updated)
+	m.Pool, m.UpdatedAt = pool.String, fromNanos(updated)
+	return m, err
+}
+
+// machineWhere is the WHERE clause of a filter, without paging.
+func machineWhere(f MachineFilter) *where {
+	w := &where{}
+	if f.Datacenter != "" {
+		w.add("datacenter = ?", f.Datacenter)
+	}
+	if f.MaintenanceZone != 0 {
+		w.add("maintenance_zone = ?", f.MaintenanceZone)
+	}
+	if f.State != "" {
+		w.add("state = ?", string(f.State))
+	}
+	if f.SKU != "" {
+		w.add("sku = ?", f.SKU)
+	}
+	if f.Pool != "" {
+		w.add("pool = ?", f.Pool)
+	}
+	return w
+}
+
+// GetMachine returns the machine with that ID.
+func (t *tx) GetMachine(ctx context.Context, id string) (Machine, error) {
+	m, err := queryOne(ctx, t, scanMachine, `SELECT `+machineColumns+` FROM machines WHERE id = ?`, id)
+	if err != nil {
+		return Machine{}, fmt.Errorf("getting machine %q: %w", id, err)
+	}
+	return m, nil
+}
+
+// ListMachines returns the machines that match f, ordered by ID, after
+// f.AfterID and at most f.Limit of them (0: all).
+func (t *tx) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error) {
+	if f.Limit < 0 {
+		return nil, fmt.Errorf("listing machines: negative limit %d", f.Limit)
+	}
+	w := machineWhere(f)
+	if f.AfterID != "" {
+		w.add("id > ?", f.AfterID)
+	}
+	query := `SELECT ` + machineColumns + ` FROM machines` + w.String() + ` ORDER BY id`
+	args := w.args
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	ms, err := queryAll(ctx, t, scanMachine, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing machines: %w", err)
+	}
+	return ms, nil
+}
+
+// UpdateMachine writes m's state, health, software and pool, and sets its
+// UpdatedAt to now.
+func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
+	err := t.execOne(ctx, `UPDATE machines SET state = ?, healthy = ?, health_message = ?,
+		os_image = ?, kernel = ?, node_config = ?, pool = ?, updated_at = ? WHERE id = ?`,
+		string(m.State), m.Healthy, m.HealthMessage, m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig,
+		nullable(m.Pool), nanos(t.now()), m.ID)
+	if err != nil {
+		return fmt.Errorf("updating machine %q: %w", m.ID, err)
+	}
+	return nil
+}
+
+// CountMachines counts the machines that match f by (pool, state,
+// maintenance zone), in that order.
+func (t *tx) CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error) {
+	w := machineWhere(f)
+	counts, err := queryAll(ctx, t, func(s scanner) (MachineCount, error) {
+		var c MachineCount
+		err := s.Scan(&c.Pool, &c.State, &c.MaintenanceZone, &c.Count)
+		return c, err
+	}, `SELECT COALESCE(pool, ''), state, maintenance_zone, COUNT(*) FROM machines`+w.String()+`
+		GROUP BY COALESCE(pool, ''), state, maintenance_zone ORDER BY 1, 2, 3`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("counting machines: %w", err)
+	}
+	return counts, nil
+}
+
+// Node profiles.
+
+const profileColumns = `name, min_cpu_cores, min_memory_gib, min_gpus, gpu_model, min_local_disk_gib,
+	node_config, created_at, updated_at`
+
+func scanProfile(s scanner) (NodeProfile, error) {
+	var (
+		p                NodeProfile
+		created, updated int64
+	)
+	err := s.Scan(&p.Name, &p.MinCPUCores, &p.MinMemoryGiB, &p.MinGPUs, &p.GPUModel, &p.MinLocalDiskGiB,
+		&p.NodeConfig, &created, &updated)
+	p.CreatedAt, p.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return p, err
+}
+
+// InsertProfile inserts p; zero CreatedAt and UpdatedAt become now.
+func (t *tx) InsertProfile(ctx context.Context, p NodeProfile) error {
+	_, err := t.exec(ctx, `INSERT INTO node_profiles (`+profileColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Name, p.MinCPUCores, p.MinMemoryGiB, p.MinGPUs, p.GPUModel, p.MinLocalDiskGiB, p.NodeConfig,
+		t.stamp(p.CreatedAt), t.stamp(p.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("inserting node profile %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// GetProfile returns the node profile with that name.
+func (t *tx) GetProfile(ctx context.Context, name string) (NodeProfile, error) {
+	p, err := queryOne(ctx, t, scanProfile, `SELECT `+profileColumns+` FROM node_profiles WHERE name = ?`, name)
+	if err != nil {
+		return NodeProfile{}, fmt.Errorf("getting node profile %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// ListProfiles returns every node profile by name.
+func (t *tx) ListProfiles(ctx context.Context) ([]NodeProfile, error) {
+	ps, err := queryAll(ctx, t, scanProfile, `SELECT `+profileColumns+` FROM node_profiles ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing node profiles: %w", err)
+	}
+	return ps, nil
+}
+
+// UpdateProfile writes every field of p but CreatedAt, and sets UpdatedAt to
+// now.
+func (t *tx) UpdateProfile(ctx context.Context, p NodeProfile) error {
+	err := t.execOne(ctx, `UPDATE node_profiles SET min_cpu_cores = ?, min_memory_gib = ?, min_gpus = ?, gpu_model = ?,
+		min_local_disk_gib = ?, node_config = ?, updated_at = ? WHERE name = ?`,
+		p.MinCPUCores, p.MinMemoryGiB, p.MinGPUs, p.GPUModel, p.MinLocalDiskGiB, p.NodeConfig, nanos(t.now()), p.Name)
+	if err != nil {
+		return fmt.Errorf("updating node profile %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// DeleteProfile deletes a node profile; ErrConflict while a pool uses it.
+func (t *tx) DeleteProfile(ctx context.Context, name string) error {
+	if err := t.execOne(ctx, `DELETE FROM node_profiles WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("deleting node profile %q: %w", name, err)
+	}
+	return nil
+}
+
+// Pools.
+
+const poolColumns = `name, datacenter, profile, capacity, generation, deleting, created_at, updated_at`
+
+func scanPool(s scanner) (Pool, error) {
+	var (
+		p                Pool
+		created, updated int64
+	)
+	err := s.Scan(&p.Name, &p.Datacenter, &p.Profile, &p.Capacity, &p.Generation, &p.Deleting, &created, &updated)
+	p.CreatedAt, p.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return p, err
+}
+
+// InsertPool inserts p; zero CreatedAt and UpdatedAt become now. Its
+// datacenter and profile must exist (ErrConflict otherwise).
+func (t *tx) InsertPool(ctx context.Context, p Pool) error {
+	_, err := t.exec(ctx, `INSERT INTO pools (`+poolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Name, p.Datacenter, p.Profile, p.Capacity, p.Generation, p.Deleting, t.stamp(p.CreatedAt), t.stamp(p.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("inserting pool %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// GetPool returns the pool with that name.
+func (t *tx) GetPool(ctx context.Context, name string) (Pool, error) {
+	p, err := queryOne(ctx, t, scanPool, `SELECT `+poolColumns+` FROM pools WHERE name = ?`, name)
+	if err != nil {
+		return Pool{}, fmt.Errorf("getting pool %q: %w", name, err)
+	}
+	return p, nil
+}
+
+// ListPools returns every pool by name.
+func (t *tx) ListPools(ctx context.Context) ([]Pool, error) {
+	ps, err := queryAll(ctx, t, scanPool, `SELECT `+poolColumns+` FROM pools ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing pools: %w", err)
+	}
+	return ps, nil
+}
+
+// UpdatePool writes p's profile, capacity, generation and deleting flag as
+// given (the caller bumps Generation), and sets UpdatedAt to now. A pool's
+// datacenter does not change.
+func (t *tx) UpdatePool(ctx context.Context, p Pool) error {
+	err := t.execOne(ctx, `UPDATE pools SET profile = ?, capacity = ?, generation = ?, deleting = ?, updated_at = ?
+		WHERE name = ?`, p.Profile, p.Capacity, p.Generation, p.Deleting, nanos(t.now()), p.Name)
+	if err != nil {
+		return fmt.Errorf("updating pool %q: %w", p.Name, err)
+	}
+	return nil
+}
+
+// DeletePool deletes a pool; ErrConflict while machines are allocated to it.
+func (t *tx) DeletePool(ctx context.Context, name string) error {
+	if err := t.execOne(ctx, `DELETE FROM pools WHERE name = ?`, name); err != nil {
+		return fmt.Errorf("deleting pool %q: %w", name, err)
+	}
+	return nil
+}
+
+// Disruptions.
+
+const disruptionColumns = `id, machine, pool, datacenter, maintenance_zone, reason, state, actor, message,
+	created_at, updated_at`
+
+func scanDisruption(s scanner) (Disruption, error) {
+	var (
+		d                Disruption
+		created, updated int64
+	)
+	err := s.Scan(&d.ID, &d.Machine, &d.Pool, &d.Datacenter, &d.MaintenanceZone, &d.Reason, &d.State, &d.Actor,
+		&d.Message, &created, &updated)
+	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return d, err
+}
+
+// InsertDisruption inserts d as given (the caller copies the machine's pool,
+// datacenter and MZ); zero CreatedAt and UpdatedAt become now. Its machine
+// must exist (ErrConflict otherwise).
+func (t *tx) InsertDisruption(ctx context.Context, d Disruption) error {
+	_, err := t.exec(ctx, `INSERT INTO disruptions (`+disruptionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		d.ID, d.Machine, d.Pool, d.Datacenter, d.MaintenanceZone, string(d.Reason), string(d.State), d.Actor, d.Message,
+		t.stamp(d.CreatedAt), t.stamp(d.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("inserting disruption %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// GetDisruption returns the disruption with that ID.
+func (t *tx) GetDisruption(ctx context.Context, id string) (Disruption, error) {
+	d, err := queryOne(ctx, t, scanDisruption, `SELECT `+disruptionColumns+` FROM disruptions WHERE id = ?`, id)
+	if err != nil {
+		return Disruption{}, fmt.Errorf("getting disruption %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// ListDisruptions returns the disruptions that match f, oldest first (ties by
+// ID).
+func (t *tx) ListDisruptions(ctx context.Context, f DisruptionFilter) ([]Disruption, error) {
+	w := &where{}
+	if f.Machine != "" {
+		w.add("machine = ?", f.Machine)
+	}
+	if f.Pool != "" {
+		w.add("pool = ?", f.Pool)
+	}
+	if f.Datacenter != "" {
+		w.add("datacenter = ?", f.Datacenter)
+	}
+	if len(f.States) > 0 {
+		args := make([]any, len(f.States))
+		for i, s := range f.States {
+			args[i] = string(s)
+		}
+		w.add("state IN (?"+strings.Repeat(", ?", len(args)-1)+")", args...)
+	}
+	ds, err := queryAll(ctx, t, scanDisruption, `SELECT `+disruptionColumns+` FROM disruptions`+w.String()+
+		` ORDER BY created_at, id`, w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing disruptions: %w", err)
+	}
+	return ds, nil
+}
+
+// UpdateDisruption writes d's state and message and sets UpdatedAt to now;
+// the other fields are fixed at creation.
+func (t *tx) UpdateDisruption(ctx context.Context, d Disruption) error {
+	err := t.execOne(ctx, `UPDATE disruptions SET state = ?, message = ?, updated_at = ? WHERE id = ?`,
+		string(d.State), d.Message, nanos(t.now()), d.ID)
+	if err != nil {
+		return fmt.Errorf("updating disruption %q: %w", d.ID, err)
+	}
+	return nil
+}
+
+// InsertEvent appends e to its disruption's history; a zero At becomes now.
+// The disruption must exist (ErrConflict otherwise).
+func (t *tx) InsertEvent(ctx context.Context, e DisruptionEvent) error {
+	_, err := t.exec(ctx, `INSERT INTO disruption_events (seq, disruption_id, from_state, to_state, actor, message, at)
+		VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM disruption_events), ?, ?, ?, ?, ?, ?)`,
+		e.DisruptionID, string(e.From), string(e.To), e.Actor, e.Message, t.stamp(e.At))
+	if err != nil {
+		return fmt.Errorf("recording an event of disruption %q: %w", e.DisruptionID, err)
+	}
+	return nil
+}
+
+// ListEvents returns the history of a disruption by time, then in the order
+// it was recorded.
+func (t *tx) ListEvents(ctx context.Context, disruptionID string) ([]DisruptionEvent, error) {
+	es, err := queryAll(ctx, t, func(s scanner) (DisruptionEvent, error) {
+		var (
+			e  DisruptionEvent
+			at int64
+		)
+		err := s.Scan(&e.DisruptionID, &e.From, &e.To, &e.Actor, &e.Message, &at)
+		e.At = fromNanos(at)
+		return e, err
+	}, `SELECT disruption_id, from_state, to_state, actor, message, at FROM disruption_events
+		WHERE disruption_id = ? ORDER BY at, seq`, disruptionID)
+	if err != nil {
+		return nil, fmt.Errorf("listing events of disruption %q: %w", disruptionID, err)
+	}
+	return es, nil
+}

@@ -1,0 +1,192 @@
+// Package inventory is the metal layer's source of truth: datacenters,
+// maintenance zones, racks, SKUs and machines, and the broker's own records
+// (node profiles, pools, disruptions and their history), in SQL. SQLite is the
+// embedded default and PostgreSQL the production store; both run the same
+// schema and queries.
+package inventory
+
+import (
+	"errors"
+	"time"
+)
+
+// Errors a store returns; callers map them to gRPC codes.
+var (
+	// ErrNotFound: the named row does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a row with that key exists.
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrConflict: the row changed under the caller (e.g. a machine that is
+	// no longer available); nothing was written.
+	ErrConflict = errors.New("conflict")
+)
+
+// MachineState is where a machine is in its life.
+type MachineState string
+
+// Machine states.
+const (
+	MachineAvailable      MachineState = "available"
+	MachineAllocated      MachineState = "allocated"
+	MachineDisrupted      MachineState = "disrupted"
+	MachineUnhealthy      MachineState = "unhealthy"
+	MachineDecommissioned MachineState = "decommissioned"
+)
+
+// MachineStates lists every state, in lifecycle order.
+var MachineStates = []MachineState{MachineAvailable, MachineAllocated, MachineDisrupted, MachineUnhealthy, MachineDecommissioned}
+
+// Datacenter is one site, striped into maintenance zones.
+type Datacenter struct {
+	Name   string
+	Region string
+	// MaintenanceZones is how many MZs the datacenter has (20 by default);
+	// MZs are numbered 1..MaintenanceZones.
+	MaintenanceZones int32
+}
+
+// Rack is a rack of a datacenter.
+type Rack struct {
+	Name       string
+	Datacenter string
+}
+
+// SKU is a machine type.
+type SKU struct {
+	Name         string
+	Arch         string
+	CPUCores     int32
+	MemoryGiB    int32
+	GPUs         int32
+	GPUModel     string
+	LocalDiskGiB int32
+}
+
+// Software is what a machine runs.
+type Software struct {
+	OSImage    string
+	Kernel     string
+	NodeConfig string
+}
+
+// Machine is one physical server.
+type Machine struct {
+	ID         string
+	Datacenter string
+	// MaintenanceZone is the machine's MZ, 1..Datacenter.MaintenanceZones.
+	MaintenanceZone int32
+	Rack            string
+	SKU             string
+	State           MachineState
+	// Healthy is false when the health monitor or the provisioner reported a
+	// fault; HealthMessage says which.
+	Healthy       bool
+	HealthMessage string
+	Software      Software
+	// Pool is the broker pool the machine is allocated to, "" when none.
+	Pool      string
+	UpdatedAt time.Time
+}
+
+// MachineFilter selects machines; empty fields match everything. Results are
+// ordered by ID; AfterID and Limit page through them.
+type MachineFilter struct {
+	Datacenter      string
+	MaintenanceZone int32
+	State           MachineState
+	SKU             string
+	Pool            string
+	AfterID         string
+	Limit           int
+}
+
+// NodeProfile is the minimum machine a pool accepts plus the node
+// configuration its machines run. Machines above the minimum are
+// interchangeable.
+type NodeProfile struct {
+	Name            string
+	MinCPUCores     int32
+	MinMemoryGiB    int32
+	MinGPUs         int32
+	GPUModel        string // "" accepts any model
+	MinLocalDiskGiB int32
+	NodeConfig      string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Pool is a broker pool: a capacity of machines of a profile in a datacenter.
+type Pool struct {
+	Name       string
+	Datacenter string
+	Profile    string
+	Capacity   int32
+	// Generation increments on every spec change.
+	Generation int64
+	// Deleting is set when deletion was requested; the broker releases the
+	// pool's machines and then removes the row.
+	Deleting  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DisruptionReason says why a machine is disrupted.
+type DisruptionReason string
+
+// Disruption reasons.
+const (
+	ReasonPlannedUpgrade DisruptionReason = "planned-upgrade"
+	ReasonHardwareRepair DisruptionReason = "hardware-repair"
+	ReasonDecommission   DisruptionReason = "decommission"
+	ReasonRemediation    DisruptionReason = "remediation"
+)
+
+// DisruptionState is where a disruption is in the protocol.
+type DisruptionState string
+
+// Disruption states: Pending -> Approved -> InProgress -> Completed, or
+// Cancelled from any state before Completed.
+const (
+	DisruptionPending    DisruptionState = "Pending"
+	DisruptionApproved   DisruptionState = "Approved"
+	DisruptionInProgress DisruptionState = "InProgress"
+	DisruptionCompleted  DisruptionState = "Completed"
+	DisruptionCancelled  DisruptionState = "Cancelled"
+)
+
+// Disruption is a planned or unplanned operation on one machine.
+type Disruption struct {
+	ID      string
+	Machine string
+	// Pool and Datacenter/MaintenanceZone are copied from the machine when
+	// the disruption is created, for budget queries.
+	Pool            string
+	Datacenter      string
+	MaintenanceZone int32
+	Reason          DisruptionReason
+	State           DisruptionState
+	// Actor is who asked for it (e.g. "maintenance/rollout-x", "remediation").
+	Actor     string
+	Message   string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// DisruptionFilter selects disruptions; empty fields match everything.
+type DisruptionFilter struct {
+	Machine    string
+	Pool       string
+	Datacenter string
+	// States, when not empty, keeps disruptions in one of these states.
+	States []DisruptionState
+}
+
+// DisruptionEvent is one transition of a disruption: the audit record.
+type DisruptionEvent struct {
+	DisruptionID string
+	From         DisruptionState // "" for creation
+	To           DisruptionState
+	Actor        string
+	Message      string
+	At           time.Time
+}

@@ -1,0 +1,73 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// testBrokerCLI drives the local datacenter's Compute Broker with the strata
+// CLI: the seeded inventory, a node profile, and a pool grown, shrunk and
+// deleted, balanced across the 20 maintenance zones.
+func testBrokerCLI(t *testing.T, bin, home string) {
+	strata := func(args ...string) string {
+		return run(t, bin, "strata", append([]string{"--home", home}, args...)...)
+	}
+	var machines struct {
+		Machines []struct {
+			ID              string `json:"id"`
+			MaintenanceZone int32  `json:"maintenance_zone"`
+			State           string `json:"state"`
+		} `json:"machines"`
+	}
+	decode := func(out string, v any) {
+		t.Helper()
+		if err := json.Unmarshal([]byte(out), v); err != nil {
+			t.Fatalf("decoding %q: %v", out, err)
+		}
+	}
+	perZone := func(pool string) map[int32]int {
+		machines.Machines = nil // an empty list is omitted from the JSON
+		decode(strata("machines", "list", "--pool", pool, "--all", "-o", "json"), &machines)
+		counts := map[int32]int{}
+		for _, m := range machines.Machines {
+			counts[m.MaintenanceZone]++
+		}
+		return counts
+	}
+	uniformZones := func(counts map[int32]int, n int) bool {
+		if len(counts) != 20 {
+			return false
+		}
+		for _, c := range counts {
+			if c != n {
+				return false
+			}
+		}
+		return true
+	}
+
+	decode(strata("machines", "list", "--all", "-o", "json"), &machines)
+	if len(machines.Machines) != 2000 {
+		t.Fatalf("the simulated datacenter has %d machines, want 2000", len(machines.Machines))
+	}
+	strata("profiles", "create", "general", "--min-cpu", "32", "--min-memory-gib", "128", "--node-config", "kubelet-1.37-general")
+	if out := strata("pools", "create", "web", "--profile", "general", "--capacity", "100"); !strings.Contains(out, "100 machines allocated") {
+		t.Errorf("pools create said:\n%s", out)
+	}
+	if c := perZone("web"); !uniformZones(c, 5) {
+		t.Errorf("pool of 100 per MZ = %v, want 5 in each of 20", c)
+	}
+	strata("pools", "scale", "web", "60")
+	if c := perZone("web"); !uniformZones(c, 3) {
+		t.Errorf("pool of 60 per MZ = %v, want 3 in each of 20", c)
+	}
+	strata("pools", "delete", "web")
+	if c := perZone("web"); len(c) != 0 {
+		t.Errorf("deleted pool still holds machines: %v", c)
+	}
+	out, err := runErr(bin, "strata", "--home", home, "pools", "create", "bad", "--profile", "nope", "--capacity", "1")
+	if err == nil || !strings.Contains(out, `InvalidArgument: pool.node_profile "nope" does not exist`) {
+		t.Errorf("a pool of an unknown profile: err=%v, output:\n%s", err, out)
+	}
+}
