@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/cli/bench"
 	"github.com/strata-dev/strata/internal/cli/disruptions"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/localdc"
@@ -43,6 +44,7 @@ clusters with simulated machines.`,
 		profiles.NewCommand(g),
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
+		bench.NewCommand(),
 		newVersionCommand(),
 	)
 	return root
