@@ -2,6 +2,7 @@ package broker
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
@@ -34,17 +35,13 @@ type spread struct {
 	racks map[string]int
 }
 
-func newSpread(machines []inventory.Machine) spread {
+func newSpread(machines []inventory.MachinePlacement) spread {
 	s := spread{zones: map[int32]int{}, racks: map[string]int{}}
 	for _, m := range machines {
-		s.add(m, 1)
+		s.zones[m.MaintenanceZone]++
+		s.racks[m.Rack]++
 	}
 	return s
-}
-
-func (s spread) add(m inventory.Machine, n int) {
-	s.zones[m.MaintenanceZone] += n
-	s.racks[m.Rack] += n
 }
 
 // planGrow picks up to n machines among the candidates for a pool that holds
@@ -52,70 +49,134 @@ func (s spread) add(m inventory.Machine, n int) {
 // fewest machines (so max minus min per MZ stays <= 1 where the inventory
 // allows), and within it to the smallest adequate SKU on the rack where the
 // pool has the fewest machines. It returns fewer than n when candidates run out.
-func planGrow(current, candidates []inventory.Machine, skus map[string]inventory.SKU, n int) []inventory.Machine {
+func planGrow(current, candidates []inventory.MachinePlacement, skus map[string]inventory.SKU, n int) []inventory.MachinePlacement {
 	return plan(current, candidates, skus, n, +1)
 }
 
 // planShrink picks n machines of a pool to release, among those that may be
 // released: the mirror of planGrow, from the zone where the pool has the most
 // machines, the largest SKU first, on the rack where the pool has the most.
-func planShrink(current, releasable []inventory.Machine, skus map[string]inventory.SKU, n int) []inventory.Machine {
+func planShrink(current, releasable []inventory.MachinePlacement, skus map[string]inventory.SKU, n int) []inventory.MachinePlacement {
 	return plan(current, releasable, skus, n, -1)
 }
 
 // plan moves up to n machines of choices into (sign +1) or out of (sign -1)
-// a pool that holds current, one at a time, keeping its spread even.
-func plan(current, choices []inventory.Machine, skus map[string]inventory.SKU, n, sign int) []inventory.Machine {
-	byZone := map[int32][]inventory.Machine{}
-	for _, m := range choices {
-		byZone[m.MaintenanceZone] = append(byZone[m.MaintenanceZone], m)
-	}
+// a pool that holds current, one at a time, keeping its spread even. Each
+// zone keeps its choices by SKU, each SKU a heap of racks by the pool's
+// machines on them, so a pick costs a zone scan and a heap operation.
+func plan(current, choices []inventory.MachinePlacement, skus map[string]inventory.SKU, n, sign int) []inventory.MachinePlacement {
 	s := newSpread(current)
-	var picked []inventory.Machine
-	for len(picked) < n && len(byZone) > 0 {
-		zone := pickZone(byZone, s, sign)
-		ms := byZone[zone]
-		best := 0
-		for i := 1; i < len(ms); i++ {
-			if sign*compareChoices(ms[i], ms[best], skus, s) < 0 {
-				best = i
+	zones := groupChoices(choices, skus, s, sign)
+	var picked []inventory.MachinePlacement
+	for len(picked) < n && len(zones) > 0 {
+		zi := 0 // fewest pool machines (sign +1) or most (sign -1); ties to the lowest zone
+		for i := 1; i < len(zones); i++ {
+			if sign*(s.zones[zones[i].zone]-s.zones[zones[zi].zone]) < 0 {
+				zi = i
 			}
 		}
-		picked = append(picked, ms[best])
-		s.add(ms[best], sign)
-		if ms = slices.Delete(ms, best, best+1); len(ms) == 0 {
-			delete(byZone, zone)
-		} else {
-			byZone[zone] = ms
+		z := zones[zi]
+		m := z.groups[0].pop(s, sign)
+		picked = append(picked, m)
+		s.zones[m.MaintenanceZone] += sign
+		s.racks[m.Rack] += sign
+		if z.groups[0].Len() == 0 {
+			z.groups = z.groups[1:]
+		}
+		if len(z.groups) == 0 {
+			zones = slices.Delete(zones, zi, zi+1)
 		}
 	}
 	return picked
 }
 
-// compareChoices orders the machines of one zone: smallest SKU, then the rack
-// with the fewest of the pool's machines, then id.
-func compareChoices(a, b inventory.Machine, skus map[string]inventory.SKU, s spread) int {
-	return cmp.Or(
-		compareSKUSize(skus[a.SKU], skus[b.SKU]),
-		cmp.Compare(s.racks[a.Rack], s.racks[b.Rack]),
-		cmp.Compare(a.ID, b.ID),
-	)
+// zoneChoices are the choices of one zone, a rack heap per SKU, in the order
+// SKUs are taken: smallest first when growing, largest first when shrinking.
+type zoneChoices struct {
+	zone   int32
+	groups []*rackHeap
 }
 
-// pickZone returns the zone, among those with machines left, where the pool
-// has the fewest machines (sign +1) or the most (sign -1); ties go to the
-// lowest zone number.
-func pickZone(byZone map[int32][]inventory.Machine, s spread, sign int) int32 {
-	zones := make([]int32, 0, len(byZone))
-	for z := range byZone {
+func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventory.SKU, s spread, sign int) []*zoneChoices {
+	type key struct {
+		zone int32
+		sku  string
+	}
+	racks := map[key]map[string][]inventory.MachinePlacement{}
+	for _, m := range choices {
+		k := key{m.MaintenanceZone, m.SKU}
+		if racks[k] == nil {
+			racks[k] = map[string][]inventory.MachinePlacement{}
+		}
+		racks[k][m.Rack] = append(racks[k][m.Rack], m)
+	}
+	byZone := map[int32]*zoneChoices{}
+	for k, rs := range racks {
+		h := &rackHeap{sku: skus[k.sku]}
+		for rack, ms := range rs {
+			slices.SortFunc(ms, func(a, b inventory.MachinePlacement) int { return cmp.Compare(a.ID, b.ID) })
+			h.racks = append(h.racks, &rackQueue{rack: rack, count: sign * s.racks[rack], machines: ms})
+		}
+		heap.Init(h)
+		z := byZone[k.zone]
+		if z == nil {
+			z = &zoneChoices{zone: k.zone}
+			byZone[k.zone] = z
+		}
+		z.groups = append(z.groups, h)
+	}
+	zones := make([]*zoneChoices, 0, len(byZone))
+	for _, z := range byZone {
+		slices.SortFunc(z.groups, func(a, b *rackHeap) int { return sign * compareSKUSize(a.sku, b.sku) })
 		zones = append(zones, z)
 	}
-	slices.Sort(zones)
-	best := zones[0]
-	for _, z := range zones[1:] {
-		if sign*(s.zones[z]-s.zones[best]) < 0 {
-			best = z
+	slices.SortFunc(zones, func(a, b *zoneChoices) int { return cmp.Compare(a.zone, b.zone) })
+	return zones
+}
+
+// rackQueue is one rack's choices of one SKU in one zone; count is the
+// pool's machines on the rack times the plan's sign, when last looked at.
+type rackQueue struct {
+	rack     string
+	count    int
+	machines []inventory.MachinePlacement
+}
+
+// rackHeap orders a SKU's racks by count, then name. Counts change as other
+// zones pick from the same racks, so pop refreshes stale entries lazily.
+type rackHeap struct {
+	sku   inventory.SKU
+	racks []*rackQueue
+}
+
+func (h *rackHeap) Len() int { return len(h.racks) }
+func (h *rackHeap) Less(i, j int) bool {
+	a, b := h.racks[i], h.racks[j]
+	return a.count < b.count || (a.count == b.count && a.rack < b.rack)
+}
+func (h *rackHeap) Swap(i, j int) { h.racks[i], h.racks[j] = h.racks[j], h.racks[i] }
+func (h *rackHeap) Push(x any)   { h.racks = append(h.racks, x.(*rackQueue)) }
+func (h *rackHeap) Pop() any {
+	last := h.racks[len(h.racks)-1]
+	h.racks = h.racks[:len(h.racks)-1]
+	return last
+}
+
+// pop takes the first machine of the best rack, after refreshing the top
+// until its count is current.
+func (h *rackHeap) pop(s spread, sign int) inventory.MachinePlacement {
+	for {
+		top := h.racks[0]
+		if now := sign * s.racks[top.rack]; now != top.count {
+			top.count = now
+			heap.Fix(h, 0)
+			continue
 		}
+		m := top.machines[0]
+		top.machines = top.machines[1:]
+		if len(top.machines) == 0 {
+			heap.Pop(h)
+		}
+		return m
 	}
-	return best
 }

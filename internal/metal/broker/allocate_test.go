@@ -17,11 +17,11 @@ var testSKUs = map[string]inventory.SKU{
 
 // fleet makes perZone machines of sku in each of zones MZs, on racks that
 // cycle every racks machines.
-func fleet(prefix, sku string, zones, perZone, racks int) []inventory.Machine {
-	var ms []inventory.Machine
+func fleet(prefix, sku string, zones, perZone, racks int) []inventory.MachinePlacement {
+	var ms []inventory.MachinePlacement
 	for z := 1; z <= zones; z++ {
 		for i := range perZone {
-			ms = append(ms, inventory.Machine{
+			ms = append(ms, inventory.MachinePlacement{
 				ID:              fmt.Sprintf("%s-z%02d-%03d", prefix, z, i),
 				MaintenanceZone: int32(z),
 				Rack:            fmt.Sprintf("r%02d", i%racks),
@@ -32,7 +32,7 @@ func fleet(prefix, sku string, zones, perZone, racks int) []inventory.Machine {
 	return ms
 }
 
-func zoneCounts(ms []inventory.Machine) map[int32]int {
+func zoneCounts(ms []inventory.MachinePlacement) map[int32]int {
 	c := map[int32]int{}
 	for _, m := range ms {
 		c[m.MaintenanceZone]++
@@ -84,7 +84,7 @@ func TestPlanGrowSpreadsRacks(t *testing.T) {
 func TestPlanGrowWithAShortZone(t *testing.T) {
 	candidates := fleet("m", "large", 4, 10, 2)
 	// Zone 3 has a single candidate left.
-	var filtered []inventory.Machine
+	var filtered []inventory.MachinePlacement
 	for _, m := range candidates {
 		if m.MaintenanceZone != 3 || m.ID == "m-z03-000" {
 			filtered = append(filtered, m)

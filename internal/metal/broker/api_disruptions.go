@@ -21,7 +21,7 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 		return nil, invalid("actor is required: who asks for the disruption, e.g. maintenance/rollout-1")
 	}
 	resp := &brokerv1.CreateDisruptionResponse{}
-	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		d, err := createDisruption(ctx, tx, b.budget, disruptionRequest{
 			Machine: req.GetMachine(), Reason: reason, Actor: req.GetActor(), Message: req.GetMessage(),
 		}, b.clock.Now())
@@ -111,7 +111,7 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 		sw = &inventory.Software{OSImage: software.GetOsImage(), Kernel: software.GetKernel(), NodeConfig: software.GetNodeConfig()}
 	}
 	var out *brokerv1.Disruption
-	err := b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		d, err := transition(ctx, tx, id, to, actor, message, sw, b.clock.Now())
 		if err != nil {
 			return err

@@ -47,7 +47,7 @@ func (b *Broker) CreatePool(ctx context.Context, req *brokerv1.CreatePoolRequest
 		Generation: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	resp := &brokerv1.CreatePoolResponse{}
-	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		if err := checkDatacenter(ctx, tx, p.Datacenter); err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (b *Broker) CreatePool(ctx context.Context, req *brokerv1.CreatePoolRequest
 		} else if err != nil {
 			return err
 		}
-		if _, err := reconcilePool(ctx, tx, p.Name, now); err != nil {
+		if _, err := reconcilePool(ctx, tx, p.Name); err != nil {
 			return err
 		}
 		api, err := b.poolAPI(ctx, tx, p)
@@ -138,7 +138,7 @@ func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest
 		return nil, err
 	}
 	resp := &brokerv1.UpdatePoolResponse{}
-	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		p, err := tx.GetPool(ctx, req.GetName())
 		if err != nil {
 			return notFound(err, "pool %q does not exist", req.GetName())
@@ -152,7 +152,7 @@ func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest
 			if err := tx.UpdatePool(ctx, p); err != nil {
 				return err
 			}
-			if _, err := reconcilePool(ctx, tx, p.Name, b.clock.Now()); err != nil {
+			if _, err := reconcilePool(ctx, tx, p.Name); err != nil {
 				return err
 			}
 		}
@@ -169,7 +169,7 @@ func (b *Broker) DeletePool(ctx context.Context, req *brokerv1.DeletePoolRequest
 	if req.GetName() == "" {
 		return nil, invalid("name is required")
 	}
-	return &brokerv1.DeletePoolResponse{}, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+	return &brokerv1.DeletePoolResponse{}, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		p, err := tx.GetPool(ctx, req.GetName())
 		if err != nil {
 			return notFound(err, "pool %q does not exist", req.GetName())

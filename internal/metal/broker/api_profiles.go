@@ -63,7 +63,7 @@ func (b *Broker) CreateNodeProfile(ctx context.Context, req *brokerv1.CreateNode
 	}
 	p := profileFromAPI(req.GetProfile())
 	p.CreatedAt, p.UpdatedAt = b.clock.Now(), b.clock.Now()
-	err := b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
 		err := tx.InsertProfile(ctx, p)
 		if errors.Is(err, inventory.ErrAlreadyExists) {
 			return status.Errorf(codes.AlreadyExists, "node profile %q already exists", p.Name)
@@ -109,7 +109,7 @@ func (b *Broker) UpdateNodeProfile(ctx context.Context, req *brokerv1.UpdateNode
 	}
 	p := profileFromAPI(req.GetProfile())
 	resp := &brokerv1.UpdateNodeProfileResponse{}
-	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
 		old, err := tx.GetProfile(ctx, p.Name)
 		if err != nil {
 			return notFound(err, "node profile %q does not exist", p.Name)
@@ -125,7 +125,7 @@ func (b *Broker) DeleteNodeProfile(ctx context.Context, req *brokerv1.DeleteNode
 	if req.GetName() == "" {
 		return nil, invalid("name is required")
 	}
-	return &brokerv1.DeleteNodeProfileResponse{}, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+	return &brokerv1.DeleteNodeProfileResponse{}, b.write(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
 		pools, err := tx.ListPools(ctx)
 		if err != nil {
 			return err

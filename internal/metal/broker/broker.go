@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -45,6 +46,10 @@ type Broker struct {
 	resync time.Duration
 	log    logr.Logger
 	hub    *hub
+	// writeMu serializes the broker's writing transactions: they would
+	// otherwise contend for the same available machines and, on
+	// PostgreSQL, abort each other's serializable transactions.
+	writeMu sync.Mutex
 }
 
 // New validates the options and returns a broker.
@@ -98,7 +103,7 @@ func (b *Broker) ReconcileAll(ctx context.Context) error {
 	}
 	var errs []error
 	for _, name := range names {
-		errs = append(errs, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		errs = append(errs, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 			return b.reconcileAndNotify(ctx, tx, name, events)
 		}))
 	}
@@ -120,9 +125,16 @@ func (b *Broker) inTx(ctx context.Context, fn func(ctx context.Context, tx inven
 	return nil
 }
 
+// write is inTx for transactions that change the inventory, one at a time.
+func (b *Broker) write(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	return b.inTx(ctx, fn)
+}
+
 // reconcileAndNotify reconciles a pool and, when it changed, adds its event.
 func (b *Broker) reconcileAndNotify(ctx context.Context, tx inventory.Tx, name string, events *[]event) error {
-	changed, err := reconcilePool(ctx, tx, name, b.clock.Now())
+	changed, err := reconcilePool(ctx, tx, name)
 	if errors.Is(err, inventory.ErrNotFound) {
 		return nil // deleted meanwhile
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
 )
@@ -37,12 +36,12 @@ type PoolStatus struct {
 // reconcilePool moves machines into or out of a pool until it holds its
 // capacity, or releases everything and removes a pool being deleted. It
 // reports whether anything changed.
-func reconcilePool(ctx context.Context, tx inventory.Tx, name string, now time.Time) (bool, error) {
+func reconcilePool(ctx context.Context, tx inventory.Tx, name string) (bool, error) {
 	pool, err := tx.GetPool(ctx, name)
 	if err != nil {
 		return false, err
 	}
-	members, err := tx.ListMachines(ctx, inventory.MachineFilter{Pool: name})
+	members, err := tx.ListPlacements(ctx, inventory.MachineFilter{Pool: name})
 	if err != nil {
 		return false, err
 	}
@@ -56,40 +55,23 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string, now time.T
 	}
 	switch {
 	case len(members) < want:
-		profile, err := tx.GetProfile(ctx, pool.Profile)
-		if err != nil {
-			return false, fmt.Errorf("pool %s: profile %s: %w", name, pool.Profile, err)
-		}
-		available, err := tx.ListMachines(ctx, inventory.MachineFilter{Datacenter: pool.Datacenter, State: inventory.MachineAvailable})
+		candidates, err := candidates(ctx, tx, pool, skus, members, want)
 		if err != nil {
 			return false, err
 		}
-		disrupted, err := openDisruptionMachines(ctx, tx, pool.Datacenter)
-		if err != nil {
-			return false, err
-		}
-		candidates := slices.DeleteFunc(available, func(m inventory.Machine) bool {
-			return !m.Healthy || disrupted[m.ID] || !satisfies(skus[m.SKU], profile)
-		})
 		picked := planGrow(members, candidates, skus, want-len(members))
-		for _, m := range picked {
-			m.State, m.Pool, m.UpdatedAt = inventory.MachineAllocated, name, now
-			if err := tx.UpdateMachine(ctx, m); err != nil {
-				return false, fmt.Errorf("allocating machine %s to pool %s: %w", m.ID, name, err)
-			}
+		if err := tx.AssignMachines(ctx, ids(picked), name, inventory.MachineAllocated); err != nil {
+			return false, fmt.Errorf("allocating machines to pool %s: %w", name, err)
 		}
 		return len(picked) > 0, nil
 	case len(members) > want:
 		// A machine under maintenance stays with its pool until it is back.
-		releasable := slices.DeleteFunc(slices.Clone(members), func(m inventory.Machine) bool {
+		releasable := slices.DeleteFunc(slices.Clone(members), func(m inventory.MachinePlacement) bool {
 			return m.State != inventory.MachineAllocated
 		})
 		released := planShrink(members, releasable, skus, len(members)-want)
-		for _, m := range released {
-			m.State, m.Pool, m.UpdatedAt = inventory.MachineAvailable, "", now
-			if err := tx.UpdateMachine(ctx, m); err != nil {
-				return false, fmt.Errorf("releasing machine %s from pool %s: %w", m.ID, name, err)
-			}
+		if err := tx.AssignMachines(ctx, ids(released), "", inventory.MachineAvailable); err != nil {
+			return false, fmt.Errorf("releasing machines of pool %s: %w", name, err)
 		}
 		if pool.Deleting && len(released) == len(members) {
 			return true, tx.DeletePool(ctx, name)
@@ -101,17 +83,97 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string, now time.T
 	return false, nil
 }
 
+// candidates are the machines a pool may take: available, healthy, of a SKU
+// that satisfies its profile, in its datacenter, and under no disruption.
+// SKUs are read smallest first, and reading stops once every zone has enough
+// to reach its share of want: a large inventory is not read whole.
+func candidates(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus map[string]inventory.SKU,
+	members []inventory.MachinePlacement, want int) ([]inventory.MachinePlacement, error) {
+	profile, err := tx.GetProfile(ctx, pool.Profile)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: profile %s: %w", pool.Name, pool.Profile, err)
+	}
+	var fit []inventory.SKU
+	for _, sku := range skus {
+		if satisfies(sku, profile) {
+			fit = append(fit, sku)
+		}
+	}
+	slices.SortFunc(fit, compareSKUSize)
+	zones, err := zoneCount(ctx, tx, pool.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	share := (want + zones - 1) / zones
+	disrupted, err := openDisruptionMachines(ctx, tx, pool.Datacenter)
+	if err != nil {
+		return nil, err
+	}
+	have := newSpread(members).zones
+	var out []inventory.MachinePlacement
+	for _, sku := range fit {
+		ms, err := tx.ListPlacements(ctx, inventory.MachineFilter{
+			Datacenter: pool.Datacenter, State: inventory.MachineAvailable, HealthyOnly: true, SKU: sku.Name,
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if !disrupted[m.ID] {
+				out = append(out, m)
+				have[m.MaintenanceZone]++
+			}
+		}
+		if enough(have, zones, share) {
+			break
+		}
+	}
+	return out, nil
+}
+
+// enough says whether each of zones (numbered from 1) has share machines.
+func enough(have map[int32]int, zones, share int) bool {
+	for z := 1; z <= zones; z++ {
+		if have[int32(z)] < share {
+			return false
+		}
+	}
+	return true
+}
+
+func zoneCount(ctx context.Context, tx inventory.Tx, datacenter string) (int, error) {
+	dcs, err := tx.ListDatacenters(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, dc := range dcs {
+		if dc.Name == datacenter {
+			return max(1, int(dc.MaintenanceZones)), nil
+		}
+	}
+	return 0, fmt.Errorf("datacenter %s: %w", datacenter, inventory.ErrNotFound)
+}
+
+func ids(ms []inventory.MachinePlacement) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.ID
+	}
+	return out
+}
+
 // poolStatus derives a pool's status from its machines.
 func poolStatus(ctx context.Context, tx inventory.Tx, pool inventory.Pool) (PoolStatus, error) {
-	members, err := tx.ListMachines(ctx, inventory.MachineFilter{Pool: pool.Name})
+	counts, err := tx.CountMachines(ctx, inventory.MachineFilter{Pool: pool.Name})
 	if err != nil {
 		return PoolStatus{}, err
 	}
-	st := PoolStatus{Allocated: int32(len(members)), Zones: map[int32]int32{}}
-	for _, m := range members {
-		st.Zones[m.MaintenanceZone]++
-		if m.State != inventory.MachineAllocated {
-			st.Disrupted++
+	st := PoolStatus{Zones: map[int32]int32{}}
+	for _, c := range counts {
+		st.Allocated += int32(c.Count)
+		st.Zones[c.MaintenanceZone] += int32(c.Count)
+		if c.State != inventory.MachineAllocated {
+			st.Disrupted += int32(c.Count)
 		}
 	}
 	st.Satisfied = satisfiedCondition(pool, st)

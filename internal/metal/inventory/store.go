@@ -28,6 +28,12 @@ type Tx interface {
 	// UpdateMachine writes every mutable field of m (state, health,
 	// software, pool) and sets UpdatedAt.
 	UpdateMachine(ctx context.Context, m Machine) error
+	// ListPlacements is ListMachines for the placement columns only: cheap
+	// enough to read a datacenter's worth when choosing machines.
+	ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error)
+	// AssignMachines sets the pool ("" for none) and state of the machines in
+	// one statement per batch; ErrConflict if one of them does not exist.
+	AssignMachines(ctx context.Context, ids []string, pool string, state MachineState) error
 	// CountMachines counts machines by (pool, state, maintenance zone) for
 	// the machines that match the filter (AfterID and Limit are ignored).
 	CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error)

@@ -241,7 +241,25 @@ func machineWhere(f MachineFilter) *where {
 	if f.Pool != "" {
 		w.add("pool = ?", f.Pool)
 	}
+	if len(f.SKUs) > 0 {
+		w.add("sku IN ("+placeholders(len(f.SKUs))+")", anySlice(f.SKUs)...)
+	}
+	if f.HealthyOnly {
+		w.add("healthy = ?", true)
+	}
 	return w
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // GetMachine returns the machine with that ID.
@@ -274,6 +292,50 @@ func (t *tx) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, erro
 		return nil, fmt.Errorf("listing machines: %w", err)
 	}
 	return ms, nil
+}
+
+// ListPlacements returns the placement of the machines that match f,
+// ordered by ID (AfterID and Limit apply as in ListMachines).
+func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
+	w := machineWhere(f)
+	if f.AfterID != "" {
+		w.add("id > ?", f.AfterID)
+	}
+	query := `SELECT id, maintenance_zone, rack, sku, state FROM machines` + w.String() + ` ORDER BY id`
+	args := w.args
+	if f.Limit > 0 {
+		query += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	ps, err := queryAll(ctx, t, func(s scanner) (MachinePlacement, error) {
+		var p MachinePlacement
+		err := s.Scan(&p.ID, &p.MaintenanceZone, &p.Rack, &p.SKU, &p.State)
+		return p, err
+	}, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing machine placements: %w", err)
+	}
+	return ps, nil
+}
+
+// assignBatch bounds the IDs of one UPDATE (SQLite allows 32766 parameters).
+const assignBatch = 500
+
+// AssignMachines sets pool and state of the machines, a batch per statement.
+func (t *tx) AssignMachines(ctx context.Context, ids []string, pool string, state MachineState) error {
+	now := nanos(t.now())
+	for start := 0; start < len(ids); start += assignBatch {
+		batch := ids[start:min(start+assignBatch, len(ids))]
+		args := append([]any{string(state), nullable(pool), now}, anySlice(batch)...)
+		n, err := t.exec(ctx, `UPDATE machines SET state = ?, pool = ?, updated_at = ? WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("assigning %d machines to pool %q: %w", len(batch), pool, err)
+		}
+		if n != int64(len(batch)) {
+			return fmt.Errorf("assigning machines to pool %q: %d of %d exist: %w", pool, n, len(batch), ErrConflict)
+		}
+	}
+	return nil
 }
 
 // UpdateMachine writes m's state, health, software and pool, and sets its

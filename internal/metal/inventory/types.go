@@ -95,9 +95,23 @@ type MachineFilter struct {
 	MaintenanceZone int32
 	State           MachineState
 	SKU             string
-	Pool            string
-	AfterID         string
-	Limit           int
+	// SKUs, when not empty, keeps machines of one of these SKUs.
+	SKUs []string
+	// HealthyOnly keeps healthy machines.
+	HealthyOnly bool
+	Pool        string
+	AfterID     string
+	Limit       int
+}
+
+// MachinePlacement is where a machine sits and what it is: what the broker
+// needs to choose machines, without the rest of the row.
+type MachinePlacement struct {
+	ID              string
+	MaintenanceZone int32
+	Rack            string
+	SKU             string
+	State           MachineState
 }
 
 // NodeProfile is the minimum machine a pool accepts plus the node
