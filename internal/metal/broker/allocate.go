@@ -155,7 +155,7 @@ func (h *rackHeap) Less(i, j int) bool {
 	return a.count < b.count || (a.count == b.count && a.rack < b.rack)
 }
 func (h *rackHeap) Swap(i, j int) { h.racks[i], h.racks[j] = h.racks[j], h.racks[i] }
-func (h *rackHeap) Push(x any)   { h.racks = append(h.racks, x.(*rackQueue)) }
+func (h *rackHeap) Push(x any)    { h.racks = append(h.racks, x.(*rackQueue)) }
 func (h *rackHeap) Pop() any {
 	last := h.racks[len(h.racks)-1]
 	h.racks = h.racks[:len(h.racks)-1]
