@@ -110,7 +110,7 @@ func benchBroker(ctx context.Context, o brokerOptions) (brokerResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer stop()
+	defer func() { _ = stop() }()
 	if _, err := c.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: &brokerv1.NodeProfile{
 		Name: "general", MinCpuCores: 32, MinMemoryGib: 128, NodeConfig: "kubelet-1.37-general",
 	}}); err != nil {
@@ -137,7 +137,7 @@ func benchBroker(ctx context.Context, o brokerOptions) (brokerResult, error) {
 }
 
 // serve runs a broker over the store on a loopback port and returns a client.
-func serve(ctx context.Context, store inventory.Store) (brokerv1.BrokerServiceClient, func(), error) {
+func serve(ctx context.Context, store inventory.Store) (brokerv1.BrokerServiceClient, func() error, error) {
 	b, err := broker.New(broker.Options{Store: store, Logger: logr.Discard()})
 	if err != nil {
 		return nil, nil, err
@@ -154,7 +154,7 @@ func serve(ctx context.Context, store inventory.Store) (brokerv1.BrokerServiceCl
 		cancel()
 		return nil, nil, err
 	}
-	return brokerv1.NewBrokerServiceClient(conn), func() { _ = conn.Close(); cancel(); <-done }, nil
+	return brokerv1.NewBrokerServiceClient(conn), func() error { _ = conn.Close(); cancel(); return <-done }, nil
 }
 
 // resizeConcurrently has each client resize the big pool and a pool of its
