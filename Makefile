@@ -29,7 +29,7 @@ TOOL_BINS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd controller-gen)
 # What `make generate` writes; `make verify` fails when it differs from git.
 GENERATED := ':(glob)api/**/zz_generated.*' config/crd ':(glob)proto/**/*.pb.go'
 
-GO_TEST_FLAGS ?= -count=1 -timeout=45m
+GO_TEST_FLAGS ?= -race -count=1 -timeout=45m
 
 ##@ Everyday
 

@@ -18,6 +18,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/machines"
 	"github.com/strata-dev/strata/internal/cli/pools"
 	"github.com/strata-dev/strata/internal/cli/profiles"
+	"github.com/strata-dev/strata/internal/cli/serve"
 )
 
 // NewRootCommand returns the strata command with every subcommand.
@@ -45,6 +46,7 @@ clusters with simulated machines.`,
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
 		bench.NewCommand(),
+		serve.NewCommand(),
 		newVersionCommand(),
 	)
 	return root

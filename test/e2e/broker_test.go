@@ -51,10 +51,24 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 	if len(machines.Machines) != 2000 {
 		t.Fatalf("the simulated datacenter has %d machines, want 2000", len(machines.Machines))
 	}
+	machines.Machines = nil
+	decode(strata("machines", "list", "--mz", "7", "--all", "-o", "json"), &machines)
+	for _, m := range machines.Machines {
+		if m.MaintenanceZone != 7 {
+			t.Fatalf("machines list --mz 7 shows %s of MZ %d", m.ID, m.MaintenanceZone)
+		}
+	}
+	if len(machines.Machines) != 100 {
+		t.Errorf("MZ 7 has %d machines, want 2000/20", len(machines.Machines))
+	}
 	strata("profiles", "create", "general", "--min-cpu", "32", "--min-memory-gib", "128", "--node-config", "kubelet-1.37-general")
-	if out := strata("pools", "create", "web", "--profile", "general", "--capacity", "100"); !strings.Contains(out, "100 machines allocated") {
+	if out := strata("pools", "create", "web", "--profile", "general", "--capacity", "40"); !strings.Contains(out, "40 machines allocated") {
 		t.Errorf("pools create said:\n%s", out)
 	}
+	if c := perZone("web"); !uniformZones(c, 2) {
+		t.Errorf("pool of 40 per MZ = %v, want 2 in each of 20", c)
+	}
+	strata("pools", "scale", "web", "100")
 	if c := perZone("web"); !uniformZones(c, 5) {
 		t.Errorf("pool of 100 per MZ = %v, want 5 in each of 20", c)
 	}

@@ -34,6 +34,7 @@ type env struct {
 	client  brokerv1.BrokerServiceClient
 	conn    *grpc.ClientConn
 	metrics string
+	stop    func(t *testing.T)
 }
 
 // eachEngine runs a test on a SQLite and on a PostgreSQL inventory.
@@ -70,15 +71,19 @@ func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		_ = store.Close()
-	})
-	return &env{client: brokerv1.NewBrokerServiceClient(conn), conn: conn, metrics: srv.MetricsAddr()}
+	var once sync.Once
+	stop := func(t *testing.T) {
+		once.Do(func() {
+			_ = conn.Close()
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			_ = store.Close()
+		})
+	}
+	t.Cleanup(func() { stop(t) })
+	return &env{client: brokerv1.NewBrokerServiceClient(conn), conn: conn, metrics: srv.MetricsAddr(), stop: stop}
 }
 
 func (e *env) profile(t *testing.T, p *brokerv1.NodeProfile) {
