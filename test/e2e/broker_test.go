@@ -26,9 +26,10 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 			t.Fatalf("decoding %q: %v", out, err)
 		}
 	}
-	perZone := func(pool string) map[int32]int {
+	// webPerZone counts the machines of pool web per MZ.
+	webPerZone := func() map[int32]int {
 		machines.Machines = nil // an empty list is omitted from the JSON
-		decode(strata("machines", "list", "--pool", pool, "--all", "-o", "json"), &machines)
+		decode(strata("machines", "list", "--pool", "web", "--all", "-o", "json"), &machines)
 		counts := map[int32]int{}
 		for _, m := range machines.Machines {
 			counts[m.MaintenanceZone]++
@@ -65,19 +66,19 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 	if out := strata("pools", "create", "web", "--profile", "general", "--capacity", "40"); !strings.Contains(out, "40 machines allocated") {
 		t.Errorf("pools create said:\n%s", out)
 	}
-	if c := perZone("web"); !uniformZones(c, 2) {
+	if c := webPerZone(); !uniformZones(c, 2) {
 		t.Errorf("pool of 40 per MZ = %v, want 2 in each of 20", c)
 	}
 	strata("pools", "scale", "web", "100")
-	if c := perZone("web"); !uniformZones(c, 5) {
+	if c := webPerZone(); !uniformZones(c, 5) {
 		t.Errorf("pool of 100 per MZ = %v, want 5 in each of 20", c)
 	}
 	strata("pools", "scale", "web", "60")
-	if c := perZone("web"); !uniformZones(c, 3) {
+	if c := webPerZone(); !uniformZones(c, 3) {
 		t.Errorf("pool of 60 per MZ = %v, want 3 in each of 20", c)
 	}
 	strata("pools", "delete", "web")
-	if c := perZone("web"); len(c) != 0 {
+	if c := webPerZone(); len(c) != 0 {
 		t.Errorf("deleted pool still holds machines: %v", c)
 	}
 	out, err := runErr(bin, "strata", "--home", home, "pools", "create", "bad", "--profile", "nope", "--capacity", "1")
