@@ -1,7 +1,10 @@
 package broker_test
 
 import (
+	"context"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 
 	"google.golang.org/grpc/codes"
 
@@ -177,5 +180,66 @@ func TestDecommissionIsReplaced(t *testing.T) {
 		if _, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"}); err == nil {
 			t.Error("a completed disruption was approved again")
 		}
+	})
+}
+
+func TestWatchDisruptionsAndCancel(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		e.profile(t, general)
+		e.pool(t, "web", "general", 20)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		stream, err := e.client.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{Pool: "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := e.disrupt(t, e.members(t, 9)[0].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: "remediation", Message: "healed"}); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for range 2 {
+			ev, err := stream.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, ev.GetType().String()+" "+ev.GetDisruption().GetState().String())
+		}
+		want := []string{"EVENT_TYPE_ADDED DISRUPTION_STATE_PENDING", "EVENT_TYPE_MODIFIED DISRUPTION_STATE_CANCELLED"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("watched events (-want +got):\n%s", diff)
+		}
+		// A cancelled disruption frees the budget and the machine.
+		if _, err := e.disrupt(t, d.GetMachine(), brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION); err != nil {
+			t.Errorf("a new disruption after the cancel: %v", err)
+		}
+	})
+}
+
+func TestUpdateAndDeleteNodeProfile(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		ctx := t.Context()
+		e.profile(t, general)
+		e.pool(t, "web", "general", 20)
+		raised := &brokerv1.NodeProfile{Name: "general", MinCpuCores: 64, MinMemoryGib: 256, NodeConfig: "kubelet-1.38"}
+		resp, err := e.client.UpdateNodeProfile(ctx, &brokerv1.UpdateNodeProfileRequest{Profile: raised})
+		if err != nil || resp.GetProfile().GetMinCpuCores() != 64 {
+			t.Fatalf("update = %v, %v", resp, err)
+		}
+		_, err = e.client.DeleteNodeProfile(ctx, &brokerv1.DeleteNodeProfileRequest{Name: "general"})
+		wantCode(t, err, codes.FailedPrecondition, `node profile "general" is used by pools web`)
+		if _, err := e.client.DeletePool(ctx, &brokerv1.DeletePoolRequest{Name: "web"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.client.DeleteNodeProfile(ctx, &brokerv1.DeleteNodeProfileRequest{Name: "general"}); err != nil {
+			t.Errorf("deleting an unused profile: %v", err)
+		}
+		_, err = e.client.UpdateNodeProfile(ctx, &brokerv1.UpdateNodeProfileRequest{Profile: raised})
+		wantCode(t, err, codes.NotFound, `node profile "general" does not exist`)
 	})
 }
