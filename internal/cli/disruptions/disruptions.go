@@ -56,6 +56,10 @@ func newList(f *brokercli.Flags) *cobra.Command {
 					return err
 				}
 				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) {
+					if len(resp.GetDisruptions()) == 0 {
+						fmt.Fprintln(w, "No disruptions.")
+						return
+					}
 					fmt.Fprintln(w, "ID\tMACHINE\tPOOL\tMZ\tREASON\tSTATE\tACTOR\tAGE")
 					for _, d := range resp.GetDisruptions() {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()),

@@ -58,7 +58,13 @@ func newList(f *brokercli.Flags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) { table(w, resp.GetPools()...) })
+				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) {
+					if len(resp.GetPools()) == 0 {
+						fmt.Fprintln(w, "No pools. Create one: strata pools create NAME --profile PROFILE --capacity N")
+						return
+					}
+					table(w, resp.GetPools()...)
+				})
 			})
 		},
 	}

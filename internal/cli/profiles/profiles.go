@@ -38,7 +38,13 @@ func newList(f *brokercli.Flags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) { table(w, resp.GetProfiles()...) })
+				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) {
+					if len(resp.GetProfiles()) == 0 {
+						fmt.Fprintln(w, "No node profiles. Create one: strata profiles create NAME --node-config CONFIG --min-cpu N --min-memory-gib N")
+						return
+					}
+					table(w, resp.GetProfiles()...)
+				})
 			})
 		},
 	}
