@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -37,16 +40,57 @@ type ClusterState struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Status reports each cluster of the home's datacenter.
-func Status(ctx context.Context, home string) ([]ClusterState, error) {
+// DatacenterState is what `strata status` reports.
+type DatacenterState struct {
+	Clusters []ClusterState `json:"clusters"`
+	Broker   BrokerState    `json:"broker"`
+}
+
+// BrokerState says whether the Compute Broker answers its health check.
+type BrokerState struct {
+	Address string `json:"address"`
+	Serving bool   `json:"serving"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// Status reports each cluster of the home's datacenter and its broker.
+func Status(ctx context.Context, home string) (DatacenterState, error) {
 	home, err := filepath.Abs(home)
 	if err != nil {
-		return nil, err
+		return DatacenterState{}, err
 	}
 	dc, err := loadDatacenter(home)
 	if err != nil {
-		return nil, err
+		return DatacenterState{}, err
 	}
+	clusters := clusterStates(ctx, home, dc)
+	return DatacenterState{Clusters: clusters, Broker: brokerState(ctx, loopback(dc.BrokerPort))}, nil
+}
+
+// brokerState asks the broker's gRPC health service.
+func brokerState(ctx context.Context, addr string) BrokerState {
+	s := BrokerState{Address: addr}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		s.Reason = err.Error()
+		return s
+	}
+	defer conn.Close() //nolint:errcheck // a probe's connection
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	switch {
+	case err != nil:
+		s.Reason = "not reachable: run `strata up`"
+	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		s.Reason = "health check says " + resp.GetStatus().String()
+	default:
+		s.Serving = true
+	}
+	return s
+}
+
+func clusterStates(ctx context.Context, home string, dc *Datacenter) []ClusterState {
 	var hub client.Client
 	states := make([]ClusterState, 0, len(dc.Clusters))
 	for i, c := range dc.Clusters {
@@ -68,7 +112,7 @@ func Status(ctx context.Context, home string) ([]ClusterState, error) {
 		}
 		states = append(states, s)
 	}
-	return states, nil
+	return states
 }
 
 // probeCluster asks a cluster's API server for its version and nodes.

@@ -208,16 +208,16 @@ func waitClustersReady(t testing.TB, bin, home string) {
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, time.Minute, true, func(context.Context) (bool, error) {
 		last = run(t, bin, "strata", "status", "--home", home, "-o", "json")
-		var states []localdc.ClusterState
-		if err := json.Unmarshal([]byte(last), &states); err != nil {
+		var state localdc.DatacenterState
+		if err := json.Unmarshal([]byte(last), &state); err != nil {
 			return false, err
 		}
-		for _, s := range states {
+		for _, s := range state.Clusters {
 			if !s.Ready {
 				return false, nil
 			}
 		}
-		return len(states) == 3, nil
+		return len(state.Clusters) == 3 && state.Broker.Serving, nil
 	})
 	if err != nil {
 		t.Fatalf("clusters not ready: %v; strata status said:\n%s", err, last)

@@ -167,7 +167,7 @@ func NewStatusCommand(g *globals.Flags) *cobra.Command {
 			if output != "table" && output != "json" {
 				return fmt.Errorf("--output must be table or json, not %q", output)
 			}
-			states, err := localdc.Status(cmd.Context(), g.Home)
+			state, err := localdc.Status(cmd.Context(), g.Home)
 			if errors.Is(err, localdc.ErrNoDatacenter) {
 				return fmt.Errorf("%w: run `strata up --home %s` to create one", err, g.Home)
 			}
@@ -177,24 +177,33 @@ func NewStatusCommand(g *globals.Flags) *cobra.Command {
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
-				return enc.Encode(states)
+				return enc.Encode(state)
 			}
-			return printStatus(cmd.OutOrStdout(), states)
+			return printStatus(cmd.OutOrStdout(), state)
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
 }
 
-func printStatus(out io.Writer, states []localdc.ClusterState) error {
+func printStatus(out io.Writer, state localdc.DatacenterState) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tROLE\tREADY\tVERSION\tNODES\tKUBECONFIG\tREASON")
-	for _, s := range states {
+	for _, s := range state.Clusters {
 		ready := "False"
 		if s.Ready {
 			ready = "True"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Role, ready, brokercli.Dash(s.Version), s.Nodes, relative(s.Kubeconfig), s.Reason)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	b := state.Broker
+	if b.Serving {
+		_, err := fmt.Fprintf(out, "\nCompute Broker at %s: serving\n", b.Address)
+		return err
+	}
+	_, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n", b.Address, b.Reason)
+	return err
 }
