@@ -152,3 +152,14 @@ func (f *Flags) With(fn func(c *Client) error) error {
 	defer c.Close()
 	return Explain(fn(c))
 }
+
+// NewGroup returns a command group of broker verbs that share the flags.
+func NewGroup(g *globals.Flags, use, short string, verbs ...func(*Flags) *cobra.Command) *cobra.Command {
+	f := &Flags{Global: g}
+	cmd := &cobra.Command{Use: use, Short: short}
+	f.AddTo(cmd)
+	for _, verb := range verbs {
+		cmd.AddCommand(verb(f))
+	}
+	return cmd
+}

@@ -19,11 +19,7 @@ import (
 
 // NewCommand returns `strata disruptions`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	f := &brokercli.Flags{Global: g}
-	cmd := &cobra.Command{Use: "disruptions", Short: "List and inspect disruptions of machines"}
-	f.AddTo(cmd)
-	cmd.AddCommand(newList(f), newGet(f))
-	return cmd
+	return brokercli.NewGroup(g, "disruptions", "List and inspect disruptions of machines", newList, newGet)
 }
 
 func state(s brokerv1.DisruptionState) string {

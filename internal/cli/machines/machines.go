@@ -15,11 +15,7 @@ import (
 
 // NewCommand returns `strata machines`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	f := &brokercli.Flags{Global: g}
-	cmd := &cobra.Command{Use: "machines", Short: "List and inspect the machines of the inventory"}
-	f.AddTo(cmd)
-	cmd.AddCommand(newList(f), newGet(f))
-	return cmd
+	return brokercli.NewGroup(g, "machines", "List and inspect the machines of the inventory", newList, newGet)
 }
 
 func newList(f *brokercli.Flags) *cobra.Command {

@@ -16,11 +16,7 @@ import (
 
 // NewCommand returns `strata pools`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	f := &brokercli.Flags{Global: g}
-	cmd := &cobra.Command{Use: "pools", Short: "Manage broker pools: a capacity of machines of one profile"}
-	f.AddTo(cmd)
-	cmd.AddCommand(newList(f), newGet(f), newCreate(f), newScale(f), newDelete(f))
-	return cmd
+	return brokercli.NewGroup(g, "pools", "Manage broker pools: a capacity of machines of one profile", newList, newGet, newCreate, newScale, newDelete)
 }
 
 func table(w io.Writer, pools ...*brokerv1.Pool) {

@@ -14,11 +14,7 @@ import (
 
 // NewCommand returns `strata profiles`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	f := &brokercli.Flags{Global: g}
-	cmd := &cobra.Command{Use: "profiles", Short: "Manage node profiles: a minimum machine and a node config"}
-	f.AddTo(cmd)
-	cmd.AddCommand(newList(f), newGet(f), newCreate(f), newDelete(f))
-	return cmd
+	return brokercli.NewGroup(g, "profiles", "Manage node profiles: a minimum machine and a node config", newList, newGet, newCreate, newDelete)
 }
 
 func table(w io.Writer, profiles ...*brokerv1.NodeProfile) {

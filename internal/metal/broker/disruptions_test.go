@@ -35,6 +35,21 @@ func (e *env) disrupt(t *testing.T, machine string, reason brokerv1.DisruptionRe
 	return resp.GetDisruption(), err
 }
 
+// approve and begin take a disruption one step through the protocol.
+func (e *env) approve(t *testing.T, id, actor string) {
+	t.Helper()
+	if _, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: id, Actor: actor, Message: "drained"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) begin(t *testing.T, id, actor string) {
+	t.Helper()
+	if _, err := e.client.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: id, Actor: actor}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDisruptionBudgetPerPool(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		e := start(t, dsn, broker.ServerOptions{})
@@ -86,21 +101,8 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 		} else {
 			wantCode(t, err, codes.FailedPrecondition, "is Pending; it cannot become InProgress (only from Approved)")
 		}
-		steps := []func() error{
-			func() error {
-				_, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cluster-manager/workload-1", Message: "drained"})
-				return err
-			},
-			func() error {
-				_, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "maintenance/test"})
-				return err
-			},
-		}
-		for _, step := range steps {
-			if err := step(); err != nil {
-				t.Fatal(err)
-			}
-		}
+		e.approve(t, d.GetId(), "cluster-manager/workload-1")
+		e.begin(t, d.GetId(), "maintenance/test")
 		got, err := e.client.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: m.GetId()})
 		if err != nil || got.GetMachine().GetState() != brokerv1.MachineState_MACHINE_STATE_DISRUPTED {
 			t.Errorf("machine during maintenance = %v, %v; want disrupted", got.GetMachine().GetState(), err)
@@ -148,23 +150,10 @@ func TestDecommissionIsReplaced(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, step := range []func() error{
-			func() error {
-				_, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"})
-				return err
-			},
-			func() error {
-				_, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "dcops"})
-				return err
-			},
-			func() error {
-				_, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), Actor: "dcops"})
-				return err
-			},
-		} {
-			if err := step(); err != nil {
-				t.Fatal(err)
-			}
+		e.approve(t, d.GetId(), "cm")
+		e.begin(t, d.GetId(), "dcops")
+		if _, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), Actor: "dcops"}); err != nil {
+			t.Fatal(err)
 		}
 		pool, err := e.client.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "web"})
 		if err != nil {
@@ -190,8 +179,16 @@ func TestWatchDisruptionsAndCancel(t *testing.T) {
 		e.pool(t, "web", "general", 20)
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
+		// A disruption that exists before the watch: its ADDED event says the
+		// watch has listed, and so subscribed to, what follows.
+		if _, err := e.disrupt(t, e.members(t, 8)[0].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION); err != nil {
+			t.Fatal(err)
+		}
 		stream, err := e.client.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{Pool: "web"})
 		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
 			t.Fatal(err)
 		}
 		d, err := e.disrupt(t, e.members(t, 9)[0].GetId(), brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION)

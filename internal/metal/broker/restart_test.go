@@ -23,9 +23,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"}); err != nil {
-			t.Fatal(err)
-		}
+		e.approve(t, d.GetId(), "cm")
 		before := snapshot(t, e, d.GetId())
 		e.stop(t)
 
