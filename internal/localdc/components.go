@@ -46,7 +46,7 @@ func (r *Running) Run(ctx context.Context) error {
 
 // hubManager is the controller manager of the hub's controllers.
 func (r *Running) hubManager(ctx context.Context) (ctrl.Manager, error) {
-	mgr, err := ctrl.NewManager(r.HubConfig, ctrl.Options{
+	mgr, err := ctrl.NewManager(r.hubConfig, ctrl.Options{
 		Scheme: Scheme(),
 		Logger: r.opts.Logger,
 		// One process in the local datacenter: no election, no metrics port

@@ -93,13 +93,9 @@ func (o *Options) complete() error {
 type Running struct {
 	Datacenter *Datacenter
 	// Created is true when this start created the datacenter.
-	Created bool
-	// Hub is a client of the hub cluster.
-	Hub client.Client
-	// HubConfig is the hub's REST config.
-	HubConfig *rest.Config
-
+	Created   bool
 	opts      Options
+	hubConfig *rest.Config
 	kwok      kwokctl
 	unlock    func()
 	inventory inventory.Store
@@ -225,7 +221,7 @@ func (r *Running) installHub(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to the hub: %w", err)
 	}
-	r.Hub, r.HubConfig = hub, cfg
+	r.hubConfig = cfg
 	if err := installCRDs(ctx, hub); err != nil {
 		return err
 	}

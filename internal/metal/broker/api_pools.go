@@ -146,7 +146,8 @@ func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest
 		if p.Deleting {
 			return status.Errorf(codes.FailedPrecondition, "pool %q is being deleted", p.Name)
 		}
-		if p.Capacity != req.GetCapacity() {
+		changed := p.Capacity != req.GetCapacity()
+		if changed {
 			p.Capacity, p.UpdatedAt = req.GetCapacity(), b.clock.Now()
 			p.Generation++
 			if err := tx.UpdatePool(ctx, p); err != nil {
@@ -156,9 +157,13 @@ func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest
 				return err
 			}
 		}
-		resp.Pool, err = b.poolAPI(ctx, tx, p)
-		*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, resp.Pool))
-		return err
+		if resp.Pool, err = b.poolAPI(ctx, tx, p); err != nil {
+			return err
+		}
+		if changed {
+			*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, resp.Pool))
+		}
+		return nil
 	})
 }
 

@@ -92,7 +92,7 @@ func (b *Broker) Run(ctx context.Context) error {
 // ReconcileAll reconciles every pool, each in its own transaction.
 func (b *Broker) ReconcileAll(ctx context.Context) error {
 	var names []string
-	if err := b.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+	if err := b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
 		pools, err := tx.ListPools(ctx)
 		for _, p := range pools {
 			names = append(names, p.Name)

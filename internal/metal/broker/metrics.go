@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,7 +42,7 @@ func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = c.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+	err := c.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
 		dcs, err := tx.ListDatacenters(ctx)
 		if err != nil {
 			return err
@@ -72,4 +73,8 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return err
 	})
+	if err != nil {
+		// The scrape fails visibly rather than reporting a partial inventory.
+		ch <- prometheus.NewInvalidMetric(c.machines, fmt.Errorf("reading the inventory: %w", err))
+	}
 }
