@@ -86,6 +86,67 @@ func (MachineState) EnumDescriptor() ([]byte, []int) {
 	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{0}
 }
 
+// ProvisionState is where a machine is between bare metal and a joined Node.
+type ProvisionState int32
+
+const (
+	ProvisionState_PROVISION_STATE_UNSPECIFIED ProvisionState = 0
+	// CLEAN: wiped, runs no kubelet; the only state a machine is allocated from.
+	ProvisionState_PROVISION_STATE_CLEAN ProvisionState = 1
+	// JOINING: being imaged with its pool's node config; its kubelet registers
+	// the Node at the end.
+	ProvisionState_PROVISION_STATE_JOINING ProvisionState = 2
+	// JOINED: its kubelet registered the Node in the pool's cluster.
+	ProvisionState_PROVISION_STATE_JOINED ProvisionState = 3
+	// WIPING: released by its pool, being wiped before it is available again.
+	ProvisionState_PROVISION_STATE_WIPING ProvisionState = 4
+)
+
+// Enum value maps for ProvisionState.
+var (
+	ProvisionState_name = map[int32]string{
+		0: "PROVISION_STATE_UNSPECIFIED",
+		1: "PROVISION_STATE_CLEAN",
+		2: "PROVISION_STATE_JOINING",
+		3: "PROVISION_STATE_JOINED",
+		4: "PROVISION_STATE_WIPING",
+	}
+	ProvisionState_value = map[string]int32{
+		"PROVISION_STATE_UNSPECIFIED": 0,
+		"PROVISION_STATE_CLEAN":       1,
+		"PROVISION_STATE_JOINING":     2,
+		"PROVISION_STATE_JOINED":      3,
+		"PROVISION_STATE_WIPING":      4,
+	}
+)
+
+func (x ProvisionState) Enum() *ProvisionState {
+	p := new(ProvisionState)
+	*p = x
+	return p
+}
+
+func (x ProvisionState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ProvisionState) Descriptor() protoreflect.EnumDescriptor {
+	return file_strata_broker_v1_broker_proto_enumTypes[1].Descriptor()
+}
+
+func (ProvisionState) Type() protoreflect.EnumType {
+	return &file_strata_broker_v1_broker_proto_enumTypes[1]
+}
+
+func (x ProvisionState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ProvisionState.Descriptor instead.
+func (ProvisionState) EnumDescriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{1}
+}
+
 // EventType says what happened to a watched object.
 type EventType int32
 
@@ -123,11 +184,11 @@ func (x EventType) String() string {
 }
 
 func (EventType) Descriptor() protoreflect.EnumDescriptor {
-	return file_strata_broker_v1_broker_proto_enumTypes[1].Descriptor()
+	return file_strata_broker_v1_broker_proto_enumTypes[2].Descriptor()
 }
 
 func (EventType) Type() protoreflect.EnumType {
-	return &file_strata_broker_v1_broker_proto_enumTypes[1]
+	return &file_strata_broker_v1_broker_proto_enumTypes[2]
 }
 
 func (x EventType) Number() protoreflect.EnumNumber {
@@ -136,7 +197,7 @@ func (x EventType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use EventType.Descriptor instead.
 func (EventType) EnumDescriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{1}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
 // DisruptionReason says why a machine is disrupted.
@@ -148,6 +209,10 @@ const (
 	DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR DisruptionReason = 2
 	DisruptionReason_DISRUPTION_REASON_DECOMMISSION    DisruptionReason = 3
 	DisruptionReason_DISRUPTION_REASON_REMEDIATION     DisruptionReason = 4
+	// POOL_SHRINK: the broker releases the machine from a pool that has a join
+	// target once the cluster approves (its Node drained). Not refused by the
+	// budget, since the pool gives the machine up, but counted in it.
+	DisruptionReason_DISRUPTION_REASON_POOL_SHRINK DisruptionReason = 5
 )
 
 // Enum value maps for DisruptionReason.
@@ -158,6 +223,7 @@ var (
 		2: "DISRUPTION_REASON_HARDWARE_REPAIR",
 		3: "DISRUPTION_REASON_DECOMMISSION",
 		4: "DISRUPTION_REASON_REMEDIATION",
+		5: "DISRUPTION_REASON_POOL_SHRINK",
 	}
 	DisruptionReason_value = map[string]int32{
 		"DISRUPTION_REASON_UNSPECIFIED":     0,
@@ -165,6 +231,7 @@ var (
 		"DISRUPTION_REASON_HARDWARE_REPAIR": 2,
 		"DISRUPTION_REASON_DECOMMISSION":    3,
 		"DISRUPTION_REASON_REMEDIATION":     4,
+		"DISRUPTION_REASON_POOL_SHRINK":     5,
 	}
 )
 
@@ -179,11 +246,11 @@ func (x DisruptionReason) String() string {
 }
 
 func (DisruptionReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_strata_broker_v1_broker_proto_enumTypes[2].Descriptor()
+	return file_strata_broker_v1_broker_proto_enumTypes[3].Descriptor()
 }
 
 func (DisruptionReason) Type() protoreflect.EnumType {
-	return &file_strata_broker_v1_broker_proto_enumTypes[2]
+	return &file_strata_broker_v1_broker_proto_enumTypes[3]
 }
 
 func (x DisruptionReason) Number() protoreflect.EnumNumber {
@@ -192,7 +259,7 @@ func (x DisruptionReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisruptionReason.Descriptor instead.
 func (DisruptionReason) EnumDescriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{2}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{3}
 }
 
 // DisruptionState is where a disruption is in the protocol.
@@ -238,11 +305,11 @@ func (x DisruptionState) String() string {
 }
 
 func (DisruptionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_strata_broker_v1_broker_proto_enumTypes[3].Descriptor()
+	return file_strata_broker_v1_broker_proto_enumTypes[4].Descriptor()
 }
 
 func (DisruptionState) Type() protoreflect.EnumType {
-	return &file_strata_broker_v1_broker_proto_enumTypes[3]
+	return &file_strata_broker_v1_broker_proto_enumTypes[4]
 }
 
 func (x DisruptionState) Number() protoreflect.EnumNumber {
@@ -251,7 +318,7 @@ func (x DisruptionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DisruptionState.Descriptor instead.
 func (DisruptionState) EnumDescriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{3}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{4}
 }
 
 // SKU is a machine type.
@@ -422,10 +489,13 @@ type Machine struct {
 	HealthMessage   string       `protobuf:"bytes,8,opt,name=health_message,json=healthMessage,proto3" json:"health_message,omitempty"`
 	Software        *Software    `protobuf:"bytes,9,opt,name=software,proto3" json:"software,omitempty"`
 	// pool is the pool the machine is allocated to, empty when none.
-	Pool          string                 `protobuf:"bytes,10,opt,name=pool,proto3" json:"pool,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pool       string                 `protobuf:"bytes,10,opt,name=pool,proto3" json:"pool,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// provision_state says whether the machine runs a kubelet joined to its
+	// pool's cluster, is being imaged to join or being wiped after release.
+	ProvisionState ProvisionState `protobuf:"varint,12,opt,name=provision_state,json=provisionState,proto3,enum=strata.broker.v1.ProvisionState" json:"provision_state,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Machine) Reset() {
@@ -533,6 +603,13 @@ func (x *Machine) GetUpdateTime() *timestamppb.Timestamp {
 		return x.UpdateTime
 	}
 	return nil
+}
+
+func (x *Machine) GetProvisionState() ProvisionState {
+	if x != nil {
+		return x.ProvisionState
+	}
+	return ProvisionState_PROVISION_STATE_UNSPECIFIED
 }
 
 // GetMachineRequest names a machine.
@@ -1402,6 +1479,145 @@ func (*DeleteNodeProfileResponse) Descriptor() ([]byte, []int) {
 	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
+// JoinTarget is where a pool's machines join as Kubernetes Nodes. The cluster
+// layer hands it over; the provisioner images each machine so that its kubelet
+// registers with it.
+type JoinTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cluster names the workload cluster.
+	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
+	// bootstrap_kubeconfig is what the kubelet registers with. Write-only: the
+	// broker stores it but never returns it.
+	BootstrapKubeconfig []byte `protobuf:"bytes,2,opt,name=bootstrap_kubeconfig,json=bootstrapKubeconfig,proto3" json:"bootstrap_kubeconfig,omitempty"`
+	// node_labels are set on the Node at registration (the kubelet's
+	// --node-labels), beside the labels the machine itself carries.
+	NodeLabels map[string]string `protobuf:"bytes,3,rep,name=node_labels,json=nodeLabels,proto3" json:"node_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// node_taints are set on the Node at registration (--register-with-taints).
+	NodeTaints    []*Taint `protobuf:"bytes,4,rep,name=node_taints,json=nodeTaints,proto3" json:"node_taints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinTarget) Reset() {
+	*x = JoinTarget{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinTarget) ProtoMessage() {}
+
+func (x *JoinTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinTarget.ProtoReflect.Descriptor instead.
+func (*JoinTarget) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *JoinTarget) GetCluster() string {
+	if x != nil {
+		return x.Cluster
+	}
+	return ""
+}
+
+func (x *JoinTarget) GetBootstrapKubeconfig() []byte {
+	if x != nil {
+		return x.BootstrapKubeconfig
+	}
+	return nil
+}
+
+func (x *JoinTarget) GetNodeLabels() map[string]string {
+	if x != nil {
+		return x.NodeLabels
+	}
+	return nil
+}
+
+func (x *JoinTarget) GetNodeTaints() []*Taint {
+	if x != nil {
+		return x.NodeTaints
+	}
+	return nil
+}
+
+// Taint is a Kubernetes Node taint.
+type Taint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// effect is NoSchedule, PreferNoSchedule or NoExecute.
+	Effect        string `protobuf:"bytes,3,opt,name=effect,proto3" json:"effect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Taint) Reset() {
+	*x = Taint{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Taint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Taint) ProtoMessage() {}
+
+func (x *Taint) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Taint.ProtoReflect.Descriptor instead.
+func (*Taint) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Taint) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Taint) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Taint) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
 // Pool is a capacity of machines of one profile in one datacenter.
 type Pool struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1414,17 +1630,24 @@ type Pool struct {
 	// generation increments on every change of capacity.
 	Generation int64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	// deleting is true once deletion was asked for, until the machines are released.
-	Deleting      bool                   `protobuf:"varint,6,opt,name=deleting,proto3" json:"deleting,omitempty"`
-	Status        *PoolStatus            `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	Deleting   bool                   `protobuf:"varint,6,opt,name=deleting,proto3" json:"deleting,omitempty"`
+	Status     *PoolStatus            `protobuf:"bytes,7,opt,name=status,proto3" json:"status,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	// node_config is what the pool's machines run; empty means the profile's.
+	NodeConfig string `protobuf:"bytes,10,opt,name=node_config,json=nodeConfig,proto3" json:"node_config,omitempty"`
+	// join_target, when set, makes the provisioner join every machine of the
+	// pool to a cluster, and makes the pool release a machine only through a
+	// POOL_SHRINK disruption that the cluster approves once its Node is
+	// drained. Without it machines are allocated and released directly.
+	JoinTarget    *JoinTarget `protobuf:"bytes,11,opt,name=join_target,json=joinTarget,proto3" json:"join_target,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1436,7 +1659,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1449,7 +1672,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Pool) GetName() string {
@@ -1515,6 +1738,20 @@ func (x *Pool) GetUpdateTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Pool) GetNodeConfig() string {
+	if x != nil {
+		return x.NodeConfig
+	}
+	return ""
+}
+
+func (x *Pool) GetJoinTarget() *JoinTarget {
+	if x != nil {
+		return x.JoinTarget
+	}
+	return nil
+}
+
 // PoolStatus is what the pool holds now.
 type PoolStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1525,14 +1762,18 @@ type PoolStatus struct {
 	// zones are the pool's machines per maintenance zone, in MZ order.
 	Zones []*ZoneCount `protobuf:"bytes,3,rep,name=zones,proto3" json:"zones,omitempty"`
 	// conditions: Satisfied says whether allocated equals capacity, and why not.
-	Conditions    []*Condition `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	Conditions []*Condition `protobuf:"bytes,4,rep,name=conditions,proto3" json:"conditions,omitempty"`
+	// joined counts the machines whose Node has joined the pool's cluster.
+	Joined int32 `protobuf:"varint,5,opt,name=joined,proto3" json:"joined,omitempty"`
+	// releasing counts the machines under an open POOL_SHRINK disruption.
+	Releasing     int32 `protobuf:"varint,6,opt,name=releasing,proto3" json:"releasing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PoolStatus) Reset() {
 	*x = PoolStatus{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1785,7 @@ func (x *PoolStatus) String() string {
 func (*PoolStatus) ProtoMessage() {}
 
 func (x *PoolStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1798,7 @@ func (x *PoolStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStatus.ProtoReflect.Descriptor instead.
 func (*PoolStatus) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PoolStatus) GetAllocated() int32 {
@@ -1588,6 +1829,20 @@ func (x *PoolStatus) GetConditions() []*Condition {
 	return nil
 }
 
+func (x *PoolStatus) GetJoined() int32 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *PoolStatus) GetReleasing() int32 {
+	if x != nil {
+		return x.Releasing
+	}
+	return 0
+}
+
 // ZoneCount is the number of a pool's machines in one maintenance zone.
 type ZoneCount struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -1599,7 +1854,7 @@ type ZoneCount struct {
 
 func (x *ZoneCount) Reset() {
 	*x = ZoneCount{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1611,7 +1866,7 @@ func (x *ZoneCount) String() string {
 func (*ZoneCount) ProtoMessage() {}
 
 func (x *ZoneCount) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1624,7 +1879,7 @@ func (x *ZoneCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneCount.ProtoReflect.Descriptor instead.
 func (*ZoneCount) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ZoneCount) GetMaintenanceZone() int32 {
@@ -1655,7 +1910,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1667,7 +1922,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1680,7 +1935,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Condition) GetType() string {
@@ -1721,7 +1976,7 @@ type CreatePoolRequest struct {
 
 func (x *CreatePoolRequest) Reset() {
 	*x = CreatePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1733,7 +1988,7 @@ func (x *CreatePoolRequest) String() string {
 func (*CreatePoolRequest) ProtoMessage() {}
 
 func (x *CreatePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1746,7 +2001,7 @@ func (x *CreatePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePoolRequest.ProtoReflect.Descriptor instead.
 func (*CreatePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreatePoolRequest) GetPool() *Pool {
@@ -1766,7 +2021,7 @@ type CreatePoolResponse struct {
 
 func (x *CreatePoolResponse) Reset() {
 	*x = CreatePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +2033,7 @@ func (x *CreatePoolResponse) String() string {
 func (*CreatePoolResponse) ProtoMessage() {}
 
 func (x *CreatePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +2046,7 @@ func (x *CreatePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePoolResponse.ProtoReflect.Descriptor instead.
 func (*CreatePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreatePoolResponse) GetPool() *Pool {
@@ -1811,7 +2066,7 @@ type GetPoolRequest struct {
 
 func (x *GetPoolRequest) Reset() {
 	*x = GetPoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +2078,7 @@ func (x *GetPoolRequest) String() string {
 func (*GetPoolRequest) ProtoMessage() {}
 
 func (x *GetPoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +2091,7 @@ func (x *GetPoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolRequest.ProtoReflect.Descriptor instead.
 func (*GetPoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetPoolRequest) GetName() string {
@@ -1856,7 +2111,7 @@ type GetPoolResponse struct {
 
 func (x *GetPoolResponse) Reset() {
 	*x = GetPoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2123,7 @@ func (x *GetPoolResponse) String() string {
 func (*GetPoolResponse) ProtoMessage() {}
 
 func (x *GetPoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2136,7 @@ func (x *GetPoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolResponse.ProtoReflect.Descriptor instead.
 func (*GetPoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetPoolResponse) GetPool() *Pool {
@@ -1900,7 +2155,7 @@ type ListPoolsRequest struct {
 
 func (x *ListPoolsRequest) Reset() {
 	*x = ListPoolsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2167,7 @@ func (x *ListPoolsRequest) String() string {
 func (*ListPoolsRequest) ProtoMessage() {}
 
 func (x *ListPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2180,7 @@ func (x *ListPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoolsRequest.ProtoReflect.Descriptor instead.
 func (*ListPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 // ListPoolsResponse lists the pools.
@@ -1938,7 +2193,7 @@ type ListPoolsResponse struct {
 
 func (x *ListPoolsResponse) Reset() {
 	*x = ListPoolsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +2205,7 @@ func (x *ListPoolsResponse) String() string {
 func (*ListPoolsResponse) ProtoMessage() {}
 
 func (x *ListPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +2218,7 @@ func (x *ListPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoolsResponse.ProtoReflect.Descriptor instead.
 func (*ListPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListPoolsResponse) GetPools() []*Pool {
@@ -1973,18 +2228,24 @@ func (x *ListPoolsResponse) GetPools() []*Pool {
 	return nil
 }
 
-// UpdatePoolRequest sets a pool's capacity.
+// UpdatePoolRequest sets a pool's capacity and, when given, its node config
+// and join target.
 type UpdatePoolRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Capacity      int32                  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Capacity int32                  `protobuf:"varint,2,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	// join_target, when set, replaces the pool's; machines already joined keep
+	// their Nodes (the cluster layer relabels them).
+	JoinTarget *JoinTarget `protobuf:"bytes,3,opt,name=join_target,json=joinTarget,proto3" json:"join_target,omitempty"`
+	// node_config, when set, replaces the pool's; empty means the profile's.
+	NodeConfig    *string `protobuf:"bytes,4,opt,name=node_config,json=nodeConfig,proto3,oneof" json:"node_config,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *UpdatePoolRequest) Reset() {
 	*x = UpdatePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1996,7 +2257,7 @@ func (x *UpdatePoolRequest) String() string {
 func (*UpdatePoolRequest) ProtoMessage() {}
 
 func (x *UpdatePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2009,7 +2270,7 @@ func (x *UpdatePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePoolRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UpdatePoolRequest) GetName() string {
@@ -2026,6 +2287,20 @@ func (x *UpdatePoolRequest) GetCapacity() int32 {
 	return 0
 }
 
+func (x *UpdatePoolRequest) GetJoinTarget() *JoinTarget {
+	if x != nil {
+		return x.JoinTarget
+	}
+	return nil
+}
+
+func (x *UpdatePoolRequest) GetNodeConfig() string {
+	if x != nil && x.NodeConfig != nil {
+		return *x.NodeConfig
+	}
+	return ""
+}
+
 // UpdatePoolResponse is the updated pool.
 type UpdatePoolResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2036,7 +2311,7 @@ type UpdatePoolResponse struct {
 
 func (x *UpdatePoolResponse) Reset() {
 	*x = UpdatePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2323,7 @@ func (x *UpdatePoolResponse) String() string {
 func (*UpdatePoolResponse) ProtoMessage() {}
 
 func (x *UpdatePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2336,7 @@ func (x *UpdatePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePoolResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UpdatePoolResponse) GetPool() *Pool {
@@ -2081,7 +2356,7 @@ type DeletePoolRequest struct {
 
 func (x *DeletePoolRequest) Reset() {
 	*x = DeletePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2368,7 @@ func (x *DeletePoolRequest) String() string {
 func (*DeletePoolRequest) ProtoMessage() {}
 
 func (x *DeletePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2381,7 @@ func (x *DeletePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePoolRequest.ProtoReflect.Descriptor instead.
 func (*DeletePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *DeletePoolRequest) GetName() string {
@@ -2125,7 +2400,7 @@ type DeletePoolResponse struct {
 
 func (x *DeletePoolResponse) Reset() {
 	*x = DeletePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2137,7 +2412,7 @@ func (x *DeletePoolResponse) String() string {
 func (*DeletePoolResponse) ProtoMessage() {}
 
 func (x *DeletePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2150,7 +2425,7 @@ func (x *DeletePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePoolResponse.ProtoReflect.Descriptor instead.
 func (*DeletePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 // WatchPoolsRequest is empty.
@@ -2162,7 +2437,7 @@ type WatchPoolsRequest struct {
 
 func (x *WatchPoolsRequest) Reset() {
 	*x = WatchPoolsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2449,7 @@ func (x *WatchPoolsRequest) String() string {
 func (*WatchPoolsRequest) ProtoMessage() {}
 
 func (x *WatchPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2462,7 @@ func (x *WatchPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolsRequest.ProtoReflect.Descriptor instead.
 func (*WatchPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 // WatchPoolsResponse is one pool event.
@@ -2201,7 +2476,7 @@ type WatchPoolsResponse struct {
 
 func (x *WatchPoolsResponse) Reset() {
 	*x = WatchPoolsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2213,7 +2488,7 @@ func (x *WatchPoolsResponse) String() string {
 func (*WatchPoolsResponse) ProtoMessage() {}
 
 func (x *WatchPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2226,7 +2501,7 @@ func (x *WatchPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolsResponse.ProtoReflect.Descriptor instead.
 func (*WatchPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *WatchPoolsResponse) GetType() EventType {
@@ -2266,7 +2541,7 @@ type Disruption struct {
 
 func (x *Disruption) Reset() {
 	*x = Disruption{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2553,7 @@ func (x *Disruption) String() string {
 func (*Disruption) ProtoMessage() {}
 
 func (x *Disruption) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2566,7 @@ func (x *Disruption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disruption.ProtoReflect.Descriptor instead.
 func (*Disruption) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Disruption) GetId() string {
@@ -2392,7 +2667,7 @@ type DisruptionTransition struct {
 
 func (x *DisruptionTransition) Reset() {
 	*x = DisruptionTransition{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2679,7 @@ func (x *DisruptionTransition) String() string {
 func (*DisruptionTransition) ProtoMessage() {}
 
 func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2692,7 @@ func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisruptionTransition.ProtoReflect.Descriptor instead.
 func (*DisruptionTransition) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *DisruptionTransition) GetFrom() DisruptionState {
@@ -2468,7 +2743,7 @@ type CreateDisruptionRequest struct {
 
 func (x *CreateDisruptionRequest) Reset() {
 	*x = CreateDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2755,7 @@ func (x *CreateDisruptionRequest) String() string {
 func (*CreateDisruptionRequest) ProtoMessage() {}
 
 func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2768,7 @@ func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CreateDisruptionRequest) GetMachine() string {
@@ -2534,7 +2809,7 @@ type CreateDisruptionResponse struct {
 
 func (x *CreateDisruptionResponse) Reset() {
 	*x = CreateDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2546,7 +2821,7 @@ func (x *CreateDisruptionResponse) String() string {
 func (*CreateDisruptionResponse) ProtoMessage() {}
 
 func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2559,7 +2834,7 @@ func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateDisruptionResponse) GetDisruption() *Disruption {
@@ -2579,7 +2854,7 @@ type GetDisruptionRequest struct {
 
 func (x *GetDisruptionRequest) Reset() {
 	*x = GetDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2591,7 +2866,7 @@ func (x *GetDisruptionRequest) String() string {
 func (*GetDisruptionRequest) ProtoMessage() {}
 
 func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2604,7 +2879,7 @@ func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*GetDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetDisruptionRequest) GetId() string {
@@ -2624,7 +2899,7 @@ type GetDisruptionResponse struct {
 
 func (x *GetDisruptionResponse) Reset() {
 	*x = GetDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2636,7 +2911,7 @@ func (x *GetDisruptionResponse) String() string {
 func (*GetDisruptionResponse) ProtoMessage() {}
 
 func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2649,7 +2924,7 @@ func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*GetDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetDisruptionResponse) GetDisruption() *Disruption {
@@ -2673,7 +2948,7 @@ type ListDisruptionsRequest struct {
 
 func (x *ListDisruptionsRequest) Reset() {
 	*x = ListDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2685,7 +2960,7 @@ func (x *ListDisruptionsRequest) String() string {
 func (*ListDisruptionsRequest) ProtoMessage() {}
 
 func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2698,7 +2973,7 @@ func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListDisruptionsRequest) GetMachine() string {
@@ -2739,7 +3014,7 @@ type ListDisruptionsResponse struct {
 
 func (x *ListDisruptionsResponse) Reset() {
 	*x = ListDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2751,7 +3026,7 @@ func (x *ListDisruptionsResponse) String() string {
 func (*ListDisruptionsResponse) ProtoMessage() {}
 
 func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2764,7 +3039,7 @@ func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListDisruptionsResponse) GetDisruptions() []*Disruption {
@@ -2785,7 +3060,7 @@ type WatchDisruptionsRequest struct {
 
 func (x *WatchDisruptionsRequest) Reset() {
 	*x = WatchDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2797,7 +3072,7 @@ func (x *WatchDisruptionsRequest) String() string {
 func (*WatchDisruptionsRequest) ProtoMessage() {}
 
 func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2810,7 +3085,7 @@ func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *WatchDisruptionsRequest) GetPool() string {
@@ -2838,7 +3113,7 @@ type WatchDisruptionsResponse struct {
 
 func (x *WatchDisruptionsResponse) Reset() {
 	*x = WatchDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2850,7 +3125,7 @@ func (x *WatchDisruptionsResponse) String() string {
 func (*WatchDisruptionsResponse) ProtoMessage() {}
 
 func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2863,7 +3138,7 @@ func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchDisruptionsResponse) GetType() EventType {
@@ -2892,7 +3167,7 @@ type ApproveDisruptionRequest struct {
 
 func (x *ApproveDisruptionRequest) Reset() {
 	*x = ApproveDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2904,7 +3179,7 @@ func (x *ApproveDisruptionRequest) String() string {
 func (*ApproveDisruptionRequest) ProtoMessage() {}
 
 func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2917,7 +3192,7 @@ func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ApproveDisruptionRequest) GetId() string {
@@ -2951,7 +3226,7 @@ type ApproveDisruptionResponse struct {
 
 func (x *ApproveDisruptionResponse) Reset() {
 	*x = ApproveDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2963,7 +3238,7 @@ func (x *ApproveDisruptionResponse) String() string {
 func (*ApproveDisruptionResponse) ProtoMessage() {}
 
 func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2976,7 +3251,7 @@ func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApproveDisruptionResponse) GetDisruption() *Disruption {
@@ -2998,7 +3273,7 @@ type StartDisruptionRequest struct {
 
 func (x *StartDisruptionRequest) Reset() {
 	*x = StartDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3010,7 +3285,7 @@ func (x *StartDisruptionRequest) String() string {
 func (*StartDisruptionRequest) ProtoMessage() {}
 
 func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3023,7 +3298,7 @@ func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*StartDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *StartDisruptionRequest) GetId() string {
@@ -3057,7 +3332,7 @@ type StartDisruptionResponse struct {
 
 func (x *StartDisruptionResponse) Reset() {
 	*x = StartDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3069,7 +3344,7 @@ func (x *StartDisruptionResponse) String() string {
 func (*StartDisruptionResponse) ProtoMessage() {}
 
 func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3082,7 +3357,7 @@ func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*StartDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StartDisruptionResponse) GetDisruption() *Disruption {
@@ -3106,7 +3381,7 @@ type CompleteDisruptionRequest struct {
 
 func (x *CompleteDisruptionRequest) Reset() {
 	*x = CompleteDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3393,7 @@ func (x *CompleteDisruptionRequest) String() string {
 func (*CompleteDisruptionRequest) ProtoMessage() {}
 
 func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3406,7 @@ func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CompleteDisruptionRequest) GetId() string {
@@ -3172,7 +3447,7 @@ type CompleteDisruptionResponse struct {
 
 func (x *CompleteDisruptionResponse) Reset() {
 	*x = CompleteDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3184,7 +3459,7 @@ func (x *CompleteDisruptionResponse) String() string {
 func (*CompleteDisruptionResponse) ProtoMessage() {}
 
 func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3197,7 +3472,7 @@ func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CompleteDisruptionResponse) GetDisruption() *Disruption {
@@ -3219,7 +3494,7 @@ type CancelDisruptionRequest struct {
 
 func (x *CancelDisruptionRequest) Reset() {
 	*x = CancelDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3231,7 +3506,7 @@ func (x *CancelDisruptionRequest) String() string {
 func (*CancelDisruptionRequest) ProtoMessage() {}
 
 func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3244,7 +3519,7 @@ func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CancelDisruptionRequest) GetId() string {
@@ -3278,7 +3553,7 @@ type CancelDisruptionResponse struct {
 
 func (x *CancelDisruptionResponse) Reset() {
 	*x = CancelDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3290,7 +3565,7 @@ func (x *CancelDisruptionResponse) String() string {
 func (*CancelDisruptionResponse) ProtoMessage() {}
 
 func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3303,7 +3578,7 @@ func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CancelDisruptionResponse) GetDisruption() *Disruption {
@@ -3331,7 +3606,7 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\bos_image\x18\x01 \x01(\tR\aosImage\x12\x16\n" +
 	"\x06kernel\x18\x02 \x01(\tR\x06kernel\x12\x1f\n" +
 	"\vnode_config\x18\x03 \x01(\tR\n" +
-	"nodeConfig\"\xa1\x03\n" +
+	"nodeConfig\"\xec\x03\n" +
 	"\aMachine\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1e\n" +
 	"\n" +
@@ -3347,7 +3622,8 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x04pool\x18\n" +
 	" \x01(\tR\x04pool\x12;\n" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"#\n" +
+	"updateTime\x12I\n" +
+	"\x0fprovision_state\x18\f \x01(\x0e2 .strata.broker.v1.ProvisionStateR\x0eprovisionState\"#\n" +
 	"\x11GetMachineRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
 	"\x12GetMachineResponse\x123\n" +
@@ -3399,7 +3675,22 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\v2\x1d.strata.broker.v1.NodeProfileR\aprofile\".\n" +
 	"\x18DeleteNodeProfileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x1b\n" +
-	"\x19DeleteNodeProfileResponse\"\xe5\x02\n" +
+	"\x19DeleteNodeProfileResponse\"\xa1\x02\n" +
+	"\n" +
+	"JoinTarget\x12\x18\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x121\n" +
+	"\x14bootstrap_kubeconfig\x18\x02 \x01(\fR\x13bootstrapKubeconfig\x12M\n" +
+	"\vnode_labels\x18\x03 \x03(\v2,.strata.broker.v1.JoinTarget.NodeLabelsEntryR\n" +
+	"nodeLabels\x128\n" +
+	"\vnode_taints\x18\x04 \x03(\v2\x17.strata.broker.v1.TaintR\n" +
+	"nodeTaints\x1a=\n" +
+	"\x0fNodeLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\x05Taint\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
+	"\x06effect\x18\x03 \x01(\tR\x06effect\"\xc5\x03\n" +
 	"\x04Pool\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1e\n" +
 	"\n" +
@@ -3415,7 +3706,12 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"updateTime\"\xb8\x01\n" +
+	"updateTime\x12\x1f\n" +
+	"\vnode_config\x18\n" +
+	" \x01(\tR\n" +
+	"nodeConfig\x12=\n" +
+	"\vjoin_target\x18\v \x01(\v2\x1c.strata.broker.v1.JoinTargetR\n" +
+	"joinTarget\"\xee\x01\n" +
 	"\n" +
 	"PoolStatus\x12\x1c\n" +
 	"\tallocated\x18\x01 \x01(\x05R\tallocated\x12\x1c\n" +
@@ -3423,7 +3719,9 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x05zones\x18\x03 \x03(\v2\x1b.strata.broker.v1.ZoneCountR\x05zones\x12;\n" +
 	"\n" +
 	"conditions\x18\x04 \x03(\v2\x1b.strata.broker.v1.ConditionR\n" +
-	"conditions\"R\n" +
+	"conditions\x12\x16\n" +
+	"\x06joined\x18\x05 \x01(\x05R\x06joined\x12\x1c\n" +
+	"\treleasing\x18\x06 \x01(\x05R\treleasing\"R\n" +
 	"\tZoneCount\x12)\n" +
 	"\x10maintenance_zone\x18\x01 \x01(\x05R\x0fmaintenanceZone\x12\x1a\n" +
 	"\bmachines\x18\x02 \x01(\x05R\bmachines\"i\n" +
@@ -3442,10 +3740,15 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x04pool\x18\x01 \x01(\v2\x16.strata.broker.v1.PoolR\x04pool\"\x12\n" +
 	"\x10ListPoolsRequest\"A\n" +
 	"\x11ListPoolsResponse\x12,\n" +
-	"\x05pools\x18\x01 \x03(\v2\x16.strata.broker.v1.PoolR\x05pools\"C\n" +
+	"\x05pools\x18\x01 \x03(\v2\x16.strata.broker.v1.PoolR\x05pools\"\xb8\x01\n" +
 	"\x11UpdatePoolRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
-	"\bcapacity\x18\x02 \x01(\x05R\bcapacity\"@\n" +
+	"\bcapacity\x18\x02 \x01(\x05R\bcapacity\x12=\n" +
+	"\vjoin_target\x18\x03 \x01(\v2\x1c.strata.broker.v1.JoinTargetR\n" +
+	"joinTarget\x12$\n" +
+	"\vnode_config\x18\x04 \x01(\tH\x00R\n" +
+	"nodeConfig\x88\x01\x01B\x0e\n" +
+	"\f_node_config\"@\n" +
 	"\x12UpdatePoolResponse\x12*\n" +
 	"\x04pool\x18\x01 \x01(\v2\x16.strata.broker.v1.PoolR\x04pool\"'\n" +
 	"\x11DeletePoolRequest\x12\x12\n" +
@@ -3553,18 +3856,25 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x17MACHINE_STATE_ALLOCATED\x10\x02\x12\x1b\n" +
 	"\x17MACHINE_STATE_DISRUPTED\x10\x03\x12\x1b\n" +
 	"\x17MACHINE_STATE_UNHEALTHY\x10\x04\x12 \n" +
-	"\x1cMACHINE_STATE_DECOMMISSIONED\x10\x05*n\n" +
+	"\x1cMACHINE_STATE_DECOMMISSIONED\x10\x05*\xa1\x01\n" +
+	"\x0eProvisionState\x12\x1f\n" +
+	"\x1bPROVISION_STATE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15PROVISION_STATE_CLEAN\x10\x01\x12\x1b\n" +
+	"\x17PROVISION_STATE_JOINING\x10\x02\x12\x1a\n" +
+	"\x16PROVISION_STATE_JOINED\x10\x03\x12\x1a\n" +
+	"\x16PROVISION_STATE_WIPING\x10\x04*n\n" +
 	"\tEventType\x12\x1a\n" +
 	"\x16EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10EVENT_TYPE_ADDED\x10\x01\x12\x17\n" +
 	"\x13EVENT_TYPE_MODIFIED\x10\x02\x12\x16\n" +
-	"\x12EVENT_TYPE_DELETED\x10\x03*\xca\x01\n" +
+	"\x12EVENT_TYPE_DELETED\x10\x03*\xed\x01\n" +
 	"\x10DisruptionReason\x12!\n" +
 	"\x1dDISRUPTION_REASON_UNSPECIFIED\x10\x00\x12%\n" +
 	"!DISRUPTION_REASON_PLANNED_UPGRADE\x10\x01\x12%\n" +
 	"!DISRUPTION_REASON_HARDWARE_REPAIR\x10\x02\x12\"\n" +
 	"\x1eDISRUPTION_REASON_DECOMMISSION\x10\x03\x12!\n" +
-	"\x1dDISRUPTION_REASON_REMEDIATION\x10\x04*\xd2\x01\n" +
+	"\x1dDISRUPTION_REASON_REMEDIATION\x10\x04\x12!\n" +
+	"\x1dDISRUPTION_REASON_POOL_SHRINK\x10\x05*\xd2\x01\n" +
 	"\x0fDisruptionState\x12 \n" +
 	"\x1cDISRUPTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISRUPTION_STATE_PENDING\x10\x01\x12\x1d\n" +
@@ -3613,167 +3923,176 @@ func file_strata_broker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_strata_broker_v1_broker_proto_rawDescData
 }
 
-var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
 var file_strata_broker_v1_broker_proto_goTypes = []any{
 	(MachineState)(0),                  // 0: strata.broker.v1.MachineState
-	(EventType)(0),                     // 1: strata.broker.v1.EventType
-	(DisruptionReason)(0),              // 2: strata.broker.v1.DisruptionReason
-	(DisruptionState)(0),               // 3: strata.broker.v1.DisruptionState
-	(*SKU)(nil),                        // 4: strata.broker.v1.SKU
-	(*Software)(nil),                   // 5: strata.broker.v1.Software
-	(*Machine)(nil),                    // 6: strata.broker.v1.Machine
-	(*GetMachineRequest)(nil),          // 7: strata.broker.v1.GetMachineRequest
-	(*GetMachineResponse)(nil),         // 8: strata.broker.v1.GetMachineResponse
-	(*ListMachinesRequest)(nil),        // 9: strata.broker.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),       // 10: strata.broker.v1.ListMachinesResponse
-	(*ListSKUsRequest)(nil),            // 11: strata.broker.v1.ListSKUsRequest
-	(*ListSKUsResponse)(nil),           // 12: strata.broker.v1.ListSKUsResponse
-	(*NodeProfile)(nil),                // 13: strata.broker.v1.NodeProfile
-	(*CreateNodeProfileRequest)(nil),   // 14: strata.broker.v1.CreateNodeProfileRequest
-	(*CreateNodeProfileResponse)(nil),  // 15: strata.broker.v1.CreateNodeProfileResponse
-	(*GetNodeProfileRequest)(nil),      // 16: strata.broker.v1.GetNodeProfileRequest
-	(*GetNodeProfileResponse)(nil),     // 17: strata.broker.v1.GetNodeProfileResponse
-	(*ListNodeProfilesRequest)(nil),    // 18: strata.broker.v1.ListNodeProfilesRequest
-	(*ListNodeProfilesResponse)(nil),   // 19: strata.broker.v1.ListNodeProfilesResponse
-	(*UpdateNodeProfileRequest)(nil),   // 20: strata.broker.v1.UpdateNodeProfileRequest
-	(*UpdateNodeProfileResponse)(nil),  // 21: strata.broker.v1.UpdateNodeProfileResponse
-	(*DeleteNodeProfileRequest)(nil),   // 22: strata.broker.v1.DeleteNodeProfileRequest
-	(*DeleteNodeProfileResponse)(nil),  // 23: strata.broker.v1.DeleteNodeProfileResponse
-	(*Pool)(nil),                       // 24: strata.broker.v1.Pool
-	(*PoolStatus)(nil),                 // 25: strata.broker.v1.PoolStatus
-	(*ZoneCount)(nil),                  // 26: strata.broker.v1.ZoneCount
-	(*Condition)(nil),                  // 27: strata.broker.v1.Condition
-	(*CreatePoolRequest)(nil),          // 28: strata.broker.v1.CreatePoolRequest
-	(*CreatePoolResponse)(nil),         // 29: strata.broker.v1.CreatePoolResponse
-	(*GetPoolRequest)(nil),             // 30: strata.broker.v1.GetPoolRequest
-	(*GetPoolResponse)(nil),            // 31: strata.broker.v1.GetPoolResponse
-	(*ListPoolsRequest)(nil),           // 32: strata.broker.v1.ListPoolsRequest
-	(*ListPoolsResponse)(nil),          // 33: strata.broker.v1.ListPoolsResponse
-	(*UpdatePoolRequest)(nil),          // 34: strata.broker.v1.UpdatePoolRequest
-	(*UpdatePoolResponse)(nil),         // 35: strata.broker.v1.UpdatePoolResponse
-	(*DeletePoolRequest)(nil),          // 36: strata.broker.v1.DeletePoolRequest
-	(*DeletePoolResponse)(nil),         // 37: strata.broker.v1.DeletePoolResponse
-	(*WatchPoolsRequest)(nil),          // 38: strata.broker.v1.WatchPoolsRequest
-	(*WatchPoolsResponse)(nil),         // 39: strata.broker.v1.WatchPoolsResponse
-	(*Disruption)(nil),                 // 40: strata.broker.v1.Disruption
-	(*DisruptionTransition)(nil),       // 41: strata.broker.v1.DisruptionTransition
-	(*CreateDisruptionRequest)(nil),    // 42: strata.broker.v1.CreateDisruptionRequest
-	(*CreateDisruptionResponse)(nil),   // 43: strata.broker.v1.CreateDisruptionResponse
-	(*GetDisruptionRequest)(nil),       // 44: strata.broker.v1.GetDisruptionRequest
-	(*GetDisruptionResponse)(nil),      // 45: strata.broker.v1.GetDisruptionResponse
-	(*ListDisruptionsRequest)(nil),     // 46: strata.broker.v1.ListDisruptionsRequest
-	(*ListDisruptionsResponse)(nil),    // 47: strata.broker.v1.ListDisruptionsResponse
-	(*WatchDisruptionsRequest)(nil),    // 48: strata.broker.v1.WatchDisruptionsRequest
-	(*WatchDisruptionsResponse)(nil),   // 49: strata.broker.v1.WatchDisruptionsResponse
-	(*ApproveDisruptionRequest)(nil),   // 50: strata.broker.v1.ApproveDisruptionRequest
-	(*ApproveDisruptionResponse)(nil),  // 51: strata.broker.v1.ApproveDisruptionResponse
-	(*StartDisruptionRequest)(nil),     // 52: strata.broker.v1.StartDisruptionRequest
-	(*StartDisruptionResponse)(nil),    // 53: strata.broker.v1.StartDisruptionResponse
-	(*CompleteDisruptionRequest)(nil),  // 54: strata.broker.v1.CompleteDisruptionRequest
-	(*CompleteDisruptionResponse)(nil), // 55: strata.broker.v1.CompleteDisruptionResponse
-	(*CancelDisruptionRequest)(nil),    // 56: strata.broker.v1.CancelDisruptionRequest
-	(*CancelDisruptionResponse)(nil),   // 57: strata.broker.v1.CancelDisruptionResponse
-	(*timestamppb.Timestamp)(nil),      // 58: google.protobuf.Timestamp
+	(ProvisionState)(0),                // 1: strata.broker.v1.ProvisionState
+	(EventType)(0),                     // 2: strata.broker.v1.EventType
+	(DisruptionReason)(0),              // 3: strata.broker.v1.DisruptionReason
+	(DisruptionState)(0),               // 4: strata.broker.v1.DisruptionState
+	(*SKU)(nil),                        // 5: strata.broker.v1.SKU
+	(*Software)(nil),                   // 6: strata.broker.v1.Software
+	(*Machine)(nil),                    // 7: strata.broker.v1.Machine
+	(*GetMachineRequest)(nil),          // 8: strata.broker.v1.GetMachineRequest
+	(*GetMachineResponse)(nil),         // 9: strata.broker.v1.GetMachineResponse
+	(*ListMachinesRequest)(nil),        // 10: strata.broker.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),       // 11: strata.broker.v1.ListMachinesResponse
+	(*ListSKUsRequest)(nil),            // 12: strata.broker.v1.ListSKUsRequest
+	(*ListSKUsResponse)(nil),           // 13: strata.broker.v1.ListSKUsResponse
+	(*NodeProfile)(nil),                // 14: strata.broker.v1.NodeProfile
+	(*CreateNodeProfileRequest)(nil),   // 15: strata.broker.v1.CreateNodeProfileRequest
+	(*CreateNodeProfileResponse)(nil),  // 16: strata.broker.v1.CreateNodeProfileResponse
+	(*GetNodeProfileRequest)(nil),      // 17: strata.broker.v1.GetNodeProfileRequest
+	(*GetNodeProfileResponse)(nil),     // 18: strata.broker.v1.GetNodeProfileResponse
+	(*ListNodeProfilesRequest)(nil),    // 19: strata.broker.v1.ListNodeProfilesRequest
+	(*ListNodeProfilesResponse)(nil),   // 20: strata.broker.v1.ListNodeProfilesResponse
+	(*UpdateNodeProfileRequest)(nil),   // 21: strata.broker.v1.UpdateNodeProfileRequest
+	(*UpdateNodeProfileResponse)(nil),  // 22: strata.broker.v1.UpdateNodeProfileResponse
+	(*DeleteNodeProfileRequest)(nil),   // 23: strata.broker.v1.DeleteNodeProfileRequest
+	(*DeleteNodeProfileResponse)(nil),  // 24: strata.broker.v1.DeleteNodeProfileResponse
+	(*JoinTarget)(nil),                 // 25: strata.broker.v1.JoinTarget
+	(*Taint)(nil),                      // 26: strata.broker.v1.Taint
+	(*Pool)(nil),                       // 27: strata.broker.v1.Pool
+	(*PoolStatus)(nil),                 // 28: strata.broker.v1.PoolStatus
+	(*ZoneCount)(nil),                  // 29: strata.broker.v1.ZoneCount
+	(*Condition)(nil),                  // 30: strata.broker.v1.Condition
+	(*CreatePoolRequest)(nil),          // 31: strata.broker.v1.CreatePoolRequest
+	(*CreatePoolResponse)(nil),         // 32: strata.broker.v1.CreatePoolResponse
+	(*GetPoolRequest)(nil),             // 33: strata.broker.v1.GetPoolRequest
+	(*GetPoolResponse)(nil),            // 34: strata.broker.v1.GetPoolResponse
+	(*ListPoolsRequest)(nil),           // 35: strata.broker.v1.ListPoolsRequest
+	(*ListPoolsResponse)(nil),          // 36: strata.broker.v1.ListPoolsResponse
+	(*UpdatePoolRequest)(nil),          // 37: strata.broker.v1.UpdatePoolRequest
+	(*UpdatePoolResponse)(nil),         // 38: strata.broker.v1.UpdatePoolResponse
+	(*DeletePoolRequest)(nil),          // 39: strata.broker.v1.DeletePoolRequest
+	(*DeletePoolResponse)(nil),         // 40: strata.broker.v1.DeletePoolResponse
+	(*WatchPoolsRequest)(nil),          // 41: strata.broker.v1.WatchPoolsRequest
+	(*WatchPoolsResponse)(nil),         // 42: strata.broker.v1.WatchPoolsResponse
+	(*Disruption)(nil),                 // 43: strata.broker.v1.Disruption
+	(*DisruptionTransition)(nil),       // 44: strata.broker.v1.DisruptionTransition
+	(*CreateDisruptionRequest)(nil),    // 45: strata.broker.v1.CreateDisruptionRequest
+	(*CreateDisruptionResponse)(nil),   // 46: strata.broker.v1.CreateDisruptionResponse
+	(*GetDisruptionRequest)(nil),       // 47: strata.broker.v1.GetDisruptionRequest
+	(*GetDisruptionResponse)(nil),      // 48: strata.broker.v1.GetDisruptionResponse
+	(*ListDisruptionsRequest)(nil),     // 49: strata.broker.v1.ListDisruptionsRequest
+	(*ListDisruptionsResponse)(nil),    // 50: strata.broker.v1.ListDisruptionsResponse
+	(*WatchDisruptionsRequest)(nil),    // 51: strata.broker.v1.WatchDisruptionsRequest
+	(*WatchDisruptionsResponse)(nil),   // 52: strata.broker.v1.WatchDisruptionsResponse
+	(*ApproveDisruptionRequest)(nil),   // 53: strata.broker.v1.ApproveDisruptionRequest
+	(*ApproveDisruptionResponse)(nil),  // 54: strata.broker.v1.ApproveDisruptionResponse
+	(*StartDisruptionRequest)(nil),     // 55: strata.broker.v1.StartDisruptionRequest
+	(*StartDisruptionResponse)(nil),    // 56: strata.broker.v1.StartDisruptionResponse
+	(*CompleteDisruptionRequest)(nil),  // 57: strata.broker.v1.CompleteDisruptionRequest
+	(*CompleteDisruptionResponse)(nil), // 58: strata.broker.v1.CompleteDisruptionResponse
+	(*CancelDisruptionRequest)(nil),    // 59: strata.broker.v1.CancelDisruptionRequest
+	(*CancelDisruptionResponse)(nil),   // 60: strata.broker.v1.CancelDisruptionResponse
+	nil,                                // 61: strata.broker.v1.JoinTarget.NodeLabelsEntry
+	(*timestamppb.Timestamp)(nil),      // 62: google.protobuf.Timestamp
 }
 var file_strata_broker_v1_broker_proto_depIdxs = []int32{
-	4,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
+	5,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
 	0,  // 1: strata.broker.v1.Machine.state:type_name -> strata.broker.v1.MachineState
-	5,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
-	58, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 4: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
-	0,  // 5: strata.broker.v1.ListMachinesRequest.state:type_name -> strata.broker.v1.MachineState
-	6,  // 6: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
-	4,  // 7: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
-	58, // 8: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
-	58, // 9: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
-	13, // 10: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	13, // 11: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	13, // 12: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	13, // 13: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
-	13, // 14: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	13, // 15: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	25, // 16: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
-	58, // 17: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
-	58, // 18: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
-	26, // 19: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
-	27, // 20: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
-	24, // 21: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
-	24, // 22: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	24, // 23: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
-	24, // 24: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
-	24, // 25: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	1,  // 26: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
-	24, // 27: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
-	2,  // 28: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
-	3,  // 29: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
-	58, // 30: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
-	58, // 31: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
-	41, // 32: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
-	3,  // 33: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
-	3,  // 34: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
-	58, // 35: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
-	2,  // 36: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
-	40, // 37: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	40, // 38: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	3,  // 39: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
-	40, // 40: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
-	1,  // 41: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
-	40, // 42: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
-	40, // 43: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	40, // 44: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	5,  // 45: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
-	40, // 46: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	40, // 47: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	7,  // 48: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
-	9,  // 49: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
-	11, // 50: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
-	14, // 51: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
-	16, // 52: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
-	18, // 53: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
-	20, // 54: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
-	22, // 55: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
-	28, // 56: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
-	30, // 57: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
-	32, // 58: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
-	34, // 59: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
-	36, // 60: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
-	38, // 61: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
-	42, // 62: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
-	44, // 63: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
-	46, // 64: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
-	48, // 65: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
-	50, // 66: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
-	52, // 67: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
-	54, // 68: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
-	56, // 69: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
-	8,  // 70: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
-	10, // 71: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
-	12, // 72: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
-	15, // 73: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
-	17, // 74: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
-	19, // 75: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
-	21, // 76: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
-	23, // 77: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
-	29, // 78: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
-	31, // 79: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
-	33, // 80: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
-	35, // 81: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
-	37, // 82: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
-	39, // 83: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
-	43, // 84: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
-	45, // 85: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
-	47, // 86: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
-	49, // 87: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
-	51, // 88: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
-	53, // 89: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
-	55, // 90: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
-	57, // 91: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
-	70, // [70:92] is the sub-list for method output_type
-	48, // [48:70] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	6,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
+	62, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 4: strata.broker.v1.Machine.provision_state:type_name -> strata.broker.v1.ProvisionState
+	7,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
+	0,  // 6: strata.broker.v1.ListMachinesRequest.state:type_name -> strata.broker.v1.MachineState
+	7,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
+	5,  // 8: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
+	62, // 9: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
+	62, // 10: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
+	14, // 11: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	14, // 12: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	14, // 13: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	14, // 14: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
+	14, // 15: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	14, // 16: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	61, // 17: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
+	26, // 18: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
+	28, // 19: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
+	62, // 20: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
+	62, // 21: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
+	25, // 22: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
+	29, // 23: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
+	30, // 24: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
+	27, // 25: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
+	27, // 26: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	27, // 27: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
+	27, // 28: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
+	25, // 29: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
+	27, // 30: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	2,  // 31: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
+	27, // 32: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
+	3,  // 33: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
+	4,  // 34: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
+	62, // 35: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
+	62, // 36: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
+	44, // 37: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
+	4,  // 38: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
+	4,  // 39: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
+	62, // 40: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
+	3,  // 41: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
+	43, // 42: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	43, // 43: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	4,  // 44: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
+	43, // 45: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
+	2,  // 46: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
+	43, // 47: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
+	43, // 48: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	43, // 49: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	6,  // 50: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
+	43, // 51: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	43, // 52: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	8,  // 53: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
+	10, // 54: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
+	12, // 55: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
+	15, // 56: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
+	17, // 57: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
+	19, // 58: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
+	21, // 59: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
+	23, // 60: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
+	31, // 61: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
+	33, // 62: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
+	35, // 63: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
+	37, // 64: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
+	39, // 65: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
+	41, // 66: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
+	45, // 67: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
+	47, // 68: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
+	49, // 69: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
+	51, // 70: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
+	53, // 71: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
+	55, // 72: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
+	57, // 73: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
+	59, // 74: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
+	9,  // 75: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
+	11, // 76: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
+	13, // 77: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
+	16, // 78: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
+	18, // 79: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
+	20, // 80: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
+	22, // 81: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
+	24, // 82: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
+	32, // 83: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
+	34, // 84: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
+	36, // 85: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
+	38, // 86: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
+	40, // 87: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
+	42, // 88: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
+	46, // 89: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
+	48, // 90: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
+	50, // 91: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
+	52, // 92: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
+	54, // 93: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
+	56, // 94: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
+	58, // 95: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
+	60, // 96: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
+	75, // [75:97] is the sub-list for method output_type
+	53, // [53:75] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_strata_broker_v1_broker_proto_init() }
@@ -3781,13 +4100,14 @@ func file_strata_broker_v1_broker_proto_init() {
 	if File_strata_broker_v1_broker_proto != nil {
 		return
 	}
+	file_strata_broker_v1_broker_proto_msgTypes[32].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_broker_v1_broker_proto_rawDesc), len(file_strata_broker_v1_broker_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   54,
+			NumEnums:      5,
+			NumMessages:   57,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
