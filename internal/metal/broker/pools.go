@@ -60,7 +60,7 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string) (bool, err
 			return false, err
 		}
 		picked := planGrow(members, candidates, skus, want-len(members))
-		if err := tx.AssignMachines(ctx, ids(picked), name, inventory.MachineAllocated); err != nil {
+		if err := tx.AllocateMachines(ctx, ids(picked), name); err != nil {
 			return false, fmt.Errorf("allocating machines to pool %s: %w", name, err)
 		}
 		return len(picked) > 0, nil
@@ -70,7 +70,7 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string) (bool, err
 			return m.State != inventory.MachineAllocated
 		})
 		released := planShrink(members, releasable, skus, len(members)-want)
-		if err := tx.AssignMachines(ctx, ids(released), "", inventory.MachineAvailable); err != nil {
+		if err := tx.ReleaseMachines(ctx, ids(released)); err != nil {
 			return false, fmt.Errorf("releasing machines of pool %s: %w", name, err)
 		}
 		if pool.Deleting && len(released) == len(members) {
@@ -83,8 +83,9 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string) (bool, err
 	return false, nil
 }
 
-// candidates are the machines a pool may take: available, healthy, of a SKU
-// that satisfies its profile, in its datacenter, and under no disruption.
+// candidates are the machines a pool may take: available, clean (a machine
+// being wiped is not available yet), healthy, of a SKU that satisfies its
+// profile, in its datacenter, and under no disruption.
 // SKUs are read smallest first, and reading stops once every zone has enough
 // to reach its share of want: a large inventory is not read whole.
 func candidates(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus map[string]inventory.SKU,
@@ -113,7 +114,8 @@ func candidates(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus 
 	var out []inventory.MachinePlacement
 	for _, sku := range fit {
 		ms, err := tx.ListPlacements(ctx, inventory.MachineFilter{
-			Datacenter: pool.Datacenter, State: inventory.MachineAvailable, HealthyOnly: true, SKU: sku.Name,
+			Datacenter: pool.Datacenter, State: inventory.MachineAvailable, Provision: inventory.ProvisionClean,
+			HealthyOnly: true, SKU: sku.Name,
 		})
 		if err != nil {
 			return nil, err

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/url"
 	"strconv"
@@ -58,6 +59,12 @@ func Open(ctx context.Context, dsn string) (Store, error) {
 
 // open is Open with the clock injected, for tests.
 func open(ctx context.Context, dsn string, now func() time.Time) (*sqlStore, error) {
+	return openVersion(ctx, dsn, now, math.MaxInt64)
+}
+
+// openVersion is open with the migrations up to version only, so tests can
+// start from an older schema.
+func openVersion(ctx context.Context, dsn string, now func() time.Time, version int64) (*sqlStore, error) {
 	s := &sqlStore{now: func() time.Time { return now().UTC() }}
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
@@ -102,7 +109,7 @@ func open(ctx context.Context, dsn string, now func() time.Time) (*sqlStore, err
 		_ = s.db.Close()
 		return nil, fmt.Errorf("connecting to the inventory database: %w", err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, version); err != nil {
 		_ = s.db.Close()
 		return nil, err
 	}

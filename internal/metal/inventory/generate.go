@@ -165,6 +165,7 @@ func Generate(opts GenerateOptions) (Datacenter, []Rack, []SKU, []Machine) {
 				State:           MachineAvailable,
 				Healthy:         true,
 				Software:        InitialSoftware,
+				Provision:       ProvisionClean,
 			})
 		}
 	}

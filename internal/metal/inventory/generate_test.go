@@ -58,7 +58,7 @@ func TestGenerateDefaults(t *testing.T) {
 	wantFirst := Machine{
 		ID: "dc1-r001-u01", Datacenter: "dc1", MaintenanceZone: 1, Rack: "dc1-r001", SKU: machines[0].SKU,
 		State: MachineAvailable, Healthy: true,
-		Software: Software{OSImage: "strata-os-2026.11", Kernel: "6.12.40"},
+		Software: Software{OSImage: "strata-os-2026.11", Kernel: "6.12.40"}, Provision: ProvisionClean,
 	}
 	if diff := cmp.Diff(wantFirst, machines[0]); diff != "" {
 		t.Errorf("first machine (-want +got):\n%s", diff)

@@ -55,10 +55,10 @@ func loadMigrations() ([]migration, error) {
 	return ms, nil
 }
 
-// migrate applies the migrations not yet recorded in schema_migrations, each
-// in its own transaction with its record, so a failed migration leaves no
-// trace and a second run does nothing.
-func (s *sqlStore) migrate(ctx context.Context) error {
+// migrate applies the migrations up to version not yet recorded in
+// schema_migrations, each in its own transaction with its record, so a
+// failed migration leaves no trace and a second run does nothing.
+func (s *sqlStore) migrate(ctx context.Context, version int64) error {
 	ms, err := loadMigrations()
 	if err != nil {
 		return err
@@ -75,6 +75,9 @@ func (s *sqlStore) migrate(ctx context.Context) error {
 		return fmt.Errorf("creating schema_migrations: %w", err)
 	}
 	for _, m := range ms {
+		if m.version > version {
+			break
+		}
 		err := s.migrationTx(ctx, func(tx *sql.Tx) error {
 			var applied int
 			err := tx.QueryRowContext(ctx, s.engine.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&applied)

@@ -26,16 +26,26 @@ type Tx interface {
 	GetMachine(ctx context.Context, id string) (Machine, error)
 	ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error)
 	// UpdateMachine writes every mutable field of m (state, health,
-	// software, pool) and sets UpdatedAt.
+	// software, pool, provision) and sets UpdatedAt.
 	UpdateMachine(ctx context.Context, m Machine) error
 	// ListPlacements is ListMachines for the placement columns only: cheap
 	// enough to read a datacenter's worth when choosing machines.
 	ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error)
-	// AssignMachines sets the pool ("" for none) and state of the machines in
-	// one statement per batch; ErrConflict if one of them does not exist.
-	AssignMachines(ctx context.Context, ids []string, pool string, state MachineState) error
-	// CountMachines counts machines by (pool, state, maintenance zone) for
-	// the machines that match the filter (AfterID and Limit are ignored).
+	// AllocateMachines puts the machines in pool, allocated, in one
+	// statement per batch. Only available, clean machines of no pool move;
+	// ErrConflict (and nothing written) if one of them is not.
+	AllocateMachines(ctx context.Context, ids []string, pool string) error
+	// ReleaseMachines takes the machines out of their pool, available; those
+	// joining or joined become wiping (ProvisionState.Released).
+	// ErrConflict if one of them does not exist.
+	ReleaseMachines(ctx context.Context, ids []string) error
+	// UpdateProvision moves the machines u names that are still in u.From
+	// (and in u.Pool, when set) to u.To, and reports how many moved; the
+	// others are left as they are.
+	UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error)
+	// CountMachines counts machines by (pool, state, provision, maintenance
+	// zone) for the machines that match the filter (AfterID and Limit are
+	// ignored).
 	CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error)
 
 	// Node profiles.
@@ -65,6 +75,20 @@ type Tx interface {
 type MachineCount struct {
 	Pool            string
 	State           MachineState
+	Provision       ProvisionState
 	MaintenanceZone int32
 	Count           int
+}
+
+// ProvisionUpdate is a guarded change of provision state, for many machines
+// at once: the provisioning loop writes its completions in batches, and a
+// machine released meanwhile must not be marked joined.
+type ProvisionUpdate struct {
+	IDs  []string
+	From ProvisionState
+	// Pool, when set, also requires the machines to be in that pool.
+	Pool string
+	To   ProvisionState
+	// NodeConfig, when not nil, becomes the machines' software node config.
+	NodeConfig *string
 }

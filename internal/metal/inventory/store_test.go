@@ -132,6 +132,10 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"References", testReferences},
 		{"Rollback", testRollback},
 		{"ConcurrentAllocation", testConcurrentAllocation},
+		{"AllocateAndRelease", testAllocateAndRelease},
+		{"UpdateProvision", testUpdateProvision},
+		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
+		{"UpgradeFrom0001", testUpgradeFrom0001},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDSN(t)) })
@@ -170,8 +174,8 @@ func txErr(t *testing.T, s Store, fn func(ctx context.Context, tx Tx) error) err
 var smallDC = GenerateOptions{Seed: 1, Datacenter: "dc1", Region: "test", Machines: 60, MaintenanceZones: 4, MachinesPerRack: 16}
 
 // seeded opens a store holding smallDC, a profile "general" and pools
-// "pool-a" (machines 0-4) and "pool-b" (machines 5-7); it returns the
-// machines as stored, by ID.
+// "pool-a" (machines 0-4) and "pool-b" (machines 5-7, joined to a cluster);
+// machine 8 is being wiped. It returns the machines as stored, by ID.
 func seeded(t *testing.T, dsn string) (*sqlStore, *testClock, []Machine) {
 	t.Helper()
 	clock := &testClock{now: t0}
@@ -192,10 +196,13 @@ func seeded(t *testing.T, dsn string) (*sqlStore, *testClock, []Machine) {
 				return err
 			}
 		}
-		for i := range 8 {
+		for i := range 9 {
 			machines[i].State, machines[i].Pool = MachineAllocated, "pool-a"
-			if i >= 5 {
-				machines[i].Pool = "pool-b"
+			switch {
+			case i == 8:
+				machines[i].State, machines[i].Pool, machines[i].Provision = MachineAvailable, "", ProvisionWiping
+			case i >= 5:
+				machines[i].Pool, machines[i].Provision = "pool-b", ProvisionJoined
 			}
 			if err := tx.UpdateMachine(ctx, machines[i]); err != nil {
 				return err
@@ -301,6 +308,7 @@ func filterMachines(ms []Machine, f MachineFilter) []Machine {
 			(f.State != "" && m.State != f.State) ||
 			(f.SKU != "" && m.SKU != f.SKU) ||
 			(f.Pool != "" && m.Pool != f.Pool) ||
+			(f.Provision != "" && m.Provision != f.Provision) ||
 			(f.AfterID != "" && m.ID <= f.AfterID) {
 			continue
 		}
@@ -326,6 +334,8 @@ func testListMachines(t *testing.T, dsn string) {
 		{name: "state", filter: MachineFilter{State: MachineAllocated}, wantCount: 8},
 		{name: "pool", filter: MachineFilter{Pool: "pool-b"}, wantCount: 3},
 		{name: "sku", filter: MachineFilter{SKU: "general-64"}, wantCount: 27},
+		{name: "provision", filter: MachineFilter{Provision: ProvisionJoined}, wantCount: 3},
+		{name: "provision wiping", filter: MachineFilter{Provision: ProvisionWiping, State: MachineAvailable}, wantCount: 1},
 		{name: "combined", filter: MachineFilter{Datacenter: "dc1", MaintenanceZone: 1, State: MachineAvailable, SKU: "general-64"}, wantCount: -1},
 		{name: "limit", filter: MachineFilter{Limit: 3}, wantCount: 3},
 		{name: "after", filter: MachineFilter{AfterID: machines[50].ID}, wantCount: 9},
@@ -391,7 +401,7 @@ func countMachines(ms []Machine, f MachineFilter) []MachineCount {
 	counts := map[MachineCount]int{}
 	f.AfterID, f.Limit = "", 0
 	for _, m := range filterMachines(ms, f) {
-		counts[MachineCount{Pool: m.Pool, State: m.State, MaintenanceZone: m.MaintenanceZone}]++
+		counts[MachineCount{Pool: m.Pool, State: m.State, Provision: m.Provision, MaintenanceZone: m.MaintenanceZone}]++
 	}
 	var out []MachineCount
 	for k, n := range counts {
@@ -399,14 +409,15 @@ func countMachines(ms []Machine, f MachineFilter) []MachineCount {
 		out = append(out, k)
 	}
 	slices.SortFunc(out, func(a, b MachineCount) int {
-		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.State, b.State), cmp.Compare(a.MaintenanceZone, b.MaintenanceZone))
+		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.State, b.State), cmp.Compare(a.Provision, b.Provision),
+			cmp.Compare(a.MaintenanceZone, b.MaintenanceZone))
 	})
 	return out
 }
 
 func testCountMachines(t *testing.T, dsn string) {
 	s, _, machines := seeded(t, dsn)
-	for _, f := range []MachineFilter{{}, {MaintenanceZone: 3}, {SKU: "general-64", AfterID: "ignored", Limit: 1}, {Pool: "pool-a"}} {
+	for _, f := range []MachineFilter{{}, {MaintenanceZone: 3}, {SKU: "general-64", AfterID: "ignored", Limit: 1}, {Pool: "pool-a"}, {Provision: ProvisionClean}} {
 		want := countMachines(machines, f)
 		inTx(t, s, func(ctx context.Context, tx Tx) error {
 			got, err := tx.CountMachines(ctx, f)
@@ -436,6 +447,7 @@ func testUpdateMachine(t *testing.T, dsn string) {
 		{name: "software", update: func(m *Machine) {
 			m.Software = Software{OSImage: "strata-os-2026.12", Kernel: "6.12.41", NodeConfig: "kubelet-1.37-gpu"}
 		}},
+		{name: "provision", update: func(m *Machine) { m.Provision = ProvisionJoining }},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -464,7 +476,11 @@ func testProfilesAndPools(t *testing.T, dsn string) {
 	s, clock, _ := seeded(t, dsn)
 	gpu := NodeProfile{Name: "gpu", MinCPUCores: 64, MinMemoryGiB: 1024, MinGPUs: 8, GPUModel: "nvidia-h100",
 		MinLocalDiskGiB: 4000, NodeConfig: "kubelet-1.37-gpu", CreatedAt: t0.Add(-time.Minute), UpdatedAt: t0.Add(-time.Minute)}
-	pool := Pool{Name: "train", Datacenter: "dc1", Profile: "gpu", Capacity: 3, Generation: 1}
+	// The kubeconfig is not valid UTF-8, to show any bytes round-trip.
+	pool := Pool{Name: "train", Datacenter: "dc1", Profile: "gpu", Capacity: 3, Generation: 1, NodeConfig: "kubelet-1.37-gpu-tuned",
+		JoinTarget: &JoinTarget{Cluster: "workload-1", BootstrapKubeconfig: []byte("apiVersion: v1\xff\x00"),
+			NodeLabels: map[string]string{"fleet.strata.dev/pool": "train", "team": "ml"},
+			NodeTaints: []Taint{{Key: "fleet.strata.dev/startup", Effect: "NoSchedule"}, {Key: "gpu", Value: "true", Effect: "NoExecute"}}}}
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
 		if err := tx.InsertProfile(ctx, gpu); err != nil {
 			return err
@@ -477,6 +493,8 @@ func testProfilesAndPools(t *testing.T, dsn string) {
 	clock.Set(t1)
 	gpu.MinGPUs, gpu.NodeConfig = 4, "kubelet-1.38-gpu"
 	pool.Capacity, pool.Generation, pool.Deleting = 5, 2, true
+	pool.NodeConfig = ""
+	pool.JoinTarget = &JoinTarget{Cluster: "workload-2", BootstrapKubeconfig: []byte("kubeconfig-2")}
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
 		if err := tx.UpdateProfile(ctx, gpu); err != nil {
 			return err

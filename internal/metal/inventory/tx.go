@@ -3,8 +3,11 @@ package inventory
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -158,9 +161,13 @@ func (t *tx) seed(ctx context.Context, dc Datacenter, racks []Rack, skus []SKU, 
 		if m.MaintenanceZone < 1 || m.MaintenanceZone > dc.MaintenanceZones {
 			return fmt.Errorf("machine %q: maintenance zone %d is outside 1..%d", m.ID, m.MaintenanceZone, dc.MaintenanceZones)
 		}
-		if _, err := t.exec(ctx, `INSERT INTO machines (`+machineColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if m.Provision == "" {
+			m.Provision = ProvisionClean
+		}
+		if _, err := t.exec(ctx, `INSERT INTO machines (`+machineColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			m.ID, m.Datacenter, m.MaintenanceZone, m.Rack, m.SKU, string(m.State), m.Healthy, m.HealthMessage,
-			m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig, nullable(m.Pool), t.stamp(m.UpdatedAt)); err != nil {
+			m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig, nullable(m.Pool), string(m.Provision),
+			t.stamp(m.UpdatedAt)); err != nil {
 			return fmt.Errorf("inserting machine %q: %w", m.ID, err)
 		}
 	}
@@ -209,7 +216,7 @@ func (t *tx) ListSKUs(ctx context.Context) ([]SKU, error) {
 // Machines.
 
 const machineColumns = `id, datacenter, maintenance_zone, rack, sku, state, healthy, health_message,
-	os_image, kernel, node_config, pool, updated_at`
+	os_image, kernel, node_config, pool, provision, updated_at`
 
 func scanMachine(s scanner) (Machine, error) {
 	var (
@@ -218,7 +225,7 @@ func scanMachine(s scanner) (Machine, error) {
 		updated int64
 	)
 	err := s.Scan(&m.ID, &m.Datacenter, &m.MaintenanceZone, &m.Rack, &m.SKU, &m.State, &m.Healthy, &m.HealthMessage,
-		&m.Software.OSImage, &m.Software.Kernel, &m.Software.NodeConfig, &pool, &updated)
+		&m.Software.OSImage, &m.Software.Kernel, &m.Software.NodeConfig, &pool, &m.Provision, &updated)
 	m.Pool, m.UpdatedAt = pool.String, fromNanos(updated)
 	return m, err
 }
@@ -240,6 +247,9 @@ func machineWhere(f MachineFilter) *where {
 	}
 	if f.Pool != "" {
 		w.add("pool = ?", f.Pool)
+	}
+	if f.Provision != "" {
+		w.add("provision = ?", string(f.Provision))
 	}
 	if len(f.SKUs) > 0 {
 		w.add("sku IN ("+placeholders(len(f.SKUs))+")", anySlice(f.SKUs)...)
@@ -318,33 +328,94 @@ func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlac
 	return ps, nil
 }
 
-// assignBatch bounds the IDs of one UPDATE (SQLite allows 32766 parameters).
-const assignBatch = 500
+// idBatch bounds the IDs of one UPDATE (SQLite allows 32766 parameters).
+const idBatch = 500
 
-// AssignMachines sets pool and state of the machines, a batch per statement.
-func (t *tx) AssignMachines(ctx context.Context, ids []string, pool string, state MachineState) error {
-	now := nanos(t.now())
-	for start := 0; start < len(ids); start += assignBatch {
-		batch := ids[start:min(start+assignBatch, len(ids))]
-		args := append([]any{string(state), nullable(pool), now}, anySlice(batch)...)
-		n, err := t.exec(ctx, `UPDATE machines SET state = ?, pool = ?, updated_at = ? WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+// batches calls fn with ids a batch at a time and adds up what it returns.
+func batches(ids []string, fn func(batch []string) (int64, error)) (int64, error) {
+	var total int64
+	for start := 0; start < len(ids); start += idBatch {
+		n, err := fn(ids[start:min(start+idBatch, len(ids))])
 		if err != nil {
-			return fmt.Errorf("assigning %d machines to pool %q: %w", len(batch), pool, err)
+			return total, err
 		}
-		if n != int64(len(batch)) {
-			return fmt.Errorf("assigning machines to pool %q: %d of %d exist: %w", pool, n, len(batch), ErrConflict)
-		}
+		total += n
+	}
+	return total, nil
+}
+
+// AllocateMachines puts available, clean machines of no pool into pool. The
+// guard is in the statement: a machine that is anything else (wiping
+// included) does not move, and the whole transaction fails.
+func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) error {
+	if pool == "" {
+		return errors.New("allocating machines: no pool given")
+	}
+	now := nanos(t.now())
+	n, err := batches(ids, func(batch []string) (int64, error) {
+		args := append([]any{string(MachineAllocated), pool, now, string(MachineAvailable), string(ProvisionClean)}, anySlice(batch)...)
+		return t.exec(ctx, `UPDATE machines SET state = ?, pool = ?, updated_at = ?
+			WHERE state = ? AND pool IS NULL AND provision = ? AND id IN (`+placeholders(len(batch))+`)`, args...)
+	})
+	if err != nil {
+		return fmt.Errorf("allocating %d machines to pool %q: %w", len(ids), pool, err)
+	}
+	if n != int64(len(ids)) {
+		return fmt.Errorf("allocating machines to pool %q: only %d of %d are available, clean and in no pool: %w", pool, n, len(ids), ErrConflict)
 	}
 	return nil
 }
 
-// UpdateMachine writes m's state, health, software and pool, and sets its
-// UpdatedAt to now.
+// ReleaseMachines takes machines out of their pool; a machine that joined
+// (or was joining) a cluster is left wiping.
+func (t *tx) ReleaseMachines(ctx context.Context, ids []string) error {
+	now := nanos(t.now())
+	n, err := batches(ids, func(batch []string) (int64, error) {
+		args := append([]any{string(MachineAvailable), now, string(ProvisionJoining), string(ProvisionJoined), string(ProvisionWiping)},
+			anySlice(batch)...)
+		return t.exec(ctx, `UPDATE machines SET state = ?, pool = NULL, updated_at = ?,
+			provision = CASE WHEN provision IN (?, ?) THEN ? ELSE provision END
+			WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+	})
+	if err != nil {
+		return fmt.Errorf("releasing %d machines: %w", len(ids), err)
+	}
+	if n != int64(len(ids)) {
+		return fmt.Errorf("releasing machines: %d of %d exist: %w", n, len(ids), ErrConflict)
+	}
+	return nil
+}
+
+// UpdateProvision moves the machines of u that are still in u.From (and in
+// u.Pool when set) to u.To.
+func (t *tx) UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error) {
+	set, setArgs := "provision = ?, updated_at = ?", []any{string(u.To), nanos(t.now())}
+	if u.NodeConfig != nil {
+		set += ", node_config = ?"
+		setArgs = append(setArgs, *u.NodeConfig)
+	}
+	n, err := batches(u.IDs, func(batch []string) (int64, error) {
+		w := &where{}
+		w.add("provision = ?", string(u.From))
+		if u.Pool != "" {
+			w.add("pool = ?", u.Pool)
+		}
+		w.add("id IN ("+placeholders(len(batch))+")", anySlice(batch)...)
+		return t.exec(ctx, `UPDATE machines SET `+set+w.String(), append(slices.Clone(setArgs), w.args...)...)
+	})
+	if err != nil {
+		return int(n), fmt.Errorf("moving %d machines from provision state %s to %s: %w", len(u.IDs), u.From, u.To, err)
+	}
+	return int(n), nil
+}
+
+// UpdateMachine writes m's state, health, software, pool and provision
+// state, and sets its UpdatedAt to now.
 func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
 	err := t.execOne(ctx, `UPDATE machines SET state = ?, healthy = ?, health_message = ?,
-		os_image = ?, kernel = ?, node_config = ?, pool = ?, updated_at = ? WHERE id = ?`,
+		os_image = ?, kernel = ?, node_config = ?, pool = ?, provision = ?, updated_at = ? WHERE id = ?`,
 		string(m.State), m.Healthy, m.HealthMessage, m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig,
-		nullable(m.Pool), nanos(t.now()), m.ID)
+		nullable(m.Pool), string(m.Provision), nanos(t.now()), m.ID)
 	if err != nil {
 		return fmt.Errorf("updating machine %q: %w", m.ID, err)
 	}
@@ -352,15 +423,15 @@ func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
 }
 
 // CountMachines counts the machines that match f by (pool, state,
-// maintenance zone), in that order.
+// provision, maintenance zone), in that order.
 func (t *tx) CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error) {
 	w := machineWhere(f)
 	counts, err := queryAll(ctx, t, func(s scanner) (MachineCount, error) {
 		var c MachineCount
-		err := s.Scan(&c.Pool, &c.State, &c.MaintenanceZone, &c.Count)
+		err := s.Scan(&c.Pool, &c.State, &c.Provision, &c.MaintenanceZone, &c.Count)
 		return c, err
-	}, `SELECT COALESCE(pool, ''), state, maintenance_zone, COUNT(*) FROM machines`+w.String()+`
-		GROUP BY COALESCE(pool, ''), state, maintenance_zone ORDER BY 1, 2, 3`, w.args...)
+	}, `SELECT COALESCE(pool, ''), state, provision, maintenance_zone, COUNT(*) FROM machines`+w.String()+`
+		GROUP BY COALESCE(pool, ''), state, provision, maintenance_zone ORDER BY 1, 2, 3, 4`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("counting machines: %w", err)
 	}
@@ -434,23 +505,93 @@ func (t *tx) DeleteProfile(ctx context.Context, name string) error {
 
 // Pools.
 
-const poolColumns = `name, datacenter, profile, capacity, generation, deleting, created_at, updated_at`
+const poolColumns = `name, datacenter, profile, capacity, generation, deleting, created_at, updated_at,
+	node_config, join_cluster, join_kubeconfig, join_node_labels, join_node_taints`
 
 func scanPool(s scanner) (Pool, error) {
 	var (
 		p                Pool
 		created, updated int64
+		target           joinColumns
 	)
-	err := s.Scan(&p.Name, &p.Datacenter, &p.Profile, &p.Capacity, &p.Generation, &p.Deleting, &created, &updated)
+	err := s.Scan(&p.Name, &p.Datacenter, &p.Profile, &p.Capacity, &p.Generation, &p.Deleting, &created, &updated,
+		&p.NodeConfig, &target.cluster, &target.kubeconfig, &target.labels, &target.taints)
+	if err != nil {
+		return p, err
+	}
 	p.CreatedAt, p.UpdatedAt = fromNanos(created), fromNanos(updated)
-	return p, err
+	p.JoinTarget, err = target.decode()
+	if err != nil {
+		return p, fmt.Errorf("pool %q: reading its join target: %w", p.Name, err)
+	}
+	return p, nil
+}
+
+// joinColumns is a JoinTarget as stored: all "" for none.
+type joinColumns struct {
+	cluster, kubeconfig, labels, taints string
+}
+
+func encodeJoinTarget(jt *JoinTarget) (joinColumns, error) {
+	if jt == nil {
+		return joinColumns{}, nil
+	}
+	if jt.Cluster == "" {
+		return joinColumns{}, errors.New("a join target needs a cluster")
+	}
+	c := joinColumns{cluster: jt.Cluster, kubeconfig: base64.StdEncoding.EncodeToString(jt.BootstrapKubeconfig)}
+	if len(jt.NodeLabels) > 0 {
+		raw, err := json.Marshal(jt.NodeLabels)
+		if err != nil {
+			return c, fmt.Errorf("encoding node labels: %w", err)
+		}
+		c.labels = string(raw)
+	}
+	if len(jt.NodeTaints) > 0 {
+		raw, err := json.Marshal(jt.NodeTaints)
+		if err != nil {
+			return c, fmt.Errorf("encoding node taints: %w", err)
+		}
+		c.taints = string(raw)
+	}
+	return c, nil
+}
+
+func (c joinColumns) decode() (*JoinTarget, error) {
+	if c.cluster == "" {
+		return nil, nil
+	}
+	jt := &JoinTarget{Cluster: c.cluster}
+	var err error
+	if jt.BootstrapKubeconfig, err = base64.StdEncoding.DecodeString(c.kubeconfig); err != nil {
+		return nil, fmt.Errorf("decoding the bootstrap kubeconfig: %w", err)
+	}
+	if len(jt.BootstrapKubeconfig) == 0 {
+		jt.BootstrapKubeconfig = nil
+	}
+	if c.labels != "" {
+		if err := json.Unmarshal([]byte(c.labels), &jt.NodeLabels); err != nil {
+			return nil, fmt.Errorf("decoding node labels: %w", err)
+		}
+	}
+	if c.taints != "" {
+		if err := json.Unmarshal([]byte(c.taints), &jt.NodeTaints); err != nil {
+			return nil, fmt.Errorf("decoding node taints: %w", err)
+		}
+	}
+	return jt, nil
 }
 
 // InsertPool inserts p; zero CreatedAt and UpdatedAt become now. Its
 // datacenter and profile must exist (ErrConflict otherwise).
 func (t *tx) InsertPool(ctx context.Context, p Pool) error {
-	_, err := t.exec(ctx, `INSERT INTO pools (`+poolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.Name, p.Datacenter, p.Profile, p.Capacity, p.Generation, p.Deleting, t.stamp(p.CreatedAt), t.stamp(p.UpdatedAt))
+	target, err := encodeJoinTarget(p.JoinTarget)
+	if err != nil {
+		return fmt.Errorf("inserting pool %q: %w", p.Name, err)
+	}
+	_, err = t.exec(ctx, `INSERT INTO pools (`+poolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Name, p.Datacenter, p.Profile, p.Capacity, p.Generation, p.Deleting, t.stamp(p.CreatedAt), t.stamp(p.UpdatedAt),
+		p.NodeConfig, target.cluster, target.kubeconfig, target.labels, target.taints)
 	if err != nil {
 		return fmt.Errorf("inserting pool %q: %w", p.Name, err)
 	}
@@ -475,12 +616,18 @@ func (t *tx) ListPools(ctx context.Context) ([]Pool, error) {
 	return ps, nil
 }
 
-// UpdatePool writes p's profile, capacity, generation and deleting flag as
-// given (the caller bumps Generation), and sets UpdatedAt to now. A pool's
-// datacenter does not change.
+// UpdatePool writes p's profile, capacity, node config, join target,
+// generation and deleting flag as given (the caller bumps Generation), and
+// sets UpdatedAt to now. A pool's datacenter does not change.
 func (t *tx) UpdatePool(ctx context.Context, p Pool) error {
-	err := t.execOne(ctx, `UPDATE pools SET profile = ?, capacity = ?, generation = ?, deleting = ?, updated_at = ?
-		WHERE name = ?`, p.Profile, p.Capacity, p.Generation, p.Deleting, nanos(t.now()), p.Name)
+	target, err := encodeJoinTarget(p.JoinTarget)
+	if err != nil {
+		return fmt.Errorf("updating pool %q: %w", p.Name, err)
+	}
+	err = t.execOne(ctx, `UPDATE pools SET profile = ?, capacity = ?, node_config = ?, join_cluster = ?, join_kubeconfig = ?,
+		join_node_labels = ?, join_node_taints = ?, generation = ?, deleting = ?, updated_at = ? WHERE name = ?`,
+		p.Profile, p.Capacity, p.NodeConfig, target.cluster, target.kubeconfig, target.labels, target.taints,
+		p.Generation, p.Deleting, nanos(t.now()), p.Name)
 	if err != nil {
 		return fmt.Errorf("updating pool %q: %w", p.Name, err)
 	}

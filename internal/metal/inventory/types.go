@@ -36,6 +36,39 @@ const (
 // MachineStates lists every state, in lifecycle order.
 var MachineStates = []MachineState{MachineAvailable, MachineAllocated, MachineDisrupted, MachineUnhealthy, MachineDecommissioned}
 
+// ProvisionState is where a machine is between bare metal and a Kubernetes
+// Node joined to its pool's cluster.
+type ProvisionState string
+
+// Provision states: clean -> joining -> joined while in a pool with a join
+// target; joining or joined -> wiping when the pool releases the machine;
+// wiping -> clean once the provisioner erased it.
+const (
+	// ProvisionClean: wiped, runs no kubelet; the only state a machine is
+	// allocated from.
+	ProvisionClean ProvisionState = "clean"
+	// ProvisionJoining: being imaged with its pool's node config; its
+	// kubelet registers the Node at the end.
+	ProvisionJoining ProvisionState = "joining"
+	// ProvisionJoined: its kubelet registered the Node in the pool's cluster.
+	ProvisionJoined ProvisionState = "joined"
+	// ProvisionWiping: released by its pool, being wiped before it is
+	// available again.
+	ProvisionWiping ProvisionState = "wiping"
+)
+
+// ProvisionStates lists every provision state, in lifecycle order.
+var ProvisionStates = []ProvisionState{ProvisionClean, ProvisionJoining, ProvisionJoined, ProvisionWiping}
+
+// Released is the provision state of a machine its pool let go: one that
+// runs, or is starting, a kubelet must be wiped before anyone else gets it.
+func (p ProvisionState) Released() ProvisionState {
+	if p == ProvisionJoining || p == ProvisionJoined {
+		return ProvisionWiping
+	}
+	return p
+}
+
 // Datacenter is one site, striped into maintenance zones.
 type Datacenter struct {
 	Name   string
@@ -84,7 +117,10 @@ type Machine struct {
 	HealthMessage string
 	Software      Software
 	// Pool is the broker pool the machine is allocated to, "" when none.
-	Pool      string
+	Pool string
+	// Provision says whether the machine runs a kubelet joined to its
+	// pool's cluster (see ProvisionState).
+	Provision ProvisionState
 	UpdatedAt time.Time
 }
 
@@ -100,6 +136,7 @@ type MachineFilter struct {
 	// HealthyOnly keeps healthy machines.
 	HealthyOnly bool
 	Pool        string
+	Provision   ProvisionState
 	AfterID     string
 	Limit       int
 }
@@ -135,6 +172,12 @@ type Pool struct {
 	Datacenter string
 	Profile    string
 	Capacity   int32
+	// NodeConfig is what the pool's machines run; "" means the profile's.
+	NodeConfig string
+	// JoinTarget, when not nil, is the cluster the pool's machines join as
+	// Nodes; such a pool releases a machine only through a pool-shrink
+	// disruption.
+	JoinTarget *JoinTarget
 	// Generation increments on every spec change.
 	Generation int64
 	// Deleting is set when deletion was requested; the broker releases the
@@ -142,6 +185,24 @@ type Pool struct {
 	Deleting  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// JoinTarget is where a pool's machines join as Kubernetes Nodes.
+type JoinTarget struct {
+	// Cluster names the workload cluster; never empty.
+	Cluster string
+	// BootstrapKubeconfig is what the machines' kubelets register with.
+	BootstrapKubeconfig []byte
+	// NodeLabels and NodeTaints are set on each Node at registration.
+	NodeLabels map[string]string
+	NodeTaints []Taint
+}
+
+// Taint is a Kubernetes Node taint.
+type Taint struct {
+	Key    string `json:"key"`
+	Value  string `json:"value,omitempty"`
+	Effect string `json:"effect"`
 }
 
 // DisruptionReason says why a machine is disrupted.
@@ -153,6 +214,9 @@ const (
 	ReasonHardwareRepair DisruptionReason = "hardware-repair"
 	ReasonDecommission   DisruptionReason = "decommission"
 	ReasonRemediation    DisruptionReason = "remediation"
+	// ReasonPoolShrink: the broker releases the machine from a pool with a
+	// join target once the cluster approves (its Node drained).
+	ReasonPoolShrink DisruptionReason = "pool-shrink"
 )
 
 // DisruptionState is where a disruption is in the protocol.
