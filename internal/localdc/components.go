@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -16,7 +18,10 @@ import (
 
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/cluster/pool"
+	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 // Run runs Strata's components against the datacenter until ctx is done:
@@ -33,7 +38,12 @@ func (r *Running) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting the broker: %w", err)
 	}
-	mgr, err := r.hubManager(ctx)
+	conn, err := grpc.NewClient(loopback(r.Datacenter.BrokerPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connecting to the broker: %w", err)
+	}
+	defer func() { _ = conn.Close() }()
+	mgr, err := r.hubManager(ctx, brokerv1.NewBrokerServiceClient(conn))
 	if err != nil {
 		return err
 	}
@@ -45,7 +55,7 @@ func (r *Running) Run(ctx context.Context) error {
 }
 
 // hubManager is the controller manager of the hub's controllers.
-func (r *Running) hubManager(ctx context.Context) (ctrl.Manager, error) {
+func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerServiceClient) (ctrl.Manager, error) {
 	mgr, err := ctrl.NewManager(r.hubConfig, ctrl.Options{
 		Scheme: Scheme(),
 		Logger: r.opts.Logger,
@@ -70,6 +80,19 @@ func (r *Running) hubManager(ctx context.Context) (ctrl.Manager, error) {
 	}
 	if err := clusters.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
+	}
+	workloads := remote.New(mgr.GetClient())
+	if err := mgr.Add(workloads); err != nil {
+		return nil, err
+	}
+	pools, err := pool.New(pool.Options{
+		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := pools.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the pool controller: %w", err)
 	}
 	return mgr, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -108,6 +110,21 @@ func registerWorkloadClusters(ctx context.Context, c client.Client, home string,
 		}}
 		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(cluster), fieldOwner, client.ForceOwnership); err != nil {
 			return fmt.Errorf("registering cluster %s: %w", wc.Name, err)
+		}
+	}
+	return nil
+}
+
+// createDefaultPools gives each workload cluster a Pool of general Nodes, so
+// a new datacenter has Nodes to run on.
+func createDefaultPools(ctx context.Context, c client.Client, dc *Datacenter, capacity int32) error {
+	for _, wc := range dc.WorkloadClusters() {
+		pool := &fleetv1alpha1.Pool{
+			ObjectMeta: metav1.ObjectMeta{Name: wc.Name + "-" + DefaultProfile},
+			Spec:       fleetv1alpha1.PoolSpec{Cluster: wc.Name, Capacity: capacity, NodeProfile: DefaultProfile},
+		}
+		if err := c.Create(ctx, pool); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating pool %s: %w", pool.Name, err)
 		}
 	}
 	return nil

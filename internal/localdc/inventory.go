@@ -2,6 +2,7 @@ package localdc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -32,10 +33,33 @@ func (r *Running) openInventory(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("seeding the simulated datacenter: %w", err)
 	}
-	if seeded {
-		r.opts.Logger.Info("Seeded the simulated datacenter", "datacenter", localDatacenterName, "seed", r.opts.Seed)
+	if !seeded {
+		return nil
 	}
+	if err := store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		for _, p := range defaultProfiles {
+			if err := tx.InsertProfile(ctx, p); err != nil && !errors.Is(err, inventory.ErrAlreadyExists) {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("creating the default node profiles: %w", err)
+	}
+	r.opts.Logger.Info("Seeded the simulated datacenter", "datacenter", localDatacenterName, "seed", r.opts.Seed)
 	return nil
+}
+
+// DefaultProfile is the node profile of the pools `strata up` creates.
+const DefaultProfile = "general"
+
+// defaultProfiles are the node profiles of a new local datacenter, one per
+// kind of machine its catalog has.
+var defaultProfiles = []inventory.NodeProfile{
+	{Name: DefaultProfile, MinCPUCores: 32, MinMemoryGiB: 128, NodeConfig: "kubelet-1.37-general"},
+	{Name: "highmem", MinCPUCores: 64, MinMemoryGiB: 1024, NodeConfig: "kubelet-1.37-highmem"},
+	{Name: "storage", MinCPUCores: 32, MinMemoryGiB: 256, MinLocalDiskGiB: 30000, NodeConfig: "kubelet-1.37-storage"},
+	{Name: "gpu-h100", MinCPUCores: 96, MinMemoryGiB: 1536, MinGPUs: 8, GPUModel: "nvidia-h100", NodeConfig: "kubelet-1.37-gpu"},
 }
 
 func (r *Running) closeInventory() {

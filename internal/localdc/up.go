@@ -61,6 +61,13 @@ type Options struct {
 	Machines int
 	// Seed makes the simulated datacenter; the same seed, the same machines.
 	Seed int64
+	// DefaultPoolCapacity is the capacity of the general Pool that a new
+	// datacenter gets in each workload cluster; zero creates none.
+	DefaultPoolCapacity int32
+	// JoinDuration and WipeDuration are how long the sim provisioner takes
+	// to join a machine as a Node and to wipe it after release; zero means
+	// the provisioner's defaults.
+	JoinDuration, WipeDuration time.Duration
 }
 
 func (o *Options) complete() error {
@@ -69,6 +76,12 @@ func (o *Options) complete() error {
 	}
 	if o.WorkloadClusters < 0 {
 		return fmt.Errorf("--workload-clusters must be at least 1, not %d", o.WorkloadClusters)
+	}
+	if o.DefaultPoolCapacity < 0 {
+		return fmt.Errorf("--pool-capacity must be 0 or more, not %d", o.DefaultPoolCapacity)
+	}
+	if o.JoinDuration < 0 || o.WipeDuration < 0 {
+		return fmt.Errorf("--join-duration and --wipe-duration must not be negative")
 	}
 	var err error
 	if o.Home, err = filepath.Abs(o.Home); err != nil {
@@ -225,7 +238,13 @@ func (r *Running) installHub(ctx context.Context) error {
 	if err := installCRDs(ctx, hub); err != nil {
 		return err
 	}
-	return registerWorkloadClusters(ctx, hub, r.opts.Home, r.Datacenter)
+	if err := registerWorkloadClusters(ctx, hub, r.opts.Home, r.Datacenter); err != nil {
+		return err
+	}
+	if r.Created && r.opts.DefaultPoolCapacity > 0 {
+		return createDefaultPools(ctx, hub, r.Datacenter, r.opts.DefaultPoolCapacity)
+	}
+	return nil
 }
 
 // Stop stops every cluster, keeping its data, and releases the home.

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -87,6 +88,34 @@ type ClusterStatus struct {
 	Nodes int32 `json:"nodes"`
 
 	// readyNodes is the number of Nodes whose Ready condition is True.
+	// +optional
+	ReadyNodes int32 `json:"readyNodes"`
+
+	// profiles counts the Nodes of each node profile (label
+	// fleet.strata.dev/node-profile), by profile name.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Profiles []ProfileNodes `json:"profiles,omitempty"`
+
+	// allocatable is the sum of the Ready Nodes' allocatable resources.
+	// +optional
+	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
+}
+
+// ProfileNodes counts a cluster's Nodes of one node profile.
+type ProfileNodes struct {
+	// name of the node profile; "" counts Nodes without one.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// nodes counts the profile's Nodes.
+	// +optional
+	Nodes int32 `json:"nodes"`
+
+	// readyNodes counts those whose Ready condition is True.
 	// +optional
 	ReadyNodes int32 `json:"readyNodes"`
 }

@@ -1,5 +1,5 @@
 // Package v1alpha1 holds the hub's fleet API: the workload clusters registered
-// to the hub and, later, their pools and maintenance rollouts.
+// to the hub, their pools and, later, their maintenance rollouts.
 //
 // +kubebuilder:object:generate=true
 // +groupName=fleet.strata.dev
@@ -22,6 +22,7 @@ var AddToScheme = schemeBuilder.AddToScheme
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Cluster{}, &ClusterList{},
+		&Pool{}, &PoolList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -34,6 +34,8 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var db string
 	var machines int
 	var seed int64
+	var poolCapacity int32
+	var joinDuration, wipeDuration time.Duration
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the local datacenter in the foreground",
@@ -45,6 +47,7 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
+				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 			})
 		},
 	}
@@ -54,6 +57,10 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 	cmd.Flags().StringVar(&db, "db", "", "the broker's inventory database: postgres://... (default: SQLite in the home)")
 	cmd.Flags().IntVar(&machines, "machines", 0, "machines of the simulated datacenter, seeded on first start (default 2000)")
 	cmd.Flags().Int64Var(&seed, "seed", 1, "seed of the simulated datacenter: the same seed, the same machines")
+	cmd.Flags().Int32Var(&poolCapacity, "pool-capacity", 40,
+		"Nodes of the general Pool that a new datacenter gets in each workload cluster (0: no Pool)")
+	cmd.Flags().DurationVar(&joinDuration, "join-duration", 0, "how long the sim provisioner takes to join a machine as a Node (default 2s)")
+	cmd.Flags().DurationVar(&wipeDuration, "wipe-duration", 0, "how long the sim provisioner takes to wipe a released machine (default 5s)")
 	return cmd
 }
 
@@ -114,9 +121,9 @@ func printSummary(out io.Writer, home string, dc *localdc.Running, took time.Dur
 	wl := relative(localdc.KubeconfigPath(dc.Home(), dc.Datacenter.WorkloadClusters()[0].Name))
 	fmt.Fprintf(out, `
 Try:
-  bin/kubectl --kubeconfig %s get clusters
+  bin/kubectl --kubeconfig %s get clusters,pools
   bin/kubectl --kubeconfig %s get nodes
-  bin/strata status --home %s
+  bin/strata pools --home %s
 
 Logs: %s and each cluster's logs/ folder.
 Press Ctrl-C to stop; the clusters and their objects are kept for the next 'strata up'.

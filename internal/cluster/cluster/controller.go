@@ -10,10 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,6 +22,7 @@ import (
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/cluster/remote"
 )
 
 // DefaultProbeInterval is how often a workload cluster is probed when nothing
@@ -113,32 +112,16 @@ type observation struct {
 
 // observe reads the kubeconfig Secret and probes the cluster behind it.
 func (r *Reconciler) observe(ctx context.Context, cluster *fleetv1alpha1.Cluster) observation {
+	kubeconfig, err := remote.Kubeconfig(ctx, r.client, cluster)
+	if err != nil {
+		return observation{reason: fleetv1alpha1.KubeconfigSecretNotFoundReason, message: err.Error()}
+	}
 	ref := cluster.Spec.KubeconfigSecretRef
-	key := ref.Key
-	if key == "" {
-		key = fleetv1alpha1.DefaultKubeconfigKey
-	}
-	secret := &corev1.Secret{}
-	err := r.client.Get(ctx, types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}, secret)
-	switch {
-	case apierrors.IsNotFound(err):
-		return observation{reason: fleetv1alpha1.KubeconfigSecretNotFoundReason,
-			message: fmt.Sprintf("Secret %s/%s does not exist", ref.Namespace, ref.Name)}
-	case err != nil:
-		return observation{reason: fleetv1alpha1.KubeconfigSecretNotFoundReason,
-			message: fmt.Sprintf("reading Secret %s/%s: %v", ref.Namespace, ref.Name, err)}
-	}
-	kubeconfig, ok := secret.Data[key]
-	if !ok {
-		return observation{reason: fleetv1alpha1.KubeconfigSecretNotFoundReason,
-			message: fmt.Sprintf("Secret %s/%s has no key %q", ref.Namespace, ref.Name, key)}
-	}
-
 	health, err := r.prober.Probe(ctx, kubeconfig)
 	switch {
-	case errors.Is(err, ErrInvalidKubeconfig):
+	case errors.Is(err, remote.ErrInvalidKubeconfig):
 		return observation{reason: fleetv1alpha1.KubeconfigInvalidReason,
-			message: fmt.Sprintf("Secret %s/%s key %q: %v", ref.Namespace, ref.Name, key, err)}
+			message: fmt.Sprintf("Secret %s/%s key %q: %v", ref.Namespace, ref.Name, remote.KubeconfigKey(ref), err)}
 	case err != nil:
 		return observation{reason: fleetv1alpha1.APIServerUnreachableReason, message: err.Error()}
 	case !health.Ready:
@@ -174,6 +157,8 @@ func desiredStatus(cluster *fleetv1alpha1.Cluster, obs observation, now metav1.T
 	}
 	status.Nodes = obs.Nodes
 	status.ReadyNodes = obs.ReadyNodes
+	status.Profiles = obs.Profiles
+	status.Allocatable = obs.Allocatable
 	return status
 }
 

@@ -19,6 +19,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -116,7 +117,7 @@ func TestReconcile(t *testing.T) {
 		"invalid kubeconfig": {
 			cluster: testutil.MakeCluster("wl", "strata-system").Obj(),
 			secret:  secret,
-			prober:  &fakeProber{err: fmt.Errorf("%w: no server", ErrInvalidKubeconfig)},
+			prober:  &fakeProber{err: fmt.Errorf("%w: no server", remote.ErrInvalidKubeconfig)},
 			wantStatus: fleetv1alpha1.ClusterStatus{
 				ObservedGeneration: 1,
 				Conditions: []metav1.Condition{{

@@ -2,8 +2,9 @@ package cluster
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -13,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
-)
 
-// ErrInvalidKubeconfig is returned by a Prober for a kubeconfig it cannot use.
-var ErrInvalidKubeconfig = errors.New("invalid kubeconfig")
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/remote"
+)
 
 // Health is what a probe of a workload cluster found.
 type Health struct {
@@ -28,6 +29,10 @@ type Health struct {
 	// Nodes and ReadyNodes count the cluster's Nodes.
 	Nodes      int32
 	ReadyNodes int32
+	// Profiles counts Nodes per node profile, in name order.
+	Profiles []fleetv1alpha1.ProfileNodes
+	// Allocatable sums the allocatable resources of the Ready Nodes.
+	Allocatable corev1.ResourceList
 }
 
 // Prober looks at a workload cluster through a kubeconfig.
@@ -76,8 +81,7 @@ func (p *APIProber) Probe(ctx context.Context, kubeconfig []byte) (Health, error
 		return Health{}, fmt.Errorf("reading the API server's version: %w", err)
 	}
 	h.Version = v.GitVersion
-	h.Nodes, h.ReadyNodes, err = countNodes(ctx, cs)
-	if err != nil {
+	if err := countNodes(ctx, cs, &h); err != nil {
 		return Health{}, err
 	}
 	return h, nil
@@ -92,35 +96,58 @@ func (p *APIProber) clientFor(kubeconfig []byte) (kubernetes.Interface, error) {
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidKubeconfig, err)
+		return nil, fmt.Errorf("%w: %w", remote.ErrInvalidKubeconfig, err)
 	}
 	cfg.Timeout = probeTimeout
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidKubeconfig, err)
+		return nil, fmt.Errorf("%w: %w", remote.ErrInvalidKubeconfig, err)
 	}
 	p.clients[key] = cs
 	return cs, nil
 }
 
-func countNodes(ctx context.Context, cs kubernetes.Interface) (total, ready int32, err error) {
+// countNodes fills h's node counts, per profile, and allocatable sums.
+func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
+	profiles := map[string]*fleetv1alpha1.ProfileNodes{}
+	h.Allocatable = corev1.ResourceList{}
 	opts := metav1.ListOptions{Limit: nodePageSize}
 	for {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, opts)
 		if err != nil {
-			return 0, 0, fmt.Errorf("listing nodes: %w", err)
+			return fmt.Errorf("listing nodes: %w", err)
 		}
 		for i := range nodes.Items {
-			total++
-			if nodeReady(&nodes.Items[i]) {
-				ready++
+			n := &nodes.Items[i]
+			name := n.Labels[fleetv1alpha1.NodeProfileLabel]
+			p, ok := profiles[name]
+			if !ok {
+				p = &fleetv1alpha1.ProfileNodes{Name: name}
+				profiles[name] = p
+			}
+			h.Nodes++
+			p.Nodes++
+			if !nodeReady(n) {
+				continue
+			}
+			h.ReadyNodes++
+			p.ReadyNodes++
+			for res, q := range n.Status.Allocatable {
+				sum := h.Allocatable[res]
+				sum.Add(q)
+				h.Allocatable[res] = sum
 			}
 		}
 		if nodes.Continue == "" {
-			return total, ready, nil
+			break
 		}
 		opts.Continue = nodes.Continue
 	}
+	h.Profiles = make([]fleetv1alpha1.ProfileNodes, 0, len(profiles))
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		h.Profiles = append(h.Profiles, *profiles[name])
+	}
+	return nil
 }
 
 // failedChecks keeps the failed checks ("[-]...") of a /readyz answer.

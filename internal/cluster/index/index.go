@@ -15,6 +15,9 @@ import (
 // kubeconfig Secret, so a Secret change reaches the Clusters that use it.
 const ClusterKubeconfigSecret = "spec.kubeconfigSecretRef"
 
+// PoolCluster indexes Pools by spec.cluster, so a Cluster change reaches its Pools.
+const PoolCluster = "spec.cluster"
+
 // Indexer is the part of a manager's field indexer the indexes need.
 type Indexer interface {
 	IndexField(ctx context.Context, obj client.Object, field string, extract client.IndexerFunc) error
@@ -25,7 +28,18 @@ func Setup(ctx context.Context, indexer Indexer) error {
 	if err := indexer.IndexField(ctx, &fleetv1alpha1.Cluster{}, ClusterKubeconfigSecret, clusterKubeconfigSecret); err != nil {
 		return fmt.Errorf("indexing clusters by %s: %w", ClusterKubeconfigSecret, err)
 	}
+	if err := indexer.IndexField(ctx, &fleetv1alpha1.Pool{}, PoolCluster, poolCluster); err != nil {
+		return fmt.Errorf("indexing pools by %s: %w", PoolCluster, err)
+	}
 	return nil
+}
+
+func poolCluster(obj client.Object) []string {
+	p, ok := obj.(*fleetv1alpha1.Pool)
+	if !ok {
+		return nil
+	}
+	return []string{p.Spec.Cluster}
 }
 
 func clusterKubeconfigSecret(obj client.Object) []string {

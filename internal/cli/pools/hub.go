@@ -1,0 +1,123 @@
+package pools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// hubFlags say which hub holds the Pools.
+type hubFlags struct {
+	global     *globals.Flags
+	kubeconfig string
+}
+
+// client connects to the hub; nil when no hub is named and the home holds
+// no local datacenter.
+func (h *hubFlags) client() (client.Client, error) {
+	path := h.kubeconfig
+	if path == "" {
+		path = localdc.KubeconfigPath(h.global.Home, localdc.HubName)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the hub's kubeconfig %s: %w", path, err)
+	}
+	scheme := runtime.NewScheme()
+	if err := fleetv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// list returns the hub's Pools, none without a hub.
+func (h *hubFlags) list(ctx context.Context) ([]fleetv1alpha1.Pool, error) {
+	c, err := h.client()
+	if err != nil || c == nil {
+		return nil, err
+	}
+	pools := &fleetv1alpha1.PoolList{}
+	if err := c.List(ctx, pools); err != nil {
+		return nil, fmt.Errorf("listing the hub's Pools: %w (is `strata up` running? --hub-kubeconfig to point elsewhere)", err)
+	}
+	return pools.Items, nil
+}
+
+// get returns the hub's Pool of that name, nil when there is none.
+func (h *hubFlags) get(ctx context.Context, name string) (*fleetv1alpha1.Pool, error) {
+	c, err := h.client()
+	if err != nil || c == nil {
+		return nil, err
+	}
+	pool := &fleetv1alpha1.Pool{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: name}, pool); {
+	case apierrors.IsNotFound(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("reading Pool %s on the hub: %w (is `strata up` running? --hub-kubeconfig to point elsewhere)", name, err)
+	}
+	return pool, nil
+}
+
+func (h *hubFlags) create(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return fmt.Errorf("--cluster needs a hub: the home %s holds no local datacenter; --hub-kubeconfig names another", h.global.Home)
+	}
+	if err := c.Create(ctx, pool); err != nil {
+		return fmt.Errorf("creating Pool %s: %w", pool.Name, err)
+	}
+	fmt.Fprintf(out, "Created Pool %s: %d %s Nodes in cluster %s. `strata pools` shows them join.\n",
+		pool.Name, pool.Spec.Capacity, pool.Spec.NodeProfile, pool.Spec.Cluster)
+	return nil
+}
+
+func (h *hubFlags) scale(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool, capacity int32) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	before := pool.DeepCopy()
+	pool.Spec.Capacity = capacity
+	if err := c.Patch(ctx, pool, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("scaling Pool %s: %w", pool.Name, err)
+	}
+	switch from := before.Spec.Capacity; {
+	case capacity < from:
+		fmt.Fprintf(out, "Pool %s: capacity %d -> %d. %d Nodes are drained and their machines released, evenly across MZs.\n",
+			pool.Name, from, capacity, from-capacity)
+	default:
+		fmt.Fprintf(out, "Pool %s: capacity %d -> %d.\n", pool.Name, from, capacity)
+	}
+	return nil
+}
+
+func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
+	c, err := h.client()
+	if err != nil {
+		return err
+	}
+	if err := c.Delete(ctx, pool); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting Pool %s: %w", pool.Name, err)
+	}
+	fmt.Fprintf(out, "Deleting Pool %s: its %d Nodes are drained and their machines released; `strata pools` shows the progress.\n",
+		pool.Name, pool.Status.Nodes)
+	return nil
+}

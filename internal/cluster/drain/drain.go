@@ -1,0 +1,91 @@
+// Package drain empties a Node through the Eviction API, one pass at a time,
+// so that a level-triggered controller can drain many Nodes without blocking
+// a worker: each pass evicts what it can and says what is left and why.
+package drain
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// mirrorPodAnnotation marks static pods' API mirrors, which cannot be evicted.
+const mirrorPodAnnotation = "kubernetes.io/config.mirror"
+
+// Result is what is left on a Node after a pass.
+type Result struct {
+	// Remaining counts the pods still to leave, terminating ones included.
+	Remaining int
+	// Blocked says, for pods whose eviction was refused (a PodDisruptionBudget
+	// allows no more disruptions), which pod and why, sorted.
+	Blocked []string
+}
+
+// Drained says whether the Node has nothing left to evict.
+func (r Result) Drained() bool {
+	return r.Remaining == 0
+}
+
+// Pass evicts every pod of the Node that a drain must move. DaemonSet pods,
+// mirror pods and finished pods stay: they do not hold the Node.
+func Pass(ctx context.Context, c client.Client, node string) (Result, error) {
+	pods := &corev1.PodList{}
+	if err := c.List(ctx, pods, client.MatchingFieldsSelector{
+		Selector: fields.OneTermEqualSelector("spec.nodeName", node),
+	}); err != nil {
+		return Result{}, fmt.Errorf("listing pods of node %s: %w", node, err)
+	}
+	var res Result
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if !mustLeave(pod) {
+			continue
+		}
+		res.Remaining++
+		if pod.DeletionTimestamp != nil {
+			continue // already leaving
+		}
+		err := c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
+			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
+		})
+		switch {
+		case err == nil, apierrors.IsNotFound(err):
+		case apierrors.IsTooManyRequests(err):
+			res.Blocked = append(res.Blocked, fmt.Sprintf("%s/%s: %s", pod.Namespace, pod.Name, reason(err)))
+		default:
+			return res, fmt.Errorf("evicting pod %s/%s from node %s: %w", pod.Namespace, pod.Name, node, err)
+		}
+	}
+	slices.Sort(res.Blocked)
+	return res, nil
+}
+
+// mustLeave says whether a drain waits for a pod to go.
+func mustLeave(pod *corev1.Pod) bool {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return false
+	}
+	if _, ok := pod.Annotations[mirrorPodAnnotation]; ok {
+		return false
+	}
+	owner := metav1.GetControllerOf(pod)
+	return owner == nil || owner.Kind != "DaemonSet"
+}
+
+// reason is the refusal's cause, e.g. the disruption budget it would violate.
+func reason(err error) string {
+	if status, ok := err.(apierrors.APIStatus); ok {
+		if d := status.Status().Details; d != nil && len(d.Causes) > 0 {
+			return d.Causes[0].Message
+		}
+		return status.Status().Message
+	}
+	return err.Error()
+}

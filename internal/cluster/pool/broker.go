@@ -1,0 +1,221 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// brokerPageSize is the largest page ListMachines serves.
+const brokerPageSize = 1000
+
+// ensureBrokerPool creates the Pool's broker pool, or brings its capacity,
+// node config and join target in step. A refusal the Pool's author must fix
+// comes back as a blocker; a broker that does not answer as an error-free
+// blocker too, so status says so.
+func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster,
+	kubeconfig []byte) (*brokerv1.Pool, *blocker, error) {
+	logger := log.FromContext(ctx)
+	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
+	if isCode(err, codes.NotFound) {
+		created, err := r.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+			Name: pool.Name, Datacenter: cluster.Spec.Datacenter, NodeProfile: pool.Spec.NodeProfile,
+			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, kubeconfig),
+		}})
+		if err != nil {
+			return nil, brokerBlocker("creating the broker pool", err), nil
+		}
+		logger.Info("Created the broker pool", "capacity", pool.Spec.Capacity, "profile", pool.Spec.NodeProfile)
+		r.recorder.Eventf(pool, nil, "Normal", "BrokerPoolCreated", "Reconcile",
+			"created broker pool %s with capacity %d of profile %s", pool.Name, pool.Spec.Capacity, pool.Spec.NodeProfile)
+		return created.GetPool(), nil, nil
+	}
+	if err != nil {
+		return nil, brokerBlocker("reading the broker pool", err), nil
+	}
+	bp := resp.GetPool()
+	if why := conflict(pool, cluster, bp); why != "" {
+		return nil, &blocker{fleetv1alpha1.BrokerPoolConflictReason, why}, nil
+	}
+	if bp.GetDeleting() {
+		return nil, &blocker{fleetv1alpha1.BrokerRejectedReason,
+			fmt.Sprintf("broker pool %q is being deleted outside the hub; it is created again once its machines are released", bp.GetName())}, nil
+	}
+	drift := brokerPoolDrift(pool, bp)
+	if drift == "" {
+		return bp, nil, nil
+	}
+	updated, err := r.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{
+		Name: pool.Name, Capacity: pool.Spec.Capacity, NodeConfig: proto.String(pool.Spec.NodeConfig),
+		JoinTarget: joinTarget(pool, kubeconfig),
+	})
+	if err != nil {
+		return nil, brokerBlocker("updating the broker pool", err), nil
+	}
+	logger.Info("Updated the broker pool", "change", drift)
+	return updated.GetPool(), nil, nil
+}
+
+// brokerBlocker says why the broker refused or did not answer.
+func brokerBlocker(doing string, err error) *blocker {
+	s, _ := status.FromError(err)
+	switch s.Code() {
+	case codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.AlreadyExists:
+		return &blocker{fleetv1alpha1.BrokerRejectedReason, "the broker refused: " + s.Message()}
+	}
+	return &blocker{fleetv1alpha1.BrokerUnavailableReason, doing + ": " + err.Error()}
+}
+
+func isCode(err error, code codes.Code) bool {
+	return err != nil && status.Code(err) == code
+}
+
+// poolMachines lists the broker's machines of a pool, by id.
+func (r *Reconciler) poolMachines(ctx context.Context, pool string) (map[string]*brokerv1.Machine, error) {
+	machines := map[string]*brokerv1.Machine{}
+	req := &brokerv1.ListMachinesRequest{Pool: pool, PageSize: brokerPageSize}
+	for {
+		resp, err := r.broker.ListMachines(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("listing the machines of broker pool %s: %w", pool, err)
+		}
+		for _, m := range resp.GetMachines() {
+			machines[m.GetId()] = m
+		}
+		if resp.GetNextPageToken() == "" {
+			return machines, nil
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+}
+
+// openDisruptions lists a pool's open disruptions, by machine.
+func (r *Reconciler) openDisruptions(ctx context.Context, pool string) (map[string]*brokerv1.Disruption, error) {
+	resp, err := r.broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: pool, States: []brokerv1.DisruptionState{
+		brokerv1.DisruptionState_DISRUPTION_STATE_PENDING,
+		brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED,
+		brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("listing the disruptions of broker pool %s: %w", pool, err)
+	}
+	open := make(map[string]*brokerv1.Disruption, len(resp.GetDisruptions()))
+	for _, d := range resp.GetDisruptions() {
+		open[d.GetMachine()] = d
+	}
+	return open, nil
+}
+
+// approve tells the broker a machine may go: its Node is drained or gone.
+func (r *Reconciler) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
+	_, err := r.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: actor, Message: message})
+	if err != nil && !isCode(err, codes.FailedPrecondition) { // approved meanwhile
+		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
+	}
+	return nil
+}
+
+// approveAll approves every pending shrink of a pool whose cluster is gone.
+func (r *Reconciler) approveAll(ctx context.Context, pool *fleetv1alpha1.Pool, message string) (reconcile.Result, error) {
+	open, err := r.openDisruptions(ctx, pool.Name)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	for _, d := range open {
+		if isPendingShrink(d) {
+			if err := r.approve(ctx, d, message); err != nil {
+				return reconcile.Result{}, err
+			}
+		}
+	}
+	return reconcile.Result{RequeueAfter: convergingInterval}, nil
+}
+
+func isPendingShrink(d *brokerv1.Disruption) bool {
+	return d.GetReason() == brokerv1.DisruptionReason_DISRUPTION_REASON_POOL_SHRINK &&
+		d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_PENDING
+}
+
+// brokerWatch turns the broker's pool and disruption streams into Pool
+// events, so the controller reacts to allocations, joins and shrinks at once.
+type brokerWatch struct {
+	broker brokerv1.BrokerServiceClient
+	events chan<- event.GenericEvent
+}
+
+// Start implements manager.Runnable: it watches until ctx ends, reconnecting
+// with backoff when a stream breaks.
+func (w *brokerWatch) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("broker-watch")
+	watch := func(name string, run func(context.Context) error) {
+		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+		for ctx.Err() == nil {
+			err := run(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			delay := backoff.Step()
+			logger.V(1).Info("Broker watch broke; watching again", "stream", name, "after", delay, "error", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(delay):
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); watch("disruptions", w.disruptions) }()
+	watch("pools", w.pools)
+	<-done
+	return nil
+}
+
+func (w *brokerWatch) pools(ctx context.Context) error {
+	stream, err := w.broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		w.send(ctx, resp.GetPool().GetName())
+	}
+}
+
+func (w *brokerWatch) disruptions(ctx context.Context) error {
+	stream, err := w.broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if pool := resp.GetDisruption().GetPool(); pool != "" {
+			w.send(ctx, pool)
+		}
+	}
+}
+
+func (w *brokerWatch) send(ctx context.Context, pool string) {
+	select {
+	case w.events <- event.GenericEvent{Object: &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: pool}}}:
+	case <-ctx.Done():
+	}
+}
+
+

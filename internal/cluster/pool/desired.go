@@ -1,0 +1,356 @@
+package pool
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// Annotations that remember which of a Node's labels and taints came from
+// its Pool's spec, so that ones removed from the spec are removed from the Node.
+const (
+	appliedLabelsAnnotation = "fleet.strata.dev/pool-labels"
+	appliedTaintsAnnotation = "fleet.strata.dev/pool-taints"
+)
+
+// startupTaint keeps a new Node free of workloads until its required
+// DaemonSets run on it.
+var startupTaint = corev1.Taint{Key: fleetv1alpha1.StartupTaintKey, Value: "true", Effect: corev1.TaintEffectNoSchedule}
+
+// nodeLabels are the labels every Node of the Pool carries beside the
+// machine's own: the Pool's labels, its name and its node profile.
+func nodeLabels(pool *fleetv1alpha1.Pool) map[string]string {
+	labels := maps.Clone(pool.Spec.NodeLabels)
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	labels[fleetv1alpha1.PoolLabel] = pool.Name
+	labels[fleetv1alpha1.NodeProfileLabel] = pool.Spec.NodeProfile
+	return labels
+}
+
+// nodeTaints are the Pool's taints.
+func nodeTaints(pool *fleetv1alpha1.Pool) []corev1.Taint {
+	taints := make([]corev1.Taint, 0, len(pool.Spec.NodeTaints))
+	for _, t := range pool.Spec.NodeTaints {
+		taints = append(taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+	}
+	return taints
+}
+
+// joinTarget is what the broker's provisioner registers the Pool's machines
+// with: the cluster's kubeconfig, the Pool's labels and taints, and the
+// startup taint when DaemonSets must run first.
+func joinTarget(pool *fleetv1alpha1.Pool, kubeconfig []byte) *brokerv1.JoinTarget {
+	taints := nodeTaints(pool)
+	if len(pool.Spec.RequiredDaemonSets) > 0 {
+		taints = append(taints, startupTaint)
+	}
+	jt := &brokerv1.JoinTarget{
+		Cluster: pool.Spec.Cluster, BootstrapKubeconfig: kubeconfig, NodeLabels: nodeLabels(pool),
+	}
+	for _, t := range taints {
+		jt.NodeTaints = append(jt.NodeTaints, &brokerv1.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
+	}
+	return jt
+}
+
+// brokerPoolDrift says what of the broker pool differs from the Pool, ""
+// when nothing. The bootstrap kubeconfig is write-only, so not compared.
+func brokerPoolDrift(pool *fleetv1alpha1.Pool, bp *brokerv1.Pool) string {
+	want := joinTarget(pool, nil)
+	have := bp.GetJoinTarget()
+	var drift []string
+	if bp.GetCapacity() != pool.Spec.Capacity {
+		drift = append(drift, fmt.Sprintf("capacity %d -> %d", bp.GetCapacity(), pool.Spec.Capacity))
+	}
+	if bp.GetNodeConfig() != pool.Spec.NodeConfig {
+		drift = append(drift, "node config")
+	}
+	if !maps.Equal(have.GetNodeLabels(), want.NodeLabels) {
+		drift = append(drift, "node labels")
+	}
+	if !slices.EqualFunc(have.GetNodeTaints(), want.NodeTaints, func(a, b *brokerv1.Taint) bool {
+		return a.GetKey() == b.GetKey() && a.GetValue() == b.GetValue() && a.GetEffect() == b.GetEffect()
+	}) {
+		drift = append(drift, "node taints")
+	}
+	return strings.Join(drift, ", ")
+}
+
+// conflict says why a broker pool of the Pool's name is not the Pool's, ""
+// when it is.
+func conflict(pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster, bp *brokerv1.Pool) string {
+	switch jt := bp.GetJoinTarget(); {
+	case jt == nil:
+		return fmt.Sprintf("broker pool %q already exists and joins no cluster: it was created outside the hub; rename the Pool or delete that broker pool", bp.GetName())
+	case jt.GetCluster() != pool.Spec.Cluster:
+		return fmt.Sprintf("broker pool %q already exists and joins cluster %q, not %q", bp.GetName(), jt.GetCluster(), pool.Spec.Cluster)
+	case bp.GetDatacenter() != cluster.Spec.Datacenter:
+		return fmt.Sprintf("broker pool %q is in datacenter %q, but cluster %q is in %q", bp.GetName(), bp.GetDatacenter(), cluster.Name, cluster.Spec.Datacenter)
+	case bp.GetNodeProfile() != pool.Spec.NodeProfile:
+		return fmt.Sprintf("broker pool %q has node profile %q, not %q", bp.GetName(), bp.GetNodeProfile(), pool.Spec.NodeProfile)
+	}
+	return ""
+}
+
+// nodeUpdate applies the Pool's labels and taints to a Node and removes the
+// ones the Pool no longer has. It reports whether the Node changed.
+func nodeUpdate(node *corev1.Node, pool *fleetv1alpha1.Pool) bool {
+	changed := false
+	labels := nodeLabels(pool)
+	if node.Labels == nil {
+		node.Labels = map[string]string{}
+	}
+	for _, k := range splitList(node.Annotations[appliedLabelsAnnotation]) {
+		if _, keep := labels[k]; !keep {
+			if _, ok := node.Labels[k]; ok {
+				delete(node.Labels, k)
+				changed = true
+			}
+		}
+	}
+	for k, v := range labels {
+		if node.Labels[k] != v {
+			node.Labels[k] = v
+			changed = true
+		}
+	}
+	taints := nodeTaints(pool)
+	wanted := sets.New[string]()
+	for _, t := range taints {
+		wanted.Insert(taintID(t))
+	}
+	for _, id := range splitList(node.Annotations[appliedTaintsAnnotation]) {
+		if !wanted.Has(id) {
+			changed = removeTaint(node, func(t corev1.Taint) bool { return taintID(t) == id }) || changed
+		}
+	}
+	for _, t := range taints {
+		changed = setTaint(node, t) || changed
+	}
+	changed = setAnnotation(node, appliedLabelsAnnotation, joinList(slices.Collect(maps.Keys(pool.Spec.NodeLabels)))) || changed
+	return setAnnotation(node, appliedTaintsAnnotation, joinList(sets.List(wanted))) || changed
+}
+
+func taintID(t corev1.Taint) string {
+	return t.Key + ":" + string(t.Effect)
+}
+
+// setTaint adds t, or corrects its value; reports whether the Node changed.
+func setTaint(node *corev1.Node, t corev1.Taint) bool {
+	for i, have := range node.Spec.Taints {
+		if have.Key == t.Key && have.Effect == t.Effect {
+			if have.Value == t.Value {
+				return false
+			}
+			node.Spec.Taints[i].Value = t.Value
+			return true
+		}
+	}
+	node.Spec.Taints = append(node.Spec.Taints, t)
+	return true
+}
+
+// removeTaint removes the taints that match; reports whether any did.
+func removeTaint(node *corev1.Node, match func(corev1.Taint) bool) bool {
+	n := len(node.Spec.Taints)
+	node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, match)
+	return len(node.Spec.Taints) != n
+}
+
+func hasStartupTaint(node *corev1.Node) bool {
+	return slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == fleetv1alpha1.StartupTaintKey })
+}
+
+func setAnnotation(node *corev1.Node, key, value string) bool {
+	if node.Annotations[key] == value {
+		return false
+	}
+	if value == "" {
+		_, had := node.Annotations[key]
+		delete(node.Annotations, key)
+		return had
+	}
+	if node.Annotations == nil {
+		node.Annotations = map[string]string{}
+	}
+	node.Annotations[key] = value
+	return true
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func joinList(items []string) string {
+	slices.Sort(items)
+	return strings.Join(items, ",")
+}
+
+// nodeReady says whether the kubelet reports the Node Ready.
+func nodeReady(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// schedulable says whether a Node counts as ready capacity of its Pool:
+// Ready, not cordoned, and past its startup taint.
+func schedulable(node *corev1.Node) bool {
+	return nodeReady(node) && !node.Spec.Unschedulable && !hasStartupTaint(node)
+}
+
+// observed is what the controller found for a Pool in one pass.
+type observed struct {
+	brokerPool *brokerv1.Pool
+	nodes      []corev1.Node
+	// daemonSets says why Nodes wait for their required DaemonSets, "" when
+	// none does.
+	daemonSets string
+	// drainBlocked lists pods whose eviction a disruption budget refused.
+	drainBlocked []string
+}
+
+// blocker is why the controller cannot go on with a Pool: both conditions
+// say so.
+type blocker struct {
+	reason, message string
+}
+
+// desiredStatus is the status of a Pool given what was observed, or given
+// what blocks it. It keeps condition transition times that did not change.
+func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now metav1.Time) fleetv1alpha1.PoolStatus {
+	status := *pool.Status.DeepCopy()
+	status.ObservedGeneration = pool.Generation
+	status.Desired = pool.Spec.Capacity
+	set := func(t string, ok bool, reason, message string) {
+		s := metav1.ConditionFalse
+		if ok {
+			s = metav1.ConditionTrue
+		}
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: t, Status: s, ObservedGeneration: pool.Generation, LastTransitionTime: now, Reason: reason, Message: message,
+		})
+	}
+	if block != nil {
+		set(fleetv1alpha1.PoolMachinesAllocatedCondition, false, block.reason, block.message)
+		set(fleetv1alpha1.PoolReadyCondition, false, block.reason, block.message)
+		return status
+	}
+
+	bs := obs.brokerPool.GetStatus()
+	status.Allocated = bs.GetAllocated()
+	status.Draining = bs.GetReleasing()
+	status.Nodes = int32(len(obs.nodes))
+	status.Ready = 0
+	zones := map[int32]*fleetv1alpha1.ZoneStatus{}
+	zone := func(mz int32) *fleetv1alpha1.ZoneStatus {
+		if zones[mz] == nil {
+			zones[mz] = &fleetv1alpha1.ZoneStatus{MaintenanceZone: mz}
+		}
+		return zones[mz]
+	}
+	for _, z := range bs.GetZones() {
+		zone(z.GetMaintenanceZone()).Allocated = z.GetMachines()
+	}
+	notReady, tainted := 0, 0
+	for i := range obs.nodes {
+		n := &obs.nodes[i]
+		if hasStartupTaint(n) {
+			tainted++
+		}
+		if schedulable(n) {
+			status.Ready++
+			if mz, err := strconv.ParseInt(n.Labels[fleetv1alpha1.MaintenanceZoneLabel], 10, 32); err == nil {
+				zone(int32(mz)).Ready++
+			}
+		} else if !nodeReady(n) {
+			notReady++
+		}
+	}
+	status.Zones = make([]fleetv1alpha1.ZoneStatus, 0, len(zones))
+	for _, mz := range slices.Sorted(maps.Keys(zones)) {
+		status.Zones = append(status.Zones, *zones[mz])
+	}
+
+	satisfied := brokerCondition(obs.brokerPool, "Satisfied")
+	allocReason := satisfied.GetReason()
+	if satisfied.GetStatus() == "True" {
+		allocReason = fleetv1alpha1.MachinesAllocatedReason
+	}
+	set(fleetv1alpha1.PoolMachinesAllocatedCondition, satisfied.GetStatus() == "True", allocReason, satisfied.GetMessage())
+
+	want := pool.Spec.Capacity
+	switch {
+	case !pool.DeletionTimestamp.IsZero():
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DeletingReason,
+			fmt.Sprintf("draining %d Nodes and releasing %d machines before the Pool is removed%s", status.Nodes, status.Allocated, blockedSuffix(obs.drainBlocked)))
+	case status.Draining > 0:
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DrainingReason,
+			fmt.Sprintf("draining %d Nodes before their machines go back to the broker%s", status.Draining, blockedSuffix(obs.drainBlocked)))
+	case status.Allocated < want:
+		set(fleetv1alpha1.PoolReadyCondition, false, allocReason, satisfied.GetMessage())
+	case status.Nodes < status.Allocated:
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.JoiningReason,
+			fmt.Sprintf("%d of %d machines have joined as Nodes", status.Nodes, status.Allocated))
+	case tainted > 0:
+		msg := obs.daemonSets
+		if msg == "" {
+			msg = fmt.Sprintf("%d of %d Nodes wait for a ready pod of each required DaemonSet (%s)", tainted, status.Nodes, daemonSetList(pool))
+		}
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.WaitingForDaemonSetsReason, msg)
+	case status.Ready < want:
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.NodesNotReadyReason,
+			fmt.Sprintf("%d of %d Nodes are ready (%d not Ready, the rest cordoned or still tainted)", status.Ready, want, notReady))
+	default:
+		set(fleetv1alpha1.PoolReadyCondition, true, fleetv1alpha1.PoolReadyReason, fmt.Sprintf("%d Nodes ready", status.Ready))
+	}
+	return status
+}
+
+func daemonSetList(pool *fleetv1alpha1.Pool) string {
+	names := make([]string, len(pool.Spec.RequiredDaemonSets))
+	for i, ds := range pool.Spec.RequiredDaemonSets {
+		names[i] = ds.Namespace + "/" + ds.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+func blockedSuffix(blocked []string) string {
+	if len(blocked) == 0 {
+		return ""
+	}
+	const shown = 3
+	more := ""
+	if len(blocked) > shown {
+		more = fmt.Sprintf(" and %d more", len(blocked)-shown)
+		blocked = blocked[:shown]
+	}
+	return "; evictions refused: " + strings.Join(blocked, "; ") + more
+}
+
+func brokerCondition(bp *brokerv1.Pool, t string) *brokerv1.Condition {
+	for _, c := range bp.GetStatus().GetConditions() {
+		if c.GetType() == t {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,231 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/drain"
+	"github.com/strata-dev/strata/internal/cluster/remote"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// nodeWorkers bounds the Node writes and drains one Pool runs at once.
+const nodeWorkers = 16
+
+// reconcileNodes looks after every Node of a Pool: a Node whose machine left
+// the pool is deleted, a Node whose machine is to be released is cordoned and
+// drained and the release approved, and every other Node gets the Pool's
+// labels and taints and loses the startup taint once its required
+// DaemonSets are ready on it.
+func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Pool, rc *remote.Cluster, bp *brokerv1.Pool) (observed, error) {
+	// Nodes are read before machines: a Node exists only once its machine
+	// was allocated, so every Node read has its machine in the list below
+	// unless the machine was released since.
+	nodes, err := poolNodes(ctx, rc, pool.Name)
+	if err != nil {
+		return observed{}, err
+	}
+	machines, err := r.poolMachines(ctx, pool.Name)
+	if err != nil {
+		return observed{}, err
+	}
+	open, err := r.openDisruptions(ctx, pool.Name)
+	if err != nil {
+		return observed{}, err
+	}
+	gate, err := daemonSetGate(ctx, rc, pool)
+	if err != nil {
+		return observed{}, err
+	}
+
+	obs := observed{brokerPool: bp, daemonSets: gate.waiting}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(nodeWorkers)
+	hasNode := map[string]bool{}
+	for i := range nodes {
+		node := &nodes[i]
+		hasNode[node.Name] = true
+		if _, ok := machines[node.Name]; !ok {
+			g.Go(func() error { return deleteNode(gctx, rc, node) })
+			continue
+		}
+		obs.nodes = append(obs.nodes, *node)
+		d := open[node.Name]
+		if isPendingShrink(d) {
+			g.Go(func() error {
+				blocked, err := r.drainAndApprove(gctx, rc, node, d)
+				mu.Lock()
+				obs.drainBlocked = append(obs.drainBlocked, blocked...)
+				mu.Unlock()
+				return err
+			})
+			continue
+		}
+		g.Go(func() error { return r.updateNode(gctx, rc, pool, node, d, gate) })
+	}
+	for machine, d := range open {
+		if isPendingShrink(d) && !hasNode[machine] {
+			g.Go(func() error { return r.approve(gctx, d, "machine "+machine+" has no Node: nothing to drain") })
+		}
+	}
+	return obs, g.Wait()
+}
+
+// poolNodes lists the Nodes that carry the Pool's label, from the cache.
+func poolNodes(ctx context.Context, rc *remote.Cluster, pool string) ([]corev1.Node, error) {
+	nodes := &corev1.NodeList{}
+	if err := rc.Client.List(ctx, nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: pool}); err != nil {
+		return nil, fmt.Errorf("listing the nodes of pool %s: %w", pool, err)
+	}
+	return nodes.Items, nil
+}
+
+// deleteNode removes the Node of a machine that went back to the broker.
+func deleteNode(ctx context.Context, rc *remote.Cluster, node *corev1.Node) error {
+	if err := rc.Client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", node.Name, err)
+	}
+	log.FromContext(ctx).Info("Deleted the node of a released machine", "node", klog.KObj(node))
+	return nil
+}
+
+// drainAndApprove cordons a Node whose machine the broker wants back, evicts
+// its pods, and approves the release once nothing is left. It returns the
+// evictions that a disruption budget refused.
+func (r *Reconciler) drainAndApprove(ctx context.Context, rc *remote.Cluster, node *corev1.Node, d *brokerv1.Disruption) ([]string, error) {
+	if !node.Spec.Unschedulable {
+		patched := node.DeepCopy()
+		patched.Spec.Unschedulable = true
+		setAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, d.GetId())
+		if err := rc.Client.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil {
+			return nil, fmt.Errorf("cordoning node %s: %w", node.Name, err)
+		}
+		log.FromContext(ctx).Info("Cordoned node to release its machine", "node", klog.KObj(node), "disruption", d.GetId())
+	}
+	res, err := drain.Pass(ctx, rc.Client, node.Name)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Drained() {
+		return res.Blocked, nil
+	}
+	log.FromContext(ctx).Info("Drained node; releasing its machine", "node", klog.KObj(node), "disruption", d.GetId())
+	return nil, r.approve(ctx, d, "node "+node.Name+" is drained")
+}
+
+// updateNode brings a Node that stays in the Pool in step: the Pool's labels
+// and taints, no startup taint once its DaemonSets are ready, and no cordon
+// left from a release that was called off.
+func (r *Reconciler) updateNode(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.Pool, node *corev1.Node,
+	open *brokerv1.Disruption, gate daemonSets) error {
+	patched := node.DeepCopy()
+	changed := nodeUpdate(patched, pool)
+	if id, ok := node.Annotations[fleetv1alpha1.CordonedForAnnotation]; ok && id != open.GetId() {
+		// Strata cordoned it for a disruption that is over: only then, and
+		// only its own cordon, is it undone.
+		patched.Spec.Unschedulable = false
+		setAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, "")
+		changed = true
+	}
+	if hasStartupTaint(patched) && gate.readyOn(node.Name) {
+		removeTaint(patched, func(t corev1.Taint) bool { return t.Key == fleetv1alpha1.StartupTaintKey })
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	if err := rc.Client.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil {
+		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
+			return nil // the Node's next event brings it back
+		}
+		return fmt.Errorf("updating node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// daemonSets is where a Pool's required DaemonSets are ready.
+type daemonSets struct {
+	required int
+	// ready counts, per Node, the required DaemonSets with a ready pod on it.
+	ready map[string]int
+	// waiting says why some Nodes cannot lose the startup taint yet, "" when
+	// only time (pods starting) stands in the way.
+	waiting string
+}
+
+func (g daemonSets) readyOn(node string) bool {
+	return g.ready[node] >= g.required
+}
+
+// daemonSetGate reads the Pool's required DaemonSets and their pods. A
+// DaemonSet that does not exist or does not tolerate the startup taint is
+// named in waiting: no Node can pass it.
+func daemonSetGate(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.Pool) (daemonSets, error) {
+	gate := daemonSets{required: len(pool.Spec.RequiredDaemonSets), ready: map[string]int{}}
+	var problems []string
+	for _, ref := range pool.Spec.RequiredDaemonSets {
+		ds := &appsv1.DaemonSet{}
+		err := rc.Client.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, ds)
+		if apierrors.IsNotFound(err) {
+			problems = append(problems, fmt.Sprintf("required DaemonSet %s/%s does not exist", ref.Namespace, ref.Name))
+			continue
+		}
+		if err != nil {
+			return gate, fmt.Errorf("reading DaemonSet %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		if !tolerates(ds.Spec.Template.Spec.Tolerations, startupTaint) {
+			problems = append(problems, fmt.Sprintf("required DaemonSet %s/%s does not tolerate the taint %s:%s, so it cannot start on new Nodes",
+				ref.Namespace, ref.Name, startupTaint.Key, startupTaint.Effect))
+			continue
+		}
+		selector, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+		if err != nil {
+			return gate, fmt.Errorf("DaemonSet %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		pods := &corev1.PodList{}
+		if err := rc.Client.List(ctx, pods, client.InNamespace(ref.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
+			return gate, fmt.Errorf("listing the pods of DaemonSet %s/%s: %w", ref.Namespace, ref.Name, err)
+		}
+		for i := range pods.Items {
+			p := &pods.Items[i]
+			if owner := metav1.GetControllerOf(p); owner != nil && owner.UID == ds.UID && podReady(p) {
+				gate.ready[p.Spec.NodeName]++
+			}
+		}
+	}
+	if len(problems) > 0 {
+		gate.waiting = strings.Join(problems, "; ")
+	}
+	return gate, nil
+}
+
+func tolerates(tolerations []corev1.Toleration, taint corev1.Taint) bool {
+	for i := range tolerations {
+		if tolerations[i].ToleratesTaint(klog.Background(), &taint, false) {
+			return true
+		}
+	}
+	return false
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
