@@ -2,10 +2,10 @@ package cluster
 
 import (
 	"context"
-	"maps"
-	"slices"
 	"crypto/sha256"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"

@@ -22,11 +22,10 @@ import (
 const brokerPageSize = 1000
 
 // ensureBrokerPool creates the Pool's broker pool, or brings its capacity,
-// node config and join target in step. A refusal the Pool's author must fix
-// comes back as a blocker; a broker that does not answer as an error-free
-// blocker too, so status says so.
+// node config and join target in step. A refusal the Pool's author must fix,
+// and a broker that does not answer, come back as a blocker that status shows.
 func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster,
-	kubeconfig []byte) (*brokerv1.Pool, *blocker, error) {
+	kubeconfig []byte) (*brokerv1.Pool, *blocker) {
 	logger := log.FromContext(ctx)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
 	if isCode(err, codes.NotFound) {
@@ -35,37 +34,37 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, kubeconfig),
 		}})
 		if err != nil {
-			return nil, brokerBlocker("creating the broker pool", err), nil
+			return nil, brokerBlocker("creating the broker pool", err)
 		}
 		logger.Info("Created the broker pool", "capacity", pool.Spec.Capacity, "profile", pool.Spec.NodeProfile)
 		r.recorder.Eventf(pool, nil, "Normal", "BrokerPoolCreated", "Reconcile",
 			"created broker pool %s with capacity %d of profile %s", pool.Name, pool.Spec.Capacity, pool.Spec.NodeProfile)
-		return created.GetPool(), nil, nil
+		return created.GetPool(), nil
 	}
 	if err != nil {
-		return nil, brokerBlocker("reading the broker pool", err), nil
+		return nil, brokerBlocker("reading the broker pool", err)
 	}
 	bp := resp.GetPool()
 	if why := conflict(pool, cluster, bp); why != "" {
-		return nil, &blocker{fleetv1alpha1.BrokerPoolConflictReason, why}, nil
+		return nil, &blocker{fleetv1alpha1.BrokerPoolConflictReason, why}
 	}
 	if bp.GetDeleting() {
 		return nil, &blocker{fleetv1alpha1.BrokerRejectedReason,
-			fmt.Sprintf("broker pool %q is being deleted outside the hub; it is created again once its machines are released", bp.GetName())}, nil
+			fmt.Sprintf("broker pool %q is being deleted outside the hub; it is created again once its machines are released", bp.GetName())}
 	}
 	drift := brokerPoolDrift(pool, bp)
 	if drift == "" {
-		return bp, nil, nil
+		return bp, nil
 	}
 	updated, err := r.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{
 		Name: pool.Name, Capacity: pool.Spec.Capacity, NodeConfig: proto.String(pool.Spec.NodeConfig),
 		JoinTarget: joinTarget(pool, kubeconfig),
 	})
 	if err != nil {
-		return nil, brokerBlocker("updating the broker pool", err), nil
+		return nil, brokerBlocker("updating the broker pool", err)
 	}
 	logger.Info("Updated the broker pool", "change", drift)
-	return updated.GetPool(), nil, nil
+	return updated.GetPool(), nil
 }
 
 // brokerBlocker says why the broker refused or did not answer.
@@ -217,5 +216,3 @@ func (w *brokerWatch) send(ctx context.Context, pool string) {
 	case <-ctx.Done():
 	}
 }
-
-

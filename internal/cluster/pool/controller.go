@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"google.golang.org/grpc/codes"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -30,8 +31,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
-	"google.golang.org/grpc/codes"
-
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -127,9 +126,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if block != nil {
 		return r.finish(ctx, pool, observed{}, block)
 	}
-	bp, block, err := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
-	if err != nil || block != nil {
-		return r.finishOrError(ctx, pool, block, err)
+	bp, block := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
+	if block != nil {
+		return r.finish(ctx, pool, observed{}, block)
 	}
 	obs, err := r.reconcileNodes(ctx, pool, rc, bp)
 	if err != nil {
@@ -154,7 +153,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 	case isCode(err, codes.NotFound):
 		return r.release(ctx, pool, rc)
 	case err != nil:
-		return r.finishOrError(ctx, pool, &blocker{fleetv1alpha1.BrokerUnavailableReason, "asking the broker for the pool: " + err.Error()}, nil)
+		return r.finish(ctx, pool, observed{}, &blocker{fleetv1alpha1.BrokerUnavailableReason, "asking the broker for the pool: " + err.Error()})
 	}
 	bp := resp.GetPool()
 	if bp.GetJoinTarget().GetCluster() != pool.Spec.Cluster {
@@ -248,14 +247,6 @@ func (r *Reconciler) finish(ctx context.Context, pool *fleetv1alpha1.Pool, obs o
 		return reconcile.Result{RequeueAfter: convergingInterval}, nil
 	}
 	return reconcile.Result{RequeueAfter: steadyInterval}, nil
-}
-
-// finishOrError writes a blocker to status, or returns a transient error.
-func (r *Reconciler) finishOrError(ctx context.Context, pool *fleetv1alpha1.Pool, block *blocker, err error) (reconcile.Result, error) {
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	return r.finish(ctx, pool, observed{}, block)
 }
 
 // problem says whether a Ready reason is something a person should look at.

@@ -24,8 +24,8 @@ func TestNodeUpdate(t *testing.T) {
 		wantTaints  []corev1.Taint
 	}{
 		"adds the pool's labels and taints": {
-			pool: testutil.MakePool(pool, "wl", 3).NodeLabel("team", "a").NodeTaint("dedicated", "web", corev1.TaintEffectNoSchedule).Obj(),
-			node: testutil.MakeNode("m1", pool, "1").Obj(),
+			pool:        testutil.MakePool(pool, "wl", 3).NodeLabel("team", "a").NodeTaint("dedicated", "web", corev1.TaintEffectNoSchedule).Obj(),
+			node:        testutil.MakeNode("m1", pool, "1").Obj(),
 			wantChanged: true,
 			wantLabels: map[string]string{
 				fleetv1alpha1.PoolLabel: pool, fleetv1alpha1.MaintenanceZoneLabel: "1", fleetv1alpha1.MachineLabel: "m1",
@@ -187,8 +187,8 @@ func TestDesiredStatus(t *testing.T) {
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
 		"waiting for daemonsets": {
-			pool: testutil.MakePool("web", "wl", 2).RequireDaemonSet("kube-system", "agent").Obj(),
-			obs:  observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), tainted}},
+			pool:      testutil.MakePool("web", "wl", 2).RequireDaemonSet("kube-system", "agent").Obj(),
+			obs:       observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), tainted}},
 			wantReady: metav1.ConditionFalse, wantReason: "WaitingForDaemonSets",
 			wantMsg:   "1 of 2 Nodes wait for a ready pod of each required DaemonSet (kube-system/agent)",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
@@ -202,8 +202,8 @@ func TestDesiredStatus(t *testing.T) {
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
 		"not ready nodes": {
-			pool: testutil.MakePool("web", "wl", 2).Obj(),
-			obs:  observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), *testutil.MakeNode("m2", "web", "2").NotReady().Obj()}},
+			pool:      testutil.MakePool("web", "wl", 2).Obj(),
+			obs:       observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), *testutil.MakeNode("m2", "web", "2").NotReady().Obj()}},
 			wantReady: metav1.ConditionFalse, wantReason: "NodesNotReady",
 			wantMsg:   "1 of 2 Nodes are ready (1 not Ready, the rest cordoned or still tainted)",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
