@@ -7,8 +7,8 @@ import (
 )
 
 // testBrokerCLI drives the local datacenter's Compute Broker with the strata
-// CLI: the seeded inventory, a node profile, and a pool grown, shrunk and
-// deleted, balanced across the 20 maintenance zones.
+// CLI: the seeded inventory, a node profile, and a bare pool (no cluster)
+// grown, shrunk and deleted, balanced across the 20 maintenance zones.
 func testBrokerCLI(t *testing.T, bin, home string) {
 	strata := func(args ...string) string {
 		return run(t, bin, "strata", append([]string{"--home", home}, args...)...)
@@ -62,8 +62,8 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 	if len(machines.Machines) != 100 {
 		t.Errorf("MZ 7 has %d machines, want 2000/20", len(machines.Machines))
 	}
-	strata("profiles", "create", "general", "--min-cpu", "32", "--min-memory-gib", "128", "--node-config", "kubelet-1.37-general")
-	if out := strata("pools", "create", "web", "--profile", "general", "--capacity", "40"); !strings.Contains(out, "40 machines allocated") {
+	strata("profiles", "create", "batch", "--min-cpu", "32", "--min-memory-gib", "128", "--node-config", "kubelet-1.37-batch")
+	if out := strata("pools", "create", "web", "--profile", "batch", "--capacity", "40"); !strings.Contains(out, "40 machines allocated") {
 		t.Errorf("pools create said:\n%s", out)
 	}
 	if c := webPerZone(); !uniformZones(c, 2) {

@@ -79,6 +79,7 @@ func TestLocalDatacenter(t *testing.T) {
 	})
 
 	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
+	t.Run("pools through kubectl", func(t *testing.T) { testPools(t, bin, home) })
 
 	runKubectlApply(t, bin, wl, workloadManifest)
 	waitRunningPods(t, wl, 5)

@@ -1,0 +1,433 @@
+package pool_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/cluster"
+	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/cluster/pool"
+	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
+	"github.com/strata-dev/strata/internal/testutil"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+const (
+	ns = "strata-system"
+	// machines of the test datacenter: 10 per MZ.
+	machines = 200
+)
+
+// TestPoolController runs the pool and cluster controllers against a real
+// API server (the hub, which also plays the workload cluster) and a real
+// broker on SQLite whose sim provisioner registers the Nodes. Nothing runs
+// the pods: the test plays the kubelet where a pod must become ready.
+func TestPoolController(t *testing.T) {
+	env, cfg := testutil.StartEnv(t)
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	admin, err := env.AddUser(envtest.User{Name: "hub", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	mustCreate(t, c, testutil.MakeSecret(ns, "wl-kubeconfig", "kubeconfig", kubeconfig))
+	mustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
+
+	bc := startBroker(t)
+	startControllers(t, cfg, scheme, bc)
+
+	t.Run("a Pool grows to its capacity, evenly across MZs", func(t *testing.T) {
+		mustCreate(t, c, testutil.MakePool("grow", "wl", 40).NodeLabel("team", "a").Obj())
+		p := waitPool(t, c, "grow", fleetv1alpha1.PoolReadyReason, 40)
+		if p.Status.Allocated != 40 || p.Status.Nodes != 40 || len(p.Status.Zones) != 20 {
+			t.Errorf("status = %+v, want 40 allocated and Nodes, 20 zones", p.Status)
+		}
+		for _, z := range p.Status.Zones {
+			if z.Allocated != 2 || z.Ready != 2 {
+				t.Errorf("zone %+v, want 2 allocated and ready", z)
+			}
+		}
+		n := nodesOf(t, c, "grow")[0]
+		for _, k := range []string{fleetv1alpha1.DatacenterLabel, fleetv1alpha1.MaintenanceZoneLabel, fleetv1alpha1.RackLabel,
+			fleetv1alpha1.SKULabel, fleetv1alpha1.NodeConfigLabel, fleetv1alpha1.NodeProfileLabel, "team"} {
+			if n.Labels[k] == "" {
+				t.Errorf("node %s has no label %s: %v", n.Name, k, n.Labels)
+			}
+		}
+		cl := &fleetv1alpha1.Cluster{}
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := c.Get(ctx, client.ObjectKey{Name: "wl"}, cl); err != nil {
+				return false, err
+			}
+			i := slices.IndexFunc(cl.Status.Profiles, func(p fleetv1alpha1.ProfileNodes) bool { return p.Name == "general" })
+			return i >= 0 && cl.Status.Profiles[i].ReadyNodes == 40, nil
+		})
+		if err != nil || cl.Status.Allocatable.Cpu().Value() < 40*30 {
+			t.Errorf("cluster status = %+v (%v), want 40 ready general Nodes and their CPUs", cl.Status, err)
+		}
+	})
+
+	t.Run("a shrink drains Nodes and gives their machines back", func(t *testing.T) {
+		// One pod per Node, as a workload would be.
+		for _, n := range nodesOf(t, c, "grow") {
+			mustCreate(t, c, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: "app-" + n.Name, Namespace: "default", Labels: map[string]string{"app": "grow"}},
+				Spec: corev1.PodSpec{NodeName: n.Name, TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+			})
+		}
+		setCapacity(t, c, "grow", 20)
+		waitPool(t, c, "grow", fleetv1alpha1.PoolReadyReason, 20)
+		left := nodesOf(t, c, "grow")
+		if len(left) != 20 {
+			t.Fatalf("%d Nodes left, want 20", len(left))
+		}
+		zones := map[string]int{}
+		names := map[string]bool{}
+		for _, n := range left {
+			zones[n.Labels[fleetv1alpha1.MaintenanceZoneLabel]]++
+			names[n.Name] = true
+		}
+		if len(zones) != 20 {
+			t.Errorf("Nodes per MZ after the shrink = %v, want 1 in each of 20", zones)
+		}
+		pods := &corev1.PodList{}
+		if err := c.List(ctx, pods, client.InNamespace("default"), client.MatchingLabels{"app": "grow"}); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pods.Items {
+			if !names[p.Spec.NodeName] {
+				t.Errorf("pod %s is still on released node %s", p.Name, p.Spec.NodeName)
+			}
+		}
+		if len(pods.Items) != 20 {
+			t.Errorf("%d pods left, want the 20 on remaining Nodes", len(pods.Items))
+		}
+		resp, err := bc.ListMachines(ctx, &brokerv1.ListMachinesRequest{Pool: "grow", PageSize: 1000})
+		if err != nil || len(resp.GetMachines()) != 20 {
+			t.Errorf("broker holds %d machines for the pool (%v), want 20", len(resp.GetMachines()), err)
+		}
+	})
+
+	t.Run("a required DaemonSet gates the startup taint", func(t *testing.T) {
+		mustCreate(t, c, testutil.MakePool("gated", "wl", 4).RequireDaemonSet("default", "agent").Obj())
+		p := waitPool(t, c, "gated", fleetv1alpha1.WaitingForDaemonSetsReason, 0)
+		if msg := readyCondition(p).Message; msg != "required DaemonSet default/agent does not exist" {
+			t.Errorf("message = %q", msg)
+		}
+		ds := &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "default"},
+			Spec: appsv1.DaemonSetSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "agent"}},
+					Spec: corev1.PodSpec{
+						Tolerations: []corev1.Toleration{{Key: fleetv1alpha1.StartupTaintKey, Operator: corev1.TolerationOpExists}},
+						Containers:  []corev1.Container{{Name: "agent", Image: "agent:1"}},
+					},
+				},
+			},
+		}
+		mustCreate(t, c, ds)
+		nodes := nodesOf(t, c, "gated")
+		// The kubelet's part: a ready agent pod on the first two Nodes.
+		for _, n := range nodes[:2] {
+			runReadyPod(t, c, ds, n.Name)
+		}
+		waitPool(t, c, "gated", fleetv1alpha1.WaitingForDaemonSetsReason, 2)
+		for _, n := range nodesOf(t, c, "gated") {
+			tainted := slices.ContainsFunc(n.Spec.Taints, func(t corev1.Taint) bool { return t.Key == fleetv1alpha1.StartupTaintKey })
+			if want := n.Name != nodes[0].Name && n.Name != nodes[1].Name; tainted != want {
+				t.Errorf("node %s tainted = %v, want %v", n.Name, tainted, want)
+			}
+		}
+		for _, n := range nodes[2:] {
+			runReadyPod(t, c, ds, n.Name)
+		}
+		waitPool(t, c, "gated", fleetv1alpha1.PoolReadyReason, 4)
+	})
+
+	t.Run("bad input is a condition and an event", func(t *testing.T) {
+		mustCreate(t, c, testutil.MakePool("lost", "nowhere", 1).Obj())
+		p := waitPool(t, c, "lost", fleetv1alpha1.ClusterNotFoundReason, 0)
+		wantMsg := `cluster "nowhere" is not registered on the hub (kubectl get clusters lists those that are)`
+		if got := readyCondition(p).Message; got != wantMsg {
+			t.Errorf("message = %q, want %q", got, wantMsg)
+		}
+		waitEvent(t, c, "lost", fleetv1alpha1.ClusterNotFoundReason)
+
+		mustCreate(t, c, testutil.MakePool("odd", "wl", 1).Profile("no-such-profile").Obj())
+		p = waitPool(t, c, "odd", fleetv1alpha1.BrokerRejectedReason, 0)
+		if got := readyCondition(p).Message; !strings.Contains(got, `"no-such-profile" does not exist`) {
+			t.Errorf("message = %q, want the broker's word on the unknown profile", got)
+		}
+
+		mustCreate(t, c, testutil.MakePool("huge", "wl", 1000).Obj())
+		p = waitPool(t, c, "huge", fleetv1alpha1.InsufficientInventoryReason, -1)
+		if got := readyCondition(p).Message; !strings.Contains(got, "of 1000 machines allocated") {
+			t.Errorf("message = %q", got)
+		}
+		if _, err := bc.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+			Name: "taken", Datacenter: "dc1", NodeProfile: "general", Capacity: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		mustCreate(t, c, testutil.MakePool("taken", "wl", 1).Obj())
+		waitPool(t, c, "taken", fleetv1alpha1.BrokerPoolConflictReason, 0)
+
+		err := c.Create(ctx, testutil.MakePool("bad-taint", "wl", 1).NodeTaint(fleetv1alpha1.StartupTaintKey, "", corev1.TaintEffectNoSchedule).Obj())
+		if err == nil || !strings.Contains(err.Error(), "the pool controller manages that taint") {
+			t.Errorf("Create with the startup taint = %v, want a rejection", err)
+		}
+		moved := &fleetv1alpha1.Pool{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "grow"}, moved); err != nil {
+			t.Fatal(err)
+		}
+		moved.Spec.Cluster = "elsewhere"
+		if err := c.Update(ctx, moved); err == nil || !strings.Contains(err.Error(), "cluster is immutable") {
+			t.Errorf("moving a Pool = %v, want a rejection", err)
+		}
+		for _, name := range []string{"lost", "odd", "huge", "taken"} {
+			deletePool(t, c, name)
+		}
+		if _, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "taken"}); err != nil {
+			t.Errorf("deleting the Pool removed the broker pool it did not own: %v", err)
+		}
+	})
+
+	t.Run("deleting a Pool drains and releases every machine", func(t *testing.T) {
+		deletePool(t, c, "grow")
+		deletePool(t, c, "gated")
+		if n := len(nodesOf(t, c, "grow")) + len(nodesOf(t, c, "gated")); n != 0 {
+			t.Errorf("%d Nodes left", n)
+		}
+		for _, name := range []string{"grow", "gated", "huge"} {
+			if _, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: name}); err == nil {
+				t.Errorf("broker pool %s still exists", name)
+			}
+		}
+	})
+}
+
+// startBroker runs a broker on SQLite with a fast sim provisioner, serving
+// gRPC on a loopback port, and returns a client.
+func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Datacenter: "dc1", Machines: machines}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		return tx.InsertProfile(ctx, inventory.NodeProfile{Name: "general", MinCPUCores: 32, MinMemoryGiB: 128, NodeConfig: "kubelet-1.37-general"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(broker.Options{Store: store, Provisioner: sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{}, 2)
+	go func() { _ = srv.Serve(ctx); done <- struct{}{} }()
+	go func() { _ = b.Run(ctx); done <- struct{}{} }()
+	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		<-done
+		<-done
+		_ = store.Close()
+	})
+	return brokerv1.NewBrokerServiceClient(conn)
+}
+
+func startControllers(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, bc brokerv1.BrokerServiceClient) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Setup(t.Context(), mgr.GetFieldIndexer()); err != nil {
+		t.Fatal(err)
+	}
+	cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cr.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	workloads := remote.New(mgr.GetClient())
+	if err := mgr.Add(workloads); err != nil {
+		t.Fatal(err)
+	}
+	pr, err := pool.New(pool.Options{Hub: mgr.GetClient(), Broker: bc, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+// waitPool waits until the Pool's Ready condition has the reason and, when
+// ready >= 0, status.ready is that.
+func waitPool(t *testing.T, c client.Client, name, reason string, ready int32) *fleetv1alpha1.Pool {
+	t.Helper()
+	p := &fleetv1alpha1.Pool{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+			return false, err
+		}
+		cond := readyCondition(p)
+		return cond != nil && cond.Reason == reason && cond.ObservedGeneration == p.Generation && (ready < 0 || p.Status.Ready == ready), nil
+	})
+	if err != nil {
+		t.Fatalf("pool %s: want Ready reason %s with %d ready: %v; status %+v", name, reason, ready, err, p.Status)
+	}
+	return p
+}
+
+func readyCondition(p *fleetv1alpha1.Pool) *metav1.Condition {
+	return meta.FindStatusCondition(p.Status.Conditions, fleetv1alpha1.PoolReadyCondition)
+}
+
+func setCapacity(t *testing.T, c client.Client, name string, capacity int32) {
+	t.Helper()
+	p := &fleetv1alpha1.Pool{}
+	if err := c.Get(t.Context(), client.ObjectKey{Name: name}, p); err != nil {
+		t.Fatal(err)
+	}
+	before := p.DeepCopy()
+	p.Spec.Capacity = capacity
+	if err := c.Patch(t.Context(), p, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deletePool deletes a Pool and waits until it is gone.
+func deletePool(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	if err := c.Delete(t.Context(), &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKey{Name: name}, &fleetv1alpha1.Pool{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("pool %s not gone a minute after its deletion", name)
+	}
+}
+
+func nodesOf(t *testing.T, c client.Client, pool string) []corev1.Node {
+	t.Helper()
+	nodes := &corev1.NodeList{}
+	if err := c.List(t.Context(), nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: pool}); err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(nodes.Items, func(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) })
+	return nodes.Items
+}
+
+// runReadyPod plays the DaemonSet controller and the kubelet: a ready pod of
+// ds on the node.
+func runReadyPod(t *testing.T, c client.Client, ds *appsv1.DaemonSet, node string) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: fmt.Sprintf("%s-%s", ds.Name, node), Namespace: ds.Namespace, Labels: ds.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(ds, appsv1.SchemeGroupVersion.WithKind("DaemonSet"))},
+		},
+		Spec: *ds.Spec.Template.Spec.DeepCopy(),
+	}
+	pod.Spec.NodeName = node
+	mustCreate(t, c, pod)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	if err := c.Status().Update(t.Context(), pod); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitEvent waits for an event about the Pool with the reason.
+func waitEvent(t *testing.T, c client.Client, pool, reason string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		events := &corev1.EventList{}
+		if err := c.List(ctx, events); err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+			return e.InvolvedObject.Name == pool && e.Reason == reason
+		}), nil
+	})
+	if err != nil {
+		t.Errorf("no %s event about pool %s: %v", reason, pool, err)
+	}
+}
+
+func mustCreate(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	if err := c.Create(t.Context(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
