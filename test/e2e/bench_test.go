@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -91,6 +92,44 @@ func BenchmarkPodThroughput(b *testing.B) {
 	}
 }
 
+// BenchmarkPoolScale measures the cluster layer and the sim provisioner: a
+// Pool scaled from 0 to 1,000 Nodes in a workload cluster of the local
+// datacenter, timed until all are Ready, with the memory of the strata
+// process (the hub's controllers, the broker and the provisioner).
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkPoolScale -benchtime 1x -timeout 30m
+func BenchmarkPoolScale(b *testing.B) {
+	const nodes = 1000
+	bin := binDir(b)
+	for b.Loop() {
+		home := filepath.Join(b.TempDir(), "home")
+		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0")
+		hub := localdc.KubeconfigPath(home, localdc.HubName)
+		before := residentMiB(b, up.cmd.Process.Pid)
+		began := time.Now()
+		runKubectlApply(b, bin, hub, fmt.Sprintf(`
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: scale}
+spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
+`, nodes))
+		err := wait.PollUntilContextTimeout(b.Context(), 250*time.Millisecond, 20*time.Minute, true, func(context.Context) (bool, error) {
+			out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", "scale", "-o", "jsonpath={.status.ready}")
+			return err == nil && strings.TrimSpace(out) == strconv.Itoa(nodes), nil
+		})
+		took := time.Since(began)
+		if err != nil {
+			b.Fatalf("pool scale did not reach %d ready Nodes: %v", nodes, err)
+		}
+		b.ReportMetric(took.Seconds(), "s-to-ready")
+		b.ReportMetric(before, "strata-rss-before-MiB")
+		b.ReportMetric(residentMiB(b, up.cmd.Process.Pid), "strata-rss-MiB")
+		b.ReportMetric(peakMiB(b, up.cmd.Process.Pid), "strata-peak-MiB")
+		up.interrupt(b)
+		run(b, bin, "strata", "down", "--home", home)
+	}
+}
+
 func clientset(b testing.TB, kubeconfig string) kubernetes.Interface {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
@@ -138,12 +177,21 @@ func createDeployment(b testing.TB, kubeconfig, name string, replicas int32) {
 
 // residentMiB is the resident memory of one process.
 func residentMiB(b testing.TB, pid int) float64 {
+	return procStatusMiB(b, pid, "VmRSS:")
+}
+
+// peakMiB is the most resident memory the process ever had.
+func peakMiB(b testing.TB, pid int) float64 {
+	return procStatusMiB(b, pid, "VmHWM:")
+}
+
+func procStatusMiB(b testing.TB, pid int, field string) float64 {
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	for line := range strings.Lines(string(raw)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kib, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			if err != nil {
 				b.Fatal(err)
@@ -151,7 +199,7 @@ func residentMiB(b testing.TB, pid int) float64 {
 			return kib / 1024
 		}
 	}
-	b.Fatalf("no VmRSS for pid %d", pid)
+	b.Fatalf("no %s for pid %d", field, pid)
 	return 0
 }
 

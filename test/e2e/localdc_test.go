@@ -114,10 +114,10 @@ type upProcess struct {
 	done    chan error
 }
 
-// startUp runs `strata up` and returns once it printed its summary.
-func startUp(t testing.TB, bin, home string) *upProcess {
+// startUp runs `strata up` with args and returns once it printed its summary.
+func startUp(t testing.TB, bin, home string, args ...string) *upProcess {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "strata"), "up", "--home", home)
+	cmd := exec.Command(filepath.Join(bin, "strata"), append([]string{"up", "--home", home}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
