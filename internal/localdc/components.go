@@ -21,13 +21,18 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 // Run runs Strata's components against the datacenter until ctx is done:
 // the Compute Broker and the hub's controllers.
 func (r *Running) Run(ctx context.Context) error {
-	b, err := broker.New(broker.Options{Store: r.inventory, Logger: r.opts.Logger.WithName("broker")})
+	provisioner, err := sim.New(sim.Options{JoinDuration: r.opts.JoinDuration, WipeDuration: r.opts.WipeDuration})
+	if err != nil {
+		return err
+	}
+	b, err := broker.New(broker.Options{Store: r.inventory, Provisioner: provisioner, Logger: r.opts.Logger.WithName("broker")})
 	if err != nil {
 		return err
 	}

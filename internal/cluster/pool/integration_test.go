@@ -266,7 +266,11 @@ func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(broker.Options{Store: store, Provisioner: sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond})})
+	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := broker.New(broker.Options{Store: store, Provisioner: provisioner})
 	if err != nil {
 		t.Fatal(err)
 	}
