@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -73,6 +74,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Cluster{}).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.clustersForSecret)).
+		// A Pool's status changes as its Nodes come and go: the cluster's
+		// counts are probed again then, not only every probe interval.
+		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(clusterOfPool)).
 		Named("cluster").
 		Complete(r)
 }
@@ -160,6 +164,15 @@ func desiredStatus(cluster *fleetv1alpha1.Cluster, obs observation, now metav1.T
 	status.Profiles = obs.Profiles
 	status.Allocatable = obs.Allocatable
 	return status
+}
+
+// clusterOfPool maps a Pool to its Cluster.
+func clusterOfPool(_ context.Context, obj client.Object) []reconcile.Request {
+	p, ok := obj.(*fleetv1alpha1.Pool)
+	if !ok {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: p.Spec.Cluster}}}
 }
 
 // clustersForSecret maps a Secret to the Clusters whose kubeconfig it holds.
