@@ -17,11 +17,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
-	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/testutil"
 )
 
@@ -57,8 +55,8 @@ func TestClusterController(t *testing.T) {
 	}
 
 	t.Run("a reachable cluster is Ready with its version", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakeSecret(ns, "up-kubeconfig", "kubeconfig", kubeconfig))
-		mustCreate(t, c, testutil.MakeCluster("up", ns).Obj())
+		testutil.MustCreate(t, c, testutil.MakeSecret(ns, "up-kubeconfig", "kubeconfig", kubeconfig))
+		testutil.MustCreate(t, c, testutil.MakeCluster("up", ns).Obj())
 		got := waitForReason(t, c, "up", fleetv1alpha1.ClusterReachableReason)
 		if !strings.HasPrefix(got.Status.KubernetesVersion, "v1.37.") {
 			t.Errorf("kubernetesVersion = %q, want the envtest API server's v1.37.x", got.Status.KubernetesVersion)
@@ -69,21 +67,21 @@ func TestClusterController(t *testing.T) {
 	})
 
 	t.Run("a Secret created later is noticed without waiting for a probe", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakeCluster("late", ns).Obj())
+		testutil.MustCreate(t, c, testutil.MakeCluster("late", ns).Obj())
 		waitForReason(t, c, "late", fleetv1alpha1.KubeconfigSecretNotFoundReason)
-		mustCreate(t, c, testutil.MakeSecret(ns, "late-kubeconfig", "kubeconfig", kubeconfig))
+		testutil.MustCreate(t, c, testutil.MakeSecret(ns, "late-kubeconfig", "kubeconfig", kubeconfig))
 		waitForReason(t, c, "late", fleetv1alpha1.ClusterReachableReason)
 	})
 
 	t.Run("an API server that does not answer is reported", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakeSecret(ns, "down-kubeconfig", "kubeconfig", []byte(deadKubeconfig(t))))
-		mustCreate(t, c, testutil.MakeCluster("down", ns).Obj())
+		testutil.MustCreate(t, c, testutil.MakeSecret(ns, "down-kubeconfig", "kubeconfig", []byte(deadKubeconfig(t))))
+		testutil.MustCreate(t, c, testutil.MakeCluster("down", ns).Obj())
 		waitForReason(t, c, "down", fleetv1alpha1.APIServerUnreachableReason)
 	})
 
 	t.Run("a Secret without a kubeconfig is reported", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakeSecret(ns, "junk-kubeconfig", "kubeconfig", []byte("not: [a kubeconfig")))
-		mustCreate(t, c, testutil.MakeCluster("junk", ns).Obj())
+		testutil.MustCreate(t, c, testutil.MakeSecret(ns, "junk-kubeconfig", "kubeconfig", []byte("not: [a kubeconfig")))
+		testutil.MustCreate(t, c, testutil.MakeCluster("junk", ns).Obj())
 		waitForReason(t, c, "junk", fleetv1alpha1.KubeconfigInvalidReason)
 	})
 
@@ -97,37 +95,14 @@ func TestClusterController(t *testing.T) {
 
 func startController(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.Setup(t.Context(), mgr.GetFieldIndexer()); err != nil {
-		t.Fatal(err)
-	}
-	// A probe interval longer than the test: every change must come from a watch.
-	r, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
+	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
+		// A probe interval longer than the test: every change must come from a watch.
+		r, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Hour})
+		if err != nil {
+			return err
 		}
+		return r.SetupWithManager(mgr)
 	})
-}
-
-func mustCreate(t *testing.T, c client.Client, obj client.Object) {
-	t.Helper()
-	if err := c.Create(t.Context(), obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-	}
 }
 
 // waitForReason waits until the Cluster's Ready condition has the reason.

@@ -25,11 +25,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
-	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
@@ -70,15 +68,15 @@ func TestPoolController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	mustCreate(t, c, testutil.MakeSecret(ns, "wl-kubeconfig", "kubeconfig", kubeconfig))
-	mustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	testutil.MustCreate(t, c, testutil.MakeSecret(ns, "wl-kubeconfig", "kubeconfig", kubeconfig))
+	testutil.MustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
 
 	bc := startBroker(t)
 	startControllers(t, cfg, scheme, bc)
 
 	t.Run("a Pool grows to its capacity, evenly across MZs", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakePool("grow", "wl", 40).NodeLabel("team", "a").Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("grow", "wl", 40).NodeLabel("team", "a").Obj())
 		p := waitPool(t, c, "grow", fleetv1alpha1.PoolReadyReason, 40)
 		if p.Status.Allocated != 40 || p.Status.Nodes != 40 || len(p.Status.Zones) != 20 {
 			t.Errorf("status = %+v, want 40 allocated and Nodes, 20 zones", p.Status)
@@ -111,7 +109,7 @@ func TestPoolController(t *testing.T) {
 	t.Run("a shrink drains Nodes and gives their machines back", func(t *testing.T) {
 		// One pod per Node, as a workload would be.
 		for _, n := range nodesOf(t, c, "grow") {
-			mustCreate(t, c, &corev1.Pod{
+			testutil.MustCreate(t, c, &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: "app-" + n.Name, Namespace: "default", Labels: map[string]string{"app": "grow"}},
 				Spec: corev1.PodSpec{NodeName: n.Name, TerminationGracePeriodSeconds: ptr.To[int64](0),
 					Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
@@ -151,7 +149,7 @@ func TestPoolController(t *testing.T) {
 	})
 
 	t.Run("a required DaemonSet gates the startup taint", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakePool("gated", "wl", 4).RequireDaemonSet("default", "agent").Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("gated", "wl", 4).RequireDaemonSet("default", "agent").Obj())
 		p := waitPool(t, c, "gated", fleetv1alpha1.WaitingForDaemonSetsReason, 0)
 		if msg := readyCondition(p).Message; msg != "required DaemonSet default/agent does not exist" {
 			t.Errorf("message = %q", msg)
@@ -169,7 +167,7 @@ func TestPoolController(t *testing.T) {
 				},
 			},
 		}
-		mustCreate(t, c, ds)
+		testutil.MustCreate(t, c, ds)
 		nodes := nodesOf(t, c, "gated")
 		// The kubelet's part: a ready agent pod on the first two Nodes.
 		for _, n := range nodes[:2] {
@@ -189,7 +187,7 @@ func TestPoolController(t *testing.T) {
 	})
 
 	t.Run("bad input is a condition and an event", func(t *testing.T) {
-		mustCreate(t, c, testutil.MakePool("lost", "nowhere", 1).Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("lost", "nowhere", 1).Obj())
 		p := waitPool(t, c, "lost", fleetv1alpha1.ClusterNotFoundReason, 0)
 		wantMsg := `cluster "nowhere" is not registered on the hub (kubectl get clusters lists those that are)`
 		if got := readyCondition(p).Message; got != wantMsg {
@@ -197,13 +195,13 @@ func TestPoolController(t *testing.T) {
 		}
 		waitEvent(t, c, "lost", fleetv1alpha1.ClusterNotFoundReason)
 
-		mustCreate(t, c, testutil.MakePool("odd", "wl", 1).Profile("no-such-profile").Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("odd", "wl", 1).Profile("no-such-profile").Obj())
 		p = waitPool(t, c, "odd", fleetv1alpha1.BrokerRejectedReason, 0)
 		if got := readyCondition(p).Message; !strings.Contains(got, `"no-such-profile" does not exist`) {
 			t.Errorf("message = %q, want the broker's word on the unknown profile", got)
 		}
 
-		mustCreate(t, c, testutil.MakePool("huge", "wl", 1000).Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("huge", "wl", 1000).Obj())
 		p = waitPool(t, c, "huge", fleetv1alpha1.InsufficientInventoryReason, -1)
 		if got := readyCondition(p).Message; !strings.Contains(got, "of 1000 machines allocated") {
 			t.Errorf("message = %q", got)
@@ -212,7 +210,7 @@ func TestPoolController(t *testing.T) {
 			Name: "taken", Datacenter: "dc1", NodeProfile: "general", Capacity: 1}}); err != nil {
 			t.Fatal(err)
 		}
-		mustCreate(t, c, testutil.MakePool("taken", "wl", 1).Obj())
+		testutil.MustCreate(t, c, testutil.MakePool("taken", "wl", 1).Obj())
 		waitPool(t, c, "taken", fleetv1alpha1.BrokerPoolConflictReason, 0)
 
 		err := c.Create(ctx, testutil.MakePool("bad-taint", "wl", 1).NodeTaint(fleetv1alpha1.StartupTaintKey, "", corev1.TaintEffectNoSchedule).Obj())
@@ -297,39 +295,23 @@ func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
 
 func startControllers(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, bc brokerv1.BrokerServiceClient) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := index.Setup(t.Context(), mgr.GetFieldIndexer()); err != nil {
-		t.Fatal(err)
-	}
-	cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cr.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	workloads := remote.New(mgr.GetClient())
-	if err := mgr.Add(workloads); err != nil {
-		t.Fatal(err)
-	}
-	pr, err := pool.New(pool.Options{Hub: mgr.GetClient(), Broker: bc, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pr.SetupWithManager(mgr); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
+	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
+		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
+		if err != nil {
+			return err
 		}
+		if err := cr.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		workloads := remote.New(mgr.GetClient())
+		if err := mgr.Add(workloads); err != nil {
+			return err
+		}
+		pr, err := pool.New(pool.Options{Hub: mgr.GetClient(), Broker: bc, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller")})
+		if err != nil {
+			return err
+		}
+		return pr.SetupWithManager(mgr)
 	})
 }
 
@@ -405,7 +387,7 @@ func runReadyPod(t *testing.T, c client.Client, ds *appsv1.DaemonSet, node strin
 		Spec: *ds.Spec.Template.Spec.DeepCopy(),
 	}
 	pod.Spec.NodeName = node
-	mustCreate(t, c, pod)
+	testutil.MustCreate(t, c, pod)
 	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 	if err := c.Status().Update(t.Context(), pod); err != nil {
 		t.Fatal(err)
@@ -426,12 +408,5 @@ func waitEvent(t *testing.T, c client.Client, pool, reason string) {
 	})
 	if err != nil {
 		t.Errorf("no %s event about pool %s: %v", reason, pool, err)
-	}
-}
-
-func mustCreate(t *testing.T, c client.Client, obj client.Object) {
-	t.Helper()
-	if err := c.Create(t.Context(), obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
 	}
 }
