@@ -1,0 +1,185 @@
+// Package sim is the provisioner of the local datacenter. No machine is
+// imaged: Join waits as long as imaging would take, then plays the kubelet's
+// part and registers the machine's Node in the target cluster (kwok keeps it
+// Ready from then on); Wipe waits as long as erasing would take.
+package sim
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
+
+	"github.com/strata-dev/strata/internal/metal/provision"
+)
+
+// Default durations: short enough for a local datacenter, long enough that
+// joining and wiping are states one can watch.
+const (
+	DefaultJoinDuration = 2 * time.Second
+	DefaultWipeDuration = 5 * time.Second
+)
+
+// UserAgent is how the simulated kubelets show in the API server's logs
+// and audit records.
+const UserAgent = "strata-sim-kubelet"
+
+// connectTimeout bounds reaching a cluster the first time.
+const connectTimeout = 30 * time.Second
+
+// Options configure the simulated provisioner.
+type Options struct {
+	// JoinDuration is how long imaging a machine and starting its kubelet
+	// takes before the Node registers; 0 means DefaultJoinDuration.
+	JoinDuration time.Duration
+	// WipeDuration is how long erasing a machine takes; 0 means
+	// DefaultWipeDuration.
+	WipeDuration time.Duration
+	// Clock defaults to the real clock; tests inject a fake one.
+	Clock clock.Clock
+}
+
+// Validate says what is wrong with the options.
+func (o Options) Validate() error {
+	var errs []error
+	if o.JoinDuration < 0 {
+		errs = append(errs, fmt.Errorf("the join duration must not be negative, not %s", o.JoinDuration))
+	}
+	if o.WipeDuration < 0 {
+		errs = append(errs, fmt.Errorf("the wipe duration must not be negative, not %s", o.WipeDuration))
+	}
+	return errors.Join(errs...)
+}
+
+// Provisioner is the simulated provisioner. It is safe for concurrent use:
+// the broker joins many machines at once.
+type Provisioner struct {
+	join, wipe time.Duration
+	clock      clock.Clock
+
+	mu sync.Mutex
+	// clusters caches a client per bootstrap kubeconfig, by its hash: a
+	// pool's thousand machines share one connection.
+	clusters map[[sha256.Size]byte]*cluster
+}
+
+var _ provision.Provisioner = (*Provisioner)(nil)
+
+// New validates the options and returns a provisioner.
+func New(o Options) (*Provisioner, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("sim provisioner: %w", err)
+	}
+	if o.JoinDuration == 0 {
+		o.JoinDuration = DefaultJoinDuration
+	}
+	if o.WipeDuration == 0 {
+		o.WipeDuration = DefaultWipeDuration
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Provisioner{join: o.JoinDuration, wipe: o.WipeDuration, clock: o.Clock, clusters: map[[sha256.Size]byte]*cluster{}}, nil
+}
+
+// Join implements provision.Provisioner: after JoinDuration it registers
+// the machine's Node, or brings an existing one up to date.
+func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target provision.Target) error {
+	if err := p.wait(ctx, p.join); err != nil {
+		return err
+	}
+	c, err := p.cluster(ctx, target)
+	if err != nil {
+		return err
+	}
+	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now())); err != nil {
+		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	}
+	return nil
+}
+
+// Wipe implements provision.Provisioner: it takes WipeDuration and leaves
+// the cluster alone.
+func (p *Provisioner) Wipe(ctx context.Context, _ provision.Machine) error {
+	return p.wait(ctx, p.wipe)
+}
+
+func (p *Provisioner) wait(ctx context.Context, d time.Duration) error {
+	t := p.clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C():
+		return nil
+	}
+}
+
+// cluster is a client of one target cluster and the Kubernetes version its
+// kubelets report (the control plane's, as a matching node image would).
+type cluster struct {
+	ready   chan struct{} // closed once kube, version and err are set
+	kube    kubernetes.Interface
+	version string
+	err     error
+}
+
+// cluster returns the client for target's kubeconfig, connecting once for
+// all the callers that ask at the same time. A failure is not cached: the
+// next call tries again.
+func (p *Provisioner) cluster(ctx context.Context, target provision.Target) (*cluster, error) {
+	key := sha256.Sum256(target.BootstrapKubeconfig)
+	p.mu.Lock()
+	c, ok := p.clusters[key]
+	if !ok {
+		c = &cluster{ready: make(chan struct{})}
+		p.clusters[key] = c
+	}
+	p.mu.Unlock()
+	if !ok {
+		// Not bound to ctx: other joins wait on this connection too.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
+		c.kube, c.version, c.err = connect(cctx, target.BootstrapKubeconfig)
+		cancel()
+		if c.err != nil {
+			c.err = fmt.Errorf("connecting to cluster %s: %w", target.Cluster, c.err)
+			p.mu.Lock()
+			delete(p.clusters, key)
+			p.mu.Unlock()
+		}
+		close(c.ready)
+	}
+	select {
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	case <-c.ready:
+		return c, c.err
+	}
+}
+
+func connect(ctx context.Context, kubeconfig []byte) (kubernetes.Interface, string, error) {
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the bootstrap kubeconfig: %w", err)
+	}
+	// Each real kubelet has its own connection and rate limit; here one
+	// client speaks for a whole pool, so it has none.
+	cfg.QPS, cfg.Burst = -1, 0
+	cfg.UserAgent = UserAgent
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, "", err
+	}
+	v, err := discovery.ToServerVersionInterfaceWithContext(kube.Discovery()).ServerVersionWithContext(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the server version: %w", err)
+	}
+	return kube, v.GitVersion, nil
+}
