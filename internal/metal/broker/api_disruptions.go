@@ -17,6 +17,9 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 	if !ok {
 		return nil, invalid("reason is required: planned-upgrade, hardware-repair, decommission or remediation")
 	}
+	if reason == inventory.ReasonPoolShrink {
+		return nil, invalid("reason pool-shrink is the broker's own: lower the pool's capacity instead")
+	}
 	if req.GetActor() == "" {
 		return nil, invalid("actor is required: who asks for the disruption, e.g. maintenance/rollout-1")
 	}
@@ -98,7 +101,8 @@ func (b *Broker) WatchDisruptions(req *brokerv1.WatchDisruptionsRequest, stream 
 }
 
 // transitionRPC validates and applies one step of the protocol, then
-// reconciles the machine's pool (a completed decommission is replaced).
+// reconciles the machine's pool (a completed decommission is replaced). An
+// approved pool-shrink is completed at once: the machine leaves its pool.
 func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, to inventory.DisruptionState, software *brokerv1.Software) (*brokerv1.Disruption, error) {
 	if id == "" {
 		return nil, invalid("id is required")
@@ -112,21 +116,36 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 	}
 	var out *brokerv1.Disruption
 	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
-		d, err := transition(ctx, tx, id, to, actor, message, sw, b.clock.Now())
+		now := b.clock.Now()
+		d, moved, err := transition(ctx, tx, id, to, actor, message, sw, now)
 		if err != nil {
 			return err
 		}
+		if d.Reason == inventory.ReasonPoolShrink {
+			moved = true // the pool's releasing count changes
+			if d.State == inventory.DisruptionApproved {
+				if d, err = completePoolShrink(ctx, tx, d, now); err != nil {
+					return err
+				}
+			}
+		}
 		out = disruptionToAPI(d, nil)
 		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
-		if d.Pool != "" && slices.Contains([]inventory.DisruptionState{inventory.DisruptionCompleted, inventory.DisruptionCancelled}, to) {
-			return b.reconcileAndNotify(ctx, tx, d.Pool, events)
+		switch {
+		case d.Pool == "":
+			return nil
+		case slices.Contains([]inventory.DisruptionState{inventory.DisruptionCompleted, inventory.DisruptionCancelled}, d.State):
+			return b.reconcileAndNotify(ctx, tx, d.Pool, moved, events)
+		case moved:
+			return b.notifyPool(ctx, tx, d.Pool, events)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// ApproveDisruption implements brokerv1.BrokerServiceServer.
+// ApproveDisruption implements brokerv1.BrokerServiceServer. A pool-shrink
+// disruption comes back Completed: its machine has left the pool.
 func (b *Broker) ApproveDisruption(ctx context.Context, req *brokerv1.ApproveDisruptionRequest) (*brokerv1.ApproveDisruptionResponse, error) {
 	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionApproved, nil)
 	return &brokerv1.ApproveDisruptionResponse{Disruption: d}, err

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -41,9 +42,18 @@ func (b *Broker) CreatePool(ctx context.Context, req *brokerv1.CreatePoolRequest
 	if err := validateCapacity(in.GetCapacity()); err != nil {
 		return nil, err
 	}
+	if in.GetNodeConfig() != "" {
+		if err := validateNodeConfig("pool.node_config", in.GetNodeConfig()); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateJoinTarget("pool.join_target", in.GetJoinTarget()); err != nil {
+		return nil, err
+	}
 	now := b.clock.Now()
 	p := inventory.Pool{
 		Name: in.GetName(), Datacenter: in.GetDatacenter(), Profile: in.GetNodeProfile(), Capacity: in.GetCapacity(),
+		NodeConfig: in.GetNodeConfig(), JoinTarget: joinTargetFromAPI(in.GetJoinTarget()),
 		Generation: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	resp := &brokerv1.CreatePoolResponse{}
@@ -61,7 +71,7 @@ func (b *Broker) CreatePool(ctx context.Context, req *brokerv1.CreatePoolRequest
 		} else if err != nil {
 			return err
 		}
-		if _, err := reconcilePool(ctx, tx, p.Name); err != nil {
+		if _, err := reconcilePool(ctx, tx, p.Name, now, events); err != nil {
 			return err
 		}
 		api, err := b.poolAPI(ctx, tx, p)
@@ -128,13 +138,22 @@ func (b *Broker) listPools(ctx context.Context, tx inventory.Tx) ([]*brokerv1.Po
 	return out, nil
 }
 
-// UpdatePool implements brokerv1.BrokerServiceServer: it sets the capacity
-// and moves machines in or out in the same transaction.
+// UpdatePool implements brokerv1.BrokerServiceServer: it sets the capacity,
+// and the node config and join target when given, and moves machines in or
+// out in the same transaction. Any change bumps the generation.
 func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest) (*brokerv1.UpdatePoolResponse, error) {
 	if req.GetName() == "" {
 		return nil, invalid("name is required")
 	}
 	if err := validateCapacity(req.GetCapacity()); err != nil {
+		return nil, err
+	}
+	if req.GetNodeConfig() != "" {
+		if err := validateNodeConfig("node_config", req.GetNodeConfig()); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateJoinTarget("join_target", req.GetJoinTarget()); err != nil {
 		return nil, err
 	}
 	resp := &brokerv1.UpdatePoolResponse{}
@@ -146,14 +165,24 @@ func (b *Broker) UpdatePool(ctx context.Context, req *brokerv1.UpdatePoolRequest
 		if p.Deleting {
 			return status.Errorf(codes.FailedPrecondition, "pool %q is being deleted", p.Name)
 		}
-		changed := p.Capacity != req.GetCapacity()
+		old := p
+		p.Capacity = req.GetCapacity()
+		if req.NodeConfig != nil {
+			p.NodeConfig = req.GetNodeConfig()
+		}
+		if req.GetJoinTarget() != nil {
+			// Machines that joined keep their Nodes; the new target
+			// applies to the machines that join from now on.
+			p.JoinTarget = joinTargetFromAPI(req.GetJoinTarget())
+		}
+		changed := !reflect.DeepEqual(old, p)
 		if changed {
-			p.Capacity, p.UpdatedAt = req.GetCapacity(), b.clock.Now()
+			p.UpdatedAt = b.clock.Now()
 			p.Generation++
 			if err := tx.UpdatePool(ctx, p); err != nil {
 				return err
 			}
-			if _, err := reconcilePool(ctx, tx, p.Name); err != nil {
+			if _, err := reconcilePool(ctx, tx, p.Name, p.UpdatedAt, events); err != nil {
 				return err
 			}
 		}
@@ -179,13 +208,14 @@ func (b *Broker) DeletePool(ctx context.Context, req *brokerv1.DeletePoolRequest
 		if err != nil {
 			return notFound(err, "pool %q does not exist", req.GetName())
 		}
-		if !p.Deleting {
+		marked := !p.Deleting
+		if marked {
 			p.Deleting, p.UpdatedAt = true, b.clock.Now()
 			if err := tx.UpdatePool(ctx, p); err != nil {
 				return err
 			}
 		}
-		return b.reconcileAndNotify(ctx, tx, p.Name, events)
+		return b.reconcileAndNotify(ctx, tx, p.Name, marked, events)
 	})
 }
 

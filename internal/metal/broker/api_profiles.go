@@ -53,7 +53,7 @@ func validateProfile(p *brokerv1.NodeProfile) error {
 	if p.GetNodeConfig() == "" {
 		return invalid("profile.node_config is required: the node configuration machines of this profile run")
 	}
-	return nil
+	return validateNodeConfig("profile.node_config", p.GetNodeConfig())
 }
 
 // CreateNodeProfile implements brokerv1.BrokerServiceServer.

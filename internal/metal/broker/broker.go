@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -33,7 +34,13 @@ type Options struct {
 	Clock clock.WithTicker
 	// ResyncInterval defaults to DefaultResyncInterval.
 	ResyncInterval time.Duration
-	Logger         logr.Logger
+	// Provisioner joins the machines of pools with a join target to their
+	// cluster and wipes released ones (see provisioning.go). Nil means
+	// machines are never joined nor wiped: a pool with a join target gets
+	// machines that stay clean, and released machines that had joined stay
+	// wiping.
+	Provisioner provision.Provisioner
+	Logger      logr.Logger
 }
 
 // Broker implements brokerv1.BrokerServiceServer.
@@ -46,6 +53,11 @@ type Broker struct {
 	resync time.Duration
 	log    logr.Logger
 	hub    *hub
+	// provisioner is nil when machines are not joined.
+	provisioner provision.Provisioner
+	// kicks wakes the provisioning loop after a change (buffered: one
+	// pending kick stands for any number).
+	kicks chan struct{}
 	// writeMu serializes the broker's writing transactions: they would
 	// otherwise contend for the same available machines and, on
 	// PostgreSQL, abort each other's serializable transactions.
@@ -70,11 +82,23 @@ func New(o Options) (*Broker, error) {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
-	return &Broker{store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub()}, nil
+	return &Broker{
+		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
+		provisioner: o.Provisioner, kicks: make(chan struct{}, 1),
+	}, nil
 }
 
-// Run reconciles every pool each resync interval until ctx is done.
+// Run reconciles every pool each resync interval and, with a provisioner,
+// runs the provisioning loop, until ctx is done.
 func (b *Broker) Run(ctx context.Context) error {
+	if b.provisioner != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			newProvisioning(b).run(ctx)
+		}()
+		defer func() { <-done }()
+	}
 	t := b.clock.NewTicker(b.resync)
 	defer t.Stop()
 	for {
@@ -104,7 +128,7 @@ func (b *Broker) ReconcileAll(ctx context.Context) error {
 	var errs []error
 	for _, name := range names {
 		errs = append(errs, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
-			return b.reconcileAndNotify(ctx, tx, name, events)
+			return b.reconcileAndNotify(ctx, tx, name, false, events)
 		}))
 	}
 	return errors.Join(errs...)
@@ -122,7 +146,18 @@ func (b *Broker) inTx(ctx context.Context, fn func(ctx context.Context, tx inven
 		return apiError(err)
 	}
 	b.hub.publish(events)
+	if len(events) > 0 {
+		b.kick()
+	}
 	return nil
+}
+
+// kick wakes the provisioning loop without waiting for it.
+func (b *Broker) kick() {
+	select {
+	case b.kicks <- struct{}{}:
+	default:
+	}
 }
 
 // write is inTx for transactions that change the inventory, one at a time.
@@ -132,15 +167,22 @@ func (b *Broker) write(ctx context.Context, fn func(ctx context.Context, tx inve
 	return b.inTx(ctx, fn)
 }
 
-// reconcileAndNotify reconciles a pool and, when it changed, adds its event.
-func (b *Broker) reconcileAndNotify(ctx context.Context, tx inventory.Tx, name string, events *[]event) error {
-	changed, err := reconcilePool(ctx, tx, name)
+// reconcileAndNotify reconciles a pool and adds its event when it changed,
+// or when the caller changed it already.
+func (b *Broker) reconcileAndNotify(ctx context.Context, tx inventory.Tx, name string, changed bool, events *[]event) error {
+	reconciled, err := reconcilePool(ctx, tx, name, b.clock.Now(), events)
 	if errors.Is(err, inventory.ErrNotFound) {
 		return nil // deleted meanwhile
 	}
-	if err != nil || !changed {
+	if err != nil || (!changed && !reconciled) {
 		return err
 	}
+	return b.notifyPool(ctx, tx, name, events)
+}
+
+// notifyPool adds the event of a pool as it is now: MODIFIED, or DELETED
+// when it is gone.
+func (b *Broker) notifyPool(ctx context.Context, tx inventory.Tx, name string, events *[]event) error {
 	pool, err := tx.GetPool(ctx, name)
 	if errors.Is(err, inventory.ErrNotFound) {
 		*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_DELETED, &brokerv1.Pool{Name: name}))

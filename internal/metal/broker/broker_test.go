@@ -33,6 +33,8 @@ import (
 type env struct {
 	client  brokerv1.BrokerServiceClient
 	conn    *grpc.ClientConn
+	broker  *broker.Broker
+	store   inventory.Store
 	metrics string
 	stop    func(t *testing.T)
 }
@@ -46,6 +48,13 @@ func eachEngine(t *testing.T, fn func(t *testing.T, dsn string)) {
 
 func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 	t.Helper()
+	return startWith(t, dsn, opts, broker.Options{})
+}
+
+// startWith starts a broker with bo (its store is opened here); with a
+// provisioner it also runs the broker's loops, as `strata serve broker` does.
+func startWith(t *testing.T, dsn string, opts broker.ServerOptions, bo broker.Options) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, dsn)
 	if err != nil {
@@ -54,7 +63,8 @@ func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 7, Machines: 400}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := broker.New(broker.Options{Store: store, Logger: logr.Discard()})
+	bo.Store, bo.Logger = store, logr.Discard()
+	b, err := broker.New(bo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +75,13 @@ func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- srv.Serve(ctx) }()
+	loops := 1
+	if bo.Provisioner != nil {
+		loops++
+		go func() { done <- b.Run(ctx) }()
+	}
 	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -76,14 +91,16 @@ func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 		once.Do(func() {
 			_ = conn.Close()
 			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve: %v", err)
+			for range loops {
+				if err := <-done; err != nil {
+					t.Errorf("serve: %v", err)
+				}
 			}
 			_ = store.Close()
 		})
 	}
 	t.Cleanup(func() { stop(t) })
-	return &env{client: brokerv1.NewBrokerServiceClient(conn), conn: conn, metrics: srv.MetricsAddr(), stop: stop}
+	return &env{client: brokerv1.NewBrokerServiceClient(conn), conn: conn, broker: b, store: store, metrics: srv.MetricsAddr(), stop: stop}
 }
 
 func (e *env) profile(t *testing.T, p *brokerv1.NodeProfile) {
@@ -406,6 +423,8 @@ func TestHealthReflectionAndMetrics(t *testing.T) {
 		for _, want := range []string{
 			`strata_broker_machines{datacenter="dc1",state="allocated"} 20`,
 			`strata_broker_machines{datacenter="dc1",state="available"} 380`,
+			`strata_broker_machines_provision{datacenter="dc1",provision="clean"} 400`,
+			`strata_broker_machines_provision{datacenter="dc1",provision="wiping"} 0`,
 			`strata_broker_pool_capacity{pool="web"} 20`,
 			`grpc_server_handled_total{grpc_code="OK",grpc_method="CreatePool"`,
 		} {

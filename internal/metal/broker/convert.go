@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -24,6 +25,13 @@ var (
 		inventory.ReasonHardwareRepair: brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR,
 		inventory.ReasonDecommission:   brokerv1.DisruptionReason_DISRUPTION_REASON_DECOMMISSION,
 		inventory.ReasonRemediation:    brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION,
+		inventory.ReasonPoolShrink:     brokerv1.DisruptionReason_DISRUPTION_REASON_POOL_SHRINK,
+	}
+	provisionStates = map[inventory.ProvisionState]brokerv1.ProvisionState{
+		inventory.ProvisionClean:   brokerv1.ProvisionState_PROVISION_STATE_CLEAN,
+		inventory.ProvisionJoining: brokerv1.ProvisionState_PROVISION_STATE_JOINING,
+		inventory.ProvisionJoined:  brokerv1.ProvisionState_PROVISION_STATE_JOINED,
+		inventory.ProvisionWiping:  brokerv1.ProvisionState_PROVISION_STATE_WIPING,
 	}
 	disruptionStates = map[inventory.DisruptionState]brokerv1.DisruptionState{
 		inventory.DisruptionPending:    brokerv1.DisruptionState_DISRUPTION_STATE_PENDING,
@@ -68,7 +76,7 @@ func machineToAPI(m inventory.Machine, skus map[string]inventory.SKU) *brokerv1.
 		Id: m.ID, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone, Rack: m.Rack,
 		Sku: skuToAPI(skus[m.SKU]), State: machineStates[m.State], Healthy: m.Healthy,
 		HealthMessage: m.HealthMessage, Software: softwareToAPI(m.Software), Pool: m.Pool,
-		UpdateTime: ts(m.UpdatedAt),
+		UpdateTime: ts(m.UpdatedAt), ProvisionState: provisionStates[m.Provision],
 	}
 }
 
@@ -94,7 +102,7 @@ func poolToAPI(p inventory.Pool, st PoolStatus) *brokerv1.Pool {
 	}
 	slices.Sort(zones)
 	status := &brokerv1.PoolStatus{
-		Allocated: st.Allocated, Disrupted: st.Disrupted,
+		Allocated: st.Allocated, Disrupted: st.Disrupted, Joined: st.Joined, Releasing: st.Releasing,
 		Conditions: []*brokerv1.Condition{{
 			Type: st.Satisfied.Type, Status: st.Satisfied.Status, Reason: st.Satisfied.Reason, Message: st.Satisfied.Message,
 		}},
@@ -106,7 +114,38 @@ func poolToAPI(p inventory.Pool, st PoolStatus) *brokerv1.Pool {
 		Name: p.Name, Datacenter: p.Datacenter, NodeProfile: p.Profile, Capacity: p.Capacity,
 		Generation: p.Generation, Deleting: p.Deleting, Status: status,
 		CreateTime: ts(p.CreatedAt), UpdateTime: ts(p.UpdatedAt),
+		NodeConfig: p.NodeConfig, JoinTarget: joinTargetToAPI(p.JoinTarget),
 	}
+}
+
+// joinTargetToAPI leaves the bootstrap kubeconfig out: it is write-only.
+func joinTargetToAPI(jt *inventory.JoinTarget) *brokerv1.JoinTarget {
+	if jt == nil {
+		return nil
+	}
+	out := &brokerv1.JoinTarget{Cluster: jt.Cluster, NodeLabels: maps.Clone(jt.NodeLabels)}
+	for _, t := range jt.NodeTaints {
+		out.NodeTaints = append(out.NodeTaints, &brokerv1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
+	}
+	return out
+}
+
+// joinTargetFromAPI converts a validated join target; nil stays nil.
+func joinTargetFromAPI(jt *brokerv1.JoinTarget) *inventory.JoinTarget {
+	if jt == nil {
+		return nil
+	}
+	out := &inventory.JoinTarget{
+		Cluster: jt.GetCluster(), BootstrapKubeconfig: slices.Clone(jt.GetBootstrapKubeconfig()),
+		NodeLabels: maps.Clone(jt.GetNodeLabels()),
+	}
+	if len(out.NodeLabels) == 0 {
+		out.NodeLabels = nil
+	}
+	for _, t := range jt.GetNodeTaints() {
+		out.NodeTaints = append(out.NodeTaints, inventory.Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: t.GetEffect()})
+	}
+	return out
 }
 
 func disruptionToAPI(d inventory.Disruption, history []inventory.DisruptionEvent) *brokerv1.Disruption {

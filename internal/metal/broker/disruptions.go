@@ -91,25 +91,63 @@ func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req d
 	if err := checkBudget(ctx, tx, budget, m, req.Reason, open); err != nil {
 		return inventory.Disruption{}, err
 	}
+	return recordDisruption(ctx, tx, inventory.Disruption{
+		Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
+		Reason: req.Reason, Actor: req.Actor, Message: req.Message,
+	}, now)
+}
+
+// recordDisruption inserts d, Pending, with a new ID and its first history
+// step. The caller has checked that it may exist.
+func recordDisruption(ctx context.Context, tx inventory.Tx, d inventory.Disruption, now time.Time) (inventory.Disruption, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return inventory.Disruption{}, err
 	}
-	d := inventory.Disruption{
-		ID: "d-" + id.String(), Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
-		Reason: req.Reason, State: inventory.DisruptionPending, Actor: req.Actor, Message: req.Message,
-		CreatedAt: now, UpdatedAt: now,
-	}
+	d.ID, d.State, d.CreatedAt, d.UpdatedAt = "d-"+id.String(), inventory.DisruptionPending, now, now
 	if err := tx.InsertDisruption(ctx, d); err != nil {
-		return inventory.Disruption{}, fmt.Errorf("recording disruption of %s: %w", m.ID, err)
+		return inventory.Disruption{}, fmt.Errorf("recording disruption of %s: %w", d.Machine, err)
 	}
 	return d, tx.InsertEvent(ctx, inventory.DisruptionEvent{
-		DisruptionID: d.ID, To: d.State, Actor: req.Actor, Message: req.Message, At: now,
+		DisruptionID: d.ID, To: d.State, Actor: d.Actor, Message: d.Message, At: now,
+	})
+}
+
+// completePoolShrink finishes an approved pool-shrink disruption in the
+// approving transaction: the pool gives the machine up, so nothing is left to
+// perform. The machine leaves the pool and, if it joined (or was joining) the
+// cluster, is wiped before it is available again.
+func completePoolShrink(ctx context.Context, tx inventory.Tx, d inventory.Disruption, now time.Time) (inventory.Disruption, error) {
+	m, err := tx.GetMachine(ctx, d.Machine)
+	if err != nil {
+		return d, err
+	}
+	msg := fmt.Sprintf("machine left pool %s", d.Pool)
+	switch {
+	case m.Pool != d.Pool:
+		msg = fmt.Sprintf("machine had already left pool %s", d.Pool)
+	default:
+		if err := tx.ReleaseMachines(ctx, []string{m.ID}); err != nil {
+			return d, err
+		}
+		if m.Provision.Released() == inventory.ProvisionWiping {
+			msg += "; it is wiped before it is available again"
+		}
+	}
+	d.State, d.UpdatedAt = inventory.DisruptionCompleted, now
+	if err := tx.UpdateDisruption(ctx, d); err != nil {
+		return d, err
+	}
+	return d, tx.InsertEvent(ctx, inventory.DisruptionEvent{
+		DisruptionID: d.ID, From: inventory.DisruptionApproved, To: d.State, Actor: brokerActor, Message: msg, At: now,
 	})
 }
 
 // checkBudget refuses a disruption of m that would exceed the budget, given
-// the datacenter's open disruptions.
+// the datacenter's open disruptions. Pool-shrink disruptions count against a
+// pool's share like any other, but the broker creates them itself, without
+// this check: the pool gives the machine up, and its workloads are protected
+// by their PodDisruptionBudgets while the Node drains.
 func checkBudget(ctx context.Context, tx inventory.Tx, budget Budget, m inventory.Machine, reason inventory.DisruptionReason, open []inventory.Disruption) error {
 	plannedZones := map[int32]bool{}
 	poolOpen := 0
@@ -167,36 +205,38 @@ var transitions = map[inventory.DisruptionState][]inventory.DisruptionState{
 
 // transition moves a disruption to state to, records who did it and why, and
 // updates the machine: disrupted while InProgress, back in service after,
-// out of its pool for good after a completed decommission.
-func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, actor, message string, software *inventory.Software, now time.Time) (inventory.Disruption, error) {
+// out of its pool for good after a completed decommission. It reports
+// whether the machine changed.
+func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, actor, message string,
+	software *inventory.Software, now time.Time) (inventory.Disruption, bool, error) {
 	d, err := tx.GetDisruption(ctx, id)
 	if errors.Is(err, inventory.ErrNotFound) {
-		return d, status.Errorf(codes.NotFound, "disruption %q does not exist", id)
+		return d, false, status.Errorf(codes.NotFound, "disruption %q does not exist", id)
 	}
 	if err != nil {
-		return d, err
+		return d, false, err
 	}
 	if !slices.Contains(transitions[to], d.State) {
-		return d, status.Errorf(codes.FailedPrecondition, "disruption %s is %s; it cannot become %s (only from %s)",
+		return d, false, status.Errorf(codes.FailedPrecondition, "disruption %s is %s; it cannot become %s (only from %s)",
 			id, d.State, to, stateList(transitions[to]))
 	}
 	from := d.State
 	d.State, d.UpdatedAt = to, now
 	if err := tx.UpdateDisruption(ctx, d); err != nil {
-		return d, err
+		return d, false, err
 	}
 	if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{DisruptionID: id, From: from, To: to, Actor: actor, Message: message, At: now}); err != nil {
-		return d, err
+		return d, false, err
 	}
 	m, err := tx.GetMachine(ctx, d.Machine)
 	if err != nil {
-		return d, err
+		return d, false, err
 	}
 	switch {
 	case to == inventory.DisruptionInProgress:
 		m.State = inventory.MachineDisrupted
 	case to == inventory.DisruptionCompleted && d.Reason == inventory.ReasonDecommission:
-		m.State, m.Pool = inventory.MachineDecommissioned, ""
+		m.State, m.Pool, m.Provision = inventory.MachineDecommissioned, "", m.Provision.Released()
 	case from == inventory.DisruptionInProgress:
 		m.State = inventory.MachineAvailable
 		if m.Pool != "" {
@@ -206,10 +246,10 @@ func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.Di
 			m.Software = *software
 		}
 	default:
-		return d, nil
+		return d, false, nil
 	}
 	m.UpdatedAt = now
-	return d, tx.UpdateMachine(ctx, m)
+	return d, true, tx.UpdateMachine(ctx, m)
 }
 
 func stateList(states []inventory.DisruptionState) string {

@@ -13,10 +13,11 @@ import (
 // inventoryCollector reports machine and pool gauges, read from the store at
 // each scrape so they are never stale.
 type inventoryCollector struct {
-	store    inventory.Store
-	machines *prometheus.Desc
-	capacity *prometheus.Desc
-	members  *prometheus.Desc
+	store     inventory.Store
+	machines  *prometheus.Desc
+	provision *prometheus.Desc
+	capacity  *prometheus.Desc
+	members   *prometheus.Desc
 }
 
 func newInventoryCollector(store inventory.Store) *inventoryCollector {
@@ -24,6 +25,8 @@ func newInventoryCollector(store inventory.Store) *inventoryCollector {
 		store: store,
 		machines: prometheus.NewDesc("strata_broker_machines", "Machines by datacenter and state.",
 			[]string{"datacenter", "state"}, nil),
+		provision: prometheus.NewDesc("strata_broker_machines_provision", "Machines by datacenter and provision state (clean, joining, joined, wiping).",
+			[]string{"datacenter", "provision"}, nil),
 		capacity: prometheus.NewDesc("strata_broker_pool_capacity", "Machines a pool asks for.",
 			[]string{"pool"}, nil),
 		members: prometheus.NewDesc("strata_broker_pool_machines", "Machines a pool holds, by state.",
@@ -34,6 +37,7 @@ func newInventoryCollector(store inventory.Store) *inventoryCollector {
 // Describe implements prometheus.Collector.
 func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.machines
+	ch <- c.provision
 	ch <- c.capacity
 	ch <- c.members
 }
@@ -53,15 +57,20 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 				return err
 			}
 			byState := map[inventory.MachineState]int{}
+			byProvision := map[inventory.ProvisionState]int{}
 			byPool := map[[2]string]int{}
 			for _, n := range counts {
 				byState[n.State] += n.Count
+				byProvision[n.Provision] += n.Count
 				if n.Pool != "" {
 					byPool[[2]string{n.Pool, string(n.State)}] += n.Count
 				}
 			}
 			for _, s := range inventory.MachineStates {
 				ch <- prometheus.MustNewConstMetric(c.machines, prometheus.GaugeValue, float64(byState[s]), dc.Name, string(s))
+			}
+			for _, p := range inventory.ProvisionStates {
+				ch <- prometheus.MustNewConstMetric(c.provision, prometheus.GaugeValue, float64(byProvision[p]), dc.Name, string(p))
 			}
 			for k, n := range byPool {
 				ch <- prometheus.MustNewConstMetric(c.members, prometheus.GaugeValue, float64(n), k[0], k[1])
