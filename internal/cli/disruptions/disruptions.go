@@ -5,6 +5,7 @@ package disruptions
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,23 +34,45 @@ func age(t *timestamppb.Timestamp) string {
 	return duration.HumanDuration(time.Since(t.AsTime()))
 }
 
+// reasons are the names --reason accepts, as the table shows them.
+var reasons = []string{"planned-upgrade", "hardware-repair", "decommission", "remediation", "pool-shrink"}
+
+func enumValue(values map[string]int32, prefix, name string) (int32, bool) {
+	v, ok := values[prefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]
+	return v, ok
+}
+
 func newList(f *brokercli.Flags) *cobra.Command {
 	req := &brokerv1.ListDisruptionsRequest{}
-	var states []string
+	var states, reasonNames []string
 	cmd := &cobra.Command{
 		Use: "list", Short: "List disruptions with state, actor, reason and age", Args: cobra.NoArgs,
+		Long: `List disruptions with state, actor, reason and age. Reason pool-shrink is the
+broker asking to release a machine from a pool that joins a cluster: the
+pool's cluster approves it once the machine's Node is drained.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, s := range states {
-				v, ok := brokerv1.DisruptionState_value["DISRUPTION_STATE_"+strings.ToUpper(strings.ReplaceAll(s, "-", "_"))]
+				v, ok := enumValue(brokerv1.DisruptionState_value, "DISRUPTION_STATE_", s)
 				if !ok {
 					return fmt.Errorf("--state %q is not one of pending, approved, in-progress, completed, cancelled", s)
 				}
 				req.States = append(req.States, brokerv1.DisruptionState(v))
 			}
+			keep := map[brokerv1.DisruptionReason]bool{}
+			for _, r := range reasonNames {
+				v, ok := enumValue(brokerv1.DisruptionReason_value, "DISRUPTION_REASON_", r)
+				if !ok || v == 0 {
+					return fmt.Errorf("--reason %q is not one of %s", r, strings.Join(reasons, ", "))
+				}
+				keep[brokerv1.DisruptionReason(v)] = true
+			}
 			return f.With(func(c *brokercli.Client) error {
 				resp, err := c.ListDisruptions(cmd.Context(), req)
 				if err != nil {
 					return err
+				}
+				if len(keep) > 0 { // the API filters by state, not reason
+					resp.Disruptions = slices.DeleteFunc(resp.Disruptions, func(d *brokerv1.Disruption) bool { return !keep[d.GetReason()] })
 				}
 				return f.Print(cmd.OutOrStdout(), resp, func(w io.Writer) {
 					if len(resp.GetDisruptions()) == 0 {
@@ -71,6 +94,7 @@ func newList(f *brokercli.Flags) *cobra.Command {
 	fs.StringVar(&req.Pool, "pool", "", "only disruptions of this pool")
 	fs.StringVar(&req.Datacenter, "datacenter", "", "only disruptions of this datacenter")
 	fs.StringSliceVar(&states, "state", nil, "only disruptions in these states")
+	fs.StringSliceVar(&reasonNames, "reason", nil, "only disruptions for these reasons: "+strings.Join(reasons, ", "))
 	return cmd
 }
 

@@ -49,10 +49,10 @@ func newList(f *brokercli.Flags) *cobra.Command {
 					req.PageToken = out.NextPageToken
 				}
 				return f.Print(cmd.OutOrStdout(), out, func(w io.Writer) {
-					fmt.Fprintln(w, "ID\tDATACENTER\tMZ\tRACK\tSKU\tSTATE\tHEALTHY\tPOOL\tNODE CONFIG")
+					fmt.Fprintln(w, "ID\tDATACENTER\tMZ\tRACK\tSKU\tSTATE\tPROVISION\tHEALTHY\tPOOL\tNODE CONFIG")
 					for _, m := range out.GetMachines() {
-						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%t\t%s\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(),
-							m.GetRack(), m.GetSku().GetName(), brokercli.EnumName(m.GetState(), "MACHINE_STATE_"), m.GetHealthy(),
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(),
+							m.GetRack(), m.GetSku().GetName(), brokercli.EnumName(m.GetState(), "MACHINE_STATE_"), provision(m), m.GetHealthy(),
 							brokercli.Dash(m.GetPool()), brokercli.Dash(m.GetSoftware().GetNodeConfig()))
 					}
 					if out.GetNextPageToken() != "" {
@@ -74,6 +74,15 @@ func newList(f *brokercli.Flags) *cobra.Command {
 	return cmd
 }
 
+// provision is a machine's provision state for a table: clean, joining,
+// joined or wiping.
+func provision(m *brokerv1.Machine) string {
+	if m.GetProvisionState() == brokerv1.ProvisionState_PROVISION_STATE_UNSPECIFIED {
+		return "-" // a broker from before provision states
+	}
+	return brokercli.EnumName(m.GetProvisionState(), "PROVISION_STATE_")
+}
+
 func newGet(f *brokercli.Flags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "get ID",
@@ -90,7 +99,8 @@ func newGet(f *brokercli.Flags) *cobra.Command {
 					s := m.GetSku()
 					fmt.Fprintf(w, "ID:\t%s\nDatacenter:\t%s\nMaintenance zone:\t%d\nRack:\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(), m.GetRack())
 					fmt.Fprintf(w, "SKU:\t%s (%d cores, %d GiB, %d GPUs %s, %d GiB disk)\n", s.GetName(), s.GetCpuCores(), s.GetMemoryGib(), s.GetGpus(), s.GetGpuModel(), s.GetLocalDiskGib())
-					fmt.Fprintf(w, "State:\t%s\nHealthy:\t%t %s\nPool:\t%s\n", brokercli.EnumName(m.GetState(), "MACHINE_STATE_"), m.GetHealthy(), m.GetHealthMessage(), brokercli.Dash(m.GetPool()))
+					fmt.Fprintf(w, "State:\t%s\nProvision:\t%s\nHealthy:\t%t %s\nPool:\t%s\n", brokercli.EnumName(m.GetState(), "MACHINE_STATE_"),
+						provision(m), m.GetHealthy(), m.GetHealthMessage(), brokercli.Dash(m.GetPool()))
 					sw := m.GetSoftware()
 					fmt.Fprintf(w, "Software:\tos %s, kernel %s, node config %s\n", sw.GetOsImage(), sw.GetKernel(), brokercli.Dash(sw.GetNodeConfig()))
 				})

@@ -3,16 +3,21 @@
 package serve
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
 
 // NewCommand returns `strata serve`.
@@ -29,6 +34,7 @@ func newBroker() *cobra.Command {
 		budget         = broker.DefaultBudget
 		opts           = broker.ServerOptions{Address: broker.DefaultAddress}
 		metricsAddress string
+		prov           = provisionerFlags{kind: provisionerSim, join: sim.DefaultJoinDuration, wipe: sim.DefaultWipeDuration}
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --db DSN",
@@ -36,7 +42,12 @@ func newBroker() *cobra.Command {
 		Long: `Serve the Compute Broker: strata.broker.v1 over gRPC, with the gRPC health
 service, server reflection and Prometheus metrics. It listens on loopback
 unless told otherwise; any other address needs --tls-cert, --tls-key and
---token-file, or --insecure.`,
+--token-file, or --insecure.
+
+The provisioner joins the machines of pools that have a join target to their
+cluster and wipes released ones. "sim" (the default) plays the kubelet: it
+registers each machine's Node itself after --sim-join-duration, so use it
+only with clusters whose Nodes are simulated (kwok). "none" joins nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if db == "" {
@@ -44,6 +55,10 @@ unless told otherwise; any other address needs --tls-cert, --tls-key and
 			}
 			opts.MetricsAddress = metricsAddress
 			if err := opts.Validate(); err != nil {
+				return err
+			}
+			provisioner, err := prov.build(cmd.Flags())
+			if err != nil {
 				return err
 			}
 			logger := zap.New(zap.WriteTo(os.Stderr))
@@ -58,7 +73,7 @@ unless told otherwise; any other address needs --tls-cert, --tls-key and
 					return err
 				}
 			}
-			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Logger: logger})
+			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Provisioner: provisioner, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -66,7 +81,7 @@ unless told otherwise; any other address needs --tls-cert, --tls-key and
 			if err != nil {
 				return err
 			}
-			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr())
+			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind)
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { return b.Run(ctx) })
@@ -84,5 +99,50 @@ unless told otherwise; any other address needs --tls-cert, --tls-key and
 	fs.BoolVar(&opts.Insecure, "insecure", false, "allow a non-loopback address without TLS and token")
 	fs.IntVar(&budget.MaxPlannedZones, "max-planned-zones", budget.MaxPlannedZones, "maintenance zones per datacenter in planned maintenance at once")
 	fs.IntVar(&budget.MaxPoolDisruptedPercent, "max-pool-disrupted-percent", budget.MaxPoolDisruptedPercent, "share of a pool's capacity disrupted at once")
+	fs.StringVar(&prov.kind, "provisioner", prov.kind, "what joins machines to clusters and wipes them: sim or none")
+	fs.DurationVar(&prov.join, "sim-join-duration", prov.join, "how long the sim provisioner takes to image a machine and register its Node")
+	fs.DurationVar(&prov.wipe, "sim-wipe-duration", prov.wipe, "how long the sim provisioner takes to wipe a released machine")
 	return cmd
+}
+
+// Provisioners of `strata serve broker --provisioner`.
+const (
+	provisionerSim  = "sim"
+	provisionerNone = "none"
+)
+
+// provisionerFlags are the --provisioner and --sim-* flags.
+type provisionerFlags struct {
+	kind       string
+	join, wipe time.Duration
+}
+
+// build validates the flags and returns the provisioner they name; nil for
+// none.
+func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error) {
+	switch f.kind {
+	case provisionerNone:
+		for _, name := range []string{"sim-join-duration", "sim-wipe-duration"} {
+			if fs.Changed(name) {
+				return nil, fmt.Errorf("--%s applies to --provisioner sim, not %s", name, f.kind)
+			}
+		}
+		return nil, nil
+	case provisionerSim:
+		var errs []error
+		for name, d := range map[string]time.Duration{"sim-join-duration": f.join, "sim-wipe-duration": f.wipe} {
+			if d <= 0 {
+				errs = append(errs, fmt.Errorf("--%s must be positive, not %s", name, d))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		p, err := sim.New(sim.Options{JoinDuration: f.join, WipeDuration: f.wipe})
+		if err != nil {
+			return nil, err // not a typed nil in the interface
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("--provisioner %q is not one of %s, %s", f.kind, provisionerSim, provisionerNone)
 }
