@@ -1,0 +1,100 @@
+package broker_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
+	"github.com/strata-dev/strata/internal/testutil"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// BenchmarkPoolJoin1000 measures how long a pool of 1,000 machines takes
+// from CreatePool to every Node registered (status.joined = 1000), through
+// the sim provisioner (JoinDuration 2s) into a real API server, on SQLite:
+// what `strata up` does. The target is JoinDuration plus a few seconds.
+//
+//	KUBEBUILDER_ASSETS=$PWD/bin go test -run '^$' -bench PoolJoin1000 -benchtime 3x ./internal/metal/broker/
+func BenchmarkPoolJoin1000(b *testing.B) {
+	const machines = 1000
+	env, cfg := testutil.StartEnv(b)
+	user, err := env.AddUser(envtest.User{Name: "bootstrap", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		b.Fatal(err)
+	}
+	kube := kubernetes.NewForConfigOrDie(cfg)
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		ctx, cancel := context.WithCancel(b.Context())
+		store, err := inventory.Open(ctx, filepath.Join(b.TempDir(), "broker.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Machines: 2000}); err != nil {
+			b.Fatal(err)
+		}
+		provisioner, err := sim.New(sim.Options{JoinDuration: sim.DefaultJoinDuration})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bk, err := broker.New(broker.Options{Store: store, Provisioner: provisioner, Logger: logr.Discard()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bk.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: general}); err != nil {
+			b.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- bk.Run(ctx) }()
+		b.StartTimer()
+
+		began := time.Now()
+		if _, err := bk.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+			Name: "web", Datacenter: "dc1", NodeProfile: "general", Capacity: machines,
+			JoinTarget: &brokerv1.JoinTarget{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig},
+		}}); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			p, err := bk.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "web"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if p.GetPool().GetStatus().GetJoined() == machines {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		total += time.Since(began)
+
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		_ = store.Close()
+		nodes, err := kube.CoreV1().Nodes().List(b.Context(), metav1.ListOptions{})
+		if err != nil || len(nodes.Items) != machines {
+			b.Fatalf("%d Nodes registered (%v), want %d", len(nodes.Items), err, machines)
+		}
+		if err := kube.CoreV1().Nodes().DeleteCollection(b.Context(), metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/pool")
+}
