@@ -1627,7 +1627,7 @@ type Pool struct {
 	NodeProfile string `protobuf:"bytes,3,opt,name=node_profile,json=nodeProfile,proto3" json:"node_profile,omitempty"`
 	// capacity is the number of machines wanted.
 	Capacity int32 `protobuf:"varint,4,opt,name=capacity,proto3" json:"capacity,omitempty"`
-	// generation increments on every change of capacity.
+	// generation increments on every change of capacity, node config or join target.
 	Generation int64 `protobuf:"varint,5,opt,name=generation,proto3" json:"generation,omitempty"`
 	// deleting is true once deletion was asked for, until the machines are released.
 	Deleting   bool                   `protobuf:"varint,6,opt,name=deleting,proto3" json:"deleting,omitempty"`
