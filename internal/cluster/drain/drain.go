@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -33,9 +34,14 @@ func (r Result) Drained() bool {
 	return r.Remaining == 0
 }
 
+// stuckAfter is how long past its grace period a terminating pod is waited
+// for: longer, and its kubelet is gone (a dead Node), so it never will.
+const stuckAfter = time.Minute
+
 // Pass evicts every pod of the Node that a drain must move. DaemonSet pods,
-// mirror pods and finished pods stay: they do not hold the Node.
-func Pass(ctx context.Context, c client.Client, node string) (Result, error) {
+// mirror pods and finished pods stay: they do not hold the Node; nor does a
+// pod stuck terminating well past its grace period.
+func Pass(ctx context.Context, c client.Client, node string, now time.Time) (Result, error) {
 	pods := &corev1.PodList{}
 	if err := c.List(ctx, pods, client.MatchingFieldsSelector{
 		Selector: fields.OneTermEqualSelector("spec.nodeName", node),
@@ -45,7 +51,7 @@ func Pass(ctx context.Context, c client.Client, node string) (Result, error) {
 	var res Result
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if !mustLeave(pod) {
+		if !mustLeave(pod) || stuck(pod, now) {
 			continue
 		}
 		res.Remaining++
@@ -77,6 +83,12 @@ func mustLeave(pod *corev1.Pod) bool {
 	}
 	owner := metav1.GetControllerOf(pod)
 	return owner == nil || owner.Kind != "DaemonSet"
+}
+
+// stuck says whether a terminating pod is well past its deletion deadline
+// (the deletion timestamp is the deadline: the request time plus the grace).
+func stuck(pod *corev1.Pod, now time.Time) bool {
+	return pod.DeletionTimestamp != nil && now.After(pod.DeletionTimestamp.Add(stuckAfter))
 }
 
 // reason is the refusal's cause, e.g. the disruption budget it would violate.

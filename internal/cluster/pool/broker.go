@@ -2,7 +2,9 @@ package pool
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -23,7 +25,8 @@ const brokerPageSize = 1000
 
 // ensureBrokerPool creates the Pool's broker pool, or brings its capacity,
 // node config and join target in step. A refusal the Pool's author must fix,
-// and a broker that does not answer, come back as a blocker that status shows.
+// and a broker that does not answer, come back as a blocker that status shows;
+// a broker pool deleted outside the hub comes back with its blocker.
 func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster,
 	kubeconfig []byte) (*brokerv1.Pool, *blocker) {
 	logger := log.FromContext(ctx)
@@ -36,6 +39,7 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 		if err != nil {
 			return nil, brokerBlocker("creating the broker pool", err)
 		}
+		r.remember(pool.Name, kubeconfig)
 		logger.Info("Created the broker pool", "capacity", pool.Spec.Capacity, "profile", pool.Spec.NodeProfile)
 		r.recorder.Eventf(pool, nil, "Normal", "BrokerPoolCreated", "Reconcile",
 			"created broker pool %s with capacity %d of profile %s", pool.Name, pool.Spec.Capacity, pool.Spec.NodeProfile)
@@ -49,10 +53,15 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 		return nil, &blocker{fleetv1alpha1.BrokerPoolConflictReason, why}
 	}
 	if bp.GetDeleting() {
-		return nil, &blocker{fleetv1alpha1.BrokerRejectedReason,
+		return bp, &blocker{fleetv1alpha1.BrokerRejectedReason,
 			fmt.Sprintf("broker pool %q is being deleted outside the hub; it is created again once its machines are released", bp.GetName())}
 	}
 	drift := brokerPoolDrift(pool, bp)
+	if !r.pushed(pool.Name, kubeconfig) {
+		// The broker never returns the bootstrap kubeconfig: it is pushed
+		// once per process and whenever the Cluster's Secret changes.
+		drift = strings.TrimPrefix(drift+", bootstrap kubeconfig", ", ")
+	}
 	if drift == "" {
 		return bp, nil
 	}
@@ -63,8 +72,22 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 	if err != nil {
 		return nil, brokerBlocker("updating the broker pool", err)
 	}
+	r.remember(pool.Name, kubeconfig)
 	logger.Info("Updated the broker pool", "change", drift)
 	return updated.GetPool(), nil
+}
+
+// pushed says whether the broker pool got this kubeconfig from this process.
+func (r *Reconciler) pushed(pool string, kubeconfig []byte) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kubeconfigs[pool] == sha256.Sum256(kubeconfig)
+}
+
+func (r *Reconciler) remember(pool string, kubeconfig []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.kubeconfigs[pool] = sha256.Sum256(kubeconfig)
 }
 
 // brokerBlocker says why the broker refused or did not answer.
@@ -159,11 +182,18 @@ type brokerWatch struct {
 func (w *brokerWatch) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("broker-watch")
 	watch := func(name string, run func(context.Context) error) {
-		backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+		newBackoff := func() wait.Backoff {
+			return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+		}
+		backoff := newBackoff()
 		for ctx.Err() == nil {
+			began := time.Now()
 			err := run(ctx)
 			if ctx.Err() != nil {
 				return
+			}
+			if time.Since(began) > time.Minute {
+				backoff = newBackoff() // the stream was healthy: start over
 			}
 			delay := backoff.Step()
 			logger.V(1).Info("Broker watch broke; watching again", "stream", name, "after", delay, "error", err)

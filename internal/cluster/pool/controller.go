@@ -7,8 +7,10 @@ package pool
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -66,6 +68,11 @@ type Reconciler struct {
 	recorder     events.EventRecorder
 	clock        clock.PassiveClock
 	brokerEvents chan event.GenericEvent
+
+	mu sync.Mutex
+	// kubeconfigs is the hash of the bootstrap kubeconfig last handed to
+	// each broker pool.
+	kubeconfigs map[string][sha256.Size]byte
 }
 
 // New validates the options and returns a Reconciler.
@@ -85,7 +92,7 @@ func New(o Options) (*Reconciler, error) {
 	}
 	return &Reconciler{
 		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock,
-		brokerEvents: make(chan event.GenericEvent, 1024),
+		brokerEvents: make(chan event.GenericEvent, 1024), kubeconfigs: map[string][sha256.Size]byte{},
 	}, nil
 }
 
@@ -127,6 +134,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return r.finish(ctx, pool, observed{}, block)
 	}
 	bp, block := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
+	if bp != nil && bp.GetDeleting() {
+		// Deleted outside the hub: its machines still leave only drained.
+		if _, err := r.reconcileNodes(ctx, pool, rc, bp); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	if block != nil {
 		return r.finish(ctx, pool, observed{}, block)
 	}
@@ -142,7 +155,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 	if !controllerutil.ContainsFinalizer(pool, fleetv1alpha1.PoolFinalizer) {
 		return reconcile.Result{}, nil
 	}
-	_, rc, block := r.connect(ctx, pool)
+	cluster, rc, block := r.connect(ctx, pool)
 	clusterGone := block != nil && block.reason == fleetv1alpha1.ClusterNotFoundReason
 	if block != nil && !clusterGone {
 		// The Nodes cannot be drained while the cluster is unreachable.
@@ -156,7 +169,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 		return r.finish(ctx, pool, observed{}, &blocker{fleetv1alpha1.BrokerUnavailableReason, "asking the broker for the pool: " + err.Error()})
 	}
 	bp := resp.GetPool()
-	if bp.GetJoinTarget().GetCluster() != pool.Spec.Cluster {
+	if bp.GetJoinTarget().GetCluster() != pool.Spec.Cluster || cluster != nil && conflict(pool, cluster, bp) != "" {
 		// Not ours to delete.
 		return r.release(ctx, pool, nil)
 	}
@@ -240,13 +253,15 @@ func (r *Reconciler) finish(ctx context.Context, pool *fleetv1alpha1.Pool, obs o
 	if (before == nil || before.Reason != after.Reason) && problem(after.Reason) {
 		r.recorder.Eventf(pool, nil, corev1.EventTypeWarning, after.Reason, "Reconcile", "%s", after.Message)
 	}
-	switch {
-	case block != nil:
-		return reconcile.Result{RequeueAfter: blockedInterval}, nil
-	case after.Status != metav1.ConditionTrue:
+	switch after.Reason {
+	case fleetv1alpha1.PoolReadyReason:
+		return reconcile.Result{RequeueAfter: steadyInterval}, nil
+	case fleetv1alpha1.DrainingReason, fleetv1alpha1.DeletingReason, fleetv1alpha1.JoiningReason, fleetv1alpha1.WaitingForDaemonSetsReason:
+		// Refused evictions and starting pods are retried soon; broker and
+		// Node events wake the controller for the rest.
 		return reconcile.Result{RequeueAfter: convergingInterval}, nil
 	}
-	return reconcile.Result{RequeueAfter: steadyInterval}, nil
+	return reconcile.Result{RequeueAfter: blockedInterval}, nil
 }
 
 // problem says whether a Ready reason is something a person should look at.

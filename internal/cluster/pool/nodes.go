@@ -11,6 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -78,10 +80,27 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 	}
 	for machine, d := range open {
 		if isPendingShrink(d) && !hasNode[machine] {
-			g.Go(func() error { return r.approve(gctx, d, "machine "+machine+" has no Node: nothing to drain") })
+			g.Go(func() error { return r.releaseNodeless(gctx, rc, d) })
 		}
 	}
-	return obs, g.Wait()
+	err = g.Wait()
+	return obs, err
+}
+
+// releaseNodeless approves the release of a machine that has no Node in the
+// cache: it never joined, or its Node left the Pool's label behind. The API
+// server, not the cache, has the last word: a Node that exists is drained.
+func (r *Reconciler) releaseNodeless(ctx context.Context, rc *remote.Cluster, d *brokerv1.Disruption) error {
+	node := &corev1.Node{}
+	err := rc.APIReader.Get(ctx, client.ObjectKey{Name: d.GetMachine()}, node)
+	switch {
+	case err == nil:
+		_, err := r.drainAndApprove(ctx, rc, node, d)
+		return err
+	case !apierrors.IsNotFound(err):
+		return fmt.Errorf("reading node %s: %w", d.GetMachine(), err)
+	}
+	return r.approve(ctx, d, "machine "+d.GetMachine()+" has no Node: nothing to drain")
 }
 
 // poolNodes lists the Nodes that carry the Pool's label, from the cache.
@@ -115,7 +134,7 @@ func (r *Reconciler) drainAndApprove(ctx context.Context, rc *remote.Cluster, no
 		}
 		log.FromContext(ctx).Info("Cordoned node to release its machine", "node", klog.KObj(node), "disruption", d.GetId())
 	}
-	res, err := drain.Pass(ctx, rc.Client, node.Name)
+	res, err := drain.Pass(ctx, rc.Client, node.Name, r.clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -159,22 +178,22 @@ func (r *Reconciler) updateNode(ctx context.Context, rc *remote.Cluster, pool *f
 // daemonSets is where a Pool's required DaemonSets are ready.
 type daemonSets struct {
 	required int
-	// ready counts, per Node, the required DaemonSets with a ready pod on it.
-	ready map[string]int
+	// ready has, per Node, the required DaemonSets with a ready pod on it.
+	ready map[string]sets.Set[types.UID]
 	// waiting says why some Nodes cannot lose the startup taint yet, "" when
 	// only time (pods starting) stands in the way.
 	waiting string
 }
 
 func (g daemonSets) readyOn(node string) bool {
-	return g.ready[node] >= g.required
+	return g.ready[node].Len() >= g.required
 }
 
 // daemonSetGate reads the Pool's required DaemonSets and their pods. A
 // DaemonSet that does not exist or does not tolerate the startup taint is
 // named in waiting: no Node can pass it.
 func daemonSetGate(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.Pool) (daemonSets, error) {
-	gate := daemonSets{required: len(pool.Spec.RequiredDaemonSets), ready: map[string]int{}}
+	gate := daemonSets{required: len(pool.Spec.RequiredDaemonSets), ready: map[string]sets.Set[types.UID]{}}
 	var problems []string
 	for _, ref := range pool.Spec.RequiredDaemonSets {
 		ds := &appsv1.DaemonSet{}
@@ -202,7 +221,10 @@ func daemonSetGate(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.
 		for i := range pods.Items {
 			p := &pods.Items[i]
 			if owner := metav1.GetControllerOf(p); owner != nil && owner.UID == ds.UID && podReady(p) {
-				gate.ready[p.Spec.NodeName]++
+				if gate.ready[p.Spec.NodeName] == nil {
+					gate.ready[p.Spec.NodeName] = sets.New[types.UID]()
+				}
+				gate.ready[p.Spec.NodeName].Insert(ds.UID)
 			}
 		}
 	}

@@ -77,6 +77,9 @@ type Cluster struct {
 	// Client reads Pool Nodes from the cache and everything else (pods,
 	// DaemonSets) from the API server; it writes to the API server.
 	Client client.Client
+	// APIReader reads from the API server, for what the cache may not hold
+	// (a Node without the Pool label) or may not hold yet.
+	APIReader client.Reader
 	// Kubeconfig is the one the connection was built from.
 	Kubeconfig []byte
 }
@@ -89,6 +92,7 @@ type Clusters struct {
 	scheme *runtime.Scheme
 	events chan event.GenericEvent
 
+	started chan struct{} // closed by Start
 	mu      sync.Mutex
 	ctx     context.Context // set by Start
 	entries map[string]*entry
@@ -104,7 +108,8 @@ type entry struct {
 func New(hub client.Reader) *Clusters {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme) // static types: cannot fail
-	return &Clusters{hub: hub, scheme: scheme, events: make(chan event.GenericEvent, 1024), entries: map[string]*entry{}}
+	return &Clusters{hub: hub, scheme: scheme, events: make(chan event.GenericEvent, 1024),
+		started: make(chan struct{}), entries: map[string]*entry{}}
 }
 
 // NodeEvents carries every change of a Pool Node in any connected cluster.
@@ -117,6 +122,7 @@ func (c *Clusters) Start(ctx context.Context) error {
 	c.mu.Lock()
 	c.ctx = ctx
 	c.mu.Unlock()
+	close(c.started)
 	<-ctx.Done()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -135,11 +141,13 @@ func (c *Clusters) Get(ctx context.Context, fc *fleetv1alpha1.Cluster) (*Cluster
 		return nil, err
 	}
 	hash := sha256.Sum256(kubeconfig)
+	select {
+	case <-c.started: // the manager starts controllers and runnables together
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ctx == nil {
-		return nil, errors.New("workload cluster connections are not started yet")
-	}
 	if e, ok := c.entries[fc.Name]; ok {
 		if e.hash == hash {
 			return e.cluster, nil
@@ -205,7 +213,7 @@ func (c *Clusters) connect(ctx context.Context, kubeconfig []byte) (*entry, erro
 		cancel()
 		return nil, fmt.Errorf("the Nodes of the cluster were not listed within %s", syncTimeout)
 	}
-	return &entry{cluster: &Cluster{Client: cl.GetClient(), Kubeconfig: kubeconfig}, cancel: cancel}, nil
+	return &entry{cluster: &Cluster{Client: cl.GetClient(), APIReader: cl.GetAPIReader(), Kubeconfig: kubeconfig}, cancel: cancel}, nil
 }
 
 func (c *Clusters) publish(obj any) {
