@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
@@ -88,7 +87,7 @@ func testPools(t *testing.T, bin, home string) {
 	strata := func(args ...string) string {
 		return run(t, bin, "strata", append([]string{"--home", home}, args...)...)
 	}
-	nodes := clientsetFor(t, wl)
+	nodes := clientset(t, wl)
 
 	t.Run("the default pool of a new datacenter", func(t *testing.T) {
 		waitPool(t, bin, hub, "workload-1-general", "Ready", 40)
@@ -196,7 +195,6 @@ func testPools(t *testing.T, bin, home string) {
 // ready >= 0, status.ready is that; it returns the condition's message.
 func waitPool(t *testing.T, bin, hub, name, reason string, ready int32) string {
 	t.Helper()
-	var last metav1.Condition
 	var lastReady int32
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, 4*time.Minute, true, func(context.Context) (bool, error) {
 		out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", name,
@@ -206,7 +204,6 @@ func waitPool(t *testing.T, bin, hub, name, reason string, ready int32) string {
 		}
 		var r string
 		_, _ = fmt.Sscan(out, &lastReady, &r)
-		last.Reason = r
 		return r == reason && (ready < 0 || lastReady == ready), nil
 	})
 	cond := poolCondition(t, bin, hub, name)
@@ -222,15 +219,6 @@ func poolCondition(t *testing.T, bin, hub, name string) metav1.Condition {
 		"-o", `jsonpath={.status.conditions[?(@.type=="Ready")].reason}|{.status.conditions[?(@.type=="Ready")].message}`)
 	reason, message, _ := strings.Cut(out, "|")
 	return metav1.Condition{Reason: reason, Message: message}
-}
-
-func clientsetFor(t testing.TB, kubeconfig string) kubernetes.Interface {
-	t.Helper()
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(cfg)
 }
 
 func poolNodes(t *testing.T, cs kubernetes.Interface, pool string) []corev1.Node {
