@@ -272,6 +272,11 @@ const (
 	DisruptionState_DISRUPTION_STATE_IN_PROGRESS DisruptionState = 3
 	DisruptionState_DISRUPTION_STATE_COMPLETED   DisruptionState = 4
 	DisruptionState_DISRUPTION_STATE_CANCELLED   DisruptionState = 5
+	// FAILED: the broker performed the disruption's operation and the machine
+	// did not come back from it. Final. The machine is marked unhealthy with
+	// the failure as its health message, and stays in its pool (remediation
+	// takes it from there).
+	DisruptionState_DISRUPTION_STATE_FAILED DisruptionState = 6
 )
 
 // Enum value maps for DisruptionState.
@@ -283,6 +288,7 @@ var (
 		3: "DISRUPTION_STATE_IN_PROGRESS",
 		4: "DISRUPTION_STATE_COMPLETED",
 		5: "DISRUPTION_STATE_CANCELLED",
+		6: "DISRUPTION_STATE_FAILED",
 	}
 	DisruptionState_value = map[string]int32{
 		"DISRUPTION_STATE_UNSPECIFIED": 0,
@@ -291,6 +297,7 @@ var (
 		"DISRUPTION_STATE_IN_PROGRESS": 3,
 		"DISRUPTION_STATE_COMPLETED":   4,
 		"DISRUPTION_STATE_CANCELLED":   5,
+		"DISRUPTION_STATE_FAILED":      6,
 	}
 )
 
@@ -319,6 +326,65 @@ func (x DisruptionState) Number() protoreflect.EnumNumber {
 // Deprecated: Use DisruptionState.Descriptor instead.
 func (DisruptionState) EnumDescriptor() ([]byte, []int) {
 	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{4}
+}
+
+// OperationKind is what the broker does to a machine under a disruption.
+type OperationKind int32
+
+const (
+	OperationKind_OPERATION_KIND_UNSPECIFIED OperationKind = 0
+	// REBOOT: power-cycle the machine; its software stays.
+	OperationKind_OPERATION_KIND_REBOOT OperationKind = 1
+	// REIMAGE: write the machine's disk with software (the operation's, or
+	// what it runs now for fields left empty) and start its kubelet again; the
+	// Node comes back on the new node config.
+	OperationKind_OPERATION_KIND_REIMAGE OperationKind = 2
+	// REPLACE: take the machine out of its pool for repair; the pool gets a
+	// spare that satisfies its node profile, so its capacity is kept.
+	OperationKind_OPERATION_KIND_REPLACE OperationKind = 3
+)
+
+// Enum value maps for OperationKind.
+var (
+	OperationKind_name = map[int32]string{
+		0: "OPERATION_KIND_UNSPECIFIED",
+		1: "OPERATION_KIND_REBOOT",
+		2: "OPERATION_KIND_REIMAGE",
+		3: "OPERATION_KIND_REPLACE",
+	}
+	OperationKind_value = map[string]int32{
+		"OPERATION_KIND_UNSPECIFIED": 0,
+		"OPERATION_KIND_REBOOT":      1,
+		"OPERATION_KIND_REIMAGE":     2,
+		"OPERATION_KIND_REPLACE":     3,
+	}
+)
+
+func (x OperationKind) Enum() *OperationKind {
+	p := new(OperationKind)
+	*p = x
+	return p
+}
+
+func (x OperationKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (OperationKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_strata_broker_v1_broker_proto_enumTypes[5].Descriptor()
+}
+
+func (OperationKind) Type() protoreflect.EnumType {
+	return &file_strata_broker_v1_broker_proto_enumTypes[5]
+}
+
+func (x OperationKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use OperationKind.Descriptor instead.
+func (OperationKind) EnumDescriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{5}
 }
 
 // SKU is a machine type.
@@ -713,7 +779,9 @@ type ListMachinesRequest struct {
 	// page_size is at most 1000; 0 means 100.
 	PageSize int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is the next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,7,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// unhealthy_only keeps machines that are not healthy.
+	UnhealthyOnly bool `protobuf:"varint,8,opt,name=unhealthy_only,json=unhealthyOnly,proto3" json:"unhealthy_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -795,6 +863,13 @@ func (x *ListMachinesRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *ListMachinesRequest) GetUnhealthyOnly() bool {
+	if x != nil {
+		return x.UnhealthyOnly
+	}
+	return false
 }
 
 // ListMachinesResponse is one page of machines.
@@ -1766,7 +1841,9 @@ type PoolStatus struct {
 	// joined counts the machines whose Node has joined the pool's cluster.
 	Joined int32 `protobuf:"varint,5,opt,name=joined,proto3" json:"joined,omitempty"`
 	// releasing counts the machines under an open POOL_SHRINK disruption.
-	Releasing     int32 `protobuf:"varint,6,opt,name=releasing,proto3" json:"releasing,omitempty"`
+	Releasing int32 `protobuf:"varint,6,opt,name=releasing,proto3" json:"releasing,omitempty"`
+	// unhealthy counts the pool's machines that are not healthy.
+	Unhealthy     int32 `protobuf:"varint,7,opt,name=unhealthy,proto3" json:"unhealthy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1839,6 +1916,13 @@ func (x *PoolStatus) GetJoined() int32 {
 func (x *PoolStatus) GetReleasing() int32 {
 	if x != nil {
 		return x.Releasing
+	}
+	return 0
+}
+
+func (x *PoolStatus) GetUnhealthy() int32 {
+	if x != nil {
+		return x.Unhealthy
 	}
 	return 0
 }
@@ -2518,6 +2602,63 @@ func (x *WatchPoolsResponse) GetPool() *Pool {
 	return nil
 }
 
+// Operation is work the broker performs itself, through its provisioner,
+// once the disruption is started: the actor does not complete such a
+// disruption, the broker does (Completed, or Failed with the reason).
+type Operation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  OperationKind          `protobuf:"varint,1,opt,name=kind,proto3,enum=strata.broker.v1.OperationKind" json:"kind,omitempty"`
+	// software, for REIMAGE, is what the machine runs afterwards; an empty
+	// field keeps what the machine runs now.
+	Software      *Software `protobuf:"bytes,2,opt,name=software,proto3" json:"software,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Operation) Reset() {
+	*x = Operation{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Operation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Operation) ProtoMessage() {}
+
+func (x *Operation) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Operation.ProtoReflect.Descriptor instead.
+func (*Operation) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Operation) GetKind() OperationKind {
+	if x != nil {
+		return x.Kind
+	}
+	return OperationKind_OPERATION_KIND_UNSPECIFIED
+}
+
+func (x *Operation) GetSoftware() *Software {
+	if x != nil {
+		return x.Software
+	}
+	return nil
+}
+
 // Disruption is a planned or unplanned operation on one machine.
 type Disruption struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -2534,14 +2675,17 @@ type Disruption struct {
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
 	UpdateTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
 	// history is every transition, oldest first (GetDisruption only).
-	History       []*DisruptionTransition `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
+	History []*DisruptionTransition `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
+	// operation, when set, is performed by the broker once the disruption is
+	// started.
+	Operation     *Operation `protobuf:"bytes,13,opt,name=operation,proto3" json:"operation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Disruption) Reset() {
 	*x = Disruption{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2553,7 +2697,7 @@ func (x *Disruption) String() string {
 func (*Disruption) ProtoMessage() {}
 
 func (x *Disruption) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2566,7 +2710,7 @@ func (x *Disruption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disruption.ProtoReflect.Descriptor instead.
 func (*Disruption) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Disruption) GetId() string {
@@ -2653,7 +2797,15 @@ func (x *Disruption) GetHistory() []*DisruptionTransition {
 	return nil
 }
 
-// DisruptionTransition is one step of a disruption: the audit record.
+func (x *Disruption) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+// DisruptionTransition is one step of a disruption: the audit record. A
+// step recorded with RecordDisruptionStep has from equal to to.
 type DisruptionTransition struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          DisruptionState        `protobuf:"varint,1,opt,name=from,proto3,enum=strata.broker.v1.DisruptionState" json:"from,omitempty"`
@@ -2667,7 +2819,7 @@ type DisruptionTransition struct {
 
 func (x *DisruptionTransition) Reset() {
 	*x = DisruptionTransition{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2679,7 +2831,7 @@ func (x *DisruptionTransition) String() string {
 func (*DisruptionTransition) ProtoMessage() {}
 
 func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2692,7 +2844,7 @@ func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisruptionTransition.ProtoReflect.Descriptor instead.
 func (*DisruptionTransition) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DisruptionTransition) GetFrom() DisruptionState {
@@ -2732,18 +2884,21 @@ func (x *DisruptionTransition) GetTime() *timestamppb.Timestamp {
 
 // CreateDisruptionRequest asks for a machine to be disrupted.
 type CreateDisruptionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Machine       string                 `protobuf:"bytes,1,opt,name=machine,proto3" json:"machine,omitempty"`
-	Reason        DisruptionReason       `protobuf:"varint,2,opt,name=reason,proto3,enum=strata.broker.v1.DisruptionReason" json:"reason,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Machine string                 `protobuf:"bytes,1,opt,name=machine,proto3" json:"machine,omitempty"`
+	Reason  DisruptionReason       `protobuf:"varint,2,opt,name=reason,proto3,enum=strata.broker.v1.DisruptionReason" json:"reason,omitempty"`
+	Actor   string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Message string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// operation, when set, is performed by the broker once the disruption is
+	// started (see Operation). Not allowed with DECOMMISSION.
+	Operation     *Operation `protobuf:"bytes,5,opt,name=operation,proto3" json:"operation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateDisruptionRequest) Reset() {
 	*x = CreateDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2755,7 +2910,7 @@ func (x *CreateDisruptionRequest) String() string {
 func (*CreateDisruptionRequest) ProtoMessage() {}
 
 func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2768,7 +2923,7 @@ func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CreateDisruptionRequest) GetMachine() string {
@@ -2799,6 +2954,13 @@ func (x *CreateDisruptionRequest) GetMessage() string {
 	return ""
 }
 
+func (x *CreateDisruptionRequest) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 // CreateDisruptionResponse is the new disruption, Pending.
 type CreateDisruptionResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -2809,7 +2971,7 @@ type CreateDisruptionResponse struct {
 
 func (x *CreateDisruptionResponse) Reset() {
 	*x = CreateDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +2983,7 @@ func (x *CreateDisruptionResponse) String() string {
 func (*CreateDisruptionResponse) ProtoMessage() {}
 
 func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +2996,7 @@ func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateDisruptionResponse) GetDisruption() *Disruption {
@@ -2854,7 +3016,7 @@ type GetDisruptionRequest struct {
 
 func (x *GetDisruptionRequest) Reset() {
 	*x = GetDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +3028,7 @@ func (x *GetDisruptionRequest) String() string {
 func (*GetDisruptionRequest) ProtoMessage() {}
 
 func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +3041,7 @@ func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*GetDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetDisruptionRequest) GetId() string {
@@ -2899,7 +3061,7 @@ type GetDisruptionResponse struct {
 
 func (x *GetDisruptionResponse) Reset() {
 	*x = GetDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2911,7 +3073,7 @@ func (x *GetDisruptionResponse) String() string {
 func (*GetDisruptionResponse) ProtoMessage() {}
 
 func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2924,7 +3086,7 @@ func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*GetDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetDisruptionResponse) GetDisruption() *Disruption {
@@ -2948,7 +3110,7 @@ type ListDisruptionsRequest struct {
 
 func (x *ListDisruptionsRequest) Reset() {
 	*x = ListDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3122,7 @@ func (x *ListDisruptionsRequest) String() string {
 func (*ListDisruptionsRequest) ProtoMessage() {}
 
 func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3135,7 @@ func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListDisruptionsRequest) GetMachine() string {
@@ -3014,7 +3176,7 @@ type ListDisruptionsResponse struct {
 
 func (x *ListDisruptionsResponse) Reset() {
 	*x = ListDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3026,7 +3188,7 @@ func (x *ListDisruptionsResponse) String() string {
 func (*ListDisruptionsResponse) ProtoMessage() {}
 
 func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3039,7 +3201,7 @@ func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListDisruptionsResponse) GetDisruptions() []*Disruption {
@@ -3060,7 +3222,7 @@ type WatchDisruptionsRequest struct {
 
 func (x *WatchDisruptionsRequest) Reset() {
 	*x = WatchDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3072,7 +3234,7 @@ func (x *WatchDisruptionsRequest) String() string {
 func (*WatchDisruptionsRequest) ProtoMessage() {}
 
 func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3085,7 +3247,7 @@ func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *WatchDisruptionsRequest) GetPool() string {
@@ -3113,7 +3275,7 @@ type WatchDisruptionsResponse struct {
 
 func (x *WatchDisruptionsResponse) Reset() {
 	*x = WatchDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3125,7 +3287,7 @@ func (x *WatchDisruptionsResponse) String() string {
 func (*WatchDisruptionsResponse) ProtoMessage() {}
 
 func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3138,7 +3300,7 @@ func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *WatchDisruptionsResponse) GetType() EventType {
@@ -3167,7 +3329,7 @@ type ApproveDisruptionRequest struct {
 
 func (x *ApproveDisruptionRequest) Reset() {
 	*x = ApproveDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3179,7 +3341,7 @@ func (x *ApproveDisruptionRequest) String() string {
 func (*ApproveDisruptionRequest) ProtoMessage() {}
 
 func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3192,7 +3354,7 @@ func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ApproveDisruptionRequest) GetId() string {
@@ -3226,7 +3388,7 @@ type ApproveDisruptionResponse struct {
 
 func (x *ApproveDisruptionResponse) Reset() {
 	*x = ApproveDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3238,7 +3400,7 @@ func (x *ApproveDisruptionResponse) String() string {
 func (*ApproveDisruptionResponse) ProtoMessage() {}
 
 func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3251,7 +3413,7 @@ func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ApproveDisruptionResponse) GetDisruption() *Disruption {
@@ -3273,7 +3435,7 @@ type StartDisruptionRequest struct {
 
 func (x *StartDisruptionRequest) Reset() {
 	*x = StartDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3285,7 +3447,7 @@ func (x *StartDisruptionRequest) String() string {
 func (*StartDisruptionRequest) ProtoMessage() {}
 
 func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3298,7 +3460,7 @@ func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*StartDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *StartDisruptionRequest) GetId() string {
@@ -3332,7 +3494,7 @@ type StartDisruptionResponse struct {
 
 func (x *StartDisruptionResponse) Reset() {
 	*x = StartDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3344,7 +3506,7 @@ func (x *StartDisruptionResponse) String() string {
 func (*StartDisruptionResponse) ProtoMessage() {}
 
 func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3357,7 +3519,7 @@ func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*StartDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StartDisruptionResponse) GetDisruption() *Disruption {
@@ -3381,7 +3543,7 @@ type CompleteDisruptionRequest struct {
 
 func (x *CompleteDisruptionRequest) Reset() {
 	*x = CompleteDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3555,7 @@ func (x *CompleteDisruptionRequest) String() string {
 func (*CompleteDisruptionRequest) ProtoMessage() {}
 
 func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3568,7 @@ func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CompleteDisruptionRequest) GetId() string {
@@ -3447,7 +3609,7 @@ type CompleteDisruptionResponse struct {
 
 func (x *CompleteDisruptionResponse) Reset() {
 	*x = CompleteDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3459,7 +3621,7 @@ func (x *CompleteDisruptionResponse) String() string {
 func (*CompleteDisruptionResponse) ProtoMessage() {}
 
 func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3472,7 +3634,7 @@ func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *CompleteDisruptionResponse) GetDisruption() *Disruption {
@@ -3494,7 +3656,7 @@ type CancelDisruptionRequest struct {
 
 func (x *CancelDisruptionRequest) Reset() {
 	*x = CancelDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3506,7 +3668,7 @@ func (x *CancelDisruptionRequest) String() string {
 func (*CancelDisruptionRequest) ProtoMessage() {}
 
 func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3519,7 +3681,7 @@ func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{54}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CancelDisruptionRequest) GetId() string {
@@ -3553,7 +3715,7 @@ type CancelDisruptionResponse struct {
 
 func (x *CancelDisruptionResponse) Reset() {
 	*x = CancelDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3565,7 +3727,7 @@ func (x *CancelDisruptionResponse) String() string {
 func (*CancelDisruptionResponse) ProtoMessage() {}
 
 func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3578,10 +3740,118 @@ func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{55}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CancelDisruptionResponse) GetDisruption() *Disruption {
+	if x != nil {
+		return x.Disruption
+	}
+	return nil
+}
+
+// RecordDisruptionStepRequest adds a step to a disruption's history.
+type RecordDisruptionStepRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// actor took the step, e.g. cluster-manager/workload-1.
+	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// message says what was done and why, e.g. "cordoned node m-0001".
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordDisruptionStepRequest) Reset() {
+	*x = RecordDisruptionStepRequest{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordDisruptionStepRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordDisruptionStepRequest) ProtoMessage() {}
+
+func (x *RecordDisruptionStepRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordDisruptionStepRequest.ProtoReflect.Descriptor instead.
+func (*RecordDisruptionStepRequest) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *RecordDisruptionStepRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *RecordDisruptionStepRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *RecordDisruptionStepRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// RecordDisruptionStepResponse is the disruption.
+type RecordDisruptionStepResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Disruption    *Disruption            `protobuf:"bytes,1,opt,name=disruption,proto3" json:"disruption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecordDisruptionStepResponse) Reset() {
+	*x = RecordDisruptionStepResponse{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecordDisruptionStepResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecordDisruptionStepResponse) ProtoMessage() {}
+
+func (x *RecordDisruptionStepResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecordDisruptionStepResponse.ProtoReflect.Descriptor instead.
+func (*RecordDisruptionStepResponse) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *RecordDisruptionStepResponse) GetDisruption() *Disruption {
 	if x != nil {
 		return x.Disruption
 	}
@@ -3627,7 +3897,7 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x11GetMachineRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"I\n" +
 	"\x12GetMachineResponse\x123\n" +
-	"\amachine\x18\x01 \x01(\v2\x19.strata.broker.v1.MachineR\amachine\"\xf8\x01\n" +
+	"\amachine\x18\x01 \x01(\v2\x19.strata.broker.v1.MachineR\amachine\"\x9f\x02\n" +
 	"\x13ListMachinesRequest\x12\x1e\n" +
 	"\n" +
 	"datacenter\x18\x01 \x01(\tR\n" +
@@ -3638,7 +3908,8 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x04pool\x18\x05 \x01(\tR\x04pool\x12\x1b\n" +
 	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\a \x01(\tR\tpageToken\"u\n" +
+	"page_token\x18\a \x01(\tR\tpageToken\x12%\n" +
+	"\x0eunhealthy_only\x18\b \x01(\bR\runhealthyOnly\"u\n" +
 	"\x14ListMachinesResponse\x125\n" +
 	"\bmachines\x18\x01 \x03(\v2\x19.strata.broker.v1.MachineR\bmachines\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x11\n" +
@@ -3711,7 +3982,7 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	" \x01(\tR\n" +
 	"nodeConfig\x12=\n" +
 	"\vjoin_target\x18\v \x01(\v2\x1c.strata.broker.v1.JoinTargetR\n" +
-	"joinTarget\"\xee\x01\n" +
+	"joinTarget\"\x8c\x02\n" +
 	"\n" +
 	"PoolStatus\x12\x1c\n" +
 	"\tallocated\x18\x01 \x01(\x05R\tallocated\x12\x1c\n" +
@@ -3721,7 +3992,8 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"conditions\x18\x04 \x03(\v2\x1b.strata.broker.v1.ConditionR\n" +
 	"conditions\x12\x16\n" +
 	"\x06joined\x18\x05 \x01(\x05R\x06joined\x12\x1c\n" +
-	"\treleasing\x18\x06 \x01(\x05R\treleasing\"R\n" +
+	"\treleasing\x18\x06 \x01(\x05R\treleasing\x12\x1c\n" +
+	"\tunhealthy\x18\a \x01(\x05R\tunhealthy\"R\n" +
 	"\tZoneCount\x12)\n" +
 	"\x10maintenance_zone\x18\x01 \x01(\x05R\x0fmaintenanceZone\x12\x1a\n" +
 	"\bmachines\x18\x02 \x01(\x05R\bmachines\"i\n" +
@@ -3757,7 +4029,10 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x11WatchPoolsRequest\"q\n" +
 	"\x12WatchPoolsResponse\x12/\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.strata.broker.v1.EventTypeR\x04type\x12*\n" +
-	"\x04pool\x18\x02 \x01(\v2\x16.strata.broker.v1.PoolR\x04pool\"\xf6\x03\n" +
+	"\x04pool\x18\x02 \x01(\v2\x16.strata.broker.v1.PoolR\x04pool\"x\n" +
+	"\tOperation\x123\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x1f.strata.broker.v1.OperationKindR\x04kind\x126\n" +
+	"\bsoftware\x18\x02 \x01(\v2\x1a.strata.broker.v1.SoftwareR\bsoftware\"\xb1\x04\n" +
 	"\n" +
 	"Disruption\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -3776,18 +4051,20 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"createTime\x12;\n" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12@\n" +
-	"\ahistory\x18\f \x03(\v2&.strata.broker.v1.DisruptionTransitionR\ahistory\"\xe0\x01\n" +
+	"\ahistory\x18\f \x03(\v2&.strata.broker.v1.DisruptionTransitionR\ahistory\x129\n" +
+	"\toperation\x18\r \x01(\v2\x1b.strata.broker.v1.OperationR\toperation\"\xe0\x01\n" +
 	"\x14DisruptionTransition\x125\n" +
 	"\x04from\x18\x01 \x01(\x0e2!.strata.broker.v1.DisruptionStateR\x04from\x121\n" +
 	"\x02to\x18\x02 \x01(\x0e2!.strata.broker.v1.DisruptionStateR\x02to\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\x9f\x01\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xda\x01\n" +
 	"\x17CreateDisruptionRequest\x12\x18\n" +
 	"\amachine\x18\x01 \x01(\tR\amachine\x12:\n" +
 	"\x06reason\x18\x02 \x01(\x0e2\".strata.broker.v1.DisruptionReasonR\x06reason\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"X\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x129\n" +
+	"\toperation\x18\x05 \x01(\v2\x1b.strata.broker.v1.OperationR\toperation\"X\n" +
 	"\x18CreateDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
@@ -3849,6 +4126,14 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x18CancelDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
+	"disruption\"]\n" +
+	"\x1bRecordDisruptionStepRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\\\n" +
+	"\x1cRecordDisruptionStepResponse\x12<\n" +
+	"\n" +
+	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
 	"disruption*\xc3\x01\n" +
 	"\fMachineState\x12\x1d\n" +
 	"\x19MACHINE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
@@ -3874,14 +4159,20 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"!DISRUPTION_REASON_HARDWARE_REPAIR\x10\x02\x12\"\n" +
 	"\x1eDISRUPTION_REASON_DECOMMISSION\x10\x03\x12!\n" +
 	"\x1dDISRUPTION_REASON_REMEDIATION\x10\x04\x12!\n" +
-	"\x1dDISRUPTION_REASON_POOL_SHRINK\x10\x05*\xd2\x01\n" +
+	"\x1dDISRUPTION_REASON_POOL_SHRINK\x10\x05*\xef\x01\n" +
 	"\x0fDisruptionState\x12 \n" +
 	"\x1cDISRUPTION_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18DISRUPTION_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19DISRUPTION_STATE_APPROVED\x10\x02\x12 \n" +
 	"\x1cDISRUPTION_STATE_IN_PROGRESS\x10\x03\x12\x1e\n" +
 	"\x1aDISRUPTION_STATE_COMPLETED\x10\x04\x12\x1e\n" +
-	"\x1aDISRUPTION_STATE_CANCELLED\x10\x052\x94\x11\n" +
+	"\x1aDISRUPTION_STATE_CANCELLED\x10\x05\x12\x1b\n" +
+	"\x17DISRUPTION_STATE_FAILED\x10\x06*\x82\x01\n" +
+	"\rOperationKind\x12\x1e\n" +
+	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15OPERATION_KIND_REBOOT\x10\x01\x12\x1a\n" +
+	"\x16OPERATION_KIND_REIMAGE\x10\x02\x12\x1a\n" +
+	"\x16OPERATION_KIND_REPLACE\x10\x032\x8b\x12\n" +
 	"\rBrokerService\x12W\n" +
 	"\n" +
 	"GetMachine\x12#.strata.broker.v1.GetMachineRequest\x1a$.strata.broker.v1.GetMachineResponse\x12]\n" +
@@ -3909,7 +4200,8 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x11ApproveDisruption\x12*.strata.broker.v1.ApproveDisruptionRequest\x1a+.strata.broker.v1.ApproveDisruptionResponse\x12f\n" +
 	"\x0fStartDisruption\x12(.strata.broker.v1.StartDisruptionRequest\x1a).strata.broker.v1.StartDisruptionResponse\x12o\n" +
 	"\x12CompleteDisruption\x12+.strata.broker.v1.CompleteDisruptionRequest\x1a,.strata.broker.v1.CompleteDisruptionResponse\x12i\n" +
-	"\x10CancelDisruption\x12).strata.broker.v1.CancelDisruptionRequest\x1a*.strata.broker.v1.CancelDisruptionResponseB>Z<github.com/strata-dev/strata/proto/strata/broker/v1;brokerv1b\x06proto3"
+	"\x10CancelDisruption\x12).strata.broker.v1.CancelDisruptionRequest\x1a*.strata.broker.v1.CancelDisruptionResponse\x12u\n" +
+	"\x14RecordDisruptionStep\x12-.strata.broker.v1.RecordDisruptionStepRequest\x1a..strata.broker.v1.RecordDisruptionStepResponseB>Z<github.com/strata-dev/strata/proto/strata/broker/v1;brokerv1b\x06proto3"
 
 var (
 	file_strata_broker_v1_broker_proto_rawDescOnce sync.Once
@@ -3923,176 +4215,187 @@ func file_strata_broker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_strata_broker_v1_broker_proto_rawDescData
 }
 
-var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 57)
+var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_strata_broker_v1_broker_proto_goTypes = []any{
-	(MachineState)(0),                  // 0: strata.broker.v1.MachineState
-	(ProvisionState)(0),                // 1: strata.broker.v1.ProvisionState
-	(EventType)(0),                     // 2: strata.broker.v1.EventType
-	(DisruptionReason)(0),              // 3: strata.broker.v1.DisruptionReason
-	(DisruptionState)(0),               // 4: strata.broker.v1.DisruptionState
-	(*SKU)(nil),                        // 5: strata.broker.v1.SKU
-	(*Software)(nil),                   // 6: strata.broker.v1.Software
-	(*Machine)(nil),                    // 7: strata.broker.v1.Machine
-	(*GetMachineRequest)(nil),          // 8: strata.broker.v1.GetMachineRequest
-	(*GetMachineResponse)(nil),         // 9: strata.broker.v1.GetMachineResponse
-	(*ListMachinesRequest)(nil),        // 10: strata.broker.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),       // 11: strata.broker.v1.ListMachinesResponse
-	(*ListSKUsRequest)(nil),            // 12: strata.broker.v1.ListSKUsRequest
-	(*ListSKUsResponse)(nil),           // 13: strata.broker.v1.ListSKUsResponse
-	(*NodeProfile)(nil),                // 14: strata.broker.v1.NodeProfile
-	(*CreateNodeProfileRequest)(nil),   // 15: strata.broker.v1.CreateNodeProfileRequest
-	(*CreateNodeProfileResponse)(nil),  // 16: strata.broker.v1.CreateNodeProfileResponse
-	(*GetNodeProfileRequest)(nil),      // 17: strata.broker.v1.GetNodeProfileRequest
-	(*GetNodeProfileResponse)(nil),     // 18: strata.broker.v1.GetNodeProfileResponse
-	(*ListNodeProfilesRequest)(nil),    // 19: strata.broker.v1.ListNodeProfilesRequest
-	(*ListNodeProfilesResponse)(nil),   // 20: strata.broker.v1.ListNodeProfilesResponse
-	(*UpdateNodeProfileRequest)(nil),   // 21: strata.broker.v1.UpdateNodeProfileRequest
-	(*UpdateNodeProfileResponse)(nil),  // 22: strata.broker.v1.UpdateNodeProfileResponse
-	(*DeleteNodeProfileRequest)(nil),   // 23: strata.broker.v1.DeleteNodeProfileRequest
-	(*DeleteNodeProfileResponse)(nil),  // 24: strata.broker.v1.DeleteNodeProfileResponse
-	(*JoinTarget)(nil),                 // 25: strata.broker.v1.JoinTarget
-	(*Taint)(nil),                      // 26: strata.broker.v1.Taint
-	(*Pool)(nil),                       // 27: strata.broker.v1.Pool
-	(*PoolStatus)(nil),                 // 28: strata.broker.v1.PoolStatus
-	(*ZoneCount)(nil),                  // 29: strata.broker.v1.ZoneCount
-	(*Condition)(nil),                  // 30: strata.broker.v1.Condition
-	(*CreatePoolRequest)(nil),          // 31: strata.broker.v1.CreatePoolRequest
-	(*CreatePoolResponse)(nil),         // 32: strata.broker.v1.CreatePoolResponse
-	(*GetPoolRequest)(nil),             // 33: strata.broker.v1.GetPoolRequest
-	(*GetPoolResponse)(nil),            // 34: strata.broker.v1.GetPoolResponse
-	(*ListPoolsRequest)(nil),           // 35: strata.broker.v1.ListPoolsRequest
-	(*ListPoolsResponse)(nil),          // 36: strata.broker.v1.ListPoolsResponse
-	(*UpdatePoolRequest)(nil),          // 37: strata.broker.v1.UpdatePoolRequest
-	(*UpdatePoolResponse)(nil),         // 38: strata.broker.v1.UpdatePoolResponse
-	(*DeletePoolRequest)(nil),          // 39: strata.broker.v1.DeletePoolRequest
-	(*DeletePoolResponse)(nil),         // 40: strata.broker.v1.DeletePoolResponse
-	(*WatchPoolsRequest)(nil),          // 41: strata.broker.v1.WatchPoolsRequest
-	(*WatchPoolsResponse)(nil),         // 42: strata.broker.v1.WatchPoolsResponse
-	(*Disruption)(nil),                 // 43: strata.broker.v1.Disruption
-	(*DisruptionTransition)(nil),       // 44: strata.broker.v1.DisruptionTransition
-	(*CreateDisruptionRequest)(nil),    // 45: strata.broker.v1.CreateDisruptionRequest
-	(*CreateDisruptionResponse)(nil),   // 46: strata.broker.v1.CreateDisruptionResponse
-	(*GetDisruptionRequest)(nil),       // 47: strata.broker.v1.GetDisruptionRequest
-	(*GetDisruptionResponse)(nil),      // 48: strata.broker.v1.GetDisruptionResponse
-	(*ListDisruptionsRequest)(nil),     // 49: strata.broker.v1.ListDisruptionsRequest
-	(*ListDisruptionsResponse)(nil),    // 50: strata.broker.v1.ListDisruptionsResponse
-	(*WatchDisruptionsRequest)(nil),    // 51: strata.broker.v1.WatchDisruptionsRequest
-	(*WatchDisruptionsResponse)(nil),   // 52: strata.broker.v1.WatchDisruptionsResponse
-	(*ApproveDisruptionRequest)(nil),   // 53: strata.broker.v1.ApproveDisruptionRequest
-	(*ApproveDisruptionResponse)(nil),  // 54: strata.broker.v1.ApproveDisruptionResponse
-	(*StartDisruptionRequest)(nil),     // 55: strata.broker.v1.StartDisruptionRequest
-	(*StartDisruptionResponse)(nil),    // 56: strata.broker.v1.StartDisruptionResponse
-	(*CompleteDisruptionRequest)(nil),  // 57: strata.broker.v1.CompleteDisruptionRequest
-	(*CompleteDisruptionResponse)(nil), // 58: strata.broker.v1.CompleteDisruptionResponse
-	(*CancelDisruptionRequest)(nil),    // 59: strata.broker.v1.CancelDisruptionRequest
-	(*CancelDisruptionResponse)(nil),   // 60: strata.broker.v1.CancelDisruptionResponse
-	nil,                                // 61: strata.broker.v1.JoinTarget.NodeLabelsEntry
-	(*timestamppb.Timestamp)(nil),      // 62: google.protobuf.Timestamp
+	(MachineState)(0),                    // 0: strata.broker.v1.MachineState
+	(ProvisionState)(0),                  // 1: strata.broker.v1.ProvisionState
+	(EventType)(0),                       // 2: strata.broker.v1.EventType
+	(DisruptionReason)(0),                // 3: strata.broker.v1.DisruptionReason
+	(DisruptionState)(0),                 // 4: strata.broker.v1.DisruptionState
+	(OperationKind)(0),                   // 5: strata.broker.v1.OperationKind
+	(*SKU)(nil),                          // 6: strata.broker.v1.SKU
+	(*Software)(nil),                     // 7: strata.broker.v1.Software
+	(*Machine)(nil),                      // 8: strata.broker.v1.Machine
+	(*GetMachineRequest)(nil),            // 9: strata.broker.v1.GetMachineRequest
+	(*GetMachineResponse)(nil),           // 10: strata.broker.v1.GetMachineResponse
+	(*ListMachinesRequest)(nil),          // 11: strata.broker.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),         // 12: strata.broker.v1.ListMachinesResponse
+	(*ListSKUsRequest)(nil),              // 13: strata.broker.v1.ListSKUsRequest
+	(*ListSKUsResponse)(nil),             // 14: strata.broker.v1.ListSKUsResponse
+	(*NodeProfile)(nil),                  // 15: strata.broker.v1.NodeProfile
+	(*CreateNodeProfileRequest)(nil),     // 16: strata.broker.v1.CreateNodeProfileRequest
+	(*CreateNodeProfileResponse)(nil),    // 17: strata.broker.v1.CreateNodeProfileResponse
+	(*GetNodeProfileRequest)(nil),        // 18: strata.broker.v1.GetNodeProfileRequest
+	(*GetNodeProfileResponse)(nil),       // 19: strata.broker.v1.GetNodeProfileResponse
+	(*ListNodeProfilesRequest)(nil),      // 20: strata.broker.v1.ListNodeProfilesRequest
+	(*ListNodeProfilesResponse)(nil),     // 21: strata.broker.v1.ListNodeProfilesResponse
+	(*UpdateNodeProfileRequest)(nil),     // 22: strata.broker.v1.UpdateNodeProfileRequest
+	(*UpdateNodeProfileResponse)(nil),    // 23: strata.broker.v1.UpdateNodeProfileResponse
+	(*DeleteNodeProfileRequest)(nil),     // 24: strata.broker.v1.DeleteNodeProfileRequest
+	(*DeleteNodeProfileResponse)(nil),    // 25: strata.broker.v1.DeleteNodeProfileResponse
+	(*JoinTarget)(nil),                   // 26: strata.broker.v1.JoinTarget
+	(*Taint)(nil),                        // 27: strata.broker.v1.Taint
+	(*Pool)(nil),                         // 28: strata.broker.v1.Pool
+	(*PoolStatus)(nil),                   // 29: strata.broker.v1.PoolStatus
+	(*ZoneCount)(nil),                    // 30: strata.broker.v1.ZoneCount
+	(*Condition)(nil),                    // 31: strata.broker.v1.Condition
+	(*CreatePoolRequest)(nil),            // 32: strata.broker.v1.CreatePoolRequest
+	(*CreatePoolResponse)(nil),           // 33: strata.broker.v1.CreatePoolResponse
+	(*GetPoolRequest)(nil),               // 34: strata.broker.v1.GetPoolRequest
+	(*GetPoolResponse)(nil),              // 35: strata.broker.v1.GetPoolResponse
+	(*ListPoolsRequest)(nil),             // 36: strata.broker.v1.ListPoolsRequest
+	(*ListPoolsResponse)(nil),            // 37: strata.broker.v1.ListPoolsResponse
+	(*UpdatePoolRequest)(nil),            // 38: strata.broker.v1.UpdatePoolRequest
+	(*UpdatePoolResponse)(nil),           // 39: strata.broker.v1.UpdatePoolResponse
+	(*DeletePoolRequest)(nil),            // 40: strata.broker.v1.DeletePoolRequest
+	(*DeletePoolResponse)(nil),           // 41: strata.broker.v1.DeletePoolResponse
+	(*WatchPoolsRequest)(nil),            // 42: strata.broker.v1.WatchPoolsRequest
+	(*WatchPoolsResponse)(nil),           // 43: strata.broker.v1.WatchPoolsResponse
+	(*Operation)(nil),                    // 44: strata.broker.v1.Operation
+	(*Disruption)(nil),                   // 45: strata.broker.v1.Disruption
+	(*DisruptionTransition)(nil),         // 46: strata.broker.v1.DisruptionTransition
+	(*CreateDisruptionRequest)(nil),      // 47: strata.broker.v1.CreateDisruptionRequest
+	(*CreateDisruptionResponse)(nil),     // 48: strata.broker.v1.CreateDisruptionResponse
+	(*GetDisruptionRequest)(nil),         // 49: strata.broker.v1.GetDisruptionRequest
+	(*GetDisruptionResponse)(nil),        // 50: strata.broker.v1.GetDisruptionResponse
+	(*ListDisruptionsRequest)(nil),       // 51: strata.broker.v1.ListDisruptionsRequest
+	(*ListDisruptionsResponse)(nil),      // 52: strata.broker.v1.ListDisruptionsResponse
+	(*WatchDisruptionsRequest)(nil),      // 53: strata.broker.v1.WatchDisruptionsRequest
+	(*WatchDisruptionsResponse)(nil),     // 54: strata.broker.v1.WatchDisruptionsResponse
+	(*ApproveDisruptionRequest)(nil),     // 55: strata.broker.v1.ApproveDisruptionRequest
+	(*ApproveDisruptionResponse)(nil),    // 56: strata.broker.v1.ApproveDisruptionResponse
+	(*StartDisruptionRequest)(nil),       // 57: strata.broker.v1.StartDisruptionRequest
+	(*StartDisruptionResponse)(nil),      // 58: strata.broker.v1.StartDisruptionResponse
+	(*CompleteDisruptionRequest)(nil),    // 59: strata.broker.v1.CompleteDisruptionRequest
+	(*CompleteDisruptionResponse)(nil),   // 60: strata.broker.v1.CompleteDisruptionResponse
+	(*CancelDisruptionRequest)(nil),      // 61: strata.broker.v1.CancelDisruptionRequest
+	(*CancelDisruptionResponse)(nil),     // 62: strata.broker.v1.CancelDisruptionResponse
+	(*RecordDisruptionStepRequest)(nil),  // 63: strata.broker.v1.RecordDisruptionStepRequest
+	(*RecordDisruptionStepResponse)(nil), // 64: strata.broker.v1.RecordDisruptionStepResponse
+	nil,                                  // 65: strata.broker.v1.JoinTarget.NodeLabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 66: google.protobuf.Timestamp
 }
 var file_strata_broker_v1_broker_proto_depIdxs = []int32{
-	5,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
+	6,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
 	0,  // 1: strata.broker.v1.Machine.state:type_name -> strata.broker.v1.MachineState
-	6,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
-	62, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
+	7,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
+	66, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: strata.broker.v1.Machine.provision_state:type_name -> strata.broker.v1.ProvisionState
-	7,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
+	8,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
 	0,  // 6: strata.broker.v1.ListMachinesRequest.state:type_name -> strata.broker.v1.MachineState
-	7,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
-	5,  // 8: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
-	62, // 9: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
-	62, // 10: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
-	14, // 11: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	14, // 12: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	14, // 13: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	14, // 14: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
-	14, // 15: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	14, // 16: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	61, // 17: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
-	26, // 18: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
-	28, // 19: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
-	62, // 20: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
-	62, // 21: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
-	25, // 22: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
-	29, // 23: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
-	30, // 24: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
-	27, // 25: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
-	27, // 26: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	27, // 27: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
-	27, // 28: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
-	25, // 29: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
-	27, // 30: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	8,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
+	6,  // 8: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
+	66, // 9: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
+	66, // 10: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
+	15, // 11: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	15, // 12: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	15, // 13: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	15, // 14: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
+	15, // 15: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	15, // 16: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	65, // 17: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
+	27, // 18: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
+	29, // 19: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
+	66, // 20: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
+	66, // 21: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
+	26, // 22: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
+	30, // 23: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
+	31, // 24: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
+	28, // 25: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
+	28, // 26: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	28, // 27: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
+	28, // 28: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
+	26, // 29: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
+	28, // 30: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
 	2,  // 31: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
-	27, // 32: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
-	3,  // 33: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
-	4,  // 34: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
-	62, // 35: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
-	62, // 36: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
-	44, // 37: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
-	4,  // 38: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
-	4,  // 39: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
-	62, // 40: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
-	3,  // 41: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
-	43, // 42: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	43, // 43: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	4,  // 44: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
-	43, // 45: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
-	2,  // 46: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
-	43, // 47: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
-	43, // 48: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	43, // 49: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	6,  // 50: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
-	43, // 51: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	43, // 52: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	8,  // 53: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
-	10, // 54: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
-	12, // 55: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
-	15, // 56: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
-	17, // 57: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
-	19, // 58: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
-	21, // 59: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
-	23, // 60: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
-	31, // 61: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
-	33, // 62: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
-	35, // 63: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
-	37, // 64: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
-	39, // 65: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
-	41, // 66: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
-	45, // 67: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
-	47, // 68: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
-	49, // 69: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
-	51, // 70: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
-	53, // 71: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
-	55, // 72: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
-	57, // 73: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
-	59, // 74: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
-	9,  // 75: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
-	11, // 76: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
-	13, // 77: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
-	16, // 78: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
-	18, // 79: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
-	20, // 80: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
-	22, // 81: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
-	24, // 82: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
-	32, // 83: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
-	34, // 84: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
-	36, // 85: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
-	38, // 86: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
-	40, // 87: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
-	42, // 88: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
-	46, // 89: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
-	48, // 90: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
-	50, // 91: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
-	52, // 92: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
-	54, // 93: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
-	56, // 94: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
-	58, // 95: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
-	60, // 96: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
-	75, // [75:97] is the sub-list for method output_type
-	53, // [53:75] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	28, // 32: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
+	5,  // 33: strata.broker.v1.Operation.kind:type_name -> strata.broker.v1.OperationKind
+	7,  // 34: strata.broker.v1.Operation.software:type_name -> strata.broker.v1.Software
+	3,  // 35: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
+	4,  // 36: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
+	66, // 37: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
+	66, // 38: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
+	46, // 39: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
+	44, // 40: strata.broker.v1.Disruption.operation:type_name -> strata.broker.v1.Operation
+	4,  // 41: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
+	4,  // 42: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
+	66, // 43: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
+	3,  // 44: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
+	44, // 45: strata.broker.v1.CreateDisruptionRequest.operation:type_name -> strata.broker.v1.Operation
+	45, // 46: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	45, // 47: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	4,  // 48: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
+	45, // 49: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
+	2,  // 50: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
+	45, // 51: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
+	45, // 52: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	45, // 53: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	7,  // 54: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
+	45, // 55: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	45, // 56: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	45, // 57: strata.broker.v1.RecordDisruptionStepResponse.disruption:type_name -> strata.broker.v1.Disruption
+	9,  // 58: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
+	11, // 59: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
+	13, // 60: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
+	16, // 61: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
+	18, // 62: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
+	20, // 63: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
+	22, // 64: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
+	24, // 65: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
+	32, // 66: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
+	34, // 67: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
+	36, // 68: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
+	38, // 69: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
+	40, // 70: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
+	42, // 71: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
+	47, // 72: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
+	49, // 73: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
+	51, // 74: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
+	53, // 75: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
+	55, // 76: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
+	57, // 77: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
+	59, // 78: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
+	61, // 79: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
+	63, // 80: strata.broker.v1.BrokerService.RecordDisruptionStep:input_type -> strata.broker.v1.RecordDisruptionStepRequest
+	10, // 81: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
+	12, // 82: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
+	14, // 83: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
+	17, // 84: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
+	19, // 85: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
+	21, // 86: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
+	23, // 87: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
+	25, // 88: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
+	33, // 89: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
+	35, // 90: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
+	37, // 91: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
+	39, // 92: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
+	41, // 93: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
+	43, // 94: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
+	48, // 95: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
+	50, // 96: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
+	52, // 97: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
+	54, // 98: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
+	56, // 99: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
+	58, // 100: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
+	60, // 101: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
+	62, // 102: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
+	64, // 103: strata.broker.v1.BrokerService.RecordDisruptionStep:output_type -> strata.broker.v1.RecordDisruptionStepResponse
+	81, // [81:104] is the sub-list for method output_type
+	58, // [58:81] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_strata_broker_v1_broker_proto_init() }
@@ -4106,8 +4409,8 @@ func file_strata_broker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_broker_v1_broker_proto_rawDesc), len(file_strata_broker_v1_broker_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   57,
+			NumEnums:      6,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,28 +24,29 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BrokerService_GetMachine_FullMethodName         = "/strata.broker.v1.BrokerService/GetMachine"
-	BrokerService_ListMachines_FullMethodName       = "/strata.broker.v1.BrokerService/ListMachines"
-	BrokerService_ListSKUs_FullMethodName           = "/strata.broker.v1.BrokerService/ListSKUs"
-	BrokerService_CreateNodeProfile_FullMethodName  = "/strata.broker.v1.BrokerService/CreateNodeProfile"
-	BrokerService_GetNodeProfile_FullMethodName     = "/strata.broker.v1.BrokerService/GetNodeProfile"
-	BrokerService_ListNodeProfiles_FullMethodName   = "/strata.broker.v1.BrokerService/ListNodeProfiles"
-	BrokerService_UpdateNodeProfile_FullMethodName  = "/strata.broker.v1.BrokerService/UpdateNodeProfile"
-	BrokerService_DeleteNodeProfile_FullMethodName  = "/strata.broker.v1.BrokerService/DeleteNodeProfile"
-	BrokerService_CreatePool_FullMethodName         = "/strata.broker.v1.BrokerService/CreatePool"
-	BrokerService_GetPool_FullMethodName            = "/strata.broker.v1.BrokerService/GetPool"
-	BrokerService_ListPools_FullMethodName          = "/strata.broker.v1.BrokerService/ListPools"
-	BrokerService_UpdatePool_FullMethodName         = "/strata.broker.v1.BrokerService/UpdatePool"
-	BrokerService_DeletePool_FullMethodName         = "/strata.broker.v1.BrokerService/DeletePool"
-	BrokerService_WatchPools_FullMethodName         = "/strata.broker.v1.BrokerService/WatchPools"
-	BrokerService_CreateDisruption_FullMethodName   = "/strata.broker.v1.BrokerService/CreateDisruption"
-	BrokerService_GetDisruption_FullMethodName      = "/strata.broker.v1.BrokerService/GetDisruption"
-	BrokerService_ListDisruptions_FullMethodName    = "/strata.broker.v1.BrokerService/ListDisruptions"
-	BrokerService_WatchDisruptions_FullMethodName   = "/strata.broker.v1.BrokerService/WatchDisruptions"
-	BrokerService_ApproveDisruption_FullMethodName  = "/strata.broker.v1.BrokerService/ApproveDisruption"
-	BrokerService_StartDisruption_FullMethodName    = "/strata.broker.v1.BrokerService/StartDisruption"
-	BrokerService_CompleteDisruption_FullMethodName = "/strata.broker.v1.BrokerService/CompleteDisruption"
-	BrokerService_CancelDisruption_FullMethodName   = "/strata.broker.v1.BrokerService/CancelDisruption"
+	BrokerService_GetMachine_FullMethodName           = "/strata.broker.v1.BrokerService/GetMachine"
+	BrokerService_ListMachines_FullMethodName         = "/strata.broker.v1.BrokerService/ListMachines"
+	BrokerService_ListSKUs_FullMethodName             = "/strata.broker.v1.BrokerService/ListSKUs"
+	BrokerService_CreateNodeProfile_FullMethodName    = "/strata.broker.v1.BrokerService/CreateNodeProfile"
+	BrokerService_GetNodeProfile_FullMethodName       = "/strata.broker.v1.BrokerService/GetNodeProfile"
+	BrokerService_ListNodeProfiles_FullMethodName     = "/strata.broker.v1.BrokerService/ListNodeProfiles"
+	BrokerService_UpdateNodeProfile_FullMethodName    = "/strata.broker.v1.BrokerService/UpdateNodeProfile"
+	BrokerService_DeleteNodeProfile_FullMethodName    = "/strata.broker.v1.BrokerService/DeleteNodeProfile"
+	BrokerService_CreatePool_FullMethodName           = "/strata.broker.v1.BrokerService/CreatePool"
+	BrokerService_GetPool_FullMethodName              = "/strata.broker.v1.BrokerService/GetPool"
+	BrokerService_ListPools_FullMethodName            = "/strata.broker.v1.BrokerService/ListPools"
+	BrokerService_UpdatePool_FullMethodName           = "/strata.broker.v1.BrokerService/UpdatePool"
+	BrokerService_DeletePool_FullMethodName           = "/strata.broker.v1.BrokerService/DeletePool"
+	BrokerService_WatchPools_FullMethodName           = "/strata.broker.v1.BrokerService/WatchPools"
+	BrokerService_CreateDisruption_FullMethodName     = "/strata.broker.v1.BrokerService/CreateDisruption"
+	BrokerService_GetDisruption_FullMethodName        = "/strata.broker.v1.BrokerService/GetDisruption"
+	BrokerService_ListDisruptions_FullMethodName      = "/strata.broker.v1.BrokerService/ListDisruptions"
+	BrokerService_WatchDisruptions_FullMethodName     = "/strata.broker.v1.BrokerService/WatchDisruptions"
+	BrokerService_ApproveDisruption_FullMethodName    = "/strata.broker.v1.BrokerService/ApproveDisruption"
+	BrokerService_StartDisruption_FullMethodName      = "/strata.broker.v1.BrokerService/StartDisruption"
+	BrokerService_CompleteDisruption_FullMethodName   = "/strata.broker.v1.BrokerService/CompleteDisruption"
+	BrokerService_CancelDisruption_FullMethodName     = "/strata.broker.v1.BrokerService/CancelDisruption"
+	BrokerService_RecordDisruptionStep_FullMethodName = "/strata.broker.v1.BrokerService/RecordDisruptionStep"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -99,6 +100,11 @@ type BrokerServiceClient interface {
 	CompleteDisruption(ctx context.Context, in *CompleteDisruptionRequest, opts ...grpc.CallOption) (*CompleteDisruptionResponse, error)
 	// CancelDisruption: Pending, Approved or InProgress -> Cancelled.
 	CancelDisruption(ctx context.Context, in *CancelDisruptionRequest, opts ...grpc.CallOption) (*CancelDisruptionResponse, error)
+	// RecordDisruptionStep adds a step to a disruption's history without
+	// changing its state: the cluster manager records each cordon, drain and
+	// uncordon of the machine's Node. Allowed in every state, the final ones
+	// included (an uncordon follows completion).
+	RecordDisruptionStep(ctx context.Context, in *RecordDisruptionStepRequest, opts ...grpc.CallOption) (*RecordDisruptionStepResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -347,6 +353,16 @@ func (c *brokerServiceClient) CancelDisruption(ctx context.Context, in *CancelDi
 	return out, nil
 }
 
+func (c *brokerServiceClient) RecordDisruptionStep(ctx context.Context, in *RecordDisruptionStepRequest, opts ...grpc.CallOption) (*RecordDisruptionStepResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecordDisruptionStepResponse)
+	err := c.cc.Invoke(ctx, BrokerService_RecordDisruptionStep_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -398,6 +414,11 @@ type BrokerServiceServer interface {
 	CompleteDisruption(context.Context, *CompleteDisruptionRequest) (*CompleteDisruptionResponse, error)
 	// CancelDisruption: Pending, Approved or InProgress -> Cancelled.
 	CancelDisruption(context.Context, *CancelDisruptionRequest) (*CancelDisruptionResponse, error)
+	// RecordDisruptionStep adds a step to a disruption's history without
+	// changing its state: the cluster manager records each cordon, drain and
+	// uncordon of the machine's Node. Allowed in every state, the final ones
+	// included (an uncordon follows completion).
+	RecordDisruptionStep(context.Context, *RecordDisruptionStepRequest) (*RecordDisruptionStepResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -473,6 +494,9 @@ func (UnimplementedBrokerServiceServer) CompleteDisruption(context.Context, *Com
 }
 func (UnimplementedBrokerServiceServer) CancelDisruption(context.Context, *CancelDisruptionRequest) (*CancelDisruptionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelDisruption not implemented")
+}
+func (UnimplementedBrokerServiceServer) RecordDisruptionStep(context.Context, *RecordDisruptionStepRequest) (*RecordDisruptionStepResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecordDisruptionStep not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -877,6 +901,24 @@ func _BrokerService_CancelDisruption_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_RecordDisruptionStep_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecordDisruptionStepRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).RecordDisruptionStep(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_RecordDisruptionStep_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).RecordDisruptionStep(ctx, req.(*RecordDisruptionStepRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -963,6 +1005,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelDisruption",
 			Handler:    _BrokerService_CancelDisruption_Handler,
+		},
+		{
+			MethodName: "RecordDisruptionStep",
+			Handler:    _BrokerService_RecordDisruptionStep_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
