@@ -23,6 +23,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Cluster{}, &ClusterList{},
 		&Pool{}, &PoolList{},
+		&MaintenanceRollout{}, &MaintenanceRolloutList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -1,0 +1,112 @@
+// Package brokerwatch turns the Compute Broker's watch streams into
+// controller-runtime events, so that a hub controller reacts to a broker
+// change at once instead of at its next requeue.
+package brokerwatch
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// eventBuffer is how many events wait for the controller before the stream
+// waits for it.
+const eventBuffer = 1024
+
+// healthyStream is how long a stream must have run for its next break to
+// start the backoff over.
+const healthyStream = time.Minute
+
+// Watch is a manager.Runnable that keeps one broker stream open,
+// reconnecting with backoff, and sends an event for every object received
+// that the controller cares about. Add it to the manager and pass Events to
+// source.Channel.
+type Watch struct {
+	name   string
+	recv   func(ctx context.Context, send func(client.Object)) error
+	events chan event.GenericEvent
+}
+
+// Disruptions watches every disruption; object maps one to the object to
+// reconcile, or nil to ignore it.
+func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Disruption) client.Object) *Watch {
+	return &Watch{name: "disruptions", events: make(chan event.GenericEvent, eventBuffer),
+		recv: func(ctx context.Context, send func(client.Object)) error {
+			stream, err := broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
+			if err != nil {
+				return err
+			}
+			for {
+				resp, err := stream.Recv()
+				if err != nil {
+					return err
+				}
+				send(object(resp.GetDisruption()))
+			}
+		}}
+}
+
+// Pools watches every pool; object maps one to the object to reconcile, or
+// nil to ignore it.
+func Pools(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Pool) client.Object) *Watch {
+	return &Watch{name: "pools", events: make(chan event.GenericEvent, eventBuffer),
+		recv: func(ctx context.Context, send func(client.Object)) error {
+			stream, err := broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{})
+			if err != nil {
+				return err
+			}
+			for {
+				resp, err := stream.Recv()
+				if err != nil {
+					return err
+				}
+				send(object(resp.GetPool()))
+			}
+		}}
+}
+
+// Events are the events to pass to source.Channel.
+func (w *Watch) Events() <-chan event.GenericEvent {
+	return w.events
+}
+
+// Start implements manager.Runnable: it watches until ctx ends.
+func (w *Watch) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("broker-watch").WithValues("stream", w.name)
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+	}
+	backoff := newBackoff()
+	send := func(obj client.Object) {
+		if obj == nil {
+			return
+		}
+		select {
+		case w.events <- event.GenericEvent{Object: obj}:
+		case <-ctx.Done():
+		}
+	}
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := w.recv(ctx, send)
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(began) > healthyStream {
+			backoff = newBackoff()
+		}
+		delay := backoff.Step()
+		logger.V(1).Info("Broker watch broke; watching again", "after", delay, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
+	return nil
+}

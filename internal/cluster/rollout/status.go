@@ -1,0 +1,142 @@
+package rollout
+
+import (
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+// maxFailures bounds the failures the status keeps; the oldest go first.
+const maxFailures = 64
+
+// desiredStatus is the rollout's status after a reconcile that saw the
+// plan (nil when blocked before it) and the outcome.
+func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, now metav1.Time) fleetv1alpha1.MaintenanceRolloutStatus {
+	s := *ro.Status.DeepCopy()
+	s.ObservedGeneration = ro.Generation
+	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&s.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ro.Generation, LastTransitionTime: now,
+		})
+	}
+	paused := pausedCondition(ro, out)
+	set(fleetv1alpha1.RolloutPausedCondition, paused.Status, paused.Reason, paused.Message)
+	if out.block != nil || p == nil {
+		reason, msg := fleetv1alpha1.RolloutBrokerUnavailableReason, "the broker's state could not be read"
+		if out.block != nil {
+			reason, msg = out.block.reason, out.block.message
+		}
+		set(fleetv1alpha1.RolloutProgressingCondition, metav1.ConditionFalse, reason, msg)
+		if meta.FindStatusCondition(s.Conditions, fleetv1alpha1.RolloutCompleteCondition) == nil {
+			set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutNotCompleteReason, "the rollout has not started")
+		}
+		return s
+	}
+
+	s.Machines, s.Updated, s.InProgress = p.machines(), p.total(updated), p.total(inProgress)
+	s.Failed, s.Skipped = p.total(failed), p.total(skipped)
+	s.Zones = nil
+	for _, z := range p.zones {
+		phase := fleetv1alpha1.RolloutZonePending
+		switch {
+		case z.complete() && z.counts[inProgress] == 0:
+			phase = fleetv1alpha1.RolloutZoneComplete
+		case z.started || z.counts[inProgress] > 0:
+			phase = fleetv1alpha1.RolloutZoneInProgress
+		}
+		s.Zones = append(s.Zones, fleetv1alpha1.RolloutZoneStatus{
+			MaintenanceZone: z.zone, Phase: phase, Machines: z.machines, Updated: z.counts[updated],
+			InProgress: z.counts[inProgress], Failed: z.counts[failed], Skipped: z.counts[skipped],
+		})
+	}
+	s.Failures = append(s.Failures, out.newFailures...)
+	if n := len(s.Failures); n > maxFailures {
+		s.Failures = s.Failures[n-maxFailures:]
+	}
+	s.HealthGateFailingSince = nil
+	if out.gate != "" && out.pause == "" {
+		s.HealthGateFailingSince = &now
+		if ro.Status.HealthGateFailingSince != nil {
+			s.HealthGateFailingSince = ro.Status.HealthGateFailingSince
+		}
+	}
+	if s.StartTime == nil && len(p.disruptions)+out.created > 0 {
+		s.StartTime = &now
+	}
+	s.CurrentZone = 0
+	if p.current != nil {
+		s.CurrentZone = p.current.zone
+	}
+
+	if p.current == nil {
+		if s.CompletionTime == nil {
+			s.CompletionTime = &now
+		}
+		set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionTrue, fleetv1alpha1.RolloutCompleteReason, completeMessage(ro, p))
+		set(fleetv1alpha1.RolloutProgressingCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutCompleteReason, completeMessage(ro, p))
+		return s
+	}
+	s.CompletionTime = nil
+	set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutNotCompleteReason,
+		fmt.Sprintf("%d of %d machines run node config %s", s.Updated, s.Machines, ro.Spec.NodeConfig))
+	progressing, reason, msg := metav1.ConditionTrue, "", ""
+	if paused.Status == metav1.ConditionTrue {
+		progressing, reason, msg = metav1.ConditionFalse, fleetv1alpha1.RolloutPausedReason, "paused: "+paused.Message
+	} else {
+		reason, msg = progress(p.current, out)
+	}
+	set(fleetv1alpha1.RolloutProgressingCondition, progressing, reason, msg)
+	return s
+}
+
+// pausedCondition says whether and why the rollout is paused: the reason
+// it paused itself for is kept until it is resumed.
+func pausedCondition(ro *fleetv1alpha1.MaintenanceRollout, out outcome) metav1.Condition {
+	if out.pause != "" {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: out.pause,
+			Message: out.pauseMessage + "; set spec.paused to false (strata rollouts resume " + ro.Name + ") to go on"}
+	}
+	if !ro.Spec.Paused {
+		return metav1.Condition{Status: metav1.ConditionFalse, Reason: fleetv1alpha1.RolloutNotPausedReason, Message: "spec.paused is false"}
+	}
+	if c := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.RolloutPausedCondition); c != nil && c.Status == metav1.ConditionTrue {
+		return *c
+	}
+	return metav1.Condition{Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutPausedByUserReason,
+		Message: "spec.paused is true: open disruptions finish, no new machine is disrupted; strata rollouts resume " + ro.Name + " goes on"}
+}
+
+// progress is the Progressing reason and message of an active rollout.
+func progress(z *zonePlan, out outcome) (string, string) {
+	where := fmt.Sprintf("MZ %d: %d of %d machines updated, %d in progress", z.zone, z.counts[updated], z.machines, z.counts[inProgress])
+	switch {
+	case out.gate != "":
+		return fleetv1alpha1.RolloutWaitingForHealthGateReason, fmt.Sprintf("MZ %d starts once the health gate passes: %s", z.zone, out.gate)
+	case out.overBudget != "" && z.counts[inProgress] == 0:
+		return fleetv1alpha1.RolloutWaitingForBudgetReason, fmt.Sprintf("MZ %d waits for the disruption budget: %s", z.zone, out.overBudget)
+	case z.counts[inProgress] == 0 && z.counts[waiting] > 0:
+		return fleetv1alpha1.RolloutWaitingForMachinesReason,
+			fmt.Sprintf("%s; %d machines are joining or under another actor's disruption", where, z.counts[waiting])
+	}
+	return fleetv1alpha1.RolloutMaintainingReason, where
+}
+
+// completeMessage says what the rollout achieved, and what it left.
+func completeMessage(ro *fleetv1alpha1.MaintenanceRollout, p *plan) string {
+	msg := fmt.Sprintf("%d of %d machines run node config %s", p.total(updated), p.machines(), ro.Spec.NodeConfig)
+	var left []string
+	if n := p.total(failed); n > 0 {
+		left = append(left, fmt.Sprintf("%d failed their maintenance", n))
+	}
+	if n := p.total(skipped); n > 0 {
+		left = append(left, fmt.Sprintf("%d were unhealthy and left to remediation", n))
+	}
+	if len(left) > 0 {
+		msg += "; " + strings.Join(left, ", ")
+	}
+	return msg
+}
