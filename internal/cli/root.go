@@ -18,6 +18,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/machines"
 	"github.com/strata-dev/strata/internal/cli/pools"
 	"github.com/strata-dev/strata/internal/cli/profiles"
+	"github.com/strata-dev/strata/internal/cli/rollouts"
 	"github.com/strata-dev/strata/internal/cli/serve"
 )
 
@@ -45,6 +46,7 @@ clusters with simulated machines.`,
 		profiles.NewCommand(g),
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
+		rollouts.NewCommand(g),
 		bench.NewCommand(),
 		serve.NewCommand(),
 		newVersionCommand(),

@@ -20,6 +20,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/cluster/rollout"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -98,6 +99,15 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	if err := pools.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the pool controller: %w", err)
+	}
+	rollouts, err := rollout.New(rollout.Options{
+		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("maintenance-orchestrator"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := rollouts.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the maintenance orchestrator: %w", err)
 	}
 	return mgr, nil
 }

@@ -2,64 +2,35 @@ package pools
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
-	"github.com/strata-dev/strata/internal/cli/globals"
-	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/cli/hubcli"
 )
 
 // hubFlags say which hub holds the Pools.
-type hubFlags struct {
-	global     *globals.Flags
-	kubeconfig string
-}
-
-// client connects to the hub; nil when no hub is named and the home holds
-// no local datacenter.
-func (h *hubFlags) client() (client.Client, error) {
-	path := h.kubeconfig
-	if path == "" {
-		path = localdc.KubeconfigPath(h.global.Home, localdc.HubName)
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, nil
-		}
-	}
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
-	if err != nil {
-		return nil, fmt.Errorf("reading the hub's kubeconfig %s: %w", path, err)
-	}
-	scheme := runtime.NewScheme()
-	if err := fleetv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
-}
+type hubFlags struct{ hubcli.Flags }
 
 // list returns the hub's Pools, none without a hub.
 func (h *hubFlags) list(ctx context.Context) ([]fleetv1alpha1.Pool, error) {
-	c, err := h.client()
+	c, err := h.Client()
 	if err != nil || c == nil {
 		return nil, err
 	}
 	pools := &fleetv1alpha1.PoolList{}
 	if err := c.List(ctx, pools); err != nil {
-		return nil, fmt.Errorf("listing the hub's Pools: %w (is `strata up` running? --hub-kubeconfig to point elsewhere)", err)
+		return nil, fmt.Errorf("listing the hub's Pools: %w ("+hubcli.Hint+")", err)
 	}
 	return pools.Items, nil
 }
 
 // get returns the hub's Pool of that name, nil when there is none.
 func (h *hubFlags) get(ctx context.Context, name string) (*fleetv1alpha1.Pool, error) {
-	c, err := h.client()
+	c, err := h.Client()
 	if err != nil || c == nil {
 		return nil, err
 	}
@@ -68,18 +39,18 @@ func (h *hubFlags) get(ctx context.Context, name string) (*fleetv1alpha1.Pool, e
 	case apierrors.IsNotFound(err):
 		return nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("reading Pool %s on the hub: %w (is `strata up` running? --hub-kubeconfig to point elsewhere)", name, err)
+		return nil, fmt.Errorf("reading Pool %s on the hub: %w ("+hubcli.Hint+")", name, err)
 	}
 	return pool, nil
 }
 
 func (h *hubFlags) create(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
-	c, err := h.client()
+	c, err := h.Client()
 	if err != nil {
 		return err
 	}
 	if c == nil {
-		return fmt.Errorf("--cluster needs a hub: the home %s holds no local datacenter; --hub-kubeconfig names another", h.global.Home)
+		return fmt.Errorf("--cluster needs a hub: the home %s holds no local datacenter; --hub-kubeconfig names another", h.Global.Home)
 	}
 	if err := c.Create(ctx, pool); err != nil {
 		return fmt.Errorf("creating Pool %s: %w", pool.Name, err)
@@ -90,7 +61,7 @@ func (h *hubFlags) create(ctx context.Context, out io.Writer, pool *fleetv1alpha
 }
 
 func (h *hubFlags) scale(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool, capacity int32) error {
-	c, err := h.client()
+	c, err := h.Client()
 	if err != nil {
 		return err
 	}
@@ -110,7 +81,7 @@ func (h *hubFlags) scale(ctx context.Context, out io.Writer, pool *fleetv1alpha1
 }
 
 func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
-	c, err := h.client()
+	c, err := h.Client()
 	if err != nil {
 		return err
 	}

@@ -19,19 +19,19 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/cli/hubcli"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 // NewCommand returns `strata pools`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	hub := &hubFlags{global: g}
+	hub := &hubFlags{hubcli.Flags{Global: g}}
 	withHub := func(verb func(*brokercli.Flags, *hubFlags) *cobra.Command) func(*brokercli.Flags) *cobra.Command {
 		return func(f *brokercli.Flags) *cobra.Command { return verb(f, hub) }
 	}
 	cmd := brokercli.NewGroup(g, "pools", "Show and manage pools: the hub's Pools and the broker's machine pools",
 		withHub(newList), withHub(newGet), withHub(newCreate), withHub(newScale), withHub(newDelete))
-	cmd.PersistentFlags().StringVar(&hub.kubeconfig, "hub-kubeconfig", "",
-		"kubeconfig of the hub whose Pools to show and change (default: the local datacenter's hub, if any)")
+	hub.AddTo(cmd.PersistentFlags())
 	// `strata pools` alone lists them.
 	cmd.Args, cmd.RunE = cobra.NoArgs, func(c *cobra.Command, args []string) error {
 		list, _, err := c.Find([]string{"list"})

@@ -1,0 +1,63 @@
+// Package hubcli holds what the commands that talk to the hub share: the
+// flag that names the hub and the client built from it.
+package hubcli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// Hint ends errors of a hub call: what to check.
+const Hint = "is `strata up` running? --hub-kubeconfig to point elsewhere"
+
+// Flags say which hub to talk to.
+type Flags struct {
+	Global     *globals.Flags
+	Kubeconfig string
+}
+
+// AddTo registers --hub-kubeconfig.
+func (h *Flags) AddTo(fs *pflag.FlagSet) {
+	fs.StringVar(&h.Kubeconfig, "hub-kubeconfig", "",
+		"kubeconfig of the hub (default: the local datacenter's hub in the strata home)")
+}
+
+// Client connects to the hub; nil when no hub is named and the home holds
+// no local datacenter.
+func (h *Flags) Client() (client.Client, error) {
+	path := h.Kubeconfig
+	if path == "" {
+		path = localdc.KubeconfigPath(h.Global.Home, localdc.HubName)
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the hub's kubeconfig %s: %w", path, err)
+	}
+	scheme := runtime.NewScheme()
+	if err := fleetv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// MustClient is Client for commands that need a hub: no hub is an error.
+func (h *Flags) MustClient() (client.Client, error) {
+	c, err := h.Client()
+	if err == nil && c == nil {
+		err = fmt.Errorf("no hub: the home %s holds no local datacenter (run `strata up`, or name a hub with --hub-kubeconfig)", h.Global.Home)
+	}
+	return c, err
+}
