@@ -179,6 +179,19 @@ func (p *upProcess) interrupt(t testing.TB) {
 	}
 }
 
+// kill ends strata as a crash would: SIGKILL, no cleanup.
+func (p *upProcess) kill(t testing.TB) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatal("strata up did not die within a minute of SIGKILL")
+	}
+}
+
 func run(t testing.TB, bin, name string, args ...string) string {
 	t.Helper()
 	out, err := runErr(bin, name, args...)
