@@ -380,6 +380,8 @@ func disruptionsBy(t testing.TB, bin, home, actor string) []*brokerv1.Disruption
 			out = append(out, d)
 		}
 	}
-	slices.SortFunc(out, func(a, b *brokerv1.Disruption) int { return a.GetCreateTime().AsTime().Compare(b.GetCreateTime().AsTime()) })
+	slices.SortFunc(out, func(a, b *brokerv1.Disruption) int {
+		return a.GetCreateTime().AsTime().Compare(b.GetCreateTime().AsTime())
+	})
 	return out
 }
