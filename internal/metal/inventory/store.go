@@ -32,8 +32,8 @@ type Tx interface {
 	// enough to read a datacenter's worth when choosing machines.
 	ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error)
 	// AllocateMachines puts the machines in pool, allocated, in one
-	// statement per batch. Only available, clean machines of no pool move;
-	// ErrConflict (and nothing written) if one of them is not.
+	// statement per batch. Only available, clean, healthy machines of no
+	// pool move; ErrConflict (and nothing written) if one of them is not.
 	AllocateMachines(ctx context.Context, ids []string, pool string) error
 	// ReleaseMachines takes the machines out of their pool, available; those
 	// joining or joined become wiping (ProvisionState.Released).
@@ -44,8 +44,8 @@ type Tx interface {
 	// others are left as they are.
 	UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error)
 	// CountMachines counts machines by (pool, state, provision, maintenance
-	// zone) for the machines that match the filter (AfterID and Limit are
-	// ignored).
+	// zone, healthy) for the machines that match the filter (AfterID and
+	// Limit are ignored).
 	CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error)
 
 	// Node profiles.
@@ -77,6 +77,7 @@ type MachineCount struct {
 	State           MachineState
 	Provision       ProvisionState
 	MaintenanceZone int32
+	Healthy         bool
 	Count           int
 }
 
