@@ -1,8 +1,9 @@
 // Package pool runs the hub's Pool controller: it keeps a Compute Broker pool
 // in step with each Pool, hands the broker the cluster to join the machines
 // to, and looks after the Nodes that appear: their labels and taints, the
-// startup taint until required DaemonSets run, and the drain before a
-// machine goes back to the broker.
+// startup taint until required DaemonSets run, and their removal once their
+// machine went back to the broker. The cluster manager (package manager)
+// drains a Node before its machine goes back, as for every disruption.
 package pool
 
 import (
