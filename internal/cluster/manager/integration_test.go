@@ -99,7 +99,7 @@ func TestClusterManager(t *testing.T) {
 	nodes := waitNodes(t, c, "web", capacity)
 	// Nodes in distinct MZs, so that planned upgrades one after the other
 	// never wait on another MZ's.
-	a, b, stuck, gone := nodes[0], nodes[1], nodes[2], nodes[3]
+	a, b, stuck, gone, reimaged := nodes[0], nodes[1], nodes[2], nodes[3], nodes[4]
 	waitCondition(t, c, metav1.ConditionTrue, fleetv1alpha1.DrainsWithinDeadlineReason)
 
 	t.Run("a planned upgrade cordons, drains within the PDB, approves, and uncordons once completed", func(t *testing.T) {
@@ -192,6 +192,25 @@ func TestClusterManager(t *testing.T) {
 		if slices.ContainsFunc(history, func(h *brokerv1.DisruptionTransition) bool { return strings.Contains(h.GetMessage(), "uncordon") }) {
 			t.Errorf("the record shows an uncordon of a hand-cordoned node:\n%s", historyText(history))
 		}
+	})
+
+	t.Run("a reimage the broker performs brings the Node back on the new config, uncordoned", func(t *testing.T) {
+		resp, err := bc.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{
+			Machine: reimaged.Name, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, Actor: "test/reimage",
+			Operation: &brokerv1.Operation{Kind: brokerv1.OperationKind_OPERATION_KIND_REIMAGE, Software: &brokerv1.Software{NodeConfig: "kubelet-1.37-v2"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := resp.GetDisruption().GetId()
+		waitState(t, bc, d, brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED)
+		start(t, bc, d)
+		waitState(t, bc, d, brokerv1.DisruptionState_DISRUPTION_STATE_COMPLETED)
+		waitNode(t, c, reimaged.Name, "uncordoned on the new node config", func(n *corev1.Node) bool {
+			return !n.Spec.Unschedulable && n.Annotations[fleetv1alpha1.CordonedForAnnotation] == "" &&
+				n.Labels[fleetv1alpha1.NodeConfigLabel] == "kubelet-1.37-v2"
+		})
+		waitHistory(t, bc, d, "uncordoned node "+reimaged.Name+" after planned-upgrade: the disruption is completed")
 	})
 
 	t.Run("a machine without a Node is approved at once", func(t *testing.T) {
