@@ -136,7 +136,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	bp, block := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
 	if bp != nil && bp.GetDeleting() {
-		// Deleted outside the hub: its machines still leave only drained.
+		// Deleted outside the hub: its machines still leave only drained
+		// (by the cluster manager); the Nodes of those gone are deleted.
 		if _, err := r.reconcileNodes(ctx, pool, rc, bp); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -151,7 +152,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return r.finish(ctx, pool, obs, nil)
 }
 
-// reconcileDelete drains and releases every machine of a Pool, then lets it go.
+// reconcileDelete releases every machine of a Pool (the cluster manager
+// drains their Nodes first), then lets it go.
 func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Pool) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(pool, fleetv1alpha1.PoolFinalizer) {
 		return reconcile.Result{}, nil
