@@ -18,6 +18,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
@@ -99,6 +100,13 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	if err := pools.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the pool controller: %w", err)
+	}
+	clusterManager, err := manager.New(manager.Options{Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads})
+	if err != nil {
+		return nil, err
+	}
+	if err := clusterManager.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the cluster manager: %w", err)
 	}
 	rollouts, err := rollout.New(rollout.Options{
 		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("maintenance-orchestrator"),

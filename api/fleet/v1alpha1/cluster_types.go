@@ -21,6 +21,18 @@ const (
 	APIServerUnreachableReason = "APIServerUnreachable"
 	// APIServerNotReadyReason: the API server answered but is not ready.
 	APIServerNotReadyReason = "APIServerNotReady"
+
+	// ClusterDrainsOnScheduleCondition is True when every drain the cluster
+	// manager runs for a broker disruption is within its deadline; False
+	// names the Nodes, disruptions and blocking pods of those that are not.
+	// Only the cluster manager writes it.
+	ClusterDrainsOnScheduleCondition = "DrainsOnSchedule"
+
+	// DrainsWithinDeadlineReason: no drain has run past its deadline.
+	DrainsWithinDeadlineReason = "DrainsWithinDeadline"
+	// DrainDeadlineExceededReason: a drain has run past its deadline; its
+	// disruption stays Pending and nothing is forced.
+	DrainDeadlineExceededReason = "DrainDeadlineExceeded"
 )
 
 // DefaultKubeconfigKey is the Secret key read when kubeconfigSecretRef.key is empty.
@@ -72,7 +84,9 @@ type ClusterStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready says whether the hub can use the cluster, and why not.
+	// conditions: Ready says whether the hub can use the cluster, and why
+	// not; DrainsOnSchedule whether the drains of its Nodes for broker
+	// disruptions finish within their deadline, and which do not.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

@@ -26,6 +26,16 @@ const (
 	StartupTaintKey = "fleet.strata.dev/startup"
 
 	// CordonedForAnnotation records that Strata cordoned the Node, and for
-	// which broker disruption: Strata uncordons only Nodes that carry it.
+	// which broker disruption: Strata uncordons only Nodes that carry it. A
+	// Node that was already unschedulable when a disruption came (someone's
+	// kubectl cordon) never gets it, so Strata never uncordons it.
 	CordonedForAnnotation = "fleet.strata.dev/cordoned-for"
+	// DrainStartedAnnotation is when the cluster manager began draining the
+	// Node for a Pending disruption (RFC 3339): the drain deadline is
+	// measured from it, across restarts. Removed once the drain is over.
+	DrainStartedAnnotation = "fleet.strata.dev/drain-started"
+	// DrainBlockedAnnotation says why the Node's drain cannot finish now:
+	// the pods whose eviction a PodDisruptionBudget refused, one per line
+	// ("namespace/name: reason"). Absent when nothing blocks the drain.
+	DrainBlockedAnnotation = "fleet.strata.dev/drain-blocked"
 )

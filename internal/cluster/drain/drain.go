@@ -5,6 +5,7 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -24,6 +25,8 @@ const mirrorPodAnnotation = "kubernetes.io/config.mirror"
 type Result struct {
 	// Remaining counts the pods still to leave, terminating ones included.
 	Remaining int
+	// Evicted counts the pods this pass evicted.
+	Evicted int
 	// Blocked says, for pods whose eviction was refused (a PodDisruptionBudget
 	// allows no more disruptions), which pod and why, sorted.
 	Blocked []string
@@ -40,33 +43,41 @@ const stuckAfter = time.Minute
 
 // Pass evicts every pod of the Node that a drain must move. DaemonSet pods,
 // mirror pods and finished pods stay: they do not hold the Node; nor does a
-// pod stuck terminating well past its grace period.
-func Pass(ctx context.Context, c client.Client, node string, now time.Time) (Result, error) {
+// pod stuck terminating well past its grace period, nor a terminating pod of
+// a Node that is not Ready (its kubelet is gone, e.g. a failed machine, so
+// nothing will confirm that the pod stopped).
+func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time) (Result, error) {
 	pods := &corev1.PodList{}
 	if err := c.List(ctx, pods, client.MatchingFieldsSelector{
-		Selector: fields.OneTermEqualSelector("spec.nodeName", node),
+		Selector: fields.OneTermEqualSelector("spec.nodeName", node.Name),
 	}); err != nil {
-		return Result{}, fmt.Errorf("listing pods of node %s: %w", node, err)
+		return Result{}, fmt.Errorf("listing pods of node %s: %w", node.Name, err)
 	}
+	kubeletGone := !ready(node)
 	var res Result
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if !mustLeave(pod) || stuck(pod, now) {
+		if !mustLeave(pod) {
+			continue
+		}
+		if pod.DeletionTimestamp != nil {
+			if !kubeletGone && !stuck(pod, now) {
+				res.Remaining++ // already leaving
+			}
 			continue
 		}
 		res.Remaining++
-		if pod.DeletionTimestamp != nil {
-			continue // already leaving
-		}
 		err := c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		})
 		switch {
-		case err == nil, apierrors.IsNotFound(err):
+		case err == nil:
+			res.Evicted++
+		case apierrors.IsNotFound(err):
 		case apierrors.IsTooManyRequests(err):
 			res.Blocked = append(res.Blocked, fmt.Sprintf("%s/%s: %s", pod.Namespace, pod.Name, reason(err)))
 		default:
-			return res, fmt.Errorf("evicting pod %s/%s from node %s: %w", pod.Namespace, pod.Name, node, err)
+			return res, fmt.Errorf("evicting pod %s/%s from node %s: %w", pod.Namespace, pod.Name, node.Name, err)
 		}
 	}
 	slices.Sort(res.Blocked)
@@ -91,9 +102,21 @@ func stuck(pod *corev1.Pod, now time.Time) bool {
 	return pod.DeletionTimestamp != nil && now.After(pod.DeletionTimestamp.Add(stuckAfter))
 }
 
+// ready says whether the Node's kubelet reports it Ready; a Node without the
+// condition has no kubelet reporting at all.
+func ready(node *corev1.Node) bool {
+	for _, c := range node.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
 // reason is the refusal's cause, e.g. the disruption budget it would violate.
 func reason(err error) string {
-	if status, ok := err.(apierrors.APIStatus); ok {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
 		if d := status.Status().Details; d != nil && len(d.Causes) > 0 {
 			return d.Causes[0].Message
 		}

@@ -1,14 +1,23 @@
 package drain
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 func TestPass(t *testing.T) {
@@ -31,37 +40,102 @@ func TestPass(t *testing.T) {
 			p.Finalizers = []string{"test/hold"} // the fake client keeps it
 		}
 	}
-	objs := []client.Object{
-		pod("web", nil),
-		pod("elsewhere", func(p *corev1.Pod) { p.Spec.NodeName = "n2" }),
-		pod("agent", func(p *corev1.Pod) {
-			p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", UID: "u", Controller: new(true)}}
-		}),
-		pod("static", func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorPodAnnotation: "x"} }),
-		pod("done", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
-		pod("leaving", terminating(10*time.Second)),
-		pod("stuck", terminating(10*time.Minute)),
+	daemon := func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", UID: "u", Controller: new(true)}}
 	}
-	c := fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).
-		WithIndex(&corev1.Pod{}, "spec.nodeName", func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).
-		Build()
+	// guarded pods' evictions are refused, as a PodDisruptionBudget would.
+	guarded := func(p *corev1.Pod) { p.Labels = map[string]string{"pdb": "full"} }
+	ready := testutil.MakeNode("n1", "web", "1").Obj()
+	dead := testutil.MakeNode("n1", "web", "1").NotReady().Obj()
+	unknown := testutil.MakeNode("n1", "web", "1").Obj()
+	unknown.Status.Conditions[0].Status = corev1.ConditionUnknown
 
-	res, err := Pass(t.Context(), c, "n1", now)
-	if err != nil {
-		t.Fatal(err)
+	tests := map[string]struct {
+		node     *corev1.Node
+		pod      *corev1.Pod
+		want     Result
+		wantGone bool
+	}{
+		"a running pod is evicted and waited for": {
+			node: ready, pod: pod("web", nil), want: Result{Remaining: 1, Evicted: 1}, wantGone: true,
+		},
+		"a pod of another Node is left alone": {
+			node: ready, pod: pod("elsewhere", func(p *corev1.Pod) { p.Spec.NodeName = "n2" }),
+		},
+		"a DaemonSet pod stays": {node: ready, pod: pod("agent", daemon)},
+		"a mirror pod stays": {
+			node: ready, pod: pod("static", func(p *corev1.Pod) { p.Annotations = map[string]string{mirrorPodAnnotation: "x"} }),
+		},
+		"a finished pod stays": {node: ready, pod: pod("done", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded })},
+		"a pod already leaving is waited for": {
+			node: ready, pod: pod("leaving", terminating(10*time.Second)), want: Result{Remaining: 1},
+		},
+		"a pod stuck terminating long past its grace does not hold the Node": {
+			node: ready, pod: pod("stuck", terminating(10*time.Minute)),
+		},
+		"a terminating pod of a NotReady Node counts as gone at once": {
+			node: dead, pod: pod("leaving", terminating(10*time.Second)),
+		},
+		"a terminating pod of a Node whose kubelet stopped reporting counts as gone": {
+			node: unknown,
+			pod:  pod("leaving", terminating(time.Second)),
+		},
+		"a running pod of a NotReady Node is still evicted": {
+			node: dead, pod: pod("web", nil), want: Result{Remaining: 1, Evicted: 1}, wantGone: true,
+		},
+		"a refused eviction says which pod and why": {
+			node: ready, pod: pod("api", guarded),
+			want: Result{Remaining: 1, Blocked: []string{"app/api: The disruption budget api needs 2 healthy pods and has 2 currently"}},
+		},
 	}
-	// web is evicted now and leaving is on its way: both hold the Node.
-	if res.Remaining != 2 || res.Drained() || len(res.Blocked) != 0 {
-		t.Errorf("Pass() = %+v, want 2 remaining (web, leaving), none blocked", res)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := fakeClient(tc.node, tc.pod)
+			got, err := Pass(t.Context(), c, tc.node, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Pass() (-want +got):\n%s", diff)
+			}
+			if got.Drained() != (tc.want.Remaining == 0) {
+				t.Errorf("Drained() = %v with %d remaining", got.Drained(), got.Remaining)
+			}
+			err = c.Get(t.Context(), client.ObjectKeyFromObject(tc.pod), &corev1.Pod{})
+			if gone := apierrors.IsNotFound(err); gone != tc.wantGone {
+				t.Errorf("pod %s gone = %v, want %v (%v)", tc.pod.Name, gone, tc.wantGone, err)
+			}
+		})
 	}
-	for name, wantGone := range map[string]bool{"web": true, "elsewhere": false, "agent": false, "static": false, "done": false} {
-		err := c.Get(t.Context(), client.ObjectKey{Namespace: "app", Name: name}, &corev1.Pod{})
-		if gone := err != nil; gone != wantGone {
-			t.Errorf("pod %s gone = %v, want %v (%v)", name, gone, wantGone, err)
-		}
+}
+
+func TestPassStopsOnAnError(t *testing.T) {
+	node := testutil.MakeNode("n1", "web", "1").Obj()
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "app", Labels: map[string]string{"pdb": "broken"}},
+		Spec: corev1.PodSpec{NodeName: "n1"}}
+	if _, err := Pass(t.Context(), fakeClient(node, pod), node, time.Now()); err == nil {
+		t.Error("Pass() = nil error, want the failed eviction's")
 	}
-	res, err = Pass(t.Context(), c, "n1", now)
-	if err != nil || res.Remaining != 1 {
-		t.Errorf("second Pass() = %+v, %v; want only the pod still leaving", res, err)
-	}
+}
+
+// fakeClient holds the objects, indexes pods by Node, and refuses the
+// eviction of pods labelled pdb=full as a PodDisruptionBudget would (429),
+// and of pods labelled pdb=broken with a server error.
+func fakeClient(objs ...client.Object) client.Client {
+	return fake.NewClientBuilder().WithScheme(clientgoscheme.Scheme).WithObjects(objs...).
+		WithIndex(&corev1.Pod{}, "spec.nodeName", func(o client.Object) []string { return []string{o.(*corev1.Pod).Spec.NodeName} }).
+		WithInterceptorFuncs(interceptor.Funcs{
+			SubResourceCreate: func(ctx context.Context, c client.Client, sub string, obj client.Object, req client.Object, opts ...client.SubResourceCreateOption) error {
+				switch obj.GetLabels()["pdb"] {
+				case "full":
+					err := apierrors.NewTooManyRequests("Cannot evict pod as it would violate the pod's disruption budget.", 10)
+					err.ErrStatus.Details.Causes = []metav1.StatusCause{{Type: policyv1.DisruptionBudgetCause,
+						Message: "The disruption budget api needs 2 healthy pods and has 2 currently"}}
+					return err
+				case "broken":
+					return apierrors.NewInternalError(errors.New("etcd unavailable"))
+				}
+				return c.SubResource(sub).Create(ctx, obj, req, opts...)
+			},
+		}).Build()
 }

@@ -1,8 +1,9 @@
 // Package pool runs the hub's Pool controller: it keeps a Compute Broker pool
 // in step with each Pool, hands the broker the cluster to join the machines
 // to, and looks after the Nodes that appear: their labels and taints, the
-// startup taint until required DaemonSets run, and the drain before a
-// machine goes back to the broker.
+// startup taint until required DaemonSets run, and their removal once their
+// machine went back to the broker. The cluster manager (package manager)
+// drains a Node before its machine goes back, as for every disruption.
 package pool
 
 import (
@@ -135,7 +136,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	bp, block := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
 	if bp != nil && bp.GetDeleting() {
-		// Deleted outside the hub: its machines still leave only drained.
+		// Deleted outside the hub: its machines still leave only drained
+		// (by the cluster manager); the Nodes of those gone are deleted.
 		if _, err := r.reconcileNodes(ctx, pool, rc, bp); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -150,7 +152,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return r.finish(ctx, pool, obs, nil)
 }
 
-// reconcileDelete drains and releases every machine of a Pool, then lets it go.
+// reconcileDelete releases every machine of a Pool (the cluster manager
+// drains their Nodes first), then lets it go.
 func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Pool) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(pool, fleetv1alpha1.PoolFinalizer) {
 		return reconcile.Result{}, nil

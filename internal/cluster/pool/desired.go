@@ -189,6 +189,14 @@ func setAnnotation(node *corev1.Node, key, value string) bool {
 	return true
 }
 
+// splitLines splits an annotation that holds one item per line.
+func splitLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
+}
+
 func splitList(s string) []string {
 	if s == "" {
 		return nil
@@ -224,8 +232,6 @@ type observed struct {
 	// daemonSets says why Nodes wait for their required DaemonSets, "" when
 	// none does.
 	daemonSets string
-	// drainBlocked lists pods whose eviction a disruption budget refused.
-	drainBlocked []string
 }
 
 // blocker is why the controller cannot go on with a Pool: both conditions
@@ -257,8 +263,8 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 
 	bs := obs.brokerPool.GetStatus()
 	status.Allocated = bs.GetAllocated()
-	status.Draining = bs.GetReleasing()
 	status.Nodes = int32(len(obs.nodes))
+	status.Draining = 0
 	status.Ready = 0
 	zones := map[int32]*fleetv1alpha1.ZoneStatus{}
 	zone := func(mz int32) *fleetv1alpha1.ZoneStatus {
@@ -271,11 +277,17 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		zone(z.GetMaintenanceZone()).Allocated = z.GetMachines()
 	}
 	notReady, tainted := 0, 0
+	var drainBlocked []string
 	for i := range obs.nodes {
 		n := &obs.nodes[i]
 		if hasStartupTaint(n) {
 			tainted++
 		}
+		// The cluster manager's record of its drains.
+		if _, ok := n.Annotations[fleetv1alpha1.DrainStartedAnnotation]; ok {
+			status.Draining++
+		}
+		drainBlocked = append(drainBlocked, splitLines(n.Annotations[fleetv1alpha1.DrainBlockedAnnotation])...)
 		if schedulable(n) {
 			status.Ready++
 			if mz, err := strconv.ParseInt(n.Labels[fleetv1alpha1.MaintenanceZoneLabel], 10, 32); err == nil {
@@ -298,13 +310,17 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 	set(fleetv1alpha1.PoolMachinesAllocatedCondition, satisfied.GetStatus() == "True", allocReason, satisfied.GetMessage())
 
 	want := pool.Spec.Capacity
-	switch {
+	slices.Sort(drainBlocked)
+	switch releasing := bs.GetReleasing(); {
 	case !pool.DeletionTimestamp.IsZero():
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DeletingReason,
-			fmt.Sprintf("draining %d Nodes and releasing %d machines before the Pool is removed%s", status.Nodes, status.Allocated, blockedSuffix(obs.drainBlocked)))
+			fmt.Sprintf("draining %d Nodes and releasing %d machines before the Pool is removed%s", status.Nodes, status.Allocated, blockedSuffix(drainBlocked)))
+	case releasing > 0:
+		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DrainingReason,
+			fmt.Sprintf("releasing %d machines once their Nodes are drained (%d Nodes draining)%s", releasing, status.Draining, blockedSuffix(drainBlocked)))
 	case status.Draining > 0:
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DrainingReason,
-			fmt.Sprintf("draining %d Nodes before their machines go back to the broker%s", status.Draining, blockedSuffix(obs.drainBlocked)))
+			fmt.Sprintf("draining %d Nodes for maintenance%s", status.Draining, blockedSuffix(drainBlocked)))
 	case status.Allocated < want:
 		set(fleetv1alpha1.PoolReadyCondition, false, allocReason, satisfied.GetMessage())
 	case status.Nodes < status.Allocated:

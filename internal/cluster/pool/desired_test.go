@@ -1,6 +1,7 @@
 package pool
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -153,6 +154,14 @@ func TestDesiredStatus(t *testing.T) {
 		Type: "Satisfied", Status: "False", Reason: "InsufficientInventory", Message: "1 of 2 machines allocated"}}}}
 	ready := func(name, mz string) corev1.Node { return *testutil.MakeNode(name, "web", mz).Obj() }
 	tainted := *testutil.MakeNode("m2", "web", "2").Taint(fleetv1alpha1.StartupTaintKey, "true", corev1.TaintEffectNoSchedule).Obj()
+	// draining is a Node the cluster manager drains, with the evictions refused.
+	draining := func(name, mz string, blocked ...string) corev1.Node {
+		n := testutil.MakeNode(name, "web", mz).Cordoned().Annotation(fleetv1alpha1.DrainStartedAnnotation, now.Format(time.RFC3339))
+		if len(blocked) > 0 {
+			n.Annotation(fleetv1alpha1.DrainBlockedAnnotation, strings.Join(blocked, "\n"))
+		}
+		return *n.Obj()
+	}
 
 	tests := map[string]struct {
 		pool       *fleetv1alpha1.Pool
@@ -162,6 +171,8 @@ func TestDesiredStatus(t *testing.T) {
 		wantReason string
 		wantMsg    string
 		wantZones  []fleetv1alpha1.ZoneStatus
+		// wantDraining is status.draining.
+		wantDraining int32
 	}{
 		"ready": {
 			pool: testutil.MakePool("web", "wl", 2).Obj(),
@@ -193,13 +204,29 @@ func TestDesiredStatus(t *testing.T) {
 			wantMsg:   "1 of 2 Nodes wait for a ready pod of each required DaemonSet (kube-system/agent)",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
-		"draining, with a refused eviction": {
+		"releasing, with a refused eviction": {
 			pool: testutil.MakePool("web", "wl", 1).Obj(),
-			obs: observed{brokerPool: satisfied(2, 1), nodes: []corev1.Node{ready("m1", "1"), *testutil.MakeNode("m2", "web", "2").Cordoned().Obj()},
-				drainBlocked: []string{"app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently"}},
-			wantReady: metav1.ConditionFalse, wantReason: "Draining",
-			wantMsg:   "draining 1 Nodes before their machines go back to the broker; evictions refused: app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently",
+			obs: observed{brokerPool: satisfied(2, 1), nodes: []corev1.Node{ready("m1", "1"), draining("m2", "2",
+				"app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Draining", wantDraining: 1,
+			wantMsg:   "releasing 1 machines once their Nodes are drained (1 Nodes draining); evictions refused: app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
+		"draining for maintenance": {
+			pool: testutil.MakePool("web", "wl", 2).Obj(),
+			obs: observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{draining("m1", "1"), draining("m2", "2",
+				"app/p-2: The disruption budget web needs 2 healthy pods and has 2 currently",
+				"app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Draining", wantDraining: 2,
+			wantMsg: "draining 2 Nodes for maintenance; evictions refused: " +
+				"app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently; " +
+				"app/p-2: The disruption budget web needs 2 healthy pods and has 2 currently",
+		},
+		"deleting names the pods a budget holds": {
+			pool:      testutil.MakePool("web", "wl", 2).Deleting().Obj(),
+			obs:       observed{brokerPool: satisfied(2, 2), nodes: []corev1.Node{draining("m1", "1", "a/1: x", "a/2: x"), draining("m2", "2", "a/3: x", "a/4: x")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Deleting", wantDraining: 2,
+			wantMsg: "draining 2 Nodes and releasing 2 machines before the Pool is removed; evictions refused: a/1: x; a/2: x; a/3: x and 1 more",
 		},
 		"not ready nodes": {
 			pool:      testutil.MakePool("web", "wl", 2).Obj(),
@@ -223,6 +250,9 @@ func TestDesiredStatus(t *testing.T) {
 			}
 			if got.ObservedGeneration != tc.pool.Generation || st.ObservedGeneration != tc.pool.Generation {
 				t.Errorf("observedGeneration = %d/%d, want %d", got.ObservedGeneration, st.ObservedGeneration, tc.pool.Generation)
+			}
+			if st.Draining != tc.wantDraining {
+				t.Errorf("draining = %d, want %d", st.Draining, tc.wantDraining)
 			}
 			if diff := cmp.Diff(tc.wantZones, st.Zones, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("zones (-want +got):\n%s", diff)

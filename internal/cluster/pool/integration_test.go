@@ -28,6 +28,7 @@ import (
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
+	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
@@ -43,7 +44,8 @@ const (
 	machines = 200
 )
 
-// TestPoolController runs the pool and cluster controllers against a real
+// TestPoolController runs the pool and cluster controllers, and the cluster
+// manager that drains Nodes for the pool's shrinks, against a real
 // API server (the hub, which also plays the workload cluster) and a real
 // broker on SQLite whose sim provisioner registers the Nodes. Nothing runs
 // the pods: the test plays the kubelet where a pod must become ready.
@@ -311,7 +313,16 @@ func startControllers(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, bc
 		if err != nil {
 			return err
 		}
-		return pr.SetupWithManager(mgr)
+		if err := pr.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		// The cluster manager drains the Nodes of the machines a shrink or
+		// a delete gives back.
+		m, err := manager.New(manager.Options{Hub: mgr.GetClient(), Broker: bc, Clusters: workloads})
+		if err != nil {
+			return err
+		}
+		return m.SetupWithManager(mgr)
 	})
 }
 

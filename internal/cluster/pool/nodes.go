@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	appsv1 "k8s.io/api/apps/v1"
@@ -18,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
-	"github.com/strata-dev/strata/internal/cluster/drain"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -27,10 +25,10 @@ import (
 const nodeWorkers = 16
 
 // reconcileNodes looks after every Node of a Pool: a Node whose machine left
-// the pool is deleted, a Node whose machine is to be released is cordoned and
-// drained and the release approved, and every other Node gets the Pool's
-// labels and taints and loses the startup taint once its required
-// DaemonSets are ready on it.
+// the pool is deleted, and every other Node gets the Pool's labels and taints
+// and loses the startup taint once its required DaemonSets are ready on it.
+// Cordons and drains are the cluster manager's (package manager), for every
+// disruption; the Pool reads how they go from the Nodes' annotations.
 func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Pool, rc *remote.Cluster, bp *brokerv1.Pool) (observed, error) {
 	// Nodes are read before machines: a Node exists only once its machine
 	// was allocated, so every Node read has its machine in the list below
@@ -43,64 +41,25 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 	if err != nil {
 		return observed{}, err
 	}
-	open, err := r.openDisruptions(ctx, pool.Name)
-	if err != nil {
-		return observed{}, err
-	}
 	gate, err := daemonSetGate(ctx, rc, pool)
 	if err != nil {
 		return observed{}, err
 	}
 
 	obs := observed{brokerPool: bp, daemonSets: gate.waiting}
-	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(nodeWorkers)
-	hasNode := map[string]bool{}
 	for i := range nodes {
 		node := &nodes[i]
-		hasNode[node.Name] = true
 		if _, ok := machines[node.Name]; !ok {
 			g.Go(func() error { return deleteNode(gctx, rc, node) })
 			continue
 		}
 		obs.nodes = append(obs.nodes, *node)
-		d := open[node.Name]
-		if isPendingShrink(d) {
-			g.Go(func() error {
-				blocked, err := r.drainAndApprove(gctx, rc, node, d)
-				mu.Lock()
-				obs.drainBlocked = append(obs.drainBlocked, blocked...)
-				mu.Unlock()
-				return err
-			})
-			continue
-		}
-		g.Go(func() error { return r.updateNode(gctx, rc, pool, node, d, gate) })
-	}
-	for machine, d := range open {
-		if isPendingShrink(d) && !hasNode[machine] {
-			g.Go(func() error { return r.releaseNodeless(gctx, rc, d) })
-		}
+		g.Go(func() error { return updateNode(gctx, rc, pool, node, gate) })
 	}
 	err = g.Wait()
 	return obs, err
-}
-
-// releaseNodeless approves the release of a machine that has no Node in the
-// cache: it never joined, or its Node left the Pool's label behind. The API
-// server, not the cache, has the last word: a Node that exists is drained.
-func (r *Reconciler) releaseNodeless(ctx context.Context, rc *remote.Cluster, d *brokerv1.Disruption) error {
-	node := &corev1.Node{}
-	err := rc.APIReader.Get(ctx, client.ObjectKey{Name: d.GetMachine()}, node)
-	switch {
-	case err == nil:
-		_, err := r.drainAndApprove(ctx, rc, node, d)
-		return err
-	case !apierrors.IsNotFound(err):
-		return fmt.Errorf("reading node %s: %w", d.GetMachine(), err)
-	}
-	return r.approve(ctx, d, "machine "+d.GetMachine()+" has no Node: nothing to drain")
 }
 
 // poolNodes lists the Nodes that carry the Pool's label, from the cache.
@@ -121,44 +80,11 @@ func deleteNode(ctx context.Context, rc *remote.Cluster, node *corev1.Node) erro
 	return nil
 }
 
-// drainAndApprove cordons a Node whose machine the broker wants back, evicts
-// its pods, and approves the release once nothing is left. It returns the
-// evictions that a disruption budget refused.
-func (r *Reconciler) drainAndApprove(ctx context.Context, rc *remote.Cluster, node *corev1.Node, d *brokerv1.Disruption) ([]string, error) {
-	if !node.Spec.Unschedulable {
-		patched := node.DeepCopy()
-		patched.Spec.Unschedulable = true
-		setAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, d.GetId())
-		if err := rc.Client.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{})); err != nil {
-			return nil, fmt.Errorf("cordoning node %s: %w", node.Name, err)
-		}
-		log.FromContext(ctx).Info("Cordoned node to release its machine", "node", klog.KObj(node), "disruption", d.GetId())
-	}
-	res, err := drain.Pass(ctx, rc.Client, node.Name, r.clock.Now())
-	if err != nil {
-		return nil, err
-	}
-	if !res.Drained() {
-		return res.Blocked, nil
-	}
-	log.FromContext(ctx).Info("Drained node; releasing its machine", "node", klog.KObj(node), "disruption", d.GetId())
-	return nil, r.approve(ctx, d, "node "+node.Name+" is drained")
-}
-
 // updateNode brings a Node that stays in the Pool in step: the Pool's labels
-// and taints, no startup taint once its DaemonSets are ready, and no cordon
-// left from a release that was called off.
-func (r *Reconciler) updateNode(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.Pool, node *corev1.Node,
-	open *brokerv1.Disruption, gate daemonSets) error {
+// and taints, and no startup taint once its DaemonSets are ready.
+func updateNode(ctx context.Context, rc *remote.Cluster, pool *fleetv1alpha1.Pool, node *corev1.Node, gate daemonSets) error {
 	patched := node.DeepCopy()
 	changed := nodeUpdate(patched, pool)
-	if id, ok := node.Annotations[fleetv1alpha1.CordonedForAnnotation]; ok && id != open.GetId() {
-		// Strata cordoned it for a disruption that is over: only then, and
-		// only its own cordon, is it undone.
-		patched.Spec.Unschedulable = false
-		setAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, "")
-		changed = true
-	}
 	if hasStartupTaint(patched) && gate.readyOn(node.Name) {
 		removeTaint(patched, func(t corev1.Taint) bool { return t.Key == fleetv1alpha1.StartupTaintKey })
 		changed = true

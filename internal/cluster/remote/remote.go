@@ -90,7 +90,9 @@ type Cluster struct {
 type Clusters struct {
 	hub    client.Reader
 	scheme *runtime.Scheme
-	events chan event.GenericEvent
+
+	subsMu sync.RWMutex
+	subs   []chan event.GenericEvent // one per NodeEvents caller
 
 	started chan struct{} // closed by Start
 	mu      sync.Mutex
@@ -108,13 +110,19 @@ type entry struct {
 func New(hub client.Reader) *Clusters {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme) // static types: cannot fail
-	return &Clusters{hub: hub, scheme: scheme, events: make(chan event.GenericEvent, 1024),
-		started: make(chan struct{}), entries: map[string]*entry{}}
+	return &Clusters{hub: hub, scheme: scheme, started: make(chan struct{}), entries: map[string]*entry{}}
 }
 
-// NodeEvents carries every change of a Pool Node in any connected cluster.
+// NodeEvents returns a stream of every change of a Pool Node in any
+// connected cluster. Each caller (each controller) gets a stream of its own,
+// and must read it: call it when setting the controller up, before the
+// manager starts.
 func (c *Clusters) NodeEvents() <-chan event.GenericEvent {
-	return c.events
+	ch := make(chan event.GenericEvent, 1024)
+	c.subsMu.Lock()
+	defer c.subsMu.Unlock()
+	c.subs = append(c.subs, ch)
+	return ch
 }
 
 // Start implements manager.Runnable: it holds the connections until ctx ends.
@@ -220,7 +228,13 @@ func (c *Clusters) publish(obj any) {
 	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
 		obj = tombstone.Obj
 	}
-	if node, ok := obj.(*corev1.Node); ok {
-		c.events <- event.GenericEvent{Object: node}
+	node, ok := obj.(*corev1.Node)
+	if !ok {
+		return
+	}
+	c.subsMu.RLock()
+	defer c.subsMu.RUnlock()
+	for _, ch := range c.subs {
+		ch <- event.GenericEvent{Object: node}
 	}
 }

@@ -1,0 +1,190 @@
+package manager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+)
+
+// openStates are the states of a disruption the protocol is not done with.
+var openStates = []brokerv1.DisruptionState{
+	brokerv1.DisruptionState_DISRUPTION_STATE_PENDING,
+	brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED,
+	brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
+}
+
+// clusterPools names the broker pools whose machines join the cluster: the
+// broker's join target, not the hub's Pools, says where a machine's Node is,
+// so a Pool whose broker pool belongs elsewhere never gets its machines
+// approved here.
+func (p *clusterPass) clusterPools(ctx context.Context) (map[string]bool, error) {
+	resp, err := p.broker.ListPools(ctx, &brokerv1.ListPoolsRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("listing the broker's pools: %w", err)
+	}
+	pools := map[string]bool{}
+	for _, bp := range resp.GetPools() {
+		if bp.GetJoinTarget().GetCluster() == p.cluster {
+			pools[bp.GetName()] = true
+		}
+	}
+	return pools, nil
+}
+
+// openDisruptions lists the open disruptions of the machines of the
+// cluster's pools, by machine.
+func (p *clusterPass) openDisruptions(ctx context.Context, datacenter string, pools map[string]bool) (map[string]*brokerv1.Disruption, error) {
+	resp, err := p.broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Datacenter: datacenter, States: openStates})
+	if err != nil {
+		return nil, fmt.Errorf("listing the open disruptions of datacenter %s: %w", datacenter, err)
+	}
+	open := map[string]*brokerv1.Disruption{}
+	for _, d := range resp.GetDisruptions() {
+		if pools[d.GetPool()] {
+			open[d.GetMachine()] = d
+		}
+	}
+	return open, nil
+}
+
+// approve tells the broker the machine may be disrupted: its Node is
+// drained or there is none.
+func (p *clusterPass) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
+	_, err := p.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: p.actor, Message: message})
+	switch {
+	case isCode(err, codes.FailedPrecondition), isCode(err, codes.NotFound):
+		return nil // approved, cancelled or gone meanwhile
+	case err != nil:
+		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
+	}
+	log.FromContext(ctx).Info("Approved disruption", "disruption", d.GetId(), "machine", d.GetMachine(), "reason", reasonName(d.GetReason()), "message", message)
+	return nil
+}
+
+// step is one entry of a disruption's history the manager writes.
+type step struct {
+	disruption string
+	message    string
+}
+
+// record adds a step to a disruption's history. A step the broker did not
+// take is kept and tried again at the start of the next pass.
+func (p *clusterPass) record(ctx context.Context, disruption, message string) {
+	if err := p.recordStep(ctx, step{disruption, message}); err != nil {
+		log.FromContext(ctx).Error(err, "Recording a disruption step; trying again on the next pass", "disruption", disruption)
+		p.state.mu.Lock()
+		p.state.unrecorded = append(p.state.unrecorded, step{disruption, message})
+		p.state.mu.Unlock()
+	}
+}
+
+func (p *clusterPass) recordStep(ctx context.Context, s step) error {
+	_, err := p.broker.RecordDisruptionStep(ctx, &brokerv1.RecordDisruptionStepRequest{Id: s.disruption, Actor: p.actor, Message: s.message})
+	if err != nil && !isCode(err, codes.NotFound) {
+		return fmt.Errorf("recording step %q of disruption %s: %w", s.message, s.disruption, err)
+	}
+	return nil
+}
+
+// flushRecords tries again the steps the broker did not take.
+func (p *clusterPass) flushRecords(ctx context.Context) {
+	p.state.mu.Lock()
+	pending := p.state.unrecorded
+	p.state.unrecorded = nil
+	p.state.mu.Unlock()
+	for _, s := range pending {
+		if err := p.recordStep(ctx, s); err != nil {
+			log.FromContext(ctx).Error(err, "Recording a disruption step; trying again on the next pass", "disruption", s.disruption)
+			p.state.mu.Lock()
+			p.state.unrecorded = append(p.state.unrecorded, s)
+			p.state.mu.Unlock()
+		}
+	}
+}
+
+func isCode(err error, code codes.Code) bool {
+	return err != nil && status.Code(err) == code
+}
+
+// conditionApply is a server-side apply of one condition of a Cluster's status.
+func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfiguration, error) {
+	cond, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
+	if err != nil {
+		return nil, fmt.Errorf("converting condition %s: %w", c.Type, err)
+	}
+	return client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": fleetv1alpha1.GroupVersion.String(),
+		"kind":       "Cluster",
+		"metadata":   map[string]any{"name": cluster},
+		"status":     map[string]any{"conditions": []any{cond}},
+	}}), nil
+}
+
+// disruptionWatch turns the broker's disruption stream into events naming
+// the disruption's pool, so a new or finished disruption is acted on at once.
+type disruptionWatch struct {
+	broker brokerv1.BrokerServiceClient
+	events chan<- event.GenericEvent
+}
+
+// Start implements manager.Runnable: it watches until ctx ends, watching
+// again with backoff when the stream breaks.
+func (w *disruptionWatch) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("disruption-watch")
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+	}
+	backoff := newBackoff()
+	for ctx.Err() == nil {
+		began := time.Now()
+		err := w.watch(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if time.Since(began) > time.Minute {
+			backoff = newBackoff() // the stream was healthy: start over
+		}
+		delay := backoff.Step()
+		logger.V(1).Info("Disruption watch broke; watching again", "after", delay, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+	}
+	return nil
+}
+
+func (w *disruptionWatch) watch(ctx context.Context) error {
+	stream, err := w.broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
+	if err != nil {
+		return err
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		pool := resp.GetDisruption().GetPool()
+		if pool == "" {
+			continue
+		}
+		select {
+		case w.events <- event.GenericEvent{Object: &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: pool}}}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
