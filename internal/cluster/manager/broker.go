@@ -3,19 +3,16 @@ package manager
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -65,7 +62,7 @@ func (p *clusterPass) openDisruptions(ctx context.Context, datacenter string, po
 func (p *clusterPass) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
 	_, err := p.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: p.actor, Message: message})
 	switch {
-	case isCode(err, codes.FailedPrecondition), isCode(err, codes.NotFound):
+	case brokerapi.IsCode(err, codes.FailedPrecondition), brokerapi.IsCode(err, codes.NotFound):
 		return nil // approved, cancelled or gone meanwhile
 	case err != nil:
 		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
@@ -93,7 +90,7 @@ func (p *clusterPass) record(ctx context.Context, disruption, message string) {
 
 func (p *clusterPass) recordStep(ctx context.Context, s step) error {
 	_, err := p.broker.RecordDisruptionStep(ctx, &brokerv1.RecordDisruptionStepRequest{Id: s.disruption, Actor: p.actor, Message: s.message})
-	if err != nil && !isCode(err, codes.NotFound) {
+	if err != nil && !brokerapi.IsCode(err, codes.NotFound) {
 		return fmt.Errorf("recording step %q of disruption %s: %w", s.message, s.disruption, err)
 	}
 	return nil
@@ -115,9 +112,6 @@ func (p *clusterPass) flushRecords(ctx context.Context) {
 	}
 }
 
-func isCode(err error, code codes.Code) bool {
-	return err != nil && status.Code(err) == code
-}
 
 // conditionApply is a server-side apply of one condition of a Cluster's status.
 func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfiguration, error) {
@@ -133,58 +127,11 @@ func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfigurat
 	}}), nil
 }
 
-// disruptionWatch turns the broker's disruption stream into events naming
-// the disruption's pool, so a new or finished disruption is acted on at once.
-type disruptionWatch struct {
-	broker brokerv1.BrokerServiceClient
-	events chan<- event.GenericEvent
-}
-
-// Start implements manager.Runnable: it watches until ctx ends, watching
-// again with backoff when the stream breaks.
-func (w *disruptionWatch) Start(ctx context.Context) error {
-	logger := log.FromContext(ctx).WithName("disruption-watch")
-	newBackoff := func() wait.Backoff {
-		return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
+// poolOf maps a disruption to its pool (by name), so a new or finished
+// disruption is acted on at once.
+func poolOf(d *brokerv1.Disruption) client.Object {
+	if d.GetPool() == "" {
+		return nil
 	}
-	backoff := newBackoff()
-	for ctx.Err() == nil {
-		began := time.Now()
-		err := w.watch(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		if time.Since(began) > time.Minute {
-			backoff = newBackoff() // the stream was healthy: start over
-		}
-		delay := backoff.Step()
-		logger.V(1).Info("Disruption watch broke; watching again", "after", delay, "error", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-	}
-	return nil
-}
-
-func (w *disruptionWatch) watch(ctx context.Context) error {
-	stream, err := w.broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
-	if err != nil {
-		return err
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		pool := resp.GetDisruption().GetPool()
-		if pool == "" {
-			continue
-		}
-		select {
-		case w.events <- event.GenericEvent{Object: &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: pool}}}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: d.GetPool()}}
 }

@@ -32,6 +32,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -89,8 +90,6 @@ type Reconciler struct {
 	deadline time.Duration
 	workers  int
 	clock    clock.PassiveClock
-	// brokerEvents carries a Pool (by name) whose disruptions changed.
-	brokerEvents chan event.GenericEvent
 
 	mu     sync.Mutex
 	states map[string]*clusterState // by Cluster name
@@ -121,21 +120,22 @@ func New(o Options) (*Reconciler, error) {
 	}
 	return &Reconciler{
 		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, deadline: o.DrainDeadline, workers: o.Workers, clock: o.Clock,
-		brokerEvents: make(chan event.GenericEvent, 1024), states: map[string]*clusterState{},
+		states: map[string]*clusterState{},
 	}, nil
 }
 
 // SetupWithManager registers the controller and its broker watch. The
 // manager must run o.Clusters.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.Add(&disruptionWatch{broker: r.broker, events: r.brokerEvents}); err != nil {
+	watch := brokerwatch.Disruptions(r.broker, poolOf)
+	if err := mgr.Add(watch); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Cluster{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, readyChanged()))).
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(clusterOfPool)).
 		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(r.clusterOfNode))).
-		WatchesRawSource(source.Channel(r.brokerEvents, handler.EnqueueRequestsFromMapFunc(r.clusterOfPoolName))).
+		WatchesRawSource(source.Channel(watch.Events(), handler.EnqueueRequestsFromMapFunc(r.clusterOfPoolName))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("cluster-manager").
 		Complete(r)

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/drain"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -337,7 +338,7 @@ func (p *clusterPass) overdue(ctx context.Context, node *corev1.Node, open *brok
 func (p *clusterPass) uncordon(ctx context.Context, node *corev1.Node, id string) error {
 	m, err := p.broker.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: machineOf(node)})
 	switch {
-	case isCode(err, codes.NotFound):
+	case brokerapi.IsCode(err, codes.NotFound):
 		return nil
 	case err != nil:
 		return fmt.Errorf("reading machine %s: %w", machineOf(node), err)
@@ -351,7 +352,7 @@ func (p *clusterPass) uncordon(ctx context.Context, node *corev1.Node, id string
 	case err == nil:
 		over = stateName(d.GetDisruption().GetState())
 		reason = reasonName(d.GetDisruption().GetReason())
-	case !isCode(err, codes.NotFound):
+	case !brokerapi.IsCode(err, codes.NotFound):
 		return fmt.Errorf("reading disruption %s: %w", id, err)
 	}
 	patched := node.DeepCopy()

@@ -5,23 +5,19 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
-
-// brokerPageSize is the largest page ListMachines serves.
-const brokerPageSize = 1000
 
 // ensureBrokerPool creates the Pool's broker pool, or brings its capacity,
 // node config and join target in step. A refusal the Pool's author must fix,
@@ -31,7 +27,7 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 	kubeconfig []byte) (*brokerv1.Pool, *blocker) {
 	logger := log.FromContext(ctx)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
-	if isCode(err, codes.NotFound) {
+	if brokerapi.IsCode(err, codes.NotFound) {
 		created, err := r.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 			Name: pool.Name, Datacenter: cluster.Spec.Datacenter, NodeProfile: pool.Spec.NodeProfile,
 			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, kubeconfig),
@@ -100,27 +96,17 @@ func brokerBlocker(doing string, err error) *blocker {
 	return &blocker{fleetv1alpha1.BrokerUnavailableReason, doing + ": " + err.Error()}
 }
 
-func isCode(err error, code codes.Code) bool {
-	return err != nil && status.Code(err) == code
-}
-
 // poolMachines lists the broker's machines of a pool, by id.
 func (r *Reconciler) poolMachines(ctx context.Context, pool string) (map[string]*brokerv1.Machine, error) {
-	machines := map[string]*brokerv1.Machine{}
-	req := &brokerv1.ListMachinesRequest{Pool: pool, PageSize: brokerPageSize}
-	for {
-		resp, err := r.broker.ListMachines(ctx, req)
-		if err != nil {
-			return nil, fmt.Errorf("listing the machines of broker pool %s: %w", pool, err)
-		}
-		for _, m := range resp.GetMachines() {
-			machines[m.GetId()] = m
-		}
-		if resp.GetNextPageToken() == "" {
-			return machines, nil
-		}
-		req.PageToken = resp.GetNextPageToken()
+	list, err := brokerapi.PoolMachines(ctx, r.broker, pool)
+	if err != nil {
+		return nil, err
 	}
+	machines := make(map[string]*brokerv1.Machine, len(list))
+	for _, m := range list {
+		machines[m.GetId()] = m
+	}
+	return machines, nil
 }
 
 // openDisruptions lists a pool's open disruptions, by machine.
@@ -143,7 +129,7 @@ func (r *Reconciler) openDisruptions(ctx context.Context, pool string) (map[stri
 // approve tells the broker a machine may go: its Node is drained or gone.
 func (r *Reconciler) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
 	_, err := r.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: actor, Message: message})
-	if err != nil && !isCode(err, codes.FailedPrecondition) { // approved meanwhile
+	if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) { // approved meanwhile
 		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
 	}
 	return nil
@@ -170,79 +156,19 @@ func isPendingShrink(d *brokerv1.Disruption) bool {
 		d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_PENDING
 }
 
-// brokerWatch turns the broker's pool and disruption streams into Pool
-// events, so the controller reacts to allocations, joins and shrinks at once.
-type brokerWatch struct {
-	broker brokerv1.BrokerServiceClient
-	events chan<- event.GenericEvent
+// poolOfDisruption and poolOfBrokerPool map the broker's streams to Pools,
+// so the controller reacts to allocations, joins and shrinks at once.
+func poolOfDisruption(d *brokerv1.Disruption) client.Object {
+	return poolNamed(d.GetPool())
 }
 
-// Start implements manager.Runnable: it watches until ctx ends, reconnecting
-// with backoff when a stream breaks.
-func (w *brokerWatch) Start(ctx context.Context) error {
-	logger := log.FromContext(ctx).WithName("broker-watch")
-	watch := func(name string, run func(context.Context) error) {
-		newBackoff := func() wait.Backoff {
-			return wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7, Cap: 30 * time.Second}
-		}
-		backoff := newBackoff()
-		for ctx.Err() == nil {
-			began := time.Now()
-			err := run(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			if time.Since(began) > time.Minute {
-				backoff = newBackoff() // the stream was healthy: start over
-			}
-			delay := backoff.Step()
-			logger.V(1).Info("Broker watch broke; watching again", "stream", name, "after", delay, "error", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(delay):
-			}
-		}
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); watch("disruptions", w.disruptions) }()
-	watch("pools", w.pools)
-	<-done
-	return nil
+func poolOfBrokerPool(p *brokerv1.Pool) client.Object {
+	return poolNamed(p.GetName())
 }
 
-func (w *brokerWatch) pools(ctx context.Context) error {
-	stream, err := w.broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{})
-	if err != nil {
-		return err
+func poolNamed(name string) client.Object {
+	if name == "" {
+		return nil
 	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		w.send(ctx, resp.GetPool().GetName())
-	}
-}
-
-func (w *brokerWatch) disruptions(ctx context.Context) error {
-	stream, err := w.broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
-	if err != nil {
-		return err
-	}
-	for {
-		resp, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		if pool := resp.GetDisruption().GetPool(); pool != "" {
-			w.send(ctx, pool)
-		}
-	}
-}
-
-func (w *brokerWatch) send(ctx context.Context, pool string) {
-	select {
-	case w.events <- event.GenericEvent{Object: &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: pool}}}:
-	case <-ctx.Done():
-	}
+	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }

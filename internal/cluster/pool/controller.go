@@ -27,13 +27,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -68,7 +69,6 @@ type Reconciler struct {
 	clusters     *remote.Clusters
 	recorder     events.EventRecorder
 	clock        clock.PassiveClock
-	brokerEvents chan event.GenericEvent
 
 	mu sync.Mutex
 	// kubeconfigs is the hash of the bootstrap kubeconfig last handed to
@@ -93,21 +93,25 @@ func New(o Options) (*Reconciler, error) {
 	}
 	return &Reconciler{
 		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock,
-		brokerEvents: make(chan event.GenericEvent, 1024), kubeconfigs: map[string][sha256.Size]byte{},
+		kubeconfigs: map[string][sha256.Size]byte{},
 	}, nil
 }
 
 // SetupWithManager registers the controller and its broker watch. The
 // manager must have the indexes of package index and run o.Clusters.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.Add(&brokerWatch{broker: r.broker, events: r.brokerEvents}); err != nil {
-		return err
+	pools, disruptions := brokerwatch.Pools(r.broker, poolOfBrokerPool), brokerwatch.Disruptions(r.broker, poolOfDisruption)
+	for _, w := range []*brokerwatch.Watch{pools, disruptions} {
+		if err := mgr.Add(w); err != nil {
+			return err
+		}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Pool{}).
 		Watches(&fleetv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.poolsForCluster)).
 		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(poolForNode))).
-		WatchesRawSource(source.Channel(r.brokerEvents, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(pools.Events(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(disruptions.Events(), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("pool").
 		Complete(r)
@@ -166,7 +170,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 	}
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
 	switch {
-	case isCode(err, codes.NotFound):
+	case brokerapi.IsCode(err, codes.NotFound):
 		return r.release(ctx, pool, rc)
 	case err != nil:
 		return r.finish(ctx, pool, observed{}, &blocker{fleetv1alpha1.BrokerUnavailableReason, "asking the broker for the pool: " + err.Error()})
@@ -177,7 +181,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 		return r.release(ctx, pool, nil)
 	}
 	if !bp.GetDeleting() {
-		if _, err := r.broker.DeletePool(ctx, &brokerv1.DeletePoolRequest{Name: pool.Name}); err != nil && !isCode(err, codes.NotFound) {
+		if _, err := r.broker.DeletePool(ctx, &brokerv1.DeletePoolRequest{Name: pool.Name}); err != nil && !brokerapi.IsCode(err, codes.NotFound) {
 			return reconcile.Result{}, fmt.Errorf("deleting broker pool %s: %w", pool.Name, err)
 		}
 		log.FromContext(ctx).Info("Deleting the broker pool", "machines", bp.GetStatus().GetAllocated())
