@@ -20,6 +20,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/profiles"
 	"github.com/strata-dev/strata/internal/cli/rollouts"
 	"github.com/strata-dev/strata/internal/cli/serve"
+	"github.com/strata-dev/strata/internal/cli/sim"
 )
 
 // NewRootCommand returns the strata command with every subcommand.
@@ -47,6 +48,7 @@ clusters with simulated machines.`,
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
 		rollouts.NewCommand(g),
+		sim.NewCommand(g),
 		bench.NewCommand(),
 		serve.NewCommand(),
 		newVersionCommand(),
