@@ -69,6 +69,35 @@ spec:
   nodeConfig: general-v2
 `
 
+// heldPod runs on one Node under a PDB that allows no disruption.
+const heldPod = `
+apiVersion: v1
+kind: Pod
+metadata: {name: hold, namespace: default, labels: {app: hold}}
+spec:
+  nodeName: %s
+  terminationGracePeriodSeconds: 0
+  containers: [{name: hold, image: registry.example/hold:1}]
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: hold, namespace: default}
+spec:
+  minAvailable: 1
+  selector: {matchLabels: {app: hold}}
+`
+
+// failingRollout starts with MZ 5, where the test breaks a machine.
+const failingRollout = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: MaintenanceRollout
+metadata: {name: general-v3}
+spec:
+  pools: [maint]
+  nodeConfig: general-v3
+  zoneOrder: [5]
+`
+
 // shopMinimum is the fewest ready shop pods the PDB allows: 100 - 10%.
 const shopMinimum = 90
 
@@ -208,6 +237,48 @@ func TestMaintenance(t *testing.T) {
 				t.Errorf("machine %s is still in pool maint after its replacement", victim)
 			}
 		}
+		strata("sim", "heal", "machine", victim)
+	})
+
+	t.Run("a machine that fails its maintenance pauses the rollout until resumed", func(t *testing.T) {
+		// A pod under a PDB that allows nothing holds the victim's drain, so
+		// the fault lands while its disruption is open.
+		var victim string
+		for _, n := range poolNodes(t, cs, "maint") {
+			if n.Labels[fleetv1alpha1.MaintenanceZoneLabel] == "5" && !n.Spec.Unschedulable {
+				victim = n.Name
+				break
+			}
+		}
+		runKubectlApply(t, bin, wl, fmt.Sprintf(heldPod, victim))
+		waitRunning(t, wl, "app=hold", 1, 2*time.Minute)
+		runKubectlApply(t, bin, hub, failingRollout)
+		err := wait.PollUntilContextTimeout(t.Context(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			n, err := cs.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
+			return err == nil && n.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != "", nil
+		})
+		if err != nil {
+			t.Fatalf("the drain of %s was not held by the PDB: %v", victim, err)
+		}
+		strata("sim", "fail", "machine", victim, "--until", "never")
+		kubectl(wl, "delete", "pdb", "hold")
+
+		ro := waitRollout(t, hubc, "general-v3", 5*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+			c := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.RolloutPausedCondition)
+			return ro.Spec.Paused && c != nil && c.Reason == fleetv1alpha1.RolloutMachineFailedReason
+		})
+		if len(ro.Status.Failures) != 1 || ro.Status.Failures[0].Machine != victim {
+			t.Errorf("rollout failures = %+v, want machine %s", ro.Status.Failures, victim)
+		}
+		if out := strata("rollouts", "get", "general-v3"); !strings.Contains(out, "MachineFailedMaintenance") || !strings.Contains(out, victim) {
+			t.Errorf("strata rollouts get does not say why it paused:\n%s", out)
+		}
+		if out := strata("rollouts", "resume", "general-v3"); !strings.Contains(out, "resumed") {
+			t.Errorf("strata rollouts resume said:\n%s", out)
+		}
+		waitRollout(t, hubc, "general-v3", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+			return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
+		})
 		strata("sim", "heal", "machine", victim)
 	})
 
