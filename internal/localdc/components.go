@@ -19,6 +19,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/pool"
+	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
@@ -98,6 +99,15 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	if err := pools.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the pool controller: %w", err)
+	}
+	remediator, err := remediation.New(remediation.Options{
+		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := remediator.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the remediation controller: %w", err)
 	}
 	return mgr, nil
 }
