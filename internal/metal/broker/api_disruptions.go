@@ -2,7 +2,9 @@ package broker
 
 import (
 	"context"
-	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -23,10 +25,18 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 	if req.GetActor() == "" {
 		return nil, invalid("actor is required: who asks for the disruption, e.g. maintenance/rollout-1")
 	}
+	op, err := operationFromAPI(req.GetOperation(), reason)
+	if err != nil {
+		return nil, err
+	}
+	if op.Kind != inventory.OperationNone && b.provisioner == nil {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"operation %s: this broker runs without a provisioner, so it performs no operations (strata serve broker --provisioner)", op.Kind)
+	}
 	resp := &brokerv1.CreateDisruptionResponse{}
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		d, err := createDisruption(ctx, tx, b.budget, disruptionRequest{
-			Machine: req.GetMachine(), Reason: reason, Actor: req.GetActor(), Message: req.GetMessage(),
+			Machine: req.GetMachine(), Reason: reason, Actor: req.GetActor(), Message: req.GetMessage(), Operation: op,
 		}, b.clock.Now())
 		if err != nil {
 			return err
@@ -35,6 +45,35 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_ADDED, resp.Disruption))
 		return nil
 	})
+}
+
+// operationFromAPI validates the operation of a new disruption; nil is none.
+func operationFromAPI(op *brokerv1.Operation, reason inventory.DisruptionReason) (inventory.Operation, error) {
+	if op == nil {
+		return inventory.Operation{}, nil
+	}
+	kind, ok := reverse(operationKinds, op.GetKind())
+	switch {
+	case op.GetKind() == brokerv1.OperationKind_OPERATION_KIND_UNSPECIFIED:
+		return inventory.Operation{}, invalid("operation.kind is required: reboot, reimage or replace (or leave operation out)")
+	case !ok:
+		return inventory.Operation{}, invalid("operation.kind %d is not an operation kind: reboot, reimage or replace", op.GetKind())
+	case reason == inventory.ReasonDecommission:
+		return inventory.Operation{}, invalid("operation is not allowed with reason decommission: the machine leaves service for good, and its pool gets a spare when the disruption completes")
+	}
+	sw := op.GetSoftware()
+	out := inventory.Operation{Kind: kind, Software: inventory.Software{
+		OSImage: sw.GetOsImage(), Kernel: sw.GetKernel(), NodeConfig: sw.GetNodeConfig(),
+	}}
+	if kind != inventory.OperationReimage && out.Software != (inventory.Software{}) {
+		return inventory.Operation{}, invalid("operation.software is only for reimage: %s keeps what the machine runs", kind)
+	}
+	if out.Software.NodeConfig != "" {
+		if err := validateNodeConfig("operation.software.node_config", out.Software.NodeConfig); err != nil {
+			return inventory.Operation{}, err
+		}
+	}
+	return out, nil
 }
 
 // GetDisruption implements brokerv1.BrokerServiceServer.
@@ -116,6 +155,11 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 	}
 	var out *brokerv1.Disruption
 	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		if to == inventory.DisruptionCompleted {
+			if err := refuseOperationCompletion(ctx, tx, id); err != nil {
+				return err
+			}
+		}
 		now := b.clock.Now()
 		d, moved, err := transition(ctx, tx, id, to, actor, message, sw, now)
 		if err != nil {
@@ -134,7 +178,7 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 		switch {
 		case d.Pool == "":
 			return nil
-		case slices.Contains([]inventory.DisruptionState{inventory.DisruptionCompleted, inventory.DisruptionCancelled}, d.State):
+		case !d.State.Open():
 			return b.reconcileAndNotify(ctx, tx, d.Pool, moved, events)
 		case moved:
 			return b.notifyPool(ctx, tx, d.Pool, events)
@@ -142,6 +186,20 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 		return nil
 	})
 	return out, err
+}
+
+// refuseOperationCompletion refuses to complete, by hand, a disruption whose
+// operation the broker performs.
+func refuseOperationCompletion(ctx context.Context, tx inventory.Tx, id string) error {
+	d, err := tx.GetDisruption(ctx, id)
+	if err != nil {
+		return notFound(err, "disruption %q does not exist", id)
+	}
+	if d.Operation.Kind != inventory.OperationNone {
+		return status.Errorf(codes.FailedPrecondition,
+			"disruption %s has operation %s: the broker completes it (or fails it) once the operation is performed", id, d.Operation.Kind)
+	}
+	return nil
 }
 
 // ApproveDisruption implements brokerv1.BrokerServiceServer. A pool-shrink
@@ -157,7 +215,8 @@ func (b *Broker) StartDisruption(ctx context.Context, req *brokerv1.StartDisrupt
 	return &brokerv1.StartDisruptionResponse{Disruption: d}, err
 }
 
-// CompleteDisruption implements brokerv1.BrokerServiceServer.
+// CompleteDisruption implements brokerv1.BrokerServiceServer. A disruption
+// with an operation is completed by the broker, not by this call.
 func (b *Broker) CompleteDisruption(ctx context.Context, req *brokerv1.CompleteDisruptionRequest) (*brokerv1.CompleteDisruptionResponse, error) {
 	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCompleted, req.GetSoftware())
 	return &brokerv1.CompleteDisruptionResponse{Disruption: d}, err
@@ -167,4 +226,36 @@ func (b *Broker) CompleteDisruption(ctx context.Context, req *brokerv1.CompleteD
 func (b *Broker) CancelDisruption(ctx context.Context, req *brokerv1.CancelDisruptionRequest) (*brokerv1.CancelDisruptionResponse, error) {
 	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCancelled, nil)
 	return &brokerv1.CancelDisruptionResponse{Disruption: d}, err
+}
+
+// RecordDisruptionStep implements brokerv1.BrokerServiceServer: a step in the
+// history that changes no state (from equals to), in any state, final ones
+// included. Watchers get the disruption, MODIFIED.
+func (b *Broker) RecordDisruptionStep(ctx context.Context, req *brokerv1.RecordDisruptionStepRequest) (*brokerv1.RecordDisruptionStepResponse, error) {
+	if req.GetId() == "" {
+		return nil, invalid("id is required")
+	}
+	if req.GetActor() == "" {
+		return nil, invalid("actor is required: who took the step, e.g. cluster-manager/workload-1")
+	}
+	resp := &brokerv1.RecordDisruptionStepResponse{}
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		d, err := tx.GetDisruption(ctx, req.GetId())
+		if err != nil {
+			return notFound(err, "disruption %q does not exist", req.GetId())
+		}
+		now := b.clock.Now()
+		if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{
+			DisruptionID: d.ID, From: d.State, To: d.State, Actor: req.GetActor(), Message: req.GetMessage(), At: now,
+		}); err != nil {
+			return err
+		}
+		d.UpdatedAt = now
+		if err := tx.UpdateDisruption(ctx, d); err != nil {
+			return err
+		}
+		resp.Disruption = disruptionToAPI(d, nil)
+		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, resp.Disruption))
+		return nil
+	})
 }

@@ -45,7 +45,7 @@ func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesReq
 	}
 	f := inventory.MachineFilter{
 		Datacenter: req.GetDatacenter(), MaintenanceZone: req.GetMaintenanceZone(), SKU: req.GetSku(),
-		Pool: req.GetPool(), AfterID: string(after), Limit: size + 1,
+		Pool: req.GetPool(), UnhealthyOnly: req.GetUnhealthyOnly(), AfterID: string(after), Limit: size + 1,
 	}
 	if req.GetState() != brokerv1.MachineState_MACHINE_STATE_UNSPECIFIED {
 		state, ok := reverse(machineStates, req.GetState())

@@ -39,6 +39,12 @@ var (
 		inventory.DisruptionInProgress: brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
 		inventory.DisruptionCompleted:  brokerv1.DisruptionState_DISRUPTION_STATE_COMPLETED,
 		inventory.DisruptionCancelled:  brokerv1.DisruptionState_DISRUPTION_STATE_CANCELLED,
+		inventory.DisruptionFailed:     brokerv1.DisruptionState_DISRUPTION_STATE_FAILED,
+	}
+	operationKinds = map[inventory.OperationKind]brokerv1.OperationKind{
+		inventory.OperationReboot:  brokerv1.OperationKind_OPERATION_KIND_REBOOT,
+		inventory.OperationReimage: brokerv1.OperationKind_OPERATION_KIND_REIMAGE,
+		inventory.OperationReplace: brokerv1.OperationKind_OPERATION_KIND_REPLACE,
 	}
 )
 
@@ -102,7 +108,7 @@ func poolToAPI(p inventory.Pool, st PoolStatus) *brokerv1.Pool {
 	}
 	slices.Sort(zones)
 	status := &brokerv1.PoolStatus{
-		Allocated: st.Allocated, Disrupted: st.Disrupted, Joined: st.Joined, Releasing: st.Releasing,
+		Allocated: st.Allocated, Disrupted: st.Disrupted, Joined: st.Joined, Releasing: st.Releasing, Unhealthy: st.Unhealthy,
 		Conditions: []*brokerv1.Condition{{
 			Type: st.Satisfied.Type, Status: st.Satisfied.Status, Reason: st.Satisfied.Reason, Message: st.Satisfied.Message,
 		}},
@@ -152,12 +158,24 @@ func disruptionToAPI(d inventory.Disruption, history []inventory.DisruptionEvent
 	out := &brokerv1.Disruption{
 		Id: d.ID, Machine: d.Machine, Pool: d.Pool, Datacenter: d.Datacenter, MaintenanceZone: d.MaintenanceZone,
 		Reason: disruptionReasons[d.Reason], State: disruptionStates[d.State], Actor: d.Actor, Message: d.Message,
-		CreateTime: ts(d.CreatedAt), UpdateTime: ts(d.UpdatedAt),
+		CreateTime: ts(d.CreatedAt), UpdateTime: ts(d.UpdatedAt), Operation: operationToAPI(d.Operation),
 	}
 	for _, e := range history {
 		out.History = append(out.History, &brokerv1.DisruptionTransition{
 			From: disruptionStates[e.From], To: disruptionStates[e.To], Actor: e.Actor, Message: e.Message, Time: ts(e.At),
 		})
+	}
+	return out
+}
+
+// operationToAPI is nil for no operation.
+func operationToAPI(op inventory.Operation) *brokerv1.Operation {
+	if op.Kind == inventory.OperationNone {
+		return nil
+	}
+	out := &brokerv1.Operation{Kind: operationKinds[op.Kind]}
+	if op.Software != (inventory.Software{}) {
+		out.Software = softwareToAPI(op.Software)
 	}
 	return out
 }

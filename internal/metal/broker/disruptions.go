@@ -46,9 +46,8 @@ func (b Budget) poolAllowance(capacity int32) int {
 	return max(1, int(capacity)*b.MaxPoolDisruptedPercent/100)
 }
 
-var openStates = []inventory.DisruptionState{
-	inventory.DisruptionPending, inventory.DisruptionApproved, inventory.DisruptionInProgress,
-}
+// openStates are the states of a disruption that counts against the budget.
+var openStates = inventory.OpenDisruptionStates
 
 // openDisruptionMachines returns the machines of a datacenter under an open disruption.
 func openDisruptionMachines(ctx context.Context, tx inventory.Tx, datacenter string) (map[string]bool, error) {
@@ -65,10 +64,11 @@ func openDisruptionMachines(ctx context.Context, tx inventory.Tx, datacenter str
 
 // disruptionRequest is a validated request for a disruption.
 type disruptionRequest struct {
-	Machine string
-	Reason  inventory.DisruptionReason
-	Actor   string
-	Message string
+	Machine   string
+	Reason    inventory.DisruptionReason
+	Actor     string
+	Message   string
+	Operation inventory.Operation
 }
 
 // createDisruption records a Pending disruption when the budget allows it,
@@ -84,6 +84,10 @@ func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req d
 	if m.State == inventory.MachineDecommissioned {
 		return inventory.Disruption{}, status.Errorf(codes.FailedPrecondition, "machine %s is decommissioned", m.ID)
 	}
+	if req.Operation.Kind == inventory.OperationReplace && m.Pool == "" {
+		return inventory.Disruption{}, status.Errorf(codes.FailedPrecondition,
+			"operation.kind replace takes a machine out of its pool, and machine %s is in none", m.ID)
+	}
 	open, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: m.Datacenter, States: openStates})
 	if err != nil {
 		return inventory.Disruption{}, err
@@ -93,7 +97,7 @@ func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req d
 	}
 	return recordDisruption(ctx, tx, inventory.Disruption{
 		Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
-		Reason: req.Reason, Actor: req.Actor, Message: req.Message,
+		Reason: req.Reason, Actor: req.Actor, Message: req.Message, Operation: req.Operation,
 	}, now)
 }
 
@@ -195,12 +199,14 @@ func zoneList(zones map[int32]bool) string {
 	return strings.Join(parts, ", ")
 }
 
-// transitions are the protocol's legal moves: the states each may start from.
+// transitions are the protocol's legal moves: the states each may start
+// from. Only the broker fails a disruption, when its operation failed.
 var transitions = map[inventory.DisruptionState][]inventory.DisruptionState{
 	inventory.DisruptionApproved:   {inventory.DisruptionPending},
 	inventory.DisruptionInProgress: {inventory.DisruptionApproved},
 	inventory.DisruptionCompleted:  {inventory.DisruptionInProgress},
 	inventory.DisruptionCancelled:  openStates,
+	inventory.DisruptionFailed:     {inventory.DisruptionInProgress},
 }
 
 // transition moves a disruption to state to, records who did it and why, and

@@ -15,6 +15,7 @@ import (
 type inventoryCollector struct {
 	store     inventory.Store
 	machines  *prometheus.Desc
+	unhealthy *prometheus.Desc
 	provision *prometheus.Desc
 	capacity  *prometheus.Desc
 	members   *prometheus.Desc
@@ -24,6 +25,8 @@ func newInventoryCollector(store inventory.Store) *inventoryCollector {
 	return &inventoryCollector{
 		store: store,
 		machines: prometheus.NewDesc("strata_broker_machines", "Machines by datacenter and state.",
+			[]string{"datacenter", "state"}, nil),
+		unhealthy: prometheus.NewDesc("strata_broker_machines_unhealthy", "Machines that are not healthy, by datacenter and state.",
 			[]string{"datacenter", "state"}, nil),
 		provision: prometheus.NewDesc("strata_broker_machines_provision", "Machines by datacenter and provision state (clean, joining, joined, wiping).",
 			[]string{"datacenter", "provision"}, nil),
@@ -37,6 +40,7 @@ func newInventoryCollector(store inventory.Store) *inventoryCollector {
 // Describe implements prometheus.Collector.
 func (c *inventoryCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.machines
+	ch <- c.unhealthy
 	ch <- c.provision
 	ch <- c.capacity
 	ch <- c.members
@@ -57,10 +61,14 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 				return err
 			}
 			byState := map[inventory.MachineState]int{}
+			unhealthy := map[inventory.MachineState]int{}
 			byProvision := map[inventory.ProvisionState]int{}
 			byPool := map[[2]string]int{}
 			for _, n := range counts {
 				byState[n.State] += n.Count
+				if !n.Healthy {
+					unhealthy[n.State] += n.Count
+				}
 				byProvision[n.Provision] += n.Count
 				if n.Pool != "" {
 					byPool[[2]string{n.Pool, string(n.State)}] += n.Count
@@ -68,6 +76,7 @@ func (c *inventoryCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			for _, s := range inventory.MachineStates {
 				ch <- prometheus.MustNewConstMetric(c.machines, prometheus.GaugeValue, float64(byState[s]), dc.Name, string(s))
+				ch <- prometheus.MustNewConstMetric(c.unhealthy, prometheus.GaugeValue, float64(unhealthy[s]), dc.Name, string(s))
 			}
 			for _, p := range inventory.ProvisionStates {
 				ch <- prometheus.MustNewConstMetric(c.provision, prometheus.GaugeValue, float64(byProvision[p]), dc.Name, string(p))

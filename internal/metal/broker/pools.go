@@ -37,6 +37,8 @@ type PoolStatus struct {
 	Joined int32
 	// Releasing counts the machines under an open pool-shrink disruption.
 	Releasing int32
+	// Unhealthy counts the machines that are not healthy.
+	Unhealthy int32
 	// Zones counts the pool's machines per maintenance zone.
 	Zones     map[int32]int32
 	Satisfied Condition
@@ -286,6 +288,9 @@ func poolStatus(ctx context.Context, tx inventory.Tx, pool inventory.Pool) (Pool
 		}
 		if c.Provision == inventory.ProvisionJoined {
 			st.Joined += int32(c.Count)
+		}
+		if !c.Healthy {
+			st.Unhealthy += int32(c.Count)
 		}
 	}
 	if pool.JoinTarget != nil {

@@ -244,3 +244,37 @@ func testUpgradeFrom0001(t *testing.T, dsn string) {
 		return nil
 	})
 }
+
+// testUpgradeFrom0002 writes a disruption under schema 0002 and opens the
+// store again: it reads back with no operation.
+func testUpgradeFrom0002(t *testing.T, dsn string) {
+	clock := &testClock{now: t0}
+	old, err := openVersion(t.Context(), dsn, clock.Now, 2)
+	if err != nil {
+		t.Fatalf("opening at version 2: %v", err)
+	}
+	if _, err := Seed(t.Context(), old, smallDC); err != nil {
+		t.Fatal(err)
+	}
+	_, _, _, machines := Generate(smallDC)
+	if _, err := old.db.ExecContext(t.Context(), old.engine.rebind(`INSERT INTO disruptions
+		(id, machine, pool, datacenter, maintenance_zone, reason, state, actor, message, created_at, updated_at)
+		VALUES ('d-old', ?, '', 'dc1', 1, 'hardware-repair', 'Pending', 'dcops', 'fan', 1, 1)`), machines[0].ID); err != nil {
+		t.Fatalf("writing under schema 0002: %v", err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, dsn, clock)
+	inTx(t, s, func(ctx context.Context, tx Tx) error {
+		d, err := tx.GetDisruption(ctx, "d-old")
+		if err != nil {
+			return err
+		}
+		if d.Operation != (Operation{}) || d.State != DisruptionPending {
+			t.Errorf("disruption from schema 0002 = %s with operation %+v; want Pending with none", d.State, d.Operation)
+		}
+		return nil
+	})
+}

@@ -44,8 +44,8 @@ type Tx interface {
 	// others are left as they are.
 	UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error)
 	// CountMachines counts machines by (pool, state, provision, maintenance
-	// zone) for the machines that match the filter (AfterID and Limit are
-	// ignored).
+	// zone, healthy) for the machines that match the filter (AfterID and
+	// Limit are ignored).
 	CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error)
 
 	// Node profiles.
@@ -77,6 +77,7 @@ type MachineCount struct {
 	State           MachineState
 	Provision       ProvisionState
 	MaintenanceZone int32
+	Healthy         bool
 	Count           int
 }
 

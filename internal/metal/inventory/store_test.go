@@ -136,6 +136,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"UpdateProvision", testUpdateProvision},
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},
+		{"UpgradeFrom0002", testUpgradeFrom0002},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDSN(t)) })
@@ -175,7 +176,8 @@ var smallDC = GenerateOptions{Seed: 1, Datacenter: "dc1", Region: "test", Machin
 
 // seeded opens a store holding smallDC, a profile "general" and pools
 // "pool-a" (machines 0-4) and "pool-b" (machines 5-7, joined to a cluster);
-// machine 8 is being wiped. It returns the machines as stored, by ID.
+// machine 8 is being wiped; machines 4 and 30 are unhealthy. It returns the
+// machines as stored, by ID.
 func seeded(t *testing.T, dsn string) (*sqlStore, *testClock, []Machine) {
 	t.Helper()
 	clock := &testClock{now: t0}
@@ -204,6 +206,12 @@ func seeded(t *testing.T, dsn string) (*sqlStore, *testClock, []Machine) {
 			case i >= 5:
 				machines[i].Pool, machines[i].Provision = "pool-b", ProvisionJoined
 			}
+			if err := tx.UpdateMachine(ctx, machines[i]); err != nil {
+				return err
+			}
+		}
+		for _, i := range []int{4, 30} {
+			machines[i].Healthy, machines[i].HealthMessage = false, "hardware: disk failed"
 			if err := tx.UpdateMachine(ctx, machines[i]); err != nil {
 				return err
 			}
@@ -309,6 +317,8 @@ func filterMachines(ms []Machine, f MachineFilter) []Machine {
 			(f.SKU != "" && m.SKU != f.SKU) ||
 			(f.Pool != "" && m.Pool != f.Pool) ||
 			(f.Provision != "" && m.Provision != f.Provision) ||
+			(f.HealthyOnly && !m.Healthy) ||
+			(f.UnhealthyOnly && m.Healthy) ||
 			(f.AfterID != "" && m.ID <= f.AfterID) {
 			continue
 		}
@@ -336,6 +346,9 @@ func testListMachines(t *testing.T, dsn string) {
 		{name: "sku", filter: MachineFilter{SKU: "general-64"}, wantCount: 27},
 		{name: "provision", filter: MachineFilter{Provision: ProvisionJoined}, wantCount: 3},
 		{name: "provision wiping", filter: MachineFilter{Provision: ProvisionWiping, State: MachineAvailable}, wantCount: 1},
+		{name: "unhealthy", filter: MachineFilter{UnhealthyOnly: true}, wantCount: 2},
+		{name: "unhealthy in a pool", filter: MachineFilter{UnhealthyOnly: true, Pool: "pool-a"}, wantCount: 1},
+		{name: "healthy", filter: MachineFilter{HealthyOnly: true}, wantCount: 58},
 		{name: "combined", filter: MachineFilter{Datacenter: "dc1", MaintenanceZone: 1, State: MachineAvailable, SKU: "general-64"}, wantCount: -1},
 		{name: "limit", filter: MachineFilter{Limit: 3}, wantCount: 3},
 		{name: "after", filter: MachineFilter{AfterID: machines[50].ID}, wantCount: 9},
@@ -401,7 +414,7 @@ func countMachines(ms []Machine, f MachineFilter) []MachineCount {
 	counts := map[MachineCount]int{}
 	f.AfterID, f.Limit = "", 0
 	for _, m := range filterMachines(ms, f) {
-		counts[MachineCount{Pool: m.Pool, State: m.State, Provision: m.Provision, MaintenanceZone: m.MaintenanceZone}]++
+		counts[MachineCount{Pool: m.Pool, State: m.State, Provision: m.Provision, MaintenanceZone: m.MaintenanceZone, Healthy: m.Healthy}]++
 	}
 	var out []MachineCount
 	for k, n := range counts {
@@ -410,14 +423,26 @@ func countMachines(ms []Machine, f MachineFilter) []MachineCount {
 	}
 	slices.SortFunc(out, func(a, b MachineCount) int {
 		return cmp.Or(cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.State, b.State), cmp.Compare(a.Provision, b.Provision),
-			cmp.Compare(a.MaintenanceZone, b.MaintenanceZone))
+			cmp.Compare(a.MaintenanceZone, b.MaintenanceZone), compareBool(a.Healthy, b.Healthy))
 	})
 	return out
 }
 
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
+
 func testCountMachines(t *testing.T, dsn string) {
 	s, _, machines := seeded(t, dsn)
-	for _, f := range []MachineFilter{{}, {MaintenanceZone: 3}, {SKU: "general-64", AfterID: "ignored", Limit: 1}, {Pool: "pool-a"}, {Provision: ProvisionClean}} {
+	for _, f := range []MachineFilter{{}, {MaintenanceZone: 3}, {SKU: "general-64", AfterID: "ignored", Limit: 1}, {Pool: "pool-a"},
+		{Provision: ProvisionClean}, {UnhealthyOnly: true}} {
 		want := countMachines(machines, f)
 		inTx(t, s, func(ctx context.Context, tx Tx) error {
 			got, err := tx.CountMachines(ctx, f)
@@ -564,12 +589,16 @@ func testDisruptions(t *testing.T, dsn string) {
 			Reason: ReasonPlannedUpgrade, State: state, Actor: "maintenance/rollout-x", Message: "upgrade kubelet",
 			CreatedAt: created, UpdatedAt: created}
 	}
-	// Inserted out of order; d-b and d-c tie on CreatedAt.
+	// Inserted out of order; d-b and d-c tie on CreatedAt. d-c reimages, d-f
+	// reboots and failed.
 	dA := disruption("d-a", m0, t0.Add(2*time.Second), DisruptionPending)
 	dC := disruption("d-c", m1, t0.Add(time.Second), DisruptionInProgress)
+	dC.Operation = Operation{Kind: OperationReimage, Software: Software{OSImage: "strata-os-2026.12", NodeConfig: "general-v2"}}
 	dB := disruption("d-b", m0, t0.Add(time.Second), DisruptionCompleted)
+	dF := disruption("d-f", m1, t0.Add(3*time.Second), DisruptionFailed)
+	dF.Operation = Operation{Kind: OperationReboot}
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
-		for _, d := range []Disruption{dA, dC, dB} {
+		for _, d := range []Disruption{dA, dC, dB, dF} {
 			if err := tx.InsertDisruption(ctx, d); err != nil {
 				return err
 			}
@@ -582,13 +611,14 @@ func testDisruptions(t *testing.T, dsn string) {
 		filter DisruptionFilter
 		want   []Disruption
 	}{
-		{name: "all", filter: DisruptionFilter{}, want: []Disruption{dB, dC, dA}},
+		{name: "all", filter: DisruptionFilter{}, want: []Disruption{dB, dC, dA, dF}},
 		{name: "machine", filter: DisruptionFilter{Machine: m0.ID}, want: []Disruption{dB, dA}},
 		{name: "pool", filter: DisruptionFilter{Pool: "pool-a"}, want: []Disruption{dB, dA}},
 		{name: "no pool match", filter: DisruptionFilter{Pool: "pool-b"}},
-		{name: "datacenter", filter: DisruptionFilter{Datacenter: "dc1"}, want: []Disruption{dB, dC, dA}},
-		{name: "active states", filter: DisruptionFilter{States: []DisruptionState{DisruptionPending, DisruptionApproved, DisruptionInProgress}}, want: []Disruption{dC, dA}},
+		{name: "datacenter", filter: DisruptionFilter{Datacenter: "dc1"}, want: []Disruption{dB, dC, dA, dF}},
+		{name: "open states", filter: DisruptionFilter{States: OpenDisruptionStates}, want: []Disruption{dC, dA}},
 		{name: "one state", filter: DisruptionFilter{States: []DisruptionState{DisruptionCompleted}}, want: []Disruption{dB}},
+		{name: "failed", filter: DisruptionFilter{States: []DisruptionState{DisruptionFailed}}, want: []Disruption{dF}},
 		{name: "machine and state", filter: DisruptionFilter{Machine: m1.ID, States: []DisruptionState{DisruptionPending}}},
 	}
 	for _, tc := range tests {
@@ -609,21 +639,24 @@ func testDisruptions(t *testing.T, dsn string) {
 	t.Run("update", func(t *testing.T) {
 		t1 := t0.Add(time.Hour)
 		clock.Set(t1)
-		update := dA
-		update.State, update.Message, update.Actor, update.Pool = DisruptionApproved, "drained", "ignored", "ignored"
-		want := dA
-		want.State, want.Message, want.UpdatedAt = DisruptionApproved, "drained", t1
-		inTx(t, s, func(ctx context.Context, tx Tx) error { return tx.UpdateDisruption(ctx, update) })
-		inTx(t, s, func(ctx context.Context, tx Tx) error {
-			got, err := tx.GetDisruption(ctx, "d-a")
-			if err != nil {
-				return err
-			}
-			if diff := gocmp.Diff(want, got); diff != "" {
-				t.Errorf("disruption after update (-want +got):\n%s", diff)
-			}
-			return nil
-		})
+		for _, d := range []Disruption{dA, dC} {
+			update := d
+			update.State, update.Message, update.Actor, update.Pool = DisruptionFailed, "did not come back", "ignored", "ignored"
+			update.Operation = Operation{Kind: OperationReplace} // fixed at creation
+			want := d
+			want.State, want.Message, want.UpdatedAt = DisruptionFailed, "did not come back", t1
+			inTx(t, s, func(ctx context.Context, tx Tx) error { return tx.UpdateDisruption(ctx, update) })
+			inTx(t, s, func(ctx context.Context, tx Tx) error {
+				got, err := tx.GetDisruption(ctx, d.ID)
+				if err != nil {
+					return err
+				}
+				if diff := gocmp.Diff(want, got); diff != "" {
+					t.Errorf("disruption %s after update (-want +got):\n%s", d.ID, diff)
+				}
+				return nil
+			})
+		}
 	})
 
 	t.Run("events", func(t *testing.T) {
@@ -633,8 +666,11 @@ func testDisruptions(t *testing.T, dsn string) {
 		started := DisruptionEvent{DisruptionID: "d-a", From: DisruptionApproved, To: DisruptionInProgress, Actor: "maintenance/rollout-x"}
 		early := DisruptionEvent{DisruptionID: "d-a", From: DisruptionPending, To: DisruptionCancelled, Actor: "x", At: t0.Add(-time.Second)}
 		other := DisruptionEvent{DisruptionID: "d-b", To: DisruptionPending, Actor: "y", At: t0}
+		// A step that changes no state, after the disruption ended.
+		step := DisruptionEvent{DisruptionID: "d-a", From: DisruptionFailed, To: DisruptionFailed, Actor: "cluster-manager/c1",
+			Message: "uncordoned node " + m0.ID, At: t0.Add(time.Minute)}
 		inTx(t, s, func(ctx context.Context, tx Tx) error {
-			for _, e := range []DisruptionEvent{created, approved, started, early, other} {
+			for _, e := range []DisruptionEvent{created, approved, started, early, other, step} {
 				if err := tx.InsertEvent(ctx, e); err != nil {
 					return err
 				}
@@ -642,7 +678,7 @@ func testDisruptions(t *testing.T, dsn string) {
 			return nil
 		})
 		started.At = t0.Add(time.Minute) // zero At becomes now
-		want := []DisruptionEvent{early, created, approved, started}
+		want := []DisruptionEvent{early, created, approved, started, step}
 		inTx(t, s, func(ctx context.Context, tx Tx) error {
 			got, err := tx.ListEvents(ctx, "d-a")
 			if err != nil {

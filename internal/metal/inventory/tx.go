@@ -257,6 +257,9 @@ func machineWhere(f MachineFilter) *where {
 	if f.HealthyOnly {
 		w.add("healthy = ?", true)
 	}
+	if f.UnhealthyOnly {
+		w.add("healthy = ?", false)
+	}
 	return w
 }
 
@@ -423,15 +426,15 @@ func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
 }
 
 // CountMachines counts the machines that match f by (pool, state,
-// provision, maintenance zone), in that order.
+// provision, maintenance zone, healthy), in that order (unhealthy first).
 func (t *tx) CountMachines(ctx context.Context, f MachineFilter) ([]MachineCount, error) {
 	w := machineWhere(f)
 	counts, err := queryAll(ctx, t, func(s scanner) (MachineCount, error) {
 		var c MachineCount
-		err := s.Scan(&c.Pool, &c.State, &c.Provision, &c.MaintenanceZone, &c.Count)
+		err := s.Scan(&c.Pool, &c.State, &c.Provision, &c.MaintenanceZone, &c.Healthy, &c.Count)
 		return c, err
-	}, `SELECT COALESCE(pool, ''), state, provision, maintenance_zone, COUNT(*) FROM machines`+w.String()+`
-		GROUP BY COALESCE(pool, ''), state, provision, maintenance_zone ORDER BY 1, 2, 3, 4`, w.args...)
+	}, `SELECT COALESCE(pool, ''), state, provision, maintenance_zone, healthy, COUNT(*) FROM machines`+w.String()+`
+		GROUP BY COALESCE(pool, ''), state, provision, maintenance_zone, healthy ORDER BY 1, 2, 3, 4, 5`, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("counting machines: %w", err)
 	}
@@ -645,26 +648,30 @@ func (t *tx) DeletePool(ctx context.Context, name string) error {
 // Disruptions.
 
 const disruptionColumns = `id, machine, pool, datacenter, maintenance_zone, reason, state, actor, message,
-	created_at, updated_at`
+	created_at, updated_at, operation, operation_os_image, operation_kernel, operation_node_config`
 
 func scanDisruption(s scanner) (Disruption, error) {
 	var (
 		d                Disruption
 		created, updated int64
 	)
+	op := &d.Operation
 	err := s.Scan(&d.ID, &d.Machine, &d.Pool, &d.Datacenter, &d.MaintenanceZone, &d.Reason, &d.State, &d.Actor,
-		&d.Message, &created, &updated)
+		&d.Message, &created, &updated, &op.Kind, &op.Software.OSImage, &op.Software.Kernel, &op.Software.NodeConfig)
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return d, err
 }
 
-// InsertDisruption inserts d as given (the caller copies the machine's pool,
-// datacenter and MZ); zero CreatedAt and UpdatedAt become now. Its machine
+// InsertDisruption inserts d as given, its operation included (the caller
+// copies the machine's pool, datacenter and MZ); zero CreatedAt and
+// UpdatedAt become now. Its machine
 // must exist (ErrConflict otherwise).
 func (t *tx) InsertDisruption(ctx context.Context, d Disruption) error {
-	_, err := t.exec(ctx, `INSERT INTO disruptions (`+disruptionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	op := d.Operation
+	_, err := t.exec(ctx, `INSERT INTO disruptions (`+disruptionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Machine, d.Pool, d.Datacenter, d.MaintenanceZone, string(d.Reason), string(d.State), d.Actor, d.Message,
-		t.stamp(d.CreatedAt), t.stamp(d.UpdatedAt))
+		t.stamp(d.CreatedAt), t.stamp(d.UpdatedAt),
+		string(op.Kind), op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig)
 	if err != nil {
 		return fmt.Errorf("inserting disruption %q: %w", d.ID, err)
 	}
@@ -709,7 +716,7 @@ func (t *tx) ListDisruptions(ctx context.Context, f DisruptionFilter) ([]Disrupt
 }
 
 // UpdateDisruption writes d's state and message and sets UpdatedAt to now;
-// the other fields are fixed at creation.
+// the other fields, its operation included, are fixed at creation.
 func (t *tx) UpdateDisruption(ctx context.Context, d Disruption) error {
 	err := t.execOne(ctx, `UPDATE disruptions SET state = ?, message = ?, updated_at = ? WHERE id = ?`,
 		string(d.State), d.Message, nanos(t.now()), d.ID)

@@ -135,10 +135,12 @@ type MachineFilter struct {
 	SKUs []string
 	// HealthyOnly keeps healthy machines.
 	HealthyOnly bool
-	Pool        string
-	Provision   ProvisionState
-	AfterID     string
-	Limit       int
+	// UnhealthyOnly keeps machines that are not healthy.
+	UnhealthyOnly bool
+	Pool          string
+	Provision     ProvisionState
+	AfterID       string
+	Limit         int
 }
 
 // MachinePlacement is where a machine sits and what it is: what the broker
@@ -223,14 +225,51 @@ const (
 type DisruptionState string
 
 // Disruption states: Pending -> Approved -> InProgress -> Completed, or
-// Cancelled from any state before Completed.
+// Cancelled from any state before Completed, or Failed from InProgress when
+// the broker performed the disruption's operation and the machine did not
+// come back. Completed, Cancelled and Failed are final.
 const (
 	DisruptionPending    DisruptionState = "Pending"
 	DisruptionApproved   DisruptionState = "Approved"
 	DisruptionInProgress DisruptionState = "InProgress"
 	DisruptionCompleted  DisruptionState = "Completed"
 	DisruptionCancelled  DisruptionState = "Cancelled"
+	DisruptionFailed     DisruptionState = "Failed"
 )
+
+// OpenDisruptionStates are the states of a disruption that is not over: it
+// counts against the budget and holds its machine.
+var OpenDisruptionStates = []DisruptionState{DisruptionPending, DisruptionApproved, DisruptionInProgress}
+
+// Open says whether a disruption in state s is not over.
+func (s DisruptionState) Open() bool {
+	return s == DisruptionPending || s == DisruptionApproved || s == DisruptionInProgress
+}
+
+// OperationKind is what the broker does to a machine under a disruption.
+type OperationKind string
+
+// Operation kinds; "" is none: the disruption's actor performs it.
+const (
+	OperationNone OperationKind = ""
+	// OperationReboot power-cycles the machine; its software stays.
+	OperationReboot OperationKind = "reboot"
+	// OperationReimage writes the machine's disk and starts its kubelet
+	// again, with the operation's software.
+	OperationReimage OperationKind = "reimage"
+	// OperationReplace takes the machine out of its pool for repair; the
+	// pool gets a spare.
+	OperationReplace OperationKind = "replace"
+)
+
+// Operation is work the broker performs itself once a disruption is
+// started.
+type Operation struct {
+	Kind OperationKind
+	// Software, for a reimage, is what the machine runs afterwards; an
+	// empty field keeps what it runs now.
+	Software Software
+}
 
 // Disruption is a planned or unplanned operation on one machine.
 type Disruption struct {
@@ -244,8 +283,11 @@ type Disruption struct {
 	Reason          DisruptionReason
 	State           DisruptionState
 	// Actor is who asked for it (e.g. "maintenance/rollout-x", "remediation").
-	Actor     string
-	Message   string
+	Actor   string
+	Message string
+	// Operation, when its Kind is set, is performed by the broker once the
+	// disruption is started; fixed at creation.
+	Operation Operation
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -259,7 +301,9 @@ type DisruptionFilter struct {
 	States []DisruptionState
 }
 
-// DisruptionEvent is one transition of a disruption: the audit record.
+// DisruptionEvent is one transition of a disruption: the audit record. A
+// step that changed no state (a cordon, a drain, an uncordon recorded by the
+// cluster layer) has From equal to To.
 type DisruptionEvent struct {
 	DisruptionID string
 	From         DisruptionState // "" for creation
