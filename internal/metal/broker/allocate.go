@@ -50,28 +50,36 @@ func newSpread(machines []inventory.MachinePlacement) spread {
 // allows), and within it to the smallest adequate SKU on the rack where the
 // pool has the fewest machines. It returns fewer than n when candidates run out.
 func planGrow(current, candidates []inventory.MachinePlacement, skus map[string]inventory.SKU, n int) []inventory.MachinePlacement {
-	return plan(current, candidates, skus, n, +1)
+	return plan(current, candidates, skus, n, +1, 0)
+}
+
+// planGrowPreferring is planGrow that breaks ties between zones in favour
+// of zone prefer (0: none): a replaced machine's spare goes to its MZ when
+// that keeps the pool balanced.
+func planGrowPreferring(current, candidates []inventory.MachinePlacement, skus map[string]inventory.SKU, n int, prefer int32) []inventory.MachinePlacement {
+	return plan(current, candidates, skus, n, +1, prefer)
 }
 
 // planShrink picks n machines of a pool to release, among those that may be
 // released: the mirror of planGrow, from the zone where the pool has the most
 // machines, the largest SKU first, on the rack where the pool has the most.
 func planShrink(current, releasable []inventory.MachinePlacement, skus map[string]inventory.SKU, n int) []inventory.MachinePlacement {
-	return plan(current, releasable, skus, n, -1)
+	return plan(current, releasable, skus, n, -1, 0)
 }
 
 // plan moves up to n machines of choices into (sign +1) or out of (sign -1)
-// a pool that holds current, one at a time, keeping its spread even. Each
-// zone keeps its choices by SKU, each SKU a heap of racks by the pool's
-// machines on them, so a pick costs a zone scan and a heap operation.
-func plan(current, choices []inventory.MachinePlacement, skus map[string]inventory.SKU, n, sign int) []inventory.MachinePlacement {
+// a pool that holds current, one at a time, keeping its spread even; ties
+// between zones go to zone prefer, then to the lowest zone. Each zone keeps
+// its choices by SKU, each SKU a heap of racks by the pool's machines on
+// them, so a pick costs a zone scan and a heap operation.
+func plan(current, choices []inventory.MachinePlacement, skus map[string]inventory.SKU, n, sign int, prefer int32) []inventory.MachinePlacement {
 	s := newSpread(current)
 	zones := groupChoices(choices, skus, s, sign)
 	var picked []inventory.MachinePlacement
 	for len(picked) < n && len(zones) > 0 {
-		zi := 0 // fewest pool machines (sign +1) or most (sign -1); ties to the lowest zone
+		zi := 0 // fewest pool machines (sign +1) or most (sign -1); ties to prefer, then the lowest zone
 		for i := 1; i < len(zones); i++ {
-			if sign*(s.zones[zones[i].zone]-s.zones[zones[zi].zone]) < 0 {
+			if d := sign * (s.zones[zones[i].zone] - s.zones[zones[zi].zone]); d < 0 || (d == 0 && zones[i].zone == prefer) {
 				zi = i
 			}
 		}

@@ -110,6 +110,31 @@ func TestPlanGrowStopsWhenCandidatesRunOut(t *testing.T) {
 	}
 }
 
+func TestPlanGrowPreferring(t *testing.T) {
+	// The pool holds one machine in each of zones 1-4; the spare of a
+	// machine that left zone 3 goes back to zone 3 when zones tie, and to
+	// the emptiest zone otherwise.
+	current := fleet("cur", "large", 4, 1, 1)
+	tests := []struct {
+		name    string
+		current []inventory.MachinePlacement
+		prefer  int32
+		want    map[int32]int
+	}{
+		{"no preference: lowest zone", current, 0, map[int32]int{1: 1}},
+		{"preferred zone among ties", current, 3, map[int32]int{3: 1}},
+		{"balance first", current[1:], 3, map[int32]int{1: 1}}, // zone 1 is empty
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			picked := planGrowPreferring(tc.current, fleet("m", "large", 4, 2, 1), testSKUs, 1, tc.prefer)
+			if diff := cmp.Diff(tc.want, zoneCounts(picked)); diff != "" {
+				t.Errorf("per-zone picks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestPlanShrinkReleasesEvenly(t *testing.T) {
 	current := fleet("m", "large", 20, 5, 5)
 	released := planShrink(current, current, testSKUs, 40)

@@ -141,7 +141,8 @@ func (b *Broker) WatchDisruptions(req *brokerv1.WatchDisruptionsRequest, stream 
 
 // transitionRPC validates and applies one step of the protocol, then
 // reconciles the machine's pool (a completed decommission is replaced). An
-// approved pool-shrink is completed at once: the machine leaves its pool.
+// approved pool-shrink is completed at once: the machine leaves its pool; so
+// is a started replace: the machine leaves and the pool takes a spare.
 func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, to inventory.DisruptionState, software *brokerv1.Software) (*brokerv1.Disruption, error) {
 	if id == "" {
 		return nil, invalid("id is required")
@@ -154,7 +155,9 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 		sw = &inventory.Software{OSImage: software.GetOsImage(), Kernel: software.GetKernel(), NodeConfig: software.GetNodeConfig()}
 	}
 	var out *brokerv1.Disruption
+	replaced := false
 	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		replaced = false // a retried transaction starts over
 		if to == inventory.DisruptionCompleted {
 			if err := refuseOperationCompletion(ctx, tx, id); err != nil {
 				return err
@@ -173,6 +176,12 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 				}
 			}
 		}
+		if d.Operation.Kind == inventory.OperationReplace && d.State == inventory.DisruptionInProgress {
+			if d, err = completeReplace(ctx, tx, d, now, events); err != nil {
+				return err
+			}
+			replaced = true
+		}
 		out = disruptionToAPI(d, nil)
 		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
 		switch {
@@ -185,6 +194,9 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 		}
 		return nil
 	})
+	if err == nil && replaced {
+		b.operations.WithLabelValues(string(inventory.OperationReplace), operationCompleted).Inc()
+	}
 	return out, err
 }
 
@@ -209,7 +221,9 @@ func (b *Broker) ApproveDisruption(ctx context.Context, req *brokerv1.ApproveDis
 	return &brokerv1.ApproveDisruptionResponse{Disruption: d}, err
 }
 
-// StartDisruption implements brokerv1.BrokerServiceServer.
+// StartDisruption implements brokerv1.BrokerServiceServer. A disruption with
+// a reboot or reimage is then performed by the broker; one with a replace
+// comes back Completed: its machine has left the pool for a spare.
 func (b *Broker) StartDisruption(ctx context.Context, req *brokerv1.StartDisruptionRequest) (*brokerv1.StartDisruptionResponse, error) {
 	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionInProgress, nil)
 	return &brokerv1.StartDisruptionResponse{Disruption: d}, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"k8s.io/utils/clock"
@@ -35,10 +36,12 @@ type Options struct {
 	// ResyncInterval defaults to DefaultResyncInterval.
 	ResyncInterval time.Duration
 	// Provisioner joins the machines of pools with a join target to their
-	// cluster and wipes released ones (see provisioning.go). Nil means
-	// machines are never joined nor wiped: a pool with a join target gets
+	// cluster, wipes released ones and performs the operations of
+	// disruptions (see provisioning.go and operations.go); when it is also a
+	// provision.HealthChecker, its faults make machines unhealthy. Nil means
+	// machines are never joined nor wiped (a pool with a join target gets
 	// machines that stay clean, and released machines that had joined stay
-	// wiping.
+	// wiping) and disruptions with an operation are refused.
 	Provisioner provision.Provisioner
 	Logger      logr.Logger
 }
@@ -55,6 +58,8 @@ type Broker struct {
 	hub    *hub
 	// provisioner is nil when machines are not joined.
 	provisioner provision.Provisioner
+	// operations counts the operations performed, by kind and result.
+	operations *prometheus.CounterVec
 	// kicks wakes the provisioning loop after a change (buffered: one
 	// pending kick stands for any number).
 	kicks chan struct{}
@@ -85,8 +90,18 @@ func New(o Options) (*Broker, error) {
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
 		provisioner: o.Provisioner, kicks: make(chan struct{}, 1),
+		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "strata_broker_operations_total",
+			Help: "Operations of disruptions the broker performed, by operation (reboot, reimage, replace) and result (completed, failed).",
+		}, []string{"operation", "result"}),
 	}, nil
 }
+
+// Results of an operation, for the operations counter.
+const (
+	operationCompleted = "completed"
+	operationFailed    = "failed"
+)
 
 // Run reconciles every pool each resync interval and, with a provisioner,
 // runs the provisioning loop, until ctx is done.

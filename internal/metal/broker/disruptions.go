@@ -210,8 +210,9 @@ var transitions = map[inventory.DisruptionState][]inventory.DisruptionState{
 }
 
 // transition moves a disruption to state to, records who did it and why, and
-// updates the machine: disrupted while InProgress, back in service after,
-// out of its pool for good after a completed decommission. It reports
+// updates the machine: disrupted while InProgress, back in service after
+// (allocated in its pool; outside any, available or unhealthy), out of its
+// pool for good after a completed decommission. It reports
 // whether the machine changed.
 func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, actor, message string,
 	software *inventory.Software, now time.Time) (inventory.Disruption, bool, error) {
@@ -244,10 +245,7 @@ func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.Di
 	case to == inventory.DisruptionCompleted && d.Reason == inventory.ReasonDecommission:
 		m.State, m.Pool, m.Provision = inventory.MachineDecommissioned, "", m.Provision.Released()
 	case from == inventory.DisruptionInProgress:
-		m.State = inventory.MachineAvailable
-		if m.Pool != "" {
-			m.State = inventory.MachineAllocated
-		}
+		m.State = restState(m)
 		if software != nil && to == inventory.DisruptionCompleted {
 			m.Software = *software
 		}

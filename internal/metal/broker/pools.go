@@ -53,6 +53,12 @@ const brokerActor = "broker"
 // reconcileJoinedPool). It reports whether anything changed, and adds the
 // events of the disruptions it created or cancelled.
 func reconcilePool(ctx context.Context, tx inventory.Tx, name string, now time.Time, events *[]event) (bool, error) {
+	return reconcilePoolPreferring(ctx, tx, name, 0, now, events)
+}
+
+// reconcilePoolPreferring is reconcilePool where machines the pool gets go
+// to zone prefer (0: none) when the MZ balance allows.
+func reconcilePoolPreferring(ctx context.Context, tx inventory.Tx, name string, prefer int32, now time.Time, events *[]event) (bool, error) {
 	pool, err := tx.GetPool(ctx, name)
 	if err != nil {
 		return false, err
@@ -69,12 +75,12 @@ func reconcilePool(ctx context.Context, tx inventory.Tx, name string, now time.T
 		return false, err
 	}
 	if pool.JoinTarget != nil {
-		return reconcileJoinedPool(ctx, tx, pool, members, skus, now, events)
+		return reconcileJoinedPool(ctx, tx, pool, members, skus, prefer, now, events)
 	}
 	want := wanted(pool)
 	switch {
 	case len(members) < want:
-		picked, err := grow(ctx, tx, pool, skus, members, want-len(members))
+		picked, err := grow(ctx, tx, pool, skus, members, want-len(members), prefer)
 		return len(picked) > 0, err
 	case len(members) > want:
 		// A machine under maintenance stays with its pool until it is back.
@@ -101,9 +107,10 @@ func wanted(pool inventory.Pool) int {
 	return int(pool.Capacity)
 }
 
-// grow allocates up to n more machines to a pool that holds members.
+// grow allocates up to n more machines to a pool that holds members,
+// preferring zone prefer (0: none) among the zones the balance allows.
 func grow(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus map[string]inventory.SKU,
-	members []inventory.MachinePlacement, n int) ([]inventory.MachinePlacement, error) {
+	members []inventory.MachinePlacement, n int, prefer int32) ([]inventory.MachinePlacement, error) {
 	if n <= 0 {
 		return nil, nil
 	}
@@ -111,7 +118,7 @@ func grow(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus map[st
 	if err != nil {
 		return nil, err
 	}
-	picked := planGrow(members, candidates, skus, n)
+	picked := planGrowPreferring(members, candidates, skus, n, prefer)
 	if err := tx.AllocateMachines(ctx, ids(picked), pool.Name); err != nil {
 		return nil, fmt.Errorf("allocating machines to pool %s: %w", pool.Name, err)
 	}
@@ -130,7 +137,7 @@ func grow(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus map[st
 // whose machines are still in the pool and likely still joined, then
 // allocates.
 func reconcileJoinedPool(ctx context.Context, tx inventory.Tx, pool inventory.Pool, members []inventory.MachinePlacement,
-	skus map[string]inventory.SKU, now time.Time, events *[]event) (bool, error) {
+	skus map[string]inventory.SKU, prefer int32, now time.Time, events *[]event) (bool, error) {
 	open, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: pool.Datacenter, States: openStates})
 	if err != nil {
 		return false, err
@@ -157,7 +164,7 @@ func reconcileJoinedPool(ctx context.Context, tx inventory.Tx, pool inventory.Po
 		pending := slices.DeleteFunc(leaving, func(m inventory.MachinePlacement) bool {
 			return shrinks[m.ID].State != inventory.DisruptionPending
 		})
-		kept := planGrow(staying, pending, skus, need)
+		kept := planGrowPreferring(staying, pending, skus, need, prefer)
 		msg := fmt.Sprintf("pool %s grows back to %d machines: the machine stays", pool.Name, want)
 		for _, m := range kept {
 			d, _, err := transition(ctx, tx, shrinks[m.ID].ID, inventory.DisruptionCancelled, brokerActor, msg, nil, now)
@@ -166,7 +173,7 @@ func reconcileJoinedPool(ctx context.Context, tx inventory.Tx, pool inventory.Po
 			}
 			*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, disruptionToAPI(d, nil)))
 		}
-		picked, err := grow(ctx, tx, pool, skus, append(staying, kept...), need-len(kept))
+		picked, err := grow(ctx, tx, pool, skus, append(staying, kept...), need-len(kept), prefer)
 		return len(kept)+len(picked) > 0, err
 	case need < 0:
 		releasable := slices.DeleteFunc(slices.Clone(staying), func(m inventory.MachinePlacement) bool {

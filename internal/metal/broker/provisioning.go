@@ -23,14 +23,21 @@ import (
 //
 //	clean machine in a pool with a join target -> joining (committed) -> Join -> joined
 //	wiping machine (released by its pool)      -> Wipe -> clean
+//	disruption InProgress with reboot/reimage  -> Maintain -> Completed, or Failed (machine fault)
 //
-// A machine released while joining has its join cancelled, then is wiped. An
+// A machine released while joining has its join cancelled, then is wiped; a
+// disruption cancelled while its operation runs has it cancelled. An
 // operation found in the inventory without a goroutine behind it (after a
-// restart) is started again, since Join and Wipe are idempotent. A failed
-// attempt is logged, recorded in the machine's health message and retried
-// with backoff. Completions are written together, at most every
-// provisionFlushInterval, so a pool of a thousand machines joins in a few
-// transactions rather than a thousand.
+// restart) is started again, since Join, Wipe and Maintain are idempotent. A
+// failed attempt is logged, recorded in the machine's health message and
+// retried with backoff, except a Maintain that failed with
+// provision.ErrMachineFault, which fails its disruption. Completions are
+// written together, at most every provisionFlushInterval, so a pool of a
+// thousand machines joins in a few transactions rather than a thousand.
+//
+// With a provisioner that is a provision.HealthChecker, the loop also polls
+// its faults, at each resync and whenever it says they changed (see
+// applyFaults).
 const (
 	// provisionResync is how often the loop looks at the inventory when
 	// nothing woke it.
@@ -55,32 +62,43 @@ const (
 type opKind string
 
 const (
-	opJoin opKind = "join"
-	opWipe opKind = "wipe"
+	opJoin     opKind = "join"
+	opWipe     opKind = "wipe"
+	opMaintain opKind = "maintain"
 )
 
-// provisionOp is one Join or Wipe of a machine, retried until it succeeds
-// or is cancelled. Its goroutine reads kind, machine, target and cancel
-// only; the other fields belong to the loop.
+// provisionOp is one Join, Wipe or Maintain of a machine, retried until it
+// succeeds, is cancelled or (Maintain) finds a machine fault. Its goroutine
+// reads kind, machine, target, operation and cancel only; the other fields
+// belong to the loop.
 type provisionOp struct {
 	kind    opKind
 	machine provision.Machine
 	target  provision.Target
-	cancel  context.CancelFunc
+	// operation and disruption are a Maintain's.
+	operation  provision.Operation
+	disruption string
+	started    time.Time
+	cancel     context.CancelFunc
 
-	// succeeded: the op is done and its result waits to be written.
-	succeeded bool
+	// finished: the op is done (succeeded or, for Maintain, found a
+	// machine fault) and its result waits to be written.
+	finished bool
 	// failed: an attempt failed, so the machine may carry its message.
 	failed bool
 }
 
 // opResult is what an op's goroutine reports: each failed attempt, then
-// once, when it ends (final), success (err nil) or cancellation.
+// once, when it ends (final): success (err nil), a machine fault (fault) or
+// cancellation.
 type opResult struct {
 	op      *provisionOp
 	err     error
 	attempt int
 	final   bool
+	fault   bool
+	// at is when the attempt ended.
+	at time.Time
 }
 
 // provisioning is the loop's state, owned by its goroutine.
@@ -109,6 +127,11 @@ func (l *provisioning) run(ctx context.Context) {
 	ticker := l.b.clock.NewTicker(provisionResync)
 	defer ticker.Stop()
 	var flush <-chan time.Time
+	var faultsChanged <-chan struct{}
+	if hc, ok := l.b.provisioner.(provision.HealthChecker); ok {
+		faultsChanged = hc.FaultsChanged()
+	}
+	l.pollHealth(ctx)
 	l.scan(ctx)
 	for {
 		select {
@@ -117,7 +140,10 @@ func (l *provisioning) run(ctx context.Context) {
 			return
 		case <-l.b.kicks:
 			l.scan(ctx)
+		case <-faultsChanged:
+			l.pollHealth(ctx)
 		case <-ticker.C():
+			l.pollHealth(ctx)
 			l.scan(ctx)
 		case r := <-l.results:
 			l.receive(r)
@@ -150,9 +176,9 @@ func (l *provisioning) run(ctx context.Context) {
 func (l *provisioning) receive(r opResult) {
 	id := r.op.machine.ID
 	switch {
-	case r.final && r.err == nil:
+	case r.final && (r.err == nil || r.fault):
 		l.running--
-		r.op.succeeded = true
+		r.op.finished = true
 		l.pending = append(l.pending, r)
 	case r.final: // cancelled: whatever the machine needs now, the next scan starts
 		l.running--
@@ -170,11 +196,13 @@ func (l *provisioning) receive(r opResult) {
 
 // scan reads the inventory and starts or cancels operations: it claims the
 // clean machines of pools with a join target (joining, committed before
-// the join starts), restarts joins and wipes that have no goroutine, and
-// cancels the joins of machines released meanwhile.
+// the join starts), restarts joins and wipes that have no goroutine, cancels
+// the joins of machines released meanwhile, starts the operations of
+// disruptions InProgress and cancels those of disruptions that no longer
+// are.
 func (l *provisioning) scan(ctx context.Context) {
 	var start, cancel []*provisionOp
-	err := l.b.write(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+	err := l.b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		start, cancel = nil, nil // a retried transaction starts over
 		specs, err := joinSpecs(ctx, tx)
 		if err != nil {
@@ -220,11 +248,17 @@ func (l *provisioning) scan(ctx context.Context) {
 			switch op := l.ops[m.ID]; {
 			case op == nil:
 				start = append(start, &provisionOp{kind: opWipe, machine: provisionMachine(m, skus, "")})
-			case op.kind == opJoin && !op.succeeded:
+			case op.kind == opJoin && !op.finished:
 				cancel = append(cancel, op)
 			}
 		}
-		return nil
+		busy := map[string]bool{}
+		for _, op := range start {
+			busy[op.machine.ID] = true
+		}
+		maintain, stop, err := l.scanOperations(ctx, tx, specs, skus, busy, events)
+		start, cancel = append(start, maintain...), append(cancel, stop...)
+		return err
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -233,7 +267,12 @@ func (l *provisioning) scan(ctx context.Context) {
 		return
 	}
 	for _, op := range cancel {
-		l.log.V(1).Info("Cancelling the join of a released machine", "machine", op.machine.ID)
+		if op.kind == opMaintain {
+			l.log.Info("Cancelling an operation: its disruption is no longer in progress", "machine", op.machine.ID,
+				"disruption", op.disruption, "operation", op.operation.Kind)
+		} else {
+			l.log.V(1).Info("Cancelling the join of a released machine", "machine", op.machine.ID)
+		}
 		op.cancel()
 	}
 	for _, op := range start {
@@ -330,8 +369,52 @@ func provisionTarget(jt *inventory.JoinTarget) provision.Target {
 	return t
 }
 
+// scanOperations finds the disruptions InProgress with an operation: it
+// returns the Maintain operations to start (not for a machine busy with
+// another operation: it comes next) and those to cancel, and completes a
+// replace left InProgress (the transaction that started it completes it, so
+// only an interrupted older broker leaves one).
+func (l *provisioning) scanOperations(ctx context.Context, tx inventory.Tx, specs map[string]joinSpec, skus map[string]inventory.SKU,
+	busy map[string]bool, events *[]event) (start, cancel []*provisionOp, err error) {
+	ds, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{States: []inventory.DisruptionState{inventory.DisruptionInProgress}})
+	if err != nil {
+		return nil, nil, err
+	}
+	inProgress := map[string]bool{}
+	for _, d := range ds {
+		inProgress[d.ID] = true
+		switch {
+		case d.Operation.Kind == inventory.OperationNone:
+			continue
+		case d.Operation.Kind == inventory.OperationReplace:
+			d, err := completeReplace(ctx, tx, d, l.b.clock.Now(), events)
+			if err != nil {
+				return nil, nil, err
+			}
+			if err := l.b.operationEvents(ctx, tx, d, events); err != nil {
+				return nil, nil, err
+			}
+			continue
+		case l.ops[d.Machine] != nil || busy[d.Machine]:
+			continue
+		}
+		op, err := maintenanceOp(ctx, tx, d, specs, skus)
+		if err != nil {
+			return nil, nil, err
+		}
+		start = append(start, op)
+	}
+	for _, op := range l.ops {
+		if op.kind == opMaintain && !op.finished && !inProgress[op.disruption] {
+			cancel = append(cancel, op)
+		}
+	}
+	return start, cancel, nil
+}
+
 // start runs op in its own goroutine.
 func (l *provisioning) start(ctx context.Context, op *provisionOp) {
+	op.started = l.b.clock.Now()
 	ctx, op.cancel = context.WithCancel(ctx)
 	l.ops[op.machine.ID] = op
 	l.running++
@@ -344,17 +427,23 @@ func (l *provisioning) perform(ctx context.Context, op *provisionOp) {
 	delay := minProvisionRetry
 	for attempt := 1; ; attempt++ {
 		var err error
-		if op.kind == opJoin {
+		switch op.kind {
+		case opJoin:
 			err = l.b.provisioner.Join(ctx, op.machine, op.target)
-		} else {
+		case opWipe:
 			err = l.b.provisioner.Wipe(ctx, op.machine)
+		case opMaintain:
+			err = l.b.provisioner.Maintain(ctx, op.machine, op.operation, op.target)
 		}
 		switch {
 		case err == nil:
-			l.results <- opResult{op: op, final: true}
+			l.results <- opResult{op: op, final: true, at: l.b.clock.Now()}
 			return
 		case ctx.Err() != nil:
 			l.results <- opResult{op: op, err: context.Cause(ctx), final: true}
+			return
+		case op.kind == opMaintain && errors.Is(err, provision.ErrMachineFault):
+			l.results <- opResult{op: op, err: err, attempt: attempt, final: true, fault: true, at: l.b.clock.Now()}
 			return
 		}
 		l.results <- opResult{op: op, err: err, attempt: attempt}
@@ -370,19 +459,24 @@ func (l *provisioning) perform(ctx context.Context, op *provisionOp) {
 
 // flush writes the pending results in one transaction: joins (still
 // joining and in the same pool) become joined with their node config, wipes
-// clean, failures are recorded, and pools whose joined count changed are
-// published. It reports how many machines became clean.
+// clean, operations complete or fail their disruptions, failures are
+// recorded, and pools whose joined count changed are published. It reports
+// how many machines became clean.
 func (l *provisioning) flush(ctx context.Context) (int, error) {
 	batch := l.pending
-	var joined, wiped int
+	var w written
 	err := l.b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		var err error
-		joined, wiped, err = l.b.writeResults(ctx, tx, batch, events)
+		w, err = l.b.writeResults(ctx, tx, batch, events)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	for k, n := range w.operations {
+		l.b.operations.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	joined, wiped := w.joined, w.wiped
 	l.pending = nil
 	for _, r := range batch {
 		if r.final && l.ops[r.op.machine.ID] == r.op {
@@ -392,15 +486,35 @@ func (l *provisioning) flush(ctx context.Context) (int, error) {
 	if joined+wiped > 0 {
 		l.log.Info("Provisioned machines", "joined", joined, "wiped", wiped)
 	}
+	for _, r := range batch {
+		if r.final && r.op.kind == opMaintain {
+			if r.fault {
+				l.log.Info("Machine did not come back from maintenance; its disruption failed", "machine", r.op.machine.ID,
+					"disruption", r.op.disruption, "operation", r.op.operation.Kind, "err", r.err.Error())
+			} else {
+				l.log.Info("Performed maintenance", "machine", r.op.machine.ID, "disruption", r.op.disruption,
+					"operation", r.op.operation.Kind, "nodeConfig", r.op.operation.Software.NodeConfig)
+			}
+		}
+	}
 	return wiped, nil
+}
+
+// written is what writeResults wrote.
+type written struct {
+	joined, wiped int
+	// operations counts the disruptions completed or failed, by
+	// operation kind and result.
+	operations map[[2]string]int
 }
 
 // joinKey groups joined machines that are written with one statement.
 type joinKey struct{ pool, nodeConfig string }
 
-func (b *Broker) writeResults(ctx context.Context, tx inventory.Tx, batch []opResult, events *[]event) (joined, wiped int, err error) {
+func (b *Broker) writeResults(ctx context.Context, tx inventory.Tx, batch []opResult, events *[]event) (w written, err error) {
 	joins := map[joinKey][]string{}
 	var wipes, succeededAfterFailure []string
+	var maintained []opResult
 	failures := map[string]opResult{} // the last failure of each op still running
 	for _, r := range batch {
 		id := r.op.machine.ID
@@ -408,22 +522,25 @@ func (b *Broker) writeResults(ctx context.Context, tx inventory.Tx, batch []opRe
 		case r.final && r.op.kind == opJoin:
 			k := joinKey{r.op.machine.Pool, r.op.machine.NodeConfig}
 			joins[k] = append(joins[k], id)
-		case r.final:
+		case r.final && r.op.kind == opWipe:
 			wipes = append(wipes, id)
-		case !r.op.succeeded:
+		case r.final:
+			maintained = append(maintained, r)
+		case !r.op.finished:
 			failures[id] = r
 		}
 		if r.final && r.op.failed {
 			succeededAfterFailure = append(succeededAfterFailure, id)
 		}
 	}
+	joined, wiped := 0, 0
 	touched := map[string]bool{}
 	for k, ids := range joins {
 		n, err := tx.UpdateProvision(ctx, inventory.ProvisionUpdate{
 			IDs: ids, From: inventory.ProvisionJoining, Pool: k.pool, To: inventory.ProvisionJoined, NodeConfig: &k.nodeConfig,
 		})
 		if err != nil {
-			return 0, 0, err
+			return w, err
 		}
 		joined += n
 		if n > 0 {
@@ -435,17 +552,34 @@ func (b *Broker) writeResults(ctx context.Context, tx inventory.Tx, batch []opRe
 		if wiped, err = tx.UpdateProvision(ctx, inventory.ProvisionUpdate{
 			IDs: wipes, From: inventory.ProvisionWiping, To: inventory.ProvisionClean, NodeConfig: &none,
 		}); err != nil {
-			return 0, 0, err
+			return w, err
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(failures)) {
 		if err := setProvisionMessage(ctx, tx, id, provisionMessage(failures[id])); err != nil {
-			return 0, 0, err
+			return w, err
 		}
 	}
 	for _, id := range succeededAfterFailure {
 		if err := setProvisionMessage(ctx, tx, id, ""); err != nil {
-			return 0, 0, err
+			return w, err
+		}
+	}
+	now := b.clock.Now()
+	for _, r := range maintained {
+		write, result := b.completeOperation, operationCompleted
+		if r.fault {
+			write, result = b.failOperation, operationFailed
+		}
+		done, err := write(ctx, tx, r, now, events)
+		if err != nil {
+			return w, fmt.Errorf("recording the %s of machine %s (disruption %s): %w", r.op.operation.Kind, r.op.machine.ID, r.op.disruption, err)
+		}
+		if done {
+			if w.operations == nil {
+				w.operations = map[[2]string]int{}
+			}
+			w.operations[[2]string{string(r.op.operation.Kind), result}]++
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(touched)) {
@@ -454,15 +588,16 @@ func (b *Broker) writeResults(ctx context.Context, tx inventory.Tx, batch []opRe
 			continue
 		}
 		if err != nil {
-			return 0, 0, err
+			return w, err
 		}
 		api, err := b.poolAPI(ctx, tx, p)
 		if err != nil {
-			return 0, 0, err
+			return w, err
 		}
 		*events = append(*events, poolEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, api))
 	}
-	return joined, wiped, nil
+	w.joined, w.wiped = joined, wiped
+	return w, nil
 }
 
 // provisionMessage is the health message of a failed attempt.
@@ -471,8 +606,11 @@ func provisionMessage(r opResult) string {
 	if len(text) > maxProvisionError {
 		text = text[:maxProvisionError] + "..."
 	}
-	if r.op.kind == opJoin {
+	switch r.op.kind {
+	case opJoin:
 		return fmt.Sprintf("%sjoining cluster %s failed, retrying: %s", provisionMessagePrefix, r.op.target.Cluster, text)
+	case opMaintain:
+		return fmt.Sprintf("%s%s failed, retrying: %s", provisionMessagePrefix, r.op.operation.Kind, text)
 	}
 	return fmt.Sprintf("%swiping failed, retrying: %s", provisionMessagePrefix, text)
 }
@@ -509,5 +647,42 @@ func (l *provisioning) shutdown() {
 	defer cancel()
 	if _, err := l.flush(ctx); err != nil {
 		l.log.Error(err, "Writing the last provisioning results; they are done again at the next start", "results", len(l.pending))
+	}
+}
+
+// pollHealth reads the provisioner's faults, when it reports any, and
+// writes them (see applyFaults). Machines that became available again are
+// offered to the pools short of capacity at once.
+func (l *provisioning) pollHealth(ctx context.Context) {
+	hc, ok := l.b.provisioner.(provision.HealthChecker)
+	if !ok {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, faultsTimeout)
+	faults, err := hc.Faults(pctx)
+	cancel()
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Error(err, "Reading machine faults from the provisioner")
+		}
+		return
+	}
+	available := 0
+	err = l.b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		var err error
+		available, err = l.b.applyFaults(ctx, tx, faults, events)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			l.log.Error(err, "Writing machine faults")
+		}
+		return
+	}
+	if available > 0 {
+		l.log.Info("Machines are healthy again and available", "machines", available)
+		if err := l.b.ReconcileAll(ctx); err != nil && ctx.Err() == nil {
+			l.log.Error(err, "Reconciling pools after machines became healthy")
+		}
 	}
 }

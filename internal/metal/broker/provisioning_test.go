@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -19,16 +20,24 @@ import (
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
-// fakeProvisioner records what it is asked; joins and wipes can be held
-// until released, and joins made to fail.
+// fakeProvisioner records what it is asked; joins, wipes and maintenance
+// can be held until released, joins made to fail, maintenance given errors
+// to return, and faults reported.
 type fakeProvisioner struct {
 	mu        sync.Mutex
 	joins     map[string][]joinCall
 	wipes     map[string]int
+	maintains map[string][]maintainCall
 	cancelled map[string]int
 	failing   error
 	holdJoins chan struct{}
 	holdWipes chan struct{}
+	// holdMaintain holds Maintain; maintainErrs are what successive
+	// Maintain calls of a machine return (nil once they run out).
+	holdMaintain chan struct{}
+	maintainErrs map[string][]error
+	faults       map[string]string
+	changed      chan struct{}
 }
 
 type joinCall struct {
@@ -36,8 +45,58 @@ type joinCall struct {
 	target  provision.Target
 }
 
+type maintainCall struct {
+	machine provision.Machine
+	op      provision.Operation
+	target  provision.Target
+}
+
+var _ provision.HealthChecker = (*fakeProvisioner)(nil)
+
 func newFakeProvisioner() *fakeProvisioner {
-	return &fakeProvisioner{joins: map[string][]joinCall{}, wipes: map[string]int{}, cancelled: map[string]int{}}
+	return &fakeProvisioner{
+		joins: map[string][]joinCall{}, wipes: map[string]int{}, cancelled: map[string]int{},
+		maintains: map[string][]maintainCall{}, maintainErrs: map[string][]error{}, faults: map[string]string{},
+		changed: make(chan struct{}, 1),
+	}
+}
+
+func (f *fakeProvisioner) Maintain(ctx context.Context, m provision.Machine, op provision.Operation, target provision.Target) error {
+	f.mu.Lock()
+	f.maintains[m.ID] = append(f.maintains[m.ID], maintainCall{m, op, target})
+	hold := f.holdMaintain
+	var err error
+	if errs := f.maintainErrs[m.ID]; len(errs) > 0 {
+		err, f.maintainErrs[m.ID] = errs[0], errs[1:]
+	}
+	f.mu.Unlock()
+	if err := f.wait(ctx, m.ID, hold); err != nil {
+		return err
+	}
+	return err
+}
+
+func (f *fakeProvisioner) Faults(context.Context) (map[string]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.faults), nil
+}
+
+func (f *fakeProvisioner) FaultsChanged() <-chan struct{} { return f.changed }
+
+// setFault reports a fault of a machine ("" clears it) and says so.
+func (f *fakeProvisioner) setFault(id, message string) {
+	f.mu.Lock()
+	if message == "" {
+		delete(f.faults, id)
+	} else {
+		f.faults[id] = message
+	}
+	f.mu.Unlock()
+	select {
+	case f.changed <- struct{}{}:
+	default:
+	}
 }
 
 func (f *fakeProvisioner) Join(ctx context.Context, m provision.Machine, target provision.Target) error {

@@ -131,7 +131,7 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 	reflection.Register(s.grpc)
 	metrics.InitializeMetrics(s.grpc)
 	if registry != nil {
-		registry.MustRegister(metrics, newInventoryCollector(b.store))
+		registry.MustRegister(metrics, newInventoryCollector(b.store), b.operations)
 	}
 	if o.MetricsAddress != "" && registry != nil {
 		mux := http.NewServeMux()

@@ -44,6 +44,7 @@ func testAllocateAndRelease(t *testing.T, dsn string) {
 	conflicts := map[string]Machine{
 		"wiping":          machines[8],
 		"in another pool": machines[0],
+		"unhealthy":       machines[30],
 	}
 	for name, taken := range conflicts {
 		t.Run("refuses a machine "+name, func(t *testing.T) {

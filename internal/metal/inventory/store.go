@@ -32,8 +32,8 @@ type Tx interface {
 	// enough to read a datacenter's worth when choosing machines.
 	ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error)
 	// AllocateMachines puts the machines in pool, allocated, in one
-	// statement per batch. Only available, clean machines of no pool move;
-	// ErrConflict (and nothing written) if one of them is not.
+	// statement per batch. Only available, clean, healthy machines of no
+	// pool move; ErrConflict (and nothing written) if one of them is not.
 	AllocateMachines(ctx context.Context, ids []string, pool string) error
 	// ReleaseMachines takes the machines out of their pool, available; those
 	// joining or joined become wiping (ProvisionState.Released).

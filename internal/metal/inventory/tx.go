@@ -347,24 +347,25 @@ func batches(ids []string, fn func(batch []string) (int64, error)) (int64, error
 	return total, nil
 }
 
-// AllocateMachines puts available, clean machines of no pool into pool. The
-// guard is in the statement: a machine that is anything else (wiping
-// included) does not move, and the whole transaction fails.
+// AllocateMachines puts available, clean, healthy machines of no pool into
+// pool. The guard is in the statement: a machine that is anything else
+// (wiping or unhealthy included) does not move, and the whole transaction
+// fails.
 func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) error {
 	if pool == "" {
 		return errors.New("allocating machines: no pool given")
 	}
 	now := nanos(t.now())
 	n, err := batches(ids, func(batch []string) (int64, error) {
-		args := append([]any{string(MachineAllocated), pool, now, string(MachineAvailable), string(ProvisionClean)}, anySlice(batch)...)
+		args := append([]any{string(MachineAllocated), pool, now, string(MachineAvailable), string(ProvisionClean), true}, anySlice(batch)...)
 		return t.exec(ctx, `UPDATE machines SET state = ?, pool = ?, updated_at = ?
-			WHERE state = ? AND pool IS NULL AND provision = ? AND id IN (`+placeholders(len(batch))+`)`, args...)
+			WHERE state = ? AND pool IS NULL AND provision = ? AND healthy = ? AND id IN (`+placeholders(len(batch))+`)`, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("allocating %d machines to pool %q: %w", len(ids), pool, err)
 	}
 	if n != int64(len(ids)) {
-		return fmt.Errorf("allocating machines to pool %q: only %d of %d are available, clean and in no pool: %w", pool, n, len(ids), ErrConflict)
+		return fmt.Errorf("allocating machines to pool %q: only %d of %d are available, clean, healthy and in no pool: %w", pool, n, len(ids), ErrConflict)
 	}
 	return nil
 }

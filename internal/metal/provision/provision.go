@@ -1,13 +1,15 @@
 // Package provision is the metal layer's boundary to the physical world: it
 // images a machine with a node configuration so that its kubelet registers a
-// Node in a cluster, and wipes a machine its pool released. The broker drives
-// it (see broker.Options.Provisioner); the sim package backs the local
+// Node in a cluster, reboots and reimages machines under maintenance, wipes a
+// machine its pool released, and may report hardware faults. The broker
+// drives it (see broker.Options.Provisioner); the sim package backs the local
 // datacenter, and a Redfish, Ironic or Metal3 implementation would back real
 // machines.
 package provision
 
 import (
 	"context"
+	"errors"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,9 +27,11 @@ type Machine struct {
 	// OSImage and Kernel are what the machine runs.
 	OSImage, Kernel string
 	// NodeConfig is the node configuration (kubelet and its settings) to
-	// image the machine with; "" for Wipe.
+	// image the machine with for Join, what it runs now for Maintain; ""
+	// for Wipe.
 	NodeConfig string
-	// Pool is the broker pool the machine joins for; "" for Wipe.
+	// Pool is the broker pool the machine joins for, or is in for Maintain;
+	// "" for Wipe.
 	Pool string
 }
 
@@ -44,7 +48,36 @@ type Target struct {
 	NodeTaints []corev1.Taint
 }
 
-// Provisioner acts on machines. Both methods block until done or ctx ends,
+// OperationKind is what Maintain does to a machine.
+type OperationKind = inventory.OperationKind
+
+// The operations a provisioner performs. Replacing a machine is the broker's
+// own work (the machine leaves its pool and is wiped), not the provisioner's.
+const (
+	// Reboot power-cycles the machine; its software stays and its kubelet
+	// comes back with the same Node.
+	Reboot = inventory.OperationReboot
+	// Reimage writes the machine's disk with Operation.Software and starts
+	// its kubelet again: the Node comes back with the new node config.
+	Reimage = inventory.OperationReimage
+)
+
+// Operation is maintenance the broker asks for.
+type Operation struct {
+	Kind OperationKind
+	// Software is what the machine runs afterwards, every field set: for
+	// Reboot what it runs now, for Reimage the new software.
+	Software inventory.Software
+}
+
+// ErrMachineFault is wrapped by the error of an operation that failed because
+// of the machine: it did not come back. Retrying does not help, so the broker
+// fails the disruption and marks the machine unhealthy. Any other error is
+// taken as transient (the management network, the BMC, the cluster's API
+// server) and the operation is retried with backoff.
+var ErrMachineFault = errors.New("machine fault")
+
+// Provisioner acts on machines. Every method blocks until done or ctx ends,
 // and may be called again for the same machine after a failure or a restart:
 // the broker retries failures with backoff and runs many machines at once.
 type Provisioner interface {
@@ -56,4 +89,26 @@ type Provisioner interface {
 	// the machine is clean. It does not touch the cluster: the cluster layer
 	// deletes a released machine's Node.
 	Wipe(ctx context.Context, m Machine) error
+	// Maintain performs op on a machine whose Node was drained, and returns
+	// once the machine is back: for a machine that joined a cluster, once
+	// its kubelet registered the Node again with target (a reimaged machine
+	// re-registers with op.Software.NodeConfig). target is the machine's
+	// pool's join target, zero when the machine has not joined a cluster.
+	// An error wrapping ErrMachineFault means the machine did not come
+	// back. Idempotent: after a restart the broker performs an operation it
+	// had started again.
+	Maintain(ctx context.Context, m Machine, op Operation, target Target) error
+}
+
+// HealthChecker is what a provisioner implements when it knows of machine
+// faults (a BMC's sensors, a hardware monitor). The broker polls Faults and
+// marks the machines it names unhealthy, with the message, and healthy
+// again once they are no longer named.
+type HealthChecker interface {
+	// Faults returns the machines that have a hardware fault now, by ID,
+	// each with what is wrong.
+	Faults(ctx context.Context) (map[string]string, error)
+	// FaultsChanged receives a value when the faults may have changed, so
+	// the broker polls at once rather than at its next interval.
+	FaultsChanged() <-chan struct{}
 }

@@ -165,10 +165,10 @@ func conditions(now time.Time) []corev1.NodeCondition {
 }
 
 // register creates the Node, or, when it exists (the machine joined before
-// and restarted), brings its labels, taints, capacity and conditions up to
-// date and keeps what others added: labels and taints of other keys,
-// addresses, other conditions.
-func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node) error {
+// and restarted, or was reimaged), brings its labels, taints (when
+// mergeTaints), capacity and conditions up to date and keeps what others
+// added: labels and taints of other keys, addresses, other conditions.
+func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node, mergeTaints bool) error {
 	nodes := kube.CoreV1().Nodes()
 	_, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 	if !apierrors.IsAlreadyExists(err) {
@@ -180,7 +180,7 @@ func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node)
 		if err != nil {
 			return err
 		}
-		if mergeSpec(node, want) {
+		if mergeSpec(node, want, mergeTaints) {
 			if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 				return err
 			}
@@ -207,10 +207,10 @@ func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node)
 	return nil
 }
 
-// mergeSpec sets want's labels and taints (a taint is replaced by one of the
-// same key and effect) and provider ID on node, and reports whether it
-// changed.
-func mergeSpec(node, want *corev1.Node) bool {
+// mergeSpec sets want's labels, taints when mergeTaints (a taint is replaced
+// by one of the same key and effect) and provider ID on node, and reports
+// whether it changed.
+func mergeSpec(node, want *corev1.Node, mergeTaints bool) bool {
 	changed := false
 	if node.Labels == nil {
 		node.Labels = map[string]string{}
@@ -221,7 +221,11 @@ func mergeSpec(node, want *corev1.Node) bool {
 			changed = true
 		}
 	}
-	for _, t := range want.Spec.Taints {
+	taints := want.Spec.Taints
+	if !mergeTaints {
+		taints = nil
+	}
+	for _, t := range taints {
 		i := indexTaint(node.Spec.Taints, t)
 		switch {
 		case i < 0:

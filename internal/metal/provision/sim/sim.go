@@ -1,7 +1,9 @@
 // Package sim is the provisioner of the local datacenter. No machine is
 // imaged: Join waits as long as imaging would take, then plays the kubelet's
 // part and registers the machine's Node in the target cluster (kwok keeps it
-// Ready from then on); Wipe waits as long as erasing would take.
+// Ready from then on); Wipe waits as long as erasing would take; Maintain
+// waits as long as a reboot or reimage would take, and a reimage registers
+// the Node again with the new node config and OS image.
 package sim
 
 import (
@@ -25,6 +27,9 @@ import (
 const (
 	DefaultJoinDuration = 2 * time.Second
 	DefaultWipeDuration = 5 * time.Second
+	// DefaultMaintenanceDuration is what the CLI uses; Options take 0 as
+	// instant maintenance.
+	DefaultMaintenanceDuration = 3 * time.Second
 )
 
 // UserAgent is how the simulated kubelets show in the API server's logs
@@ -42,6 +47,10 @@ type Options struct {
 	// WipeDuration is how long erasing a machine takes; 0 means
 	// DefaultWipeDuration.
 	WipeDuration time.Duration
+	// MaintenanceDuration is how long a reboot or a reimage takes before
+	// the machine is back; 0 is instant (benchmarks measure the
+	// orchestration alone), not a default.
+	MaintenanceDuration time.Duration
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.Clock
 }
@@ -55,14 +64,17 @@ func (o Options) Validate() error {
 	if o.WipeDuration < 0 {
 		errs = append(errs, fmt.Errorf("the wipe duration must not be negative, not %s", o.WipeDuration))
 	}
+	if o.MaintenanceDuration < 0 {
+		errs = append(errs, fmt.Errorf("the maintenance duration must not be negative, not %s", o.MaintenanceDuration))
+	}
 	return errors.Join(errs...)
 }
 
 // Provisioner is the simulated provisioner. It is safe for concurrent use:
 // the broker joins many machines at once.
 type Provisioner struct {
-	join, wipe time.Duration
-	clock      clock.Clock
+	join, wipe, maintain time.Duration
+	clock                clock.Clock
 
 	mu sync.Mutex
 	// clusters caches a client per bootstrap kubeconfig, by its hash: a
@@ -86,7 +98,10 @@ func New(o Options) (*Provisioner, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Provisioner{join: o.JoinDuration, wipe: o.WipeDuration, clock: o.Clock, clusters: map[[sha256.Size]byte]*cluster{}}, nil
+	return &Provisioner{
+		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
+		clusters: map[[sha256.Size]byte]*cluster{},
+	}, nil
 }
 
 // Join implements provision.Provisioner: after JoinDuration it registers
@@ -99,8 +114,34 @@ func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target prov
 	if err != nil {
 		return err
 	}
-	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now())); err != nil {
+	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now()), true); err != nil {
 		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	}
+	return nil
+}
+
+// Maintain implements provision.Provisioner: after MaintenanceDuration a
+// rebooted machine is back as it was, and a reimaged machine that joined a
+// cluster registers its Node again, with the new node config label, OS image
+// and kernel. The Node keeps its taints and cordon: a kubelet applies
+// --register-with-taints only when it creates the Node.
+func (p *Provisioner) Maintain(ctx context.Context, m provision.Machine, op provision.Operation, target provision.Target) error {
+	if op.Kind != provision.Reboot && op.Kind != provision.Reimage {
+		return fmt.Errorf("operation %q is not one the sim performs (reboot, reimage)", op.Kind)
+	}
+	if err := p.wait(ctx, p.maintain); err != nil {
+		return err
+	}
+	if op.Kind != provision.Reimage || target.Cluster == "" {
+		return nil
+	}
+	c, err := p.cluster(ctx, target)
+	if err != nil {
+		return err
+	}
+	m.OSImage, m.Kernel, m.NodeConfig = op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig
+	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now()), false); err != nil {
+		return fmt.Errorf("registering reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
 	return nil
 }
@@ -112,6 +153,9 @@ func (p *Provisioner) Wipe(ctx context.Context, _ provision.Machine) error {
 }
 
 func (p *Provisioner) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return context.Cause(ctx)
+	}
 	t := p.clock.NewTimer(d)
 	defer t.Stop()
 	select {
