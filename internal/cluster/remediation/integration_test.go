@@ -69,6 +69,30 @@ func TestRemediation(t *testing.T) {
 	stop := h.startRemediation()
 	defer func() { stop() }()
 
+	t.Run("a Node NotReady through a reboot is reimaged; a restart mid-ladder repeats no rung", func(t *testing.T) {
+		h := h.on(t)
+		const name = "notready"
+		testutil.MustCreate(t, h.c, testutil.MakePool(name, "wl", 10).Obj())
+		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 10 machines healthy")
+		node := h.nodesOf(name)[0]
+		// The sim's reboot leaves the Node as it is: still NotReady after it.
+		// Its reimage registers the Node again, Ready.
+		h.setReady(&node, corev1.ConditionFalse)
+		h.waitRemediations(name, node.Name+" REBOOT IN_PROGRESS")
+		// Stopped while the broker reboots, the controller does not see the
+		// reboot end; started again, it reads the broker's record.
+		stop()
+		h.waitRemediations(name, node.Name+" REBOOT COMPLETED")
+		stop = h.startRemediation()
+		h.waitRemediations(name, node.Name+" REBOOT COMPLETED", node.Name+" REIMAGE COMPLETED")
+		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 10 machines healthy")
+		h.passes(notReadyThreshold + 4*resync)
+		if got := h.remediations(name); len(got) != 2 {
+			t.Errorf("remediations = %v, want the reboot and the reimage only", got)
+		}
+		h.waitEvent(name, "RemediationRequested")
+	})
+
 	t.Run("a whole zone down halts remediation and starts none", func(t *testing.T) {
 		h := h.on(t)
 		const name = "zone"
@@ -250,7 +274,9 @@ func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond})
+	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond,
+		// Long enough to stop the controller while a rung runs.
+		MaintenanceDuration: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,6 +359,20 @@ func (h *harness) remediations(pool string) []string {
 		}
 	}
 	return out
+}
+
+// waitRemediations waits until the pool's remediation disruptions are want
+// ("machine OPERATION STATE", oldest first).
+func (h *harness) waitRemediations(pool string, want ...string) {
+	h.t.Helper()
+	var got []string
+	err := wait.PollUntilContextTimeout(h.t.Context(), 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		got = h.remediations(pool)
+		return slices.Equal(got, want), nil
+	})
+	if err != nil {
+		h.t.Fatalf("remediations of pool %s = %q, want %q", pool, got, want)
+	}
 }
 
 // setReady plays the node lifecycle controller: the Node's Ready condition
