@@ -19,6 +19,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/pools"
 	"github.com/strata-dev/strata/internal/cli/profiles"
 	"github.com/strata-dev/strata/internal/cli/serve"
+	"github.com/strata-dev/strata/internal/cli/sim"
 )
 
 // NewRootCommand returns the strata command with every subcommand.
@@ -45,6 +46,7 @@ clusters with simulated machines.`,
 		profiles.NewCommand(g),
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
+		sim.NewCommand(g),
 		bench.NewCommand(),
 		serve.NewCommand(),
 		newVersionCommand(),

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,14 +24,21 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/provision"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+	simv1 "github.com/strata-dev/strata/proto/strata/sim/v1"
 )
 
+// FaultsFile is where the sim provisioner keeps the simulated faults, under
+// the home, so a restart keeps them.
+const FaultsFile = "sim-faults.json"
+
 // Run runs Strata's components against the datacenter until ctx is done:
-// the Compute Broker and the hub's controllers.
+// the Compute Broker with the sim provisioner and its sim service (faults),
+// and the hub's controllers.
 func (r *Running) Run(ctx context.Context) error {
-	provisioner, err := sim.New(sim.Options{JoinDuration: r.opts.JoinDuration, WipeDuration: r.opts.WipeDuration})
+	provisioner, err := r.simProvisioner()
 	if err != nil {
 		return err
 	}
@@ -44,6 +53,11 @@ func (r *Running) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("starting the broker: %w", err)
 	}
+	simService, err := sim.NewService(provisioner, r.inventory)
+	if err != nil {
+		return err
+	}
+	srv.RegisterService(&simv1.SimService_ServiceDesc, simService)
 	conn, err := grpc.NewClient(loopback(r.Datacenter.BrokerPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return fmt.Errorf("connecting to the broker: %w", err)
@@ -56,8 +70,27 @@ func (r *Running) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ctx) })
 	g.Go(func() error { return b.Run(ctx) })
+	g.Go(func() error { return provisioner.Run(ctx) })
 	g.Go(func() error { return mgr.Start(ctx) })
 	return g.Wait()
+}
+
+// simProvisioner is the provisioner of the local datacenter: it knows the
+// workload clusters from the start, so the Nodes of machines faulted before a
+// restart are found before any machine joins again.
+func (r *Running) simProvisioner() (*sim.Provisioner, error) {
+	var clusters []provision.Target
+	for _, c := range r.Datacenter.WorkloadClusters() {
+		kubeconfig, err := os.ReadFile(KubeconfigPath(r.opts.Home, c.Name))
+		if err != nil {
+			return nil, fmt.Errorf("reading the kubeconfig of cluster %s: %w", c.Name, err)
+		}
+		clusters = append(clusters, provision.Target{Cluster: c.Name, BootstrapKubeconfig: kubeconfig})
+	}
+	return sim.New(sim.Options{
+		JoinDuration: r.opts.JoinDuration, WipeDuration: r.opts.WipeDuration, MaintenanceDuration: r.opts.MaintenanceDuration,
+		FaultsFile: filepath.Join(r.opts.Home, FaultsFile), Clusters: clusters,
+	})
 }
 
 // hubManager is the controller manager of the hub's controllers.

@@ -85,8 +85,8 @@ func TestKwokctlConfig(t *testing.T) {
 		Kind       string         `json:"kind"`
 		Options    map[string]any `json:"options"`
 		Patches    []struct {
-			Name      string              `json:"name"`
-			ExtraArgs []map[string]string `json:"extraArgs"`
+			Name      string     `json:"name"`
+			ExtraArgs []extraArg `json:"extraArgs"`
 		} `json:"componentsPatches"`
 	}
 	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil {
@@ -98,16 +98,24 @@ func TestKwokctlConfig(t *testing.T) {
 	if cfg.Options["etcdBinary"] != "/opt/bin/etcd" || cfg.Options["kubeApiserverPort"] != float64(1) || cfg.Options["kwokControllerPort"] != float64(6) {
 		t.Errorf("binaries or ports not pinned:\n%s", raw)
 	}
-	args := map[string]string{}
+	args := map[string]extraArg{}
 	for _, p := range cfg.Patches {
 		for _, a := range p.ExtraArgs {
-			args[p.Name+"/"+a["key"]] = a["value"]
+			args[p.Name+"/"+a.Key] = a
 		}
 	}
 	for _, key := range []string{"kube-apiserver/max-requests-inflight", "kube-controller-manager/kube-api-qps", "kube-scheduler/kube-api-qps", "kwok-controller/cidr"} {
-		if args[key] == "" {
+		if args[key].Value == "" {
 			t.Errorf("no extra arg %s in:\n%s", key, raw)
 		}
+	}
+	// kwok leaves the Nodes of faulted machines alone: kwokctl's
+	// --manage-all-nodes=true is replaced, since it excludes a selector.
+	if a := args["kwok-controller/manage-all-nodes"]; a.Value != "false" || !a.Override {
+		t.Errorf("kwok manage-all-nodes = %+v, want false, overriding kwokctl's", a)
+	}
+	if a := args["kwok-controller/manage-nodes-with-label-selector"]; a.Value != "!sim.strata.dev/fault" || a.Override {
+		t.Errorf("kwok node selector = %+v, want !sim.strata.dev/fault, added", a)
 	}
 }
 

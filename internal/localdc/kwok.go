@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
 
 // kwokWorkdir is the folder under the home that kwokctl keeps its clusters in.
@@ -51,33 +53,43 @@ var throughputArgs = map[string][][2]string{
 }
 
 // kwokArgs are always given to kwok: its default /24 pod CIDR runs out of pod
-// IPs after 254 pods.
-var kwokArgs = [][2]string{{"cidr", "10.0.0.0/16"}}
+// IPs after 254 pods; and it manages (heart-beats) every Node but those of
+// machines with a simulated fault, whose Nodes the sim provisioner keeps
+// NotReady (kwokctl passes --manage-all-nodes=true, which conflicts with a
+// selector, so it is overridden).
+var kwokArgs = []extraArg{
+	{Key: "cidr", Value: "10.0.0.0/16"},
+	{Key: "manage-all-nodes", Value: "false", Override: true},
+	{Key: "manage-nodes-with-label-selector", Value: "!" + sim.FaultLabel},
+}
+
+// extraArg is a command-line flag kwokctl adds to a component; Override
+// replaces the value kwokctl itself gives.
+type extraArg struct {
+	Key      string `json:"key"`
+	Value    string `json:"value"`
+	Override bool   `json:"override,omitempty"`
+}
 
 // kwokctlConfig renders the KwokctlConfiguration of one cluster; tuned
 // applies throughputArgs.
 func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byte, error) {
 	bin := func(name string) string { return filepath.Join(binDir, name) }
-	type extraArg struct {
-		Key   string `json:"key"`
-		Value string `json:"value"`
-	}
 	type patch struct {
 		Name      string     `json:"name"`
 		ExtraArgs []extraArg `json:"extraArgs"`
 	}
-	args := map[string][][2]string{"kwok-controller": kwokArgs}
+	args := map[string][]extraArg{"kwok-controller": kwokArgs}
 	if tuned {
 		for name, a := range throughputArgs {
-			args[name] = a
+			for _, kv := range a {
+				args[name] = append(args[name], extraArg{Key: kv[0], Value: kv[1]})
+			}
 		}
 	}
 	var patches []patch
 	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
-		p := patch{Name: name}
-		for _, kv := range args[name] {
-			p.ExtraArgs = append(p.ExtraArgs, extraArg{Key: kv[0], Value: kv[1]})
-		}
+		p := patch{Name: name, ExtraArgs: args[name]}
 		if len(p.ExtraArgs) > 0 {
 			patches = append(patches, p)
 		}

@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
 
 // DefaultWorkloadClusters is how many workload clusters a new datacenter gets.
@@ -68,6 +69,10 @@ type Options struct {
 	// to join a machine as a Node and to wipe it after release; zero means
 	// the provisioner's defaults.
 	JoinDuration, WipeDuration time.Duration
+	// MaintenanceDuration is how long the sim provisioner takes to reboot
+	// or reimage a machine; zero is instant (the CLI's default is
+	// sim.DefaultMaintenanceDuration).
+	MaintenanceDuration time.Duration
 }
 
 func (o *Options) complete() error {
@@ -80,8 +85,8 @@ func (o *Options) complete() error {
 	if o.DefaultPoolCapacity < 0 {
 		return fmt.Errorf("--pool-capacity must be 0 or more, not %d", o.DefaultPoolCapacity)
 	}
-	if o.JoinDuration < 0 || o.WipeDuration < 0 {
-		return fmt.Errorf("--join-duration and --wipe-duration must not be negative")
+	if o.JoinDuration < 0 || o.WipeDuration < 0 || o.MaintenanceDuration < 0 {
+		return fmt.Errorf("--join-duration, --wipe-duration and --maintenance-duration must not be negative")
 	}
 	var err error
 	if o.Home, err = filepath.Abs(o.Home); err != nil {
@@ -199,8 +204,14 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 			r.opts.Home, dc.KubernetesVersion, r.opts.BinDir, kubeVersion, r.opts.Home)
 	}
 	for _, c := range dc.Clusters {
-		if _, err := os.Stat(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml")); err != nil {
+		raw, err := os.ReadFile(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml"))
+		if err != nil {
 			return fmt.Errorf("%s is broken: cluster %s is missing (%w); run `strata down --home %s` to remove it", r.opts.Home, c.Name, err, r.opts.Home)
+		}
+		if c.Name != HubName && !strings.Contains(string(raw), "!"+sim.FaultLabel) {
+			// kwokctl keeps the arguments of a cluster's creation.
+			r.progress("Cluster %s was created before simulated faults: its kwok keeps the Nodes of faulted machines Ready. `strata down --home %s` and up again to get them.",
+				c.Name, r.opts.Home)
 		}
 	}
 	// Components left running by a strata that was killed are stopped first,

@@ -53,6 +53,10 @@ type Client struct {
 // Close closes the connection.
 func (c *Client) Close() { _ = c.conn.Close() }
 
+// Conn is the connection, for the other services of the broker's endpoint
+// (the local datacenter's strata.sim.v1).
+func (c *Client) Conn() grpc.ClientConnInterface { return c.conn }
+
 // Dial connects to the broker named by the flags.
 func (f *Flags) Dial() (*Client, error) {
 	switch f.Output {

@@ -37,6 +37,30 @@ func age(t *timestamppb.Timestamp) string {
 // reasons are the names --reason accepts, as the table shows them.
 var reasons = []string{"planned-upgrade", "hardware-repair", "decommission", "remediation", "pool-shrink"}
 
+// states are the names --state accepts.
+var states = []string{"pending", "approved", "in-progress", "completed", "cancelled", "failed"}
+
+// operation is a disruption's operation for a table: "-" when its actor
+// performs it, "reimage general-v2" for a reimage to a node config.
+func operation(op *brokerv1.Operation) string {
+	if op == nil {
+		return "-"
+	}
+	out := brokercli.EnumName(op.GetKind(), "OPERATION_KIND_")
+	if sw := op.GetSoftware(); sw != nil {
+		var parts []string
+		for _, v := range []string{sw.GetNodeConfig(), sw.GetOsImage(), sw.GetKernel()} {
+			if v != "" {
+				parts = append(parts, v)
+			}
+		}
+		if len(parts) > 0 {
+			out += " " + strings.Join(parts, ",")
+		}
+	}
+	return out
+}
+
 func enumValue(values map[string]int32, prefix, name string) (int32, bool) {
 	v, ok := values[prefix+strings.ToUpper(strings.ReplaceAll(name, "-", "_"))]
 	return v, ok
@@ -44,17 +68,20 @@ func enumValue(values map[string]int32, prefix, name string) (int32, bool) {
 
 func newList(f *brokercli.Flags) *cobra.Command {
 	req := &brokerv1.ListDisruptionsRequest{}
-	var states, reasonNames []string
+	var stateNames, reasonNames []string
 	cmd := &cobra.Command{
-		Use: "list", Short: "List disruptions with state, actor, reason and age", Args: cobra.NoArgs,
-		Long: `List disruptions with state, actor, reason and age. Reason pool-shrink is the
-broker asking to release a machine from a pool that joins a cluster: the
-pool's cluster approves it once the machine's Node is drained.`,
+		Use: "list", Short: "List disruptions with state, actor, reason, operation and age", Args: cobra.NoArgs,
+		Long: `List disruptions with state, actor, reason, operation and age. Reason
+pool-shrink is the broker asking to release a machine from a pool that joins a
+cluster: the pool's cluster approves it once the machine's Node is drained. A
+disruption with an operation (reboot, reimage, replace) is performed and
+completed by the broker once started; failed means the machine did not come
+back from it.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for _, s := range states {
+			for _, s := range stateNames {
 				v, ok := enumValue(brokerv1.DisruptionState_value, "DISRUPTION_STATE_", s)
-				if !ok {
-					return fmt.Errorf("--state %q is not one of pending, approved, in-progress, completed, cancelled", s)
+				if !ok || v == 0 {
+					return fmt.Errorf("--state %q is not one of %s", s, strings.Join(states, ", "))
 				}
 				req.States = append(req.States, brokerv1.DisruptionState(v))
 			}
@@ -79,11 +106,11 @@ pool's cluster approves it once the machine's Node is drained.`,
 						fmt.Fprintln(w, "No disruptions.")
 						return
 					}
-					fmt.Fprintln(w, "ID\tMACHINE\tPOOL\tMZ\tREASON\tSTATE\tACTOR\tAGE")
+					fmt.Fprintln(w, "ID\tMACHINE\tPOOL\tMZ\tREASON\tOPERATION\tSTATE\tACTOR\tAGE")
 					for _, d := range resp.GetDisruptions() {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()),
-							d.GetMaintenanceZone(), brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"), state(d.GetState()),
-							d.GetActor(), age(d.GetCreateTime()))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()),
+							d.GetMaintenanceZone(), brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"), operation(d.GetOperation()),
+							state(d.GetState()), d.GetActor(), age(d.GetCreateTime()))
 					}
 				})
 			})
@@ -93,7 +120,7 @@ pool's cluster approves it once the machine's Node is drained.`,
 	fs.StringVar(&req.Machine, "machine", "", "only disruptions of this machine")
 	fs.StringVar(&req.Pool, "pool", "", "only disruptions of this pool")
 	fs.StringVar(&req.Datacenter, "datacenter", "", "only disruptions of this datacenter")
-	fs.StringSliceVar(&states, "state", nil, "only disruptions in these states")
+	fs.StringSliceVar(&stateNames, "state", nil, "only disruptions in these states: "+strings.Join(states, ", "))
 	fs.StringSliceVar(&reasonNames, "reason", nil, "only disruptions for these reasons: "+strings.Join(reasons, ", "))
 	return cmd
 }
@@ -110,15 +137,26 @@ func newGet(f *brokercli.Flags) *cobra.Command {
 				d := resp.GetDisruption()
 				return f.Print(cmd.OutOrStdout(), d, func(w io.Writer) {
 					fmt.Fprintf(w, "ID:\t%s\nMachine:\t%s (pool %s, %s MZ %d)\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()), d.GetDatacenter(), d.GetMaintenanceZone())
-					fmt.Fprintf(w, "Reason:\t%s\nState:\t%s\nActor:\t%s\nMessage:\t%s\n\nHISTORY\n", brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"),
-						state(d.GetState()), d.GetActor(), brokercli.Dash(d.GetMessage()))
-					fmt.Fprintln(w, "TIME\tFROM\tTO\tACTOR\tMESSAGE")
+					fmt.Fprintf(w, "Reason:\t%s\nOperation:\t%s\nState:\t%s\nActor:\t%s\nMessage:\t%s\n\nHISTORY\n", brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"),
+						operation(d.GetOperation()), state(d.GetState()), d.GetActor(), brokercli.Dash(d.GetMessage()))
+					fmt.Fprintln(w, "TIME\tSTEP\tACTOR\tMESSAGE")
 					for _, t := range d.GetHistory() {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), brokercli.Dash(strings.TrimPrefix(state(t.GetFrom()), "unspecified")),
-							state(t.GetTo()), t.GetActor(), brokercli.Dash(t.GetMessage()))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), step(t), t.GetActor(), brokercli.Dash(t.GetMessage()))
 					}
 				})
 			})
 		},
 	}
+}
+
+// step names one step of a history: "created pending", "pending -> approved",
+// or "approved (step)" for a step recorded without a change of state.
+func step(t *brokerv1.DisruptionTransition) string {
+	switch {
+	case t.GetFrom() == brokerv1.DisruptionState_DISRUPTION_STATE_UNSPECIFIED:
+		return "created " + state(t.GetTo())
+	case t.GetFrom() == t.GetTo():
+		return state(t.GetTo()) + " (step)"
+	}
+	return state(t.GetFrom()) + " -> " + state(t.GetTo())
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
 
 // stopTimeout bounds the clean stop after Ctrl-C.
@@ -36,6 +37,7 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var seed int64
 	var poolCapacity int32
 	var joinDuration, wipeDuration time.Duration
+	maintenanceDuration := sim.DefaultMaintenanceDuration
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the local datacenter in the foreground",
@@ -48,6 +50,7 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
+				MaintenanceDuration: maintenanceDuration,
 			})
 		},
 	}
@@ -61,6 +64,8 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		"Nodes of the general Pool that a new datacenter gets in each workload cluster (0: no Pool)")
 	cmd.Flags().DurationVar(&joinDuration, "join-duration", 0, "how long the sim provisioner takes to join a machine as a Node (default 2s)")
 	cmd.Flags().DurationVar(&wipeDuration, "wipe-duration", 0, "how long the sim provisioner takes to wipe a released machine (default 5s)")
+	cmd.Flags().DurationVar(&maintenanceDuration, "maintenance-duration", maintenanceDuration,
+		"how long the sim provisioner takes to reboot or reimage a machine under maintenance (0: instant)")
 	return cmd
 }
 

@@ -24,7 +24,7 @@ func newList(f *brokercli.Flags) *cobra.Command {
 	var all bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List machines, filtered by datacenter, MZ, state, SKU or pool",
+		Short: "List machines, filtered by datacenter, MZ, state, SKU, pool or health",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if state != "" {
@@ -49,11 +49,15 @@ func newList(f *brokercli.Flags) *cobra.Command {
 					req.PageToken = out.NextPageToken
 				}
 				return f.Print(cmd.OutOrStdout(), out, func(w io.Writer) {
-					fmt.Fprintln(w, "ID\tDATACENTER\tMZ\tRACK\tSKU\tSTATE\tPROVISION\tHEALTHY\tPOOL\tNODE CONFIG")
+					if len(out.GetMachines()) == 0 {
+						fmt.Fprintln(w, "No machines match.")
+						return
+					}
+					fmt.Fprintln(w, "ID\tDATACENTER\tMZ\tRACK\tSKU\tSTATE\tPROVISION\tPOOL\tNODE CONFIG\tHEALTH")
 					for _, m := range out.GetMachines() {
-						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%t\t%s\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(),
-							m.GetRack(), m.GetSku().GetName(), brokercli.EnumName(m.GetState(), "MACHINE_STATE_"), provision(m), m.GetHealthy(),
-							brokercli.Dash(m.GetPool()), brokercli.Dash(m.GetSoftware().GetNodeConfig()))
+						fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(),
+							m.GetRack(), m.GetSku().GetName(), brokercli.EnumName(m.GetState(), "MACHINE_STATE_"), provision(m),
+							brokercli.Dash(m.GetPool()), brokercli.Dash(m.GetSoftware().GetNodeConfig()), health(m))
 					}
 					if out.GetNextPageToken() != "" {
 						fmt.Fprintf(w, "(more: --all, or --page-token %s)\n", out.GetNextPageToken())
@@ -68,10 +72,24 @@ func newList(f *brokercli.Flags) *cobra.Command {
 	fs.StringVar(&state, "state", "", "only machines in this state")
 	fs.StringVar(&req.Sku, "sku", "", "only machines of this SKU")
 	fs.StringVar(&req.Pool, "pool", "", "only machines of this pool")
+	fs.BoolVar(&req.UnhealthyOnly, "unhealthy", false, "only machines that are not healthy")
 	fs.Int32Var(&req.PageSize, "page-size", 100, "machines per page (at most 1000)")
 	fs.StringVar(&req.PageToken, "page-token", "", "page to start from")
 	fs.BoolVar(&all, "all", false, "list every page")
 	return cmd
+}
+
+// health is a machine's health for a table: healthy, or unhealthy and why;
+// a healthy machine with a message (a join being retried) shows it too.
+func health(m *brokerv1.Machine) string {
+	h := "healthy"
+	if !m.GetHealthy() {
+		h = "unhealthy"
+	}
+	if msg := m.GetHealthMessage(); msg != "" {
+		h += ": " + msg
+	}
+	return h
 }
 
 // provision is a machine's provision state for a table: clean, joining,
@@ -99,8 +117,8 @@ func newGet(f *brokercli.Flags) *cobra.Command {
 					s := m.GetSku()
 					fmt.Fprintf(w, "ID:\t%s\nDatacenter:\t%s\nMaintenance zone:\t%d\nRack:\t%s\n", m.GetId(), m.GetDatacenter(), m.GetMaintenanceZone(), m.GetRack())
 					fmt.Fprintf(w, "SKU:\t%s (%d cores, %d GiB, %d GPUs %s, %d GiB disk)\n", s.GetName(), s.GetCpuCores(), s.GetMemoryGib(), s.GetGpus(), s.GetGpuModel(), s.GetLocalDiskGib())
-					fmt.Fprintf(w, "State:\t%s\nProvision:\t%s\nHealthy:\t%t %s\nPool:\t%s\n", brokercli.EnumName(m.GetState(), "MACHINE_STATE_"),
-						provision(m), m.GetHealthy(), m.GetHealthMessage(), brokercli.Dash(m.GetPool()))
+					fmt.Fprintf(w, "State:\t%s\nProvision:\t%s\nHealth:\t%s\nPool:\t%s\n", brokercli.EnumName(m.GetState(), "MACHINE_STATE_"),
+						provision(m), health(m), brokercli.Dash(m.GetPool()))
 					sw := m.GetSoftware()
 					fmt.Fprintf(w, "Software:\tos %s, kernel %s, node config %s\n", sw.GetOsImage(), sw.GetKernel(), brokercli.Dash(sw.GetNodeConfig()))
 				})

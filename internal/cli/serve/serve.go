@@ -34,7 +34,9 @@ func newBroker() *cobra.Command {
 		budget         = broker.DefaultBudget
 		opts           = broker.ServerOptions{Address: broker.DefaultAddress}
 		metricsAddress string
-		prov           = provisionerFlags{kind: provisionerSim, join: sim.DefaultJoinDuration, wipe: sim.DefaultWipeDuration}
+		prov           = provisionerFlags{
+			kind: provisionerSim, join: sim.DefaultJoinDuration, wipe: sim.DefaultWipeDuration, maintain: sim.DefaultMaintenanceDuration,
+		}
 	)
 	cmd := &cobra.Command{
 		Use:   "broker --db DSN",
@@ -45,9 +47,11 @@ unless told otherwise; any other address needs --tls-cert, --tls-key and
 --token-file, or --insecure.
 
 The provisioner joins the machines of pools that have a join target to their
-cluster and wipes released ones. "sim" (the default) plays the kubelet: it
-registers each machine's Node itself after --sim-join-duration, so use it
-only with clusters whose Nodes are simulated (kwok). "none" joins nothing.`,
+cluster, wipes released ones and performs the operations of disruptions
+(reboot, reimage). "sim" (the default) plays the kubelet: it registers each
+machine's Node itself after --sim-join-duration, so use it only with clusters
+whose Nodes are simulated (kwok). "none" joins nothing, and disruptions with
+an operation are refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if db == "" {
@@ -102,6 +106,7 @@ only with clusters whose Nodes are simulated (kwok). "none" joins nothing.`,
 	fs.StringVar(&prov.kind, "provisioner", prov.kind, "what joins machines to clusters and wipes them: sim or none")
 	fs.DurationVar(&prov.join, "sim-join-duration", prov.join, "how long the sim provisioner takes to image a machine and register its Node")
 	fs.DurationVar(&prov.wipe, "sim-wipe-duration", prov.wipe, "how long the sim provisioner takes to wipe a released machine")
+	fs.DurationVar(&prov.maintain, "sim-maintenance-duration", prov.maintain, "how long the sim provisioner takes to reboot or reimage a machine (0: instant)")
 	return cmd
 }
 
@@ -113,8 +118,8 @@ const (
 
 // provisionerFlags are the --provisioner and --sim-* flags.
 type provisionerFlags struct {
-	kind       string
-	join, wipe time.Duration
+	kind                 string
+	join, wipe, maintain time.Duration
 }
 
 // build validates the flags and returns the provisioner they name; nil for
@@ -122,7 +127,7 @@ type provisionerFlags struct {
 func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error) {
 	switch f.kind {
 	case provisionerNone:
-		for _, name := range []string{"sim-join-duration", "sim-wipe-duration"} {
+		for _, name := range []string{"sim-join-duration", "sim-wipe-duration", "sim-maintenance-duration"} {
 			if fs.Changed(name) {
 				return nil, fmt.Errorf("--%s applies to --provisioner sim, not %s", name, f.kind)
 			}
@@ -135,10 +140,13 @@ func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error
 				errs = append(errs, fmt.Errorf("--%s must be positive, not %s", name, d))
 			}
 		}
+		if f.maintain < 0 {
+			errs = append(errs, fmt.Errorf("--sim-maintenance-duration must not be negative, not %s", f.maintain))
+		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		p, err := sim.New(sim.Options{JoinDuration: f.join, WipeDuration: f.wipe})
+		p, err := sim.New(sim.Options{JoinDuration: f.join, WipeDuration: f.wipe, MaintenanceDuration: f.maintain})
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}

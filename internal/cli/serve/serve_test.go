@@ -15,7 +15,11 @@ func TestProvisionerFlags(t *testing.T) {
 		wantErr string
 	}{
 		{name: "default", wantSim: true},
-		{name: "sim with durations", args: []string{"--sim-join-duration=500ms", "--sim-wipe-duration=1s"}, wantSim: true},
+		{name: "sim with durations", args: []string{"--sim-join-duration=500ms", "--sim-wipe-duration=1s", "--sim-maintenance-duration=10s"}, wantSim: true},
+		{name: "instant maintenance", args: []string{"--sim-maintenance-duration=0s"}, wantSim: true},
+		{name: "negative maintenance", args: []string{"--sim-maintenance-duration=-1s"}, wantErr: "--sim-maintenance-duration must not be negative, not -1s"},
+		{name: "maintenance without sim", args: []string{"--provisioner=none", "--sim-maintenance-duration=1s"},
+			wantErr: "--sim-maintenance-duration applies to --provisioner sim, not none"},
 		{name: "none", args: []string{"--provisioner=none"}},
 		{name: "unknown", args: []string{"--provisioner=ironic"}, wantErr: `--provisioner "ironic" is not one of sim, none`},
 		{name: "zero duration", args: []string{"--sim-join-duration=0s"}, wantErr: "--sim-join-duration must be positive, not 0s"},
@@ -33,6 +37,7 @@ func TestProvisionerFlags(t *testing.T) {
 			f.kind, _ = cmd.Flags().GetString("provisioner")
 			f.join, _ = cmd.Flags().GetDuration("sim-join-duration")
 			f.wipe, _ = cmd.Flags().GetDuration("sim-wipe-duration")
+			f.maintain, _ = cmd.Flags().GetDuration("sim-maintenance-duration")
 			p, err := f.build(cmd.Flags())
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

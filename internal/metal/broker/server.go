@@ -78,6 +78,8 @@ type Server struct {
 	listener        net.Listener
 	metrics         *http.Server
 	metricsListener net.Listener
+	// extra are the services registered beside the broker.
+	extra []string
 }
 
 // NewServer listens and registers the broker, the gRPC health service,
@@ -160,6 +162,14 @@ func authorize(ctx context.Context, method, token string) error {
 	return status.Error(codes.Unauthenticated, "a valid bearer token is required (authorization: Bearer <token>)")
 }
 
+// RegisterService serves another gRPC service beside the broker, behind the
+// same listener, TLS and token (the local datacenter's sim service). Call it
+// before Serve.
+func (s *Server) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	s.grpc.RegisterService(desc, impl)
+	s.extra = append(s.extra, desc.ServiceName)
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() string {
 	return s.listener.Addr().String()
@@ -186,6 +196,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	s.health.SetServingStatus(brokerv1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
+	for _, name := range s.extra {
+		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
 	select {
 	case <-ctx.Done():
 	case err := <-errs:

@@ -3,7 +3,9 @@
 // part and registers the machine's Node in the target cluster (kwok keeps it
 // Ready from then on); Wipe waits as long as erasing would take; Maintain
 // waits as long as a reboot or reimage would take, and a reimage registers
-// the Node again with the new node config and OS image.
+// the Node again with the new node config and OS image. It also plays
+// hardware faults (faults.go), and serves strata.sim.v1 to control them
+// (service.go).
 package sim
 
 import (
@@ -51,8 +53,17 @@ type Options struct {
 	// the machine is back; 0 is instant (benchmarks measure the
 	// orchestration alone), not a default.
 	MaintenanceDuration time.Duration
+	// FaultsFile, when set, keeps the simulated faults across restarts (a
+	// JSON file; its directory must exist). Without it they last as long
+	// as the provisioner.
+	FaultsFile string
+	// Clusters are clusters where machines' Nodes may live, beside those
+	// the provisioner joins machines to: the Nodes of faulted machines are
+	// looked for there too (after a restart, before any join). Only Cluster
+	// and BootstrapKubeconfig are used.
+	Clusters []provision.Target
 	// Clock defaults to the real clock; tests inject a fake one.
-	Clock clock.Clock
+	Clock clock.WithTicker
 }
 
 // Validate says what is wrong with the options.
@@ -74,15 +85,28 @@ func (o Options) Validate() error {
 // the broker joins many machines at once.
 type Provisioner struct {
 	join, wipe, maintain time.Duration
-	clock                clock.Clock
+	clock                clock.WithTicker
+	faultsFile           string
+	// changed receives when the faults change (provision.HealthChecker).
+	changed chan struct{}
 
 	mu sync.Mutex
 	// clusters caches a client per bootstrap kubeconfig, by its hash: a
 	// pool's thousand machines share one connection.
 	clusters map[[sha256.Size]byte]*cluster
+	// targets are the clusters known, by kubeconfig hash: those of
+	// Options.Clusters and those reached since the start.
+	targets map[[sha256.Size]byte]provision.Target
+	// faults are the faulted machines; healing those healed whose Node is
+	// not yet put right.
+	faults  map[string]Fault
+	healing map[string]bool
 }
 
-var _ provision.Provisioner = (*Provisioner)(nil)
+var (
+	_ provision.Provisioner   = (*Provisioner)(nil)
+	_ provision.HealthChecker = (*Provisioner)(nil)
+)
 
 // New validates the options and returns a provisioner.
 func New(o Options) (*Provisioner, error) {
@@ -98,10 +122,20 @@ func New(o Options) (*Provisioner, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Provisioner{
+	faults, err := loadFaults(o.FaultsFile)
+	if err != nil {
+		return nil, fmt.Errorf("sim provisioner: %w", err)
+	}
+	p := &Provisioner{
 		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
-		clusters: map[[sha256.Size]byte]*cluster{},
-	}, nil
+		faultsFile: o.FaultsFile, changed: make(chan struct{}, 1),
+		clusters: map[[sha256.Size]byte]*cluster{}, targets: map[[sha256.Size]byte]provision.Target{},
+		faults: faults, healing: map[string]bool{},
+	}
+	for _, t := range o.Clusters {
+		p.targets[sha256.Sum256(t.BootstrapKubeconfig)] = provision.Target{Cluster: t.Cluster, BootstrapKubeconfig: t.BootstrapKubeconfig}
+	}
+	return p, nil
 }
 
 // Join implements provision.Provisioner: after JoinDuration it registers
@@ -109,6 +143,9 @@ func New(o Options) (*Provisioner, error) {
 func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target provision.Target) error {
 	if err := p.wait(ctx, p.join); err != nil {
 		return err
+	}
+	if f, faulted := p.fault(m.ID); faulted {
+		return fmt.Errorf("machine %s does not boot: %s", m.ID, f.Message())
 	}
 	c, err := p.cluster(ctx, target)
 	if err != nil {
@@ -124,13 +161,23 @@ func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target prov
 // rebooted machine is back as it was, and a reimaged machine that joined a
 // cluster registers its Node again, with the new node config label, OS image
 // and kernel. The Node keeps its taints and cordon: a kubelet applies
-// --register-with-taints only when it creates the Node.
+// --register-with-taints only when it creates the Node. A faulted machine
+// does not come back (provision.ErrMachineFault), unless the operation
+// fixes its fault: then the fault is cleared and its Node is Ready again.
 func (p *Provisioner) Maintain(ctx context.Context, m provision.Machine, op provision.Operation, target provision.Target) error {
 	if op.Kind != provision.Reboot && op.Kind != provision.Reimage {
 		return fmt.Errorf("operation %q is not one the sim performs (reboot, reimage)", op.Kind)
 	}
 	if err := p.wait(ctx, p.maintain); err != nil {
 		return err
+	}
+	if f, faulted := p.fault(m.ID); faulted {
+		if !f.FixedBy.fixes(op.Kind) {
+			return fmt.Errorf("machine %s did not come back from the %s: %s: %w", m.ID, op.Kind, f.Message(), provision.ErrMachineFault)
+		}
+		if err := p.fixed(ctx, m.ID); err != nil {
+			return err
+		}
 	}
 	if op.Kind != provision.Reimage || target.Cluster == "" {
 		return nil
@@ -192,12 +239,14 @@ func (p *Provisioner) cluster(ctx context.Context, target provision.Target) (*cl
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
 		c.kube, c.version, c.err = connect(cctx, target.BootstrapKubeconfig)
 		cancel()
+		p.mu.Lock()
 		if c.err != nil {
 			c.err = fmt.Errorf("connecting to cluster %s: %w", target.Cluster, c.err)
-			p.mu.Lock()
 			delete(p.clusters, key)
-			p.mu.Unlock()
+		} else if _, known := p.targets[key]; !known {
+			p.targets[key] = provision.Target{Cluster: target.Cluster, BootstrapKubeconfig: target.BootstrapKubeconfig}
 		}
+		p.mu.Unlock()
 		close(c.ready)
 	}
 	select {

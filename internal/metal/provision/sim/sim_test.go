@@ -142,7 +142,7 @@ func testNodeFromJoin(t *testing.T, kube kubernetes.Interface, kubeconfig []byte
 	if diff := cmp.Diff(wantAllocatable, quantities(node.Status.Allocatable)); diff != "" {
 		t.Errorf("allocatable (-want +got):\n%s", diff)
 	}
-	ready := conditionOf(node, corev1.NodeReady)
+	ready := readyCondition(node)
 	if ready == nil || ready.Status != corev1.ConditionTrue || ready.Reason != "KubeletReady" || !ready.LastHeartbeatTime.Time.Equal(t0.Add(3*time.Second)) {
 		t.Errorf("Ready condition = %+v, want True by KubeletReady at the end of the join", ready)
 	}
@@ -156,15 +156,6 @@ func testNodeFromJoin(t *testing.T, kube kubernetes.Interface, kubeconfig []byte
 	if !strings.HasPrefix(node.Status.NodeInfo.KubeletVersion, "v1.") {
 		t.Errorf("kubelet version = %q, want the control plane's", node.Status.NodeInfo.KubeletVersion)
 	}
-}
-
-func conditionOf(node *corev1.Node, typ corev1.NodeConditionType) *corev1.NodeCondition {
-	for i := range node.Status.Conditions {
-		if node.Status.Conditions[i].Type == typ {
-			return &node.Status.Conditions[i]
-		}
-	}
-	return nil
 }
 
 func testJoinTakesItsDuration(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
@@ -281,7 +272,7 @@ func testRejoinUpdatesTheNode(t *testing.T, kube kubernetes.Interface, kubeconfi
 	if diff := cmp.Diff([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.7"}}, node.Status.Addresses); diff != "" {
 		t.Errorf("addresses (-want +got):\n%s", diff)
 	}
-	if ready := conditionOf(node, corev1.NodeReady); ready == nil || !ready.LastHeartbeatTime.Time.Equal(t0.Add(2*time.Second)) ||
+	if ready := readyCondition(node); ready == nil || !ready.LastHeartbeatTime.Time.Equal(t0.Add(2*time.Second)) ||
 		!ready.LastTransitionTime.Time.Equal(t0.Add(time.Second)) {
 		t.Errorf("Ready condition = %+v, want a new heartbeat and the first transition kept", ready)
 	}
