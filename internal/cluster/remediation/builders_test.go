@@ -19,7 +19,7 @@ const (
 	testActor = "remediation/web"
 )
 
-var testThresholds = thresholds{notReady: 2 * time.Minute, faultHoldOff: time.Minute, window: 30 * time.Minute}
+var testPolicy = policy{notReady: 2 * time.Minute, faultHoldOff: time.Minute, window: 30 * time.Minute, maxUnhealthyPercent: 20}
 
 // machineWrapper builds what the controller knows of a machine.
 type machineWrapper struct{ machine }
@@ -67,7 +67,7 @@ func (w *machineWrapper) open(d *brokerv1.Disruption) *machineWrapper {
 
 // history reads the machine's record from its disruptions as of t0.
 func (w *machineWrapper) history(ds ...*brokerv1.Disruption) *machineWrapper {
-	w.record = readRecord(testPool, ds, t0.Add(-testThresholds.window))
+	w.record = readRecord(testPool, ds, t0.Add(-testPolicy.window))
 	return w
 }
 

@@ -99,8 +99,7 @@ type Reconciler struct {
 	clusters     *remote.Clusters
 	recorder     events.EventRecorder
 	clock        clock.PassiveClock
-	th           thresholds
-	maxPercent   int
+	policy       policy
 	resync       time.Duration
 	brokerEvents chan event.GenericEvent
 
@@ -109,6 +108,9 @@ type Reconciler struct {
 	// machine as unhealthy was first seen. Lost on restart, which only
 	// delays a remediation by one hold-off.
 	faultSeen map[string]map[string]time.Time
+	// halted is, per pool, when its guard last held. Lost on restart, when
+	// the hold-offs start over anyway.
+	halted map[string]time.Time
 }
 
 // New validates the options and returns a Reconciler.
@@ -132,19 +134,20 @@ func New(o Options) (*Reconciler, error) {
 	}
 	r := &Reconciler{
 		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock,
-		th: thresholds{
-			notReady:     orDefault(o.NotReadyThreshold, DefaultNotReadyThreshold),
-			faultHoldOff: orDefault(o.FaultHoldOff, DefaultFaultHoldOff),
-			window:       orDefault(o.Window, DefaultWindow),
+		policy: policy{
+			notReady:            orDefault(o.NotReadyThreshold, DefaultNotReadyThreshold),
+			faultHoldOff:        orDefault(o.FaultHoldOff, DefaultFaultHoldOff),
+			window:              orDefault(o.Window, DefaultWindow),
+			maxUnhealthyPercent: orDefault(o.MaxUnhealthyPercent, DefaultMaxUnhealthyPercent),
 		},
-		maxPercent:   orDefault(o.MaxUnhealthyPercent, DefaultMaxUnhealthyPercent),
 		resync:       orDefault(o.ResyncInterval, DefaultResyncInterval),
 		brokerEvents: make(chan event.GenericEvent, 1024),
 		faultSeen:    map[string]map[string]time.Time{},
+		halted:       map[string]time.Time{},
 	}
-	if r.th.window <= r.th.notReady || r.th.window <= r.th.faultHoldOff {
+	if pol := r.policy; pol.window <= pol.notReady || pol.window <= pol.faultHoldOff {
 		return nil, fmt.Errorf("remediation controller: the window (%s) must be longer than the thresholds (%s, %s), or a rung is forgotten before the next one is due",
-			r.th.window, r.th.notReady, r.th.faultHoldOff)
+			pol.window, pol.notReady, pol.faultHoldOff)
 	}
 	return r, nil
 }
@@ -206,12 +209,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		p = decide(pool.Name, actor, machines, r.th, r.maxPercent, now, nodesNote == "")
+		p = decide(view{pool: pool.Name, actor: actor, machines: machines, nodesKnown: nodesNote == "",
+			lastHalted: r.haltedAt(pool.Name), now: now}, r.policy)
+		if p.halted != "" {
+			r.markHalted(pool.Name, now)
+		}
 		if err := r.act(ctx, pool, &p); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.writeCondition(ctx, pool, condition(p, pool.Generation, r.th.window, nodesNote)); err != nil {
+	if err := r.writeCondition(ctx, pool, condition(p, pool.Generation, r.policy.window, nodesNote)); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: p.next(now, r.resync)}, nil
@@ -290,7 +297,7 @@ func (r *Reconciler) observe(ctx context.Context, pool string, nodes []corev1.No
 			if err != nil {
 				return nil, err
 			}
-			m.record = readRecord(pool, ds, now.Add(-r.th.window))
+			m.record = readRecord(pool, ds, now.Add(-r.policy.window))
 		}
 		machines = append(machines, m)
 	}
@@ -316,6 +323,19 @@ func (r *Reconciler) see(pool string, machines []*brokerv1.Machine, now time.Tim
 	}
 	r.faultSeen[pool] = seen
 	return seen
+}
+
+// haltedAt is when the pool's guard last held, zero when it has not.
+func (r *Reconciler) haltedAt(pool string) time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.halted[pool]
+}
+
+func (r *Reconciler) markHalted(pool string, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.halted[pool] = now
 }
 
 func (r *Reconciler) forget(pool string) {

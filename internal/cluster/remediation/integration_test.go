@@ -2,6 +2,7 @@ package remediation_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -59,21 +60,50 @@ type harness struct {
 	scheme *runtime.Scheme
 	c      client.Client
 	broker brokerv1.BrokerServiceClient
+	sim    *sim.Provisioner
 }
 
 // TestRemediation runs the remediation controller against a real API server
-// and a real broker. The test plays the cluster manager: it approves every
-// Pending disruption of the test's pools, without draining (no pod runs).
+// and a real broker whose sim provisioner performs the rungs and plays the
+// faults. The test plays the cluster manager (package manager is not on
+// main yet): it approves every Pending disruption at once, without
+// cordoning or draining, since no pod runs.
 func TestRemediation(t *testing.T) {
 	h := start(t)
 	stop := h.startRemediation()
 	defer func() { stop() }()
 
+	t.Run("a whole zone down halts remediation and starts none", func(t *testing.T) {
+		h := h.on(t)
+		const name = "zone"
+		h.newPool(name, 40)
+		zone := h.zoneMachines(5)
+		h.fail(sim.FixNever, zone...)
+		halted := "remediation halted: all 2 machines of pool zone in MZ 5 are unhealthy — a zone event, not broken hosts; " +
+			"no machine is rebooted, reimaged or replaced until the zone recovers"
+		h.waitHosts(name, fleetv1alpha1.RemediationHaltedReason, halted)
+		// The two controllers write the same status: neither wipes the other's condition.
+		p := h.waitCondition(name, fleetv1alpha1.PoolReadyCondition, fleetv1alpha1.NodesNotReadyReason)
+		if c := meta.FindStatusCondition(p.Status.Conditions, fleetv1alpha1.PoolHostsHealthyCondition); c == nil || c.Message != halted {
+			t.Errorf("HostsHealthy after the pool controller wrote Ready = %+v, want it kept", c)
+		}
+		h.waitEvent(name, fleetv1alpha1.RemediationHaltedReason)
+		// Past both thresholds, and several passes later, nothing was asked for.
+		h.passes(notReadyThreshold + 4*resync)
+		if ds := h.remediations(name); len(ds) != 0 {
+			t.Errorf("remediation disruptions of a zone down = %v, want none", ds)
+		}
+		h.heal(zone...)
+		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 40 machines healthy")
+		if ds := h.remediations(name); len(ds) != 0 {
+			t.Errorf("remediation disruptions after the zone recovered = %v, want none", ds)
+		}
+	})
+
 	t.Run("a Node NotReady through a reboot is reimaged; a restart mid-ladder repeats no rung", func(t *testing.T) {
 		h := h.on(t)
 		const name = "notready"
-		testutil.MustCreate(t, h.c, testutil.MakePool(name, "wl", 10).Obj())
-		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 10 machines healthy")
+		h.newPool(name, 10)
 		node := h.nodesOf(name)[0]
 		// The sim's reboot leaves the Node as it is: still NotReady after it.
 		// Its reimage registers the Node again, Ready.
@@ -93,43 +123,40 @@ func TestRemediation(t *testing.T) {
 		h.waitEvent(name, "RemediationRequested")
 	})
 
-	t.Run("a whole zone down halts remediation and starts none", func(t *testing.T) {
+	t.Run("a machine faulted for good is rebooted, reimaged, then replaced, and the Pool is back at capacity", func(t *testing.T) {
 		h := h.on(t)
-		const name = "zone"
-		testutil.MustCreate(t, h.c, testutil.MakePool(name, "wl", 40).Obj())
-		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 40 machines healthy")
-		var zone []corev1.Node
-		for _, n := range h.nodesOf(name) {
-			if n.Labels[fleetv1alpha1.MaintenanceZoneLabel] == "5" {
-				zone = append(zone, n)
-			}
+		const name = "ladder"
+		h.newPool(name, 10)
+		broken := h.nodesOf(name)[3].Name
+		h.fail(sim.FixNever, broken)
+		h.waitRemediations(name, broken+" REBOOT FAILED", broken+" REIMAGE FAILED", broken+" REPLACE COMPLETED")
+		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 10 machines healthy")
+		h.waitCondition(name, fleetv1alpha1.PoolReadyCondition, fleetv1alpha1.PoolReadyReason)
+		nodes := h.nodesOf(name)
+		if len(nodes) != 10 || slices.ContainsFunc(nodes, func(n corev1.Node) bool { return n.Name == broken }) {
+			t.Errorf("Nodes of the pool = %v, want 10 without %s", names(nodes), broken)
 		}
-		if len(zone) != 2 {
-			t.Fatalf("pool %s has %d Nodes in MZ 5, want 2", name, len(zone))
+		m, err := h.broker.GetMachine(t.Context(), &brokerv1.GetMachineRequest{Id: broken})
+		if err != nil || m.GetMachine().GetPool() != "" || m.GetMachine().GetHealthy() {
+			t.Errorf("replaced machine = %v (%v), want out of the pool and unhealthy", m.GetMachine(), err)
 		}
-		for i := range zone {
-			h.setReady(&zone[i], corev1.ConditionUnknown)
-		}
-		halted := "remediation halted: all 2 machines of pool zone in MZ 5 are unhealthy — a zone event, not broken hosts; " +
-			"no machine is rebooted, reimaged or replaced until the zone recovers"
-		h.waitHosts(name, fleetv1alpha1.RemediationHaltedReason, halted)
-		// The two controllers write the same status: neither wipes the other's condition.
-		p := h.waitCondition(name, fleetv1alpha1.PoolReadyCondition, fleetv1alpha1.NodesNotReadyReason)
-		if c := meta.FindStatusCondition(p.Status.Conditions, fleetv1alpha1.PoolHostsHealthyCondition); c == nil || c.Message != halted {
-			t.Errorf("HostsHealthy after the pool controller wrote Ready = %+v, want it kept", c)
-		}
-		h.waitEvent(name, fleetv1alpha1.RemediationHaltedReason)
-		// Past the threshold, and several passes later, nothing was asked for.
-		h.passes(notReadyThreshold + 4*resync)
-		if ds := h.remediations(name); len(ds) != 0 {
-			t.Errorf("remediation disruptions of a zone down = %v, want none", ds)
-		}
-		for i := range zone {
-			h.setReady(&zone[i], corev1.ConditionTrue)
-		}
-		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 40 machines healthy")
-		if ds := h.remediations(name); len(ds) != 0 {
-			t.Errorf("remediation disruptions after the zone recovered = %v, want none", ds)
+	})
+
+	t.Run("faults a reboot fixes stop at the reboot, one machine at a time within the budget", func(t *testing.T) {
+		h := h.on(t)
+		const name = "reboot"
+		h.newPool(name, 10)
+		nodes := h.nodesOf(name)
+		a, b := nodes[1].Name, nodes[6].Name
+		h.fail(sim.FixReboot, a, b)
+		// The budget lets one machine of a pool of 10 be disrupted at once.
+		h.waitHostsMessage(name, fleetv1alpha1.RemediatingReason, "reboot waits for the disruption budget")
+		h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, "all 10 machines healthy")
+		h.passes(faultHoldOff + 4*resync)
+		got := h.remediations(name)
+		slices.Sort(got)
+		if want := []string{a + " REBOOT COMPLETED", b + " REBOOT COMPLETED"}; !slices.Equal(got, want) {
+			t.Errorf("remediations = %q, want %q", got, want)
 		}
 	})
 }
@@ -159,7 +186,8 @@ func start(t *testing.T) *harness {
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, "wl-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
 
-	h := &harness{t: t, cfg: cfg, scheme: scheme, c: c, broker: startBroker(t)}
+	h := &harness{t: t, cfg: cfg, scheme: scheme, c: c}
+	h.broker, h.sim = startBroker(t)
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
 		if err != nil {
@@ -258,8 +286,9 @@ func (h *harness) playClusterManager(ctx context.Context) {
 }
 
 // startBroker runs a broker on SQLite with a fast sim provisioner, serving
-// gRPC on a loopback port, and returns a client.
-func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
+// gRPC on a loopback port, and returns a client and the provisioner, whose
+// faults the test plays.
+func startBroker(t *testing.T) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
@@ -288,9 +317,10 @@ func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = srv.Serve(ctx); done <- struct{}{} }()
 	go func() { _ = b.Run(ctx); done <- struct{}{} }()
+	go func() { _ = provisioner.Run(ctx); done <- struct{}{} }()
 	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -300,25 +330,33 @@ func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
 		cancel()
 		<-done
 		<-done
+		<-done
 		_ = store.Close()
 	})
-	return brokerv1.NewBrokerServiceClient(conn)
+	return brokerv1.NewBrokerServiceClient(conn), provisioner
 }
 
 // waitHosts waits until the Pool's HostsHealthy condition has the reason
-// and, when message is not empty, the message, for its generation.
-func (h *harness) waitHosts(name, reason, message string) *fleetv1alpha1.Pool {
+// and the message, for its generation.
+func (h *harness) waitHosts(name, reason, message string) {
 	h.t.Helper()
-	return h.waitFor(name, fleetv1alpha1.PoolHostsHealthyCondition, reason, message)
+	h.waitFor(name, fleetv1alpha1.PoolHostsHealthyCondition, reason, func(m string) bool { return m == message })
+}
+
+// waitHostsMessage waits until the Pool's HostsHealthy condition has the
+// reason and a message that contains part.
+func (h *harness) waitHostsMessage(name, reason, part string) {
+	h.t.Helper()
+	h.waitFor(name, fleetv1alpha1.PoolHostsHealthyCondition, reason, func(m string) bool { return strings.Contains(m, part) })
 }
 
 // waitCondition waits until the Pool's condition of type has the reason.
 func (h *harness) waitCondition(name, typ, reason string) *fleetv1alpha1.Pool {
 	h.t.Helper()
-	return h.waitFor(name, typ, reason, "")
+	return h.waitFor(name, typ, reason, func(string) bool { return true })
 }
 
-func (h *harness) waitFor(name, typ, reason, message string) *fleetv1alpha1.Pool {
+func (h *harness) waitFor(name, typ, reason string, message func(string) bool) *fleetv1alpha1.Pool {
 	h.t.Helper()
 	p := &fleetv1alpha1.Pool{}
 	var c *metav1.Condition
@@ -327,10 +365,10 @@ func (h *harness) waitFor(name, typ, reason, message string) *fleetv1alpha1.Pool
 			return false, err
 		}
 		c = meta.FindStatusCondition(p.Status.Conditions, typ)
-		return c != nil && c.Reason == reason && (message == "" || c.Message == message) && c.ObservedGeneration == p.Generation, nil
+		return c != nil && c.Reason == reason && message(c.Message) && c.ObservedGeneration == p.Generation, nil
 	})
 	if err != nil {
-		h.t.Fatalf("pool %s: want %s %s %q: %v; have %+v", name, typ, reason, message, err, c)
+		h.t.Fatalf("pool %s: want %s %s: %v; have %+v", name, typ, reason, err, c)
 	}
 	return p
 }
@@ -357,6 +395,52 @@ func (h *harness) remediations(pool string) []string {
 			out = append(out, d.GetMachine()+" "+strings.TrimPrefix(d.GetOperation().GetKind().String(), "OPERATION_KIND_")+
 				" "+strings.TrimPrefix(d.GetState().String(), "DISRUPTION_STATE_"))
 		}
+	}
+	return out
+}
+
+// newPool creates a Pool and waits until its Nodes are Ready and its hosts healthy.
+func (h *harness) newPool(name string, capacity int32) {
+	h.t.Helper()
+	testutil.MustCreate(h.t, h.c, testutil.MakePool(name, "wl", capacity).Obj())
+	h.waitCondition(name, fleetv1alpha1.PoolReadyCondition, fleetv1alpha1.PoolReadyReason)
+	h.waitHosts(name, fleetv1alpha1.HostsHealthyReason, fmt.Sprintf("all %d machines healthy", capacity))
+}
+
+// fail plays a hardware fault of machines that fix fixes.
+func (h *harness) fail(fix sim.Fix, machines ...string) {
+	h.t.Helper()
+	if _, err := h.sim.Fail(h.t.Context(), machines, fix); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// heal clears the faults of machines.
+func (h *harness) heal(machines ...string) {
+	h.t.Helper()
+	if _, err := h.sim.Heal(h.t.Context(), machines); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// zoneMachines lists every machine of an MZ of the datacenter, in a pool or not.
+func (h *harness) zoneMachines(mz int32) []string {
+	h.t.Helper()
+	resp, err := h.broker.ListMachines(h.t.Context(), &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: mz, PageSize: 1000})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range resp.GetMachines() {
+		ids = append(ids, m.GetId())
+	}
+	return ids
+}
+
+func names(nodes []corev1.Node) []string {
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.Name
 	}
 	return out
 }

@@ -116,11 +116,22 @@ func lastTried(r record) string {
 	return opName(d.GetOperation().GetKind()) + " " + state
 }
 
-// thresholds say how long a signal must last before a machine is remediated.
-type thresholds struct {
-	notReady     time.Duration
-	faultHoldOff time.Duration
-	window       time.Duration
+// policy is how the controller judges and remediates machines.
+type policy struct {
+	// notReady and faultHoldOff are how long each signal must last before
+	// a machine is remediated.
+	notReady, faultHoldOff time.Duration
+	// window is how far back the broker's record of rungs counts.
+	window time.Duration
+	// maxUnhealthyPercent is the share of a pool the guard allows unhealthy.
+	maxUnhealthyPercent int
+}
+
+// settle is how long a pool waits after its guard lifts before a new rung:
+// a zone comes back moments apart, as it failed, and its last machines must
+// not be taken for broken hosts.
+func (pol policy) settle() time.Duration {
+	return max(pol.notReady, pol.faultHoldOff)
 }
 
 // machine is what the controller knows of one machine of the pool.
@@ -152,7 +163,7 @@ type health struct {
 // assess reads a machine's signals: the broker's health flag (the
 // provisioner's fault reports, failed operations) and its Node's Ready
 // condition.
-func assess(m machine, th thresholds) health {
+func assess(m machine, th policy) health {
 	var h health
 	var signals []string
 	consider := func(began time.Time, wait time.Duration) {
@@ -250,10 +261,24 @@ type plan struct {
 	budget string
 }
 
-// decide plans a pool's remediation from its machines. actor signs the
-// controller's disruptions; nodesKnown says whether Node conditions could
-// be read (without them no rung is called off for a healthy-looking machine).
-func decide(pool, actor string, machines []machine, th thresholds, maxUnhealthyPercent int, now time.Time, nodesKnown bool) plan {
+// view is what one pass knows of a pool.
+type view struct {
+	pool string
+	// actor signs the controller's disruptions for the pool.
+	actor    string
+	machines []machine
+	// nodesKnown says whether Node conditions could be read: without them
+	// no rung is called off for a machine that looks healthy.
+	nodesKnown bool
+	// lastHalted is when the guard last held for the pool, zero when it has
+	// not since the controller started.
+	lastHalted time.Time
+	now        time.Time
+}
+
+// decide plans a pool's remediation.
+func decide(v view, pol policy) plan {
+	pool, actor, machines, now := v.pool, v.actor, v.machines, v.now
 	p := plan{total: len(machines)}
 	zoneMachines := map[int32]int{}
 	zoneUnhealthy := map[int32]int{}
@@ -267,14 +292,14 @@ func decide(pool, actor string, machines []machine, th thresholds, maxUnhealthyP
 			continue // not a Node yet
 		}
 		zoneMachines[zone]++
-		h := assess(m, th)
+		h := assess(m, pol)
 		if h.signal != "" {
 			p.unhealthy++
 			zoneUnhealthy[zone]++
 		}
 		s := step{machine: id, zone: zone, health: h, after: lastTried(m.record), disruption: m.open}
 		switch {
-		case ours && h.signal == "" && nodesKnown && m.open.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS:
+		case ours && h.signal == "" && v.nodesKnown && m.open.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS:
 			s.verb, s.op = verbCancel, m.open.GetOperation().GetKind()
 		case ours && m.open.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED:
 			s.verb, s.op = verbStart, m.open.GetOperation().GetKind()
@@ -298,12 +323,16 @@ func decide(pool, actor string, machines []machine, th thresholds, maxUnhealthyP
 		}
 		p.steps = append(p.steps, s)
 	}
-	p.halted = guard(pool, p.total, p.unhealthy, zoneMachines, zoneUnhealthy, maxUnhealthyPercent)
-	if p.halted != "" {
-		for i := range p.steps {
-			if p.steps[i].verb == verbCreate {
-				p.steps[i].verb = verbWait
-			}
+	p.halted = guard(pool, p.total, p.unhealthy, zoneMachines, zoneUnhealthy, pol.maxUnhealthyPercent)
+	settled := v.lastHalted.Add(pol.settle())
+	for i := range p.steps {
+		s := &p.steps[i]
+		switch {
+		case s.verb != verbCreate:
+		case p.halted != "":
+			s.verb = verbWait
+		case !v.lastHalted.IsZero() && now.Before(settled):
+			s.verb, s.health.due = verbWait, settled
 		}
 	}
 	slices.SortFunc(p.steps, func(a, b step) int { return strings.Compare(a.machine, b.machine) })

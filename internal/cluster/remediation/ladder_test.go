@@ -91,7 +91,7 @@ func TestNextRung(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			r := readRecord(testPool, tc.history, t0.Add(-testThresholds.window))
+			r := readRecord(testPool, tc.history, t0.Add(-testPolicy.window))
 			if got := nextRung(r); got != tc.want {
 				t.Errorf("nextRung = %v, want %v", got, tc.want)
 			}
@@ -148,7 +148,7 @@ func TestAssess(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			h := assess(tc.machine, testThresholds)
+			h := assess(tc.machine, testPolicy)
 			if h.signal != tc.wantSignal {
 				t.Errorf("signal = %q, want %q", h.signal, tc.wantSignal)
 			}
@@ -238,6 +238,7 @@ func TestDecide(t *testing.T) {
 	tests := map[string]struct {
 		machines   []machine
 		nodesKnown bool
+		lastHalted time.Time
 		want       []got
 		wantHalted bool
 	}{
@@ -314,6 +315,24 @@ func TestDecide(t *testing.T) {
 			want:       []got{{"z1", verbWait, reboot}, {"z2", verbWait, reboot}},
 			wantHalted: true, nodesKnown: true,
 		},
+		"after the guard lifts, the pool settles before a new rung": {
+			machines: with(healthyZone(1, 10), []machine{
+				makeMachine("z1", 7).fault("hardware: power", ago(time.Hour)).node().obj(),
+				makeMachine("z2", 7).node().obj(),
+			}),
+			lastHalted: ago(time.Minute),
+			want:       []got{{"z1", verbWait, reboot}},
+			nodesKnown: true,
+		},
+		"once the pool settled, the stragglers are remediated": {
+			machines: with(healthyZone(1, 10), []machine{
+				makeMachine("z1", 7).fault("hardware: power", ago(time.Hour)).node().obj(),
+				makeMachine("z2", 7).node().obj(),
+			}),
+			lastHalted: ago(2 * time.Minute),
+			want:       []got{{"z1", verbCreate, reboot}},
+			nodesKnown: true,
+		},
 		"a machine under maintenance is not part of its zone": {
 			machines: with(healthyZone(1, 10), []machine{
 				makeMachine("z1", 7).fault("hardware: power", ago(time.Hour)).obj(),
@@ -326,7 +345,7 @@ func TestDecide(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			p := decide(testPool, testActor, tc.machines, testThresholds, 20, t0, tc.nodesKnown)
+			p := decide(view{pool: testPool, actor: testActor, machines: tc.machines, nodesKnown: tc.nodesKnown, lastHalted: tc.lastHalted, now: t0}, testPolicy)
 			var gotSteps []got
 			for _, s := range p.steps {
 				gotSteps = append(gotSteps, got{s.machine, s.verb, s.op})
@@ -352,7 +371,7 @@ func TestNext(t *testing.T) {
 		makeMachine("m6", 6).node().obj(), makeMachine("m7", 7).node().obj(), makeMachine("m8", 8).node().obj(),
 		makeMachine("m9", 9).node().obj(), makeMachine("m10", 10).node().obj(),
 	}
-	p := decide(testPool, testActor, ms, testThresholds, 20, t0, true)
+	p := decide(view{pool: testPool, actor: testActor, machines: ms, nodesKnown: true, now: t0}, testPolicy)
 	if got := p.next(t0, time.Minute); got != 50*time.Second {
 		t.Errorf("next = %v, want 50s: when the first signal is due", got)
 	}
@@ -407,7 +426,7 @@ func TestCondition(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			tc.want.Type, tc.want.ObservedGeneration = fleetv1alpha1.PoolHostsHealthyCondition, 3
-			if diff := cmp.Diff(tc.want, condition(tc.plan, 3, testThresholds.window, tc.nodesNote)); diff != "" {
+			if diff := cmp.Diff(tc.want, condition(tc.plan, 3, testPolicy.window, tc.nodesNote)); diff != "" {
 				t.Errorf("condition (-want +got):\n%s", diff)
 			}
 		})
