@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -179,6 +180,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	pool := &fleetv1alpha1.Pool{}
 	if err := r.hub.Get(ctx, req.NamespacedName, pool); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetPool(req.Name)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !pool.DeletionTimestamp.IsZero() {
@@ -203,7 +207,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	now := r.clock.Now()
 	p := plan{total: int(resp.GetPool().GetStatus().GetAllocated())}
 	if quiet(resp.GetPool(), nodes, open, actor) {
-		r.forget(pool.Name)
+		r.forgetFaults(pool.Name)
 	} else {
 		machines, err := r.observe(ctx, pool.Name, nodes, open, actor, now)
 		if err != nil {
@@ -338,10 +342,18 @@ func (r *Reconciler) markHalted(pool string, now time.Time) {
 	r.halted[pool] = now
 }
 
-func (r *Reconciler) forget(pool string) {
+func (r *Reconciler) forgetFaults(pool string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.faultSeen, pool)
+}
+
+// forgetPool drops what is remembered of a pool that is gone.
+func (r *Reconciler) forgetPool(pool string) {
+	r.forgetFaults(pool)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.halted, pool)
 }
 
 // act carries the plan out: starts approved rungs, calls off rungs of
