@@ -22,6 +22,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
+	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
 	"github.com/strata-dev/strata/internal/metal/broker"
@@ -149,6 +150,15 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	if err := rollouts.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the maintenance orchestrator: %w", err)
+	}
+	remediator, err := remediation.New(remediation.Options{
+		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := remediator.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the remediation controller: %w", err)
 	}
 	return mgr, nil
 }

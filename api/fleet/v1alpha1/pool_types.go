@@ -13,6 +13,10 @@ const (
 	// PoolMachinesAllocatedCondition is True when the Compute Broker holds
 	// exactly the Pool's capacity of machines for it.
 	PoolMachinesAllocatedCondition = "MachinesAllocated"
+	// PoolHostsHealthyCondition is True when no machine of the Pool is
+	// unhealthy: every Node Ready and every machine healthy in the broker's
+	// view. The remediation controller writes it; see docs/remediation.md.
+	PoolHostsHealthyCondition = "HostsHealthy"
 )
 
 // Condition reasons of a Pool.
@@ -46,6 +50,16 @@ const (
 	DrainingReason = "Draining"
 	// DeletingReason: the Pool is draining and releasing every machine.
 	DeletingReason = "Deleting"
+
+	// HostsHealthyReason: every machine of the Pool is healthy.
+	HostsHealthyReason = "Healthy"
+	// RemediatingReason: machines are unhealthy; the message names each with
+	// its rung of the ladder (reboot, reimage, replace) and where it is.
+	RemediatingReason = "Remediating"
+	// RemediationHaltedReason: too many machines are unhealthy, or every
+	// machine of a maintenance zone is: a fleet event, not broken hosts. No
+	// new remediation starts; the message says why.
+	RemediationHaltedReason = "RemediationHalted"
 )
 
 // PoolFinalizer keeps a Pool until its Nodes are drained and its machines
@@ -152,7 +166,9 @@ type PoolStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready and MachinesAllocated, each with the reason it is not True.
+	// conditions: Ready and MachinesAllocated (the pool controller's) and
+	// HostsHealthy (the remediation controller's), each with the reason it is
+	// not True.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -215,6 +231,7 @@ type ZoneStatus struct {
 // +kubebuilder:printcolumn:name="Allocated",type=integer,JSONPath=`.status.allocated`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.ready`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Hosts",type=string,JSONPath=`.status.conditions[?(@.type=="HostsHealthy")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Pool struct {
 	metav1.TypeMeta   `json:",inline"`
