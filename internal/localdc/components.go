@@ -153,6 +153,7 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	remediator, err := remediation.New(remediation.Options{
 		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),
+		NotReadyThreshold: r.opts.NotReadyThreshold, FaultHoldOff: r.opts.FaultHoldOff,
 	})
 	if err != nil {
 		return nil, err

@@ -73,6 +73,10 @@ type Options struct {
 	// or reimage a machine; zero is instant (the CLI's default is
 	// sim.DefaultMaintenanceDuration).
 	MaintenanceDuration time.Duration
+	// NotReadyThreshold and FaultHoldOff are how long a Node must be
+	// NotReady, and a machine reported faulty, before remediation acts;
+	// zero means the remediation controller's defaults.
+	NotReadyThreshold, FaultHoldOff time.Duration
 }
 
 func (o *Options) complete() error {
@@ -85,8 +89,8 @@ func (o *Options) complete() error {
 	if o.DefaultPoolCapacity < 0 {
 		return fmt.Errorf("--pool-capacity must be 0 or more, not %d", o.DefaultPoolCapacity)
 	}
-	if o.JoinDuration < 0 || o.WipeDuration < 0 || o.MaintenanceDuration < 0 {
-		return fmt.Errorf("--join-duration, --wipe-duration and --maintenance-duration must not be negative")
+	if o.JoinDuration < 0 || o.WipeDuration < 0 || o.MaintenanceDuration < 0 || o.NotReadyThreshold < 0 || o.FaultHoldOff < 0 {
+		return fmt.Errorf("--join-duration, --wipe-duration, --maintenance-duration, --not-ready-threshold and --fault-hold-off must not be negative")
 	}
 	var err error
 	if o.Home, err = filepath.Abs(o.Home); err != nil {

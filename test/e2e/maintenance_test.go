@@ -109,7 +109,8 @@ const shopMinimum = 90
 func TestMaintenance(t *testing.T) {
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
-	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0", "--maintenance-duration", "1s"}
+	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0", "--maintenance-duration", "1s",
+		"--not-ready-threshold", "10s", "--fault-hold-off", "3s"}
 	up := startUp(t, bin, home, upArgs...)
 	hub := localdc.KubeconfigPath(home, localdc.HubName)
 	wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))

@@ -21,6 +21,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/localdc"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
@@ -36,7 +37,7 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var machines int
 	var seed int64
 	var poolCapacity int32
-	var joinDuration, wipeDuration time.Duration
+	var joinDuration, wipeDuration, notReadyThreshold, faultHoldOff time.Duration
 	maintenanceDuration := sim.DefaultMaintenanceDuration
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -50,7 +51,7 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
-				MaintenanceDuration: maintenanceDuration,
+				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
 			})
 		},
 	}
@@ -66,6 +67,10 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 	cmd.Flags().DurationVar(&wipeDuration, "wipe-duration", 0, "how long the sim provisioner takes to wipe a released machine (default 5s)")
 	cmd.Flags().DurationVar(&maintenanceDuration, "maintenance-duration", maintenanceDuration,
 		"how long the sim provisioner takes to reboot or reimage a machine under maintenance (0: instant)")
+	cmd.Flags().DurationVar(&notReadyThreshold, "not-ready-threshold", 0,
+		fmt.Sprintf("how long a Node must be NotReady before remediation acts (default %s)", remediation.DefaultNotReadyThreshold))
+	cmd.Flags().DurationVar(&faultHoldOff, "fault-hold-off", 0,
+		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
 	return cmd
 }
 

@@ -5,6 +5,7 @@ package brokerapi
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -50,4 +51,27 @@ func Open(d *brokerv1.Disruption) bool {
 // Message is the broker's own words in a gRPC error, without the code.
 func Message(err error) string {
 	return status.Convert(err).Message()
+}
+
+// OverBudget says whether the broker refused a disruption because its
+// budget is spent: the one refusal that means "ask again later".
+func OverBudget(err error) bool {
+	return IsCode(err, codes.FailedPrecondition) && strings.HasPrefix(Message(err), "over budget")
+}
+
+// OpenDisruptions lists a pool's open disruptions, by machine.
+func OpenDisruptions(ctx context.Context, broker brokerv1.BrokerServiceClient, pool string) (map[string]*brokerv1.Disruption, error) {
+	resp, err := broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: pool, States: []brokerv1.DisruptionState{
+		brokerv1.DisruptionState_DISRUPTION_STATE_PENDING,
+		brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED,
+		brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("listing the open disruptions of broker pool %s: %w", pool, err)
+	}
+	open := make(map[string]*brokerv1.Disruption, len(resp.GetDisruptions()))
+	for _, d := range resp.GetDisruptions() {
+		open[d.GetMachine()] = d
+	}
+	return open, nil
 }

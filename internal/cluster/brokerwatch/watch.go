@@ -33,9 +33,10 @@ type Watch struct {
 	events chan event.GenericEvent
 }
 
-// Disruptions watches every disruption; object maps one to the object to
-// reconcile, or nil to ignore it.
-func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Disruption) client.Object) *Watch {
+// Disruptions watches every disruption; object maps an event to the object
+// to reconcile, or nil to ignore it. A new stream starts with every
+// disruption as ADDED.
+func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.WatchDisruptionsResponse) client.Object) *Watch {
 	return &Watch{name: "disruptions", events: make(chan event.GenericEvent, eventBuffer),
 		recv: func(ctx context.Context, send func(client.Object)) error {
 			stream, err := broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
@@ -47,14 +48,15 @@ func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Disr
 				if err != nil {
 					return err
 				}
-				send(object(resp.GetDisruption()))
+				send(object(resp))
 			}
 		}}
 }
 
-// Pools watches every pool; object maps one to the object to reconcile, or
-// nil to ignore it.
-func Pools(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Pool) client.Object) *Watch {
+// Pools watches every pool; object maps an event to the object to
+// reconcile, or nil to ignore it. A new stream starts with every pool as
+// ADDED.
+func Pools(broker brokerv1.BrokerServiceClient, object func(*brokerv1.WatchPoolsResponse) client.Object) *Watch {
 	return &Watch{name: "pools", events: make(chan event.GenericEvent, eventBuffer),
 		recv: func(ctx context.Context, send func(client.Object)) error {
 			stream, err := broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{})
@@ -66,7 +68,7 @@ func Pools(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Pool) clie
 				if err != nil {
 					return err
 				}
-				send(object(resp.GetPool()))
+				send(object(resp))
 			}
 		}}
 }

@@ -112,7 +112,6 @@ func (p *clusterPass) flushRecords(ctx context.Context) {
 	}
 }
 
-
 // conditionApply is a server-side apply of one condition of a Cluster's status.
 func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfiguration, error) {
 	cond, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
@@ -129,9 +128,9 @@ func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfigurat
 
 // poolOf maps a disruption to its pool (by name), so a new or finished
 // disruption is acted on at once.
-func poolOf(d *brokerv1.Disruption) client.Object {
-	if d.GetPool() == "" {
+func poolOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
+	if e.GetDisruption().GetPool() == "" {
 		return nil
 	}
-	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: d.GetPool()}}
+	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: e.GetDisruption().GetPool()}}
 }

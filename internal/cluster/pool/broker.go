@@ -109,23 +109,6 @@ func (r *Reconciler) poolMachines(ctx context.Context, pool string) (map[string]
 	return machines, nil
 }
 
-// openDisruptions lists a pool's open disruptions, by machine.
-func (r *Reconciler) openDisruptions(ctx context.Context, pool string) (map[string]*brokerv1.Disruption, error) {
-	resp, err := r.broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: pool, States: []brokerv1.DisruptionState{
-		brokerv1.DisruptionState_DISRUPTION_STATE_PENDING,
-		brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED,
-		brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("listing the disruptions of broker pool %s: %w", pool, err)
-	}
-	open := make(map[string]*brokerv1.Disruption, len(resp.GetDisruptions()))
-	for _, d := range resp.GetDisruptions() {
-		open[d.GetMachine()] = d
-	}
-	return open, nil
-}
-
 // approve tells the broker a machine may go: its Node is drained or gone.
 func (r *Reconciler) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
 	_, err := r.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: actor, Message: message})
@@ -137,7 +120,7 @@ func (r *Reconciler) approve(ctx context.Context, d *brokerv1.Disruption, messag
 
 // approveAll approves every pending shrink of a pool whose cluster is gone.
 func (r *Reconciler) approveAll(ctx context.Context, pool *fleetv1alpha1.Pool, message string) (reconcile.Result, error) {
-	open, err := r.openDisruptions(ctx, pool.Name)
+	open, err := brokerapi.OpenDisruptions(ctx, r.broker, pool.Name)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -158,12 +141,12 @@ func isPendingShrink(d *brokerv1.Disruption) bool {
 
 // poolOfDisruption and poolOfBrokerPool map the broker's streams to Pools,
 // so the controller reacts to allocations, joins and shrinks at once.
-func poolOfDisruption(d *brokerv1.Disruption) client.Object {
-	return poolNamed(d.GetPool())
+func poolOfDisruption(e *brokerv1.WatchDisruptionsResponse) client.Object {
+	return poolNamed(e.GetDisruption().GetPool())
 }
 
-func poolOfBrokerPool(p *brokerv1.Pool) client.Object {
-	return poolNamed(p.GetName())
+func poolOfBrokerPool(e *brokerv1.WatchPoolsResponse) client.Object {
+	return poolNamed(e.GetPool().GetName())
 }
 
 func poolNamed(name string) client.Object {

@@ -64,11 +64,11 @@ type Options struct {
 
 // Reconciler keeps Pools, broker pools and Nodes in step.
 type Reconciler struct {
-	hub          client.Client
-	broker       brokerv1.BrokerServiceClient
-	clusters     *remote.Clusters
-	recorder     events.EventRecorder
-	clock        clock.PassiveClock
+	hub      client.Client
+	broker   brokerv1.BrokerServiceClient
+	clusters *remote.Clusters
+	recorder events.EventRecorder
+	clock    clock.PassiveClock
 
 	mu sync.Mutex
 	// kubeconfigs is the hash of the bootstrap kubeconfig last handed to

@@ -26,13 +26,14 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -95,14 +96,13 @@ type Options struct {
 
 // Reconciler remediates the unhealthy machines of Pools.
 type Reconciler struct {
-	hub          client.Client
-	broker       brokerv1.BrokerServiceClient
-	clusters     *remote.Clusters
-	recorder     events.EventRecorder
-	clock        clock.PassiveClock
-	policy       policy
-	resync       time.Duration
-	brokerEvents chan event.GenericEvent
+	hub      client.Client
+	broker   brokerv1.BrokerServiceClient
+	clusters *remote.Clusters
+	recorder events.EventRecorder
+	clock    clock.PassiveClock
+	policy   policy
+	resync   time.Duration
 
 	mu sync.Mutex
 	// faultSeen is, per pool and machine, when the broker's report of the
@@ -141,10 +141,9 @@ func New(o Options) (*Reconciler, error) {
 			window:              orDefault(o.Window, DefaultWindow),
 			maxUnhealthyPercent: orDefault(o.MaxUnhealthyPercent, DefaultMaxUnhealthyPercent),
 		},
-		resync:       orDefault(o.ResyncInterval, DefaultResyncInterval),
-		brokerEvents: make(chan event.GenericEvent, 1024),
-		faultSeen:    map[string]map[string]time.Time{},
-		halted:       map[string]time.Time{},
+		resync:    orDefault(o.ResyncInterval, DefaultResyncInterval),
+		faultSeen: map[string]map[string]time.Time{},
+		halted:    map[string]time.Time{},
 	}
 	if pol := r.policy; pol.window <= pol.notReady || pol.window <= pol.faultHoldOff {
 		return nil, fmt.Errorf("remediation controller: the window (%s) must be longer than the thresholds (%s, %s), or a rung is forgotten before the next one is due",
@@ -164,12 +163,18 @@ func orDefault[T comparable](v, def T) T {
 // SetupWithManager registers the controller and its broker watch. The
 // manager must run the Clusters given in the Options.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if err := mgr.Add(&brokerWatch{broker: r.broker, events: r.brokerEvents}); err != nil {
-		return err
+	be := &brokerEvents{}
+	pools, disruptions := brokerwatch.Pools(r.broker, be.pool), brokerwatch.Disruptions(r.broker, be.disruption)
+	for _, w := range []*brokerwatch.Watch{pools, disruptions} {
+		if err := mgr.Add(w); err != nil {
+			return err
+		}
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Pool{}).
-		WatchesRawSource(source.Channel(r.brokerEvents, &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(pools.Events(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(disruptions.Events(), &handler.EnqueueRequestForObject{})).
+		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(poolOfNode))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("remediation").
 		Complete(r)
@@ -194,13 +199,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	nodes, nodesNote := r.poolNodes(ctx, pool)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
-	if isCode(err, codes.NotFound) {
+	if brokerapi.IsCode(err, codes.NotFound) {
 		return reconcile.Result{RequeueAfter: r.resync}, nil // the pool controller creates it
 	}
 	if err != nil {
 		return reconcile.Result{}, fmt.Errorf("reading broker pool %s: %w", pool.Name, err)
 	}
-	open, err := r.openDisruptions(ctx, pool.Name)
+	open, err := brokerapi.OpenDisruptions(ctx, r.broker, pool.Name)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -282,7 +287,7 @@ func machineOf(node *corev1.Node) string {
 // broker's record of the machines that are unhealthy or under remediation.
 func (r *Reconciler) observe(ctx context.Context, pool string, nodes []corev1.Node, open map[string]*brokerv1.Disruption,
 	actor string, now time.Time) ([]machine, error) {
-	listed, err := r.poolMachines(ctx, pool)
+	listed, err := brokerapi.PoolMachines(ctx, r.broker, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -369,7 +374,7 @@ func (r *Reconciler) act(ctx context.Context, pool *fleetv1alpha1.Pool, p *plan)
 		case verbStart:
 			_, err := r.broker.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{
 				Id: s.disruption.GetId(), Actor: actor, Message: "its Node is drained: the broker performs the " + op})
-			if err != nil && !isCode(err, codes.FailedPrecondition) { // started meanwhile
+			if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) { // started meanwhile
 				return fmt.Errorf("starting disruption %s of machine %s: %w", s.disruption.GetId(), s.machine, err)
 			}
 			s.outcome = op + " started"
@@ -377,7 +382,7 @@ func (r *Reconciler) act(ctx context.Context, pool *fleetv1alpha1.Pool, p *plan)
 		case verbCancel:
 			_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{
 				Id: s.disruption.GetId(), Actor: actor, Message: "machine is healthy again: the " + op + " is not needed"})
-			if err != nil && !isCode(err, codes.FailedPrecondition) {
+			if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) {
 				return fmt.Errorf("cancelling disruption %s of machine %s: %w", s.disruption.GetId(), s.machine, err)
 			}
 			logger.Info("Called off a remediation: the machine is healthy again", "machine", s.machine, "operation", op)
@@ -412,14 +417,14 @@ func (r *Reconciler) create(ctx context.Context, pool *fleetv1alpha1.Pool, p *pl
 		r.recorder.Eventf(pool, nil, corev1.EventTypeNormal, "RemediationRequested", "Remediate",
 			"machine %s: %s requested: %s", s.machine, rung, s.health.signal)
 		return nil
-	case overBudget(err):
-		p.budget = statusMessage(err)
+	case brokerapi.OverBudget(err):
+		p.budget = brokerapi.Message(err)
 		s.outcome = op + " waits for the disruption budget"
 		log.FromContext(ctx).V(1).Info("The disruption budget is spent; trying again later", "machine", s.machine, "broker", p.budget)
 		return nil
-	case isCode(err, codes.FailedPrecondition) || isCode(err, codes.NotFound):
+	case brokerapi.IsCode(err, codes.FailedPrecondition) || brokerapi.IsCode(err, codes.NotFound):
 		// Disrupted or released meanwhile: the next pass sees it.
-		s.outcome = op + " not requested: " + statusMessage(err)
+		s.outcome = op + " not requested: " + brokerapi.Message(err)
 		return nil
 	}
 	return fmt.Errorf("asking for a %s of machine %s: %w", op, s.machine, err)

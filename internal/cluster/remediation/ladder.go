@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -38,15 +39,6 @@ func opName(op brokerv1.OperationKind) string {
 	return "no operation"
 }
 
-func isOpen(d *brokerv1.Disruption) bool {
-	switch d.GetState() {
-	case brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED,
-		brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS:
-		return true
-	}
-	return false
-}
-
 func isRemediation(d *brokerv1.Disruption) bool {
 	return d.GetReason() == brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION
 }
@@ -69,7 +61,7 @@ type record struct {
 func readRecord(pool string, ds []*brokerv1.Disruption, since time.Time) record {
 	var r record
 	for _, d := range ds {
-		if d.GetPool() != pool || isOpen(d) {
+		if d.GetPool() != pool || brokerapi.Open(d) {
 			continue
 		}
 		end := d.GetUpdateTime().AsTime()

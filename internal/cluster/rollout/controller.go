@@ -111,8 +111,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // rolloutOf maps a disruption to the rollout that asked for it.
-func rolloutOf(d *brokerv1.Disruption) client.Object {
-	name, ok := strings.CutPrefix(d.GetActor(), fleetv1alpha1.RolloutActorPrefix)
+func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
+	name, ok := strings.CutPrefix(e.GetDisruption().GetActor(), fleetv1alpha1.RolloutActorPrefix)
 	if !ok || name == "" {
 		return nil
 	}
@@ -229,7 +229,7 @@ func (r *Reconciler) disrupt(ctx context.Context, ro *fleetv1alpha1.MaintenanceR
 			out.created++
 			z.counts[candidate]--
 			z.counts[inProgress]++
-		case brokerapi.IsCode(err, codes.FailedPrecondition) && strings.Contains(err.Error(), "over budget"):
+		case brokerapi.OverBudget(err):
 			out.overBudget = brokerapi.Message(err)
 			return nil
 		case brokerapi.IsCode(err, codes.FailedPrecondition):
