@@ -225,7 +225,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}); err != nil {
 		return err
 	}
-	if err := portsFree(dc); err != nil {
+	if err := waitPortsFree(ctx, dc); err != nil {
 		return err
 	}
 	r.opts.Logger.Info("Starting the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters))
@@ -356,6 +356,24 @@ func (r *Running) waitReady(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// portsFreeTimeout bounds the wait for the components just stopped to let
+// go of their ports: a kube-apiserver shuts down gracefully.
+const portsFreeTimeout = 30 * time.Second
+
+// waitPortsFree waits until every port of the datacenter is free, and fails
+// as portsFree does when one is still taken after portsFreeTimeout.
+func waitPortsFree(ctx context.Context, dc *Datacenter) error {
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, portsFreeTimeout, true, func(context.Context) (bool, error) {
+		last = portsFree(dc)
+		return last == nil, nil
+	})
+	if err != nil && last != nil {
+		return last
+	}
+	return err
 }
 
 // portsFree fails, naming the port and its component, when a port that the

@@ -46,7 +46,9 @@ const (
 	WaitingForDaemonSetsReason = "WaitingForDaemonSets"
 	// NodesNotReadyReason: joined Nodes are not Ready.
 	NodesNotReadyReason = "NodesNotReady"
-	// DrainingReason: Nodes leaving the Pool are being drained.
+	// DrainingReason: the cluster manager is draining Nodes of the Pool, for
+	// a shrink or any other disruption of their machines (maintenance,
+	// remediation).
 	DrainingReason = "Draining"
 	// DeletingReason: the Pool is draining and releasing every machine.
 	DeletingReason = "Deleting"
@@ -191,7 +193,8 @@ type PoolStatus struct {
 	// +optional
 	Ready int32 `json:"ready"`
 
-	// draining counts the Nodes being drained before their machines go back.
+	// draining counts the Nodes the cluster manager is draining: before
+	// their machines go back, or before maintenance or remediation.
 	// +optional
 	Draining int32 `json:"draining"`
 

@@ -13,9 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -37,9 +34,6 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
-	"github.com/strata-dev/strata/internal/metal/broker"
-	"github.com/strata-dev/strata/internal/metal/inventory"
-	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/testutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -90,7 +84,7 @@ func TestClusterManager(t *testing.T) {
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, clusterName+"-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster(clusterName, ns).Obj())
 
-	bc := startBroker(t)
+	bc, _ := testutil.StartBroker(t, 200, 0)
 	clock := &shiftedClock{}
 	startControllers(t, cfg, scheme, bc, clock)
 	go playKubelet(ctx, c)
@@ -312,52 +306,6 @@ func startKubeComponents(t *testing.T, kubeconfig []byte) {
 			}
 		})
 	}
-}
-
-// startBroker runs a broker on SQLite with a fast sim provisioner, serving
-// gRPC on a loopback port, and returns a client.
-func startBroker(t *testing.T) brokerv1.BrokerServiceClient {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Datacenter: "dc1", Machines: 200}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
-		return tx.InsertProfile(ctx, inventory.NodeProfile{Name: "general", MinCPUCores: 32, MinMemoryGiB: 128, NodeConfig: "kubelet-1.37-general"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Options{Store: store, Provisioner: provisioner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 2)
-	go func() { _ = srv.Serve(ctx); done <- struct{}{} }()
-	go func() { _ = b.Run(ctx); done <- struct{}{} }()
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		<-done
-		<-done
-		_ = store.Close()
-	})
-	return brokerv1.NewBrokerServiceClient(conn)
 }
 
 func startControllers(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, bc brokerv1.BrokerServiceClient, clock *shiftedClock) {

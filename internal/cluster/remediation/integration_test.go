@@ -3,15 +3,11 @@ package remediation_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -33,8 +29,6 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
-	"github.com/strata-dev/strata/internal/metal/broker"
-	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/testutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -187,7 +181,8 @@ func start(t *testing.T) *harness {
 	testutil.MustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
 
 	h := &harness{t: t, cfg: cfg, scheme: scheme, c: c}
-	h.broker, h.sim = startBroker(t)
+	// A maintenance long enough to stop the controller while a rung runs.
+	h.broker, h.sim = testutil.StartBroker(t, machines, time.Second)
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
 		if err != nil {
@@ -283,57 +278,6 @@ func (h *harness) playClusterManager(ctx context.Context) {
 			})
 		}
 	}
-}
-
-// startBroker runs a broker on SQLite with a fast sim provisioner, serving
-// gRPC on a loopback port, and returns a client and the provisioner, whose
-// faults the test plays.
-func startBroker(t *testing.T) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Datacenter: "dc1", Machines: machines}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
-		return tx.InsertProfile(ctx, inventory.NodeProfile{Name: "general", MinCPUCores: 32, MinMemoryGiB: 128, NodeConfig: "kubelet-1.37-general"})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond,
-		// Long enough to stop the controller while a rung runs.
-		MaintenanceDuration: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := broker.New(broker.Options{Store: store, Provisioner: provisioner})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{}, 3)
-	go func() { _ = srv.Serve(ctx); done <- struct{}{} }()
-	go func() { _ = b.Run(ctx); done <- struct{}{} }()
-	go func() { _ = provisioner.Run(ctx); done <- struct{}{} }()
-	conn, err := grpc.NewClient(srv.Addr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		<-done
-		<-done
-		<-done
-		_ = store.Close()
-	})
-	return brokerv1.NewBrokerServiceClient(conn), provisioner
 }
 
 // waitHosts waits until the Pool's HostsHealthy condition has the reason
