@@ -16,6 +16,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
@@ -230,12 +232,50 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}
 	r.opts.Logger.Info("Starting the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters))
 	r.progress("Starting the local datacenter in %s ...", r.opts.Home)
+	started := time.Now()
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.start(ctx, c.Name)
 	}); err != nil {
 		return err
 	}
-	return r.waitReady(ctx)
+	if err := r.waitReady(ctx); err != nil {
+		return err
+	}
+	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		return releaseNodeLeases(ctx, KubeconfigPath(r.opts.Home, c.Name), started)
+	})
+}
+
+// releaseNodeLeases deletes the Node leases last renewed before the
+// datacenter started: the previous kwok held them, and the new one, under a
+// new identity, would wait out their whole duration (kwokctl's 200 s)
+// before it plays those Nodes' pods again. It takes a deleted lease at its
+// next renewal instead.
+func releaseNodeLeases(ctx context.Context, kubeconfig string, started time.Time) error {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	leases, err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing node leases: %w", err)
+	}
+	for _, l := range leases.Items {
+		if l.Spec.RenewTime == nil || !l.Spec.RenewTime.Time.Before(started) {
+			continue
+		}
+		err := cs.CoordinationV1().Leases(corev1.NamespaceNodeLease).Delete(ctx, l.Name, metav1.DeleteOptions{
+			Preconditions: &metav1.Preconditions{ResourceVersion: &l.ResourceVersion},
+		})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+			return fmt.Errorf("releasing the lease of node %s: %w", l.Name, err)
+		}
+	}
+	return nil
 }
 
 // installHub installs the CRDs and registers the workload clusters.

@@ -366,21 +366,27 @@ func (r *Reconciler) targetPools(ctx context.Context, ro *fleetv1alpha1.Maintena
 	return nil
 }
 
-// brokerState reads the machines and disruptions of the pools.
+// brokerState reads the disruptions and machines of the pools. Disruptions
+// come first: a disruption that completes between the two reads is then
+// seen open beside its machine's new software, which is harmless, rather
+// than completed beside the old software, which would disrupt the machine
+// a second time.
 func (r *Reconciler) brokerState(ctx context.Context, pools []string) ([]*brokerv1.Machine, []*brokerv1.Disruption, error) {
 	var machines []*brokerv1.Machine
 	var disruptions []*brokerv1.Disruption
+	for _, pool := range pools {
+		resp, err := r.broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: pool})
+		if err != nil {
+			return nil, nil, fmt.Errorf("listing the disruptions of broker pool %s: %w", pool, err)
+		}
+		disruptions = append(disruptions, resp.GetDisruptions()...)
+	}
 	for _, pool := range pools {
 		ms, err := brokerapi.PoolMachines(ctx, r.broker, pool)
 		if err != nil {
 			return nil, nil, err
 		}
 		machines = append(machines, ms...)
-		resp, err := r.broker.ListDisruptions(ctx, &brokerv1.ListDisruptionsRequest{Pool: pool})
-		if err != nil {
-			return nil, nil, fmt.Errorf("listing the disruptions of broker pool %s: %w", pool, err)
-		}
-		disruptions = append(disruptions, resp.GetDisruptions()...)
 	}
 	return machines, disruptions, nil
 }
