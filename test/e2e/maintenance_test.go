@@ -213,6 +213,9 @@ func TestMaintenance(t *testing.T) {
 		}
 	})
 
+	// Its person uncordons it, so the Pool can be Ready again.
+	kubectl(wl, "uncordon", handCordoned)
+
 	t.Run("a failed machine is rebooted, reimaged, then replaced", func(t *testing.T) {
 		victim := poolNodes(t, cs, "maint")[0].Name
 		strata("sim", "fail", "machine", victim, "--until", "never")

@@ -80,14 +80,15 @@ func runUp(ctx context.Context, out io.Writer, g *globals.Flags, verbose bool, o
 		startLog = zap.New(zap.WriteTo(os.Stderr))
 	}
 	began := time.Now()
-	opts.Logger, opts.Progress = startLog, out
-	dc, err := localdc.Start(ctx, opts)
-	if err != nil {
+	// The components' logger is set before the start, which may take long
+	// enough (a restart after a crash) for controller-runtime to complain
+	// that none was.
+	if err := os.MkdirAll(g.Home, 0o750); err != nil {
 		return err
 	}
 	logFile, err := os.OpenFile(filepath.Join(g.Home, "strata.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
-		return errors.Join(err, dc.Stop(context.Background()))
+		return err
 	}
 	defer logFile.Close() //nolint:errcheck // log file, closed at exit
 	var logOut io.Writer = logFile
@@ -97,6 +98,11 @@ func runUp(ctx context.Context, out io.Writer, g *globals.Flags, verbose bool, o
 	logger := zap.New(zap.WriteTo(logOut))
 	klog.SetLogger(logger)
 	ctrllog.SetLogger(logger)
+	opts.Logger, opts.Progress = startLog, out
+	dc, err := localdc.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
 
 	printSummary(out, g.Home, dc, time.Since(began))
 	runErr := dc.Run(logr.NewContext(ctx, logger))
