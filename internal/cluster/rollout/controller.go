@@ -41,13 +41,9 @@ import (
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
-// Requeue intervals: an active rollout is looked at again soon even without
-// a broker event (the health gate is polled); a paused or complete one now
-// and then.
-const (
-	activeInterval = 2 * time.Second
-	idleInterval   = 5 * time.Minute
-)
+// activeInterval: a rollout that is not complete is looked at again soon
+// even without a broker event (the health gate is polled).
+const activeInterval = 2 * time.Second
 
 // Finalizer lets a deleted rollout call off the disruptions it asked for
 // and that have not started, so no Node stays cordoned for nothing.
@@ -131,6 +127,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if controllerutil.AddFinalizer(ro, Finalizer) {
 		return reconcile.Result{}, r.hub.Update(ctx, ro)
+	}
+	if meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
+		// Complete is final, as a Job's is: a later rollout of the same
+		// pools moves their machines on, and this one must not pull them
+		// back.
+		return reconcile.Result{}, nil
 	}
 
 	pools, block := r.pools(ctx, ro)
@@ -434,7 +436,7 @@ func (r *Reconciler) finish(ctx context.Context, ro *fleetv1alpha1.MaintenanceRo
 		}
 	}
 	if meta.IsStatusConditionTrue(status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
-		return reconcile.Result{RequeueAfter: idleInterval}, nil
+		return reconcile.Result{}, nil
 	}
 	return reconcile.Result{RequeueAfter: activeInterval}, nil
 }
