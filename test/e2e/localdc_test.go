@@ -186,7 +186,8 @@ func (p *upProcess) kill(t testing.TB) {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		t.Logf("strata up killed: %v", err)
 	case <-time.After(time.Minute):
 		t.Fatal("strata up did not die within a minute of SIGKILL")
 	}

@@ -139,7 +139,7 @@ func TestMaintenance(t *testing.T) {
 		return completeZones(ro) >= 5
 	})
 	up.kill(t)
-	up = startUp(t, bin, home, upArgs...)
+	startUp(t, bin, home, upArgs...)
 	ro := waitRollout(t, hubc, "general-v2", 12*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 		return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
 	})

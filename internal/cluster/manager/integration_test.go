@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -84,7 +85,7 @@ func TestClusterManager(t *testing.T) {
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, clusterName+"-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster(clusterName, ns).Obj())
 
-	bc, _ := testutil.StartBroker(t, 200, 0)
+	bc, _ := testbroker.Start(t, 200, 0)
 	clock := &shiftedClock{}
 	startControllers(t, cfg, scheme, bc, clock)
 	go playKubelet(ctx, c)

@@ -28,6 +28,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -67,7 +68,7 @@ func TestPoolController(t *testing.T) {
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, "wl-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
 
-	bc, _ := testutil.StartBroker(t, machines, 0)
+	bc, _ := testbroker.Start(t, machines, 0)
 	startControllers(t, cfg, scheme, bc)
 
 	t.Run("a Pool grows to its capacity, evenly across MZs", func(t *testing.T) {

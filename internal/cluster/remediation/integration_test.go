@@ -31,6 +31,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -182,7 +183,7 @@ func start(t *testing.T) *harness {
 
 	h := &harness{t: t, cfg: cfg, scheme: scheme, c: c}
 	// A maintenance long enough to stop the controller while a rung runs.
-	h.broker, h.sim = testutil.StartBroker(t, machines, time.Second)
+	h.broker, h.sim = testbroker.Start(t, machines, time.Second)
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
 		if err != nil {

@@ -197,7 +197,7 @@ func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollo
 		return out, err
 	}
 	if !p.current.started && p.current.counts[inProgress] == 0 {
-		gate, err := r.healthGate(ctx, ro, pools, p)
+		gate, err := r.healthGate(ctx, pools, p)
 		if err != nil {
 			return out, err
 		}

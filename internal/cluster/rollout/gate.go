@@ -22,7 +22,7 @@ const maxGateProblems = 5
 // remediation), none is still cordoned for one of the rollout's
 // disruptions, and no PodDisruptionBudget in the pools' clusters has fewer
 // healthy pods than it requires.
-func (r *Reconciler) healthGate(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool, p *plan) (string, error) {
+func (r *Reconciler) healthGate(ctx context.Context, pools []*fleetv1alpha1.Pool, p *plan) (string, error) {
 	byCluster := map[string][]string{}
 	for _, pool := range pools {
 		byCluster[pool.Spec.Cluster] = append(byCluster[pool.Spec.Cluster], pool.Name)

@@ -1,4 +1,6 @@
-package testutil
+// Package testbroker runs a real Compute Broker for integration tests: it
+// lives apart from testutil, which the metal packages' own tests import.
+package testbroker
 
 import (
 	"context"
@@ -19,11 +21,11 @@ import (
 // GeneralProfile is the node profile StartBroker creates.
 const GeneralProfile = "general"
 
-// StartBroker runs a real broker for the test: a SQLite inventory of
+// Start runs a real broker for the test: a SQLite inventory of
 // machines machines in dc1 (seed 1) with the general node profile, the sim
 // provisioner with joins and wipes of 10 ms and the given maintenance
 // duration, and the gRPC server on loopback. It stops when the test ends.
-func StartBroker(t *testing.T, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func Start(t *testing.T, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
