@@ -98,9 +98,17 @@ func TestClusterManager(t *testing.T) {
 	waitCondition(t, c, metav1.ConditionTrue, fleetv1alpha1.DrainsWithinDeadlineReason)
 
 	t.Run("a planned upgrade cordons, drains within the PDB, approves, and uncordons once completed", func(t *testing.T) {
+		// The other Nodes are held unschedulable while the pods start, so
+		// that they all land on a and its drain has to move them.
+		for _, n := range nodes[1:] {
+			setUnschedulable(t, c, n.Name, true)
+		}
 		testutil.MustCreate(t, c, deployment("web", 4, preferNode(a.Name)))
 		testutil.MustCreate(t, c, pdb("web", intstr.FromInt32(3)))
 		waitReadyPods(t, c, "web", 4)
+		for _, n := range nodes[1:] {
+			setUnschedulable(t, c, n.Name, false)
+		}
 		if on := len(podsOn(t, c, "web", a.Name)); on < 2 {
 			t.Fatalf("%d pods of web run on %s, want most of them there for the drain to mean something", on, a.Name)
 		}
@@ -560,9 +568,15 @@ func waitNode(t *testing.T, c client.Client, name, what string, ok func(*corev1.
 
 func cordonByHand(t *testing.T, c client.Client, name string) {
 	t.Helper()
+	setUnschedulable(t, c, name, true)
+}
+
+// setUnschedulable cordons or uncordons a Node as a person would.
+func setUnschedulable(t *testing.T, c client.Client, name string, unschedulable bool) {
+	t.Helper()
 	n := getNode(t, c, name)
 	before := n.DeepCopy()
-	n.Spec.Unschedulable = true
+	n.Spec.Unschedulable = unschedulable
 	if err := c.Patch(t.Context(), n, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)
 	}
