@@ -72,12 +72,14 @@ type MaintenanceRolloutSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="pools are immutable: create another MaintenanceRollout"
 	Pools []string `json:"pools"`
 
-	// nodeConfig is the node software every machine of the pools ends on. It
-	// cannot change.
+	// nodeConfig is the node software every machine of the pools ends on,
+	// usable as a label value (Nodes carry it as fleet.strata.dev/node-config).
+	// It cannot change.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeConfig is immutable: create another MaintenanceRollout"
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
 	NodeConfig string `json:"nodeConfig"`
 
 	// osImage, when set, is the OS image every machine is reimaged with; empty

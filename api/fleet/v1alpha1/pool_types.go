@@ -97,10 +97,12 @@ type PoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="nodeProfile is immutable: create a Pool with the other profile"
 	NodeProfile string `json:"nodeProfile"`
 
-	// nodeConfig is the node software the machines run; empty means the
+	// nodeConfig is the node software the machines run, usable as a label
+	// value (Nodes carry it as fleet.strata.dev/node-config); empty means the
 	// node profile's.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`
 	NodeConfig string `json:"nodeConfig,omitempty"`
 
 	// nodeLabels are set on every Node of the Pool.

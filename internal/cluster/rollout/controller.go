@@ -135,15 +135,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, nil
 	}
 
-	pools, block := r.pools(ctx, ro)
-	if block != nil {
-		return r.finish(ctx, ro, nil, outcome{block: block})
-	}
 	machines, disruptions, err := r.brokerState(ctx, ro.Spec.Pools)
 	if err != nil {
 		return r.finish(ctx, ro, nil, outcome{block: &blocker{fleetv1alpha1.RolloutBrokerUnavailableReason, err.Error()}})
 	}
 	p := newPlan(ro, machines, disruptions)
+	// Drained machines are started whatever else holds the rollout: waiting
+	// would only keep their Nodes empty.
+	for _, d := range p.toStart {
+		if err := r.start(ctx, ro, d); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	pools, block := r.pools(ctx, ro)
+	if block != nil {
+		return r.finish(ctx, ro, nil, outcome{block: block})
+	}
 	out, err := r.act(ctx, ro, pools, p)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -163,6 +170,8 @@ type outcome struct {
 	gate string
 	// overBudget is the broker's refusal when the budget is spent.
 	overBudget string
+	// refused is the broker's last other refusal of a disruption.
+	refused string
 	created    int
 }
 
@@ -173,13 +182,6 @@ type blocker struct{ reason, message string }
 // disruptions of the current zone.
 func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool, p *plan) (outcome, error) {
 	var out outcome
-	// Approved disruptions are started even when paused: their Nodes are
-	// drained already, and waiting would only keep them empty.
-	for _, d := range p.toStart {
-		if err := r.start(ctx, ro, d); err != nil {
-			return out, err
-		}
-	}
 	out.newFailures = unseenFailures(ro.Status.Failures, p.failures)
 	if len(out.newFailures) > 0 {
 		if err := r.describeFailures(ctx, out.newFailures); err != nil {
@@ -190,11 +192,14 @@ func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollo
 			fmt.Sprintf("machine %s failed its maintenance (disruption %s): %s", f.Machine, f.Disruption, f.Message)
 		return out, r.pauseItself(ctx, ro, out.pauseMessage)
 	}
-	if ro.Spec.Paused || p.current == nil {
+	if ro.Spec.Paused {
 		return out, nil
 	}
 	if err := r.targetPools(ctx, ro, pools); err != nil {
 		return out, err
+	}
+	if p.current == nil {
+		return out, nil
 	}
 	if !p.current.started && p.current.counts[inProgress] == 0 {
 		gate, err := r.healthGate(ctx, pools, p)
@@ -234,9 +239,11 @@ func (r *Reconciler) disrupt(ctx context.Context, ro *fleetv1alpha1.MaintenanceR
 		case brokerapi.OverBudget(err):
 			out.overBudget = brokerapi.Message(err)
 			return nil
-		case brokerapi.IsCode(err, codes.FailedPrecondition):
-			// Another actor got there first (or the machine changed):
-			// the next pass sees it.
+		case brokerapi.IsCode(err, codes.FailedPrecondition), brokerapi.IsCode(err, codes.InvalidArgument):
+			// Another actor got there first, or the machine changed (the
+			// next pass sees it); or the broker cannot do it at all, which
+			// the status shows when nothing goes forward.
+			out.refused = fmt.Sprintf("the broker refused to disrupt machine %s: %s", m.GetId(), brokerapi.Message(err))
 			log.FromContext(ctx).V(1).Info("Broker refused a disruption", "machine", m.GetId(), "reason", brokerapi.Message(err))
 		default:
 			return fmt.Errorf("asking the broker to disrupt machine %s: %w", m.GetId(), err)
@@ -287,7 +294,8 @@ func (r *Reconciler) describeFailures(ctx context.Context, failures []fleetv1alp
 	return nil
 }
 
-// unseenFailures are the failures that the status does not list.
+// unseenFailures are the failures that the status does not list. When the
+// status is full, those older than its oldest were seen and dropped.
 func unseenFailures(seen []fleetv1alpha1.RolloutFailure, all []fleetv1alpha1.RolloutFailure) []fleetv1alpha1.RolloutFailure {
 	known := map[string]bool{}
 	for _, f := range seen {
@@ -295,7 +303,8 @@ func unseenFailures(seen []fleetv1alpha1.RolloutFailure, all []fleetv1alpha1.Rol
 	}
 	var out []fleetv1alpha1.RolloutFailure
 	for _, f := range all {
-		if !known[f.Disruption] {
+		dropped := len(seen) >= maxFailures && f.Time != nil && seen[0].Time != nil && !f.Time.After(seen[0].Time.Time)
+		if !known[f.Disruption] && !dropped {
 			out = append(out, f)
 		}
 	}

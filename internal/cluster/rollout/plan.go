@@ -74,6 +74,13 @@ func (p *plan) total(s machineState) int32 {
 	return n
 }
 
+// done says whether every machine runs the target: the rollout is
+// complete. Failed and skipped machines let it move on to the next zone, not
+// finish; they are tried again once healthy, or leave the pools.
+func (p *plan) done() bool {
+	return p.current == nil && p.total(updated) == p.machines()
+}
+
 func (p *plan) machines() int32 {
 	var n int32
 	for _, z := range p.zones {
@@ -99,6 +106,9 @@ func newPlan(ro *fleetv1alpha1.MaintenanceRollout, machines []*brokerv1.Machine,
 	ours := map[string]*brokerv1.Disruption{}
 	others := map[string]bool{}
 	for _, d := range disruptions {
+		if d.GetActor() == actor && d.GetCreateTime().AsTime().Before(ro.CreationTimestamp.Time) {
+			continue // an earlier rollout of the same name
+		}
 		if d.GetActor() != actor {
 			if brokerapi.Open(d) {
 				others[d.GetMachine()] = true

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -334,5 +335,48 @@ func TestOlderAndOverlapping(t *testing.T) {
 	twin.CreationTimestamp = older.CreationTimestamp
 	if !olderAndOverlapping(older, twin) || olderAndOverlapping(twin, older) {
 		t.Error("rollouts created in the same second go in name order")
+	}
+}
+
+func TestUnhealthyMachinesKeepTheRolloutOpen(t *testing.T) {
+	ro := makeRollout("r1")
+	p := newPlan(ro, []*brokerv1.Machine{makeMachine("a", 1, "v2").obj(), makeMachine("sick", 1, "v1").unhealthy().obj()}, nil)
+	if p.current != nil || p.done() {
+		t.Fatalf("current = %v, done = %t; want no zone left to work on, and not done", p.current, p.done())
+	}
+	s := desiredStatus(ro, p, outcome{}, metav1.NewTime(t0))
+	if c := meta.FindStatusCondition(s.Conditions, fleetv1alpha1.RolloutCompleteCondition); c.Status != metav1.ConditionFalse {
+		t.Errorf("Complete = %+v with an unhealthy machine on the old software", c)
+	}
+	if c := meta.FindStatusCondition(s.Conditions, fleetv1alpha1.RolloutProgressingCondition); c.Reason != fleetv1alpha1.RolloutWaitingForMachinesReason {
+		t.Errorf("Progressing = %+v, want WaitingForMachines", c)
+	}
+}
+
+func TestAnEarlierRolloutOfTheSameNameIsIgnored(t *testing.T) {
+	ro := makeRollout("r1")
+	ro.CreationTimestamp = metav1.NewTime(t0.Add(time.Hour))
+	old := makeDisruption("d-old", "a", me, failedS, 1) // before the rollout was created
+	p := newPlan(ro, []*brokerv1.Machine{makeMachine("a", 1, "v1").obj()}, []*brokerv1.Disruption{old})
+	if len(p.failures) != 0 || p.zones[0].started || len(p.zones[0].candidates) != 1 {
+		t.Errorf("the plan took an earlier rollout's disruption as its own: failures %v, started %t", p.failures, p.zones[0].started)
+	}
+}
+
+func TestFailuresDroppedFromAFullStatusAreNotNew(t *testing.T) {
+	var seen, all []fleetv1alpha1.RolloutFailure
+	for i := range maxFailures + 6 {
+		f := fleetv1alpha1.RolloutFailure{Disruption: fmt.Sprint("d", i), Time: ptrTime(metav1.NewTime(t0.Add(time.Duration(i) * time.Second)))}
+		all = append(all, f)
+		if i >= 6 {
+			seen = append(seen, f)
+		}
+	}
+	if got := unseenFailures(seen, all); len(got) != 0 {
+		t.Errorf("unseen = %v, want none: the first 6 were dropped from a full status", got)
+	}
+	next := fleetv1alpha1.RolloutFailure{Disruption: "d-new", Time: ptrTime(metav1.NewTime(t0.Add(time.Hour)))}
+	if got := unseenFailures(seen, append(all, next)); len(got) != 1 || got[0].Disruption != "d-new" {
+		t.Errorf("unseen = %v, want d-new", got)
 	}
 }

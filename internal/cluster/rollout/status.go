@@ -72,7 +72,7 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 		s.CurrentZone = p.current.zone
 	}
 
-	if p.current == nil {
+	if p.done() {
 		if s.CompletionTime == nil {
 			s.CompletionTime = &now
 		}
@@ -84,9 +84,13 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 	set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutNotCompleteReason,
 		fmt.Sprintf("%d of %d machines run node config %s", s.Updated, s.Machines, ro.Spec.NodeConfig))
 	progressing, reason, msg := metav1.ConditionTrue, "", ""
-	if paused.Status == metav1.ConditionTrue {
+	switch {
+	case paused.Status == metav1.ConditionTrue:
 		progressing, reason, msg = metav1.ConditionFalse, fleetv1alpha1.RolloutPausedReason, "paused: "+paused.Message
-	} else {
+	case p.current == nil:
+		reason, msg = fleetv1alpha1.RolloutWaitingForMachinesReason, completeMessage(ro, p)+
+			"; the rollout completes once they are healthy again and updated, or have left the pools"
+	default:
 		reason, msg = progress(p.current, out)
 	}
 	set(fleetv1alpha1.RolloutProgressingCondition, progressing, reason, msg)
@@ -118,6 +122,8 @@ func progress(z *zonePlan, out outcome) (string, string) {
 		return fleetv1alpha1.RolloutWaitingForHealthGateReason, fmt.Sprintf("MZ %d starts once the health gate passes: %s", z.zone, out.gate)
 	case out.overBudget != "" && z.counts[inProgress] == 0:
 		return fleetv1alpha1.RolloutWaitingForBudgetReason, fmt.Sprintf("MZ %d waits for the disruption budget: %s", z.zone, out.overBudget)
+	case out.refused != "" && out.created == 0 && z.counts[inProgress] == 0:
+		return fleetv1alpha1.RolloutWaitingForMachinesReason, fmt.Sprintf("MZ %d: %s", z.zone, out.refused)
 	case z.counts[inProgress] == 0 && z.counts[waiting] > 0:
 		return fleetv1alpha1.RolloutWaitingForMachinesReason,
 			fmt.Sprintf("%s; %d machines are joining or under another actor's disruption", where, z.counts[waiting])

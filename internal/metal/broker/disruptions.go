@@ -227,6 +227,11 @@ func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.Di
 		return d, false, status.Errorf(codes.FailedPrecondition, "disruption %s is %s; it cannot become %s (only from %s)",
 			id, d.State, to, stateList(transitions[to]))
 	}
+	if to == inventory.DisruptionCancelled && d.State == inventory.DisruptionInProgress && d.Operation.Kind != inventory.OperationNone {
+		// Called off halfway, a reimage leaves a machine nobody can vouch for.
+		return d, false, status.Errorf(codes.FailedPrecondition,
+			"disruption %s is performing its %s; it cannot be cancelled now: the broker completes it, or fails it, by itself", id, d.Operation.Kind)
+	}
 	from := d.State
 	d.State, d.UpdatedAt = to, now
 	if err := tx.UpdateDisruption(ctx, d); err != nil {
