@@ -53,7 +53,7 @@ func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time
 	}); err != nil {
 		return Result{}, fmt.Errorf("listing pods of node %s: %w", node.Name, err)
 	}
-	kubeletGone := !ready(node)
+	kubeletGone := gone(node, now)
 	var res Result
 	for i := range pods.Items {
 		pod := &pods.Items[i]
@@ -102,15 +102,19 @@ func stuck(pod *corev1.Pod, now time.Time) bool {
 	return pod.DeletionTimestamp != nil && now.After(pod.DeletionTimestamp.Add(stuckAfter))
 }
 
-// ready says whether the Node's kubelet reports it Ready; a Node without the
-// condition has no kubelet reporting at all.
-func ready(node *corev1.Node) bool {
+// goneAfter is how long a Node must have been not Ready for its kubelet to
+// count as gone: a blip does not end a drain while pods still terminate.
+const goneAfter = 40 * time.Second
+
+// gone says whether the Node's kubelet is gone: not Ready for goneAfter, or
+// never reporting at all (no Ready condition).
+func gone(node *corev1.Node, now time.Time) bool {
 	for _, c := range node.Status.Conditions {
 		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
+			return c.Status != corev1.ConditionTrue && now.Sub(c.LastTransitionTime.Time) >= goneAfter
 		}
 	}
-	return false
+	return true
 }
 
 // reason is the refusal's cause, e.g. the disruption budget it would violate.

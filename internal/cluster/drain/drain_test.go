@@ -49,6 +49,8 @@ func TestPass(t *testing.T) {
 	dead := testutil.MakeNode("n1", "web", "1").NotReady().Obj()
 	unknown := testutil.MakeNode("n1", "web", "1").Obj()
 	unknown.Status.Conditions[0].Status = corev1.ConditionUnknown
+	blip := testutil.MakeNode("n1", "web", "1").NotReady().Obj()
+	blip.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-5 * time.Second))
 
 	tests := map[string]struct {
 		node     *corev1.Node
@@ -75,6 +77,9 @@ func TestPass(t *testing.T) {
 		},
 		"a terminating pod of a NotReady Node counts as gone at once": {
 			node: dead, pod: pod("leaving", terminating(10*time.Second)),
+		},
+		"a Node NotReady for a few seconds still has its terminating pods waited for": {
+			node: blip, pod: pod("leaving", terminating(10*time.Second)), want: Result{Remaining: 1},
 		},
 		"a terminating pod of a Node whose kubelet stopped reporting counts as gone": {
 			node: unknown,

@@ -190,12 +190,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
-	if !pool.DeletionTimestamp.IsZero() {
-		return reconcile.Result{}, nil // its machines go back to the broker
-	}
 	logger := log.FromContext(ctx).WithValues("pool", klog.KObj(pool), "cluster", pool.Spec.Cluster)
 	ctx = log.IntoContext(ctx, logger)
 	actor := Actor(pool.Name)
+	if !pool.DeletionTimestamp.IsZero() {
+		// Its machines go back to the broker; rungs that have not started
+		// would hold them (and their Nodes cordoned) for nothing.
+		return reconcile.Result{}, r.callOff(ctx, pool.Name, actor)
+	}
 
 	nodes, nodesNote := r.poolNodes(ctx, pool)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
@@ -460,6 +462,27 @@ func (r *Reconciler) writeCondition(ctx context.Context, pool *fleetv1alpha1.Poo
 	if c.Reason == fleetv1alpha1.RemediationHaltedReason && (before == nil || before.Reason != c.Reason) {
 		log.FromContext(ctx).Info("Halted remediation", "why", c.Message)
 		r.recorder.Eventf(pool, nil, corev1.EventTypeWarning, fleetv1alpha1.RemediationHaltedReason, "Remediate", "%s", c.Message)
+	}
+	return nil
+}
+
+// callOff cancels the pool's remediation disruptions that have not started.
+func (r *Reconciler) callOff(ctx context.Context, pool, actor string) error {
+	open, err := brokerapi.OpenDisruptions(ctx, r.broker, pool)
+	if err != nil {
+		return err
+	}
+	for _, d := range open {
+		if d.GetActor() != actor || d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS {
+			continue
+		}
+		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{
+			Id: d.GetId(), Actor: actor, Message: "pool " + pool + " is being deleted",
+		})
+		if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) && !brokerapi.IsCode(err, codes.NotFound) {
+			return fmt.Errorf("cancelling remediation %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
+		}
+		log.FromContext(ctx).Info("Called off a remediation: the pool is being deleted", "machine", d.GetMachine(), "disruption", d.GetId())
 	}
 	return nil
 }
