@@ -172,7 +172,7 @@ type outcome struct {
 	overBudget string
 	// refused is the broker's last other refusal of a disruption.
 	refused string
-	created    int
+	created int
 }
 
 type blocker struct{ reason, message string }
