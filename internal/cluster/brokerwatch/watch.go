@@ -7,11 +7,13 @@ import (
 	"context"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -111,4 +113,12 @@ func (w *Watch) Start(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// Pool is the Pool to reconcile for a broker pool's name, nil for none.
+func Pool(name string) client.Object {
+	if name == "" {
+		return nil
+	}
+	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 )
 
@@ -127,7 +128,7 @@ func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
 			}
 			h.Nodes++
 			p.Nodes++
-			if !nodeReady(n) {
+			if !nodeutil.Ready(n) {
 				continue
 			}
 			h.ReadyNodes++
@@ -162,13 +163,4 @@ func failedChecks(readyz string) string {
 		return strings.TrimSpace(readyz)
 	}
 	return strings.Join(failed, "; ")
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }

@@ -16,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 )
 
 // mirrorPodAnnotation marks static pods' API mirrors, which cannot be evicted.
@@ -109,12 +111,8 @@ const goneAfter = 40 * time.Second
 // gone says whether the Node's kubelet is gone: not Ready for goneAfter, or
 // never reporting at all (no Ready condition).
 func gone(node *corev1.Node, now time.Time) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status != corev1.ConditionTrue && now.Sub(c.LastTransitionTime.Time) >= goneAfter
-		}
-	}
-	return true
+	c := nodeutil.ReadyCondition(node)
+	return c == nil || c.Status != corev1.ConditionTrue && now.Sub(c.LastTransitionTime.Time) >= goneAfter
 }
 
 // reason is the refusal's cause, e.g. the disruption budget it would violate.

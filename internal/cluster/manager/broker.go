@@ -6,8 +6,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -110,20 +108,6 @@ func (p *clusterPass) flushRecords(ctx context.Context) {
 			p.state.mu.Unlock()
 		}
 	}
-}
-
-// conditionApply is a server-side apply of one condition of a Cluster's status.
-func conditionApply(cluster string, c metav1.Condition) (runtime.ApplyConfiguration, error) {
-	cond, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
-	if err != nil {
-		return nil, fmt.Errorf("converting condition %s: %w", c.Type, err)
-	}
-	return client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": fleetv1alpha1.GroupVersion.String(),
-		"kind":       "Cluster",
-		"metadata":   map[string]any{"name": cluster},
-		"status":     map[string]any{"conditions": []any{cond}},
-	}}), nil
 }
 
 // poolOf maps a disruption to its pool (by name), so a new or finished

@@ -157,31 +157,3 @@ func stateName(s brokerv1.DisruptionState) string {
 func enumName(s, prefix string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(s, prefix)), "_", "-")
 }
-
-// setAnnotation sets or, for "", removes an annotation; it reports whether
-// the Node changed.
-func setAnnotation(node *corev1.Node, key, value string) bool {
-	if value == "" {
-		if _, ok := node.Annotations[key]; !ok {
-			return false
-		}
-		delete(node.Annotations, key)
-		return true
-	}
-	if node.Annotations[key] == value {
-		return false
-	}
-	if node.Annotations == nil {
-		node.Annotations = map[string]string{}
-	}
-	node.Annotations[key] = value
-	return true
-}
-
-// machineOf is the broker machine behind a Node.
-func machineOf(node *corev1.Node) string {
-	if m := node.Labels[fleetv1alpha1.MachineLabel]; m != "" {
-		return m
-	}
-	return node.Name
-}

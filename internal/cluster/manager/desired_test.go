@@ -11,6 +11,7 @@ import (
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/drain"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/testutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -124,10 +125,10 @@ func TestPlanNeverUncordonsForeignCordon(t *testing.T) {
 		}
 		// Apply the marks the plan sets, as the manager would.
 		if p.startDrain {
-			setAnnotation(node, fleetv1alpha1.DrainStartedAnnotation, "2026-11-22T10:00:00Z")
+			nodeutil.SetAnnotation(node, fleetv1alpha1.DrainStartedAnnotation, "2026-11-22T10:00:00Z")
 		}
 		if p.clearDrain {
-			setAnnotation(node, fleetv1alpha1.DrainStartedAnnotation, "")
+			nodeutil.SetAnnotation(node, fleetv1alpha1.DrainStartedAnnotation, "")
 		}
 	}
 	if !node.Spec.Unschedulable || node.Annotations[fleetv1alpha1.CordonedForAnnotation] != "" {

@@ -33,6 +33,7 @@ import (
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
+	"github.com/strata-dev/strata/internal/cluster/condition"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -186,20 +187,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // server-side apply of that condition alone: the Cluster controller's own
 // status writes keep it, and it keeps theirs.
 func (r *Reconciler) writeCondition(ctx context.Context, cluster *fleetv1alpha1.Cluster, want metav1.Condition) error {
-	conditions := append([]metav1.Condition(nil), cluster.Status.Conditions...)
-	if !meta.SetStatusCondition(&conditions, want) {
-		return nil
+	wrote, err := condition.Apply(ctx, r.hub, "Cluster", cluster.Name, cluster.Status.Conditions, want, fieldOwner)
+	if wrote {
+		log.FromContext(ctx).Info("Drain deadline condition changed", "status", want.Status, "reason", want.Reason, "message", want.Message)
 	}
-	applied := *meta.FindStatusCondition(conditions, want.Type) // keeps an unchanged transition time
-	u, err := conditionApply(cluster.Name, applied)
-	if err != nil {
-		return err
-	}
-	if err := r.hub.Status().Apply(ctx, u, fieldOwner, client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing condition %s of cluster %s: %w", want.Type, cluster.Name, err)
-	}
-	log.FromContext(ctx).Info("Drain deadline condition changed", "status", applied.Status, "reason", applied.Reason, "message", applied.Message)
-	return nil
+	return err
 }
 
 // clusterOfPool maps a Pool to its Cluster.

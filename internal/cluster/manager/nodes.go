@@ -20,6 +20,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/drain"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -107,7 +108,7 @@ func (p *clusterPass) observe(ctx context.Context, cluster *fleetv1alpha1.Cluste
 	}
 	w := world{nodes: make(map[string]*corev1.Node, len(list.Items))}
 	for i := range list.Items {
-		w.nodes[machineOf(&list.Items[i])] = &list.Items[i]
+		w.nodes[nodeutil.Machine(&list.Items[i])] = &list.Items[i]
 	}
 	pools, err := p.clusterPools(ctx)
 	if err != nil {
@@ -247,14 +248,14 @@ func (p *clusterPass) mark(ctx context.Context, node *corev1.Node, open *brokerv
 	changed := false
 	if pl.cordon || pl.takeOverFrom != "" {
 		patched.Spec.Unschedulable = true
-		changed = setAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, open.GetId()) || pl.cordon
+		changed = nodeutil.SetAnnotation(patched, fleetv1alpha1.CordonedForAnnotation, open.GetId()) || pl.cordon
 	}
 	if pl.startDrain {
-		changed = setAnnotation(patched, fleetv1alpha1.DrainStartedAnnotation, p.now.UTC().Format(time.RFC3339)) || changed
+		changed = nodeutil.SetAnnotation(patched, fleetv1alpha1.DrainStartedAnnotation, p.now.UTC().Format(time.RFC3339)) || changed
 	}
 	if pl.clearDrain {
-		changed = setAnnotation(patched, fleetv1alpha1.DrainStartedAnnotation, "") || changed
-		changed = setAnnotation(patched, fleetv1alpha1.DrainBlockedAnnotation, "") || changed
+		changed = nodeutil.SetAnnotation(patched, fleetv1alpha1.DrainStartedAnnotation, "") || changed
+		changed = nodeutil.SetAnnotation(patched, fleetv1alpha1.DrainBlockedAnnotation, "") || changed
 	}
 	if !changed {
 		return node, nil
@@ -303,7 +304,7 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 	out := nodeResult{draining: true, next: ds.next, overdue: p.overdue(ctx, node, open, ds, res.Blocked)}
 	if want := blockedAnnotation(res.Blocked); node.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != want {
 		patched := node.DeepCopy()
-		setAnnotation(patched, fleetv1alpha1.DrainBlockedAnnotation, want)
+		nodeutil.SetAnnotation(patched, fleetv1alpha1.DrainBlockedAnnotation, want)
 		if _, err := p.patchNode(ctx, node, patched); err != nil {
 			return out, err
 		}
@@ -336,12 +337,12 @@ func (p *clusterPass) overdue(ctx context.Context, node *corev1.Node, open *brok
 // removes Strata's marks. A Node whose machine left its pool is left
 // cordoned: the pool controller deletes it.
 func (p *clusterPass) uncordon(ctx context.Context, node *corev1.Node, id string) error {
-	m, err := p.broker.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: machineOf(node)})
+	m, err := p.broker.GetMachine(ctx, &brokerv1.GetMachineRequest{Id: nodeutil.Machine(node)})
 	switch {
 	case brokerapi.IsCode(err, codes.NotFound):
 		return nil
 	case err != nil:
-		return fmt.Errorf("reading machine %s: %w", machineOf(node), err)
+		return fmt.Errorf("reading machine %s: %w", nodeutil.Machine(node), err)
 	case m.GetMachine().GetPool() != node.Labels[fleetv1alpha1.PoolLabel]:
 		return nil
 	}
@@ -358,7 +359,7 @@ func (p *clusterPass) uncordon(ctx context.Context, node *corev1.Node, id string
 	patched := node.DeepCopy()
 	patched.Spec.Unschedulable = false
 	for _, key := range []string{fleetv1alpha1.CordonedForAnnotation, fleetv1alpha1.DrainStartedAnnotation, fleetv1alpha1.DrainBlockedAnnotation} {
-		setAnnotation(patched, key, "")
+		nodeutil.SetAnnotation(patched, key, "")
 	}
 	if ok, err := p.patchNode(ctx, node, patched); !ok || err != nil {
 		return err

@@ -9,13 +9,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -142,16 +142,9 @@ func isPendingShrink(d *brokerv1.Disruption) bool {
 // poolOfDisruption and poolOfBrokerPool map the broker's streams to Pools,
 // so the controller reacts to allocations, joins and shrinks at once.
 func poolOfDisruption(e *brokerv1.WatchDisruptionsResponse) client.Object {
-	return poolNamed(e.GetDisruption().GetPool())
+	return brokerwatch.Pool(e.GetDisruption().GetPool())
 }
 
 func poolOfBrokerPool(e *brokerv1.WatchPoolsResponse) client.Object {
-	return poolNamed(e.GetPool().GetName())
-}
-
-func poolNamed(name string) client.Object {
-	if name == "" {
-		return nil
-	}
-	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	return brokerwatch.Pool(e.GetPool().GetName())
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -109,7 +110,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.Pool{}).
 		Watches(&fleetv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.poolsForCluster)).
-		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(poolForNode))).
+		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(nodeutil.PoolOf))).
 		WatchesRawSource(source.Channel(pools.Events(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(disruptions.Events(), &handler.EnqueueRequestForObject{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
@@ -293,13 +294,4 @@ func (r *Reconciler) poolsForCluster(ctx context.Context, obj client.Object) []r
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&pools.Items[i])})
 	}
 	return reqs
-}
-
-// poolForNode maps a Node of a workload cluster to its Pool.
-func poolForNode(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetLabels()[fleetv1alpha1.PoolLabel]
-	if name == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/sets"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -139,8 +140,8 @@ func nodeUpdate(node *corev1.Node, pool *fleetv1alpha1.Pool) bool {
 	for _, t := range taints {
 		changed = setTaint(node, t) || changed
 	}
-	changed = setAnnotation(node, appliedLabelsAnnotation, joinList(slices.Collect(maps.Keys(pool.Spec.NodeLabels)))) || changed
-	return setAnnotation(node, appliedTaintsAnnotation, joinList(sets.List(wanted))) || changed
+	changed = nodeutil.SetAnnotation(node, appliedLabelsAnnotation, joinList(slices.Collect(maps.Keys(pool.Spec.NodeLabels)))) || changed
+	return nodeutil.SetAnnotation(node, appliedTaintsAnnotation, joinList(sets.List(wanted))) || changed
 }
 
 func taintID(t corev1.Taint) string {
@@ -173,22 +174,6 @@ func hasStartupTaint(node *corev1.Node) bool {
 	return slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.Key == fleetv1alpha1.StartupTaintKey })
 }
 
-func setAnnotation(node *corev1.Node, key, value string) bool {
-	if node.Annotations[key] == value {
-		return false
-	}
-	if value == "" {
-		_, had := node.Annotations[key]
-		delete(node.Annotations, key)
-		return had
-	}
-	if node.Annotations == nil {
-		node.Annotations = map[string]string{}
-	}
-	node.Annotations[key] = value
-	return true
-}
-
 // splitLines splits an annotation that holds one item per line.
 func splitLines(s string) []string {
 	if s == "" {
@@ -209,20 +194,10 @@ func joinList(items []string) string {
 	return strings.Join(items, ",")
 }
 
-// nodeReady says whether the kubelet reports the Node Ready.
-func nodeReady(node *corev1.Node) bool {
-	for _, c := range node.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 // schedulable says whether a Node counts as ready capacity of its Pool:
 // Ready, not cordoned, and past its startup taint.
 func schedulable(node *corev1.Node) bool {
-	return nodeReady(node) && !node.Spec.Unschedulable && !hasStartupTaint(node)
+	return nodeutil.Ready(node) && !node.Spec.Unschedulable && !hasStartupTaint(node)
 }
 
 // observed is what the controller found for a Pool in one pass.
@@ -293,7 +268,7 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 			if mz, err := strconv.ParseInt(n.Labels[fleetv1alpha1.MaintenanceZoneLabel], 10, 32); err == nil {
 				zone(int32(mz)).Ready++
 			}
-		} else if !nodeReady(n) {
+		} else if !nodeutil.Ready(n) {
 			notReady++
 		}
 	}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"sync"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -45,7 +43,7 @@ func (b *brokerEvents) pool(e *brokerv1.WatchPoolsResponse) client.Object {
 	if seen && n == p.GetStatus().GetUnhealthy() {
 		return nil
 	}
-	return poolNamed(p.GetName())
+	return brokerwatch.Pool(p.GetName())
 }
 
 // disruption maps a disruption event to its Pool when it concerns
@@ -54,7 +52,7 @@ func (b *brokerEvents) disruption(e *brokerv1.WatchDisruptionsResponse) client.O
 	if !relevant(e) {
 		return nil
 	}
-	return poolNamed(e.GetDisruption().GetPool())
+	return brokerwatch.Pool(e.GetDisruption().GetPool())
 }
 
 // relevant says whether a disruption event concerns remediation: every step
@@ -70,20 +68,4 @@ func relevant(e *brokerv1.WatchDisruptionsResponse) bool {
 		return e.GetType() != brokerv1.EventType_EVENT_TYPE_ADDED || brokerapi.Open(d)
 	}
 	return e.GetType() == brokerv1.EventType_EVENT_TYPE_MODIFIED && !brokerapi.Open(d)
-}
-
-// poolOfNode maps a Node of a workload cluster to its Pool.
-func poolOfNode(_ context.Context, obj client.Object) []reconcile.Request {
-	name := obj.GetLabels()[fleetv1alpha1.PoolLabel]
-	if name == "" {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: client.ObjectKey{Name: name}}}
-}
-
-func poolNamed(name string) client.Object {
-	if name == "" {
-		return nil
-	}
-	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }

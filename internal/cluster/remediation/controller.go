@@ -18,8 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -34,6 +32,8 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
+	"github.com/strata-dev/strata/internal/cluster/condition"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -174,7 +174,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		For(&fleetv1alpha1.Pool{}).
 		WatchesRawSource(source.Channel(pools.Events(), &handler.EnqueueRequestForObject{})).
 		WatchesRawSource(source.Channel(disruptions.Events(), &handler.EnqueueRequestForObject{})).
-		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(poolOfNode))).
+		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(nodeutil.PoolOf))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("remediation").
 		Complete(r)
@@ -229,7 +229,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-	if err := r.writeCondition(ctx, pool, condition(p, pool.Generation, r.policy.window, nodesNote)); err != nil {
+	if err := r.writeCondition(ctx, pool, hostsCondition(p, pool.Generation, r.policy.window, nodesNote)); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: p.next(now, r.resync)}, nil
@@ -270,19 +270,11 @@ func quiet(bp *brokerv1.Pool, nodes []corev1.Node, open map[string]*brokerv1.Dis
 		}
 	}
 	for i := range nodes {
-		if c := readyCondition(&nodes[i]); c != nil && c.Status != corev1.ConditionTrue && open[machineOf(&nodes[i])] == nil {
+		if c := nodeutil.ReadyCondition(&nodes[i]); c != nil && c.Status != corev1.ConditionTrue && open[nodeutil.Machine(&nodes[i])] == nil {
 			return false
 		}
 	}
 	return true
-}
-
-// machineOf is the broker machine behind a Node.
-func machineOf(node *corev1.Node) string {
-	if id := node.Labels[fleetv1alpha1.MachineLabel]; id != "" {
-		return id
-	}
-	return node.Name
 }
 
 // observe gathers what is known of each machine of the pool, and reads the
@@ -295,14 +287,14 @@ func (r *Reconciler) observe(ctx context.Context, pool string, nodes []corev1.No
 	}
 	byMachine := make(map[string]*corev1.Node, len(nodes))
 	for i := range nodes {
-		byMachine[machineOf(&nodes[i])] = &nodes[i]
+		byMachine[nodeutil.Machine(&nodes[i])] = &nodes[i]
 	}
 	seen := r.see(pool, listed, now)
 	machines := make([]machine, 0, len(listed))
 	for _, bm := range listed {
 		m := machine{m: bm, node: byMachine[bm.GetId()], open: open[bm.GetId()], faultSeen: seen[bm.GetId()]}
 		ours := m.open != nil && isRemediation(m.open) && m.open.GetActor() == actor
-		c := readyCondition(m.node)
+		c := nodeutil.ReadyCondition(m.node)
 		if ours || m.open == nil && (!bm.GetHealthy() || c != nil && c.Status != corev1.ConditionTrue) {
 			ds, err := r.machineDisruptions(ctx, bm.GetId())
 			if err != nil {
@@ -437,26 +429,10 @@ func (r *Reconciler) create(ctx context.Context, pool *fleetv1alpha1.Pool, p *pl
 // counts are left alone. A change to RemediationHalted is also an event.
 func (r *Reconciler) writeCondition(ctx context.Context, pool *fleetv1alpha1.Pool, c metav1.Condition) error {
 	before := meta.FindStatusCondition(pool.Status.Conditions, c.Type)
-	if before != nil && before.Status == c.Status && before.Reason == c.Reason && before.Message == c.Message &&
-		before.ObservedGeneration == c.ObservedGeneration {
-		return nil
-	}
 	c.LastTransitionTime = metav1.NewTime(r.clock.Now())
-	if before != nil && before.Status == c.Status {
-		c.LastTransitionTime = before.LastTransitionTime
-	}
-	cond, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&c)
-	if err != nil {
+	wrote, err := condition.Apply(ctx, r.hub, "Pool", pool.Name, pool.Status.Conditions, c, client.FieldOwner(FieldOwner))
+	if err != nil || !wrote {
 		return err
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": fleetv1alpha1.GroupVersion.String(),
-		"kind":       "Pool",
-		"metadata":   map[string]any{"name": pool.Name},
-		"status":     map[string]any{"conditions": []any{cond}},
-	}}
-	if err := r.hub.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing the %s condition of pool %s: %w", c.Type, pool.Name, err)
 	}
 	log.FromContext(ctx).V(1).Info("Wrote the pool's host health", "reason", c.Reason, "message", c.Message)
 	if c.Reason == fleetv1alpha1.RemediationHaltedReason && (before == nil || before.Reason != c.Reason) {

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -172,7 +173,7 @@ func assess(m machine, th policy) health {
 		signals = append(signals, msg)
 		consider(m.faultSeen, th.faultHoldOff)
 	}
-	if c := readyCondition(m.node); c != nil && c.Status != corev1.ConditionTrue {
+	if c := nodeutil.ReadyCondition(m.node); c != nil && c.Status != corev1.ConditionTrue {
 		what := "Node NotReady"
 		if c.Status == corev1.ConditionUnknown {
 			what = "Node Ready Unknown (kubelet silent)"
@@ -183,18 +184,6 @@ func assess(m machine, th policy) health {
 	}
 	h.signal = strings.Join(signals, "; ")
 	return h
-}
-
-func readyCondition(node *corev1.Node) *corev1.NodeCondition {
-	if node == nil {
-		return nil
-	}
-	for i := range node.Status.Conditions {
-		if node.Status.Conditions[i].Type == corev1.NodeReady {
-			return &node.Status.Conditions[i]
-		}
-	}
-	return nil
 }
 
 func maxTime(a, b time.Time) time.Time {

@@ -426,7 +426,7 @@ func TestCondition(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			tc.want.Type, tc.want.ObservedGeneration = fleetv1alpha1.PoolHostsHealthyCondition, 3
-			if diff := cmp.Diff(tc.want, condition(tc.plan, 3, testPolicy.window, tc.nodesNote)); diff != "" {
+			if diff := cmp.Diff(tc.want, hostsCondition(tc.plan, 3, testPolicy.window, tc.nodesNote)); diff != "" {
 				t.Errorf("condition (-want +got):\n%s", diff)
 			}
 		})
@@ -438,7 +438,7 @@ func TestConditionNamesAtMostTenMachines(t *testing.T) {
 	for i := range 12 {
 		p.steps = append(p.steps, step{machine: fmt.Sprintf("m%02d", i), verb: verbWait, op: reboot, health: health{signal: "x", due: t0}})
 	}
-	msg := condition(p, 1, time.Hour, "").Message
+	msg := hostsCondition(p, 1, time.Hour, "").Message
 	if !strings.Contains(msg, "m09 [MZ 0]") || strings.Contains(msg, "m10 [MZ 0]") || !strings.HasSuffix(msg, "; and 2 more") {
 		t.Errorf("message = %q, want the first 10 machines and a count of the rest", msg)
 	}

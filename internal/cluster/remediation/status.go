@@ -14,9 +14,9 @@ import (
 // shownMachines bounds how many machines a condition message names.
 const shownMachines = 10
 
-// condition is the Pool's HostsHealthy condition after a pass. nodesNote,
+// hostsCondition is the Pool's HostsHealthy condition after a pass. nodesNote,
 // when not empty, says why the Nodes' conditions could not be read.
-func condition(p plan, generation int64, window time.Duration, nodesNote string) metav1.Condition {
+func hostsCondition(p plan, generation int64, window time.Duration, nodesNote string) metav1.Condition {
 	c := metav1.Condition{Type: fleetv1alpha1.PoolHostsHealthyCondition, ObservedGeneration: generation}
 	var open, listed []string
 	for _, s := range p.steps {

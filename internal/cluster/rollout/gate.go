@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 )
 
 // maxGateProblems bounds the problems the gate's message names.
@@ -61,7 +62,7 @@ func (r *Reconciler) clusterProblems(ctx context.Context, name string, pools []s
 			n := &nodes.Items[i]
 			switch {
 			case p.unhealthy[n.Name]:
-			case !nodeReady(n):
+			case !nodeutil.Ready(n):
 				problems = append(problems, fmt.Sprintf("node %s of pool %s is not Ready", n.Name, pool))
 			case p.disruptions[n.Annotations[fleetv1alpha1.CordonedForAnnotation]]:
 				problems = append(problems, fmt.Sprintf("node %s of pool %s is still cordoned for its maintenance", n.Name, pool))
@@ -80,13 +81,4 @@ func (r *Reconciler) clusterProblems(ctx context.Context, name string, pools []s
 		}
 	}
 	return problems, nil
-}
-
-func nodeReady(n *corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
