@@ -8,3 +8,18 @@ import "embed"
 //
 //go:embed *.yaml
 var FS embed.FS
+
+// Hub lists the CRDs the hub serves: the fleet API and app namespaces.
+var Hub = []string{
+	"fleet.strata.dev_clusters.yaml",
+	"fleet.strata.dev_pools.yaml",
+	"fleet.strata.dev_maintenancerollouts.yaml",
+	"apps.strata.dev_appnamespaces.yaml",
+}
+
+// Workload lists the CRDs every workload cluster serves: the apps that run
+// there and their platform configuration.
+var Workload = []string{
+	"apps.strata.dev_appplatforms.yaml",
+	"apps.strata.dev_statelessapps.yaml",
+}

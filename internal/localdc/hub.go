@@ -34,13 +34,10 @@ const localDatacenterName = "dc1"
 // fieldOwner is the server-side apply field manager of `strata up`.
 const fieldOwner = client.FieldOwner("strata-up")
 
-// installCRDs applies Strata's CRDs to the hub and waits until each is served.
-func installCRDs(ctx context.Context, c client.Client) error {
-	entries, err := fs.Glob(crd.FS, "*.yaml")
-	if err != nil {
-		return err
-	}
-	for _, name := range entries {
+// installCRDs applies the named CRDs of Strata (crd.Hub, crd.Workload) to a
+// cluster and waits until each is served.
+func installCRDs(ctx context.Context, c client.Client, names []string) error {
+	for _, name := range names {
 		raw, err := fs.ReadFile(crd.FS, name)
 		if err != nil {
 			return err

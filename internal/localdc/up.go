@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-dev/strata/config/crd"
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 )
@@ -290,7 +291,7 @@ func (r *Running) installHub(ctx context.Context) error {
 		return fmt.Errorf("connecting to the hub: %w", err)
 	}
 	r.hubConfig = cfg
-	if err := installCRDs(ctx, hub); err != nil {
+	if err := installCRDs(ctx, hub, crd.Hub); err != nil {
 		return err
 	}
 	if err := registerWorkloadClusters(ctx, hub, r.opts.Home, r.Datacenter); err != nil {

@@ -132,6 +132,11 @@ type ProfileNodes struct {
 	// readyNodes counts those whose Ready condition is True.
 	// +optional
 	ReadyNodes int32 `json:"readyNodes"`
+
+	// allocatable sums the allocatable resources of the profile's Ready
+	// Nodes: the room app namespaces of the profile are routed against.
+	// +optional
+	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 }
 
 // Cluster is a workload cluster registered to the hub.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -133,10 +134,12 @@ func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
 			}
 			h.ReadyNodes++
 			p.ReadyNodes++
+			if p.Allocatable == nil {
+				p.Allocatable = corev1.ResourceList{}
+			}
 			for res, q := range n.Status.Allocatable {
-				sum := h.Allocatable[res]
-				sum.Add(q)
-				h.Allocatable[res] = sum
+				addQuantity(h.Allocatable, res, q)
+				addQuantity(p.Allocatable, res, q)
 			}
 		}
 		if nodes.Continue == "" {
@@ -149,6 +152,12 @@ func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
 		h.Profiles = append(h.Profiles, *profiles[name])
 	}
 	return nil
+}
+
+func addQuantity(l corev1.ResourceList, res corev1.ResourceName, q resource.Quantity) {
+	sum := l[res]
+	sum.Add(q)
+	l[res] = sum
 }
 
 // failedChecks keeps the failed checks ("[-]...") of a /readyz answer.

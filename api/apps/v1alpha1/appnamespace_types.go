@@ -1,0 +1,180 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Condition types and reasons of an AppNamespace.
+const (
+	// AppNamespaceReadyCondition is True when the namespace exists in the
+	// chosen workload cluster with its labels, RoleBindings and quota.
+	AppNamespaceReadyCondition = "Ready"
+
+	// NamespaceReadyReason: the namespace and its RoleBindings are in place.
+	NamespaceReadyReason = "NamespaceReady"
+	// NoClusterFitsReason: no Ready workload cluster has a Ready Pool of the
+	// node profile with room for the quota; the message says, per cluster, why.
+	NoClusterFitsReason = "NoClusterFits"
+	// ClusterUnavailableReason: the chosen cluster is gone or unreachable;
+	// the choice is kept (sticky) and retried.
+	ClusterUnavailableReason = "ClusterUnavailable"
+	// NamespaceNotEmptyReason: the AppNamespace is being deleted but its
+	// namespace still holds workloads, which the guardrails protect.
+	NamespaceNotEmptyReason = "NamespaceNotEmpty"
+	// DeletingNamespaceReason: the namespace is being deleted.
+	DeletingNamespaceReason = "DeletingNamespace"
+)
+
+// TenantKind is the kind of workload an app namespace is for.
+// +kubebuilder:validation:Enum=stateless;stateful;batch
+type TenantKind string
+
+// Tenant kinds.
+const (
+	StatelessTenant TenantKind = "stateless"
+	StatefulTenant  TenantKind = "stateful"
+	BatchTenant     TenantKind = "batch"
+)
+
+// OwnerRole is what an owner may do in the namespace; each maps to the
+// Kubernetes ClusterRole of the same name (view, edit, admin), which
+// Strata's own resources aggregate into.
+// +kubebuilder:validation:Enum=view;edit;admin
+type OwnerRole string
+
+// Owner roles.
+const (
+	ViewRole  OwnerRole = "view"
+	EditRole  OwnerRole = "edit"
+	AdminRole OwnerRole = "admin"
+)
+
+// SubjectKind is the kind of an owner: a user or a group.
+// +kubebuilder:validation:Enum=User;Group
+type SubjectKind string
+
+// Subject kinds.
+const (
+	UserSubject  SubjectKind = "User"
+	GroupSubject SubjectKind = "Group"
+)
+
+// Owner is a user or group and its role in the namespace.
+type Owner struct {
+	// kind of the subject: User or Group.
+	// +required
+	Kind SubjectKind `json:"kind"`
+
+	// name of the user or group, as the API servers authenticate it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// role: view, edit or admin.
+	// +required
+	Role OwnerRole `json:"role"`
+}
+
+// AppNamespaceSpec is the namespace an app asks for.
+//
+// +kubebuilder:validation:XValidation:rule="self.app == oldSelf.app",message="app is immutable"
+// +kubebuilder:validation:XValidation:rule="self.tenant == oldSelf.tenant",message="tenant is immutable"
+// +kubebuilder:validation:XValidation:rule="self.nodeProfile == oldSelf.nodeProfile",message="nodeProfile is immutable: the namespace stays in the cluster it was routed to; create another AppNamespace for another profile"
+type AppNamespaceSpec struct {
+	// app is the application the namespace belongs to; its pods, and the
+	// namespace, are labelled with it.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	App string `json:"app"`
+
+	// tenant is the kind of workload: stateless, stateful or batch.
+	// +required
+	Tenant TenantKind `json:"tenant"`
+
+	// nodeProfile is the node profile the app's pods run on; the namespace
+	// goes to a workload cluster with a Ready Pool of that profile.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	NodeProfile string `json:"nodeProfile"`
+
+	// quota is what the namespace's pods may request in all (cpu, memory):
+	// it becomes the namespace's ResourceQuota, and routing counts it
+	// against the room of the cluster's Pools of the profile.
+	// +optional
+	// +kubebuilder:default={cpu: "4", memory: "16Gi"}
+	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// owners get RoleBindings in the namespace, one per owner.
+	// +optional
+	// +listType=map
+	// +listMapKey=kind
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Owners []Owner `json:"owners,omitempty"`
+}
+
+// AppNamespaceStatus is where the namespace went and whether it is ready.
+type AppNamespaceStatus struct {
+	// observedGeneration is the generation of the spec that this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// cluster is the workload cluster the namespace was routed to. Once set
+	// it does not change (the choice is sticky).
+	// +optional
+	Cluster string `json:"cluster,omitempty"`
+
+	// namespace is the namespace's name in that cluster.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+
+	// conditions: Ready, and why not.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// AppNamespace is an app's namespace, routed by the hub to a workload
+// cluster whose Pools match its node profile and have room. Its name is the
+// namespace's name.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,categories=strata,shortName=appns
+// +kubebuilder:subresource:status
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="the name is the namespace's name: at most 63 characters"
+// +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.app`
+// +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenant`
+// +kubebuilder:printcolumn:name="Profile",type=string,JSONPath=`.spec.nodeProfile`
+// +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.status.cluster`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type AppNamespace struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the namespace asked for.
+	// +required
+	Spec AppNamespaceSpec `json:"spec"`
+
+	// status is where it went.
+	// +optional
+	Status AppNamespaceStatus `json:"status,omitempty"`
+}
+
+// AppNamespaceList is a list of AppNamespaces.
+//
+// +kubebuilder:object:root=true
+type AppNamespaceList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AppNamespace `json:"items"`
+}
