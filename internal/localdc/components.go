@@ -82,7 +82,9 @@ func (r *Running) Run(ctx context.Context) error {
 // restart are found before any machine joins again.
 func (r *Running) simProvisioner() (*sim.Provisioner, error) {
 	var clusters []provision.Target
+	kubeletPorts := map[string]int32{}
 	for _, c := range r.Datacenter.WorkloadClusters() {
+		kubeletPorts[c.Name] = int32(c.Ports.KwokController) //nolint:gosec // a TCP port
 		kubeconfig, err := os.ReadFile(KubeconfigPath(r.opts.Home, c.Name))
 		if err != nil {
 			return nil, fmt.Errorf("reading the kubeconfig of cluster %s: %w", c.Name, err)
@@ -91,7 +93,7 @@ func (r *Running) simProvisioner() (*sim.Provisioner, error) {
 	}
 	return sim.New(sim.Options{
 		JoinDuration: r.opts.JoinDuration, WipeDuration: r.opts.WipeDuration, MaintenanceDuration: r.opts.MaintenanceDuration,
-		FaultsFile: filepath.Join(r.opts.Home, FaultsFile), Clusters: clusters,
+		FaultsFile: filepath.Join(r.opts.Home, FaultsFile), Clusters: clusters, KubeletPorts: kubeletPorts,
 	})
 }
 

@@ -37,6 +37,10 @@ type Datacenter struct {
 	// Broker's gRPC API and its Prometheus metrics.
 	BrokerPort        uint32 `json:"brokerPort"`
 	BrokerMetricsPort uint32 `json:"brokerMetricsPort"`
+	// WebhookPort is the loopback HTTPS port of the guardrails' admission
+	// webhook, which every cluster's API server calls. Homes made before it
+	// get one at their next start.
+	WebhookPort uint32 `json:"webhookPort,omitempty"`
 }
 
 // ClusterInfo is one cluster of the local datacenter and the ports its
@@ -101,13 +105,13 @@ func newDatacenter(kubeVersion string, workloads int) (*Datacenter, error) {
 		names = append(names, WorkloadClusterName(i))
 	}
 	perCluster := len(Ports{}.byComponent())
-	ports, err := freePorts(len(names)*perCluster + 2)
+	ports, err := freePorts(len(names)*perCluster + 3)
 	if err != nil {
 		return nil, err
 	}
 	dc := &Datacenter{
 		Kind: stateKind, KubernetesVersion: kubeVersion,
-		BrokerPort: ports[len(ports)-2], BrokerMetricsPort: ports[len(ports)-1],
+		BrokerPort: ports[len(ports)-3], BrokerMetricsPort: ports[len(ports)-2], WebhookPort: ports[len(ports)-1],
 	}
 	for i, name := range names {
 		p := ports[i*6 : i*6+6]
@@ -172,6 +176,12 @@ func (d *Datacenter) validate() error {
 		return errors.New("brokerPort and brokerMetricsPort are required")
 	}
 	seen := map[uint32]string{d.BrokerPort: "broker", d.BrokerMetricsPort: "broker metrics"}
+	if d.WebhookPort != 0 {
+		if other, dup := seen[d.WebhookPort]; dup {
+			return fmt.Errorf("port %d is given to both %s and the admission webhook", d.WebhookPort, other)
+		}
+		seen[d.WebhookPort] = "admission webhook"
+	}
 	for _, c := range d.Clusters {
 		for _, cp := range c.Ports.byComponent() {
 			if cp.port == 0 {

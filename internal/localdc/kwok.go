@@ -3,6 +3,7 @@ package localdc
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
@@ -79,7 +81,13 @@ func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byt
 		Name      string     `json:"name"`
 		ExtraArgs []extraArg `json:"extraArgs"`
 	}
-	args := map[string][]extraArg{"kwok-controller": kwokArgs}
+	args := map[string][]extraArg{
+		"kwok-controller": kwokArgs,
+		// The sim registers Nodes with their machine's hostname, which does
+		// not resolve, and kwok's loopback address as InternalIP, where it
+		// serves the kubelet API (pod logs).
+		"kube-apiserver": {{Key: "kubelet-preferred-address-types", Value: "InternalIP,Hostname"}},
+	}
 	if tuned {
 		for name, a := range throughputArgs {
 			for _, kv := range a {
@@ -167,6 +175,100 @@ func (k kwokctl) create(ctx context.Context, kubeVersion string, c ClusterInfo) 
 	}
 	// An empty --kubeconfig keeps kwokctl away from the user's ~/.kube/config.
 	return k.run(ctx, "--config", cfgPath, "create", "cluster", "--name", c.Name, "--kubeconfig", "")
+}
+
+// appStages are the kwok Stages that play app failures (see the file).
+//
+//go:embed appstages.yaml
+var appStages []byte
+
+// appStagesMarker starts what Strata appends to a cluster's kwok.yaml.
+const appStagesMarker = "# strata: the local datacenter's app stages and container logs (rewritten at every start)"
+
+// SimLogFile is the log every simulated container shows (`kubectl logs`),
+// under the home: kwok runs no process that could write one.
+const SimLogFile = "sim/container.log"
+
+// withAppStages returns a cluster's kwok.yaml with the app stages and the
+// ClusterLogs that serves logsFile for every pod, replacing what an earlier
+// start appended. kwokctl writes kwok.yaml once, at creation, with its
+// default stages; kwok reads it at every start.
+func withAppStages(kwokYAML []byte, logsFile string) []byte {
+	if i := bytes.Index(kwokYAML, []byte(appStagesMarker)); i >= 0 {
+		kwokYAML = kwokYAML[:i]
+	}
+	kwokYAML = bytes.TrimRight(kwokYAML, "\n")
+	kwokYAML = bytes.TrimSuffix(kwokYAML, []byte("---"))
+	var b bytes.Buffer
+	b.Write(bytes.TrimRight(kwokYAML, "\n"))
+	b.WriteString("\n---\n" + appStagesMarker + "\n")
+	b.Write(bytes.TrimRight(appStages, "\n"))
+	fmt.Fprintf(&b, "\n---\napiVersion: kwok.x-k8s.io/v1alpha1\nkind: ClusterLogs\nmetadata:\n  name: all-pods\nspec:\n  logs:\n  - logsFile: %q\n    previousLogsFile: %q\n", logsFile, logsFile)
+	return b.Bytes()
+}
+
+// writeSimLog writes the log every simulated container shows, in the CRI
+// format kwok serves.
+func writeSimLog(home string) (string, error) {
+	path := filepath.Join(home, SimLogFile)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return "", err
+	}
+	line := func(t time.Time, msg string) string {
+		return t.UTC().Format(time.RFC3339Nano) + " stdout F " + msg + "\n"
+	}
+	now := time.Now()
+	content := line(now, "strata local datacenter: kwok plays this container; no process runs in it.") +
+		line(now, "strata local datacenter: its state (running, ready, crash loop, OOM) is simulated by kwok stages keyed on the image; see docs/local-datacenter.md.")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// addAppStages appends the app stages to a workload cluster's kwok.yaml.
+func (k kwokctl) addAppStages(name string) error {
+	logs, err := writeSimLog(k.home)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(ClusterDir(k.home, name), "kwok.yaml")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, withAppStages(raw, logs), 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// restartKwok restarts a running cluster's kwok controller alone, so it
+// reads its configuration again: kwokctl starts only the components that
+// are not running.
+func (k kwokctl) restartKwok(ctx context.Context, name string) error {
+	dir := ClusterDir(k.home, name)
+	pidFile := filepath.Join(dir, "pids", "kwok-controller.pid")
+	if pid, ok := componentPID(dir, pidFile); ok {
+		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return fmt.Errorf("stopping the kwok controller of cluster %s: %w", name, err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for syscall.Kill(pid, 0) == nil {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the kwok controller of cluster %s (pid %d) did not stop within 30s", name, pid)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	if err := os.Remove(pidFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return k.start(ctx, name)
 }
 
 func (k kwokctl) start(ctx context.Context, name string) error {

@@ -190,7 +190,15 @@ func (r *Running) create(ctx context.Context, kubeVersion string) error {
 	r.opts.Logger.Info("Creating the local datacenter", "home", r.opts.Home, "clusters", len(dc.Clusters), "kubernetesVersion", kubeVersion)
 	r.progress("Creating the local datacenter in %s: a hub and %d workload clusters ...", r.opts.Home, workloads)
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
-		return r.kwok.create(ctx, kubeVersion, c)
+		if err := r.kwok.create(ctx, kubeVersion, c); err != nil || c.Name == HubName {
+			return err
+		}
+		// kwokctl writes the cluster's kwok configuration as it creates
+		// it; kwok reads the app stages added to it at its next start.
+		if err := r.kwok.addAppStages(c.Name); err != nil {
+			return err
+		}
+		return r.kwok.restartKwok(ctx, c.Name)
 	}); err != nil {
 		return err
 	}
@@ -209,6 +217,16 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	if dc.KubernetesVersion != kubeVersion {
 		return fmt.Errorf("%s holds a datacenter of Kubernetes %s but %s has %s: run `strata down --home %s` to start afresh",
 			r.opts.Home, dc.KubernetesVersion, r.opts.BinDir, kubeVersion, r.opts.Home)
+	}
+	if dc.WebhookPort == 0 {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		dc.WebhookPort = ports[0]
+		if err := dc.save(r.opts.Home); err != nil {
+			return err
+		}
 	}
 	for _, c := range dc.Clusters {
 		raw, err := os.ReadFile(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml"))
@@ -235,6 +253,11 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	r.progress("Starting the local datacenter in %s ...", r.opts.Home)
 	started := time.Now()
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+		if c.Name != HubName {
+			if err := r.kwok.addAppStages(c.Name); err != nil {
+				return err
+			}
+		}
 		return r.kwok.start(ctx, c.Name)
 	}); err != nil {
 		return err
@@ -420,8 +443,8 @@ func waitPortsFree(ctx context.Context, dc *Datacenter) error {
 // portsFree fails, naming the port and its component, when a port that the
 // datacenter's components need is taken by another process.
 func portsFree(dc *Datacenter) error {
-	for _, p := range []componentPort{{"broker", dc.BrokerPort}, {"broker metrics", dc.BrokerMetricsPort}} {
-		if !portFree(p.port) {
+	for _, p := range []componentPort{{"broker", dc.BrokerPort}, {"broker metrics", dc.BrokerMetricsPort}, {"admission webhook", dc.WebhookPort}} {
+		if p.port != 0 && !portFree(p.port) {
 			return fmt.Errorf("port %d, which the %s listens on, is in use by another process: stop that process, or run `strata down` and start afresh", p.port, p.component)
 		}
 	}

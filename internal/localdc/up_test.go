@@ -1,6 +1,7 @@
 package localdc
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"path/filepath"
@@ -83,5 +84,27 @@ func TestOptionsCompleteNamesMissingBinaries(t *testing.T) {
 	err := o.complete()
 	if err == nil || !strings.Contains(err.Error(), "is missing kube-apiserver, kube-controller-manager") || !strings.Contains(err.Error(), "make tools") || strings.Contains(err.Error(), "kwokctl") {
 		t.Errorf("complete = %v, want the missing binaries (not kwokctl) and `make tools`", err)
+	}
+}
+
+// The app stages are appended once, replacing what an earlier start added,
+// and kwokctl's own documents are kept.
+func TestWithAppStages(t *testing.T) {
+	base := []byte("kind: KwokctlConfiguration\n---\nkind: Stage\nmetadata:\n  name: pod-ready\n")
+	once := withAppStages(base, "/home/sim/container.log")
+	twice := withAppStages(once, "/home/sim/container.log")
+	if !bytes.Equal(once, twice) {
+		t.Fatalf("a second start changed kwok.yaml:\n%s\nthen\n%s", once, twice)
+	}
+	for _, want := range []string{"name: pod-ready", "name: pod-crashloop-start", "name: pod-unready", "kind: ClusterLogs", `logsFile: "/home/sim/container.log"`} {
+		if !bytes.Contains(once, []byte(want)) {
+			t.Errorf("kwok.yaml lacks %q:\n%s", want, once)
+		}
+	}
+	if n := bytes.Count(once, []byte(appStagesMarker)); n != 1 {
+		t.Errorf("the marker appears %d times, want 1", n)
+	}
+	if bytes.Contains(once, []byte("---\n---")) {
+		t.Errorf("kwok.yaml has an empty document:\n%s", once)
 	}
 }

@@ -261,6 +261,9 @@ func mergeStatus(node, want *corev1.Node) {
 	if len(node.Status.Addresses) == 0 {
 		node.Status.Addresses = want.Status.Addresses
 	}
+	if want.Status.DaemonEndpoints.KubeletEndpoint.Port != 0 {
+		node.Status.DaemonEndpoints = want.Status.DaemonEndpoints
+	}
 	for _, c := range want.Status.Conditions {
 		replaced := false
 		for i := range node.Status.Conditions {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -62,6 +63,10 @@ type Options struct {
 	// looked for there too (after a restart, before any join). Only Cluster
 	// and BootstrapKubeconfig are used.
 	Clusters []provision.Target
+	// KubeletPorts are, by cluster, the loopback port where kwok serves the
+	// kubelet API of every Node it plays there (pod logs): Nodes registered
+	// in such a cluster point their InternalIP and kubelet endpoint at it.
+	KubeletPorts map[string]int32
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.WithTicker
 }
@@ -87,6 +92,7 @@ type Provisioner struct {
 	join, wipe, maintain time.Duration
 	clock                clock.WithTicker
 	faultsFile           string
+	kubeletPorts         map[string]int32
 	// changed receives when the faults change (provision.HealthChecker).
 	changed chan struct{}
 
@@ -128,7 +134,7 @@ func New(o Options) (*Provisioner, error) {
 	}
 	p := &Provisioner{
 		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
-		faultsFile: o.FaultsFile, changed: make(chan struct{}, 1),
+		faultsFile: o.FaultsFile, kubeletPorts: o.KubeletPorts, changed: make(chan struct{}, 1),
 		clusters: map[[sha256.Size]byte]*cluster{}, targets: map[[sha256.Size]byte]provision.Target{},
 		faults: faults, healing: map[string]bool{},
 	}
@@ -151,10 +157,22 @@ func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target prov
 	if err != nil {
 		return err
 	}
-	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now()), true); err != nil {
+	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), true); err != nil {
 		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
 	return nil
+}
+
+// withKubelet points a Node at the kubelet API that kwok serves for it in
+// the cluster, as a kubelet registers its address and port.
+func (p *Provisioner) withKubelet(n *corev1.Node, cluster string) *corev1.Node {
+	port, ok := p.kubeletPorts[cluster]
+	if !ok {
+		return n
+	}
+	n.Status.Addresses = append([]corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}}, n.Status.Addresses...)
+	n.Status.DaemonEndpoints.KubeletEndpoint.Port = port
+	return n
 }
 
 // Maintain implements provision.Provisioner: after MaintenanceDuration a
@@ -187,7 +205,7 @@ func (p *Provisioner) Maintain(ctx context.Context, m provision.Machine, op prov
 		return err
 	}
 	m.OSImage, m.Kernel, m.NodeConfig = op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig
-	if err := register(ctx, c.kube, desiredNode(m, target, c.version, p.clock.Now()), false); err != nil {
+	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), false); err != nil {
 		return fmt.Errorf("registering reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
 	return nil
