@@ -1,0 +1,159 @@
+package appnamespace
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+const (
+	// FieldOwner is the server-side apply field manager of what the
+	// controller writes in workload clusters.
+	FieldOwner = "strata-appnamespace"
+	// Finalizer keeps an AppNamespace until its namespace is gone.
+	Finalizer = "apps.strata.dev/app-namespace"
+	// QuotaName is the namespace's ResourceQuota.
+	QuotaName = "strata-quota"
+	// ownerBindingPrefix starts the names of the owners' RoleBindings.
+	ownerBindingPrefix = "strata-owner-"
+)
+
+// namespaceLabels are the labels of the namespace made for an AppNamespace:
+// the workload controllers read the app and node profile from them.
+func namespaceLabels(an *appsv1alpha1.AppNamespace) map[string]string {
+	return map[string]string{
+		appsv1alpha1.AppLabel:          an.Spec.App,
+		appsv1alpha1.TenantLabel:       string(an.Spec.Tenant),
+		appsv1alpha1.AppNamespaceLabel: an.Name,
+		fleetv1alpha1.NodeProfileLabel: an.Spec.NodeProfile,
+	}
+}
+
+// ownedLabels label the RoleBindings and ResourceQuota of an AppNamespace.
+func ownedLabels(an *appsv1alpha1.AppNamespace) map[string]string {
+	return map[string]string{
+		appsv1alpha1.AppLabel:          an.Spec.App,
+		appsv1alpha1.AppNamespaceLabel: an.Name,
+	}
+}
+
+// desiredNamespace is the namespace of an AppNamespace; its name is the
+// AppNamespace's.
+func desiredNamespace(an *appsv1alpha1.AppNamespace) *corev1ac.NamespaceApplyConfiguration {
+	return corev1ac.Namespace(an.Name).WithLabels(namespaceLabels(an))
+}
+
+// desiredQuota is the namespace's ResourceQuota: what its pods may request
+// in all.
+func desiredQuota(an *appsv1alpha1.AppNamespace) *corev1ac.ResourceQuotaApplyConfiguration {
+	return corev1ac.ResourceQuota(QuotaName, an.Name).
+		WithLabels(ownedLabels(an)).
+		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(quotaHard(an.Spec.Quota)))
+}
+
+// quotaHard turns the AppNamespace's quota into ResourceQuota limits on
+// requests: cpu -> requests.cpu, memory -> requests.memory, likewise
+// ephemeral-storage and extended resources (example.com/gpu ->
+// requests.example.com/gpu); names that are already quota names (pods,
+// requests.cpu, limits.memory, count/services...) are kept.
+func quotaHard(quota corev1.ResourceList) corev1.ResourceList {
+	hard := corev1.ResourceList{}
+	for name, q := range quota {
+		switch {
+		case name == corev1.ResourceCPU, name == corev1.ResourceMemory, name == corev1.ResourceEphemeralStorage, extended(name):
+			hard["requests."+name] = q.DeepCopy()
+		default:
+			hard[name] = q.DeepCopy()
+		}
+	}
+	return hard
+}
+
+// extended says whether a name is an extended resource (example.com/gpu)
+// rather than a quota name (requests.example.com/gpu, count/pods).
+func extended(name corev1.ResourceName) bool {
+	n := string(name)
+	return strings.Contains(n, "/") && !strings.HasPrefix(n, "requests.") && !strings.HasPrefix(n, "limits.") && !strings.HasPrefix(n, "count/")
+}
+
+// roleBindingName names an owner's RoleBinding: role and kind, and a hash of
+// the subject's name, which may hold characters a name may not (e-mail
+// addresses, "system:" groups). The role is in the name because a
+// RoleBinding's roleRef cannot change: a new role is a new binding.
+func roleBindingName(o appsv1alpha1.Owner) string {
+	sum := sha256.Sum256([]byte(o.Name))
+	return ownerBindingPrefix + string(o.Role) + "-" + strings.ToLower(string(o.Kind)) + "-" + hex.EncodeToString(sum[:])[:10]
+}
+
+// desiredRoleBindings are one RoleBinding per owner, to the ClusterRole of
+// its role (view, edit or admin), in owner order.
+func desiredRoleBindings(an *appsv1alpha1.AppNamespace) []*rbacv1ac.RoleBindingApplyConfiguration {
+	bindings := make([]*rbacv1ac.RoleBindingApplyConfiguration, 0, len(an.Spec.Owners))
+	for _, o := range an.Spec.Owners {
+		bindings = append(bindings, rbacv1ac.RoleBinding(roleBindingName(o), an.Name).
+			WithLabels(ownedLabels(an)).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup(rbacv1.GroupName).WithKind("ClusterRole").WithName(string(o.Role))).
+			WithSubjects(rbacv1ac.Subject().WithAPIGroup(rbacv1.GroupName).WithKind(string(o.Kind)).WithName(o.Name)))
+	}
+	return bindings
+}
+
+// staleRoleBindings are the owner RoleBindings made for the AppNamespace
+// that no owner asks for any more: removed owners, changed roles.
+func staleRoleBindings(an *appsv1alpha1.AppNamespace, existing []rbacv1.RoleBinding) []string {
+	want := map[string]bool{}
+	for _, o := range an.Spec.Owners {
+		want[roleBindingName(o)] = true
+	}
+	var stale []string
+	for i := range existing {
+		rb := &existing[i]
+		if rb.Labels[appsv1alpha1.AppNamespaceLabel] != an.Name || !strings.HasPrefix(rb.Name, ownerBindingPrefix) || want[rb.Name] {
+			continue
+		}
+		stale = append(stale, rb.Name)
+	}
+	return stale
+}
+
+// outcome is what a reconcile found: the Ready condition to report, the
+// cluster chosen (if any) and when to look again.
+type outcome struct {
+	cluster string
+	reason  string
+	message string
+}
+
+// desiredStatus is the AppNamespace's status for an outcome. A transition
+// time is kept while the condition's status stays.
+func desiredStatus(an *appsv1alpha1.AppNamespace, out outcome, now metav1.Time) appsv1alpha1.AppNamespaceStatus {
+	status := *an.Status.DeepCopy()
+	status.ObservedGeneration = an.Generation
+	if out.cluster != "" {
+		status.Cluster = out.cluster
+		status.Namespace = an.Name
+	}
+	cond := metav1.Condition{
+		Type:               appsv1alpha1.AppNamespaceReadyCondition,
+		Status:             metav1.ConditionFalse,
+		Reason:             out.reason,
+		Message:            out.message,
+		ObservedGeneration: an.Generation,
+		LastTransitionTime: now,
+	}
+	if out.reason == appsv1alpha1.NamespaceReadyReason {
+		cond.Status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&status.Conditions, cond)
+	return status
+}

@@ -1,0 +1,198 @@
+package appnamespace
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+func TestDesiredNamespaceAndQuota(t *testing.T) {
+	an := makeAppNamespace("shop-prod", "shop").Profile("gpu-h100").Quota("16", "64Gi").Obj()
+
+	wantNS := corev1ac.Namespace("shop-prod").WithLabels(map[string]string{
+		"apps.strata.dev/app":           "shop",
+		"apps.strata.dev/tenant":        "stateless",
+		"apps.strata.dev/app-namespace": "shop-prod",
+		"fleet.strata.dev/node-profile": "gpu-h100",
+	})
+	if diff := cmp.Diff(wantNS, desiredNamespace(an)); diff != "" {
+		t.Errorf("namespace (-want +got):\n%s", diff)
+	}
+	wantQuota := corev1ac.ResourceQuota("strata-quota", "shop-prod").
+		WithLabels(map[string]string{"apps.strata.dev/app": "shop", "apps.strata.dev/app-namespace": "shop-prod"}).
+		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{
+			"requests.cpu": resource.MustParse("16"), "requests.memory": resource.MustParse("64Gi"),
+		}))
+	if diff := cmp.Diff(wantQuota, desiredQuota(an)); diff != "" {
+		t.Errorf("quota (-want +got):\n%s", diff)
+	}
+}
+
+func TestQuotaHard(t *testing.T) {
+	q := resource.MustParse("2")
+	tests := []struct {
+		name  string
+		quota corev1.ResourceList
+		want  corev1.ResourceList
+	}{
+		{name: "none", quota: nil, want: corev1.ResourceList{}},
+		{
+			name:  "node resources limit requests",
+			quota: corev1.ResourceList{"cpu": q, "memory": q, "ephemeral-storage": q, "example.com/gpu": q},
+			want: corev1.ResourceList{"requests.cpu": q, "requests.memory": q, "requests.ephemeral-storage": q,
+				"requests.example.com/gpu": q},
+		},
+		{
+			name:  "quota names stay",
+			quota: corev1.ResourceList{"pods": q, "limits.cpu": q, "requests.example.com/gpu": q, "count/services": q},
+			want:  corev1.ResourceList{"pods": q, "limits.cpu": q, "requests.example.com/gpu": q, "count/services": q},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, quotaHard(tt.quota)); diff != "" {
+				t.Errorf("quotaHard (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDesiredRoleBindings(t *testing.T) {
+	an := makeAppNamespace("shop-prod", "shop").
+		Owner(appsv1alpha1.UserSubject, "alice@example.com", appsv1alpha1.AdminRole).
+		Owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).
+		Owner(appsv1alpha1.UserSubject, "shop-devs", appsv1alpha1.ViewRole).
+		Obj()
+	binding := func(name, kind, subject, role string) *rbacv1ac.RoleBindingApplyConfiguration {
+		return rbacv1ac.RoleBinding(name, "shop-prod").
+			WithLabels(map[string]string{"apps.strata.dev/app": "shop", "apps.strata.dev/app-namespace": "shop-prod"}).
+			WithRoleRef(rbacv1ac.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("ClusterRole").WithName(role)).
+			WithSubjects(rbacv1ac.Subject().WithAPIGroup("rbac.authorization.k8s.io").WithKind(kind).WithName(subject))
+	}
+	// The names hash the subject's name: sha256("alice@example.com"), sha256("shop-devs").
+	want := []*rbacv1ac.RoleBindingApplyConfiguration{
+		binding("strata-owner-admin-user-ff8d9819fc", "User", "alice@example.com", "admin"),
+		binding("strata-owner-edit-group-1e826d0a8e", "Group", "shop-devs", "edit"),
+		binding("strata-owner-view-user-1e826d0a8e", "User", "shop-devs", "view"),
+	}
+	if diff := cmp.Diff(want, desiredRoleBindings(an)); diff != "" {
+		t.Errorf("role bindings (-want +got):\n%s", diff)
+	}
+}
+
+func TestStaleRoleBindings(t *testing.T) {
+	alice := appsv1alpha1.Owner{Kind: appsv1alpha1.UserSubject, Name: "alice", Role: appsv1alpha1.EditRole}
+	aliceAdmin := alice
+	aliceAdmin.Role = appsv1alpha1.AdminRole
+	bob := appsv1alpha1.Owner{Kind: appsv1alpha1.UserSubject, Name: "bob", Role: appsv1alpha1.ViewRole}
+	existing := func(name, appNamespace string) rbacv1.RoleBinding {
+		rb := rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns"}}
+		if appNamespace != "" {
+			rb.Labels = map[string]string{appsv1alpha1.AppNamespaceLabel: appNamespace}
+		}
+		return rb
+	}
+	tests := []struct {
+		name     string
+		owners   []appsv1alpha1.Owner
+		existing []rbacv1.RoleBinding
+		want     []string
+	}{
+		{
+			name:     "current owners stay",
+			owners:   []appsv1alpha1.Owner{alice, bob},
+			existing: []rbacv1.RoleBinding{existing(roleBindingName(alice), "ns"), existing(roleBindingName(bob), "ns")},
+		},
+		{
+			name:     "a removed owner and a changed role go",
+			owners:   []appsv1alpha1.Owner{aliceAdmin},
+			existing: []rbacv1.RoleBinding{existing(roleBindingName(alice), "ns"), existing(roleBindingName(bob), "ns"), existing(roleBindingName(aliceAdmin), "ns")},
+			want:     []string{roleBindingName(alice), roleBindingName(bob)},
+		},
+		{
+			name:   "bindings Strata did not make for this app namespace stay",
+			owners: nil,
+			existing: []rbacv1.RoleBinding{
+				existing("team-admins", ""), existing("strata-owner-view-user-0123456789", ""),
+				existing(roleBindingName(bob), "other"), existing("ci-deployer", "ns"),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			an := makeAppNamespace("ns", "app").Obj()
+			an.Spec.Owners = tt.owners
+			if diff := cmp.Diff(tt.want, staleRoleBindings(an, tt.existing)); diff != "" {
+				t.Errorf("stale (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDesiredStatus(t *testing.T) {
+	then := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	now := metav1.NewTime(then.Add(time.Hour))
+	notFits := metav1.Condition{Type: "Ready", Status: metav1.ConditionFalse, Reason: appsv1alpha1.NoClusterFitsReason,
+		Message: "no workload cluster fits", ObservedGeneration: 1, LastTransitionTime: then}
+	ready := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: appsv1alpha1.NamespaceReadyReason,
+		Message: "namespace ns in cluster w1", ObservedGeneration: 2, LastTransitionTime: then}
+
+	tests := []struct {
+		name   string
+		status appsv1alpha1.AppNamespaceStatus
+		out    outcome
+		want   appsv1alpha1.AppNamespaceStatus
+	}{
+		{
+			name: "none fits: no cluster",
+			out:  outcome{reason: appsv1alpha1.NoClusterFitsReason, message: "no workload cluster fits"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionFalse, Reason: appsv1alpha1.NoClusterFitsReason, Message: "no workload cluster fits",
+					ObservedGeneration: 2, LastTransitionTime: now},
+			}},
+		},
+		{
+			name:   "routed and ready: the cluster, the namespace, a transition",
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 1, Conditions: []metav1.Condition{notFits}},
+			out:    outcome{cluster: "w1", reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionTrue, Reason: appsv1alpha1.NamespaceReadyReason, Message: "namespace ns in cluster w1",
+					ObservedGeneration: 2, LastTransitionTime: now},
+			}},
+		},
+		{
+			name:   "still ready: the transition time stays",
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{cluster: "w1", reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
+			want:   appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
+		},
+		{
+			name:   "the cluster stays when a reconcile cannot reach it",
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{cluster: "w1", reason: appsv1alpha1.ClusterUnavailableReason, message: "cluster w1 is not Ready"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionFalse, Reason: appsv1alpha1.ClusterUnavailableReason, Message: "cluster w1 is not Ready",
+					ObservedGeneration: 2, LastTransitionTime: now},
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			an := makeAppNamespace("ns", "app").Obj()
+			an.Generation = 2
+			an.Status = tt.status
+			if diff := cmp.Diff(tt.want, desiredStatus(an, tt.out, now)); diff != "" {
+				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -1,0 +1,516 @@
+package appnamespace
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+const systemNamespace = "strata-system"
+
+// holdLabel marks a namespace that the test's stand-in for the guardrail
+// webhook refuses to delete, as the webhook refuses a non-empty one.
+const holdLabel = "test.strata.dev/holds-workloads"
+
+// workload is a workload cluster of the test: an API server of its own.
+type workload struct {
+	name string
+	cfg  *rest.Config
+	c    client.Client
+	cs   kubernetes.Interface
+}
+
+// TestAppNamespaceController runs the controller on a hub API server with
+// two workload clusters, each an API server of its own. Nothing else runs:
+// the test writes the Clusters' and Pools' status (the room), and plays the
+// namespace controller where a namespace is deleted.
+func TestAppNamespaceController(t *testing.T) {
+	_, hubCfg := testutil.StartEnv(t)
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hub, err := client.New(hubCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustCreate(t, hub, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
+	w1, w2 := startWorkload(t, hub, "w1"), startWorkload(t, hub, "w2")
+	setRoom(t, hub, "w1", "8", "32Gi")
+	setRoom(t, hub, "w2", "64", "256Gi")
+	readyPoolOn(t, hub, "w1-general", "w1")
+	readyPoolOn(t, hub, "w2-general", "w2")
+
+	testutil.StartManager(t, hubCfg, scheme, func(mgr ctrl.Manager) error {
+		clusters := remote.New(mgr.GetClient())
+		if err := mgr.Add(clusters); err != nil {
+			return err
+		}
+		r, err := New(Options{Hub: mgr.GetClient(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+		if err != nil {
+			return err
+		}
+		return r.SetupWithManager(mgr)
+	})
+
+	t.Run("routes to the cluster with room and makes the namespace there", func(t *testing.T) {
+		testutil.MustCreate(t, hub, makeAppNamespace("shop", "shop").Quota("16", "64Gi").
+			Owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.ViewRole).
+			Owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).Obj())
+		an := waitReason(t, hub, "shop", appsv1alpha1.NamespaceReadyReason)
+		if an.Status.Cluster != "w2" || an.Status.Namespace != "shop" {
+			t.Errorf("status = %+v, want namespace shop in w2, the only cluster with room", an.Status)
+		}
+		ns := &corev1.Namespace{}
+		if err := w2.c.Get(t.Context(), client.ObjectKey{Name: "shop"}, ns); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{
+			appsv1alpha1.AppLabel: "shop", appsv1alpha1.TenantLabel: "stateless", appsv1alpha1.AppNamespaceLabel: "shop",
+			fleetv1alpha1.NodeProfileLabel: "general",
+		}
+		for k, v := range want {
+			if ns.Labels[k] != v {
+				t.Errorf("namespace label %s = %q, want %q", k, ns.Labels[k], v)
+			}
+		}
+		if err := w1.c.Get(t.Context(), client.ObjectKey{Name: "shop"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+			t.Errorf("namespace shop in w1: %v, want none", err)
+		}
+		wantQuota(t, w2, "shop", "16", "64Gi")
+		waitEvent(t, hub, "shop", routedReason)
+	})
+
+	t.Run("owners get RoleBindings; a view owner cannot create objects", func(t *testing.T) {
+		waitBindings(t, w2, "shop", map[string]string{"alice": "view", "shop-devs": "edit"})
+		alice := impersonate(t, w2, "alice", nil)
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "x", Namespace: "shop"}}
+		if err := alice.Create(t.Context(), cm); !apierrors.IsForbidden(err) {
+			t.Errorf("alice (view) creating a ConfigMap: %v, want Forbidden", err)
+		}
+		if err := alice.List(t.Context(), &corev1.ConfigMapList{}, client.InNamespace("shop")); err != nil {
+			t.Errorf("alice (view) listing ConfigMaps: %v", err)
+		}
+		dev := impersonate(t, w2, "bob", []string{"shop-devs"})
+		if err := dev.Create(t.Context(), cm); err != nil {
+			t.Errorf("a shop-devs member (edit) creating a ConfigMap: %v", err)
+		}
+	})
+
+	t.Run("changed owners: stale RoleBindings go; a changed quota is applied", func(t *testing.T) {
+		update(t, hub, "shop", func(an *appsv1alpha1.AppNamespace) {
+			an.Spec.Owners = []appsv1alpha1.Owner{{Kind: appsv1alpha1.UserSubject, Name: "alice", Role: appsv1alpha1.AdminRole}}
+			an.Spec.Quota = resources("20", "64Gi")
+		})
+		waitBindings(t, w2, "shop", map[string]string{"alice": "admin"})
+		wantQuota(t, w2, "shop", "20", "64Gi")
+	})
+
+	t.Run("the choice is sticky across a capacity change", func(t *testing.T) {
+		setRoom(t, hub, "w1", "64", "256Gi")
+		setRoom(t, hub, "w2", "8", "32Gi")
+		update(t, hub, "shop", func(an *appsv1alpha1.AppNamespace) { an.Spec.Quota = resources("24", "64Gi") })
+		an := waitReason(t, hub, "shop", appsv1alpha1.NamespaceReadyReason)
+		if an.Status.Cluster != "w2" {
+			t.Errorf("status.cluster = %q after the capacity moved, want w2 still", an.Status.Cluster)
+		}
+		wantQuota(t, w2, "shop", "24", "64Gi")
+		if err := w1.c.Get(t.Context(), client.ObjectKey{Name: "shop"}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+			t.Errorf("namespace shop in w1: %v, want none", err)
+		}
+		// A new one goes where the room is now.
+		testutil.MustCreate(t, hub, makeAppNamespace("cart", "cart").Obj())
+		if an := waitReason(t, hub, "cart", appsv1alpha1.NamespaceReadyReason); an.Status.Cluster != "w1" {
+			t.Errorf("cart went to %q, want w1", an.Status.Cluster)
+		}
+	})
+
+	t.Run("none fits: the message says why per cluster; room that appears routes it", func(t *testing.T) {
+		testutil.MustCreate(t, hub, makeAppNamespace("huge", "huge").Quota("100", "64Gi").Obj())
+		an := waitReason(t, hub, "huge", appsv1alpha1.NoClusterFitsReason)
+		// w1: 64 - cart's 4; w2: 8 - shop's 24.
+		want := "no workload cluster fits profile general with quota cpu 100, memory 64Gi: " +
+			"w1: room cpu 60 of 64 after 1 app namespace, quota asks cpu 100; " +
+			"w2: room cpu 0 of 8 and memory 0 of 32Gi after 1 app namespace, quota asks cpu 100 and memory 64Gi"
+		if got := readyCondition(an).Message; got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+		waitEvent(t, hub, "huge", appsv1alpha1.NoClusterFitsReason)
+
+		testutil.MustCreate(t, hub, makeAppNamespace("trainer", "trainer").Profile("gpu-h100").Obj())
+		an = waitReason(t, hub, "trainer", appsv1alpha1.NoClusterFitsReason)
+		want = "no workload cluster fits profile gpu-h100 with quota cpu 4, memory 16Gi: " +
+			"w1: no Pool of profile gpu-h100; w2: no Pool of profile gpu-h100"
+		if got := readyCondition(an).Message; got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+
+		setRoom(t, hub, "w1", "200", "256Gi")
+		if an := waitReason(t, hub, "huge", appsv1alpha1.NamespaceReadyReason); an.Status.Cluster != "w1" {
+			t.Errorf("huge went to %q once w1 had room, want w1", an.Status.Cluster)
+		}
+	})
+
+	t.Run("a lost status is found again; a foreign namespace of the name is avoided", func(t *testing.T) {
+		setRoom(t, hub, "w2", "64", "256Gi")
+		// Made for an AppNamespace "found" whose status was lost: it is in
+		// w2, though w1 has more room.
+		testutil.MustCreate(t, w2.c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: "found", Labels: map[string]string{appsv1alpha1.AppNamespaceLabel: "found"}}})
+		testutil.MustCreate(t, hub, makeAppNamespace("found", "found").Quota("1", "1Gi").Obj())
+		if an := waitReason(t, hub, "found", appsv1alpha1.NamespaceReadyReason); an.Status.Cluster != "w2" {
+			t.Errorf("found went to %q, want w2 where its namespace is", an.Status.Cluster)
+		}
+		testutil.MustCreate(t, w1.c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a"}})
+		testutil.MustCreate(t, hub, makeAppNamespace("team-a", "team-a").Quota("1", "1Gi").Obj())
+		if an := waitReason(t, hub, "team-a", appsv1alpha1.NamespaceReadyReason); an.Status.Cluster != "w2" {
+			t.Errorf("team-a went to %q, want w2: w1 has a namespace team-a of its own", an.Status.Cluster)
+		}
+	})
+
+	t.Run("delete: the namespace goes, then the finalizer", func(t *testing.T) {
+		deleteAppNamespace(t, hub, "cart")
+		finalizeNamespace(t, w1, "cart")
+		waitGone(t, hub, "cart")
+	})
+
+	t.Run("delete refused by the guardrails: NamespaceNotEmpty with their message, retried", func(t *testing.T) {
+		denyNamespaceDeletes(t, w2)
+		patchLabel(t, w2, "shop", holdLabel, "true")
+		deleteAppNamespace(t, hub, "shop")
+		an := waitReason(t, hub, "shop", appsv1alpha1.NamespaceNotEmptyReason)
+		msg := readyCondition(an).Message
+		if !strings.Contains(msg, "strata-guardrail: namespace shop still holds workloads; delete them first") ||
+			!strings.Contains(msg, "deleting namespace shop in cluster w2 was refused") {
+			t.Errorf("message = %q, want the denial as the API server gave it", msg)
+		}
+		if an.Status.Cluster != "w2" || an.DeletionTimestamp.IsZero() {
+			t.Errorf("status = %+v, deletion = %v", an.Status, an.DeletionTimestamp)
+		}
+		waitEvent(t, hub, "shop", appsv1alpha1.NamespaceNotEmptyReason)
+
+		// Emptied (the hold is gone): the retry goes through.
+		patchLabel(t, w2, "shop", holdLabel, "")
+		waitReason(t, hub, "shop", appsv1alpha1.DeletingNamespaceReason)
+		finalizeNamespace(t, w2, "shop")
+		waitGone(t, hub, "shop")
+	})
+}
+
+// startWorkload starts a workload cluster and registers it on the hub.
+func startWorkload(t *testing.T, hub client.Client, name string) *workload {
+	t.Helper()
+	env, cfg := testutil.StartEnv(t)
+	admin, err := env.AddUser(envtest.User{Name: "hub", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustCreate(t, hub, testutil.MakeSecret(systemNamespace, name+"-kubeconfig", "kubeconfig", kubeconfig))
+	testutil.MustCreate(t, hub, testutil.MakeCluster(name, systemNamespace).Obj())
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aggregateRoles(t, c)
+	return &workload{name: name, cfg: cfg, c: c, cs: cs}
+}
+
+// aggregateRoles plays kube-controller-manager's ClusterRole aggregation,
+// which envtest does not run, for the roles owners are bound to: without
+// it view, edit and admin grant nothing.
+func aggregateRoles(t *testing.T, c client.Client) {
+	t.Helper()
+	for _, name := range []string{"view", "edit", "admin"} {
+		role := &rbacv1.ClusterRole{}
+		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, role); err != nil {
+			t.Fatal(err)
+		}
+		role.Rules = nil
+		for _, selector := range role.AggregationRule.ClusterRoleSelectors {
+			sel, err := metav1.LabelSelectorAsSelector(&selector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := &rbacv1.ClusterRoleList{}
+			if err := c.List(t.Context(), parts, client.MatchingLabelsSelector{Selector: sel}); err != nil {
+				t.Fatal(err)
+			}
+			for _, part := range parts.Items {
+				if part.Name != name {
+					role.Rules = append(role.Rules, part.Rules...)
+				}
+			}
+		}
+		if err := c.Update(t.Context(), role); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// setRoom plays the Cluster controller: the cluster is Ready with the
+// allocatable of its general Nodes.
+func setRoom(t *testing.T, hub client.Client, name, cpu, memory string) {
+	t.Helper()
+	c := &fleetv1alpha1.Cluster{}
+	if err := hub.Get(t.Context(), client.ObjectKey{Name: name}, c); err != nil {
+		t.Fatal(err)
+	}
+	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: fleetv1alpha1.ClusterReadyCondition, Status: metav1.ConditionTrue,
+		Reason: fleetv1alpha1.ClusterReachableReason, Message: "reachable", ObservedGeneration: c.Generation})
+	c.Status.Profiles = []fleetv1alpha1.ProfileNodes{{Name: "general", Nodes: 4, ReadyNodes: 4, Allocatable: resources(cpu, memory)}}
+	if err := hub.Status().Update(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readyPoolOn plays the Pool controller: a general Pool with Ready Nodes.
+func readyPoolOn(t *testing.T, hub client.Client, name, cluster string) {
+	t.Helper()
+	p := testutil.MakePool(name, cluster, 4).Obj()
+	testutil.MustCreate(t, hub, p)
+	p.Status.Nodes, p.Status.Ready = 4, 4
+	if err := hub.Status().Update(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func update(t *testing.T, hub client.Client, name string, mutate func(*appsv1alpha1.AppNamespace)) {
+	t.Helper()
+	an := &appsv1alpha1.AppNamespace{}
+	if err := hub.Get(t.Context(), client.ObjectKey{Name: name}, an); err != nil {
+		t.Fatal(err)
+	}
+	before := an.DeepCopy()
+	mutate(an)
+	if err := hub.Patch(t.Context(), an, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReason waits until the AppNamespace's Ready condition has the reason
+// for its current generation.
+func waitReason(t *testing.T, hub client.Client, name, reason string) *appsv1alpha1.AppNamespace {
+	t.Helper()
+	an := &appsv1alpha1.AppNamespace{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := hub.Get(ctx, client.ObjectKey{Name: name}, an); err != nil {
+			return false, err
+		}
+		c := readyCondition(an)
+		return c != nil && c.Reason == reason && c.ObservedGeneration == an.Generation && an.Status.ObservedGeneration == an.Generation, nil
+	})
+	if err != nil {
+		t.Fatalf("app namespace %s: want Ready reason %s: %v; status %+v", name, reason, err, an.Status)
+	}
+	return an
+}
+
+func readyCondition(an *appsv1alpha1.AppNamespace) *metav1.Condition {
+	return meta.FindStatusCondition(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition)
+}
+
+func wantQuota(t *testing.T, w *workload, namespace, cpu, memory string) {
+	t.Helper()
+	var q corev1.ResourceQuota
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := w.c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: QuotaName}, &q); err != nil {
+			return false, client.IgnoreNotFound(err)
+		}
+		return q.Spec.Hard.Name("requests.cpu", resource.DecimalSI).Equal(resource.MustParse(cpu)) &&
+			q.Spec.Hard.Name("requests.memory", resource.BinarySI).Equal(resource.MustParse(memory)) && len(q.Spec.Hard) == 2, nil
+	})
+	if err != nil {
+		t.Errorf("quota of %s in %s = %v, want requests.cpu %s, requests.memory %s", namespace, w.name, q.Spec.Hard, cpu, memory)
+	}
+}
+
+// waitBindings waits until the namespace's owner RoleBindings are exactly
+// want (subject name -> ClusterRole).
+func waitBindings(t *testing.T, w *workload, namespace string, want map[string]string) {
+	t.Helper()
+	got := map[string]string{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		list := &rbacv1.RoleBindingList{}
+		if err := w.c.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{appsv1alpha1.AppNamespaceLabel: namespace}); err != nil {
+			return false, err
+		}
+		got = map[string]string{}
+		for _, rb := range list.Items {
+			for _, s := range rb.Subjects {
+				got[s.Name] = rb.RoleRef.Name
+			}
+		}
+		return len(got) == len(want) && len(list.Items) == len(want) && equalMaps(got, want), nil
+	})
+	if err != nil {
+		t.Errorf("owner bindings in %s/%s = %v, want %v", w.name, namespace, got, want)
+	}
+}
+
+func equalMaps(a, b map[string]string) bool {
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
+
+func impersonate(t *testing.T, w *workload, user string, groups []string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(w.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: append(groups, "system:authenticated")}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func deleteAppNamespace(t *testing.T, hub client.Client, name string) {
+	t.Helper()
+	if err := hub.Delete(t.Context(), &appsv1alpha1.AppNamespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// finalizeNamespace plays the namespace controller once the namespace is
+// being deleted: its contents are gone, and so is it.
+func finalizeNamespace(t *testing.T, w *workload, name string) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		if err := w.c.Get(ctx, client.ObjectKey{Name: name}, ns); err != nil {
+			return false, err
+		}
+		return !ns.DeletionTimestamp.IsZero(), nil
+	})
+	if err != nil {
+		t.Fatalf("namespace %s in %s is not being deleted: %v", name, w.name, err)
+	}
+	ns.Spec.Finalizers = nil
+	if _, err := w.cs.CoreV1().Namespaces().Finalize(t.Context(), ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitGone(t *testing.T, hub client.Client, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := hub.Get(ctx, client.ObjectKey{Name: name}, &appsv1alpha1.AppNamespace{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("app namespace %s is still there: %v", name, err)
+	}
+}
+
+// denyNamespaceDeletes stands in for the guardrail webhook: a
+// ValidatingAdmissionPolicy refuses to delete namespaces with holdLabel. It
+// waits until the API server enforces it.
+func denyNamespaceDeletes(t *testing.T, w *workload) {
+	t.Helper()
+	policy := &admissionregistrationv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-namespace-guardrail"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+			MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: []admissionregistrationv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+					Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Delete},
+					Rule:       admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"namespaces"}},
+				},
+			}}},
+			Validations: []admissionregistrationv1.Validation{{
+				Expression:        `!has(oldObject.metadata.labels) || !('` + holdLabel + `' in oldObject.metadata.labels)`,
+				MessageExpression: `'strata-guardrail: namespace ' + oldObject.metadata.name + ' still holds workloads; delete them first'`,
+			}},
+		},
+	}
+	binding := &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "test-namespace-guardrail"},
+		Spec: admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName: policy.Name, ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+		},
+	}
+	testutil.MustCreate(t, w.c, policy)
+	testutil.MustCreate(t, w.c, binding)
+	probe := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "probe", Labels: map[string]string{holdLabel: "true"}}}
+	testutil.MustCreate(t, w.c, probe)
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		err := w.c.Delete(ctx, probe, client.DryRunAll)
+		return apierrors.IsForbidden(err) || apierrors.IsInvalid(err), nil
+	})
+	if err != nil {
+		t.Fatalf("the test guardrail does not deny namespace deletes: %v", err)
+	}
+}
+
+// patchLabel sets (or, with "", removes) a label of a workload namespace as
+// someone else than the controller.
+func patchLabel(t *testing.T, w *workload, namespace, key, value string) {
+	t.Helper()
+	ns := &corev1.Namespace{}
+	if err := w.c.Get(t.Context(), client.ObjectKey{Name: namespace}, ns); err != nil {
+		t.Fatal(err)
+	}
+	before := ns.DeepCopy()
+	if value == "" {
+		delete(ns.Labels, key)
+	} else {
+		ns.Labels[key] = value
+	}
+	if err := w.c.Patch(t.Context(), ns, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitEvent waits for an event about the AppNamespace with the reason.
+func waitEvent(t *testing.T, hub client.Client, name, reason string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		events := &corev1.EventList{}
+		if err := hub.List(ctx, events); err != nil {
+			return false, err
+		}
+		return slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+			return e.InvolvedObject.Kind == "AppNamespace" && e.InvolvedObject.Name == name && e.Reason == reason
+		}), nil
+	})
+	if err != nil {
+		t.Errorf("no %s event about app namespace %s: %v", reason, name, err)
+	}
+}

@@ -1,0 +1,252 @@
+package appnamespace
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+// placement is an app namespace already routed to a cluster: its quota
+// counts against the room of the cluster's Nodes of its profile.
+type placement struct {
+	Cluster string
+	Profile string
+	Quota   corev1.ResourceList
+}
+
+// routeInput is everything routing looks at.
+type routeInput struct {
+	// Profile and Quota are the app namespace's.
+	Profile string
+	Quota   corev1.ResourceList
+	// Clusters and Pools are the hub's.
+	Clusters []fleetv1alpha1.Cluster
+	Pools    []fleetv1alpha1.Pool
+	// Placed are the other app namespaces already routed.
+	Placed []placement
+	// Excluded are clusters that cannot take the namespace, found by
+	// looking into them (a foreign namespace of the same name, or
+	// unreachable), with why.
+	Excluded map[string]string
+}
+
+// decision is where an app namespace goes, or why nowhere.
+type decision struct {
+	// Cluster is "" when no cluster fits.
+	Cluster string
+	// Message says why the cluster was chosen, or why each cluster does not fit.
+	Message string
+}
+
+// candidate is a cluster that fits, with the share of its cpu and memory
+// left once the namespace's quota is counted.
+type candidate struct {
+	name              string
+	cpuLeft, memLeft  float64
+	room, allocatable corev1.ResourceList
+	namespaces        int
+}
+
+// route chooses the workload cluster for an app namespace: among the Ready
+// clusters with a Pool of the profile that has Ready Nodes, those whose room
+// for the profile (the allocatable resources of its Ready Nodes, as the
+// Cluster's status counts them, minus the quotas of the app namespaces
+// already routed there with that profile) holds the quota for every resource
+// it names; of those, the one with the largest share of cpu left, then of
+// memory, then the first by name.
+func route(in routeInput) decision {
+	if len(in.Clusters) == 0 {
+		return decision{Message: "no workload cluster is registered on the hub"}
+	}
+	clusters := slices.Clone(in.Clusters)
+	slices.SortFunc(clusters, func(a, b fleetv1alpha1.Cluster) int { return strings.Compare(a.Name, b.Name) })
+
+	var (
+		best *candidate
+		why  []string
+	)
+	for i := range clusters {
+		c, reason := judge(&clusters[i], in)
+		if c == nil {
+			why = append(why, clusters[i].Name+": "+reason)
+			continue
+		}
+		if best == nil || better(c, best) {
+			best = c
+		}
+	}
+	if best == nil {
+		return decision{Message: fmt.Sprintf("no workload cluster fits profile %s with quota %s: %s",
+			in.Profile, formatList(in.Quota), strings.Join(why, "; "))}
+	}
+	return decision{Cluster: best.name, Message: fmt.Sprintf("routed to %s (profile %s): room %s of %s after %s; quota %s",
+		best.name, in.Profile, formatList(best.room), formatList(best.allocatable), countNamespaces(best.namespaces), formatList(in.Quota))}
+}
+
+// judge says whether a cluster can take the namespace, and if not, why.
+func judge(c *fleetv1alpha1.Cluster, in routeInput) (*candidate, string) {
+	if ok, why := clusterReady(c); !ok {
+		return nil, why
+	}
+	if reason, ok := in.Excluded[c.Name]; ok {
+		return nil, reason
+	}
+	var pools, readyPools []string
+	for i := range in.Pools {
+		p := &in.Pools[i]
+		if p.Spec.Cluster != c.Name || p.Spec.NodeProfile != in.Profile || !p.DeletionTimestamp.IsZero() {
+			continue
+		}
+		pools = append(pools, p.Name)
+		if p.Status.Ready > 0 {
+			readyPools = append(readyPools, p.Name)
+		}
+	}
+	switch {
+	case len(pools) == 0:
+		return nil, "no Pool of profile " + in.Profile
+	case len(readyPools) == 0:
+		slices.Sort(pools)
+		return nil, fmt.Sprintf("no Ready Nodes in its Pools of profile %s (%s)", in.Profile, strings.Join(pools, ", "))
+	}
+
+	var allocatable corev1.ResourceList
+	if i := slices.IndexFunc(c.Status.Profiles, func(p fleetv1alpha1.ProfileNodes) bool { return p.Name == in.Profile }); i >= 0 {
+		allocatable = c.Status.Profiles[i].Allocatable
+	}
+	used, namespaces := corev1.ResourceList{}, 0
+	for _, p := range in.Placed {
+		if p.Cluster != c.Name || p.Profile != in.Profile {
+			continue
+		}
+		namespaces++
+		for name, q := range p.Quota {
+			sum := used[name]
+			sum.Add(q)
+			used[name] = sum
+		}
+	}
+	room := corev1.ResourceList{}
+	var short, asks []string
+	for _, name := range resourceNames(in.Quota) {
+		left := allocatable[name].DeepCopy()
+		left.Sub(used[name])
+		room[name] = left
+		if q := in.Quota[name]; left.Cmp(q) < 0 {
+			if left.Sign() < 0 {
+				left = resource.Quantity{}
+			}
+			all := allocatable[name]
+			short = append(short, fmt.Sprintf("%s %s of %s", name, left.String(), all.String()))
+			asks = append(asks, fmt.Sprintf("%s %s", name, q.String()))
+		}
+	}
+	if len(short) > 0 {
+		return nil, fmt.Sprintf("room %s after %s, quota asks %s",
+			strings.Join(short, " and "), countNamespaces(namespaces), strings.Join(asks, " and "))
+	}
+	return &candidate{
+		name:    c.Name,
+		cpuLeft: shareLeft(allocatable, used, in.Quota, corev1.ResourceCPU),
+		memLeft: shareLeft(allocatable, used, in.Quota, corev1.ResourceMemory),
+		room:    room, allocatable: pick(allocatable, resourceNames(in.Quota)), namespaces: namespaces,
+	}, ""
+}
+
+// clusterReady says whether a Cluster is Ready, and if not, how it is.
+func clusterReady(c *fleetv1alpha1.Cluster) (bool, string) {
+	ready := meta.FindStatusCondition(c.Status.Conditions, fleetv1alpha1.ClusterReadyCondition)
+	switch {
+	case ready == nil:
+		return false, "not Ready (not probed yet)"
+	case ready.Status != metav1.ConditionTrue:
+		return false, fmt.Sprintf("not Ready (%s)", ready.Reason)
+	}
+	return true, ""
+}
+
+// better says whether a fits better than b: more cpu left, then memory,
+// then the first name.
+func better(a, b *candidate) bool {
+	switch {
+	case a.cpuLeft != b.cpuLeft:
+		return a.cpuLeft > b.cpuLeft
+	case a.memLeft != b.memLeft:
+		return a.memLeft > b.memLeft
+	}
+	return a.name < b.name
+}
+
+// shareLeft is the share of a resource's allocatable left after used and
+// quota; 0 when none is allocatable.
+func shareLeft(allocatable, used, quota corev1.ResourceList, name corev1.ResourceName) float64 {
+	all := allocatable[name]
+	if all.Sign() <= 0 {
+		return 0
+	}
+	left := all.DeepCopy()
+	left.Sub(used[name])
+	left.Sub(quota[name])
+	return left.AsApproximateFloat64() / all.AsApproximateFloat64()
+}
+
+// resourceNames lists a resource list's names: cpu, memory, then the rest
+// by name.
+func resourceNames(l corev1.ResourceList) []corev1.ResourceName {
+	names := make([]corev1.ResourceName, 0, len(l))
+	for name := range l {
+		names = append(names, name)
+	}
+	rank := func(n corev1.ResourceName) int {
+		switch n {
+		case corev1.ResourceCPU:
+			return 0
+		case corev1.ResourceMemory:
+			return 1
+		}
+		return 2
+	}
+	slices.SortFunc(names, func(a, b corev1.ResourceName) int {
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra - rb
+		}
+		return strings.Compare(string(a), string(b))
+	})
+	return names
+}
+
+// pick keeps the named resources of l, zero for those it lacks.
+func pick(l corev1.ResourceList, names []corev1.ResourceName) corev1.ResourceList {
+	out := corev1.ResourceList{}
+	for _, n := range names {
+		out[n] = l[n].DeepCopy()
+	}
+	return out
+}
+
+// formatList writes a resource list as "cpu 4, memory 16Gi".
+func formatList(l corev1.ResourceList) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	parts := make([]string, 0, len(l))
+	for _, name := range resourceNames(l) {
+		q := l[name]
+		parts = append(parts, fmt.Sprintf("%s %s", name, q.String()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func countNamespaces(n int) string {
+	if n == 1 {
+		return "1 app namespace"
+	}
+	return fmt.Sprintf("%d app namespaces", n)
+}

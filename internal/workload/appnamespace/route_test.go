@@ -1,0 +1,165 @@
+package appnamespace
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+func TestRoute(t *testing.T) {
+	general := func(cpu, memory string) map[string][2]string { return map[string][2]string{"general": {cpu, memory}} }
+	placed := func(cluster, profile string, n int, cpu, memory string) []placement {
+		out := make([]placement, n)
+		for i := range out {
+			out[i] = placement{Cluster: cluster, Profile: profile, Quota: resources(cpu, memory)}
+		}
+		return out
+	}
+	notReady := readyCluster("down", general("100", "400Gi"))
+	notReady.Status.Conditions[0].Status = metav1.ConditionFalse
+	notReady.Status.Conditions[0].Reason = fleetv1alpha1.APIServerUnreachableReason
+	unprobed := readyCluster("new", general("100", "400Gi"))
+	unprobed.Status.Conditions = nil
+	deleting := readyPool("going", "w1", "general", 4)
+	now := metav1.Now()
+	deleting.DeletionTimestamp = &now
+	deleting.Finalizers = []string{fleetv1alpha1.PoolFinalizer}
+
+	tests := []struct {
+		name string
+		in   routeInput
+		want decision
+	}{
+		{
+			name: "no cluster at all",
+			in:   routeInput{Profile: "general", Quota: resources("4", "16Gi")},
+			want: decision{Message: "no workload cluster is registered on the hub"},
+		},
+		{
+			name: "the only cluster with room",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("160", "640Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 5)},
+			},
+			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room cpu 160, memory 640Gi of cpu 160, memory 640Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+		},
+		{
+			name: "the largest share of cpu left wins, not the largest amount",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("big", general("1000", "4000Gi")), readyCluster("small", general("100", "400Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("pb", "big", "general", 5), readyPool("ps", "small", "general", 5)},
+				// big: 1000-600-4 = 39.6% left; small: 100-10-4 = 86% left.
+				Placed: append(placed("big", "general", 150, "4", "16Gi"), placed("small", "general", 1, "10", "16Gi")...),
+			},
+			want: decision{Cluster: "small", Message: "routed to small (profile general): room cpu 90, memory 384Gi of cpu 100, memory 400Gi after 1 app namespace; quota cpu 4, memory 16Gi"},
+		},
+		{
+			name: "same cpu share: more memory left wins",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("a", general("100", "400Gi")), readyCluster("b", general("100", "800Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("pa", "a", "general", 5), readyPool("pb", "b", "general", 5)},
+			},
+			want: decision{Cluster: "b", Message: "routed to b (profile general): room cpu 100, memory 800Gi of cpu 100, memory 800Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+		},
+		{
+			name: "a full tie goes to the first name",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("b", general("100", "400Gi")), readyCluster("a", general("100", "400Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("pa", "a", "general", 5), readyPool("pb", "b", "general", 5)},
+			},
+			want: decision{Cluster: "a", Message: "routed to a (profile general): room cpu 100, memory 400Gi of cpu 100, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+		},
+		{
+			name: "only the namespaces of the same cluster and profile take room",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", map[string][2]string{"general": {"10", "40Gi"}, "gpu": {"10", "40Gi"}})},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
+				Placed: append(append(placed("w1", "general", 1, "6", "8Gi"), placed("w1", "gpu", 3, "10", "40Gi")...),
+					placed("w2", "general", 3, "10", "40Gi")...),
+			},
+			// Exactly the room asked for fits.
+			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room cpu 4, memory 32Gi of cpu 10, memory 40Gi after 1 app namespace; quota cpu 4, memory 16Gi"},
+		},
+		{
+			name: "none fits: each cluster says why",
+			in: routeInput{
+				Profile: "general", Quota: resources("16", "64Gi"),
+				Clusters: []fleetv1alpha1.Cluster{
+					notReady, unprobed,
+					readyCluster("gpu-only", map[string][2]string{"gpu-h100": {"100", "1000Gi"}}),
+					readyCluster("joining", general("0", "0")),
+					readyCluster("taken", general("100", "400Gi")),
+					readyCluster("full", general("160", "1000Gi")),
+					readyCluster("w1", general("100", "400Gi")),
+				},
+				Pools: []fleetv1alpha1.Pool{
+					readyPool("h100", "gpu-only", "gpu-h100", 4),
+					readyPool("j2", "joining", "general", 0), readyPool("j1", "joining", "general", 0),
+					readyPool("t", "taken", "general", 4),
+					readyPool("f", "full", "general", 8),
+					deleting,
+				},
+				Placed: append(placed("full", "general", 37, "4", "16Gi"), placement{Cluster: "full", Profile: "general", Quota: resources("", "")}),
+				Excluded: map[string]string{
+					"taken": "it already has a namespace team-a that Strata did not make for this AppNamespace",
+				},
+			},
+			want: decision{Message: "no workload cluster fits profile general with quota cpu 16, memory 64Gi: " +
+				"down: not Ready (APIServerUnreachable); " +
+				"full: room cpu 12 of 160 after 38 app namespaces, quota asks cpu 16; " +
+				"gpu-only: no Pool of profile general; " +
+				"joining: no Ready Nodes in its Pools of profile general (j1, j2); " +
+				"new: not Ready (not probed yet); " +
+				"taken: it already has a namespace team-a that Strata did not make for this AppNamespace; " +
+				"w1: no Pool of profile general"},
+		},
+		{
+			name: "every short resource is named; an overcommitted cluster shows no room",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("8", "16Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
+				Placed:   placed("w1", "general", 2, "6", "8Gi"),
+			},
+			want: decision{Message: "no workload cluster fits profile general with quota cpu 4, memory 16Gi: " +
+				"w1: room cpu 0 of 8 and memory 0 of 16Gi after 2 app namespaces, quota asks cpu 4 and memory 16Gi"},
+		},
+		{
+			name: "a resource the Nodes do not have does not fit",
+			in: routeInput{
+				Profile: "general", Quota: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")},
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("8", "16Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
+			},
+			want: decision{Message: "no workload cluster fits profile general with quota example.com/gpu 1: " +
+				"w1: room example.com/gpu 0 of 0 after 0 app namespaces, quota asks example.com/gpu 1"},
+		},
+		{
+			name: "no quota fits any cluster with Ready Nodes of the profile",
+			in: routeInput{
+				Profile:  "general",
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("8", "16Gi"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
+				Placed:   placed("w1", "general", 2, "6", "8Gi"),
+			},
+			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room none of none after 2 app namespaces; quota none"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, route(tt.in), cmp.AllowUnexported(decision{})); diff != "" {
+				t.Errorf("route (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
