@@ -1,0 +1,404 @@
+package guardrails_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/metadata"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/workload/guardrails"
+	"github.com/strata-dev/strata/internal/workload/install"
+)
+
+// guarded is an envtest API server with the hub's and a workload cluster's
+// guardrails installed (both sets, in one server) and the webhook served
+// from this process over TLS.
+type guarded struct {
+	c          client.Client
+	kubeconfig string
+}
+
+func scheme(t *testing.T) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, appsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func startGuarded(t *testing.T) *guarded {
+	t.Helper()
+	env, cfg := testutil.StartEnv(t)
+	c, err := client.New(cfg, client.Options{Scheme: scheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handler, err := guardrails.NewHandler(guardrails.Options{Metadata: md, Cluster: "test-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caBundle, certFile, keyFile, err := guardrails.Certificates(filepath.Join(t.TempDir(), "certs"), []string{"127.0.0.1", "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/clusters/test-1/", http.StripPrefix("/clusters/test-1", handler))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ServeTLS(listener, certFile, keyFile); !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("webhook server: %v", err)
+		}
+	}()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	wh := install.Webhook{URL: "https://" + listener.Addr().String() + "/clusters/test-1", CABundle: caBundle}
+	if err := install.Hub(t.Context(), c, wh); err != nil {
+		t.Fatalf("installing the hub: %v", err)
+	}
+	if err := install.Workload(t.Context(), c, wh); err != nil {
+		t.Fatalf("installing the workload cluster: %v", err)
+	}
+
+	user, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &guarded{c: c, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	if err := os.WriteFile(g.kubeconfig, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// waitDenied repeats a dry-run request until a guardrail denies it: the API
+// server loads new policies (and their params) a moment after they are
+// written.
+func waitDenied(t *testing.T, what string, request func(ctx context.Context) error, contains string) {
+	t.Helper()
+	var last error
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		last = request(ctx)
+		return last != nil && strings.Contains(last.Error(), contains), nil
+	})
+	if err != nil {
+		t.Fatalf("%s was never denied with %q; last answer: %v", what, contains, last)
+	}
+}
+
+// wantDenied checks err is a guardrail's denial containing each part.
+func wantDenied(t *testing.T, what string, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%s: allowed, want denied", what)
+	}
+	t.Logf("DENIAL %s: %v", what, err)
+	for _, p := range append([]string{guardrails.Prefix}, parts...) {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: denial %q does not contain %q", what, err, p)
+		}
+	}
+}
+
+func wantAllowed(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("%s: %v, want allowed", what, err)
+	}
+}
+
+func makeApp(namespace, name string, replicas int32) *appsv1alpha1.StatelessApp {
+	return &appsv1alpha1.StatelessApp{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Spec: appsv1alpha1.StatelessAppSpec{
+			Application: name, AppVersion: "1.0", Replicas: replicas,
+			Resources: appsv1alpha1.Resources{CPU: resource.MustParse("100m"), Memory: resource.MustParse("128Mi")},
+		},
+	}
+}
+
+func makeNamespace(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+}
+
+func annotate(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	before := obj.DeepCopyObject().(client.Object)
+	obj.SetAnnotations(map[string]string{appsv1alpha1.AllowDeleteAnnotation: "true"})
+	if err := c.Patch(t.Context(), obj, client.MergeFrom(before)); err != nil {
+		t.Fatalf("annotating %s: %v", obj.GetName(), err)
+	}
+}
+
+func setReplicas(ctx context.Context, c client.Client, app *appsv1alpha1.StatelessApp, replicas int32, opts ...client.UpdateOption) error {
+	fresh := &appsv1alpha1.StatelessApp{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(app), fresh); err != nil {
+		return err
+	}
+	fresh.Spec.Replicas = replicas
+	return c.Update(ctx, fresh, opts...)
+}
+
+// scaleSubresource writes replicas through statelessapps/scale, as kubectl
+// scale and autoscalers do.
+func scaleSubresource(ctx context.Context, c client.Client, app *appsv1alpha1.StatelessApp, replicas int32, opts ...client.SubResourceUpdateOption) error {
+	scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+	return c.SubResource("scale").Update(ctx, app, append(opts, client.WithSubResourceBody(scale))...)
+}
+
+func TestGuardrails(t *testing.T) {
+	// A policy whose CEL does not compile or fails at run time denies
+	// everything it matches (failurePolicy Fail) with the API server's own
+	// message: the allowed paths below and the exact denials catch both.
+	g := startGuarded(t)
+	c := g.c
+	ctx := t.Context()
+
+	makeNamespace(t, c, "shop")
+
+	t.Run("delete protection", func(t *testing.T) {
+		objs := []client.Object{
+			testutil.MakePool("web", "workload-1", 3).Obj(),
+			testutil.MakeCluster("workload-1", "strata-system").Obj(),
+			&appsv1alpha1.AppNamespace{
+				ObjectMeta: metav1.ObjectMeta{Name: "shop"},
+				Spec:       appsv1alpha1.AppNamespaceSpec{App: "shop", Tenant: appsv1alpha1.StatelessTenant, NodeProfile: "general"},
+			},
+			makeApp("shop", "cart", 3),
+		}
+		refs := []string{
+			"`kubectl annotate pools.fleet.strata.dev web strata.dev/allow-delete=true`",
+			"`kubectl annotate clusters.fleet.strata.dev workload-1 strata.dev/allow-delete=true`",
+			"`kubectl annotate appnamespaces.apps.strata.dev shop strata.dev/allow-delete=true`",
+			"`kubectl annotate statelessapps.apps.strata.dev cart -n shop strata.dev/allow-delete=true`",
+		}
+		kinds := []string{"Pool web", "Cluster workload-1", "AppNamespace shop", "StatelessApp cart"}
+		for i, obj := range objs {
+			obj.SetResourceVersion("")
+			testutil.MustCreate(t, c, obj)
+			waitDenied(t, "a dry-run delete of "+kinds[i], func(ctx context.Context) error {
+				return c.Delete(ctx, obj, client.DryRunAll)
+			}, guardrails.DeleteProtectionRule)
+			wantDenied(t, "deleting "+kinds[i], c.Delete(ctx, obj), "delete-protection: "+kinds[i]+" is protected against deletion", refs[i])
+			annotate(t, c, obj)
+			wantAllowed(t, "deleting "+kinds[i]+" with the override", c.Delete(ctx, obj))
+		}
+
+		platform := &appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}}
+		wantDenied(t, "deleting the AppPlatform", c.Delete(ctx, platform, client.DryRunAll), "AppPlatform default is protected")
+	})
+
+	t.Run("scale-down bound", func(t *testing.T) {
+		app := makeApp("shop", "web", 30)
+		testutil.MustCreate(t, c, app)
+		waitDenied(t, "a dry-run scale-down from 30 to 10", func(ctx context.Context) error {
+			return setReplicas(ctx, c, app, 10, client.DryRunAll)
+		}, guardrails.ScaleDownRule)
+
+		wantDenied(t, "scaling 30 -> 10", setReplicas(ctx, c, app, 10),
+			"scale-down: StatelessApp web may scale from 30 to no fewer than 15 now, not to 10",
+			"maxScaleDownPercent", "scale down in steps", "`kubectl scale statelessapp web -n shop --replicas=15`")
+		wantAllowed(t, "scaling 30 -> 15", setReplicas(ctx, c, app, 15))
+		wantAllowed(t, "scaling 15 -> 40", setReplicas(ctx, c, app, 40))
+		wantAllowed(t, "scaling 40 -> 20", setReplicas(ctx, c, app, 20))
+
+		// The scale subresource: its object is a Scale, checked all the same.
+		wantDenied(t, "scaling 20 -> 3 through /scale", scaleSubresource(ctx, c, app, 3),
+			"may scale from 20 to no fewer than 10 now, not to 3")
+		wantAllowed(t, "scaling 20 -> 10 through /scale", scaleSubresource(ctx, c, app, 10))
+		got := &appsv1alpha1.StatelessApp{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(app), got); err != nil || got.Spec.Replicas != 10 {
+			t.Fatalf("after scaling to 10 through /scale: replicas %d, %v", got.Spec.Replicas, err)
+		}
+
+		// kubectl scale, as a user would.
+		wantDenied(t, "kubectl scale 10 -> 1", g.kubectl(ctx, "-n", "shop", "scale", "statelessapp", "web", "--replicas=1"),
+			"may scale from 10 to no fewer than 5 now, not to 1")
+		wantAllowed(t, "kubectl scale 10 -> 5", g.kubectl(ctx, "-n", "shop", "scale", "statelessapp", "web", "--replicas=5"))
+
+		// At least one replica may always go.
+		for _, r := range []int32{3, 2, 1, 0} {
+			wantAllowed(t, fmt.Sprintf("scaling down to %d", r), scaleSubresource(ctx, c, app, r))
+		}
+
+		// The bound is the AppPlatform's.
+		setPlatform(t, c, func(g *appsv1alpha1.Guardrails) { g.MaxScaleDownPercent = 10 })
+		wantAllowed(t, "scaling 0 -> 50", setReplicas(ctx, c, app, 50))
+		waitDenied(t, "a dry-run scale-down 50 -> 40 after the bound became 10%", func(ctx context.Context) error {
+			return scaleSubresource(ctx, c, app, 40, client.DryRunAll)
+		}, "no fewer than 45 now")
+		wantAllowed(t, "scaling 50 -> 45", scaleSubresource(ctx, c, app, 45))
+	})
+
+	t.Run("surge and canary bounds", func(t *testing.T) {
+		setPlatform(t, c, func(g *appsv1alpha1.Guardrails) { g.MaxSurgePercent, g.MaxCanaryPercent = 50, 50 })
+		surging := makeApp("shop", "surging", 4)
+		surging.Spec.MaxSurgePercent = 80
+		waitDenied(t, "a dry-run create with maxSurgePercent 80", func(ctx context.Context) error {
+			return c.Create(ctx, surging.DeepCopy(), client.DryRunAll)
+		}, guardrails.MaxSurgeRule)
+		wantDenied(t, "maxSurgePercent 80", c.Create(ctx, surging.DeepCopy()),
+			"max-surge: StatelessApp surging asks spec.maxSurgePercent 80, above the bound of 50", "set spec.maxSurgePercent to at most 50")
+		surging.Spec.MaxSurgePercent = 50
+		wantAllowed(t, "maxSurgePercent 50", c.Create(ctx, surging.DeepCopy()))
+
+		canary := makeApp("shop", "canary", 10)
+		canary.Spec.Canary = &appsv1alpha1.Canary{AppVersion: "2.0", Percent: 60}
+		wantDenied(t, "canary 60%", c.Create(ctx, canary.DeepCopy()),
+			"max-canary: StatelessApp canary asks spec.canary.percent 60, above the bound of 50", "set spec.canary.percent to at most 50")
+		canary.Spec.Canary.Percent = 50
+		wantAllowed(t, "canary 50%", c.Create(ctx, canary.DeepCopy()))
+
+		// A lowered bound does not freeze the apps above it: changes that
+		// leave the value alone pass, raising it or setting a new one does not.
+		setPlatform(t, c, func(g *appsv1alpha1.Guardrails) { g.MaxCanaryPercent = 20 })
+		waitDenied(t, "a dry-run canary of 30% after the bound became 20%", func(ctx context.Context) error {
+			fresh := &appsv1alpha1.StatelessApp{}
+			if err := c.Get(ctx, client.ObjectKeyFromObject(canary), fresh); err != nil {
+				return err
+			}
+			fresh.Spec.Canary.Percent = 30
+			return c.Update(ctx, fresh, client.DryRunAll)
+		}, "above the bound of 20")
+		wantAllowed(t, "scaling an app whose canary is above a lowered bound", setReplicas(ctx, c, canary, 12))
+	})
+
+	t.Run("namespace deletes", func(t *testing.T) {
+		makeNamespace(t, c, "empty")
+		testutil.MustCreate(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "empty", Name: "settings"}})
+		wantAllowed(t, "deleting a namespace with no workloads", c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "empty"}}))
+
+		makeNamespace(t, c, "busy")
+		for i := range 3 {
+			testutil.MustCreate(t, c, &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Namespace: "busy", Name: fmt.Sprintf("web-%d", i)},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "web:1"}}},
+			})
+		}
+		testutil.MustCreate(t, c, makeApp("busy", "web", 3))
+		ns := &corev1.Namespace{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "busy"}, ns); err != nil {
+			t.Fatal(err)
+		}
+		wantDenied(t, "deleting a namespace with workloads", c.Delete(ctx, ns),
+			"namespace-not-empty: namespace busy of cluster test-1 still holds 3 pods (e.g. web-0) and 1 statelessapp (web)",
+			"`kubectl annotate namespace busy strata.dev/allow-delete=true`")
+
+		annotate(t, c, ns)
+		wantAllowed(t, "deleting a namespace with workloads and the override", c.Delete(ctx, ns))
+		// The namespace controller empties it then; the StatelessApp's own
+		// delete protection lets it.
+		wantAllowed(t, "deleting a StatelessApp of a terminating namespace", c.Delete(ctx, makeApp("busy", "web", 3)))
+	})
+
+	t.Run("CRD deletes", func(t *testing.T) {
+		widgets := &apiextensionsv1.CustomResourceDefinition{
+			ObjectMeta: metav1.ObjectMeta{Name: "widgets.test.strata.dev"},
+			Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+				Group: "test.strata.dev",
+				Names: apiextensionsv1.CustomResourceDefinitionNames{Plural: "widgets", Singular: "widget", Kind: "Widget", ListKind: "WidgetList"},
+				Scope: apiextensionsv1.NamespaceScoped,
+				Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+					Name: "v1", Served: true, Storage: true,
+					Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+						Type: "object", XPreserveUnknownFields: ptr.To(true),
+					}},
+				}},
+			},
+		}
+		testutil.MustCreate(t, c, widgets)
+		widget := &unstructured.Unstructured{}
+		widget.SetAPIVersion("test.strata.dev/v1")
+		widget.SetKind("Widget")
+		widget.SetNamespace("shop")
+		widget.SetName("w1")
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			return c.Create(ctx, widget) == nil, nil
+		})
+		if err != nil {
+			t.Fatalf("the widgets CRD was never served: %v", err)
+		}
+		wantDenied(t, "deleting a CRD with objects", c.Delete(ctx, widgets.DeepCopy()),
+			"crd-in-use: CRD widgets.test.strata.dev of cluster test-1 still has 1 widget (shop/w1)",
+			"`kubectl get widgets.test.strata.dev -A`", "`kubectl annotate crd widgets.test.strata.dev strata.dev/allow-delete=true`")
+		wantDenied(t, "deleting Strata's Pool CRD with a Pool", deleteCRDWithPool(ctx, c), "crd-in-use: CRD pools.fleet.strata.dev")
+
+		if err := c.Delete(ctx, widget); err != nil {
+			t.Fatal(err)
+		}
+		wantAllowed(t, "deleting a CRD without objects", c.Delete(ctx, widgets.DeepCopy()))
+	})
+}
+
+func deleteCRDWithPool(ctx context.Context, c client.Client) error {
+	pool := testutil.MakePool("kept", "workload-1", 1).Obj()
+	pool.ResourceVersion = ""
+	if err := c.Create(ctx, pool); err != nil {
+		return err
+	}
+	return c.Delete(ctx, &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: "pools.fleet.strata.dev"}}, client.DryRunAll)
+}
+
+func setPlatform(t *testing.T, c client.Client, edit func(*appsv1alpha1.Guardrails)) {
+	t.Helper()
+	p := &appsv1alpha1.AppPlatform{}
+	if err := c.Get(t.Context(), client.ObjectKey{Name: appsv1alpha1.PlatformName}, p); err != nil {
+		t.Fatal(err)
+	}
+	edit(&p.Spec.Guardrails)
+	if err := c.Update(t.Context(), p); err != nil {
+		t.Fatalf("editing the AppPlatform: %v", err)
+	}
+}
+
+// kubectl runs the kubectl of KUBEBUILDER_ASSETS against the API server;
+// its error holds the output.
+func (g *guarded) kubectl(ctx context.Context, args ...string) error {
+	bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	out, err := exec.CommandContext(ctx, bin, append([]string{"--kubeconfig", g.kubeconfig}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}

@@ -1,0 +1,266 @@
+// Package guardrails is Strata's admission control: the rules that stop a
+// user from doing by accident what cannot be undone or what would hurt an
+// app at once. Rules that need only the request (and the AppPlatform's
+// bounds) are ValidatingAdmissionPolicies written in CEL, which the API
+// server evaluates itself; rules that need to look at other objects (is the
+// namespace empty, does the CRD still have objects) are a webhook served by
+// Strata (NewHandler), with its own certificates (Certificates).
+//
+// Every denial starts with "strata-guardrail: <rule>:" and says how to
+// proceed. docs/guardrails.md describes each rule.
+package guardrails
+
+import (
+	"strconv"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+)
+
+// Rules, as they are named in every denial ("strata-guardrail: <rule>: ...").
+const (
+	// DeleteProtectionRule: user-facing Strata objects are deleted only with
+	// the AllowDeleteAnnotation set to "true".
+	DeleteProtectionRule = "delete-protection"
+	// ScaleDownRule: a StatelessApp loses at most the AppPlatform's
+	// maxScaleDownPercent of its replicas in one change (at least one).
+	ScaleDownRule = "scale-down"
+	// MaxSurgeRule: a StatelessApp's maxSurgePercent stays within the
+	// AppPlatform's bound.
+	MaxSurgeRule = "max-surge"
+	// MaxCanaryRule: a StatelessApp's canary.percent stays within the
+	// AppPlatform's bound.
+	MaxCanaryRule = "max-canary"
+	// NamespaceNotEmptyRule: a namespace that holds workloads is deleted only
+	// with the AllowDeleteAnnotation set to "true".
+	NamespaceNotEmptyRule = "namespace-not-empty"
+	// CRDInUseRule: a CRD is deleted only when no object of it is left (or
+	// with the AllowDeleteAnnotation set to "true").
+	CRDInUseRule = "crd-in-use"
+)
+
+// Prefix starts every denial of a guardrail.
+const Prefix = "strata-guardrail: "
+
+// Fallbacks of the AppPlatform's guardrails, used by the policies when the
+// AppPlatform leaves a bound out (its CRD defaults it, so only an object
+// stored before the default existed lacks it). They equal the CRD defaults.
+const (
+	defaultMaxScaleDownPercent = 50
+	defaultMaxSurgePercent     = 50
+	defaultMaxCanaryPercent    = 50
+)
+
+// Policy is a ValidatingAdmissionPolicy and the binding that puts it in
+// force (validationActions Deny). They share the policy's name.
+type Policy struct {
+	Policy  *admissionregistrationv1.ValidatingAdmissionPolicy
+	Binding *admissionregistrationv1.ValidatingAdmissionPolicyBinding
+}
+
+// Names of the policies (and of their bindings).
+const (
+	HubDeleteProtectionPolicy      = "strata-hub-delete-protection"
+	WorkloadDeleteProtectionPolicy = "strata-workload-delete-protection"
+	ScaleDownPolicy                = "strata-scale-down"
+	RolloutBoundsPolicy            = "strata-rollout-bounds"
+)
+
+// HubPolicies are the policies of the hub: delete protection of
+// AppNamespaces, Pools and Clusters.
+func HubPolicies() []Policy {
+	return []Policy{
+		deleteProtection(HubDeleteProtectionPolicy,
+			resources(appsv1alpha1.GroupVersion.Group, "appnamespaces"),
+			resources(fleetv1alpha1.GroupVersion.Group, "pools", "clusters"),
+		),
+	}
+}
+
+// WorkloadPolicies are the policies of a workload cluster: delete protection
+// of StatelessApps and of the AppPlatform, the scale-down bound (through the
+// scale subresource too) and the bounds on surge and canary share.
+func WorkloadPolicies() []Policy {
+	return []Policy{
+		deleteProtection(WorkloadDeleteProtectionPolicy,
+			resources(appsv1alpha1.GroupVersion.Group, "statelessapps", "appplatforms"),
+		),
+		scaleDown(),
+		rolloutBounds(),
+	}
+}
+
+// resources matches every version of the resources of a group.
+func resources(group string, names ...string) admissionregistrationv1.NamedRuleWithOperations {
+	return admissionregistrationv1.NamedRuleWithOperations{RuleWithOperations: admissionregistrationv1.RuleWithOperations{
+		Rule: admissionregistrationv1.Rule{APIGroups: []string{group}, APIVersions: []string{"*"}, Resources: names},
+	}}
+}
+
+func withOperations(rules []admissionregistrationv1.NamedRuleWithOperations, ops ...admissionregistrationv1.OperationType) []admissionregistrationv1.NamedRuleWithOperations {
+	for i := range rules {
+		rules[i].Operations = ops
+	}
+	return rules
+}
+
+// allowDelete is the CEL test of the override annotation on oldObject.
+const allowDelete = `has(oldObject.metadata.annotations) && '` + appsv1alpha1.AllowDeleteAnnotation + `' in oldObject.metadata.annotations && ` +
+	`oldObject.metadata.annotations['` + appsv1alpha1.AllowDeleteAnnotation + `'] == 'true'`
+
+// deleteProtection denies DELETE of the resources unless the object carries
+// the override annotation. Deleting an object that is already being deleted
+// changes nothing and is allowed; so is the namespace controller emptying a
+// terminating namespace (which the namespace guardrail let go).
+func deleteProtection(name string, rules ...admissionregistrationv1.NamedRuleWithOperations) Policy {
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: withOperations(rules, admissionregistrationv1.Delete)},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "overridden", Expression: allowDelete},
+			{Name: "deleting", Expression: `has(oldObject.metadata.deletionTimestamp)`},
+			{Name: "namespaceDeleting", Expression: `namespaceObject != null && has(namespaceObject.metadata.deletionTimestamp)`},
+			// kubectl's name of the object: resource.group name [-n namespace].
+			{Name: "ref", Expression: `request.resource.resource + '.' + request.resource.group + ' ' + oldObject.metadata.name + ` +
+				`(has(oldObject.metadata.namespace) && oldObject.metadata.namespace != '' ? ' -n ' + oldObject.metadata.namespace : '')`},
+		},
+		Validations: []admissionregistrationv1.Validation{{
+			Expression: `variables.overridden || variables.deleting || variables.namespaceDeleting`,
+			MessageExpression: `'` + Prefix + DeleteProtectionRule + `: ' + request.kind.kind + ' ' + oldObject.metadata.name + ` +
+				`' is protected against deletion. To delete it on purpose, run ` +
+				"`kubectl annotate ' + variables.ref + ' " + appsv1alpha1.AllowDeleteAnnotation + "=true`" +
+				` and delete it again.'`,
+			Message: Prefix + DeleteProtectionRule + ": the object is protected against deletion. To delete it on purpose, annotate it " +
+				appsv1alpha1.AllowDeleteAnnotation + "=true and delete it again.",
+			Reason: ptr.To(metav1.StatusReasonForbidden),
+		}},
+	}
+	return policy(name, spec, false)
+}
+
+// replicas reads spec.replicas of a StatelessApp or of its Scale (where 0 is
+// left out).
+func replicas(obj string) string {
+	return `has(` + obj + `.spec.replicas) ? ` + obj + `.spec.replicas : 0`
+}
+
+// bound reads a guardrail of the AppPlatform (params), with a fallback.
+func bound(field string, fallback int) string {
+	return `has(params.spec.guardrails) && has(params.spec.guardrails.` + field + `) ? params.spec.guardrails.` + field + ` : ` + strconv.Itoa(fallback)
+}
+
+// scaleDown bounds how many replicas one UPDATE of a StatelessApp may
+// remove: max(1, floor(old * maxScaleDownPercent / 100)). It matches the
+// scale subresource too, whose object is an autoscaling/v1 Scale that has
+// spec.replicas just like the StatelessApp (kubectl scale, autoscalers).
+// CREATE has nothing to compare with and is not matched.
+func scaleDown() Policy {
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+		ParamKind:     platformParam(),
+		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: withOperations([]admissionregistrationv1.NamedRuleWithOperations{
+			resources(appsv1alpha1.GroupVersion.Group, "statelessapps", "statelessapps/scale"),
+		}, admissionregistrationv1.Update)},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "oldReplicas", Expression: replicas("oldObject")},
+			{Name: "newReplicas", Expression: replicas("object")},
+			{Name: "percent", Expression: bound("maxScaleDownPercent", defaultMaxScaleDownPercent)},
+			{Name: "share", Expression: `variables.oldReplicas * variables.percent / 100`},
+			{Name: "fewest", Expression: `variables.oldReplicas - (variables.share > 1 ? variables.share : 1)`},
+			{Name: "ref", Expression: `object.metadata.name + ' -n ' + object.metadata.namespace`},
+		},
+		Validations: []admissionregistrationv1.Validation{{
+			Expression: `variables.newReplicas >= variables.oldReplicas || variables.newReplicas >= variables.fewest`,
+			MessageExpression: `'` + Prefix + ScaleDownRule + `: StatelessApp ' + object.metadata.name + ` +
+				`' may scale from ' + string(variables.oldReplicas) + ' to no fewer than ' + string(variables.fewest) + ` +
+				`' now, not to ' + string(variables.newReplicas) + ` +
+				`' (one change removes at most ' + string(variables.percent) + '% of the replicas, the AppPlatform default\'s spec.guardrails.maxScaleDownPercent); ' + ` +
+				`'scale down in steps, e.g. ` + "`kubectl scale statelessapp ' + variables.ref + ' --replicas=' + string(variables.fewest) + '`" +
+				`, and again once it is done.'`,
+			Message: Prefix + ScaleDownRule + ": one change may remove at most the AppPlatform's spec.guardrails.maxScaleDownPercent of the replicas (at least one); scale down in steps.",
+			Reason:  ptr.To(metav1.StatusReasonForbidden),
+		}},
+	}
+	return policy(ScaleDownPolicy, spec, true)
+}
+
+// rolloutBounds keeps spec.maxSurgePercent and spec.canary.percent within
+// the AppPlatform's bounds on CREATE and UPDATE. An UPDATE that leaves a
+// value as it was passes even if the bound was lowered since (ratcheting):
+// the app stays editable, e.g. scalable, until its owner lowers the value.
+func rolloutBounds() Policy {
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+		ParamKind:     platformParam(),
+		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: withOperations([]admissionregistrationv1.NamedRuleWithOperations{
+			resources(appsv1alpha1.GroupVersion.Group, "statelessapps"),
+		}, admissionregistrationv1.Create, admissionregistrationv1.Update)},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "maxSurge", Expression: bound("maxSurgePercent", defaultMaxSurgePercent)},
+			{Name: "maxCanary", Expression: bound("maxCanaryPercent", defaultMaxCanaryPercent)},
+			{Name: "surge", Expression: `has(object.spec.maxSurgePercent) ? object.spec.maxSurgePercent : 0`},
+			{Name: "oldSurge", Expression: `oldObject != null && has(oldObject.spec.maxSurgePercent) ? oldObject.spec.maxSurgePercent : -1`},
+			{Name: "canary", Expression: `has(object.spec.canary) ? object.spec.canary.percent : 0`},
+			{Name: "oldCanary", Expression: `oldObject != null && has(oldObject.spec.canary) ? oldObject.spec.canary.percent : -1`},
+		},
+		Validations: []admissionregistrationv1.Validation{
+			{
+				Expression: `variables.surge <= variables.maxSurge || variables.surge == variables.oldSurge`,
+				MessageExpression: `'` + Prefix + MaxSurgeRule + `: StatelessApp ' + object.metadata.name + ` +
+					`' asks spec.maxSurgePercent ' + string(variables.surge) + ', above the bound of ' + string(variables.maxSurge) + ` +
+					`' (the AppPlatform default\'s spec.guardrails.maxSurgePercent); set spec.maxSurgePercent to at most ' + string(variables.maxSurge) + '.'`,
+				Message: Prefix + MaxSurgeRule + ": spec.maxSurgePercent is above the AppPlatform's spec.guardrails.maxSurgePercent; lower it.",
+				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			},
+			{
+				Expression: `variables.canary <= variables.maxCanary || variables.canary == variables.oldCanary`,
+				MessageExpression: `'` + Prefix + MaxCanaryRule + `: StatelessApp ' + object.metadata.name + ` +
+					`' asks spec.canary.percent ' + string(variables.canary) + ', above the bound of ' + string(variables.maxCanary) + ` +
+					`' (the AppPlatform default\'s spec.guardrails.maxCanaryPercent); set spec.canary.percent to at most ' + string(variables.maxCanary) + ` +
+					`' and, once the canary proves itself, promote it by setting spec.appVersion to the canary version.'`,
+				Message: Prefix + MaxCanaryRule + ": spec.canary.percent is above the AppPlatform's spec.guardrails.maxCanaryPercent; lower it.",
+				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			},
+		},
+	}
+	return policy(RolloutBoundsPolicy, spec, true)
+}
+
+func platformParam() *admissionregistrationv1.ParamKind {
+	return &admissionregistrationv1.ParamKind{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "AppPlatform"}
+}
+
+// policy pairs the policy with its Deny binding. A binding with params reads
+// the AppPlatform "default"; without one the policy is not evaluated at all
+// (parameterNotFoundAction Allow): the alternative, Deny, would refuse every
+// change to every StatelessApp (finalizer removal included) with the API
+// server's generic "no params found" instead of a message that helps.
+// Install creates the AppPlatform and the delete protection guards it.
+func policy(name string, spec admissionregistrationv1.ValidatingAdmissionPolicySpec, params bool) Policy {
+	binding := admissionregistrationv1.ValidatingAdmissionPolicyBindingSpec{
+		PolicyName:        name,
+		ValidationActions: []admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny},
+	}
+	if params {
+		binding.ParamRef = &admissionregistrationv1.ParamRef{
+			Name:                    appsv1alpha1.PlatformName,
+			ParameterNotFoundAction: ptr.To(admissionregistrationv1.AllowAction),
+		}
+	}
+	return Policy{
+		Policy: &admissionregistrationv1.ValidatingAdmissionPolicy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicy"},
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       spec,
+		},
+		Binding: &admissionregistrationv1.ValidatingAdmissionPolicyBinding{
+			TypeMeta:   metav1.TypeMeta{APIVersion: admissionregistrationv1.SchemeGroupVersion.String(), Kind: "ValidatingAdmissionPolicyBinding"},
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       binding,
+		},
+	}
+}

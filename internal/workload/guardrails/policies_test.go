@@ -1,0 +1,117 @@
+package guardrails
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+)
+
+// matched lists "operation resource.group" for each rule of a policy.
+func matched(p Policy) []string {
+	var out []string
+	for _, r := range p.Policy.Spec.MatchConstraints.ResourceRules {
+		for _, op := range r.Operations {
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					out = append(out, string(op)+" "+res+"."+g)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestPoliciesMatch(t *testing.T) {
+	byName := map[string]Policy{}
+	for _, p := range append(HubPolicies(), WorkloadPolicies()...) {
+		byName[p.Policy.Name] = p
+	}
+	want := map[string][]string{
+		HubDeleteProtectionPolicy: {"DELETE appnamespaces.apps.strata.dev", "DELETE clusters.fleet.strata.dev", "DELETE pools.fleet.strata.dev"},
+		WorkloadDeleteProtectionPolicy: {
+			"DELETE appplatforms.apps.strata.dev", "DELETE statelessapps.apps.strata.dev",
+		},
+		// UPDATE only: a CREATE has no replicas to lose; the scale
+		// subresource is where kubectl scale and autoscalers write.
+		ScaleDownPolicy:     {"UPDATE statelessapps.apps.strata.dev", "UPDATE statelessapps/scale.apps.strata.dev"},
+		RolloutBoundsPolicy: {"CREATE statelessapps.apps.strata.dev", "UPDATE statelessapps.apps.strata.dev"},
+	}
+	if len(byName) != len(want) {
+		t.Errorf("policies %v, want %d", slices.Sorted(maps.Keys(byName)), len(want))
+	}
+	for name, w := range want {
+		p, ok := byName[name]
+		if !ok {
+			t.Errorf("no policy %s", name)
+			continue
+		}
+		if diff := cmp.Diff(w, matched(p)); diff != "" {
+			t.Errorf("%s matches (-want +got):\n%s", name, diff)
+		}
+	}
+}
+
+func TestPoliciesAreBoundToDeny(t *testing.T) {
+	for _, p := range append(HubPolicies(), WorkloadPolicies()...) {
+		name := p.Policy.Name
+		b := p.Binding.Spec
+		if p.Binding.Name != name || b.PolicyName != name {
+			t.Errorf("%s: binding %s binds %s", name, p.Binding.Name, b.PolicyName)
+		}
+		if diff := cmp.Diff([]admissionregistrationv1.ValidationAction{admissionregistrationv1.Deny}, b.ValidationActions); diff != "" {
+			t.Errorf("%s: validationActions (-want +got):\n%s", name, diff)
+		}
+		if fp := p.Policy.Spec.FailurePolicy; fp == nil || *fp != admissionregistrationv1.Fail {
+			t.Errorf("%s: failurePolicy %v, want Fail", name, fp)
+		}
+		switch params := p.Policy.Spec.ParamKind != nil; {
+		case params && (b.ParamRef == nil || b.ParamRef.Name != "default" || b.ParamRef.ParameterNotFoundAction == nil ||
+			*b.ParamRef.ParameterNotFoundAction != admissionregistrationv1.AllowAction):
+			t.Errorf("%s: paramRef %+v, want the AppPlatform default, allowing when it is missing", name, b.ParamRef)
+		case !params && b.ParamRef != nil:
+			t.Errorf("%s: paramRef without a paramKind", name)
+		}
+		for _, v := range p.Policy.Spec.Validations {
+			if !strings.HasPrefix(v.Message, Prefix) || !strings.Contains(v.MessageExpression, Prefix) {
+				t.Errorf("%s: validation %q: message %q and messageExpression must name the guardrail", name, v.Expression, v.Message)
+			}
+		}
+	}
+}
+
+func TestWebhooks(t *testing.T) {
+	ca := []byte("CA")
+	for _, base := range []string{"https://127.0.0.1:9443/clusters/w1", "https://127.0.0.1:9443/clusters/w1/"} {
+		hub := HubWebhooks(base, ca)
+		workload := WorkloadWebhooks(base, ca)
+		got := map[string][]string{}
+		for _, cfg := range []*admissionregistrationv1.ValidatingWebhookConfiguration{hub, workload} {
+			for _, w := range cfg.Webhooks {
+				got[cfg.Name] = append(got[cfg.Name], *w.ClientConfig.URL)
+				if string(w.ClientConfig.CABundle) != "CA" {
+					t.Errorf("%s: caBundle %q", w.Name, w.ClientConfig.CABundle)
+				}
+				if *w.FailurePolicy != admissionregistrationv1.Fail || *w.SideEffects != admissionregistrationv1.SideEffectClassNone ||
+					*w.TimeoutSeconds != 5 || w.Rules[0].Operations[0] != admissionregistrationv1.Delete {
+					t.Errorf("%s: failurePolicy %s, sideEffects %s, timeout %d, operations %v", w.Name,
+						*w.FailurePolicy, *w.SideEffects, *w.TimeoutSeconds, w.Rules[0].Operations)
+				}
+			}
+		}
+		want := map[string][]string{
+			HubWebhookConfiguration: {"https://127.0.0.1:9443/clusters/w1/validate-crd-delete"},
+			WorkloadWebhookConfiguration: {
+				"https://127.0.0.1:9443/clusters/w1/validate-namespace-delete",
+				"https://127.0.0.1:9443/clusters/w1/validate-crd-delete",
+			},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("base %s: webhook URLs (-want +got):\n%s", base, diff)
+		}
+	}
+}

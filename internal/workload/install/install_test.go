@@ -1,0 +1,299 @@
+package install_test
+
+import (
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/guardrails"
+	"github.com/strata-dev/strata/internal/workload/install"
+)
+
+// startBareEnv starts an API server without any of Strata's CRDs: install
+// puts them there.
+func startBareEnv(t *testing.T) *rest.Config {
+	t.Helper()
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the Kubernetes binaries into bin/")
+	}
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("starting envtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping envtest: %v", err)
+		}
+	})
+	return cfg
+}
+
+// clients returns one client with an empty scheme, for install (which must
+// not depend on the caller's scheme), and one that reads typed objects.
+func clients(t *testing.T, cfg *rest.Config) (bare, typed client.Client) {
+	t.Helper()
+	bare, err := client.New(cfg, client.Options{Scheme: runtime.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, apiextensionsv1.AddToScheme, appsv1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	typed, err = client.New(cfg, client.Options{Scheme: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bare, typed
+}
+
+// versions maps "Kind name" to resourceVersion for the objects of names.
+func versions(t *testing.T, c client.Client, objs ...client.Object) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, o := range objs {
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(o), o); err != nil {
+			t.Fatalf("getting %T %s: %v", o, o.GetName(), err)
+		}
+		out[o.GetObjectKind().GroupVersionKind().Kind+" "+o.GetName()] = o.GetResourceVersion()
+	}
+	return out
+}
+
+func exists(t *testing.T, c client.Client, obj client.Object) bool {
+	t.Helper()
+	err := c.Get(t.Context(), client.ObjectKeyFromObject(obj), obj)
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+func crdNamed(name string) *apiextensionsv1.CustomResourceDefinition {
+	return &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func vap(name string) *admissionregistrationv1.ValidatingAdmissionPolicy {
+	return &admissionregistrationv1.ValidatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func vwc(name string) *admissionregistrationv1.ValidatingWebhookConfiguration {
+	return &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: name}}
+}
+
+func TestInstall(t *testing.T) {
+	cfg := startBareEnv(t)
+	bare, c := clients(t, cfg)
+	ctx := t.Context()
+	wh := install.Webhook{URL: "https://127.0.0.1:9443/clusters/workload-1", CABundle: []byte("CA-1")}
+
+	t.Run("hub", func(t *testing.T) {
+		if err := install.Hub(ctx, bare, install.Webhook{URL: "https://127.0.0.1:9443/clusters/hub", CABundle: []byte("CA-H")}); err != nil {
+			t.Fatalf("install.Hub: %v", err)
+		}
+		for _, name := range []string{"pools.fleet.strata.dev", "clusters.fleet.strata.dev", "maintenancerollouts.fleet.strata.dev", "appnamespaces.apps.strata.dev"} {
+			if !exists(t, c, crdNamed(name)) {
+				t.Errorf("CRD %s is missing", name)
+			}
+		}
+		if exists(t, c, crdNamed("statelessapps.apps.strata.dev")) {
+			t.Error("the hub got the workload CRD statelessapps")
+		}
+		if !exists(t, c, vap(guardrails.HubDeleteProtectionPolicy)) {
+			t.Error("the hub's delete protection is missing")
+		}
+		hooks := vwc(guardrails.HubWebhookConfiguration)
+		if !exists(t, c, hooks) || len(hooks.Webhooks) != 1 || *hooks.Webhooks[0].ClientConfig.URL != "https://127.0.0.1:9443/clusters/hub/validate-crd-delete" {
+			t.Errorf("hub webhook configuration: %+v", hooks.Webhooks)
+		}
+	})
+
+	t.Run("workload", func(t *testing.T) {
+		if err := install.Workload(ctx, bare, wh); err != nil {
+			t.Fatalf("install.Workload: %v", err)
+		}
+		for _, name := range []string{"statelessapps.apps.strata.dev", "appplatforms.apps.strata.dev"} {
+			if !exists(t, c, crdNamed(name)) {
+				t.Errorf("CRD %s is missing", name)
+			}
+		}
+		platform := &appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}}
+		if !exists(t, c, platform) {
+			t.Fatal("no AppPlatform default")
+		}
+		if diff := cmp.Diff(install.DefaultPlatform().Spec, platform.Spec); diff != "" {
+			t.Errorf("AppPlatform spec (-want +got):\n%s", diff)
+		}
+		for _, p := range guardrails.WorkloadPolicies() {
+			if !exists(t, c, vap(p.Policy.Name)) {
+				t.Errorf("policy %s is missing", p.Policy.Name)
+			}
+		}
+		hooks := vwc(guardrails.WorkloadWebhookConfiguration)
+		if !exists(t, c, hooks) || len(hooks.Webhooks) != 2 || string(hooks.Webhooks[0].ClientConfig.CABundle) != "CA-1" {
+			t.Errorf("workload webhook configuration: %+v", hooks.Webhooks)
+		}
+		// The hub's set, in the same API server, is left alone.
+		if !exists(t, c, vap(guardrails.HubDeleteProtectionPolicy)) || !exists(t, c, vwc(guardrails.HubWebhookConfiguration)) {
+			t.Error("installing the workload set removed the hub's")
+		}
+	})
+
+	t.Run("the view, edit and admin roles get the apps' API", func(t *testing.T) {
+		want := map[string]map[string]string{
+			install.ViewClusterRole: {
+				"rbac.authorization.k8s.io/aggregate-to-view": "true", "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+				"rbac.authorization.k8s.io/aggregate-to-admin": "true", install.SetLabel: "workload",
+			},
+			install.EditClusterRole: {
+				"rbac.authorization.k8s.io/aggregate-to-edit": "true", "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+				install.SetLabel: "workload",
+			},
+		}
+		verbs := map[string]map[string][]string{}
+		for name, labels := range want {
+			role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: name}}
+			if !exists(t, c, role) {
+				t.Fatalf("ClusterRole %s is missing", name)
+			}
+			if diff := cmp.Diff(labels, role.Labels); diff != "" {
+				t.Errorf("%s labels (-want +got):\n%s", name, diff)
+			}
+			verbs[name] = map[string][]string{}
+			for _, r := range role.Rules {
+				for _, res := range r.Resources {
+					verbs[name][res] = r.Verbs
+				}
+			}
+		}
+		read := []string{"get", "list", "watch"}
+		wantVerbs := map[string]map[string][]string{
+			install.ViewClusterRole: {"statelessapps": read, "statelessapps/scale": read, "statelessapps/status": read, "appplatforms": read},
+			install.EditClusterRole: {
+				"statelessapps":       {"create", "update", "patch", "delete", "deletecollection"},
+				"statelessapps/scale": {"update", "patch"},
+			},
+		}
+		if diff := cmp.Diff(wantVerbs, verbs); diff != "" {
+			t.Errorf("verbs (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a second install changes nothing", func(t *testing.T) {
+		objs := []client.Object{
+			crdNamed("statelessapps.apps.strata.dev"), crdNamed("appplatforms.apps.strata.dev"),
+			vwc(guardrails.WorkloadWebhookConfiguration),
+			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: install.ViewClusterRole}},
+			&appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}},
+		}
+		for _, p := range guardrails.WorkloadPolicies() {
+			objs = append(objs, vap(p.Policy.Name), &admissionregistrationv1.ValidatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: p.Binding.Name}})
+		}
+		before := versions(t, c, objs...)
+		if err := install.Workload(ctx, bare, wh); err != nil {
+			t.Fatalf("install.Workload again: %v", err)
+		}
+		if diff := cmp.Diff(before, versions(t, c, objs...)); diff != "" {
+			t.Errorf("resourceVersions (-before +after):\n%s", diff)
+		}
+	})
+
+	t.Run("the AppPlatform is the platform team's once it exists", func(t *testing.T) {
+		platform := &appsv1alpha1.AppPlatform{}
+		if err := c.Get(ctx, client.ObjectKey{Name: appsv1alpha1.PlatformName}, platform); err != nil {
+			t.Fatal(err)
+		}
+		platform.Spec.ImageRepository = "registry.example.com/apps"
+		platform.Spec.Sidecars = nil
+		if err := c.Update(ctx, platform); err != nil {
+			t.Fatal(err)
+		}
+		if err := install.Workload(ctx, bare, wh); err != nil {
+			t.Fatal(err)
+		}
+		got := &appsv1alpha1.AppPlatform{}
+		if err := c.Get(ctx, client.ObjectKey{Name: appsv1alpha1.PlatformName}, got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Spec.ImageRepository != "registry.example.com/apps" || len(got.Spec.Sidecars) != 0 {
+			t.Errorf("install overwrote the edited AppPlatform: %+v", got.Spec)
+		}
+
+		// Deleted on purpose, it comes back with the next install.
+		got.Annotations = map[string]string{appsv1alpha1.AllowDeleteAnnotation: "true"}
+		if err := c.Update(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Delete(ctx, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := install.Workload(ctx, bare, wh); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Get(ctx, client.ObjectKey{Name: appsv1alpha1.PlatformName}, got); err != nil || got.Spec.ImageRepository != install.DefaultImageRepository {
+			t.Errorf("the AppPlatform was not made anew: %v, %+v", err, got.Spec)
+		}
+	})
+
+	t.Run("a new CA bundle is installed; no URL removes the webhook", func(t *testing.T) {
+		if err := install.Workload(ctx, bare, install.Webhook{URL: wh.URL, CABundle: []byte("CA-2")}); err != nil {
+			t.Fatal(err)
+		}
+		hooks := vwc(guardrails.WorkloadWebhookConfiguration)
+		if !exists(t, c, hooks) {
+			t.Fatal("webhook configuration missing")
+		}
+		for _, w := range hooks.Webhooks {
+			if string(w.ClientConfig.CABundle) != "CA-2" {
+				t.Errorf("%s: caBundle %q, want CA-2", w.Name, w.ClientConfig.CABundle)
+			}
+		}
+		if err := install.Workload(ctx, bare, install.Webhook{}); err != nil {
+			t.Fatal(err)
+		}
+		if exists(t, c, vwc(guardrails.WorkloadWebhookConfiguration)) {
+			t.Error("the webhook configuration is still there without a URL")
+		}
+	})
+
+	t.Run("what the set no longer has is removed, nothing else", func(t *testing.T) {
+		policy := func(name string, labels map[string]string) *admissionregistrationv1.ValidatingAdmissionPolicy {
+			p := guardrails.WorkloadPolicies()[0].Policy.DeepCopy()
+			p.ObjectMeta = metav1.ObjectMeta{Name: name, Labels: labels}
+			return p
+		}
+		retired := policy("strata-retired", map[string]string{install.SetLabel: "workload"})
+		hubs := policy("strata-hub-other", map[string]string{install.SetLabel: "hub"})
+		users := policy("someone-elses", nil)
+		for _, p := range []client.Object{retired, hubs, users} {
+			if err := c.Create(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := install.Workload(ctx, bare, wh); err != nil {
+			t.Fatal(err)
+		}
+		if exists(t, c, vap("strata-retired")) {
+			t.Error("a policy the workload set no longer has was kept")
+		}
+		if !exists(t, c, vap("strata-hub-other")) || !exists(t, c, vap("someone-elses")) {
+			t.Error("install removed a policy of another set or of a user")
+		}
+	})
+}

@@ -1,0 +1,108 @@
+package install
+
+import (
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+// Images of the default platform's infra containers and apps.
+const (
+	DefaultImageRepository = "registry.strata.local/apps"
+	ConfigInitImage        = "registry.strata.local/platform/config-init:1.0"
+	LogShipperImage        = "registry.strata.local/platform/log-shipper:1.0"
+)
+
+// DefaultPlatform is the AppPlatform "default" that Workload creates in a
+// cluster that has none: apps from DefaultImageRepository, a config init
+// container that fetches the app's config version, a log shipper sidecar,
+// and the guardrails' bounds spelled out (they are the CRD's defaults).
+func DefaultPlatform() *appsv1alpha1.AppPlatform {
+	small := func(cpu, memory string) appsv1alpha1.Resources {
+		return appsv1alpha1.Resources{CPU: resource.MustParse(cpu), Memory: resource.MustParse(memory)}
+	}
+	return &appsv1alpha1.AppPlatform{
+		TypeMeta:   metav1.TypeMeta{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "AppPlatform"},
+		ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName},
+		Spec: appsv1alpha1.AppPlatformSpec{
+			ImageRepository: DefaultImageRepository,
+			InitContainers: []appsv1alpha1.InfraContainer{{
+				Name:      "config-init",
+				Image:     ConfigInitImage,
+				Args:      []string{"fetch", "--app=$(STRATA_APP)", "--config-version=$(STRATA_CONFIG_VERSION)"},
+				Resources: small("50m", "32Mi"),
+			}},
+			Sidecars: []appsv1alpha1.InfraContainer{{
+				Name:      "log-shipper",
+				Image:     LogShipperImage,
+				Args:      []string{"--app=$(STRATA_APP)", "--app-version=$(STRATA_APP_VERSION)"},
+				Resources: small("50m", "64Mi"),
+			}},
+			Probes:                appsv1alpha1.Probes{ReadinessPath: "/ready", LivenessPath: "/health"},
+			MaxUnavailablePercent: 10,
+			Guardrails: appsv1alpha1.Guardrails{
+				MaxScaleDownPercent: 50,
+				MaxSurgePercent:     50,
+				MaxCanaryPercent:    50,
+			},
+		},
+	}
+}
+
+// Names of the ClusterRoles that Kubernetes' view, edit and admin roles
+// aggregate.
+const (
+	ViewClusterRole = "strata-apps-view"
+	EditClusterRole = "strata-apps-edit"
+)
+
+// Aggregation labels of the Kubernetes user-facing roles.
+const (
+	aggregateToView  = "rbac.authorization.k8s.io/aggregate-to-view"
+	aggregateToEdit  = "rbac.authorization.k8s.io/aggregate-to-edit"
+	aggregateToAdmin = "rbac.authorization.k8s.io/aggregate-to-admin"
+)
+
+// clusterRoles give the apps' API to Kubernetes' roles: view reads
+// StatelessApps (their scale and status too) and the AppPlatform; edit and
+// admin also write StatelessApps and scale them. Each is labelled for every
+// role that includes it, as Kubernetes' own aggregated roles are, so an
+// AppNamespace owner's RoleBinding to view, edit or admin covers the apps.
+func clusterRoles() []client.Object {
+	group := []string{appsv1alpha1.GroupVersion.Group}
+	role := func(name string, aggregateTo []string, rules ...rbacv1.PolicyRule) client.Object {
+		labels := map[string]string{}
+		for _, l := range aggregateTo {
+			labels[l] = "true"
+		}
+		return &rbacv1.ClusterRole{
+			TypeMeta:   metav1.TypeMeta{APIVersion: rbacv1.SchemeGroupVersion.String(), Kind: "ClusterRole"},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Rules:      rules,
+		}
+	}
+	return []client.Object{
+		role(ViewClusterRole, []string{aggregateToView, aggregateToEdit, aggregateToAdmin},
+			rbacv1.PolicyRule{
+				APIGroups: group,
+				Resources: []string{"statelessapps", "statelessapps/scale", "statelessapps/status", "appplatforms"},
+				Verbs:     []string{"get", "list", "watch"},
+			},
+		),
+		role(EditClusterRole, []string{aggregateToEdit, aggregateToAdmin},
+			rbacv1.PolicyRule{
+				APIGroups: group,
+				Resources: []string{"statelessapps"},
+				Verbs:     []string{"create", "update", "patch", "delete", "deletecollection"},
+			},
+			rbacv1.PolicyRule{
+				APIGroups: group,
+				Resources: []string{"statelessapps/scale"},
+				Verbs:     []string{"update", "patch"},
+			},
+		),
+	}
+}
