@@ -34,8 +34,9 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout=45m
 ##@ Everyday
 
 .PHONY: build
-build: ## Build bin/strata.
+build: ## Build bin/strata, and bin/kubectl-strata (the kubectl plugin: a link to strata).
 	go build -o $(BIN)/strata ./cmd/strata
+	ln -sf strata $(BIN)/kubectl-strata
 
 .PHONY: run
 run: tools build ## Build everything, then run the local datacenter (strata up).

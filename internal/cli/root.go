@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-dev/strata/internal/cli/appscli"
 	"github.com/strata-dev/strata/internal/cli/bench"
 	"github.com/strata-dev/strata/internal/cli/disruptions"
 	"github.com/strata-dev/strata/internal/cli/globals"
@@ -48,6 +51,7 @@ clusters with simulated machines.`,
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
 		rollouts.NewCommand(g),
+		appscli.NewCommand(g),
 		sim.NewCommand(g),
 		bench.NewCommand(),
 		serve.NewCommand(),
@@ -56,11 +60,29 @@ clusters with simulated machines.`,
 	return root
 }
 
+// NewPluginCommand returns `kubectl strata`, the kubectl plugin.
+func NewPluginCommand() *cobra.Command {
+	root := appscli.NewPluginCommand()
+	root.AddCommand(newVersionCommand())
+	return root
+}
+
+// CommandFor returns the command tree the binary serves under the name it
+// was run as (argv[0]): the kubectl plugin as kubectl-strata (kubectl runs
+// plugins found on PATH by that name; `make build` links it to strata),
+// else strata.
+func CommandFor(argv0 string) *cobra.Command {
+	if strings.TrimSuffix(filepath.Base(argv0), ".exe") == appscli.PluginName {
+		return NewPluginCommand()
+	}
+	return NewRootCommand()
+}
+
 // Execute runs the command line and returns the process's exit code.
 func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := NewRootCommand().ExecuteContext(ctx); err != nil {
+	if err := CommandFor(os.Args[0]).ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		return 1
 	}

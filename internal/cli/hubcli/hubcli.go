@@ -9,9 +9,12 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/localdc"
@@ -46,9 +49,18 @@ func (h *Flags) Client() (client.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the hub's kubeconfig %s: %w", path, err)
 	}
+	return NewClient(cfg)
+}
+
+// NewClient returns a client of the hub at cfg that knows the hub's types:
+// the fleet and apps APIs and Kubernetes' own (the kubeconfig Secrets of
+// the workload clusters).
+func NewClient(cfg *rest.Config) (client.Client, error) {
 	scheme := runtime.NewScheme()
-	if err := fleetv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			return nil, err
+		}
 	}
 	return client.New(cfg, client.Options{Scheme: scheme})
 }

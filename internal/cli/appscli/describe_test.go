@@ -1,0 +1,122 @@
+package appscli
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+const (
+	ready       = appsv1alpha1.StatelessAppReadyCondition
+	progressing = appsv1alpha1.StatelessAppProgressingCondition
+	degraded    = appsv1alpha1.StatelessAppDegradedCondition
+	isTrue      = metav1.ConditionTrue
+	isFalse     = metav1.ConditionFalse
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+// golden compares got with the file's content, or writes it with -update.
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("reading the golden file (go test -update writes it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got):\n%s\ngot:\n%s", path, diff, got)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	shop := makeAppNamespace("shop", "shop").routed("workload-1").
+		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).
+		owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).obj()
+	tests := []struct {
+		name        string
+		an          *appsv1alpha1.AppNamespace
+		apps        []*appsv1alpha1.StatelessApp
+		unreachable string
+	}{
+		{
+			name: "ready",
+			an:   shop,
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 3).tracks(3, 3, 0, 0).readyConditions().obj()},
+		},
+		{
+			name: "canary rolling out",
+			an:   shop,
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 30).canary("1.1", 10).tracks(27, 27, 1, 3).
+				condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "28 of 30 replicas available").
+				condition(progressing, isTrue, appsv1alpha1.RollingOutReason, "canary 1.1: 1 of 3 pods ready").
+				condition(degraded, isFalse, appsv1alpha1.NoFailureReason, "").obj()},
+		},
+		{
+			name: "app failure",
+			an:   shop,
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 12).canary("1.1", 25).tracks(9, 9, 0, 3).
+				condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "9 of 12 replicas available").
+				condition(progressing, isFalse, appsv1alpha1.ProgressDeadlineExceededReason, "no progress for 600s").
+				condition(degraded, isTrue, string(appsv1alpha1.AppFailure), "3 pods crash").
+				failure(appsv1alpha1.AppFailure, "CrashLoopBackOff", "back-off 5m0s restarting failed container=app (exit code 1)", 3,
+					"web-canary-1", "web-canary-2").obj()},
+		},
+		{
+			name: "infra failure",
+			an:   shop,
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 50).tracks(40, 50, 0, 0).
+				condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "40 of 50 replicas available").
+				condition(progressing, isTrue, appsv1alpha1.RollingOutReason, "").
+				condition(degraded, isTrue, string(appsv1alpha1.InfraFailure), "10 pods cannot be scheduled").
+				failure(appsv1alpha1.InfraFailure, "Unschedulable", "0/40 nodes are available: 40 Insufficient cpu.", 10,
+					"web-a", "web-b", "web-c").obj()},
+		},
+		{
+			name: "spec not seen yet",
+			an:   shop,
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 3).generation(2, 1).tracks(3, 3, 0, 0).readyConditions().obj()},
+		},
+		{
+			name: "not routed",
+			an: makeAppNamespace("shop-gpu", "shop").profile("gpu-h100").
+				ready(isFalse, appsv1alpha1.NoClusterFitsReason, "workload-1: no Pool of profile gpu-h100").obj(),
+		},
+		{
+			name:        "cluster unreachable",
+			an:          shop,
+			unreachable: "listing StatelessApps in namespace shop of cluster workload-1: connection refused",
+		},
+		{
+			name: "namespace not ready and empty",
+			an: makeAppNamespace("shop", "shop").routed("workload-1").
+				ready(isFalse, appsv1alpha1.ClusterUnavailableReason, "cluster workload-1 is not Ready").obj(),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var apps []appsv1alpha1.StatelessApp
+			for _, sa := range tc.apps {
+				apps = append(apps, *sa)
+			}
+			var got strings.Builder
+			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, apps, tc.unreachable)}})
+			golden(t, filepath.Join("testdata", "status", strings.ReplaceAll(tc.name, " ", "-")+".txt"), got.String())
+		})
+	}
+}

@@ -1,0 +1,310 @@
+package appscli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/cli/globals"
+	"github.com/strata-dev/strata/internal/cli/hubcli"
+	"github.com/strata-dev/strata/internal/testutil"
+)
+
+const systemNamespace = "strata-system"
+
+// unreachableKubeconfig points at a port nothing listens on.
+const unreachableKubeconfig = `apiVersion: v1
+kind: Config
+clusters:
+- name: gone
+  cluster:
+    server: https://127.0.0.1:1
+    insecure-skip-tls-verify: true
+contexts:
+- name: gone
+  context: {cluster: gone, user: gone}
+current-context: gone
+users:
+- name: gone
+  user: {token: x}
+`
+
+// TestCommands runs kubectl strata end to end against two API servers: a
+// hub with AppNamespaces, Clusters and their kubeconfig Secrets, and a
+// workload cluster whose StatelessApps carry the status a controller would
+// write (written here, as nothing runs the controllers).
+func TestCommands(t *testing.T) {
+	hubEnv, hubCfg := testutil.StartEnv(t)
+	wlEnv, wlCfg := testutil.StartEnv(t)
+	hubClient, err := hubcli.NewClient(hubCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wlClient, err := client.New(wlCfg, client.Options{Scheme: workloadScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubKubeconfig := filepath.Join(t.TempDir(), "hub.kubeconfig")
+	if err := os.WriteFile(hubKubeconfig, adminKubeconfig(t, hubEnv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// The hub: cluster wl, reachable; cluster gone, not.
+	testutil.MustCreate(t, hubClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
+	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "wl-kubeconfig", "kubeconfig", adminKubeconfig(t, wlEnv)))
+	testutil.MustCreate(t, hubClient, testutil.MakeCluster("wl", systemNamespace).Obj())
+	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "gone-kubeconfig", "kubeconfig", []byte(unreachableKubeconfig)))
+	testutil.MustCreate(t, hubClient, testutil.MakeCluster("gone", systemNamespace).Obj())
+	createAppNamespace(t, hubClient, makeAppNamespace("shop", "shop").
+		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).routed("wl").obj())
+	createAppNamespace(t, hubClient, makeAppNamespace("shop-gpu", "shop").profile("gpu").
+		ready(isFalse, appsv1alpha1.NoClusterFitsReason, "wl: no Pool of profile gpu").obj())
+	createAppNamespace(t, hubClient, makeAppNamespace("lost", "lost").routed("gone").obj())
+	// A second namespace in wl: get apps lists wl's StatelessApps at once.
+	createAppNamespace(t, hubClient, makeAppNamespace("blog", "blog").routed("wl").obj())
+
+	// The workload cluster: namespace shop, a Ready app and a crashing one.
+	testutil.MustCreate(t, wlClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}})
+	createStatelessApp(t, wlClient, makeStatelessApp("web", 3).tracks(3, 3, 0, 0).readyConditions().obj())
+	createStatelessApp(t, wlClient, makeStatelessApp("worker", 4).canary("1.1", 25).tracks(3, 3, 0, 1).
+		condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "3 of 4 replicas available").
+		condition(progressing, isTrue, appsv1alpha1.RollingOutReason, "canary 1.1: 0 of 1 pods ready").
+		condition(degraded, isTrue, string(appsv1alpha1.AppFailure), "1 pod crashes").
+		failure(appsv1alpha1.AppFailure, "CrashLoopBackOff", "back-off restarting failed container app", 1, "worker-canary-x").obj())
+
+	kubectl := func(args ...string) (string, string, error) {
+		return run(NewPluginCommand(), append([]string{"--kubeconfig", hubKubeconfig}, args...)...)
+	}
+
+	t.Run("status shows the app's namespaces and workloads", func(t *testing.T) {
+		out, _, err := kubectl("status", "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("testdata", "e2e", "status-shop.txt"), out)
+	})
+
+	t.Run("strata apps status is the same, through --hub-kubeconfig", func(t *testing.T) {
+		want, _, _ := kubectl("status", "shop")
+		out, _, err := run(NewCommand(&globals.Flags{}), "--hub-kubeconfig", hubKubeconfig, "status", "shop")
+		if err != nil || out != want {
+			t.Errorf("strata apps status = %q, %v; want %q", out, err, want)
+		}
+	})
+
+	t.Run("status of one workload, as JSON", func(t *testing.T) {
+		out, _, err := kubectl("status", "shop/worker", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s AppStatus
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("parsing %s: %v", out, err)
+		}
+		var workloads []string
+		for _, ns := range s.Namespaces {
+			for _, w := range ns.Workloads {
+				workloads = append(workloads, w.StatelessApp.Name+": "+w.Verdict)
+			}
+		}
+		want := "worker: Not ready: App failure — CrashLoopBackOff in 1 pod. Fix the app: its container keeps exiting; " +
+			"`kubectl strata logs shop/worker --previous` shows why."
+		if len(workloads) != 1 || workloads[0] != want {
+			t.Errorf("workloads = %q, want [%q]", workloads, want)
+		}
+		if len(s.Namespaces) != 2 || s.Namespaces[1].Verdict != "Not routed: NoClusterFits — wl: no Pool of profile gpu" {
+			t.Errorf("namespaces = %+v, want shop and the unrouted shop-gpu", s.Namespaces)
+		}
+	})
+
+	t.Run("an unknown workload names those there are", func(t *testing.T) {
+		_, _, err := kubectl("status", "shop", "--workload", "nope")
+		if want := `app shop has no StatelessApp "nope" (it has web, worker)`; err == nil || err.Error() != want {
+			t.Errorf("error = %v, want %s", err, want)
+		}
+	})
+
+	t.Run("an unknown app suggests similar ones", func(t *testing.T) {
+		_, _, err := kubectl("status", "shopp")
+		if err == nil || !strings.Contains(err.Error(), "did you mean shop?") {
+			t.Errorf("error = %v, want a suggestion of shop", err)
+		}
+	})
+
+	t.Run("an unreachable cluster is said, and fails the command", func(t *testing.T) {
+		out, _, err := kubectl("status", "lost")
+		if err == nil || err.Error() != "could not read cluster gone (see above)" {
+			t.Errorf("error = %v, want that cluster gone could not be read", err)
+		}
+		if !strings.Contains(out, "Cluster:          gone (unreachable: ") || !strings.Contains(out, "Verdict:          Unknown: cluster gone cannot be read") {
+			t.Errorf("output does not say the cluster is unreachable:\n%s", out)
+		}
+	})
+
+	t.Run("get apps reads each cluster, tolerating the unreachable one", func(t *testing.T) {
+		out, _, err := kubectl("get", "apps")
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("testdata", "e2e", "get-apps.txt"), out)
+		var rows []AppRow
+		out, _, err = kubectl("get", "apps", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 4 {
+			t.Fatalf("rows = %+v (%v), want 4", rows, err)
+		}
+	})
+
+	t.Run("a missing context is named", func(t *testing.T) {
+		_, _, err := kubectl("--context", "nosuch", "get", "apps")
+		if err == nil || !strings.Contains(err.Error(), `context "nosuch"`) {
+			t.Errorf("error = %v, want one naming the missing context", err)
+		}
+	})
+
+	t.Run("a cluster that is not the hub is named so", func(t *testing.T) {
+		plain := &envtest.Environment{BinaryAssetsDirectory: os.Getenv("KUBEBUILDER_ASSETS")}
+		if _, err := plain.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = plain.Stop() })
+		path := filepath.Join(t.TempDir(), "plain.kubeconfig")
+		if err := os.WriteFile(path, adminKubeconfig(t, plain), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := run(NewPluginCommand(), "--kubeconfig", path, "status", "shop")
+		if err == nil || !strings.HasPrefix(err.Error(), "the cluster serves no AppNamespaces (apps.strata.dev): it is not a Strata hub (is context ") {
+			t.Errorf("error = %v, want that the cluster is not a hub", err)
+		}
+	})
+
+	t.Run("logs says why a pod has none", func(t *testing.T) {
+		// No kubelet serves logs here: web-1 is not scheduled (an empty
+		// log), web-2 runs on a Node that does not exist (as a log request
+		// fails for a pod of kwok), web-3 waits for its container. The API
+		// server calls the missing Node `pods "n1"`.
+		createPod(t, wlClient, "web-1", "", nil)
+		createPod(t, wlClient, "web-2", "n1", &corev1.ContainerStatus{Name: "app", RestartCount: 3,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}})
+		createPod(t, wlClient, "web-3", "n1", &corev1.ContainerStatus{Name: "app",
+			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}})
+		out, errOut, err := kubectl("logs", "shop/web")
+		if err != nil {
+			t.Errorf("logs: %v, want no error: one pod could be read", err)
+		}
+		wantErr := []string{
+			`[web-2/app] no log: pods "n1" not found (container app has run on Node n1; in the local datacenter Nodes are simulated by kwok, run no containers and keep no logs)`,
+			`[web-1/app] the log is empty (the pod is not scheduled to a Node yet)`,
+			`[web-3/app] no log: pods "n1" not found (container app has not started: ContainerCreating)`,
+		}
+		if got := strings.Split(strings.TrimSpace(errOut), "\n"); out != "" || !slices.Equal(got, wantErr) {
+			t.Errorf("stdout %q, stderr:\n%s\nwant on stderr:\n%s", out, errOut, strings.Join(wantErr, "\n"))
+		}
+
+		_, errOut, err = kubectl("logs", "shop/web", "--max-pods", "1")
+		if err == nil || err.Error() != "no log could be read from any of the 1 pods (see above)" {
+			t.Errorf("error = %v, want that no log could be read", err)
+		}
+		if !strings.HasPrefix(errOut, "Reading 1 of 3 pods, failing ones first (--max-pods to read more).\n[web-2/app] no log: ") {
+			t.Errorf("stderr = %q, want web-2, which restarts most, alone", errOut)
+		}
+
+		_, errOut, _ = kubectl("logs", "shop/web", "-c", "sidecar", "--max-pods", "1")
+		if !strings.HasSuffix(errOut, "[web-2/sidecar] no such container; the pod has app (--container to pick one)\n") {
+			t.Errorf("stderr = %q, want the pod's containers", errOut)
+		}
+
+		_, _, err = kubectl("logs", "shop/worker")
+		if want := "app shop has no pods of StatelessApp worker (`kubectl strata status shop` shows why)"; err == nil || err.Error() != want {
+			t.Errorf("error = %v, want %s", err, want)
+		}
+	})
+}
+
+// createPod creates a pod of StatelessApp web with an app container, on
+// node (when set), with the app container's status (when given).
+func createPod(t *testing.T, c client.Client, name, node string, status *corev1.ContainerStatus) {
+	t.Helper()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name, Labels: map[string]string{appsv1alpha1.StatelessAppLabel: "web"}},
+		Spec:       corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	}
+	testutil.MustCreate(t, c, pod)
+	if status == nil {
+		return
+	}
+	status.Image = "app:1"
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{*status}
+	if err := c.Status().Update(t.Context(), pod); err != nil {
+		t.Fatalf("writing the status of pod %s: %v", name, err)
+	}
+}
+
+// run executes a command with args and returns its stdout, stderr and error.
+func run(cmd *cobra.Command, args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SetArgs(args)
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func adminKubeconfig(t *testing.T, env *envtest.Environment) []byte {
+	t.Helper()
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+// createAppNamespace creates an AppNamespace, then writes its status.
+func createAppNamespace(t *testing.T, c client.Client, an *appsv1alpha1.AppNamespace) {
+	t.Helper()
+	status := *an.Status.DeepCopy()
+	testutil.MustCreate(t, c, an)
+	an.Status = status
+	stampConditions(an.Status.Conditions)
+	if err := c.Status().Update(t.Context(), an); err != nil {
+		t.Fatalf("writing the status of AppNamespace %s: %v", an.Name, err)
+	}
+}
+
+// createStatelessApp creates a StatelessApp, then writes its status.
+func createStatelessApp(t *testing.T, c client.Client, sa *appsv1alpha1.StatelessApp) {
+	t.Helper()
+	status := *sa.Status.DeepCopy()
+	testutil.MustCreate(t, c, sa)
+	status.ObservedGeneration = sa.Generation
+	sa.Status = status
+	stampConditions(sa.Status.Conditions)
+	if err := c.Status().Update(t.Context(), sa); err != nil {
+		t.Fatalf("writing the status of StatelessApp %s: %v", sa.Name, err)
+	}
+}
+
+// stampConditions sets the transition times the API requires.
+func stampConditions(conds []metav1.Condition) {
+	for i := range conds {
+		conds[i].LastTransitionTime = metav1.Now()
+	}
+}

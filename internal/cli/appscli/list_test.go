@@ -1,0 +1,197 @@
+package appscli
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"text/tabwriter"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+func TestAppRow(t *testing.T) {
+	shop := makeAppNamespace("shop", "shop").routed("workload-1").obj()
+	readyApp := makeStatelessApp("web", 3).tracks(3, 3, 0, 0).readyConditions().obj()
+	appFailing := makeStatelessApp("worker", 4).tracks(1, 4, 0, 0).
+		condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "").
+		failure(appsv1alpha1.AppFailure, "OOMKilled", "3 pods ran out of memory", 3, "worker-a").obj()
+	infraFailing := makeStatelessApp("api", 10).tracks(5, 10, 0, 0).
+		condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "").
+		failure(appsv1alpha1.InfraFailure, "Unschedulable", "0/3 nodes are available", 5).obj()
+	rolling := makeStatelessApp("web", 3).tracks(2, 3, 0, 0).
+		condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "2 of 3").
+		condition(progressing, isTrue, appsv1alpha1.RollingOutReason, "").obj()
+	deleting := makeAppNamespace("old", "old").routed("workload-1").
+		ready(isFalse, appsv1alpha1.NamespaceNotEmptyReason, "namespace old holds 3 pods").obj()
+	deleting.DeletionTimestamp = &metav1.Time{}
+	tests := []struct {
+		name string
+		an   *appsv1alpha1.AppNamespace
+		apps []*appsv1alpha1.StatelessApp
+		err  error
+		want AppRow
+	}{
+		{
+			name: "ready", an: shop, apps: []*appsv1alpha1.StatelessApp{readyApp},
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 1,
+				ReadyReplicas: 3, Replicas: 3, Status: "Ready", read: true},
+		},
+		{
+			name: "both categories fail, the first failure is the message", an: shop,
+			apps: []*appsv1alpha1.StatelessApp{readyApp, infraFailing, appFailing},
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 3,
+				ReadyReplicas: 9, Replicas: 17, Status: "Degraded: App+Infra", Message: "api: Unschedulable: 0/3 nodes are available", read: true},
+		},
+		{
+			name: "rolling out", an: shop, apps: []*appsv1alpha1.StatelessApp{readyApp, rolling},
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 2,
+				ReadyReplicas: 5, Replicas: 6, Status: "Progressing", Message: "web: Not ready: rolling out, 2/3 replicas ready", read: true},
+		},
+		{
+			name: "no workloads", an: shop,
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Status: "No workloads", read: true},
+		},
+		{
+			name: "not routed",
+			an:   makeAppNamespace("gpu", "shop").ready(isFalse, appsv1alpha1.NoClusterFitsReason, "workload-1: no Pool of profile gpu").obj(),
+			want: AppRow{App: "shop", AppNamespace: "gpu", Status: "Not routed", Message: "NoClusterFits — workload-1: no Pool of profile gpu"},
+		},
+		{
+			name: "unreachable", an: shop, err: errors.New("connection refused"),
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Status: "unreachable", Message: "connection refused"},
+		},
+		{
+			name: "deleting", an: deleting, apps: []*appsv1alpha1.StatelessApp{readyApp},
+			want: AppRow{App: "old", AppNamespace: "old", Cluster: "workload-1", Namespace: "old", Workloads: 1, ReadyReplicas: 3, Replicas: 3,
+				Status: "Deleting", Message: "NamespaceNotEmpty — namespace old holds 3 pods", read: true},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var apps []appsv1alpha1.StatelessApp
+			for _, sa := range tc.apps {
+				apps = append(apps, *sa)
+			}
+			got := appRow(tc.an, apps, tc.err)
+			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(AppRow{})); diff != "" {
+				t.Errorf("appRow (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAppTable(t *testing.T) {
+	rows := []AppRow{
+		{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 2, ReadyReplicas: 9, Replicas: 12,
+			Status: "Degraded: App", Message: "web: CrashLoopBackOff: back-off\nrestarting", read: true},
+		{App: "shop", AppNamespace: "shop-gpu", Status: "Not routed", Message: "NoClusterFits — none"},
+		{App: "zoo", AppNamespace: "zoo", Cluster: "workload-2", Namespace: "zoo", Status: "unreachable", Message: "connection refused"},
+	}
+	for _, tc := range []struct {
+		wide bool
+		want string
+	}{
+		{false, `APP   APPNAMESPACE  CLUSTER     NAMESPACE  WORKLOADS  READY  STATUS
+shop  shop          workload-1  shop       2          9/12   Degraded: App
+shop  shop-gpu      -           -          -          -      Not routed
+zoo   zoo           workload-2  zoo        -          -      unreachable
+`},
+		{true, `APP   APPNAMESPACE  CLUSTER     NAMESPACE  WORKLOADS  READY  STATUS         MESSAGE
+shop  shop          workload-1  shop       2          9/12   Degraded: App  web: CrashLoopBackOff: back-off restarting
+shop  shop-gpu      -           -          -          -      Not routed     NoClusterFits — none
+zoo   zoo           workload-2  zoo        -          -      unreachable    connection refused
+`},
+	} {
+		var got strings.Builder
+		tw := tabwriter.NewWriter(&got, 0, 4, 2, ' ', 0)
+		appTable(tw, rows, tc.wide)
+		if err := tw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tc.want, got.String()); diff != "" {
+			t.Errorf("appTable(wide=%t) (-want +got):\n%s", tc.wide, diff)
+		}
+	}
+}
+
+func TestFindApp(t *testing.T) {
+	all := []appsv1alpha1.AppNamespace{
+		*makeAppNamespace("checkout", "checkout").obj(),
+		*makeAppNamespace("checkout-gpu", "checkout").obj(),
+		*makeAppNamespace("payments-eu", "payments").obj(),
+		*makeAppNamespace("search", "search").obj(),
+	}
+	names := func(ans []appsv1alpha1.AppNamespace) []string {
+		var out []string
+		for _, an := range ans {
+			out = append(out, an.Name)
+		}
+		return out
+	}
+	tests := []struct {
+		app     string
+		all     []appsv1alpha1.AppNamespace
+		want    []string
+		wantErr string
+	}{
+		{app: "checkout", all: all, want: []string{"checkout", "checkout-gpu"}},
+		{app: "payments-eu", all: all, want: []string{"payments-eu"}},
+		{app: "chekout", all: all, wantErr: `no app "chekout" on the hub: no AppNamespace has spec.app "chekout" or that name; did you mean checkout? (` + "`kubectl strata get apps`" + ` lists them all)`},
+		{app: "pay", all: all, wantErr: `no app "pay" on the hub: no AppNamespace has spec.app "pay" or that name; did you mean payments? (` + "`kubectl strata get apps`" + ` lists them all)`},
+		{app: "zzzzzz", all: all, wantErr: `no app "zzzzzz" on the hub: no AppNamespace has spec.app "zzzzzz" or that name (` + "`kubectl strata get apps`" + ` lists them all)`},
+		{app: "shop", wantErr: `no app "shop": the hub has no AppNamespaces yet (an app is onboarded by applying an AppNamespace to the hub)`},
+	}
+	for _, tc := range tests {
+		got, err := findApp(tc.all, tc.app)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("findApp(%q) error = %v, want %s", tc.app, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("findApp(%q): %v", tc.app, err)
+		}
+		if diff := cmp.Diff(tc.want, names(got)); diff != "" {
+			t.Errorf("findApp(%q) (-want +got):\n%s", tc.app, diff)
+		}
+	}
+}
+
+func TestSimilarNames(t *testing.T) {
+	names := []string{"checkout", "checkouts", "check", "payments", "search", "checkout"}
+	if diff := cmp.Diff([]string{"checkouts", "checkout", "check"}, similarNames("checkoutss", names)); diff != "" {
+		t.Errorf("similarNames (-want +got):\n%s", diff)
+	}
+	if got := similarNames("x", names); len(got) != 0 {
+		t.Errorf("similarNames(x) = %v, want none", got)
+	}
+}
+
+func TestSplitApp(t *testing.T) {
+	tests := []struct {
+		arg, workload, wantApp, wantName, wantErr string
+	}{
+		{arg: "shop", wantApp: "shop"},
+		{arg: "shop/web", wantApp: "shop", wantName: "web"},
+		{arg: "shop", workload: "web", wantApp: "shop", wantName: "web"},
+		{arg: "shop/web", workload: "web", wantApp: "shop", wantName: "web"},
+		{arg: "shop/web", workload: "api", wantErr: `"shop/web" and --workload api name different StatelessApps`},
+		{arg: "/web", wantErr: `"/web" names no app: give APP or APP/STATELESSAPP`},
+	}
+	for _, tc := range tests {
+		app, name, err := splitApp(tc.arg, tc.workload)
+		if tc.wantErr != "" {
+			if err == nil || err.Error() != tc.wantErr {
+				t.Errorf("splitApp(%q, %q) error = %v, want %s", tc.arg, tc.workload, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || app != tc.wantApp || name != tc.wantName {
+			t.Errorf("splitApp(%q, %q) = %q, %q, %v; want %q, %q", tc.arg, tc.workload, app, name, err, tc.wantApp, tc.wantName)
+		}
+	}
+}
