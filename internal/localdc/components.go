@@ -28,6 +28,7 @@ import (
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
+	"github.com/strata-dev/strata/internal/workload/appnamespace"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 	simv1 "github.com/strata-dev/strata/proto/strata/sim/v1"
 )
@@ -38,7 +39,8 @@ const FaultsFile = "sim-faults.json"
 
 // Run runs Strata's components against the datacenter until ctx is done:
 // the Compute Broker with the sim provisioner and its sim service (faults),
-// and the hub's controllers.
+// the hub's controllers, each workload cluster's app controllers, and the
+// guardrails' admission webhook.
 func (r *Running) Run(ctx context.Context) error {
 	provisioner, err := r.simProvisioner()
 	if err != nil {
@@ -69,7 +71,15 @@ func (r *Running) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	appManagers, err := r.appManagers()
+	if err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.serveWebhook(ctx) })
+	for _, m := range appManagers {
+		g.Go(func() error { return m.Start(ctx) })
+	}
 	g.Go(func() error { return srv.Serve(ctx) })
 	g.Go(func() error { return b.Run(ctx) })
 	g.Go(func() error { return provisioner.Run(ctx) })
@@ -152,6 +162,15 @@ func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerSe
 	}
 	if err := rollouts.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the maintenance orchestrator: %w", err)
+	}
+	appNamespaces, err := appnamespace.New(appnamespace.Options{
+		Hub: mgr.GetClient(), Clusters: workloads, Recorder: mgr.GetEventRecorder("appnamespace-controller"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := appNamespaces.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the app namespace controller: %w", err)
 	}
 	remediator, err := remediation.New(remediation.Options{
 		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),

@@ -3,8 +3,6 @@ package localdc
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -12,15 +10,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
-	"github.com/strata-dev/strata/config/crd"
 )
 
 // SystemNamespace holds Strata's own objects on the hub, such as the
@@ -33,47 +29,6 @@ const localDatacenterName = "dc1"
 
 // fieldOwner is the server-side apply field manager of `strata up`.
 const fieldOwner = client.FieldOwner("strata-up")
-
-// installCRDs applies the named CRDs of Strata (crd.Hub, crd.Workload) to a
-// cluster and waits until each is served.
-func installCRDs(ctx context.Context, c client.Client, names []string) error {
-	for _, name := range names {
-		raw, err := fs.ReadFile(crd.FS, name)
-		if err != nil {
-			return err
-		}
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(raw, &u.Object); err != nil {
-			return fmt.Errorf("parsing CRD %s: %w", name, err)
-		}
-		if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership); err != nil {
-			return fmt.Errorf("installing CRD %s: %w", u.GetName(), err)
-		}
-		if err := waitEstablished(ctx, c, u.GetName()); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func waitEstablished(ctx context.Context, c client.Client, name string) error {
-	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		crd := &apiextensionsv1.CustomResourceDefinition{}
-		if err := c.Get(ctx, client.ObjectKey{Name: name}, crd); err != nil {
-			return false, client.IgnoreNotFound(err)
-		}
-		for _, cond := range crd.Status.Conditions {
-			if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
-				return true, nil
-			}
-		}
-		return false, nil
-	})
-	if err != nil {
-		return fmt.Errorf("waiting for CRD %s to be established: %w", name, err)
-	}
-	return nil
-}
 
 // registerWorkloadClusters writes, for each workload cluster, a Secret with a
 // self-contained kubeconfig and the Cluster object that points at it.
@@ -144,7 +99,7 @@ func flatKubeconfig(path string) ([]byte, error) {
 func Scheme() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, apiextensionsv1.AddToScheme, fleetv1alpha1.AddToScheme,
+		corev1.AddToScheme, apiextensionsv1.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme,
 	} {
 		if err := add(s); err != nil {
 			panic(err) // only on a programming error in the list above

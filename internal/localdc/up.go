@@ -25,9 +25,9 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/config/crd"
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
+	"github.com/strata-dev/strata/internal/workload/install"
 )
 
 // DefaultWorkloadClusters is how many workload clusters a new datacenter gets.
@@ -121,6 +121,7 @@ type Running struct {
 	Created   bool
 	opts      Options
 	hubConfig *rest.Config
+	webhook   webhookTLS
 	kwok      kwokctl
 	unlock    func()
 	inventory inventory.Store
@@ -160,7 +161,13 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = r.restart(ctx, kubeVersion)
 	}
 	if err == nil {
+		err = r.webhookCertificates()
+	}
+	if err == nil {
 		err = r.installHub(ctx)
+	}
+	if err == nil {
+		err = r.installWorkloadClusters(ctx)
 	}
 	if err == nil {
 		err = r.openInventory(ctx)
@@ -302,7 +309,8 @@ func releaseNodeLeases(ctx context.Context, kubeconfig string, started time.Time
 	return nil
 }
 
-// installHub installs the CRDs and registers the workload clusters.
+// installHub installs Strata into the hub (CRDs, guardrails) and registers
+// the workload clusters.
 func (r *Running) installHub(ctx context.Context) error {
 	cfg, err := clientcmd.BuildConfigFromFlags("", KubeconfigPath(r.opts.Home, HubName))
 	if err != nil {
@@ -314,7 +322,7 @@ func (r *Running) installHub(ctx context.Context) error {
 		return fmt.Errorf("connecting to the hub: %w", err)
 	}
 	r.hubConfig = cfg
-	if err := installCRDs(ctx, hub, crd.Hub); err != nil {
+	if err := install.Hub(ctx, hub, r.webhookFor(HubName)); err != nil {
 		return err
 	}
 	if err := registerWorkloadClusters(ctx, hub, r.opts.Home, r.Datacenter); err != nil {

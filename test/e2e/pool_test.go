@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
 )
@@ -147,6 +148,7 @@ func testPools(t *testing.T, bin, home string) {
 	})
 
 	t.Run("deleting a pool waits for the PDB, then releases every machine", func(t *testing.T) {
+		kubectl(hub, "annotate", "pool", "web", appsv1alpha1.AllowDeleteAnnotation+"=true")
 		kubectl(hub, "delete", "pool", "web", "--wait=false")
 		// With nowhere to go, the api pods drain 2 at a time and then the
 		// PDB refuses more: the Pool says so and stays.
@@ -187,6 +189,7 @@ func testPools(t *testing.T, bin, home string) {
 		if err == nil || !strings.Contains(out, "cluster is immutable") {
 			t.Errorf("moving a Pool to another cluster: %v\n%s", err, out)
 		}
+		kubectl(hub, "annotate", "pool", "nowhere", "oddball", "agents", appsv1alpha1.AllowDeleteAnnotation+"=true")
 		kubectl(hub, "delete", "pool", "nowhere", "oddball", "agents")
 	})
 }

@@ -6,8 +6,10 @@ import (
 	"io"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 )
@@ -84,6 +86,13 @@ func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha
 	c, err := h.Client()
 	if err != nil {
 		return err
+	}
+	// Running the verb is the explicit override the delete guardrail asks
+	// for (kubectl delete needs the annotation set by hand).
+	patch := client.MergeFrom(pool.DeepCopy())
+	metav1.SetMetaDataAnnotation(&pool.ObjectMeta, appsv1alpha1.AllowDeleteAnnotation, "true")
+	if err := c.Patch(ctx, pool, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("marking Pool %s for deletion: %w", pool.Name, err)
 	}
 	if err := c.Delete(ctx, pool); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting Pool %s: %w", pool.Name, err)
