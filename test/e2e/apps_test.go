@@ -113,7 +113,7 @@ func TestApps(t *testing.T) {
 
 	// The ten-line app, applied by an owner with edit.
 	applyAs(t, bin, wl, webApp, "bob", "shop-devs")
-	waitApp(t, wc, "web", 3*time.Minute, func(a *appsv1alpha1.StatelessApp) bool {
+	waitApp(t, wc, "web", func(a *appsv1alpha1.StatelessApp) bool {
 		return ready(a) && a.Status.ReadyReplicas == 30
 	})
 	t.Run("expanded and spread over zones", func(t *testing.T) {
@@ -147,14 +147,14 @@ func TestApps(t *testing.T) {
 
 	t.Run("canary at 10% then promoted", func(t *testing.T) {
 		kubectl(wl, "patch", "statelessapp", "web", "-n", "shop", "--type=merge", "-p", `{"spec":{"canary":{"appVersion":"1.1.0","percent":10}}}`)
-		waitApp(t, wc, "web", 3*time.Minute, func(a *appsv1alpha1.StatelessApp) bool {
+		waitApp(t, wc, "web", func(a *appsv1alpha1.StatelessApp) bool {
 			return ready(a) && a.Status.Canary != nil && a.Status.Canary.ReadyReplicas == 3 && a.Status.Stable.ReadyReplicas == 27
 		})
 		if n := countVersion(appPods(t, wc, "web"), "1.1.0"); n != 3 {
 			t.Errorf("%d pods run 1.1.0 during the canary, want 3", n)
 		}
 		kubectl(wl, "patch", "statelessapp", "web", "-n", "shop", "--type=merge", "-p", `{"spec":{"appVersion":"1.1.0"}}`)
-		waitApp(t, wc, "web", 3*time.Minute, func(a *appsv1alpha1.StatelessApp) bool {
+		waitApp(t, wc, "web", func(a *appsv1alpha1.StatelessApp) bool {
 			pods := appPods(t, wc, "web")
 			return ready(a) && a.Status.ReadyReplicas == 30 && len(pods) == 30 && countVersion(pods, "1.1.0") == 30
 		})
@@ -162,7 +162,7 @@ func TestApps(t *testing.T) {
 
 	t.Run("a crashing image is an App failure", func(t *testing.T) {
 		applyAs(t, bin, wl, strings.NewReplacer("name: web", "name: broken", `"1.0.0"`, `"2.0.0-crashloop"`, "replicas: 30", "replicas: 3").Replace(webApp), "bob", "shop-devs")
-		a := waitApp(t, wc, "broken", 3*time.Minute, func(a *appsv1alpha1.StatelessApp) bool {
+		a := waitApp(t, wc, "broken", func(a *appsv1alpha1.StatelessApp) bool {
 			return meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatelessAppDegradedCondition) && a.Status.Failure != nil
 		})
 		if f := a.Status.Failure; f.Category != appsv1alpha1.AppFailure || f.Reason != "CrashLoopBackOff" || len(f.Pods) == 0 {
@@ -179,7 +179,7 @@ func TestApps(t *testing.T) {
 	t.Run("more replicas than capacity is an Infra failure", func(t *testing.T) {
 		// 16 cpus each: one per 32-core Node, and there are 40 Nodes.
 		applyAs(t, bin, wl, strings.NewReplacer("name: web", "name: bulk", "replicas: 30", "replicas: 45", "cpu: 500m", "cpu: \"16\"").Replace(webApp), "bob", "shop-devs")
-		a := waitApp(t, wc, "bulk", 3*time.Minute, func(a *appsv1alpha1.StatelessApp) bool {
+		a := waitApp(t, wc, "bulk", func(a *appsv1alpha1.StatelessApp) bool {
 			return meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatelessAppDegradedCondition) && a.Status.Failure != nil &&
 				a.Status.Failure.Category == appsv1alpha1.InfraFailure
 		})
@@ -318,11 +318,12 @@ func poll(t *testing.T, timeout time.Duration, what string, cond func(context.Co
 	}
 }
 
-// waitApp waits until a StatelessApp of namespace shop satisfies done.
-func waitApp(t *testing.T, c client.Client, name string, timeout time.Duration, done func(*appsv1alpha1.StatelessApp) bool) *appsv1alpha1.StatelessApp {
+// waitApp waits (3 minutes at most) until a StatelessApp of namespace shop
+// satisfies done.
+func waitApp(t *testing.T, c client.Client, name string, done func(*appsv1alpha1.StatelessApp) bool) *appsv1alpha1.StatelessApp {
 	t.Helper()
 	a := &appsv1alpha1.StatelessApp{}
-	poll(t, timeout, "StatelessApp "+name, func(ctx context.Context) (bool, string) {
+	poll(t, 3*time.Minute, "StatelessApp "+name, func(ctx context.Context) (bool, string) {
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, a); err != nil {
 			return false, err.Error()
 		}
