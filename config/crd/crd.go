@@ -22,4 +22,5 @@ var Hub = []string{
 var Workload = []string{
 	"apps.strata.dev_appplatforms.yaml",
 	"apps.strata.dev_statelessapps.yaml",
+	"apps.strata.dev_statefulapps.yaml",
 }

@@ -25,6 +25,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&AppNamespace{}, &AppNamespaceList{},
 		&StatelessApp{}, &StatelessAppList{},
 		&AppPlatform{}, &AppPlatformList{},
+		&StatefulApp{}, &StatefulAppList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
