@@ -216,6 +216,28 @@ func TestApps(t *testing.T) {
 		denied("delete an AppNamespace", AllowDeleteHint, out, err)
 		out, err = kubectlErr(hub, "delete", "pool", "workload-1-general")
 		denied("delete a Pool", AllowDeleteHint, out, err)
+		// An owner with edit cannot go around the app through what it expands into.
+		out, err = kubectlErr(wl, "delete", "deployment", "web", "-n", "shop", "--as", "bob", "--as-group", "shop-devs")
+		denied("an owner deletes the app's Deployment", "managed-object", out, err)
+		out, err = kubectlErr(wl, "delete", "pdb", "web", "-n", "shop", "--as", "bob", "--as-group", "shop-devs")
+		denied("an owner deletes the app's PodDisruptionBudget", "managed-object", out, err)
+	})
+
+	t.Run("bad AppNamespaces are refused with what is wrong", func(t *testing.T) {
+		other := strings.Replace(shopNamespace, "name: shop}", "name: shop-bad}", 1)
+		for _, c := range []struct{ manifest, want string }{
+			{strings.Replace(shopNamespace, "name: shop}", "name: shop.v2}", 1), "a DNS label"},
+			{strings.Replace(shopNamespace, "name: shop}", "name: kube-shop}", 1), "the system's namespaces"},
+			{strings.Replace(other, "name: alice,", "name: 'system:authenticated',", 1), "cannot be owners"},
+			{strings.Replace(other, `cpu: "900"`, `cpu: "-1"`, 1), "must not be negative"},
+		} {
+			apply := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", hub, "apply", "-f", "-")
+			apply.Stdin = strings.NewReader(c.manifest)
+			out, err := apply.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), c.want) {
+				t.Errorf("want a refusal saying %q; err=%v\n%s\nmanifest:%s", c.want, err, out, c.manifest)
+			}
+		}
 	})
 
 	t.Run("kubectl strata from a shell with only the hub's kubeconfig", func(t *testing.T) {

@@ -67,9 +67,11 @@ type Owner struct {
 	Kind SubjectKind `json:"kind"`
 
 	// name of the user or group, as the API servers authenticate it.
+	// Kubernetes' own identities (system:...) cannot own a namespace.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="!self.startsWith('system:')",message="system: users and groups (such as system:authenticated) cannot be owners: name a person or a team"
 	Name string `json:"name"`
 
 	// role: view, edit or admin.
@@ -108,6 +110,8 @@ type AppNamespaceSpec struct {
 	// against the room of the cluster's Pools of the profile.
 	// +optional
 	// +kubebuilder:default={cpu: "4", memory: "16Gi"}
+	// +kubebuilder:validation:MaxProperties=8
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !quantity(self[k]).isLessThan(quantity('0')))",message="quota amounts must not be negative"
 	Quota corev1.ResourceList `json:"quota,omitempty"`
 
 	// owners get RoleBindings in the namespace, one per owner.
@@ -149,7 +153,8 @@ type AppNamespaceStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Cluster,categories=strata,shortName=appns
 // +kubebuilder:subresource:status
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="the name is the namespace's name: at most 63 characters"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="the name is the namespace's name: a DNS label (lower-case letters, digits and '-', at most 63 characters)"
+// +kubebuilder:validation:XValidation:rule="!self.metadata.name.startsWith('kube-') && !(self.metadata.name in ['default', 'strata-system'])",message="kube-*, default and strata-system are the system's namespaces, not an app's"
 // +kubebuilder:printcolumn:name="App",type=string,JSONPath=`.spec.app`
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenant`
 // +kubebuilder:printcolumn:name="Profile",type=string,JSONPath=`.spec.nodeProfile`

@@ -28,14 +28,20 @@ const (
 	ownerBindingPrefix = "strata-owner-"
 )
 
+// podSecurityLabel enforces a Pod Security level in the namespace.
+const podSecurityLabel = "pod-security.kubernetes.io/enforce"
+
 // namespaceLabels are the labels of the namespace made for an AppNamespace:
-// the workload controllers read the app and node profile from them.
+// the workload controllers read the app and node profile from them. Pod
+// Security's baseline level keeps owners with edit from running privileged,
+// host-network or hostPath pods, which would own the Node.
 func namespaceLabels(an *appsv1alpha1.AppNamespace) map[string]string {
 	return map[string]string{
 		appsv1alpha1.AppLabel:          an.Spec.App,
 		appsv1alpha1.TenantLabel:       string(an.Spec.Tenant),
 		appsv1alpha1.AppNamespaceLabel: an.Name,
 		fleetv1alpha1.NodeProfileLabel: an.Spec.NodeProfile,
+		podSecurityLabel:               "baseline",
 	}
 }
 

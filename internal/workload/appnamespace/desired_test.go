@@ -19,10 +19,11 @@ func TestDesiredNamespaceAndQuota(t *testing.T) {
 	an := makeAppNamespace("shop-prod", "shop").Profile("gpu-h100").Quota("16", "64Gi").Obj()
 
 	wantNS := corev1ac.Namespace("shop-prod").WithLabels(map[string]string{
-		"apps.strata.dev/app":           "shop",
-		"apps.strata.dev/tenant":        "stateless",
-		"apps.strata.dev/app-namespace": "shop-prod",
-		"fleet.strata.dev/node-profile": "gpu-h100",
+		"apps.strata.dev/app":                "shop",
+		"apps.strata.dev/tenant":             "stateless",
+		"apps.strata.dev/app-namespace":      "shop-prod",
+		"fleet.strata.dev/node-profile":      "gpu-h100",
+		"pod-security.kubernetes.io/enforce": "baseline",
 	})
 	if diff := cmp.Diff(wantNS, desiredNamespace(an)); diff != "" {
 		t.Errorf("namespace (-want +got):\n%s", diff)

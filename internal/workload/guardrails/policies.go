@@ -41,6 +41,9 @@ const (
 	// CRDInUseRule: a CRD is deleted only when no object of it is left (or
 	// with the AllowDeleteAnnotation set to "true").
 	CRDInUseRule = "crd-in-use"
+	// ManagedObjectRule: the Deployments, Services and PodDisruptionBudgets
+	// a StatelessApp expands into change only through the StatelessApp.
+	ManagedObjectRule = "managed-object"
 )
 
 // Prefix starts every denial of a guardrail.
@@ -68,6 +71,7 @@ const (
 	WorkloadDeleteProtectionPolicy = "strata-workload-delete-protection"
 	ScaleDownPolicy                = "strata-scale-down"
 	RolloutBoundsPolicy            = "strata-rollout-bounds"
+	ManagedObjectsPolicy           = "strata-managed-objects"
 )
 
 // HubPolicies are the policies of the hub: delete protection of
@@ -87,11 +91,59 @@ func HubPolicies() []Policy {
 func WorkloadPolicies() []Policy {
 	return []Policy{
 		deleteProtection(WorkloadDeleteProtectionPolicy,
-			resources(appsv1alpha1.GroupVersion.Group, "statelessapps", "appplatforms"),
+			resources(appsv1alpha1.GroupVersion.Group, "statelessapps", "statefulapps", "appplatforms"),
 		),
 		scaleDown(),
 		rolloutBounds(),
+		managedObjects(),
 	}
+}
+
+// managedObjects denies people changing or deleting what a StatelessApp
+// expands into (the guardrails on the app would mean nothing if `kubectl
+// delete deployment` or `kubectl edit pdb` went around them). Kubernetes'
+// own controllers (kube-system service accounts: garbage collector,
+// namespace and deployment controllers), Strata's (service accounts of
+// strata-system) and cluster admins (system:masters, as Strata in the local
+// datacenter) are not matched. The scale subresource of a Deployment
+// carries no labels to match on: a `kubectl scale deployment` is undone by
+// the StatelessApp controller at its next pass.
+func managedObjects() Policy {
+	rules := withOperations([]admissionregistrationv1.NamedRuleWithOperations{
+		resources("apps", "deployments"),
+		resources("", "services"),
+		resources("policy", "poddisruptionbudgets"),
+	}, admissionregistrationv1.Update, admissionregistrationv1.Delete)
+	managed := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: appsv1alpha1.StatelessAppLabel, Operator: metav1.LabelSelectorOpExists,
+	}}}
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules, ObjectSelector: managed},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name: "people-only",
+			Expression: `!('system:masters' in request.userInfo.groups) && ` +
+				`!request.userInfo.username.startsWith('system:serviceaccount:kube-system:') && ` +
+				`!request.userInfo.username.startsWith('system:serviceaccount:strata-system:')`,
+		}},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "obj", Expression: `request.operation == 'DELETE' ? oldObject : object`},
+			{Name: "app", Expression: `variables.obj.metadata.labels['` + appsv1alpha1.StatelessAppLabel + `']`},
+		},
+		Validations: []admissionregistrationv1.Validation{{
+			// An update that touches neither spec nor labels (e.g. an
+			// annotation) passes; so does the namespace being emptied.
+			Expression: `request.operation == 'UPDATE' && has(object.spec) == has(oldObject.spec) && ` +
+				`(!has(object.spec) || object.spec == oldObject.spec) && object.metadata.labels == oldObject.metadata.labels`,
+			MessageExpression: `'` + Prefix + ManagedObjectRule + `: ' + request.kind.kind + ' ' + variables.obj.metadata.name + ` +
+				`' is expanded from StatelessApp ' + variables.app + ' and changes only through it: ' + ` +
+				`'edit the StatelessApp (kubectl edit statelessapp ' + variables.app + ' -n ' + variables.obj.metadata.namespace + ` +
+				`', or kubectl scale statelessapp ...); deleting the StatelessApp deletes it.'`,
+			Message: Prefix + ManagedObjectRule + ": this object is expanded from a StatelessApp and changes only through it; edit the StatelessApp.",
+			Reason:  ptr.To(metav1.StatusReasonForbidden),
+		}},
+	}
+	return policy(ManagedObjectsPolicy, spec, false)
 }
 
 // resources matches every version of the resources of a group.
@@ -154,7 +206,9 @@ func bound(field string, fallback int) string {
 }
 
 // scaleDown bounds how many replicas one UPDATE of a StatelessApp may
-// remove: max(1, floor(old * maxScaleDownPercent / 100)). It matches the
+// remove: max(1, floor(old * maxScaleDownPercent / 100)), where old is the
+// larger of the replicas asked for and those that run (status), so quick
+// successive steps count as one. It matches the
 // scale subresource too, whose object is an autoscaling/v1 Scale that has
 // spec.replicas just like the StatelessApp (kubectl scale, autoscalers).
 // CREATE has nothing to compare with and is not matched.
@@ -166,7 +220,11 @@ func scaleDown() Policy {
 			resources(appsv1alpha1.GroupVersion.Group, "statelessapps", "statelessapps/scale"),
 		}, admissionregistrationv1.Update)},
 		Variables: []admissionregistrationv1.Variable{
-			{Name: "oldReplicas", Expression: replicas("oldObject")},
+			{Name: "oldSpec", Expression: replicas("oldObject")},
+			// The share is of what runs now too: scaling 30 -> 15 -> 8 -> 4 in
+			// quick steps, before the pods went, is one large scale-down.
+			{Name: "oldStatus", Expression: `has(oldObject.status) && has(oldObject.status.replicas) ? oldObject.status.replicas : 0`},
+			{Name: "oldReplicas", Expression: `variables.oldSpec > variables.oldStatus ? variables.oldSpec : variables.oldStatus`},
 			{Name: "newReplicas", Expression: replicas("object")},
 			{Name: "percent", Expression: bound("maxScaleDownPercent", defaultMaxScaleDownPercent)},
 			{Name: "share", Expression: `variables.oldReplicas * variables.percent / 100`},
@@ -174,7 +232,7 @@ func scaleDown() Policy {
 			{Name: "ref", Expression: `object.metadata.name + ' -n ' + object.metadata.namespace`},
 		},
 		Validations: []admissionregistrationv1.Validation{{
-			Expression: `variables.newReplicas >= variables.oldReplicas || variables.newReplicas >= variables.fewest`,
+			Expression: `variables.newReplicas >= variables.oldSpec || variables.newReplicas >= variables.fewest`,
 			MessageExpression: `'` + Prefix + ScaleDownRule + `: StatelessApp ' + object.metadata.name + ` +
 				`' may scale from ' + string(variables.oldReplicas) + ' to no fewer than ' + string(variables.fewest) + ` +
 				`' now, not to ' + string(variables.newReplicas) + ` +

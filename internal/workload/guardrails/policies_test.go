@@ -34,12 +34,16 @@ func TestPoliciesMatch(t *testing.T) {
 	want := map[string][]string{
 		HubDeleteProtectionPolicy: {"DELETE appnamespaces.apps.strata.dev", "DELETE clusters.fleet.strata.dev", "DELETE pools.fleet.strata.dev"},
 		WorkloadDeleteProtectionPolicy: {
-			"DELETE appplatforms.apps.strata.dev", "DELETE statelessapps.apps.strata.dev",
+			"DELETE appplatforms.apps.strata.dev", "DELETE statefulapps.apps.strata.dev", "DELETE statelessapps.apps.strata.dev",
 		},
 		// UPDATE only: a CREATE has no replicas to lose; the scale
 		// subresource is where kubectl scale and autoscalers write.
 		ScaleDownPolicy:     {"UPDATE statelessapps.apps.strata.dev", "UPDATE statelessapps/scale.apps.strata.dev"},
 		RolloutBoundsPolicy: {"CREATE statelessapps.apps.strata.dev", "UPDATE statelessapps.apps.strata.dev"},
+		ManagedObjectsPolicy: {
+			"DELETE deployments.apps", "DELETE poddisruptionbudgets.policy", "DELETE services.",
+			"UPDATE deployments.apps", "UPDATE poddisruptionbudgets.policy", "UPDATE services.",
+		},
 	}
 	if len(byName) != len(want) {
 		t.Errorf("policies %v, want %d", slices.Sorted(maps.Keys(byName)), len(want))

@@ -191,8 +191,15 @@ func (w *podWrapper) waiting(container, reason, message string) *podWrapper {
 
 // oomKilled records that the container last ended out of memory.
 func (w *podWrapper) oomKilled(container string) *podWrapper {
+	return w.oomKilledAt(container, time.Time{})
+}
+
+// oomKilledAt: the container's last run ended OOMKilled at that time.
+func (w *podWrapper) oomKilledAt(container string, at time.Time) *podWrapper {
 	c := w.container(container)
-	c.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: OOMKilledReason, ExitCode: 137}}
+	c.LastTerminationState = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		Reason: OOMKilledReason, ExitCode: 137, FinishedAt: metav1.NewTime(at),
+	}}
 	return w
 }
 

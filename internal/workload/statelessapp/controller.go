@@ -26,6 +26,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -167,10 +168,10 @@ func (r *Reconciler) expand(ctx context.Context, app *appsv1alpha1.StatelessApp)
 	obs := Observation{App: app}
 	var err error
 	if obs.Stable, err = r.deployment(ctx, app, appsv1alpha1.StableTrack); err != nil {
-		return obs, err
+		return blocked(obs, err)
 	}
 	if obs.Canary, err = r.deployment(ctx, app, appsv1alpha1.CanaryTrack); err != nil {
-		return obs, err
+		return blocked(obs, err)
 	}
 	ns := &corev1.Namespace{}
 	if err := r.client.Get(ctx, client.ObjectKey{Name: app.Namespace}, ns); err != nil {
@@ -239,7 +240,8 @@ func retireCanary(canary, stable *appsv1.Deployment, spec *appsv1alpha1.Stateles
 // blocked turns an API server's refusal of the workload into the app's
 // status; other errors are retried.
 func blocked(obs Observation, err error) (Observation, error) {
-	if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) {
+	var notOurs *notOursError
+	if errors.As(err, &notOurs) || apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsBadRequest(err) || apierrors.IsRequestEntityTooLargeError(err) {
 		obs.Blocked = &Blocker{Reason: appsv1alpha1.ExpansionFailedReason, Message: err.Error()}
 		return obs, nil
 	}
@@ -256,7 +258,20 @@ func (r *Reconciler) deployment(ctx context.Context, app *appsv1alpha1.Stateless
 	case err != nil:
 		return nil, fmt.Errorf("reading the %s Deployment: %w", track, err)
 	}
+	if !metav1.IsControlledBy(d, app) {
+		// e.g. app "web" and another app named "web-canary" in one namespace.
+		return nil, &notOursError{kind: "Deployment", name: d.Name, app: app.Name}
+	}
 	return d, nil
+}
+
+// notOursError: an object the app's expansion needs already exists and
+// belongs to something else; Strata neither adopts nor deletes it.
+type notOursError struct{ kind, name, app string }
+
+func (e *notOursError) Error() string {
+	return fmt.Sprintf("%s %s exists and is not StatelessApp %s's (another app or a person made it): Strata neither takes it over nor deletes it; rename the app or remove that %s",
+		e.kind, e.name, e.app, e.kind)
 }
 
 func nilIfAbsent(d *appsv1.Deployment) client.Object {

@@ -67,7 +67,8 @@ type Track struct {
 
 // Tracks splits the app's replicas between its stable track and its
 // canary, nil when no canary runs. The canary gets percent of the replicas
-// rounded up, the stable track the rest. A canary whose versions are the
+// rounded up, but never every replica of two or more; the stable track the
+// rest. A canary whose versions are the
 // stable ones has been promoted: the stable track runs every replica.
 func Tracks(spec *appsv1alpha1.StatelessAppSpec) (Track, *Track) {
 	stable := Track{Name: appsv1alpha1.StableTrack, AppVersion: spec.AppVersion, ConfigVersion: spec.ConfigVersion, Replicas: spec.Replicas}
@@ -77,7 +78,10 @@ func Tracks(spec *appsv1alpha1.StatelessAppSpec) (Track, *Track) {
 	c := spec.Canary
 	canary := Track{Name: appsv1alpha1.CanaryTrack, AppVersion: c.AppVersion, ConfigVersion: canaryConfigVersion(spec),
 		Replicas: int32((int64(spec.Replicas)*int64(c.Percent) + 99) / 100)}
-	canary.Replicas = min(canary.Replicas, spec.Replicas)
+	// A stable pod is always kept when there are two or more: a canary that
+	// crashes must not take the whole app (a 10% canary of one replica
+	// would otherwise be all of it).
+	canary.Replicas = min(canary.Replicas, max(spec.Replicas-1, 1), spec.Replicas)
 	stable.Replicas -= canary.Replicas
 	return stable, &canary
 }

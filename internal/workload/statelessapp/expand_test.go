@@ -198,6 +198,10 @@ func TestExpand(t *testing.T) {
 			wantStable: stable(0), wantCanary: canary(1, "1.1", "c1"),
 		},
 		{
+			name: "a canary never takes every replica of two or more", app: makeApp(3).canary("1.1", "", 90).obj(),
+			wantStable: stable(1), wantCanary: canary(2, "1.1", "c1"),
+		},
+		{
 			name: "a canary of another config version only", app: makeApp(20).canary("1.0", "c2", 50).obj(),
 			wantStable: stable(10), wantCanary: canary(10, "1.0", "c2"),
 		},
@@ -298,10 +302,10 @@ func TestTracks(t *testing.T) {
 			wantCanary: &Track{Name: "canary", AppVersion: "2", ConfigVersion: "c1"},
 		},
 		{
-			name:       "100% canary",
+			name:       "a 100% canary keeps one stable pod",
 			spec:       makeApp(7).canary("2", "c9", 100).Spec,
-			wantStable: Track{Name: "stable", AppVersion: "1.0", ConfigVersion: "c1"},
-			wantCanary: &Track{Name: "canary", AppVersion: "2", ConfigVersion: "c9", Replicas: 7},
+			wantStable: Track{Name: "stable", AppVersion: "1.0", ConfigVersion: "c1", Replicas: 1},
+			wantCanary: &Track{Name: "canary", AppVersion: "2", ConfigVersion: "c9", Replicas: 6},
 		},
 		{
 			name:       "1,000 replicas, 1%",

@@ -396,7 +396,7 @@ func judgePod(pod *corev1.Pod, nodeReady map[string]bool, now time.Time, grace G
 	}
 	statuses := containerStatuses(pod)
 	for _, cs := range statuses {
-		if f := judgeContainer(cs); f != nil {
+		if f := judgeContainer(cs, now); f != nil {
 			return f, 0
 		}
 	}
@@ -434,8 +434,13 @@ func judgePod(pod *corev1.Pod, nodeReady map[string]bool, now time.Time, grace G
 	return nil, recheck
 }
 
+// recentOOM is how long after an out-of-memory kill a container that runs
+// again still counts as failing: an app that is OOMKilled every few minutes
+// is failing even while it is up between kills.
+const recentOOM = 10 * time.Minute
+
 // judgeContainer says whether a container cannot run as it is.
-func judgeContainer(cs corev1.ContainerStatus) *podFailure {
+func judgeContainer(cs corev1.ContainerStatus, now time.Time) *podFailure {
 	oom := func(s corev1.ContainerState) bool {
 		return s.Terminated != nil && s.Terminated.Reason == OOMKilledReason
 	}
@@ -450,7 +455,10 @@ func judgeContainer(cs corev1.ContainerStatus) *podFailure {
 		}
 		return &podFailure{category: category(cs.Name), reason: w.Reason, detail: detail}
 	}
-	if !cs.Ready && (oom(cs.State) || oom(cs.LastTerminationState)) {
+	recent := func(s corev1.ContainerState) bool {
+		return oom(s) && now.Sub(s.Terminated.FinishedAt.Time) < recentOOM
+	}
+	if oom(cs.State) || (!cs.Ready && oom(cs.LastTerminationState)) || recent(cs.LastTerminationState) {
 		return &podFailure{category: category(cs.Name), reason: OOMKilledReason,
 			detail: fmt.Sprintf("%s ran out of memory (OOMKilled, %d restarts)", containerName(cs.Name), cs.RestartCount)}
 	}

@@ -158,6 +158,23 @@ func TestStatus(t *testing.T) {
 			wantMessages: []string{"container app ran out of memory (OOMKilled, 5 restarts)"},
 		},
 		{
+			name: "up again between out-of-memory kills: still OOMKilled",
+			obs: Observation{App: makeApp(3).obj(), Stable: makeDeployment("web", "1.0", "c1", 3).rolledOut().counts(3, 3, 3, 3).obj(),
+				Pods: append(pods("a", 2, nil), pods("b", 1, func(p *podWrapper) *podWrapper {
+					return p.oomKilledAt(AppContainer, now.Add(-2*time.Minute))
+				})...), NodeReady: readyNodes("n1", "n2", "n3")},
+			wantConds:   conds{"True Available", "False RolledOut", "True App"},
+			wantFailure: &appsv1alpha1.Failure{Category: "App", Reason: "OOMKilled", Pods: []string{"web-b-00"}, FailingPods: 1},
+		},
+		{
+			name: "an out-of-memory kill long ago is over",
+			obs: Observation{App: makeApp(3).obj(), Stable: makeDeployment("web", "1.0", "c1", 3).rolledOut().counts(3, 3, 3, 3).obj(),
+				Pods: append(pods("a", 2, nil), pods("b", 1, func(p *podWrapper) *podWrapper {
+					return p.oomKilledAt(AppContainer, now.Add(-time.Hour))
+				})...), NodeReady: readyNodes("n1", "n2", "n3")},
+			wantConds: conds{"True Available", "False RolledOut", "False NoFailure"},
+		},
+		{
 			name: "an invalid image reference",
 			obs: Observation{App: makeApp(1).obj(), Stable: makeDeployment("web", "1.0", "c1", 1).counts(1, 1, 0, 0).obj(),
 				Pods: pods("b", 1, func(p *podWrapper) *podWrapper {
