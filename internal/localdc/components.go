@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -109,7 +110,11 @@ func (r *Running) simProvisioner() (*sim.Provisioner, error) {
 
 // hubManager is the controller manager of the hub's controllers.
 func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerServiceClient) (ctrl.Manager, error) {
-	mgr, err := ctrl.NewManager(r.hubConfig, ctrl.Options{
+	// Every hub controller shares this client: onboarding 200 app
+	// namespaces at once is some 600 writes (finalizer, status, event).
+	cfg := rest.CopyConfig(r.hubConfig)
+	cfg.QPS, cfg.Burst = 200, 400
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: Scheme(),
 		Logger: r.opts.Logger,
 		// One process in the local datacenter: no election, no metrics port

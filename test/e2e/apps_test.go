@@ -313,6 +313,7 @@ func appsClient(t testing.TB, kubeconfig string) client.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.QPS, cfg.Burst = 100, 200 // the onboarding benchmark applies 200 objects at once
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, appsv1alpha1.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {

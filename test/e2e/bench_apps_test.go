@@ -121,7 +121,10 @@ func BenchmarkOnboarding(b *testing.B) {
 
 // BenchmarkStatelessApp1000 measures the time for a StatelessApp of 1,000
 // replicas to be Ready: expansion, the Deployment, scheduling over the 40
-// Nodes of the default Pool, kwok starting the pods, and the status judged.
+// Nodes of the default Pool (spread over zones), kwok starting the pods
+// (an init container, the app and a sidecar each), and the status judged;
+// then, in the same datacenter, a plain Deployment of 1,000 one-container
+// pods, for the ratio.
 //
 //	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkStatelessApp1000 -benchtime 1x -timeout 30m
 func BenchmarkStatelessApp1000(b *testing.B) {
@@ -163,6 +166,17 @@ spec:
 		b.ReportMetric(before, "strata-rss-before-MiB")
 		b.ReportMetric(residentMiB(b, up.cmd.Process.Pid), "strata-rss-MiB")
 		b.ReportMetric(peakMiB(b, up.cmd.Process.Pid), "strata-peak-MiB")
+
+		// The same cluster's pod pipeline alone, for the ratio: a plain
+		// Deployment of as many one-container pods, no spread constraints.
+		began = time.Now()
+		createDeployment(b, wl, "plain", replicas)
+		cs := clientset(b, wl)
+		waitFor(b, 20*time.Minute, func(ctx context.Context) bool {
+			d, err := cs.AppsV1().Deployments("default").Get(ctx, "plain", metav1.GetOptions{})
+			return err == nil && d.Status.ReadyReplicas == replicas
+		})
+		b.ReportMetric(time.Since(began).Seconds(), "plain-deployment-s-to-ready")
 		up.interrupt(b)
 		run(b, bin, "strata", "down", "--home", home)
 	}
