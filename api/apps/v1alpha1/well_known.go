@@ -34,3 +34,8 @@ const (
 
 // PlatformName is the name of the one AppPlatform of a workload cluster.
 const PlatformName = "default"
+
+// LocalSSDStorageClass is the StorageClass of local volumes that Strata
+// installs in every workload cluster (no provisioner, bound when the pod is
+// scheduled): the default of a StatefulApp's spec.storage.storageClassName.
+const LocalSSDStorageClass = "local-ssd"

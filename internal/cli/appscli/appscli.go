@@ -2,8 +2,9 @@
 // (the strata binary run as kubectl-strata, a kubectl plugin) and the same
 // verbs under `strata apps`. Given only the hub's kubeconfig, it finds an
 // app's AppNamespaces on the hub, the workload clusters they were routed to,
-// and reads the app's StatelessApps and pods there: no context to switch,
-// no -n to remember.
+// and reads the app's StatelessApps, StatefulApps (with their shard
+// managers' view of the shards) and pods there: no context to switch, no -n
+// to remember.
 package appscli
 
 import (
@@ -90,7 +91,8 @@ func NewCommand(g *globals.Flags) *cobra.Command {
 		Use:   "apps",
 		Short: "Show apps as their owners see them: status, list, logs (also `kubectl strata`)",
 		Long: `An app's AppNamespaces on the hub say which workload cluster and namespace it
-runs in; these verbs follow them there and read its StatelessApps and pods.
+runs in; these verbs follow them there and read its StatelessApps,
+StatefulApps and pods.
 The same verbs are the kubectl plugin 'kubectl strata' (bin/kubectl-strata on
 PATH), which reads the hub's kubeconfig the way kubectl does.`,
 		Args: cobra.NoArgs,
@@ -115,7 +117,7 @@ kubeconfig context must be the Strata hub: the app's AppNamespace there says
 which workload cluster and namespace the app runs in, and kubectl strata
 follows it (no context switch, no -n).
 
-  kubectl strata status <app>        the app's workloads, versions, replicas and why they are not Ready
+  kubectl strata status <app>        the app's workloads, versions, replicas, shards and why they are not Ready
   kubectl strata get apps            every app on the hub, with its cluster and status
   kubectl strata logs <app>          the logs of the app's pods`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl strata"},

@@ -1,6 +1,11 @@
 package appscli
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -16,6 +21,11 @@ func makeAppNamespace(name, app string) *appNamespaceWrapper {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Generation: 1},
 		Spec:       appsv1alpha1.AppNamespaceSpec{App: app, Tenant: appsv1alpha1.StatelessTenant, NodeProfile: "general"},
 	}}
+}
+
+func (w *appNamespaceWrapper) stateful() *appNamespaceWrapper {
+	w.Spec.Tenant = appsv1alpha1.StatefulTenant
+	return w
 }
 
 func (w *appNamespaceWrapper) profile(p string) *appNamespaceWrapper {
@@ -97,3 +107,97 @@ func (w *statelessAppWrapper) failure(category appsv1alpha1.FailureCategory, rea
 }
 
 func (w *statelessAppWrapper) obj() *appsv1alpha1.StatelessApp { return &w.StatelessApp }
+
+// statefulAppWrapper builds a StatefulApp.
+type statefulAppWrapper struct{ appsv1alpha1.StatefulApp }
+
+// makeStatefulApp starts an app of namespace store, version 1.0, whose
+// status is of its generation, with no pods and no conditions.
+func makeStatefulApp(name string, replicas int32) *statefulAppWrapper {
+	return &statefulAppWrapper{appsv1alpha1.StatefulApp{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: name, Generation: 1},
+		Spec: appsv1alpha1.StatefulAppSpec{
+			Application: name, Version: "1.0", Replicas: replicas, Port: 8080,
+			Resources:               appsv1alpha1.Resources{CPU: resource.MustParse("2"), Memory: resource.MustParse("8Gi")},
+			Storage:                 appsv1alpha1.Storage{Size: resource.MustParse("500Gi"), StorageClassName: appsv1alpha1.LocalSSDStorageClass},
+			ShardManager:            appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443", CallTimeoutSeconds: 5, ApprovalSeconds: 300},
+			MaxConcurrentOperations: 1,
+		},
+		Status: appsv1alpha1.StatefulAppStatus{ObservedGeneration: 1, Replicas: replicas},
+	}}
+}
+
+func (w *statefulAppWrapper) endpoint(e string) *statefulAppWrapper {
+	w.Spec.ShardManager.Endpoint = e
+	return w
+}
+
+func (w *statefulAppWrapper) canary(version string, replicas int32) *statefulAppWrapper {
+	w.Spec.Canary = &appsv1alpha1.StatefulCanary{Version: version, Replicas: replicas}
+	return w
+}
+
+func (w *statefulAppWrapper) generation(spec, observed int64) *statefulAppWrapper {
+	w.Generation, w.Status.ObservedGeneration = spec, observed
+	return w
+}
+
+// pod adds a pod to the status; the ready and updated counts follow.
+func (w *statefulAppWrapper) pod(name, node, version string, ready bool) *statefulAppWrapper {
+	w.Status.Pods = append(w.Status.Pods, appsv1alpha1.StatefulPodStatus{Name: name, Node: node, Version: version, Ready: ready})
+	if ready {
+		w.Status.ReadyReplicas++
+	}
+	want := w.Spec.Version
+	if c := w.Spec.Canary; c != nil && int32(len(w.Status.Pods)) > w.Spec.Replicas-c.Replicas {
+		want = c.Version
+	}
+	if version == want {
+		w.Status.UpdatedReplicas++
+	}
+	return w
+}
+
+// operation sets the operation of the last pod added.
+func (w *statefulAppWrapper) operation(kind, reason string, state appsv1alpha1.OperationState, message string, since time.Time) *statefulAppWrapper {
+	p := &w.Status.Pods[len(w.Status.Pods)-1]
+	p.Operation = &appsv1alpha1.PodOperation{
+		ID:   fmt.Sprintf("%s/%s/%s/%s/1", w.Namespace, w.Name, p.Name, strings.ToUpper(kind)),
+		Kind: kind, Reason: reason, State: state, Message: message, Since: metav1.NewTime(since),
+	}
+	return w
+}
+
+func (w *statefulAppWrapper) condition(typ string, status metav1.ConditionStatus, reason, message string) *statefulAppWrapper {
+	w.Status.Conditions = append(w.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: message})
+	return w
+}
+
+// readyConditions are those of an app that runs as asked.
+func (w *statefulAppWrapper) readyConditions() *statefulAppWrapper {
+	return w.condition(appsv1alpha1.StatefulAppReadyCondition, metav1.ConditionTrue, "AllPodsReady", "").
+		condition(appsv1alpha1.StatefulAppProgressingCondition, metav1.ConditionFalse, "Idle", "").
+		condition(appsv1alpha1.ShardManagerReachableCondition, metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason, "")
+}
+
+func (w *statefulAppWrapper) obj() *appsv1alpha1.StatefulApp { return &w.StatefulApp }
+
+// podShards are a pod's replicas, each "<shard><L|F>[!]": leader or
+// follower, ! when out of sync.
+func podShards(pod string, available bool, replicas ...string) PodShards {
+	p := PodShards{Pod: pod, Available: available}
+	for _, r := range replicas {
+		inSync := !strings.HasSuffix(r, "!")
+		r = strings.TrimSuffix(r, "!")
+		role := followerRole
+		if strings.HasSuffix(r, "L") {
+			role = leaderRole
+		}
+		shard, err := strconv.Atoi(r[:len(r)-1])
+		if err != nil {
+			panic(err)
+		}
+		p.Replicas = append(p.Replicas, Replica{Shard: int32(shard), Role: role, InSync: inSync}) //nolint:gosec // small test numbers
+	}
+	return p
+}

@@ -12,7 +12,8 @@ import (
 )
 
 // AppStatus is what `status` shows, and prints with -o json|yaml: the
-// app's AppNamespaces and, for each one routed, its StatelessApps.
+// app's AppNamespaces and, for each one routed, its StatelessApps and
+// StatefulApps.
 type AppStatus struct {
 	App        string            `json:"app"`
 	Namespaces []NamespaceStatus `json:"namespaces"`
@@ -21,12 +22,14 @@ type AppStatus struct {
 // NamespaceStatus is one AppNamespace of the app and what runs in it.
 type NamespaceStatus struct {
 	AppNamespace appsv1alpha1.AppNamespace `json:"appNamespace"`
-	// Unreachable says why the cluster's StatelessApps could not be read.
+	// Unreachable says why the cluster's workloads could not be read.
 	Unreachable string `json:"unreachable,omitempty"`
 	// Verdict is the namespace's own, when it has no workloads to judge:
 	// not routed, cluster unreachable, empty.
-	Verdict   string     `json:"verdict,omitempty"`
-	Workloads []Workload `json:"workloads,omitempty"`
+	Verdict string `json:"verdict,omitempty"`
+	// Workloads are the StatelessApps.
+	Workloads    []Workload         `json:"workloads,omitempty"`
+	StatefulApps []StatefulWorkload `json:"statefulApps,omitempty"`
 }
 
 // Workload is a StatelessApp and its verdict in one line.
@@ -35,20 +38,28 @@ type Workload struct {
 	Verdict      string                    `json:"verdict"`
 }
 
-// newNamespaceStatus judges an AppNamespace and the StatelessApps read from
-// its cluster (unreachable says why they could not be).
-func newNamespaceStatus(an *appsv1alpha1.AppNamespace, apps []appsv1alpha1.StatelessApp, unreachable string) NamespaceStatus {
+// newNamespaceStatus judges an AppNamespace and the workloads read from its
+// cluster (unreachable says why they could not be), with what the shard
+// managers of its StatefulApps said (shards, aligned with w.stateful).
+func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, unreachable string, shards []shardsRead) NamespaceStatus {
 	ns := NamespaceStatus{AppNamespace: *an, Unreachable: unreachable}
-	for i := range apps {
-		ns.Workloads = append(ns.Workloads, Workload{StatelessApp: apps[i], Verdict: verdict(an, &apps[i])})
+	for i := range w.stateless {
+		ns.Workloads = append(ns.Workloads, Workload{StatelessApp: w.stateless[i], Verdict: verdict(an, &w.stateless[i])})
+	}
+	for i := range w.stateful {
+		var read shardsRead
+		if i < len(shards) {
+			read = shards[i]
+		}
+		ns.StatefulApps = append(ns.StatefulApps, newStatefulWorkload(an, &w.stateful[i], read))
 	}
 	switch {
 	case an.Status.Cluster == "":
 		ns.Verdict = "Not routed: " + conditionText(readyCondition(an))
 	case unreachable != "":
 		ns.Verdict = fmt.Sprintf("Unknown: cluster %s cannot be read", an.Status.Cluster)
-	case len(apps) == 0:
-		ns.Verdict = fmt.Sprintf("No workloads: namespace %s holds no StatelessApps yet", namespaceOf(an))
+	case len(w.stateless)+len(w.stateful) == 0:
+		ns.Verdict = fmt.Sprintf("No workloads: namespace %s holds no StatelessApps or StatefulApps yet", namespaceOf(an))
 	}
 	return ns
 }
@@ -94,6 +105,10 @@ func describeNamespace(w io.Writer, ns *NamespaceStatus) {
 		fmt.Fprintln(w)
 		describeWorkload(w, &ns.Workloads[i])
 	}
+	for i := range ns.StatefulApps {
+		fmt.Fprintln(w)
+		describeStatefulApp(w, &ns.StatefulApps[i])
+	}
 }
 
 func describeWorkload(w io.Writer, wl *Workload) {
@@ -129,11 +144,14 @@ func describeWorkload(w io.Writer, wl *Workload) {
 // labelWidth aligns the values of the fields.
 const labelWidth = len("Namespace ready:  ")
 
-// field writes "label: value", the value's further lines aligned under its first.
+// field writes "label: value", the value's further lines aligned under its
+// first. A label too long for the column (a long pod name) is followed by
+// one space.
 func field(w io.Writer, indent, label, value string) {
 	pad := strings.Repeat(" ", len(indent)+labelWidth)
 	value = strings.ReplaceAll(strings.TrimRight(value, "\n"), "\n", "\n"+pad)
-	fmt.Fprintf(w, "%s%-*s%s\n", indent, labelWidth, label+":", value)
+	width := max(labelWidth, len(label)+2)
+	fmt.Fprintf(w, "%s%-*s%s\n", indent, width, label+":", value)
 }
 
 // verdict judges a StatelessApp in one line, saying whose problem a failure is.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -48,10 +49,21 @@ func TestDescribe(t *testing.T) {
 	shop := makeAppNamespace("shop", "shop").routed("workload-1").
 		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).
 		owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).obj()
+	store := makeAppNamespace("store", "store").stateful().routed("workload-1").profile("storage").
+		owner(appsv1alpha1.GroupSubject, "store-devs", appsv1alpha1.AdminRole).obj()
+	t1 := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	// Six shards, replication 3, on three pods.
+	allInSync := &Shards{Shards: 6, ReplicationFactor: 3, MinInSync: 2, Pods: []PodShards{
+		podShards("kv-0", true, "0L", "1F", "2F", "3L", "4F", "5F"),
+		podShards("kv-1", true, "0F", "1L", "2F", "3F", "4L", "5F"),
+		podShards("kv-2", true, "0F", "1F", "2L", "3F", "4F", "5L"),
+	}}
 	tests := []struct {
 		name        string
 		an          *appsv1alpha1.AppNamespace
 		apps        []*appsv1alpha1.StatelessApp
+		stateful    []*appsv1alpha1.StatefulApp
+		shards      []shardsRead
 		unreachable string
 	}{
 		{
@@ -103,6 +115,66 @@ func TestDescribe(t *testing.T) {
 			unreachable: "listing StatelessApps in namespace shop of cluster workload-1: connection refused",
 		},
 		{
+			name: "stateful ready",
+			an:   store,
+			stateful: []*appsv1alpha1.StatefulApp{makeStatefulApp("kv", 3).readyConditions().
+				pod("kv-0", "dc1-r002-u01", "1.0", true).pod("kv-1", "dc1-r002-u02", "1.0", true).pod("kv-2", "dc1-r002-u03", "1.0", true).obj()},
+			shards: []shardsRead{{shards: allInSync}},
+		},
+		{
+			name: "stateful maintenance",
+			an:   store,
+			stateful: []*appsv1alpha1.StatefulApp{makeStatefulApp("kv", 3).
+				condition(appsv1alpha1.StatefulAppReadyCondition, isFalse, appsv1alpha1.PodsNotReadyReason, "1 of 3 pods not ready").
+				condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.WaitingForShardManagerReason, "kv-1: Evict waits for the shard manager").
+				condition(appsv1alpha1.ShardManagerReachableCondition, isTrue, appsv1alpha1.ShardManagerAnsweredReason, "").
+				pod("kv-0", "dc1-r002-u01", "1.0", false).
+				operation("Evict", "planned-upgrade of machine dc1-r002-u01 (disruption 4f2c)", appsv1alpha1.OperationWaitingForPod, "", t1).
+				pod("kv-1", "dc1-r002-u02", "1.0", true).
+				operation("Evict", "planned-upgrade of machine dc1-r002-u02 (disruption 77a1)", appsv1alpha1.OperationRetryAfter,
+					"moving the leaders of shards 1, 4 off kv-1; shard 0 has 1 in-sync replica elsewhere", t1.Add(time.Minute)).
+				pod("kv-2", "dc1-r002-u03", "1.0", true).obj()},
+			shards: []shardsRead{{shards: &Shards{Shards: 6, ReplicationFactor: 3, MinInSync: 2,
+				Pods: []PodShards{
+					podShards("kv-0", false, "0F!", "1F!", "2F!", "3F!", "4F!", "5F!"),
+					podShards("kv-1", true, "0L", "1L", "2F", "3F", "4L", "5F"),
+					podShards("kv-2", true, "0F!", "1F", "2L", "3L", "4F", "5L"),
+				},
+				Operations: []ShardOperation{{ID: "store/kv/kv-0/EVICT/1", Pod: "kv-0", Kind: "Evict"}},
+			}}},
+		},
+		{
+			name: "stateful canary",
+			an:   store,
+			stateful: []*appsv1alpha1.StatefulApp{makeStatefulApp("kv", 3).canary("1.1", 1).
+				condition(appsv1alpha1.StatefulAppReadyCondition, isFalse, appsv1alpha1.PodsNotReadyReason, "1 of 3 pods not ready").
+				condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.OperationsInProgressReason, "kv-2: Restart to 1.1").
+				condition(appsv1alpha1.ShardManagerReachableCondition, isTrue, appsv1alpha1.ShardManagerAnsweredReason, "").
+				pod("kv-0", "dc1-r002-u01", "1.0", true).pod("kv-1", "dc1-r002-u02", "1.0", true).
+				pod("kv-2", "dc1-r002-u03", "1.1", false).
+				operation("Restart", "canary of version 1.1", appsv1alpha1.OperationWaitingForPod, "", t1).obj()},
+			shards: []shardsRead{{shards: &Shards{Shards: 6, ReplicationFactor: 3, MinInSync: 2, Pods: allInSync.Pods[:2]}}},
+		},
+		{
+			name: "stateful shard manager unreachable",
+			an:   store,
+			stateful: []*appsv1alpha1.StatefulApp{makeStatefulApp("kv", 3).endpoint("kv-sm.store:7443").
+				condition(appsv1alpha1.StatefulAppReadyCondition, isTrue, "AllPodsReady", "").
+				condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.WaitingForShardManagerReason, "kv-0: Evict waits").
+				condition(appsv1alpha1.ShardManagerReachableCondition, isFalse, appsv1alpha1.ShardManagerUnreachableReason,
+					"RequestOperation: context deadline exceeded after 5s").
+				pod("kv-0", "dc1-r002-u01", "1.0", true).
+				operation("Evict", "planned-upgrade of machine dc1-r002-u01", appsv1alpha1.OperationRequested, "no answer: context deadline exceeded", t1).
+				pod("kv-1", "dc1-r002-u02", "1.0", true).pod("kv-2", "dc1-r002-u03", "1.0", true).obj()},
+			shards: []shardsRead{{err: "shard manager unreachable: kv-sm.store:7443 did not answer within 3s"}},
+		},
+		{
+			name:     "stateful without status",
+			an:       store,
+			stateful: []*appsv1alpha1.StatefulApp{makeStatefulApp("kv", 3).generation(1, 0).obj()},
+			shards:   []shardsRead{{shards: &Shards{Shards: 6, ReplicationFactor: 3, MinInSync: 2}}},
+		},
+		{
 			name: "namespace not ready and empty",
 			an: makeAppNamespace("shop", "shop").routed("workload-1").
 				ready(isFalse, appsv1alpha1.ClusterUnavailableReason, "cluster workload-1 is not Ready").obj(),
@@ -110,12 +182,15 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var apps []appsv1alpha1.StatelessApp
+			var w workloads
 			for _, sa := range tc.apps {
-				apps = append(apps, *sa)
+				w.stateless = append(w.stateless, *sa)
+			}
+			for _, sa := range tc.stateful {
+				w.stateful = append(w.stateful, *sa)
 			}
 			var got strings.Builder
-			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, apps, tc.unreachable)}})
+			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, w, tc.unreachable, tc.shards)}})
 			golden(t, filepath.Join("testdata", "status", strings.ReplaceAll(tc.name, " ", "-")+".txt"), got.String())
 		})
 	}

@@ -195,6 +195,26 @@ func (w *workload) statelessApps(ctx context.Context, namespace string) ([]appsv
 	return items, nil
 }
 
+// statefulApps lists the StatefulApps of a namespace, sorted by name. A
+// cluster that does not serve StatefulApps (installed before they existed)
+// has none.
+func (w *workload) statefulApps(ctx context.Context, namespace string) ([]appsv1alpha1.StatefulApp, error) {
+	list := &appsv1alpha1.StatefulAppList{}
+	if err := w.client.List(ctx, list, client.InNamespace(namespace)); err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		return nil, w.readError(err, "listing StatefulApps in namespace "+namespace)
+	}
+	items := list.Items
+	for i := range items {
+		items[i].SetManagedFields(nil)
+		items[i].SetGroupVersionKind(appsv1alpha1.GroupVersion.WithKind("StatefulApp"))
+	}
+	slices.SortFunc(items, func(a, b appsv1alpha1.StatefulApp) int { return strings.Compare(a.Name, b.Name) })
+	return items, nil
+}
+
 // readError says what failed in which cluster.
 func (w *workload) readError(err error, doing string) error {
 	if meta.IsNoMatchError(err) {

@@ -2,14 +2,20 @@ package appscli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -19,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 	"github.com/strata-dev/strata/internal/testutil"
+	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
 
 const systemNamespace = "strata-system"
@@ -83,6 +90,24 @@ func TestCommands(t *testing.T) {
 		condition(degraded, isTrue, string(appsv1alpha1.AppFailure), "1 pod crashes").
 		failure(appsv1alpha1.AppFailure, "CrashLoopBackOff", "back-off restarting failed container app", 1, "worker-canary-x").obj())
 
+	// Namespace store: a StatefulApp whose shard manager answers (a fake,
+	// in this process) and one whose shard manager is down.
+	sm := startShardManager(t)
+	createAppNamespace(t, hubClient, makeAppNamespace("store", "store").stateful().profile("storage").routed("wl").obj())
+	testutil.MustCreate(t, wlClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "store"}})
+	since := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
+	createStatefulApp(t, wlClient, makeStatefulApp("kv", 3).endpoint(sm).
+		condition(appsv1alpha1.StatefulAppReadyCondition, isFalse, appsv1alpha1.PodsNotReadyReason, "kv-1 is not ready").
+		condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.WaitingForShardManagerReason, "kv-2: Evict waits for the shard manager").
+		condition(appsv1alpha1.ShardManagerReachableCondition, isTrue, appsv1alpha1.ShardManagerAnsweredReason, "").
+		pod("kv-0", "dc1-r002-u01", "1.0", true).
+		pod("kv-1", "dc1-r002-u02", "1.0", false).
+		operation("Evict", "planned-upgrade of machine dc1-r002-u02", appsv1alpha1.OperationWaitingForPod, "", since).
+		pod("kv-2", "dc1-r002-u03", "1.0", true).
+		operation("Evict", "planned-upgrade of machine dc1-r002-u03", appsv1alpha1.OperationRetryAfter, "moving the leader of shard 2 off kv-2", since).obj())
+	createStatefulApp(t, wlClient, makeStatefulApp("cache", 1).endpoint("127.0.0.1:1").readyConditions().
+		pod("cache-0", "dc1-r002-u01", "1.0", true).obj())
+
 	kubectl := func(args ...string) (string, string, error) {
 		return run(NewPluginCommand(), append([]string{"--kubeconfig", hubKubeconfig}, args...)...)
 	}
@@ -130,8 +155,42 @@ func TestCommands(t *testing.T) {
 
 	t.Run("an unknown workload names those there are", func(t *testing.T) {
 		_, _, err := kubectl("status", "shop", "--workload", "nope")
-		if want := `app shop has no StatelessApp "nope" (it has web, worker)`; err == nil || err.Error() != want {
+		if want := `app shop has no StatelessApp or StatefulApp "nope" (it has web, worker)`; err == nil || err.Error() != want {
 			t.Errorf("error = %v, want %s", err, want)
+		}
+	})
+
+	t.Run("status of a StatefulApp shows its pods' shards and operations", func(t *testing.T) {
+		out, _, err := kubectl("status", "store/kv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, filepath.Join("testdata", "e2e", "status-store-kv.txt"), strings.ReplaceAll(out, sm, "SHARD-MANAGER"))
+
+		out, _, err = kubectl("status", "store/kv", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s AppStatus
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatalf("parsing %s: %v", out, err)
+		}
+		if len(s.Namespaces) != 1 || len(s.Namespaces[0].StatefulApps) != 1 {
+			t.Fatalf("namespaces = %+v, want store with kv", s.Namespaces)
+		}
+		kv := s.Namespaces[0].StatefulApps[0]
+		if kv.Shards == nil || len(kv.Shards.Pods) != 3 || kv.Shards.Pods[2].Replicas[0] != (Replica{Shard: 0, Role: "follower", InSync: true}) {
+			t.Errorf("shards = %+v, want the fake shard manager's", kv.Shards)
+		}
+	})
+
+	t.Run("an unreachable shard manager is said, and does not fail the command", func(t *testing.T) {
+		out, _, err := kubectl("status", "store/cache")
+		if err != nil {
+			t.Fatalf("status: %v, want no error", err)
+		}
+		if !strings.Contains(out, "Shards:           shard manager unreachable: 127.0.0.1:1: ") || !strings.Contains(out, "Verdict:          Ready") {
+			t.Errorf("output does not say the shard manager is unreachable:\n%s", out)
 		}
 	})
 
@@ -163,8 +222,8 @@ func TestCommands(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 4 {
-			t.Fatalf("rows = %+v (%v), want 4", rows, err)
+		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 5 {
+			t.Fatalf("rows = %+v (%v), want 5", rows, err)
 		}
 	})
 
@@ -300,6 +359,70 @@ func createStatelessApp(t *testing.T, c client.Client, sa *appsv1alpha1.Stateles
 	if err := c.Status().Update(t.Context(), sa); err != nil {
 		t.Fatalf("writing the status of StatelessApp %s: %v", sa.Name, err)
 	}
+}
+
+// createStatefulApp creates a StatefulApp, then writes its status.
+func createStatefulApp(t *testing.T, c client.Client, sa *appsv1alpha1.StatefulApp) {
+	t.Helper()
+	status := *sa.Status.DeepCopy()
+	testutil.MustCreate(t, c, sa)
+	status.ObservedGeneration = sa.Generation
+	sa.Status = status
+	stampConditions(sa.Status.Conditions)
+	if err := c.Status().Update(t.Context(), sa); err != nil {
+		t.Fatalf("writing the status of StatefulApp %s: %v", sa.Name, err)
+	}
+}
+
+// fakeShardManager answers DescribeShards for StatefulApp store/kv: six
+// shards, replication 3, kv-1 down.
+type fakeShardManager struct {
+	shardmanagerv1.UnimplementedShardManagerServiceServer
+}
+
+func (fakeShardManager) DescribeShards(_ context.Context, req *shardmanagerv1.DescribeShardsRequest) (*shardmanagerv1.DescribeShardsResponse, error) {
+	if req.GetNamespace() != "store" || req.GetApp() != "kv" {
+		return nil, status.Errorf(codes.NotFound, "no app %s/%s", req.GetNamespace(), req.GetApp())
+	}
+	leader, follower := shardmanagerv1.ReplicaRole_REPLICA_ROLE_LEADER, shardmanagerv1.ReplicaRole_REPLICA_ROLE_FOLLOWER
+	replicas := func(inSync bool, leaders ...int32) []*shardmanagerv1.Replica {
+		var out []*shardmanagerv1.Replica
+		for shard := range int32(6) {
+			role := follower
+			if slices.Contains(leaders, shard) {
+				role = leader
+			}
+			out = append(out, &shardmanagerv1.Replica{Shard: shard, Role: role, InSync: inSync})
+		}
+		return out
+	}
+	return &shardmanagerv1.DescribeShardsResponse{
+		Shards: 6, ReplicationFactor: 3, MinInSync: 2,
+		Pods: []*shardmanagerv1.PodShards{
+			{Pod: "kv-0", Available: true, Replicas: replicas(true, 0, 1, 3, 4)},
+			{Pod: "kv-1", Available: false, Replicas: replicas(false)},
+			{Pod: "kv-2", Available: true, Replicas: replicas(true, 2, 5)},
+		},
+		Operations: []*shardmanagerv1.Operation{{
+			OperationId: "store/kv/kv-1/EVICT/1", Namespace: "store", App: "kv", Pod: "kv-1", Node: "dc1-r002-u02",
+			Kind: shardmanagerv1.OperationKind_OPERATION_KIND_EVICT, Reason: "planned-upgrade of machine dc1-r002-u02",
+		}},
+	}, nil
+}
+
+// startShardManager serves fakeShardManager on a loopback port and returns
+// its address.
+func startShardManager(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	shardmanagerv1.RegisterShardManagerServiceServer(srv, fakeShardManager{})
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	return lis.Addr().String()
 }
 
 // stampConditions sets the transition times the API requires.

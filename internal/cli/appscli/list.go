@@ -56,8 +56,8 @@ func newList(h hub, use string, aliases []string) *cobra.Command {
 		Aliases: aliases,
 		Short:   "List apps: every AppNamespace on the hub, its cluster, workloads and status",
 		Long: `Lists every AppNamespace on the hub with the cluster and namespace it was
-routed to, and sums up its StatelessApps there: how many, replicas ready of
-wanted, and a status: Ready, Progressing, Degraded: App or Infra (whose problem
+routed to, and sums up its StatelessApps and StatefulApps there: how many,
+replicas ready of wanted, and a status: Ready, Progressing, Degraded: App or Infra (whose problem
 it is), Not routed, No workloads, or unreachable when the cluster cannot be
 read. Each cluster is read once. -o wide adds why a row is not Ready.`,
 		Args: cobra.NoArgs,
@@ -80,7 +80,7 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	read := readClusters(ctx, hubClient, all)
 	rows := make([]AppRow, 0, len(all))
 	for i := range all {
-		rows = append(rows, appRow(&all[i], read[i].apps, read[i].err))
+		rows = append(rows, appRow(&all[i], read[i].workloads, read[i].err))
 	}
 	slices.SortStableFunc(rows, func(a, b AppRow) int { return strings.Compare(a.App, b.App) })
 	if o.output == "json" || o.output == "yaml" {
@@ -91,10 +91,11 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	return tw.Flush()
 }
 
-// appRow sums up an AppNamespace and its StatelessApps (err: why they
-// could not be read).
-func appRow(an *appsv1alpha1.AppNamespace, apps []appsv1alpha1.StatelessApp, err error) AppRow {
-	r := AppRow{App: an.Spec.App, AppNamespace: an.Name, Cluster: an.Status.Cluster, Workloads: len(apps)}
+// appRow sums up an AppNamespace and its StatelessApps and StatefulApps
+// (err: why they could not be read).
+func appRow(an *appsv1alpha1.AppNamespace, w workloads, err error) AppRow {
+	apps := w.stateless
+	r := AppRow{App: an.Spec.App, AppNamespace: an.Name, Cluster: an.Status.Cluster, Workloads: len(apps) + len(w.stateful)}
 	if r.Cluster == "" {
 		r.Status, r.Message = statusNotRouted, conditionText(readyCondition(an))
 		if an.DeletionTimestamp != nil {
@@ -133,6 +134,21 @@ func appRow(an *appsv1alpha1.AppNamespace, apps []appsv1alpha1.StatelessApp, err
 			progressing = true
 		}
 	}
+	for i := range w.stateful {
+		sa := &w.stateful[i]
+		r.Replicas += sa.Spec.Replicas
+		r.ReadyReplicas += sa.Status.ReadyReplicas
+		ready := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
+		if ready == nil || ready.Status != metav1.ConditionTrue || sa.Status.ObservedGeneration < sa.Generation {
+			allReady = false
+			if r.Message == "" {
+				r.Message = sa.Name + ": " + statefulVerdict(an, sa)
+			}
+		}
+		if c := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatefulAppProgressingCondition); c != nil && c.Status == metav1.ConditionTrue {
+			progressing = true
+		}
+	}
 	slices.Sort(categories)
 	switch {
 	case an.DeletionTimestamp != nil:
@@ -140,7 +156,7 @@ func appRow(an *appsv1alpha1.AppNamespace, apps []appsv1alpha1.StatelessApp, err
 		if c := readyCondition(an); c != nil {
 			r.Message = conditionText(c)
 		}
-	case len(apps) == 0:
+	case r.Workloads == 0:
 		r.Status = statusNoWorkloads
 	case len(categories) > 0:
 		r.Status = statusDegraded + strings.Join(categories, "+")

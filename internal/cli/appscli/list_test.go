@@ -5,12 +5,15 @@ import (
 	"strings"
 	"testing"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
+
+var t0 = time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 
 func TestAppRow(t *testing.T) {
 	shop := makeAppNamespace("shop", "shop").routed("workload-1").obj()
@@ -27,13 +30,32 @@ func TestAppRow(t *testing.T) {
 	deleting := makeAppNamespace("old", "old").routed("workload-1").
 		ready(isFalse, appsv1alpha1.NamespaceNotEmptyReason, "namespace old holds 3 pods").obj()
 	deleting.DeletionTimestamp = &metav1.Time{}
+	readyKV := makeStatefulApp("kv", 3).readyConditions().
+		pod("kv-0", "n1", "1.0", true).pod("kv-1", "n2", "1.0", true).pod("kv-2", "n3", "1.0", true).obj()
+	waitingKV := makeStatefulApp("kv", 3).
+		condition(appsv1alpha1.StatefulAppReadyCondition, isFalse, appsv1alpha1.PodsNotReadyReason, "").
+		condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.WaitingForShardManagerReason, "").
+		pod("kv-0", "n1", "1.0", true).operation("Evict", "", appsv1alpha1.OperationDenied, "shard 3 would lose its last in-sync replica", t0).
+		pod("kv-1", "n2", "1.0", true).pod("kv-2", "n3", "1.0", false).obj()
 	tests := []struct {
-		name string
-		an   *appsv1alpha1.AppNamespace
-		apps []*appsv1alpha1.StatelessApp
-		err  error
-		want AppRow
+		name     string
+		an       *appsv1alpha1.AppNamespace
+		apps     []*appsv1alpha1.StatelessApp
+		stateful []appsv1alpha1.StatefulApp
+		err      error
+		want     AppRow
 	}{
+		{
+			name: "stateless and stateful ready", an: shop, apps: []*appsv1alpha1.StatelessApp{readyApp}, stateful: []appsv1alpha1.StatefulApp{*readyKV},
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 2,
+				ReadyReplicas: 6, Replicas: 6, Status: "Ready", read: true},
+		},
+		{
+			name: "a StatefulApp waits for its shard manager", an: shop, stateful: []appsv1alpha1.StatefulApp{*waitingKV},
+			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 1,
+				ReadyReplicas: 2, Replicas: 3, Status: "Progressing",
+				Message: "kv: Waiting for the shard manager: 1 operation (kv-0: Evict, Denied)", read: true},
+		},
 		{
 			name: "ready", an: shop, apps: []*appsv1alpha1.StatelessApp{readyApp},
 			want: AppRow{App: "shop", AppNamespace: "shop", Cluster: "workload-1", Namespace: "shop", Workloads: 1,
@@ -75,7 +97,7 @@ func TestAppRow(t *testing.T) {
 			for _, sa := range tc.apps {
 				apps = append(apps, *sa)
 			}
-			got := appRow(tc.an, apps, tc.err)
+			got := appRow(tc.an, workloads{stateless: apps, stateful: tc.stateful}, tc.err)
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(AppRow{})); diff != "" {
 				t.Errorf("appRow (-want +got):\n%s", diff)
 			}
@@ -179,8 +201,8 @@ func TestSplitApp(t *testing.T) {
 		{arg: "shop/web", wantApp: "shop", wantName: "web"},
 		{arg: "shop", workload: "web", wantApp: "shop", wantName: "web"},
 		{arg: "shop/web", workload: "web", wantApp: "shop", wantName: "web"},
-		{arg: "shop/web", workload: "api", wantErr: `"shop/web" and --workload api name different StatelessApps`},
-		{arg: "/web", wantErr: `"/web" names no app: give APP or APP/STATELESSAPP`},
+		{arg: "shop/web", workload: "api", wantErr: `"shop/web" and --workload api name different workloads`},
+		{arg: "/web", wantErr: `"/web" names no app: give APP or APP/WORKLOAD`},
 	}
 	for _, tc := range tests {
 		app, name, err := splitApp(tc.arg, tc.workload)

@@ -24,15 +24,21 @@ type statusOptions struct {
 func newStatus(h hub) *cobra.Command {
 	o := &statusOptions{hub: h}
 	cmd := &cobra.Command{
-		Use:   "status APP[/STATELESSAPP]",
-		Short: "Show an app: where it runs, its versions and replicas, and why it is not Ready",
+		Use:   "status APP[/WORKLOAD]",
+		Short: "Show an app: where it runs, its versions and replicas, its shards, and why it is not Ready",
 		Long: `Finds the app's AppNamespaces on the hub (spec.app, or the AppNamespace's name),
 follows each to its workload cluster and namespace, and shows every
 StatelessApp there: versions per track, replicas ready of wanted, the
 conditions Ready, Progressing and Degraded, the failure (App: the app's to
-fix; Infra: the platform's) with the offending pods, and a verdict.`,
+fix; Infra: the platform's) with the offending pods, and a verdict; and every
+StatefulApp: version and canary, replicas, the conditions Ready, Progressing
+and ShardManagerReachable, each pod with its Node, version, readiness, the
+shards its shard manager says it holds (DescribeShards; an unreachable shard
+manager is said, not an error) and the operation pending on it: which
+operation waits on whom.`,
 		Example: `  kubectl strata status checkout
   kubectl strata status checkout/api
+  kubectl strata status store/kv
   kubectl strata status checkout -o yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -40,7 +46,7 @@ fix; Infra: the platform's) with the offending pods, and a verdict.`,
 		},
 	}
 	cmd.Flags().StringVarP(&o.output, "output", "o", "", "output format: text (default), json or yaml")
-	cmd.Flags().StringVar(&o.workload, "workload", "", "only this StatelessApp of the app (also APP/STATELESSAPP)")
+	cmd.Flags().StringVar(&o.workload, "workload", "", "only this StatelessApp or StatefulApp of the app (also APP/WORKLOAD)")
 	return cmd
 }
 
@@ -63,29 +69,30 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 	read := readClusters(ctx, hubClient, found)
 	status := &AppStatus{App: found[0].Spec.App}
 	var unreachable []string
-	var names []string // of the app's StatelessApps, when --workload matches none
+	var names []string // of the app's workloads, when --workload matches none
 	matched := false
 	for i := range found {
 		r := read[i]
-		names = append(names, statelessAppNames(r.apps)...)
-		apps := r.apps
+		names = append(names, r.workloads.names()...)
+		w := r.workloads
 		if workload != "" {
-			apps = slices.DeleteFunc(slices.Clone(apps), func(sa appsv1alpha1.StatelessApp) bool { return sa.Name != workload })
-			matched = matched || len(apps) > 0
+			w = w.only(workload)
+			matched = matched || len(w.stateless)+len(w.stateful) > 0
 		}
 		reason := ""
 		if r.err != nil {
 			reason = r.err.Error()
 			unreachable = append(unreachable, found[i].Status.Cluster)
 		}
-		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], apps, reason))
+		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], w, reason, describeAll(ctx, w.stateful)))
 	}
 	if workload != "" && !matched && len(unreachable) == 0 {
 		has := "it has none"
 		if len(names) > 0 {
+			slices.Sort(names)
 			has = "it has " + strings.Join(names, ", ")
 		}
-		return fmt.Errorf("app %s has no StatelessApp %q (%s)", status.App, workload, has)
+		return fmt.Errorf("app %s has no StatelessApp or StatefulApp %q (%s)", status.App, workload, has)
 	}
 	if o.output == "json" || o.output == "yaml" {
 		if err := printData(out, o.output, status); err != nil {
@@ -100,38 +107,55 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 	return nil
 }
 
-// splitApp parses APP[/STATELESSAPP] and --workload.
+// splitApp parses APP[/WORKLOAD] and --workload.
 func splitApp(arg, workload string) (app, name string, err error) {
 	app, name, _ = strings.Cut(arg, "/")
 	switch {
 	case app == "":
-		return "", "", fmt.Errorf("%q names no app: give APP or APP/STATELESSAPP", arg)
+		return "", "", fmt.Errorf("%q names no app: give APP or APP/WORKLOAD", arg)
 	case name != "" && workload != "" && name != workload:
-		return "", "", fmt.Errorf("%q and --workload %s name different StatelessApps", arg, workload)
+		return "", "", fmt.Errorf("%q and --workload %s name different workloads", arg, workload)
 	case name == "":
 		name = workload
 	}
 	return app, name, nil
 }
 
-func statelessAppNames(apps []appsv1alpha1.StatelessApp) []string {
-	names := make([]string, 0, len(apps))
-	for _, sa := range apps {
+// workloads are the StatelessApps and StatefulApps of a namespace.
+type workloads struct {
+	stateless []appsv1alpha1.StatelessApp
+	stateful  []appsv1alpha1.StatefulApp
+}
+
+func (w workloads) names() []string {
+	names := make([]string, 0, len(w.stateless)+len(w.stateful))
+	for _, sa := range w.stateless {
+		names = append(names, sa.Name)
+	}
+	for _, sa := range w.stateful {
 		names = append(names, sa.Name)
 	}
 	return names
 }
 
+// only keeps the workloads named name.
+func (w workloads) only(name string) workloads {
+	return workloads{
+		stateless: slices.DeleteFunc(slices.Clone(w.stateless), func(sa appsv1alpha1.StatelessApp) bool { return sa.Name != name }),
+		stateful:  slices.DeleteFunc(slices.Clone(w.stateful), func(sa appsv1alpha1.StatefulApp) bool { return sa.Name != name }),
+	}
+}
+
 // namespaceRead is what was read of one AppNamespace's namespace.
 type namespaceRead struct {
-	apps []appsv1alpha1.StatelessApp
+	workloads workloads
 	// err says why the namespace could not be read (cluster unreachable...).
 	err error
 }
 
-// readClusters reads the StatelessApps of each routed AppNamespace,
-// connecting to each cluster once, the clusters in parallel. The result is
-// aligned with ans; an unrouted AppNamespace reads nothing.
+// readClusters reads the StatelessApps and StatefulApps of each routed
+// AppNamespace, connecting to each cluster once, the clusters in parallel.
+// The result is aligned with ans; an unrouted AppNamespace reads nothing.
 func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alpha1.AppNamespace) []namespaceRead {
 	byCluster := map[string][]int{}
 	for i := range ans {
@@ -149,9 +173,9 @@ func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alph
 			for j, i := range idx {
 				namespaces[j] = namespaceOf(&ans[i])
 			}
-			apps, err := readCluster(ctx, hubClient, cluster, namespaces)
+			read, err := readCluster(ctx, hubClient, cluster, namespaces)
 			for j, i := range idx {
-				out[i] = namespaceRead{apps: apps[namespaces[j]], err: err}
+				out[i] = namespaceRead{workloads: read[namespaces[j]], err: err}
 			}
 		})
 	}
@@ -159,21 +183,35 @@ func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alph
 	return out
 }
 
-// readCluster returns the StatelessApps of namespaces in one cluster, by
-// namespace: one list over all namespaces when there are several (falling
-// back to one per namespace without the right to list them all).
-func readCluster(ctx context.Context, hubClient client.Client, cluster string, namespaces []string) (map[string][]appsv1alpha1.StatelessApp, error) {
+// readCluster returns the workloads of namespaces in one cluster, by
+// namespace: one list of each kind over all namespaces when there are
+// several (falling back to one per namespace without the right to list
+// them all).
+func readCluster(ctx context.Context, hubClient client.Client, cluster string, namespaces []string) (map[string]workloads, error) {
 	w, err := connect(ctx, hubClient, cluster)
 	if err != nil {
 		return nil, err
 	}
-	byNamespace := map[string][]appsv1alpha1.StatelessApp{}
+	byNamespace := map[string]workloads{}
 	if len(namespaces) > 1 {
-		all, err := w.statelessApps(ctx, "")
+		stateless, err := w.statelessApps(ctx, "")
+		var stateful []appsv1alpha1.StatefulApp
 		if err == nil {
-			for _, sa := range all {
+			stateful, err = w.statefulApps(ctx, "")
+		}
+		if err == nil {
+			for _, sa := range stateless {
 				if slices.Contains(namespaces, sa.Namespace) {
-					byNamespace[sa.Namespace] = append(byNamespace[sa.Namespace], sa)
+					r := byNamespace[sa.Namespace]
+					r.stateless = append(r.stateless, sa)
+					byNamespace[sa.Namespace] = r
+				}
+			}
+			for _, sa := range stateful {
+				if slices.Contains(namespaces, sa.Namespace) {
+					r := byNamespace[sa.Namespace]
+					r.stateful = append(r.stateful, sa)
+					byNamespace[sa.Namespace] = r
 				}
 			}
 			return byNamespace, nil
@@ -183,11 +221,15 @@ func readCluster(ctx context.Context, hubClient client.Client, cluster string, n
 		}
 	}
 	for _, ns := range namespaces {
-		apps, err := w.statelessApps(ctx, ns)
+		stateless, err := w.statelessApps(ctx, ns)
 		if err != nil {
 			return nil, err
 		}
-		byNamespace[ns] = apps
+		stateful, err := w.statefulApps(ctx, ns)
+		if err != nil {
+			return nil, err
+		}
+		byNamespace[ns] = workloads{stateless: stateless, stateful: stateful}
 	}
 	return byNamespace, nil
 }

@@ -15,7 +15,9 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -29,6 +31,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/drain"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
@@ -40,6 +43,8 @@ import (
 type guarded struct {
 	c          client.Client
 	kubeconfig string
+	// stopWebhook stops serving the webhook.
+	stopWebhook func()
 }
 
 func scheme(t *testing.T) *runtime.Scheme {
@@ -104,7 +109,7 @@ func startGuarded(t *testing.T) *guarded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guarded{c: c, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig")}
+	g := &guarded{c: c, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), stopWebhook: func() { _ = srv.Close() }}
 	if err := os.WriteFile(g.kubeconfig, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +232,13 @@ func TestGuardrails(t *testing.T) {
 
 		platform := &appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}}
 		wantDenied(t, "deleting the AppPlatform", c.Delete(ctx, platform, client.DryRunAll), "AppPlatform default is protected")
+
+		kv := makeStatefulApp("shop")
+		testutil.MustCreate(t, c, kv)
+		wantDenied(t, "deleting a StatefulApp", c.Delete(ctx, kv), "delete-protection: StatefulApp kv is protected against deletion",
+			"`kubectl annotate statefulapps.apps.strata.dev kv -n shop strata.dev/allow-delete=true`")
+		annotate(t, c, kv)
+		wantAllowed(t, "deleting a StatefulApp with the override", c.Delete(ctx, kv))
 	})
 
 	t.Run("scale-down bound", func(t *testing.T) {
@@ -369,6 +381,130 @@ func TestGuardrails(t *testing.T) {
 		}
 		wantAllowed(t, "deleting a CRD without objects", c.Delete(ctx, widgets.DeepCopy()))
 	})
+
+	// Last: it stops the webhook.
+	t.Run("evictions", func(t *testing.T) { testEvictions(t, g) })
+}
+
+// makeStatefulApp is StatefulApp kv of a namespace.
+func makeStatefulApp(namespace string) *appsv1alpha1.StatefulApp {
+	return &appsv1alpha1.StatefulApp{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "kv"},
+		Spec: appsv1alpha1.StatefulAppSpec{
+			Application: "kv", Version: "1.0", Replicas: 3,
+			Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
+			Storage:      appsv1alpha1.Storage{Size: resource.MustParse("100Gi")},
+			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443"},
+		},
+	}
+}
+
+// makePod is a pod on node n1, with labels and annotations.
+func makePod(namespace, name string, labels, annotations map[string]string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels, Annotations: annotations},
+		Spec:       corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+	}
+}
+
+func evict(ctx context.Context, c client.Client, pod *corev1.Pod, opts ...client.SubResourceCreateOption) error {
+	return c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: pod.Name}}, opts...)
+}
+
+// testEvictions drives the eviction guardrail through the Eviction API, as
+// kubectl drain and Strata's drain call it.
+func testEvictions(t *testing.T, g *guarded) {
+	c, ctx := g.c, t.Context()
+	makeNamespace(t, c, "store")
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cart",
+		Labels: map[string]string{appsv1alpha1.TenantLabel: string(appsv1alpha1.StatelessTenant)}}})
+	node := testutil.MakeNode("n1", "storage", "1").Obj()
+	testutil.MustCreate(t, c, node)
+
+	kv := func(name string, annotations map[string]string) *corev1.Pod {
+		return makePod("store", name, map[string]string{appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "store"}, annotations)
+	}
+	approved := func(pod string, deadline time.Time) map[string]string {
+		return map[string]string{appsv1alpha1.StopApprovedAnnotation: "store/kv/" + pod + "/EVICT/1@" + deadline.UTC().Format(time.RFC3339)}
+	}
+	unapproved := kv("kv-0", nil)
+	pods := []*corev1.Pod{
+		unapproved,
+		kv("kv-1", approved("kv-1", time.Now().Add(time.Hour))),
+		kv("kv-2", approved("kv-2", time.Now().Add(-time.Minute))),
+		makePod("store", "web-0", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil),
+	}
+	for _, p := range pods {
+		testutil.MustCreate(t, c, p)
+	}
+
+	waitDenied(t, "a dry-run eviction of a StatefulApp pod", func(ctx context.Context) error {
+		return evict(ctx, c, unapproved, client.DryRunAll)
+	}, guardrails.StatefulEvictionRule)
+	err := evict(ctx, c, unapproved)
+	wantDenied(t, "evicting a StatefulApp pod without approval", err,
+		`admission webhook "pod-eviction.guardrails.strata.dev" denied the request: strata-guardrail: stateful-eviction: `+
+			"pod kv-0 of StatefulApp kv (namespace store of cluster test-1)", "no stop of it was approved",
+		"cordon its Node", "`kubectl annotate pod kv-0 -n store apps.strata.dev/stop-requested=<reason>`",
+		"`kubectl strata status store/kv` shows where it waits")
+	if !apierrors.IsTooManyRequests(err) {
+		t.Errorf("the denial is not a 429, which drains take as blocked: %v", err)
+	}
+
+	// A drain pass evicts what may go and reports the rest as blocked, with
+	// the guardrail's message.
+	res, err := drain.Pass(ctx, c, node, time.Now())
+	if err != nil {
+		t.Fatalf("drain pass: %v", err)
+	}
+	if res.Evicted != 2 || res.Remaining != 4 || len(res.Blocked) != 2 {
+		t.Fatalf("drain pass: %+v; want kv-1 (approved) and web-0 evicted, kv-0 and kv-2 blocked", res)
+	}
+	for i, want := range []string{"store/kv-0: ", "store/kv-2: "} {
+		if !strings.HasPrefix(res.Blocked[i], want) || !strings.Contains(res.Blocked[i], "strata-guardrail: stateful-eviction: ") {
+			t.Errorf("blocked[%d] = %q, want %s... with the guardrail's message", i, res.Blocked[i], want)
+		}
+	}
+	if !strings.Contains(res.Blocked[1], "the approval of operation store/kv/kv-2/EVICT/1 expired at ") {
+		t.Errorf("the expired approval is not named: %s", res.Blocked[1])
+	}
+	for _, p := range pods[1:2] {
+		got := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); client.IgnoreNotFound(err) != nil || (err == nil && got.DeletionTimestamp == nil) {
+			t.Errorf("pod %s was not evicted: %v", p.Name, err)
+		}
+	}
+
+	// Once approved, the pod goes.
+	patch := client.MergeFrom(unapproved.DeepCopy())
+	unapproved.Annotations = approved("kv-0", time.Now().Add(time.Minute))
+	if err := c.Patch(ctx, unapproved, patch); err != nil {
+		t.Fatal(err)
+	}
+	wantAllowed(t, "evicting a StatefulApp pod with an approval", evict(ctx, c, unapproved))
+
+	// StatefulApps stay out of namespaces whose evictions are not checked.
+	waitDenied(t, "a dry-run create of a StatefulApp in a stateless namespace", func(ctx context.Context) error {
+		return c.Create(ctx, makeStatefulApp("cart"), client.DryRunAll)
+	}, guardrails.StatefulNamespaceRule)
+	wantDenied(t, "creating a StatefulApp in a stateless namespace", c.Create(ctx, makeStatefulApp("cart")),
+		"stateful-namespace: StatefulApp kv cannot be created in namespace cart, an app namespace of tenant stateless",
+		"AppNamespace of tenant stateful")
+	wantAllowed(t, "creating a StatefulApp in a namespace without a tenant", c.Create(ctx, makeStatefulApp("store")))
+
+	// failurePolicy Fail: with the webhook down, no eviction in a checked
+	// namespace passes; those of stateless tenants' namespaces do.
+	g.stopWebhook()
+	stateful := kv("kv-3", approved("kv-3", time.Now().Add(time.Hour)))
+	stateless := makePod("cart", "web-1", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil)
+	for _, p := range []*corev1.Pod{stateful, stateless} {
+		testutil.MustCreate(t, c, p)
+	}
+	err = evict(ctx, c, stateful)
+	if err == nil || !strings.Contains(err.Error(), `failed calling webhook "pod-eviction.guardrails.strata.dev"`) {
+		t.Errorf("evicting a StatefulApp pod with the webhook down: %v, want refused", err)
+	}
+	wantAllowed(t, "evicting a pod of a stateless tenant with the webhook down", evict(ctx, c, stateless))
 }
 
 func deleteCRDWithPool(ctx context.Context, c client.Client) error {

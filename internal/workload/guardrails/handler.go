@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/metadata"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -29,25 +30,34 @@ type Options struct {
 	Metadata metadata.Interface
 	// Cluster names the cluster in denials and logs; optional.
 	Cluster string
+	// Clock tells whether a stop approval has expired; the real clock by
+	// default.
+	Clock clock.PassiveClock
 }
 
 // NewHandler returns the webhook of one cluster: an http.Handler serving
-// NamespaceDeletePath and CRDDeletePath (AdmissionReview v1). Serve it over
-// TLS (see Certificates) below the base URL that install registers.
+// NamespaceDeletePath, CRDDeletePath and EvictionPath (AdmissionReview v1).
+// Serve it over TLS (see Certificates) below the base URL that install
+// registers.
 func NewHandler(opts Options) (http.Handler, error) {
 	if opts.Metadata == nil {
 		return nil, errors.New("guardrails: Options.Metadata is required")
 	}
-	h := &handler{md: opts.Metadata, cluster: opts.Cluster}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	h := &handler{md: opts.Metadata, cluster: opts.Cluster, clock: opts.Clock}
 	mux := http.NewServeMux()
 	mux.Handle(NamespaceDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.namespaceDelete)})
 	mux.Handle(CRDDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.crdDelete)})
+	mux.Handle(EvictionPath, &admission.Webhook{Handler: admission.HandlerFunc(h.evictionCreate)})
 	return mux, nil
 }
 
 type handler struct {
 	md      metadata.Interface
 	cluster string
+	clock   clock.PassiveClock
 }
 
 // workloadResources are what makes a namespace non-empty: the objects whose
@@ -62,6 +72,7 @@ var workloadResources = []schema.GroupVersionResource{
 	{Version: "v1", Resource: "services"},
 	{Version: "v1", Resource: "persistentvolumeclaims"},
 	appsv1alpha1.GroupVersion.WithResource("statelessapps"),
+	appsv1alpha1.GroupVersion.WithResource("statefulapps"),
 }
 
 // held counts the objects of one resource that a namespace (or a CRD) holds.

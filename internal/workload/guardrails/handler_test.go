@@ -32,17 +32,31 @@ type listing struct {
 	err       error
 }
 
-// fakeMetadata answers List from listings keyed by resource and namespace;
-// it fails the test on a list that asks for more than one item.
+// fakeMetadata answers List from listings keyed by resource and namespace,
+// and Get from objects keyed by resource, namespace and name; it fails the
+// test on a list that asks for more than one item.
 type fakeMetadata struct {
 	t        *testing.T
-	listings map[string]listing // "resource/namespace"
+	listings map[string]listing                       // "resource/namespace"
+	objects  map[string]*metav1.PartialObjectMetadata // "resource/namespace/name"
+	getErr   error
 }
 
 type fakeResource struct {
-	metadata.ResourceInterface // only List is implemented
+	metadata.ResourceInterface // only List and Get are implemented
 	f                          *fakeMetadata
 	key                        string
+}
+
+func (r fakeResource) Get(_ context.Context, name string, _ metav1.GetOptions, _ ...string) (*metav1.PartialObjectMetadata, error) {
+	if r.f.getErr != nil {
+		return nil, r.f.getErr
+	}
+	obj, ok := r.f.objects[r.key+"/"+name]
+	if !ok {
+		return nil, apierrors.NewNotFound(schema.GroupResource{Resource: strings.Split(r.key, "/")[0]}, name)
+	}
+	return obj.DeepCopy(), nil
 }
 
 func (f *fakeMetadata) Resource(gvr schema.GroupVersionResource) metadata.Getter {

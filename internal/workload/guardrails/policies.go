@@ -3,7 +3,8 @@
 // app at once. Rules that need only the request (and the AppPlatform's
 // bounds) are ValidatingAdmissionPolicies written in CEL, which the API
 // server evaluates itself; rules that need to look at other objects (is the
-// namespace empty, does the CRD still have objects) are a webhook served by
+// namespace empty, does the CRD still have objects, is the pod to evict a
+// StatefulApp's and did its shard manager approve) are a webhook served by
 // Strata (NewHandler), with its own certificates (Certificates).
 //
 // Every denial starts with "strata-guardrail: <rule>:" and says how to
@@ -12,6 +13,7 @@ package guardrails
 
 import (
 	"strconv"
+	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -44,6 +46,13 @@ const (
 	// ManagedObjectRule: the Deployments, Services and PodDisruptionBudgets
 	// a StatelessApp expands into change only through the StatelessApp.
 	ManagedObjectRule = "managed-object"
+	// StatefulEvictionRule: a pod of a StatefulApp is evicted only with its
+	// shard manager's approval (the pod's StopApprovedAnnotation, unexpired).
+	StatefulEvictionRule = "stateful-eviction"
+	// StatefulNamespaceRule: a StatefulApp is not created in an app
+	// namespace of a stateless or batch tenant, whose evictions the
+	// stateful-eviction webhook does not see.
+	StatefulNamespaceRule = "stateful-namespace"
 )
 
 // Prefix starts every denial of a guardrail.
@@ -72,6 +81,7 @@ const (
 	ScaleDownPolicy                = "strata-scale-down"
 	RolloutBoundsPolicy            = "strata-rollout-bounds"
 	ManagedObjectsPolicy           = "strata-managed-objects"
+	StatefulNamespacePolicy        = "strata-stateful-namespace"
 )
 
 // HubPolicies are the policies of the hub: delete protection of
@@ -86,8 +96,9 @@ func HubPolicies() []Policy {
 }
 
 // WorkloadPolicies are the policies of a workload cluster: delete protection
-// of StatelessApps and of the AppPlatform, the scale-down bound (through the
-// scale subresource too) and the bounds on surge and canary share.
+// of StatelessApps, StatefulApps and of the AppPlatform, the scale-down
+// bound (through the scale subresource too), the bounds on surge and canary
+// share, and where StatefulApps may be created.
 func WorkloadPolicies() []Policy {
 	return []Policy{
 		deleteProtection(WorkloadDeleteProtectionPolicy,
@@ -96,6 +107,7 @@ func WorkloadPolicies() []Policy {
 		scaleDown(),
 		rolloutBounds(),
 		managedObjects(),
+		statefulNamespace(),
 	}
 }
 
@@ -286,6 +298,36 @@ func rolloutBounds() Policy {
 		},
 	}
 	return policy(RolloutBoundsPolicy, spec, true)
+}
+
+// statefulNamespace denies CREATE of a StatefulApp in a namespace labelled
+// as an app namespace of a stateless or batch tenant: the eviction webhook
+// skips those namespaces (statelessTenants), so the pods of a StatefulApp
+// there could be evicted without the shard manager's approval. Namespaces
+// of stateful tenants, and namespaces without the label, are fine.
+func statefulNamespace() Policy {
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: withOperations([]admissionregistrationv1.NamedRuleWithOperations{
+			resources(appsv1alpha1.GroupVersion.Group, "statefulapps"),
+		}, admissionregistrationv1.Create)},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "tenant", Expression: `namespaceObject != null && has(namespaceObject.metadata.labels) && ` +
+				`'` + appsv1alpha1.TenantLabel + `' in namespaceObject.metadata.labels ? ` +
+				`namespaceObject.metadata.labels['` + appsv1alpha1.TenantLabel + `'] : ''`},
+		},
+		Validations: []admissionregistrationv1.Validation{{
+			Expression: `!(variables.tenant in ['` + strings.Join(statelessTenants, `', '`) + `'])`,
+			MessageExpression: `'` + Prefix + StatefulNamespaceRule + `: StatefulApp ' + object.metadata.name + ` +
+				`' cannot be created in namespace ' + object.metadata.namespace + ', an app namespace of tenant ' + variables.tenant + ` +
+				`' (` + appsv1alpha1.TenantLabel + `), where the evictions of pods are not checked against the shard manager\'s approval. ' + ` +
+				`'Create it in the namespace of an AppNamespace of tenant stateful (spec.tenant: stateful).'`,
+			Message: Prefix + StatefulNamespaceRule + ": a StatefulApp cannot be created in an app namespace of a stateless or batch tenant; " +
+				"create it in the namespace of an AppNamespace of tenant stateful.",
+			Reason: ptr.To(metav1.StatusReasonForbidden),
+		}},
+	}
+	return policy(StatefulNamespacePolicy, spec, false)
 }
 
 func platformParam() *admissionregistrationv1.ParamKind {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 // matched lists "operation resource.group" for each rule of a policy.
@@ -44,6 +46,8 @@ func TestPoliciesMatch(t *testing.T) {
 			"DELETE deployments.apps", "DELETE poddisruptionbudgets.policy", "DELETE services.",
 			"UPDATE deployments.apps", "UPDATE poddisruptionbudgets.policy", "UPDATE services.",
 		},
+		// CREATE only: a StatefulApp cannot change namespace.
+		StatefulNamespacePolicy: {"CREATE statefulapps.apps.strata.dev"},
 	}
 	if len(byName) != len(want) {
 		t.Errorf("policies %v, want %d", slices.Sorted(maps.Keys(byName)), len(want))
@@ -100,8 +104,12 @@ func TestWebhooks(t *testing.T) {
 				if string(w.ClientConfig.CABundle) != "CA" {
 					t.Errorf("%s: caBundle %q", w.Name, w.ClientConfig.CABundle)
 				}
+				wantOp := admissionregistrationv1.Delete
+				if w.Name == "pod-eviction.guardrails.strata.dev" {
+					wantOp = admissionregistrationv1.Create
+				}
 				if *w.FailurePolicy != admissionregistrationv1.Fail || *w.SideEffects != admissionregistrationv1.SideEffectClassNone ||
-					*w.TimeoutSeconds != 5 || w.Rules[0].Operations[0] != admissionregistrationv1.Delete {
+					*w.TimeoutSeconds != 5 || len(w.Rules[0].Operations) != 1 || w.Rules[0].Operations[0] != wantOp {
 					t.Errorf("%s: failurePolicy %s, sideEffects %s, timeout %d, operations %v", w.Name,
 						*w.FailurePolicy, *w.SideEffects, *w.TimeoutSeconds, w.Rules[0].Operations)
 				}
@@ -112,10 +120,44 @@ func TestWebhooks(t *testing.T) {
 			WorkloadWebhookConfiguration: {
 				"https://127.0.0.1:9443/clusters/w1/validate-namespace-delete",
 				"https://127.0.0.1:9443/clusters/w1/validate-crd-delete",
+				"https://127.0.0.1:9443/clusters/w1/validate-pod-eviction",
 			},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("base %s: webhook URLs (-want +got):\n%s", base, diff)
 		}
+	}
+}
+
+func TestEvictionWebhook(t *testing.T) {
+	var hook *admissionregistrationv1.ValidatingWebhook
+	for _, w := range WorkloadWebhooks("https://127.0.0.1:9443", nil).Webhooks {
+		if w.Name == "pod-eviction.guardrails.strata.dev" {
+			hook = &w
+		}
+	}
+	if hook == nil {
+		t.Fatal("the workload webhooks check no eviction")
+	}
+	want := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Create},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods/eviction"},
+			Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	}}
+	if diff := cmp.Diff(want, hook.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	// Every namespace but those of stateless and batch tenants: a namespace
+	// without the label is checked.
+	wantSelector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "apps.strata.dev/tenant", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"stateless", "batch"},
+	}}}
+	if diff := cmp.Diff(wantSelector, hook.NamespaceSelector); diff != "" {
+		t.Errorf("namespaceSelector (-want +got):\n%s", diff)
+	}
+	if hook.ObjectSelector != nil || len(hook.MatchConditions) != 0 {
+		t.Errorf("objectSelector %v, matchConditions %v: the Eviction carries none of the pod's labels", hook.ObjectSelector, hook.MatchConditions)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
 
 // Paths of the webhook's checks, below the base URL that NewHandler's
@@ -13,6 +15,7 @@ import (
 const (
 	NamespaceDeletePath = "/validate-namespace-delete"
 	CRDDeletePath       = "/validate-crd-delete"
+	EvictionPath        = "/validate-pod-eviction"
 )
 
 // Names of the ValidatingWebhookConfigurations.
@@ -32,10 +35,11 @@ func HubWebhooks(baseURL string, caBundle []byte) *admissionregistrationv1.Valid
 }
 
 // WorkloadWebhooks is a workload cluster's webhook configuration: namespace
-// deletes and CRD deletes, checked at baseURL + NamespaceDeletePath and
-// baseURL + CRDDeletePath.
+// deletes, CRD deletes and pod evictions, checked at baseURL +
+// NamespaceDeletePath, CRDDeletePath and EvictionPath.
 func WorkloadWebhooks(baseURL string, caBundle []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
-	return webhookConfiguration(WorkloadWebhookConfiguration, namespaceDelete(baseURL, caBundle), crdDelete(baseURL, caBundle))
+	return webhookConfiguration(WorkloadWebhookConfiguration,
+		namespaceDelete(baseURL, caBundle), crdDelete(baseURL, caBundle), eviction(baseURL, caBundle))
 }
 
 func webhookConfiguration(name string, hooks ...admissionregistrationv1.ValidatingWebhook) *admissionregistrationv1.ValidatingWebhookConfiguration {
@@ -64,6 +68,27 @@ func namespaceDelete(baseURL string, caBundle []byte) admissionregistrationv1.Va
 func crdDelete(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
 	hook := webhook("crd-delete.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+CRDDeletePath, caBundle, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
 	hook.MatchConditions = []admissionregistrationv1.MatchCondition{notDeleting, notOverridden}
+	return hook
+}
+
+// statelessTenants are the tenants of app namespaces that hold no
+// StatefulApp (the stateful-namespace policy keeps them out): the eviction
+// check is not called for their pods.
+var statelessTenants = []string{string(appsv1alpha1.StatelessTenant), string(appsv1alpha1.BatchTenant)}
+
+// eviction calls url on CREATE of pods/eviction. The webhook cannot select
+// by the pod's labels (an objectSelector of a subresource request sees the
+// Eviction, which has none), so it is called for every eviction but those
+// of namespaces of stateless and batch tenants, and reads the pod itself.
+// It fails closed: while Strata's webhook server is down, evictions in the
+// other namespaces are refused, so no StatefulApp pod goes unchecked.
+func eviction(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
+	hook := webhook("pod-eviction.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+EvictionPath, caBundle, "", "v1", "pods/eviction")
+	hook.Rules[0].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
+	hook.Rules[0].Scope = ptr.To(admissionregistrationv1.NamespacedScope)
+	hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: appsv1alpha1.TenantLabel, Operator: metav1.LabelSelectorOpNotIn, Values: statelessTenants,
+	}}}
 	return hook
 }
 

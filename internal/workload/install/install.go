@@ -76,9 +76,10 @@ func Hub(ctx context.Context, c client.Client, wh Webhook) error {
 // until they are served), the AppPlatform "default" if there is none (it is
 // the platform team's to edit afterwards, and install never overwrites it),
 // ClusterRoles that give the Kubernetes view, edit and admin roles their
-// share of the apps' API, the StatelessApp guardrails and the webhook that
-// refuses deleting a namespace that holds workloads or a CRD that still has
-// objects.
+// share of the apps' API, the StatelessApp and StatefulApp guardrails, the
+// webhook that refuses deleting a namespace that holds workloads or a CRD
+// that still has objects and evicting a StatefulApp pod without its shard
+// manager's approval, and the StorageClass of local volumes (LocalSSD).
 func Workload(ctx context.Context, c client.Client, wh Webhook) error {
 	if err := installCRDs(ctx, c, crd.Workload); err != nil {
 		return err
@@ -90,7 +91,7 @@ func Workload(ctx context.Context, c client.Client, wh Webhook) error {
 	if wh.URL != "" {
 		hooks = guardrails.WorkloadWebhooks(wh.URL, wh.CABundle)
 	}
-	return applySet(ctx, c, workloadSet, guardrails.WorkloadPolicies(), hooks, clusterRoles()...)
+	return applySet(ctx, c, workloadSet, guardrails.WorkloadPolicies(), hooks, append(clusterRoles(), LocalSSD())...)
 }
 
 // applySet applies the policies, the webhook configuration (if any) and the
@@ -154,6 +155,7 @@ var prunable = []schema.GroupVersionKind{
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicyBinding"},
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
+	{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"},
 }
 
 // prune deletes the objects labelled with the set that objs does not hold.

@@ -1,18 +1,22 @@
 package install_test
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -146,12 +150,43 @@ func TestInstall(t *testing.T) {
 			}
 		}
 		hooks := vwc(guardrails.WorkloadWebhookConfiguration)
-		if !exists(t, c, hooks) || len(hooks.Webhooks) != 2 || string(hooks.Webhooks[0].ClientConfig.CABundle) != "CA-1" {
+		if !exists(t, c, hooks) || len(hooks.Webhooks) != 3 || string(hooks.Webhooks[0].ClientConfig.CABundle) != "CA-1" {
 			t.Errorf("workload webhook configuration: %+v", hooks.Webhooks)
+		}
+		if !exists(t, c, crdNamed("statefulapps.apps.strata.dev")) {
+			t.Error("CRD statefulapps.apps.strata.dev is missing")
 		}
 		// The hub's set, in the same API server, is left alone.
 		if !exists(t, c, vap(guardrails.HubDeleteProtectionPolicy)) || !exists(t, c, vwc(guardrails.HubWebhookConfiguration)) {
 			t.Error("installing the workload set removed the hub's")
+		}
+	})
+
+	t.Run("the StorageClass of local volumes", func(t *testing.T) {
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-ssd"}}
+		if !exists(t, c, sc) {
+			t.Fatal("no StorageClass local-ssd")
+		}
+		got := fmt.Sprintf("provisioner %s, reclaimPolicy %s, volumeBindingMode %s, label %s", sc.Provisioner,
+			ptr.Deref(sc.ReclaimPolicy, ""), ptr.Deref(sc.VolumeBindingMode, ""), sc.Labels[install.SetLabel])
+		if want := "provisioner kubernetes.io/no-provisioner, reclaimPolicy Delete, volumeBindingMode WaitForFirstConsumer, label workload"; got != want {
+			t.Errorf("StorageClass local-ssd: %s, want %s", got, want)
+		}
+		// The StatefulApp CRD defaults its claims' class to it.
+		app := &appsv1alpha1.StatefulApp{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv"},
+			Spec: appsv1alpha1.StatefulAppSpec{
+				Application: "kv", Version: "1.0", Replicas: 1,
+				Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
+				Storage:      appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
+				ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443"},
+			},
+		}
+		if err := c.Create(ctx, app, client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+		if app.Spec.Storage.StorageClassName != sc.Name {
+			t.Errorf("a StatefulApp's claims default to class %q, not to the installed %q", app.Spec.Storage.StorageClassName, sc.Name)
 		}
 	})
 
@@ -183,11 +218,15 @@ func TestInstall(t *testing.T) {
 			}
 		}
 		read := []string{"get", "list", "watch"}
+		write := []string{"create", "update", "patch", "delete", "deletecollection"}
 		wantVerbs := map[string]map[string][]string{
-			install.ViewClusterRole: {"statelessapps": read, "statelessapps/scale": read, "statelessapps/status": read, "appplatforms": read},
+			install.ViewClusterRole: {
+				"statelessapps": read, "statelessapps/scale": read, "statelessapps/status": read,
+				"statefulapps": read, "statefulapps/scale": read, "statefulapps/status": read, "appplatforms": read,
+			},
 			install.EditClusterRole: {
-				"statelessapps":       {"create", "update", "patch", "delete", "deletecollection"},
-				"statelessapps/scale": {"update", "patch"},
+				"statelessapps": write, "statelessapps/scale": {"update", "patch"},
+				"statefulapps": write, "statefulapps/scale": {"update", "patch"},
 			},
 		}
 		if diff := cmp.Diff(wantVerbs, verbs); diff != "" {
@@ -200,6 +239,7 @@ func TestInstall(t *testing.T) {
 			crdNamed("statelessapps.apps.strata.dev"), crdNamed("appplatforms.apps.strata.dev"),
 			vwc(guardrails.WorkloadWebhookConfiguration),
 			&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: install.ViewClusterRole}},
+			&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "local-ssd"}},
 			&appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}},
 		}
 		for _, p := range guardrails.WorkloadPolicies() {

@@ -1,9 +1,12 @@
 package install
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
@@ -67,8 +70,8 @@ const (
 )
 
 // clusterRoles give the apps' API to Kubernetes' roles: view reads
-// StatelessApps (their scale and status too) and the AppPlatform; edit and
-// admin also write StatelessApps and scale them. Each is labelled for every
+// StatelessApps and StatefulApps (their scale and status too) and the
+// AppPlatform; edit and admin also write and scale them. Each is labelled for every
 // role that includes it, as Kubernetes' own aggregated roles are, so an
 // AppNamespace owner's RoleBinding to view, edit or admin covers the apps.
 func clusterRoles() []client.Object {
@@ -88,21 +91,48 @@ func clusterRoles() []client.Object {
 		role(ViewClusterRole, []string{aggregateToView, aggregateToEdit, aggregateToAdmin},
 			rbacv1.PolicyRule{
 				APIGroups: group,
-				Resources: []string{"statelessapps", "statelessapps/scale", "statelessapps/status", "appplatforms"},
-				Verbs:     []string{"get", "list", "watch"},
+				Resources: []string{
+					"statelessapps", "statelessapps/scale", "statelessapps/status",
+					"statefulapps", "statefulapps/scale", "statefulapps/status", "appplatforms",
+				},
+				Verbs: []string{"get", "list", "watch"},
 			},
 		),
 		role(EditClusterRole, []string{aggregateToEdit, aggregateToAdmin},
 			rbacv1.PolicyRule{
 				APIGroups: group,
-				Resources: []string{"statelessapps"},
+				Resources: []string{"statelessapps", "statefulapps"},
 				Verbs:     []string{"create", "update", "patch", "delete", "deletecollection"},
 			},
 			rbacv1.PolicyRule{
 				APIGroups: group,
-				Resources: []string{"statelessapps/scale"},
+				Resources: []string{"statelessapps/scale", "statefulapps/scale"},
 				Verbs:     []string{"update", "patch"},
 			},
 		),
 	}
 }
+
+// LocalSSD is the StorageClass of the local volumes that StatefulApps claim
+// (appsv1alpha1.LocalSSDStorageClass). Local volumes are made per Node by a
+// local-volume provisioner (in the local datacenter, the sim provisioner,
+// for Nodes of SKUs with large local disks), not on demand: no provisioner.
+// A claim binds only when its pod is scheduled (WaitForFirstConsumer), so
+// the scheduler picks a Node that fits the pod and has a free volume; from
+// then on the volume's node affinity brings the pod back to that Node.
+// Reclaim policy Delete: a claim is deleted only when Strata moved or
+// removed its pod with the shard manager's approval, and its data is no
+// longer wanted; the provisioner then cleans the volume and offers it again.
+func LocalSSD() *storagev1.StorageClass {
+	return &storagev1.StorageClass{
+		TypeMeta:          metav1.TypeMeta{APIVersion: storagev1.SchemeGroupVersion.String(), Kind: "StorageClass"},
+		ObjectMeta:        metav1.ObjectMeta{Name: appsv1alpha1.LocalSSDStorageClass},
+		Provisioner:       NoProvisioner,
+		ReclaimPolicy:     ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode: ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
+	}
+}
+
+// NoProvisioner is the provisioner of StorageClasses whose volumes are made
+// ahead, not on demand.
+const NoProvisioner = "kubernetes.io/no-provisioner"

@@ -264,6 +264,8 @@ func (p *Provisioner) fixed(ctx context.Context, id string) error {
 // Run keeps the Nodes of faulted machines NotReady, and those of healed
 // machines Ready, until ctx ends: kwok may heart-beat a Node once more after
 // it was labelled, and a cluster may be unreachable when a fault is played.
+// At the same pace it cleans the local volumes that their claims released
+// and offers them again (volumes.go).
 func (p *Provisioner) Run(ctx context.Context) error {
 	t := p.clock.NewTicker(faultResync)
 	defer t.Stop()
@@ -272,6 +274,7 @@ func (p *Provisioner) Run(ctx context.Context) error {
 		ids := slices.Concat(slices.Collect(maps.Keys(p.faults)), slices.Collect(maps.Keys(p.healing)))
 		p.mu.Unlock()
 		p.reconcileNodes(ctx, ids)
+		p.recycleLocalVolumes(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -311,12 +314,9 @@ func (p *Provisioner) reconcileNodes(ctx context.Context, machines []string) {
 // knownClusters returns a client of every cluster the provisioner was told
 // of or joined machines to, and whether all of them were reached.
 func (p *Provisioner) knownClusters(ctx context.Context) ([]kubernetes.Interface, bool) {
-	p.mu.Lock()
-	targets := slices.Collect(maps.Values(p.targets))
-	p.mu.Unlock()
 	var kubes []kubernetes.Interface
 	all := true
-	for _, t := range targets {
+	for _, t := range p.knownTargets() {
 		c, err := p.cluster(ctx, t)
 		if err != nil {
 			all = false
@@ -325,6 +325,14 @@ func (p *Provisioner) knownClusters(ctx context.Context) ([]kubernetes.Interface
 		kubes = append(kubes, c.kube)
 	}
 	return kubes, all
+}
+
+// knownTargets are the clusters the provisioner was told of or joined
+// machines to.
+func (p *Provisioner) knownTargets() []provision.Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Collect(maps.Values(p.targets))
 }
 
 // applyFault makes a machine's Node in one cluster show fault (nil: none),

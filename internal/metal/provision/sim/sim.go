@@ -3,9 +3,11 @@
 // part and registers the machine's Node in the target cluster (kwok keeps it
 // Ready from then on); Wipe waits as long as erasing would take; Maintain
 // waits as long as a reboot or reimage would take, and a reimage registers
-// the Node again with the new node config and OS image. It also plays
-// hardware faults (faults.go), and serves strata.sim.v1 to control them
-// (service.go).
+// the Node again with the new node config and OS image. It plays a
+// local-volume provisioner too: machines with large local disks offer them
+// as local PersistentVolumes, made with the Node and deleted by the wipe
+// (volumes.go). It also plays hardware faults (faults.go), and serves
+// strata.sim.v1 to control them (service.go).
 package sim
 
 import (
@@ -160,6 +162,9 @@ func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target prov
 	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), true); err != nil {
 		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
+	if err := ensureLocalVolumes(ctx, c.kube, m); err != nil {
+		return fmt.Errorf("offering the local volumes of Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	}
 	return nil
 }
 
@@ -208,13 +213,23 @@ func (p *Provisioner) Maintain(ctx context.Context, m provision.Machine, op prov
 	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), false); err != nil {
 		return fmt.Errorf("registering reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
+	if err := ensureLocalVolumes(ctx, c.kube, m); err != nil {
+		return fmt.Errorf("offering the local volumes of reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	}
 	return nil
 }
 
-// Wipe implements provision.Provisioner: it takes WipeDuration and leaves
-// the cluster alone.
-func (p *Provisioner) Wipe(ctx context.Context, _ provision.Machine) error {
-	return p.wait(ctx, p.wipe)
+// Wipe implements provision.Provisioner: it takes WipeDuration, then
+// deletes the machine's local volumes, whose data is gone, in every cluster
+// it knows. The Node is the cluster layer's to delete.
+func (p *Provisioner) Wipe(ctx context.Context, m provision.Machine) error {
+	if err := p.wait(ctx, p.wipe); err != nil {
+		return err
+	}
+	if err := p.deleteLocalVolumes(ctx, m.ID); err != nil {
+		return fmt.Errorf("wiping machine %s: %w", m.ID, err)
+	}
+	return nil
 }
 
 func (p *Provisioner) wait(ctx context.Context, d time.Duration) error {

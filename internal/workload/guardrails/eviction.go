@@ -1,0 +1,118 @@
+package guardrails
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+// podsResource is what the eviction check reads: the metadata of the pod
+// to evict (its labels and annotations).
+var podsResource = corev1.SchemeGroupVersion.WithResource("pods")
+
+// evictionCreate judges an eviction (CREATE of pods/eviction): a pod of a
+// StatefulApp goes only with its shard manager's approval, which Strata
+// records on the pod as the StopApprovedAnnotation. The pod is read here:
+// the request's object is the Eviction, which carries none of the pod's
+// labels. Every denial has code 429, as a PodDisruptionBudget's refusal: a
+// drain takes it as "blocked, try again later" and reports the message.
+func (h *handler) evictionCreate(ctx context.Context, req admission.Request) admission.Response {
+	if req.SubResource != "eviction" || req.Operation != admissionv1.Create {
+		return admission.Allowed("")
+	}
+	pod, err := h.md.Resource(podsResource).Namespace(req.Namespace).Get(ctx, req.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return admission.Allowed("no such pod: the Eviction API answers NotFound itself")
+	case err != nil:
+		return tooManyRequests(fmt.Sprintf("%s%s: checking whether pod %s/%s%s may be evicted: reading it: %v; try again",
+			Prefix, StatefulEvictionRule, req.Namespace, req.Name, inCluster(h.cluster), err))
+	}
+	app := pod.Labels[appsv1alpha1.StatefulAppLabel]
+	if app == "" {
+		return admission.Allowed("not a pod of a StatefulApp")
+	}
+	if pod.DeletionTimestamp != nil {
+		return admission.Allowed("the pod is already being deleted")
+	}
+	now := h.clock.Now()
+	problem := approvalProblem(&pod.ObjectMeta, app, now)
+	if problem == "" {
+		return admission.Allowed("the shard manager approved stopping the pod: " + pod.Annotations[appsv1alpha1.StopApprovedAnnotation])
+	}
+	log.FromContext(ctx).Info("Denied evicting a StatefulApp pod without its shard manager's approval",
+		"pod", klog.KRef(req.Namespace, req.Name), "statefulApp", app, "problem", problem)
+	return tooManyRequests(evictionMessage(&pod.ObjectMeta, app, h.cluster, problem))
+}
+
+// tooManyRequests denies with code 429, what the Eviction API answers when
+// a disruption budget refuses: clients (kubectl drain, Strata's drain) wait
+// and try again rather than give up.
+func tooManyRequests(message string) admission.Response {
+	resp := admission.Denied(message)
+	resp.Result.Code = http.StatusTooManyRequests
+	resp.Result.Reason = metav1.StatusReasonTooManyRequests
+	return resp
+}
+
+// approvalProblem says why the pod's stop-approved annotation does not let
+// it go now, or "" when it does. The annotation is
+// "<operation-id>@<deadline, RFC 3339>"; the operation id is the
+// shard-manager protocol's "<namespace>/<app>/<pod>/<kind>/<n>" and must
+// name this pod of this StatefulApp; the deadline must not have passed.
+func approvalProblem(pod *metav1.ObjectMeta, app string, now time.Time) string {
+	value, ok := pod.Annotations[appsv1alpha1.StopApprovedAnnotation]
+	if !ok {
+		if reason, requested := pod.Annotations[appsv1alpha1.StopRequestedAnnotation]; requested {
+			return fmt.Sprintf("a stop was requested (%s=%q) and the shard manager has not approved it yet",
+				appsv1alpha1.StopRequestedAnnotation, reason)
+		}
+		return "no stop of it was approved"
+	}
+	at := strings.LastIndex(value, "@")
+	if at < 0 {
+		return fmt.Sprintf("its %s annotation %q is not <operation-id>@<deadline>", appsv1alpha1.StopApprovedAnnotation, value)
+	}
+	id, rawDeadline := value[:at], value[at+1:]
+	deadline, err := time.Parse(time.RFC3339, rawDeadline)
+	if err != nil {
+		return fmt.Sprintf("its %s annotation %q has no RFC 3339 deadline after the @", appsv1alpha1.StopApprovedAnnotation, value)
+	}
+	parts := strings.Split(id, "/")
+	if len(parts) != 5 || parts[0] != pod.Namespace || parts[1] != app || parts[2] != pod.Name {
+		return fmt.Sprintf("the approved operation %q is not one on this pod (<namespace>/<app>/<pod>/<kind>/<n>: %s/%s/%s/...)",
+			id, pod.Namespace, app, pod.Name)
+	}
+	if !now.Before(deadline) {
+		return fmt.Sprintf("the approval of operation %s expired at %s; Strata asks the shard manager again",
+			id, deadline.UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// evictionMessage is the denial of a StatefulApp pod's eviction: what the
+// rule is, why this eviction fails it, and how to ask.
+func evictionMessage(pod *metav1.ObjectMeta, app, cluster, problem string) string {
+	status := pod.Namespace + "/" + app
+	if owner := pod.Labels[appsv1alpha1.AppLabel]; owner != "" {
+		status = owner + "/" + app
+	}
+	return fmt.Sprintf("%s%s: pod %s of StatefulApp %s (namespace %s%s) holds shards of the app's data and is stopped only with the approval "+
+		"of its shard manager, and %s. To ask for it, cordon its Node (`kubectl cordon NODE`; kubectl drain does) or run "+
+		"`kubectl annotate pod %s -n %s %s=<reason>`: Strata asks the app's shard manager, and the eviction passes once it approves "+
+		"(`kubectl strata status %s` shows where it waits).",
+		Prefix, StatefulEvictionRule, pod.Name, app, pod.Namespace, inCluster(cluster), problem,
+		pod.Name, pod.Namespace, appsv1alpha1.StopRequestedAnnotation, status)
+}
