@@ -21,6 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/machines"
 	"github.com/strata-dev/strata/internal/cli/pools"
 	"github.com/strata-dev/strata/internal/cli/profiles"
+	"github.com/strata-dev/strata/internal/cli/refstorecli"
 	"github.com/strata-dev/strata/internal/cli/rollouts"
 	"github.com/strata-dev/strata/internal/cli/serve"
 	"github.com/strata-dev/strata/internal/cli/sim"
@@ -55,6 +56,7 @@ clusters with simulated machines.`,
 		sim.NewCommand(g),
 		bench.NewCommand(),
 		serve.NewCommand(),
+		refstorecli.NewCommand(),
 		newVersionCommand(),
 	)
 	return root
