@@ -20,8 +20,10 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
+	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
 
@@ -101,8 +103,10 @@ func appsScheme() *runtime.Scheme {
 }
 
 // appManagers are the controller managers of the workload clusters: each
-// runs the StatelessApp controller against its cluster, as `strata serve
-// apps` would in production.
+// runs the StatelessApp and StatefulApp controllers against its cluster, as
+// `strata serve apps` would in production. The StatefulApp controller
+// reaches each app's shard manager over gRPC (spec.shardManager.endpoint);
+// its connections close with the manager.
 func (r *Running) appManagers() ([]ctrl.Manager, error) {
 	var mgrs []ctrl.Manager
 	for _, c := range r.Datacenter.WorkloadClusters() {
@@ -116,7 +120,7 @@ func (r *Running) appManagers() ([]ctrl.Manager, error) {
 			Logger:         r.opts.Logger.WithValues("cluster", c.Name),
 			LeaderElection: false,
 			Metrics:        metricsserver.Options{BindAddress: "0"},
-			Cache:          statelessapp.CacheOptions(),
+			Cache:          appcache.Options(),
 		})
 		if err != nil {
 			return nil, fmt.Errorf("creating the controller manager of cluster %s: %w", c.Name, err)
@@ -129,6 +133,15 @@ func (r *Running) appManagers() ([]ctrl.Manager, error) {
 		}
 		if err := apps.SetupWithManager(mgr); err != nil {
 			return nil, fmt.Errorf("setting up the StatelessApp controller of cluster %s: %w", c.Name, err)
+		}
+		stateful, err := statefulapp.New(statefulapp.Options{
+			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("statefulapp-controller"), Cluster: c.Name,
+		})
+		if err != nil {
+			return nil, err
+		}
+		if err := stateful.SetupWithManager(mgr); err != nil {
+			return nil, fmt.Errorf("setting up the StatefulApp controller of cluster %s: %w", c.Name, err)
 		}
 		mgrs = append(mgrs, mgr)
 	}

@@ -32,14 +32,19 @@ const (
 	OperationsInProgressReason = "OperationsInProgress"
 	// PodsNotReadyReason: pods are not Ready (starting, Pending).
 	PodsNotReadyReason = "PodsNotReady"
+	// ShardManagerNotAskedReason: no operation has needed the shard
+	// manager since the controller started (ShardManagerReachable Unknown).
+	ShardManagerNotAskedReason = "NotAsked"
 )
 
 // Well-known annotations of a StatefulApp's pods.
 const (
 	// StatefulAppLabel is the StatefulApp a pod or PVC belongs to.
 	StatefulAppLabel = "apps.strata.dev/stateful-app"
-	// OperationAnnotation is the operation pending on a pod (JSON of
-	// PodOperation): Strata keeps it on the pod so a restart resumes it.
+	// OperationAnnotation is the operation pending on a pod, kept on the
+	// pod's PersistentVolumeClaim (which outlives the pod's incarnations) as
+	// JSON: id, kind, reason, deadline, state, message, since, podUID, node.
+	// A restarted Strata finds it there and asks again by the same id.
 	OperationAnnotation = "apps.strata.dev/operation"
 	// StopApprovedAnnotation names the operation whose approval lets the
 	// pod be evicted: the eviction guardrail admits an eviction of a

@@ -7,7 +7,7 @@
 // (Status).
 //
 // The manager it runs in needs a scheme with client-go's types and
-// apps.strata.dev/v1alpha1, and should use CacheOptions.
+// apps.strata.dev/v1alpha1, and should use appcache.Options.
 package statelessapp
 
 import (

@@ -136,18 +136,28 @@ func trackSelector(app, track string) map[string]string {
 // objectLabels are the labels of everything an app expands to.
 func objectLabels(app *appsv1alpha1.StatelessApp, ns *corev1.Namespace) map[string]string {
 	return map[string]string{
-		appsv1alpha1.AppLabel:          appName(app, ns),
+		appsv1alpha1.AppLabel:          AppName(ns, app.Spec.Application),
 		appsv1alpha1.StatelessAppLabel: app.Name,
 	}
 }
 
-// appName is the app the pods belong to: the namespace's (set for the
-// AppNamespace it was made for), else the StatelessApp's application.
-func appName(app *appsv1alpha1.StatelessApp, ns *corev1.Namespace) string {
+// AppName is the app (the apps.strata.dev/app label) that the pods of an
+// application in namespace ns belong to: the namespace's (set for the
+// AppNamespace it was made for), else the application.
+func AppName(ns *corev1.Namespace, application string) string {
 	if a := ns.Labels[appsv1alpha1.AppLabel]; a != "" {
 		return a
 	}
-	return app.Spec.Application
+	return application
+}
+
+// NodeSelector places an app's pods on the Nodes of its namespace's node
+// profile; nil when the namespace has none.
+func NodeSelector(ns *corev1.Namespace) map[string]string {
+	if profile := ns.Labels[fleetv1alpha1.NodeProfileLabel]; profile != "" {
+		return map[string]string{fleetv1alpha1.NodeProfileLabel: profile}
+	}
+	return nil
 }
 
 func ownerRefs(app *appsv1alpha1.StatelessApp) []metav1.OwnerReference {
@@ -201,31 +211,54 @@ func deployment(app *appsv1alpha1.StatelessApp, platform *appsv1alpha1.AppPlatfo
 // and the platform's sidecars, on Nodes of the namespace's node profile,
 // spread evenly across maintenance zones.
 func podSpec(app *appsv1alpha1.StatelessApp, platform *appsv1alpha1.AppPlatformSpec, ns *corev1.Namespace, t Track) corev1.PodSpec {
-	env := []corev1.EnvVar{
-		{Name: EnvApp, Value: app.Spec.Application},
-		{Name: EnvAppVersion, Value: t.AppVersion},
-		{Name: EnvConfigVersion, Value: t.ConfigVersion},
-	}
 	spec := corev1.PodSpec{
 		// Service links put every Service of the namespace in the
 		// environment; apps find theirs through DNS.
 		EnableServiceLinks: ptr.To(false),
-		Containers:         []corev1.Container{appContainer(app, platform, t, env)},
 		TopologySpreadConstraints: []corev1.TopologySpreadConstraint{
 			spread(app.Name, t.Name, fleetv1alpha1.MaintenanceZoneLabel, corev1.DoNotSchedule),
 			spread(app.Name, t.Name, hostnameLabel, corev1.ScheduleAnyway),
 		},
+		NodeSelector: NodeSelector(ns),
 	}
+	spec.InitContainers, spec.Containers = Containers(platform, ContainerParams{
+		Application: app.Spec.Application, AppVersion: t.AppVersion, ConfigVersion: t.ConfigVersion,
+		Port: app.Spec.Port, Resources: app.Spec.Resources,
+	})
+	return spec
+}
+
+// ContainerParams are what the platform expands an app's containers from.
+type ContainerParams struct {
+	Application   string
+	AppVersion    string
+	ConfigVersion string
+	// Port the app serves on; 0 is the default 8080.
+	Port      int32
+	Resources appsv1alpha1.Resources
+}
+
+// Containers are the containers of an app's pod as the platform expands
+// them: the platform's init containers, then the app container
+// (<imageRepository>/<application>:<appVersion>, its port, the platform's
+// probes, requests equal to limits) followed by the platform's sidecars.
+// Every container gets the app's environment (STRATA_APP,
+// STRATA_APP_VERSION, STRATA_CONFIG_VERSION). Both app controllers expand
+// their pods with it.
+func Containers(platform *appsv1alpha1.AppPlatformSpec, p ContainerParams) (initContainers, containers []corev1.Container) {
+	env := []corev1.EnvVar{
+		{Name: EnvApp, Value: p.Application},
+		{Name: EnvAppVersion, Value: p.AppVersion},
+		{Name: EnvConfigVersion, Value: p.ConfigVersion},
+	}
+	containers = []corev1.Container{appContainer(platform, p, env)}
 	for _, c := range platform.InitContainers {
-		spec.InitContainers = append(spec.InitContainers, infraContainer(c, env))
+		initContainers = append(initContainers, infraContainer(c, env))
 	}
 	for _, c := range platform.Sidecars {
-		spec.Containers = append(spec.Containers, infraContainer(c, env))
+		containers = append(containers, infraContainer(c, env))
 	}
-	if profile := ns.Labels[fleetv1alpha1.NodeProfileLabel]; profile != "" {
-		spec.NodeSelector = map[string]string{fleetv1alpha1.NodeProfileLabel: profile}
-	}
-	return spec
+	return initContainers, containers
 }
 
 // spread keeps a track's pods of one rollout (ReplicaSet) at most one apart
@@ -242,8 +275,8 @@ func spread(app, track, key string, when corev1.UnsatisfiableConstraintAction) c
 	}
 }
 
-func appContainer(app *appsv1alpha1.StatelessApp, platform *appsv1alpha1.AppPlatformSpec, t Track, env []corev1.EnvVar) corev1.Container {
-	port := orDefault(app.Spec.Port, defaultPort)
+func appContainer(platform *appsv1alpha1.AppPlatformSpec, p ContainerParams, env []corev1.EnvVar) corev1.Container {
+	port := orDefault(p.Port, defaultPort)
 	probe := func(path string, period, failures int32) *corev1.Probe {
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -255,10 +288,10 @@ func appContainer(app *appsv1alpha1.StatelessApp, platform *appsv1alpha1.AppPlat
 	liveness := orDefault(platform.Probes.LivenessPath, defaultLivenessPath)
 	return corev1.Container{
 		Name:           AppContainer,
-		Image:          fmt.Sprintf("%s/%s:%s", platform.ImageRepository, app.Spec.Application, t.AppVersion),
+		Image:          fmt.Sprintf("%s/%s:%s", platform.ImageRepository, p.Application, p.AppVersion),
 		Ports:          []corev1.ContainerPort{{Name: portName, ContainerPort: port, Protocol: corev1.ProtocolTCP}},
 		Env:            env,
-		Resources:      requestsEqualLimits(app.Spec.Resources),
+		Resources:      requestsEqualLimits(p.Resources),
 		ReadinessProbe: probe(orDefault(platform.Probes.ReadinessPath, defaultReadinessPath), 5, 3),
 		LivenessProbe:  probe(liveness, 10, 3),
 		// The liveness probe waits for the app to start, up to 5 minutes.

@@ -29,6 +29,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
 
@@ -256,7 +257,7 @@ func TestStatelessAppController(t *testing.T) {
 func startController(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: statelessapp.CacheOptions()})
+		Cache: appcache.Options()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,11 +380,12 @@ func rollOut(t *testing.T, c client.Client, name string) {
 }
 
 // createPod plays the Deployment controller and the kubelet: a pod of the
-// app's stable track with that status.
+// app's stable track with that status, labelled as the Deployment's pods are.
 func createPod(t *testing.T, c client.Client, name, node string, status corev1.PodStatus) {
 	t.Helper()
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: map[string]string{
+			appsv1alpha1.AppLabel:          "shop-app",
 			appsv1alpha1.StatelessAppLabel: "web", appsv1alpha1.TrackLabel: appsv1alpha1.StableTrack,
 		}},
 		Spec: corev1.PodSpec{NodeName: node, TerminationGracePeriodSeconds: ptr.To[int64](0),

@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -387,30 +386,5 @@ func TestRequeue(t *testing.T) {
 				t.Errorf("requeue after %v, want %v", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestStripPod(t *testing.T) {
-	pod := makePod("web-a", "n1").obj()
-	pod.Annotations = map[string]string{"big": strings.Repeat("x", 100)}
-	pod.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "kubelet"}}
-	pod.Spec.Containers = []corev1.Container{{Name: "app", Image: "x"}}
-	out, err := stripPod(&pod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := out.(*corev1.Pod)
-	if got.Annotations != nil || got.ManagedFields != nil || got.Spec.Containers != nil || got.Spec.NodeName != "n1" {
-		t.Errorf("stripped pod keeps %+v", got.ObjectMeta)
-	}
-	// What Status reads is kept.
-	if diff := cmp.Diff(pod.Status, got.Status); diff != "" {
-		t.Errorf("status (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(pod.Labels, got.Labels); diff != "" {
-		t.Errorf("labels (-want +got):\n%s", diff)
-	}
-	if _, err := stripPod(&appsv1.Deployment{}); err != nil {
-		t.Errorf("other kinds: %v", err)
 	}
 }

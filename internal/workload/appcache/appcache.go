@@ -1,0 +1,147 @@
+// Package appcache is the cache of the controller manager that runs the app
+// controllers of a workload cluster (StatelessApp and StatefulApp), where
+// apps may run thousands of pods on thousands of Nodes: it holds only the
+// objects of apps, and of those only what the controllers read.
+package appcache
+
+import (
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+)
+
+// Annotation prefixes the cache keeps: Strata's own, on pods (the
+// StatefulApp's operation annotations) and Nodes (who cordoned it and why).
+const (
+	appsAnnotationPrefix  = "apps.strata.dev/"
+	fleetAnnotationPrefix = "fleet.strata.dev/"
+)
+
+// Options are the cache settings of the manager that runs the app
+// controllers:
+//
+//   - Pods are cached only when they carry the apps.strata.dev/app label,
+//     that is, only the pods of apps (both controllers set it on every pod).
+//     They keep only what the controllers judge them by: metadata with
+//     Strata's apps.strata.dev/ annotations only, spec.nodeName and the
+//     status. A client of this manager reads such partial pods; code that
+//     needs whole pods (a webhook counting a namespace's pods) must use an
+//     uncached reader (mgr.GetAPIReader()).
+//   - Deployments, Services and PodDisruptionBudgets only with the
+//     stateless-app label; PersistentVolumeClaims only with the
+//     stateful-app label.
+//   - PersistentVolumes keep their claim, node affinity and phase: where a
+//     StatefulApp pod's data lives.
+//   - Nodes keep their labels, Strata's fleet.strata.dev/ annotations,
+//     spec.unschedulable and their conditions.
+//   - Every object is cached without its managed fields.
+func Options() cache.Options {
+	ofApps := labels.NewSelector().Add(exists(appsv1alpha1.AppLabel))
+	ofStateless := labels.NewSelector().Add(exists(appsv1alpha1.StatelessAppLabel))
+	ofStateful := labels.NewSelector().Add(exists(appsv1alpha1.StatefulAppLabel))
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&corev1.Pod{}:                   {Label: ofApps, Transform: stripPod},
+			&appsv1.Deployment{}:            {Label: ofStateless},
+			&corev1.Service{}:               {Label: ofStateless},
+			&policyv1.PodDisruptionBudget{}: {Label: ofStateless},
+			&corev1.PersistentVolumeClaim{}: {Label: ofStateful},
+			&corev1.PersistentVolume{}:      {Transform: stripPV},
+			&corev1.Node{}:                  {Transform: stripNode},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
+}
+
+func exists(key string) labels.Requirement {
+	r, err := labels.NewRequirement(key, selection.Exists, nil)
+	if err != nil {
+		// The keys are constants known to be valid.
+		panic(err)
+	}
+	return *r
+}
+
+// withPrefix keeps the annotations whose key starts with prefix.
+func withPrefix(annotations map[string]string, prefix string) map[string]string {
+	var out map[string]string
+	for k, v := range annotations {
+		if strings.HasPrefix(k, prefix) {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// stripPod keeps what the app controllers read of a pod.
+func stripPod(in any) (any, error) {
+	pod, ok := in.(*corev1.Pod)
+	if !ok {
+		return in, nil
+	}
+	return &corev1.Pod{
+		TypeMeta: pod.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Labels: pod.Labels, Annotations: withPrefix(pod.Annotations, appsAnnotationPrefix), OwnerReferences: pod.OwnerReferences,
+			CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
+		},
+		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		Status: corev1.PodStatus{
+			Phase: pod.Status.Phase, Reason: pod.Status.Reason, Message: pod.Status.Message,
+			Conditions:            pod.Status.Conditions,
+			InitContainerStatuses: pod.Status.InitContainerStatuses,
+			ContainerStatuses:     pod.Status.ContainerStatuses,
+		},
+	}, nil
+}
+
+// stripPV keeps where a PersistentVolume lives and whom it is bound to.
+func stripPV(in any) (any, error) {
+	pv, ok := in.(*corev1.PersistentVolume)
+	if !ok {
+		return in, nil
+	}
+	return &corev1.PersistentVolume{
+		TypeMeta: pv.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: pv.Name, UID: pv.UID, ResourceVersion: pv.ResourceVersion, Labels: pv.Labels,
+			CreationTimestamp: pv.CreationTimestamp, DeletionTimestamp: pv.DeletionTimestamp,
+		},
+		Spec: corev1.PersistentVolumeSpec{
+			ClaimRef: pv.Spec.ClaimRef, NodeAffinity: pv.Spec.NodeAffinity, StorageClassName: pv.Spec.StorageClassName,
+		},
+		Status: corev1.PersistentVolumeStatus{Phase: pv.Status.Phase},
+	}, nil
+}
+
+// stripNode keeps a Node's labels, Strata's annotations, whether it is
+// cordoned, and its conditions.
+func stripNode(in any) (any, error) {
+	node, ok := in.(*corev1.Node)
+	if !ok {
+		return in, nil
+	}
+	return &corev1.Node{
+		TypeMeta: node.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: node.Labels,
+			Annotations:       withPrefix(node.Annotations, fleetAnnotationPrefix),
+			CreationTimestamp: node.CreationTimestamp, DeletionTimestamp: node.DeletionTimestamp,
+		},
+		Spec:   corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable},
+		Status: corev1.NodeStatus{Conditions: node.Status.Conditions},
+	}, nil
+}
