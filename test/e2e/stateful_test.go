@@ -1,0 +1,442 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/localdc"
+	refstorev1 "github.com/strata-dev/strata/proto/strata/refstore/v1"
+)
+
+const kvPool = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: kv-storage}
+spec: {cluster: workload-1, capacity: 6, nodeProfile: storage}
+---
+apiVersion: apps.strata.dev/v1alpha1
+kind: AppNamespace
+metadata: {name: kv}
+spec: {app: kv, tenant: stateful, nodeProfile: storage, quota: {cpu: "64", memory: 256Gi}}
+`
+
+const kvApp = `
+apiVersion: apps.strata.dev/v1alpha1
+kind: StatefulApp
+metadata: {name: kv, namespace: kv}
+spec:
+  application: kv-store
+  version: "1.0.0"
+  replicas: 3
+  resources: {cpu: "2", memory: 8Gi}
+  storage: {size: 100Gi}
+  shardManager: {endpoint: "%s"}
+`
+
+// TestStatefulApps runs the reference key-value store (30 shards, 3
+// replicas) as a StatefulApp in the local datacenter, with a client writing
+// and reading throughout: a MaintenanceRollout over its Nodes (strata killed
+// and started again in the middle), a rolling update and a canary lose no
+// acknowledged write and never leave a shard with fewer than 2 in-sync
+// replicas; a plain eviction is refused; with the shard manager down nothing
+// is stopped and the app says why.
+func TestStatefulApps(t *testing.T) {
+	bin := binDir(t)
+	home := filepath.Join(t.TempDir(), "home")
+	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0"}
+	up := startUp(t, bin, home, upArgs...)
+	hub := localdc.KubeconfigPath(home, localdc.HubName)
+	wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
+	kubectl := func(kubeconfig string, args ...string) string {
+		t.Helper()
+		return run(t, bin, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
+	}
+	runKubectlApply(t, bin, hub, kvPool)
+	waitPool(t, bin, hub, "kv-storage", fleetv1alpha1.PoolReadyReason, 6)
+	hc := appsClient(t, hub)
+	poll(t, time.Minute, "AppNamespace kv Ready", func(ctx context.Context) (bool, string) {
+		an := &appsv1alpha1.AppNamespace{}
+		if err := hc.Get(ctx, client.ObjectKey{Name: "kv"}, an); err != nil {
+			return false, err.Error()
+		}
+		return meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition), conditionsOf(an.Status.Conditions)
+	})
+
+	store := startRefstore(t, bin, wl)
+	runKubectlApply(t, bin, wl, fmt.Sprintf(kvApp, store.addr))
+	wc := appsClient(t, wl)
+	waitStateful(t, wc, 3*time.Minute, "3 pods Ready", func(a *appsv1alpha1.StatefulApp) bool {
+		return a.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
+	})
+	conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	kv := refstorev1.NewRefStoreServiceClient(conn)
+	poll(t, 2*time.Minute, "every shard with 3 in-sync replicas", func(ctx context.Context) (bool, string) {
+		s, err := kv.Sample(ctx, &refstorev1.SampleRequest{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, sh := range s.GetShards() {
+			if sh.GetInSync() < 3 {
+				return false, fmt.Sprintf("shard %d has %d in sync", sh.GetShard(), sh.GetInSync())
+			}
+		}
+		return len(s.GetShards()) == 30, fmt.Sprintf("%d shards", len(s.GetShards()))
+	})
+
+	t.Run("a plain eviction is refused and says how to ask", func(t *testing.T) {
+		err := clientset(t, wl).PolicyV1().Evictions("kv").Evict(t.Context(), &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "kv-0", Namespace: "kv"}})
+		if !apierrors.IsTooManyRequests(err) || !strings.Contains(err.Error(), appsv1alpha1.StopRequestedAnnotation) {
+			t.Errorf("evicting kv-0: %v; want 429 saying how to ask (%s)", err, appsv1alpha1.StopRequestedAnnotation)
+		}
+	})
+
+	load := startLoad(t, kv)
+	pods := watchIncarnations(t, wc)
+
+	// strata is restarted inside a subtest but must outlive it: its cleanup
+	// (Ctrl-C at the end) belongs to the whole test.
+	parent := t
+	t.Run("a maintenance rollout over the store's Nodes, strata killed in the middle", func(t *testing.T) {
+		hubc := hubClient(t, hub)
+		runKubectlApply(t, bin, hub, `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: MaintenanceRollout
+metadata: {name: storage-v2}
+spec: {pools: [kv-storage], nodeConfig: storage-v2}
+`)
+		waitRollout(t, hubc, "storage-v2", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+			return completeZones(ro) >= 2
+		})
+		up.kill(t)
+		up = startUp(parent, bin, home, upArgs...)
+		waitRollout(t, hubc, "storage-v2", 12*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+			return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
+		})
+		waitStateful(t, wc, 3*time.Minute, "3 pods Ready after the rollout", func(a *appsv1alpha1.StatefulApp) bool {
+			return a.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
+		})
+		// Each pod was stopped exactly once, for its Node's maintenance: a
+		// duplicate operation would show as a third incarnation.
+		seen := pods.incarnations()
+		for _, name := range []string{"kv-0", "kv-1", "kv-2"} {
+			if seen[name] != 2 {
+				t.Errorf("pod %s ran %d times during the rollout, want 2 (stopped once, for its Node's maintenance): %v", name, seen[name], seen)
+			}
+		}
+		t.Log(kubectl(hub, "get", "mro", "storage-v2"))
+	})
+
+	t.Run("a rolling update, then a canary of one pod", func(t *testing.T) {
+		kubectl(wl, "patch", "statefulapp", "kv", "-n", "kv", "--type=merge", "-p", `{"spec":{"version":"1.1.0"}}`)
+		waitStateful(t, wc, 5*time.Minute, "every pod on 1.1.0", func(a *appsv1alpha1.StatefulApp) bool {
+			return a.Status.UpdatedReplicas == 3 && a.Status.ReadyReplicas == 3 && versions(a) == "1.1.0,1.1.0,1.1.0" &&
+				meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
+		})
+		kubectl(wl, "patch", "statefulapp", "kv", "-n", "kv", "--type=merge", "-p", `{"spec":{"canary":{"version":"1.2.0","replicas":1}}}`)
+		waitStateful(t, wc, 5*time.Minute, "kv-2 on the canary", func(a *appsv1alpha1.StatefulApp) bool {
+			return a.Status.ReadyReplicas == 3 && versions(a) == "1.1.0,1.1.0,1.2.0" &&
+				meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
+		})
+	})
+
+	t.Run("no acknowledged write lost, no shard below 2 in sync", func(t *testing.T) {
+		res := load.stop(t)
+		t.Logf("%d writes acknowledged, %d failed, %d reads; fewest in-sync replicas of a shard: %d (%d samples)",
+			res.acked, res.failed, res.reads, res.minInSync, res.samples)
+		if res.failed != 0 || res.badReads != 0 {
+			t.Errorf("%d writes failed and %d reads were wrong during maintenance and updates, want none", res.failed, res.badReads)
+		}
+		if res.lost != 0 {
+			t.Errorf("%d acknowledged writes were lost", res.lost)
+		}
+		if res.minInSync < 2 {
+			t.Errorf("a shard fell to %d in-sync replicas", res.minInSync)
+		}
+		if res.acked == 0 || res.samples == 0 {
+			t.Errorf("the load did nothing: %d writes, %d samples", res.acked, res.samples)
+		}
+	})
+
+	t.Run("with the shard manager down nothing is stopped", func(t *testing.T) {
+		before := podUIDs(t, wc)
+		store.stop(t)
+		kubectl(wl, "patch", "statefulapp", "kv", "-n", "kv", "--type=merge", "-p", `{"spec":{"version":"1.3.0","canary":null}}`)
+		a := waitStateful(t, wc, 2*time.Minute, "ShardManagerReachable False", func(a *appsv1alpha1.StatefulApp) bool {
+			return meta.IsStatusConditionFalse(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
+		})
+		t.Log(meta.FindStatusCondition(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition).Message)
+		time.Sleep(15 * time.Second)
+		if after := podUIDs(t, wc); fmt.Sprint(after) != fmt.Sprint(before) {
+			t.Errorf("pods changed while the shard manager was down: %v -> %v", before, after)
+		}
+		out := pluginRun(t, bin, hub, "status", "kv")
+		if !strings.Contains(out, "unreachable") {
+			t.Errorf("kubectl strata status kv does not say the shard manager is unreachable:\n%s", out)
+		}
+	})
+}
+
+// refstoreProcess is `strata refstore serve`, run apart from strata so that
+// killing strata does not kill the data system.
+type refstoreProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan error
+}
+
+func startRefstore(t *testing.T, bin, kubeconfig string) *refstoreProcess {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "strata"), "refstore", "serve", "--kubeconfig", kubeconfig,
+		"--namespace", "kv", "--app", "kv", "--listen", "127.0.0.1:0", "--restart-hold", "0s")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs, err := os.Create(filepath.Join(t.TempDir(), "refstore.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &refstoreProcess{cmd: cmd, done: make(chan error, 1)}
+	first := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		if sc.Scan() {
+			first <- sc.Text()
+		}
+		close(first)
+		for sc.Scan() {
+		}
+		p.done <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			<-p.done
+		}
+	})
+	select {
+	case line := <-first:
+		i := strings.LastIndex(line, " on ")
+		if i < 0 {
+			t.Fatalf("strata refstore serve said %q", line)
+		}
+		p.addr = strings.TrimSpace(line[i+len(" on "):])
+	case <-time.After(time.Minute):
+		t.Fatal("strata refstore serve did not start within a minute")
+	}
+	return p
+}
+
+func (p *refstoreProcess) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(time.Minute):
+		t.Fatal("strata refstore serve did not stop within a minute")
+	}
+}
+
+// load writes and reads throughout, and samples the shards' in-sync counts.
+type load struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kv     refstorev1.RefStoreServiceClient
+
+	mu       sync.Mutex
+	acked    map[string]string
+	failed   int
+	reads    int
+	badReads int
+	minISR   int32
+	samples  int
+	firstErr error
+}
+
+type loadResult struct {
+	acked, failed, reads, badReads, lost, samples int
+	minInSync                                     int32
+}
+
+func startLoad(t *testing.T, kv refstorev1.RefStoreServiceClient) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel, kv: kv, acked: map[string]string{}, minISR: 1 << 20}
+	l.wg.Go(func() { // the writer, with a read of an earlier write after each
+		for i := 0; ctx.Err() == nil; i++ {
+			key, value := fmt.Sprintf("key-%06d", i), fmt.Sprintf("value-%d-%d", i, time.Now().UnixNano())
+			wctx, done := context.WithTimeout(ctx, 10*time.Second)
+			_, err := kv.Put(wctx, &refstorev1.PutRequest{Key: key, Value: []byte(value)})
+			done()
+			l.mu.Lock()
+			switch {
+			case err == nil:
+				l.acked[key] = value
+			case ctx.Err() == nil:
+				l.failed++
+				if l.firstErr == nil {
+					l.firstErr = err
+					t.Logf("write %s failed: %v", key, err)
+				}
+			}
+			l.mu.Unlock()
+			if i > 0 && err == nil {
+				earlier := fmt.Sprintf("key-%06d", i/2)
+				l.mu.Lock()
+				want, ok := l.acked[earlier]
+				l.mu.Unlock()
+				if got, err := kv.Get(ctx, &refstorev1.GetRequest{Key: earlier}); ok && ctx.Err() == nil {
+					l.mu.Lock()
+					l.reads++
+					if err != nil || !got.GetFound() || string(got.GetValue()) != want {
+						l.badReads++
+					}
+					l.mu.Unlock()
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	l.wg.Go(func() { // the sampler
+		for ctx.Err() == nil {
+			if s, err := kv.Sample(ctx, &refstorev1.SampleRequest{}); err == nil {
+				l.mu.Lock()
+				for _, sh := range s.GetShards() {
+					l.minISR = min(l.minISR, sh.GetInSync())
+				}
+				l.samples++
+				l.mu.Unlock()
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return l
+}
+
+// stop ends the load and reads every acknowledged write back.
+func (l *load) stop(t *testing.T) loadResult {
+	l.cancel()
+	l.wg.Wait()
+	res := loadResult{acked: len(l.acked), failed: l.failed, reads: l.reads, badReads: l.badReads, samples: l.samples, minInSync: l.minISR}
+	for key, want := range l.acked {
+		got, err := l.kv.Get(t.Context(), &refstorev1.GetRequest{Key: key})
+		if err != nil || !got.GetFound() || string(got.GetValue()) != want {
+			res.lost++
+			if res.lost <= 5 {
+				t.Logf("acknowledged %s=%s, read back %v (found %t): %v", key, want, string(got.GetValue()), got.GetFound(), err)
+			}
+		}
+	}
+	return res
+}
+
+// incarnations counts, per pod name of the app, the pod UIDs seen.
+type incarnations struct {
+	mu   sync.Mutex
+	uids map[string]map[string]bool
+}
+
+func watchIncarnations(t *testing.T, c client.Client) *incarnations {
+	in := &incarnations{uids: map[string]map[string]bool{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			pods := &corev1.PodList{}
+			if err := c.List(ctx, pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err == nil {
+				in.mu.Lock()
+				for _, p := range pods.Items {
+					if in.uids[p.Name] == nil {
+						in.uids[p.Name] = map[string]bool{}
+					}
+					in.uids[p.Name][string(p.UID)] = true
+				}
+				in.mu.Unlock()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return in
+}
+
+func (in *incarnations) incarnations() map[string]int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := map[string]int{}
+	for name, uids := range in.uids {
+		out[name] = len(uids)
+	}
+	return out
+}
+
+func podUIDs(t *testing.T, c client.Client) map[string]string {
+	t.Helper()
+	pods := &corev1.PodList{}
+	if err := c.List(t.Context(), pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, p := range pods.Items {
+		out[p.Name] = string(p.UID)
+	}
+	return out
+}
+
+// versions lists the pods' versions by ordinal, as the status has them.
+func versions(a *appsv1alpha1.StatefulApp) string {
+	var vs []string
+	for _, p := range a.Status.Pods {
+		vs = append(vs, p.Version)
+	}
+	return strings.Join(vs, ",")
+}
+
+func waitStateful(t *testing.T, c client.Client, timeout time.Duration, what string, done func(*appsv1alpha1.StatefulApp) bool) *appsv1alpha1.StatefulApp {
+	t.Helper()
+	a := &appsv1alpha1.StatefulApp{}
+	poll(t, timeout, "StatefulApp kv: "+what, func(ctx context.Context) (bool, string) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "kv", Name: "kv"}, a); err != nil {
+			return false, err.Error()
+		}
+		var ops []string
+		for _, p := range a.Status.Pods {
+			if p.Operation != nil {
+				ops = append(ops, fmt.Sprintf("%s: %s %s (%s)", p.Name, p.Operation.Kind, p.Operation.State, p.Operation.Message))
+			}
+		}
+		return a.Status.ObservedGeneration == a.Generation && done(a),
+			fmt.Sprintf("ready %d, versions %s; %s; operations: %s", a.Status.ReadyReplicas, versions(a), conditionsOf(a.Status.Conditions), strings.Join(ops, "; "))
+	})
+	return a
+}
