@@ -239,7 +239,9 @@ func startRefstore(t *testing.T, bin, kubeconfig string) *refstoreProcess {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			<-p.done
+			if err := <-p.done; err != nil {
+				t.Logf("strata refstore serve exited with %v", err)
+			}
 		}
 	})
 	select {
@@ -261,7 +263,10 @@ func (p *refstoreProcess) stop(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-p.done:
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("strata refstore serve exited with %v after SIGTERM", err)
+		}
 	case <-time.After(time.Minute):
 		t.Fatal("strata refstore serve did not stop within a minute")
 	}
