@@ -230,12 +230,14 @@ func (s *Store) decide(o *operation, deadline, now time.Time) Decision {
 }
 
 // decideDown decides an operation on a pod that is not up: it is out
-// already, stopping it changes no in-sync set. Moving or removing it loses
-// its data, which is refused while a replica there is a shard's last
-// in-sync one.
+// already, stopping it changes no in-sync set. But while a replica there
+// is a shard's last in-sync one, an operation that may take its data away
+// is refused: a MOVE or REMOVE deletes it, and an EVICT strands it on a
+// pod made again only when its Node is back (after which a MOVE would
+// stay refused). A RESTART keeps the pod where its data is.
 func (s *Store) decideDown(o *operation, onPod []*shard) Decision {
 	pod := o.op.GetPod()
-	if k := o.op.GetKind(); k == shardmanagerv1.OperationKind_OPERATION_KIND_MOVE || k == shardmanagerv1.OperationKind_OPERATION_KIND_REMOVE {
+	if k := o.op.GetKind(); k != shardmanagerv1.OperationKind_OPERATION_KIND_RESTART {
 		var last []int
 		for _, sh := range onPod {
 			sh.mu.Lock()
@@ -245,8 +247,12 @@ func (s *Store) decideDown(o *operation, onPod []*shard) Decision {
 			sh.mu.Unlock()
 		}
 		if len(last) > 0 {
-			return denied(fmt.Sprintf("the only in-sync replica of %s is on %s, which is down: a %s would lose its acknowledged writes; bring %s back first",
-				shardList(last), pod, kindName(k), pod), retryBlocked)
+			what := "a " + kindName(k) + " would lose its acknowledged writes"
+			if k == shardmanagerv1.OperationKind_OPERATION_KIND_EVICT {
+				what = "an EVICT would strand its acknowledged writes on a pod that waits for its Node"
+			}
+			return denied(fmt.Sprintf("the only in-sync replica of %s is on %s, which is down: %s; bring %s back first",
+				shardList(last), pod, what, pod), retryBlocked)
 		}
 	}
 	why := "down"

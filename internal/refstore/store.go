@@ -304,7 +304,8 @@ func (s *Store) Observe(snap Snapshot) {
 
 // resize places the shards over size pods: each shard gains members on
 // the pods placement now puts it on. Members off the placement stay until
-// the shard's placed replicas are in sync (reconcile retires them).
+// the shard's placed replicas are in sync and enough of them are under no
+// operation (reconcile retires them).
 func (s *Store) resize(size int) {
 	s.log.Info("Placing shards", "pods", size, "shards", len(s.shards), "replication", s.opts.Replication)
 	s.size = size
@@ -360,7 +361,7 @@ func (s *Store) reconcile(now time.Time) {
 			s.syncMember(sh, m, ch)
 		}
 		s.electLeader(sh, pending, ch)
-		s.retire(sh, ch)
+		s.retire(sh, pending, ch)
 		sh.mu.Unlock()
 	}
 	for pod, shards := range ch.leaders {
@@ -500,8 +501,15 @@ func (s *Store) moveLeader(sh *shard, pod string, pending, out map[string]bool) 
 }
 
 // retire drops the replicas placement no longer puts on their pod, once
-// every placed replica is in sync and up (and a placed one leads).
-func (s *Store) retire(sh *shard, ch *changes) {
+// every placed replica is in sync and up (and a placed one leads), but
+// never one whose going would leave the shard fewer than min-in-sync
+// in-sync replicas on pods that are up and under no operation (approved or
+// being prepared): such a pod may stop any moment, and the shard must
+// still have min-in-sync in-sync replicas when it does. Those old replicas
+// stay (they take every write) until the placed ones suffice; with fewer
+// placed pods than min-in-sync, enough of them stay for good. Replicas
+// that do not count go first, then the highest ordinals.
+func (s *Store) retire(sh *shard, pending map[string]bool, ch *changes) {
 	if len(sh.target) == 0 {
 		return
 	}
@@ -510,12 +518,29 @@ func (s *Store) retire(sh *shard, ch *changes) {
 			return
 		}
 	}
-	for pod := range sh.members {
-		if slices.Contains(sh.target, pod) || pod == sh.leader {
-			continue
+	counts := func(m *member) bool { return m.serving() && !pending[m.pod] }
+	var drop []*member
+	n := 0
+	for pod, m := range sh.members {
+		if counts(m) {
+			n++
 		}
-		delete(sh.members, pod)
-		ch.retired[pod] = append(ch.retired[pod], sh.id)
+		if !slices.Contains(sh.target, pod) && pod != sh.leader {
+			drop = append(drop, m)
+		}
+	}
+	slices.SortFunc(drop, func(a, b *member) int {
+		return cmp.Or(cmp.Compare(boolInt(counts(a)), boolInt(counts(b))), cmp.Compare(b.ordinal, a.ordinal))
+	})
+	for _, m := range drop {
+		if counts(m) {
+			if n <= s.opts.MinInSync {
+				return
+			}
+			n--
+		}
+		delete(sh.members, m.pod)
+		ch.retired[m.pod] = append(ch.retired[m.pod], sh.id)
 	}
 }
 
