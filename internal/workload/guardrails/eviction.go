@@ -2,6 +2,7 @@ package guardrails
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -16,18 +17,31 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/statefulapp"
 )
 
-// podsResource is what the eviction check reads: the metadata of the pod
-// to evict (its labels and annotations).
-var podsResource = corev1.SchemeGroupVersion.WithResource("pods")
+// podsResource and claimsResource are what the eviction check reads: the
+// metadata of the pod to evict (its labels and annotations) and of its PVC
+// (the operation Strata records there).
+var (
+	podsResource   = corev1.SchemeGroupVersion.WithResource("pods")
+	claimsResource = corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
+)
+
+// stopMargin: the webhook does not let a pod go in the last 2 s before the
+// deadline of its approval, as the StatefulApp controller does not start to
+// stop one then (its stopMargin): it absorbs the skew between the clocks of
+// the webhook, the controller and the shard manager.
+const stopMargin = 2 * time.Second
 
 // evictionCreate judges an eviction (CREATE of pods/eviction): a pod of a
 // StatefulApp goes only with its shard manager's approval, which Strata
-// records on the pod as the StopApprovedAnnotation. The pod is read here:
-// the request's object is the Eviction, which carries none of the pod's
-// labels. Every denial has code 429, as a PodDisruptionBudget's refusal: a
-// drain takes it as "blocked, try again later" and reports the message.
+// records on the pod as the StopApprovedAnnotation and, authoritatively, on
+// the pod's PVC as the operation record (OperationAnnotation). The pod and
+// the PVC are read here: the request's object is the Eviction, which
+// carries none of the pod's labels. Every denial has code 429, as a
+// PodDisruptionBudget's refusal: a drain takes it as "blocked, try again
+// later" and reports the message.
 func (h *handler) evictionCreate(ctx context.Context, req admission.Request) admission.Response {
 	if req.SubResource != "eviction" || req.Operation != admissionv1.Create {
 		return admission.Allowed("")
@@ -48,7 +62,19 @@ func (h *handler) evictionCreate(ctx context.Context, req admission.Request) adm
 		return admission.Allowed("the pod is already being deleted")
 	}
 	now := h.clock.Now()
-	problem := approvalProblem(&pod.ObjectMeta, app, now)
+	a, problem := approvalProblem(&pod.ObjectMeta, app, now)
+	if problem == "" {
+		claim := statefulapp.ClaimName(pod.Name)
+		pvc, err := h.md.Resource(claimsResource).Namespace(pod.Namespace).Get(ctx, claim, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			pvc = nil
+		case err != nil:
+			return tooManyRequests(fmt.Sprintf("%s%s: checking whether pod %s/%s%s may be evicted: reading its PVC %s: %v; try again",
+				Prefix, StatefulEvictionRule, req.Namespace, req.Name, inCluster(h.cluster), claim, err))
+		}
+		problem = recordProblem(&pod.ObjectMeta, a, claim, pvc)
+	}
 	if problem == "" {
 		return admission.Allowed("the shard manager approved stopping the pod: " + pod.Annotations[appsv1alpha1.StopApprovedAnnotation])
 	}
@@ -67,37 +93,93 @@ func tooManyRequests(message string) admission.Response {
 	return resp
 }
 
+// approval is a parsed stop-approved annotation.
+type approval struct {
+	id       string
+	deadline time.Time
+}
+
 // approvalProblem says why the pod's stop-approved annotation does not let
-// it go now, or "" when it does. The annotation is
+// it go now, or "" when the annotation itself does (then recordProblem
+// checks it against Strata's record). The annotation is
 // "<operation-id>@<deadline, RFC 3339>"; the operation id is the
 // shard-manager protocol's "<namespace>/<app>/<pod>/<kind>/<n>" and must
-// name this pod of this StatefulApp; the deadline must not have passed.
-func approvalProblem(pod *metav1.ObjectMeta, app string, now time.Time) string {
+// name this pod of this StatefulApp; the deadline must be more than
+// stopMargin ahead of now.
+func approvalProblem(pod *metav1.ObjectMeta, app string, now time.Time) (approval, string) {
 	value, ok := pod.Annotations[appsv1alpha1.StopApprovedAnnotation]
 	if !ok {
 		if reason, requested := pod.Annotations[appsv1alpha1.StopRequestedAnnotation]; requested {
-			return fmt.Sprintf("a stop was requested (%s=%q) and the shard manager has not approved it yet",
+			return approval{}, fmt.Sprintf("a stop was requested (%s=%q) and the shard manager has not approved it yet",
 				appsv1alpha1.StopRequestedAnnotation, reason)
 		}
-		return "no stop of it was approved"
+		return approval{}, "no stop of it was approved"
 	}
 	at := strings.LastIndex(value, "@")
 	if at < 0 {
-		return fmt.Sprintf("its %s annotation %q is not <operation-id>@<deadline>", appsv1alpha1.StopApprovedAnnotation, value)
+		return approval{}, fmt.Sprintf("its %s annotation %q is not <operation-id>@<deadline>", appsv1alpha1.StopApprovedAnnotation, value)
 	}
 	id, rawDeadline := value[:at], value[at+1:]
 	deadline, err := time.Parse(time.RFC3339, rawDeadline)
 	if err != nil {
-		return fmt.Sprintf("its %s annotation %q has no RFC 3339 deadline after the @", appsv1alpha1.StopApprovedAnnotation, value)
+		return approval{}, fmt.Sprintf("its %s annotation %q has no RFC 3339 deadline after the @", appsv1alpha1.StopApprovedAnnotation, value)
 	}
 	parts := strings.Split(id, "/")
 	if len(parts) != 5 || parts[0] != pod.Namespace || parts[1] != app || parts[2] != pod.Name {
-		return fmt.Sprintf("the approved operation %q is not one on this pod (<namespace>/<app>/<pod>/<kind>/<n>: %s/%s/%s/...)",
+		return approval{}, fmt.Sprintf("the approved operation %q is not one on this pod (<namespace>/<app>/<pod>/<kind>/<n>: %s/%s/%s/...)",
 			id, pod.Namespace, app, pod.Name)
 	}
 	if !now.Before(deadline) {
-		return fmt.Sprintf("the approval of operation %s expired at %s; Strata asks the shard manager again",
+		return approval{}, fmt.Sprintf("the approval of operation %s expired at %s; Strata asks the shard manager again",
 			id, deadline.UTC().Format(time.RFC3339))
+	}
+	if !now.Before(deadline.Add(-stopMargin)) {
+		return approval{}, fmt.Sprintf("the approval of operation %s expires at %s, less than %s from now, when neither Strata nor "+
+			"this guardrail lets a pod go (it absorbs clock skew); Strata asks the shard manager again",
+			id, deadline.UTC().Format(time.RFC3339), stopMargin)
+	}
+	return approval{id: id, deadline: deadline}, ""
+}
+
+// recordProblem says why the operation that Strata records on the pod's
+// PVC (claim; nil when there is none) does not back the pod's approval a,
+// or "" when it does: the record must be an Evict operation with the
+// approval's id, in state Approved (the only state in which Strata lets an
+// eviction through: it records Stopping once the pod is being deleted),
+// for this incarnation of the pod, with the approval's deadline. Anyone who
+// may patch the pod can write the annotation; only Strata writes the PVC's
+// record.
+func recordProblem(pod *metav1.ObjectMeta, a approval, claim string, pvc *metav1.PartialObjectMetadata) string {
+	notStratas := func(detail string) string {
+		return fmt.Sprintf("the approval on the pod is not Strata's: no approved %s operation %s is recorded on PVC %s (%s)",
+			statefulapp.KindEvict, a.id, claim, detail)
+	}
+	if pvc == nil {
+		return notStratas("there is no such PVC")
+	}
+	if pvc.DeletionTimestamp != nil {
+		return notStratas("the PVC is being deleted")
+	}
+	raw, ok := pvc.Annotations[appsv1alpha1.OperationAnnotation]
+	if !ok {
+		return notStratas("it records no operation")
+	}
+	rec := &statefulapp.Record{}
+	if err := json.Unmarshal([]byte(raw), rec); err != nil {
+		return notStratas(fmt.Sprintf("its %s annotation is not an operation record: %v", appsv1alpha1.OperationAnnotation, err))
+	}
+	switch {
+	case rec.ID != a.id:
+		return notStratas(fmt.Sprintf("it records operation %s", rec.ID))
+	case rec.Kind != statefulapp.KindEvict:
+		return notStratas(fmt.Sprintf("it records the operation as a %s", rec.Kind))
+	case rec.State != appsv1alpha1.OperationApproved:
+		return notStratas(fmt.Sprintf("it records the operation in state %s", rec.State))
+	case rec.PodUID != "" && rec.PodUID != pod.UID:
+		return notStratas(fmt.Sprintf("it records the operation for pod UID %s, not %s", rec.PodUID, pod.UID))
+	case !rec.Deadline.Truncate(time.Second).Equal(a.deadline):
+		return notStratas(fmt.Sprintf("it records the operation with deadline %s, not %s",
+			rec.Deadline.UTC().Format(time.RFC3339), a.deadline.UTC().Format(time.RFC3339)))
 	}
 	return ""
 }

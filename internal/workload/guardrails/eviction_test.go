@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/statefulapp"
 )
 
 var t0 = time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
@@ -29,7 +30,7 @@ type podMeta struct{ metav1.PartialObjectMetadata }
 // makePod starts pod kv-0 of namespace shop.
 func makePod() *podMeta {
 	return &podMeta{metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
-		Namespace: "shop", Name: "kv-0", Labels: map[string]string{}, Annotations: map[string]string{},
+		Namespace: "shop", Name: "kv-0", UID: "uid-0", Labels: map[string]string{}, Annotations: map[string]string{},
 	}}}
 }
 
@@ -59,6 +60,29 @@ func (p *podMeta) approved(operation string, deadline time.Time) *podMeta {
 func (p *podMeta) deleting() *podMeta {
 	p.DeletionTimestamp = ptr.To(metav1.NewTime(t0))
 	return p
+}
+
+// claimMeta builds the metadata of the PVC data-kv-0, as the webhook
+// reads it.
+func claimMeta(annotations map[string]string) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "data-kv-0", Annotations: annotations}}
+}
+
+// recorded is PVC data-kv-0 recording the operation as the StatefulApp
+// controller writes it; edit changes the record first.
+func recorded(id string, deadline time.Time, edit ...func(*statefulapp.Record)) *metav1.PartialObjectMetadata {
+	rec := &statefulapp.Record{
+		ID: id, Kind: statefulapp.KindEvict, Reason: "Node n1 is cordoned", Deadline: deadline,
+		State: appsv1alpha1.OperationApproved, Since: t0.Add(-time.Minute), PodUID: "uid-0", Node: "n1",
+	}
+	for _, e := range edit {
+		e(rec)
+	}
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		panic(err)
+	}
+	return claimMeta(map[string]string{appsv1alpha1.OperationAnnotation: string(raw)})
 }
 
 // reviewEviction posts the AdmissionReview of an eviction of pod
@@ -98,11 +122,17 @@ func reviewEviction(t *testing.T, h http.Handler, op admissionv1.Operation, subr
 }
 
 func TestEviction(t *testing.T) {
-	const op = "shop/kv/kv-0/EVICT/1"
+	const op = "shop/kv/kv-0/Evict/0a1b2c3d-1"
+	later := t0.Add(time.Hour)
+	approvedPod := func() *podMeta { return makePod().ofKV("store").approved(op, later) }
+	notStratas := "and the approval on the pod is not Strata's: no approved Evict operation shop/kv/kv-0/Evict/0a1b2c3d-1 " +
+		"is recorded on PVC data-kv-0 "
 	cases := []struct {
 		name        string
-		pod         *podMeta // nil: no such pod
+		pod         *podMeta                      // nil: no such pod
+		pvc         *metav1.PartialObjectMetadata // data-kv-0; nil: no such PVC
 		getErr      error
+		pvcErr      error
 		op          admissionv1.Operation
 		subresource string
 		allowed     bool
@@ -128,26 +158,96 @@ func TestEviction(t *testing.T) {
 			name: "stop requested, not approved yet", pod: makePod().ofKV("store").annotate(appsv1alpha1.StopRequestedAnnotation, "disk check"),
 			contains: `and a stop was requested (apps.strata.dev/stop-requested="disk check") and the shard manager has not approved it yet.`,
 		},
-		{name: "approved", pod: makePod().ofKV("store").approved(op, t0.Add(time.Second)), allowed: true},
+		{name: "approved", pod: approvedPod(), pvc: recorded(op, later), allowed: true},
 		{
-			name: "approved with a deadline in another zone", allowed: true,
-			pod: makePod().ofKV("store").annotate(appsv1alpha1.StopApprovedAnnotation, op+"@2026-11-02T10:30:01+01:00"),
+			name: "approved, the record without a pod UID", pod: approvedPod(), allowed: true,
+			pvc: recorded(op, later, func(r *statefulapp.Record) { r.PodUID = "" }),
 		},
 		{
-			name: "approval expired", pod: makePod().ofKV("store").approved(op, t0),
-			contains: "and the approval of operation shop/kv/kv-0/EVICT/1 expired at 2026-11-02T09:30:00Z; Strata asks the shard manager again.",
+			name: "approved with a deadline in another zone", allowed: true, pvc: recorded(op, later),
+			pod: makePod().ofKV("store").annotate(appsv1alpha1.StopApprovedAnnotation, op+"@2026-11-02T11:30:00+01:00"),
 		},
 		{
-			name: "approval of another pod", pod: makePod().ofKV("store").approved("shop/kv/kv-1/EVICT/1", t0.Add(time.Hour)),
-			contains: `and the approved operation "shop/kv/kv-1/EVICT/1" is not one on this pod (<namespace>/<app>/<pod>/<kind>/<n>: shop/kv/kv-0/...).`,
+			name: "approved, 3 s before the deadline", allowed: true,
+			pod: makePod().ofKV("store").approved(op, t0.Add(3*time.Second)), pvc: recorded(op, t0.Add(3*time.Second)),
 		},
 		{
-			name: "approval of another app", pod: makePod().ofKV("store").approved("shop/kv2/kv-0/EVICT/1", t0.Add(time.Hour)),
-			contains: `the approved operation "shop/kv2/kv-0/EVICT/1" is not one on this pod`,
+			name: "approved, 2 s before the deadline: within the stop margin",
+			pod:  makePod().ofKV("store").approved(op, t0.Add(2*time.Second)), pvc: recorded(op, t0.Add(2*time.Second)),
+			contains: "and the approval of operation shop/kv/kv-0/Evict/0a1b2c3d-1 expires at 2026-11-02T09:30:02Z, less than 2s from now, " +
+				"when neither Strata nor this guardrail lets a pod go (it absorbs clock skew); Strata asks the shard manager again.",
+		},
+		{
+			name: "approval expired", pod: makePod().ofKV("store").approved(op, t0), pvc: recorded(op, t0),
+			contains: "and the approval of operation shop/kv/kv-0/Evict/0a1b2c3d-1 expired at 2026-11-02T09:30:00Z; Strata asks the shard manager again.",
+		},
+		{
+			name: "forged: no PVC", pod: approvedPod(),
+			message: "strata-guardrail: stateful-eviction: pod kv-0 of StatefulApp kv (namespace shop of cluster workload-1) holds shards " +
+				"of the app's data and is stopped only with the approval of its shard manager, and the approval on the pod is not Strata's: " +
+				"no approved Evict operation shop/kv/kv-0/Evict/0a1b2c3d-1 is recorded on PVC data-kv-0 (there is no such PVC). " +
+				"To ask for it, cordon its Node (`kubectl cordon NODE`; kubectl drain does) or run " +
+				"`kubectl annotate pod kv-0 -n shop apps.strata.dev/stop-requested=<reason>`: Strata asks the app's shard manager, " +
+				"and the eviction passes once it approves (`kubectl strata status store/kv` shows where it waits).",
+		},
+		{name: "forged: the PVC records no operation", pod: approvedPod(), pvc: claimMeta(nil), contains: notStratas + "(it records no operation)."},
+		{
+			name: "forged: the PVC records another operation", pod: approvedPod(), pvc: recorded("shop/kv/kv-0/Evict/0a1b2c3d-2", later),
+			contains: notStratas + "(it records operation shop/kv/kv-0/Evict/0a1b2c3d-2).",
+		},
+		{
+			name: "forged: the operation is a Restart", pod: approvedPod(),
+			pvc:      recorded(op, later, func(r *statefulapp.Record) { r.Kind = statefulapp.KindRestart }),
+			contains: notStratas + "(it records the operation as a Restart).",
+		},
+		{
+			name: "forged: the operation is not approved yet", pod: approvedPod(),
+			pvc:      recorded(op, later, func(r *statefulapp.Record) { r.State = appsv1alpha1.OperationRequested }),
+			contains: notStratas + "(it records the operation in state Requested).",
+		},
+		{
+			name: "the operation is past its approval", pod: approvedPod(),
+			pvc:      recorded(op, later, func(r *statefulapp.Record) { r.State = appsv1alpha1.OperationStopping }),
+			contains: notStratas + "(it records the operation in state Stopping).",
+		},
+		{
+			name: "forged: a later deadline than Strata's", pod: makePod().ofKV("store").approved(op, t0.Add(24*time.Hour)),
+			pvc:      recorded(op, later),
+			contains: notStratas + "(it records the operation with deadline 2026-11-02T10:30:00Z, not 2026-11-03T09:30:00Z).",
+		},
+		{
+			name: "forged: an earlier deadline than Strata's", pod: approvedPod(), pvc: recorded(op, t0.Add(24*time.Hour)),
+			contains: notStratas + "(it records the operation with deadline 2026-11-03T09:30:00Z, not 2026-11-02T10:30:00Z).",
+		},
+		{
+			name: "the operation is for another incarnation of the pod", pod: approvedPod(),
+			pvc:      recorded(op, later, func(r *statefulapp.Record) { r.PodUID = "uid-old" }),
+			contains: notStratas + "(it records the operation for pod UID uid-old, not uid-0).",
+		},
+		{
+			name: "the record is not JSON", pod: approvedPod(), pvc: claimMeta(map[string]string{appsv1alpha1.OperationAnnotation: "{"}),
+			contains: notStratas + "(its apps.strata.dev/operation annotation is not an operation record: ",
+		},
+		{
+			name: "the PVC is being deleted", pod: approvedPod(),
+			pvc: func() *metav1.PartialObjectMetadata {
+				pvc := recorded(op, later)
+				pvc.DeletionTimestamp = ptr.To(metav1.NewTime(t0))
+				return pvc
+			}(),
+			contains: notStratas + "(the PVC is being deleted).",
+		},
+		{
+			name: "approval of another pod", pod: makePod().ofKV("store").approved("shop/kv/kv-1/Evict/0a1b2c3d-1", later),
+			contains: `and the approved operation "shop/kv/kv-1/Evict/0a1b2c3d-1" is not one on this pod (<namespace>/<app>/<pod>/<kind>/<n>: shop/kv/kv-0/...).`,
+		},
+		{
+			name: "approval of another app", pod: makePod().ofKV("store").approved("shop/kv2/kv-0/Evict/0a1b2c3d-1", later),
+			contains: `the approved operation "shop/kv2/kv-0/Evict/0a1b2c3d-1" is not one on this pod`,
 		},
 		{
 			name: "approval without a deadline", pod: makePod().ofKV("store").annotate(appsv1alpha1.StopApprovedAnnotation, op),
-			contains: `its apps.strata.dev/stop-approved annotation "shop/kv/kv-0/EVICT/1" is not <operation-id>@<deadline>`,
+			contains: `its apps.strata.dev/stop-approved annotation "shop/kv/kv-0/Evict/0a1b2c3d-1" is not <operation-id>@<deadline>`,
 		},
 		{
 			name: "approval with a bad deadline", pod: makePod().ofKV("store").annotate(appsv1alpha1.StopApprovedAnnotation, op+"@tomorrow"),
@@ -158,14 +258,23 @@ func TestEviction(t *testing.T) {
 			name: "the pod cannot be read", getErr: errors.New("etcd is down"),
 			message: "strata-guardrail: stateful-eviction: checking whether pod shop/kv-0 of cluster workload-1 may be evicted: reading it: etcd is down; try again",
 		},
+		{
+			name: "the PVC cannot be read", pod: approvedPod(), pvcErr: errors.New("etcd is down"),
+			message: "strata-guardrail: stateful-eviction: checking whether pod shop/kv-0 of cluster workload-1 may be evicted: " +
+				"reading its PVC data-kv-0: etcd is down; try again",
+		},
 		{name: "not a create", pod: makePod().ofKV("store"), op: admissionv1.Update, allowed: true},
 		{name: "not an eviction", pod: makePod().ofKV("store"), subresource: "status", allowed: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			md := &fakeMetadata{t: t, objects: map[string]*metav1.PartialObjectMetadata{}, getErr: tc.getErr}
+			md := &fakeMetadata{t: t, objects: map[string]*metav1.PartialObjectMetadata{}, getErr: tc.getErr,
+				getErrs: map[string]error{"persistentvolumeclaims/shop/data-kv-0": tc.pvcErr}}
 			if tc.pod != nil {
 				md.objects["pods/"+tc.pod.Namespace+"/"+tc.pod.Name] = &tc.pod.PartialObjectMetadata
+			}
+			if tc.pvc != nil {
+				md.objects["persistentvolumeclaims/shop/data-kv-0"] = tc.pvc
 			}
 			h, err := NewHandler(Options{Metadata: md, Cluster: "workload-1", Clock: clocktesting.NewFakePassiveClock(t0)})
 			if err != nil {

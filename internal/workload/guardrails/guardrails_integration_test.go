@@ -2,6 +2,7 @@ package guardrails_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,7 @@ import (
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
+	"github.com/strata-dev/strata/internal/workload/statefulapp"
 )
 
 // guarded is an envtest API server with the hub's and a workload cluster's
@@ -424,19 +426,46 @@ func testEvictions(t *testing.T, g *guarded) {
 	kv := func(name string, annotations map[string]string) *corev1.Pod {
 		return makePod("store", name, map[string]string{appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "store"}, annotations)
 	}
+	opID := func(pod string) string { return "store/kv/" + pod + "/Evict/0a1b2c3d-1" }
 	approved := func(pod string, deadline time.Time) map[string]string {
-		return map[string]string{appsv1alpha1.StopApprovedAnnotation: "store/kv/" + pod + "/EVICT/1@" + deadline.UTC().Format(time.RFC3339)}
+		return map[string]string{appsv1alpha1.StopApprovedAnnotation: opID(pod) + "@" + deadline.UTC().Format(time.RFC3339)}
 	}
+	// record is the operation as the StatefulApp controller records it on
+	// the pod's PVC, approved until deadline.
+	record := func(pod *corev1.Pod, deadline time.Time) map[string]string {
+		raw, err := json.Marshal(&statefulapp.Record{ID: opID(pod.Name), Kind: statefulapp.KindEvict, Reason: "Node n1 is cordoned",
+			Deadline: deadline.UTC().Truncate(time.Second), State: appsv1alpha1.OperationApproved, Since: time.Now().UTC().Truncate(time.Second),
+			PodUID: pod.UID, Node: "n1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return map[string]string{appsv1alpha1.OperationAnnotation: string(raw)}
+	}
+	claim := func(pod *corev1.Pod, annotations map[string]string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: pod.Namespace, Name: statefulapp.ClaimName(pod.Name), Annotations: annotations,
+				Labels: map[string]string{appsv1alpha1.StatefulAppLabel: "kv"}},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+			},
+		}
+	}
+	inAnHour, aMinuteAgo := time.Now().Add(time.Hour), time.Now().Add(-time.Minute)
 	unapproved := kv("kv-0", nil)
 	pods := []*corev1.Pod{
 		unapproved,
-		kv("kv-1", approved("kv-1", time.Now().Add(time.Hour))),
-		kv("kv-2", approved("kv-2", time.Now().Add(-time.Minute))),
+		kv("kv-1", approved("kv-1", inAnHour)),
+		kv("kv-2", approved("kv-2", aMinuteAgo)),
 		makePod("store", "web-0", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil),
 	}
 	for _, p := range pods {
 		testutil.MustCreate(t, c, p)
 	}
+	unapprovedClaim := claim(unapproved, nil)
+	testutil.MustCreate(t, c, unapprovedClaim)
+	testutil.MustCreate(t, c, claim(pods[1], record(pods[1], inAnHour)))
+	testutil.MustCreate(t, c, claim(pods[2], record(pods[2], aMinuteAgo)))
 
 	waitDenied(t, "a dry-run eviction of a StatefulApp pod", func(ctx context.Context) error {
 		return evict(ctx, c, unapproved, client.DryRunAll)
@@ -465,7 +494,7 @@ func testEvictions(t *testing.T, g *guarded) {
 			t.Errorf("blocked[%d] = %q, want %s... with the guardrail's message", i, res.Blocked[i], want)
 		}
 	}
-	if !strings.Contains(res.Blocked[1], "the approval of operation store/kv/kv-2/EVICT/1 expired at ") {
+	if !strings.Contains(res.Blocked[1], "the approval of operation store/kv/kv-2/Evict/0a1b2c3d-1 expired at ") {
 		t.Errorf("the expired approval is not named: %s", res.Blocked[1])
 	}
 	for _, p := range pods[1:2] {
@@ -475,10 +504,26 @@ func testEvictions(t *testing.T, g *guarded) {
 		}
 	}
 
-	// Once approved, the pod goes.
+	// An approval written on the pod by whoever may patch it, which Strata
+	// did not record on the pod's PVC, does not count.
 	patch := client.MergeFrom(unapproved.DeepCopy())
 	unapproved.Annotations = approved("kv-0", time.Now().Add(time.Minute))
 	if err := c.Patch(ctx, unapproved, patch); err != nil {
+		t.Fatal(err)
+	}
+	err = evict(ctx, c, unapproved)
+	wantDenied(t, "evicting a StatefulApp pod with a forged approval", err,
+		"the approval on the pod is not Strata's: no approved Evict operation store/kv/kv-0/Evict/0a1b2c3d-1 is recorded on PVC data-kv-0 "+
+			"(it records no operation)")
+	if !apierrors.IsTooManyRequests(err) {
+		t.Errorf("the denial is not a 429: %v", err)
+	}
+
+	// Once Strata records the approval, the pod goes.
+	deadline, _ := time.Parse(time.RFC3339, strings.TrimPrefix(unapproved.Annotations[appsv1alpha1.StopApprovedAnnotation], opID("kv-0")+"@"))
+	claimPatch := client.MergeFrom(unapprovedClaim.DeepCopy())
+	unapprovedClaim.Annotations = record(unapproved, deadline)
+	if err := c.Patch(ctx, unapprovedClaim, claimPatch); err != nil {
 		t.Fatal(err)
 	}
 	wantAllowed(t, "evicting a StatefulApp pod with an approval", evict(ctx, c, unapproved))

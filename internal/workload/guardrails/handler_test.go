@@ -39,7 +39,8 @@ type fakeMetadata struct {
 	t        *testing.T
 	listings map[string]listing                       // "resource/namespace"
 	objects  map[string]*metav1.PartialObjectMetadata // "resource/namespace/name"
-	getErr   error
+	getErr   error                                    // of every Get
+	getErrs  map[string]error                         // of the Get of "resource/namespace/name"
 }
 
 type fakeResource struct {
@@ -51,6 +52,9 @@ type fakeResource struct {
 func (r fakeResource) Get(_ context.Context, name string, _ metav1.GetOptions, _ ...string) (*metav1.PartialObjectMetadata, error) {
 	if r.f.getErr != nil {
 		return nil, r.f.getErr
+	}
+	if err := r.f.getErrs[r.key+"/"+name]; err != nil {
+		return nil, err
 	}
 	obj, ok := r.f.objects[r.key+"/"+name]
 	if !ok {
