@@ -118,6 +118,11 @@ type Reconciler struct {
 	// retries: when to ask the shard manager again about an operation, by
 	// id. Lost on restart, which only makes Strata ask sooner.
 	retries map[string]retry
+	// heard: the operations whose approval this process received. An
+	// approval recorded on a PVC by an earlier process (strata restarted)
+	// is asked for again, same id and deadline, before anything is
+	// stopped: the shard manager may have restarted too and forgotten it.
+	heard map[string]bool
 }
 
 type retry struct {
@@ -136,7 +141,7 @@ func New(o Options) (*Reconciler, error) {
 		return nil, errors.New("statefulapp controller: an event recorder is required")
 	}
 	r := &Reconciler{client: o.Client, reader: o.APIReader, recorder: o.Recorder, sms: o.ShardManagers, clock: o.Clock,
-		name: "statefulapp", retries: map[string]retry{}}
+		name: "statefulapp", retries: map[string]retry{}, heard: map[string]bool{}}
 	if r.reader == nil {
 		r.reader = o.Client
 	}
@@ -440,6 +445,7 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 	switch resp.GetDecision() {
 	case shardmanagerv1.Decision_DECISION_APPROVED:
 		r.forgetOperation(rec.ID)
+		r.hear(rec.ID)
 		msg := "approved until " + rec.Deadline.Format(time.RFC3339)
 		if reason != "" {
 			msg += ": " + reason
@@ -466,6 +472,9 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 
 // stopPod deletes the pod of an approved RESTART, MOVE or REMOVE.
 func (r *Reconciler) stopPod(ctx context.Context, pp *PodPlan, rec *Record, p *pass) error {
+	if !r.wasHeard(rec.ID) {
+		return r.request(ctx, pp, Action{Type: Request, Record: rec}, p)
+	}
 	if ok, err := r.stillApproved(ctx, pp, rec, p); !ok || err != nil {
 		return err
 	}
@@ -483,6 +492,9 @@ func (r *Reconciler) stopPod(ctx context.Context, pp *PodPlan, rec *Record, p *p
 
 // approveEviction lets the drain evict the pod of an approved EVICT.
 func (r *Reconciler) approveEviction(ctx context.Context, pp *PodPlan, rec *Record, p *pass) error {
+	if !r.wasHeard(rec.ID) {
+		return r.request(ctx, pp, Action{Type: Request, Record: rec}, p)
+	}
 	if ok, err := r.stillApproved(ctx, pp, rec, p); !ok || err != nil {
 		return err
 	}
@@ -498,7 +510,8 @@ func (r *Reconciler) approveEviction(ctx context.Context, pp *PodPlan, rec *Reco
 }
 
 // stillApproved reads the PVC from the API server, not the cache, and says
-// whether it still records the approval, unexpired. Nothing is stopped
+// whether it still records the approval, unexpired now (not at the start
+// of the pass: calls to a slow shard manager may have taken a while). Nothing is stopped
 // on the word of a cache that may lag behind a cancellation.
 func (r *Reconciler) stillApproved(ctx context.Context, pp *PodPlan, rec *Record, p *pass) (bool, error) {
 	fresh := &corev1.PersistentVolumeClaim{}
@@ -507,7 +520,7 @@ func (r *Reconciler) stillApproved(ctx context.Context, pp *PodPlan, rec *Record
 	}
 	cur, err := readRecord(fresh)
 	if err != nil || cur == nil || cur.ID != rec.ID || cur.State != appsv1alpha1.OperationApproved ||
-		!cur.Deadline.Equal(rec.Deadline) || !p.now.Before(cur.Deadline.Add(-stopMargin)) || fresh.DeletionTimestamp != nil {
+		!cur.Deadline.Equal(rec.Deadline) || !r.clock.Now().Before(cur.Deadline.Add(-stopMargin)) || fresh.DeletionTimestamp != nil {
 		p.conflict = true
 		return false, nil
 	}
@@ -525,6 +538,21 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 	}
 	if p.unreachable {
 		return nil
+	}
+	if a.Type == Cancel && pp.Pod != nil {
+		// Cancel is for a pod that was not stopped: a cache behind the
+		// drain's eviction (or Strata's own delete) must not withdraw an
+		// operation whose pod is already going. The next pass sees it and
+		// completes the operation instead.
+		fresh := &corev1.Pod{}
+		err := r.reader.Get(ctx, client.ObjectKeyFromObject(pp.Pod), fresh)
+		if client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("reading pod %s before cancelling its operation: %w", pp.Name, err)
+		}
+		if err != nil || fresh.UID != pp.Pod.UID || fresh.DeletionTimestamp != nil {
+			p.conflict = true
+			return nil
+		}
 	}
 	sm, err := r.sms.Client(p.app.Spec.ShardManager.Endpoint)
 	if err == nil {
@@ -547,6 +575,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 	}
 	p.reach.Answered, p.reach.Err = true, nil
 	r.forgetOperation(rec.ID)
+	r.unhear(rec.ID)
 	reason, verb := OperationCompletedEvent, "Completed"
 	if a.Type == Cancel {
 		reason, verb = OperationCancelledEvent, "Cancelled"
@@ -639,6 +668,32 @@ func (r *Reconciler) forget(prefix string) {
 			delete(r.retries, id)
 		}
 	}
+	for id := range r.heard {
+		if strings.HasPrefix(id, prefix) {
+			delete(r.heard, id)
+		}
+	}
+}
+
+// hear remembers that this process received the approval of an operation.
+func (r *Reconciler) hear(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.heard[id] = true
+}
+
+// wasHeard says whether this process received the operation's approval.
+func (r *Reconciler) wasHeard(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.heard[id]
+}
+
+// unhear forgets a finished operation's approval.
+func (r *Reconciler) unhear(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.heard, id)
 }
 
 // exp is base doubled for each failure after the first, at most limit.

@@ -122,6 +122,15 @@ func DesiredPod(app *appsv1alpha1.StatefulApp, platform *appsv1alpha1.AppPlatfor
 			spread(app.Name, fleetv1alpha1.MaintenanceZoneLabel, corev1.DoNotSchedule),
 			spread(app.Name, hostnameLabel, corev1.ScheduleAnyway),
 		},
+		// A pod's data is on its Node: it has nowhere else to go, so the
+		// taint-based eviction of a NotReady or unreachable Node (which
+		// would stop it without its shard manager's approval) never
+		// applies. It waits for its Node; a Node that is gone for good is a
+		// MOVE, asked for like any other stop.
+		Tolerations: []corev1.Toleration{
+			{Key: corev1.TaintNodeNotReady, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+			{Key: corev1.TaintNodeUnreachable, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+		},
 		Volumes: []corev1.Volume{{Name: dataVolume, VolumeSource: corev1.VolumeSource{
 			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ClaimName(name)},
 		}}},

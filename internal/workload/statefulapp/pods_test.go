@@ -44,6 +44,11 @@ func TestDesiredPodWhole(t *testing.T) {
 			Annotations: map[string]string{TemplateHashAnnotation: pod.Annotations[TemplateHashAnnotation]}},
 		Spec: corev1.PodSpec{
 			EnableServiceLinks: ptr.To(false),
+			// Its data is on the Node: never taint-evicted from it.
+			Tolerations: []corev1.Toleration{
+				{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+				{Key: "node.kubernetes.io/unreachable", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoExecute},
+			},
 			Containers: []corev1.Container{
 				{
 					Name: "app", Image: "registry.test/apps/kv:1.1",
