@@ -47,8 +47,9 @@ const (
 	// A restarted Strata finds it there and asks again by the same id.
 	OperationAnnotation = "apps.strata.dev/operation"
 	// StopApprovedAnnotation names the operation whose approval lets the
-	// pod be evicted: the eviction guardrail admits an eviction of a
-	// StatefulApp pod only while it is set (and not past its deadline).
+	// pod be evicted ("<id>@<deadline>"): the eviction guardrail admits an
+	// eviction of a StatefulApp pod only while it is set, not past its
+	// deadline, and matching the approved Evict recorded on the pod's PVC.
 	StopApprovedAnnotation = "apps.strata.dev/stop-approved"
 	// StopRequestedAnnotation, set on a pod by a person (any value: the
 	// reason), asks Strata to request an EVICT operation for it from the
