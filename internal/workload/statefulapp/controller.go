@@ -34,7 +34,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -53,6 +52,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/appstatus"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
 
@@ -734,20 +734,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, app *appsv1alpha1.Stateful
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}
-	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&status)
-	if err != nil {
-		return fmt.Errorf("converting the status: %w", err)
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": appsv1alpha1.GroupVersion.String(),
-		"kind":       "StatefulApp",
-		"metadata":   map[string]any{"name": app.Name, "namespace": app.Namespace},
-		"status":     st,
-	}}
-	if err := r.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), FieldOwner, client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing the status: %w", err)
-	}
-	return nil
+	return appstatus.Apply(ctx, r.client, app, "StatefulApp", &status, FieldOwner)
 }
 
 // recordEvents tells when the shard manager becomes unreachable.

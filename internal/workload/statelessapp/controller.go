@@ -45,6 +45,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/nodeutil"
+	"github.com/strata-dev/strata/internal/workload/appstatus"
 )
 
 // FieldOwner is the field manager of everything the controller writes.
@@ -376,20 +377,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, app *appsv1alpha1.Stateles
 	if equality.Semantic.DeepEqual(app.Status, status) {
 		return nil
 	}
-	st, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&status)
-	if err != nil {
-		return fmt.Errorf("converting the status: %w", err)
-	}
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": appsv1alpha1.GroupVersion.String(),
-		"kind":       "StatelessApp",
-		"metadata":   map[string]any{"name": app.Name, "namespace": app.Namespace},
-		"status":     st,
-	}}
-	if err := r.client.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), FieldOwner, client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing the status: %w", err)
-	}
-	return nil
+	return appstatus.Apply(ctx, r.client, app, "StatelessApp", &status, FieldOwner)
 }
 
 // recordEvents tells of a failure that appears or changes category, of a
