@@ -22,86 +22,89 @@ KUBE_LDFLAGS := -s -w $(foreach pkg,k8s.io/component-base/version k8s.io/client-
 	-X $(pkg).gitVersion=$(KUBE_VERSION) -X $(pkg).gitMajor=$(KUBE_MAJOR) \
 	-X $(pkg).gitMinor=$(KUBE_MINOR) -X $(pkg).gitTreeState=clean)
 
+# What the local datacenter and the tests run. They are built by one `go build`,
+# so the packages they share compile once and their links run side by side;
+# go skips relinking a binary that is up to date. The version stamp is for the
+# Kubernetes binaries; the linker ignores it in the others.
 KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubectl
 KWOK_CMDS := kwok kwokctl
-TOOL_BINS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd controller-gen)
+RUN_TOOL_PKGS := $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS)) $(addprefix sigs.k8s.io/kwok/cmd/,$(KWOK_CMDS)) ./etcd
+RUN_TOOLS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd)
 
 # What `make generate` writes; `make verify` fails when it differs from git.
 GENERATED := ':(glob)api/**/zz_generated.*' config/crd ':(glob)proto/**/*.pb.go'
 
-GO_TEST_FLAGS ?= -race -count=1 -timeout=45m
+# hack/phase.sh times each phase and says so; .ci/run prints the table.
+PHASE := hack/phase.sh run
+
+# make test: GO_TEST_FLAGS for every phase (test binaries without DWARF link
+# faster; stack traces do not need it), RACE for the unit and integration tests
+# (the end-to-end tests' work happens in other processes), E2E_PARALLEL
+# end-to-end tests at once, each with a datacenter of its own. One at a time
+# beside the unit and integration tests keeps a 2-core machine's load where
+# the controllers' timings hold; raise it on a bigger machine.
+GO_TEST_FLAGS ?= -count=1 -ldflags=-w
+RACE ?= -race
+E2E_PARALLEL ?= 1
 
 ##@ Everyday
 
 .PHONY: build
 build: ## Build bin/strata, and bin/kubectl-strata (the kubectl plugin: a link to strata).
-	go build -o $(BIN)/strata ./cmd/strata
-	ln -sf strata $(BIN)/kubectl-strata
+	@$(PHASE) "build: strata" go build -o $(BIN)/strata ./cmd/strata
+	@ln -sf strata $(BIN)/kubectl-strata
 
 .PHONY: run
-run: tools build ## Build everything, then run the local datacenter (strata up).
+run: tools build ## Build what the local datacenter needs, then run it (strata up).
 	$(BIN)/strata up
 
-# The tests run against a throwaway PostgreSQL (hack/postgres.sh installs it
-# from Debian's packages when missing) as well as SQLite. Its directory is
-# under /tmp: as root the server runs as the postgres user.
+# hack/test.sh runs the phases: the end-to-end tests beside the unit and
+# integration tests, and a throwaway PostgreSQL (hack/postgres.sh installs it
+# from Debian's packages when missing).
 .PHONY: test
 test: tools build ## Run unit, integration (envtest, PostgreSQL) and end-to-end tests.
-	pg=$$(mktemp -d /tmp/strata-postgres.XXXXXX); \
-	trap 'hack/postgres.sh stop '"$$pg"' >/dev/null; rm -rf '"$$pg" EXIT; \
-	dsn=$$(hack/postgres.sh start "$$pg"); \
-	STRATA_TEST_POSTGRES_DSN="$$dsn" KUBEBUILDER_ASSETS=$(BIN) STRATA_BIN_DIR=$(BIN) go test $(GO_TEST_FLAGS) ./...
+	@BIN=$(BIN) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' RACE='$(RACE)' E2E_PARALLEL=$(E2E_PARALLEL) hack/test.sh
 
+# go vet's checks run inside golangci-lint (its govet linter).
 .PHONY: verify
-verify: generate $(BIN)/golangci-lint ## Check formatting, vet, lint, tidy go.mod files and up-to-date generated code.
-	@files=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$files" ]; then echo "gofmt needed on: $$files"; exit 1; fi
-	go vet ./...
-	$(BIN)/golangci-lint run ./...
-	go mod tidy -diff
-	cd $(TOOLS) && go mod tidy -diff
-	cd $(TOOLS)/lint && go mod tidy -diff
-	cd $(TOOLS)/buf && go mod tidy -diff
+verify: generate $(BIN)/golangci-lint ## Check formatting, lint (incl. vet), tidy go.mod files and up-to-date generated code.
+	@$(PHASE) "verify: gofmt" bash -c 'files=$$(gofmt -l $$(git ls-files "*.go")); \
+		if [ -n "$$files" ]; then echo "gofmt needed on: $$files"; exit 1; fi'
+	@$(PHASE) "verify: golangci-lint" $(BIN)/golangci-lint run ./...
+	@$(PHASE) "verify: go mod tidy" bash -c 'go mod tidy -diff && for m in $(TOOLS) $(TOOLS)/lint $(TOOLS)/buf; do \
+		(cd $$m && go mod tidy -diff) || exit 1; done'
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		git status --porcelain -- $(GENERATED); \
 		echo "Generated code is out of date: run 'make generate' and commit the result."; exit 1; fi
 
 .PHONY: generate
 generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, Go code from proto/.
-	$(BIN)/controller-gen object paths=./api/...
-	$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd
-	$(BIN)/buf lint
-	find proto -name '*.pb.go' -delete
-	$(BIN)/buf generate
+	@$(PHASE) "generate" bash -c '$(BIN)/controller-gen object paths=./api/... && \
+		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd && \
+		$(BIN)/buf lint && find proto -name "*.pb.go" -delete && $(BIN)/buf generate'
 
 ##@ Tools (built from source; a cold build takes several minutes)
 
 .PHONY: tools
-tools: $(TOOL_BINS) ## Build the pinned Kubernetes binaries and generators into bin/.
+tools: $(RUN_TOOLS) ## Build what the local datacenter and the tests run (Kubernetes, etcd, kwok) into bin/.
 
-$(addprefix $(BIN)/,$(KUBE_CMDS)): $(BIN)/%: $(TOOLS_DEPS)
-	cd $(TOOLS) && go build -ldflags '$(KUBE_LDFLAGS)' -o $@ k8s.io/kubernetes/cmd/$*
-
-$(addprefix $(BIN)/,$(KWOK_CMDS)): $(BIN)/%: $(TOOLS_DEPS)
-	cd $(TOOLS) && go build -ldflags '-s -w' -o $@ sigs.k8s.io/kwok/cmd/$*
-
-$(BIN)/etcd: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
-	cd $(TOOLS) && go build -ldflags '-s -w' -o $@ ./etcd
+$(RUN_TOOLS) &: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
+	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: Kubernetes, etcd, kwok" \
+		go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ $(RUN_TOOL_PKGS)
 
 $(BIN)/controller-gen: $(TOOLS_DEPS)
-	cd $(TOOLS) && go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
+	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: controller-gen" go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen
 
 $(BIN)/golangci-lint: $(TOOLS)/lint/go.mod $(TOOLS)/lint/go.sum
-	cd $(TOOLS)/lint && go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	@cd $(TOOLS)/lint && $(CURDIR)/$(PHASE) "tools: golangci-lint" go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-$(BIN)/buf: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
-	cd $(TOOLS)/buf && go build -o $@ github.com/bufbuild/buf/cmd/buf
-
-$(BIN)/protoc-gen-go-grpc: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
-	cd $(TOOLS)/buf && go build -o $@ google.golang.org/grpc/cmd/protoc-gen-go-grpc
+$(BIN)/buf $(BIN)/protoc-gen-go-grpc &: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
+	@cd $(TOOLS)/buf && $(CURDIR)/$(PHASE) "tools: buf, protoc-gen-go-grpc" \
+		go build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
 # From the root module: the generated code must match its protobuf runtime.
 $(BIN)/protoc-gen-go: go.mod go.sum
-	go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
+	@$(PHASE) "tools: protoc-gen-go" go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
 
 .PHONY: clean
 clean: ## Remove bin/ (the strata home is removed by 'strata down').

@@ -57,6 +57,7 @@ spec:
 // apart (App, Infra), every guardrail, and kubectl strata from a shell that
 // has only the hub's kubeconfig.
 func TestApps(t *testing.T) {
+	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	startUp(t, bin, home)

@@ -1,5 +1,7 @@
 // Package e2e tests Strata end to end, the way a person uses it: the strata
-// binary, kubectl and the local datacenter's real clusters.
+// binary, kubectl and the local datacenter's real clusters. Each test brings
+// up a datacenter of its own in its own home, so they can run side by side
+// (go test -parallel N; `make test` sets it with E2E_PARALLEL).
 package e2e
 
 import (
@@ -58,6 +60,7 @@ func binDir(t testing.TB) string {
 // TestLocalDatacenter creates the local datacenter, runs pods in a workload
 // cluster, stops it with Ctrl-C, brings it back with its objects, and removes it.
 func TestLocalDatacenter(t *testing.T) {
+	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 

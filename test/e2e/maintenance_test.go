@@ -107,6 +107,7 @@ const shopMinimum = 90
 // cordoned; a failed machine rebooted, reimaged and replaced; a failed zone
 // that remediation leaves alone.
 func TestMaintenance(t *testing.T) {
+	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0", "--maintenance-duration", "1s",

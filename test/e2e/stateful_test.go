@@ -61,6 +61,7 @@ spec:
 // replicas; a plain eviction is refused; with the shard manager down nothing
 // is stopped and the app says why.
 func TestStatefulApps(t *testing.T) {
+	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0"}
