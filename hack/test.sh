@@ -26,7 +26,8 @@ e2e_log=$(mktemp /tmp/strata-e2e.XXXXXX.log)
 e2e_pid=
 cleanup() {
 	if [[ -n $e2e_pid ]]; then
-		kill "$e2e_pid" 2>/dev/null || true
+		# Its own process group (setsid): go test and the test binary stop too.
+		kill -TERM -- "-$e2e_pid" 2>/dev/null || true
 		wait "$e2e_pid" 2>/dev/null || true
 	fi
 	hack/postgres.sh stop "$pg" >/dev/null || true
@@ -36,7 +37,7 @@ trap cleanup EXIT
 
 export KUBEBUILDER_ASSETS=$BIN STRATA_BIN_DIR=$BIN
 # shellcheck disable=SC2016,SC2086 # $0 is the log; GO_TEST_FLAGS is a list of flags.
-$phase run "end-to-end tests (beside the others)" bash -c 'exec "${@:1}" >"$0" 2>&1' "$e2e_log" \
+setsid $phase run "end-to-end tests (beside the others)" bash -c 'exec "${@:1}" >"$0" 2>&1' "$e2e_log" \
 	go test $GO_TEST_FLAGS -timeout 40m -v -parallel "$E2E_PARALLEL" ./test/e2e &
 e2e_pid=$!
 
