@@ -315,12 +315,15 @@ func deletePool(t *testing.T, c client.Client, name string) {
 	if err := c.Delete(t.Context(), &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		err := c.Get(ctx, client.ObjectKey{Name: name}, &fleetv1alpha1.Pool{})
+	// A Pool that holds many machines ("huge" takes every free one) drains
+	// each Node before it goes: minutes when the machine is busy.
+	p := &fleetv1alpha1.Pool{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		err := c.Get(ctx, client.ObjectKey{Name: name}, p)
 		return apierrors.IsNotFound(err), nil
 	})
 	if err != nil {
-		t.Fatalf("pool %s not gone a minute after its deletion", name)
+		t.Fatalf("pool %s not gone 3 minutes after its deletion; status %+v", name, p.Status)
 	}
 }
 
