@@ -50,8 +50,12 @@ E2E_PARALLEL ?= 1
 ##@ Everyday
 
 .PHONY: build
+# `strata version` prints what git says of the tree (nothing outside git):
+# GOFLAGS=-buildvcs=false leaves the binary no VCS data of its own.
+build: CLI_PKG := github.com/strata-dev/strata/internal/cli
 build: ## Build bin/strata, and bin/kubectl-strata (the kubectl plugin: a link to strata).
-	@$(PHASE) "build: strata" go build -o $(BIN)/strata ./cmd/strata
+	@$(PHASE) "build: strata" go build -ldflags "-X $(CLI_PKG).version=$$(git describe --tags --always --dirty 2>/dev/null) \
+		-X $(CLI_PKG).commit=$$(git rev-parse --short HEAD 2>/dev/null)" -o $(BIN)/strata ./cmd/strata
 	@ln -sf strata $(BIN)/kubectl-strata
 
 .PHONY: run

@@ -4,7 +4,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -59,6 +61,7 @@ clusters with simulated machines.`,
 		refstorecli.NewCommand(),
 		newVersionCommand(),
 	)
+	strict(root)
 	return root
 }
 
@@ -66,6 +69,7 @@ clusters with simulated machines.`,
 func NewPluginCommand() *cobra.Command {
 	root := appscli.NewPluginCommand()
 	root.AddCommand(newVersionCommand())
+	strict(root)
 	return root
 }
 
@@ -84,9 +88,21 @@ func CommandFor(argv0 string) *cobra.Command {
 func Execute() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := CommandFor(os.Args[0]).ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "Error:", err)
-		return 1
+	return Run(ctx, CommandFor(os.Args[0]), os.Args[1:], os.Stderr)
+}
+
+// Run runs root with args and returns the exit code: 0, or 1 once the
+// error is printed to stderr, with the usage line when the command line
+// itself is wrong (an unknown command or flag, a missing or bad argument).
+func Run(ctx context.Context, root *cobra.Command, args []string, stderr io.Writer) int {
+	root.SetArgs(numbersAsArguments(root, args))
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
-	return 0
+	fmt.Fprintln(stderr, "Error:", err)
+	if _, ok := errors.AsType[usageError](err); ok {
+		fmt.Fprintln(stderr, "Usage:", usageLine(cmd))
+	}
+	return 1
 }

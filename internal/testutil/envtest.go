@@ -45,3 +45,18 @@ func StartEnv(t testing.TB) (*envtest.Environment, *rest.Config) {
 	})
 	return env, cfg
 }
+
+// AdminKubeconfig is a kubeconfig of env for a user in system:masters, for
+// a test of a command that reads one (--kubeconfig, --hub-kubeconfig).
+func AdminKubeconfig(t testing.TB, env *envtest.Environment) []byte {
+	t.Helper()
+	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}

@@ -77,7 +77,7 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 	if c := webPerZone(); !uniformZones(c, 3) {
 		t.Errorf("pool of 60 per MZ = %v, want 3 in each of 20", c)
 	}
-	strata("pools", "delete", "web")
+	strata("pools", "delete", "web", "--force")
 	if c := webPerZone(); len(c) != 0 {
 		t.Errorf("deleted pool still holds machines: %v", c)
 	}

@@ -63,13 +63,13 @@ func TestCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	hubKubeconfig := filepath.Join(t.TempDir(), "hub.kubeconfig")
-	if err := os.WriteFile(hubKubeconfig, adminKubeconfig(t, hubEnv), 0o600); err != nil {
+	if err := os.WriteFile(hubKubeconfig, testutil.AdminKubeconfig(t, hubEnv), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
 	// The hub: cluster wl, reachable; cluster gone, not.
 	testutil.MustCreate(t, hubClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
-	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "wl-kubeconfig", "kubeconfig", adminKubeconfig(t, wlEnv)))
+	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "wl-kubeconfig", "kubeconfig", testutil.AdminKubeconfig(t, wlEnv)))
 	testutil.MustCreate(t, hubClient, testutil.MakeCluster("wl", systemNamespace).Obj())
 	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "gone-kubeconfig", "kubeconfig", []byte(unreachableKubeconfig)))
 	testutil.MustCreate(t, hubClient, testutil.MakeCluster("gone", systemNamespace).Obj())
@@ -241,7 +241,7 @@ func TestCommands(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = plain.Stop() })
 		path := filepath.Join(t.TempDir(), "plain.kubeconfig")
-		if err := os.WriteFile(path, adminKubeconfig(t, plain), 0o600); err != nil {
+		if err := os.WriteFile(path, testutil.AdminKubeconfig(t, plain), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		_, _, err := run(NewPluginCommand(), "--kubeconfig", path, "status", "shop")
@@ -321,19 +321,6 @@ func run(cmd *cobra.Command, args ...string) (string, string, error) {
 	cmd.SilenceUsage, cmd.SilenceErrors = true, true
 	err := cmd.Execute()
 	return out.String(), errOut.String(), err
-}
-
-func adminKubeconfig(t *testing.T, env *envtest.Environment) []byte {
-	t.Helper()
-	admin, err := env.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubeconfig
 }
 
 // createAppNamespace creates an AppNamespace, then writes its status.

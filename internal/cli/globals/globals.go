@@ -26,7 +26,9 @@ func (f *Flags) AddTo(fs *pflag.FlagSet) {
 		home = DefaultHome
 	}
 	fs.StringVar(&f.Home, "home", home, "directory of the local datacenter's state (env STRATA_HOME)")
-	fs.StringVar(&f.BinDir, "bin-dir", defaultBinDir(), "directory of the Kubernetes binaries built by `make tools`")
+	// No back quotes in a usage: pflag shows a back-quoted word as the
+	// flag's type ("--bin-dir make tools").
+	fs.StringVar(&f.BinDir, "bin-dir", defaultBinDir(), "directory of the Kubernetes binaries (make tools builds them)")
 }
 
 // defaultBinDir is the directory of the strata executable: `make` builds

@@ -12,6 +12,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
+	"github.com/strata-dev/strata/internal/cli/suggest"
 )
 
 // hubFlags say which hub holds the Pools.
@@ -46,13 +47,38 @@ func (h *hubFlags) get(ctx context.Context, name string) (*fleetv1alpha1.Pool, e
 	return pool, nil
 }
 
+// checkCluster says, with the close names, when the hub has no Cluster of
+// that name.
+func (h *hubFlags) checkCluster(ctx context.Context, name string) error {
+	c, err := h.MustClient()
+	if err != nil {
+		return fmt.Errorf("--cluster creates a Pool on the hub: %w", err)
+	}
+	err = c.Get(ctx, client.ObjectKey{Name: name}, &fleetv1alpha1.Cluster{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading Cluster %s on the hub: %w ("+hubcli.Hint+")", name, err)
+	}
+	clusters := &fleetv1alpha1.ClusterList{}
+	if err := c.List(ctx, clusters); err != nil {
+		return fmt.Errorf("listing the hub's Clusters: %w", err)
+	}
+	names := make([]string, 0, len(clusters.Items))
+	for _, cl := range clusters.Items {
+		names = append(names, cl.Name)
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("cluster %q does not exist: the hub has no Cluster registered", name)
+	}
+	return fmt.Errorf("cluster %q does not exist on the hub%s (kubectl get clusters lists them)", name, suggest.DidYouMean(name, names))
+}
+
 func (h *hubFlags) create(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
-	c, err := h.Client()
+	c, err := h.MustClient()
 	if err != nil {
 		return err
-	}
-	if c == nil {
-		return fmt.Errorf("--cluster needs a hub: the home %s holds no local datacenter; --hub-kubeconfig names another", h.Global.Home)
 	}
 	if err := c.Create(ctx, pool); err != nil {
 		return fmt.Errorf("creating Pool %s: %w", pool.Name, err)
@@ -87,8 +113,9 @@ func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha
 	if err != nil {
 		return err
 	}
-	// Running the verb is the explicit override the delete guardrail asks
-	// for (kubectl delete needs the annotation set by hand).
+	// The caller has --force, or a yes from a person: that is the explicit
+	// second step the delete guardrail asks for (kubectl delete needs the
+	// annotation set by hand).
 	patch := client.MergeFrom(pool.DeepCopy())
 	metav1.SetMetaDataAnnotation(&pool.ObjectMeta, appsv1alpha1.AllowDeleteAnnotation, "true")
 	if err := c.Patch(ctx, pool, patch); err != nil && !apierrors.IsNotFound(err) {
@@ -97,7 +124,8 @@ func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha
 	if err := c.Delete(ctx, pool); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting Pool %s: %w", pool.Name, err)
 	}
-	fmt.Fprintf(out, "Deleting Pool %s: its %d Nodes are drained and their machines released; `strata pools` shows the progress.\n",
-		pool.Name, pool.Status.Nodes)
+	fmt.Fprintf(out, "Deleting Pool %s (annotated %s=true, the delete-protection override): "+
+		"its %d Nodes are drained and their machines released; `strata pools` shows the progress.\n",
+		pool.Name, appsv1alpha1.AllowDeleteAnnotation, pool.Status.Nodes)
 	return nil
 }

@@ -3,23 +3,31 @@
 package pools
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
+	"github.com/strata-dev/strata/internal/cli/suggest"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -221,17 +229,33 @@ func newCreate(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME --profile PROFILE --capacity N [--cluster CLUSTER | --datacenter DC]",
 		Short: "Create a Pool of Nodes in a cluster (--cluster), or a bare broker pool of machines",
-		Args:  cobra.ExactArgs(1),
+		// The flags are checked with the arguments: a mistake in the
+		// command line gets the usage line, before the hub or broker is asked.
+		Args: cobra.MatchAll(cobra.ExactArgs(1), func(*cobra.Command, []string) error {
+			switch {
+			case p.NodeProfile == "":
+				return errors.New("--profile is required: the node profile of the pool's machines (strata profiles lists them)")
+			case p.Capacity < 0:
+				return fmt.Errorf("capacity must not be negative, got %d", p.Capacity)
+			}
+			return nil
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p.Name = args[0]
 			if cluster != "" {
-				return hub.create(cmd.Context(), cmd.OutOrStdout(), &fleetv1alpha1.Pool{
+				return createHubPool(cmd, f, hub, &fleetv1alpha1.Pool{
 					ObjectMeta: metav1.ObjectMeta{Name: p.Name},
 					Spec:       fleetv1alpha1.PoolSpec{Cluster: cluster, NodeProfile: p.NodeProfile, Capacity: p.Capacity},
 				})
 			}
 			return f.With(func(c *brokercli.Client) error {
 				resp, err := c.CreatePool(cmd.Context(), &brokerv1.CreatePoolRequest{Pool: p})
+				if status.Code(err) == codes.InvalidArgument {
+					// The broker names an unknown profile; add the close ones.
+					if names, lerr := profileNames(cmd.Context(), c); lerr == nil && !slices.Contains(names, p.NodeProfile) {
+						return errors.New(brokercli.Explain(err).Error() + suggest.DidYouMean(p.NodeProfile, names))
+					}
+				}
 				if err != nil {
 					return err
 				}
@@ -247,23 +271,73 @@ func newCreate(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
 	return cmd
 }
 
+// createHubPool creates a Pool on the hub once the hub knows its cluster
+// and the broker its node profile: the pool controller would only say so
+// later, in the Pool's status, after the command had said "Created".
+func createHubPool(cmd *cobra.Command, f *brokercli.Flags, hub *hubFlags, pool *fleetv1alpha1.Pool) error {
+	if err := hub.checkCluster(cmd.Context(), pool.Spec.Cluster); err != nil {
+		return err
+	}
+	var profiles []string
+	if err := f.With(func(c *brokercli.Client) (err error) {
+		profiles, err = profileNames(cmd.Context(), c)
+		return err
+	}); err != nil {
+		return fmt.Errorf("checking node profile %q at the broker: %w", pool.Spec.NodeProfile, err)
+	}
+	if !slices.Contains(profiles, pool.Spec.NodeProfile) {
+		return fmt.Errorf("node profile %q does not exist at the broker%s (strata profiles lists them)",
+			pool.Spec.NodeProfile, suggest.DidYouMean(pool.Spec.NodeProfile, profiles))
+	}
+	return hub.create(cmd.Context(), cmd.OutOrStdout(), pool)
+}
+
+// profileNames lists the names of the broker's node profiles.
+func profileNames(ctx context.Context, c *brokercli.Client) ([]string, error) {
+	resp, err := c.ListNodeProfiles(ctx, &brokerv1.ListNodeProfilesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(resp.GetProfiles()))
+	for _, p := range resp.GetProfiles() {
+		names = append(names, p.GetName())
+	}
+	return names, nil
+}
+
+// parseCapacity reads a pool's capacity from the command line.
+func parseCapacity(s string) (int32, error) {
+	n, err := strconv.ParseInt(s, 10, 32)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("capacity %q is not a whole number", s)
+	case n < 0:
+		return 0, fmt.Errorf("capacity must not be negative, got %d", n)
+	}
+	return int32(n), nil
+}
+
 func newScale(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
 	return &cobra.Command{
-		Use: "scale NAME CAPACITY", Short: "Set a pool's capacity (the hub's Pool when there is one)", Args: cobra.ExactArgs(2),
+		Use: "scale NAME CAPACITY", Short: "Set a pool's capacity (the hub's Pool when there is one)",
+		Args: cobra.MatchAll(cobra.ExactArgs(2), func(_ *cobra.Command, args []string) error {
+			_, err := parseCapacity(args[1])
+			return err
+		}),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			capacity, err := strconv.ParseInt(args[1], 10, 32)
+			capacity, err := parseCapacity(args[1])
 			if err != nil {
-				return fmt.Errorf("capacity %q is not a number", args[1])
+				return err
 			}
 			hubPool, err := hub.get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if hubPool != nil {
-				return hub.scale(cmd.Context(), cmd.OutOrStdout(), hubPool, int32(capacity))
+				return hub.scale(cmd.Context(), cmd.OutOrStdout(), hubPool, capacity)
 			}
 			return f.With(func(c *brokercli.Client) error {
-				resp, err := c.UpdatePool(cmd.Context(), &brokerv1.UpdatePoolRequest{Name: args[0], Capacity: int32(capacity)})
+				resp, err := c.UpdatePool(cmd.Context(), &brokerv1.UpdatePoolRequest{Name: args[0], Capacity: capacity})
 				if err != nil {
 					return err
 				}
@@ -274,17 +348,40 @@ func newScale(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
 }
 
 func newDelete(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
-	return &cobra.Command{
-		Use: "delete NAME", Short: "Drain and release a pool's machines and remove it", Args: cobra.ExactArgs(1),
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "delete NAME [--force]",
+		Short: "Drain and release a pool's machines and remove it; asks first, unless --force",
+		Long: `Deleting a pool drains its Nodes and gives its machines back to the broker.
+The hub protects Pools against deletion (the delete-protection guardrail);
+this command overrides that by annotating the Pool strata.dev/allow-delete=true
+before it deletes it. So it asks first on a terminal, and elsewhere (a script,
+a pipe) deletes only with --force.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			hubPool, err := hub.get(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
 			if hubPool != nil {
+				what := fmt.Sprintf("Pool %s holds %d Nodes of cluster %s: deleting it drains them and releases their machines. "+
+					"It is protected against deletion; this annotates it %s=true, the guardrail's override, and deletes it",
+					hubPool.Name, hubPool.Status.Nodes, hubPool.Spec.Cluster, appsv1alpha1.AllowDeleteAnnotation)
+				if err := confirm(cmd, force, what); err != nil {
+					return err
+				}
 				return hub.delete(cmd.Context(), cmd.OutOrStdout(), hubPool)
 			}
 			return f.With(func(c *brokercli.Client) error {
+				resp, err := c.GetPool(cmd.Context(), &brokerv1.GetPoolRequest{Name: args[0]})
+				if err != nil {
+					return err
+				}
+				what := fmt.Sprintf("Broker pool %s holds %d machines: deleting it releases them",
+					args[0], resp.GetPool().GetStatus().GetAllocated())
+				if err := confirm(cmd, force, what); err != nil {
+					return err
+				}
 				if _, err := c.DeletePool(cmd.Context(), &brokerv1.DeletePoolRequest{Name: args[0]}); err != nil {
 					return err
 				}
@@ -293,4 +390,43 @@ func newDelete(f *brokercli.Flags, hub *hubFlags) *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&force, "force", false, "delete without asking (and, for a hub Pool, write the delete-protection override)")
+	return cmd
+}
+
+// confirm lets a delete go ahead: with --force, or when a person at a
+// terminal answers yes. Without a terminal nobody can answer, and a script
+// must say --force.
+func confirm(cmd *cobra.Command, force bool, what string) error {
+	switch {
+	case force:
+		return nil
+	case !isTerminal(cmd.InOrStdin()):
+		return fmt.Errorf("%s. Not deleted: --force deletes it", what)
+	}
+	return ask(cmd.InOrStdin(), cmd.ErrOrStderr(), what)
+}
+
+// ask says what a delete does and reads the answer: yes, or nothing happens.
+func ask(in io.Reader, out io.Writer, what string) error {
+	fmt.Fprintf(out, "%s.\nDelete it? Type yes to delete: ", what)
+	answer, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading the answer: %w", err)
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "yes" && a != "y" {
+		return fmt.Errorf("not deleted: the answer was %q, not yes", strings.TrimSpace(answer))
+	}
+	return nil
+}
+
+// isTerminal says whether r is a terminal (a character device) a person
+// can answer from.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
 }

@@ -27,6 +27,14 @@ const GeneralProfile = "general"
 // duration, and the gRPC server on loopback. It stops when the test ends.
 func Start(t *testing.T, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
+	_, c, p := StartServer(t, machines, maintenance)
+	return c, p
+}
+
+// StartServer is Start that also returns the broker's address, for a test
+// of a client that dials it itself (the CLI's --broker).
+func StartServer(t *testing.T, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
 	if err != nil {
@@ -68,5 +76,5 @@ func Start(t *testing.T, machines int, maintenance time.Duration) (brokerv1.Brok
 		}
 		_ = store.Close()
 	})
-	return brokerv1.NewBrokerServiceClient(conn), provisioner
+	return srv.Addr(), brokerv1.NewBrokerServiceClient(conn), provisioner
 }

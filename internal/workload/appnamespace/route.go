@@ -2,7 +2,9 @@ package appnamespace
 
 import (
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -144,8 +146,8 @@ func judge(c *fleetv1alpha1.Cluster, in routeInput) (*candidate, string) {
 				left = resource.Quantity{}
 			}
 			all := allocatable[name]
-			short = append(short, fmt.Sprintf("%s %s of %s", name, left.String(), all.String()))
-			asks = append(asks, fmt.Sprintf("%s %s", name, q.String()))
+			short = append(short, fmt.Sprintf("%s %s of %s", name, formatQuantity(name, left), formatQuantity(name, all)))
+			asks = append(asks, fmt.Sprintf("%s %s", name, formatQuantity(name, q)))
 		}
 	}
 	if len(short) > 0 {
@@ -238,10 +240,61 @@ func formatList(l corev1.ResourceList) string {
 	}
 	parts := make([]string, 0, len(l))
 	for _, name := range resourceNames(l) {
-		q := l[name]
-		parts = append(parts, fmt.Sprintf("%s %s", name, q.String()))
+		parts = append(parts, fmt.Sprintf("%s %s", name, formatQuantity(name, l[name])))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// formatQuantity writes a quantity for a person: its canonical form ("4",
+// "16Gi", "100G"), except for a count of bytes that fits no suffix exactly
+// (allocatable memory is the capacity less a reserve, 502563307315): that
+// one in binary units to three figures, rounded down so that room never
+// reads as more than there is ("~468Gi").
+func formatQuantity(name corev1.ResourceName, q resource.Quantity) string {
+	s := q.String()
+	digits := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if digits < 0 {
+		digits = len(s)
+	}
+	if !isBytes(name) || digits <= 4 || q.Sign() < 0 {
+		return s
+	}
+	v := q.Value()
+	unit, suffix := int64(1), ""
+	for _, sfx := range []string{"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"} {
+		if v/1024 < unit {
+			break
+		}
+		unit, suffix = unit*1024, sfx
+	}
+	if v%unit == 0 {
+		return fmt.Sprintf("%d%s", v/unit, suffix)
+	}
+	x := float64(v) / float64(unit)
+	decimals := 2
+	switch {
+	case x >= 100:
+		decimals = 0
+	case x >= 10:
+		decimals = 1
+	}
+	scale := math.Pow10(decimals)
+	return "~" + strconv.FormatFloat(math.Floor(x*scale)/scale, 'f', -1, 64) + suffix
+}
+
+// isBytes says whether a resource counts bytes: memory, storage,
+// ephemeral-storage and hugepages, also as quota names (requests.memory).
+func isBytes(name corev1.ResourceName) bool {
+	base := string(name)
+	if i := strings.LastIndex(base, "."); i >= 0 {
+		base = base[i+1:]
+	}
+	switch {
+	case base == string(corev1.ResourceMemory), base == string(corev1.ResourceStorage),
+		base == string(corev1.ResourceEphemeralStorage), strings.HasPrefix(base, corev1.ResourceHugePagesPrefix):
+		return true
+	}
+	return false
 }
 
 func countNamespaces(n int) string {

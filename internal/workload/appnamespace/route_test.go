@@ -135,6 +135,17 @@ func TestRoute(t *testing.T) {
 				"w1: room cpu 0 of 8 and memory 0 of 16Gi after 2 app namespaces, quota asks cpu 4 and memory 16Gi"},
 		},
 		{
+			name: "memory that fits no binary suffix reads in binary units, not bytes",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "100Ti"),
+				// Allocatable memory is capacity less a reserve: bytes.
+				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("160", "502563307315"))},
+				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
+			},
+			want: decision{Message: "no workload cluster fits profile general with quota cpu 4, memory 100Ti: " +
+				"w1: room memory ~468Gi of ~468Gi after 0 app namespaces, quota asks memory 100Ti"},
+		},
+		{
 			name: "a resource the Nodes do not have does not fit",
 			in: routeInput{
 				Profile: "general", Quota: corev1.ResourceList{"example.com/gpu": resource.MustParse("1")},
@@ -161,5 +172,34 @@ func TestRoute(t *testing.T) {
 				t.Errorf("route (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestFormatQuantity(t *testing.T) {
+	tests := []struct {
+		name corev1.ResourceName
+		q    resource.Quantity
+		want string
+	}{
+		{corev1.ResourceCPU, resource.MustParse("160"), "160"},
+		{corev1.ResourceCPU, resource.MustParse("1500m"), "1500m"},
+		{corev1.ResourceMemory, resource.MustParse("100Ti"), "100Ti"},
+		{corev1.ResourceMemory, resource.MustParse("100G"), "100G"},
+		{corev1.ResourceMemory, resource.MustParse("512"), "512"},
+		// Exact in binary units, however it was written.
+		{corev1.ResourceMemory, *resource.NewQuantity(16<<30, resource.DecimalSI), "16Gi"},
+		{corev1.ResourceMemory, resource.MustParse("20480Mi"), "20Gi"},
+		// Not exact: three figures, rounded down.
+		{corev1.ResourceMemory, *resource.NewQuantity(502563307315, resource.BinarySI), "~468Gi"},
+		{corev1.ResourceMemory, *resource.NewQuantity(20975520<<20, resource.BinarySI), "~20Ti"},
+		{corev1.ResourceMemory, *resource.NewQuantity(2684354555904, resource.DecimalSI), "~2.44Ti"},
+		{corev1.ResourceMemory, *resource.NewQuantity(10*(1<<30)+(1<<30)*99/100, resource.BinarySI), "~10.9Gi"},
+		{"requests.ephemeral-storage", *resource.NewQuantity(1<<40+1, resource.BinarySI), "~1Ti"},
+		{"example.com/gpu", resource.MustParse("12345678"), "12345678"},
+	}
+	for _, tc := range tests {
+		if got := formatQuantity(tc.name, tc.q); got != tc.want {
+			t.Errorf("formatQuantity(%s, %s) = %q, want %q", tc.name, tc.q.String(), got, tc.want)
+		}
 	}
 }
