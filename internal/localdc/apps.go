@@ -115,6 +115,11 @@ func (r *Running) appManagers() ([]ctrl.Manager, error) {
 			return nil, err
 		}
 		cfg.QPS, cfg.Burst = 200, 400 // a 1,000-replica app is many pods to judge and write
+		// As Strata's service account, as in a real cluster, with the
+		// admin's rights: the guardrails let only Strata change the
+		// replicas of what a StatelessApp expands into, and the admin
+		// kubeconfig is everyone's here.
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: guardrails.StrataControllers + "strata-apps", Groups: []string{"system:masters"}}
 		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 			Scheme:         appsScheme(),
 			Logger:         r.opts.Logger.WithValues("cluster", c.Name),

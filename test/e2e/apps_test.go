@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
@@ -222,6 +225,38 @@ func TestApps(t *testing.T) {
 		denied("an owner deletes the app's Deployment", "managed-object", out, err)
 		out, err = kubectlErr(wl, "delete", "pdb", "web", "-n", "shop", "--as", "bob", "--as-group", "shop-devs")
 		denied("an owner deletes the app's PodDisruptionBudget", "managed-object", out, err)
+
+		// Nor through the Deployment's replicas, an owner or an admin: no
+		// pod of the app goes while they try.
+		deployment := waitDeployment(t, wc, "web", 20)
+		sampler := sampleReadyIn(t, clientset(t, wl), "shop", appsv1alpha1.StatelessAppLabel+"=web")
+		for _, try := range []struct {
+			what string
+			args []string
+		}{
+			{"an owner scales the app's Deployment", []string{"scale", "deployment", "web", "-n", "shop", "--replicas", "0", "--as", "bob", "--as-group", "shop-devs"}},
+			{"an admin scales the app's Deployment", []string{"scale", "deployment", "web", "-n", "shop", "--replicas", "0"}},
+			{"an owner patches the app's Deployment's replicas", []string{"patch", "deployment", "web", "-n", "shop", "--type=merge", "-p", `{"spec":{"replicas":0}}`, "--as", "bob", "--as-group", "shop-devs"}},
+			{"an admin patches the app's Deployment's replicas", []string{"patch", "deployment", "web", "-n", "shop", "--type=merge", "-p", `{"spec":{"replicas":0}}`}},
+		} {
+			out, err := kubectlErr(wl, try.args...)
+			denied(try.what, "strata-guardrail: managed-object: Deployment web is expanded from StatelessApp web and its replicas change only through it", out, err)
+			if !strings.Contains(out, "`kubectl scale statelessapp web -n shop --replicas=N`") {
+				t.Errorf("%s: the denial does not say how to scale the app:\n%s", try.what, out)
+			}
+		}
+		if fewest := sampler.stop(); sampler.samples == 0 || fewest != 20 {
+			t.Errorf("ready pods of app web while owners and admins tried to scale its Deployment: at least %d in %d samples, want 20 throughout",
+				fewest, sampler.samples)
+		}
+		after := &appsv1.Deployment{}
+		if err := wc.Get(t.Context(), client.ObjectKeyFromObject(deployment), after); err != nil {
+			t.Fatal(err)
+		}
+		if after.Generation != deployment.Generation || ptr.Deref(after.Spec.Replicas, -1) != 20 {
+			t.Errorf("Deployment web changed: generation %d -> %d, replicas %d; want neither changed", deployment.Generation, after.Generation,
+				ptr.Deref(after.Spec.Replicas, -1))
+		}
 	})
 
 	t.Run("bad AppNamespaces are refused with what is wrong", func(t *testing.T) {
@@ -279,6 +314,23 @@ func TestApps(t *testing.T) {
 				"appnamespace: " + errString(errA) + "; namespace: " + errString(errN) + "; " + conditionsOf(ans.Status.Conditions)
 		})
 	})
+}
+
+// waitDeployment waits (3 minutes at most) until Deployment name of
+// namespace shop has rolled out replicas, all ready, and returns it.
+func waitDeployment(t *testing.T, c client.Client, name string, replicas int32) *appsv1.Deployment {
+	t.Helper()
+	d := &appsv1.Deployment{}
+	poll(t, 3*time.Minute, "Deployment "+name+" settled", func(ctx context.Context) (bool, string) {
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "shop", Name: name}, d); err != nil {
+			return false, err.Error()
+		}
+		s := d.Status
+		return s.ObservedGeneration == d.Generation && ptr.Deref(d.Spec.Replicas, -1) == replicas && s.Replicas == replicas &&
+				s.UpdatedReplicas == replicas && s.ReadyReplicas == replicas,
+			fmt.Sprintf("replicas %d, status %+v", ptr.Deref(d.Spec.Replicas, -1), s)
+	})
+	return d
 }
 
 // AllowDeleteHint is what every delete-protection denial tells the user to do.

@@ -333,6 +333,11 @@ type readySampler struct {
 // sampleReady samples, every 200 ms, the pods a PDB counts as healthy:
 // Ready and not being deleted.
 func sampleReady(t *testing.T, cs kubernetes.Interface, selector string) *readySampler {
+	return sampleReadyIn(t, cs, "default", selector)
+}
+
+// sampleReadyIn is sampleReady in a namespace.
+func sampleReadyIn(t *testing.T, cs kubernetes.Interface, namespace, selector string) *readySampler {
 	s := &readySampler{stopCh: make(chan struct{}), minimum: 1 << 30}
 	s.done.Add(1)
 	go func() {
@@ -345,7 +350,7 @@ func sampleReady(t *testing.T, cs kubernetes.Interface, selector string) *readyS
 				return
 			case <-tick.C:
 			}
-			pods, err := cs.CoreV1().Pods("default").List(context.Background(), metav1.ListOptions{LabelSelector: selector})
+			pods, err := cs.CoreV1().Pods(namespace).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 			if err != nil {
 				continue // the API server restarts with strata
 			}

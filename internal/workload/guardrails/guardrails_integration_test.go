@@ -14,9 +14,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -26,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -44,6 +47,7 @@ import (
 // from this process over TLS.
 type guarded struct {
 	c          client.Client
+	cfg        *rest.Config
 	kubeconfig string
 	// stopWebhook stops serving the webhook.
 	stopWebhook func()
@@ -111,7 +115,7 @@ func startGuarded(t *testing.T) *guarded {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &guarded{c: c, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), stopWebhook: func() { _ = srv.Close() }}
+	g := &guarded{c: c, cfg: cfg, kubeconfig: filepath.Join(t.TempDir(), "kubeconfig"), stopWebhook: func() { _ = srv.Close() }}
 	if err := os.WriteFile(g.kubeconfig, kubeconfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -187,11 +191,29 @@ func setReplicas(ctx context.Context, c client.Client, app *appsv1alpha1.Statele
 	return c.Update(ctx, fresh, opts...)
 }
 
-// scaleSubresource writes replicas through statelessapps/scale, as kubectl
-// scale and autoscalers do.
-func scaleSubresource(ctx context.Context, c client.Client, app *appsv1alpha1.StatelessApp, replicas int32, opts ...client.SubResourceUpdateOption) error {
+// scaleSubresource writes replicas through the scale subresource (of a
+// StatelessApp, a Deployment ...), as kubectl scale and autoscalers do.
+func scaleSubresource(ctx context.Context, c client.Client, obj client.Object, replicas int32, opts ...client.SubResourceUpdateOption) error {
 	scale := &autoscalingv1.Scale{Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
-	return c.SubResource("scale").Update(ctx, app, append(opts, client.WithSubResourceBody(scale))...)
+	return c.SubResource("scale").Update(ctx, obj, append(opts, client.WithSubResourceBody(scale))...)
+}
+
+// as is a client of the API server acting as user, in groups.
+func (g *guarded) as(t *testing.T, user string, groups ...string) client.Client {
+	t.Helper()
+	cfg := rest.CopyConfig(g.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	c, err := client.New(cfg, client.Options{Scheme: scheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// strata is a client acting as Strata's controllers do in the local
+// datacenter: a service account of strata-system with the admin's rights.
+func (g *guarded) strata(t *testing.T) client.Client {
+	return g.as(t, guardrails.StrataControllers+"strata-apps", "system:masters")
 }
 
 func TestGuardrails(t *testing.T) {
@@ -384,8 +406,146 @@ func TestGuardrails(t *testing.T) {
 		wantAllowed(t, "deleting a CRD without objects", c.Delete(ctx, widgets.DeepCopy()))
 	})
 
-	// Last: it stops the webhook.
+	t.Run("replicas of what a StatelessApp expands into", func(t *testing.T) { testManagedReplicas(t, g) })
+
+	// Last: they stop the webhook.
 	t.Run("evictions", func(t *testing.T) { testEvictions(t, g) })
+	t.Run("scaling with the webhook down", func(t *testing.T) { testScaleWebhookDown(t, g) })
+}
+
+// makeDeployment is a Deployment with labels (on its pods too).
+func makeDeployment(namespace, name string, labels map[string]string, replicas int32) *appsv1.Deployment {
+	selector := map[string]string{"deployment": name}
+	podLabels := map[string]string{}
+	for k, v := range labels {
+		podLabels[k] = v
+	}
+	for k, v := range selector {
+		podLabels[k] = v
+	}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: selector},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: podLabels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "app:1"}}},
+			},
+		},
+	}
+}
+
+// setDeploymentReplicas updates spec.replicas of the Deployment itself.
+func setDeploymentReplicas(ctx context.Context, c client.Client, d *appsv1.Deployment, replicas int32) error {
+	fresh := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(d), fresh); err != nil {
+		return err
+	}
+	fresh.Spec.Replicas = ptr.To(replicas)
+	return c.Update(ctx, fresh)
+}
+
+// testManagedReplicas: the replicas of what a StatelessApp expands into
+// change only by Strata, through the scale subresource (the webhook) as
+// through the object (the policy), for an owner with edit as for an admin.
+func testManagedReplicas(t *testing.T, g *guarded) {
+	c, ctx := g.c, t.Context()
+	// What Kubernetes' edit role grants on them (envtest runs no
+	// controller that would aggregate the edit role itself).
+	testutil.MustCreate(t, c, &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "edit"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{"apps"}, Resources: []string{"deployments", "deployments/scale", "replicasets", "replicasets/scale"},
+			Verbs: []string{"get", "list", "watch", "update", "patch", "delete"},
+		}},
+	})
+	testutil.MustCreate(t, c, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop-devs"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "edit"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "shop-devs"}},
+	})
+	admin, owner, strata := c, g.as(t, "bob", "shop-devs", "system:authenticated"), g.strata(t)
+	app := map[string]string{appsv1alpha1.StatelessAppLabel: "web"}
+	web := makeDeployment("shop", "web", app, 20)
+	plain := makeDeployment("shop", "plain", map[string]string{"app": "plain"}, 3)
+	rs := &appsv1.ReplicaSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web-7d9f", Labels: web.Spec.Template.Labels},
+		Spec:       appsv1.ReplicaSetSpec{Replicas: ptr.To[int32](20), Selector: web.Spec.Selector, Template: web.Spec.Template},
+	}
+	for _, obj := range []client.Object{web, plain, rs} {
+		testutil.MustCreate(t, c, obj)
+	}
+
+	webhookSays := `admission webhook "scale.guardrails.strata.dev" denied the request: `
+	// Every attempt below asks 20 -> 0.
+	managed := func(kind, name string) string {
+		return fmt.Sprintf("strata-guardrail: managed-object: %s %s is expanded from StatelessApp web and its replicas change only through it "+
+			"(this asked 20 -> 0); scale the StatelessApp instead: `kubectl scale statelessapp web -n shop --replicas=N` "+
+			"(N counts all of its replicas; one step removes at most the AppPlatform's maxScaleDownPercent).", kind, name)
+	}
+	waitDenied(t, "a dry-run scale of an app's Deployment", func(ctx context.Context) error {
+		return scaleSubresource(ctx, admin, web, 0, client.DryRunAll)
+	}, guardrails.ManagedObjectRule)
+	waitDenied(t, "a dry-run update of an app's Deployment's replicas", func(ctx context.Context) error {
+		fresh := &appsv1.Deployment{}
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(web), fresh); err != nil {
+			return err
+		}
+		fresh.Spec.Replicas = ptr.To[int32](0)
+		return admin.Update(ctx, fresh, client.DryRunAll)
+	}, guardrails.ManagedObjectRule)
+
+	wantDenied(t, "an admin scales an app's Deployment", scaleSubresource(ctx, admin, web, 0), webhookSays+managed("Deployment", "web"))
+	wantDenied(t, "kubectl scale deployment, as an admin", g.kubectl(ctx, "-n", "shop", "scale", "deployment", "web", "--replicas=0"),
+		webhookSays+managed("Deployment", "web"))
+	wantDenied(t, "an owner scales an app's Deployment", scaleSubresource(ctx, owner, web, 0), webhookSays+managed("Deployment", "web"))
+	wantDenied(t, "an admin scales a ReplicaSet of an app's Deployment", scaleSubresource(ctx, admin, rs, 0),
+		webhookSays+managed("ReplicaSet", "web-7d9f"))
+	policySays := "ValidatingAdmissionPolicy 'strata-managed-objects' with binding 'strata-managed-objects' denied request: "
+	wantDenied(t, "an admin updates an app's Deployment's replicas", setDeploymentReplicas(ctx, admin, web, 0), policySays+managed("Deployment", "web"))
+	wantDenied(t, "kubectl patch deployment, as an admin", g.kubectl(ctx, "-n", "shop", "patch", "deployment", "web", "--type=merge", "-p", `{"spec":{"replicas":0}}`),
+		policySays+managed("Deployment", "web"))
+	wantDenied(t, "an owner updates an app's Deployment's replicas", setDeploymentReplicas(ctx, owner, web, 0), policySays+managed("Deployment", "web"))
+	wantDenied(t, "an owner edits a ReplicaSet of an app's Deployment", func() error {
+		fresh := &appsv1.ReplicaSet{}
+		if err := owner.Get(ctx, client.ObjectKeyFromObject(rs), fresh); err != nil {
+			return err
+		}
+		fresh.Spec.Replicas = ptr.To[int32](0)
+		return owner.Update(ctx, fresh)
+	}(), "managed-object: ReplicaSet web-7d9f is expanded from StatelessApp web and changes only through it")
+
+	wantAllowed(t, "an admin scales an app's Deployment to what it has", scaleSubresource(ctx, admin, web, 20))
+	wantAllowed(t, "an admin scales a Deployment of no StatelessApp", scaleSubresource(ctx, admin, plain, 1))
+	wantAllowed(t, "an admin annotates an app's Deployment", func() error {
+		patch := client.MergeFrom(web.DeepCopy())
+		web.Annotations = map[string]string{"note": "looked at"}
+		return admin.Patch(ctx, web, patch)
+	}())
+	wantAllowed(t, "Strata scales its Deployment", scaleSubresource(ctx, strata, web, 19))
+	wantAllowed(t, "Strata updates its Deployment's replicas", setDeploymentReplicas(ctx, strata, web, 21))
+	got := &appsv1.Deployment{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(web), got); err != nil || *got.Spec.Replicas != 21 {
+		t.Errorf("the app's Deployment has %d replicas (%v), want 21: Strata's last change", ptr.Deref(got.Spec.Replicas, -1), err)
+	}
+}
+
+// testScaleWebhookDown: the scale webhook fails closed for the app
+// namespaces, and neither Kubernetes' namespaces nor Strata's own requests
+// wait on it.
+func testScaleWebhookDown(t *testing.T, g *guarded) {
+	c, ctx := g.c, t.Context()
+	g.stopWebhook()
+	system := makeDeployment(metav1.NamespaceSystem, "dns", map[string]string{"app": "dns"}, 2)
+	testutil.MustCreate(t, c, system)
+	wantAllowed(t, "scaling a Deployment of kube-system with the webhook down", scaleSubresource(ctx, c, system, 3))
+	web := makeDeployment("shop", "web", nil, 0)
+	err := scaleSubresource(ctx, c, web, 5)
+	if err == nil || !strings.Contains(err.Error(), `failed calling webhook "scale.guardrails.strata.dev"`) {
+		t.Errorf("scaling an app's Deployment with the webhook down: %v, want refused", err)
+	}
+	wantAllowed(t, "Strata scales its Deployment with the webhook down", scaleSubresource(ctx, g.strata(t), web, 22))
 }
 
 // makeStatefulApp is StatefulApp kv of a namespace.

@@ -36,7 +36,8 @@ type Options struct {
 }
 
 // NewHandler returns the webhook of one cluster: an http.Handler serving
-// NamespaceDeletePath, CRDDeletePath and EvictionPath (AdmissionReview v1).
+// NamespaceDeletePath, CRDDeletePath, EvictionPath and ScalePath
+// (AdmissionReview v1).
 // Serve it over TLS (see Certificates) below the base URL that install
 // registers.
 func NewHandler(opts Options) (http.Handler, error) {
@@ -51,6 +52,7 @@ func NewHandler(opts Options) (http.Handler, error) {
 	mux.Handle(NamespaceDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.namespaceDelete)})
 	mux.Handle(CRDDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.crdDelete)})
 	mux.Handle(EvictionPath, &admission.Webhook{Handler: admission.HandlerFunc(h.evictionCreate)})
+	mux.Handle(ScalePath, &admission.Webhook{Handler: admission.HandlerFunc(h.scaleUpdate)})
 	return mux, nil
 }
 

@@ -4,7 +4,8 @@
 // bounds) are ValidatingAdmissionPolicies written in CEL, which the API
 // server evaluates itself; rules that need to look at other objects (is the
 // namespace empty, does the CRD still have objects, is the pod to evict a
-// StatefulApp's and did its shard manager approve) are a webhook served by
+// StatefulApp's and did its shard manager approve, is the Deployment whose
+// Scale changes a StatelessApp's) are a webhook served by
 // Strata (NewHandler), with its own certificates (Certificates).
 //
 // Every denial starts with "strata-guardrail: <rule>:" and says how to
@@ -12,6 +13,7 @@
 package guardrails
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -43,8 +45,9 @@ const (
 	// CRDInUseRule: a CRD is deleted only when no object of it is left (or
 	// with the AllowDeleteAnnotation set to "true").
 	CRDInUseRule = "crd-in-use"
-	// ManagedObjectRule: the Deployments, Services and PodDisruptionBudgets
-	// a StatelessApp expands into change only through the StatelessApp.
+	// ManagedObjectRule: the Deployments (and their ReplicaSets), Services
+	// and PodDisruptionBudgets a StatelessApp expands into change only
+	// through the StatelessApp; their replicas only by Strata.
 	ManagedObjectRule = "managed-object"
 	// StatefulEvictionRule: a pod of a StatefulApp is evicted only with its
 	// shard manager's approval (the pod's StopApprovedAnnotation, unexpired).
@@ -111,49 +114,112 @@ func WorkloadPolicies() []Policy {
 	}
 }
 
-// managedObjects denies people changing or deleting what a StatelessApp
-// expands into (the guardrails on the app would mean nothing if `kubectl
-// delete deployment` or `kubectl edit pdb` went around them). Kubernetes'
-// own controllers (kube-system service accounts: garbage collector,
-// namespace and deployment controllers), Strata's (service accounts of
-// strata-system) and cluster admins (system:masters, as Strata in the local
-// datacenter) are not matched. The scale subresource of a Deployment
-// carries no labels to match on: a `kubectl scale deployment` is undone by
-// the StatelessApp controller at its next pass.
+// Who writes what a StatelessApp expands into, as the managed-object rule
+// tells them apart by the request's username and groups. The policy's CEL
+// (managedObjects) and the webhook's Go (scaleUpdate) read these same
+// names: there is one notion of who Strata is.
+const (
+	// strataNamespace is Strata's own namespace.
+	strataNamespace = "strata-system"
+	// StrataControllers prefixes the usernames of Strata's controllers:
+	// service accounts of strata-system. Only they change the replicas of
+	// a managed object; the local datacenter runs its app controllers as
+	// one of them.
+	StrataControllers = "system:serviceaccount:" + strataNamespace + ":"
+	// kubernetesControllers prefixes the usernames of Kubernetes' own
+	// controllers (garbage collector, namespace, deployment and
+	// replica-set controllers): service accounts of kube-system.
+	kubernetesControllers = "system:serviceaccount:kube-system:"
+	// clusterAdmins is the group of cluster admins; kwok's
+	// kube-controller-manager runs in it too (it uses the admin
+	// kubeconfig), so it is not refused labels, spec or deletes.
+	clusterAdmins = "system:masters"
+)
+
+// CEL forms of the same: whether the request is Strata's, and whether it is
+// Kubernetes' controllers' or a cluster admin's.
+const (
+	byStrata       = `request.userInfo.username.startsWith('` + StrataControllers + `')`
+	byKubeOrAdmins = `request.userInfo.username.startsWith('` + kubernetesControllers + `') || ` +
+		`'` + clusterAdmins + `' in request.userInfo.groups`
+)
+
+// isStrata is byStrata for the webhook.
+func isStrata(username string) bool { return strings.HasPrefix(username, StrataControllers) }
+
+// managedReplicasMessage is the denial of a change of a managed object's
+// replicas, in the webhook's Go; managedObjects words the same in CEL.
+func managedReplicasMessage(kind, name, namespace, app string, from, to int32) string {
+	return fmt.Sprintf("%s%s: %s %s is expanded from StatelessApp %s and its replicas change only through it (this asked %d -> %d); "+
+		"scale the StatelessApp instead: `kubectl scale statelessapp %s -n %s --replicas=N` (N counts all of its replicas; "+
+		"one step removes at most the AppPlatform's maxScaleDownPercent).",
+		Prefix, ManagedObjectRule, kind, name, app, from, to, app, namespace)
+}
+
+// managedObjects denies changing or deleting what a StatelessApp expands
+// into (the guardrails on the app would mean nothing if `kubectl delete
+// deployment` or `kubectl edit pdb` went around them):
+//
+//   - the replicas of its Deployments change only by Strata (an admin's
+//     `kubectl patch deployment` too: the pods would go before the
+//     controller puts the Deployment back); the scale subresource carries
+//     no labels to match on, so the webhook judges it (scaleUpdate);
+//   - people (not Kubernetes' controllers, not cluster admins) change
+//     neither the spec nor the labels of its Deployments, their
+//     ReplicaSets, its Service or PodDisruptionBudget, nor delete them.
+//
+// Strata's own requests are not matched at all.
 func managedObjects() Policy {
 	rules := withOperations([]admissionregistrationv1.NamedRuleWithOperations{
-		resources("apps", "deployments"),
+		resources("apps", "deployments", "replicasets"),
 		resources("", "services"),
 		resources("policy", "poddisruptionbudgets"),
 	}, admissionregistrationv1.Update, admissionregistrationv1.Delete)
 	managed := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
 		Key: appsv1alpha1.StatelessAppLabel, Operator: metav1.LabelSelectorOpExists,
 	}}}
+	// Deployments always have spec.replicas (the API server defaults it to 1).
+	deploymentReplicas := func(obj string) string {
+		return `has(` + obj + `.spec.replicas) ? ` + obj + `.spec.replicas : 1`
+	}
 	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		FailurePolicy:    ptr.To(admissionregistrationv1.Fail),
 		MatchConstraints: &admissionregistrationv1.MatchResources{ResourceRules: rules, ObjectSelector: managed},
-		MatchConditions: []admissionregistrationv1.MatchCondition{{
-			Name: "people-only",
-			Expression: `!('system:masters' in request.userInfo.groups) && ` +
-				`!request.userInfo.username.startsWith('system:serviceaccount:kube-system:') && ` +
-				`!request.userInfo.username.startsWith('system:serviceaccount:strata-system:')`,
-		}},
+		MatchConditions:  []admissionregistrationv1.MatchCondition{{Name: "not-strata", Expression: `!(` + byStrata + `)`}},
 		Variables: []admissionregistrationv1.Variable{
 			{Name: "obj", Expression: `request.operation == 'DELETE' ? oldObject : object`},
 			{Name: "app", Expression: `variables.obj.metadata.labels['` + appsv1alpha1.StatelessAppLabel + `']`},
+			{Name: "deploymentUpdate", Expression: `request.resource.resource == 'deployments' && request.operation == 'UPDATE'`},
+			{Name: "oldReplicas", Expression: deploymentReplicas("oldObject")},
+			{Name: "newReplicas", Expression: deploymentReplicas("object")},
 		},
-		Validations: []admissionregistrationv1.Validation{{
-			// An update that touches neither spec nor labels (e.g. an
-			// annotation) passes; so does the namespace being emptied.
-			Expression: `request.operation == 'UPDATE' && has(object.spec) == has(oldObject.spec) && ` +
-				`(!has(object.spec) || object.spec == oldObject.spec) && object.metadata.labels == oldObject.metadata.labels`,
-			MessageExpression: `'` + Prefix + ManagedObjectRule + `: ' + request.kind.kind + ' ' + variables.obj.metadata.name + ` +
-				`' is expanded from StatelessApp ' + variables.app + ' and changes only through it: ' + ` +
-				`'edit the StatelessApp (kubectl edit statelessapp ' + variables.app + ' -n ' + variables.obj.metadata.namespace + ` +
-				`', or kubectl scale statelessapp ...); deleting the StatelessApp deletes it.'`,
-			Message: Prefix + ManagedObjectRule + ": this object is expanded from a StatelessApp and changes only through it; edit the StatelessApp.",
-			Reason:  ptr.To(metav1.StatusReasonForbidden),
-		}},
+		Validations: []admissionregistrationv1.Validation{
+			{
+				// First: its message says how to scale, also to an owner
+				// whose change the next rule refuses as well.
+				Expression: `!variables.deploymentUpdate || variables.newReplicas == variables.oldReplicas`,
+				MessageExpression: `'` + Prefix + ManagedObjectRule + `: ' + request.kind.kind + ' ' + object.metadata.name + ` +
+					`' is expanded from StatelessApp ' + variables.app + ' and its replicas change only through it (this asked ' + ` +
+					`string(variables.oldReplicas) + ' -> ' + string(variables.newReplicas) + '); scale the StatelessApp instead: ` +
+					"`kubectl scale statelessapp ' + variables.app + ' -n ' + object.metadata.namespace + ' --replicas=N`" +
+					` (N counts all of its replicas; one step removes at most the AppPlatform\'s maxScaleDownPercent).'`,
+				Message: Prefix + ManagedObjectRule + ": the replicas of a Deployment expanded from a StatelessApp change only through it; " +
+					"scale the StatelessApp instead.",
+				Reason: ptr.To(metav1.StatusReasonForbidden),
+			},
+			{
+				// An update that touches neither spec nor labels (e.g. an
+				// annotation) passes; so does the namespace being emptied.
+				Expression: byKubeOrAdmins + ` || (request.operation == 'UPDATE' && has(object.spec) == has(oldObject.spec) && ` +
+					`(!has(object.spec) || object.spec == oldObject.spec) && object.metadata.labels == oldObject.metadata.labels)`,
+				MessageExpression: `'` + Prefix + ManagedObjectRule + `: ' + request.kind.kind + ' ' + variables.obj.metadata.name + ` +
+					`' is expanded from StatelessApp ' + variables.app + ' and changes only through it: ' + ` +
+					`'edit the StatelessApp (kubectl edit statelessapp ' + variables.app + ' -n ' + variables.obj.metadata.namespace + ` +
+					`', or kubectl scale statelessapp ...); deleting the StatelessApp deletes it.'`,
+				Message: Prefix + ManagedObjectRule + ": this object is expanded from a StatelessApp and changes only through it; edit the StatelessApp.",
+				Reason:  ptr.To(metav1.StatusReasonForbidden),
+			},
+		},
 	}
 	return policy(ManagedObjectsPolicy, spec, false)
 }

@@ -42,9 +42,10 @@ func TestPoliciesMatch(t *testing.T) {
 		// subresource is where kubectl scale and autoscalers write.
 		ScaleDownPolicy:     {"UPDATE statelessapps.apps.strata.dev", "UPDATE statelessapps/scale.apps.strata.dev"},
 		RolloutBoundsPolicy: {"CREATE statelessapps.apps.strata.dev", "UPDATE statelessapps.apps.strata.dev"},
+		// Their scale subresource is the webhook's (the Scale has no labels).
 		ManagedObjectsPolicy: {
-			"DELETE deployments.apps", "DELETE poddisruptionbudgets.policy", "DELETE services.",
-			"UPDATE deployments.apps", "UPDATE poddisruptionbudgets.policy", "UPDATE services.",
+			"DELETE deployments.apps", "DELETE poddisruptionbudgets.policy", "DELETE replicasets.apps", "DELETE services.",
+			"UPDATE deployments.apps", "UPDATE poddisruptionbudgets.policy", "UPDATE replicasets.apps", "UPDATE services.",
 		},
 		// CREATE only: a StatefulApp cannot change namespace.
 		StatefulNamespacePolicy: {"CREATE statefulapps.apps.strata.dev"},
@@ -105,8 +106,11 @@ func TestWebhooks(t *testing.T) {
 					t.Errorf("%s: caBundle %q", w.Name, w.ClientConfig.CABundle)
 				}
 				wantOp := admissionregistrationv1.Delete
-				if w.Name == "pod-eviction.guardrails.strata.dev" {
+				switch w.Name {
+				case "pod-eviction.guardrails.strata.dev":
 					wantOp = admissionregistrationv1.Create
+				case "scale.guardrails.strata.dev":
+					wantOp = admissionregistrationv1.Update
 				}
 				if *w.FailurePolicy != admissionregistrationv1.Fail || *w.SideEffects != admissionregistrationv1.SideEffectClassNone ||
 					*w.TimeoutSeconds != 5 || len(w.Rules[0].Operations) != 1 || w.Rules[0].Operations[0] != wantOp {
@@ -121,6 +125,7 @@ func TestWebhooks(t *testing.T) {
 				"https://127.0.0.1:9443/clusters/w1/validate-namespace-delete",
 				"https://127.0.0.1:9443/clusters/w1/validate-crd-delete",
 				"https://127.0.0.1:9443/clusters/w1/validate-pod-eviction",
+				"https://127.0.0.1:9443/clusters/w1/validate-scale",
 			},
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -159,5 +164,46 @@ func TestEvictionWebhook(t *testing.T) {
 	}
 	if hook.ObjectSelector != nil || len(hook.MatchConditions) != 0 {
 		t.Errorf("objectSelector %v, matchConditions %v: the Eviction carries none of the pod's labels", hook.ObjectSelector, hook.MatchConditions)
+	}
+}
+
+func TestScaleWebhook(t *testing.T) {
+	var hook *admissionregistrationv1.ValidatingWebhook
+	for _, w := range WorkloadWebhooks("https://127.0.0.1:9443", nil).Webhooks {
+		if w.Name == "scale.guardrails.strata.dev" {
+			hook = &w
+		}
+	}
+	if hook == nil {
+		t.Fatal("the workload webhooks check no scale subresource")
+	}
+	want := []admissionregistrationv1.RuleWithOperations{{
+		Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Update},
+		Rule: admissionregistrationv1.Rule{
+			APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments/scale", "replicasets/scale"},
+			Scope: ptr.To(admissionregistrationv1.NamespacedScope),
+		},
+	}}
+	if diff := cmp.Diff(want, hook.Rules); diff != "" {
+		t.Errorf("rules (-want +got):\n%s", diff)
+	}
+	// Kubernetes' and Strata's own namespaces never wait on the webhook.
+	wantSelector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+		Values: []string{"kube-system", "kube-public", "kube-node-lease", "strata-system"},
+	}}}
+	if diff := cmp.Diff(wantSelector, hook.NamespaceSelector); diff != "" {
+		t.Errorf("namespaceSelector (-want +got):\n%s", diff)
+	}
+	wantConditions := []admissionregistrationv1.MatchCondition{
+		{Name: "not-strata", Expression: "!(request.userInfo.username.startsWith('system:serviceaccount:strata-system:'))"},
+		{Name: "replicas-change", Expression: "(has(object.spec.replicas) ? object.spec.replicas : 0) != " +
+			"(has(oldObject.spec.replicas) ? oldObject.spec.replicas : 0)"},
+	}
+	if diff := cmp.Diff(wantConditions, hook.MatchConditions); diff != "" {
+		t.Errorf("matchConditions (-want +got):\n%s", diff)
+	}
+	if hook.ObjectSelector != nil || *hook.FailurePolicy != admissionregistrationv1.Fail {
+		t.Errorf("objectSelector %v (a Scale has no labels), failurePolicy %s (want Fail)", hook.ObjectSelector, *hook.FailurePolicy)
 	}
 }

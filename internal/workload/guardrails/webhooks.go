@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -16,6 +17,7 @@ const (
 	NamespaceDeletePath = "/validate-namespace-delete"
 	CRDDeletePath       = "/validate-crd-delete"
 	EvictionPath        = "/validate-pod-eviction"
+	ScalePath           = "/validate-scale"
 )
 
 // Names of the ValidatingWebhookConfigurations.
@@ -35,11 +37,12 @@ func HubWebhooks(baseURL string, caBundle []byte) *admissionregistrationv1.Valid
 }
 
 // WorkloadWebhooks is a workload cluster's webhook configuration: namespace
-// deletes, CRD deletes and pod evictions, checked at baseURL +
-// NamespaceDeletePath, CRDDeletePath and EvictionPath.
+// deletes, CRD deletes, pod evictions and the scale subresource of
+// Deployments and ReplicaSets, checked at baseURL + NamespaceDeletePath,
+// CRDDeletePath, EvictionPath and ScalePath.
 func WorkloadWebhooks(baseURL string, caBundle []byte) *admissionregistrationv1.ValidatingWebhookConfiguration {
 	return webhookConfiguration(WorkloadWebhookConfiguration,
-		namespaceDelete(baseURL, caBundle), crdDelete(baseURL, caBundle), eviction(baseURL, caBundle))
+		namespaceDelete(baseURL, caBundle), crdDelete(baseURL, caBundle), eviction(baseURL, caBundle), scale(baseURL, caBundle))
 }
 
 func webhookConfiguration(name string, hooks ...admissionregistrationv1.ValidatingWebhook) *admissionregistrationv1.ValidatingWebhookConfiguration {
@@ -60,13 +63,13 @@ var (
 )
 
 func namespaceDelete(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
-	hook := webhook("namespace-delete.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+NamespaceDeletePath, caBundle, "", "v1", "namespaces")
+	hook := webhook("namespace-delete.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+NamespaceDeletePath, caBundle, "", "namespaces")
 	hook.MatchConditions = []admissionregistrationv1.MatchCondition{notKube, notDeleting, notOverridden}
 	return hook
 }
 
 func crdDelete(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
-	hook := webhook("crd-delete.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+CRDDeletePath, caBundle, "apiextensions.k8s.io", "v1", "customresourcedefinitions")
+	hook := webhook("crd-delete.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+CRDDeletePath, caBundle, "apiextensions.k8s.io", "customresourcedefinitions")
 	hook.MatchConditions = []admissionregistrationv1.MatchCondition{notDeleting, notOverridden}
 	return hook
 }
@@ -83,7 +86,7 @@ var statelessTenants = []string{string(appsv1alpha1.StatelessTenant), string(app
 // It fails closed: while Strata's webhook server is down, evictions in the
 // other namespaces are refused, so no StatefulApp pod goes unchecked.
 func eviction(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
-	hook := webhook("pod-eviction.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+EvictionPath, caBundle, "", "v1", "pods/eviction")
+	hook := webhook("pod-eviction.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+EvictionPath, caBundle, "", "pods/eviction")
 	hook.Rules[0].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 	hook.Rules[0].Scope = ptr.To(admissionregistrationv1.NamespacedScope)
 	hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
@@ -92,15 +95,45 @@ func eviction(baseURL string, caBundle []byte) admissionregistrationv1.Validatin
 	return hook
 }
 
-// webhook calls url on DELETE of a cluster-scoped resource, failing closed.
-func webhook(name, url string, caBundle []byte, group, version, resource string) admissionregistrationv1.ValidatingWebhook {
+// systemNamespaces are Kubernetes' and Strata's own namespaces, where no
+// StatelessApp lives: their Deployments scale without the scale webhook,
+// also while it is down.
+var systemNamespaces = []string{metav1.NamespaceSystem, metav1.NamespacePublic, corev1.NamespaceNodeLease, strataNamespace}
+
+// scale calls url on UPDATE (kubectl scale patches) of the scale
+// subresource of Deployments and ReplicaSets. Its object is a Scale, which
+// carries none of the labels that tell what a StatelessApp expands into, so
+// the webhook reads the Deployment or ReplicaSet itself. The match
+// conditions spare it what it would allow without a look: Strata's own
+// requests and those that leave the replicas as they are. It fails closed
+// like the others: while Strata's webhook server is down, a Deployment
+// outside the system namespaces does not scale through the subresource
+// (autoscalers included); Strata's controllers write the Deployment itself.
+func scale(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
+	hook := webhook("scale.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+ScalePath, caBundle, "apps", "deployments/scale")
+	hook.Rules[0].Resources = append(hook.Rules[0].Resources, "replicasets/scale")
+	hook.Rules[0].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Update}
+	hook.Rules[0].Scope = ptr.To(admissionregistrationv1.NamespacedScope)
+	hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: systemNamespaces,
+	}}}
+	hook.MatchConditions = []admissionregistrationv1.MatchCondition{
+		{Name: "not-strata", Expression: `!(` + byStrata + `)`},
+		{Name: "replicas-change", Expression: `(` + replicas("object") + `) != (` + replicas("oldObject") + `)`},
+	}
+	return hook
+}
+
+// webhook calls url on DELETE of a cluster-scoped resource (of version
+// v1), failing closed.
+func webhook(name, url string, caBundle []byte, group, resource string) admissionregistrationv1.ValidatingWebhook {
 	return admissionregistrationv1.ValidatingWebhook{
 		Name:         name,
 		ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: ptr.To(url), CABundle: caBundle},
 		Rules: []admissionregistrationv1.RuleWithOperations{{
 			Operations: []admissionregistrationv1.OperationType{admissionregistrationv1.Delete},
 			Rule: admissionregistrationv1.Rule{
-				APIGroups: []string{group}, APIVersions: []string{version}, Resources: []string{resource},
+				APIGroups: []string{group}, APIVersions: []string{"v1"}, Resources: []string{resource},
 				Scope: ptr.To(admissionregistrationv1.ClusterScope),
 			},
 		}},

@@ -78,8 +78,9 @@ func Hub(ctx context.Context, c client.Client, wh Webhook) error {
 // ClusterRoles that give the Kubernetes view, edit and admin roles their
 // share of the apps' API, the StatelessApp and StatefulApp guardrails, the
 // webhook that refuses deleting a namespace that holds workloads or a CRD
-// that still has objects and evicting a StatefulApp pod without its shard
-// manager's approval, and the StorageClass of local volumes (LocalSSD).
+// that still has objects, evicting a StatefulApp pod without its shard
+// manager's approval and scaling a StatelessApp's Deployment around it,
+// and the StorageClass of local volumes (LocalSSD).
 func Workload(ctx context.Context, c client.Client, wh Webhook) error {
 	if err := installCRDs(ctx, c, crd.Workload); err != nil {
 		return err
