@@ -18,6 +18,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cli/suggest"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 )
 
@@ -95,7 +96,7 @@ func similarNames(name string, names []string) []string {
 			continue
 		}
 		seen[n] = true
-		d := editDistance(name, n)
+		d := suggest.Distance(name, n)
 		if strings.Contains(n, name) || strings.Contains(name, n) || d <= max(2, len(name)/3) {
 			out = append(out, scored{n, d})
 		}
@@ -111,27 +112,6 @@ func similarNames(name string, names []string) []string {
 		res = append(res, s.name)
 	}
 	return res
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // workloadScheme knows what is read from a workload cluster.

@@ -25,7 +25,7 @@ func Closest(name string, candidates []string) []string {
 		if c == name || slices.Contains(out, c) {
 			continue
 		}
-		d := distance(lower, strings.ToLower(c))
+		d := Distance(lower, strings.ToLower(c))
 		if lower != "" && strings.HasPrefix(strings.ToLower(c), lower) {
 			d = min(d, 1)
 		}
@@ -54,8 +54,8 @@ func DidYouMean(name string, candidates []string) string {
 	return "; did you mean " + strings.Join(quoted, " or ") + "?"
 }
 
-// distance is the Levenshtein distance of a and b, by runes.
-func distance(a, b string) int {
+// Distance is the Levenshtein distance of a and b, by runes.
+func Distance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
