@@ -2,11 +2,13 @@ package broker_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/inventory"
@@ -277,6 +280,18 @@ func TestBadInputIsNamed(t *testing.T) {
 				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{PageSize: 5000})
 				return err
 			}, codes.InvalidArgument, "page_size must be within 0..1000"},
+			"maintenance zone past the last": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 21})
+				return err
+			}, codes.InvalidArgument, "maintenance_zone 21 is not one of datacenter dc1's: 1..20"},
+			"negative maintenance zone": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{MaintenanceZone: -1})
+				return err
+			}, codes.InvalidArgument, "maintenance_zone -1 is not one of any datacenter's: 1..20"},
+			"maintenance zone of an unknown datacenter": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc9", MaintenanceZone: 1})
+				return err
+			}, codes.NotFound, `datacenter "dc9" does not exist`},
 			"disruption without reason": {func() error {
 				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", Actor: "me"})
 				return err
@@ -315,6 +330,84 @@ func TestMachinePaging(t *testing.T) {
 		}
 		if len(seen) != 400 {
 			t.Errorf("paged through %d machines, want 400", len(seen))
+		}
+	})
+}
+
+// TestMachinePageTokens: a page token continues only the listing that
+// returned it, from the broker that issued it; anything else is refused
+// with a message that says what is wrong.
+func TestMachinePageTokens(t *testing.T) {
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		ctx := t.Context()
+		ids := func(resp *brokerv1.ListMachinesResponse) []string {
+			var out []string
+			for _, m := range resp.GetMachines() {
+				out = append(out, m.GetId())
+			}
+			return out
+		}
+		zone3 := &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 5}
+		first, err := e.client.ListMachines(ctx, zone3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := first.GetNextPageToken()
+
+		// The same query continues, with another page size too.
+		all, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 7, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(all)[5:], ids(next)); diff != "" {
+			t.Errorf("second page (-want +got):\n%s", diff)
+		}
+
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			t.Fatalf("a token the broker issued is not base64url: %v", err)
+		}
+		altered := slices.Clone(raw)
+		altered[len(altered)/2] ^= 1
+		other := startWith(t, dsn, broker.ServerOptions{}, broker.Options{}) // another broker on the same inventory
+		othersToken, err := other.client.ListMachines(ctx, zone3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		with := func(req *brokerv1.ListMachinesRequest, token string) *brokerv1.ListMachinesRequest {
+			req = proto.CloneOf(req)
+			req.PageToken = token
+			return req
+		}
+		const notIssued = "page_token is not a token this broker issued"
+		cases := map[string]struct {
+			req  *brokerv1.ListMachinesRequest
+			want string
+		}{
+			"another zone's listing":  {with(&brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 4}, token), "page_token was issued for another query"},
+			"every machine's listing": {with(&brokerv1.ListMachinesRequest{}, token), "page_token was issued for another query"},
+			"another state":           {with(&brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, State: brokerv1.MachineState_MACHINE_STATE_AVAILABLE}, token), "page_token was issued for another query"},
+			"forged":                  {with(zone3, "AAAAAAAAAAAAAAAAAAAA"), notIssued},
+			"a machine ID as cursor":  {with(zone3, base64.RawURLEncoding.EncodeToString([]byte(ids(first)[4]))), notIssued},
+			"altered":                 {with(zone3, base64.RawURLEncoding.EncodeToString(altered)), notIssued},
+			"truncated":               {with(zone3, token[:len(token)-3]), notIssued},
+			"not base64":              {with(zone3, token+"!"), notIssued},
+			"oversized":               {with(zone3, strings.Repeat("x", 1<<20)), "page_token is 1048576 characters long, and the tokens this broker issues are at most 512"},
+			"another broker's":        {with(zone3, othersToken.GetNextPageToken()), notIssued},
+		}
+		for name, tc := range cases {
+			t.Run(name, func(t *testing.T) {
+				resp, err := e.client.ListMachines(ctx, tc.req)
+				wantCode(t, err, codes.InvalidArgument, tc.want)
+				if len(resp.GetMachines()) > 0 {
+					t.Errorf("got a page of %d machines", len(resp.GetMachines()))
+				}
+			})
 		}
 	})
 }
