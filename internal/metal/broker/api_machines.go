@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"encoding/base64"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -39,13 +38,13 @@ func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesReq
 	case size == 0:
 		size = defaultPageSize
 	}
-	after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+	after, err := b.pages.cursor(req)
 	if err != nil {
-		return nil, invalid("page_token is not one this broker returned")
+		return nil, err
 	}
 	f := inventory.MachineFilter{
 		Datacenter: req.GetDatacenter(), MaintenanceZone: req.GetMaintenanceZone(), SKU: req.GetSku(),
-		Pool: req.GetPool(), UnhealthyOnly: req.GetUnhealthyOnly(), AfterID: string(after), Limit: size + 1,
+		Pool: req.GetPool(), UnhealthyOnly: req.GetUnhealthyOnly(), AfterID: after, Limit: size + 1,
 	}
 	if req.GetState() != brokerv1.MachineState_MACHINE_STATE_UNSPECIFIED {
 		state, ok := reverse(machineStates, req.GetState())
@@ -56,6 +55,15 @@ func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesReq
 	}
 	resp := &brokerv1.ListMachinesResponse{}
 	return resp, b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+		if f.MaintenanceZone != 0 { // 0 is any zone
+			dcs, err := tx.ListDatacenters(ctx)
+			if err != nil {
+				return err
+			}
+			if err := inventory.CheckZone(dcs, f.Datacenter, f.MaintenanceZone); err != nil {
+				return notFound(err, "datacenter %q does not exist", f.Datacenter)
+			}
+		}
 		ms, err := tx.ListMachines(ctx, f)
 		if err != nil {
 			return err
@@ -66,7 +74,9 @@ func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesReq
 		}
 		if len(ms) > size {
 			ms = ms[:size]
-			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(ms[size-1].ID))
+			if resp.NextPageToken, err = b.pages.issue(req, ms[size-1].ID); err != nil {
+				return err
+			}
 		}
 		resp.Machines = make([]*brokerv1.Machine, 0, len(ms))
 		for _, m := range ms {

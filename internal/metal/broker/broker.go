@@ -63,6 +63,8 @@ type Broker struct {
 	// kicks wakes the provisioning loop after a change (buffered: one
 	// pending kick stands for any number).
 	kicks chan struct{}
+	// pages issues and checks the page tokens of ListMachines.
+	pages pageTokens
 	// writeMu serializes the broker's writing transactions: they would
 	// otherwise contend for the same available machines and, on
 	// PostgreSQL, abort each other's serializable transactions.
@@ -87,9 +89,13 @@ func New(o Options) (*Broker, error) {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
+	pages, err := newPageTokens()
+	if err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
-		provisioner: o.Provisioner, kicks: make(chan struct{}, 1),
+		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages,
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_broker_operations_total",
 			Help: "Operations of disruptions the broker performed, by operation (reboot, reimage, replace) and result (completed, failed).",
@@ -238,6 +244,9 @@ func apiError(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, inventory.ErrConflict):
 		return status.Error(codes.Aborted, err.Error())
+	}
+	if ze, ok := errors.AsType[*inventory.ZoneError](err); ok {
+		return status.Error(codes.InvalidArgument, ze.Error())
 	}
 	return status.Error(codes.Internal, fmt.Sprintf("inventory: %v", err))
 }

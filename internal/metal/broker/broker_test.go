@@ -2,13 +2,16 @@ package broker_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/go-logr/logr"
@@ -21,6 +24,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/inventory"
@@ -53,7 +57,16 @@ func start(t *testing.T, dsn string, opts broker.ServerOptions) *env {
 
 // startWith starts a broker with bo (its store is opened here); with a
 // provisioner it also runs the broker's loops, as `strata serve broker` does.
+// The inventory is seeded unless dsn holds it already, so a second broker
+// can serve the same database.
 func startWith(t *testing.T, dsn string, opts broker.ServerOptions, bo broker.Options) *env {
+	t.Helper()
+	return startWrapped(t, dsn, opts, bo, nil)
+}
+
+// startWrapped is startWith with the broker's store wrapped by wrap (nil:
+// not wrapped); env.store is the store itself.
+func startWrapped(t *testing.T, dsn string, opts broker.ServerOptions, bo broker.Options, wrap func(inventory.Store) inventory.Store) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, dsn)
@@ -64,6 +77,9 @@ func startWith(t *testing.T, dsn string, opts broker.ServerOptions, bo broker.Op
 		t.Fatal(err)
 	}
 	bo.Store, bo.Logger = store, logr.Discard()
+	if wrap != nil {
+		bo.Store = wrap(store)
+	}
 	b, err := broker.New(bo)
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +293,18 @@ func TestBadInputIsNamed(t *testing.T) {
 				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{PageSize: 5000})
 				return err
 			}, codes.InvalidArgument, "page_size must be within 0..1000"},
+			"maintenance zone past the last": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 21})
+				return err
+			}, codes.InvalidArgument, "maintenance_zone 21 is not one of datacenter dc1's: 1..20"},
+			"negative maintenance zone": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{MaintenanceZone: -1})
+				return err
+			}, codes.InvalidArgument, "maintenance_zone -1 is not one of any datacenter's: 1..20"},
+			"maintenance zone of an unknown datacenter": {func() error {
+				_, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc9", MaintenanceZone: 1})
+				return err
+			}, codes.NotFound, `datacenter "dc9" does not exist`},
 			"disruption without reason": {func() error {
 				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", Actor: "me"})
 				return err
@@ -319,45 +347,218 @@ func TestMachinePaging(t *testing.T) {
 	})
 }
 
-func TestConcurrentPoolsNeverShareMachines(t *testing.T) {
+// TestMachinePageTokens: a page token continues only the listing that
+// returned it, from the broker that issued it; anything else is refused
+// with a message that says what is wrong.
+func TestMachinePageTokens(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		e := start(t, dsn, broker.ServerOptions{})
-		e.profile(t, general)
-		var wg sync.WaitGroup
-		errs := make(chan error, 8)
-		for i := range 8 {
-			wg.Go(func() {
-				_, err := e.client.CreatePool(t.Context(), &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
-					Name: fmt.Sprintf("p%d", i), Datacenter: "dc1", NodeProfile: "general", Capacity: 40,
-				}})
-				errs <- err
+		ctx := t.Context()
+		ids := func(resp *brokerv1.ListMachinesResponse) []string {
+			var out []string
+			for _, m := range resp.GetMachines() {
+				out = append(out, m.GetId())
+			}
+			return out
+		}
+		zone3 := &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 5}
+		first, err := e.client.ListMachines(ctx, zone3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		token := first.GetNextPageToken()
+
+		// The same query continues, with another page size too.
+		all, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next, err := e.client.ListMachines(ctx, &brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, PageSize: 7, PageToken: token})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ids(all)[5:], ids(next)); diff != "" {
+			t.Errorf("second page (-want +got):\n%s", diff)
+		}
+
+		raw, err := base64.RawURLEncoding.DecodeString(token)
+		if err != nil {
+			t.Fatalf("a token the broker issued is not base64url: %v", err)
+		}
+		altered := slices.Clone(raw)
+		altered[len(altered)/2] ^= 1
+		other := startWith(t, dsn, broker.ServerOptions{}, broker.Options{}) // another broker on the same inventory
+		othersToken, err := other.client.ListMachines(ctx, zone3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		with := func(req *brokerv1.ListMachinesRequest, token string) *brokerv1.ListMachinesRequest {
+			req = proto.CloneOf(req)
+			req.PageToken = token
+			return req
+		}
+		const notIssued = "page_token is not a token this broker issued"
+		cases := map[string]struct {
+			req  *brokerv1.ListMachinesRequest
+			want string
+		}{
+			"another zone's listing":  {with(&brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 4}, token), "page_token was issued for another query"},
+			"every machine's listing": {with(&brokerv1.ListMachinesRequest{}, token), "page_token was issued for another query"},
+			"another state":           {with(&brokerv1.ListMachinesRequest{Datacenter: "dc1", MaintenanceZone: 3, State: brokerv1.MachineState_MACHINE_STATE_AVAILABLE}, token), "page_token was issued for another query"},
+			"forged":                  {with(zone3, "AAAAAAAAAAAAAAAAAAAA"), notIssued},
+			"a machine ID as cursor":  {with(zone3, base64.RawURLEncoding.EncodeToString([]byte(ids(first)[4]))), notIssued},
+			"altered":                 {with(zone3, base64.RawURLEncoding.EncodeToString(altered)), notIssued},
+			"truncated":               {with(zone3, token[:len(token)-3]), notIssued},
+			"not base64":              {with(zone3, token+"!"), notIssued},
+			"oversized":               {with(zone3, strings.Repeat("x", 1<<20)), "page_token is 1048576 characters long, and the tokens this broker issues are at most 512"},
+			"another broker's":        {with(zone3, othersToken.GetNextPageToken()), notIssued},
+		}
+		for name, tc := range cases {
+			t.Run(name, func(t *testing.T) {
+				resp, err := e.client.ListMachines(ctx, tc.req)
+				wantCode(t, err, codes.InvalidArgument, tc.want)
+				if len(resp.GetMachines()) > 0 {
+					t.Errorf("got a page of %d machines", len(resp.GetMachines()))
+				}
 			})
 		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		owner := map[string]string{}
-		for i := range 8 {
-			pool := fmt.Sprintf("p%d", i)
-			resp, err := e.client.ListMachines(t.Context(), &brokerv1.ListMachinesRequest{Pool: pool, PageSize: 1000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, m := range resp.GetMachines() {
-				if prev, dup := owner[m.GetId()]; dup {
-					t.Errorf("machine %s is in pools %s and %s", m.GetId(), prev, pool)
-				}
-				owner[m.GetId()] = pool
-			}
-		}
-		if len(owner) != 320 {
-			t.Errorf("%d machines allocated, want 8 pools x 40", len(owner))
-		}
 	})
+}
+
+// TestConcurrentPoolsNeverShareMachines has two brokers on one database
+// create eight pools at once. A broker runs its own writes one at a time, so
+// the race is between brokers. On PostgreSQL their transactions interleave:
+// the first allocation of each broker waits for the other's, so both have
+// read the same free machines before either writes, and one of them must
+// lose and run again. SQLite takes its write lock when a transaction begins,
+// so there the brokers queue (and waiting would deadlock).
+func TestConcurrentPoolsNeverShareMachines(t *testing.T) {
+	for _, db := range testutil.Databases(t) {
+		t.Run(db.Name, func(t *testing.T) {
+			dsn := db.NewDSN(t)
+			race := db.Name == "PostgreSQL"
+			meet := newBarrier(2)
+			var stores []*racingStore
+			brokers := make([]*env, 2)
+			for i := range brokers {
+				brokers[i] = startWrapped(t, dsn, broker.ServerOptions{}, broker.Options{}, func(s inventory.Store) inventory.Store {
+					rs := &racingStore{Store: s}
+					if race {
+						rs.meet = meet
+					}
+					stores = append(stores, rs)
+					return rs
+				})
+			}
+			brokers[0].profile(t, general)
+
+			told := make([]int32, 8) // machines each client was told its pool got
+			errs := make([]error, 8)
+			var wg sync.WaitGroup
+			for i := range 8 {
+				wg.Go(func() {
+					resp, err := brokers[i%2].client.CreatePool(t.Context(), &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+						Name: fmt.Sprintf("p%d", i), Datacenter: "dc1", NodeProfile: "general", Capacity: 40,
+					}})
+					told[i], errs[i] = resp.GetPool().GetStatus().GetAllocated(), err
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("creating pool p%d: %v", i, err)
+				}
+			}
+			if race {
+				var calls, runs int32
+				for _, s := range stores {
+					calls, runs = calls+s.calls.Load(), runs+s.runs.Load()
+				}
+				if runs == calls {
+					t.Errorf("no transaction ran twice in %d: the brokers' allocations did not race", calls)
+				}
+			}
+
+			owner := map[string]string{}
+			for i := range 8 {
+				pool := fmt.Sprintf("p%d", i)
+				resp, err := brokers[(i+1)%2].client.ListMachines(t.Context(), &brokerv1.ListMachinesRequest{Pool: pool, PageSize: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := int32(len(resp.GetMachines())); n != 40 || told[i] != 40 {
+					t.Errorf("pool %s holds %d machines and its client was told %d, want 40", pool, n, told[i])
+				}
+				for _, m := range resp.GetMachines() {
+					if prev, dup := owner[m.GetId()]; dup {
+						t.Errorf("machine %s is in pools %s and %s", m.GetId(), prev, pool)
+					}
+					owner[m.GetId()] = pool
+				}
+			}
+			if len(owner) != 320 {
+				t.Errorf("%d machines allocated, want 8 pools x 40", len(owner))
+			}
+		})
+	}
+}
+
+// racingStore is the inventory store with its transactions counted (calls of
+// InTx and runs of their function: a retried transaction runs again) and,
+// when meet is set, each transaction's first AllocateMachines held at meet
+// until the other broker's transaction is there too.
+type racingStore struct {
+	inventory.Store
+	meet        *barrier
+	met         sync.Once
+	calls, runs atomic.Int32
+}
+
+func (s *racingStore) InTx(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx) error) error {
+	s.calls.Add(1)
+	return s.Store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		s.runs.Add(1)
+		return fn(ctx, &racingTx{Tx: tx, store: s})
+	})
+}
+
+type racingTx struct {
+	inventory.Tx
+	store *racingStore
+}
+
+func (t *racingTx) AllocateMachines(ctx context.Context, ids []string, pool string) error {
+	if t.store.meet != nil {
+		var err error
+		t.store.met.Do(func() { err = t.store.meet.arrive(ctx) })
+		if err != nil {
+			return err
+		}
+	}
+	return t.Tx.AllocateMachines(ctx, ids, pool)
+}
+
+// barrier lets n goroutines through once all n have arrived.
+type barrier struct {
+	mu   sync.Mutex
+	left int
+	all  chan struct{}
+}
+
+func newBarrier(n int) *barrier { return &barrier{left: n, all: make(chan struct{})} }
+
+func (b *barrier) arrive(ctx context.Context) error {
+	b.mu.Lock()
+	if b.left--; b.left == 0 {
+		close(b.all)
+	}
+	b.mu.Unlock()
+	select {
+	case <-b.all:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the other broker's allocation: %w", ctx.Err())
+	}
 }
 
 func TestWatchPools(t *testing.T) {

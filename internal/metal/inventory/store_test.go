@@ -137,6 +137,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},
 		{"UpgradeFrom0002", testUpgradeFrom0002},
+		{"QueryPlans", testQueryPlans},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDSN(t)) })

@@ -289,6 +289,10 @@ func TestService(t *testing.T) {
 			_, err := s.FailZone(ctx, &simv1.FailZoneRequest{Datacenter: "dc1", MaintenanceZone: 21, FixedBy: simv1.FaultFix_FAULT_FIX_NEVER})
 			return err
 		}, codes.InvalidArgument, "maintenance_zone 21 is not one of datacenter dc1's: 1..20"},
+		{"negative zone", func() error {
+			_, err := s.FailZone(ctx, &simv1.FailZoneRequest{Datacenter: "dc1", MaintenanceZone: -1, FixedBy: simv1.FaultFix_FAULT_FIX_NEVER})
+			return err
+		}, codes.InvalidArgument, "maintenance_zone -1 is not one of datacenter dc1's: 1..20"},
 		{"heal nothing said", func() error { _, err := s.Heal(ctx, &simv1.HealRequest{}); return err },
 			codes.InvalidArgument, "give exactly one of"},
 		{"heal two things", func() error { _, err := s.Heal(ctx, &simv1.HealRequest{All: true, Machines: zone7[:1]}); return err },

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -168,12 +167,11 @@ func (s *Service) zone(ctx context.Context, datacenter string, mz int32) ([]stri
 		if err != nil {
 			return status.Error(codes.Internal, err.Error())
 		}
-		i := slices.IndexFunc(dcs, func(dc inventory.Datacenter) bool { return dc.Name == datacenter })
-		switch {
-		case i < 0:
+		switch err := inventory.CheckZone(dcs, datacenter, mz); {
+		case errors.Is(err, inventory.ErrNotFound):
 			return status.Errorf(codes.NotFound, "datacenter %q does not exist", datacenter)
-		case mz < 1 || mz > dcs[i].MaintenanceZones:
-			return status.Errorf(codes.InvalidArgument, "maintenance_zone %d is not one of datacenter %s's: 1..%d", mz, datacenter, dcs[i].MaintenanceZones)
+		case err != nil:
+			return status.Error(codes.InvalidArgument, err.Error())
 		}
 		ms, err := tx.ListPlacements(ctx, inventory.MachineFilter{Datacenter: datacenter, MaintenanceZone: mz})
 		if err != nil {
