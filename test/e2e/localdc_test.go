@@ -94,7 +94,7 @@ func TestLocalDatacenter(t *testing.T) {
 
 	pids := componentPIDs(t, home)
 	up.interrupt(t)
-	assertStopped(t, home, pids)
+	assertStopped(t, bin, home, pids)
 
 	up = startUp(t, bin, home)
 	if !strings.Contains(up.summary, "Restarted the local datacenter") {
@@ -105,7 +105,7 @@ func TestLocalDatacenter(t *testing.T) {
 	waitClustersReady(t, bin, home)
 	pids = componentPIDs(t, home)
 	up.interrupt(t)
-	assertStopped(t, home, pids)
+	assertStopped(t, bin, home, pids)
 
 	out := run(t, bin, "strata", "down", "--home", home)
 	if !strings.Contains(out, "Removed the local datacenter") {
@@ -226,32 +226,51 @@ func runKubectlApply(t testing.TB, bin, kubeconfig, manifest string) {
 	}
 }
 
-// waitClustersReady waits until `strata status` says every cluster is ready.
+// waitClustersReady waits until `strata status` says every cluster is ready,
+// and then exits zero (it exits non-zero while anything is not ready).
 func waitClustersReady(t testing.TB, bin, home string) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, time.Minute, true, func(context.Context) (bool, error) {
-		last = run(t, bin, "strata", "status", "--home", home, "-o", "json")
-		var state localdc.DatacenterState
-		if err := json.Unmarshal([]byte(last), &state); err != nil {
-			return false, err
-		}
+		state, out, exitErr := strataStatus(t, bin, home)
+		last = out
 		for _, s := range state.Clusters {
 			if !s.Ready {
 				return false, nil
 			}
 		}
-		return len(state.Clusters) == 3 && state.Broker.Serving, nil
+		if len(state.Clusters) != 3 || !state.Broker.Serving {
+			return false, nil
+		}
+		if exitErr != nil {
+			return false, fmt.Errorf("strata status exited with %w though everything is ready", exitErr)
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatalf("clusters not ready: %v; strata status said:\n%s", err, last)
 	}
 }
 
+// strataStatus runs `strata status -o json` and returns what it reported, its
+// output and how it exited.
+func strataStatus(t testing.TB, bin, home string) (localdc.DatacenterState, string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "strata"), "status", "--home", home, "-o", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, exitErr := cmd.Output()
+	var state localdc.DatacenterState
+	if err := json.Unmarshal(out, &state); err != nil {
+		t.Fatalf("strata status printed no state (%v, %v):\n%s%s", err, exitErr, out, stderr.String())
+	}
+	return state, string(out) + stderr.String(), exitErr
+}
+
 // assertStopped checks, right after `strata up` returned from Ctrl-C, that
 // every component that ran has exited and released its port, so that an
-// immediate `strata up` meets no busy port.
-func assertStopped(t testing.TB, home string, pids map[int]string) {
+// immediate `strata up` meets no busy port, and that `strata status` fails.
+func assertStopped(t testing.TB, bin, home string, pids map[int]string) {
 	t.Helper()
 	if left := runningComponents(home); left != "" {
 		t.Errorf("components still running after Ctrl-C:\n%s", left)
@@ -269,6 +288,9 @@ func assertStopped(t testing.TB, home string, pids map[int]string) {
 	}
 	if busy := busyPorts(t, home); len(busy) > 0 {
 		t.Errorf("ports still in use after `strata up` said it stopped: %s", strings.Join(busy, ", "))
+	}
+	if _, out, err := strataStatus(t, bin, home); err == nil {
+		t.Errorf("strata status of a stopped datacenter exited zero:\n%s", out)
 	}
 }
 
