@@ -83,8 +83,8 @@ type Options struct {
 }
 
 func (o *Options) complete() error {
-	if o.Home == "" {
-		return errors.New("a home directory is required")
+	if err := o.resolvePaths(); err != nil {
+		return err
 	}
 	if o.WorkloadClusters < 0 {
 		return fmt.Errorf("--workload-clusters must be at least 1, not %d", o.WorkloadClusters)
@@ -95,6 +95,14 @@ func (o *Options) complete() error {
 	if o.JoinDuration < 0 || o.WipeDuration < 0 || o.MaintenanceDuration < 0 || o.NotReadyThreshold < 0 || o.FaultHoldOff < 0 {
 		return fmt.Errorf("--join-duration, --wipe-duration, --maintenance-duration, --not-ready-threshold and --fault-hold-off must not be negative")
 	}
+	return o.checkBinaries(requiredBinaries...)
+}
+
+// resolvePaths makes the home and the binaries' directory absolute.
+func (o *Options) resolvePaths() error {
+	if o.Home == "" {
+		return errors.New("a home directory is required")
+	}
 	var err error
 	if o.Home, err = filepath.Abs(o.Home); err != nil {
 		return err
@@ -102,8 +110,13 @@ func (o *Options) complete() error {
 	if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
 		return err
 	}
+	return nil
+}
+
+// checkBinaries fails, naming them, when programs are missing from BinDir.
+func (o *Options) checkBinaries(names ...string) error {
 	var missing []string
-	for _, b := range requiredBinaries {
+	for _, b := range names {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			missing = append(missing, b)
 		}

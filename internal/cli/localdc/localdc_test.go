@@ -95,3 +95,15 @@ func TestStatus(t *testing.T) {
 		t.Errorf("-o xml: %v, want %s", err, want)
 	}
 }
+
+// `strata down` of a home that does not exist needs no binaries.
+func TestDownWithoutDatacenter(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "nothing")
+	out, err := execute(t, NewDownCommand(&globals.Flags{Home: home, BinDir: t.TempDir()}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "No local datacenter in " + home + ": nothing to remove.\n"; out != want {
+		t.Errorf("strata down printed %q, want %q", out, want)
+	}
+}
