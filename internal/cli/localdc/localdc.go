@@ -39,6 +39,7 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var seed int64
 	var poolCapacity int32
 	var joinDuration, wipeDuration, notReadyThreshold, faultHoldOff time.Duration
+	readyTimeout := localdc.DefaultReadyTimeout
 	maintenanceDuration := sim.DefaultMaintenanceDuration
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -53,6 +54,7 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
+				ReadyTimeout: readyTimeout,
 			})
 		},
 	}
@@ -72,6 +74,8 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		fmt.Sprintf("how long a Node must be NotReady before remediation acts (default %s)", remediation.DefaultNotReadyThreshold))
 	cmd.Flags().DurationVar(&faultHoldOff, "fault-hold-off", 0,
 		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
+	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
+		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd
 }
 
