@@ -398,8 +398,8 @@ func runningComponents(clusterDir string) []component {
 
 // liveComponent records a running process as a component.
 func liveComponent(name string, pid int) (component, bool) {
-	state, started, ok := procStat(pid)
-	if !ok || exitedState(state) {
+	_, started, ok := procStat(pid)
+	if !ok || !threadsLive(pid) {
 		return component{}, false
 	}
 	return component{name: name, pid: pid, started: started}, true
@@ -407,16 +407,32 @@ func liveComponent(name string, pid int) (component, bool) {
 
 // running says whether the component's process has not exited yet. It
 // reads /proc rather than the command line, which a dying process loses
-// well before it closes its sockets; a zombie has closed them.
+// well before it closes its sockets.
 func (c component) running() bool {
-	state, started, ok := procStat(c.pid)
-	return ok && started == c.started && !exitedState(state)
+	_, started, ok := procStat(c.pid)
+	return ok && started == c.started && threadsLive(c.pid)
 }
 
-// exitedState is true for a zombie or a dead process: it has released its
-// files and ports, and only waits for its parent (init, for a component).
-func exitedState(state byte) bool {
-	return state == 'Z' || state == 'X'
+// threadsLive says whether a thread of the process has yet to exit. The
+// main thread of a killed Go program can be a zombie while its other
+// threads still tear the process down and hold its sockets open; once they
+// are gone too, its files and ports are released.
+func threadsLive(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		raw, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if err != nil {
+			continue // the thread is gone
+		}
+		if state, _, ok := parseStat(raw); ok && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
 }
 
 // procStat reads a process's state and start time from /proc/<pid>/stat.
@@ -425,8 +441,13 @@ func procStat(pid int) (state byte, started uint64, ok bool) {
 	if err != nil {
 		return 0, 0, false
 	}
-	// "pid (comm) state ppid ...": comm may hold spaces and parentheses;
-	// starttime is the 22nd field, the 20th after comm.
+	return parseStat(raw)
+}
+
+// parseStat reads the state and start time of a /proc stat line: "pid (comm)
+// state ppid ...", where comm may hold spaces and parentheses, and
+// starttime is the 22nd field, the 20th after comm.
+func parseStat(raw []byte) (state byte, started uint64, ok bool) {
 	i := bytes.LastIndexByte(raw, ')')
 	if i < 0 {
 		return 0, 0, false
@@ -435,7 +456,7 @@ func procStat(pid int) (state byte, started uint64, ok bool) {
 	if len(fields) < 20 || len(fields[0]) != 1 {
 		return 0, 0, false
 	}
-	started, err = strconv.ParseUint(fields[19], 10, 64)
+	started, err := strconv.ParseUint(fields[19], 10, 64)
 	if err != nil {
 		return 0, 0, false
 	}

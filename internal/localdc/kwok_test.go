@@ -113,8 +113,8 @@ func TestStopAndWaitWaitsForTheComponents(t *testing.T) {
 	if !exitAllowed.Load() {
 		t.Error("stopAndWait returned while the etcd still ran")
 	}
-	// Not reaped yet (the test is its parent): a zombie, whose files and
-	// ports are closed, is a component that has exited.
+	// Not reaped yet (the test is its parent): a zombie, whose threads have
+	// all exited and whose files and ports are closed, has exited.
 	if state, _, _ := procStat(etcd.cmd.Process.Pid); state != 'Z' {
 		t.Errorf("the etcd's state is %q, want Z (exited, not reaped)", state)
 	}
@@ -139,10 +139,15 @@ func TestWaitExitedNamesWhatStillRuns(t *testing.T) {
 
 func TestProcStat(t *testing.T) {
 	state, started, ok := procStat(os.Getpid())
-	if !ok || exitedState(state) || started == 0 {
+	if !ok || state == 'Z' || started == 0 || !threadsLive(os.Getpid()) {
 		t.Errorf("procStat(self) = %q, %d, %t; want a live process with a start time", state, started, ok)
 	}
-	if _, _, ok := procStat(1 << 30); ok {
-		t.Error("procStat of a pid beyond pid_max found a process")
+	if _, _, ok := procStat(1 << 30); ok || threadsLive(1<<30) {
+		t.Error("a pid beyond pid_max has a process")
+	}
+	// comm may hold spaces and parentheses.
+	state, started, ok = parseStat([]byte("42 (kube apiserver) (x)) Z 1 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 8675309 0 0"))
+	if !ok || state != 'Z' || started != 8675309 {
+		t.Errorf("parseStat = %q, %d, %t; want Z, 8675309", state, started, ok)
 	}
 }

@@ -361,9 +361,14 @@ func (r *Running) installHub(ctx context.Context) error {
 func (r *Running) Stop(ctx context.Context) error {
 	defer r.unlock()
 	r.closeInventory()
-	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.stop(ctx, c.Name)
-	})
+	}); err != nil {
+		return err
+	}
+	// The components have exited, and so let go of their ports; that the
+	// ports are free is what the next start needs, so it is checked too.
+	return waitPortsFree(ctx, &Datacenter{Clusters: r.Datacenter.Clusters})
 }
 
 // abort undoes a failed start: a new datacenter is deleted (and the home too

@@ -316,15 +316,28 @@ func componentPIDs(t testing.TB, home string) map[int]string {
 	return pids
 }
 
-// processExited says whether a process is gone or a zombie (which has closed its
-// files and ports).
+// processExited says whether every thread of a process has exited: the
+// process is gone, or a zombie whose other threads are gone too (a killed Go
+// program's main thread is a zombie while the others still hold its
+// sockets).
 func processExited(pid int) bool {
-	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return true
 	}
-	_, after, ok := strings.Cut(string(raw), ") ")
-	return !ok || strings.HasPrefix(after, "Z") || strings.HasPrefix(after, "X")
+	for _, task := range tasks {
+		raw, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "tid (comm) state ...": comm may hold ") ".
+		state := strings.TrimSpace(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		if state != "" && state[0] != 'Z' && state[0] != 'X' {
+			return false
+		}
+	}
+	return true
 }
 
 // busyPorts lists the ports of the home's datacenter that cannot be listened on.
