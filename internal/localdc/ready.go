@@ -2,7 +2,6 @@ package localdc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -44,6 +43,9 @@ func (r *Running) waitReady(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("cluster %s: reading kubeconfig: %w", c.Name, err)
 		}
+		// Two requests every readyPoll: above client-go's default 5 qps,
+		// whose limiter would fail the requests near the deadline.
+		cfg.QPS, cfg.Burst = 50, 100
 		cs, err := kubernetes.NewForConfig(cfg)
 		if err != nil {
 			return fmt.Errorf("cluster %s: %w", c.Name, err)
@@ -64,13 +66,29 @@ func (r *Running) waitReady(ctx context.Context) error {
 
 // clusterReady says what a starting cluster still waits for.
 func clusterReady(ctx context.Context, cs kubernetes.Interface) (string, error) {
-	if _, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+	if body, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); err != nil {
+		if failed := failedChecks(body); len(failed) > 0 {
+			// The error holds the whole body, some 40 lines.
+			return waitAPIServer, fmt.Errorf("failing checks: %s", strings.Join(failed, ", "))
+		}
 		return waitAPIServer, err
 	}
 	if _, err := cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{}); err != nil {
 		return waitServiceAccount, err
 	}
 	return "", nil
+}
+
+// failedChecks lists the checks that a /readyz body reports failing, in
+// lines like "[-]poststarthook/rbac/bootstrap-roles failed: reason withheld".
+func failedChecks(body []byte) []string {
+	var failed []string
+	for _, line := range strings.Split(string(body), "\n") {
+		if check, ok := strings.CutPrefix(line, "[-]"); ok {
+			failed = append(failed, strings.TrimSuffix(check, " failed: reason withheld"))
+		}
+	}
+	return failed
 }
 
 // readyWait waits for clusters to become ready.
@@ -110,9 +128,9 @@ func (w readyWait) run(ctx context.Context, clusters []string, probe readyProbe)
 				switch {
 				case what == "":
 					delete(state, c)
-				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
-					// The wait ended during the request: the error
-					// before says more.
+				case ctx.Err() != nil && state[c].err != nil:
+					// The wait ended during the request (its error says
+					// no more than that): the error before says more.
 				default:
 					state[c] = waiting{what: what, err: err}
 				}

@@ -126,3 +126,28 @@ func TestReadyWaitReminds(t *testing.T) {
 		t.Errorf("run after the cancellation = %v, want context.Canceled", err)
 	}
 }
+
+func TestFailedChecks(t *testing.T) {
+	cases := map[string]struct {
+		body string
+		want []string
+	}{
+		"ready":   {body: "ok"},
+		"no body": {},
+		"one failing": {
+			body: "[+]ping ok\n[+]etcd ok\n[-]poststarthook/rbac/bootstrap-roles failed: reason withheld\n[+]shutdown ok\nreadyz check failed",
+			want: []string{"poststarthook/rbac/bootstrap-roles"},
+		},
+		"two failing, one with its reason": {
+			body: "[-]etcd failed: etcd client connection not yet established\n[-]informer-sync failed: reason withheld\n",
+			want: []string{"etcd failed: etcd client connection not yet established", "informer-sync"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, failedChecks([]byte(tc.body))); diff != "" {
+				t.Errorf("failedChecks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
