@@ -10,9 +10,10 @@ import (
 
 // Down deletes the home's datacenter, every cluster and its data, and then
 // the home itself. It refuses while `strata up` runs on the home, and never
-// removes a directory that holds no strata datacenter.
+// removes a directory that holds no strata datacenter. It returns once the
+// clusters' components have exited. Only clusters to delete need kwokctl.
 func Down(ctx context.Context, opts Options) (removed bool, err error) {
-	if err := opts.complete(); err != nil {
+	if err := opts.resolvePaths(); err != nil {
 		return false, err
 	}
 	if !dirExists(opts.Home) {
@@ -28,6 +29,11 @@ func Down(ctx context.Context, opts Options) (removed bool, err error) {
 		return false, err
 	}
 	defer unlock()
+	if len(clusterDirs) > 0 {
+		if err := opts.checkBinaries("kwokctl"); err != nil {
+			return false, err
+		}
+	}
 	k := kwokctl{binDir: opts.BinDir, home: opts.Home}
 	for _, d := range clusterDirs {
 		name := filepath.Base(d)

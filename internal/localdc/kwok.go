@@ -250,18 +250,12 @@ func (k kwokctl) restartKwok(ctx context.Context, name string) error {
 	dir := ClusterDir(k.home, name)
 	pidFile := filepath.Join(dir, "pids", "kwok-controller.pid")
 	if pid, ok := componentPID(dir, pidFile); ok {
-		if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return fmt.Errorf("stopping the kwok controller of cluster %s: %w", name, err)
-		}
-		deadline := time.Now().Add(30 * time.Second)
-		for syscall.Kill(pid, 0) == nil {
-			if time.Now().After(deadline) {
-				return fmt.Errorf("the kwok controller of cluster %s (pid %d) did not stop within 30s", name, pid)
+		if kwok, ok := liveComponent("kwok-controller", pid); ok {
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+				return fmt.Errorf("stopping the kwok controller of cluster %s: %w", name, err)
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(50 * time.Millisecond):
+			if err := waitExited(ctx, []component{kwok}, exitTimeout); err != nil {
+				return fmt.Errorf("restarting the kwok controller of cluster %s: %w", name, err)
 			}
 		}
 	}
@@ -279,20 +273,63 @@ func (k kwokctl) start(ctx context.Context, name string) error {
 }
 
 func (k kwokctl) stop(ctx context.Context, name string) error {
-	if err := clearStalePIDs(ClusterDir(k.home, name)); err != nil {
-		return err
-	}
-	return k.run(ctx, "stop", "cluster", "--name", name)
+	return stopAndWait(ctx, ClusterDir(k.home, name), func(ctx context.Context) error {
+		return k.run(ctx, "stop", "cluster", "--name", name)
+	})
 }
 
 // delete removes a cluster and its data. kwokctl refuses an empty
 // --kubeconfig here, and a path that does not exist is left alone.
 func (k kwokctl) delete(ctx context.Context, name string) error {
-	if err := clearStalePIDs(ClusterDir(k.home, name)); err != nil {
+	return stopAndWait(ctx, ClusterDir(k.home, name), func(ctx context.Context) error {
+		return k.run(ctx, "delete", "cluster", "--name", name,
+			"--kubeconfig", filepath.Join(k.home, kwokWorkdir, "no-kubeconfig"))
+	})
+}
+
+// exitTimeout bounds the wait for a stopped component to exit.
+const exitTimeout = 30 * time.Second
+
+// stopAndWait runs stop, which ends a cluster's components, and returns once
+// every component that ran before has exited. kwokctl sends SIGKILL and
+// returns at once, while an etcd or an API server can take seconds to exit
+// and release its ports (its memory is torn down first): without the wait,
+// "Stopped." was printed while they still ran, and an immediate `strata up`
+// met busy ports.
+func stopAndWait(ctx context.Context, clusterDir string, stop func(context.Context) error) error {
+	if err := clearStalePIDs(clusterDir); err != nil {
 		return err
 	}
-	return k.run(ctx, "delete", "cluster", "--name", name,
-		"--kubeconfig", filepath.Join(k.home, kwokWorkdir, "no-kubeconfig"))
+	running := runningComponents(clusterDir)
+	if err := stop(ctx); err != nil {
+		return err
+	}
+	return waitExited(ctx, running, exitTimeout)
+}
+
+// waitExited waits until each component has exited, and names those still
+// running after timeout.
+func waitExited(ctx context.Context, components []component, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var left []string
+		for _, c := range components {
+			if c.running() {
+				left = append(left, fmt.Sprintf("%s (pid %d)", c.name, c.pid))
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still running %s after it was stopped", strings.Join(left, ", "), timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to exit: %w", strings.Join(left, ", "), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // clearStalePIDs removes pid files that name a process which is not one of
@@ -334,16 +371,96 @@ func componentPID(clusterDir, pidFile string) (int, bool) {
 	return pid, true
 }
 
-// runningComponents lists the pids of a cluster's live components.
-func runningComponents(clusterDir string) []int {
+// component is a live process of a cluster, named after its pid file.
+type component struct {
+	name string
+	pid  int
+	// started is the process's start time (clock ticks after boot), which
+	// tells it from a later process that reuses its pid.
+	started uint64
+}
+
+// runningComponents lists a cluster's live components.
+func runningComponents(clusterDir string) []component {
 	files, _ := filepath.Glob(filepath.Join(clusterDir, "pids", "*.pid"))
-	var pids []int
+	var comps []component
 	for _, f := range files {
-		if pid, ok := componentPID(clusterDir, f); ok {
-			pids = append(pids, pid)
+		pid, ok := componentPID(clusterDir, f)
+		if !ok {
+			continue
+		}
+		if c, ok := liveComponent(strings.TrimSuffix(filepath.Base(f), ".pid"), pid); ok {
+			comps = append(comps, c)
 		}
 	}
-	return pids
+	return comps
+}
+
+// liveComponent records a running process as a component.
+func liveComponent(name string, pid int) (component, bool) {
+	_, started, ok := procStat(pid)
+	if !ok || !threadsLive(pid) {
+		return component{}, false
+	}
+	return component{name: name, pid: pid, started: started}, true
+}
+
+// running says whether the component's process has not exited yet. It
+// reads /proc rather than the command line, which a dying process loses
+// well before it closes its sockets.
+func (c component) running() bool {
+	_, started, ok := procStat(c.pid)
+	return ok && started == c.started && threadsLive(c.pid)
+}
+
+// threadsLive says whether a thread of the process has yet to exit. The
+// main thread of a killed Go program can be a zombie while its other
+// threads still tear the process down and hold its sockets open; once they
+// are gone too, its files and ports are released.
+func threadsLive(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		raw, err := os.ReadFile(filepath.Join(dir, t.Name(), "stat"))
+		if err != nil {
+			continue // the thread is gone
+		}
+		if state, _, ok := parseStat(raw); ok && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+// procStat reads a process's state and start time from /proc/<pid>/stat.
+func procStat(pid int) (state byte, started uint64, ok bool) {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, 0, false
+	}
+	return parseStat(raw)
+}
+
+// parseStat reads the state and start time of a /proc stat line: "pid (comm)
+// state ppid ...", where comm may hold spaces and parentheses, and
+// starttime is the 22nd field, the 20th after comm.
+func parseStat(raw []byte) (state byte, started uint64, ok bool) {
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	fields := strings.Fields(string(raw[i+1:]))
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return 0, 0, false
+	}
+	started, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return 0, 0, false
+	}
+	return fields[0][0], started, true
 }
 
 func lastLines(s string, n int) string {

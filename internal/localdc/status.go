@@ -53,6 +53,21 @@ type BrokerState struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
+// NotReady says, for a person, what is not ready: each cluster with its
+// reason, and the broker.
+func (s DatacenterState) NotReady() []string {
+	var out []string
+	for _, c := range s.Clusters {
+		if !c.Ready {
+			out = append(out, fmt.Sprintf("cluster %s (%s)", c.Name, c.Reason))
+		}
+	}
+	if !s.Broker.Serving {
+		out = append(out, fmt.Sprintf("the Compute Broker (%s)", s.Broker.Reason))
+	}
+	return out
+}
+
 // Status reports each cluster of the home's datacenter and its broker.
 func Status(ctx context.Context, home string) (DatacenterState, error) {
 	home, err := filepath.Abs(home)

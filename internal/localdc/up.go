@@ -33,8 +33,9 @@ import (
 // DefaultWorkloadClusters is how many workload clusters a new datacenter gets.
 const DefaultWorkloadClusters = 2
 
-// readyTimeout bounds how long a cluster may take to serve after its start.
-const readyTimeout = 2 * time.Minute
+// DefaultReadyTimeout is how long the clusters may take to serve after their
+// start, unless Options.ReadyTimeout says otherwise.
+const DefaultReadyTimeout = 2 * time.Minute
 
 // requiredBinaries are the programs of bin/ that the local datacenter runs.
 var requiredBinaries = []string{
@@ -80,11 +81,14 @@ type Options struct {
 	// NotReady, and a machine reported faulty, before remediation acts;
 	// zero means the remediation controller's defaults.
 	NotReadyThreshold, FaultHoldOff time.Duration
+	// ReadyTimeout is how long the clusters may take to become ready after
+	// their start; zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
 }
 
 func (o *Options) complete() error {
-	if o.Home == "" {
-		return errors.New("a home directory is required")
+	if err := o.resolvePaths(); err != nil {
+		return err
 	}
 	if o.WorkloadClusters < 0 {
 		return fmt.Errorf("--workload-clusters must be at least 1, not %d", o.WorkloadClusters)
@@ -95,6 +99,20 @@ func (o *Options) complete() error {
 	if o.JoinDuration < 0 || o.WipeDuration < 0 || o.MaintenanceDuration < 0 || o.NotReadyThreshold < 0 || o.FaultHoldOff < 0 {
 		return fmt.Errorf("--join-duration, --wipe-duration, --maintenance-duration, --not-ready-threshold and --fault-hold-off must not be negative")
 	}
+	if o.ReadyTimeout < 0 {
+		return fmt.Errorf("--timeout must not be negative, not %s", o.ReadyTimeout)
+	}
+	if o.ReadyTimeout == 0 {
+		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	return o.checkBinaries(requiredBinaries...)
+}
+
+// resolvePaths makes the home and the binaries' directory absolute.
+func (o *Options) resolvePaths() error {
+	if o.Home == "" {
+		return errors.New("a home directory is required")
+	}
 	var err error
 	if o.Home, err = filepath.Abs(o.Home); err != nil {
 		return err
@@ -102,8 +120,13 @@ func (o *Options) complete() error {
 	if o.BinDir, err = filepath.Abs(o.BinDir); err != nil {
 		return err
 	}
+	return nil
+}
+
+// checkBinaries fails, naming them, when programs are missing from BinDir.
+func (o *Options) checkBinaries(names ...string) error {
 	var missing []string
-	for _, b := range requiredBinaries {
+	for _, b := range names {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			missing = append(missing, b)
 		}
@@ -338,9 +361,14 @@ func (r *Running) installHub(ctx context.Context) error {
 func (r *Running) Stop(ctx context.Context) error {
 	defer r.unlock()
 	r.closeInventory()
-	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
+	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.stop(ctx, c.Name)
-	})
+	}); err != nil {
+		return err
+	}
+	// The components have exited, and so let go of their ports; that the
+	// ports are free is what the next start needs, so it is checked too.
+	return waitPortsFree(ctx, &Datacenter{Clusters: r.Datacenter.Clusters})
 }
 
 // abort undoes a failed start: a new datacenter is deleted (and the home too
@@ -400,34 +428,6 @@ func (r *Running) eachCluster(ctx context.Context, fn func(context.Context, Clus
 		})
 	}
 	return g.Wait()
-}
-
-// waitReady waits until every API server is ready and, in each cluster, the
-// controller-manager has made the default ServiceAccount (so pods can be made).
-func (r *Running) waitReady(ctx context.Context) error {
-	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
-		cfg, err := clientcmd.BuildConfigFromFlags("", KubeconfigPath(r.opts.Home, c.Name))
-		if err != nil {
-			return fmt.Errorf("reading kubeconfig: %w", err)
-		}
-		cs, err := kubernetes.NewForConfig(cfg)
-		if err != nil {
-			return err
-		}
-		var lastErr error
-		err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, readyTimeout, true, func(ctx context.Context) (bool, error) {
-			if _, lastErr = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx); lastErr != nil {
-				return false, nil
-			}
-			_, lastErr = cs.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-			return lastErr == nil, nil
-		})
-		if err != nil {
-			return fmt.Errorf("not ready after %s (last error: %w); see the logs in %s",
-				readyTimeout, lastErr, filepath.Join(ClusterDir(r.opts.Home, c.Name), "logs"))
-		}
-		return nil
-	})
 }
 
 // portsFreeTimeout bounds the wait for the components just stopped to let

@@ -8,9 +8,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,6 +25,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/internal/localdc"
 )
@@ -87,10 +92,9 @@ func TestLocalDatacenter(t *testing.T) {
 	runKubectlApply(t, bin, wl, workloadManifest)
 	waitRunningPods(t, wl, 5)
 
+	pids := componentPIDs(t, home)
 	up.interrupt(t)
-	if left := runningComponents(home); left != "" {
-		t.Fatalf("components still running after Ctrl-C:\n%s", left)
-	}
+	assertStopped(t, bin, home, pids)
 
 	up = startUp(t, bin, home)
 	if !strings.Contains(up.summary, "Restarted the local datacenter") {
@@ -99,7 +103,9 @@ func TestLocalDatacenter(t *testing.T) {
 	// The Deployment and its pods came back with the data.
 	waitRunningPods(t, wl, 5)
 	waitClustersReady(t, bin, home)
+	pids = componentPIDs(t, home)
 	up.interrupt(t)
+	assertStopped(t, bin, home, pids)
 
 	out := run(t, bin, "strata", "down", "--home", home)
 	if !strings.Contains(out, "Removed the local datacenter") {
@@ -220,26 +226,152 @@ func runKubectlApply(t testing.TB, bin, kubeconfig, manifest string) {
 	}
 }
 
-// waitClustersReady waits until `strata status` says every cluster is ready.
+// waitClustersReady waits until `strata status` says every cluster is ready,
+// and then exits zero (it exits non-zero while anything is not ready).
 func waitClustersReady(t testing.TB, bin, home string) {
 	t.Helper()
 	var last string
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, time.Minute, true, func(context.Context) (bool, error) {
-		last = run(t, bin, "strata", "status", "--home", home, "-o", "json")
-		var state localdc.DatacenterState
-		if err := json.Unmarshal([]byte(last), &state); err != nil {
-			return false, err
-		}
+		state, out, exitErr := strataStatus(t, bin, home)
+		last = out
 		for _, s := range state.Clusters {
 			if !s.Ready {
 				return false, nil
 			}
 		}
-		return len(state.Clusters) == 3 && state.Broker.Serving, nil
+		if len(state.Clusters) != 3 || !state.Broker.Serving {
+			return false, nil
+		}
+		if exitErr != nil {
+			return false, fmt.Errorf("strata status exited with %w though everything is ready", exitErr)
+		}
+		return true, nil
 	})
 	if err != nil {
 		t.Fatalf("clusters not ready: %v; strata status said:\n%s", err, last)
 	}
+}
+
+// strataStatus runs `strata status -o json` and returns what it reported, its
+// output and how it exited.
+func strataStatus(t testing.TB, bin, home string) (localdc.DatacenterState, string, error) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, "strata"), "status", "--home", home, "-o", "json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, exitErr := cmd.Output()
+	var state localdc.DatacenterState
+	if err := json.Unmarshal(out, &state); err != nil {
+		t.Fatalf("strata status printed no state (%v, %v):\n%s%s", err, exitErr, out, stderr.String())
+	}
+	return state, string(out) + stderr.String(), exitErr
+}
+
+// assertStopped checks, right after `strata up` returned from Ctrl-C, that
+// every component that ran has exited and released its port, so that an
+// immediate `strata up` meets no busy port, and that `strata status` fails.
+func assertStopped(t testing.TB, bin, home string, pids map[int]string) {
+	t.Helper()
+	if left := runningComponents(home); left != "" {
+		t.Errorf("components still running after Ctrl-C:\n%s", left)
+	}
+	// A dying process loses its command line, which pgrep matches, seconds
+	// before it closes its sockets: /proc says whether it has exited.
+	var left []string
+	for pid, name := range pids {
+		if !processExited(pid) {
+			left = append(left, fmt.Sprintf("%s (pid %d)", name, pid))
+		}
+	}
+	if len(left) > 0 {
+		t.Errorf("still running after `strata up` said it stopped: %s", strings.Join(left, ", "))
+	}
+	if busy := busyPorts(t, home); len(busy) > 0 {
+		t.Errorf("ports still in use after `strata up` said it stopped: %s", strings.Join(busy, ", "))
+	}
+	if _, out, err := strataStatus(t, bin, home); err == nil {
+		t.Errorf("strata status of a stopped datacenter exited zero:\n%s", out)
+	}
+}
+
+// componentPIDs reads the pid files of the home's clusters: pid -> cluster/component.
+func componentPIDs(t testing.TB, home string) map[int]string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no pid files in %s (%v)", home, err)
+	}
+	pids := map[int]string{}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		pids[pid] = filepath.Base(filepath.Dir(filepath.Dir(f))) + "/" + strings.TrimSuffix(filepath.Base(f), ".pid")
+	}
+	return pids
+}
+
+// processExited says whether every thread of a process has exited: the
+// process is gone, or a zombie whose other threads are gone too (a killed Go
+// program's main thread is a zombie while the others still hold its
+// sockets).
+func processExited(pid int) bool {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "task")
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return true
+	}
+	for _, task := range tasks {
+		raw, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// "tid (comm) state ...": comm may hold ") ".
+		state := strings.TrimSpace(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		if state != "" && state[0] != 'Z' && state[0] != 'X' {
+			return false
+		}
+	}
+	return true
+}
+
+// busyPorts lists the ports of the home's datacenter that cannot be listened on.
+func busyPorts(t testing.TB, home string) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(home, "datacenter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dc localdc.Datacenter
+	if err := yaml.Unmarshal(raw, &dc); err != nil {
+		t.Fatal(err)
+	}
+	ports := map[string]uint32{"broker": dc.BrokerPort, "broker metrics": dc.BrokerMetricsPort, "webhook": dc.WebhookPort}
+	for _, c := range dc.Clusters {
+		p := c.Ports
+		for name, port := range map[string]uint32{
+			"kube-apiserver": p.KubeAPIServer, "etcd": p.Etcd, "etcd peer": p.EtcdPeer,
+			"kube-controller-manager": p.KubeControllerManager, "kube-scheduler": p.KubeScheduler, "kwok": p.KwokController,
+		} {
+			ports[c.Name+"/"+name] = port
+		}
+	}
+	var busy []string
+	for name, port := range ports {
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port))))
+		if err != nil {
+			busy = append(busy, fmt.Sprintf("%s (%d)", name, port))
+			continue
+		}
+		_ = l.Close()
+	}
+	slices.Sort(busy)
+	return busy
 }
 
 // waitRunningPods waits until want pods of the web Deployment run.

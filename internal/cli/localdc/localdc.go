@@ -18,6 +18,7 @@ import (
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
@@ -38,6 +39,7 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var seed int64
 	var poolCapacity int32
 	var joinDuration, wipeDuration, notReadyThreshold, faultHoldOff time.Duration
+	readyTimeout := localdc.DefaultReadyTimeout
 	maintenanceDuration := sim.DefaultMaintenanceDuration
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -52,6 +54,7 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
+				ReadyTimeout: readyTimeout,
 			})
 		},
 	}
@@ -71,6 +74,8 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		fmt.Sprintf("how long a Node must be NotReady before remediation acts (default %s)", remediation.DefaultNotReadyThreshold))
 	cmd.Flags().DurationVar(&faultHoldOff, "fault-hold-off", 0,
 		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
+	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
+		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd
 }
 
@@ -185,10 +190,14 @@ func NewStatusCommand(g *globals.Flags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Print the local datacenter's clusters and whether each is ready",
-		Args:  cobra.NoArgs,
+		Long: `Print the local datacenter's clusters and whether each is ready, and whether
+the Compute Broker serves. It exits non-zero when any of them is not ready.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "table" && output != "json" {
-				return fmt.Errorf("--output must be table or json, not %q", output)
+			switch output {
+			case "table", "json", "yaml":
+			default:
+				return fmt.Errorf("--output must be table, json or yaml, not %q", output)
 			}
 			state, err := localdc.Status(cmd.Context(), g.Home)
 			if errors.Is(err, localdc.ErrNoDatacenter) {
@@ -197,19 +206,34 @@ func NewStatusCommand(g *globals.Flags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(state)
+			if err := printStatus(cmd.OutOrStdout(), output, state); err != nil {
+				return err
 			}
-			return printStatus(cmd.OutOrStdout(), state)
+			// Scripts wait on the exit code: what is not ready fails it.
+			if notReady := state.NotReady(); len(notReady) > 0 {
+				return fmt.Errorf("the local datacenter is not ready: %s", strings.Join(notReady, "; "))
+			}
+			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table, json or yaml")
 	return cmd
 }
 
-func printStatus(out io.Writer, state localdc.DatacenterState) error {
+func printStatus(out io.Writer, output string, state localdc.DatacenterState) error {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(state)
+	case "yaml":
+		raw, err := yaml.Marshal(state)
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(raw)
+		return err
+	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tROLE\tREADY\tVERSION\tNODES\tKUBECONFIG\tREASON")
 	for _, s := range state.Clusters {

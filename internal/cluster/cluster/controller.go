@@ -24,6 +24,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/index"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/conflicts"
 )
 
 // DefaultProbeInterval is how often a workload cluster is probed when nothing
@@ -78,7 +79,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// counts are probed again then, not only every probe interval.
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(clusterOfPool)).
 		Named("cluster").
-		Complete(r)
+		Complete(conflicts.Requeue(r))
 }
 
 // Reconcile probes one workload cluster and writes what it found.

@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
 	"github.com/strata-dev/strata/internal/cluster/condition"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/conflicts"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -139,7 +140,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(watch.Events(), handler.EnqueueRequestsFromMapFunc(r.clusterOfPoolName))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named("cluster-manager").
-		Complete(r)
+		Complete(conflicts.Requeue(r))
 }
 
 // Reconcile takes one pass over the disruptions of one workload cluster.

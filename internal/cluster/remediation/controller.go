@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/condition"
 	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/conflicts"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -177,7 +178,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(nodeutil.PoolOf))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("remediation").
-		Complete(r)
+		Complete(conflicts.Requeue(r))
 }
 
 // Reconcile judges the machines of one Pool and takes each unhealthy one a

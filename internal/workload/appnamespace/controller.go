@@ -42,6 +42,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/conflicts"
 )
 
 // Requeue intervals by the Ready reason: a namespace being deleted, or kept
@@ -127,7 +128,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.forPool)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("appnamespace").
-		Complete(r)
+		Complete(conflicts.Requeue(r))
 }
 
 // Reconcile routes one AppNamespace, if it is not yet, and brings its

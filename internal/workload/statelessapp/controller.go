@@ -45,6 +45,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/nodeutil"
+	"github.com/strata-dev/strata/internal/conflicts"
 	"github.com/strata-dev/strata/internal/workload/appstatus"
 )
 
@@ -128,7 +129,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named(r.name).
-		Complete(r)
+		Complete(conflicts.Requeue(r))
 }
 
 // Reconcile expands one StatelessApp and writes how it runs.
