@@ -94,15 +94,7 @@ func TestConflictIsNoReconcilerError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testutil.RunManager(t, mgr)
 
 	// The error line would be written as the first reconcile returns, before
 	// the retry that writes the ConfigMap.

@@ -27,6 +27,21 @@ func StartManager(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, setup 
 	if err := setup(mgr); err != nil {
 		t.Fatal(err)
 	}
+	RunManager(t, mgr)
+}
+
+// MustCreate creates obj or fails the test.
+func MustCreate(t *testing.T, c client.Client, obj client.Object) {
+	t.Helper()
+	if err := c.Create(t.Context(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// RunManager starts mgr and stops it when the test ends, failing the test if
+// it stopped with an error.
+func RunManager(t testing.TB, mgr ctrl.Manager) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
@@ -36,12 +51,4 @@ func StartManager(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, setup 
 			t.Errorf("manager: %v", err)
 		}
 	})
-}
-
-// MustCreate creates obj or fails the test.
-func MustCreate(t *testing.T, c client.Client, obj client.Object) {
-	t.Helper()
-	if err := c.Create(t.Context(), obj); err != nil {
-		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
-	}
 }

@@ -270,15 +270,7 @@ func startController(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) {
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("manager: %v", err)
-		}
-	})
+	testutil.RunManager(t, mgr)
 }
 
 func platform() *appsv1alpha1.AppPlatform {
