@@ -209,6 +209,10 @@ func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollo
 		}
 		if gate != "" {
 			out.gate = gate
+			if ro.Status.HealthGateFailingSince == nil {
+				r.recorder.Eventf(ro, nil, corev1.EventTypeNormal, fleetv1alpha1.RolloutWaitingForHealthGateReason, "HealthGate",
+					"MZ %d waits for its health gate: %s", p.current.zone, gate)
+			}
 			if since := ro.Status.HealthGateFailingSince; since != nil && r.clock.Since(since.Time) >= gateTimeout(ro) {
 				out.pause, out.pauseMessage = fleetv1alpha1.RolloutHealthGateFailedReason,
 					fmt.Sprintf("the health gate before MZ %d did not pass within %s: %s", p.current.zone, gateTimeout(ro), gate)

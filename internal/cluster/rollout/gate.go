@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -58,27 +59,71 @@ func (r *Reconciler) clusterProblems(ctx context.Context, name string, pools []s
 		if err := rc.Client.List(ctx, nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: pool}); err != nil {
 			return nil, fmt.Errorf("listing the nodes of pool %s: %w", pool, err)
 		}
+		var notReady, cordoned []string
 		for i := range nodes.Items {
 			n := &nodes.Items[i]
 			switch {
 			case p.unhealthy[n.Name]:
 			case !nodeutil.Ready(n):
-				problems = append(problems, fmt.Sprintf("node %s of pool %s is not Ready", n.Name, pool))
+				notReady = append(notReady, n.Name)
 			case p.disruptions[n.Annotations[fleetv1alpha1.CordonedForAnnotation]]:
-				problems = append(problems, fmt.Sprintf("node %s of pool %s is still cordoned for its maintenance", n.Name, pool))
+				cordoned = append(cordoned, n.Name)
 			}
 		}
+		problems = append(problems, nodeProblems(name, pool, len(nodes.Items), notReady, cordoned)...)
 	}
 	pdbs := &policyv1.PodDisruptionBudgetList{}
 	if err := rc.APIReader.List(ctx, pdbs); err != nil {
 		return nil, fmt.Errorf("listing the PodDisruptionBudgets of cluster %s: %w", name, err)
 	}
 	for i := range pdbs.Items {
-		pdb := &pdbs.Items[i]
-		if pdb.Status.ObservedGeneration == pdb.Generation && pdb.Status.CurrentHealthy < pdb.Status.DesiredHealthy {
-			problems = append(problems, fmt.Sprintf("PodDisruptionBudget %s/%s in cluster %s has %d healthy pods of the %d it requires",
-				pdb.Namespace, pdb.Name, name, pdb.Status.CurrentHealthy, pdb.Status.DesiredHealthy))
+		if msg := pdbProblem(name, &pdbs.Items[i]); msg != "" {
+			problems = append(problems, msg)
 		}
 	}
 	return problems, nil
+}
+
+// maxGateNodes bounds the Node names one finding lists.
+const maxGateNodes = 3
+
+// nodeProblems are the gate's findings about one pool's Nodes, counted
+// against the pool's Nodes in the cluster.
+func nodeProblems(cluster, pool string, nodes int, notReady, cordoned []string) []string {
+	var problems []string
+	if len(notReady) > 0 {
+		problems = append(problems, fmt.Sprintf("pool %s in cluster %s: %d of %d Nodes not Ready (%s), which must become Ready or their machines be left to remediation",
+			pool, cluster, len(notReady), nodes, nodeNames(notReady)))
+	}
+	if len(cordoned) > 0 {
+		problems = append(problems, fmt.Sprintf("pool %s in cluster %s: %d of %d Nodes still cordoned for the rollout's maintenance (%s), which the cluster manager must uncordon",
+			pool, cluster, len(cordoned), nodes, nodeNames(cordoned)))
+	}
+	return problems
+}
+
+// pdbProblem is the gate's finding about one PodDisruptionBudget, "" when
+// it has the healthy pods it requires (or its status is not current).
+func pdbProblem(cluster string, pdb *policyv1.PodDisruptionBudget) string {
+	st := pdb.Status
+	if st.ObservedGeneration != pdb.Generation || st.CurrentHealthy >= st.DesiredHealthy {
+		return ""
+	}
+	return fmt.Sprintf("PodDisruptionBudget %s/%s in cluster %s: %d of %d pods healthy, %d required, so %d more must become healthy",
+		pdb.Namespace, pdb.Name, cluster, st.CurrentHealthy, st.ExpectedPods, st.DesiredHealthy, st.DesiredHealthy-st.CurrentHealthy)
+}
+
+// gateMessage says what the health gate before a zone waits on, when the
+// zone starts, and what happens if the gate keeps failing until deadline.
+func gateMessage(zone int32, findings string, deadline time.Time, timeout time.Duration) string {
+	return fmt.Sprintf("MZ %d waits for its health gate: %s. MZ %d starts once all of that clears; if the gate still fails at %s (healthGateTimeout %s after it began to fail), the rollout pauses itself (HealthGateFailed)",
+		zone, findings, zone, deadline.UTC().Format(time.RFC3339), timeout)
+}
+
+func nodeNames(names []string) string {
+	slices.Sort(names)
+	if len(names) > maxGateNodes {
+		return strings.Join(names[:maxGateNodes], ", ") + fmt.Sprintf(" and %d more", len(names)-maxGateNodes)
+	}
+	return strings.Join(names, ", ")
 }

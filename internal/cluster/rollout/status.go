@@ -3,6 +3,7 @@ package rollout
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -91,7 +92,7 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 		reason, msg = fleetv1alpha1.RolloutWaitingForMachinesReason, completeMessage(ro, p)+
 			"; the rollout completes once they are healthy again and updated, or have left the pools"
 	default:
-		reason, msg = progress(p.current, out)
+		reason, msg = progress(p.current, out, s.HealthGateFailingSince, gateTimeout(ro))
 	}
 	set(fleetv1alpha1.RolloutProgressingCondition, progressing, reason, msg)
 	return s
@@ -114,12 +115,17 @@ func pausedCondition(ro *fleetv1alpha1.MaintenanceRollout, out outcome) metav1.C
 		Message: "spec.paused is true: open disruptions finish, no new machine is disrupted; strata rollouts resume " + ro.Name + " goes on"}
 }
 
-// progress is the Progressing reason and message of an active rollout.
-func progress(z *zonePlan, out outcome) (string, string) {
+// progress is the Progressing reason and message of an active rollout;
+// gateSince and gateTimeout say when a failing health gate pauses it.
+func progress(z *zonePlan, out outcome, gateSince *metav1.Time, gateTimeout time.Duration) (string, string) {
 	where := fmt.Sprintf("MZ %d: %d of %d machines updated, %d in progress", z.zone, z.counts[updated], z.machines, z.counts[inProgress])
 	switch {
 	case out.gate != "":
-		return fleetv1alpha1.RolloutWaitingForHealthGateReason, fmt.Sprintf("MZ %d starts once the health gate passes: %s", z.zone, out.gate)
+		since := time.Time{}
+		if gateSince != nil {
+			since = gateSince.Time
+		}
+		return fleetv1alpha1.RolloutWaitingForHealthGateReason, gateMessage(z.zone, out.gate, since.Add(gateTimeout), gateTimeout)
 	case out.overBudget != "" && z.counts[inProgress] == 0:
 		return fleetv1alpha1.RolloutWaitingForBudgetReason, fmt.Sprintf("MZ %d waits for the disruption budget: %s", z.zone, out.overBudget)
 	case out.refused != "" && out.created == 0 && z.counts[inProgress] == 0:
