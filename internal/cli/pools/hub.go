@@ -98,14 +98,24 @@ func (h *hubFlags) scale(ctx context.Context, out io.Writer, pool *fleetv1alpha1
 	if err := c.Patch(ctx, pool, client.MergeFrom(before)); err != nil {
 		return fmt.Errorf("scaling Pool %s: %w", pool.Name, err)
 	}
-	switch from := before.Spec.Capacity; {
-	case capacity < from:
-		fmt.Fprintf(out, "Pool %s: capacity %d -> %d. %d Nodes are drained and their machines released, evenly across MZs.\n",
-			pool.Name, from, capacity, from-capacity)
-	default:
-		fmt.Fprintf(out, "Pool %s: capacity %d -> %d.\n", pool.Name, from, capacity)
-	}
+	fmt.Fprintln(out, scaleMessage(before, capacity))
 	return nil
+}
+
+// scaleMessage says what scaling the Pool to capacity does, from the
+// machines and Nodes it holds (its status), not from the capacities: a Pool
+// that never got its capacity releases only what it holds above the new one.
+func scaleMessage(pool *fleetv1alpha1.Pool, capacity int32) string {
+	from, held, nodes := pool.Spec.Capacity, pool.Status.Allocated, pool.Status.Nodes
+	msg := fmt.Sprintf("Pool %s: capacity %d -> %d.", pool.Name, from, capacity)
+	switch {
+	case capacity >= from:
+		return msg
+	case held <= capacity:
+		return msg + fmt.Sprintf(" It holds %d machines (%d Nodes), no more than that: none is released.", held, nodes)
+	}
+	return msg + fmt.Sprintf(" %d of its %d machines are released, evenly across MZs, each once its Node is drained (the Pool has %d Nodes); "+
+		"`strata pools` shows the progress.", held-capacity, held, nodes)
 }
 
 func (h *hubFlags) delete(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {

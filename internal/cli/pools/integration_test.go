@@ -108,6 +108,24 @@ func TestCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("scale down says what the Pool holds is released, not the capacities' difference", func(t *testing.T) {
+		// A Pool of 3000 that got 78 machines (the broker had no more).
+		short := testutil.MakePool("short", "workload-2", 3000).Obj()
+		testutil.MustCreate(t, hub, short)
+		short.Status = fleetv1alpha1.PoolStatus{Desired: 3000, Allocated: 78, Nodes: 78, Ready: 78}
+		if err := hub.Status().Update(t.Context(), short); err != nil {
+			t.Fatal(err)
+		}
+		out, err := strata("", "scale", "short", "40")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "Pool short: capacity 3000 -> 40. 38 of its 78 machines are released, evenly across MZs, each once its Node is drained (the Pool has 78 Nodes)"
+		if !strings.Contains(out, want) {
+			t.Errorf("said %q, want %q", out, want)
+		}
+	})
+
 	t.Run("delete without --force and without a terminal", func(t *testing.T) {
 		_, err := strata("yes\n", "delete", "web")
 		wantError(t, err, "Pool web holds 0 Nodes of cluster workload-1", "strata.dev/allow-delete=true", "Not deleted: --force deletes it")

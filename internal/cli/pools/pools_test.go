@@ -5,6 +5,11 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/testutil"
 )
 
 func TestParseCapacity(t *testing.T) {
@@ -28,6 +33,47 @@ func TestParseCapacity(t *testing.T) {
 		case tc.wantErr == "" && (err != nil || got != tc.want):
 			t.Errorf("parseCapacity(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestScaleMessage(t *testing.T) {
+	// pool is a Pool of capacity that holds allocated machines, nodes of
+	// them Nodes.
+	pool := func(capacity, allocated, nodes int32) *fleetv1alpha1.Pool {
+		p := testutil.MakePool("web", "workload-1", capacity).Obj()
+		p.Status = fleetv1alpha1.PoolStatus{Desired: capacity, Allocated: allocated, Nodes: nodes}
+		return p
+	}
+	tests := map[string]struct {
+		pool     *fleetv1alpha1.Pool
+		capacity int32
+		want     string
+	}{
+		"a Pool that never got its capacity releases what it holds above the new one": {
+			pool: pool(3000, 78, 78), capacity: 40,
+			want: "Pool web: capacity 3000 -> 40. 38 of its 78 machines are released, evenly across MZs, each once its Node is drained " +
+				"(the Pool has 78 Nodes); `strata pools` shows the progress.",
+		},
+		"a full Pool, some machines not joined yet": {
+			pool: pool(100, 100, 97), capacity: 60,
+			want: "Pool web: capacity 100 -> 60. 40 of its 100 machines are released, evenly across MZs, each once its Node is drained " +
+				"(the Pool has 97 Nodes); `strata pools` shows the progress.",
+		},
+		"down to no more than it holds: nothing released": {
+			pool: pool(3000, 78, 78), capacity: 100,
+			want: "Pool web: capacity 3000 -> 100. It holds 78 machines (78 Nodes), no more than that: none is released.",
+		},
+		"up": {
+			pool: pool(40, 40, 40), capacity: 50,
+			want: "Pool web: capacity 40 -> 50.",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, scaleMessage(tc.pool, tc.capacity)); diff != "" {
+				t.Errorf("scaleMessage (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

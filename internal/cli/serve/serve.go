@@ -5,7 +5,6 @@ package serve
 import (
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,7 +64,7 @@ an operation are refused.`,
 			if err != nil {
 				return err
 			}
-			logger := zap.New(zap.WriteTo(os.Stderr))
+			logger := zap.New(zap.WriteTo(cmd.ErrOrStderr()))
 			ctx := cmd.Context()
 			store, err := inventory.Open(ctx, db)
 			if err != nil {

@@ -251,7 +251,9 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 	for _, z := range bs.GetZones() {
 		zone(z.GetMaintenanceZone()).Allocated = z.GetMachines()
 	}
-	notReady, tainted := 0, 0
+	// drained: Nodes the cluster manager drained and keeps cordoned until
+	// their machine's disruption (a reimage, a repair) is over.
+	var notReady, cordoned, tainted, drained int32
 	var drainBlocked []string
 	for i := range obs.nodes {
 		n := &obs.nodes[i]
@@ -261,15 +263,20 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		// The cluster manager's record of its drains.
 		if _, ok := n.Annotations[fleetv1alpha1.DrainStartedAnnotation]; ok {
 			status.Draining++
+		} else if n.Annotations[fleetv1alpha1.CordonedForAnnotation] != "" {
+			drained++
 		}
 		drainBlocked = append(drainBlocked, splitLines(n.Annotations[fleetv1alpha1.DrainBlockedAnnotation])...)
-		if schedulable(n) {
+		switch {
+		case schedulable(n):
 			status.Ready++
 			if mz, err := strconv.ParseInt(n.Labels[fleetv1alpha1.MaintenanceZoneLabel], 10, 32); err == nil {
 				zone(int32(mz)).Ready++
 			}
-		} else if !nodeutil.Ready(n) {
+		case !nodeutil.Ready(n):
 			notReady++
+		case n.Spec.Unschedulable:
+			cordoned++
 		}
 	}
 	status.Zones = make([]fleetv1alpha1.ZoneStatus, 0, len(zones))
@@ -292,10 +299,12 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 			fmt.Sprintf("draining %d Nodes and releasing %d machines before the Pool is removed%s", status.Nodes, status.Allocated, blockedSuffix(drainBlocked)))
 	case releasing > 0:
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DrainingReason,
-			fmt.Sprintf("releasing %d machines once their Nodes are drained (%d Nodes draining)%s", releasing, status.Draining, blockedSuffix(drainBlocked)))
-	case status.Draining > 0:
+			fmt.Sprintf("releasing %d machines once their Nodes are drained (%s)%s", releasing, drainCounts(status.Draining, drained), blockedSuffix(drainBlocked)))
+	case status.Draining > 0 || drained > 0:
+		// A Node drained for maintenance stays cordoned while its machine is
+		// reimaged: still Draining, not NodesNotReady (docs/pools.md).
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.DrainingReason,
-			fmt.Sprintf("draining %d Nodes for maintenance%s", status.Draining, blockedSuffix(drainBlocked)))
+			maintenanceMessage(status.Draining, drained)+blockedSuffix(drainBlocked))
 	case status.Allocated < want:
 		set(fleetv1alpha1.PoolReadyCondition, false, allocReason, satisfied.GetMessage())
 	case status.Nodes < status.Allocated:
@@ -309,11 +318,33 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.WaitingForDaemonSetsReason, msg)
 	case status.Ready < want:
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.NodesNotReadyReason,
-			fmt.Sprintf("%d of %d Nodes are ready (%d not Ready, the rest cordoned or still tainted)", status.Ready, want, notReady))
+			fmt.Sprintf("%d of %d Nodes are ready (%d not Ready, %d cordoned)", status.Ready, want, notReady, cordoned))
 	default:
 		set(fleetv1alpha1.PoolReadyCondition, true, fleetv1alpha1.PoolReadyReason, fmt.Sprintf("%d Nodes ready", status.Ready))
 	}
 	return status
+}
+
+// drainCounts says how many of the Pool's Nodes are draining, and drained.
+func drainCounts(draining, drained int32) string {
+	s := fmt.Sprintf("%d Nodes draining", draining)
+	if drained > 0 {
+		s += fmt.Sprintf(", %d drained", drained)
+	}
+	return s
+}
+
+// maintenanceMessage says how many Nodes are being drained for the
+// disruptions of their machines, and how many are drained and wait,
+// cordoned, for the disruption to end.
+func maintenanceMessage(draining, drained int32) string {
+	switch {
+	case drained == 0:
+		return fmt.Sprintf("draining %d Nodes for maintenance", draining)
+	case draining == 0:
+		return fmt.Sprintf("%d Nodes drained for maintenance, cordoned until it is over", drained)
+	}
+	return fmt.Sprintf("draining %d Nodes for maintenance; %d more drained, cordoned until it is over", draining, drained)
 }
 
 func daemonSetList(pool *fleetv1alpha1.Pool) string {

@@ -162,6 +162,11 @@ func TestDesiredStatus(t *testing.T) {
 		}
 		return *n.Obj()
 	}
+	// drained is a Node the cluster manager drained and keeps cordoned while
+	// its machine's disruption (here a reimage) runs; kwok keeps it Ready.
+	drained := func(name, mz string) corev1.Node {
+		return *testutil.MakeNode(name, "web", mz).Cordoned().Annotation(fleetv1alpha1.CordonedForAnnotation, "d-"+name).Obj()
+	}
 
 	tests := map[string]struct {
 		pool       *fleetv1alpha1.Pool
@@ -222,6 +227,26 @@ func TestDesiredStatus(t *testing.T) {
 				"app/p-1: The disruption budget web needs 2 healthy pods and has 2 currently; " +
 				"app/p-2: The disruption budget web needs 2 healthy pods and has 2 currently",
 		},
+		"drained for maintenance, its machine being reimaged: Draining, not NodesNotReady": {
+			pool:      testutil.MakePool("web", "wl", 3).Obj(),
+			obs:       observed{brokerPool: satisfied(3, 0), nodes: []corev1.Node{ready("m1", "1"), drained("m2", "2"), drained("m3", "2")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Draining",
+			wantMsg:   "2 Nodes drained for maintenance, cordoned until it is over",
+			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
+		"draining some for maintenance, others drained": {
+			pool:      testutil.MakePool("web", "wl", 3).Obj(),
+			obs:       observed{brokerPool: satisfied(3, 0), nodes: []corev1.Node{draining("m1", "1", "a/1: x"), drained("m2", "2"), drained("m3", "3")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Draining", wantDraining: 1,
+			wantMsg: "draining 1 Nodes for maintenance; 2 more drained, cordoned until it is over; evictions refused: a/1: x",
+		},
+		"releasing, one Node draining and one drained": {
+			pool:      testutil.MakePool("web", "wl", 1).Obj(),
+			obs:       observed{brokerPool: satisfied(3, 2), nodes: []corev1.Node{ready("m1", "1"), draining("m2", "2"), drained("m3", "3")}},
+			wantReady: metav1.ConditionFalse, wantReason: "Draining", wantDraining: 1,
+			wantMsg:   "releasing 2 machines once their Nodes are drained (1 Nodes draining, 1 drained)",
+			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
 		"deleting names the pods a budget holds": {
 			pool:      testutil.MakePool("web", "wl", 2).Deleting().Obj(),
 			obs:       observed{brokerPool: satisfied(2, 2), nodes: []corev1.Node{draining("m1", "1", "a/1: x", "a/2: x"), draining("m2", "2", "a/3: x", "a/4: x")}},
@@ -232,7 +257,15 @@ func TestDesiredStatus(t *testing.T) {
 			pool:      testutil.MakePool("web", "wl", 2).Obj(),
 			obs:       observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), *testutil.MakeNode("m2", "web", "2").NotReady().Obj()}},
 			wantReady: metav1.ConditionFalse, wantReason: "NodesNotReady",
-			wantMsg:   "1 of 2 Nodes are ready (1 not Ready, the rest cordoned or still tainted)",
+			wantMsg:   "1 of 2 Nodes are ready (1 not Ready, 0 cordoned)",
+			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
+		"a Node cordoned by someone else and one not Ready: counted apart": {
+			pool: testutil.MakePool("web", "wl", 3).Obj(),
+			obs: observed{brokerPool: satisfied(3, 0), nodes: []corev1.Node{ready("m1", "1"),
+				*testutil.MakeNode("m2", "web", "2").NotReady().Obj(), *testutil.MakeNode("m3", "web", "3").Cordoned().Obj()}},
+			wantReady: metav1.ConditionFalse, wantReason: "NodesNotReady",
+			wantMsg:   "1 of 3 Nodes are ready (1 not Ready, 1 cordoned)",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
 	}

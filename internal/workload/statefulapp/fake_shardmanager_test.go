@@ -25,7 +25,9 @@ type fakeShardManager struct {
 	mu       sync.Mutex
 	response *shardmanagerv1.RequestOperationResponse
 	// hang: calls get no answer until the caller gives up.
-	hang      bool
+	hang bool
+	// hung are the deadlines of the calls that hung (zero: the call had none).
+	hung      []time.Time
 	requests  []*shardmanagerv1.Operation
 	completed []string
 	cancelled []string
@@ -93,6 +95,10 @@ func (f *fakeShardManager) hanging() bool {
 
 func (f *fakeShardManager) RequestOperation(ctx context.Context, req *shardmanagerv1.RequestOperationRequest) (*shardmanagerv1.RequestOperationResponse, error) {
 	if f.hanging() {
+		deadline, _ := ctx.Deadline()
+		f.mu.Lock()
+		f.hung = append(f.hung, deadline)
+		f.mu.Unlock()
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
@@ -143,6 +149,13 @@ func (f *fakeShardManager) ids(pod string) []string {
 		}
 	}
 	return ids
+}
+
+// hungCalls are the deadlines of the calls that got no answer.
+func (f *fakeShardManager) hungCalls() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.hung)
 }
 
 // asked counts the requests for an operation.

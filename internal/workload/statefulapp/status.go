@@ -66,7 +66,13 @@ func Status(app *appsv1alpha1.StatefulApp, plan Plan, reach Reachability, now ti
 	ready, progressing := s.conditions(app, plan)
 	set(ready)
 	set(progressing)
-	if c, ok := reachable(reach, app.Status.Conditions); ok {
+	var records []*Record
+	for _, pp := range plan.Pods {
+		if pp.Record != nil {
+			records = append(records, pp.Record)
+		}
+	}
+	if c, ok := reachable(reach, app.Status.Conditions, records); ok {
 		set(c)
 	} else if old := meta.FindStatusCondition(app.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition); old != nil {
 		// No call this pass: the last answer stands.
@@ -77,24 +83,53 @@ func Status(app *appsv1alpha1.StatefulApp, plan Plan, reach Reachability, now ti
 	return st
 }
 
-// reachable is the ShardManagerReachable condition from this pass's calls;
-// false when no call was made and one was already reported.
-func reachable(reach Reachability, before []metav1.Condition) (metav1.Condition, bool) {
+// reachable is the ShardManagerReachable condition from the last answer
+// received: this pass's calls, else the answers the operations' records
+// hold (on the PVCs, newer than a status read from a cache that may lag
+// behind the pass that got them); false when neither says more than the
+// condition already reported.
+func reachable(reach Reachability, before []metav1.Condition, records []*Record) (metav1.Condition, bool) {
 	c := metav1.Condition{Type: appsv1alpha1.ShardManagerReachableCondition}
+	old := meta.FindStatusCondition(before, appsv1alpha1.ShardManagerReachableCondition)
 	switch {
 	case reach.Err != nil:
 		c.Status, c.Reason = metav1.ConditionFalse, appsv1alpha1.ShardManagerUnreachableReason
 		c.Message = fmt.Sprintf("no answer from the shard manager at %s: %v; every operation on the app waits, no pod is stopped", reach.Endpoint, reach.Err)
-	case reach.Answered:
+	case reach.Answered || answeredSince(records, old):
 		c.Status, c.Reason = metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason
 		c.Message = fmt.Sprintf("the shard manager at %s answered", reach.Endpoint)
-	case meta.FindStatusCondition(before, appsv1alpha1.ShardManagerReachableCondition) != nil:
+	case old != nil:
 		return c, false
 	default:
 		c.Status, c.Reason = metav1.ConditionUnknown, appsv1alpha1.ShardManagerNotAskedReason
 		c.Message = "no operation has needed the shard manager yet"
 	}
 	return c, true
+}
+
+// answeredSince says whether an operation's record shows an answer of the
+// shard manager that the condition old (nil: none) does not reflect: with
+// no condition, or Unknown, any answer; when it says unreachable, an answer
+// recorded after it turned so. A record in Approved, Denied or RetryAfter
+// entered that state on an answer, at its since; one stopping its pod,
+// waiting for it or completing had an approval, at some earlier time.
+func answeredSince(records []*Record, old *metav1.Condition) bool {
+	if old != nil && old.Status == metav1.ConditionTrue {
+		return false
+	}
+	for _, rec := range records {
+		switch rec.State {
+		case appsv1alpha1.OperationApproved, appsv1alpha1.OperationDenied, appsv1alpha1.OperationRetryAfter:
+			if old == nil || old.Status == metav1.ConditionUnknown || rec.Since.After(old.LastTransitionTime.Time) {
+				return true
+			}
+		case appsv1alpha1.OperationStopping, appsv1alpha1.OperationWaitingForPod, appsv1alpha1.OperationCompleting:
+			if old == nil || old.Status == metav1.ConditionUnknown {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // summary gathers what the conditions say of the pods.

@@ -31,6 +31,8 @@ func TestStatus(t *testing.T) {
 	v11 := makeApp(3).version("1.1").obj()
 	unreachable := metav1.Condition{Type: appsv1alpha1.ShardManagerReachableCondition, Status: metav1.ConditionFalse,
 		Reason: appsv1alpha1.ShardManagerUnreachableReason, Message: "before", LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
+	notAsked := metav1.Condition{Type: appsv1alpha1.ShardManagerReachableCondition, Status: metav1.ConditionUnknown,
+		Reason: appsv1alpha1.ShardManagerNotAskedReason, Message: "no operation has needed the shard manager yet", LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))}
 	cases := []struct {
 		name  string
 		app   *appsv1alpha1.StatefulApp
@@ -90,7 +92,8 @@ func TestStatus(t *testing.T) {
 				claims[2] = makeClaim(2).record(makeRecord(KindRestart, 2, appsv1alpha1.OperationStopping).obj()).obj()
 				return makeWorld(app).pods(pods[:2]...).claims(claims...).World
 			},
-			want:     conds{"False OperationsInProgress", "True OperationsInProgress", "Unknown NotAsked"},
+			// Its approval was an answer, whatever the status said before.
+			want:     conds{"False OperationsInProgress", "True OperationsInProgress", "True Answered"},
 			counts:   [3]int32{2, 2, 0},
 			messages: []string{"under way: kv-2 Restart (because): making the pod again on its data [WaitingForPod]"},
 			ops:      map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationWaitingForPod},
@@ -120,6 +123,49 @@ func TestStatus(t *testing.T) {
 			want:   conds{"False WaitingForShardManager", "True WaitingForShardManager", "False ShardManagerUnreachable"},
 			counts: [3]int32{3, 3, 0},
 			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationRequested},
+		},
+		{
+			name: "an approval recorded, the status read from before it (a cache behind): Answered, not NotAsked",
+			app:  v11,
+			world: func(app *appsv1alpha1.StatefulApp) World {
+				app.Status.Conditions = []metav1.Condition{notAsked}
+				pods, claims := running(v1)
+				claims[2] = makeClaim(2).record(makeRecord(KindRestart, 2, appsv1alpha1.OperationApproved).obj()).obj()
+				return makeWorld(app).pods(pods...).claims(claims...).World
+			},
+			want:   conds{"False OperationsInProgress", "True OperationsInProgress", "True Answered"},
+			counts: [3]int32{3, 3, 0},
+			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationApproved},
+		},
+		{
+			name: "unreachable, then an answer recorded after it: Answered",
+			app:  v11,
+			world: func(app *appsv1alpha1.StatefulApp) World {
+				app.Status.Conditions = []metav1.Condition{unreachable}
+				pods, claims := running(v1)
+				r := makeRecord(KindRestart, 2, appsv1alpha1.OperationRetryAfter).obj()
+				r.Since = unreachable.LastTransitionTime.Add(time.Second)
+				claims[2] = makeClaim(2).record(r).obj()
+				return makeWorld(app).pods(pods...).claims(claims...).World
+			},
+			want:   conds{"False WaitingForShardManager", "True WaitingForShardManager", "True Answered"},
+			counts: [3]int32{3, 3, 0},
+			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationRetryAfter},
+		},
+		{
+			name: "an answer recorded before the shard manager became unreachable: still unreachable",
+			app:  v11,
+			world: func(app *appsv1alpha1.StatefulApp) World {
+				app.Status.Conditions = []metav1.Condition{unreachable}
+				pods, claims := running(v1)
+				r := makeRecord(KindRestart, 2, appsv1alpha1.OperationDenied).obj()
+				r.Since = unreachable.LastTransitionTime.Add(-time.Second)
+				claims[2] = makeClaim(2).record(r).obj()
+				return makeWorld(app).pods(pods...).claims(claims...).World
+			},
+			want:   conds{"False WaitingForShardManager", "True WaitingForShardManager", "False ShardManagerUnreachable"},
+			counts: [3]int32{3, 3, 0},
+			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationDenied},
 		},
 		{
 			name: "no AppPlatform: no pod can be made",
