@@ -72,7 +72,7 @@ func Status(app *appsv1alpha1.StatefulApp, plan Plan, reach Reachability, now ti
 			records = append(records, pp.Record)
 		}
 	}
-	if c, ok := reachable(reach, app.Status.Conditions, records); ok {
+	if c, ok := reachable(reach, app.Status.Conditions, records, now); ok {
 		set(c)
 	} else if old := meta.FindStatusCondition(app.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition); old != nil {
 		// No call this pass: the last answer stands.
@@ -87,14 +87,17 @@ func Status(app *appsv1alpha1.StatefulApp, plan Plan, reach Reachability, now ti
 // received: this pass's calls, else the answers the operations' records
 // hold (on the PVCs, newer than a status read from a cache that may lag
 // behind the pass that got them); false when neither says more than the
-// condition already reported.
-func reachable(reach Reachability, before []metav1.Condition, records []*Record) (metav1.Condition, bool) {
+// condition already reported. Unreachable says when this pass's call got no
+// answer (now): each failed call rewrites the message, so someone watching
+// the app sees Strata keep asking, not a condition left from long ago.
+func reachable(reach Reachability, before []metav1.Condition, records []*Record, now time.Time) (metav1.Condition, bool) {
 	c := metav1.Condition{Type: appsv1alpha1.ShardManagerReachableCondition}
 	old := meta.FindStatusCondition(before, appsv1alpha1.ShardManagerReachableCondition)
 	switch {
 	case reach.Err != nil:
 		c.Status, c.Reason = metav1.ConditionFalse, appsv1alpha1.ShardManagerUnreachableReason
-		c.Message = fmt.Sprintf("no answer from the shard manager at %s: %v; every operation on the app waits, no pod is stopped", reach.Endpoint, reach.Err)
+		c.Message = fmt.Sprintf("no answer from the shard manager at %s when last asked, at %s: %v; every operation on the app waits, no pod is stopped",
+			reach.Endpoint, now.UTC().Format(time.RFC3339), reach.Err)
 	case reach.Answered || answeredSince(records, old):
 		c.Status, c.Reason = metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason
 		c.Message = fmt.Sprintf("the shard manager at %s answered", reach.Endpoint)

@@ -236,3 +236,65 @@ func TestStatusKeepsTransitionTimes(t *testing.T) {
 		t.Errorf("a second pass over the same world changed the status (-first +second):\n%s", diff)
 	}
 }
+
+// Each call that gets no answer rewrites ShardManagerReachable with its
+// time, keeping the time it turned False; a pass without a call keeps the
+// last: the condition shows that Strata keeps asking.
+func TestStatusUnreachableSaysWhenLastAsked(t *testing.T) {
+	app := makeApp(3).version("1.1").obj()
+	pods, claims := running(app)
+	claims[2] = makeClaim(2).record(makeRecord(KindRestart, 2, appsv1alpha1.OperationRequested).obj()).obj()
+	w := makeWorld(app).pods(pods...).claims(claims...).World
+	refused := Reachability{Endpoint: "127.0.0.1:9000", Err: errors.New("Unavailable: connection refused")}
+	type pass struct {
+		reach Reachability
+		at    time.Duration
+	}
+	type got struct {
+		Status         metav1.ConditionStatus
+		Message        string
+		TransitionedAt time.Duration
+	}
+	message := func(at time.Duration) string {
+		return "no answer from the shard manager at 127.0.0.1:9000 when last asked, at " + now.Add(at).UTC().Format(time.RFC3339) +
+			": Unavailable: connection refused; every operation on the app waits, no pod is stopped"
+	}
+	cases := []struct {
+		name   string
+		passes []pass
+		want   []got
+	}{
+		{
+			name:   "a call without an answer, then another: the message moves on, the transition stays",
+			passes: []pass{{refused, 0}, {refused, 2 * time.Second}, {refused, 6 * time.Second}},
+			want: []got{
+				{metav1.ConditionFalse, message(0), 0},
+				{metav1.ConditionFalse, message(2 * time.Second), 0},
+				{metav1.ConditionFalse, message(6 * time.Second), 0},
+			},
+		},
+		{
+			name:   "no call the next pass: the last failed call stands",
+			passes: []pass{{refused, 0}, {Reachability{Endpoint: "127.0.0.1:9000"}, 30 * time.Second}},
+			want: []got{
+				{metav1.ConditionFalse, message(0), 0},
+				{metav1.ConditionFalse, message(0), 0},
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app := app.DeepCopy()
+			var seen []got
+			for _, p := range tc.passes {
+				w.App = app
+				app.Status = Status(app, MakePlan(w), p.reach, now.Add(p.at))
+				c := meta.FindStatusCondition(app.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
+				seen = append(seen, got{c.Status, c.Message, c.LastTransitionTime.Sub(now)})
+			}
+			if diff := cmp.Diff(tc.want, seen); diff != "" {
+				t.Errorf("ShardManagerReachable after each pass (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
