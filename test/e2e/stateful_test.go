@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -186,20 +187,41 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 		before := podUIDs(t, wc)
 		store.stop(t)
 		kubectl(wl, "patch", "statefulapp", "kv", "-n", "kv", "--type=merge", "-p", `{"spec":{"version":"1.3.0","canary":null}}`)
-		a := waitStateful(t, wc, 2*time.Minute, "ShardManagerReachable False", func(a *appsv1alpha1.StatefulApp) bool {
-			return meta.IsStatusConditionFalse(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
-		})
-		t.Log(meta.FindStatusCondition(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition).Message)
-		time.Sleep(15 * time.Second)
-		if after := podUIDs(t, wc); fmt.Sprint(after) != fmt.Sprint(before) {
-			t.Errorf("pods changed while the shard manager was down: %v -> %v", before, after)
-		}
+		// Each call to the shard manager that gets no answer rewrites
+		// ShardManagerReachable with its time: every distinct False message
+		// is a pass, after the shard manager went down and on the update,
+		// that asked, got nothing and had to decide. After each, no pod may
+		// be stopping or gone and no operation approved.
+		unanswered := map[string]bool{}
+		waitStateful(t, wc, 3*time.Minute, fmt.Sprintf("%d calls to the shard manager without an answer", unansweredCalls),
+			func(a *appsv1alpha1.StatefulApp) bool {
+				if c := meta.FindStatusCondition(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition); c != nil &&
+					c.Status == metav1.ConditionFalse && !unanswered[c.Message] {
+					unanswered[c.Message] = true
+					t.Logf("call %d without an answer: %s", len(unanswered), c.Message)
+				}
+				if changed := podsChanged(t, wc, before); changed != "" {
+					t.Fatalf("after %d calls to the shard manager without an answer, %s", len(unanswered), changed)
+				}
+				for _, p := range a.Status.Pods {
+					if op := p.Operation; op != nil && op.State != appsv1alpha1.OperationRequested {
+						t.Fatalf("after %d calls to the shard manager without an answer, the operation on %s is %s (%s), want Requested",
+							len(unanswered), p.Name, op.State, op.Message)
+					}
+				}
+				return len(unanswered) >= unansweredCalls
+			})
 		out := pluginRun(t, bin, hub, "status", "kv")
 		if !strings.Contains(out, "unreachable") {
 			t.Errorf("kubectl strata status kv does not say the shard manager is unreachable:\n%s", out)
 		}
 	})
 }
+
+// unansweredCalls is how many calls to the downed shard manager the test
+// watches go unanswered (Strata asks again after 2 s, doubling: about 30 s)
+// before it is satisfied that nothing was stopped.
+const unansweredCalls = 5
 
 // refstoreProcess is `strata refstore serve`, run apart from strata so that
 // killing strata does not kill the data system.
@@ -417,6 +439,36 @@ func podUIDs(t *testing.T, c client.Client) map[string]string {
 		out[p.Name] = string(p.UID)
 	}
 	return out
+}
+
+// podsChanged says how the app's pods differ from before (name -> UID):
+// a pod gone, made again or being deleted; empty when none.
+func podsChanged(t *testing.T, c client.Client, before map[string]string) string {
+	t.Helper()
+	pods := &corev1.PodList{}
+	if err := c.List(t.Context(), pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	var changes []string
+	now := map[string]bool{}
+	for _, p := range pods.Items {
+		now[p.Name] = true
+		switch uid, ok := before[p.Name]; {
+		case !ok:
+			changes = append(changes, p.Name+" appeared")
+		case uid != string(p.UID):
+			changes = append(changes, p.Name+" was made again")
+		case p.DeletionTimestamp != nil:
+			changes = append(changes, p.Name+" is being deleted")
+		}
+	}
+	for name := range before {
+		if !now[name] {
+			changes = append(changes, name+" is gone")
+		}
+	}
+	slices.Sort(changes)
+	return strings.Join(changes, ", ")
 }
 
 // versions lists the pods' versions by ordinal, as the status has them.
