@@ -198,14 +198,14 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 				if c := meta.FindStatusCondition(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition); c != nil &&
 					c.Status == metav1.ConditionFalse && !unanswered[c.Message] {
 					unanswered[c.Message] = true
-					t.Logf("call %d without an answer: %s", len(unanswered), c.Message)
+					t.Logf("call %d seen without an answer: %s", len(unanswered), c.Message)
 				}
 				if changed := podsChanged(t, wc, before); changed != "" {
-					t.Fatalf("after %d calls to the shard manager without an answer, %s", len(unanswered), changed)
+					t.Fatalf("after %d calls to the shard manager seen without an answer, %s", len(unanswered), changed)
 				}
 				for _, p := range a.Status.Pods {
 					if op := p.Operation; op != nil && op.State != appsv1alpha1.OperationRequested {
-						t.Fatalf("after %d calls to the shard manager without an answer, the operation on %s is %s (%s), want Requested",
+						t.Fatalf("after %d calls to the shard manager seen without an answer, the operation on %s is %s (%s), want Requested",
 							len(unanswered), p.Name, op.State, op.Message)
 					}
 				}
@@ -219,8 +219,9 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 }
 
 // unansweredCalls is how many calls to the downed shard manager the test
-// watches go unanswered (Strata asks again after 2 s, doubling: about 30 s)
-// before it is satisfied that nothing was stopped.
+// sees go unanswered before it is satisfied that nothing was stopped. Strata
+// asks again after 2 s, doubling: the fifth call comes about 30 s after the
+// first, a minute when the test's once-a-second look misses one.
 const unansweredCalls = 5
 
 // refstoreProcess is `strata refstore serve`, run apart from strata so that
@@ -480,7 +481,7 @@ func versions(a *appsv1alpha1.StatefulApp) string {
 	return strings.Join(vs, ",")
 }
 
-func waitStateful(t *testing.T, c client.Client, timeout time.Duration, what string, done func(*appsv1alpha1.StatefulApp) bool) *appsv1alpha1.StatefulApp {
+func waitStateful(t *testing.T, c client.Client, timeout time.Duration, what string, done func(*appsv1alpha1.StatefulApp) bool) {
 	t.Helper()
 	a := &appsv1alpha1.StatefulApp{}
 	poll(t, timeout, "StatefulApp kv: "+what, func(ctx context.Context) (bool, string) {
@@ -496,5 +497,4 @@ func waitStateful(t *testing.T, c client.Client, timeout time.Duration, what str
 		return a.Status.ObservedGeneration == a.Generation && done(a),
 			fmt.Sprintf("ready %d, versions %s; %s; operations: %s", a.Status.ReadyReplicas, versions(a), conditionsOf(a.Status.Conditions), strings.Join(ops, "; "))
 	})
-	return a
 }
