@@ -35,20 +35,7 @@ import (
 // lead; when the first stops it releases the Lease and the second takes
 // over.
 func TestServeHubLeaderElection(t *testing.T) {
-	env, restCfg := testutil.StartEnv(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, testutil.AdminKubeconfig(t, env), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "strata-system"}})
+	c, kubeconfig := startEnvWithSystemNamespace(t)
 	broker := startBroker(t).address(t)
 	strata := buildStrata(t)
 
@@ -104,8 +91,48 @@ func buildStrata(t *testing.T) string {
 	return bin
 }
 
-// runningHub is a `strata serve hub` process.
-type runningHub struct {
+// TestServeApps runs `strata serve apps` for one cluster: it elects itself
+// on the strata-apps Lease, becomes ready and says it leads.
+func TestServeApps(t *testing.T) {
+	_, kubeconfig := startEnvWithSystemNamespace(t)
+	apps := startComponent(t, buildStrata(t), kubeconfig, "apps", func(health, metrics string) string {
+		return fmt.Sprintf(`apiVersion: config.strata.dev/v1alpha1
+kind: AppsConfiguration
+clusterName: workload-1
+health: {bindAddress: %q}
+metrics: {bindAddress: %q}
+`, health, metrics)
+	})
+	apps.waitReady(t)
+	apps.waitMetric(t, `strata_leader{component="apps"} 1`)
+	if err := apps.stop(); err != nil {
+		t.Errorf("strata serve apps after SIGTERM: %v", err)
+	}
+}
+
+// startEnvWithSystemNamespace starts envtest with the namespace
+// strata-system, and returns a client and an admin kubeconfig file.
+func startEnvWithSystemNamespace(t *testing.T) (client.Client, string) {
+	t.Helper()
+	env, restCfg := testutil.StartEnv(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, testutil.AdminKubeconfig(t, env), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(restCfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "strata-system"}})
+	return c, kubeconfig
+}
+
+// runningComponent is a `strata serve` process.
+type runningComponent struct {
 	cmd *exec.Cmd
 	// done is closed when the process ended, err.
 	done            chan struct{}
@@ -114,12 +141,12 @@ type runningHub struct {
 	health, metrics string
 }
 
-func startHub(t *testing.T, strata, kubeconfig, broker string) *runningHub {
+func startHub(t *testing.T, strata, kubeconfig, broker string) *runningComponent {
 	t.Helper()
-	h := &runningHub{done: make(chan struct{}), stderr: &bytes.Buffer{}, health: freeAddress(t), metrics: freeAddress(t)}
-	// A short lease so a takeover after a crash would be quick; a released
-	// one is taken at the next retry.
-	cfg := fmt.Sprintf(`apiVersion: config.strata.dev/v1alpha1
+	return startComponent(t, strata, kubeconfig, "hub", func(health, metrics string) string {
+		// A short lease so a takeover after a crash would be quick; a
+		// released one is taken at the next retry.
+		return fmt.Sprintf(`apiVersion: config.strata.dev/v1alpha1
 kind: HubConfiguration
 health:
   bindAddress: %s
@@ -131,12 +158,20 @@ leaderElection:
   retryPeriod: 500ms
 broker:
   addresses: [%s]
-`, h.health, h.metrics, broker)
-	path := filepath.Join(t.TempDir(), "hub.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+`, health, metrics, broker)
+	})
+}
+
+// startComponent runs `strata serve <component>` with the configuration
+// that config writes for its health and metrics addresses.
+func startComponent(t *testing.T, strata, kubeconfig, component string, config func(health, metrics string) string) *runningComponent {
+	t.Helper()
+	h := &runningComponent{done: make(chan struct{}), stderr: &bytes.Buffer{}, health: freeAddress(t), metrics: freeAddress(t)}
+	path := filepath.Join(t.TempDir(), component+".yaml")
+	if err := os.WriteFile(path, []byte(config(h.health, h.metrics)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h.cmd = exec.Command(strata, "serve", "hub", "--config", path, "--kubeconfig", kubeconfig)
+	h.cmd = exec.Command(strata, "serve", component, "--config", path, "--kubeconfig", kubeconfig)
 	h.cmd.Stderr = &lockedWriter{w: h.stderr}
 	if err := h.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -148,7 +183,7 @@ broker:
 	t.Cleanup(func() {
 		_ = h.stop()
 		if t.Failed() {
-			t.Logf("strata serve hub (%s) logged:\n%s", h.health, h.stderr)
+			t.Logf("strata serve %s (%s) logged:\n%s", component, h.health, h.stderr)
 		}
 	})
 	return h
@@ -156,7 +191,7 @@ broker:
 
 // stop sends SIGTERM, as the kubelet does, and returns how the process
 // ended.
-func (h *runningHub) stop() error {
+func (h *runningComponent) stop() error {
 	select {
 	case <-h.done:
 	default:
@@ -179,7 +214,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-func (h *runningHub) waitReady(t *testing.T) {
+func (h *runningComponent) waitReady(t *testing.T) {
 	t.Helper()
 	h.poll(t, "/readyz on "+h.health, func() (bool, string) {
 		resp, err := http.Get("http://" + h.health + "/readyz?verbose")
@@ -192,7 +227,7 @@ func (h *runningHub) waitReady(t *testing.T) {
 	})
 }
 
-func (h *runningHub) waitMetric(t *testing.T, line string) {
+func (h *runningComponent) waitMetric(t *testing.T, line string) {
 	t.Helper()
 	h.poll(t, line+" on "+h.metrics, func() (bool, string) {
 		resp, err := http.Get("http://" + h.metrics + "/metrics")
@@ -205,7 +240,7 @@ func (h *runningHub) waitMetric(t *testing.T, line string) {
 	})
 }
 
-func (h *runningHub) get(t *testing.T, path, addr string) string {
+func (h *runningComponent) get(t *testing.T, path, addr string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + path)
 	if err != nil {
@@ -221,7 +256,7 @@ func (h *runningHub) get(t *testing.T, path, addr string) string {
 
 // poll waits until ok says so, failing the test if the command ends first
 // or after a bound that is no speed target.
-func (h *runningHub) poll(t *testing.T, what string, ok func() (bool, string)) {
+func (h *runningComponent) poll(t *testing.T, what string, ok func() (bool, string)) {
 	t.Helper()
 	giveUp := time.After(time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
@@ -234,7 +269,7 @@ func (h *runningHub) poll(t *testing.T, what string, ok func() (bool, string)) {
 		}
 		select {
 		case <-h.done:
-			t.Fatalf("waiting for %s: strata serve hub ended: %v", what, h.err)
+			t.Fatalf("waiting for %s: the strata serve process ended: %v", what, h.err)
 		case <-giveUp:
 			t.Fatalf("waiting for %s: never; last answer:\n%s", what, last)
 		case <-tick.C:
