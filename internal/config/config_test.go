@@ -121,7 +121,7 @@ func TestLoadRefused(t *testing.T) {
 		{name: "wrong type", file: hub + "clientConnection:\n  qps: fast\n", wantErr: []string{"clientConnection.qps", "cannot unmarshal string"}},
 		{name: "a duration that does not parse", file: hub + "rollout:\n  activeInterval: 2 seconds\n",
 			wantErr: []string{"rollout.activeInterval", `unknown unit " seconds"`}},
-		{name: "a bad list item", file: hub + "remediation:\n  faultHoldOff: 1m\nclusterManager:\n  drainDeadline: soon\n",
+		{name: "a duration that does not parse, beside good ones", file: hub + "remediation:\n  faultHoldOff: 1m\nclusterManager:\n  drainDeadline: soon\n",
 			wantErr: []string{"clusterManager.drainDeadline", "invalid duration"}},
 		{name: "no broker", file: header + "kind: HubConfiguration\n",
 			wantErr: []string{"broker.addresses: Required value"}},
