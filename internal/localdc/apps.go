@@ -2,48 +2,41 @@ package localdc
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"path/filepath"
-	"time"
+
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/config"
+	"github.com/strata-dev/strata/internal/workload/apps"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
-	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
-	"github.com/strata-dev/strata/internal/workload/statefulapp"
-	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
 
 // webhookDir holds the admission webhook's CA and serving certificate,
 // under the home; they are reused while valid.
 const webhookDir = "webhook"
 
-// webhookTLS is the admission webhook's certificate, made or reused at start.
+// webhookTLS is the admission webhook's certificate, made or reused at
+// start; the webhook server reads the files from the directory.
 type webhookTLS struct {
-	caBundle          []byte
-	certFile, keyFile string
+	caBundle []byte
 }
 
 // webhookCertificates makes (or reuses) the webhook's certificates.
 func (r *Running) webhookCertificates() error {
-	ca, cert, key, err := guardrails.Certificates(filepath.Join(r.opts.Home, webhookDir), []string{"127.0.0.1"})
+	ca, _, _, err := guardrails.Certificates(filepath.Join(r.opts.Home, webhookDir), []string{"127.0.0.1"})
 	if err != nil {
 		return fmt.Errorf("the admission webhook's certificates: %w", err)
 	}
-	r.webhook = webhookTLS{caBundle: ca, certFile: cert, keyFile: key}
+	r.webhook = webhookTLS{caBundle: ca}
 	return nil
 }
 
@@ -72,7 +65,7 @@ func (r *Running) installWorkloadClusters(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		cl, err := client.New(cfg, client.Options{Scheme: appsScheme()})
+		cl, err := client.New(cfg, client.Options{Scheme: apps.Scheme()})
 		if err != nil {
 			return fmt.Errorf("connecting to cluster %s: %w", c.Name, err)
 		}
@@ -91,22 +84,8 @@ func (r *Running) eachWorkloadCluster(ctx context.Context, fn func(context.Conte
 	return g.Wait()
 }
 
-// appsScheme is the scheme of a workload cluster's controllers.
-func appsScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, appsv1alpha1.AddToScheme} {
-		if err := add(s); err != nil {
-			panic(err) // only on a programming error in the list above
-		}
-	}
-	return s
-}
-
-// appManagers are the controller managers of the workload clusters: each
-// runs the StatelessApp and StatefulApp controllers against its cluster, as
-// `strata serve apps` would in production. The StatefulApp controller
-// reaches each app's shard manager over gRPC (spec.shardManager.endpoint);
-// its connections close with the manager.
+// appManagers are the controller managers of the workload clusters, one
+// each, as `strata serve apps` builds them.
 func (r *Running) appManagers() ([]ctrl.Manager, error) {
 	var mgrs []ctrl.Manager
 	for _, c := range r.Datacenter.WorkloadClusters() {
@@ -114,78 +93,50 @@ func (r *Running) appManagers() ([]ctrl.Manager, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.QPS, cfg.Burst = 200, 400 // a 1,000-replica app is many pods to judge and write
 		// As Strata's service account, as in a real cluster, with the
 		// admin's rights: the guardrails let only Strata change the
 		// replicas of what a StatelessApp expands into, and the admin
 		// kubeconfig is everyone's here.
 		cfg.Impersonate = rest.ImpersonationConfig{UserName: guardrails.StrataControllers + "strata-apps", Groups: []string{"system:masters"}}
-		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-			Scheme:         appsScheme(),
-			Logger:         r.opts.Logger.WithValues("cluster", c.Name),
-			LeaderElection: false,
-			Metrics:        metricsserver.Options{BindAddress: "0"},
-			Cache:          appcache.Options(),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("creating the controller manager of cluster %s: %w", c.Name, err)
+		conf := &configv1alpha1.AppsConfiguration{ClusterName: c.Name}
+		inProcess(&conf.ControllerManager)
+		if err := config.Complete(conf); err != nil {
+			return nil, fmt.Errorf("the configuration of cluster %s's app controllers: %w", c.Name, err)
 		}
-		apps, err := statelessapp.New(statelessapp.Options{
-			Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("statelessapp-controller"), Cluster: c.Name,
-		})
+		mgr, err := apps.NewManager(apps.Options{Config: conf, RestConfig: cfg, Logger: r.opts.Logger.WithValues("cluster", c.Name)})
 		if err != nil {
 			return nil, err
-		}
-		if err := apps.SetupWithManager(mgr); err != nil {
-			return nil, fmt.Errorf("setting up the StatelessApp controller of cluster %s: %w", c.Name, err)
-		}
-		stateful, err := statefulapp.New(statefulapp.Options{
-			Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: mgr.GetEventRecorder("statefulapp-controller"), Cluster: c.Name,
-		})
-		if err != nil {
-			return nil, err
-		}
-		if err := stateful.SetupWithManager(mgr); err != nil {
-			return nil, fmt.Errorf("setting up the StatefulApp controller of cluster %s: %w", c.Name, err)
 		}
 		mgrs = append(mgrs, mgr)
 	}
 	return mgrs, nil
 }
 
-// serveWebhook serves the guardrail webhook of every cluster over TLS, each
-// below /clusters/<name>, until ctx is done.
-func (r *Running) serveWebhook(ctx context.Context) error {
-	mux := http.NewServeMux()
+// webhookServer serves the guardrail webhook of every cluster over TLS,
+// each below /clusters/<name>, as `strata serve webhook` serves one.
+func (r *Running) webhookServer() (ctrl.Manager, error) {
+	conf := &configv1alpha1.WebhookConfiguration{
+		// The hub's name: the one server guards every cluster, each named
+		// in Guarded below.
+		ClusterName: r.Datacenter.Clusters[0].Name,
+		Host:        "127.0.0.1",
+		Port:        ptr.To(int32(r.Datacenter.WebhookPort)), //nolint:gosec // a TCP port
+		CertDir:     filepath.Join(r.opts.Home, webhookDir),
+		Health:      configv1alpha1.HealthConfiguration{BindAddress: "0"},
+		Metrics:     configv1alpha1.MetricsConfiguration{BindAddress: "0"},
+	}
+	if err := config.Complete(conf); err != nil {
+		return nil, fmt.Errorf("the webhook's configuration: %w", err)
+	}
+	var guarded []guardrails.Guarded
 	for _, c := range r.Datacenter.Clusters {
 		cfg, err := r.restConfig(c.Name)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		md, err := metadata.NewForConfig(cfg)
-		if err != nil {
-			return err
-		}
-		h, err := guardrails.NewHandler(guardrails.Options{Metadata: md, Cluster: c.Name})
-		if err != nil {
-			return err
-		}
-		prefix := "/clusters/" + c.Name
-		mux.Handle(prefix+"/", http.StripPrefix(prefix, h))
+		guarded = append(guarded, guardrails.Guarded{Cluster: c.Name, RestConfig: cfg, Prefix: "/clusters/" + c.Name})
 	}
-	srv := &http.Server{Addr: loopback(r.Datacenter.WebhookPort), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	l, err := net.Listen("tcp", srv.Addr)
-	if err != nil {
-		return fmt.Errorf("the admission webhook cannot listen on %s: %w", srv.Addr, err)
-	}
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-	}()
-	if err := srv.ServeTLS(l, r.webhook.certFile, r.webhook.keyFile); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving the admission webhook: %w", err)
-	}
-	return nil
+	return guardrails.NewServer(guardrails.ServerOptions{
+		Config: conf, RestConfig: r.hubConfig, Guarded: guarded, Logger: r.opts.Logger.WithName("webhook"),
+	})
 }

@@ -8,24 +8,17 @@ import (
 	"path/filepath"
 	"strconv"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/hub"
+	"github.com/strata-dev/strata/internal/config"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/strata-dev/strata/internal/cluster/cluster"
-	"github.com/strata-dev/strata/internal/cluster/index"
-	"github.com/strata-dev/strata/internal/cluster/manager"
-	"github.com/strata-dev/strata/internal/cluster/pool"
-	"github.com/strata-dev/strata/internal/cluster/remediation"
-	"github.com/strata-dev/strata/internal/cluster/remote"
-	"github.com/strata-dev/strata/internal/cluster/rollout"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
@@ -63,7 +56,11 @@ func (r *Running) Run(ctx context.Context) error {
 		return err
 	}
 	srv.RegisterService(&simv1.SimService_ServiceDesc, simService)
-	conn, err := grpc.NewClient(loopback(r.Datacenter.BrokerPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	hubCfg, err := r.hubConfiguration()
+	if err != nil {
+		return err
+	}
+	conn, err := hub.Dial(hubCfg.Broker)
 	if err != nil {
 		return fmt.Errorf("connecting to the broker: %w", err)
 	}
@@ -76,8 +73,12 @@ func (r *Running) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	webhook, err := r.webhookServer()
+	if err != nil {
+		return err
+	}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return r.serveWebhook(ctx) })
+	g.Go(func() error { return webhook.Start(ctx) })
 	for _, m := range appManagers {
 		g.Go(func() error { return m.Start(ctx) })
 	}
@@ -108,86 +109,43 @@ func (r *Running) simProvisioner() (*sim.Provisioner, error) {
 	})
 }
 
-// hubManager is the controller manager of the hub's controllers.
+// inProcess is the shared part of a manager's configuration in the local
+// datacenter: one process runs every component, so no election, and no
+// metrics or health port to collide with another home's.
+func inProcess(cm *configv1alpha1.ControllerManager) {
+	cm.LeaderElection.LeaderElect = ptr.To(false)
+	cm.Metrics.BindAddress = "0"
+	cm.Health.BindAddress = "0"
+}
+
+// hubConfiguration is the hub's configuration in the local datacenter: the
+// defaults, in process, with the remediation thresholds of `strata up`.
+func (r *Running) hubConfiguration() (*configv1alpha1.HubConfiguration, error) {
+	c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{Addresses: []string{loopback(r.Datacenter.BrokerPort)}}}
+	inProcess(&c.ControllerManager)
+	if r.opts.NotReadyThreshold > 0 {
+		c.Remediation.NotReadyThreshold = &metav1.Duration{Duration: r.opts.NotReadyThreshold}
+	}
+	if r.opts.FaultHoldOff > 0 {
+		c.Remediation.FaultHoldOff = &metav1.Duration{Duration: r.opts.FaultHoldOff}
+	}
+	if err := config.Complete(c); err != nil {
+		return nil, fmt.Errorf("the hub's configuration: %w", err)
+	}
+	return c, nil
+}
+
+// hubManager is the controller manager of the hub's controllers, as
+// `strata serve hub` builds it.
 func (r *Running) hubManager(ctx context.Context, brokerClient brokerv1.BrokerServiceClient) (ctrl.Manager, error) {
-	// Every hub controller shares this client: onboarding 200 app
-	// namespaces at once is some 600 writes (finalizer, status, event).
-	cfg := rest.CopyConfig(r.hubConfig)
-	cfg.QPS, cfg.Burst = 200, 400
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: Scheme(),
-		Logger: r.opts.Logger,
-		// One process in the local datacenter: no election, no metrics port
-		// to collide with another home's.
-		LeaderElection: false,
-		Metrics:        metricsserver.Options{BindAddress: "0"},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			// Only Strata's own Secrets are read.
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{SystemNamespace: {}}},
-		}},
+	c, err := r.hubConfiguration()
+	if err != nil {
+		return nil, err
+	}
+	return hub.NewManager(ctx, hub.Options{
+		Config: c, RestConfig: r.hubConfig, Broker: brokerClient, Logger: r.opts.Logger,
+		Controllers: []hub.Setup{appnamespace.SetupOnHub},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the hub's controller manager: %w", err)
-	}
-	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
-		return nil, err
-	}
-	clusters, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber()})
-	if err != nil {
-		return nil, err
-	}
-	if err := clusters.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
-	}
-	workloads := remote.New(mgr.GetClient())
-	if err := mgr.Add(workloads); err != nil {
-		return nil, err
-	}
-	pools, err := pool.New(pool.Options{
-		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := pools.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the pool controller: %w", err)
-	}
-	clusterManager, err := manager.New(manager.Options{Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads})
-	if err != nil {
-		return nil, err
-	}
-	if err := clusterManager.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the cluster manager: %w", err)
-	}
-	rollouts, err := rollout.New(rollout.Options{
-		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("maintenance-orchestrator"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := rollouts.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the maintenance orchestrator: %w", err)
-	}
-	appNamespaces, err := appnamespace.New(appnamespace.Options{
-		Hub: mgr.GetClient(), Clusters: workloads, Recorder: mgr.GetEventRecorder("appnamespace-controller"),
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := appNamespaces.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the app namespace controller: %w", err)
-	}
-	remediator, err := remediation.New(remediation.Options{
-		Hub: mgr.GetClient(), Broker: brokerClient, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),
-		NotReadyThreshold: r.opts.NotReadyThreshold, FaultHoldOff: r.opts.FaultHoldOff,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := remediator.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the remediation controller: %w", err)
-	}
-	return mgr, nil
 }
 
 func loopback(port uint32) string {

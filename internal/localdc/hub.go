@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/strata-dev/strata/internal/cluster/hub"
+
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -15,7 +16,6 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 )
 
@@ -97,13 +97,5 @@ func flatKubeconfig(path string) ([]byte, error) {
 
 // Scheme knows every type the local datacenter's components use on the hub.
 func Scheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{
-		corev1.AddToScheme, apiextensionsv1.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme,
-	} {
-		if err := add(s); err != nil {
-			panic(err) // only on a programming error in the list above
-		}
-	}
-	return s
+	return hub.Scheme()
 }

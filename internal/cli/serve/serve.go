@@ -5,6 +5,8 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +15,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision"
@@ -22,13 +26,14 @@ import (
 // NewCommand returns `strata serve`.
 func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "serve", Short: "Run one component of the platform in the foreground (production)"}
-	cmd.AddCommand(newBroker())
+	cmd.AddCommand(newBroker(), newHub(), newApps(), newWebhook())
 	return cmd
 }
 
 func newBroker() *cobra.Command {
 	var (
-		db             string
+		configFile     string
+		db, dbFile     string
 		seedMachines   int
 		budget         = broker.DefaultBudget
 		opts           = broker.ServerOptions{Address: broker.DefaultAddress}
@@ -38,7 +43,7 @@ func newBroker() *cobra.Command {
 		}
 	)
 	cmd := &cobra.Command{
-		Use:   "broker --db DSN",
+		Use:   "broker --db DSN | --config FILE",
 		Short: "Serve the Compute Broker's gRPC API over an inventory database",
 		Long: `Serve the Compute Broker: strata.broker.v1 over gRPC, with the gRPC health
 service, server reflection and Prometheus metrics. It listens on loopback
@@ -50,9 +55,32 @@ cluster, wipes released ones and performs the operations of disruptions
 (reboot, reimage). "sim" (the default) plays the kubelet: it registers each
 machine's Node itself after --sim-join-duration, so use it only with clusters
 whose Nodes are simulated (kwok). "none" joins nothing, and disruptions with
-an operation are refused.`,
+an operation are refused.
+
+--config reads a BrokerConfiguration (config.strata.dev/v1alpha1) with the
+same settings; a flag given on the command line overrides the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				c := &configv1alpha1.BrokerConfiguration{}
+				if err := config.Load(configFile, c); err != nil {
+					return err
+				}
+				fromConfig(cmd.Flags(), c, brokerFlagTargets{
+					db: &db, dbFile: &dbFile, listen: &opts.Address, metrics: &metricsAddress, cert: &opts.TLSCertFile, key: &opts.TLSKeyFile,
+					token: &opts.TokenFile, insecure: &opts.Insecure, budget: &budget, prov: &prov,
+				})
+			}
+			if dbFile != "" {
+				if cmd.Flags().Changed("db") {
+					return errors.New("--db and --db-file go alone: give one")
+				}
+				raw, err := os.ReadFile(dbFile)
+				if err != nil {
+					return fmt.Errorf("reading the database DSN: %w", err)
+				}
+				db = strings.TrimSpace(string(raw))
+			}
 			if db == "" {
 				return fmt.Errorf("--db is required: postgres://... or a SQLite file path")
 			}
@@ -92,7 +120,9 @@ an operation are refused.`,
 		},
 	}
 	fs := cmd.Flags()
+	fs.StringVar(&configFile, "config", "", "a BrokerConfiguration file (config.strata.dev/v1alpha1); flags override it")
 	fs.StringVar(&db, "db", "", "inventory database: postgres://... or a SQLite file path")
+	fs.StringVar(&dbFile, "db-file", "", "file holding the inventory database's DSN (a mounted Secret)")
 	fs.IntVar(&seedMachines, "seed-simulated", 0, "seed a simulated datacenter of this many machines into an empty inventory (for trials)")
 	fs.StringVar(&opts.Address, "listen", broker.DefaultAddress, "host:port of the gRPC API")
 	fs.StringVar(&metricsAddress, "metrics-listen", "127.0.0.1:9443", "host:port of /metrics; empty disables")
@@ -107,6 +137,45 @@ an operation are refused.`,
 	fs.DurationVar(&prov.wipe, "sim-wipe-duration", prov.wipe, "how long the sim provisioner takes to wipe a released machine")
 	fs.DurationVar(&prov.maintain, "sim-maintenance-duration", prov.maintain, "how long the sim provisioner takes to reboot or reimage a machine (0: instant)")
 	return cmd
+}
+
+// brokerFlagTargets are the variables of the broker's flags.
+type brokerFlagTargets struct {
+	db, dbFile, listen, metrics, cert, key, token *string
+	insecure                                      *bool
+	budget                                        *broker.Budget
+	prov                                          *provisionerFlags
+}
+
+// fromConfig sets each flag not given on the command line from the
+// configuration (defaulted and validated).
+func fromConfig(fs *pflag.FlagSet, c *configv1alpha1.BrokerConfiguration, to brokerFlagTargets) {
+	set := func(flag string, apply func()) {
+		if !fs.Changed(flag) {
+			apply()
+		}
+	}
+	set("db", func() { *to.db = c.Database.DSN })
+	set("db-file", func() { *to.dbFile = c.Database.DSNFile })
+	set("listen", func() { *to.listen = c.Listen })
+	set("metrics-listen", func() {
+		*to.metrics = c.MetricsListen
+		if c.MetricsListen == "0" {
+			*to.metrics = ""
+		}
+	})
+	set("tls-cert", func() { *to.cert = c.TLS.CertFile })
+	set("tls-key", func() { *to.key = c.TLS.KeyFile })
+	set("token-file", func() { *to.token = c.TokenFile })
+	set("insecure", func() { *to.insecure = c.Insecure })
+	set("max-planned-zones", func() { to.budget.MaxPlannedZones = int(*c.Budget.MaxPlannedZones) })
+	set("max-pool-disrupted-percent", func() { to.budget.MaxPoolDisruptedPercent = int(*c.Budget.MaxPoolDisruptedPercent) })
+	set("provisioner", func() { to.prov.kind = string(c.Provisioner.Kind) })
+	if sim := c.Provisioner.Sim; sim != nil {
+		set("sim-join-duration", func() { to.prov.join = sim.JoinDuration.Duration })
+		set("sim-wipe-duration", func() { to.prov.wipe = sim.WipeDuration.Duration })
+		set("sim-maintenance-duration", func() { to.prov.maintain = sim.MaintenanceDuration.Duration })
+	}
 }
 
 // Provisioners of `strata serve broker --provisioner`.

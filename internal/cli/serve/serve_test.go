@@ -115,14 +115,20 @@ type runningBroker struct {
 // seeded machines, on a free loopback port, with args after the defaults.
 func startBroker(t *testing.T, args ...string) *runningBroker {
 	t.Helper()
+	return runBroker(t, append([]string{"--db", filepath.Join(t.TempDir(), "inventory.db"),
+		"--seed-simulated", strconv.Itoa(seeded), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...)...)
+}
+
+// runBroker runs `strata serve broker` with args alone.
+func runBroker(t *testing.T, args ...string) *runningBroker {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	b := &runningBroker{cancel: cancel, done: make(chan struct{}), logs: newLogLines()}
 	cmd := NewCommand()
 	cmd.SetOut(io.Discard)
 	cmd.SetErr(b.logs)
 	cmd.SilenceUsage = true
-	cmd.SetArgs(append([]string{"broker", "--db", filepath.Join(t.TempDir(), "inventory.db"),
-		"--seed-simulated", strconv.Itoa(seeded), "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"}, args...))
+	cmd.SetArgs(append([]string{"broker"}, args...))
 	go func() {
 		defer close(b.done)
 		b.err = cmd.ExecuteContext(ctx)

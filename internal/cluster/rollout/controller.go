@@ -42,9 +42,9 @@ import (
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
-// activeInterval: a rollout that is not complete is looked at again soon
-// even without a broker event (the health gate is polled).
-const activeInterval = 2 * time.Second
+// DefaultActiveInterval: a rollout that is not complete is looked at again
+// soon even without a broker event (the health gate is polled).
+const DefaultActiveInterval = 2 * time.Second
 
 // Finalizer lets a deleted rollout call off the disruptions it asked for
 // and that have not started, so no Node stays cordoned for nothing.
@@ -63,15 +63,18 @@ type Options struct {
 	Recorder events.EventRecorder
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
+	// ActiveInterval defaults to DefaultActiveInterval.
+	ActiveInterval time.Duration
 }
 
 // Reconciler runs MaintenanceRollouts.
 type Reconciler struct {
-	hub      client.Client
-	broker   brokerv1.BrokerServiceClient
-	clusters *remote.Clusters
-	recorder events.EventRecorder
-	clock    clock.PassiveClock
+	hub            client.Client
+	broker         brokerv1.BrokerServiceClient
+	clusters       *remote.Clusters
+	recorder       events.EventRecorder
+	clock          clock.PassiveClock
+	activeInterval time.Duration
 }
 
 // New validates the options and returns a Reconciler.
@@ -85,11 +88,18 @@ func New(o Options) (*Reconciler, error) {
 		return nil, errors.New("rollout controller: workload cluster connections are required")
 	case o.Recorder == nil:
 		return nil, errors.New("rollout controller: an event recorder is required")
+	case o.ActiveInterval < 0:
+		return nil, fmt.Errorf("rollout controller: the active interval must be positive, not %s", o.ActiveInterval)
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Reconciler{hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock}, nil
+	if o.ActiveInterval == 0 {
+		o.ActiveInterval = DefaultActiveInterval
+	}
+	return &Reconciler{
+		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, activeInterval: o.ActiveInterval,
+	}, nil
 }
 
 // SetupWithManager registers the controller and its broker watch. The
@@ -452,7 +462,7 @@ func (r *Reconciler) finish(ctx context.Context, ro *fleetv1alpha1.MaintenanceRo
 	if meta.IsStatusConditionTrue(status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
 		return reconcile.Result{}, nil
 	}
-	return reconcile.Result{RequeueAfter: activeInterval}, nil
+	return reconcile.Result{RequeueAfter: r.activeInterval}, nil
 }
 
 // gateTimeout is the rollout's health gate timeout.

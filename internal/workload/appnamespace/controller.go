@@ -112,6 +112,19 @@ func New(o Options) (*Reconciler, error) {
 
 // SetupWithManager registers the controller with the hub's manager, which
 // must run the Clusters given in the options and have the apps.strata.dev
+// SetupOnHub builds the controller and registers it with the hub's manager,
+// sharing the hub's connections to the workload clusters (a hub.Setup).
+func SetupOnHub(mgr ctrl.Manager, clusters *remote.Clusters) error {
+	r, err := New(Options{Hub: mgr.GetClient(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+	if err != nil {
+		return err
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the app namespace controller: %w", err)
+	}
+	return nil
+}
+
 // types in its scheme.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	deleted := predicate.Funcs{

@@ -1,0 +1,156 @@
+package v1alpha1
+
+import (
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+)
+
+// The defaults of the configuration kinds, in one place. The components'
+// own packages keep theirs for callers that build options by hand; tests
+// of `strata serve` check that the two agree.
+const (
+	// SystemNamespace holds Strata's own objects, the Leases among them.
+	SystemNamespace = "strata-system"
+	// HubLeaseName, AppsLeaseName and BrokerLeaseName are the Leases of
+	// the components' leader elections.
+	HubLeaseName    = "strata-hub"
+	AppsLeaseName   = "strata-apps"
+	BrokerLeaseName = "strata-broker"
+
+	DefaultHealthBindAddress  = ":8081"
+	DefaultMetricsBindAddress = ":8080"
+	DefaultLeaseDuration      = 15 * time.Second
+	DefaultRenewDeadline      = 10 * time.Second
+	DefaultRetryPeriod        = 2 * time.Second
+	// DefaultQPS and DefaultBurst: onboarding 200 app namespaces at once is
+	// some 600 writes (finalizer, status, event), and a 1,000-replica app
+	// is many pods to judge and write.
+	DefaultQPS   float32 = 200
+	DefaultBurst int32   = 400
+
+	DefaultBrokerTimeout     = 30 * time.Second
+	DefaultProbeInterval     = 30 * time.Second
+	DefaultDrainDeadline     = 10 * time.Minute
+	DefaultNotReadyThreshold = 2 * time.Minute
+	DefaultFaultHoldOff      = time.Minute
+	DefaultRemediationResync = 30 * time.Second
+	DefaultActiveInterval    = 2 * time.Second
+
+	DefaultWebhookPort    int32 = 9443
+	DefaultWebhookCertDir       = "/etc/strata/webhook-certs"
+
+	DefaultBrokerListen                  = "127.0.0.1:7443"
+	DefaultBrokerMetricsListen           = "127.0.0.1:9443"
+	DefaultMaxPlannedZones         int32 = 1
+	DefaultMaxPoolDisruptedPercent int32 = 10
+	DefaultSimJoinDuration               = 2 * time.Second
+	DefaultSimWipeDuration               = 5 * time.Second
+	DefaultSimMaintenanceDuration        = 3 * time.Second
+)
+
+func durationOr(d **metav1.Duration, def time.Duration) {
+	if *d == nil {
+		*d = &metav1.Duration{Duration: def}
+	}
+}
+
+func stringOr(s *string, def string) {
+	if *s == "" {
+		*s = def
+	}
+}
+
+func (c *ControllerManager) defaults(lease string) {
+	stringOr(&c.Health.BindAddress, DefaultHealthBindAddress)
+	stringOr(&c.Metrics.BindAddress, DefaultMetricsBindAddress)
+	c.LeaderElection.defaults(lease, true)
+	c.ClientConnection.defaults()
+}
+
+func (l *LeaderElection) defaults(lease string, elect bool) {
+	if l.LeaderElect == nil {
+		l.LeaderElect = ptr.To(elect)
+	}
+	stringOr(&l.ResourceName, lease)
+	stringOr(&l.ResourceNamespace, SystemNamespace)
+	durationOr(&l.LeaseDuration, DefaultLeaseDuration)
+	durationOr(&l.RenewDeadline, DefaultRenewDeadline)
+	durationOr(&l.RetryPeriod, DefaultRetryPeriod)
+}
+
+func (c *ClientConnection) defaults() {
+	if c.QPS == nil {
+		c.QPS = ptr.To(DefaultQPS)
+	}
+	if c.Burst == nil {
+		c.Burst = ptr.To(DefaultBurst)
+	}
+}
+func typeMeta(t *metav1.TypeMeta, kind string) {
+	if t.APIVersion == "" {
+		t.APIVersion = GroupVersion.String()
+	}
+	if t.Kind == "" {
+		t.Kind = kind
+	}
+}
+
+// Default sets every field left empty to its default.
+func (c *HubConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "HubConfiguration")
+	c.defaults(HubLeaseName)
+	durationOr(&c.Broker.Timeout, DefaultBrokerTimeout)
+	durationOr(&c.Cluster.ProbeInterval, DefaultProbeInterval)
+	durationOr(&c.ClusterManager.DrainDeadline, DefaultDrainDeadline)
+	durationOr(&c.Remediation.NotReadyThreshold, DefaultNotReadyThreshold)
+	durationOr(&c.Remediation.FaultHoldOff, DefaultFaultHoldOff)
+	durationOr(&c.Remediation.ResyncInterval, DefaultRemediationResync)
+	durationOr(&c.Rollout.ActiveInterval, DefaultActiveInterval)
+}
+
+// Default sets every field left empty to its default.
+func (c *AppsConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "AppsConfiguration")
+	c.defaults(AppsLeaseName)
+}
+
+// Default sets every field left empty to its default.
+func (c *WebhookConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "WebhookConfiguration")
+	if c.Port == nil {
+		c.Port = ptr.To(DefaultWebhookPort)
+	}
+	stringOr(&c.CertDir, DefaultWebhookCertDir)
+	stringOr(&c.Health.BindAddress, DefaultHealthBindAddress)
+	stringOr(&c.Metrics.BindAddress, DefaultMetricsBindAddress)
+	c.ClientConnection.defaults()
+}
+
+// Default sets every field left empty to its default.
+func (c *BrokerConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "BrokerConfiguration")
+	stringOr(&c.Listen, DefaultBrokerListen)
+	stringOr(&c.MetricsListen, DefaultBrokerMetricsListen)
+	if c.Budget.MaxPlannedZones == nil {
+		c.Budget.MaxPlannedZones = ptr.To(DefaultMaxPlannedZones)
+	}
+	if c.Budget.MaxPoolDisruptedPercent == nil {
+		c.Budget.MaxPoolDisruptedPercent = ptr.To(DefaultMaxPoolDisruptedPercent)
+	}
+	if c.Provisioner.Kind == "" {
+		c.Provisioner.Kind = ProvisionerSim
+	}
+	if c.Provisioner.Kind == ProvisionerSim {
+		if c.Provisioner.Sim == nil {
+			c.Provisioner.Sim = &SimProvisioner{}
+		}
+		durationOr(&c.Provisioner.Sim.JoinDuration, DefaultSimJoinDuration)
+		durationOr(&c.Provisioner.Sim.WipeDuration, DefaultSimWipeDuration)
+		durationOr(&c.Provisioner.Sim.MaintenanceDuration, DefaultSimMaintenanceDuration)
+	}
+	// One broker over SQLite needs no election; replicas over PostgreSQL
+	// turn it on.
+	c.LeaderElection.defaults(BrokerLeaseName, false)
+}

@@ -1,0 +1,322 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ControllerManager are the settings every controller manager shares: where
+// it answers health checks and serves metrics, how it elects its leader and
+// how fast it may talk to its API server.
+type ControllerManager struct {
+	// health is where /healthz and /readyz are served.
+	// +optional
+	Health HealthConfiguration `json:"health,omitempty"`
+	// metrics is where Prometheus /metrics is served.
+	// +optional
+	Metrics MetricsConfiguration `json:"metrics,omitempty"`
+	// leaderElection says whether and how replicas elect the one that works.
+	// +optional
+	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+	// clientConnection limits the requests to the API server.
+	// +optional
+	ClientConnection ClientConnection `json:"clientConnection,omitempty"`
+}
+
+// HealthConfiguration is where the health endpoints are served.
+type HealthConfiguration struct {
+	// bindAddress is host:port of /healthz and /readyz ("0" disables them).
+	// Defaults to ":8081".
+	// +optional
+	BindAddress string `json:"bindAddress,omitempty"`
+}
+
+// MetricsConfiguration is where the metrics are served.
+type MetricsConfiguration struct {
+	// bindAddress is host:port of /metrics ("0" disables it). Defaults to
+	// ":8080".
+	// +optional
+	BindAddress string `json:"bindAddress,omitempty"`
+}
+
+// LeaderElection says how the replicas of a component elect the one that
+// works, through a coordination.k8s.io Lease released on shutdown.
+type LeaderElection struct {
+	// leaderElect turns leader election on. Defaults to true (false for
+	// the broker, whose single SQLite replica needs none).
+	// +optional
+	LeaderElect *bool `json:"leaderElect,omitempty"`
+	// resourceName is the name of the Lease. Defaults to the component's
+	// (strata-hub, strata-apps, strata-broker).
+	// +optional
+	ResourceName string `json:"resourceName,omitempty"`
+	// resourceNamespace is the namespace of the Lease. Defaults to
+	// strata-system.
+	// +optional
+	ResourceNamespace string `json:"resourceNamespace,omitempty"`
+	// leaseDuration is how long the others wait before taking over a
+	// leadership that is not renewed. Defaults to 15s.
+	// +optional
+	LeaseDuration *metav1.Duration `json:"leaseDuration,omitempty"`
+	// renewDeadline is how long the leader keeps trying to renew before it
+	// gives up leading. Defaults to 10s; less than leaseDuration.
+	// +optional
+	RenewDeadline *metav1.Duration `json:"renewDeadline,omitempty"`
+	// retryPeriod is how often the candidates try to acquire or renew.
+	// Defaults to 2s; less than renewDeadline.
+	// +optional
+	RetryPeriod *metav1.Duration `json:"retryPeriod,omitempty"`
+}
+
+// ClientConnection limits the requests of a component to its API server.
+type ClientConnection struct {
+	// qps is the sustained requests per second. Defaults to 200.
+	// +optional
+	QPS *float32 `json:"qps,omitempty"`
+	// burst is the requests allowed above qps for a moment. Defaults to 400.
+	// +optional
+	Burst *int32 `json:"burst,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// HubConfiguration configures `strata serve hub`: the hub's controllers
+// (clusters, pools, cluster manager, maintenance orchestrator, remediation,
+// app namespaces).
+type HubConfiguration struct {
+	metav1.TypeMeta `json:",inline"`
+	// ControllerManager: health, metrics, leader election, client limits.
+	ControllerManager `json:",inline"`
+	// broker is how the hub's controllers reach the Compute Broker.
+	// +required
+	Broker BrokerClient `json:"broker"`
+	// cluster configures the cluster controller.
+	// +optional
+	Cluster ClusterController `json:"cluster,omitempty"`
+	// clusterManager configures the cluster manager.
+	// +optional
+	ClusterManager ClusterManagerController `json:"clusterManager,omitempty"`
+	// remediation configures the remediation controller.
+	// +optional
+	Remediation RemediationController `json:"remediation,omitempty"`
+	// rollout configures the maintenance orchestrator.
+	// +optional
+	Rollout RolloutController `json:"rollout,omitempty"`
+}
+
+// BrokerClient is how a component reaches the Compute Broker.
+type BrokerClient struct {
+	// addresses are the broker's gRPC endpoints (host:port, or a gRPC
+	// target such as dns:///strata-broker.strata-system.svc:9090).
+	// +required
+	Addresses []string `json:"addresses"`
+	// tlsCAFile is the CA certificate of a broker that serves TLS; empty:
+	// plaintext.
+	// +optional
+	TLSCAFile string `json:"tlsCAFile,omitempty"`
+	// tokenFile holds the bearer token the broker requires.
+	// +optional
+	TokenFile string `json:"tokenFile,omitempty"`
+	// timeout bounds each call that has no deadline of its own. Defaults
+	// to 30s.
+	// +optional
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+}
+
+// ClusterController configures the cluster controller.
+type ClusterController struct {
+	// probeInterval is how often a workload cluster is probed when nothing
+	// changes. Defaults to 30s.
+	// +optional
+	ProbeInterval *metav1.Duration `json:"probeInterval,omitempty"`
+}
+
+// ClusterManagerController configures the cluster manager.
+type ClusterManagerController struct {
+	// drainDeadline is how long a drain may take before the Cluster says
+	// it is stuck. Defaults to 10m.
+	// +optional
+	DrainDeadline *metav1.Duration `json:"drainDeadline,omitempty"`
+}
+
+// RemediationController configures the remediation controller.
+type RemediationController struct {
+	// notReadyThreshold is how long a Node must be NotReady or Unknown
+	// before remediation acts. Defaults to 2m.
+	// +optional
+	NotReadyThreshold *metav1.Duration `json:"notReadyThreshold,omitempty"`
+	// faultHoldOff is how long the broker must report a machine faulty
+	// before remediation acts. Defaults to 1m.
+	// +optional
+	FaultHoldOff *metav1.Duration `json:"faultHoldOff,omitempty"`
+	// resyncInterval is how often a pool is looked at when nothing
+	// changes. Defaults to 30s.
+	// +optional
+	ResyncInterval *metav1.Duration `json:"resyncInterval,omitempty"`
+}
+
+// RolloutController configures the maintenance orchestrator.
+type RolloutController struct {
+	// activeInterval is how soon a rollout that is not complete is looked
+	// at again. Defaults to 2s.
+	// +optional
+	ActiveInterval *metav1.Duration `json:"activeInterval,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// AppsConfiguration configures `strata serve apps`: the StatelessApp and
+// StatefulApp controllers of one workload cluster.
+type AppsConfiguration struct {
+	metav1.TypeMeta `json:",inline"`
+	// ControllerManager: health, metrics, leader election, client limits.
+	ControllerManager `json:",inline"`
+	// clusterName is the name of the workload cluster, as registered on
+	// the hub; it appears in the controllers' events and messages.
+	// +required
+	ClusterName string `json:"clusterName"`
+}
+
+// +kubebuilder:object:root=true
+
+// WebhookConfiguration configures `strata serve webhook`: the guardrails'
+// admission webhook of one cluster. Every replica serves; there is no
+// leader.
+type WebhookConfiguration struct {
+	metav1.TypeMeta `json:",inline"`
+	// clusterName is the name of the cluster, for the webhook's messages.
+	// +required
+	ClusterName string `json:"clusterName"`
+	// port is the HTTPS port of the webhook. Defaults to 9443.
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+	// host is the address the webhook listens on; empty: every address.
+	// +optional
+	Host string `json:"host,omitempty"`
+	// certDir holds tls.crt and tls.key (and ca.crt to inject), reloaded
+	// when they change. Defaults to /etc/strata/webhook-certs.
+	// +optional
+	CertDir string `json:"certDir,omitempty"`
+	// validatingWebhookConfigurations are the names of the
+	// ValidatingWebhookConfigurations whose caBundle is set from
+	// certDir/ca.crt.
+	// +optional
+	ValidatingWebhookConfigurations []string `json:"validatingWebhookConfigurations,omitempty"`
+	// health is where /healthz and /readyz are served.
+	// +optional
+	Health HealthConfiguration `json:"health,omitempty"`
+	// metrics is where Prometheus /metrics is served.
+	// +optional
+	Metrics MetricsConfiguration `json:"metrics,omitempty"`
+	// clientConnection limits the requests to the API server.
+	// +optional
+	ClientConnection ClientConnection `json:"clientConnection,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BrokerConfiguration configures `strata serve broker`: the Compute Broker.
+type BrokerConfiguration struct {
+	metav1.TypeMeta `json:",inline"`
+	// database is the inventory database.
+	// +required
+	Database Database `json:"database"`
+	// listen is host:port of the gRPC API. Defaults to 127.0.0.1:7443.
+	// +optional
+	Listen string `json:"listen,omitempty"`
+	// metricsListen is host:port of /metrics; "0" disables it. Defaults
+	// to 127.0.0.1:9443.
+	// +optional
+	MetricsListen string `json:"metricsListen,omitempty"`
+	// tls is the broker's serving certificate; empty: plaintext.
+	// +optional
+	TLS TLS `json:"tls,omitempty"`
+	// tokenFile holds the bearer token clients must present.
+	// +optional
+	TokenFile string `json:"tokenFile,omitempty"`
+	// insecure allows a non-loopback listen address without TLS and token.
+	// +optional
+	Insecure bool `json:"insecure,omitempty"`
+	// budget limits the disruptions the broker approves at once.
+	// +optional
+	Budget Budget `json:"budget,omitempty"`
+	// provisioner joins machines to clusters, wipes them and performs
+	// operations.
+	// +optional
+	Provisioner Provisioner `json:"provisioner,omitempty"`
+	// leaderElection: when several replicas share a PostgreSQL inventory,
+	// one leads. Its settings are read by the broker's high availability.
+	// +optional
+	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+}
+
+// Database is the inventory database: a DSN, or a file holding one (a
+// mounted Secret).
+type Database struct {
+	// dsn is postgres://... or a SQLite file path. One of dsn, dsnFile.
+	// +optional
+	DSN string `json:"dsn,omitempty"`
+	// dsnFile is a file holding the DSN. One of dsn, dsnFile.
+	// +optional
+	DSNFile string `json:"dsnFile,omitempty"`
+}
+
+// TLS is a serving certificate.
+type TLS struct {
+	// certFile is the certificate, PEM.
+	// +optional
+	CertFile string `json:"certFile,omitempty"`
+	// keyFile is its key, PEM.
+	// +optional
+	KeyFile string `json:"keyFile,omitempty"`
+}
+
+// Budget limits the disruptions the broker approves at once.
+type Budget struct {
+	// maxPlannedZones is the maintenance zones per datacenter in planned
+	// maintenance at once. Defaults to the broker's.
+	// +optional
+	MaxPlannedZones *int32 `json:"maxPlannedZones,omitempty"`
+	// maxPoolDisruptedPercent is the share of a pool's capacity disrupted
+	// at once, 1 to 100. Defaults to the broker's.
+	// +optional
+	MaxPoolDisruptedPercent *int32 `json:"maxPoolDisruptedPercent,omitempty"`
+}
+
+// ProvisionerKind names a provisioner.
+// +enum
+type ProvisionerKind string
+
+const (
+	// ProvisionerSim plays the kubelet: it registers each machine's Node
+	// itself. Only for clusters whose Nodes are simulated (kwok).
+	ProvisionerSim ProvisionerKind = "sim"
+	// ProvisionerNone joins nothing; disruptions with an operation are
+	// refused.
+	ProvisionerNone ProvisionerKind = "none"
+)
+
+// Provisioner says what joins machines to clusters and wipes them.
+type Provisioner struct {
+	// kind is sim or none. Defaults to sim.
+	// +optional
+	Kind ProvisionerKind `json:"kind,omitempty"`
+	// sim configures the sim provisioner; only with kind sim.
+	// +optional
+	Sim *SimProvisioner `json:"sim,omitempty"`
+}
+
+// SimProvisioner configures the sim provisioner.
+type SimProvisioner struct {
+	// joinDuration is how long it takes to image a machine and register
+	// its Node; positive.
+	// +optional
+	JoinDuration *metav1.Duration `json:"joinDuration,omitempty"`
+	// wipeDuration is how long it takes to wipe a released machine;
+	// positive.
+	// +optional
+	WipeDuration *metav1.Duration `json:"wipeDuration,omitempty"`
+	// maintenanceDuration is how long it takes to reboot or reimage a
+	// machine; 0 is instant.
+	// +optional
+	MaintenanceDuration *metav1.Duration `json:"maintenanceDuration,omitempty"`
+}

@@ -1,0 +1,206 @@
+package v1alpha1
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+)
+
+// Validate checks a defaulted HubConfiguration; each error names its field.
+func (c *HubConfiguration) Validate() field.ErrorList {
+	errs := c.validate(nil)
+	errs = append(errs, c.Broker.validate(field.NewPath("broker"))...)
+	errs = append(errs, positive(field.NewPath("cluster", "probeInterval"), c.Cluster.ProbeInterval)...)
+	errs = append(errs, positive(field.NewPath("clusterManager", "drainDeadline"), c.ClusterManager.DrainDeadline)...)
+	rem := field.NewPath("remediation")
+	errs = append(errs, positive(rem.Child("notReadyThreshold"), c.Remediation.NotReadyThreshold)...)
+	errs = append(errs, positive(rem.Child("faultHoldOff"), c.Remediation.FaultHoldOff)...)
+	errs = append(errs, positive(rem.Child("resyncInterval"), c.Remediation.ResyncInterval)...)
+	errs = append(errs, positive(field.NewPath("rollout", "activeInterval"), c.Rollout.ActiveInterval)...)
+	return errs
+}
+
+// Validate checks a defaulted AppsConfiguration; each error names its field.
+func (c *AppsConfiguration) Validate() field.ErrorList {
+	errs := c.validate(nil)
+	return append(errs, clusterName(field.NewPath("clusterName"), c.ClusterName)...)
+}
+
+// Validate checks a defaulted WebhookConfiguration; each error names its
+// field.
+func (c *WebhookConfiguration) Validate() field.ErrorList {
+	errs := clusterName(field.NewPath("clusterName"), c.ClusterName)
+	if p := c.Port; p == nil || *p < 1 || *p > 65535 {
+		errs = append(errs, field.Invalid(field.NewPath("port"), deref(p), "must be a port, 1 to 65535"))
+	}
+	if c.CertDir == "" {
+		errs = append(errs, field.Required(field.NewPath("certDir"), "the directory of tls.crt and tls.key"))
+	}
+	for i, name := range c.ValidatingWebhookConfigurations {
+		for _, msg := range validation.IsDNS1123Subdomain(name) {
+			errs = append(errs, field.Invalid(field.NewPath("validatingWebhookConfigurations").Index(i), name, msg))
+		}
+	}
+	errs = append(errs, bindAddress(field.NewPath("health", "bindAddress"), c.Health.BindAddress)...)
+	errs = append(errs, bindAddress(field.NewPath("metrics", "bindAddress"), c.Metrics.BindAddress)...)
+	return append(errs, c.ClientConnection.validate(field.NewPath("clientConnection"))...)
+}
+
+// Validate checks a defaulted BrokerConfiguration; each error names its
+// field.
+func (c *BrokerConfiguration) Validate() field.ErrorList {
+	var errs field.ErrorList
+	db := field.NewPath("database")
+	switch {
+	case c.Database.DSN == "" && c.Database.DSNFile == "":
+		errs = append(errs, field.Required(db, "one of dsn (postgres://... or a SQLite file path) or dsnFile"))
+	case c.Database.DSN != "" && c.Database.DSNFile != "":
+		errs = append(errs, field.Forbidden(db.Child("dsnFile"), "give dsn or dsnFile, not both"))
+	}
+	errs = append(errs, hostPort(field.NewPath("listen"), c.Listen)...)
+	if c.MetricsListen != "0" {
+		errs = append(errs, hostPort(field.NewPath("metricsListen"), c.MetricsListen)...)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, field.Required(field.NewPath("tls"), "certFile and keyFile go together"))
+	}
+	budget := field.NewPath("budget")
+	if v := c.Budget.MaxPlannedZones; v == nil || *v < 1 {
+		errs = append(errs, field.Invalid(budget.Child("maxPlannedZones"), deref(v), "must be at least 1"))
+	}
+	if v := c.Budget.MaxPoolDisruptedPercent; v == nil || *v < 1 || *v > 100 {
+		errs = append(errs, field.Invalid(budget.Child("maxPoolDisruptedPercent"), deref(v), "must be within 1..100"))
+	}
+	prov := field.NewPath("provisioner")
+	switch c.Provisioner.Kind {
+	case ProvisionerSim:
+		sim := prov.Child("sim")
+		if s := c.Provisioner.Sim; s != nil {
+			errs = append(errs, positive(sim.Child("joinDuration"), s.JoinDuration)...)
+			errs = append(errs, positive(sim.Child("wipeDuration"), s.WipeDuration)...)
+			if s.MaintenanceDuration == nil || s.MaintenanceDuration.Duration < 0 {
+				errs = append(errs, field.Invalid(sim.Child("maintenanceDuration"), durationString(s.MaintenanceDuration), "must not be negative"))
+			}
+		}
+	case ProvisionerNone:
+		if c.Provisioner.Sim != nil {
+			errs = append(errs, field.Forbidden(prov.Child("sim"), "applies to kind sim, not none"))
+		}
+	default:
+		errs = append(errs, field.NotSupported(prov.Child("kind"), c.Provisioner.Kind, []ProvisionerKind{ProvisionerSim, ProvisionerNone}))
+	}
+	return append(errs, c.LeaderElection.validate(field.NewPath("leaderElection"))...)
+}
+
+func (c *ControllerManager) validate(path *field.Path) field.ErrorList {
+	errs := bindAddress(path.Child("health", "bindAddress"), c.Health.BindAddress)
+	errs = append(errs, bindAddress(path.Child("metrics", "bindAddress"), c.Metrics.BindAddress)...)
+	errs = append(errs, c.LeaderElection.validate(path.Child("leaderElection"))...)
+	return append(errs, c.ClientConnection.validate(path.Child("clientConnection"))...)
+}
+
+func (l *LeaderElection) validate(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(l.ResourceName) {
+		errs = append(errs, field.Invalid(path.Child("resourceName"), l.ResourceName, msg))
+	}
+	for _, msg := range validation.IsDNS1123Label(l.ResourceNamespace) {
+		errs = append(errs, field.Invalid(path.Child("resourceNamespace"), l.ResourceNamespace, msg))
+	}
+	lease, renew, retry := path.Child("leaseDuration"), path.Child("renewDeadline"), path.Child("retryPeriod")
+	errs = append(errs, positive(lease, l.LeaseDuration)...)
+	errs = append(errs, positive(renew, l.RenewDeadline)...)
+	errs = append(errs, positive(retry, l.RetryPeriod)...)
+	if len(errs) > 0 {
+		return errs
+	}
+	// As client-go's leader election requires: a leader gives up before
+	// the others may take over, and retries more than once before that.
+	if l.RenewDeadline.Duration >= l.LeaseDuration.Duration {
+		errs = append(errs, field.Invalid(renew, l.RenewDeadline.Duration.String(), "must be less than leaseDuration "+l.LeaseDuration.Duration.String()))
+	}
+	if l.RetryPeriod.Duration >= l.RenewDeadline.Duration {
+		errs = append(errs, field.Invalid(retry, l.RetryPeriod.Duration.String(), "must be less than renewDeadline "+l.RenewDeadline.Duration.String()))
+	}
+	return errs
+}
+
+func (c *ClientConnection) validate(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if c.QPS == nil || *c.QPS <= 0 {
+		errs = append(errs, field.Invalid(path.Child("qps"), deref(c.QPS), "must be positive"))
+	}
+	if c.Burst == nil || *c.Burst < 1 {
+		errs = append(errs, field.Invalid(path.Child("burst"), deref(c.Burst), "must be at least 1"))
+	}
+	return errs
+}
+
+func (b *BrokerClient) validate(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(b.Addresses) == 0 {
+		errs = append(errs, field.Required(path.Child("addresses"), "the broker's gRPC endpoints, e.g. dns:///strata-broker.strata-system.svc:9090"))
+	}
+	for i, a := range b.Addresses {
+		if a == "" {
+			errs = append(errs, field.Required(path.Child("addresses").Index(i), "an address"))
+		}
+	}
+	return append(errs, positive(path.Child("timeout"), b.Timeout)...)
+}
+
+func clusterName(path *field.Path, name string) field.ErrorList {
+	if name == "" {
+		return field.ErrorList{field.Required(path, "the cluster's name, as registered on the hub")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsDNS1123Subdomain(name) {
+		errs = append(errs, field.Invalid(path, name, msg))
+	}
+	return errs
+}
+
+// bindAddress is host:port, or "0" (off), as controller-runtime takes them.
+func bindAddress(path *field.Path, addr string) field.ErrorList {
+	if addr == "0" {
+		return nil
+	}
+	return hostPort(path, addr)
+}
+
+func hostPort(path *field.Path, addr string) field.ErrorList {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path, addr, "must be host:port (\"0\" turns it off where allowed)")}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return field.ErrorList{field.Invalid(path, addr, "the port must be 0 to 65535")}
+	}
+	return nil
+}
+
+func positive(path *field.Path, d *metav1.Duration) field.ErrorList {
+	if d == nil || d.Duration <= 0 {
+		return field.ErrorList{field.Invalid(path, durationString(d), "must be positive")}
+	}
+	return nil
+}
+
+func durationString(d *metav1.Duration) string {
+	if d == nil {
+		return time.Duration(0).String()
+	}
+	return d.Duration.String()
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
