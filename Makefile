@@ -32,7 +32,17 @@ RUN_TOOL_PKGS := $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS)) $(addprefix si
 RUN_TOOLS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd)
 
 # What `make generate` writes; `make verify` fails when it differs from git.
-GENERATED := ':(glob)api/**/zz_generated.*' config/crd ':(glob)proto/**/*.pb.go'
+GENERATED := ':(glob)api/**/zz_generated.*' config/crd config/rbac config/guardrails ':(glob)proto/**/*.pb.go'
+
+# The ClusterRole of each component, from the +kubebuilder:rbac markers in
+# the rbac.go of its controllers' packages: ROLE_<name> lists the packages
+# of the ClusterRole <name>, written to config/rbac/<dir>/role.yaml.
+# strata-hub-remote is what the hub does on each workload cluster.
+RBAC_ROLES := hub:strata-hub hub-remote:strata-hub-remote apps:strata-apps webhook:strata-webhook
+RBAC_PKGS_strata-hub := $(addprefix ./internal/cluster/,cluster pool manager rollout remediation) ./internal/workload/appnamespace
+RBAC_PKGS_strata-hub-remote := ./internal/cluster/remote
+RBAC_PKGS_strata-apps := ./internal/workload/statelessapp ./internal/workload/statefulapp
+RBAC_PKGS_strata-webhook := ./internal/workload/guardrails
 
 # hack/phase.sh times each phase and says so; .ci/run prints the table.
 PHASE := hack/phase.sh run
@@ -82,9 +92,12 @@ verify: generate $(BIN)/golangci-lint ## Check formatting, lint (incl. vet), tid
 		echo "Generated code is out of date: run 'make generate' and commit the result."; exit 1; fi
 
 .PHONY: generate
-generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, Go code from proto/.
+generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, RBAC and guardrail manifests, Go code from proto/.
 	@$(PHASE) "generate" bash -c '$(BIN)/controller-gen object paths=./api/... && \
 		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd && \
+		$(foreach r,$(RBAC_ROLES),$(BIN)/controller-gen rbac:roleName=$(word 2,$(subst :, ,$(r))) \
+			$(addprefix paths=,$(RBAC_PKGS_$(word 2,$(subst :, ,$(r))))) output:rbac:dir=config/rbac/$(word 1,$(subst :, ,$(r))) && ) \
+		go run ./hack/manifests config/guardrails && \
 		$(BIN)/buf lint && find proto -name "*.pb.go" -delete && $(BIN)/buf generate'
 
 ##@ Tools (built from source; a cold build takes several minutes)
