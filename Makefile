@@ -4,6 +4,8 @@
 #   hack/tools/lint/go.mod golangci-lint (its dependencies would move the others)
 #   hack/tools/buf/go.mod  buf, protoc-gen-go-grpc (same reason); protoc-gen-go
 #                          is built from go.mod, to match the protobuf runtime
+#   hack/tools/release/go.mod  bin/ocibuild, the release's image builder
+#                          (go-containerregistry; same reason)
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := build
