@@ -4,6 +4,8 @@
 #   hack/tools/lint/go.mod golangci-lint (its dependencies would move the others)
 #   hack/tools/buf/go.mod  buf, protoc-gen-go-grpc (same reason); protoc-gen-go
 #                          is built from go.mod, to match the protobuf runtime
+#   hack/tools/release/go.mod  bin/ocibuild, the release's image builder
+#                          (go-containerregistry; same reason)
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := build
@@ -32,7 +34,17 @@ RUN_TOOL_PKGS := $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS)) $(addprefix si
 RUN_TOOLS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd)
 
 # What `make generate` writes; `make verify` fails when it differs from git.
-GENERATED := ':(glob)api/**/zz_generated.*' config/crd ':(glob)proto/**/*.pb.go'
+GENERATED := ':(glob)api/**/zz_generated.*' config/crd config/rbac config/guardrails ':(glob)proto/**/*.pb.go'
+
+# The ClusterRole of each component, from the +kubebuilder:rbac markers in
+# the rbac.go of its controllers' packages: ROLE_<name> lists the packages
+# of the ClusterRole <name>, written to config/rbac/<dir>/role.yaml.
+# strata-hub-remote is what the hub does on each workload cluster.
+RBAC_ROLES := hub:strata-hub hub-remote:strata-hub-remote apps:strata-apps webhook:strata-webhook
+RBAC_PKGS_strata-hub := $(addprefix ./internal/cluster/,cluster pool manager rollout remediation) ./internal/workload/appnamespace
+RBAC_PKGS_strata-hub-remote := ./internal/cluster/remote
+RBAC_PKGS_strata-apps := ./internal/workload/statelessapp ./internal/workload/statefulapp
+RBAC_PKGS_strata-webhook := ./internal/workload/guardrails
 
 # hack/phase.sh times each phase and says so; .ci/run prints the table.
 PHASE := hack/phase.sh run
@@ -75,17 +87,41 @@ verify: generate $(BIN)/golangci-lint ## Check formatting, lint (incl. vet), tid
 	@$(PHASE) "verify: gofmt" bash -c 'files=$$(gofmt -l $$(git ls-files "*.go")); \
 		if [ -n "$$files" ]; then echo "gofmt needed on: $$files"; exit 1; fi'
 	@$(PHASE) "verify: golangci-lint" $(BIN)/golangci-lint run ./...
-	@$(PHASE) "verify: go mod tidy" bash -c 'go mod tidy -diff && for m in $(TOOLS) $(TOOLS)/lint $(TOOLS)/buf; do \
+	@$(PHASE) "verify: go mod tidy" bash -c 'go mod tidy -diff && for m in $(TOOLS) $(TOOLS)/lint $(TOOLS)/buf $(TOOLS)/release; do \
 		(cd $$m && go mod tidy -diff) || exit 1; done'
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		git status --porcelain -- $(GENERATED); \
 		echo "Generated code is out of date: run 'make generate' and commit the result."; exit 1; fi
 
 .PHONY: generate
-generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, Go code from proto/.
+generate: $(BIN)/controller-gen $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc ## Generate deepcopy code and CRDs from api/, RBAC and guardrail manifests, Go code from proto/.
 	@$(PHASE) "generate" bash -c '$(BIN)/controller-gen object paths=./api/... && \
 		$(BIN)/controller-gen crd paths=./api/... output:crd:artifacts:config=config/crd && \
+		$(foreach r,$(RBAC_ROLES),$(BIN)/controller-gen rbac:roleName=$(word 2,$(subst :, ,$(r))) \
+			$(addprefix paths=,$(RBAC_PKGS_$(word 2,$(subst :, ,$(r))))) output:rbac:dir=config/rbac/$(word 1,$(subst :, ,$(r))) && ) \
+		go run ./hack/manifests config/guardrails && \
 		$(BIN)/buf lint && find proto -name "*.pb.go" -delete && $(BIN)/buf generate'
+
+##@ Release
+
+# The image's repository in the manifests; they name the image by digest.
+IMAGE ?= ghcr.io/strata-dev/strata
+DIST := $(CURDIR)/dist
+
+.PHONY: release
+# Offline: the static binary (CGO_ENABLED=0; SQLite is modernc.org/sqlite,
+# pure Go) in an OCI image layout built by bin/ocibuild (no Docker, no base
+# image), and the manifests referencing it by digest. Push it with any OCI
+# tool, e.g. `crane push dist/image $(IMAGE)` or `skopeo copy oci:dist/image ...`.
+release: CLI_PKG := github.com/strata-dev/strata/internal/cli
+release: $(BIN)/ocibuild $(BIN)/kubectl ## Build dist/image (OCI layout) and render dist/strata-hub.yaml and dist/strata-workload.yaml.
+	@$(PHASE) "release: strata (linux, static)" env CGO_ENABLED=0 GOOS=linux go build -trimpath \
+		-ldflags "-s -w -buildid= -X $(CLI_PKG).version=$$(git describe --tags --always --dirty 2>/dev/null) \
+		-X $(CLI_PKG).commit=$$(git rev-parse --short HEAD 2>/dev/null)" -o $(DIST)/linux/strata ./cmd/strata
+	@$(PHASE) "release: image" bash -c '$(BIN)/ocibuild --binary $(DIST)/linux/strata --out $(DIST)/image \
+		--ref "$$(git describe --tags --always --dirty 2>/dev/null)" > $(DIST)/image.digest'
+	@hack/render-manifests.sh $(BIN)/kubectl $(IMAGE)@$$(cat $(DIST)/image.digest) $(DIST)
+	@echo "image $(IMAGE)@$$(cat $(DIST)/image.digest), $$(du -sh $(DIST)/image | cut -f1) in dist/image; manifests in dist/"
 
 ##@ Tools (built from source; a cold build takes several minutes)
 
@@ -102,6 +138,11 @@ $(BIN)/controller-gen: $(TOOLS_DEPS)
 $(BIN)/golangci-lint: $(TOOLS)/lint/go.mod $(TOOLS)/lint/go.sum
 	@cd $(TOOLS)/lint && $(CURDIR)/$(PHASE) "tools: golangci-lint" go build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
+# The release's image builder: go-containerregistry's dependencies would
+# move the other modules' pins.
+$(BIN)/ocibuild: $(TOOLS)/release/go.mod $(TOOLS)/release/go.sum $(TOOLS)/release/main.go
+	@cd $(TOOLS)/release && $(CURDIR)/$(PHASE) "tools: ocibuild" go build -o $@ .
+
 $(BIN)/buf $(BIN)/protoc-gen-go-grpc &: $(TOOLS)/buf/go.mod $(TOOLS)/buf/go.sum
 	@cd $(TOOLS)/buf && $(CURDIR)/$(PHASE) "tools: buf, protoc-gen-go-grpc" \
 		go build -o $(BIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/grpc/cmd/protoc-gen-go-grpc
@@ -111,8 +152,8 @@ $(BIN)/protoc-gen-go: go.mod go.sum
 	@$(PHASE) "tools: protoc-gen-go" go build -o $@ google.golang.org/protobuf/cmd/protoc-gen-go
 
 .PHONY: clean
-clean: ## Remove bin/ (the strata home is removed by 'strata down').
-	rm -rf $(BIN)
+clean: ## Remove bin/ and dist/ (the strata home is removed by 'strata down').
+	rm -rf $(BIN) $(DIST)
 
 .PHONY: help
 help: ## Show the targets.
