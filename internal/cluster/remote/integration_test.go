@@ -3,10 +3,7 @@ package remote
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
@@ -44,7 +40,7 @@ func TestAccessors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, server.Host)
+	p := testutil.StartProxy(t, server.Host)
 	register := func(name string, kubeconfig []byte) *fleetv1alpha1.Cluster {
 		t.Helper()
 		fc := testutil.MakeCluster(name, secretNamespace).Obj()
@@ -53,21 +49,21 @@ func TestAccessors(t *testing.T) {
 		return fc
 	}
 	direct := register("direct", kubeconfig)
-	proxied := register("proxied", withServer(t, kubeconfig, "https://"+p.addr()))
+	proxied := register("proxied", testutil.KubeconfigWithServer(t, kubeconfig, "https://"+p.Addr()))
 
 	t.Run("a hung cluster does not hold up the others", func(t *testing.T) {
 		// Long timeouts: the call on the hung cluster stays blocked for the
 		// whole subtest (with one global lock, the healthy cluster's call
 		// would wait for it and the subtest fail a minute later).
 		c := start(t, hub, Options{RequestTimeout: time.Minute, ConnectTimeout: time.Minute, ProbeTimeout: time.Minute})
-		p.setHung(true)
-		defer p.setHung(false) // ends the hung call
+		p.SetHung(true)
+		defer p.SetHung(false) // ends the hung call
 		hung := make(chan error, 1)
 		go func() {
 			_, err := c.Get(t.Context(), proxied)
 			hung <- err
 		}()
-		<-p.hungConns // the call is waiting for the hung API server
+		<-p.HungConns // the call is waiting for the hung API server
 
 		rc, err := c.Get(t.Context(), direct)
 		if err != nil {
@@ -96,7 +92,7 @@ func TestAccessors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get while the cluster answers: %v", err)
 		}
-		p.setHung(true)
+		p.SetHung(true)
 		err = rc.Client.List(t.Context(), &corev1.PodList{})
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("List of Pods on the hung cluster = %v, want an error that is ErrUnreachable", err)
@@ -114,7 +110,7 @@ func TestAccessors(t *testing.T) {
 			t.Errorf("Get of the healthy cluster while the other hangs: %v", err)
 		}
 
-		p.setHung(false)
+		p.SetHung(false)
 		waitFor(t, "the cluster to be reconnected", func() bool {
 			_, err := c.Get(t.Context(), proxied)
 			return err == nil
@@ -171,7 +167,7 @@ func TestAccessors(t *testing.T) {
 		if err := hub.Get(t.Context(), client.ObjectKey{Namespace: secretNamespace, Name: direct.Spec.KubeconfigSecretRef.Name}, secret); err != nil {
 			t.Fatal(err)
 		}
-		secret.Data[fleetv1alpha1.DefaultKubeconfigKey] = withServer(t, kubeconfig, "https://"+p.addr())
+		secret.Data[fleetv1alpha1.DefaultKubeconfigKey] = testutil.KubeconfigWithServer(t, kubeconfig, "https://"+p.Addr())
 		if err := hub.Update(t.Context(), secret); err != nil {
 			t.Fatal(err)
 		}
@@ -240,106 +236,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		t.Fatalf("waiting for %s: %v", what, err)
 	}
 }
-
-// withServer is kubeconfig with its server replaced.
-func withServer(t *testing.T, kubeconfig []byte, server string) []byte {
-	t.Helper()
-	cfg, err := clientcmd.Load(kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range cfg.Clusters {
-		c.Server = server
-	}
-	out, err := clientcmd.Write(*cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// proxy forwards TCP connections to an API server or, when hung, accepts
-// them and never answers, as an API server that hangs does.
-type proxy struct {
-	ln        net.Listener
-	target    string
-	hungConns chan struct{} // a token per connection held while hung
-
-	mu    sync.Mutex
-	hung  bool
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, hungConns: make(chan struct{}, 1024), conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.closeAll()
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns[conn] = struct{}{}
-		hung := p.hung
-		p.mu.Unlock()
-		if hung {
-			select {
-			case p.hungConns <- struct{}{}:
-			default:
-			}
-			continue // held open, never answered
-		}
-		go p.forward(conn)
-	}
-}
-
-func (p *proxy) forward(conn net.Conn) {
-	upstream, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = conn.Close()
-		return
-	}
-	p.mu.Lock()
-	p.conns[upstream] = struct{}{}
-	p.mu.Unlock()
-	go func() {
-		_, _ = io.Copy(upstream, conn)
-		_ = upstream.Close()
-	}()
-	_, _ = io.Copy(conn, upstream)
-	_ = conn.Close()
-}
-
-// setHung switches the mode and cuts every open connection, so that the
-// clients' next requests see the new mode.
-func (p *proxy) setHung(hung bool) {
-	p.mu.Lock()
-	p.hung = hung
-	p.mu.Unlock()
-	p.closeAll()
-}
-
-func (p *proxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	clear(p.conns)
-}
-
