@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -9,9 +8,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// Proxy forwards TCP connections to an API server or, while hung, accepts
-// them and never answers: an API server that hangs, for the tests of what
-// the hub does then. Its TLS passes through, so a kubeconfig of the API
+// Proxy forwards TCP connections to an API server or, while hung, passes no
+// byte on its open connections and accepts new ones without ever answering:
+// an API server that hangs (or a network that drops its packets), for the
+// tests of what the hub does then. Its TLS passes through, so a kubeconfig of the API
 // server works through it once its server is the proxy's address.
 type Proxy struct {
 	ln     net.Listener
@@ -20,9 +20,11 @@ type Proxy struct {
 	// unanswered.
 	HungConns chan struct{}
 
-	mu    sync.Mutex
-	hung  bool
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	hung    bool
+	resumed *sync.Cond // broadcast when hung is cleared or connections are cut
+	gen     int        // counts the cuts: a connection of an older one is gone
+	conns   map[net.Conn]struct{}
 }
 
 // StartProxy forwards a loopback port to target (host:port) until the test ends.
@@ -33,6 +35,7 @@ func StartProxy(t testing.TB, target string) *Proxy {
 		t.Fatal(err)
 	}
 	p := &Proxy{ln: ln, target: target, HungConns: make(chan struct{}, 1024), conns: map[net.Conn]struct{}{}}
+	p.resumed = sync.NewCond(&p.mu)
 	go p.serve()
 	t.Cleanup(func() {
 		_ = ln.Close()
@@ -44,13 +47,15 @@ func StartProxy(t testing.TB, target string) *Proxy {
 // Addr is the proxy's host:port.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// SetHung switches the mode and cuts every open connection, so that the
-// clients' next requests see the new mode.
+// SetHung switches the mode. Hanging freezes the open connections; coming
+// back cuts them, so that the clients reconnect.
 func (p *Proxy) SetHung(hung bool) {
 	p.mu.Lock()
 	p.hung = hung
 	p.mu.Unlock()
-	p.closeAll()
+	if !hung {
+		p.closeAll()
+	}
 }
 
 func (p *Proxy) serve() {
@@ -74,6 +79,37 @@ func (p *Proxy) serve() {
 	}
 }
 
+// answering waits while the proxy hangs; it says whether the connection of
+// generation gen may go on.
+func (p *Proxy) answering(gen int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.hung && p.gen == gen {
+		p.resumed.Wait()
+	}
+	return p.gen == gen
+}
+
+// pipe copies src to dst, holding what it read while the proxy hangs.
+func (p *Proxy) pipe(dst, src net.Conn, gen int) {
+	defer func() { _ = dst.Close() }()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !p.answering(gen) {
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
 func (p *Proxy) forward(conn net.Conn) {
 	upstream, err := net.Dial("tcp", p.target)
 	if err != nil {
@@ -82,13 +118,10 @@ func (p *Proxy) forward(conn net.Conn) {
 	}
 	p.mu.Lock()
 	p.conns[upstream] = struct{}{}
+	gen := p.gen
 	p.mu.Unlock()
-	go func() {
-		_, _ = io.Copy(upstream, conn)
-		_ = upstream.Close()
-	}()
-	_, _ = io.Copy(conn, upstream)
-	_ = conn.Close()
+	go p.pipe(upstream, conn, gen)
+	p.pipe(conn, upstream, gen)
 }
 
 func (p *Proxy) closeAll() {
@@ -98,6 +131,8 @@ func (p *Proxy) closeAll() {
 		_ = c.Close()
 	}
 	clear(p.conns)
+	p.gen++
+	p.resumed.Broadcast()
 }
 
 // KubeconfigWithServer is kubeconfig with the server of each of its clusters

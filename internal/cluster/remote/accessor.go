@@ -49,6 +49,12 @@ type accessor struct {
 	mu      sync.RWMutex
 	conn    *connection // nil while disconnected
 	lastErr error       // why it is disconnected
+	// suspect is why the connection is not trusted, set when one of its
+	// requests got no answer in time and cleared by the next good probe:
+	// meanwhile callers get an UnreachableError at once instead of each
+	// waiting for a deadline of its own.
+	suspect error
+	kick    chan struct{} // asks the health loop to probe now
 }
 
 // connection is one connected client and cache of a cluster.
@@ -63,7 +69,7 @@ func newAccessor(c *Clusters, name string, kubeconfig []byte, hash [sha256.Size]
 	ctx, cancel := context.WithCancel(c.ctx)
 	return &accessor{
 		c: c, name: name, kubeconfig: kubeconfig, hash: hash,
-		ctx: ctx, cancel: cancel, tried: make(chan struct{}), done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, tried: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1),
 	}
 }
 
@@ -71,10 +77,33 @@ func newAccessor(c *Clusters, name string, kubeconfig []byte, hash [sha256.Size]
 func (a *accessor) current() (*Cluster, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	if a.conn != nil {
-		return a.conn.cluster, nil
+	switch {
+	case a.conn == nil:
+		return nil, &UnreachableError{Cluster: a.name, Err: a.lastErr}
+	case a.suspect != nil:
+		return nil, &UnreachableError{Cluster: a.name, Err: a.suspect}
 	}
-	return nil, &UnreachableError{Cluster: a.name, Err: a.lastErr}
+	return a.conn.cluster, nil
+}
+
+// noAnswer is called when a request got no answer in time: the cluster is
+// not trusted until a probe succeeds, which the health loop makes now.
+func (a *accessor) noAnswer(err error) {
+	a.mu.Lock()
+	if a.conn != nil && a.suspect == nil {
+		a.suspect = fmt.Errorf("a request got no answer: %w", err)
+	}
+	a.mu.Unlock()
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (a *accessor) trust() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.suspect = nil
 }
 
 func (a *accessor) close() { a.cancel() }
@@ -82,7 +111,7 @@ func (a *accessor) close() { a.cancel() }
 func (a *accessor) set(conn *connection, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.conn, a.lastErr = conn, err
+	a.conn, a.lastErr, a.suspect = conn, err, nil
 }
 
 // run connects, watches the connection's health and reconnects with backoff
@@ -134,13 +163,25 @@ func (a *accessor) wait(d time.Duration) bool {
 	}
 }
 
-// watchHealth probes the connection every ProbeInterval. It returns why the
-// connection must go: ProbeFailureThreshold probes in a row failed, or the
-// accessor was closed (nil).
+// watchHealth probes the connection every ProbeInterval, at once when a
+// request got no answer, and every ReconnectInterval after a failure. It
+// returns why the connection must go: ProbeFailureThreshold probes in a row
+// failed, or the accessor was closed (nil).
 func (a *accessor) watchHealth(conn *connection) error {
 	failures := 0
 	for {
-		if !a.wait(a.c.opts.ProbeInterval) || !a.registered() {
+		next := a.c.opts.ProbeInterval
+		if failures > 0 {
+			next = min(next, a.c.opts.ReconnectInterval)
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-t.C:
+		case <-a.kick:
+		case <-a.ctx.Done():
+		}
+		t.Stop()
+		if a.ctx.Err() != nil || !a.registered() {
 			return nil
 		}
 		ctx, cancel := context.WithTimeout(a.ctx, a.c.opts.ProbeTimeout)
@@ -148,6 +189,7 @@ func (a *accessor) watchHealth(conn *connection) error {
 		cancel()
 		if err == nil || a.ctx.Err() != nil {
 			failures = 0
+			a.trust()
 			continue
 		}
 		failures++
@@ -260,11 +302,11 @@ func (a *accessor) connect() (*connection, error) {
 		<-stopped
 		return nil, fmt.Errorf("the Nodes of the cluster were not listed within %s", o.ConnectTimeout)
 	}
-	timeout := o.RequestTimeout
+	d := deadline{cluster: a.name, timeout: o.RequestTimeout, noAnswer: a.noAnswer}
 	return &connection{
 		cluster: &Cluster{
-			Client:     &timeoutClient{Client: cl, cluster: a.name, timeout: timeout},
-			APIReader:  &timeoutReader{Reader: apiReader, cluster: a.name, timeout: timeout},
+			Client:     &timeoutClient{Client: cl, deadline: d},
+			APIReader:  &timeoutReader{Reader: apiReader, deadline: d},
 			Kubeconfig: a.kubeconfig,
 		},
 		probe: probe, stop: stop, stopped: stopped,

@@ -15,71 +15,81 @@ import (
 // become UnreachableErrors.
 type timeoutClient struct {
 	client.Client
+	deadline
+}
+
+// deadline is what timeoutClient and timeoutReader add to a request.
+type deadline struct {
 	cluster string
 	timeout time.Duration
+	// noAnswer is told of each request that got no answer.
+	noAnswer func(error)
 }
 
 func (c *timeoutClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.Get(ctx, key, obj, opts...))
+	return c.unreachable(ctx, c.Client.Get(ctx, key, obj, opts...))
 }
 
 func (c *timeoutClient) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.List(ctx, list, opts...))
+	return c.unreachable(ctx, c.Client.List(ctx, list, opts...))
 }
 
 func (c *timeoutClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.Create(ctx, obj, opts...))
+	return c.unreachable(ctx, c.Client.Create(ctx, obj, opts...))
 }
 
 func (c *timeoutClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.Update(ctx, obj, opts...))
+	return c.unreachable(ctx, c.Client.Update(ctx, obj, opts...))
 }
 
 func (c *timeoutClient) Patch(ctx context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.Patch(ctx, obj, patch, opts...))
+	return c.unreachable(ctx, c.Client.Patch(ctx, obj, patch, opts...))
 }
 
 func (c *timeoutClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	return unreachable(c.cluster, c.Client.Delete(ctx, obj, opts...))
+	return c.unreachable(ctx, c.Client.Delete(ctx, obj, opts...))
 }
 
 // timeoutReader is timeoutClient for a reader.
 type timeoutReader struct {
 	client.Reader
-	cluster string
-	timeout time.Duration
+	deadline
 }
 
 func (r *timeoutReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	return unreachable(r.cluster, r.Reader.Get(ctx, key, obj, opts...))
+	return r.unreachable(ctx, r.Reader.Get(ctx, key, obj, opts...))
 }
 
 func (r *timeoutReader) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	return unreachable(r.cluster, r.Reader.List(ctx, list, opts...))
+	return r.unreachable(ctx, r.Reader.List(ctx, list, opts...))
 }
 
 // unreachable wraps an error of a request that got no answer in time (or no
-// connection) as an UnreachableError; API errors stay as they are.
-func unreachable(cluster string, err error) error {
+// connection) as an UnreachableError; API errors stay as they are. ctx is the
+// request's: a caller that gave up (canceled) says nothing of the cluster.
+func (d deadline) unreachable(ctx context.Context, err error) error {
 	var netErr net.Error
 	if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) {
-		return &UnreachableError{Cluster: cluster, Err: err}
+		if !errors.Is(ctx.Err(), context.Canceled) {
+			d.noAnswer(err)
+		}
+		return &UnreachableError{Cluster: d.cluster, Err: err}
 	}
 	return err
 }

@@ -92,6 +92,10 @@ func TestAccessors(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Get while the cluster answers: %v", err)
 		}
+		a := accessorOf(c, "proxied")
+		a.mu.RLock()
+		conn := a.conn
+		a.mu.RUnlock()
 		p.SetHung(true)
 		err = rc.Client.List(t.Context(), &corev1.PodList{})
 		if !errors.Is(err, ErrUnreachable) {
@@ -101,11 +105,23 @@ func TestAccessors(t *testing.T) {
 		if !errors.Is(err, ErrUnreachable) {
 			t.Fatalf("Get of a Namespace on the hung cluster = %v, want an error that is ErrUnreachable", err)
 		}
-		// The probes fail: Get answers ErrUnreachable without waiting.
+		// A request got no answer: until a probe succeeds, Get answers
+		// ErrUnreachable without waiting.
+		if _, err := c.Get(t.Context(), proxied); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("Get of the hung cluster after a request got no answer = %v, want an error that is ErrUnreachable", err)
+		}
+		// The probes fail: the connection and its cache go.
 		waitFor(t, "the hung cluster to be disconnected", func() bool {
-			_, err := c.Get(t.Context(), proxied)
-			return errors.Is(err, ErrUnreachable)
+			select {
+			case <-conn.stopped:
+				return true
+			default:
+				return false
+			}
 		})
+		if _, err := c.Get(t.Context(), proxied); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("Get of the disconnected cluster = %v, want an error that is ErrUnreachable", err)
+		}
 		if _, err := c.Get(t.Context(), direct); err != nil {
 			t.Errorf("Get of the healthy cluster while the other hangs: %v", err)
 		}
@@ -124,15 +140,37 @@ func TestAccessors(t *testing.T) {
 		}
 	})
 
+	t.Run("a request without an answer makes callers fail fast until a probe succeeds", func(t *testing.T) {
+		// No periodic probe, no disconnect: only the request can tell.
+		c := start(t, hub, Options{
+			RequestTimeout: time.Second, ProbeInterval: time.Hour, ProbeTimeout: 500 * time.Millisecond,
+			ProbeFailureThreshold: 1000, ReconnectInterval: 100 * time.Millisecond, MaxReconnectInterval: 200 * time.Millisecond,
+		})
+		rc, err := c.Get(t.Context(), proxied)
+		if err != nil {
+			t.Fatalf("Get while the cluster answers: %v", err)
+		}
+		p.SetHung(true)
+		if err := rc.Client.List(t.Context(), &corev1.PodList{}); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("List of Pods on the hung cluster = %v, want an error that is ErrUnreachable", err)
+		}
+		if _, err := c.Get(t.Context(), proxied); !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("Get of the hung cluster after a request got no answer = %v, want an error that is ErrUnreachable", err)
+		}
+		p.SetHung(false)
+		waitFor(t, "a probe to trust the cluster again", func() bool {
+			_, err := c.Get(t.Context(), proxied)
+			return err == nil
+		})
+	})
+
 	t.Run("deleting a Cluster closes its accessor", func(t *testing.T) {
 		c := start(t, hub, Options{ProbeInterval: 100 * time.Millisecond})
 		gone := register("gone", kubeconfig)
 		if _, err := c.Get(t.Context(), gone); err != nil {
 			t.Fatal(err)
 		}
-		c.mu.Lock()
-		a := c.accessors["gone"]
-		c.mu.Unlock()
+		a := accessorOf(c, "gone")
 		a.mu.RLock()
 		conn := a.conn
 		a.mu.RUnlock()
@@ -205,6 +243,12 @@ func TestOptionsValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+func accessorOf(c *Clusters, name string) *accessor {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.accessors[name]
 }
 
 // start runs Clusters with o until the test ends.

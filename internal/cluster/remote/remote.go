@@ -250,10 +250,16 @@ func (c *Clusters) Start(ctx context.Context) error {
 	close(c.started)
 	<-ctx.Done()
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	closing := make([]*accessor, 0, len(c.accessors))
 	for name, a := range c.accessors {
 		a.close()
+		closing = append(closing, a)
 		delete(c.accessors, name)
+	}
+	c.mu.Unlock()
+	// The caches stop before the manager does.
+	for _, a := range closing {
+		<-a.done
 	}
 	return nil
 }
