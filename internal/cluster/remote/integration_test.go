@@ -97,13 +97,15 @@ func TestAccessors(t *testing.T) {
 		conn := a.conn
 		a.mu.RUnlock()
 		p.SetHung(true)
+		// Without a deadline, the request would wait for HTTP/2's own health
+		// check to drop the connection, and fail with another error.
 		err = rc.Client.List(t.Context(), &corev1.PodList{})
-		if !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("List of Pods on the hung cluster = %v, want an error that is ErrUnreachable", err)
+		if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("List of Pods on the hung cluster = %v, want an error that is ErrUnreachable, by its deadline", err)
 		}
 		err = rc.APIReader.Get(t.Context(), client.ObjectKey{Name: "default"}, &corev1.Namespace{})
-		if !errors.Is(err, ErrUnreachable) {
-			t.Fatalf("Get of a Namespace on the hung cluster = %v, want an error that is ErrUnreachable", err)
+		if !errors.Is(err, ErrUnreachable) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Get of a Namespace on the hung cluster = %v, want an error that is ErrUnreachable, by its deadline", err)
 		}
 		// A request got no answer: until a probe succeeds, Get answers
 		// ErrUnreachable without waiting.
