@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -142,12 +143,14 @@ func (a *accessor) run() {
 		logger.V(1).Info("Connected to the workload cluster")
 		backoff = a.c.opts.ReconnectInterval
 		err = a.watchHealth(conn)
+		if err != nil {
+			logger.Info("Disconnected from the workload cluster", "reason", err.Error())
+		} else {
+			err = errors.New("the connection was closed")
+		}
 		a.set(nil, err)
 		conn.stop()
 		<-conn.stopped
-		if err != nil {
-			logger.Info("Disconnected from the workload cluster", "reason", err.Error())
-		}
 	}
 }
 
