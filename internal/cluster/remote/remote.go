@@ -119,7 +119,8 @@ type Options struct {
 	// cluster is disconnected and callers get ErrUnreachable.
 	ProbeFailureThreshold int
 	// ReconnectInterval is the first wait before connecting again after a
-	// failure; it doubles up to MaxReconnectInterval.
+	// failure; it doubles up to MaxReconnectInterval. It is also the wait
+	// between probes after one failed or a request got no answer.
 	ReconnectInterval    time.Duration
 	MaxReconnectInterval time.Duration
 	// QPS and Burst limit the client of each workload cluster.
