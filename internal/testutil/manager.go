@@ -15,7 +15,7 @@ import (
 
 // StartManager runs a controller manager with the hub's indexes against cfg,
 // after setup registered its controllers, and stops it when the test ends.
-func StartManager(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, setup func(ctrl.Manager) error) {
+func StartManager(t testing.TB, cfg *rest.Config, scheme *runtime.Scheme, setup func(ctrl.Manager) error) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
@@ -31,7 +31,7 @@ func StartManager(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, setup 
 }
 
 // MustCreate creates obj or fails the test.
-func MustCreate(t *testing.T, c client.Client, obj client.Object) {
+func MustCreate(t testing.TB, c client.Client, obj client.Object) {
 	t.Helper()
 	if err := c.Create(t.Context(), obj); err != nil {
 		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)

@@ -243,7 +243,7 @@ func TestPoolController(t *testing.T) {
 	})
 }
 
-func startControllers(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme, bc brokerv1.BrokerServiceClient) {
+func startControllers(t testing.TB, cfg *rest.Config, scheme *runtime.Scheme, bc brokerv1.BrokerServiceClient) {
 	t.Helper()
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})

@@ -25,7 +25,7 @@ const GeneralProfile = "general"
 // machines machines in dc1 (seed 1) with the general node profile, the sim
 // provisioner with joins and wipes of 10 ms and the given maintenance
 // duration, and the gRPC server on loopback. It stops when the test ends.
-func Start(t *testing.T, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func Start(t testing.TB, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	_, c, p := StartServer(t, machines, maintenance)
 	return c, p
@@ -33,7 +33,7 @@ func Start(t *testing.T, machines int, maintenance time.Duration) (brokerv1.Brok
 
 // StartServer is Start that also returns the broker's address, for a test
 // of a client that dials it itself (the CLI's --broker).
-func StartServer(t *testing.T, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func StartServer(t testing.TB, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
