@@ -54,6 +54,10 @@ func TestLoadDefaults(t *testing.T) {
 				NotReadyThreshold: dur(2 * time.Minute), FaultHoldOff: dur(time.Minute), ResyncInterval: dur(30 * time.Second),
 			},
 			Rollout: configv1alpha1.RolloutController{ActiveInterval: dur(2 * time.Second)},
+			WorkloadClusters: configv1alpha1.WorkloadClusters{
+				RequestTimeout: dur(10 * time.Second), ConnectTimeout: dur(30 * time.Second), ProbeInterval: dur(10 * time.Second),
+				ProbeFailureThreshold: ptr.To[int32](3), QPS: ptr.To[float32](200), Burst: ptr.To[int32](400),
+			},
 		},
 	}, {
 		name: "apps, with what the file says kept",

@@ -38,6 +38,11 @@ const (
 	DefaultRemediationResync = 30 * time.Second
 	DefaultActiveInterval    = 2 * time.Second
 
+	DefaultClusterRequestTimeout              = 10 * time.Second
+	DefaultClusterConnectTimeout              = 30 * time.Second
+	DefaultClusterProbeInterval               = 10 * time.Second
+	DefaultClusterProbeFailureThreshold int32 = 3
+
 	DefaultWebhookPort    int32 = 9443
 	DefaultWebhookCertDir       = "/etc/strata/webhook-certs"
 
@@ -108,6 +113,19 @@ func (c *HubConfiguration) Default() {
 	durationOr(&c.Remediation.FaultHoldOff, DefaultFaultHoldOff)
 	durationOr(&c.Remediation.ResyncInterval, DefaultRemediationResync)
 	durationOr(&c.Rollout.ActiveInterval, DefaultActiveInterval)
+	w := &c.WorkloadClusters
+	durationOr(&w.RequestTimeout, DefaultClusterRequestTimeout)
+	durationOr(&w.ConnectTimeout, DefaultClusterConnectTimeout)
+	durationOr(&w.ProbeInterval, DefaultClusterProbeInterval)
+	if w.ProbeFailureThreshold == nil {
+		w.ProbeFailureThreshold = ptr.To(DefaultClusterProbeFailureThreshold)
+	}
+	if w.QPS == nil {
+		w.QPS = ptr.To(DefaultQPS)
+	}
+	if w.Burst == nil {
+		w.Burst = ptr.To(DefaultBurst)
+	}
 }
 
 // Default sets every field left empty to its default.

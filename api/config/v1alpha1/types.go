@@ -101,6 +101,37 @@ type HubConfiguration struct {
 	// rollout configures the maintenance orchestrator.
 	// +optional
 	Rollout RolloutController `json:"rollout,omitempty"`
+	// workloadClusters configures the hub's connections to the workload
+	// clusters: one per cluster, each with its own deadlines and probe, so
+	// an unreachable cluster does not slow the others.
+	// +optional
+	WorkloadClusters WorkloadClusters `json:"workloadClusters,omitempty"`
+}
+
+// WorkloadClusters configures the connections to the workload clusters.
+type WorkloadClusters struct {
+	// requestTimeout bounds each request to a workload cluster's API
+	// server. Defaults to 10s.
+	// +optional
+	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
+	// connectTimeout bounds a connection: reaching the API server and the
+	// first list of its Pool Nodes. Defaults to 30s.
+	// +optional
+	ConnectTimeout *metav1.Duration `json:"connectTimeout,omitempty"`
+	// probeInterval is how often a connected cluster's API server is asked
+	// for its version. Defaults to 10s.
+	// +optional
+	ProbeInterval *metav1.Duration `json:"probeInterval,omitempty"`
+	// probeFailureThreshold is how many probes in a row must fail before
+	// the cluster is disconnected. Defaults to 3.
+	// +optional
+	ProbeFailureThreshold *int32 `json:"probeFailureThreshold,omitempty"`
+	// qps and burst limit the client of each workload cluster. Default to
+	// 200 and 400.
+	// +optional
+	QPS *float32 `json:"qps,omitempty"`
+	// +optional
+	Burst *int32 `json:"burst,omitempty"`
 }
 
 // BrokerClient is how a component reaches the Compute Broker.

@@ -21,6 +21,14 @@ func (c *HubConfiguration) Validate() field.ErrorList {
 	errs = append(errs, positive(rem.Child("faultHoldOff"), c.Remediation.FaultHoldOff)...)
 	errs = append(errs, positive(rem.Child("resyncInterval"), c.Remediation.ResyncInterval)...)
 	errs = append(errs, positive(field.NewPath("rollout", "activeInterval"), c.Rollout.ActiveInterval)...)
+	wc := field.NewPath("workloadClusters")
+	errs = append(errs, positive(wc.Child("requestTimeout"), c.WorkloadClusters.RequestTimeout)...)
+	errs = append(errs, positive(wc.Child("connectTimeout"), c.WorkloadClusters.ConnectTimeout)...)
+	errs = append(errs, positive(wc.Child("probeInterval"), c.WorkloadClusters.ProbeInterval)...)
+	if n := deref(c.WorkloadClusters.ProbeFailureThreshold); n < 1 {
+		errs = append(errs, field.Invalid(wc.Child("probeFailureThreshold"), n, "must be at least 1"))
+	}
+	errs = append(errs, (&ClientConnection{QPS: c.WorkloadClusters.QPS, Burst: c.WorkloadClusters.Burst}).validate(wc)...)
 	return errs
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/remediation"
+	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
@@ -42,6 +43,12 @@ func TestConfigDefaultsAgree(t *testing.T) {
 		{"fault hold-off", configv1alpha1.DefaultFaultHoldOff, remediation.DefaultFaultHoldOff},
 		{"remediation resync", configv1alpha1.DefaultRemediationResync, remediation.DefaultResyncInterval},
 		{"rollout active interval", configv1alpha1.DefaultActiveInterval, rollout.DefaultActiveInterval},
+		{"workload cluster request timeout", configv1alpha1.DefaultClusterRequestTimeout, remote.DefaultRequestTimeout},
+		{"workload cluster connect timeout", configv1alpha1.DefaultClusterConnectTimeout, remote.DefaultConnectTimeout},
+		{"workload cluster probe interval", configv1alpha1.DefaultClusterProbeInterval, remote.DefaultProbeInterval},
+		{"workload cluster probe failures", int(configv1alpha1.DefaultClusterProbeFailureThreshold), remote.DefaultProbeFailureThreshold},
+		{"workload cluster qps", configv1alpha1.DefaultQPS, float32(remote.DefaultQPS)},
+		{"workload cluster burst", int(configv1alpha1.DefaultBurst), remote.DefaultBurst},
 	}
 	for _, tc := range cases {
 		if tc.config != tc.pkg {

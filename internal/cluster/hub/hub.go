@@ -15,6 +15,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -101,7 +102,10 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 	if err := clusters.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
 	}
-	workloads := remote.New(mgr.GetClient())
+	workloads, err := remote.NewWithOptions(mgr.GetClient(), remoteOptions(c.WorkloadClusters))
+	if err != nil {
+		return nil, err
+	}
 	if err := mgr.Add(workloads); err != nil {
 		return nil, err
 	}
@@ -150,4 +154,13 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		}
 	}
 	return mgr, nil
+}
+
+// remoteOptions are the connections' options from the configuration.
+func remoteOptions(w configv1alpha1.WorkloadClusters) remote.Options {
+	return remote.Options{
+		RequestTimeout: w.RequestTimeout.Duration, ConnectTimeout: w.ConnectTimeout.Duration,
+		ProbeInterval: w.ProbeInterval.Duration, ProbeFailureThreshold: int(ptr.Deref(w.ProbeFailureThreshold, 0)),
+		QPS: ptr.Deref(w.QPS, 0), Burst: int(ptr.Deref(w.Burst, 0)),
+	}
 }
