@@ -153,8 +153,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ro.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, ro)
 	}
-	if controllerutil.AddFinalizer(ro, Finalizer) {
-		return reconcile.Result{}, r.hub.Update(ctx, ro)
+	// The finalizer is patched in, never an Update of the whole object: that
+	// would write the spec as this client read it (a healthGateTimeout of
+	// "10m" comes back "10m0s"), and only people write spec.
+	if patch := client.MergeFrom(ro.DeepCopy()); controllerutil.AddFinalizer(ro, Finalizer) {
+		return reconcile.Result{}, r.hub.Patch(ctx, ro, patch)
 	}
 
 	machines, disruptions, err := r.brokerState(ctx, ro.Spec.Pools)
@@ -449,8 +452,9 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, ro *fleetv1alpha1.Main
 	if err := r.cancelUnstarted(ctx, ro, disruptions, "rollout "+ro.Name+" was deleted"); err != nil {
 		return reconcile.Result{}, err
 	}
+	patch := client.MergeFrom(ro.DeepCopy())
 	controllerutil.RemoveFinalizer(ro, Finalizer)
-	return reconcile.Result{}, client.IgnoreNotFound(r.hub.Update(ctx, ro))
+	return reconcile.Result{}, client.IgnoreNotFound(r.hub.Patch(ctx, ro, patch))
 }
 
 // cancelUnstarted calls off the rollout's disruptions that have not
