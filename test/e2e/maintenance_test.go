@@ -315,7 +315,7 @@ func TestMaintenance(t *testing.T) {
 		// it has left the pool; until then a person tolerates it.
 		out := strata("rollouts", "resume", "general-v3")
 		switch {
-		case strings.Contains(out, "tolerates the 1 machines that failed their maintenance ("+victim+")"):
+		case strings.Contains(out, "tolerates the machine that failed its maintenance ("+victim+")"):
 			if err := hubc.Get(t.Context(), client.ObjectKey{Name: "general-v3"}, ro); err != nil || ro.Spec.ToleratedFailures != 1 {
 				t.Errorf("spec.toleratedFailures after resume = %d (%v), want 1", ro.Spec.ToleratedFailures, err)
 			}

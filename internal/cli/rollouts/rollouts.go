@@ -343,8 +343,12 @@ func resumeRollout(ctx context.Context, out io.Writer, c client.Client, ro *flee
 		for _, f := range failed {
 			names = append(names, f.Machine)
 		}
-		fmt.Fprintf(out, "Rollout %s tolerates the %d machines that failed their maintenance (%s): spec.toleratedFailures is now %d; one more failure halts it again.\n",
-			ro.Name, len(failed), strings.Join(names, ", "), ro.Spec.ToleratedFailures)
+		what := fmt.Sprintf("the %d machines that failed their maintenance", len(failed))
+		if len(failed) == 1 {
+			what = "the machine that failed its maintenance"
+		}
+		fmt.Fprintf(out, "Rollout %s tolerates %s (%s): spec.toleratedFailures is now %d; one more failure halts it again.\n",
+			ro.Name, what, strings.Join(names, ", "), ro.Spec.ToleratedFailures)
 	}
 	_, err := fmt.Fprintf(out, "Rollout %s resumed.\n", ro.Name)
 	return err

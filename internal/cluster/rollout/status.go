@@ -128,10 +128,10 @@ func pausedCondition(ro *fleetv1alpha1.MaintenanceRollout, p *plan) metav1.Condi
 			listed = strings.Join(names[:maxNamedFailures], ", ") + fmt.Sprintf(" and %d more", len(names)-maxNamedFailures)
 		}
 		return metav1.Condition{Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutMachineFailedReason,
-			Message: fmt.Sprintf("%d machines failed their maintenance and do not run node config %s (%s), more than spec.toleratedFailures (%d) allows: "+
+			Message: fmt.Sprintf("%s and not on node config %s (%s), more than spec.toleratedFailures (%d) allows: "+
 				"no new machine is disrupted until they are repaired and updated or leave the pools, or a person tolerates them "+
 				"(strata rollouts resume %s sets toleratedFailures to %d)",
-				len(names), ro.Spec.NodeConfig, listed, ro.Spec.ToleratedFailures, ro.Name, len(names))}
+				failedMachines(len(names)), ro.Spec.NodeConfig, listed, ro.Spec.ToleratedFailures, ro.Name, len(names))}
 	}
 	return metav1.Condition{Status: metav1.ConditionFalse, Reason: fleetv1alpha1.RolloutNotPausedReason,
 		Message: fmt.Sprintf("spec.paused is false and no more machines failed than spec.toleratedFailures (%d) allows", ro.Spec.ToleratedFailures)}
@@ -161,6 +161,14 @@ func progress(z *zonePlan, out outcome, gateSince *metav1.Time, gateTimeout time
 			fmt.Sprintf("%s; %d machines are joining or under another actor's disruption", where, z.counts[waiting])
 	}
 	return fleetv1alpha1.RolloutMaintainingReason, where
+}
+
+// failedMachines says how many machines failed their maintenance.
+func failedMachines(n int) string {
+	if n == 1 {
+		return "1 machine failed its maintenance"
+	}
+	return fmt.Sprintf("%d machines failed their maintenance", n)
 }
 
 // completeMessage says what the rollout achieved, and what it left.
