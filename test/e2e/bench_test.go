@@ -270,6 +270,8 @@ kind: MaintenanceRollout
 metadata: {name: bench}
 spec: {pools: [fleet], nodeConfig: general-v2}
 `)
+		// The Pool's owner states the node config; the rollout moves the machines.
+		run(b, bin, "kubectl", "--kubeconfig", hub, "patch", "pool", "fleet", "--type", "merge", "-p", `{"spec":{"nodeConfig":"general-v2"}}`)
 		ro := waitRollout(b, hubClient(b, hub), "bench", 50*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 			return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
 		})

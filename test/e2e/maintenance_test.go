@@ -98,6 +98,18 @@ spec:
   zoneOrder: [5]
 `
 
+// controlPool is a second small pool: its machine's fault, injected once
+// the zone is down, is the signal that remediation passed its hold-off.
+const controlPool = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: control}
+spec:
+  cluster: workload-1
+  capacity: 3
+  nodeProfile: general
+`
+
 // shopMinimum is the fewest ready shop pods the PDB allows: 100 - 10%.
 const shopMinimum = 90
 
@@ -136,6 +148,9 @@ func TestMaintenance(t *testing.T) {
 	// is checked below.
 	sampler := sampleReady(t, cs, "app=shop")
 	runKubectlApply(t, bin, hub, nodeConfigRollout)
+	// The Pool's owner states the node config; the rollout never writes it.
+	poolGen := poolGeneration(t, hubc, "maint")
+	kubectl(hub, "patch", "pool", "maint", "--type", "merge", "-p", `{"spec":{"nodeConfig":"general-v2"}}`)
 	waitRollout(t, hubc, "general-v2", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 		return completeZones(ro) >= 5
 	})
@@ -212,6 +227,13 @@ func TestMaintenance(t *testing.T) {
 		if out := strata("rollouts"); !strings.Contains(out, "general-v2") || !strings.Contains(out, "200/200") || !strings.Contains(out, "Complete") {
 			t.Errorf("strata rollouts:\n%s", out)
 		}
+		// Only the owner's patch changed the Pool's spec, and nobody the rollout's.
+		if gen := poolGeneration(t, hubc, "maint"); gen != poolGen+1 {
+			t.Errorf("pool maint generation %d, want %d: a controller wrote its spec", gen, poolGen+1)
+		}
+		if ro.Generation != 1 {
+			t.Errorf("rollout general-v2 generation %d, want 1: a controller wrote its spec", ro.Generation)
+		}
 	})
 
 	// Its person uncordons it, so the Pool can be Ready again.
@@ -246,7 +268,7 @@ func TestMaintenance(t *testing.T) {
 		strata("sim", "heal", "machine", victim)
 	})
 
-	t.Run("a machine that fails its maintenance pauses the rollout until resumed", func(t *testing.T) {
+	t.Run("a machine that fails its maintenance halts the rollout until a person tolerates it or it is replaced", func(t *testing.T) {
 		// A pod under a PDB that allows nothing holds the victim's drain, so
 		// the fault lands while its disruption is open.
 		var victim string
@@ -259,6 +281,7 @@ func TestMaintenance(t *testing.T) {
 		runKubectlApply(t, bin, wl, fmt.Sprintf(heldPod, victim))
 		waitRunning(t, wl, "app=hold", 1, 2*time.Minute)
 		runKubectlApply(t, bin, hub, failingRollout)
+		kubectl(hub, "patch", "pool", "maint", "--type", "merge", "-p", `{"spec":{"nodeConfig":"general-v3"}}`)
 		err := wait.PollUntilContextTimeout(t.Context(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 			n, err := cs.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
 			return err == nil && n.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != "", nil
@@ -271,15 +294,34 @@ func TestMaintenance(t *testing.T) {
 
 		ro := waitRollout(t, hubc, "general-v3", 5*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 			c := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.RolloutPausedCondition)
-			return ro.Spec.Paused && c != nil && c.Reason == fleetv1alpha1.RolloutMachineFailedReason
+			return c != nil && c.Status == metav1.ConditionTrue && c.Reason == fleetv1alpha1.RolloutMachineFailedReason
 		})
+		if ro.Spec.Paused || ro.Generation != 1 {
+			t.Errorf("rollout general-v3: spec.paused %t, generation %d: it halted by writing its spec", ro.Spec.Paused, ro.Generation)
+		}
 		if len(ro.Status.Failures) != 1 || ro.Status.Failures[0].Machine != victim {
 			t.Errorf("rollout failures = %+v, want machine %s", ro.Status.Failures, victim)
 		}
-		if out := strata("rollouts", "get", "general-v3"); !strings.Contains(out, "MachineFailedMaintenance") || !strings.Contains(out, victim) {
-			t.Errorf("strata rollouts get does not say why it paused:\n%s", out)
+		// The older rollout pulls nothing back and does not hold this one.
+		old := &fleetv1alpha1.MaintenanceRollout{}
+		if err := hubc.Get(t.Context(), client.ObjectKey{Name: "general-v2"}, old); err != nil {
+			t.Fatal(err)
 		}
-		if out := strata("rollouts", "resume", "general-v3"); !strings.Contains(out, "resumed") {
+		if c := meta.FindStatusCondition(old.Status.Conditions, fleetv1alpha1.RolloutProgressingCondition); c == nil ||
+			c.Reason != fleetv1alpha1.RolloutSupersededReason {
+			t.Errorf("rollout general-v2 Progressing = %+v, want Superseded", c)
+		}
+		// Remediation replaces the victim, and the halt lifts by itself once
+		// it has left the pool; until then a person tolerates it.
+		out := strata("rollouts", "resume", "general-v3")
+		switch {
+		case strings.Contains(out, "tolerates the machine that failed its maintenance ("+victim+")"):
+			if err := hubc.Get(t.Context(), client.ObjectKey{Name: "general-v3"}, ro); err != nil || ro.Spec.ToleratedFailures != 1 {
+				t.Errorf("spec.toleratedFailures after resume = %d (%v), want 1", ro.Spec.ToleratedFailures, err)
+			}
+		case strings.Contains(out, "is not paused"):
+			t.Logf("the halt lifted before resume: machine %s was replaced", victim)
+		default:
 			t.Errorf("strata rollouts resume said:\n%s", out)
 		}
 		waitRollout(t, hubc, "general-v3", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
@@ -289,6 +331,8 @@ func TestMaintenance(t *testing.T) {
 	})
 
 	t.Run("a failed zone is a fleet event: no replacement, and a condition says why", func(t *testing.T) {
+		runKubectlApply(t, bin, hub, controlPool)
+		waitPool(t, bin, hub, "control", "Ready", 3)
 		strata("sim", "fail", "zone", "dc1/7")
 		var cond *metav1.Condition
 		err := wait.PollUntilContextTimeout(t.Context(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
@@ -306,8 +350,29 @@ func TestMaintenance(t *testing.T) {
 			t.Errorf("the guard's message does not name the zone: %s", cond.Message)
 		}
 		t.Logf("guard: %s", cond.Message)
-		// Time for a ladder to have started, had the guard not held.
-		time.Sleep(15 * time.Second)
+		// A machine of another pool fails after the zone: once remediation
+		// reboots it, the zone's machines were past the same hold-off for
+		// longer, and would have got their rungs had the guard not held.
+		var control string
+		for _, m := range brokerMachines(t, bin, home, "control") {
+			if m.GetMaintenanceZone() != 7 {
+				control = m.GetId()
+				break
+			}
+		}
+		if control == "" {
+			t.Fatal("every machine of pool control is in MZ 7")
+		}
+		strata("sim", "fail", "machine", control, "--until", "reboot")
+		err = wait.PollUntilContextTimeout(t.Context(), time.Second, 3*time.Minute, true, func(context.Context) (bool, error) {
+			return slices.ContainsFunc(disruptionsOf(t, bin, home, control), func(d *brokerv1.Disruption) bool {
+				return d.GetReason() == brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION &&
+					d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_COMPLETED
+			}), nil
+		})
+		if err != nil {
+			t.Fatalf("machine %s of pool control was not rebooted by remediation: %v", control, err)
+		}
 		for _, m := range brokerMachines(t, bin, home, "maint") {
 			if m.GetMaintenanceZone() != 7 {
 				continue
@@ -320,6 +385,17 @@ func TestMaintenance(t *testing.T) {
 		}
 		strata("sim", "heal", "zone", "dc1/7")
 	})
+}
+
+// poolGeneration is the Pool's metadata.generation: it moves only when
+// someone writes its spec.
+func poolGeneration(t testing.TB, c client.Client, name string) int64 {
+	t.Helper()
+	p := &fleetv1alpha1.Pool{}
+	if err := c.Get(t.Context(), client.ObjectKey{Name: name}, p); err != nil {
+		t.Fatal(err)
+	}
+	return p.Generation
 }
 
 // readySampler counts the ready pods of a selector until stopped.

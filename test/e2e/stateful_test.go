@@ -130,6 +130,8 @@ kind: MaintenanceRollout
 metadata: {name: storage-v2}
 spec: {pools: [kv-storage], nodeConfig: storage-v2}
 `)
+		// The Pool's owner states the node config; the rollout moves the machines.
+		run(t, bin, "kubectl", "--kubeconfig", hub, "patch", "pool", "kv-storage", "--type", "merge", "-p", `{"spec":{"nodeConfig":"storage-v2"}}`)
 		waitRollout(t, hubc, "storage-v2", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 			return completeZones(ro) >= 2
 		})

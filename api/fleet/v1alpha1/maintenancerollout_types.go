@@ -9,11 +9,14 @@ const (
 	// RolloutProgressingCondition is True while the rollout moves machines to
 	// the target software, and False with the reason when it cannot.
 	RolloutProgressingCondition = "Progressing"
-	// RolloutPausedCondition is True while spec.paused holds the rollout,
-	// with the reason: a person paused it, or it paused itself.
+	// RolloutPausedCondition is True while the rollout disrupts no new
+	// machine, with the reason: a person set spec.paused (PausedByUser), or
+	// more machines failed their maintenance than spec.toleratedFailures
+	// allows (MachineFailedMaintenance). The rollout never writes its spec:
+	// it halts through this condition, recomputed from the broker each time.
 	RolloutPausedCondition = "Paused"
-	// RolloutCompleteCondition is True once every machine of the pools runs
-	// the target software.
+	// RolloutCompleteCondition is True while every machine of the pools runs
+	// the target software, as read from the broker on each pass.
 	RolloutCompleteCondition = "Complete"
 )
 
@@ -33,6 +36,13 @@ const (
 	RolloutPoolNotFoundReason = "PoolNotFound"
 	// RolloutPoolBusyReason: an older rollout of one of the pools is not done.
 	RolloutPoolBusyReason = "PoolBusy"
+	// RolloutPoolNodeConfigDiffersReason: a pool's spec.nodeConfig, which
+	// its owner states, is not the rollout's: the rollout disrupts nothing
+	// until it is.
+	RolloutPoolNodeConfigDiffersReason = "PoolNodeConfigDiffers"
+	// RolloutSupersededReason: the pools state the node config of a newer
+	// rollout: this one disrupts nothing and never pulls machines back.
+	RolloutSupersededReason = "Superseded"
 	// RolloutBrokerUnavailableReason: the Compute Broker did not answer.
 	RolloutBrokerUnavailableReason = "BrokerUnavailable"
 	// RolloutPausedReason: spec.paused is true; Paused's reason says why.
@@ -45,11 +55,12 @@ const (
 	RolloutNotPausedReason = "NotPaused"
 	// RolloutPausedByUserReason: someone set spec.paused.
 	RolloutPausedByUserReason = "PausedByUser"
-	// RolloutMachineFailedReason: the rollout paused itself because a machine
-	// failed its maintenance.
+	// RolloutMachineFailedReason: more machines failed their maintenance (and
+	// do not run the target) than spec.toleratedFailures allows.
 	RolloutMachineFailedReason = "MachineFailedMaintenance"
-	// RolloutHealthGateFailedReason: the rollout paused itself because the
-	// health gate before a zone did not pass within spec.healthGateTimeout.
+	// RolloutHealthGateFailedReason: the health gate before a zone has not
+	// passed within spec.healthGateTimeout; the rollout keeps waiting and
+	// goes on by itself once it passes.
 	RolloutHealthGateFailedReason = "HealthGateFailed"
 )
 
@@ -60,9 +71,12 @@ const RolloutActorPrefix = "maintenance/"
 // MaintenanceRolloutSpec is a change of node software for a set of Pools,
 // carried out maintenance zone by maintenance zone.
 type MaintenanceRolloutSpec struct {
-	// pools are the Pools whose machines move to the target software. Each
-	// Pool's spec.nodeConfig is set to nodeConfig when the rollout starts, so
-	// machines that join later run it too. It cannot change.
+	// pools are the Pools whose machines move to the target software. The
+	// rollout disrupts machines only while every one of them states
+	// nodeConfig in its spec.nodeConfig (which their owner sets, in Git or
+	// with kubectl; the rollout never writes it), so machines that join
+	// later run it too and a rollout never pulls machines back from a node
+	// config the pools moved on to. It cannot change.
 	// +required
 	// +listType=set
 	// +kubebuilder:validation:MinItems=1
@@ -99,15 +113,27 @@ type MaintenanceRolloutSpec struct {
 	ZoneOrder []int32 `json:"zoneOrder,omitempty"`
 
 	// paused stops the rollout from disrupting more machines; disruptions
-	// already open run to their end. The rollout sets it itself when a
-	// machine fails its maintenance or the health gate does not pass; set it
-	// back to false to resume.
+	// already open run to their end. Only people write it (strata rollouts
+	// pause/resume); the rollout halts on failures through its status.
 	// +optional
 	Paused bool `json:"paused,omitempty"`
 
+	// toleratedFailures is how many machines of the pools may have failed
+	// their maintenance by this rollout (and not run the target) while it
+	// goes on; one more halts it (condition Paused, MachineFailedMaintenance)
+	// until they heal, leave the pools, or a person raises this number
+	// (strata rollouts resume sets it to the current count).
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100000
+	ToleratedFailures int32 `json:"toleratedFailures,omitempty"`
+
 	// healthGateTimeout is how long the health gate before a zone (every Node
 	// of the pools Ready, no PodDisruptionBudget in their clusters with fewer
-	// healthy pods than it requires) may fail before the rollout pauses itself.
+	// healthy pods than it requires) may fail before the status says
+	// HealthGateFailed (and an event says so); the rollout keeps waiting and
+	// goes on by itself once the gate passes.
 	// +optional
 	// +kubebuilder:default="10m"
 	HealthGateTimeout *metav1.Duration `json:"healthGateTimeout,omitempty"`
@@ -159,8 +185,9 @@ type MaintenanceRolloutStatus struct {
 	// +kubebuilder:validation:MaxItems=64
 	Zones []RolloutZoneStatus `json:"zones,omitempty"`
 
-	// failures are the failed maintenances the rollout has seen, oldest
-	// first; each paused the rollout once.
+	// failures are the machines of the pools whose latest maintenance by the
+	// rollout failed and that do not run the target, as the broker shows them
+	// now (recomputed on every pass), oldest first; the latest 64 are listed.
 	// +optional
 	// +listType=map
 	// +listMapKey=disruption
@@ -176,7 +203,8 @@ type MaintenanceRolloutStatus struct {
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
 
-	// completionTime is when every machine ran the target software.
+	// completionTime is when every machine first ran the target software: a
+	// record, kept when a later change moves them on.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
 }

@@ -99,7 +99,9 @@ type PoolSpec struct {
 
 	// nodeConfig is the node software the machines run, usable as a label
 	// value (Nodes carry it as fleet.strata.dev/node-config); empty means the
-	// node profile's.
+	// node profile's. The Pool's owner states it; machines that join run it,
+	// and a MaintenanceRollout of the same nodeConfig moves the machines
+	// already there (no controller writes it).
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	// +kubebuilder:validation:Pattern=`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`

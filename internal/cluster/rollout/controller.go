@@ -11,9 +11,11 @@
 package rollout
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +47,10 @@ import (
 // DefaultActiveInterval: a rollout that is not complete is looked at again
 // soon even without a broker event (the health gate is polled).
 const DefaultActiveInterval = 2 * time.Second
+
+// idleInterval: a complete rollout is looked at again now and then, since
+// its pools' machines may move on without an event of its own.
+const idleInterval = time.Minute
 
 // Finalizer lets a deleted rollout call off the disruptions it asked for
 // and that have not started, so no Node stays cordoned for nothing.
@@ -112,6 +118,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&fleetv1alpha1.MaintenanceRollout{}).
 		WatchesRawSource(source.Channel(watch.Events(), &handler.EnqueueRequestForObject{})).
+		// A Pool's owner changing its node config starts or holds its rollouts.
+		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfPool)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("maintenancerollout").
 		Complete(conflicts.Requeue(r))
@@ -126,7 +134,26 @@ func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
 	return &fleetv1alpha1.MaintenanceRollout{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
-// Reconcile moves one rollout forward as far as the world allows.
+// rolloutsOfPool maps a Pool to the rollouts of it.
+func (r *Reconciler) rolloutsOfPool(ctx context.Context, pool client.Object) []reconcile.Request {
+	all := &fleetv1alpha1.MaintenanceRolloutList{}
+	if err := r.hub.List(ctx, all); err != nil {
+		log.FromContext(ctx).Error(err, "Listing rollouts for a pool", "pool", klog.KObj(pool))
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range all.Items {
+		if slices.Contains(all.Items[i].Spec.Pools, pool.GetName()) {
+			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: all.Items[i].Name}})
+		}
+	}
+	return out
+}
+
+// Reconcile moves one rollout forward as far as the world allows. Nothing
+// it decides rests on its own earlier status: machines, disruptions and
+// failures come from the broker, the target from the Pools' spec, and
+// whether to hold from its spec and those failures.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	ro := &fleetv1alpha1.MaintenanceRollout{}
 	if err := r.hub.Get(ctx, req.NamespacedName, ro); err != nil {
@@ -136,21 +163,31 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if !ro.DeletionTimestamp.IsZero() {
 		return r.reconcileDelete(ctx, ro)
 	}
-	if controllerutil.AddFinalizer(ro, Finalizer) {
-		return reconcile.Result{}, r.hub.Update(ctx, ro)
-	}
-	if meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
-		// Complete is final, as a Job's is: a later rollout of the same
-		// pools moves their machines on, and this one must not pull them
-		// back.
-		return reconcile.Result{}, nil
+	// The finalizer is patched in, never an Update of the whole object: that
+	// would write the spec as this client read it (a healthGateTimeout of
+	// "10m" comes back "10m0s"), and only people write spec.
+	if patch := client.MergeFrom(ro.DeepCopy()); controllerutil.AddFinalizer(ro, Finalizer) {
+		return reconcile.Result{}, r.hub.Patch(ctx, ro, patch)
 	}
 
 	machines, disruptions, err := r.brokerState(ctx, ro.Spec.Pools)
 	if err != nil {
-		return r.finish(ctx, ro, nil, outcome{block: &blocker{fleetv1alpha1.RolloutBrokerUnavailableReason, err.Error()}})
+		return r.finish(ctx, ro, nil, outcome{block: &blocker{reason: fleetv1alpha1.RolloutBrokerUnavailableReason, message: err.Error()}})
 	}
 	p := newPlan(ro, machines, disruptions)
+	if err := r.describeFailures(ctx, p); err != nil {
+		return reconcile.Result{}, err
+	}
+	pools, block := r.pools(ctx, ro, machines)
+	if block != nil && block.offTarget {
+		// The pools state another node config: what the rollout asked for
+		// and has not started is called off, so no Node stays drained for
+		// software its Pool no longer wants.
+		if err := r.cancelUnstarted(ctx, ro, disruptions, block.message); err != nil {
+			return reconcile.Result{}, err
+		}
+		return r.finish(ctx, ro, p, outcome{block: block})
+	}
 	// Drained machines are started whatever else holds the rollout: waiting
 	// would only keep their Nodes empty.
 	for _, d := range p.toStart {
@@ -158,9 +195,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-	pools, block := r.pools(ctx, ro)
 	if block != nil {
-		return r.finish(ctx, ro, nil, outcome{block: block})
+		return r.finish(ctx, ro, p, outcome{block: block})
 	}
 	out, err := r.act(ctx, ro, pools, p)
 	if err != nil {
@@ -172,10 +208,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // outcome is what acting on the plan found, for the status.
 type outcome struct {
 	block *blocker
-	// newFailures are failed maintenances the status does not list yet.
-	newFailures []fleetv1alpha1.RolloutFailure
-	// pause is the reason the rollout paused itself now, "" if it did not.
-	pause, pauseMessage string
 	// gate says why the health gate before the current zone fails, "" when
 	// it passes or is not needed.
 	gate string
@@ -186,30 +218,18 @@ type outcome struct {
 	created int
 }
 
-type blocker struct{ reason, message string }
+// blocker is why the rollout cannot go on; offTarget: because a pool
+// states another node config, so it must not even finish what it started.
+type blocker struct {
+	reason, message string
+	offTarget       bool
+}
 
-// act starts what is drained, pauses on a new failure, and, unless paused,
-// points the Pools at the target, passes the health gate and asks for
-// disruptions of the current zone.
+// act, unless a person paused the rollout or too many machines failed,
+// passes the health gate and asks for disruptions of the current zone.
 func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool, p *plan) (outcome, error) {
 	var out outcome
-	out.newFailures = unseenFailures(ro.Status.Failures, p.failures)
-	if len(out.newFailures) > 0 {
-		if err := r.describeFailures(ctx, out.newFailures); err != nil {
-			return out, err
-		}
-		f := out.newFailures[0]
-		out.pause, out.pauseMessage = fleetv1alpha1.RolloutMachineFailedReason,
-			fmt.Sprintf("machine %s failed its maintenance (disruption %s): %s", f.Machine, f.Disruption, f.Message)
-		return out, r.pauseItself(ctx, ro, out.pauseMessage)
-	}
-	if ro.Spec.Paused {
-		return out, nil
-	}
-	if err := r.targetPools(ctx, ro, pools); err != nil {
-		return out, err
-	}
-	if p.current == nil {
+	if ro.Spec.Paused || p.halted(ro.Spec.ToleratedFailures) || p.current == nil {
 		return out, nil
 	}
 	if !p.current.started && p.current.counts[inProgress] == 0 {
@@ -222,11 +242,6 @@ func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollo
 			if ro.Status.HealthGateFailingSince == nil {
 				r.recorder.Eventf(ro, nil, corev1.EventTypeNormal, fleetv1alpha1.RolloutWaitingForHealthGateReason, "HealthGate",
 					"MZ %d waits for its health gate: %s", p.current.zone, gate)
-			}
-			if since := ro.Status.HealthGateFailingSince; since != nil && r.clock.Since(since.Time) >= gateTimeout(ro) {
-				out.pause, out.pauseMessage = fleetv1alpha1.RolloutHealthGateFailedReason,
-					fmt.Sprintf("the health gate before MZ %d did not pass within %s: %s", p.current.zone, gateTimeout(ro), gate)
-				return out, r.pauseItself(ctx, ro, out.pauseMessage)
 			}
 			return out, nil
 		}
@@ -281,24 +296,10 @@ func (r *Reconciler) start(ctx context.Context, ro *fleetv1alpha1.MaintenanceRol
 	return nil
 }
 
-// pauseItself sets spec.paused; the status says why.
-func (r *Reconciler) pauseItself(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, why string) error {
-	if ro.Spec.Paused {
-		return nil
-	}
-	patch := client.MergeFrom(ro.DeepCopy())
-	ro.Spec.Paused = true
-	if err := r.hub.Patch(ctx, ro, patch); err != nil {
-		return fmt.Errorf("pausing rollout %s: %w", ro.Name, err)
-	}
-	log.FromContext(ctx).Info("Paused the rollout", "why", why)
-	r.recorder.Eventf(ro, nil, corev1.EventTypeWarning, "Paused", "Pause", "%s", why)
-	return nil
-}
-
-// describeFailures fills in why each failed maintenance failed, from its
-// disruption's history.
-func (r *Reconciler) describeFailures(ctx context.Context, failures []fleetv1alpha1.RolloutFailure) error {
+// describeFailures fills in why each failed maintenance the status lists
+// failed, from its disruption's history, as the broker has it now.
+func (r *Reconciler) describeFailures(ctx context.Context, p *plan) error {
+	failures := p.failures[max(0, len(p.failures)-maxFailures):]
 	for i := range failures {
 		resp, err := r.broker.GetDisruption(ctx, &brokerv1.GetDisruptionRequest{Id: failures[i].Disruption})
 		if err != nil {
@@ -309,49 +310,97 @@ func (r *Reconciler) describeFailures(ctx context.Context, failures []fleetv1alp
 	return nil
 }
 
-// unseenFailures are the failures that the status does not list. When the
-// status is full, those older than its oldest were seen and dropped.
-func unseenFailures(seen []fleetv1alpha1.RolloutFailure, all []fleetv1alpha1.RolloutFailure) []fleetv1alpha1.RolloutFailure {
-	known := map[string]bool{}
-	for _, f := range seen {
-		known[f.Disruption] = true
-	}
-	var out []fleetv1alpha1.RolloutFailure
-	for _, f := range all {
-		dropped := len(seen) >= maxFailures && f.Time != nil && seen[0].Time != nil && !f.Time.After(seen[0].Time.Time)
-		if !known[f.Disruption] && !dropped {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// pools reads the rollout's Pools, and blocks it when one is missing or an
-// older rollout of one of them is not complete.
-func (r *Reconciler) pools(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout) ([]*fleetv1alpha1.Pool, *blocker) {
+// pools reads the rollout's Pools, and blocks it when one is missing, when
+// one states another node config than the rollout's, or when an older
+// rollout of one of them still has machines of the shared pools to move.
+func (r *Reconciler) pools(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, machines []*brokerv1.Machine) ([]*fleetv1alpha1.Pool, *blocker) {
 	var pools []*fleetv1alpha1.Pool
 	for _, name := range ro.Spec.Pools {
 		pool := &fleetv1alpha1.Pool{}
 		if err := r.hub.Get(ctx, client.ObjectKey{Name: name}, pool); err != nil {
 			if client.IgnoreNotFound(err) == nil {
-				return nil, &blocker{fleetv1alpha1.RolloutPoolNotFoundReason,
-					fmt.Sprintf("pool %q does not exist on the hub (kubectl get pools lists those that do)", name)}
+				return nil, &blocker{reason: fleetv1alpha1.RolloutPoolNotFoundReason,
+					message: fmt.Sprintf("pool %q does not exist on the hub (kubectl get pools lists those that do)", name)}
 			}
-			return nil, &blocker{fleetv1alpha1.RolloutPoolNotFoundReason, fmt.Sprintf("reading pool %q: %v", name, err)}
+			return nil, &blocker{reason: fleetv1alpha1.RolloutPoolNotFoundReason, message: fmt.Sprintf("reading pool %q: %v", name, err)}
 		}
 		pools = append(pools, pool)
 	}
 	all := &fleetv1alpha1.MaintenanceRolloutList{}
 	if err := r.hub.List(ctx, all); err != nil {
-		return nil, &blocker{fleetv1alpha1.RolloutPoolBusyReason, "listing rollouts: " + err.Error()}
+		return nil, &blocker{reason: fleetv1alpha1.RolloutPoolBusyReason, message: "listing rollouts: " + err.Error()}
 	}
-	for i := range all.Items {
-		if other := &all.Items[i]; olderAndOverlapping(other, ro) && !meta.IsStatusConditionTrue(other.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
-			return nil, &blocker{fleetv1alpha1.RolloutPoolBusyReason,
-				fmt.Sprintf("rollout %s of the same pools started first and is not complete; this one waits (delete one of them to choose)", other.Name)}
-		}
+	if b := hold(ro, pools, all.Items, machines); b != nil {
+		return nil, b
 	}
 	return pools, nil
+}
+
+// hold is why the rollout may not disrupt machines of its pools, nil when
+// it may: a pool states another node config, or an older rollout of a
+// shared pool that the pools still state has machines left to move there.
+func hold(ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool, rollouts []fleetv1alpha1.MaintenanceRollout, machines []*brokerv1.Machine) *blocker {
+	if b := offTarget(ro, pools, rollouts); b != nil {
+		return b
+	}
+	states := map[string]string{}
+	for _, pool := range pools {
+		states[pool.Name] = pool.Spec.NodeConfig
+	}
+	for i := range rollouts {
+		if other := &rollouts[i]; olderAndOverlapping(other, ro) && active(other, states) && !doneOn(other, ro, machines) {
+			return &blocker{reason: fleetv1alpha1.RolloutPoolBusyReason,
+				message: fmt.Sprintf("rollout %s of the same pools started first and has machines left to move to node config %s; this one waits (delete one of them to choose)",
+					other.Name, other.Spec.NodeConfig)}
+		}
+	}
+	return nil
+}
+
+// offTarget blocks the rollout when one of its pools states another node
+// config: the pool's owner has not asked for this one (yet), or has moved
+// on to a newer rollout's, which this one must not pull machines back from.
+func offTarget(ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool, rollouts []fleetv1alpha1.MaintenanceRollout) *blocker {
+	for _, pool := range pools {
+		if pool.Spec.NodeConfig == ro.Spec.NodeConfig {
+			continue
+		}
+		for i := range rollouts {
+			if other := &rollouts[i]; other.Name != ro.Name && other.Spec.NodeConfig == pool.Spec.NodeConfig &&
+				slices.Contains(other.Spec.Pools, pool.Name) && ro.CreationTimestamp.Before(&other.CreationTimestamp) {
+				return &blocker{reason: fleetv1alpha1.RolloutSupersededReason, offTarget: true,
+					message: fmt.Sprintf("superseded: pool %s states node config %s, that of the newer rollout %s; this rollout (node config %s) disrupts nothing and can be deleted",
+						pool.Name, pool.Spec.NodeConfig, other.Name, ro.Spec.NodeConfig)}
+			}
+		}
+		return &blocker{reason: fleetv1alpha1.RolloutPoolNodeConfigDiffersReason, offTarget: true,
+			message: fmt.Sprintf("pool %s states node config %s, not the rollout's %s, so no machine is disrupted: set the pool's node config "+
+				"in Git, or kubectl patch pool %s --type merge -p '{\"spec\":{\"nodeConfig\":\"%s\"}}'",
+				pool.Name, cmp.Or(pool.Spec.NodeConfig, `"" (the node profile's)`), ro.Spec.NodeConfig, pool.Name, ro.Spec.NodeConfig)}
+	}
+	return nil
+}
+
+// active says whether every pool of other that states is known states
+// other's node config: otherwise other disrupts nothing and blocks no one.
+func active(other *fleetv1alpha1.MaintenanceRollout, states map[string]string) bool {
+	for _, p := range other.Spec.Pools {
+		if nc, ok := states[p]; ok && nc != other.Spec.NodeConfig {
+			return false
+		}
+	}
+	return true
+}
+
+// doneOn says whether every machine of the pools other shares with ro runs
+// other's target, as the broker shows them now.
+func doneOn(other, ro *fleetv1alpha1.MaintenanceRollout, machines []*brokerv1.Machine) bool {
+	for _, m := range machines {
+		if slices.Contains(other.Spec.Pools, m.GetPool()) && slices.Contains(ro.Spec.Pools, m.GetPool()) && !onTarget(&other.Spec, m) {
+			return false
+		}
+	}
+	return true
 }
 
 // olderAndOverlapping says whether other shares a pool with ro and was
@@ -372,24 +421,6 @@ func olderAndOverlapping(other, ro *fleetv1alpha1.MaintenanceRollout) bool {
 		}
 	}
 	return false
-}
-
-// targetPools sets each Pool's node config to the rollout's, so machines
-// that join from now on run it.
-func (r *Reconciler) targetPools(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, pools []*fleetv1alpha1.Pool) error {
-	for _, pool := range pools {
-		if pool.Spec.NodeConfig == ro.Spec.NodeConfig {
-			continue
-		}
-		patch := client.MergeFrom(pool.DeepCopy())
-		old := pool.Spec.NodeConfig
-		pool.Spec.NodeConfig = ro.Spec.NodeConfig
-		if err := r.hub.Patch(ctx, pool, patch); err != nil {
-			return fmt.Errorf("setting the node config of pool %s: %w", pool.Name, err)
-		}
-		log.FromContext(ctx).Info("Set the pool's node config", "pool", klog.KObj(pool), "from", old, "to", ro.Spec.NodeConfig)
-	}
-	return nil
 }
 
 // brokerState reads the disruptions and machines of the pools. Disruptions
@@ -428,41 +459,75 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, ro *fleetv1alpha1.Main
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	if err := r.cancelUnstarted(ctx, ro, disruptions, "rollout "+ro.Name+" was deleted"); err != nil {
+		return reconcile.Result{}, err
+	}
+	patch := client.MergeFrom(ro.DeepCopy())
+	controllerutil.RemoveFinalizer(ro, Finalizer)
+	return reconcile.Result{}, client.IgnoreNotFound(r.hub.Patch(ctx, ro, patch))
+}
+
+// cancelUnstarted calls off the rollout's disruptions that have not
+// started; the cluster manager uncordons their Nodes.
+func (r *Reconciler) cancelUnstarted(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, disruptions []*brokerv1.Disruption, why string) error {
 	for _, d := range disruptions {
 		if d.GetActor() != Actor(ro.Name) || (d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_PENDING &&
 			d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED) {
 			continue
 		}
-		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{
-			Id: d.GetId(), Actor: Actor(ro.Name), Message: "rollout " + ro.Name + " was deleted",
-		})
+		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: Actor(ro.Name), Message: why})
 		if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) && !brokerapi.IsCode(err, codes.NotFound) {
-			return reconcile.Result{}, fmt.Errorf("cancelling disruption %s: %w", d.GetId(), err)
+			return fmt.Errorf("cancelling disruption %s: %w", d.GetId(), err)
 		}
+		log.FromContext(ctx).Info("Called off a disruption", "disruption", d.GetId(), "machine", d.GetMachine(), "why", why)
 	}
-	controllerutil.RemoveFinalizer(ro, Finalizer)
-	return reconcile.Result{}, client.IgnoreNotFound(r.hub.Update(ctx, ro))
+	return nil
 }
 
-// finish writes the status that follows from the plan and the outcome and
-// says when to look again.
+// finish writes the status that follows from the plan and the outcome,
+// tells by events what began on this pass, and says when to look again.
 func (r *Reconciler) finish(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome) (reconcile.Result, error) {
 	status := desiredStatus(ro, p, out, metav1.NewTime(r.clock.Now()))
 	if !equality.Semantic.DeepEqual(status, ro.Status) {
-		completedNow := status.CompletionTime != nil && ro.Status.CompletionTime == nil
+		before := ro.Status
 		ro.Status = status
 		if err := r.hub.Status().Update(ctx, ro); err != nil {
 			return reconcile.Result{}, fmt.Errorf("writing status of rollout %s: %w", ro.Name, err)
 		}
-		if completedNow {
-			log.FromContext(ctx).Info("Rollout complete", "machines", status.Machines, "took", status.CompletionTime.Sub(status.StartTime.Time))
-			r.recorder.Eventf(ro, nil, corev1.EventTypeNormal, "Complete", "Rollout", "%d machines run node config %s", status.Updated, ro.Spec.NodeConfig)
-		}
+		r.announce(ctx, ro, &before)
 	}
 	if meta.IsStatusConditionTrue(status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
-		return reconcile.Result{}, nil
+		// Still looked at now and then: a later change of the pools shows
+		// in this rollout's counts.
+		return reconcile.Result{RequeueAfter: idleInterval}, nil
 	}
 	return reconcile.Result{RequeueAfter: r.activeInterval}, nil
+}
+
+// announce records events for what the status says that it did not
+// before: the events are news for people, not evidence for the rollout.
+func (r *Reconciler) announce(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, before *fleetv1alpha1.MaintenanceRolloutStatus) {
+	s := &ro.Status
+	if s.CompletionTime != nil && before.CompletionTime == nil {
+		took := time.Duration(0)
+		if s.StartTime != nil {
+			took = s.CompletionTime.Sub(s.StartTime.Time)
+		}
+		log.FromContext(ctx).Info("Rollout complete", "machines", s.Machines, "took", took)
+		r.recorder.Eventf(ro, nil, corev1.EventTypeNormal, "Complete", "Rollout", "%d machines run node config %s", s.Updated, ro.Spec.NodeConfig)
+	}
+	for _, c := range []struct{ typ, reason string }{
+		{fleetv1alpha1.RolloutPausedCondition, fleetv1alpha1.RolloutMachineFailedReason},
+		{fleetv1alpha1.RolloutProgressingCondition, fleetv1alpha1.RolloutHealthGateFailedReason},
+		{fleetv1alpha1.RolloutProgressingCondition, fleetv1alpha1.RolloutPoolNodeConfigDiffersReason},
+	} {
+		now := meta.FindStatusCondition(s.Conditions, c.typ)
+		was := meta.FindStatusCondition(before.Conditions, c.typ)
+		if now != nil && now.Reason == c.reason && (was == nil || was.Reason != c.reason) {
+			log.FromContext(ctx).Info("Rollout holds", "reason", c.reason, "message", now.Message)
+			r.recorder.Eventf(ro, nil, corev1.EventTypeWarning, c.reason, "Hold", "%s", now.Message)
+		}
+	}
 }
 
 // gateTimeout is the rollout's health gate timeout.

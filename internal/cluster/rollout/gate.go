@@ -114,10 +114,17 @@ func pdbProblem(cluster string, pdb *policyv1.PodDisruptionBudget) string {
 }
 
 // gateMessage says what the health gate before a zone waits on, when the
-// zone starts, and what happens if the gate keeps failing until deadline.
+// zone starts, and when a gate that keeps failing is reported as failed.
 func gateMessage(zone int32, findings string, deadline time.Time, timeout time.Duration) string {
-	return fmt.Sprintf("MZ %d waits for its health gate: %s. MZ %d starts once all of that clears; if the gate still fails at %s (healthGateTimeout %s after it began to fail), the rollout pauses itself (HealthGateFailed)",
+	return fmt.Sprintf("MZ %d waits for its health gate: %s. MZ %d starts once all of that clears; if the gate still fails at %s (healthGateTimeout %s after it began to fail), the status says HealthGateFailed and the rollout keeps waiting",
 		zone, findings, zone, deadline.UTC().Format(time.RFC3339), timeout)
+}
+
+// gateFailedMessage says that the health gate before a zone has failed for
+// longer than its timeout, and that the rollout still waits on it.
+func gateFailedMessage(zone int32, findings string, since time.Time, timeout time.Duration) string {
+	return fmt.Sprintf("the health gate before MZ %d has failed since %s, longer than healthGateTimeout %s: %s. The rollout keeps waiting and starts MZ %d by itself once all of that clears",
+		zone, since.UTC().Format(time.RFC3339), timeout, findings, zone)
 }
 
 func nodeNames(names []string) string {

@@ -81,7 +81,7 @@ func TestNodeProblems(t *testing.T) {
 
 // TestGateWaitMessage checks the Progressing message of a rollout held at
 // its health gate: which zone, what the gate waits on in numbers, and when
-// it pauses itself.
+// it says HealthGateFailed; past that, that it keeps waiting.
 func TestGateWaitMessage(t *testing.T) {
 	finding := pdbProblem("workload-1", makePDB(1, 1, 4, 5, 6))
 	cases := map[string]struct {
@@ -92,12 +92,18 @@ func TestGateWaitMessage(t *testing.T) {
 		"the gate began failing now": {
 			since: t0,
 			want: "MZ 2 waits for its health gate: PodDisruptionBudget shop/web in cluster workload-1: 4 of 6 pods healthy, 5 required, so 1 more must become healthy. " +
-				"MZ 2 starts once all of that clears; if the gate still fails at 2026-11-22T10:10:00Z (healthGateTimeout 10m0s after it began to fail), the rollout pauses itself (HealthGateFailed)",
+				"MZ 2 starts once all of that clears; if the gate still fails at 2026-11-22T10:10:00Z (healthGateTimeout 10m0s after it began to fail), the status says HealthGateFailed and the rollout keeps waiting",
 		},
 		"an earlier start and a timeout of its own": {
 			since: t0.Add(-3 * time.Minute), timeout: &metav1.Duration{Duration: 30 * time.Minute},
 			want: "MZ 2 waits for its health gate: PodDisruptionBudget shop/web in cluster workload-1: 4 of 6 pods healthy, 5 required, so 1 more must become healthy. " +
-				"MZ 2 starts once all of that clears; if the gate still fails at 2026-11-22T10:27:00Z (healthGateTimeout 30m0s after it began to fail), the rollout pauses itself (HealthGateFailed)",
+				"MZ 2 starts once all of that clears; if the gate still fails at 2026-11-22T10:27:00Z (healthGateTimeout 30m0s after it began to fail), the status says HealthGateFailed and the rollout keeps waiting",
+		},
+		"past its timeout": {
+			since: t0.Add(-10 * time.Minute),
+			want: "the health gate before MZ 2 has failed since 2026-11-22T09:50:00Z, longer than healthGateTimeout 10m0s: " +
+				"PodDisruptionBudget shop/web in cluster workload-1: 4 of 6 pods healthy, 5 required, so 1 more must become healthy. " +
+				"The rollout keeps waiting and starts MZ 2 by itself once all of that clears",
 		},
 	}
 	for name, tc := range cases {

@@ -81,6 +81,12 @@ func (p *plan) done() bool {
 	return p.current == nil && p.total(updated) == p.machines()
 }
 
+// halted says whether more machines failed their maintenance (and do not
+// run the target) than the rollout tolerates: it disrupts no new machine.
+func (p *plan) halted(tolerated int32) bool {
+	return int32(len(p.failures)) > tolerated
+}
+
 func (p *plan) machines() int32 {
 	var n int32
 	for _, z := range p.zones {

@@ -1,7 +1,7 @@
 package rollout
 
 import (
-	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,14 +211,17 @@ func TestDesiredStatus(t *testing.T) {
 		makeMachine("a", 1, "v2").obj(), makeMachine("b", 1, "v1").obj(), makeMachine("c", 2, "v1").obj(),
 	}
 	cases := map[string]struct {
-		paused       bool
-		pausedBefore *metav1.Condition
-		disruptions  []*brokerv1.Disruption
-		machines     []*brokerv1.Machine
-		out          outcome
-		want         map[string]string // condition type -> status/reason
-		wantZones    []fleetv1alpha1.RolloutZonePhase
-		wantCurrent  int32
+		paused         bool
+		tolerated      int32
+		pausedBefore   *metav1.Condition
+		completeBefore bool
+		gateSince      *metav1.Time
+		disruptions    []*brokerv1.Disruption
+		machines       []*brokerv1.Machine
+		out            outcome
+		want           map[string]string // condition type -> status/reason
+		wantZones      []fleetv1alpha1.RolloutZonePhase
+		wantCurrent    int32
 	}{
 		"maintaining the first zone": {
 			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", me, completed, 1), makeDisruption("d2", "b", me, inprogress, 2)},
@@ -246,19 +249,64 @@ func TestDesiredStatus(t *testing.T) {
 			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
 			wantCurrent: 1,
 		},
-		"paused itself for a failure, and keeps saying so": {
-			paused: true,
+		"halted: more machines failed than it tolerates": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "b", me, failedS, 1)},
+			want:        map[string]string{"Progressing": "False/Paused", "Paused": "True/MachineFailedMaintenance", "Complete": "False/NotComplete"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"InProgress", "Pending"},
+			wantCurrent: 1,
+		},
+		"a tolerated failure does not halt it": {
+			tolerated:   1,
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "b", me, failedS, 1)},
+			want:        map[string]string{"Progressing": "True/Maintaining", "Paused": "False/NotPaused"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"InProgress", "Pending"},
+			wantCurrent: 1,
+		},
+		"a failure whose machine runs the target now does not halt it": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", me, failedS, 1)},
+			want:        map[string]string{"Paused": "False/NotPaused"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"InProgress", "Pending"},
+			wantCurrent: 1,
+		},
+		"a status that said halted says what the broker shows now": {
 			pausedBefore: &metav1.Condition{Type: "Paused", Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutMachineFailedReason,
 				Message: "machine b failed"},
-			want:        map[string]string{"Progressing": "False/Paused", "Paused": "True/MachineFailedMaintenance"},
+			want:        map[string]string{"Progressing": "True/Maintaining", "Paused": "False/NotPaused"},
 			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
 			wantCurrent: 1,
 		},
-		"pausing itself now": {
-			out:         outcome{pause: fleetv1alpha1.RolloutHealthGateFailedReason, pauseMessage: "gate"},
-			want:        map[string]string{"Progressing": "False/Paused", "Paused": "True/HealthGateFailed"},
+		"the health gate past its timeout says HealthGateFailed and keeps waiting": {
+			gateSince:   ptrTime(metav1.NewTime(t0.Add(-11 * time.Minute))),
+			out:         outcome{gate: "node x of pool web is not Ready"},
+			want:        map[string]string{"Progressing": "False/HealthGateFailed", "Paused": "False/NotPaused"},
 			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
 			wantCurrent: 1,
+		},
+		"the health gate within its timeout waits": {
+			gateSince:   ptrTime(metav1.NewTime(t0.Add(-9 * time.Minute))),
+			out:         outcome{gate: "node x of pool web is not Ready"},
+			want:        map[string]string{"Progressing": "True/WaitingForHealthGate"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
+			wantCurrent: 1,
+		},
+		"a pool stating another node config holds it": {
+			out: outcome{block: &blocker{reason: fleetv1alpha1.RolloutPoolNodeConfigDiffersReason, message: "pool web states v1", offTarget: true}},
+			want: map[string]string{"Progressing": "False/PoolNodeConfigDiffers", "Paused": "False/NotPaused",
+				"Complete": "False/NotComplete"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
+			wantCurrent: 1,
+		},
+		"complete is what the machines run now, whatever the status said": {
+			completeBefore: true,
+			want:           map[string]string{"Complete": "False/NotComplete", "Progressing": "True/Maintaining"},
+			wantZones:      []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
+			wantCurrent:    1,
+		},
+		"superseded after it completed: complete, and progressing no more": {
+			machines:  []*brokerv1.Machine{makeMachine("a", 1, "v2").obj()},
+			out:       outcome{block: &blocker{reason: fleetv1alpha1.RolloutSupersededReason, message: "superseded", offTarget: true}},
+			want:      map[string]string{"Complete": "True/Complete", "Progressing": "False/Superseded"},
+			wantZones: []fleetv1alpha1.RolloutZonePhase{"Complete"},
 		},
 		"complete": {
 			machines:  []*brokerv1.Machine{makeMachine("a", 1, "v2").obj()},
@@ -266,26 +314,30 @@ func TestDesiredStatus(t *testing.T) {
 			wantZones: []fleetv1alpha1.RolloutZonePhase{"Complete"},
 		},
 		"a missing pool blocks it": {
-			out:  outcome{block: &blocker{fleetv1alpha1.RolloutPoolNotFoundReason, "pool web does not exist"}},
-			want: map[string]string{"Progressing": "False/PoolNotFound", "Complete": "False/NotComplete"},
+			out:         outcome{block: &blocker{reason: fleetv1alpha1.RolloutPoolNotFoundReason, message: "pool web does not exist"}},
+			want:        map[string]string{"Progressing": "False/PoolNotFound", "Complete": "False/NotComplete"},
+			wantZones:   []fleetv1alpha1.RolloutZonePhase{"Pending", "Pending"},
+			wantCurrent: 1,
 		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			ro := makeRollout("r1")
 			ro.Spec.Paused = tc.paused
+			ro.Spec.ToleratedFailures = tc.tolerated
+			ro.Status.HealthGateFailingSince = tc.gateSince
 			if tc.pausedBefore != nil {
 				ro.Status.Conditions = []metav1.Condition{*tc.pausedBefore}
+			}
+			if tc.completeBefore {
+				ro.Status.Conditions = append(ro.Status.Conditions, metav1.Condition{Type: "Complete", Status: metav1.ConditionTrue, Reason: "Complete"})
+				ro.Status.CompletionTime = ptrTime(metav1.NewTime(t0.Add(-time.Hour)))
 			}
 			ms := machines
 			if tc.machines != nil {
 				ms = tc.machines
 			}
-			var p *plan
-			if tc.out.block == nil {
-				p = newPlan(ro, ms, tc.disruptions)
-			}
-			s := desiredStatus(ro, p, tc.out, now)
+			s := desiredStatus(ro, newPlan(ro, ms, tc.disruptions), tc.out, now)
 			for typ, want := range tc.want {
 				c := meta.FindStatusCondition(s.Conditions, typ)
 				if c == nil || string(c.Status)+"/"+c.Reason != want || c.ObservedGeneration != 1 {
@@ -363,20 +415,163 @@ func TestAnEarlierRolloutOfTheSameNameIsIgnored(t *testing.T) {
 	}
 }
 
-func TestFailuresDroppedFromAFullStatusAreNotNew(t *testing.T) {
-	var seen, all []fleetv1alpha1.RolloutFailure
-	for i := range maxFailures + 6 {
-		f := fleetv1alpha1.RolloutFailure{Disruption: fmt.Sprint("d", i), Time: ptrTime(metav1.NewTime(t0.Add(time.Duration(i) * time.Second)))}
-		all = append(all, f)
-		if i >= 6 {
-			seen = append(seen, f)
-		}
+func makePool(name, nodeConfig string) *fleetv1alpha1.Pool {
+	return &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: fleetv1alpha1.PoolSpec{NodeConfig: nodeConfig}}
+}
+
+// rolloutAt is a rollout of pool web created minute minutes after t0.
+func rolloutAt(name, nodeConfig string, minute int) fleetv1alpha1.MaintenanceRollout {
+	ro := makeRollout(name)
+	ro.Spec.NodeConfig = nodeConfig
+	ro.CreationTimestamp = metav1.NewTime(t0.Add(time.Duration(minute) * time.Minute))
+	return *ro
+}
+
+// TestHold checks what holds a rollout from disrupting machines: the pools'
+// stated node config, which only their owner writes, and older rollouts.
+func TestHold(t *testing.T) {
+	cases := map[string]struct {
+		pool     string // pool web's spec.nodeConfig
+		rollout  fleetv1alpha1.MaintenanceRollout
+		others   []fleetv1alpha1.MaintenanceRollout
+		machines []*brokerv1.Machine
+		want     string // reason, "" for none
+		wantMsg  string // part of the message
+	}{
+		"the pool states the rollout's node config": {
+			pool: "v2", rollout: rolloutAt("r2", "v2", 0),
+		},
+		"the pool states another: nothing is disrupted, and the message says how to fix it": {
+			pool: "v1", rollout: rolloutAt("r2", "v2", 0),
+			want:    fleetv1alpha1.RolloutPoolNodeConfigDiffersReason,
+			wantMsg: `pool web states node config v1, not the rollout's v2, so no machine is disrupted: set the pool's node config in Git, or kubectl patch pool web --type merge -p '{"spec":{"nodeConfig":"v2"}}'`,
+		},
+		"the pool states none: the node profile's is not the rollout's": {
+			pool: "", rollout: rolloutAt("r2", "v2", 0),
+			want: fleetv1alpha1.RolloutPoolNodeConfigDiffersReason, wantMsg: `pool web states node config "" (the node profile's)`,
+		},
+		"the pool moved on to a newer rollout's: superseded, never pulling machines back": {
+			pool: "v3", rollout: rolloutAt("r2", "v2", 0), others: []fleetv1alpha1.MaintenanceRollout{rolloutAt("r3", "v3", 5)},
+			machines: []*brokerv1.Machine{makeMachine("a", 1, "v3").obj()},
+			want:     fleetv1alpha1.RolloutSupersededReason, wantMsg: "superseded: pool web states node config v3, that of the newer rollout r3",
+		},
+		"an older incomplete rollout the pool no longer states does not block a newer one": {
+			pool: "v3", rollout: rolloutAt("r3", "v3", 5), others: []fleetv1alpha1.MaintenanceRollout{rolloutAt("r2", "v2", 0)},
+			machines: []*brokerv1.Machine{makeMachine("a", 1, "v1").obj(), makeMachine("b", 1, "v2").obj()},
+		},
+		"an older rollout of the same node config with machines left blocks": {
+			pool: "v2", rollout: rolloutAt("r2b", "v2", 5), others: []fleetv1alpha1.MaintenanceRollout{rolloutAt("r2", "v2", 0)},
+			machines: []*brokerv1.Machine{makeMachine("a", 1, "v1").obj()},
+			want:     fleetv1alpha1.RolloutPoolBusyReason, wantMsg: "rollout r2 of the same pools started first",
+		},
+		"an older rollout whose machines all run its target does not block, whatever its status says": {
+			pool: "v2", rollout: rolloutAt("r2b", "v2", 5), others: []fleetv1alpha1.MaintenanceRollout{rolloutAt("r2", "v2", 0)},
+			machines: []*brokerv1.Machine{makeMachine("a", 1, "v2").obj()},
+		},
 	}
-	if got := unseenFailures(seen, all); len(got) != 0 {
-		t.Errorf("unseen = %v, want none: the first 6 were dropped from a full status", got)
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ro := tc.rollout
+			all := append([]fleetv1alpha1.MaintenanceRollout{ro}, tc.others...)
+			b := hold(&ro, []*fleetv1alpha1.Pool{makePool("web", tc.pool)}, all, tc.machines)
+			var got, msg string
+			if b != nil {
+				got, msg = b.reason, b.message
+			}
+			if got != tc.want || !strings.Contains(msg, tc.wantMsg) {
+				t.Errorf("hold = %q %q, want %q containing %q", got, msg, tc.want, tc.wantMsg)
+			}
+			if b != nil && b.offTarget != (tc.want != fleetv1alpha1.RolloutPoolBusyReason) {
+				t.Errorf("offTarget = %t for %s", b.offTarget, tc.want)
+			}
+		})
 	}
-	next := fleetv1alpha1.RolloutFailure{Disruption: "d-new", Time: ptrTime(metav1.NewTime(t0.Add(time.Hour)))}
-	if got := unseenFailures(seen, append(all, next)); len(got) != 1 || got[0].Disruption != "d-new" {
-		t.Errorf("unseen = %v, want d-new", got)
+}
+
+// TestHaltedByFailures checks that the rollout halts while more machines
+// failed their maintenance and do not run the target than spec.toleratedFailures
+// allows, with a status that names them and lists only what the broker shows now.
+func TestHaltedByFailures(t *testing.T) {
+	machines := []*brokerv1.Machine{
+		makeMachine("a", 1, "v1").unhealthy().obj(), makeMachine("b", 1, "v1").obj(), makeMachine("c", 1, "v2").obj(),
+		makeMachine("d", 1, "v1").obj(),
+	}
+	cases := map[string]struct {
+		tolerated    int32
+		disruptions  []*brokerv1.Disruption
+		wantHalted   bool
+		wantMachines []string
+	}{
+		"no failure": {},
+		"one failure, none tolerated": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", me, failedS, 1)},
+			wantHalted:  true, wantMachines: []string{"a"},
+		},
+		"a healed machine whose last maintenance failed still counts": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", me, failedS, 1), makeDisruption("d2", "b", me, failedS, 2)},
+			tolerated:   1, wantHalted: true, wantMachines: []string{"a", "b"},
+		},
+		"two failures, two tolerated": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", me, failedS, 1), makeDisruption("d2", "b", me, failedS, 2)},
+			tolerated:   2, wantMachines: []string{"a", "b"},
+		},
+		"a failure followed by a success, or a machine on the target, does not count": {
+			disruptions: []*brokerv1.Disruption{
+				makeDisruption("d1", "c", me, failedS, 1),
+				makeDisruption("d2", "d", me, failedS, 2), makeDisruption("d3", "d", me, completed, 3),
+			},
+		},
+		"another actor's failure does not count": {
+			disruptions: []*brokerv1.Disruption{makeDisruption("d1", "a", "remediation/web", failedS, 1)},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			ro := makeRollout("r1")
+			ro.Spec.ToleratedFailures = tc.tolerated
+			// A status from an earlier pass lists a failure the broker no longer shows.
+			ro.Status.Failures = []fleetv1alpha1.RolloutFailure{{Disruption: "old", Machine: "gone"}}
+			p := newPlan(ro, machines, tc.disruptions)
+			if got := p.halted(tc.tolerated); got != tc.wantHalted {
+				t.Errorf("halted = %t, want %t", got, tc.wantHalted)
+			}
+			s := desiredStatus(ro, p, outcome{}, metav1.NewTime(t0))
+			var got []string
+			for _, f := range s.Failures {
+				got = append(got, f.Machine)
+			}
+			if diff := cmp.Diff(tc.wantMachines, got); diff != "" {
+				t.Errorf("status failures (-want +got):\n%s", diff)
+			}
+			c := meta.FindStatusCondition(s.Conditions, fleetv1alpha1.RolloutPausedCondition)
+			if (c.Status == metav1.ConditionTrue) != tc.wantHalted {
+				t.Errorf("Paused = %+v, want halted %t", c, tc.wantHalted)
+			}
+			if tc.wantHalted {
+				for _, m := range tc.wantMachines {
+					if !strings.Contains(c.Message, m) {
+						t.Errorf("Paused message does not name machine %s: %s", m, c.Message)
+					}
+				}
+				if !strings.Contains(c.Message, "strata rollouts resume r1") {
+					t.Errorf("Paused message does not say how to go on: %s", c.Message)
+				}
+			}
+		})
+	}
+}
+
+// TestCompletionTimeIsARecord checks that completionTime stays when the
+// machines move on, while Complete follows them.
+func TestCompletionTimeIsARecord(t *testing.T) {
+	ro := makeRollout("r1")
+	first := metav1.NewTime(t0.Add(-time.Hour))
+	ro.Status.CompletionTime = &first
+	s := desiredStatus(ro, newPlan(ro, []*brokerv1.Machine{makeMachine("a", 1, "v3").obj()}, nil), outcome{}, metav1.NewTime(t0))
+	if !s.CompletionTime.Equal(&first) {
+		t.Errorf("completionTime = %v, want the first completion %v", s.CompletionTime, first)
+	}
+	if meta.IsStatusConditionTrue(s.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
+		t.Error("Complete is True while a machine runs another node config")
 	}
 }

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 const maxFailures = 64
 
 // desiredStatus is the rollout's status after a reconcile that saw the
-// plan (nil when blocked before it) and the outcome.
+// plan (nil when the broker could not be read) and the outcome. Only
+// healthGateFailingSince, startTime and completionTime carry over from the
+// status before: they are records of when something began.
 func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, now metav1.Time) fleetv1alpha1.MaintenanceRolloutStatus {
 	s := *ro.Status.DeepCopy()
 	s.ObservedGeneration = ro.Generation
@@ -24,9 +27,12 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: ro.Generation, LastTransitionTime: now,
 		})
 	}
-	paused := pausedCondition(ro, out)
-	set(fleetv1alpha1.RolloutPausedCondition, paused.Status, paused.Reason, paused.Message)
-	if out.block != nil || p == nil {
+	paused := pausedCondition(ro, p)
+	if p != nil || ro.Spec.Paused {
+		// Without the broker's state, whether failures halt it is unknown.
+		set(fleetv1alpha1.RolloutPausedCondition, paused.Status, paused.Reason, paused.Message)
+	}
+	if p == nil {
 		reason, msg := fleetv1alpha1.RolloutBrokerUnavailableReason, "the broker's state could not be read"
 		if out.block != nil {
 			reason, msg = out.block.reason, out.block.message
@@ -54,12 +60,9 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 			InProgress: z.counts[inProgress], Failed: z.counts[failed], Skipped: z.counts[skipped],
 		})
 	}
-	s.Failures = append(s.Failures, out.newFailures...)
-	if n := len(s.Failures); n > maxFailures {
-		s.Failures = s.Failures[n-maxFailures:]
-	}
+	s.Failures = slices.Clone(p.failures[max(0, len(p.failures)-maxFailures):])
 	s.HealthGateFailingSince = nil
-	if out.gate != "" && out.pause == "" {
+	if out.gate != "" {
 		s.HealthGateFailingSince = &now
 		if ro.Status.HealthGateFailingSince != nil {
 			s.HealthGateFailingSince = ro.Status.HealthGateFailingSince
@@ -78,52 +81,75 @@ func desiredStatus(ro *fleetv1alpha1.MaintenanceRollout, p *plan, out outcome, n
 			s.CompletionTime = &now
 		}
 		set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionTrue, fleetv1alpha1.RolloutCompleteReason, completeMessage(ro, p))
-		set(fleetv1alpha1.RolloutProgressingCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutCompleteReason, completeMessage(ro, p))
-		return s
+	} else {
+		set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutNotCompleteReason,
+			fmt.Sprintf("%d of %d machines run node config %s", s.Updated, s.Machines, ro.Spec.NodeConfig))
 	}
-	s.CompletionTime = nil
-	set(fleetv1alpha1.RolloutCompleteCondition, metav1.ConditionFalse, fleetv1alpha1.RolloutNotCompleteReason,
-		fmt.Sprintf("%d of %d machines run node config %s", s.Updated, s.Machines, ro.Spec.NodeConfig))
 	progressing, reason, msg := metav1.ConditionTrue, "", ""
 	switch {
+	case out.block != nil:
+		progressing, reason, msg = metav1.ConditionFalse, out.block.reason, out.block.message
+	case p.done():
+		progressing, reason, msg = metav1.ConditionFalse, fleetv1alpha1.RolloutCompleteReason, completeMessage(ro, p)
 	case paused.Status == metav1.ConditionTrue:
 		progressing, reason, msg = metav1.ConditionFalse, fleetv1alpha1.RolloutPausedReason, "paused: "+paused.Message
 	case p.current == nil:
 		reason, msg = fleetv1alpha1.RolloutWaitingForMachinesReason, completeMessage(ro, p)+
 			"; the rollout completes once they are healthy again and updated, or have left the pools"
 	default:
-		reason, msg = progress(p.current, out, s.HealthGateFailingSince, gateTimeout(ro))
+		reason, msg = progress(p.current, out, s.HealthGateFailingSince, gateTimeout(ro), now.Time)
+		if reason == fleetv1alpha1.RolloutHealthGateFailedReason {
+			progressing = metav1.ConditionFalse
+		}
 	}
 	set(fleetv1alpha1.RolloutProgressingCondition, progressing, reason, msg)
 	return s
 }
 
-// pausedCondition says whether and why the rollout is paused: the reason
-// it paused itself for is kept until it is resumed.
-func pausedCondition(ro *fleetv1alpha1.MaintenanceRollout, out outcome) metav1.Condition {
-	if out.pause != "" {
-		return metav1.Condition{Status: metav1.ConditionTrue, Reason: out.pause,
-			Message: out.pauseMessage + "; set spec.paused to false (strata rollouts resume " + ro.Name + ") to go on"}
+// maxNamedFailures bounds the machines the Paused condition names.
+const maxNamedFailures = 5
+
+// pausedCondition says whether and why the rollout disrupts no new machine:
+// a person set spec.paused, or more machines failed their maintenance than
+// spec.toleratedFailures allows (computed from the plan, nil when unknown).
+func pausedCondition(ro *fleetv1alpha1.MaintenanceRollout, p *plan) metav1.Condition {
+	if ro.Spec.Paused {
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutPausedByUserReason,
+			Message: "spec.paused is true: open disruptions finish, no new machine is disrupted; strata rollouts resume " + ro.Name + " goes on"}
 	}
-	if !ro.Spec.Paused {
-		return metav1.Condition{Status: metav1.ConditionFalse, Reason: fleetv1alpha1.RolloutNotPausedReason, Message: "spec.paused is false"}
+	if p != nil && p.halted(ro.Spec.ToleratedFailures) {
+		var names []string
+		for _, f := range p.failures {
+			names = append(names, f.Machine)
+		}
+		slices.Sort(names)
+		listed := strings.Join(names, ", ")
+		if len(names) > maxNamedFailures {
+			listed = strings.Join(names[:maxNamedFailures], ", ") + fmt.Sprintf(" and %d more", len(names)-maxNamedFailures)
+		}
+		return metav1.Condition{Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutMachineFailedReason,
+			Message: fmt.Sprintf("%s and not on node config %s (%s), more than spec.toleratedFailures (%d) allows: "+
+				"no new machine is disrupted until they are repaired and updated or leave the pools, or a person tolerates them "+
+				"(strata rollouts resume %s sets toleratedFailures to %d)",
+				failedMachines(len(names)), ro.Spec.NodeConfig, listed, ro.Spec.ToleratedFailures, ro.Name, len(names))}
 	}
-	if c := meta.FindStatusCondition(ro.Status.Conditions, fleetv1alpha1.RolloutPausedCondition); c != nil && c.Status == metav1.ConditionTrue {
-		return *c
-	}
-	return metav1.Condition{Status: metav1.ConditionTrue, Reason: fleetv1alpha1.RolloutPausedByUserReason,
-		Message: "spec.paused is true: open disruptions finish, no new machine is disrupted; strata rollouts resume " + ro.Name + " goes on"}
+	return metav1.Condition{Status: metav1.ConditionFalse, Reason: fleetv1alpha1.RolloutNotPausedReason,
+		Message: fmt.Sprintf("spec.paused is false and no more machines failed than spec.toleratedFailures (%d) allows", ro.Spec.ToleratedFailures)}
 }
 
 // progress is the Progressing reason and message of an active rollout;
-// gateSince and gateTimeout say when a failing health gate pauses it.
-func progress(z *zonePlan, out outcome, gateSince *metav1.Time, gateTimeout time.Duration) (string, string) {
+// gateSince and gateTimeout say when a failing health gate is reported as
+// HealthGateFailed.
+func progress(z *zonePlan, out outcome, gateSince *metav1.Time, gateTimeout time.Duration, now time.Time) (string, string) {
 	where := fmt.Sprintf("MZ %d: %d of %d machines updated, %d in progress", z.zone, z.counts[updated], z.machines, z.counts[inProgress])
 	switch {
 	case out.gate != "":
-		since := time.Time{}
+		since := now
 		if gateSince != nil {
 			since = gateSince.Time
+		}
+		if deadline := since.Add(gateTimeout); !now.Before(deadline) {
+			return fleetv1alpha1.RolloutHealthGateFailedReason, gateFailedMessage(z.zone, out.gate, since, gateTimeout)
 		}
 		return fleetv1alpha1.RolloutWaitingForHealthGateReason, gateMessage(z.zone, out.gate, since.Add(gateTimeout), gateTimeout)
 	case out.overBudget != "" && z.counts[inProgress] == 0:
@@ -135,6 +161,14 @@ func progress(z *zonePlan, out outcome, gateSince *metav1.Time, gateTimeout time
 			fmt.Sprintf("%s; %d machines are joining or under another actor's disruption", where, z.counts[waiting])
 	}
 	return fleetv1alpha1.RolloutMaintainingReason, where
+}
+
+// failedMachines says how many machines failed their maintenance.
+func failedMachines(n int) string {
+	if n == 1 {
+		return "1 machine failed its maintenance"
+	}
+	return fmt.Sprintf("%d machines failed their maintenance", n)
 }
 
 // completeMessage says what the rollout achieved, and what it left.
