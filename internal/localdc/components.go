@@ -10,8 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -27,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
 	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
 	"github.com/strata-dev/strata/internal/metal/provision"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/workload/appnamespace"
@@ -63,7 +62,7 @@ func (r *Running) Run(ctx context.Context) error {
 		return err
 	}
 	srv.RegisterService(&simv1.SimService_ServiceDesc, simService)
-	conn, err := grpc.NewClient(loopback(r.Datacenter.BrokerPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := brokerclient.Dial(brokerclient.Options{Addresses: []string{loopback(r.Datacenter.BrokerPort)}})
 	if err != nil {
 		return fmt.Errorf("connecting to the broker: %w", err)
 	}

@@ -33,6 +33,7 @@ func newBroker() *cobra.Command {
 		budget         = broker.DefaultBudget
 		opts           = broker.ServerOptions{Address: broker.DefaultAddress}
 		metricsAddress string
+		election       = broker.LeaderElection{Enabled: true, RetryPeriod: broker.DefaultLeaderRetryPeriod}
 		prov           = provisionerFlags{
 			kind: provisionerSim, join: sim.DefaultJoinDuration, wipe: sim.DefaultWipeDuration, maintain: sim.DefaultMaintenanceDuration,
 		}
@@ -50,13 +51,24 @@ cluster, wipes released ones and performs the operations of disruptions
 (reboot, reimage). "sim" (the default) plays the kubelet: it registers each
 machine's Node itself after --sim-join-duration, so use it only with clusters
 whose Nodes are simulated (kwok). "none" joins nothing, and disruptions with
-an operation are refused.`,
+an operation are refused.
+
+Several replicas can serve one PostgreSQL inventory (--leader-elect, on by
+default): one leads, holding a PostgreSQL advisory lock on a connection of
+its own and writing only on it; the others report NOT_SERVING on the gRPC
+health service, answer every broker call with Unavailable, and take over
+within --leader-retry-period of the leader's connection closing. Give clients
+every replica's address (or a DNS name resolving to all). SQLite is
+single-replica: its broker always leads, run only one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if db == "" {
 				return fmt.Errorf("--db is required: postgres://... or a SQLite file path")
 			}
 			opts.MetricsAddress = metricsAddress
+			if election.RetryPeriod <= 0 {
+				return fmt.Errorf("--leader-retry-period must be positive, not %s", election.RetryPeriod)
+			}
 			if err := opts.Validate(); err != nil {
 				return err
 			}
@@ -76,7 +88,7 @@ an operation are refused.`,
 					return err
 				}
 			}
-			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Provisioner: provisioner, Logger: logger})
+			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Provisioner: provisioner, LeaderElection: election, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -84,7 +96,8 @@ an operation are refused.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind)
+			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind,
+				"leaderElection", election.Enabled && inventory.Replicated(store))
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { return b.Run(ctx) })
@@ -100,6 +113,10 @@ an operation are refused.`,
 	fs.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS key file")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file with the bearer token clients must present")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "allow a non-loopback address without TLS and token")
+	fs.BoolVar(&election.Enabled, "leader-elect", election.Enabled,
+		"with a PostgreSQL inventory, elect one leader among the replicas (SQLite is single-replica: always the leader)")
+	fs.DurationVar(&election.RetryPeriod, "leader-retry-period", election.RetryPeriod,
+		"how often a standby tries to take the leadership and the leader checks it still holds it")
 	fs.IntVar(&budget.MaxPlannedZones, "max-planned-zones", budget.MaxPlannedZones, "maintenance zones per datacenter in planned maintenance at once")
 	fs.IntVar(&budget.MaxPoolDisruptedPercent, "max-pool-disrupted-percent", budget.MaxPoolDisruptedPercent, "share of a pool's capacity disrupted at once")
 	fs.StringVar(&prov.kind, "provisioner", prov.kind, "what joins machines to clusters and wipes them: sim or none")
