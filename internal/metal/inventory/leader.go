@@ -116,11 +116,17 @@ func (l *Leadership) checkLocked() error {
 // as good as lost, the standby will take over once PostgreSQL notices.
 const checkTimeout = 5 * time.Second
 
-// Release gives the lock up by closing its connection (which releases every
-// session lock), so a standby takes over at its next try.
+// Release gives the lock up, so a standby takes over at its next try: it
+// unlocks (the backend of a closed connection may take a moment to exit and
+// free its locks), then closes the connection.
 func (l *Leadership) Release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.lost {
+		ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+		defer cancel()
+		_, _ = l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock_all()`) // closing releases it anyway
+	}
 	l.lost = true
 	l.discard()
 }
@@ -130,4 +136,26 @@ func (l *Leadership) Release() {
 func (l *Leadership) discard() {
 	_ = l.conn.Raw(func(any) error { return driver.ErrBadConn })
 	_ = l.conn.Close()
+}
+
+// LeaderPID is the PostgreSQL backend that holds the leader lock of the
+// store's inventory, 0 when no replica leads: the session an operator (or a
+// test) terminates to depose the leader.
+func LeaderPID(ctx context.Context, s Store) (int, error) {
+	ss, ok := s.(*sqlStore)
+	if !ok || ss.engine != enginePostgres {
+		return 0, errors.New("leader election needs a PostgreSQL inventory: SQLite is single-replica")
+	}
+	var pid int
+	err := ss.db.QueryRowContext(ctx, `SELECT pid FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2 AND classid = $1
+		AND objid = (hashtext(current_schema())::bigint & 4294967295)::text::oid AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+		leaderLockClass).Scan(&pid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("finding the leader lock's backend: %w", err)
+	}
+	return pid, nil
 }
