@@ -62,7 +62,7 @@ func (r *Running) Run(ctx context.Context) error {
 		return err
 	}
 	srv.RegisterService(&simv1.SimService_ServiceDesc, simService)
-	conn, err := brokerclient.Dial(brokerclient.Options{Addresses: []string{loopback(r.Datacenter.BrokerPort)}})
+	conn, err := brokerclient.Dial(brokerclient.Options{Addresses: []string{loopback(r.Datacenter.BrokerPort)}, WaitForReady: true})
 	if err != nil {
 		return fmt.Errorf("connecting to the broker: %w", err)
 	}

@@ -53,6 +53,9 @@ func TestServeBroker(t *testing.T) {
 			wantErr: "the budget's max pool disrupted percent must be within 1..100, not 0"},
 		{name: "a non-loopback address without TLS", args: []string{"--listen=0.0.0.0:0"},
 			wantErr: "--listen 0.0.0.0:0 is not a loopback address"},
+		{name: "SQLite ignores leader election: always the leader", args: []string{"--leader-elect=true"}, wantProvisioner: true},
+		{name: "a zero leader retry period", args: []string{"--leader-retry-period=0s"},
+			wantErr: "--leader-retry-period must be positive, not 0s"},
 		{name: "an argument", args: []string{"extra"}, wantErr: `unknown command "extra"`},
 	}
 	for _, tc := range cases {

@@ -45,6 +45,12 @@ type Options struct {
 	// Timeout is the deadline of a unary call whose context has none;
 	// DefaultTimeout when zero. Streams (watches) have none.
 	Timeout time.Duration
+	// WaitForReady makes calls wait (within their deadline) for a replica
+	// that serves instead of failing at once with Unavailable: a failover
+	// then delays calls rather than failing them. For long-running clients
+	// (the hub); a person at the CLI wants to hear at once that nothing
+	// answers.
+	WaitForReady bool
 }
 
 // ParseAddresses splits a comma-separated list of broker addresses (the
@@ -81,6 +87,9 @@ func Dial(o Options) (*grpc.ClientConn, error) {
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithChainUnaryInterceptor(deadline(o.Timeout)),
+	}
+	if o.WaitForReady {
+		opts = append(opts, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 	}
 	if o.Token != "" {
 		opts = append(opts, grpc.WithPerRPCCredentials(bearer(o.Token)))
