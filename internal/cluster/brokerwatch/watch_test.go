@@ -107,7 +107,9 @@ func TestPoolsResumeOnTheNewLeader(t *testing.T) {
 	go func() { done <- w.Start(ctx) }()
 	defer func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("the watch ended with %v", err)
+		}
 	}()
 	next := func(want string) {
 		t.Helper()

@@ -333,4 +333,3 @@ func waitCount(t *testing.T, what string, n *atomic.Int64, want int64) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
-
