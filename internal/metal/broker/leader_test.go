@@ -29,9 +29,26 @@ const waitDeadline = time.Minute
 // replica is one broker replica of a shared PostgreSQL inventory, serving
 // and running its loops with leader election, as `strata serve broker` does.
 type replica struct {
-	broker *broker.Broker
-	store  inventory.Store
-	addr   string
+	broker   *broker.Broker
+	store    inventory.Store
+	addr     string
+	registry *prometheus.Registry
+}
+
+// leaderGauge is the replica's strata_broker_leader.
+func (r *replica) leaderGauge(t *testing.T) float64 {
+	t.Helper()
+	families, err := r.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "strata_broker_leader" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatal("no strata_broker_leader metric")
+	return 0
 }
 
 // postgresInventory is a fresh, seeded PostgreSQL inventory; leader
@@ -69,7 +86,8 @@ func startReplica(t *testing.T, dsn string, retryPeriod time.Duration) *replica 
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, prometheus.NewRegistry())
+	registry := prometheus.NewRegistry()
+	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, registry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +103,7 @@ func startReplica(t *testing.T, dsn string, retryPeriod time.Duration) *replica 
 		}
 		_ = store.Close()
 	})
-	return &replica{broker: b, store: store, addr: srv.Addr()}
+	return &replica{broker: b, store: store, addr: srv.Addr(), registry: registry}
 }
 
 // waitLeading waits until the replica leads, or stands by.
@@ -172,6 +190,9 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	if got := health(t, b.addr); got != notServing {
 		t.Errorf("the standby's health = %v, want NOT_SERVING", got)
 	}
+	if ga, gb := a.leaderGauge(t), b.leaderGauge(t); ga != 1 || gb != 0 {
+		t.Errorf("strata_broker_leader: leader %v, standby %v; want 1, 0", ga, gb)
+	}
 	standby := brokerv1.NewBrokerServiceClient(dialInsecure(t, b.addr))
 	_, err := standby.ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
 	wantCode(t, err, codes.Unavailable, "this broker replica is a standby")
@@ -220,6 +241,9 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	}
 	if got := health(t, b.addr); got != serving {
 		t.Errorf("the new leader's health = %v, want SERVING", got)
+	}
+	if ga, gb := a.leaderGauge(t), b.leaderGauge(t); ga != 0 || gb != 1 {
+		t.Errorf("strata_broker_leader: deposed %v, new leader %v; want 0, 1", ga, gb)
 	}
 	// The client follows health: once it saw the change, calls reach the
 	// new leader (until then, the old one refuses with Unavailable).
