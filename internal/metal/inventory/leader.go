@@ -61,11 +61,14 @@ func TryLead(ctx context.Context, s Store) (*Leadership, error) {
 	l := &Leadership{store: ss, conn: conn}
 	var got bool
 	err = conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1, hashtext(current_schema())), pg_backend_pid()`, leaderLockClass).Scan(&got, &l.pid)
-	if err != nil || !got {
-		l.discard()
-		if err != nil {
-			return nil, fmt.Errorf("taking the leader lock: %w", err)
-		}
+	if err != nil {
+		l.discard() // it may hold the lock
+		return nil, fmt.Errorf("taking the leader lock: %w", err)
+	}
+	if !got {
+		// It holds no lock: back to the pool, so a standby does not open
+		// a connection at every try.
+		_ = conn.Close()
 		return nil, ErrLockHeld
 	}
 	return l, nil
