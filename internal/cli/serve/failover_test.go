@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
+	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/testutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -33,7 +35,8 @@ const failoverWait = 2 * time.Minute
 // this tree, on one PostgreSQL inventory, resizes four pools at once
 // through one client that holds both addresses, and kill -9s the leader
 // meanwhile: the standby serves, the same client reaches it, the resizes go
-// on, and no machine ends in two pools.
+// on, and no machine ends in two pools. Then the new leader's lock
+// connection is cut, and a third replica takes over.
 func TestBrokerFailover(t *testing.T) {
 	dsn := ""
 	for _, db := range testutil.Databases(t) {
@@ -142,6 +145,50 @@ func TestBrokerFailover(t *testing.T) {
 		if got, want := int32(len(members.GetMachines())), resp.GetPool().GetStatus().GetAllocated(); got != want { //nolint:gosec // small
 			t.Errorf("pool %s lists %d machines, its status says %d allocated", p, got, want)
 		}
+	}
+
+	// Then the new leader loses its database connection (its lock's
+	// backend terminated, as a cut PostgreSQL notices would): a third
+	// replica takes over, and the deposed one stands by.
+	third := startProcess(t, bin, dsn)
+	waitHealth(t, third.addr, healthpb.HealthCheckResponse_NOT_SERVING)
+	cutAt := time.Now()
+	terminateLeader(t, dsn)
+	waitHealth(t, third.addr, healthpb.HealthCheckResponse_SERVING)
+	t.Logf("failover: a standby reported SERVING %s after the leader's lock connection was cut", time.Since(cutAt).Round(time.Millisecond))
+	fmt.Printf("broker failover on a cut connection: %s\n", time.Since(cutAt).Round(time.Millisecond))
+	waitHealth(t, second.addr, healthpb.HealthCheckResponse_NOT_SERVING)
+	conn2, err := brokerclient.Dial(brokerclient.Options{Addresses: []string{second.addr, third.addr}, WaitForReady: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close() //nolint:errcheck // test connection
+	if _, err := brokerv1.NewBrokerServiceClient(conn2).UpdatePool(ctx, &brokerv1.UpdatePoolRequest{Name: "p0", Capacity: 7}); err != nil {
+		t.Errorf("resizing after the cut through both replicas: %v", err)
+	}
+}
+
+// terminateLeader terminates the PostgreSQL backend that holds the
+// broker's leader lock.
+func terminateLeader(t *testing.T, dsn string) {
+	t.Helper()
+	store, err := inventory.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close() //nolint:errcheck // test store
+	pid, err := inventory.LeaderPID(t.Context(), store)
+	if err != nil || pid == 0 {
+		t.Fatalf("finding the leader lock's backend: %d, %v", pid, err)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close() //nolint:errcheck // test connection
+	var ok bool
+	if err := admin.QueryRowContext(t.Context(), `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminating the leader lock's backend %d: %v (terminated: %t)", pid, err, ok)
 	}
 }
 
