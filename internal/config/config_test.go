@@ -91,10 +91,7 @@ func TestLoadDefaults(t *testing.T) {
 			Provisioner: configv1alpha1.Provisioner{Kind: configv1alpha1.ProvisionerSim, Sim: &configv1alpha1.SimProvisioner{
 				JoinDuration: dur(2 * time.Second), WipeDuration: dur(5 * time.Second), MaintenanceDuration: dur(3 * time.Second),
 			}},
-			LeaderElection: configv1alpha1.LeaderElection{
-				LeaderElect: ptr.To(false), ResourceName: "strata-broker", ResourceNamespace: "strata-system",
-				LeaseDuration: dur(15 * time.Second), RenewDeadline: dur(10 * time.Second), RetryPeriod: dur(2 * time.Second),
-			},
+			LeaderElection: configv1alpha1.BrokerLeaderElection{LeaderElect: ptr.To(true), RetryPeriod: dur(2 * time.Second)},
 		},
 	}}
 	for _, tc := range cases {

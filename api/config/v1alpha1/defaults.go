@@ -13,11 +13,10 @@ import (
 const (
 	// SystemNamespace holds Strata's own objects, the Leases among them.
 	SystemNamespace = "strata-system"
-	// HubLeaseName, AppsLeaseName and BrokerLeaseName are the Leases of
-	// the components' leader elections.
-	HubLeaseName    = "strata-hub"
-	AppsLeaseName   = "strata-apps"
-	BrokerLeaseName = "strata-broker"
+	// HubLeaseName and AppsLeaseName are the Leases of the controller
+	// managers' leader elections (the broker's is a PostgreSQL lock).
+	HubLeaseName  = "strata-hub"
+	AppsLeaseName = "strata-apps"
 
 	DefaultHealthBindAddress  = ":8081"
 	DefaultMetricsBindAddress = ":8080"
@@ -53,6 +52,7 @@ const (
 	DefaultSimJoinDuration               = 2 * time.Second
 	DefaultSimWipeDuration               = 5 * time.Second
 	DefaultSimMaintenanceDuration        = 3 * time.Second
+	DefaultBrokerLeaderRetryPeriod       = 2 * time.Second
 )
 
 func durationOr(d **metav1.Duration, def time.Duration) {
@@ -168,7 +168,8 @@ func (c *BrokerConfiguration) Default() {
 		durationOr(&c.Provisioner.Sim.WipeDuration, DefaultSimWipeDuration)
 		durationOr(&c.Provisioner.Sim.MaintenanceDuration, DefaultSimMaintenanceDuration)
 	}
-	// One broker over SQLite needs no election; replicas over PostgreSQL
-	// turn it on.
-	c.LeaderElection.defaults(BrokerLeaseName, false)
+	if c.LeaderElection.LeaderElect == nil {
+		c.LeaderElection.LeaderElect = ptr.To(true)
+	}
+	durationOr(&c.LeaderElection.RetryPeriod, DefaultBrokerLeaderRetryPeriod)
 }

@@ -134,6 +134,20 @@ type WorkloadClusters struct {
 	Burst *int32 `json:"burst,omitempty"`
 }
 
+// BrokerLeaderElection configures the election among broker replicas: an
+// advisory lock in the inventory's PostgreSQL database, so no lease
+// duration (the lock goes with the leader's connection). SQLite is
+// single-replica and ignores it.
+type BrokerLeaderElection struct {
+	// leaderElect turns the election on. Defaults to true.
+	// +optional
+	LeaderElect *bool `json:"leaderElect,omitempty"`
+	// retryPeriod is how often a standby tries to take the lock and the
+	// leader checks it still holds it. Defaults to 2s.
+	// +optional
+	RetryPeriod *metav1.Duration `json:"retryPeriod,omitempty"`
+}
+
 // BrokerClient is how a component reaches the Compute Broker.
 type BrokerClient struct {
 	// addresses are the broker's gRPC endpoints (host:port, or a gRPC
@@ -275,9 +289,9 @@ type BrokerConfiguration struct {
 	// +optional
 	Provisioner Provisioner `json:"provisioner,omitempty"`
 	// leaderElection: when several replicas share a PostgreSQL inventory,
-	// one leads. Its settings are read by the broker's high availability.
+	// one leads, holding a PostgreSQL advisory lock (docs/broker.md).
 	// +optional
-	LeaderElection LeaderElection `json:"leaderElection,omitempty"`
+	LeaderElection BrokerLeaderElection `json:"leaderElection,omitempty"`
 }
 
 // Database is the inventory database: a DSN, or a file holding one (a

@@ -101,7 +101,7 @@ func (c *BrokerConfiguration) Validate() field.ErrorList {
 	default:
 		errs = append(errs, field.NotSupported(prov.Child("kind"), c.Provisioner.Kind, []ProvisionerKind{ProvisionerSim, ProvisionerNone}))
 	}
-	return append(errs, c.LeaderElection.validate(field.NewPath("leaderElection"))...)
+	return append(errs, positive(field.NewPath("leaderElection", "retryPeriod"), c.LeaderElection.RetryPeriod)...)
 }
 
 func (c *ControllerManager) validate(path *field.Path) field.ErrorList {

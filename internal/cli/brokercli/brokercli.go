@@ -13,8 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/localdc"
 	"github.com/strata-dev/strata/internal/metal/broker"
+	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -38,7 +37,8 @@ type Flags struct {
 // AddTo registers the flags on a command group.
 func (f *Flags) AddTo(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
-	fs.StringVar(&f.Address, "broker", "", "broker address (default: the local datacenter's broker, else "+broker.DefaultAddress+")")
+	fs.StringVar(&f.Address, "broker", "", "broker address, or the comma-separated addresses of its replicas: calls go to the one that leads "+
+		"(default: the local datacenter's broker, else "+broker.DefaultAddress+")")
 	fs.StringVar(&f.TokenFile, "token-file", "", "file with the bearer token the broker requires")
 	fs.StringVar(&f.CAFile, "tls-ca", "", "CA certificate of a broker that serves TLS")
 	fs.StringVarP(&f.Output, "output", "o", "table", "output format: table, json or yaml")
@@ -71,7 +71,11 @@ func (f *Flags) Dial() (*Client, error) {
 			addr = local
 		}
 	}
-	creds := insecure.NewCredentials()
+	addrs, err := brokerclient.ParseAddresses(addr)
+	if err != nil {
+		return nil, fmt.Errorf("--broker: %w", err)
+	}
+	o := brokerclient.Options{Addresses: addrs}
 	if f.CAFile != "" {
 		pem, err := os.ReadFile(f.CAFile)
 		if err != nil {
@@ -81,19 +85,18 @@ func (f *Flags) Dial() (*Client, error) {
 		if !pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.CAFile)
 		}
-		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	opts := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	if f.TokenFile != "" {
 		raw, err := os.ReadFile(f.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading --token-file: %w", err)
 		}
-		opts = append(opts, grpc.WithPerRPCCredentials(bearer(strings.TrimSpace(string(raw)))))
+		o.Token = strings.TrimSpace(string(raw))
 	}
-	conn, err := grpc.NewClient(addr, opts...)
+	conn, err := brokerclient.Dial(o)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to the broker at %s: %w", addr, err)
+		return nil, err
 	}
 	return &Client{BrokerServiceClient: brokerv1.NewBrokerServiceClient(conn), conn: conn}, nil
 }

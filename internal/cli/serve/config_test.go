@@ -37,6 +37,7 @@ func TestConfigDefaultsAgree(t *testing.T) {
 		{"sim join", configv1alpha1.DefaultSimJoinDuration, sim.DefaultJoinDuration},
 		{"sim wipe", configv1alpha1.DefaultSimWipeDuration, sim.DefaultWipeDuration},
 		{"sim maintenance", configv1alpha1.DefaultSimMaintenanceDuration, sim.DefaultMaintenanceDuration},
+		{"broker leader retry period", configv1alpha1.DefaultBrokerLeaderRetryPeriod, broker.DefaultLeaderRetryPeriod},
 		{"probe interval", configv1alpha1.DefaultProbeInterval, cluster.DefaultProbeInterval},
 		{"drain deadline", configv1alpha1.DefaultDrainDeadline, manager.DefaultDrainDeadline},
 		{"not ready threshold", configv1alpha1.DefaultNotReadyThreshold, remediation.DefaultNotReadyThreshold},

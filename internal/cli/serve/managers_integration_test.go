@@ -82,13 +82,38 @@ func TestServeHubLeaderElection(t *testing.T) {
 // a link when `make build` ran) and returns the binary's path.
 func buildStrata(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "strata")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/strata")
-	build.Dir = testutil.RepoRoot(t)
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building strata: %v\n%s", err, out)
+	strataBuild.once.Do(func() {
+		dir, err := os.MkdirTemp("", "strata-serve-test")
+		if err != nil {
+			strataBuild.err = err
+			return
+		}
+		strataBuild.bin = filepath.Join(dir, "strata")
+		build := exec.Command("go", "build", "-o", strataBuild.bin, "./cmd/strata")
+		build.Dir = testutil.RepoRoot(t)
+		if out, err := build.CombinedOutput(); err != nil {
+			strataBuild.err = fmt.Errorf("building strata: %w\n%s", err, out)
+		}
+	})
+	if strataBuild.err != nil {
+		t.Fatal(strataBuild.err)
 	}
-	return bin
+	return strataBuild.bin
+}
+
+// strataBuild is the binary the package's tests share: built once.
+var strataBuild struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if strataBuild.bin != "" {
+		_ = os.RemoveAll(filepath.Dir(strataBuild.bin))
+	}
+	os.Exit(code)
 }
 
 // TestServeApps runs `strata serve apps` for one cluster: it elects itself

@@ -38,6 +38,7 @@ func newBroker() *cobra.Command {
 		budget         = broker.DefaultBudget
 		opts           = broker.ServerOptions{Address: broker.DefaultAddress}
 		metricsAddress string
+		election       = broker.LeaderElection{Enabled: true, RetryPeriod: broker.DefaultLeaderRetryPeriod}
 		prov           = provisionerFlags{
 			kind: provisionerSim, join: sim.DefaultJoinDuration, wipe: sim.DefaultWipeDuration, maintain: sim.DefaultMaintenanceDuration,
 		}
@@ -57,6 +58,14 @@ machine's Node itself after --sim-join-duration, so use it only with clusters
 whose Nodes are simulated (kwok). "none" joins nothing, and disruptions with
 an operation are refused.
 
+Several replicas can serve one PostgreSQL inventory (--leader-elect, on by
+default): one leads, holding a PostgreSQL advisory lock on a connection of
+its own and writing only on it; the others report NOT_SERVING on the gRPC
+health service, answer every broker call with Unavailable, and take over
+within --leader-retry-period of the leader's connection closing. Give clients
+every replica's address (or a DNS name resolving to all). SQLite is
+single-replica: its broker always leads, run only one.
+
 --config reads a BrokerConfiguration (config.strata.dev/v1alpha1) with the
 same settings; a flag given on the command line overrides the file.`,
 		Args: cobra.NoArgs,
@@ -68,7 +77,7 @@ same settings; a flag given on the command line overrides the file.`,
 				}
 				fromConfig(cmd.Flags(), c, brokerFlagTargets{
 					db: &db, dbFile: &dbFile, listen: &opts.Address, metrics: &metricsAddress, cert: &opts.TLSCertFile, key: &opts.TLSKeyFile,
-					token: &opts.TokenFile, insecure: &opts.Insecure, budget: &budget, prov: &prov,
+					token: &opts.TokenFile, insecure: &opts.Insecure, budget: &budget, prov: &prov, election: &election,
 				})
 			}
 			if dbFile != "" {
@@ -85,6 +94,9 @@ same settings; a flag given on the command line overrides the file.`,
 				return fmt.Errorf("--db is required: postgres://... or a SQLite file path")
 			}
 			opts.MetricsAddress = metricsAddress
+			if election.RetryPeriod <= 0 {
+				return fmt.Errorf("--leader-retry-period must be positive, not %s", election.RetryPeriod)
+			}
 			if err := opts.Validate(); err != nil {
 				return err
 			}
@@ -104,7 +116,7 @@ same settings; a flag given on the command line overrides the file.`,
 					return err
 				}
 			}
-			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Provisioner: provisioner, Logger: logger})
+			b, err := broker.New(broker.Options{Store: store, Budget: &budget, Provisioner: provisioner, LeaderElection: election, Logger: logger})
 			if err != nil {
 				return err
 			}
@@ -112,7 +124,8 @@ same settings; a flag given on the command line overrides the file.`,
 			if err != nil {
 				return err
 			}
-			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind)
+			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind,
+				"leaderElection", election.Enabled && inventory.Replicated(store))
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { return b.Run(ctx) })
@@ -130,6 +143,10 @@ same settings; a flag given on the command line overrides the file.`,
 	fs.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS key file")
 	fs.StringVar(&opts.TokenFile, "token-file", "", "file with the bearer token clients must present")
 	fs.BoolVar(&opts.Insecure, "insecure", false, "allow a non-loopback address without TLS and token")
+	fs.BoolVar(&election.Enabled, "leader-elect", election.Enabled,
+		"with a PostgreSQL inventory, elect one leader among the replicas (SQLite is single-replica: always the leader)")
+	fs.DurationVar(&election.RetryPeriod, "leader-retry-period", election.RetryPeriod,
+		"how often a standby tries to take the leadership and the leader checks it still holds it")
 	fs.IntVar(&budget.MaxPlannedZones, "max-planned-zones", budget.MaxPlannedZones, "maintenance zones per datacenter in planned maintenance at once")
 	fs.IntVar(&budget.MaxPoolDisruptedPercent, "max-pool-disrupted-percent", budget.MaxPoolDisruptedPercent, "share of a pool's capacity disrupted at once")
 	fs.StringVar(&prov.kind, "provisioner", prov.kind, "what joins machines to clusters and wipes them: sim or none")
@@ -145,6 +162,7 @@ type brokerFlagTargets struct {
 	insecure                                      *bool
 	budget                                        *broker.Budget
 	prov                                          *provisionerFlags
+	election                                      *broker.LeaderElection
 }
 
 // fromConfig sets each flag not given on the command line from the
@@ -171,6 +189,8 @@ func fromConfig(fs *pflag.FlagSet, c *configv1alpha1.BrokerConfiguration, to bro
 	set("max-planned-zones", func() { to.budget.MaxPlannedZones = int(*c.Budget.MaxPlannedZones) })
 	set("max-pool-disrupted-percent", func() { to.budget.MaxPoolDisruptedPercent = int(*c.Budget.MaxPoolDisruptedPercent) })
 	set("provisioner", func() { to.prov.kind = string(c.Provisioner.Kind) })
+	set("leader-elect", func() { to.election.Enabled = *c.LeaderElection.LeaderElect })
+	set("leader-retry-period", func() { to.election.RetryPeriod = c.LeaderElection.RetryPeriod.Duration })
 	if sim := c.Provisioner.Sim; sim != nil {
 		set("sim-join-duration", func() { to.prov.join = sim.JoinDuration.Duration })
 		set("sim-wipe-duration", func() { to.prov.wipe = sim.WipeDuration.Duration })

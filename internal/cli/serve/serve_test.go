@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,6 +54,9 @@ func TestServeBroker(t *testing.T) {
 			wantErr: "the budget's max pool disrupted percent must be within 1..100, not 0"},
 		{name: "a non-loopback address without TLS", args: []string{"--listen=0.0.0.0:0"},
 			wantErr: "--listen 0.0.0.0:0 is not a loopback address"},
+		{name: "SQLite ignores leader election: always the leader", args: []string{"--leader-elect=true"}, wantProvisioner: true},
+		{name: "a zero leader retry period", args: []string{"--leader-retry-period=0s"},
+			wantErr: "--leader-retry-period must be positive, not 0s"},
 		{name: "an argument", args: []string{"extra"}, wantErr: `unknown command "extra"`},
 	}
 	for _, tc := range cases {
@@ -65,12 +69,19 @@ func TestServeBroker(t *testing.T) {
 				}
 				return
 			}
-			conn, err := grpc.NewClient(b.address(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			grpcAddr, metricsAddr := b.addresses(t)
+			conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer conn.Close() //nolint:errcheck // test connection
 			c := brokerv1.NewBrokerServiceClient(conn)
+
+			// The probes Kubernetes uses: alive, and ready once the broker
+			// knows its role (over SQLite it always leads).
+			for _, path := range []string{"/healthz", "/readyz"} {
+				waitHTTPOK(t, "http://"+metricsAddr+path)
+			}
 
 			// --db and --seed-simulated: the inventory it serves.
 			machines, err := c.ListMachines(t.Context(), &brokerv1.ListMachinesRequest{PageSize: 1000})
@@ -143,6 +154,14 @@ func runBroker(t *testing.T, args ...string) *runningBroker {
 // address waits until the broker says it serves, and returns where.
 func (b *runningBroker) address(t *testing.T) string {
 	t.Helper()
+	grpcAddr, _ := b.addresses(t)
+	return grpcAddr
+}
+
+// addresses waits for the broker to serve and returns its gRPC and metrics
+// addresses.
+func (b *runningBroker) addresses(t *testing.T) (grpcAddr, metricsAddr string) {
+	t.Helper()
 	giveUp := time.After(time.Minute) // a bound on the wait, not a speed target
 	for {
 		select {
@@ -150,9 +169,10 @@ func (b *runningBroker) address(t *testing.T) string {
 			var entry struct {
 				Msg     string `json:"msg"`
 				Address string `json:"address"`
+				Metrics string `json:"metrics"`
 			}
 			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "Serving the Compute Broker" {
-				return entry.Address
+				return entry.Address, entry.Metrics
 			}
 		case <-b.done:
 			t.Fatalf("strata serve broker ended before serving: %v", b.err)
@@ -195,5 +215,24 @@ func (l *logLines) Write(p []byte) (int, error) {
 		default:
 		}
 		l.partial = l.partial[i+1:]
+	}
+}
+
+// waitHTTPOK waits for url to answer 200 OK.
+func waitHTTPOK(t *testing.T, url string) {
+	t.Helper()
+	giveUp := time.Now().Add(time.Minute) // a bound on the wait, not a speed target
+	for {
+		resp, err := http.Get(url) //nolint:gosec,noctx // the test's own server
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(giveUp) {
+			t.Fatalf("GET %s: %v (status %v), want 200 OK", url, err, resp)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

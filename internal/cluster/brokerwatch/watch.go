@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,7 +28,12 @@ const healthyStream = time.Minute
 
 // Watch is a manager.Runnable that keeps one broker stream open,
 // reconnecting with backoff, and sends an event for every object received
-// that the controller cares about. Add it to the manager and pass Events to
+// that the controller cares about. A stream ends when its broker replica
+// stops leading (or dies); the next one waits for a replica that reports
+// SERVING on the gRPC health service (the new leader, with a client from
+// brokerclient) instead of failing at once and backing off further, and
+// starts with every object as ADDED: the re-list that covers what changed
+// meanwhile. Add it to the manager and pass Events to
 // source.Channel.
 type Watch struct {
 	name   string
@@ -41,7 +47,7 @@ type Watch struct {
 func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.WatchDisruptionsResponse) client.Object) *Watch {
 	return &Watch{name: "disruptions", events: make(chan event.GenericEvent, eventBuffer),
 		recv: func(ctx context.Context, send func(client.Object)) error {
-			stream, err := broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{})
+			stream, err := broker.WatchDisruptions(ctx, &brokerv1.WatchDisruptionsRequest{}, grpc.WaitForReady(true))
 			if err != nil {
 				return err
 			}
@@ -61,7 +67,7 @@ func Disruptions(broker brokerv1.BrokerServiceClient, object func(*brokerv1.Watc
 func Pools(broker brokerv1.BrokerServiceClient, object func(*brokerv1.WatchPoolsResponse) client.Object) *Watch {
 	return &Watch{name: "pools", events: make(chan event.GenericEvent, eventBuffer),
 		recv: func(ctx context.Context, send func(client.Object)) error {
-			stream, err := broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{})
+			stream, err := broker.WatchPools(ctx, &brokerv1.WatchPoolsRequest{}, grpc.WaitForReady(true))
 			if err != nil {
 				return err
 			}

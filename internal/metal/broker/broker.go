@@ -43,7 +43,10 @@ type Options struct {
 	// machines that stay clean, and released machines that had joined stay
 	// wiping) and disruptions with an operation are refused.
 	Provisioner provision.Provisioner
-	Logger      logr.Logger
+	// LeaderElection lets several replicas share a PostgreSQL inventory;
+	// off (the zero value), this broker always leads.
+	LeaderElection LeaderElection
+	Logger         logr.Logger
 }
 
 // Broker implements brokerv1.BrokerServiceServer.
@@ -65,6 +68,11 @@ type Broker struct {
 	kicks chan struct{}
 	// pages issues and checks the page tokens of ListMachines.
 	pages pageTokens
+	// elect is whether this replica takes part in a leader election
+	// (LeaderElection on a PostgreSQL store); retryPeriod its period.
+	elect       bool
+	retryPeriod time.Duration
+	leader      *leadership
 	// writeMu serializes the broker's writing transactions: they would
 	// otherwise contend for the same available machines and, on
 	// PostgreSQL, abort each other's serializable transactions.
@@ -89,6 +97,11 @@ func New(o Options) (*Broker, error) {
 	if o.ResyncInterval <= 0 {
 		o.ResyncInterval = DefaultResyncInterval
 	}
+	if o.LeaderElection.RetryPeriod <= 0 {
+		o.LeaderElection.RetryPeriod = DefaultLeaderRetryPeriod
+	}
+	// SQLite is single-replica: its broker always leads.
+	elect := o.LeaderElection.Enabled && inventory.Replicated(o.Store)
 	pages, err := newPageTokens()
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
@@ -96,6 +109,7 @@ func New(o Options) (*Broker, error) {
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
 		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages,
+		elect: elect, retryPeriod: o.LeaderElection.RetryPeriod, leader: newLeadership(elect),
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_broker_operations_total",
 			Help: "Operations of disruptions the broker performed, by operation (reboot, reimage, replace) and result (completed, failed).",
@@ -109,9 +123,9 @@ const (
 	operationFailed    = "failed"
 )
 
-// Run reconciles every pool each resync interval and, with a provisioner,
-// runs the provisioning loop, until ctx is done.
-func (b *Broker) Run(ctx context.Context) error {
+// runLoops reconciles every pool each resync interval and, with a
+// provisioner, runs the provisioning loop, until ctx is done.
+func (b *Broker) runLoops(ctx context.Context) error {
 	if b.provisioner != nil {
 		done := make(chan struct{})
 		go func() {
@@ -158,8 +172,15 @@ func (b *Broker) ReconcileAll(ctx context.Context) error {
 // inTx runs fn in a transaction and publishes the events it collected once
 // the transaction has committed.
 func (b *Broker) inTx(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
+	return b.inTxOn(ctx, b.store.InTx, fn)
+}
+
+// inTxOn is inTx with the transaction run by run (the store's InTx, or the
+// leader lock's).
+func (b *Broker) inTxOn(ctx context.Context, run func(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx) error) error,
+	fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
 	var events []event
-	err := b.store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+	err := run(ctx, func(ctx context.Context, tx inventory.Tx) error {
 		events = events[:0] // a retried transaction starts over
 		return fn(ctx, tx, &events)
 	})
@@ -179,13 +200,6 @@ func (b *Broker) kick() {
 	case b.kicks <- struct{}{}:
 	default:
 	}
-}
-
-// write is inTx for transactions that change the inventory, one at a time.
-func (b *Broker) write(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	return b.inTx(ctx, fn)
 }
 
 // reconcileAndNotify reconciles a pool and adds its event when it changed,

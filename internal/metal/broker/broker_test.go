@@ -627,6 +627,7 @@ func TestHealthReflectionAndMetrics(t *testing.T) {
 			`strata_broker_machines_provision{datacenter="dc1",provision="clean"} 400`,
 			`strata_broker_machines_provision{datacenter="dc1",provision="wiping"} 0`,
 			`strata_broker_pool_capacity{pool="web"} 20`,
+			"strata_broker_leader 1", // no election: always the leader
 			`grpc_server_handled_total{grpc_code="OK",grpc_method="CreatePool"`,
 		} {
 			if !strings.Contains(string(body), want) {

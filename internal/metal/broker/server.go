@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -73,6 +74,7 @@ func isLoopback(host string) bool {
 
 // Server is a running broker endpoint.
 type Server struct {
+	broker          *Broker
 	grpc            *grpc.Server
 	health          *health.Server
 	listener        net.Listener
@@ -121,23 +123,36 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 			return h(srv, ss)
 		})
 	}
+	unary = append(unary, b.gateUnary)
+	streams = append(streams, b.gateStream)
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
 
 	lis, err := net.Listen("tcp", o.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", o.Address, err)
 	}
-	s := &Server{grpc: grpc.NewServer(opts...), health: health.NewServer(), listener: lis}
+	s := &Server{grpc: grpc.NewServer(opts...), health: health.NewServer(), listener: lis, broker: b}
 	brokerv1.RegisterBrokerServiceServer(s.grpc, b)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	metrics.InitializeMetrics(s.grpc)
 	if registry != nil {
-		registry.MustRegister(metrics, newInventoryCollector(b.store), b.operations)
+		registry.MustRegister(metrics, newInventoryCollector(b.store), b.operations, b.leader.gauge)
 	}
 	if o.MetricsAddress != "" && registry != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+		// For Kubernetes' probes: alive while it answers; ready once it
+		// knows whether it leads. A standby is ready: it answers health
+		// checks, which is how clients find the leader.
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !b.leader.known.Load() {
+				http.Error(w, "the broker does not know yet whether it leads", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = io.WriteString(w, "ok")
+		})
 		s.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		if s.metricsListener, err = net.Listen("tcp", o.MetricsAddress); err != nil {
 			_ = lis.Close()
@@ -183,6 +198,33 @@ func (s *Server) MetricsAddr() string {
 	return s.metricsListener.Addr().String()
 }
 
+// setHealth reports SERVING on the leader, NOT_SERVING on a standby, for
+// every service and the server as a whole ("").
+func (s *Server) setHealth(leading bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if leading {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	for _, name := range append([]string{"", brokerv1.BrokerService_ServiceDesc.ServiceName}, s.extra...) {
+		s.health.SetServingStatus(name, st)
+	}
+}
+
+// followLeadership keeps the health service on the broker's role until ctx
+// is done (health.Server.Shutdown ignores later changes).
+func (s *Server) followLeadership(ctx context.Context, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		var leading bool
+		leading, changed = s.broker.Leading()
+		s.setHealth(leading)
+	}
+}
+
 // Serve answers until ctx is done, then stops gracefully.
 func (s *Server) Serve(ctx context.Context) error {
 	errs := make(chan error, 2)
@@ -194,11 +236,9 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}()
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-	s.health.SetServingStatus(brokerv1.BrokerService_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
-	for _, name := range s.extra {
-		s.health.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
+	leading, changed := s.broker.Leading()
+	s.setHealth(leading)
+	go s.followLeadership(ctx, changed)
 	select {
 	case <-ctx.Done():
 	case err := <-errs:

@@ -129,9 +129,18 @@ func (s *sqlStore) Close() error {
 // serialization race, deadlocked or found the database busy is retried up to
 // maxTxAttempts times with a short, jittered, growing delay.
 func (s *sqlStore) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) error {
+	return s.inTx(ctx, s.db.BeginTx, fn)
+}
+
+// beginFunc begins a transaction: on the pool, or on one connection (a
+// Leadership's).
+type beginFunc func(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+
+// inTx is InTx with transactions begun by begin.
+func (s *sqlStore) inTx(ctx context.Context, begin beginFunc, fn func(ctx context.Context, tx Tx) error) error {
 	delay := minRetryDelay
 	for attempt := 1; ; attempt++ {
-		retry, err := s.runTx(ctx, fn)
+		retry, err := s.runTx(ctx, begin, fn)
 		if err == nil {
 			return nil
 		}
@@ -156,8 +165,8 @@ func (s *sqlStore) InTx(ctx context.Context, fn func(ctx context.Context, tx Tx)
 
 // runTx runs fn in one transaction and reports whether a failure is worth
 // retrying.
-func (s *sqlStore) runTx(ctx context.Context, fn func(ctx context.Context, tx Tx) error) (retry bool, err error) {
-	sqlTx, err := s.db.BeginTx(ctx, s.txOpts)
+func (s *sqlStore) runTx(ctx context.Context, begin beginFunc, fn func(ctx context.Context, tx Tx) error) (retry bool, err error) {
+	sqlTx, err := begin(ctx, s.txOpts)
 	if err != nil {
 		return isRetryable(err), fmt.Errorf("beginning a transaction: %w", err)
 	}
