@@ -69,3 +69,19 @@ func postgresSchema(t *testing.T, dsn string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// TerminateBackend ends a PostgreSQL backend (a connection's server process)
+// and waits until it is gone, as an operator, or a network cut PostgreSQL
+// notices, would.
+func TerminateBackend(t testing.TB, dsn string, pid int) {
+	t.Helper()
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close() //nolint:errcheck // test connection
+	var ok bool
+	if err := admin.QueryRowContext(context.Background(), `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminating PostgreSQL backend %d: %v (terminated: %t)", pid, err, ok)
+	}
+}

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -179,15 +178,7 @@ func terminateLeader(t *testing.T, dsn string) {
 	if err != nil || pid == 0 {
 		t.Fatalf("finding the leader lock's backend: %d, %v", pid, err)
 	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close() //nolint:errcheck // test connection
-	var ok bool
-	if err := admin.QueryRowContext(t.Context(), `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ok); err != nil || !ok {
-		t.Fatalf("terminating the leader lock's backend %d: %v (terminated: %t)", pid, err, ok)
-	}
+	testutil.TerminateBackend(t, dsn, pid)
 }
 
 // waitResizes waits for 20 resizes, or a resizer's failure.

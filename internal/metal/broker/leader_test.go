@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"database/sql"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,15 +130,7 @@ func depose(t *testing.T, dsn string, r *replica) {
 	if err != nil || pid == 0 {
 		t.Fatalf("finding the leader's lock backend: %d, %v", pid, err)
 	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close() //nolint:errcheck // test connection
-	var ok bool
-	if err := admin.QueryRowContext(t.Context(), `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ok); err != nil || !ok {
-		t.Fatalf("terminating the leader's lock backend %d: %v (terminated: %t)", pid, err, ok)
-	}
+	testutil.TerminateBackend(t, dsn, pid)
 }
 
 func dialInsecure(t *testing.T, addr string) *grpc.ClientConn {

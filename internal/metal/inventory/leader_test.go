@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -23,21 +22,6 @@ func postgresDSN(t *testing.T) string {
 	}
 	t.Skip("leader election runs on PostgreSQL only")
 	return ""
-}
-
-// terminate ends a PostgreSQL backend and waits until it is gone, as an
-// operator (or a network cut PostgreSQL notices) would.
-func terminate(t *testing.T, dsn string, pid int) {
-	t.Helper()
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close() //nolint:errcheck // test connection
-	var ok bool
-	if err := admin.QueryRowContext(t.Context(), `SELECT pg_terminate_backend($1, 10000)`, pid).Scan(&ok); err != nil || !ok {
-		t.Fatalf("terminating backend %d: %v (terminated: %t)", pid, err, ok)
-	}
 }
 
 // TestLeadershipFencesWrites: one replica holds the lock; its writes run on
@@ -77,7 +61,7 @@ func TestLeadershipFencesWrites(t *testing.T) {
 		t.Fatalf("the leader writing: %v", err)
 	}
 
-	terminate(t, dsn, leadA.PID())
+	testutil.TerminateBackend(t, dsn, leadA.PID())
 	if err := insert(leadA, "after"); !errors.Is(err, ErrLeadershipLost) {
 		t.Fatalf("the deposed leader writing: %v, want ErrLeadershipLost", err)
 	}
