@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -14,8 +15,12 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// logsDir holds, under the home, the log of each component process.
-const logsDir = "logs"
+// logsDir holds, under the home, the log of each component process, and
+// runDir the pid file of each that runs (`strata status` reads them).
+const (
+	logsDir = "logs"
+	runDir  = "run"
+)
 
 // Restart backoff of a supervised process: doubled after each quick exit,
 // reset once it has run for restartReset.
@@ -41,6 +46,12 @@ type Process struct {
 // LogPath is where a process's output goes, under the home.
 func (p Process) LogPath(home string) string {
 	return filepath.Join(home, logsDir, p.Name+".log")
+}
+
+// PIDPath is where the pid of a running process is written, under the
+// home; it is removed when the process exits.
+func (p Process) PIDPath(home string) string {
+	return filepath.Join(home, runDir, p.Name+".pid")
 }
 
 // supervisor runs processes, restarting any that exits before it is told
@@ -104,9 +115,15 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C to `strata up` reaches strata up,
 	// which stops the components in order, not every process at once.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A `strata up` that dies without stopping them (kill -9) takes its
+	// components with it, gracefully: they give up their Leases.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", p.Name, err)
+	}
+	pidPath := p.PIDPath(s.home)
+	if err := writeFileAtomic(pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
+		s.logger.Error(err, "Writing a pid file", "process", p.Name)
 	}
 	s.mu.Lock()
 	s.pids[p.Name] = cmd.Process.Pid
@@ -115,6 +132,7 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 		s.mu.Lock()
 		delete(s.pids, p.Name)
 		s.mu.Unlock()
+		_ = os.Remove(pidPath)
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
