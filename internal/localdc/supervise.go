@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -153,4 +155,30 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 		_ = cmd.Process.Kill()
 		return <-exited
 	}
+}
+
+// stopLeftoverProcesses kills the component processes that a `strata up`
+// killed before it could stop them left running (they get SIGTERM when it
+// dies; one that hangs in its shutdown would hold its ports), so every
+// start is the same start. A pid file whose process is not a `strata serve`
+// of this home (a reused pid) is only removed.
+func stopLeftoverProcesses(home string) {
+	files, _ := filepath.Glob(filepath.Join(home, runDir, "*.pid"))
+	for _, f := range files {
+		if pid, alive := alivePID(f); alive && servesHome(pid, home) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = os.Remove(f)
+	}
+}
+
+// servesHome says whether a process is a `strata serve` with a
+// configuration file of the home.
+func servesHome(pid int, home string) bool {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(raw), "\x00")
+	return slices.Contains(args, "serve") && strings.Contains(string(raw), filepath.Join(home, configDir)+string(filepath.Separator))
 }

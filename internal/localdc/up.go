@@ -296,6 +296,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}); err != nil {
 		return err
 	}
+	stopLeftoverProcesses(r.opts.Home)
 	if err := waitPortsFree(ctx, dc); err != nil {
 		return err
 	}
