@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -160,9 +159,8 @@ func (o *Options) checkBinaries(names ...string) error {
 type Running struct {
 	Datacenter *Datacenter
 	// Created is true when this start created the datacenter.
-	Created   bool
-	opts      Options
-	hubConfig *rest.Config
+	Created bool
+	opts    Options
 	// hubClient is the admin's client of the hub.
 	hubClient client.Client
 	webhook   webhookTLS
@@ -375,7 +373,7 @@ func (r *Running) installHub(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to the hub: %w", err)
 	}
-	r.hubConfig, r.hubClient = cfg, hub
+	r.hubClient = hub
 	if err := install.Hub(ctx, hub, r.webhookFor(HubName)); err != nil {
 		return err
 	}
