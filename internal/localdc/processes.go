@@ -125,8 +125,8 @@ func (d *Datacenter) planProcesses(replicas int) (bool, error) {
 	}
 	taken := d.takenPorts()
 	var ports []uint32
-	// A new port may be one a stopped cluster's component owns: ask for
-	// more until enough are unowned.
+	// A free port may be one that a stopped cluster's component owns: with
+	// len(taken) more than needed, at least need of them are unowned.
 	for len(ports) < need {
 		got, err := freePorts(need - len(ports) + len(taken))
 		if err != nil {
