@@ -38,9 +38,27 @@ type Datacenter struct {
 	BrokerPort        uint32 `json:"brokerPort"`
 	BrokerMetricsPort uint32 `json:"brokerMetricsPort"`
 	// WebhookPort is the loopback HTTPS port of the guardrails' admission
-	// webhook, which every cluster's API server calls. Homes made before it
-	// get one at their next start.
+	// webhook of homes made when one webhook served every cluster; each
+	// cluster's webhook now has its own, in Processes. Kept so those homes
+	// load.
 	WebhookPort uint32 `json:"webhookPort,omitempty"`
+	// Processes are the loopback ports of Strata's component processes, by
+	// process name ("hub-1", "apps-workload-1-1", "webhook-hub"). A process
+	// gets its ports at the first start that runs it (homes made before,
+	// or a larger --replicas), and keeps them.
+	Processes map[string]ProcessPorts `json:"processes,omitempty"`
+	// Replicas is how many processes of hub, and of each cluster's apps,
+	// the last start runs; zero means one.
+	Replicas int `json:"replicas,omitempty"`
+}
+
+// ProcessPorts are the loopback ports of one component process.
+type ProcessPorts struct {
+	// Health serves /healthz and /readyz, Metrics serves /metrics.
+	Health  uint32 `json:"health"`
+	Metrics uint32 `json:"metrics"`
+	// Webhook is the HTTPS port of a webhook process.
+	Webhook uint32 `json:"webhook,omitempty"`
 }
 
 // ClusterInfo is one cluster of the local datacenter and the ports its
@@ -82,6 +100,15 @@ func (p Ports) byComponent() []componentPort {
 	}
 }
 
+// byComponent lists a process's ports, each named for a person.
+func (p ProcessPorts) byComponent(process string) []componentPort {
+	out := []componentPort{{process + " health", p.Health}, {process + " metrics", p.Metrics}}
+	if p.Webhook != 0 {
+		out = append(out, componentPort{process + " webhook", p.Webhook})
+	}
+	return out
+}
+
 type componentPort struct {
 	component string
 	port      uint32
@@ -105,13 +132,13 @@ func newDatacenter(kubeVersion string, workloads int) (*Datacenter, error) {
 		names = append(names, WorkloadClusterName(i))
 	}
 	perCluster := len(Ports{}.byComponent())
-	ports, err := freePorts(len(names)*perCluster + 3)
+	ports, err := freePorts(len(names)*perCluster + 2)
 	if err != nil {
 		return nil, err
 	}
 	dc := &Datacenter{
 		Kind: stateKind, KubernetesVersion: kubeVersion,
-		BrokerPort: ports[len(ports)-3], BrokerMetricsPort: ports[len(ports)-2], WebhookPort: ports[len(ports)-1],
+		BrokerPort: ports[len(ports)-2], BrokerMetricsPort: ports[len(ports)-1],
 	}
 	for i, name := range names {
 		p := ports[i*6 : i*6+6]
@@ -181,6 +208,20 @@ func (d *Datacenter) validate() error {
 			return fmt.Errorf("port %d is given to both %s and the admission webhook", d.WebhookPort, other)
 		}
 		seen[d.WebhookPort] = "admission webhook"
+	}
+	for name, p := range d.Processes {
+		for _, cp := range p.byComponent(name) {
+			if other, dup := seen[cp.port]; dup && cp.port != 0 {
+				return fmt.Errorf("port %d is given to both %s and %s", cp.port, other, cp.component)
+			}
+			seen[cp.port] = cp.component
+		}
+		if p.Health == 0 || p.Metrics == 0 {
+			return fmt.Errorf("process %q has no health or metrics port", name)
+		}
+	}
+	if d.Replicas < 0 {
+		return fmt.Errorf("replicas is %d, want 1 or more", d.Replicas)
 	}
 	for _, c := range d.Clusters {
 		for _, cp := range c.Ports.byComponent() {

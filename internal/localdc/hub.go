@@ -3,6 +3,7 @@ package localdc
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/strata-dev/strata/internal/cluster/hub"
 
@@ -13,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
@@ -37,16 +37,8 @@ func registerWorkloadClusters(ctx context.Context, c client.Client, home string,
 		return fmt.Errorf("creating namespace %s: %w", SystemNamespace, err)
 	}
 	for _, wc := range dc.WorkloadClusters() {
-		kubeconfig, err := flatKubeconfig(KubeconfigPath(home, wc.Name))
-		if err != nil {
+		if err := writeKubeconfigSecret(ctx, c, home, wc.Name); err != nil {
 			return err
-		}
-		secretName := wc.Name + "-kubeconfig"
-		secret := corev1ac.Secret(secretName, SystemNamespace).
-			WithType(corev1.SecretTypeOpaque).
-			WithData(map[string][]byte{fleetv1alpha1.DefaultKubeconfigKey: kubeconfig})
-		if err := c.Apply(ctx, secret, fieldOwner, client.ForceOwnership); err != nil {
-			return fmt.Errorf("writing the kubeconfig Secret of cluster %s: %w", wc.Name, err)
 		}
 		cluster := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": fleetv1alpha1.GroupVersion.String(),
@@ -56,7 +48,7 @@ func registerWorkloadClusters(ctx context.Context, c client.Client, home string,
 				"datacenter": localDatacenterName,
 				"kubeconfigSecretRef": map[string]any{
 					"namespace": SystemNamespace,
-					"name":      secretName,
+					"name":      kubeconfigSecretName(wc.Name),
 				},
 			},
 		}}
@@ -65,6 +57,50 @@ func registerWorkloadClusters(ctx context.Context, c client.Client, home string,
 		}
 	}
 	return nil
+}
+
+func kubeconfigSecretName(cluster string) string {
+	return cluster + "-kubeconfig"
+}
+
+// writeKubeconfigSecret writes the Secret through which the hub's
+// controllers reach a workload cluster: a kubeconfig of the ServiceAccount
+// strata-system/strata-hub there, bound to the ClusterRole
+// strata-hub-remote, with its current token inline (the hub reads the
+// Secret, not the home's files); it is written again at each renewal.
+func writeKubeconfigSecret(ctx context.Context, c client.Client, home, cluster string) error {
+	kubeconfig, err := inlineTokenKubeconfig(home, Identity{Cluster: cluster, ServiceAccount: hubServiceAccount})
+	if err != nil {
+		return err
+	}
+	secret := corev1ac.Secret(kubeconfigSecretName(cluster), SystemNamespace).
+		WithType(corev1.SecretTypeOpaque).
+		WithData(map[string][]byte{fleetv1alpha1.DefaultKubeconfigKey: kubeconfig})
+	if err := c.Apply(ctx, secret, fieldOwner, client.ForceOwnership); err != nil {
+		return fmt.Errorf("writing the kubeconfig Secret of cluster %s: %w", cluster, err)
+	}
+	return nil
+}
+
+// inlineTokenKubeconfig is an identity's kubeconfig with the token itself
+// in place of the token file, so it can travel in a Secret.
+func inlineTokenKubeconfig(home string, id Identity) ([]byte, error) {
+	path := IdentityKubeconfigPath(home, id)
+	cfg, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the kubeconfig of %s: %w", id, err)
+	}
+	for _, auth := range cfg.AuthInfos {
+		if auth.TokenFile == "" {
+			continue
+		}
+		token, err := os.ReadFile(auth.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the token of %s: %w", id, err)
+		}
+		auth.Token, auth.TokenFile = string(token), ""
+	}
+	return clientcmd.Write(*cfg)
 }
 
 // createDefaultPools gives each workload cluster a Pool of general Nodes, so
@@ -80,19 +116,6 @@ func createDefaultPools(ctx context.Context, c client.Client, dc *Datacenter, ca
 		}
 	}
 	return nil
-}
-
-// flatKubeconfig reads a kubeconfig and inlines the certificate files it
-// names, so it can travel in a Secret.
-func flatKubeconfig(path string) ([]byte, error) {
-	cfg, err := clientcmd.LoadFromFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading kubeconfig %s: %w", path, err)
-	}
-	if err := clientcmdapi.FlattenConfig(cfg); err != nil {
-		return nil, fmt.Errorf("inlining the certificates of %s: %w", path, err)
-	}
-	return clientcmd.Write(*cfg)
 }
 
 // Scheme knows every type the local datacenter's components use on the hub.

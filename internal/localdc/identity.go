@@ -148,7 +148,9 @@ func issueIdentities(ctx context.Context, home string, ids []Identity) (map[Iden
 
 // renewIdentities renews each token when tokenRenewAt of its life has
 // passed, until ctx is done; a failed renewal is retried every 10 seconds.
-func renewIdentities(ctx context.Context, home string, expiries map[Identity]time.Time) {
+// renewed, if set, is called after each renewal (to copy the new token
+// where the files are not read); its failure is retried the same way.
+func renewIdentities(ctx context.Context, home string, expiries map[Identity]time.Time, renewed func(context.Context, Identity) error) {
 	logger := log.FromContext(ctx).WithName("identities")
 	renewAt := func(exp time.Time) time.Time {
 		return exp.Add(-time.Duration(float64(tokenLifetime) * (1 - tokenRenewAt)))
@@ -159,6 +161,9 @@ func renewIdentities(ctx context.Context, home string, expiries map[Identity]tim
 				continue
 			}
 			next, err := issueIdentity(ctx, home, id)
+			if err == nil && renewed != nil {
+				err = renewed(ctx, id)
+			}
 			if err != nil {
 				logger.Error(err, "Renewing a ServiceAccount token failed; retrying", "identity", id.String(), "expires", exp)
 				continue

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -86,5 +87,35 @@ func TestIdentity(t *testing.T) {
 	}
 	if string(before) == string(after) {
 		t.Error("a renewal wrote the same token")
+	}
+
+	// The token inlined, as the hub's kubeconfig Secret carries it: the
+	// same identity, no file.
+	inline, err := inlineTokenKubeconfig(home, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inlineCfg, err := clientcmd.RESTConfigFromKubeConfig(inline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inlineCfg.BearerTokenFile != "" || inlineCfg.BearerToken != string(after) {
+		t.Errorf("inlined kubeconfig: token file %q, token of %d bytes; want the current token inline", inlineCfg.BearerTokenFile, len(inlineCfg.BearerToken))
+	}
+	if _, err := kubernetes.NewForConfigOrDie(inlineCfg).CoreV1().ConfigMaps(SystemNamespace).List(ctx, metav1.ListOptions{}); err != nil {
+		t.Errorf("listing ConfigMaps with the inlined kubeconfig: %v", err)
+	}
+
+	// A token due for renewal is renewed, and the hook told.
+	renewCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var renewed []Identity
+	renewIdentities(renewCtx, home, map[Identity]time.Time{id: time.Now()}, func(_ context.Context, got Identity) error {
+		renewed = append(renewed, got)
+		cancel()
+		return nil
+	})
+	if len(renewed) != 1 || renewed[0] != id {
+		t.Errorf("renewed %v, want %v once", renewed, id)
 	}
 }

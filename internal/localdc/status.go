@@ -44,6 +44,8 @@ type ClusterState struct {
 type DatacenterState struct {
 	Clusters []ClusterState `json:"clusters"`
 	Broker   BrokerState    `json:"broker"`
+	// Components are Strata's component processes: hub, apps, webhook.
+	Components []ComponentState `json:"components"`
 }
 
 // BrokerState says whether the Compute Broker answers its health check.
@@ -65,10 +67,26 @@ func (s DatacenterState) NotReady() []string {
 	if !s.Broker.Serving {
 		out = append(out, fmt.Sprintf("the Compute Broker (%s)", s.Broker.Reason))
 	}
+	var running int
+	for _, c := range s.Components {
+		if c.Alive {
+			running++
+		}
+	}
+	// A stopped datacenter is said once, not process by process.
+	if running == 0 && len(s.Components) > 0 {
+		return append(out, "the component processes (none running: run `strata up`)")
+	}
+	for _, c := range s.Components {
+		if !c.Ready {
+			out = append(out, fmt.Sprintf("process %s (%s)", c.Name, c.Reason))
+		}
+	}
 	return out
 }
 
-// Status reports each cluster of the home's datacenter and its broker.
+// Status reports each cluster of the home's datacenter, its broker and its
+// component processes.
 func Status(ctx context.Context, home string) (DatacenterState, error) {
 	home, err := filepath.Abs(home)
 	if err != nil {
@@ -79,7 +97,10 @@ func Status(ctx context.Context, home string) (DatacenterState, error) {
 		return DatacenterState{}, err
 	}
 	clusters := clusterStates(ctx, home, dc)
-	return DatacenterState{Clusters: clusters, Broker: brokerState(ctx, loopback(dc.BrokerPort))}, nil
+	return DatacenterState{
+		Clusters: clusters, Broker: brokerState(ctx, loopback(dc.BrokerPort)),
+		Components: componentStates(ctx, home, dc),
+	}, nil
 }
 
 // brokerState asks the broker's gRPC health service.

@@ -21,6 +21,20 @@ func TestDatacenterStateNotReady(t *testing.T) {
 			},
 			want: []string{"cluster workload-1 (3 of 5 components running)", "the Compute Broker (not reachable: run `strata up`)"},
 		},
+		"a component process": {
+			state: DatacenterState{
+				Clusters: []ClusterState{ready}, Broker: serving,
+				Components: []ComponentState{{Name: "hub-1", Alive: true, Ready: true}, {Name: "hub-2", Reason: "not running: run `strata up`"}},
+			},
+			want: []string{"process hub-2 (not running: run `strata up`)"},
+		},
+		"no component process runs": {
+			state: DatacenterState{
+				Clusters: []ClusterState{ready}, Broker: serving,
+				Components: []ComponentState{{Name: "hub-1", Reason: "not running"}, {Name: "webhook-hub", Reason: "not running"}},
+			},
+			want: []string{"the component processes (none running: run `strata up`)"},
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -14,8 +17,12 @@ import (
 	"github.com/go-logr/logr"
 )
 
-// logsDir holds, under the home, the log of each component process.
-const logsDir = "logs"
+// logsDir holds, under the home, the log of each component process, and
+// runDir the pid file of each that runs (`strata status` reads them).
+const (
+	logsDir = "logs"
+	runDir  = "run"
+)
 
 // Restart backoff of a supervised process: doubled after each quick exit,
 // reset once it has run for restartReset.
@@ -41,6 +48,12 @@ type Process struct {
 // LogPath is where a process's output goes, under the home.
 func (p Process) LogPath(home string) string {
 	return filepath.Join(home, logsDir, p.Name+".log")
+}
+
+// PIDPath is where the pid of a running process is written, under the
+// home; it is removed when the process exits.
+func (p Process) PIDPath(home string) string {
+	return filepath.Join(home, runDir, p.Name+".pid")
 }
 
 // supervisor runs processes, restarting any that exits before it is told
@@ -104,9 +117,15 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Its own process group: a Ctrl-C to `strata up` reaches strata up,
 	// which stops the components in order, not every process at once.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A `strata up` that dies without stopping them (kill -9) takes its
+	// components with it, gracefully: they give up their Leases.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", p.Name, err)
+	}
+	pidPath := p.PIDPath(s.home)
+	if err := writeFileAtomic(pidPath, []byte(strconv.Itoa(cmd.Process.Pid)+"\n")); err != nil {
+		s.logger.Error(err, "Writing a pid file", "process", p.Name)
 	}
 	s.mu.Lock()
 	s.pids[p.Name] = cmd.Process.Pid
@@ -115,6 +134,7 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 		s.mu.Lock()
 		delete(s.pids, p.Name)
 		s.mu.Unlock()
+		_ = os.Remove(pidPath)
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -135,4 +155,30 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 		_ = cmd.Process.Kill()
 		return <-exited
 	}
+}
+
+// stopLeftoverProcesses kills the component processes that a `strata up`
+// killed before it could stop them left running (they get SIGTERM when it
+// dies; one that hangs in its shutdown would hold its ports), so every
+// start is the same start. A pid file whose process is not a `strata serve`
+// of this home (a reused pid) is only removed.
+func stopLeftoverProcesses(home string) {
+	files, _ := filepath.Glob(filepath.Join(home, runDir, "*.pid"))
+	for _, f := range files {
+		if pid, alive := alivePID(f); alive && servesHome(pid, home) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		_ = os.Remove(f)
+	}
+}
+
+// servesHome says whether a process is a `strata serve` with a
+// configuration file of the home.
+func servesHome(pid int, home string) bool {
+	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(string(raw), "\x00")
+	return slices.Contains(args, "serve") && strings.Contains(string(raw), filepath.Join(home, configDir)+string(filepath.Separator))
 }

@@ -3,6 +3,7 @@ package localdc
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -80,5 +81,43 @@ func waitForLines(t *testing.T, path string, n int) []int {
 			t.Fatalf("%s has %d lines after 30s, want %d", path, len(pids), n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStopLeftoverProcesses: a `strata serve` of the home left running is
+// killed; a stranger whose pid a stale file names is not.
+func TestStopLeftoverProcesses(t *testing.T) {
+	home := t.TempDir()
+	// A shell stands for each: its command line is what is checked.
+	loop := "while :; do sleep 1; done"
+	leftover := exec.Command("/bin/sh", "-c", loop, "serve", filepath.Join(home, configDir, "hub-1.yaml"))
+	stranger := exec.Command("/bin/sh", "-c", loop, "serve", filepath.Join(t.TempDir(), configDir, "hub-1.yaml"))
+	for _, c := range []*exec.Cmd{leftover, stranger} {
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Process.Kill() })
+	}
+	for name, c := range map[string]*exec.Cmd{"hub-1": leftover, "apps-x-1": stranger} {
+		if err := writeFileAtomic(Process{Name: name}.PIDPath(home), []byte(strconv.Itoa(c.Process.Pid))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- leftover.Wait() }()
+	stopLeftoverProcesses(home)
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Error("the leftover strata serve exited cleanly: it was not killed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the leftover strata serve still runs 10 s after: it was not killed")
+	}
+	if err := syscall.Kill(stranger.Process.Pid, 0); err != nil {
+		t.Errorf("the stranger was killed: %v", err)
+	}
+	if files, _ := filepath.Glob(filepath.Join(home, runDir, "*.pid")); len(files) != 0 {
+		t.Errorf("pid files left: %v", files)
 	}
 }

@@ -21,7 +21,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -84,6 +83,12 @@ type Options struct {
 	// ReadyTimeout is how long the clusters may take to become ready after
 	// their start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Replicas is how many processes of the hub's controllers, and of each
+	// workload cluster's app controllers, run; zero means one.
+	Replicas int
+	// Executable is the strata binary that runs the components (`strata
+	// serve`); empty means this program.
+	Executable string
 }
 
 func (o *Options) complete() error {
@@ -104,6 +109,19 @@ func (o *Options) complete() error {
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	if o.Replicas < 0 {
+		return fmt.Errorf("--replicas must be at least 1, not %d", o.Replicas)
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.Executable == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("finding the strata binary to run the components: %w", err)
+		}
+		o.Executable = exe
 	}
 	return o.checkBinaries(requiredBinaries...)
 }
@@ -141,13 +159,17 @@ func (o *Options) checkBinaries(names ...string) error {
 type Running struct {
 	Datacenter *Datacenter
 	// Created is true when this start created the datacenter.
-	Created   bool
-	opts      Options
-	hubConfig *rest.Config
+	Created bool
+	opts    Options
+	// hubClient is the admin's client of the hub.
+	hubClient client.Client
 	webhook   webhookTLS
-	kwok      kwokctl
-	unlock    func()
-	inventory inventory.Store
+	// identities are the ServiceAccounts the components run as, with
+	// when their tokens expire.
+	identities map[Identity]time.Time
+	kwok       kwokctl
+	unlock     func()
+	inventory  inventory.Store
 }
 
 // Start brings the home's datacenter up, creating it on first use, and
@@ -184,7 +206,13 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = r.restart(ctx, kubeVersion)
 	}
 	if err == nil {
+		err = r.planProcesses()
+	}
+	if err == nil {
 		err = r.webhookCertificates()
+	}
+	if err == nil {
+		err = r.installIdentities(ctx)
 	}
 	if err == nil {
 		err = r.installHub(ctx)
@@ -248,16 +276,6 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 		return fmt.Errorf("%s holds a datacenter of Kubernetes %s but %s has %s: run `strata down --home %s` to start afresh",
 			r.opts.Home, dc.KubernetesVersion, r.opts.BinDir, kubeVersion, r.opts.Home)
 	}
-	if dc.WebhookPort == 0 {
-		ports, err := freePorts(1)
-		if err != nil {
-			return err
-		}
-		dc.WebhookPort = ports[0]
-		if err := dc.save(r.opts.Home); err != nil {
-			return err
-		}
-	}
 	for _, c := range dc.Clusters {
 		raw, err := os.ReadFile(filepath.Join(ClusterDir(r.opts.Home, c.Name), "kwok.yaml"))
 		if err != nil {
@@ -276,6 +294,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}); err != nil {
 		return err
 	}
+	stopLeftoverProcesses(r.opts.Home)
 	if err := waitPortsFree(ctx, dc); err != nil {
 		return err
 	}
@@ -298,6 +317,16 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	return r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return releaseNodeLeases(ctx, KubeconfigPath(r.opts.Home, c.Name), started)
 	})
+}
+
+// planProcesses gives the component processes of this start their ports,
+// pinned in the datacenter file.
+func (r *Running) planProcesses() error {
+	changed, err := r.Datacenter.planProcesses(r.opts.Replicas)
+	if err != nil || !changed {
+		return err
+	}
+	return r.Datacenter.save(r.opts.Home)
 }
 
 // releaseNodeLeases deletes the Node leases last renewed before the
@@ -344,7 +373,7 @@ func (r *Running) installHub(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("connecting to the hub: %w", err)
 	}
-	r.hubConfig = cfg
+	r.hubClient = hub
 	if err := install.Hub(ctx, hub, r.webhookFor(HubName)); err != nil {
 		return err
 	}
@@ -368,7 +397,7 @@ func (r *Running) Stop(ctx context.Context) error {
 	}
 	// The components have exited, and so let go of their ports; that the
 	// ports are free is what the next start needs, so it is checked too.
-	return waitPortsFree(ctx, &Datacenter{Clusters: r.Datacenter.Clusters})
+	return waitPortsFree(ctx, &Datacenter{Clusters: r.Datacenter.Clusters, Processes: r.Datacenter.Processes})
 }
 
 // abort undoes a failed start: a new datacenter is deleted (and the home too
@@ -451,7 +480,11 @@ func waitPortsFree(ctx context.Context, dc *Datacenter) error {
 // portsFree fails, naming the port and its component, when a port that the
 // datacenter's components need is taken by another process.
 func portsFree(dc *Datacenter) error {
-	for _, p := range []componentPort{{"broker", dc.BrokerPort}, {"broker metrics", dc.BrokerMetricsPort}, {"admission webhook", dc.WebhookPort}} {
+	ports := []componentPort{{"broker", dc.BrokerPort}, {"broker metrics", dc.BrokerMetricsPort}}
+	for name, p := range dc.Processes {
+		ports = append(ports, p.byComponent(name)...)
+	}
+	for _, p := range ports {
 		if p.port != 0 && !portFree(p.port) {
 			return fmt.Errorf("port %d, which the %s listens on, is in use by another process: stop that process, or run `strata down` and start afresh", p.port, p.component)
 		}

@@ -21,12 +21,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
 )
 
@@ -69,7 +72,9 @@ func TestLocalDatacenter(t *testing.T) {
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 
-	up := startUp(t, bin, home)
+	// Two processes of the hub's controllers and of each apps, for the
+	// failover below.
+	up := startUp(t, bin, home, "--replicas", "2")
 	if !strings.Contains(up.summary, "Created the local datacenter (Kubernetes v1.37.") {
 		t.Fatalf("summary of the first start:\n%s", up.summary)
 	}
@@ -88,6 +93,7 @@ func TestLocalDatacenter(t *testing.T) {
 
 	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
 	t.Run("pools through kubectl", func(t *testing.T) { testPools(t, bin, home) })
+	t.Run("the hub fails over in the middle of a MaintenanceRollout", func(t *testing.T) { testHubFailover(t, bin, home) })
 
 	runKubectlApply(t, bin, wl, workloadManifest)
 	waitRunningPods(t, wl, 5)
@@ -239,8 +245,13 @@ func waitClustersReady(t testing.TB, bin, home string) {
 				return false, nil
 			}
 		}
-		if len(state.Clusters) != 3 || !state.Broker.Serving {
+		if len(state.Clusters) != 3 || !state.Broker.Serving || len(state.Components) == 0 {
 			return false, nil
+		}
+		for _, c := range state.Components {
+			if !c.Ready {
+				return false, nil
+			}
 		}
 		if exitErr != nil {
 			return false, fmt.Errorf("strata status exited with %w though everything is ready", exitErr)
@@ -294,13 +305,19 @@ func assertStopped(t testing.TB, bin, home string, pids map[int]string) {
 	}
 }
 
-// componentPIDs reads the pid files of the home's clusters: pid -> cluster/component.
+// componentPIDs reads the pid files of the home's clusters and of Strata's
+// component processes: pid -> cluster/component or run/process.
 func componentPIDs(t testing.TB, home string) map[int]string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no pid files in %s (%v)", home, err)
 	}
+	procs, err := filepath.Glob(filepath.Join(home, "run", "*.pid"))
+	if err != nil || len(procs) == 0 {
+		t.Fatalf("no pid files of component processes in %s/run (%v)", home, err)
+	}
+	files = append(files, procs...)
 	pids := map[int]string{}
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
@@ -351,7 +368,13 @@ func busyPorts(t testing.TB, home string) []string {
 	if err := yaml.Unmarshal(raw, &dc); err != nil {
 		t.Fatal(err)
 	}
-	ports := map[string]uint32{"broker": dc.BrokerPort, "broker metrics": dc.BrokerMetricsPort, "webhook": dc.WebhookPort}
+	ports := map[string]uint32{"broker": dc.BrokerPort, "broker metrics": dc.BrokerMetricsPort}
+	for name, p := range dc.Processes {
+		ports[name+" health"], ports[name+" metrics"] = p.Health, p.Metrics
+		if p.Webhook != 0 {
+			ports[name+" webhook"] = p.Webhook
+		}
+	}
 	for _, c := range dc.Clusters {
 		p := c.Ports
 		for name, port := range map[string]uint32{
@@ -411,4 +434,108 @@ func waitRunning(t testing.TB, kubeconfig, selector string, want int, timeout ti
 func runningComponents(home string) string {
 	out, _ := exec.Command("pgrep", "-af", filepath.Join(home, "kwok")).Output()
 	return strings.TrimSpace(string(out))
+}
+
+// haPool is the pool that a rollout maintains while the leading hub is
+// killed; its nodeConfig is the rollout's, set by the person before the
+// rollout (which the orchestrator, old or new, accepts).
+const haPool = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: ha}
+spec:
+  cluster: workload-2
+  capacity: %d
+  nodeProfile: general
+%s`
+
+const haRollout = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: MaintenanceRollout
+metadata: {name: ha-v2}
+spec:
+  pools: [ha]
+  nodeConfig: ha-v2
+`
+
+// haMachines is the size of the pool: enough zones for the rollout to be
+// under way when the leader is killed.
+const haMachines = 20
+
+// testHubFailover kills -9 the leading hub process while a
+// MaintenanceRollout runs: the other replica leads within 15 s, and the
+// rollout completes disrupting each machine once.
+func testHubFailover(t *testing.T, bin, home string) {
+	hub := localdc.KubeconfigPath(home, localdc.HubName)
+	hubc := hubClient(t, hub)
+	runKubectlApply(t, bin, hub, fmt.Sprintf(haPool, haMachines, ""))
+	waitPool(t, bin, hub, "ha", "Ready", haMachines)
+	runKubectlApply(t, bin, hub, fmt.Sprintf(haPool, haMachines, "  nodeConfig: ha-v2\n"))
+	runKubectlApply(t, bin, hub, haRollout)
+	waitRollout(t, hubc, "ha-v2", 3*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+		return ro.Status.Updated >= 1
+	})
+
+	leader := hubLeader(t, bin, home, 0)
+	killed := time.Now()
+	if err := syscall.Kill(leader.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s (pid %d): %v", leader.Name, leader.PID, err)
+	}
+	ro := &fleetv1alpha1.MaintenanceRollout{}
+	if err := hubc.Get(t.Context(), client.ObjectKey{Name: "ha-v2"}, ro); err != nil {
+		t.Fatal(err)
+	}
+	if meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
+		t.Fatalf("the rollout completed before %s was killed: the pool is too small to test a failover in its middle", leader.Name)
+	}
+	// The standby, or the killed process restarted by the supervisor:
+	// both wait for the Lease to expire and race for it.
+	next := hubLeader(t, bin, home, leader.PID)
+	t.Logf("killed %s (pid %d) with %d of %d machines updated; %s (pid %d) leads %s later",
+		leader.Name, leader.PID, ro.Status.Updated, haMachines, next.Name, next.PID, time.Since(killed).Round(10*time.Millisecond))
+
+	ro = waitRollout(t, hubc, "ha-v2", 6*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+		return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
+	})
+	if ro.Status.Updated != haMachines {
+		t.Errorf("rollout status: %d of %d updated, want all", ro.Status.Updated, haMachines)
+	}
+	perMachine := map[string]int{}
+	for _, d := range disruptionsBy(t, bin, home, "maintenance/ha-v2") {
+		perMachine[d.GetMachine()]++
+	}
+	for _, m := range brokerMachines(t, bin, home, "ha") {
+		if n := perMachine[m.GetId()]; n != 1 {
+			t.Errorf("machine %s was disrupted %d times by the rollout, want once", m.GetId(), n)
+		}
+		if m.GetSoftware().GetNodeConfig() != "ha-v2" {
+			t.Errorf("machine %s runs node config %q, want ha-v2", m.GetId(), m.GetSoftware().GetNodeConfig())
+		}
+	}
+	if len(perMachine) != haMachines {
+		t.Errorf("the rollout disrupted %d machines, want %d", len(perMachine), haMachines)
+	}
+}
+
+// hubLeader waits, 15 s at most, until `strata status` shows a hub process
+// other than the one of pid notPID leading, and returns it.
+func hubLeader(t *testing.T, bin, home string, notPID int) localdc.ComponentState {
+	t.Helper()
+	var found localdc.ComponentState
+	var last string
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+		state, out, _ := strataStatus(t, bin, home)
+		last = out
+		for _, c := range state.Components {
+			if c.Component == localdc.ComponentHub && c.PID != notPID && c.Alive && c.Leader != nil && *c.Leader {
+				found = c
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("no hub process other than pid %d leads within 15 s: %v; strata status said:\n%s", notPID, err, last)
+	}
+	return found
 }

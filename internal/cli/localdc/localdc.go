@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,7 +33,7 @@ const stopTimeout = time.Minute
 
 // NewUpCommand returns `strata up`.
 func NewUpCommand(g *globals.Flags) *cobra.Command {
-	var workloads int
+	var workloads, replicas int
 	var verbose bool
 	var db string
 	var machines int
@@ -46,15 +47,20 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 		Short: "Run the local datacenter in the foreground",
 		Long: `Run the local datacenter: a hub cluster and workload clusters, each a real
 Kubernetes control plane with kwok simulating the kubelets, and Strata's
-components against them. The first run creates it in the home directory;
-later runs bring back the same clusters and objects. Ctrl-C stops it.`,
+components against them, in production's shape: the hub's controllers,
+each workload cluster's app controllers and each cluster's admission
+webhook run as their own 'strata serve' processes, each as its
+ServiceAccount, restarted if they die, logging to HOME/logs. The broker
+(with the simulator that plays the machines) runs in this process. The
+first run creates it in the home directory; later runs bring back the same
+clusters and objects. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
-				ReadyTimeout: readyTimeout,
+				ReadyTimeout: readyTimeout, Replicas: replicas,
 			})
 		},
 	}
@@ -74,6 +80,8 @@ later runs bring back the same clusters and objects. Ctrl-C stops it.`,
 		fmt.Sprintf("how long a Node must be NotReady before remediation acts (default %s)", remediation.DefaultNotReadyThreshold))
 	cmd.Flags().DurationVar(&faultHoldOff, "fault-hold-off", 0,
 		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
+	cmd.Flags().IntVar(&replicas, "replicas", 1,
+		"processes of the hub's controllers and of each workload cluster's app controllers; one leads, the others stand by")
 	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
 		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd
@@ -146,9 +154,10 @@ Try:
   bin/kubectl --kubeconfig %s get nodes
   bin/strata pools --home %s
 
-Logs: %s and each cluster's logs/ folder.
+Logs: %s (this process and the broker), %s (each component process)
+and each cluster's logs/ folder. 'strata status' shows each process.
 Press Ctrl-C to stop; the clusters and their objects are kept for the next 'strata up'.
-`, hub, wl, home, relative(filepath.Join(dc.Home(), "strata.log")))
+`, hub, wl, home, relative(filepath.Join(dc.Home(), "strata.log")), relative(filepath.Join(dc.Home(), "logs"))+"/")
 }
 
 // relative shortens a path below the working directory for display.
@@ -247,10 +256,32 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 		return err
 	}
 	b := state.Broker
+	broker := b.Reason
 	if b.Serving {
-		_, err := fmt.Fprintf(out, "\nCompute Broker at %s: serving\n", b.Address)
+		broker = "serving"
+	}
+	if _, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n\n", b.Address, broker); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n", b.Address, b.Reason)
-	return err
+	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROCESS\tCOMPONENT\tCLUSTER\tPID\tREADY\tLEADER\tLOG\tREASON")
+	for _, c := range state.Components {
+		pid := "-"
+		if c.Alive {
+			pid = strconv.Itoa(c.PID)
+		}
+		leader := "-"
+		if c.Leader != nil {
+			leader = strconv.FormatBool(*c.Leader)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Component, c.Cluster, pid, boolString(c.Ready), leader, relative(c.Log), c.Reason)
+	}
+	return tw.Flush()
+}
+
+func boolString(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
 }

@@ -57,7 +57,8 @@ func execute(t *testing.T, cmd *cobra.Command, args ...string) (string, error) {
 func TestStatus(t *testing.T) {
 	home := stoppedHome(t)
 	wantErr := "the local datacenter is not ready: cluster hub (stopped: run `strata up`); " +
-		"cluster workload-1 (stopped: run `strata up`); the Compute Broker (not reachable: run `strata up`)"
+		"cluster workload-1 (stopped: run `strata up`); the Compute Broker (not reachable: run `strata up`); " +
+		"the component processes (none running: run `strata up`)"
 	for _, output := range []string{"yaml", "json", "table"} {
 		t.Run(output, func(t *testing.T) {
 			out, err := execute(t, NewStatusCommand(&globals.Flags{Home: home}), "-o", output)
@@ -87,6 +88,15 @@ func TestStatus(t *testing.T) {
 			}
 			if diff := cmp.Diff([]string{"hub ready=false", "workload-1 ready=false"}, names); diff != "" {
 				t.Errorf("clusters (-want +got):\n%s", diff)
+			}
+			names = nil
+			for _, c := range state.Components {
+				names = append(names, fmt.Sprintf("%s alive=%t ready=%t", c.Name, c.Alive, c.Ready))
+			}
+			want := []string{"hub-1 alive=false ready=false", "apps-workload-1-1 alive=false ready=false",
+				"webhook-hub alive=false ready=false", "webhook-workload-1 alive=false ready=false"}
+			if diff := cmp.Diff(want, names); diff != "" {
+				t.Errorf("component processes (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -18,11 +18,17 @@ package remote
 //     RoleBindings (to the view, edit and admin ClusterRoles, which needs
 //     bind on those three), deletes stale RoleBindings and, last, the
 //     namespace.
+//
+// The kubectl plugin (kubectl strata status, describe, logs) reads a
+// workload cluster through the same Secret: it lists StatelessApps and
+// StatefulApps, and pods and their logs.
 
 // +kubebuilder:rbac:urls=/readyz,verbs=get
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
+// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=statelessapps;statefulapps,verbs=list
 // +kubebuilder:rbac:groups="",resources=events,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=list

@@ -63,7 +63,11 @@ type Options struct {
 	// Clusters are clusters where machines' Nodes may live, beside those
 	// the provisioner joins machines to: the Nodes of faulted machines are
 	// looked for there too (after a restart, before any join). Only Cluster
-	// and BootstrapKubeconfig are used.
+	// and BootstrapKubeconfig are used. The simulated kubelets of these
+	// clusters register with this kubeconfig whatever kubeconfig a join
+	// target names, as real kubelets hold credentials of their own: in the
+	// local datacenter a Pool's is the hub's ServiceAccount, which may not
+	// create Nodes.
 	Clusters []provision.Target
 	// KubeletPorts are, by cluster, the loopback port where kwok serves the
 	// kubelet API of every Node it plays there (pod logs): Nodes registered
@@ -105,6 +109,8 @@ type Provisioner struct {
 	// targets are the clusters known, by kubeconfig hash: those of
 	// Options.Clusters and those reached since the start.
 	targets map[[sha256.Size]byte]provision.Target
+	// kubelets are the kubeconfigs of Options.Clusters, by cluster.
+	kubelets map[string][]byte
 	// faults are the faulted machines; healing those healed whose Node is
 	// not yet put right.
 	faults  map[string]Fault
@@ -137,11 +143,12 @@ func New(o Options) (*Provisioner, error) {
 	p := &Provisioner{
 		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
 		faultsFile: o.FaultsFile, kubeletPorts: o.KubeletPorts, changed: make(chan struct{}, 1),
-		clusters: map[[sha256.Size]byte]*cluster{}, targets: map[[sha256.Size]byte]provision.Target{},
+		clusters: map[[sha256.Size]byte]*cluster{}, targets: map[[sha256.Size]byte]provision.Target{}, kubelets: map[string][]byte{},
 		faults: faults, healing: map[string]bool{},
 	}
 	for _, t := range o.Clusters {
 		p.targets[sha256.Sum256(t.BootstrapKubeconfig)] = provision.Target{Cluster: t.Cluster, BootstrapKubeconfig: t.BootstrapKubeconfig}
+		p.kubelets[t.Cluster] = t.BootstrapKubeconfig
 	}
 	return p, nil
 }
@@ -259,6 +266,9 @@ type cluster struct {
 // all the callers that ask at the same time. A failure is not cached: the
 // next call tries again.
 func (p *Provisioner) cluster(ctx context.Context, target provision.Target) (*cluster, error) {
+	if own, ok := p.kubelets[target.Cluster]; ok {
+		target.BootstrapKubeconfig = own
+	}
 	key := sha256.Sum256(target.BootstrapKubeconfig)
 	p.mu.Lock()
 	c, ok := p.clusters[key]

@@ -320,6 +320,28 @@ func TestJoinUnreachableCluster(t *testing.T) {
 	}
 }
 
+// TestJoinKnownClusterWithItsOwnKubeconfig: the kubelets of a cluster of
+// Options.Clusters register with that cluster's kubeconfig, not the join
+// target's (in the local datacenter, the hub's ServiceAccount, which may
+// not create Nodes; here one that reaches nothing).
+func TestJoinKnownClusterWithItsOwnKubeconfig(t *testing.T) {
+	kube, kubeconfig := startCluster(t)
+	clock := clocktesting.NewFakeClock(t0)
+	p, err := New(Options{JoinDuration: time.Second, Clock: clock, Clusters: []provision.Target{{Cluster: "local", BootstrapKubeconfig: kubeconfig}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = run(t, clock, time.Second, func() error {
+		return p.Join(t.Context(), gpu, provision.Target{Cluster: "local", BootstrapKubeconfig: []byte(unreachableKubeconfig)})
+	})
+	if err != nil {
+		t.Fatalf("Join to a known cluster with another kubeconfig: %v", err)
+	}
+	if _, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); err != nil {
+		t.Errorf("the Node of the joined machine: %v", err)
+	}
+}
+
 func TestOptions(t *testing.T) {
 	if _, err := New(Options{JoinDuration: -time.Second}); err == nil || !strings.Contains(err.Error(), "join duration must not be negative") {
 		t.Errorf("negative join duration: %v", err)

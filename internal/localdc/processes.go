@@ -1,0 +1,258 @@
+package localdc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/config"
+)
+
+// configDir holds, under the home, the configuration file of each
+// component process, written at every start from the configuration kinds'
+// defaults and the local values.
+const configDir = "config"
+
+// The components that `strata up` runs as processes, each a `strata serve
+// <component>`.
+const (
+	ComponentHub     = "hub"
+	ComponentApps    = "apps"
+	ComponentWebhook = "webhook"
+)
+
+// The ServiceAccounts of strata-system that the components run as.
+const (
+	hubServiceAccount     = "strata-hub"
+	appsServiceAccount    = "strata-apps"
+	webhookServiceAccount = "strata-webhook"
+)
+
+// Leader election of the local processes: a killed leader (kill -9 keeps
+// its Lease) is replaced within leaseDuration + retryPeriod, 12 s, where
+// the defaults (15 s + 2 s) would take longer than the 15 s the local
+// datacenter's failover trial allows.
+const (
+	localLeaseDuration = 10 * time.Second
+	localRenewDeadline = 8 * time.Second
+	localRetryPeriod   = 2 * time.Second
+)
+
+// ComponentProcess is one of Strata's component processes in the local
+// datacenter: which component, of which cluster, and its ports.
+type ComponentProcess struct {
+	Name      string
+	Component string
+	Cluster   string
+	Ports     ProcessPorts
+}
+
+// identity is the ServiceAccount the process reaches its cluster as.
+func (p ComponentProcess) identity() Identity {
+	sa := map[string]string{ComponentHub: hubServiceAccount, ComponentApps: appsServiceAccount, ComponentWebhook: webhookServiceAccount}
+	return Identity{Cluster: p.Cluster, ServiceAccount: sa[p.Component]}
+}
+
+// ConfigPath is the process's configuration file under the home.
+func (p ComponentProcess) ConfigPath(home string) string {
+	return filepath.Join(home, configDir, p.Name+".yaml")
+}
+
+// processNames lists the component processes of a datacenter run with
+// replicas replicas: hub-1..N on the hub, apps-<cluster>-1..N per workload
+// cluster, and one webhook-<cluster> per cluster. The webhook has no leader
+// and keeps no state, so replicas would add nothing a trial could observe:
+// each cluster's API server calls one URL, a loopback port that only one
+// process can listen on.
+func processNames(dc *Datacenter, replicas int) []ComponentProcess {
+	var out []ComponentProcess
+	for i := 1; i <= replicas; i++ {
+		out = append(out, ComponentProcess{Name: ComponentHub + "-" + strconv.Itoa(i), Component: ComponentHub, Cluster: HubName})
+	}
+	for _, c := range dc.WorkloadClusters() {
+		for i := 1; i <= replicas; i++ {
+			out = append(out, ComponentProcess{Name: ComponentApps + "-" + c.Name + "-" + strconv.Itoa(i), Component: ComponentApps, Cluster: c.Name})
+		}
+	}
+	for _, c := range dc.Clusters {
+		out = append(out, ComponentProcess{Name: ComponentWebhook + "-" + c.Name, Component: ComponentWebhook, Cluster: c.Name})
+	}
+	return out
+}
+
+// replicas is how many of hub and of each apps the datacenter runs.
+func (d *Datacenter) replicas() int {
+	return max(d.Replicas, 1)
+}
+
+// ComponentProcesses are the datacenter's component processes, with their
+// ports, as its last start planned them.
+func (d *Datacenter) ComponentProcesses() []ComponentProcess {
+	procs := processNames(d, d.replicas())
+	for i := range procs {
+		procs[i].Ports = d.Processes[procs[i].Name]
+	}
+	return procs
+}
+
+// planProcesses records the number of replicas and gives every process
+// that has none its ports, and reports whether the datacenter changed.
+func (d *Datacenter) planProcesses(replicas int) (bool, error) {
+	changed := d.replicas() != replicas
+	d.Replicas = replicas
+	var missing []ComponentProcess
+	need := 0
+	for _, p := range processNames(d, replicas) {
+		if _, ok := d.Processes[p.Name]; ok {
+			continue
+		}
+		missing = append(missing, p)
+		need += 2
+		if p.Component == ComponentWebhook {
+			need++
+		}
+	}
+	if len(missing) == 0 {
+		return changed, nil
+	}
+	taken := d.takenPorts()
+	var ports []uint32
+	// A free port may be one that a stopped cluster's component owns: with
+	// len(taken) more than needed, at least need of them are unowned.
+	for len(ports) < need {
+		got, err := freePorts(need - len(ports) + len(taken))
+		if err != nil {
+			return false, err
+		}
+		for _, p := range got {
+			if !taken[p] && len(ports) < need {
+				taken[p] = true
+				ports = append(ports, p)
+			}
+		}
+	}
+	if d.Processes == nil {
+		d.Processes = map[string]ProcessPorts{}
+	}
+	for _, p := range missing {
+		pp := ProcessPorts{Health: ports[0], Metrics: ports[1]}
+		ports = ports[2:]
+		if p.Component == ComponentWebhook {
+			pp.Webhook, ports = ports[0], ports[1:]
+		}
+		d.Processes[p.Name] = pp
+	}
+	return true, nil
+}
+
+// takenPorts are the ports the datacenter has given to something.
+func (d *Datacenter) takenPorts() map[uint32]bool {
+	taken := map[uint32]bool{d.BrokerPort: true, d.BrokerMetricsPort: true, d.WebhookPort: true}
+	for _, c := range d.Clusters {
+		for _, cp := range c.Ports.byComponent() {
+			taken[cp.port] = true
+		}
+	}
+	for name, p := range d.Processes {
+		for _, cp := range p.byComponent(name) {
+			taken[cp.port] = true
+		}
+	}
+	return taken
+}
+
+// processConfig is the configuration of a component process: the kind's
+// defaults with the local values.
+func (r *Running) processConfig(p ComponentProcess) (config.Object, error) {
+	var obj config.Object
+	switch p.Component {
+	case ComponentHub:
+		c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{Addresses: []string{loopback(r.Datacenter.BrokerPort)}}}
+		r.localManager(&c.ControllerManager, p)
+		if r.opts.NotReadyThreshold > 0 {
+			c.Remediation.NotReadyThreshold = &metav1.Duration{Duration: r.opts.NotReadyThreshold}
+		}
+		if r.opts.FaultHoldOff > 0 {
+			c.Remediation.FaultHoldOff = &metav1.Duration{Duration: r.opts.FaultHoldOff}
+		}
+		obj = c
+	case ComponentApps:
+		c := &configv1alpha1.AppsConfiguration{ClusterName: p.Cluster}
+		r.localManager(&c.ControllerManager, p)
+		obj = c
+	case ComponentWebhook:
+		obj = &configv1alpha1.WebhookConfiguration{
+			ClusterName: p.Cluster,
+			Host:        "127.0.0.1",
+			Port:        ptr.To(int32(p.Ports.Webhook)), //nolint:gosec // a TCP port
+			CertDir:     filepath.Join(r.opts.Home, webhookDir),
+			Health:      configv1alpha1.HealthConfiguration{BindAddress: loopback(p.Ports.Health)},
+			Metrics:     configv1alpha1.MetricsConfiguration{BindAddress: loopback(p.Ports.Metrics)},
+		}
+	default:
+		return nil, fmt.Errorf("unknown component %q", p.Component)
+	}
+	if err := config.Complete(obj); err != nil {
+		return nil, fmt.Errorf("the configuration of %s: %w", p.Name, err)
+	}
+	return obj, nil
+}
+
+// localManager sets what a controller manager process has of its own in
+// the local datacenter: loopback ports, and leader election on, so that
+// replicas work, with the local lease timing.
+func (r *Running) localManager(cm *configv1alpha1.ControllerManager, p ComponentProcess) {
+	cm.Health.BindAddress = loopback(p.Ports.Health)
+	cm.Metrics.BindAddress = loopback(p.Ports.Metrics)
+	cm.LeaderElection.LeaderElect = ptr.To(true)
+	cm.LeaderElection.LeaseDuration = &metav1.Duration{Duration: localLeaseDuration}
+	cm.LeaderElection.RenewDeadline = &metav1.Duration{Duration: localRenewDeadline}
+	cm.LeaderElection.RetryPeriod = &metav1.Duration{Duration: localRetryPeriod}
+}
+
+// writeProcessConfig writes the process's configuration file and returns
+// the process that `strata serve` runs with it, as its ServiceAccount.
+func (r *Running) writeProcessConfig(p ComponentProcess) (Process, error) {
+	obj, err := r.processConfig(p)
+	if err != nil {
+		return Process{}, err
+	}
+	raw, err := yaml.Marshal(obj)
+	if err != nil {
+		return Process{}, err
+	}
+	path := p.ConfigPath(r.opts.Home)
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return Process{}, err
+	}
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		return Process{}, fmt.Errorf("writing the configuration of %s: %w", p.Name, err)
+	}
+	return Process{
+		Name: p.Name, Path: r.opts.Executable,
+		Args: []string{"serve", p.Component, "--config", path, "--kubeconfig", IdentityKubeconfigPath(r.opts.Home, p.identity())},
+	}, nil
+}
+
+// identities are the ServiceAccounts the processes run as, and the one
+// the hub's controllers use on each workload cluster.
+func (d *Datacenter) identities() []Identity {
+	var ids []Identity
+	for _, p := range d.ComponentProcesses() {
+		if id := p.identity(); !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, c := range d.WorkloadClusters() {
+		ids = append(ids, Identity{Cluster: c.Name, ServiceAccount: hubServiceAccount})
+	}
+	return ids
+}

@@ -1,0 +1,166 @@
+package localdc
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/config"
+)
+
+func processNamesOf(procs []ComponentProcess) []string {
+	var out []string
+	for _, p := range procs {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// TestPlanProcesses: each process gets its ports once; a start with more
+// replicas adds processes and keeps the ports of the others; a home made
+// before processes gets them at its next start.
+func TestPlanProcesses(t *testing.T) {
+	home := t.TempDir()
+	dc, err := newDatacenter("v1.37.1", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dc.save(home); err != nil {
+		t.Fatal(err)
+	}
+	// A home of before: no processes.
+	dc, err = loadDatacenter(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := dc.planProcesses(1)
+	if err != nil || !changed {
+		t.Fatalf("planProcesses(1) of a home without processes = %t, %v; want changed", changed, err)
+	}
+	want := []string{"hub-1", "apps-workload-1-1", "apps-workload-2-1", "webhook-hub", "webhook-workload-1", "webhook-workload-2"}
+	if diff := cmp.Diff(want, processNamesOf(dc.ComponentProcesses())); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	first := dc.Processes["hub-1"]
+	if err := dc.save(home); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := dc.planProcesses(1); err != nil || changed {
+		t.Errorf("planProcesses(1) again = %t, %v; want nothing changed", changed, err)
+	}
+	if changed, err := dc.planProcesses(2); err != nil || !changed {
+		t.Fatalf("planProcesses(2) = %t, %v; want changed", changed, err)
+	}
+	if err := dc.save(home); err != nil {
+		t.Fatal(err)
+	}
+	dc, err = loadDatacenter(home)
+	if err != nil {
+		t.Fatalf("the datacenter with two replicas does not load: %v", err)
+	}
+	if got := dc.Processes["hub-1"]; got != first {
+		t.Errorf("hub-1's ports changed from %+v to %+v", first, got)
+	}
+	procs := dc.ComponentProcesses()
+	if len(procs) != 9 {
+		t.Errorf("two replicas: %d processes, want 9: %v", len(procs), processNamesOf(procs))
+	}
+	for _, p := range procs {
+		if p.Ports.Health == 0 || p.Ports.Metrics == 0 || (p.Component == ComponentWebhook) != (p.Ports.Webhook != 0) {
+			t.Errorf("process %s has ports %+v", p.Name, p.Ports)
+		}
+	}
+}
+
+func TestValidateProcessPorts(t *testing.T) {
+	dc, err := newDatacenter("v1.37.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Processes = map[string]ProcessPorts{"hub-1": {Health: dc.BrokerPort, Metrics: 1}}
+	if err := dc.validate(); err == nil {
+		t.Error("a process's port that is the broker's: no error")
+	}
+}
+
+// TestProcessConfig: the files written for the processes load with the
+// strict loader of `strata serve`, with leader election on, the local
+// ports and the thresholds of `strata up`.
+func TestProcessConfig(t *testing.T) {
+	home := t.TempDir()
+	dc, err := newDatacenter("v1.37.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dc.planProcesses(2); err != nil {
+		t.Fatal(err)
+	}
+	r := &Running{Datacenter: dc, opts: Options{Home: home, Executable: "/bin/strata", NotReadyThreshold: 10 * time.Second, FaultHoldOff: 3 * time.Second}}
+	for _, cp := range dc.ComponentProcesses() {
+		p, err := r.writeProcessConfig(cp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantArgs := []string{"serve", cp.Component, "--config", cp.ConfigPath(home), "--kubeconfig", IdentityKubeconfigPath(home, cp.identity())}
+		if diff := cmp.Diff(wantArgs, p.Args); diff != "" {
+			t.Errorf("%s: args (-want +got):\n%s", cp.Name, diff)
+		}
+		if _, err := os.Stat(cp.ConfigPath(home)); err != nil {
+			t.Fatal(err)
+		}
+		switch cp.Component {
+		case ComponentHub:
+			c := &configv1alpha1.HubConfiguration{}
+			if err := config.Load(cp.ConfigPath(home), c); err != nil {
+				t.Fatalf("%s: %v", cp.Name, err)
+			}
+			got := []any{*c.LeaderElection.LeaderElect, c.LeaderElection.ResourceName, c.Health.BindAddress, c.Metrics.BindAddress,
+				c.Broker.Addresses, c.Remediation.NotReadyThreshold.Duration, c.Remediation.FaultHoldOff.Duration}
+			want := []any{true, "strata-hub", loopback(cp.Ports.Health), loopback(cp.Ports.Metrics),
+				[]string{loopback(dc.BrokerPort)}, 10 * time.Second, 3 * time.Second}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", cp.Name, diff)
+			}
+		case ComponentApps:
+			c := &configv1alpha1.AppsConfiguration{}
+			if err := config.Load(cp.ConfigPath(home), c); err != nil {
+				t.Fatalf("%s: %v", cp.Name, err)
+			}
+			if !*c.LeaderElection.LeaderElect || c.LeaderElection.ResourceName != "strata-apps" || c.ClusterName != cp.Cluster {
+				t.Errorf("%s: %+v", cp.Name, c)
+			}
+		case ComponentWebhook:
+			c := &configv1alpha1.WebhookConfiguration{}
+			if err := config.Load(cp.ConfigPath(home), c); err != nil {
+				t.Fatalf("%s: %v", cp.Name, err)
+			}
+			if *c.Port != int32(cp.Ports.Webhook) || c.CertDir != filepath.Join(home, webhookDir) || c.ClusterName != cp.Cluster { //nolint:gosec // a TCP port
+				t.Errorf("%s: %+v", cp.Name, c)
+			}
+		}
+	}
+}
+
+func TestLeaderGauge(t *testing.T) {
+	cases := map[string]struct {
+		metrics string
+		want    bool
+		wantErr bool
+	}{
+		"leads":     {metrics: "# HELP strata_leader x\n# TYPE strata_leader gauge\nstrata_leader{component=\"hub\"} 1\n", want: true},
+		"stands by": {metrics: "strata_leader_other 1\nstrata_leader{component=\"apps\"} 0\n"},
+		"no gauge":  {metrics: "controller_runtime_x 1\n", wantErr: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := leaderGauge(tc.metrics)
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("leaderGauge = %t, %v; want %t, error %t", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
