@@ -212,9 +212,11 @@ func procStatusMiB(b testing.TB, pid int, field string) float64 {
 }
 
 // componentsResidentMiB adds up the resident memory of every component of
-// the home's clusters.
+// the home's clusters and of every Strata component process.
 func componentsResidentMiB(b testing.TB, home string) float64 {
 	files, err := filepath.Glob(filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"))
+	strata, _ := filepath.Glob(filepath.Join(home, "run", "*.pid"))
+	files = append(files, strata...)
 	if err != nil || len(files) == 0 {
 		b.Fatalf("no component pid files under %s (%v)", home, err)
 	}

@@ -1,0 +1,150 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// BenchmarkComponents measures the production shape of the local
+// datacenter with two replicas of each controller manager: the resident
+// memory of each component process at rest and once a Pool of 1,000 Nodes
+// is ready, and how long the hub's and the apps' leadership takes to move
+// to another replica after kill -9 of the leader (the broker's failover is
+// measured by internal/cli/serve's TestBrokerFailover, see
+// docs/benchmarks.md).
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkComponents -benchtime 1x -timeout 30m -v
+func BenchmarkComponents(b *testing.B) {
+	const nodes = 1000
+	bin := binDir(b)
+	for b.Loop() {
+		home := filepath.Join(b.TempDir(), "home")
+		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0", "--join-duration", "1ms", "--replicas", "2")
+		hub := localdc.KubeconfigPath(home, localdc.HubName)
+		waitLeaders(b, bin, home)
+		rest := componentsMemory(b, bin, home, up.cmd.Process.Pid)
+
+		runKubectlApply(b, bin, hub, fmt.Sprintf(`
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: scale}
+spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
+`, nodes))
+		err := wait.PollUntilContextTimeout(b.Context(), time.Second, 20*time.Minute, true, func(context.Context) (bool, error) {
+			out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", "scale", "-o", "jsonpath={.status.ready}")
+			return err == nil && strings.TrimSpace(out) == strconv.Itoa(nodes), nil
+		})
+		if err != nil {
+			b.Fatalf("pool scale did not reach %d ready Nodes: %v", nodes, err)
+		}
+		busy := componentsMemory(b, bin, home, up.cmd.Process.Pid)
+		b.Logf("%-28s %12s %16s", "process", "at rest MiB", "1,000 Nodes MiB")
+		for _, name := range sortedKeys(rest) {
+			b.Logf("%-28s %12.0f %16.0f", name, rest[name], busy[name])
+		}
+
+		for _, component := range []string{localdc.ComponentHub, localdc.ComponentApps} {
+			took := failover(b, bin, home, component)
+			b.Logf("%s: another replica leads %s after kill -9 of the leader", component, took.Round(10*time.Millisecond))
+			b.ReportMetric(took.Seconds(), component+"-failover-s")
+		}
+		up.interrupt(b)
+		run(b, bin, "strata", "down", "--home", home)
+	}
+}
+
+// componentsMemory is the resident memory of each component process (by
+// its name in `strata status`) and of strata up itself.
+func componentsMemory(b *testing.B, bin, home string, upPID int) map[string]float64 {
+	b.Helper()
+	state, out, err := strataStatus(b, bin, home)
+	if err != nil {
+		b.Fatalf("strata status: %v\n%s", err, out)
+	}
+	mem := map[string]float64{"strata up (broker, sim)": residentMiB(b, upPID)}
+	for _, c := range state.Components {
+		if !c.Alive {
+			b.Fatalf("component %s is not running:\n%s", c.Name, out)
+		}
+		mem[c.Name] = residentMiB(b, c.PID)
+	}
+	return mem
+}
+
+// waitLeaders waits until every component process is ready and each
+// leader-elected group has a leader.
+func waitLeaders(b *testing.B, bin, home string) {
+	b.Helper()
+	var last string
+	err := wait.PollUntilContextTimeout(b.Context(), time.Second, 3*time.Minute, true, func(context.Context) (bool, error) {
+		state, out, _ := strataStatus(b, bin, home)
+		last = out
+		leaders := map[string]int{}
+		for _, c := range state.Components {
+			if !c.Alive || !c.Ready {
+				return false, nil
+			}
+			if c.Leader != nil && *c.Leader {
+				leaders[c.Component+"/"+c.Cluster]++
+			}
+		}
+		return len(state.Components) > 0 && leaders[localdc.ComponentHub+"/"+localdc.HubName] == 1, nil
+	})
+	if err != nil {
+		b.Fatalf("the components did not all become ready with a leader: %v\n%s", err, last)
+	}
+}
+
+// failover kills -9 the leading process of component and returns how long
+// until another process of it leads.
+func failover(b *testing.B, bin, home, component string) time.Duration {
+	b.Helper()
+	leader := func(notPID int) (localdc.ComponentState, bool) {
+		state, _, _ := strataStatus(b, bin, home)
+		for _, c := range state.Components {
+			if c.Component == component && c.PID != notPID && c.Alive && c.Leader != nil && *c.Leader {
+				return c, true
+			}
+		}
+		return localdc.ComponentState{}, false
+	}
+	var old localdc.ComponentState
+	if err := wait.PollUntilContextTimeout(b.Context(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		var ok bool
+		old, ok = leader(0)
+		return ok, nil
+	}); err != nil {
+		b.Fatalf("no %s process leads: %v", component, err)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
+		b.Fatalf("kill -9 %s (pid %d): %v", old.Name, old.PID, err)
+	}
+	if err := wait.PollUntilContextTimeout(b.Context(), 100*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		_, ok := leader(old.PID)
+		return ok, nil
+	}); err != nil {
+		b.Fatalf("no other %s process leads a minute after kill -9 of %s: %v", component, old.Name, err)
+	}
+	return time.Since(killed)
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
