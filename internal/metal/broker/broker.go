@@ -102,7 +102,11 @@ func New(o Options) (*Broker, error) {
 	}
 	// SQLite is single-replica: its broker always leads.
 	elect := o.LeaderElection.Enabled && inventory.Replicated(o.Store)
-	pages, err := newPageTokens()
+	// The key is read once, at start: a bound on the wait, as every
+	// outbound call has.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pages, err := newPageTokens(ctx, o.Store)
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}

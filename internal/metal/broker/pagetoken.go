@@ -2,6 +2,7 @@ package broker
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-dev/strata/internal/metal/inventory"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -23,8 +25,9 @@ import (
 // The query digest is a hash of the request's filters (the request without
 // page_size and page_token: a client may change the page size between
 // pages); the cursor is the last machine ID of the previous page; the MAC is
-// an HMAC-SHA256 of the rest under a key the broker draws when it starts, so
-// tokens do not outlive the broker that issued them.
+// an HMAC-SHA256 of the rest under a key that every broker replica of the
+// inventory shares (stored in it, drawn by the first broker), so a token
+// stays good across a restart or a failover to another replica.
 const (
 	pageTokenVersion = 1
 	queryDigestLen   = 8
@@ -39,10 +42,23 @@ type pageTokens struct {
 	key []byte
 }
 
-func newPageTokens() (pageTokens, error) {
-	key := make([]byte, sha256.Size)
-	if _, err := rand.Read(key); err != nil {
+// pageTokenKeyName names the page token key among the inventory's shared
+// keys.
+const pageTokenKeyName = "page-tokens"
+
+func newPageTokens(ctx context.Context, store inventory.Store) (pageTokens, error) {
+	fresh := make([]byte, sha256.Size)
+	if _, err := rand.Read(fresh); err != nil {
 		return pageTokens{}, fmt.Errorf("drawing the page token key: %w", err)
+	}
+	var key []byte
+	err := store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		var err error
+		key, err = tx.SharedKey(ctx, pageTokenKeyName, fresh)
+		return err
+	})
+	if err != nil {
+		return pageTokens{}, fmt.Errorf("reading the page token key: %w", err)
 	}
 	return pageTokens{key: key}, nil
 }

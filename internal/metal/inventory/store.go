@@ -22,6 +22,11 @@ type Tx interface {
 	ListRacks(ctx context.Context, datacenter string) ([]Rack, error)
 	ListSKUs(ctx context.Context) ([]SKU, error)
 
+	// SharedKey returns the secret named name that every broker replica of
+	// the inventory shares, storing fresh as that secret if there is none
+	// yet (the first replica to ask wins; the others read its secret).
+	SharedKey(ctx context.Context, name string, fresh []byte) ([]byte, error)
+
 	// Machines.
 	GetMachine(ctx context.Context, id string) (Machine, error)
 	ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error)

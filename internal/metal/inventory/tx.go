@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -184,6 +185,28 @@ func (t *tx) ListDatacenters(ctx context.Context) ([]Datacenter, error) {
 		return nil, fmt.Errorf("listing datacenters: %w", err)
 	}
 	return dcs, nil
+}
+
+// SharedKey returns the secret named name, storing fresh first if there is
+// none.
+func (t *tx) SharedKey(ctx context.Context, name string, fresh []byte) ([]byte, error) {
+	if _, err := t.exec(ctx, `INSERT INTO broker_keys (name, secret) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+		name, hex.EncodeToString(fresh)); err != nil {
+		return nil, fmt.Errorf("storing shared key %q: %w", name, err)
+	}
+	secret, err := queryOne(ctx, t, func(s scanner) (string, error) {
+		var v string
+		err := s.Scan(&v)
+		return v, err
+	}, `SELECT secret FROM broker_keys WHERE name = ?`, name)
+	if err != nil {
+		return nil, fmt.Errorf("reading shared key %q: %w", name, err)
+	}
+	key, err := hex.DecodeString(secret)
+	if err != nil {
+		return nil, fmt.Errorf("shared key %q is not hex: %w", name, err)
+	}
+	return key, nil
 }
 
 // ListRacks returns the racks of a datacenter by name.
