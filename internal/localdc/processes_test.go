@@ -188,10 +188,10 @@ func TestLeaderGauge(t *testing.T) {
 		want    bool
 		wantErr bool
 	}{
-		"leads":         {metrics: "# HELP strata_leader x\n# TYPE strata_leader gauge\nstrata_leader{component=\"hub\"} 1\n", want: true},
-		"stands by":     {metrics: "strata_leader_other 1\nstrata_leader{component=\"apps\"} 0\n"},
-		"no gauge":      {metrics: "controller_runtime_x 1\n", wantErr: true},
-		"a broker":      {metrics: "strata_broker_leader 1\n", gauge: "strata_broker_leader", want: true},
+		"leads":          {metrics: "# HELP strata_leader x\n# TYPE strata_leader gauge\nstrata_leader{component=\"hub\"} 1\n", want: true},
+		"stands by":      {metrics: "strata_leader_other 1\nstrata_leader{component=\"apps\"} 0\n"},
+		"no gauge":       {metrics: "controller_runtime_x 1\n", wantErr: true},
+		"a broker":       {metrics: "strata_broker_leader 1\n", gauge: "strata_broker_leader", want: true},
 		"not a broker's": {metrics: "strata_leader 1\n", gauge: "strata_broker_leader", wantErr: true},
 	}
 	for name, tc := range cases {
