@@ -9,7 +9,8 @@
 #   integration   packages whose tests start a real API server (envtest) or
 #                 use PostgreSQL, with the race detector.
 #
-# Needs bin/ (make tools build). Starts a throwaway PostgreSQL. Flags:
+# Needs bin/ (make tools build). Starts a throwaway PostgreSQL before the
+# end-to-end tests, which use it as the integration tests do. Flags:
 # GO_TEST_FLAGS (all phases), RACE (unit and integration), E2E_PARALLEL (how
 # many end-to-end tests run at once, each with its own datacenter).
 set -euo pipefail
@@ -36,13 +37,14 @@ cleanup() {
 trap cleanup EXIT
 
 export KUBEBUILDER_ASSETS=$BIN STRATA_BIN_DIR=$BIN
+# PostgreSQL first: the end-to-end tests use it too (TestLocalDatacenter's
+# broker replicas).
+STRATA_TEST_POSTGRES_DSN=$($phase run "PostgreSQL for the tests" hack/postgres.sh start "$pg")
+export STRATA_TEST_POSTGRES_DSN
 # shellcheck disable=SC2016,SC2086 # $0 is the log; GO_TEST_FLAGS is a list of flags.
 setsid $phase run "end-to-end tests (beside the others)" bash -c 'exec "${@:1}" >"$0" 2>&1' "$e2e_log" \
 	go test $GO_TEST_FLAGS -timeout 40m -v -parallel "$E2E_PARALLEL" ./test/e2e &
 e2e_pid=$!
-
-STRATA_TEST_POSTGRES_DSN=$($phase run "PostgreSQL for the tests" hack/postgres.sh start "$pg")
-export STRATA_TEST_POSTGRES_DSN
 
 # Integration packages: their tests start envtest or use the test databases.
 mapfile -t integration < <(git grep -l -E 'testutil\.(StartEnv|Databases)\(|envtest\.Environment' -- '*_test.go' |

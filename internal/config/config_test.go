@@ -93,6 +93,22 @@ func TestLoadDefaults(t *testing.T) {
 			}},
 			LeaderElection: configv1alpha1.BrokerLeaderElection{LeaderElect: ptr.To(true), RetryPeriod: dur(2 * time.Second)},
 		},
+	}, {
+		name: "broker of a local datacenter: faults file and known clusters",
+		file: header + "kind: BrokerConfiguration\ndatabase:\n  dsn: /home/broker.db\nprovisioner:\n  sim:\n    faultsFile: /home/sim-faults.json\n" +
+			"    clusters:\n    - name: workload-1\n      kubeconfig: /home/workload-1.kubeconfig\n      kubeletPort: 10250\n",
+		into: &configv1alpha1.BrokerConfiguration{},
+		want: &configv1alpha1.BrokerConfiguration{
+			TypeMeta: typeMeta("BrokerConfiguration"), Database: configv1alpha1.Database{DSN: "/home/broker.db"},
+			Listen: "127.0.0.1:7443", MetricsListen: "127.0.0.1:9443",
+			Budget: configv1alpha1.Budget{MaxPlannedZones: ptr.To[int32](1), MaxPoolDisruptedPercent: ptr.To[int32](10)},
+			Provisioner: configv1alpha1.Provisioner{Kind: configv1alpha1.ProvisionerSim, Sim: &configv1alpha1.SimProvisioner{
+				JoinDuration: dur(2 * time.Second), WipeDuration: dur(5 * time.Second), MaintenanceDuration: dur(3 * time.Second),
+				FaultsFile: "/home/sim-faults.json",
+				Clusters:   []configv1alpha1.SimCluster{{Name: "workload-1", Kubeconfig: "/home/workload-1.kubeconfig", KubeletPort: 10250}},
+			}},
+			LeaderElection: configv1alpha1.BrokerLeaderElection{LeaderElect: ptr.To(true), RetryPeriod: dur(2 * time.Second)},
+		},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,6 +208,18 @@ func TestValidate(t *testing.T) {
 		{name: "sim durations", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"},
 			Provisioner: configv1alpha1.Provisioner{Sim: &configv1alpha1.SimProvisioner{JoinDuration: dur(0), MaintenanceDuration: dur(-time.Second)}}},
 			want: []string{`provisioner.sim.joinDuration: Invalid value: "0s": must be positive`, `provisioner.sim.maintenanceDuration: Invalid value: "-1s": must not be negative`}},
+		{name: "sim clusters", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"},
+			Provisioner: configv1alpha1.Provisioner{Sim: &configv1alpha1.SimProvisioner{Clusters: []configv1alpha1.SimCluster{
+				{Name: "workload-1", Kubeconfig: "/k1", KubeletPort: 10250},
+				{Name: "workload-1", Kubeconfig: "/k2"},
+				{Name: "", KubeletPort: 70000},
+			}}}},
+			want: []string{
+				`provisioner.sim.clusters[1].name: Duplicate value: "workload-1"`,
+				"provisioner.sim.clusters[2].name: Required value",
+				"provisioner.sim.clusters[2].kubeconfig: Required value: the path of the cluster's kubeconfig",
+				"provisioner.sim.clusters[2].kubeletPort: Invalid value: 70000: must be a port",
+			}},
 		{name: "broker TLS half", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, TLS: configv1alpha1.TLS{CertFile: "c"}},
 			want: []string{"tls: Required value: certFile and keyFile go together"}},
 		{name: "broker metrics off", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, MetricsListen: "0"}},

@@ -3,7 +3,6 @@ package localdc
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -25,8 +24,9 @@ type ComponentState struct {
 	Alive bool `json:"alive"`
 	// Ready is its /readyz.
 	Ready bool `json:"ready"`
-	// Leader is its strata_leader gauge: whether this replica does the
-	// work; absent for the webhook, which has no election.
+	// Leader is its strata_leader gauge (a broker's strata_broker_leader):
+	// whether this replica does the work; absent for the webhook, which
+	// has no election.
 	Leader *bool  `json:"leader,omitempty"`
 	Log    string `json:"log"`
 	Reason string `json:"reason,omitempty"`
@@ -65,12 +65,17 @@ func alivePID(path string) (int, bool) {
 	return pid, syscall.Kill(pid, 0) == nil
 }
 
-// probeComponent asks a process's /readyz and, for a controller manager,
-// its strata_leader gauge.
+// probeComponent asks a process's /readyz and, for a controller manager
+// or a broker, its leader gauge.
 func probeComponent(ctx context.Context, p ComponentProcess, s *ComponentState) {
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
 	defer cancel()
-	body, code, err := httpGet(ctx, "http://"+loopback(p.Ports.Health)+"/readyz")
+	health, gauge := p.Ports.Health, "strata_leader"
+	if p.Component == ComponentBroker {
+		// The broker serves its probes beside /metrics.
+		health, gauge = p.Ports.Metrics, "strata_broker_leader"
+	}
+	body, code, err := httpGet(ctx, "http://"+loopback(health)+"/readyz")
 	switch {
 	case err != nil:
 		s.Reason = "not answering /readyz: " + err.Error()
@@ -88,7 +93,7 @@ func probeComponent(ctx context.Context, p ComponentProcess, s *ComponentState) 
 		s.Reason = fmt.Sprintf("/metrics: %v (status %d)", err, code)
 		return
 	}
-	leader, err := leaderGauge(metrics)
+	leader, err := leaderGauge(metrics, gauge)
 	if err != nil {
 		s.Reason = err.Error()
 		return
@@ -110,22 +115,22 @@ func httpGet(ctx context.Context, url string) (string, int, error) {
 	return string(raw), resp.StatusCode, err
 }
 
-// leaderGauge finds strata_leader in Prometheus text: 1 when the process
-// leads.
-func leaderGauge(metrics string) (bool, error) {
+// leaderGauge finds the gauge named name (strata_leader,
+// strata_broker_leader) in Prometheus text: 1 when the process leads.
+func leaderGauge(metrics, name string) (bool, error) {
 	sc := bufio.NewScanner(strings.NewReader(metrics))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "strata_leader{") && !strings.HasPrefix(line, "strata_leader ") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
 		fields := strings.Fields(line)
 		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
 		if err != nil {
-			return false, fmt.Errorf("strata_leader has value %q: %w", fields[len(fields)-1], err)
+			return false, fmt.Errorf("%s has value %q: %w", name, fields[len(fields)-1], err)
 		}
 		return v == 1, nil
 	}
-	return false, errors.New("/metrics has no strata_leader gauge")
+	return false, fmt.Errorf("/metrics has no %s gauge", name)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -33,8 +34,9 @@ type Datacenter struct {
 	KubernetesVersion string `json:"kubernetesVersion"`
 	// Clusters are the hub first, then the workload clusters.
 	Clusters []ClusterInfo `json:"clusters"`
-	// BrokerPort and BrokerMetricsPort are the loopback ports of the Compute
-	// Broker's gRPC API and its Prometheus metrics.
+	// BrokerPort and BrokerMetricsPort are the loopback ports of the first
+	// Compute Broker process (broker-1): its gRPC API, and its metrics and
+	// probes. The other replicas' are in Processes.
 	BrokerPort        uint32 `json:"brokerPort"`
 	BrokerMetricsPort uint32 `json:"brokerMetricsPort"`
 	// WebhookPort is the loopback HTTPS port of the guardrails' admission
@@ -50,13 +52,20 @@ type Datacenter struct {
 	// Replicas is how many processes of hub, and of each cluster's apps,
 	// the last start runs; zero means one.
 	Replicas int `json:"replicas,omitempty"`
+	// BrokerReplicas is how many broker processes the last start runs:
+	// Replicas over PostgreSQL, one over SQLite (single-replica); zero
+	// means one.
+	BrokerReplicas int `json:"brokerReplicas,omitempty"`
 }
 
 // ProcessPorts are the loopback ports of one component process.
 type ProcessPorts struct {
-	// Health serves /healthz and /readyz, Metrics serves /metrics.
-	Health  uint32 `json:"health"`
+	// Health serves /healthz and /readyz, Metrics serves /metrics. A
+	// broker serves all three on Metrics, and has no Health.
+	Health  uint32 `json:"health,omitempty"`
 	Metrics uint32 `json:"metrics"`
+	// GRPC is the gRPC API of a broker process.
+	GRPC uint32 `json:"grpc,omitempty"`
 	// Webhook is the HTTPS port of a webhook process.
 	Webhook uint32 `json:"webhook,omitempty"`
 }
@@ -79,13 +88,27 @@ type Ports struct {
 	KwokController        uint32 `json:"kwokController"`
 }
 
-// BrokerAddress is the address of the broker of the home's datacenter.
+// BrokerAddress is the address of every broker replica of the home's
+// datacenter, a comma-separated list (brokerclient.ParseAddresses): the
+// client follows the replicas' gRPC health to the leader.
 func BrokerAddress(home string) (string, error) {
 	dc, err := loadDatacenter(home)
 	if err != nil {
 		return "", err
 	}
-	return loopback(dc.BrokerPort), nil
+	return strings.Join(dc.BrokerAddresses(), ","), nil
+}
+
+// BrokerAddresses are the gRPC addresses of the broker processes the last
+// start planned.
+func (d *Datacenter) BrokerAddresses() []string {
+	var out []string
+	for _, p := range d.ComponentProcesses() {
+		if p.Component == ComponentBroker {
+			out = append(out, loopback(p.Ports.GRPC))
+		}
+	}
+	return out
 }
 
 // byComponent lists the ports with the component that owns each.
@@ -102,7 +125,13 @@ func (p Ports) byComponent() []componentPort {
 
 // byComponent lists a process's ports, each named for a person.
 func (p ProcessPorts) byComponent(process string) []componentPort {
-	out := []componentPort{{process + " health", p.Health}, {process + " metrics", p.Metrics}}
+	out := []componentPort{{process + " metrics", p.Metrics}}
+	if p.Health != 0 {
+		out = append(out, componentPort{process + " health", p.Health})
+	}
+	if p.GRPC != 0 {
+		out = append(out, componentPort{process + " gRPC", p.GRPC})
+	}
 	if p.Webhook != 0 {
 		out = append(out, componentPort{process + " webhook", p.Webhook})
 	}
@@ -216,12 +245,15 @@ func (d *Datacenter) validate() error {
 			}
 			seen[cp.port] = cp.component
 		}
-		if p.Health == 0 || p.Metrics == 0 {
+		if p.Metrics == 0 || (p.Health == 0 && p.GRPC == 0) {
 			return fmt.Errorf("process %q has no health or metrics port", name)
 		}
 	}
 	if d.Replicas < 0 {
 		return fmt.Errorf("replicas is %d, want 1 or more", d.Replicas)
+	}
+	if d.BrokerReplicas < 0 {
+		return fmt.Errorf("brokerReplicas is %d, want 1 or more", d.BrokerReplicas)
 	}
 	for _, c := range d.Clusters {
 		for _, cp := range c.Ports.byComponent() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
 )
@@ -15,18 +16,28 @@ const inventoryFile = "broker.db"
 // inventoryFiles are the SQLite database and its write-ahead log.
 var inventoryFiles = []string{inventoryFile, inventoryFile + "-wal", inventoryFile + "-shm"}
 
-// openInventory opens the broker's database and seeds the simulated
-// datacenter on first use.
-func (r *Running) openInventory(ctx context.Context) error {
-	dsn := r.opts.DB
-	if dsn == "" {
-		dsn = filepath.Join(r.opts.Home, inventoryFile)
+// inventoryDSN is the broker's database: --db, or SQLite in the home.
+func (r *Running) inventoryDSN() string {
+	if r.opts.DB != "" {
+		return r.opts.DB
 	}
-	store, err := inventory.Open(ctx, dsn)
+	return filepath.Join(r.opts.Home, inventoryFile)
+}
+
+// replicatedInventory says whether the inventory is PostgreSQL, which
+// several broker replicas can serve; SQLite is single-replica.
+func (o *Options) replicatedInventory() bool {
+	return strings.HasPrefix(o.DB, "postgres://") || strings.HasPrefix(o.DB, "postgresql://")
+}
+
+// seedInventory opens the broker's database, seeds the simulated datacenter
+// on first use, and closes it: the broker processes open it themselves.
+func (r *Running) seedInventory(ctx context.Context) error {
+	store, err := inventory.Open(ctx, r.inventoryDSN())
 	if err != nil {
 		return fmt.Errorf("opening the inventory: %w", err)
 	}
-	r.inventory = store
+	defer store.Close() //nolint:errcheck // only read and seeded here
 	seeded, err := inventory.Seed(ctx, store, inventory.GenerateOptions{
 		Seed: r.opts.Seed, Datacenter: localDatacenterName, Machines: r.opts.Machines,
 	})
@@ -60,11 +71,4 @@ var defaultProfiles = []inventory.NodeProfile{
 	{Name: "highmem", MinCPUCores: 64, MinMemoryGiB: 1024, NodeConfig: "kubelet-1.37-highmem"},
 	{Name: "storage", MinCPUCores: 32, MinMemoryGiB: 256, MinLocalDiskGiB: 30000, NodeConfig: "kubelet-1.37-storage"},
 	{Name: "gpu-h100", MinCPUCores: 96, MinMemoryGiB: 1536, MinGPUs: 8, GPUModel: "nvidia-h100", NodeConfig: "kubelet-1.37-gpu"},
-}
-
-func (r *Running) closeInventory() {
-	if r.inventory != nil {
-		_ = r.inventory.Close()
-		r.inventory = nil
-	}
 }

@@ -24,6 +24,7 @@ const configDir = "config"
 // The components that `strata up` runs as processes, each a `strata serve
 // <component>`.
 const (
+	ComponentBroker  = "broker"
 	ComponentHub     = "hub"
 	ComponentApps    = "apps"
 	ComponentWebhook = "webhook"
@@ -55,8 +56,13 @@ type ComponentProcess struct {
 	Ports     ProcessPorts
 }
 
-// identity is the ServiceAccount the process reaches its cluster as.
+// identity is the ServiceAccount the process reaches its cluster as; a
+// broker reaches no cluster's API as a component (its sim provisioner
+// plays the kubelets with the clusters' own kubeconfigs).
 func (p ComponentProcess) identity() Identity {
+	if p.Component == ComponentBroker {
+		return Identity{}
+	}
 	sa := map[string]string{ComponentHub: hubServiceAccount, ComponentApps: appsServiceAccount, ComponentWebhook: webhookServiceAccount}
 	return Identity{Cluster: p.Cluster, ServiceAccount: sa[p.Component]}
 }
@@ -67,13 +73,17 @@ func (p ComponentProcess) ConfigPath(home string) string {
 }
 
 // processNames lists the component processes of a datacenter run with
-// replicas replicas: hub-1..N on the hub, apps-<cluster>-1..N per workload
-// cluster, and one webhook-<cluster> per cluster. The webhook has no leader
-// and keeps no state, so replicas would add nothing a trial could observe:
-// each cluster's API server calls one URL, a loopback port that only one
+// replicas replicas and brokers broker replicas: broker-1..B, hub-1..N on
+// the hub, apps-<cluster>-1..N per workload cluster, and one
+// webhook-<cluster> per cluster. The webhook has no leader and keeps no
+// state, so replicas would add nothing a trial could observe: each
+// cluster's API server calls one URL, a loopback port that only one
 // process can listen on.
-func processNames(dc *Datacenter, replicas int) []ComponentProcess {
+func processNames(dc *Datacenter, replicas, brokers int) []ComponentProcess {
 	var out []ComponentProcess
+	for i := 1; i <= brokers; i++ {
+		out = append(out, ComponentProcess{Name: ComponentBroker + "-" + strconv.Itoa(i), Component: ComponentBroker, Cluster: HubName})
+	}
 	for i := 1; i <= replicas; i++ {
 		out = append(out, ComponentProcess{Name: ComponentHub + "-" + strconv.Itoa(i), Component: ComponentHub, Cluster: HubName})
 	}
@@ -93,25 +103,39 @@ func (d *Datacenter) replicas() int {
 	return max(d.Replicas, 1)
 }
 
+// brokerReplicas is how many broker processes the datacenter runs.
+func (d *Datacenter) brokerReplicas() int {
+	return max(d.BrokerReplicas, 1)
+}
+
+// firstBroker is the broker process whose ports are the datacenter's
+// BrokerPort and BrokerMetricsPort, pinned at its creation, when the
+// broker ran inside `strata up`.
+const firstBroker = ComponentBroker + "-1"
+
 // ComponentProcesses are the datacenter's component processes, with their
 // ports, as its last start planned them.
 func (d *Datacenter) ComponentProcesses() []ComponentProcess {
-	procs := processNames(d, d.replicas())
+	procs := processNames(d, d.replicas(), d.brokerReplicas())
 	for i := range procs {
 		procs[i].Ports = d.Processes[procs[i].Name]
+		if procs[i].Name == firstBroker {
+			procs[i].Ports = ProcessPorts{GRPC: d.BrokerPort, Metrics: d.BrokerMetricsPort}
+		}
 	}
 	return procs
 }
 
-// planProcesses records the number of replicas and gives every process
-// that has none its ports, and reports whether the datacenter changed.
-func (d *Datacenter) planProcesses(replicas int) (bool, error) {
-	changed := d.replicas() != replicas
-	d.Replicas = replicas
+// planProcesses records the number of replicas (of hub and apps, and of
+// the broker) and gives every process that has none its ports, and
+// reports whether the datacenter changed.
+func (d *Datacenter) planProcesses(replicas, brokers int) (bool, error) {
+	changed := d.replicas() != replicas || d.brokerReplicas() != brokers
+	d.Replicas, d.BrokerReplicas = replicas, brokers
 	var missing []ComponentProcess
 	need := 0
-	for _, p := range processNames(d, replicas) {
-		if _, ok := d.Processes[p.Name]; ok {
+	for _, p := range processNames(d, replicas, brokers) {
+		if _, ok := d.Processes[p.Name]; ok || p.Name == firstBroker {
 			continue
 		}
 		missing = append(missing, p)
@@ -144,6 +168,9 @@ func (d *Datacenter) planProcesses(replicas int) (bool, error) {
 	}
 	for _, p := range missing {
 		pp := ProcessPorts{Health: ports[0], Metrics: ports[1]}
+		if p.Component == ComponentBroker {
+			pp = ProcessPorts{GRPC: ports[0], Metrics: ports[1]}
+		}
 		ports = ports[2:]
 		if p.Component == ComponentWebhook {
 			pp.Webhook, ports = ports[0], ports[1:]
@@ -174,8 +201,10 @@ func (d *Datacenter) takenPorts() map[uint32]bool {
 func (r *Running) processConfig(p ComponentProcess) (config.Object, error) {
 	var obj config.Object
 	switch p.Component {
+	case ComponentBroker:
+		obj = r.brokerConfig(p)
 	case ComponentHub:
-		c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{Addresses: []string{loopback(r.Datacenter.BrokerPort)}}}
+		c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{Addresses: r.Datacenter.BrokerAddresses()}}
 		r.localManager(&c.ControllerManager, p)
 		if r.opts.NotReadyThreshold > 0 {
 			c.Remediation.NotReadyThreshold = &metav1.Duration{Duration: r.opts.NotReadyThreshold}
@@ -236,10 +265,40 @@ func (r *Running) writeProcessConfig(p ComponentProcess) (Process, error) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		return Process{}, fmt.Errorf("writing the configuration of %s: %w", p.Name, err)
 	}
-	return Process{
-		Name: p.Name, Path: r.opts.Executable,
-		Args: []string{"serve", p.Component, "--config", path, "--kubeconfig", IdentityKubeconfigPath(r.opts.Home, p.identity())},
-	}, nil
+	args := []string{"serve", p.Component, "--config", path}
+	if p.Component != ComponentBroker {
+		args = append(args, "--kubeconfig", IdentityKubeconfigPath(r.opts.Home, p.identity()))
+	}
+	return Process{Name: p.Name, Path: r.opts.Executable, Args: args}, nil
+}
+
+// brokerConfig is the configuration of a broker process: the inventory,
+// its loopback ports, and the sim provisioner with the faults file of the
+// home (shared by the replicas) and the workload clusters.
+func (r *Running) brokerConfig(p ComponentProcess) *configv1alpha1.BrokerConfiguration {
+	s := &configv1alpha1.SimProvisioner{
+		// 0 is instant here, where the kind's default is not.
+		MaintenanceDuration: &metav1.Duration{Duration: r.opts.MaintenanceDuration},
+		FaultsFile:          filepath.Join(r.opts.Home, FaultsFile),
+	}
+	if r.opts.JoinDuration > 0 {
+		s.JoinDuration = &metav1.Duration{Duration: r.opts.JoinDuration}
+	}
+	if r.opts.WipeDuration > 0 {
+		s.WipeDuration = &metav1.Duration{Duration: r.opts.WipeDuration}
+	}
+	for _, c := range r.Datacenter.WorkloadClusters() {
+		s.Clusters = append(s.Clusters, configv1alpha1.SimCluster{
+			Name: c.Name, Kubeconfig: KubeconfigPath(r.opts.Home, c.Name),
+			KubeletPort: int32(c.Ports.KwokController), //nolint:gosec // a TCP port
+		})
+	}
+	return &configv1alpha1.BrokerConfiguration{
+		Database:      configv1alpha1.Database{DSN: r.inventoryDSN()},
+		Listen:        loopback(p.Ports.GRPC),
+		MetricsListen: loopback(p.Ports.Metrics),
+		Provisioner:   configv1alpha1.Provisioner{Kind: configv1alpha1.ProvisionerSim, Sim: s},
+	}
 }
 
 // identities are the ServiceAccounts the processes run as, and the one
@@ -247,7 +306,7 @@ func (r *Running) writeProcessConfig(p ComponentProcess) (Process, error) {
 func (d *Datacenter) identities() []Identity {
 	var ids []Identity
 	for _, p := range d.ComponentProcesses() {
-		if id := p.identity(); !slices.Contains(ids, id) {
+		if id := p.identity(); id != (Identity{}) && !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}

@@ -22,7 +22,8 @@ func processNamesOf(procs []ComponentProcess) []string {
 
 // TestPlanProcesses: each process gets its ports once; a start with more
 // replicas adds processes and keeps the ports of the others; a home made
-// before processes gets them at its next start.
+// before processes gets them at its next start; the first broker keeps the
+// ports the home had when the broker ran inside `strata up`.
 func TestPlanProcesses(t *testing.T) {
 	home := t.TempDir()
 	dc, err := newDatacenter("v1.37.1", 2)
@@ -37,11 +38,11 @@ func TestPlanProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := dc.planProcesses(1)
+	changed, err := dc.planProcesses(1, 1)
 	if err != nil || !changed {
-		t.Fatalf("planProcesses(1) of a home without processes = %t, %v; want changed", changed, err)
+		t.Fatalf("planProcesses(1, 1) of a home without processes = %t, %v; want changed", changed, err)
 	}
-	want := []string{"hub-1", "apps-workload-1-1", "apps-workload-2-1", "webhook-hub", "webhook-workload-1", "webhook-workload-2"}
+	want := []string{"broker-1", "hub-1", "apps-workload-1-1", "apps-workload-2-1", "webhook-hub", "webhook-workload-1", "webhook-workload-2"}
 	if diff := cmp.Diff(want, processNamesOf(dc.ComponentProcesses())); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
@@ -49,11 +50,11 @@ func TestPlanProcesses(t *testing.T) {
 	if err := dc.save(home); err != nil {
 		t.Fatal(err)
 	}
-	if changed, err := dc.planProcesses(1); err != nil || changed {
-		t.Errorf("planProcesses(1) again = %t, %v; want nothing changed", changed, err)
+	if changed, err := dc.planProcesses(1, 1); err != nil || changed {
+		t.Errorf("planProcesses(1, 1) again = %t, %v; want nothing changed", changed, err)
 	}
-	if changed, err := dc.planProcesses(2); err != nil || !changed {
-		t.Fatalf("planProcesses(2) = %t, %v; want changed", changed, err)
+	if changed, err := dc.planProcesses(2, 2); err != nil || !changed {
+		t.Fatalf("planProcesses(2, 2) = %t, %v; want changed", changed, err)
 	}
 	if err := dc.save(home); err != nil {
 		t.Fatal(err)
@@ -66,13 +67,26 @@ func TestPlanProcesses(t *testing.T) {
 		t.Errorf("hub-1's ports changed from %+v to %+v", first, got)
 	}
 	procs := dc.ComponentProcesses()
-	if len(procs) != 9 {
-		t.Errorf("two replicas: %d processes, want 9: %v", len(procs), processNamesOf(procs))
+	if len(procs) != 11 {
+		t.Errorf("two replicas: %d processes, want 11: %v", len(procs), processNamesOf(procs))
 	}
 	for _, p := range procs {
-		if p.Ports.Health == 0 || p.Ports.Metrics == 0 || (p.Component == ComponentWebhook) != (p.Ports.Webhook != 0) {
+		isBroker := p.Component == ComponentBroker
+		if (p.Ports.Health == 0) != isBroker || (p.Ports.GRPC == 0) == isBroker || p.Ports.Metrics == 0 ||
+			(p.Component == ComponentWebhook) != (p.Ports.Webhook != 0) {
 			t.Errorf("process %s has ports %+v", p.Name, p.Ports)
 		}
+	}
+	wantBrokers := []string{loopback(dc.BrokerPort), loopback(dc.Processes["broker-2"].GRPC)}
+	if diff := cmp.Diff(wantBrokers, dc.BrokerAddresses()); diff != "" {
+		t.Errorf("broker addresses (-want +got):\n%s", diff)
+	}
+	if _, ok := dc.Processes["broker-1"]; ok {
+		t.Errorf("broker-1 got ports of its own, %+v, beside the home's brokerPort", dc.Processes["broker-1"])
+	}
+	got, err := BrokerAddress(home)
+	if want := loopback(dc.BrokerPort) + "," + loopback(dc.Processes["broker-2"].GRPC); err != nil || got != want {
+		t.Errorf("BrokerAddress = %q, %v; want %q", got, err, want)
 	}
 }
 
@@ -96,16 +110,23 @@ func TestProcessConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dc.planProcesses(2); err != nil {
+	if _, err := dc.planProcesses(2, 2); err != nil {
 		t.Fatal(err)
 	}
-	r := &Running{Datacenter: dc, opts: Options{Home: home, Executable: "/bin/strata", NotReadyThreshold: 10 * time.Second, FaultHoldOff: 3 * time.Second}}
+	const dsn = "postgres://strata@127.0.0.1:5432/strata"
+	r := &Running{Datacenter: dc, opts: Options{
+		Home: home, Executable: "/bin/strata", NotReadyThreshold: 10 * time.Second, FaultHoldOff: 3 * time.Second, DB: dsn,
+		JoinDuration: time.Second,
+	}}
 	for _, cp := range dc.ComponentProcesses() {
 		p, err := r.writeProcessConfig(cp)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantArgs := []string{"serve", cp.Component, "--config", cp.ConfigPath(home), "--kubeconfig", IdentityKubeconfigPath(home, cp.identity())}
+		if cp.Component == ComponentBroker {
+			wantArgs = wantArgs[:4] // it reaches no cluster as a ServiceAccount
+		}
 		if diff := cmp.Diff(wantArgs, p.Args); diff != "" {
 			t.Errorf("%s: args (-want +got):\n%s", cp.Name, diff)
 		}
@@ -113,6 +134,21 @@ func TestProcessConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch cp.Component {
+		case ComponentBroker:
+			c := &configv1alpha1.BrokerConfiguration{}
+			if err := config.Load(cp.ConfigPath(home), c); err != nil {
+				t.Fatalf("%s: %v", cp.Name, err)
+			}
+			wc := dc.WorkloadClusters()[0]
+			got := []any{c.Database.DSN, c.Listen, c.MetricsListen, c.Provisioner.Kind, c.Provisioner.Sim.JoinDuration.Duration,
+				c.Provisioner.Sim.MaintenanceDuration.Duration, c.Provisioner.Sim.FaultsFile, c.Provisioner.Sim.Clusters}
+			want := []any{dsn, loopback(cp.Ports.GRPC), loopback(cp.Ports.Metrics), configv1alpha1.ProvisionerSim, time.Second,
+				time.Duration(0), filepath.Join(home, FaultsFile), []configv1alpha1.SimCluster{{
+					Name: wc.Name, Kubeconfig: KubeconfigPath(home, wc.Name), KubeletPort: int32(wc.Ports.KwokController), //nolint:gosec // a TCP port
+				}}}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", cp.Name, diff)
+			}
 		case ComponentHub:
 			c := &configv1alpha1.HubConfiguration{}
 			if err := config.Load(cp.ConfigPath(home), c); err != nil {
@@ -121,7 +157,7 @@ func TestProcessConfig(t *testing.T) {
 			got := []any{*c.LeaderElection.LeaderElect, c.LeaderElection.ResourceName, c.Health.BindAddress, c.Metrics.BindAddress,
 				c.Broker.Addresses, c.Remediation.NotReadyThreshold.Duration, c.Remediation.FaultHoldOff.Duration}
 			want := []any{true, "strata-hub", loopback(cp.Ports.Health), loopback(cp.Ports.Metrics),
-				[]string{loopback(dc.BrokerPort)}, 10 * time.Second, 3 * time.Second}
+				dc.BrokerAddresses(), 10 * time.Second, 3 * time.Second}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", cp.Name, diff)
 			}
@@ -148,16 +184,23 @@ func TestProcessConfig(t *testing.T) {
 func TestLeaderGauge(t *testing.T) {
 	cases := map[string]struct {
 		metrics string
+		gauge   string
 		want    bool
 		wantErr bool
 	}{
-		"leads":     {metrics: "# HELP strata_leader x\n# TYPE strata_leader gauge\nstrata_leader{component=\"hub\"} 1\n", want: true},
-		"stands by": {metrics: "strata_leader_other 1\nstrata_leader{component=\"apps\"} 0\n"},
-		"no gauge":  {metrics: "controller_runtime_x 1\n", wantErr: true},
+		"leads":          {metrics: "# HELP strata_leader x\n# TYPE strata_leader gauge\nstrata_leader{component=\"hub\"} 1\n", want: true},
+		"stands by":      {metrics: "strata_leader_other 1\nstrata_leader{component=\"apps\"} 0\n"},
+		"no gauge":       {metrics: "controller_runtime_x 1\n", wantErr: true},
+		"a broker":       {metrics: "strata_broker_leader 1\n", gauge: "strata_broker_leader", want: true},
+		"not a broker's": {metrics: "strata_leader 1\n", gauge: "strata_broker_leader", wantErr: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, err := leaderGauge(tc.metrics)
+			gauge := tc.gauge
+			if gauge == "" {
+				gauge = "strata_leader"
+			}
+			got, err := leaderGauge(tc.metrics, gauge)
 			if (err != nil) != tc.wantErr || got != tc.want {
 				t.Errorf("leaderGauge = %t, %v; want %t, error %t", got, err, tc.want, tc.wantErr)
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -44,14 +45,19 @@ type ClusterState struct {
 type DatacenterState struct {
 	Clusters []ClusterState `json:"clusters"`
 	Broker   BrokerState    `json:"broker"`
-	// Components are Strata's component processes: hub, apps, webhook.
+	// Components are Strata's component processes: broker, hub, apps,
+	// webhook.
 	Components []ComponentState `json:"components"`
 }
 
-// BrokerState says whether the Compute Broker answers its health check.
+// BrokerState says whether a Compute Broker replica answers its health
+// check SERVING (leads), and which.
 type BrokerState struct {
+	// Address lists every replica's, comma-separated.
 	Address string `json:"address"`
 	Serving bool   `json:"serving"`
+	// Replica is the broker process that serves, e.g. broker-2.
+	Replica string `json:"replica,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 }
 
@@ -98,18 +104,40 @@ func Status(ctx context.Context, home string) (DatacenterState, error) {
 	}
 	clusters := clusterStates(ctx, home, dc)
 	return DatacenterState{
-		Clusters: clusters, Broker: brokerState(ctx, loopback(dc.BrokerPort)),
+		Clusters: clusters, Broker: brokerState(ctx, dc),
 		Components: componentStates(ctx, home, dc),
 	}, nil
 }
 
-// brokerState asks the broker's gRPC health service.
-func brokerState(ctx context.Context, addr string) BrokerState {
-	s := BrokerState{Address: addr}
+// brokerState asks each broker replica's gRPC health service: the one that
+// says SERVING leads.
+func brokerState(ctx context.Context, dc *Datacenter) BrokerState {
+	s := BrokerState{Address: strings.Join(dc.BrokerAddresses(), ",")}
+	var reasons []string
+	for _, p := range dc.ComponentProcesses() {
+		if p.Component != ComponentBroker {
+			continue
+		}
+		serving, reason := brokerHealth(ctx, loopback(p.Ports.GRPC))
+		if serving {
+			s.Serving, s.Replica = true, p.Name
+			return s
+		}
+		reasons = append(reasons, p.Name+": "+reason)
+	}
+	if len(reasons) == 1 {
+		_, reasons[0], _ = strings.Cut(reasons[0], ": ")
+	}
+	s.Reason = strings.Join(reasons, "; ")
+	return s
+}
+
+// brokerHealth asks one broker replica's gRPC health service whether it
+// serves, and if not, why.
+func brokerHealth(ctx context.Context, addr string) (bool, string) {
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		s.Reason = err.Error()
-		return s
+		return false, err.Error()
 	}
 	defer conn.Close() //nolint:errcheck // a probe's connection
 	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
@@ -117,13 +145,11 @@ func brokerState(ctx context.Context, addr string) BrokerState {
 	resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	switch {
 	case err != nil:
-		s.Reason = "not reachable: run `strata up`"
+		return false, "not reachable: run `strata up`"
 	case resp.GetStatus() != healthpb.HealthCheckResponse_SERVING:
-		s.Reason = "health check says " + resp.GetStatus().String()
-	default:
-		s.Serving = true
+		return false, "health check says " + resp.GetStatus().String()
 	}
-	return s
+	return true, ""
 }
 
 func clusterStates(ctx context.Context, home string, dc *Datacenter) []ClusterState {

@@ -24,7 +24,6 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/workload/install"
 )
@@ -58,7 +57,8 @@ type Options struct {
 	// and in-flight limits, for benchmarks that show what the tuning buys.
 	UntunedControlPlanes bool
 	// DB is the broker's inventory database: a PostgreSQL URL, or empty for
-	// SQLite in the home.
+	// SQLite in the home. Over PostgreSQL, Replicas broker processes run,
+	// one leading; over SQLite, one (single-replica).
 	DB string
 	// Machines is the size of the simulated datacenter seeded on first use;
 	// zero means the generator's default.
@@ -84,7 +84,8 @@ type Options struct {
 	// their start; zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// Replicas is how many processes of the hub's controllers, and of each
-	// workload cluster's app controllers, run; zero means one.
+	// workload cluster's app controllers, and of the broker over
+	// PostgreSQL, run; zero means one.
 	Replicas int
 	// Executable is the strata binary that runs the components (`strata
 	// serve`); empty means this program.
@@ -169,7 +170,6 @@ type Running struct {
 	identities map[Identity]time.Time
 	kwok       kwokctl
 	unlock     func()
-	inventory  inventory.Store
 }
 
 // Start brings the home's datacenter up, creating it on first use, and
@@ -221,7 +221,7 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = r.installWorkloadClusters(ctx)
 	}
 	if err == nil {
-		err = r.openInventory(ctx)
+		err = r.seedInventory(ctx)
 	}
 	if err != nil {
 		r.abort(homeExisted)
@@ -322,7 +322,11 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 // planProcesses gives the component processes of this start their ports,
 // pinned in the datacenter file.
 func (r *Running) planProcesses() error {
-	changed, err := r.Datacenter.planProcesses(r.opts.Replicas)
+	brokers := 1
+	if r.opts.replicatedInventory() {
+		brokers = r.opts.Replicas
+	}
+	changed, err := r.Datacenter.planProcesses(r.opts.Replicas, brokers)
 	if err != nil || !changed {
 		return err
 	}
@@ -389,7 +393,6 @@ func (r *Running) installHub(ctx context.Context) error {
 // Stop stops every cluster, keeping its data, and releases the home.
 func (r *Running) Stop(ctx context.Context) error {
 	defer r.unlock()
-	r.closeInventory()
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.stop(ctx, c.Name)
 	}); err != nil {
@@ -397,7 +400,10 @@ func (r *Running) Stop(ctx context.Context) error {
 	}
 	// The components have exited, and so let go of their ports; that the
 	// ports are free is what the next start needs, so it is checked too.
-	return waitPortsFree(ctx, &Datacenter{Clusters: r.Datacenter.Clusters, Processes: r.Datacenter.Processes})
+	return waitPortsFree(ctx, &Datacenter{
+		Clusters: r.Datacenter.Clusters, Processes: r.Datacenter.Processes,
+		BrokerPort: r.Datacenter.BrokerPort, BrokerMetricsPort: r.Datacenter.BrokerMetricsPort,
+	})
 }
 
 // abort undoes a failed start: a new datacenter is deleted (and the home too
@@ -406,7 +412,6 @@ func (r *Running) abort(homeExisted bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer r.unlock()
-	r.closeInventory()
 	if r.Datacenter == nil {
 		return
 	}

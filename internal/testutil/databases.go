@@ -42,6 +42,19 @@ func Databases(t *testing.T) []Database {
 	return []Database{sqlite, {Name: "PostgreSQL", NewDSN: func(t *testing.T) string { return postgresSchema(t, dsn) }}}
 }
 
+// PostgresDSN returns the DSN of an empty schema of the test's own on the
+// tests' PostgreSQL server, dropped when the test ends, or "" when
+// PostgresDSNEnv is not set: for tests that run on PostgreSQL when there is
+// one (the end-to-end broker failover).
+func PostgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv(PostgresDSNEnv)
+	if dsn == "" {
+		return ""
+	}
+	return postgresSchema(t, dsn)
+}
+
 // postgresSchema creates a schema of its own for a test and returns a DSN
 // whose search_path points at it.
 func postgresSchema(t *testing.T, dsn string) string {

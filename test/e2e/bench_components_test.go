@@ -72,7 +72,7 @@ func componentsMemory(b *testing.B, bin, home string, upPID int) map[string]floa
 	if err != nil {
 		b.Fatalf("strata status: %v\n%s", err, out)
 	}
-	mem := map[string]float64{"strata up (broker, sim)": residentMiB(b, upPID)}
+	mem := map[string]float64{"strata up": residentMiB(b, upPID)}
 	for _, c := range state.Components {
 		if !c.Alive {
 			b.Fatalf("component %s is not running:\n%s", c.Name, out)

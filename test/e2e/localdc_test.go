@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -25,12 +27,15 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/testutil"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 const workloadManifest = `
@@ -67,14 +72,20 @@ func binDir(t testing.TB) string {
 
 // TestLocalDatacenter creates the local datacenter, runs pods in a workload
 // cluster, stops it with Ctrl-C, brings it back with its objects, and removes it.
+// With PostgreSQL (STRATA_TEST_POSTGRES_DSN), its inventory is a schema of
+// its own there, and two brokers serve it.
 func TestLocalDatacenter(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
+	var dbArgs []string
+	if dsn := testutil.PostgresDSN(t); dsn != "" {
+		dbArgs = []string{"--db", dsn}
+	}
 
-	// Two processes of the hub's controllers and of each apps, for the
-	// failover below.
-	up := startUp(t, bin, home, "--replicas", "2")
+	// Two processes of the hub's controllers, of each apps and (over
+	// PostgreSQL) of the broker, for the failovers below.
+	up := startUp(t, bin, home, append([]string{"--replicas", "2"}, dbArgs...)...)
 	if !strings.Contains(up.summary, "Created the local datacenter (Kubernetes v1.37.") {
 		t.Fatalf("summary of the first start:\n%s", up.summary)
 	}
@@ -94,6 +105,13 @@ func TestLocalDatacenter(t *testing.T) {
 	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
 	t.Run("pools through kubectl", func(t *testing.T) { testPools(t, bin, home) })
 	t.Run("the hub fails over in the middle of a MaintenanceRollout", func(t *testing.T) { testHubFailover(t, bin, home) })
+	t.Run("the broker fails over during concurrent pool resizes", func(t *testing.T) {
+		if dbArgs == nil {
+			t.Skip(testutil.PostgresDSNEnv + " is not set: over SQLite the local datacenter runs one broker (single-replica), " +
+				"so there is no failover to test; `make test` starts PostgreSQL")
+		}
+		testBrokerFailover(t, bin, home)
+	})
 
 	runKubectlApply(t, bin, wl, workloadManifest)
 	waitRunningPods(t, wl, 5)
@@ -102,7 +120,7 @@ func TestLocalDatacenter(t *testing.T) {
 	up.interrupt(t)
 	assertStopped(t, bin, home, pids)
 
-	up = startUp(t, bin, home)
+	up = startUp(t, bin, home, dbArgs...)
 	if !strings.Contains(up.summary, "Restarted the local datacenter") {
 		t.Fatalf("summary of the second start:\n%s", up.summary)
 	}
@@ -370,7 +388,7 @@ func busyPorts(t testing.TB, home string) []string {
 	}
 	ports := map[string]uint32{"broker": dc.BrokerPort, "broker metrics": dc.BrokerMetricsPort}
 	for name, p := range dc.Processes {
-		ports[name+" health"], ports[name+" metrics"] = p.Health, p.Metrics
+		ports[name+" health"], ports[name+" metrics"], ports[name+" gRPC"] = p.Health, p.Metrics, p.GRPC
 		if p.Webhook != 0 {
 			ports[name+" webhook"] = p.Webhook
 		}
@@ -476,7 +494,7 @@ func testHubFailover(t *testing.T, bin, home string) {
 		return ro.Status.Updated >= 1
 	})
 
-	leader := hubLeader(t, bin, home, 0)
+	leader := leaderOf(t, bin, home, localdc.ComponentHub, 0)
 	killed := time.Now()
 	if err := syscall.Kill(leader.PID, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %s (pid %d): %v", leader.Name, leader.PID, err)
@@ -490,7 +508,7 @@ func testHubFailover(t *testing.T, bin, home string) {
 	}
 	// The standby, or the killed process restarted by the supervisor:
 	// both wait for the Lease to expire and race for it.
-	next := hubLeader(t, bin, home, leader.PID)
+	next := leaderOf(t, bin, home, localdc.ComponentHub, leader.PID)
 	t.Logf("killed %s (pid %d) with %d of %d machines updated; %s (pid %d) leads %s later",
 		leader.Name, leader.PID, ro.Status.Updated, haMachines, next.Name, next.PID, time.Since(killed).Round(10*time.Millisecond))
 
@@ -517,9 +535,9 @@ func testHubFailover(t *testing.T, bin, home string) {
 	}
 }
 
-// hubLeader waits, 15 s at most, until `strata status` shows a hub process
-// other than the one of pid notPID leading, and returns it.
-func hubLeader(t *testing.T, bin, home string, notPID int) localdc.ComponentState {
+// leaderOf waits, 15 s at most, until `strata status` shows a process of
+// the component other than the one of pid notPID leading, and returns it.
+func leaderOf(t *testing.T, bin, home, component string, notPID int) localdc.ComponentState {
 	t.Helper()
 	var found localdc.ComponentState
 	var last string
@@ -527,7 +545,7 @@ func hubLeader(t *testing.T, bin, home string, notPID int) localdc.ComponentStat
 		state, out, _ := strataStatus(t, bin, home)
 		last = out
 		for _, c := range state.Components {
-			if c.Component == localdc.ComponentHub && c.PID != notPID && c.Alive && c.Leader != nil && *c.Leader {
+			if c.Component == component && c.PID != notPID && c.Alive && c.Leader != nil && *c.Leader {
 				found = c
 				return true, nil
 			}
@@ -535,7 +553,183 @@ func hubLeader(t *testing.T, bin, home string, notPID int) localdc.ComponentStat
 		return false, nil
 	})
 	if err != nil {
-		t.Fatalf("no hub process other than pid %d leads within 15 s: %v; strata status said:\n%s", notPID, err, last)
+		t.Fatalf("no %s process other than pid %d leads within 15 s: %v; strata status said:\n%s", component, notPID, err, last)
 	}
 	return found
+}
+
+// resizePool is a Pool that testBrokerFailover scales up and down.
+const resizePool = `
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: %s}
+spec:
+  cluster: %s
+  capacity: %d
+  nodeProfile: general
+`
+
+// resizer is a Pool of testBrokerFailover: its cluster, how it is scaled
+// (the CLI, or kubectl patch) and the capacity it ends at.
+type resizer struct {
+	pool, cluster string
+	kubectl       bool
+	final         int32
+}
+
+// testBrokerFailover kills -9 the leading broker process while three Pools
+// are scaled up and down at once: another broker leads within 15 s, every
+// Pool reaches Ready at its final capacity (the pool controller recovered
+// without a restart), no machine belongs to two pools, and the CLI finds
+// the broker without a flag changed.
+func testBrokerFailover(t *testing.T, bin, home string) {
+	hub := localdc.KubeconfigPath(home, localdc.HubName)
+	resizers := []resizer{
+		{pool: "resize-a", cluster: localdc.WorkloadClusterName(1), final: 5},
+		{pool: "resize-b", cluster: localdc.WorkloadClusterName(2), final: 3},
+		{pool: "resize-c", cluster: localdc.WorkloadClusterName(1), kubectl: true, final: 7},
+	}
+	for _, r := range resizers {
+		runKubectlApply(t, bin, hub, fmt.Sprintf(resizePool, r.pool, r.cluster, 4))
+	}
+	for _, r := range resizers {
+		waitPool(t, bin, hub, r.pool, "Ready", 4)
+	}
+
+	// Each resizer scales its Pool through sizes, once a second, until
+	// stopped; the pool controller resizes the broker's pools meanwhile.
+	var (
+		rounds atomic.Int64
+		wg     sync.WaitGroup
+		errs   = make(chan error, len(resizers))
+	)
+	stop := make(chan struct{})
+	for i, r := range resizers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sizes := []int32{8, 2, 6, 3}
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for n := i; ; n++ {
+				capacity := strconv.Itoa(int(sizes[n%len(sizes)]))
+				var out string
+				var err error
+				if r.kubectl {
+					out, err = runErr(bin, "kubectl", "--kubeconfig", hub, "patch", "pool", r.pool, "--type=merge", "-p", `{"spec":{"capacity":`+capacity+`}}`)
+				} else {
+					out, err = runErr(bin, "strata", "pools", "scale", r.pool, capacity, "--home", home)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("scaling %s to %s: %w\n%s", r.pool, capacity, err, out)
+					return
+				}
+				rounds.Add(1)
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	var once sync.Once
+	stopResizers := func() {
+		once.Do(func() {
+			close(stop)
+			wg.Wait()
+		})
+	}
+	defer stopResizers()
+	waitRounds(t, &rounds, 2*int64(len(resizers)), errs)
+
+	leader := leaderOf(t, bin, home, localdc.ComponentBroker, 0)
+	killed := time.Now()
+	if err := syscall.Kill(leader.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %s (pid %d): %v", leader.Name, leader.PID, err)
+	}
+	// The standby, or the killed process restarted by the supervisor: the
+	// advisory lock is free once PostgreSQL sees the connection close.
+	next := leaderOf(t, bin, home, localdc.ComponentBroker, leader.PID)
+	t.Logf("killed %s (pid %d) during pool resizes; %s (pid %d) leads %s later",
+		leader.Name, leader.PID, next.Name, next.PID, time.Since(killed).Round(10*time.Millisecond))
+	// The resizes go on under the new leader.
+	waitRounds(t, &rounds, rounds.Load()+2*int64(len(resizers)), errs)
+	stopResizers()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+
+	for _, r := range resizers {
+		run(t, bin, "strata", "pools", "scale", r.pool, strconv.Itoa(int(r.final)), "--home", home)
+	}
+	for _, r := range resizers {
+		waitPool(t, bin, hub, r.pool, "Ready", r.final)
+	}
+
+	// No double allocation: each pool holds its capacity of machines, each
+	// with the pool's Node in its cluster, and no machine is in two pools.
+	owner := map[string]string{}
+	for _, r := range resizers {
+		machines := brokerMachines(t, bin, home, r.pool)
+		if len(machines) != int(r.final) {
+			t.Errorf("the broker holds %d machines for pool %s, want %d", len(machines), r.pool, r.final)
+		}
+		nodes := map[string]bool{}
+		for _, n := range poolNodes(t, kubernetes.NewForConfigOrDie(restConfig(t, localdc.KubeconfigPath(home, r.cluster))), r.pool) {
+			nodes[n.Name] = true
+		}
+		for _, m := range machines {
+			if other, dup := owner[m.GetId()]; dup {
+				t.Errorf("machine %s belongs to pools %s and %s", m.GetId(), other, r.pool)
+			}
+			owner[m.GetId()] = r.pool
+			if !nodes[m.GetId()] {
+				t.Errorf("machine %s of pool %s has no Node of the pool in cluster %s", m.GetId(), r.pool, r.cluster)
+			}
+		}
+	}
+
+	// The CLI finds the new leader from the home, as before.
+	if out := run(t, bin, "strata", "pools", "list", "--home", home); !strings.Contains(out, "resize-c") {
+		t.Errorf("strata pools list after the failover shows no resize-c:\n%s", out)
+	}
+	resp := &brokerv1.ListMachinesResponse{}
+	brokerJSON(t, bin, home, resp, "machines", "list", "--pool", "resize-a", "--all")
+	if len(resp.GetMachines()) != 5 {
+		t.Errorf("strata machines list --pool resize-a after the failover: %d machines, want 5", len(resp.GetMachines()))
+	}
+	state, out, _ := strataStatus(t, bin, home)
+	if !state.Broker.Serving || state.Broker.Replica == "" || strings.Count(state.Broker.Address, ",") != 1 {
+		t.Errorf("strata status after the failover: broker %+v, want it serving from one of two replicas:\n%s", state.Broker, out)
+	}
+}
+
+// waitRounds waits until the resizers have scaled want times in all,
+// failing at the first resizer's error.
+func waitRounds(t *testing.T, rounds *atomic.Int64, want int64, errs <-chan error) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 2*time.Minute, true, func(context.Context) (bool, error) {
+		select {
+		case err := <-errs:
+			return false, err
+		default:
+		}
+		return rounds.Load() >= want, nil
+	})
+	if err != nil {
+		t.Fatalf("pool resizes: %d of %d done: %v", rounds.Load(), want, err)
+	}
+}
+
+// restConfig reads a kubeconfig.
+func restConfig(t *testing.T, kubeconfig string) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -364,4 +364,32 @@ type SimProvisioner struct {
 	// machine; 0 is instant.
 	// +optional
 	MaintenanceDuration *metav1.Duration `json:"maintenanceDuration,omitempty"`
+	// faultsFile keeps the simulated faults (`strata sim fail`) across
+	// restarts, and shares them between replicas: a JSON file whose
+	// directory must exist. Empty: the faults last as long as the process.
+	// +optional
+	FaultsFile string `json:"faultsFile,omitempty"`
+	// clusters are the clusters where machines' Nodes may live, known from
+	// the start, so that the Nodes of machines faulted before a restart are
+	// found before any machine joins again. Names are unique.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Clusters []SimCluster `json:"clusters,omitempty"`
+}
+
+// SimCluster is a cluster the sim provisioner knows from its start.
+type SimCluster struct {
+	// name is the cluster's, as the hub registers it.
+	// +required
+	Name string `json:"name"`
+	// kubeconfig is the path of a kubeconfig file of the cluster, read at
+	// start.
+	// +required
+	Kubeconfig string `json:"kubeconfig"`
+	// kubeletPort is the loopback port where kwok serves the kubelet API
+	// of the cluster's Nodes (pod logs); 0: none.
+	// +optional
+	KubeletPort int32 `json:"kubeletPort,omitempty"`
 }

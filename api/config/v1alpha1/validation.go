@@ -93,6 +93,7 @@ func (c *BrokerConfiguration) Validate() field.ErrorList {
 			if s.MaintenanceDuration == nil || s.MaintenanceDuration.Duration < 0 {
 				errs = append(errs, field.Invalid(sim.Child("maintenanceDuration"), durationString(s.MaintenanceDuration), "must not be negative"))
 			}
+			errs = append(errs, s.validateClusters(sim.Child("clusters"))...)
 		}
 	case ProvisionerNone:
 		if c.Provisioner.Sim != nil {
@@ -211,4 +212,26 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// validateClusters checks each cluster's name (unique), kubeconfig and
+// kubelet port.
+func (s *SimProvisioner) validateClusters(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[string]bool{}
+	for i, c := range s.Clusters {
+		p := path.Index(i)
+		errs = append(errs, clusterName(p.Child("name"), c.Name)...)
+		if seen[c.Name] {
+			errs = append(errs, field.Duplicate(p.Child("name"), c.Name))
+		}
+		seen[c.Name] = true
+		if c.Kubeconfig == "" {
+			errs = append(errs, field.Required(p.Child("kubeconfig"), "the path of the cluster's kubeconfig"))
+		}
+		if c.KubeletPort < 0 || c.KubeletPort > 65535 {
+			errs = append(errs, field.Invalid(p.Child("kubeletPort"), c.KubeletPort, "must be a port, 1 to 65535, or 0 for none"))
+		}
+	}
+	return errs
 }

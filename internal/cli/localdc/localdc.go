@@ -47,13 +47,14 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 		Short: "Run the local datacenter in the foreground",
 		Long: `Run the local datacenter: a hub cluster and workload clusters, each a real
 Kubernetes control plane with kwok simulating the kubelets, and Strata's
-components against them, in production's shape: the hub's controllers,
-each workload cluster's app controllers and each cluster's admission
-webhook run as their own 'strata serve' processes, each as its
-ServiceAccount, restarted if they die, logging to HOME/logs. The broker
-(with the simulator that plays the machines) runs in this process. The
-first run creates it in the home directory; later runs bring back the same
-clusters and objects. Ctrl-C stops it.`,
+components against them, in production's shape: the Compute Broker (with
+the simulator that plays the machines), the hub's controllers, each
+workload cluster's app controllers and each cluster's admission webhook
+run as their own 'strata serve' processes, restarted if they die, logging
+to HOME/logs. Over SQLite (the default) one broker runs; with --db
+postgres://..., --replicas of them, one leading. The first run creates the
+datacenter in the home directory; later runs bring back the same clusters
+and objects. Ctrl-C stops it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runUp(cmd.Context(), cmd.OutOrStdout(), g, verbose, localdc.Options{
@@ -81,7 +82,7 @@ clusters and objects. Ctrl-C stops it.`,
 	cmd.Flags().DurationVar(&faultHoldOff, "fault-hold-off", 0,
 		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
 	cmd.Flags().IntVar(&replicas, "replicas", 1,
-		"processes of the hub's controllers and of each workload cluster's app controllers; one leads, the others stand by")
+		"processes of the hub's controllers, of each workload cluster's app controllers and (with --db postgres://...) of the broker; one leads, the others stand by")
 	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
 		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd
@@ -154,7 +155,7 @@ Try:
   bin/kubectl --kubeconfig %s get nodes
   bin/strata pools --home %s
 
-Logs: %s (this process and the broker), %s (each component process)
+Logs: %s (this process), %s (each component process, the broker's too)
 and each cluster's logs/ folder. 'strata status' shows each process.
 Press Ctrl-C to stop; the clusters and their objects are kept for the next 'strata up'.
 `, hub, wl, home, relative(filepath.Join(dc.Home(), "strata.log")), relative(filepath.Join(dc.Home(), "logs"))+"/")
@@ -259,6 +260,9 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 	broker := b.Reason
 	if b.Serving {
 		broker = "serving"
+	}
+	if b.Serving && b.Replica != "" {
+		broker = "serving (" + b.Replica + " leads)"
 	}
 	if _, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n\n", b.Address, broker); err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+	simv1 "github.com/strata-dev/strata/proto/strata/sim/v1"
 )
 
 // TestConfigDefaultsAgree: the configuration kinds' defaults are the ones
@@ -69,7 +70,10 @@ func TestServeBrokerConfig(t *testing.T) {
 		args []string
 		// wantProvisioner: the broker performs operations.
 		wantProvisioner bool
-		wantErr         string
+		// wantFaultsFile: it serves strata.sim.v1, and a fault lands in
+		// DIR/faults.json.
+		wantFaultsFile bool
+		wantErr        string
 	}{
 		{name: "provisioner none from the file", file: "provisioner:\n  kind: none\n"},
 		{name: "sim from the file", file: "provisioner:\n  kind: sim\n  sim: {joinDuration: 1s}\n", wantProvisioner: true},
@@ -79,6 +83,12 @@ func TestServeBrokerConfig(t *testing.T) {
 		{name: "an invalid value", file: "budget:\n  maxPoolDisruptedPercent: 101\n",
 			wantErr: "budget.maxPoolDisruptedPercent: Invalid value: 101: must be within 1..100"},
 		{name: "an unknown provisioner", file: "provisioner:\n  kind: ironic\n", wantErr: `provisioner.kind: Unsupported value: "ironic"`},
+		{name: "sim faults kept in the file's faultsFile", file: "provisioner:\n  sim:\n    faultsFile: DIR/faults.json\n",
+			wantProvisioner: true, wantFaultsFile: true},
+		{name: "a sim cluster whose kubeconfig is missing", file: "provisioner:\n  sim:\n    clusters:\n    - {name: workload-1, kubeconfig: DIR/missing}\n",
+			wantErr: "reading the kubeconfig of sim cluster workload-1 (provisioner.sim.clusters)"},
+		{name: "a sim cluster without a kubeconfig", file: "provisioner:\n  sim:\n    clusters:\n    - {name: workload-1}\n",
+			wantErr: "provisioner.sim.clusters[0].kubeconfig: Required value"},
 		{name: "--db beside the file's dsnFile", file: "", args: []string{"--db", "x.db"}, wantErr: "--db and --db-file go alone"},
 	}
 	for _, tc := range cases {
@@ -90,7 +100,7 @@ func TestServeBrokerConfig(t *testing.T) {
 			}
 			path := filepath.Join(dir, "broker.yaml")
 			file := "apiVersion: config.strata.dev/v1alpha1\nkind: BrokerConfiguration\ndatabase:\n  dsnFile: " + dsnFile +
-				"\nlisten: 127.0.0.1:0\nmetricsListen: \"0\"\n" + tc.file
+				"\nlisten: 127.0.0.1:0\nmetricsListen: \"0\"\n" + strings.ReplaceAll(tc.file, "DIR", dir)
 			if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
 				t.Fatal(err)
 			}
@@ -123,6 +133,18 @@ func TestServeBrokerConfig(t *testing.T) {
 				t.Errorf("a reboot disruption: %v, want it taken (a provisioner runs)", err)
 			case !tc.wantProvisioner && status.Code(err) != codes.FailedPrecondition:
 				t.Errorf("a reboot disruption: %v, want FailedPrecondition: no provisioner", err)
+			}
+			if tc.wantFaultsFile {
+				id := machines.GetMachines()[1].GetId()
+				if _, err := simv1.NewSimServiceClient(conn).FailMachines(t.Context(), &simv1.FailMachinesRequest{
+					Machines: []string{id}, FixedBy: simv1.FaultFix_FAULT_FIX_NEVER,
+				}); err != nil {
+					t.Fatalf("faulting a machine through strata.sim.v1: %v", err)
+				}
+				raw, err := os.ReadFile(filepath.Join(dir, "faults.json"))
+				if err != nil || !strings.Contains(string(raw), id) {
+					t.Errorf("the faults file after a fault: %q, %v; want it to name %s", raw, err, id)
+				}
 			}
 		})
 	}

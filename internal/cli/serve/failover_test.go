@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +24,7 @@ import (
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/testutil"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
+	simv1 "github.com/strata-dev/strata/proto/strata/sim/v1"
 )
 
 // failoverWait bounds the waits of the failover test: a bound, not a speed
@@ -264,5 +268,72 @@ func waitHealth(t *testing.T, addr string, want healthpb.HealthCheckResponse_Ser
 		if resp.GetStatus() == want {
 			return
 		}
+	}
+}
+
+// TestSimFaultsFollowTheLeader runs two brokers with the sim provisioner,
+// sharing a faults file, on one PostgreSQL inventory: a fault made through
+// the leader's strata.sim.v1 is the new leader's when the first stops (it
+// reads the file as it takes over), as in the local datacenter's replicas.
+func TestSimFaultsFollowTheLeader(t *testing.T) {
+	dsn := ""
+	for _, db := range testutil.Databases(t) {
+		if db.Name == "PostgreSQL" {
+			dsn = db.NewDSN(t)
+		}
+	}
+	if dsn == "" {
+		t.Skip("broker replicas need PostgreSQL")
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "broker.yaml")
+	file := "apiVersion: config.strata.dev/v1alpha1\nkind: BrokerConfiguration\ndatabase:\n  dsn: " + strconv.Quote(dsn) +
+		"\nlisten: 127.0.0.1:0\nmetricsListen: \"0\"\nprovisioner:\n  sim:\n    faultsFile: " + filepath.Join(dir, "faults.json") + "\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := runBroker(t, "--config", path, "--seed-simulated", strconv.Itoa(seeded))
+	firstAddr := first.address(t)
+	waitHealth(t, firstAddr, healthpb.HealthCheckResponse_SERVING)
+	second := runBroker(t, "--config", path)
+	secondAddr := second.address(t)
+	waitHealth(t, secondAddr, healthpb.HealthCheckResponse_NOT_SERVING)
+
+	conn, err := grpc.NewClient(firstAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close() //nolint:errcheck // test connection
+	machines, err := brokerv1.NewBrokerServiceClient(conn).ListMachines(t.Context(), &brokerv1.ListMachinesRequest{PageSize: 1})
+	if err != nil || len(machines.GetMachines()) == 0 {
+		t.Fatalf("listing a machine: %v", err)
+	}
+	id := machines.GetMachines()[0].GetId()
+	if _, err := simv1.NewSimServiceClient(conn).FailMachines(t.Context(), &simv1.FailMachinesRequest{
+		Machines: []string{id}, FixedBy: simv1.FaultFix_FAULT_FIX_NEVER,
+	}); err != nil {
+		t.Fatalf("faulting %s through the leader: %v", id, err)
+	}
+
+	first.cancel() // a graceful stop gives the lock up
+	if err := first.wait(t); err != nil {
+		t.Fatal(err)
+	}
+	waitHealth(t, secondAddr, healthpb.HealthCheckResponse_SERVING)
+	conn2, err := grpc.NewClient(secondAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close() //nolint:errcheck // test connection
+	faults, err := simv1.NewSimServiceClient(conn2).ListFaults(t.Context(), &simv1.ListFaultsRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range faults.GetFaults() {
+		got = append(got, f.GetMachine())
+	}
+	if diff := cmp.Diff([]string{id}, got); diff != "" {
+		t.Errorf("the new leader's faults (-want +got):\n%s", diff)
 	}
 }

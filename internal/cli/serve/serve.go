@@ -3,12 +3,14 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -21,6 +23,7 @@ import (
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	"github.com/strata-dev/strata/internal/metal/provision"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
+	simv1 "github.com/strata-dev/strata/proto/strata/sim/v1"
 )
 
 // NewCommand returns `strata serve`.
@@ -56,7 +59,12 @@ cluster, wipes released ones and performs the operations of disruptions
 (reboot, reimage). "sim" (the default) plays the kubelet: it registers each
 machine's Node itself after --sim-join-duration, so use it only with clusters
 whose Nodes are simulated (kwok). "none" joins nothing, and disruptions with
-an operation are refused.
+an operation are refused. With sim, the broker also serves strata.sim.v1
+(simulated faults, ` + "`strata sim`" + `); the configuration's provisioner.sim
+block can keep the faults in a file (shared by replicas: a replica that
+takes over reads it) and name the clusters whose Nodes it plays from the
+start, as the local datacenter (` + "`strata up`" + `) does. Only the leader
+runs the sim provisioner's fault loop.
 
 Several replicas can serve one PostgreSQL inventory (--leader-elect, on by
 default): one leads, holding a PostgreSQL advisory lock on a connection of
@@ -126,9 +134,20 @@ same settings; a flag given on the command line overrides the file.`,
 			}
 			logger.Info("Serving the Compute Broker", "address", srv.Addr(), "metrics", srv.MetricsAddr(), "provisioner", prov.kind,
 				"leaderElection", election.Enabled && inventory.Replicated(store))
+			simProv, _ := provisioner.(*sim.Provisioner)
+			if simProv != nil {
+				service, err := sim.NewService(simProv, store)
+				if err != nil {
+					return err
+				}
+				srv.RegisterService(&simv1.SimService_ServiceDesc, service)
+			}
 			g, ctx := errgroup.WithContext(ctx)
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { return b.Run(ctx) })
+			if simProv != nil {
+				g.Go(func() error { return runSimWhileLeading(ctx, b, simProv, logger) })
+			}
 			return g.Wait()
 		},
 	}
@@ -195,6 +214,8 @@ func fromConfig(fs *pflag.FlagSet, c *configv1alpha1.BrokerConfiguration, to bro
 		set("sim-join-duration", func() { to.prov.join = sim.JoinDuration.Duration })
 		set("sim-wipe-duration", func() { to.prov.wipe = sim.WipeDuration.Duration })
 		set("sim-maintenance-duration", func() { to.prov.maintain = sim.MaintenanceDuration.Duration })
+		// Only in the file: no flag names them.
+		to.prov.faultsFile, to.prov.clusters = sim.FaultsFile, sim.Clusters
 	}
 }
 
@@ -204,10 +225,13 @@ const (
 	provisionerNone = "none"
 )
 
-// provisionerFlags are the --provisioner and --sim-* flags.
+// provisionerFlags are the --provisioner and --sim-* flags, and the sim
+// settings only the configuration file has.
 type provisionerFlags struct {
 	kind                 string
 	join, wipe, maintain time.Duration
+	faultsFile           string
+	clusters             []configv1alpha1.SimCluster
 }
 
 // build validates the flags and returns the provisioner they name; nil for
@@ -234,11 +258,64 @@ func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		p, err := sim.New(sim.Options{JoinDuration: f.join, WipeDuration: f.wipe, MaintenanceDuration: f.maintain})
+		o := sim.Options{JoinDuration: f.join, WipeDuration: f.wipe, MaintenanceDuration: f.maintain, FaultsFile: f.faultsFile}
+		for _, c := range f.clusters {
+			kubeconfig, err := os.ReadFile(c.Kubeconfig)
+			if err != nil {
+				return nil, fmt.Errorf("reading the kubeconfig of sim cluster %s (provisioner.sim.clusters): %w", c.Name, err)
+			}
+			o.Clusters = append(o.Clusters, provision.Target{Cluster: c.Name, BootstrapKubeconfig: kubeconfig})
+			if c.KubeletPort != 0 {
+				if o.KubeletPorts == nil {
+					o.KubeletPorts = map[string]int32{}
+				}
+				o.KubeletPorts[c.Name] = c.KubeletPort
+			}
+		}
+		p, err := sim.New(o)
 		if err != nil {
 			return nil, err // not a typed nil in the interface
 		}
 		return p, nil
 	}
 	return nil, fmt.Errorf("--provisioner %q is not one of %s, %s", f.kind, provisionerSim, provisionerNone)
+}
+
+// runSimWhileLeading runs the sim provisioner's fault loop (it puts the
+// Nodes of faulted machines NotReady, and of healed ones Ready) while this
+// replica leads: a standby's faults may be stale, and two loops would
+// fight over the Nodes. Each term starts from the faults file, which the
+// previous leader kept.
+func runSimWhileLeading(ctx context.Context, b *broker.Broker, p *sim.Provisioner, logger logr.Logger) error {
+	for {
+		leading, changed := b.Leading()
+		if !leading {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+				continue
+			}
+		}
+		if err := p.ReloadFaults(); err != nil {
+			logger.Error(err, "Reloading the simulated faults as this replica leads; keeping those it knew")
+		}
+		term, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- p.Run(term) }()
+		select {
+		case err := <-done:
+			cancel()
+			return err
+		case <-changed:
+		case <-ctx.Done():
+		}
+		cancel()
+		if err := <-done; err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
 }

@@ -211,6 +211,29 @@ func (p *Provisioner) Heal(ctx context.Context, machines []string) ([]string, er
 	return healed, nil
 }
 
+// ReloadFaults reads the faults file again, for a broker replica that takes
+// over from another: the faults that one kept become this one's, and a
+// machine it knew as faulted that the file no longer lists is healed.
+func (p *Provisioner) ReloadFaults() error {
+	faults, err := loadFaults(p.faultsFile)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	for id := range p.faults {
+		if _, ok := faults[id]; !ok {
+			p.healing[id] = true
+		}
+	}
+	for id := range faults {
+		delete(p.healing, id)
+	}
+	p.faults = faults
+	p.mu.Unlock()
+	p.signal()
+	return nil
+}
+
 // ListFaults returns the faults by machine.
 func (p *Provisioner) ListFaults() []Fault {
 	p.mu.Lock()

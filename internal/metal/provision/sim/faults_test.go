@@ -206,8 +206,20 @@ func testFaultAndFix(t *testing.T, kube kubernetes.Interface, kubeconfig []byte)
 func testFaultsKept(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
 	file := filepath.Join(t.TempDir(), "faults.json")
 	p, _, m, _ := joined(t, "dc1-r002-u04", kubeconfig, Options{FaultsFile: file})
+	// standby is another broker replica's provisioner, started before the
+	// fault: it learns it when it reloads the file (as it takes over).
+	standby, err := New(Options{FaultsFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.Fail(t.Context(), []string{m.ID}, FixReboot); err != nil {
 		t.Fatal(err)
+	}
+	if err := standby.ReloadFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if fs := standby.ListFaults(); len(fs) != 1 || fs[0].Machine != m.ID {
+		t.Fatalf("faults of a replica after ReloadFaults = %+v, want the fault of %s", fs, m.ID)
 	}
 	again, err := New(Options{FaultsFile: file, Clusters: []provision.Target{{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig}}})
 	if err != nil {
@@ -222,6 +234,12 @@ func testFaultsKept(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) 
 	}
 	if diff := cmp.Diff(nodeFault{"", "True", "KubeletReady"}, faultOf(t, kube, m.ID)); diff != "" {
 		t.Errorf("Node healed by a provisioner that never joined it (-want +got):\n%s", diff)
+	}
+	if err := p.ReloadFaults(); err != nil {
+		t.Fatal(err)
+	}
+	if fs := p.ListFaults(); len(fs) != 0 {
+		t.Errorf("faults of the first provisioner after another healed and it reloaded = %+v, want none", fs)
 	}
 	third, err := New(Options{FaultsFile: file})
 	if err != nil {
