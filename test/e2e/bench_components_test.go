@@ -2,11 +2,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -35,19 +32,7 @@ func BenchmarkComponents(b *testing.B) {
 		waitLeaders(b, bin, home)
 		rest := componentsMemory(b, bin, home, up.cmd.Process.Pid)
 
-		runKubectlApply(b, bin, hub, fmt.Sprintf(`
-apiVersion: fleet.strata.dev/v1alpha1
-kind: Pool
-metadata: {name: scale}
-spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
-`, nodes))
-		err := wait.PollUntilContextTimeout(b.Context(), time.Second, 20*time.Minute, true, func(context.Context) (bool, error) {
-			out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", "scale", "-o", "jsonpath={.status.ready}")
-			return err == nil && strings.TrimSpace(out) == strconv.Itoa(nodes), nil
-		})
-		if err != nil {
-			b.Fatalf("pool scale did not reach %d ready Nodes: %v", nodes, err)
-		}
+		createReadyPool(b, bin, hub, "scale", nodes)
 		busy := componentsMemory(b, bin, home, up.cmd.Process.Pid)
 		b.Logf("%-28s %12s %16s", "process", "at rest MiB", "1,000 Nodes MiB")
 		for _, name := range sortedKeys(rest) {

@@ -216,44 +216,63 @@ func procStatusMiB(b testing.TB, pid int, field string) float64 {
 // controllers, the webhooks). A sum of peaks is an upper bound: the
 // processes need not peak at once.
 func strataMiB(b testing.TB, home string, upPID int, of func(testing.TB, int) float64) float64 {
-	files, err := filepath.Glob(filepath.Join(home, "run", "*.pid"))
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no strata serve pid files under %s (%v)", home, err)
-	}
 	total := of(b, upPID)
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, pid := range pidFiles(b, filepath.Join(home, "run", "*.pid")) {
 		total += of(b, pid)
 	}
 	return total
 }
 
+// pidFiles reads the process IDs in the files that match the patterns; at
+// least one must.
+func pidFiles(b testing.TB, patterns ...string) []int {
+	var pids []int
+	for _, pattern := range patterns {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		b.Fatalf("no pid files match %v", patterns)
+	}
+	return pids
+}
+
+// createReadyPool creates a Pool of n general Nodes in workload-1 and waits
+// until all are Ready.
+func createReadyPool(b testing.TB, bin, hub, name string, n int) {
+	runKubectlApply(b, bin, hub, fmt.Sprintf(`
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: %s}
+spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
+`, name, n))
+	err := wait.PollUntilContextTimeout(b.Context(), time.Second, 20*time.Minute, true, func(context.Context) (bool, error) {
+		out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", name, "-o", "jsonpath={.status.ready}")
+		return err == nil && strings.TrimSpace(out) == strconv.Itoa(n), nil
+	})
+	if err != nil {
+		b.Fatalf("pool %s did not reach %d ready Nodes: %v", name, n, err)
+	}
+}
+
 // componentsResidentMiB adds up the resident memory of every component of
 // the home's clusters and of every Strata component process.
 func componentsResidentMiB(b testing.TB, home string) float64 {
-	files, err := filepath.Glob(filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"))
-	strata, _ := filepath.Glob(filepath.Join(home, "run", "*.pid"))
-	files = append(files, strata...)
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no component pid files under %s (%v)", home, err)
-	}
 	total := 0.0
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, pid := range pidFiles(b, filepath.Join(home, "kwok", "clusters", "*", "pids", "*.pid"), filepath.Join(home, "run", "*.pid")) {
 		total += residentMiB(b, pid)
 	}
 	return total
@@ -275,19 +294,7 @@ func BenchmarkRollout(b *testing.B) {
 		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0", "--machines", "6000",
 			"--join-duration", "1ms", "--maintenance-duration", "0s")
 		hub := localdc.KubeconfigPath(home, localdc.HubName)
-		runKubectlApply(b, bin, hub, fmt.Sprintf(`
-apiVersion: fleet.strata.dev/v1alpha1
-kind: Pool
-metadata: {name: fleet}
-spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
-`, nodes))
-		err := wait.PollUntilContextTimeout(b.Context(), time.Second, 20*time.Minute, true, func(context.Context) (bool, error) {
-			out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", "fleet", "-o", "jsonpath={.status.ready}")
-			return err == nil && strings.TrimSpace(out) == strconv.Itoa(nodes), nil
-		})
-		if err != nil {
-			b.Fatalf("pool fleet did not reach %d ready Nodes: %v", nodes, err)
-		}
+		createReadyPool(b, bin, hub, "fleet", nodes)
 		before := strataMiB(b, home, up.cmd.Process.Pid, residentMiB)
 		began := time.Now()
 		runKubectlApply(b, bin, hub, `
