@@ -13,7 +13,6 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -40,6 +39,14 @@ func appNamespaces(ctx context.Context, h hub) ([]appsv1alpha1.AppNamespace, err
 	if err := c.List(ctx, list); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 			return nil, fmt.Errorf("the cluster serves no AppNamespaces (apps.strata.dev): it is not a Strata hub (%s)", h.Hint())
+		}
+		if apierrors.IsForbidden(err) {
+			user := whoami(ctx, c)
+			if user == "" {
+				user = "of your context"
+			}
+			return nil, &accessError{forbidden: true, msg: fmt.Sprintf("forbidden: user %s may not list AppNamespaces on the hub, where kubectl strata finds apps "+
+				"(the platform team grants it: get and list on appnamespaces.apps.strata.dev)", user)}
 		}
 		return nil, fmt.Errorf("listing AppNamespaces on the hub: %w (%s)", err, h.Hint())
 	}
@@ -200,15 +207,23 @@ func isForbidden(err error) bool {
 	return errors.As(err, &ae) && ae.forbidden
 }
 
-// whoami is the user the cluster knows the caller as (a
-// SelfSubjectReview, which every authenticated user may create), for
-// messages; when it cannot tell, it names the context.
+// whoami is the user a cluster knows the caller as, quoted, from a
+// SelfSubjectReview (`kubectl auth whoami`), which every authenticated
+// user may create; "" when it cannot tell. It follows impersonation: --as
+// shows.
+func whoami(ctx context.Context, c client.Client) string {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil || review.Status.UserInfo.Username == "" {
+		return ""
+	}
+	return strconv.Quote(review.Status.UserInfo.Username)
+}
+
+// whoami is the user the workload cluster knows the caller as, asked once.
 func (w *workload) whoami(ctx context.Context) string {
 	w.userOnce.Do(func() {
-		w.user = fmt.Sprintf("of context %q", w.context)
-		review, err := w.kube.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
-		if err == nil && review.Status.UserInfo.Username != "" {
-			w.user = strconv.Quote(review.Status.UserInfo.Username)
+		if w.user = whoami(ctx, w.client); w.user == "" {
+			w.user = fmt.Sprintf("of context %q", w.context)
 		}
 	})
 	return w.user

@@ -77,8 +77,8 @@ func TestCommands(t *testing.T) {
 		"gone": []byte(unreachableKubeconfig),
 	})
 
-	// The hub: every authenticated user may list the AppNamespaces (the
-	// app catalogue); AppNamespace shop routed to cluster wl, gone not
+	// The hub: the group developers may list the AppNamespaces (the app
+	// catalogue); AppNamespace shop routed to cluster wl, gone not
 	// reachable.
 	grantAppNamespaceReaders(t, hubClient)
 	createAppNamespace(t, hubClient, makeAppNamespace("shop", "shop").
@@ -316,12 +316,12 @@ func TestCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		out, _, err := kubectl("status", "shop", "--as", "alice", "--as-group", "shop-devs")
+		out, _, err := kubectl("status", "shop", "--as", "alice", "--as-group", "developers", "--as-group", "shop-devs")
 		if err != nil || out != want {
 			t.Errorf("status shop as alice of shop-devs = %v:\n%s\nwant what the admin sees:\n%s", err, out, want)
 		}
 
-		out, _, err = kubectl("status", "shop", "--as", "bob")
+		out, _, err = kubectl("status", "shop", "--as", "bob", "--as-group", "developers")
 		wantErr := `forbidden: user "bob" may not list StatelessApps in namespace shop of cluster wl ` +
 			`(an app's namespace is open to the owners its AppNamespace lists in spec.owners: ask one of them, or the platform team, for view access)`
 		if err == nil || err.Error() != wantErr {
@@ -331,13 +331,13 @@ func TestCommands(t *testing.T) {
 			t.Errorf("status shop as bob shows:\n%s\nwant the refusal and no workload", out)
 		}
 
-		_, _, err = kubectl("logs", "shop/web", "--as", "bob")
+		_, _, err = kubectl("logs", "shop/web", "--as", "bob", "--as-group", "developers")
 		if err == nil || !strings.HasPrefix(err.Error(), `forbidden: user "bob" may not list pods in namespace shop of cluster wl (`) {
 			t.Errorf("logs shop/web as bob: error = %v, want forbidden", err)
 		}
 
 		// get apps shows each namespace as far as the caller may see it.
-		out, _, err = kubectl("get", "apps", "-o", "json", "--as", "alice", "--as-group", "shop-devs")
+		out, _, err = kubectl("get", "apps", "-o", "json", "--as", "alice", "--as-group", "developers", "--as-group", "shop-devs")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -352,6 +352,14 @@ func TestCommands(t *testing.T) {
 		wantRows := map[string]string{"blog": statusForbidden, "lost": statusUnreachable, "shop": "Degraded: App", "shop-gpu": statusNotRouted, "store": statusForbidden}
 		if diff := cmp.Diff(wantRows, got); diff != "" {
 			t.Errorf("get apps as alice of shop-devs (-want +got):\n%s", diff)
+		}
+
+		// Not even the hub's AppNamespaces for who is not a developer.
+		_, _, err = kubectl("get", "apps", "--as", "mallory")
+		wantErr = `forbidden: user "mallory" may not list AppNamespaces on the hub, where kubectl strata finds apps ` +
+			`(the platform team grants it: get and list on appnamespaces.apps.strata.dev)`
+		if err == nil || err.Error() != wantErr {
+			t.Errorf("get apps as mallory: error = %v\nwant %s", err, wantErr)
 		}
 	})
 
@@ -523,7 +531,7 @@ func writeKubeconfig(t *testing.T, current string, contexts map[string][]byte) s
 	return path
 }
 
-// grantAppNamespaceReaders lets every authenticated user list the hub's
+// grantAppNamespaceReaders lets the group developers list the hub's
 // AppNamespaces, as docs/kubectl-strata.md proposes.
 func grantAppNamespaceReaders(t *testing.T, hub client.Client) {
 	t.Helper()
@@ -536,7 +544,7 @@ func grantAppNamespaceReaders(t *testing.T, hub client.Client) {
 	testutil.MustCreate(t, hub, &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "strata-appnamespaces-view"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "strata-appnamespaces-view"},
-		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "system:authenticated"}},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "developers"}},
 	})
 }
 
