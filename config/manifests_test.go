@@ -194,7 +194,9 @@ func TestGeneratedRoles(t *testing.T) {
 			{"", "namespaces", "create", ""}, {"rbac.authorization.k8s.io", "clusterroles", "bind", "admin"},
 			{"rbac.authorization.k8s.io", "rolebindings", "create", ""},
 		},
-		notAllowed: []access{{"rbac.authorization.k8s.io", "clusterroles", "bind", "cluster-admin"}, {"", "secrets", "get", ""}, {"", "pods", "delete", ""}},
+		// kubectl strata reads apps and logs as the person running it, not as the hub.
+		notAllowed: []access{{"rbac.authorization.k8s.io", "clusterroles", "bind", "cluster-admin"}, {"", "secrets", "get", ""}, {"", "pods", "delete", ""},
+			{"", "pods/log", "get", ""}, {"apps.strata.dev", "statelessapps", "list", ""}, {"apps.strata.dev", "statefulapps", "list", ""}},
 	}, {
 		dir: "webhook", role: "strata-webhook",
 		allowed: []access{

@@ -209,6 +209,9 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = r.planProcesses()
 	}
 	if err == nil {
+		err = addWorkloadContexts(r.opts.Home, r.Datacenter)
+	}
+	if err == nil {
 		err = r.webhookCertificates()
 	}
 	if err == nil {

@@ -58,7 +58,8 @@ spec:
 // the client: an AppNamespace routed with its owners' RoleBindings, a
 // StatelessApp spread over zones with a canary promoted, failures told
 // apart (App, Infra), every guardrail, and kubectl strata from a shell that
-// has only the hub's kubeconfig.
+// has only the hub's kubeconfig (with its contexts of the workload
+// clusters), as the admin and, through --as, as an owner and a stranger.
 func TestApps(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
@@ -293,6 +294,21 @@ func TestApps(t *testing.T) {
 		}
 	})
 
+	t.Run("kubectl strata acts as the caller: an owner with view sees the app, another user is refused", func(t *testing.T) {
+		runKubectlApply(t, bin, hub, appNamespaceReaders)
+		out := pluginRun(t, bin, hub, "status", "shop/web", "--as", "alice", "--as-group", "developers")
+		if !strings.Contains(out, "StatelessApp web") || !strings.Contains(out, "Ready") {
+			t.Errorf("kubectl strata status shop/web as alice (view):\n%s", out)
+		}
+		cmd := exec.Command(filepath.Join(bin, "kubectl"), "strata", "status", "shop", "--as", "mallory", "--as-group", "developers")
+		cmd.Env = []string{"KUBECONFIG=" + hub, "PATH=" + bin + ":/usr/bin:/bin", "HOME=" + t.TempDir()}
+		raw, err := cmd.CombinedOutput()
+		want := `forbidden: user "mallory" may not list StatelessApps in namespace shop of cluster ` + ans.Status.Cluster + ` (`
+		if err == nil || !strings.Contains(string(raw), want) {
+			t.Errorf("kubectl strata status shop as mallory: %v, want a refusal saying %q:\n%s", err, want, raw)
+		}
+	})
+
 	t.Run("deleting the AppNamespace waits for its namespace to be emptied", func(t *testing.T) {
 		kubectl(hub, "annotate", "appnamespace", "shop", appsv1alpha1.AllowDeleteAnnotation+"=true")
 		kubectl(hub, "delete", "appnamespace", "shop", "--wait=false")
@@ -315,6 +331,21 @@ func TestApps(t *testing.T) {
 		})
 	})
 }
+
+// appNamespaceReaders lets the group developers list the hub's
+// AppNamespaces, which kubectl strata reads as the caller.
+const appNamespaceReaders = `
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: appnamespaces-view}
+rules: [{apiGroups: [apps.strata.dev], resources: [appnamespaces], verbs: [get, list, watch]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: appnamespaces-view-developers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: appnamespaces-view}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: developers}]
+`
 
 // waitDeployment waits (3 minutes at most) until Deployment name of
 // namespace shop has rolled out replicas, all ready, and returns it.

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -28,48 +30,102 @@ import (
 // `kubectl strata`; the strata binary behaves as the plugin under it.
 const PluginName = "kubectl-strata"
 
-// hub says how to reach the hub and what to check when that fails.
+// hub says how to reach the hub, and the workload clusters as the person
+// running the command.
 type hub interface {
 	Client() (client.Client, error)
 	// Hint ends errors of hub calls: what to check.
 	Hint() string
+	// workloadConfig is how the caller reaches workload cluster name with
+	// their own credentials, and the kubeconfig context that holds them.
+	// The hub's credentials for the cluster (the Cluster's kubeconfig
+	// Secret) are never used: they would show anyone who may read the
+	// hub's Secrets everything, as the hub.
+	workloadConfig(name string) (*rest.Config, string, error)
+}
+
+// clusterContexts maps a Cluster's name to the kubeconfig context that
+// reaches it (--cluster-context), for contexts not named after their
+// Cluster.
+type clusterContexts map[string]string
+
+func (c *clusterContexts) addTo(fs *pflag.FlagSet) {
+	fs.StringToStringVar((*map[string]string)(c), "cluster-context", nil,
+		"CLUSTER=CONTEXT: the kubeconfig context that reaches workload cluster CLUSTER (default: the context named CLUSTER); repeatable")
+}
+
+func (c clusterContexts) of(cluster string) string {
+	if ctx, ok := c[cluster]; ok {
+		return ctx
+	}
+	return cluster
 }
 
 // strataHub is the hub of the strata commands: --hub-kubeconfig, by default
-// the local datacenter's.
-type strataHub struct{ hubcli.Flags }
+// the local datacenter's; the workload clusters are that kubeconfig's
+// contexts named after them.
+type strataHub struct {
+	hubcli.Flags
+	contexts clusterContexts
+}
 
 func (h *strataHub) Client() (client.Client, error) { return h.MustClient() }
 func (h *strataHub) Hint() string                   { return hubcli.Hint }
 
-// kubectlHub is the hub of the plugin: kubectl's kubeconfig loading rules
-// (--kubeconfig, else KUBECONFIG, else ~/.kube/config) and --context, else
-// the current context.
+func (h *strataHub) workloadConfig(name string) (*rest.Config, string, error) {
+	path := h.Path()
+	raw, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the hub's kubeconfig %s: %w", path, err)
+	}
+	context := h.contexts.of(name)
+	cfg, err := workloadConfig(*raw, name, context, clientcmd.ConfigOverrides{}, "the kubeconfig "+path+" (--hub-kubeconfig)")
+	return cfg, context, err
+}
+
+// kubectlHub is the hub of the plugin, from kubectl's own flags: the
+// kubeconfig as kubectl loads it (--kubeconfig, else KUBECONFIG, else
+// ~/.kube/config), --context, else the current context, and client-go's
+// override flags that kubectl binds (--as, --as-group, --as-uid, --token,
+// --user, --server...). A workload cluster is the kubeconfig's context
+// named after it (or --cluster-context), with the same impersonation: the
+// person is the same in every cluster.
 type kubectlHub struct {
 	kubeconfig string
-	context    string
+	overrides  clientcmd.ConfigOverrides
+	contexts   clusterContexts
 	// contextName is the context used, for messages; set by Client.
 	contextName string
 }
 
 func (h *kubectlHub) addTo(fs *pflag.FlagSet) {
 	fs.StringVar(&h.kubeconfig, "kubeconfig", "", "kubeconfig of the hub (default: KUBECONFIG, else ~/.kube/config)")
-	fs.StringVar(&h.context, "context", "", "kubeconfig context of the hub (default: the current context)")
+	flags := clientcmd.RecommendedConfigOverrideFlags("")
+	flags.CurrentContext.Description = "kubeconfig context of the hub (default: the current context)"
+	// The app's namespace comes from the hub: no -n.
+	flags.ContextOverrideFlags.Namespace = clientcmd.FlagInfo{}
+	clientcmd.BindOverrideFlags(&h.overrides, fs, flags)
+	h.contexts.addTo(fs)
+}
+
+// loader loads the kubeconfig as kubectl does, with the flags' overrides.
+func (h *kubectlHub) loader() clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = h.kubeconfig
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &h.overrides)
 }
 
 func (h *kubectlHub) Client() (client.Client, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = h.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: h.context})
-	raw, err := cc.RawConfig()
+	loader := h.loader()
+	raw, err := loader.RawConfig()
 	if err != nil {
 		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
 	h.contextName = raw.CurrentContext
-	if h.context != "" {
-		h.contextName = h.context
+	if h.overrides.CurrentContext != "" {
+		h.contextName = h.overrides.CurrentContext
 	}
-	cfg, err := cc.ClientConfig()
+	cfg, err := loader.ClientConfig()
 	switch {
 	case clientcmd.IsEmptyConfig(err):
 		return nil, fmt.Errorf("no kubeconfig: kubectl strata talks to the Strata hub; point KUBECONFIG or --kubeconfig at the hub's kubeconfig "+
@@ -84,9 +140,31 @@ func (h *kubectlHub) Hint() string {
 	return fmt.Sprintf("is context %q the Strata hub? --context or KUBECONFIG select another", h.contextName)
 }
 
+func (h *kubectlHub) workloadConfig(name string) (*rest.Config, string, error) {
+	loader := h.loader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, "", fmt.Errorf("reading the kubeconfig: %w", err)
+	}
+	// Only who the caller is and the request timeout carry over to the
+	// workload clusters; --server, --token, --user and the like name the
+	// hub's.
+	overrides := clientcmd.ConfigOverrides{Timeout: h.overrides.Timeout}
+	overrides.AuthInfo.Impersonate = h.overrides.AuthInfo.Impersonate
+	overrides.AuthInfo.ImpersonateUID = h.overrides.AuthInfo.ImpersonateUID
+	overrides.AuthInfo.ImpersonateGroups = h.overrides.AuthInfo.ImpersonateGroups
+	where := "the kubeconfig"
+	if files := loader.ConfigAccess().GetLoadingPrecedence(); len(files) > 0 {
+		where += " " + strings.Join(files, string(filepath.ListSeparator))
+	}
+	context := h.contexts.of(name)
+	cfg, err := workloadConfig(raw, name, context, overrides, where)
+	return cfg, context, err
+}
+
 // NewCommand returns `strata apps`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	h := &strataHub{hubcli.Flags{Global: g}}
+	h := &strataHub{Flags: hubcli.Flags{Global: g}}
 	cmd := &cobra.Command{
 		Use:   "apps",
 		Short: "Show apps as their owners see them: status, list, logs (also `kubectl strata`)",
@@ -98,6 +176,7 @@ PATH), which reads the hub's kubeconfig the way kubectl does.`,
 		Args: cobra.NoArgs,
 	}
 	h.AddTo(cmd.PersistentFlags())
+	h.contexts.addTo(cmd.PersistentFlags())
 	list := newList(h, "list", nil)
 	cmd.AddCommand(newStatus(h), list, newLogs(h))
 	// `strata apps` alone lists them.

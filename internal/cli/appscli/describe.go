@@ -24,6 +24,8 @@ type NamespaceStatus struct {
 	AppNamespace appsv1alpha1.AppNamespace `json:"appNamespace"`
 	// Unreachable says why the cluster's workloads could not be read.
 	Unreachable string `json:"unreachable,omitempty"`
+	// Forbidden says that the caller may not read them, who and where.
+	Forbidden string `json:"forbidden,omitempty"`
 	// Verdict is the namespace's own, when it has no workloads to judge:
 	// not routed, cluster unreachable, empty.
 	Verdict string `json:"verdict,omitempty"`
@@ -39,10 +41,16 @@ type Workload struct {
 }
 
 // newNamespaceStatus judges an AppNamespace and the workloads read from its
-// cluster (unreachable says why they could not be), with what the shard
+// cluster (readErr says why they could not be), with what the shard
 // managers of its StatefulApps said (shards, aligned with w.stateful).
-func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, unreachable string, shards []shardsRead) NamespaceStatus {
-	ns := NamespaceStatus{AppNamespace: *an, Unreachable: unreachable}
+func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, readErr error, shards []shardsRead) NamespaceStatus {
+	ns := NamespaceStatus{AppNamespace: *an}
+	switch {
+	case isForbidden(readErr):
+		ns.Forbidden = readErr.Error()
+	case readErr != nil:
+		ns.Unreachable = readErr.Error()
+	}
 	for i := range w.stateless {
 		ns.Workloads = append(ns.Workloads, Workload{StatelessApp: w.stateless[i], Verdict: verdict(an, &w.stateless[i])})
 	}
@@ -56,7 +64,9 @@ func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, unreachable 
 	switch {
 	case an.Status.Cluster == "":
 		ns.Verdict = "Not routed: " + conditionText(readyCondition(an))
-	case unreachable != "":
+	case ns.Forbidden != "":
+		ns.Verdict = "Forbidden: " + strings.TrimPrefix(ns.Forbidden, "forbidden: ")
+	case ns.Unreachable != "":
 		ns.Verdict = fmt.Sprintf("Unknown: cluster %s cannot be read", an.Status.Cluster)
 	case len(w.stateless)+len(w.stateful) == 0:
 		ns.Verdict = fmt.Sprintf("No workloads: namespace %s holds no StatelessApps or StatefulApps yet", namespaceOf(an))

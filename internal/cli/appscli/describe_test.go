@@ -1,6 +1,7 @@
 package appscli
 
 import (
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -59,12 +60,12 @@ func TestDescribe(t *testing.T) {
 		podShards("kv-2", true, "0F", "1F", "2L", "3F", "4F", "5L"),
 	}}
 	tests := []struct {
-		name        string
-		an          *appsv1alpha1.AppNamespace
-		apps        []*appsv1alpha1.StatelessApp
-		stateful    []*appsv1alpha1.StatefulApp
-		shards      []shardsRead
-		unreachable string
+		name     string
+		an       *appsv1alpha1.AppNamespace
+		apps     []*appsv1alpha1.StatelessApp
+		stateful []*appsv1alpha1.StatefulApp
+		shards   []shardsRead
+		readErr  error
 	}{
 		{
 			name: "ready",
@@ -110,9 +111,15 @@ func TestDescribe(t *testing.T) {
 				ready(isFalse, appsv1alpha1.NoClusterFitsReason, "workload-1: no Pool of profile gpu-h100").obj(),
 		},
 		{
-			name:        "cluster unreachable",
-			an:          shop,
-			unreachable: "listing StatelessApps in namespace shop of cluster workload-1: connection refused",
+			name:    "cluster unreachable",
+			an:      shop,
+			readErr: errors.New("listing StatelessApps in namespace shop of cluster workload-1: connection refused"),
+		},
+		{
+			name: "forbidden",
+			an:   shop,
+			readErr: &accessError{forbidden: true, msg: `forbidden: user "bob" may not list StatelessApps in namespace shop of cluster workload-1 ` +
+				`(an app's namespace is open to the owners its AppNamespace lists in spec.owners: ask one of them, or the platform team, for view access)`},
 		},
 		{
 			name: "stateful ready",
@@ -190,7 +197,7 @@ func TestDescribe(t *testing.T) {
 				w.stateful = append(w.stateful, *sa)
 			}
 			var got strings.Builder
-			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, w, tc.unreachable, tc.shards)}})
+			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, w, tc.readErr, tc.shards)}})
 			golden(t, filepath.Join("testdata", "status", strings.ReplaceAll(tc.name, " ", "-")+".txt"), got.String())
 		})
 	}

@@ -5,21 +5,24 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
-	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/suggest"
-	"github.com/strata-dev/strata/internal/cluster/remote"
 )
 
 // clusterTimeout bounds the reads from one workload cluster (not a followed
@@ -27,17 +30,25 @@ import (
 const clusterTimeout = 20 * time.Second
 
 // appNamespaces lists the hub's AppNamespaces, sorted by name.
-func appNamespaces(ctx context.Context, h hub) (client.Client, []appsv1alpha1.AppNamespace, error) {
+func appNamespaces(ctx context.Context, h hub) ([]appsv1alpha1.AppNamespace, error) {
 	c, err := h.Client()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	list := &appsv1alpha1.AppNamespaceList{}
 	if err := c.List(ctx, list); err != nil {
 		if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
-			return nil, nil, fmt.Errorf("the cluster serves no AppNamespaces (apps.strata.dev): it is not a Strata hub (%s)", h.Hint())
+			return nil, fmt.Errorf("the cluster serves no AppNamespaces (apps.strata.dev): it is not a Strata hub (%s)", h.Hint())
 		}
-		return nil, nil, fmt.Errorf("listing AppNamespaces on the hub: %w (%s)", err, h.Hint())
+		if apierrors.IsForbidden(err) {
+			user := whoami(ctx, c)
+			if user == "" {
+				user = "of your context"
+			}
+			return nil, &accessError{forbidden: true, msg: fmt.Sprintf("forbidden: user %s may not list AppNamespaces on the hub, where kubectl strata finds apps "+
+				"(the platform team grants it: get and list on appnamespaces.apps.strata.dev)", user)}
+		}
+		return nil, fmt.Errorf("listing AppNamespaces on the hub: %w (%s)", err, h.Hint())
 	}
 	items := list.Items
 	for i := range items {
@@ -45,7 +56,7 @@ func appNamespaces(ctx context.Context, h hub) (client.Client, []appsv1alpha1.Ap
 		items[i].SetGroupVersionKind(appsv1alpha1.GroupVersion.WithKind("AppNamespace"))
 	}
 	slices.SortFunc(items, func(a, b appsv1alpha1.AppNamespace) int { return strings.Compare(a.Name, b.Name) })
-	return c, items, nil
+	return items, nil
 }
 
 // findApp returns the AppNamespaces of an app: those whose spec.app is app,
@@ -122,49 +133,107 @@ var workloadScheme = func() *runtime.Scheme {
 	return s
 }()
 
-// workload is a connection to a workload cluster.
+// workload is a connection to a workload cluster, as the person running
+// the command.
 type workload struct {
 	name   string
 	client client.Client
 	// kube reads what the controller-runtime client cannot: pods' logs.
 	kube kubernetes.Interface
+	// context names the kubeconfig context used, for messages.
+	context string
+
+	userOnce sync.Once
+	user     string
 }
 
-// connect builds a client of a workload cluster from its kubeconfig Secret
-// on the hub. It does not call the cluster: an unreachable one fails on
-// the first read.
-func connect(ctx context.Context, hubClient client.Client, name string) (*workload, error) {
-	cl := &fleetv1alpha1.Cluster{}
-	if err := hubClient.Get(ctx, client.ObjectKey{Name: name}, cl); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("cluster %s is not registered on the hub", name)
-		}
-		return nil, fmt.Errorf("reading cluster %s on the hub: %w", name, err)
-	}
-	kubeconfig, err := remote.Kubeconfig(ctx, hubClient, cl)
+// connect builds a client of a workload cluster with the caller's own
+// credentials for it (hub.workloadConfig): never with the hub's, so the
+// cluster shows and does only what the caller may. It does not call the
+// cluster: an unreachable one fails on the first read.
+func connect(h hub, name string) (*workload, error) {
+	cfg, context, err := h.workloadConfig(name)
 	if err != nil {
-		return nil, fmt.Errorf("reading the kubeconfig of cluster %s: %w (reading it needs access to Secrets of the hub)", name, err)
-	}
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("the kubeconfig of cluster %s is invalid: %w", name, err)
+		return nil, err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: workloadScheme})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to cluster %s: %w", name, err)
+		return nil, fmt.Errorf("connecting to cluster %s (context %q): %w", name, context, err)
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to cluster %s: %w", name, err)
+		return nil, fmt.Errorf("connecting to cluster %s (context %q): %w", name, context, err)
 	}
-	return &workload{name: name, client: c, kube: kube}, nil
+	return &workload{name: name, client: c, kube: kube, context: context}, nil
+}
+
+// workloadConfig is the REST config of cluster name from a kubeconfig: its
+// context named contextName, with overrides (the impersonation asked for:
+// --as...).
+// A missing context is an accessError that says what to add.
+func workloadConfig(raw clientcmdapi.Config, name, contextName string, overrides clientcmd.ConfigOverrides, where string) (*rest.Config, error) {
+	if _, ok := raw.Contexts[contextName]; !ok {
+		return nil, &accessError{msg: fmt.Sprintf("no context %q for cluster %s in %s: kubectl strata reads a workload cluster as you, "+
+			"with your own credentials for it; add a context named %s that reaches it "+
+			"(kubectl config set-context %s --cluster=CLUSTER --user=USER), or map one of yours with --cluster-context %s=CONTEXT",
+			contextName, name, where, name, name, name)}
+	}
+	cfg, err := clientcmd.NewNonInteractiveClientConfig(raw, contextName, &overrides, nil).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("loading context %q of cluster %s from %s: %w", contextName, name, where, err)
+	}
+	return cfg, nil
+}
+
+// accessError is a refusal the person can act on: no context for a
+// cluster, or an API server that forbids them what was asked. Its message
+// is the whole story; no API error is appended.
+type accessError struct {
+	msg       string
+	forbidden bool
+}
+
+func (e *accessError) Error() string { return e.msg }
+
+// isAccessError tells an error the caller can act on.
+func isAccessError(err error) bool {
+	var ae *accessError
+	return errors.As(err, &ae)
+}
+
+// isForbidden tells a refusal of the API server.
+func isForbidden(err error) bool {
+	var ae *accessError
+	return errors.As(err, &ae) && ae.forbidden
+}
+
+// whoami is the user a cluster knows the caller as, quoted, from a
+// SelfSubjectReview (`kubectl auth whoami`), which every authenticated
+// user may create; "" when it cannot tell. It follows impersonation: --as
+// shows.
+func whoami(ctx context.Context, c client.Client) string {
+	review := &authenticationv1.SelfSubjectReview{}
+	if err := c.Create(ctx, review); err != nil || review.Status.UserInfo.Username == "" {
+		return ""
+	}
+	return strconv.Quote(review.Status.UserInfo.Username)
+}
+
+// whoami is the user the workload cluster knows the caller as, asked once.
+func (w *workload) whoami(ctx context.Context) string {
+	w.userOnce.Do(func() {
+		if w.user = whoami(ctx, w.client); w.user == "" {
+			w.user = fmt.Sprintf("of context %q", w.context)
+		}
+	})
+	return w.user
 }
 
 // statelessApps lists the StatelessApps of a namespace, sorted by name.
 func (w *workload) statelessApps(ctx context.Context, namespace string) ([]appsv1alpha1.StatelessApp, error) {
 	list := &appsv1alpha1.StatelessAppList{}
 	if err := w.client.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return nil, w.readError(err, "listing StatelessApps in namespace "+namespace)
+		return nil, w.readError(ctx, err, "list", "StatelessApps", namespace)
 	}
 	items := list.Items
 	for i := range items {
@@ -184,7 +253,7 @@ func (w *workload) statefulApps(ctx context.Context, namespace string) ([]appsv1
 		if meta.IsNoMatchError(err) {
 			return nil, nil
 		}
-		return nil, w.readError(err, "listing StatefulApps in namespace "+namespace)
+		return nil, w.readError(ctx, err, "list", "StatefulApps", namespace)
 	}
 	items := list.Items
 	for i := range items {
@@ -195,10 +264,21 @@ func (w *workload) statefulApps(ctx context.Context, namespace string) ([]appsv1
 	return items, nil
 }
 
-// readError says what failed in which cluster.
-func (w *workload) readError(err error, doing string) error {
+// readError says what failed in which cluster. A refusal names the user,
+// the namespace and the cluster, and where access comes from, instead of
+// the API server's words.
+func (w *workload) readError(ctx context.Context, err error, verb, resource, namespace string) error {
 	if meta.IsNoMatchError(err) {
-		return fmt.Errorf("cluster %s serves no StatelessApps: the workload CRDs (apps.strata.dev) are not installed there", w.name)
+		return fmt.Errorf("cluster %s serves no %s: the workload CRDs (apps.strata.dev) are not installed there", w.name, resource)
 	}
-	return fmt.Errorf("%s of cluster %s: %w", doing, w.name, err)
+	where := "in namespace " + namespace
+	if namespace == "" {
+		where = "in all namespaces"
+	}
+	if apierrors.IsForbidden(err) {
+		return &accessError{forbidden: true, msg: fmt.Sprintf("forbidden: user %s may not %s %s %s of cluster %s "+
+			"(an app's namespace is open to the owners its AppNamespace lists in spec.owners: ask one of them, or the platform team, for view access)",
+			w.whoami(ctx), verb, resource, where, w.name)}
+	}
+	return fmt.Errorf("%sing %s %s of cluster %s: %w", verb, resource, where, w.name, err)
 }

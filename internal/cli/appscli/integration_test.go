@@ -6,18 +6,24 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -25,10 +31,9 @@ import (
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/workload/install"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
-
-const systemNamespace = "strata-system"
 
 // unreachableKubeconfig points at a port nothing listens on.
 const unreachableKubeconfig = `apiVersion: v1
@@ -48,9 +53,12 @@ users:
 `
 
 // TestCommands runs kubectl strata end to end against two API servers: a
-// hub with AppNamespaces, Clusters and their kubeconfig Secrets, and a
-// workload cluster whose StatelessApps carry the status a controller would
-// write (written here, as nothing runs the controllers).
+// hub with AppNamespaces, and a workload cluster whose StatelessApps carry
+// the status a controller would write (written here, as nothing runs the
+// controllers). The person's kubeconfig has the hub as its current context
+// and a context per workload cluster, named after it: kubectl strata reads
+// the workload cluster with it, as the person, never with the hub's
+// credentials (the hub here holds none).
 func TestCommands(t *testing.T) {
 	hubEnv, hubCfg := testutil.StartEnv(t)
 	wlEnv, wlCfg := testutil.StartEnv(t)
@@ -62,17 +70,17 @@ func TestCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubKubeconfig := filepath.Join(t.TempDir(), "hub.kubeconfig")
-	if err := os.WriteFile(hubKubeconfig, testutil.AdminKubeconfig(t, hubEnv), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	wlAdmin := testutil.AdminKubeconfig(t, wlEnv)
+	hubKubeconfig := writeKubeconfig(t, "hub", map[string][]byte{
+		"hub":  testutil.AdminKubeconfig(t, hubEnv),
+		"wl":   wlAdmin,
+		"gone": []byte(unreachableKubeconfig),
+	})
 
-	// The hub: cluster wl, reachable; cluster gone, not.
-	testutil.MustCreate(t, hubClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
-	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "wl-kubeconfig", "kubeconfig", testutil.AdminKubeconfig(t, wlEnv)))
-	testutil.MustCreate(t, hubClient, testutil.MakeCluster("wl", systemNamespace).Obj())
-	testutil.MustCreate(t, hubClient, testutil.MakeSecret(systemNamespace, "gone-kubeconfig", "kubeconfig", []byte(unreachableKubeconfig)))
-	testutil.MustCreate(t, hubClient, testutil.MakeCluster("gone", systemNamespace).Obj())
+	// The hub: the group developers may list the AppNamespaces (the app
+	// catalogue); AppNamespace shop routed to cluster wl, gone not
+	// reachable.
+	grantAppNamespaceReaders(t, hubClient)
 	createAppNamespace(t, hubClient, makeAppNamespace("shop", "shop").
 		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).routed("wl").obj())
 	createAppNamespace(t, hubClient, makeAppNamespace("shop-gpu", "shop").profile("gpu").
@@ -291,6 +299,83 @@ func TestCommands(t *testing.T) {
 			t.Errorf("error = %v, want %s", err, want)
 		}
 	})
+
+	t.Run("as the caller: view access to the app's namespace shows it, none is forbidden", func(t *testing.T) {
+		// Kubernetes' view role holds the apps' API once the
+		// controller-manager has aggregated Strata's strata-apps-view into
+		// it, as in a real cluster; the AppNamespace controller binds an
+		// owner's role in the namespace the same way.
+		startRoleAggregation(t, wlAdmin, wlClient)
+		testutil.MustCreate(t, wlClient, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "shop-devs-view"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "shop-devs"}},
+		})
+		want, _, err := kubectl("status", "shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		out, _, err := kubectl("status", "shop", "--as", "alice", "--as-group", "developers", "--as-group", "shop-devs")
+		if err != nil || out != want {
+			t.Errorf("status shop as alice of shop-devs = %v:\n%s\nwant what the admin sees:\n%s", err, out, want)
+		}
+
+		out, _, err = kubectl("status", "shop", "--as", "bob", "--as-group", "developers")
+		wantErr := `forbidden: user "bob" may not list StatelessApps in namespace shop of cluster wl ` +
+			`(an app's namespace is open to the owners its AppNamespace lists in spec.owners: ask one of them, or the platform team, for view access)`
+		if err == nil || err.Error() != wantErr {
+			t.Errorf("status shop as bob: error = %v\nwant %s", err, wantErr)
+		}
+		if !strings.Contains(out, "Verdict:          Forbidden: user \"bob\" may not list StatelessApps in namespace shop of cluster wl") || strings.Contains(out, "StatelessApp web") {
+			t.Errorf("status shop as bob shows:\n%s\nwant the refusal and no workload", out)
+		}
+
+		_, _, err = kubectl("logs", "shop/web", "--as", "bob", "--as-group", "developers")
+		if err == nil || !strings.HasPrefix(err.Error(), `forbidden: user "bob" may not list pods in namespace shop of cluster wl (`) {
+			t.Errorf("logs shop/web as bob: error = %v, want forbidden", err)
+		}
+
+		// get apps shows each namespace as far as the caller may see it.
+		out, _, err = kubectl("get", "apps", "-o", "json", "--as", "alice", "--as-group", "developers", "--as-group", "shop-devs")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []AppRow
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("parsing %s: %v", out, err)
+		}
+		got := map[string]string{}
+		for _, r := range rows {
+			got[r.AppNamespace] = r.Status
+		}
+		wantRows := map[string]string{"blog": statusForbidden, "lost": statusUnreachable, "shop": "Degraded: App", "shop-gpu": statusNotRouted, "store": statusForbidden}
+		if diff := cmp.Diff(wantRows, got); diff != "" {
+			t.Errorf("get apps as alice of shop-devs (-want +got):\n%s", diff)
+		}
+
+		// Not even the hub's AppNamespaces for who is not a developer.
+		_, _, err = kubectl("get", "apps", "--as", "mallory")
+		wantErr = `forbidden: user "mallory" may not list AppNamespaces on the hub, where kubectl strata finds apps ` +
+			`(the platform team grants it: get and list on appnamespaces.apps.strata.dev)`
+		if err == nil || err.Error() != wantErr {
+			t.Errorf("get apps as mallory: error = %v\nwant %s", err, wantErr)
+		}
+	})
+
+	t.Run("a workload cluster without a context in the kubeconfig says what to add", func(t *testing.T) {
+		noContext := writeKubeconfig(t, "hub", map[string][]byte{"hub": testutil.AdminKubeconfig(t, hubEnv), "kwok-wl": wlAdmin})
+		_, _, err := run(NewPluginCommand(), "--kubeconfig", noContext, "status", "shop")
+		want := `no context "wl" for cluster wl in the kubeconfig ` + noContext + `: kubectl strata reads a workload cluster as you, ` +
+			`with your own credentials for it; add a context named wl that reaches it (kubectl config set-context wl --cluster=CLUSTER --user=USER), ` +
+			`or map one of yours with --cluster-context wl=CONTEXT`
+		if err == nil || err.Error() != want {
+			t.Errorf("error = %v\nwant %s", err, want)
+		}
+		if _, _, err := run(NewPluginCommand(), "--kubeconfig", noContext, "--cluster-context", "wl=kwok-wl", "status", "shop"); err != nil {
+			t.Errorf("status with --cluster-context wl=kwok-wl: %v", err)
+		}
+	})
 }
 
 // createPod creates a pod of StatelessApp web with an app container, on
@@ -416,5 +501,92 @@ func startShardManager(t *testing.T) string {
 func stampConditions(conds []metav1.Condition) {
 	for i := range conds {
 		conds[i].LastTransitionTime = metav1.Now()
+	}
+}
+
+// writeKubeconfig writes a kubeconfig of a context per entry of contexts,
+// each the current context of the kubeconfig given, current the current
+// one, and returns its path.
+func writeKubeconfig(t *testing.T, current string, contexts map[string][]byte) string {
+	t.Helper()
+	out := clientcmdapi.NewConfig()
+	for name, raw := range contexts {
+		in, err := clientcmd.Load(raw)
+		if err != nil {
+			t.Fatalf("parsing the kubeconfig of context %s: %v", name, err)
+		}
+		ctx := in.Contexts[in.CurrentContext]
+		if ctx == nil {
+			t.Fatalf("the kubeconfig of context %s has no current context", name)
+		}
+		out.Clusters[name] = in.Clusters[ctx.Cluster]
+		out.AuthInfos[name] = in.AuthInfos[ctx.AuthInfo]
+		out.Contexts[name] = &clientcmdapi.Context{Cluster: name, AuthInfo: name}
+	}
+	out.CurrentContext = current
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*out, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// grantAppNamespaceReaders lets the group developers list the hub's
+// AppNamespaces, as docs/kubectl-strata.md proposes.
+func grantAppNamespaceReaders(t *testing.T, hub client.Client) {
+	t.Helper()
+	testutil.MustCreate(t, hub, &rbacv1.ClusterRole{
+		ObjectMeta: metav1.ObjectMeta{Name: "strata-appnamespaces-view"},
+		Rules: []rbacv1.PolicyRule{{
+			APIGroups: []string{appsv1alpha1.GroupVersion.Group}, Resources: []string{"appnamespaces"}, Verbs: []string{"get", "list", "watch"},
+		}},
+	})
+	testutil.MustCreate(t, hub, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "strata-appnamespaces-view"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "strata-appnamespaces-view"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "developers"}},
+	})
+}
+
+// startRoleAggregation installs Strata's ClusterRoles in the workload
+// cluster and runs a kube-controller-manager with only its ClusterRole
+// aggregation controller (envtest runs none), until Kubernetes' view role
+// holds the apps' API.
+func startRoleAggregation(t *testing.T, kubeconfig []byte, c client.Client) {
+	t.Helper()
+	for _, obj := range install.WorkloadObjects(install.Webhook{}) {
+		if role, ok := obj.(*rbacv1.ClusterRole); ok {
+			testutil.MustCreate(t, c, role.DeepCopy())
+		}
+	}
+	path := filepath.Join(t.TempDir(), "kcm.kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	kcm := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kube-controller-manager"),
+		"--kubeconfig", path, "--controllers", "clusterrole-aggregation", "--leader-elect=false", "--secure-port=0")
+	kcm.Stdout, kcm.Stderr = &logs, &logs
+	if err := kcm.Start(); err != nil {
+		t.Fatalf("starting kube-controller-manager: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = kcm.Process.Kill()
+		_ = kcm.Wait()
+	})
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		view := &rbacv1.ClusterRole{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "view"}, view); err != nil {
+			return false, nil //nolint:nilerr // retried until the deadline
+		}
+		for _, r := range view.Rules {
+			if slices.Contains(r.Resources, "statelessapps") {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("the view role did not aggregate strata-apps-view: %v; kube-controller-manager:\n%s", err, logs.String())
 	}
 }

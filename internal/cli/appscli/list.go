@@ -20,6 +20,7 @@ const (
 	statusReady       = "Ready"
 	statusNotRouted   = "Not routed"
 	statusUnreachable = "unreachable"
+	statusForbidden   = "forbidden"
 	statusNoWorkloads = "No workloads"
 	statusProgressing = "Progressing"
 	statusNotReady    = "Not ready"
@@ -73,11 +74,11 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	if err := validOutput(o.output, "table", "wide", "json", "yaml"); err != nil {
 		return err
 	}
-	hubClient, all, err := appNamespaces(ctx, o.hub)
+	all, err := appNamespaces(ctx, o.hub)
 	if err != nil {
 		return err
 	}
-	read := readClusters(ctx, hubClient, all)
+	read := readClusters(ctx, o.hub, all)
 	rows := make([]AppRow, 0, len(all))
 	for i := range all {
 		rows = append(rows, appRow(&all[i], read[i].workloads, read[i].err))
@@ -106,6 +107,9 @@ func appRow(an *appsv1alpha1.AppNamespace, w workloads, err error) AppRow {
 	r.Namespace = namespaceOf(an)
 	if err != nil {
 		r.Status, r.Message = statusUnreachable, err.Error()
+		if isForbidden(err) {
+			r.Status = statusForbidden
+		}
 		return r
 	}
 	r.read = true

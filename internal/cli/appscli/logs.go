@@ -88,7 +88,7 @@ func (o *logsOptions) run(ctx context.Context, out, errOut io.Writer, arg string
 	if err != nil {
 		return err
 	}
-	hubClient, all, err := appNamespaces(ctx, o.hub)
+	all, err := appNamespaces(ctx, o.hub)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (o *logsOptions) run(ctx context.Context, out, errOut io.Writer, arg string
 	if err != nil {
 		return err
 	}
-	pods, err := o.pods(ctx, hubClient, found, workload, errOut)
+	pods, err := o.pods(ctx, found, workload, errOut)
 	if err != nil {
 		return err
 	}
@@ -135,7 +135,7 @@ func (o *logsOptions) run(ctx context.Context, out, errOut io.Writer, arg string
 // pods lists the pods of the app's StatelessApps (of one when workload is
 // set) in each routed AppNamespace. Unrouted or unreadable namespaces are
 // reported on errOut; when none can be read, that is the error.
-func (o *logsOptions) pods(ctx context.Context, hubClient client.Client, ans []appsv1alpha1.AppNamespace, only string, errOut io.Writer) ([]podRef, error) {
+func (o *logsOptions) pods(ctx context.Context, ans []appsv1alpha1.AppNamespace, only string, errOut io.Writer) ([]podRef, error) {
 	selector := labels.NewSelector()
 	req, err := labels.NewRequirement(appsv1alpha1.StatelessAppLabel, selection.Exists, nil)
 	if only != "" {
@@ -157,7 +157,7 @@ func (o *logsOptions) pods(ctx context.Context, hubClient client.Client, ans []a
 		}
 		w := conns[an.Status.Cluster]
 		if w == nil {
-			if w, err = connect(ctx, hubClient, an.Status.Cluster); err != nil {
+			if w, err = connect(o.hub, an.Status.Cluster); err != nil {
 				problems = append(problems, err.Error())
 				continue
 			}
@@ -168,7 +168,7 @@ func (o *logsOptions) pods(ctx context.Context, hubClient client.Client, ans []a
 		err := w.client.List(listCtx, list, client.InNamespace(namespaceOf(an)), client.MatchingLabelsSelector{Selector: selector})
 		cancel()
 		if err != nil {
-			problems = append(problems, w.readError(err, "listing the pods of namespace "+namespaceOf(an)).Error())
+			problems = append(problems, w.readError(ctx, err, "list", "pods", namespaceOf(an)).Error())
 			continue
 		}
 		listed++

@@ -2,6 +2,7 @@ package appscli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -9,8 +10,6 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
@@ -58,7 +57,7 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 	if err != nil {
 		return err
 	}
-	hubClient, all, err := appNamespaces(ctx, o.hub)
+	all, err := appNamespaces(ctx, o.hub)
 	if err != nil {
 		return err
 	}
@@ -66,10 +65,11 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 	if err != nil {
 		return err
 	}
-	read := readClusters(ctx, hubClient, found)
+	read := readClusters(ctx, o.hub, found)
 	status := &AppStatus{App: found[0].Spec.App}
 	var unreachable []string
-	var names []string // of the app's workloads, when --workload matches none
+	var refused []string // what the caller may act on: a missing context, a refusal
+	var names []string   // of the app's workloads, when --workload matches none
 	matched := false
 	for i := range found {
 		r := read[i]
@@ -79,14 +79,17 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 			w = w.only(workload)
 			matched = matched || len(w.stateless)+len(w.stateful) > 0
 		}
-		reason := ""
-		if r.err != nil {
-			reason = r.err.Error()
+		switch {
+		case isAccessError(r.err):
+			if !slices.Contains(refused, r.err.Error()) {
+				refused = append(refused, r.err.Error())
+			}
+		case r.err != nil:
 			unreachable = append(unreachable, found[i].Status.Cluster)
 		}
-		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], w, reason, describeAll(ctx, w.stateful)))
+		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], w, r.err, describeAll(ctx, w.stateful)))
 	}
-	if workload != "" && !matched && len(unreachable) == 0 {
+	if workload != "" && !matched && len(unreachable)+len(refused) == 0 {
 		has := "it has none"
 		if len(names) > 0 {
 			slices.Sort(names)
@@ -102,7 +105,10 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 		describe(out, status)
 	}
 	if len(unreachable) > 0 {
-		return fmt.Errorf("could not read cluster %s (see above)", strings.Join(slices.Compact(unreachable), ", "))
+		refused = append(refused, fmt.Sprintf("could not read cluster %s (see above)", strings.Join(slices.Compact(unreachable), ", ")))
+	}
+	if len(refused) > 0 {
+		return errors.New(strings.Join(refused, "\n"))
 	}
 	return nil
 }
@@ -154,9 +160,10 @@ type namespaceRead struct {
 }
 
 // readClusters reads the StatelessApps and StatefulApps of each routed
-// AppNamespace, connecting to each cluster once, the clusters in parallel.
-// The result is aligned with ans; an unrouted AppNamespace reads nothing.
-func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alpha1.AppNamespace) []namespaceRead {
+// AppNamespace as the caller, connecting to each cluster once, the
+// clusters in parallel. The result is aligned with ans; an unrouted
+// AppNamespace reads nothing.
+func readClusters(ctx context.Context, h hub, ans []appsv1alpha1.AppNamespace) []namespaceRead {
 	byCluster := map[string][]int{}
 	for i := range ans {
 		if c := ans[i].Status.Cluster; c != "" {
@@ -173,9 +180,9 @@ func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alph
 			for j, i := range idx {
 				namespaces[j] = namespaceOf(&ans[i])
 			}
-			read, err := readCluster(ctx, hubClient, cluster, namespaces)
+			read := readCluster(ctx, h, cluster, namespaces)
 			for j, i := range idx {
-				out[i] = namespaceRead{workloads: read[namespaces[j]], err: err}
+				out[i] = read[namespaces[j]]
 			}
 		})
 	}
@@ -183,16 +190,20 @@ func readClusters(ctx context.Context, hubClient client.Client, ans []appsv1alph
 	return out
 }
 
-// readCluster returns the workloads of namespaces in one cluster, by
+// readCluster returns what was read of namespaces in one cluster, by
 // namespace: one list of each kind over all namespaces when there are
-// several (falling back to one per namespace without the right to list
-// them all).
-func readCluster(ctx context.Context, hubClient client.Client, cluster string, namespaces []string) (map[string]workloads, error) {
-	w, err := connect(ctx, hubClient, cluster)
+// several, else (or without the right to list them all, as an app owner
+// has) one per namespace, each namespace with its own error: a caller may
+// read one namespace of the cluster and not another.
+func readCluster(ctx context.Context, h hub, cluster string, namespaces []string) map[string]namespaceRead {
+	byNamespace := map[string]namespaceRead{}
+	w, err := connect(h, cluster)
 	if err != nil {
-		return nil, err
+		for _, ns := range namespaces {
+			byNamespace[ns] = namespaceRead{err: err}
+		}
+		return byNamespace
 	}
-	byNamespace := map[string]workloads{}
 	if len(namespaces) > 1 {
 		stateless, err := w.statelessApps(ctx, "")
 		var stateful []appsv1alpha1.StatefulApp
@@ -200,36 +211,38 @@ func readCluster(ctx context.Context, hubClient client.Client, cluster string, n
 			stateful, err = w.statefulApps(ctx, "")
 		}
 		if err == nil {
+			for _, ns := range namespaces {
+				byNamespace[ns] = namespaceRead{}
+			}
 			for _, sa := range stateless {
-				if slices.Contains(namespaces, sa.Namespace) {
-					r := byNamespace[sa.Namespace]
-					r.stateless = append(r.stateless, sa)
+				if r, ok := byNamespace[sa.Namespace]; ok {
+					r.workloads.stateless = append(r.workloads.stateless, sa)
 					byNamespace[sa.Namespace] = r
 				}
 			}
 			for _, sa := range stateful {
-				if slices.Contains(namespaces, sa.Namespace) {
-					r := byNamespace[sa.Namespace]
-					r.stateful = append(r.stateful, sa)
+				if r, ok := byNamespace[sa.Namespace]; ok {
+					r.workloads.stateful = append(r.workloads.stateful, sa)
 					byNamespace[sa.Namespace] = r
 				}
 			}
-			return byNamespace, nil
+			return byNamespace
 		}
-		if !apierrors.IsForbidden(err) {
-			return nil, err
+		if !isAccessError(err) {
+			for _, ns := range namespaces {
+				byNamespace[ns] = namespaceRead{err: err}
+			}
+			return byNamespace
 		}
 	}
 	for _, ns := range namespaces {
 		stateless, err := w.statelessApps(ctx, ns)
 		if err != nil {
-			return nil, err
+			byNamespace[ns] = namespaceRead{err: err}
+			continue
 		}
 		stateful, err := w.statefulApps(ctx, ns)
-		if err != nil {
-			return nil, err
-		}
-		byNamespace[ns] = workloads{stateless: stateless, stateful: stateful}
+		byNamespace[ns] = namespaceRead{workloads: workloads{stateless: stateless, stateful: stateful}, err: err}
 	}
-	return byNamespace, nil
+	return byNamespace
 }

@@ -35,12 +35,20 @@ func (h *Flags) AddTo(fs *pflag.FlagSet) {
 		"kubeconfig of the hub (default: the local datacenter's hub in the strata home)")
 }
 
+// Path is the hub's kubeconfig: --hub-kubeconfig, else the local
+// datacenter's in the home.
+func (h *Flags) Path() string {
+	if h.Kubeconfig != "" {
+		return h.Kubeconfig
+	}
+	return localdc.KubeconfigPath(h.Global.Home, localdc.HubName)
+}
+
 // Client connects to the hub; nil when no hub is named and the home holds
 // no local datacenter.
 func (h *Flags) Client() (client.Client, error) {
-	path := h.Kubeconfig
-	if path == "" {
-		path = localdc.KubeconfigPath(h.Global.Home, localdc.HubName)
+	path := h.Path()
+	if h.Kubeconfig == "" {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil, nil
 		}

@@ -19,16 +19,14 @@ package remote
 //     bind on those three), deletes stale RoleBindings and, last, the
 //     namespace.
 //
-// The kubectl plugin (kubectl strata status, describe, logs) reads a
-// workload cluster through the same Secret: it lists StatelessApps and
-// StatefulApps, and pods and their logs.
+// The kubectl plugin (kubectl strata) does not use this identity: it reads
+// a workload cluster with the credentials of the person running it
+// (docs/kubectl-strata.md), so nothing here is for it.
 
 // +kubebuilder:rbac:urls=/readyz,verbs=get
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=get;list;watch;patch;delete
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list
 // +kubebuilder:rbac:groups="",resources=pods/eviction,verbs=create
-// +kubebuilder:rbac:groups="",resources=pods/log,verbs=get
-// +kubebuilder:rbac:groups=apps.strata.dev,resources=statelessapps;statefulapps,verbs=list
 // +kubebuilder:rbac:groups="",resources=events,verbs=create
 // +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=list
