@@ -649,12 +649,12 @@ func testEvictions(t *testing.T, g *guarded) {
 	if res.Evicted != 2 || res.Remaining != 4 || len(res.Blocked) != 2 {
 		t.Fatalf("drain pass: %+v; want kv-1 (approved) and web-0 evicted, kv-0 and kv-2 blocked", res)
 	}
-	for i, want := range []string{"store/kv-0: ", "store/kv-2: "} {
-		if !strings.HasPrefix(res.Blocked[i], want) || !strings.Contains(res.Blocked[i], "strata-guardrail: stateful-eviction: ") {
-			t.Errorf("blocked[%d] = %q, want %s... with the guardrail's message", i, res.Blocked[i], want)
+	for i, want := range []string{"kv-0", "kv-2"} {
+		if b := res.Blocked[i]; b.Name != want || !strings.Contains(b.Reason, "strata-guardrail: stateful-eviction: ") {
+			t.Errorf("blocked[%d] = %+v, want %s with the guardrail's message", i, b, want)
 		}
 	}
-	if !strings.Contains(res.Blocked[1], "the approval of operation store/kv/kv-2/Evict/0a1b2c3d-1 expired at ") {
+	if !strings.Contains(res.Blocked[1].Reason, "the approval of operation store/kv/kv-2/Evict/0a1b2c3d-1 expired at ") {
 		t.Errorf("the expired approval is not named: %s", res.Blocked[1])
 	}
 	for _, p := range pods[1:2] {
