@@ -20,6 +20,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -59,8 +60,9 @@ spec:
 // and reading throughout: a MaintenanceRollout over its Nodes (strata killed
 // and started again in the middle), a rolling update and a canary lose no
 // acknowledged write and never leave a shard with fewer than 2 in-sync
-// replicas; a plain eviction is refused; with the shard manager down nothing
-// is stopped and the app says why.
+// replicas; a plain eviction is refused, while a bare pod labelled like the
+// app's blocks neither kubectl drain nor the rollout; with the shard manager
+// down nothing is stopped and the app says why.
 func TestStatefulApps(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
@@ -116,6 +118,32 @@ func TestStatefulApps(t *testing.T) {
 		}
 	})
 
+	// Any owner with edit can make a pod that looks like a StatefulApp's;
+	// only the pods a StatefulApp controls wait for its shard manager, so
+	// such a pod holds up neither a person's drain nor the rollout below.
+	free := nodesWithoutApp(t, wc)
+	if len(free) < 2 {
+		t.Fatalf("want 2 Nodes of Pool kv-storage without a pod of kv, found %v", free)
+	}
+	t.Run("a bare pod labelled like a StatefulApp's does not block kubectl drain", func(t *testing.T) {
+		bare := bareLookalike("kv-bare", free[0])
+		if err := wc.Create(t.Context(), bare); err != nil {
+			t.Fatal(err)
+		}
+		// --force: kubectl drain evicts pods that nothing controls only
+		// when told to; the Eviction API, and so the guardrail, judges them.
+		out := run(t, bin, "kubectl", "--kubeconfig", wl, "drain", free[0], "--ignore-daemonsets", "--delete-emptydir-data", "--force", "--timeout=2m")
+		if !strings.Contains(out, "pod/kv-bare evicted") {
+			t.Errorf("kubectl drain %s did not evict the bare pod:\n%s", free[0], out)
+		}
+		run(t, bin, "kubectl", "--kubeconfig", wl, "uncordon", free[0])
+	})
+	// The rollout below drains this one's Node too.
+	lookalike := bareLookalike("kv-lookalike", free[1])
+	if err := wc.Create(t.Context(), lookalike); err != nil {
+		t.Fatal(err)
+	}
+
 	load := startLoad(t, kv)
 	pods := watchIncarnations(t, wc)
 
@@ -152,6 +180,10 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 			}
 		}
 		t.Log(kubectl(hub, "get", "mro", "storage-v2"))
+		err := wc.Get(t.Context(), client.ObjectKeyFromObject(lookalike), &corev1.Pod{})
+		if !apierrors.IsNotFound(err) {
+			t.Errorf("the bare pod labelled like kv's on node %s outlived the rollout: %v", free[1], err)
+		}
 	})
 
 	t.Run("a rolling update, then a canary of one pod", func(t *testing.T) {
@@ -232,6 +264,55 @@ type refstoreProcess struct {
 	cmd  *exec.Cmd
 	addr string
 	done chan error
+}
+
+// nodesWithoutApp lists the Nodes of Pool kv-storage that run no pod of
+// StatefulApp kv, sorted.
+func nodesWithoutApp(t *testing.T, c client.Client) []string {
+	t.Helper()
+	nodes := &corev1.NodeList{}
+	if err := c.List(t.Context(), nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: "kv-storage"}); err != nil {
+		t.Fatal(err)
+	}
+	used := map[string]bool{}
+	for _, p := range podsOf(t, c) {
+		used[p.Spec.NodeName] = true
+	}
+	var free []string
+	for _, n := range nodes.Items {
+		if !used[n.Name] {
+			free = append(free, n.Name)
+		}
+	}
+	slices.Sort(free)
+	return free
+}
+
+func podsOf(t *testing.T, c client.Client) []corev1.Pod {
+	t.Helper()
+	pods := &corev1.PodList{}
+	if err := c.List(t.Context(), pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err != nil {
+		t.Fatal(err)
+	}
+	return pods.Items
+}
+
+// bareLookalike is a pod of namespace kv on node, labelled as StatefulApp
+// kv labels its pods, that nothing controls. Its name is not kv-<ordinal>,
+// so that neither the StatefulApp controller nor the reference store takes
+// it for one of the app's.
+func bareLookalike(name, node string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "kv", Name: name, Labels: map[string]string{
+			appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "kv",
+		}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{
+			Name: "app", Image: "registry.example/lookalike:1",
+			Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+				corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+			}},
+		}}},
+	}
 }
 
 func startRefstore(t *testing.T, bin, kubeconfig string) *refstoreProcess {
@@ -433,12 +514,8 @@ func (in *incarnations) incarnations() map[string]int {
 
 func podUIDs(t *testing.T, c client.Client) map[string]string {
 	t.Helper()
-	pods := &corev1.PodList{}
-	if err := c.List(t.Context(), pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]string{}
-	for _, p := range pods.Items {
+	for _, p := range podsOf(t, c) {
 		out[p.Name] = string(p.UID)
 	}
 	return out
@@ -448,13 +525,9 @@ func podUIDs(t *testing.T, c client.Client) map[string]string {
 // a pod gone, made again or being deleted; empty when none.
 func podsChanged(t *testing.T, c client.Client, before map[string]string) string {
 	t.Helper()
-	pods := &corev1.PodList{}
-	if err := c.List(t.Context(), pods, client.InNamespace("kv"), client.MatchingLabels{appsv1alpha1.StatefulAppLabel: "kv"}); err != nil {
-		t.Fatal(err)
-	}
 	var changes []string
 	now := map[string]bool{}
-	for _, p := range pods.Items {
+	for _, p := range podsOf(t, c) {
 		now[p.Name] = true
 		switch uid, ok := before[p.Name]; {
 		case !ok:

@@ -4,10 +4,12 @@
 package drain
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,9 +31,36 @@ type Result struct {
 	Remaining int
 	// Evicted counts the pods this pass evicted.
 	Evicted int
-	// Blocked says, for pods whose eviction was refused (a PodDisruptionBudget
-	// allows no more disruptions), which pod and why, sorted.
-	Blocked []string
+	// Blocked are the pods whose eviction was refused (a PodDisruptionBudget
+	// allows no more disruptions, a guardrail waits for an approval), sorted
+	// by namespace and name.
+	Blocked []Blocked
+}
+
+// Blocked is a pod whose eviction was refused: which pod, whose it is and
+// why.
+type Blocked struct {
+	// Namespace and Name are the pod's.
+	Namespace, Name string
+	// Owner is the pod's controller as "<kind> <name>", e.g. "StatefulApp
+	// kv"; "" when nothing controls the pod.
+	Owner string
+	// Reason is the refusal's cause, e.g. the disruption budget it would
+	// violate.
+	Reason string
+}
+
+// Whose is the pod's controller, or says that there is none.
+func (b Blocked) Whose() string {
+	if b.Owner == "" {
+		return "no controller"
+	}
+	return b.Owner
+}
+
+// String reads "app/api-1 (ReplicaSet api-5d8f): <reason>".
+func (b Blocked) String() string {
+	return fmt.Sprintf("%s/%s (%s): %s", b.Namespace, b.Name, b.Whose(), b.Reason)
 }
 
 // Drained says whether the Node has nothing left to evict.
@@ -77,12 +106,14 @@ func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time
 			res.Evicted++
 		case apierrors.IsNotFound(err):
 		case apierrors.IsTooManyRequests(err):
-			res.Blocked = append(res.Blocked, fmt.Sprintf("%s/%s: %s", pod.Namespace, pod.Name, reason(err)))
+			res.Blocked = append(res.Blocked, Blocked{Namespace: pod.Namespace, Name: pod.Name, Owner: owner(pod), Reason: reason(err)})
 		default:
 			return res, fmt.Errorf("evicting pod %s/%s from node %s: %w", pod.Namespace, pod.Name, node.Name, err)
 		}
 	}
-	slices.Sort(res.Blocked)
+	slices.SortFunc(res.Blocked, func(a, b Blocked) int {
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+	})
 	return res, nil
 }
 
@@ -96,6 +127,14 @@ func mustLeave(pod *corev1.Pod) bool {
 	}
 	owner := metav1.GetControllerOf(pod)
 	return owner == nil || owner.Kind != "DaemonSet"
+}
+
+// owner is the pod's controller as "<kind> <name>", "" when none.
+func owner(pod *corev1.Pod) string {
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		return ref.Kind + " " + ref.Name
+	}
+	return ""
 }
 
 // stuck says whether a terminating pod is well past its deletion deadline

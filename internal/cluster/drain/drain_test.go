@@ -90,7 +90,19 @@ func TestPass(t *testing.T) {
 		},
 		"a refused eviction says which pod and why": {
 			node: ready, pod: pod("api", guarded),
-			want: Result{Remaining: 1, Blocked: []string{"app/api: The disruption budget api needs 2 healthy pods and has 2 currently"}},
+			want: Result{Remaining: 1, Blocked: []Blocked{{Namespace: "app", Name: "api",
+				Reason: "The disruption budget api needs 2 healthy pods and has 2 currently"}}},
+		},
+		"a refused eviction says whose the pod is": {
+			node: ready, pod: pod("kv-0", func(p *corev1.Pod) {
+				guarded(p)
+				p.OwnerReferences = []metav1.OwnerReference{
+					{APIVersion: "v1", Kind: "ConfigMap", Name: "settings", UID: "c"},
+					{APIVersion: "apps.strata.dev/v1alpha1", Kind: "StatefulApp", Name: "kv", UID: "u", Controller: new(true)},
+				}
+			}),
+			want: Result{Remaining: 1, Blocked: []Blocked{{Namespace: "app", Name: "kv-0", Owner: "StatefulApp kv",
+				Reason: "The disruption budget api needs 2 healthy pods and has 2 currently"}}},
 		},
 	}
 	for name, tc := range tests {
@@ -111,6 +123,20 @@ func TestPass(t *testing.T) {
 				t.Errorf("pod %s gone = %v, want %v (%v)", tc.pod.Name, gone, tc.wantGone, err)
 			}
 		})
+	}
+}
+
+func TestBlockedString(t *testing.T) {
+	for _, tc := range []struct {
+		b    Blocked
+		want string
+	}{
+		{Blocked{Namespace: "app", Name: "api-1", Owner: "ReplicaSet api-5d8f", Reason: "budget"}, "app/api-1 (ReplicaSet api-5d8f): budget"},
+		{Blocked{Namespace: "app", Name: "bare", Reason: "budget"}, "app/bare (no controller): budget"},
+	} {
+		if got := tc.b.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.b, got, tc.want)
+		}
 	}
 }
 

@@ -85,7 +85,8 @@ type overdueDrain struct {
 	disruption string
 	reason     string
 	started    time.Time
-	// blocked are the evictions a PodDisruptionBudget refused, "ns/pod: why".
+	// blocked are the refused evictions, "ns/pod (whose): why" (see
+	// describeBlocked).
 	blocked []string
 }
 

@@ -211,9 +211,9 @@ func TestNames(t *testing.T) {
 
 func TestPace(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	refused := drain.Result{Remaining: 3, Blocked: []string{"app/p: budget"}}
+	refused := drain.Result{Remaining: 3, Blocked: []drain.Blocked{{Namespace: "app", Name: "p", Reason: "budget"}}}
 	leaving := drain.Result{Remaining: 3}
-	partly := drain.Result{Remaining: 3, Evicted: 1, Blocked: []string{"app/p: budget"}}
+	partly := drain.Result{Remaining: 3, Evicted: 1, Blocked: []drain.Blocked{{Namespace: "app", Name: "p", Reason: "budget"}}}
 	steps := []struct {
 		res  drain.Result
 		want time.Duration

@@ -29,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/manager"
@@ -81,7 +82,11 @@ func TestClusterManager(t *testing.T) {
 	}
 	startKubeComponents(t, kubeconfig)
 	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS}})
+	// The namespace of an AppNamespace, labelled as its controller does: a
+	// blocked drain names the tenant.
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: appNS, Labels: map[string]string{
+		appsv1alpha1.AppNamespaceLabel: appNS, appsv1alpha1.AppLabel: "shop", appsv1alpha1.TenantLabel: string(appsv1alpha1.StatelessTenant),
+	}}})
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, clusterName+"-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster(clusterName, ns).Obj())
 
@@ -242,7 +247,10 @@ func TestClusterManager(t *testing.T) {
 		})
 		clock.advance(deadline + time.Second)
 		cond := waitCondition(t, c, metav1.ConditionFalse, fleetv1alpha1.DrainDeadlineExceededReason)
-		for _, want := range []string{"node " + stuck.Name, d, "hardware-repair", appNS + "/" + held.Name, "nothing is forced"} {
+		// It says which pod blocks the drain, whose it is (its controller
+		// and its tenant) and why.
+		for _, want := range []string{"node " + stuck.Name, d, "hardware-repair", "nothing is forced",
+			appNS + "/" + held.Name + " (ReplicaSet held-", "; tenant: AppNamespace app of app shop): ", "disruption budget"} {
 			if !strings.Contains(cond.Message, want) {
 				t.Errorf("condition message %q does not name %q", cond.Message, want)
 			}

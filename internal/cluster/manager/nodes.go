@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/drain"
@@ -301,8 +302,9 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 		return nodeResult{}, p.approve(ctx, open, fmt.Sprintf("node %s is drained", node.Name))
 	}
 	ds.pace(res, p.now)
-	out := nodeResult{draining: true, next: ds.next, overdue: p.overdue(ctx, node, open, ds, res.Blocked)}
-	if want := blockedAnnotation(res.Blocked); node.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != want {
+	blocked := p.describeBlocked(ctx, res.Blocked)
+	out := nodeResult{draining: true, next: ds.next, overdue: p.overdue(ctx, node, open, ds, blocked)}
+	if want := blockedAnnotation(blocked); node.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != want {
 		patched := node.DeepCopy()
 		nodeutil.SetAnnotation(patched, fleetv1alpha1.DrainBlockedAnnotation, want)
 		if _, err := p.patchNode(ctx, node, patched); err != nil {
@@ -310,6 +312,41 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 		}
 	}
 	return out, nil
+}
+
+// describeBlocked says, for each refused eviction, which pod, whose it is
+// (its controller, and the tenant of its namespace) and why, e.g. "kv/kv-0
+// (StatefulApp kv; tenant: AppNamespace kv of app kv): <reason>", so that
+// whoever reads a stalled drain knows whom to ask.
+func (p *clusterPass) describeBlocked(ctx context.Context, blocked []drain.Blocked) []string {
+	tenants := map[string]string{}
+	out := make([]string, 0, len(blocked))
+	for _, b := range blocked {
+		t, ok := tenants[b.Namespace]
+		if !ok {
+			t = p.tenant(ctx, b.Namespace)
+			tenants[b.Namespace] = t
+		}
+		out = append(out, fmt.Sprintf("%s/%s (%s; %s): %s", b.Namespace, b.Name, b.Whose(), t, b.Reason))
+	}
+	return out
+}
+
+// tenant names the tenant of a namespace: the AppNamespace the namespace
+// was made for, and its app, from the labels the AppNamespace controller
+// puts on it.
+func (p *clusterPass) tenant(ctx context.Context, namespace string) string {
+	ns := &metav1.PartialObjectMetadata{}
+	ns.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Namespace"))
+	if err := p.rc.APIReader.Get(ctx, client.ObjectKey{Name: namespace}, ns); err != nil {
+		log.FromContext(ctx).V(1).Info("Could not read the namespace of a pod that blocks a drain", "namespace", namespace, "error", err)
+		return "tenant unknown: " + err.Error()
+	}
+	an := ns.Labels[appsv1alpha1.AppNamespaceLabel]
+	if an == "" {
+		return "namespace " + namespace + " is no AppNamespace's"
+	}
+	return fmt.Sprintf("tenant: AppNamespace %s of app %s", an, ns.Labels[appsv1alpha1.AppLabel])
 }
 
 // overdue says whether the Node's drain has run past the deadline, and

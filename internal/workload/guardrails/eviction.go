@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
@@ -20,11 +21,13 @@ import (
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 )
 
-// podsResource and claimsResource are what the eviction check reads: the
-// metadata of the pod to evict (its labels and annotations) and of its PVC
-// (the operation Strata records there).
+// podsResource, appsResource and claimsResource are what the eviction
+// check reads: the metadata of the pod to evict (its labels, annotations and
+// owner), of the StatefulApp that controls it and of its PVC (the operation
+// Strata records there).
 var (
 	podsResource   = corev1.SchemeGroupVersion.WithResource("pods")
+	appsResource   = appsv1alpha1.GroupVersion.WithResource("statefulapps")
 	claimsResource = corev1.SchemeGroupVersion.WithResource("persistentvolumeclaims")
 )
 
@@ -35,7 +38,8 @@ var (
 const stopMargin = 2 * time.Second
 
 // evictionCreate judges an eviction (CREATE of pods/eviction): a pod of a
-// StatefulApp goes only with its shard manager's approval, which Strata
+// StatefulApp (one that a StatefulApp controls, see controllingApp; a label
+// alone does not make one) goes only with its shard manager's approval, which Strata
 // records on the pod as the StopApprovedAnnotation and, authoritatively, on
 // the pod's PVC as the operation record (OperationAnnotation). The pod and
 // the PVC are read here: the request's object is the Eviction, which
@@ -54,12 +58,22 @@ func (h *handler) evictionCreate(ctx context.Context, req admission.Request) adm
 		return tooManyRequests(fmt.Sprintf("%s%s: checking whether pod %s/%s%s may be evicted: reading it: %v; try again",
 			Prefix, StatefulEvictionRule, req.Namespace, req.Name, inCluster(h.cluster), err))
 	}
-	app := pod.Labels[appsv1alpha1.StatefulAppLabel]
-	if app == "" {
-		return admission.Allowed("not a pod of a StatefulApp")
-	}
 	if pod.DeletionTimestamp != nil {
 		return admission.Allowed("the pod is already being deleted")
+	}
+	app, notOurs, err := h.controllingApp(ctx, pod)
+	if err != nil {
+		return tooManyRequests(fmt.Sprintf("%s%s: checking whether pod %s/%s%s may be evicted: %v; try again",
+			Prefix, StatefulEvictionRule, req.Namespace, req.Name, inCluster(h.cluster), err))
+	}
+	if app == "" {
+		if _, labelled := pod.Labels[appsv1alpha1.StatefulAppLabel]; labelled {
+			// Anyone who may create pods may label one so: only a
+			// StatefulApp's own pods wait for its shard manager.
+			log.FromContext(ctx).Info("Allowed evicting a pod labelled as a StatefulApp's that no StatefulApp controls",
+				"pod", klog.KRef(req.Namespace, req.Name), "why", notOurs)
+		}
+		return admission.Allowed("not a pod of a StatefulApp: " + notOurs)
 	}
 	now := h.clock.Now()
 	a, problem := approvalProblem(&pod.ObjectMeta, app, now)
@@ -81,6 +95,68 @@ func (h *handler) evictionCreate(ctx context.Context, req admission.Request) adm
 	log.FromContext(ctx).Info("Denied evicting a StatefulApp pod without its shard manager's approval",
 		"pod", klog.KRef(req.Namespace, req.Name), "statefulApp", app, "problem", problem)
 	return tooManyRequests(evictionMessage(&pod.ObjectMeta, app, h.cluster, problem))
+}
+
+// controllingApp returns the name of the StatefulApp that controls the pod,
+// or "" and why none does. It reads the StatefulApp that the pod's
+// controller reference names; see ownedBy.
+func (h *handler) controllingApp(ctx context.Context, pod *metav1.PartialObjectMetadata) (string, string, error) {
+	ref := statefulAppRef(pod)
+	if ref == nil {
+		app, why := ownedBy(pod, nil)
+		return app, why, nil
+	}
+	app, err := h.md.Resource(appsResource).Namespace(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		app = nil
+	case err != nil:
+		return "", "", fmt.Errorf("reading StatefulApp %s, its controller: %w", ref.Name, err)
+	}
+	name, why := ownedBy(pod, app)
+	return name, why, nil
+}
+
+// statefulAppRef is the pod's controller reference when it names a
+// StatefulApp, nil otherwise.
+func statefulAppRef(pod *metav1.PartialObjectMetadata) *metav1.OwnerReference {
+	ref := metav1.GetControllerOfNoCopy(pod)
+	if ref == nil || ref.Kind != "StatefulApp" {
+		return nil
+	}
+	if gv, err := schema.ParseGroupVersion(ref.APIVersion); err != nil || gv.Group != appsv1alpha1.GroupVersion.Group {
+		return nil
+	}
+	return ref
+}
+
+// ownedBy decides whether the pod is a StatefulApp's, given the StatefulApp
+// its controller reference names (app; nil when there is none or no such
+// StatefulApp exists): it returns the app's name, or "" and why not. A pod
+// is a StatefulApp's only when the StatefulApp controls it (an owner
+// reference with controller: true, to that StatefulApp by UID, so not to a
+// deleted one of the same name) and lists it as the StatefulApp controller
+// does (it selects its pods by the StatefulApp label, and knows them by
+// their names, <app>-<ordinal>). Labels alone prove nothing: anyone who may
+// create a pod may copy them, and such a pod must not hold a Node's drain
+// hostage to a shard manager that never heard of it.
+func ownedBy(pod, app *metav1.PartialObjectMetadata) (string, string) {
+	ref := statefulAppRef(pod)
+	switch {
+	case ref == nil:
+		return "", "no StatefulApp is its controller (no owner reference with controller: true to a StatefulApp)"
+	case app == nil:
+		return "", fmt.Sprintf("its controller, StatefulApp %s, does not exist", ref.Name)
+	case app.UID != ref.UID:
+		return "", fmt.Sprintf("its controller is StatefulApp %s of UID %s, not the StatefulApp %s that exists (UID %s)",
+			ref.Name, ref.UID, app.Name, app.UID)
+	case pod.Labels[appsv1alpha1.StatefulAppLabel] != ref.Name:
+		return "", fmt.Sprintf("StatefulApp %s does not select it (its %s label is %q)",
+			ref.Name, appsv1alpha1.StatefulAppLabel, pod.Labels[appsv1alpha1.StatefulAppLabel])
+	case !statefulapp.IsPodName(ref.Name, pod.Name):
+		return "", fmt.Sprintf("StatefulApp %s does not list it: its pods are named %s-<ordinal>", ref.Name, ref.Name)
+	}
+	return ref.Name, ""
 }
 
 // tooManyRequests denies with code 429, what the Eviction API answers when

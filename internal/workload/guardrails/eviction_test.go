@@ -15,6 +15,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 
@@ -34,12 +35,40 @@ func makePod() *podMeta {
 	}}}
 }
 
-// ofKV makes it a pod of StatefulApp kv of the application owner.
+// kvUID is the UID of StatefulApp kv of namespace shop.
+const kvUID = "kv-uid"
+
+// makeApp is StatefulApp kv of namespace shop, as the webhook reads it.
+func makeApp(uid types.UID) *metav1.PartialObjectMetadata {
+	return &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "kv", UID: uid}}
+}
+
+// ofKV makes it a pod of StatefulApp kv of the application owner: labelled
+// as its controller labels its pods, and controlled by it.
 func (p *podMeta) ofKV(owner string) *podMeta {
+	return p.labelledKV(owner).owned("kv", kvUID, true)
+}
+
+// labelledKV labels it as a pod of StatefulApp kv of the application
+// owner, which anyone who may create a pod can do.
+func (p *podMeta) labelledKV(owner string) *podMeta {
 	p.Labels[appsv1alpha1.StatefulAppLabel] = "kv"
 	if owner != "" {
 		p.Labels[appsv1alpha1.AppLabel] = owner
 	}
+	return p
+}
+
+// owned adds an owner reference to StatefulApp app of UID uid.
+func (p *podMeta) owned(app string, uid types.UID, controller bool) *podMeta {
+	p.OwnerReferences = append(p.OwnerReferences, metav1.OwnerReference{
+		APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "StatefulApp", Name: app, UID: uid, Controller: ptr.To(controller),
+	})
+	return p
+}
+
+func (p *podMeta) named(name string) *podMeta {
+	p.Name = name
 	return p
 }
 
@@ -131,7 +160,10 @@ func TestEviction(t *testing.T) {
 		name        string
 		pod         *podMeta                      // nil: no such pod
 		pvc         *metav1.PartialObjectMetadata // data-kv-0; nil: no such PVC
+		app         *metav1.PartialObjectMetadata // StatefulApp kv; makeApp(kvUID) when nil
+		noApp       bool                          // no StatefulApp kv
 		getErr      error
+		appErr      error
 		pvcErr      error
 		op          admissionv1.Operation
 		subresource string
@@ -142,6 +174,14 @@ func TestEviction(t *testing.T) {
 		{name: "a pod of no StatefulApp", pod: makePod(), allowed: true},
 		{name: "a pod of a StatelessApp", pod: makePod().label(appsv1alpha1.StatelessAppLabel, "web"), allowed: true},
 		{name: "no such pod", allowed: true},
+		{name: "labelled as a StatefulApp's, by nothing controlled", pod: makePod().labelledKV("store"), allowed: true},
+		{name: "labelled as a StatefulApp's, its controller gone", pod: makePod().ofKV("store"), noApp: true, allowed: true},
+		{name: "labelled as a StatefulApp's, controlled by another of its name", pod: makePod().ofKV("store"), app: makeApp("new-uid"), allowed: true},
+		{
+			name: "the StatefulApp cannot be read", pod: makePod().ofKV("store"), appErr: errors.New("etcd is down"),
+			message: "strata-guardrail: stateful-eviction: checking whether pod shop/kv-0 of cluster workload-1 may be evicted: " +
+				"reading StatefulApp kv, its controller: etcd is down; try again",
+		},
 		{
 			name: "no approval", pod: makePod().ofKV("store"),
 			message: "strata-guardrail: stateful-eviction: pod kv-0 of StatefulApp kv (namespace shop of cluster workload-1) holds shards " +
@@ -269,7 +309,14 @@ func TestEviction(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			md := &fakeMetadata{t: t, objects: map[string]*metav1.PartialObjectMetadata{}, getErr: tc.getErr,
-				getErrs: map[string]error{"persistentvolumeclaims/shop/data-kv-0": tc.pvcErr}}
+				getErrs: map[string]error{"persistentvolumeclaims/shop/data-kv-0": tc.pvcErr, "statefulapps/shop/kv": tc.appErr}}
+			if !tc.noApp {
+				app := tc.app
+				if app == nil {
+					app = makeApp(kvUID)
+				}
+				md.objects["statefulapps/shop/kv"] = app
+			}
 			if tc.pod != nil {
 				md.objects["pods/"+tc.pod.Namespace+"/"+tc.pod.Name] = &tc.pod.PartialObjectMetadata
 			}
@@ -304,6 +351,71 @@ func TestEviction(t *testing.T) {
 			}
 			if !strings.Contains(resp.Result.Message, tc.contains) {
 				t.Errorf("message %q does not contain %q", resp.Result.Message, tc.contains)
+			}
+		})
+	}
+}
+
+// TestOwnedBy decides which pods are a StatefulApp's: only those it
+// controls and lists, whatever the labels.
+func TestOwnedBy(t *testing.T) {
+	cases := []struct {
+		name    string
+		pod     *podMeta
+		app     *metav1.PartialObjectMetadata // the StatefulApp the reference names; nil: none
+		wantApp string
+		wantWhy string
+	}{
+		{
+			name: "the label only", pod: makePod().labelledKV("store"), app: makeApp(kvUID),
+			wantWhy: "no StatefulApp is its controller (no owner reference with controller: true to a StatefulApp)",
+		},
+		{
+			name: "an owner reference that is not the controller", pod: makePod().labelledKV("store").owned("kv", kvUID, false), app: makeApp(kvUID),
+			wantWhy: "no StatefulApp is its controller (no owner reference with controller: true to a StatefulApp)",
+		},
+		{
+			name: "a controller reference to another kind", app: makeApp(kvUID),
+			pod: func() *podMeta {
+				p := makePod().labelledKV("store")
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "kv", UID: kvUID, Controller: ptr.To(true)}}
+				return p
+			}(),
+			wantWhy: "no StatefulApp is its controller (no owner reference with controller: true to a StatefulApp)",
+		},
+		{
+			name: "a controller reference to a StatefulApp of another group", app: makeApp(kvUID),
+			pod: func() *podMeta {
+				p := makePod().labelledKV("store")
+				p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "example.com/v1", Kind: "StatefulApp", Name: "kv", UID: kvUID, Controller: ptr.To(true)}}
+				return p
+			}(),
+			wantWhy: "no StatefulApp is its controller (no owner reference with controller: true to a StatefulApp)",
+		},
+		{
+			name: "a controller reference to a missing StatefulApp", pod: makePod().ofKV("store"),
+			wantWhy: "its controller, StatefulApp kv, does not exist",
+		},
+		{
+			name: "a controller reference to a StatefulApp of another UID", pod: makePod().ofKV("store"), app: makeApp("new-uid"),
+			wantWhy: "its controller is StatefulApp kv of UID kv-uid, not the StatefulApp kv that exists (UID new-uid)",
+		},
+		{
+			name: "controlled, but without the StatefulApp's label", pod: makePod().owned("kv", kvUID, true), app: makeApp(kvUID),
+			wantWhy: `StatefulApp kv does not select it (its apps.strata.dev/stateful-app label is "")`,
+		},
+		{
+			name: "controlled, but not named as its pods are", pod: makePod().ofKV("store").named("kv-extra"), app: makeApp(kvUID),
+			wantWhy: "StatefulApp kv does not list it: its pods are named kv-<ordinal>",
+		},
+		{name: "the real thing", pod: makePod().ofKV("store"), app: makeApp(kvUID), wantApp: "kv"},
+		{name: "the real thing, a high ordinal", pod: makePod().ofKV("store").named("kv-12"), app: makeApp(kvUID), wantApp: "kv"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			app, why := ownedBy(&tc.pod.PartialObjectMetadata, tc.app)
+			if diff := cmp.Diff([]string{tc.wantApp, tc.wantWhy}, []string{app, why}); diff != "" {
+				t.Errorf("ownedBy() (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -173,6 +173,15 @@ func makeNamespace(t *testing.T, c client.Client, name string) {
 	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
 }
 
+// makeAppNamespace creates the namespace of an AppNamespace of the tenant,
+// labelled as the AppNamespace controller labels it.
+func makeAppNamespace(t *testing.T, c client.Client, name string, tenant appsv1alpha1.TenantKind) {
+	t.Helper()
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+		appsv1alpha1.TenantLabel: string(tenant), appsv1alpha1.AppNamespaceLabel: name, appsv1alpha1.AppLabel: name,
+	}}})
+}
+
 func annotate(t *testing.T, c client.Client, obj client.Object) {
 	t.Helper()
 	before := obj.DeepCopyObject().(client.Object)
@@ -257,10 +266,11 @@ func TestGuardrails(t *testing.T) {
 		platform := &appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}}
 		wantDenied(t, "deleting the AppPlatform", c.Delete(ctx, platform, client.DryRunAll), "AppPlatform default is protected")
 
-		kv := makeStatefulApp("shop")
+		makeAppNamespace(t, c, "ledger", appsv1alpha1.StatefulTenant)
+		kv := makeStatefulApp("ledger")
 		testutil.MustCreate(t, c, kv)
 		wantDenied(t, "deleting a StatefulApp", c.Delete(ctx, kv), "delete-protection: StatefulApp kv is protected against deletion",
-			"`kubectl annotate statefulapps.apps.strata.dev kv -n shop strata.dev/allow-delete=true`")
+			"`kubectl annotate statefulapps.apps.strata.dev kv -n ledger strata.dev/allow-delete=true`")
 		annotate(t, c, kv)
 		wantAllowed(t, "deleting a StatefulApp with the override", c.Delete(ctx, kv))
 	})
@@ -577,15 +587,24 @@ func evict(ctx context.Context, c client.Client, pod *corev1.Pod, opts ...client
 // kubectl drain and Strata's drain call it.
 func testEvictions(t *testing.T, g *guarded) {
 	c, ctx := g.c, t.Context()
-	makeNamespace(t, c, "store")
-	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "cart",
-		Labels: map[string]string{appsv1alpha1.TenantLabel: string(appsv1alpha1.StatelessTenant)}}})
+	// store is the namespace of an AppNamespace of tenant stateful; cart
+	// one of tenant stateless.
+	makeAppNamespace(t, c, "store", appsv1alpha1.StatefulTenant)
+	makeAppNamespace(t, c, "cart", appsv1alpha1.StatelessTenant)
 	node := testutil.MakeNode("n1", "storage", "1").Obj()
 	testutil.MustCreate(t, c, node)
+	app := makeStatefulApp("store")
+	wantAllowed(t, "creating a StatefulApp in the namespace of a stateful AppNamespace", c.Create(ctx, app))
 
+	// kv is a pod of StatefulApp kv, which controls it.
 	kv := func(name string, annotations map[string]string) *corev1.Pod {
-		return makePod("store", name, map[string]string{appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "store"}, annotations)
+		pod := makePod("store", name, map[string]string{appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "store"}, annotations)
+		pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(app, appsv1alpha1.GroupVersion.WithKind("StatefulApp"))}
+		return pod
 	}
+	// bare is labelled like a pod of StatefulApp kv, which anyone who may
+	// create pods in the namespace can do, but nothing controls it.
+	bare := makePod("store", "kv-9", map[string]string{appsv1alpha1.StatefulAppLabel: "kv", appsv1alpha1.AppLabel: "store"}, nil)
 	opID := func(pod string) string { return "store/kv/" + pod + "/Evict/0a1b2c3d-1" }
 	approved := func(pod string, deadline time.Time) map[string]string {
 		return map[string]string{appsv1alpha1.StopApprovedAnnotation: opID(pod) + "@" + deadline.UTC().Format(time.RFC3339)}
@@ -618,6 +637,7 @@ func testEvictions(t *testing.T, g *guarded) {
 		kv("kv-1", approved("kv-1", inAnHour)),
 		kv("kv-2", approved("kv-2", aMinuteAgo)),
 		makePod("store", "web-0", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil),
+		bare,
 	}
 	for _, p := range pods {
 		testutil.MustCreate(t, c, p)
@@ -640,24 +660,26 @@ func testEvictions(t *testing.T, g *guarded) {
 		t.Errorf("the denial is not a 429, which drains take as blocked: %v", err)
 	}
 
-	// A drain pass evicts what may go and reports the rest as blocked, with
-	// the guardrail's message.
+	// A drain pass evicts what may go, the bare pod labelled like kv's
+	// included, and reports the rest as blocked, with the guardrail's
+	// message and whose they are.
 	res, err := drain.Pass(ctx, c, node, time.Now())
 	if err != nil {
 		t.Fatalf("drain pass: %v", err)
 	}
-	if res.Evicted != 2 || res.Remaining != 4 || len(res.Blocked) != 2 {
-		t.Fatalf("drain pass: %+v; want kv-1 (approved) and web-0 evicted, kv-0 and kv-2 blocked", res)
+	if res.Evicted != 3 || res.Remaining != 5 || len(res.Blocked) != 2 {
+		t.Fatalf("drain pass: %+v; want kv-1 (approved), web-0 and the bare kv-9 evicted, kv-0 and kv-2 blocked", res)
 	}
-	for i, want := range []string{"store/kv-0: ", "store/kv-2: "} {
-		if !strings.HasPrefix(res.Blocked[i], want) || !strings.Contains(res.Blocked[i], "strata-guardrail: stateful-eviction: ") {
-			t.Errorf("blocked[%d] = %q, want %s... with the guardrail's message", i, res.Blocked[i], want)
+	for i, want := range []string{"kv-0", "kv-2"} {
+		b := res.Blocked[i]
+		if b.Name != want || b.Owner != "StatefulApp kv" || !strings.Contains(b.Reason, "strata-guardrail: stateful-eviction: ") {
+			t.Errorf("blocked[%d] = %+v, want %s of StatefulApp kv with the guardrail's message", i, b, want)
 		}
 	}
-	if !strings.Contains(res.Blocked[1], "the approval of operation store/kv/kv-2/Evict/0a1b2c3d-1 expired at ") {
+	if !strings.Contains(res.Blocked[1].Reason, "the approval of operation store/kv/kv-2/Evict/0a1b2c3d-1 expired at ") {
 		t.Errorf("the expired approval is not named: %s", res.Blocked[1])
 	}
-	for _, p := range pods[1:2] {
+	for _, p := range []*corev1.Pod{pods[1], bare} {
 		got := &corev1.Pod{}
 		if err := c.Get(ctx, client.ObjectKeyFromObject(p), got); client.IgnoreNotFound(err) != nil || (err == nil && got.DeletionTimestamp == nil) {
 			t.Errorf("pod %s was not evicted: %v", p.Name, err)
@@ -695,21 +717,44 @@ func testEvictions(t *testing.T, g *guarded) {
 	wantDenied(t, "creating a StatefulApp in a stateless namespace", c.Create(ctx, makeStatefulApp("cart")),
 		"stateful-namespace: StatefulApp kv cannot be created in namespace cart, an app namespace of tenant stateless",
 		"AppNamespace of tenant stateful")
-	wantAllowed(t, "creating a StatefulApp in a namespace without a tenant", c.Create(ctx, makeStatefulApp("store")))
+	makeNamespace(t, c, "loose")
+	wantDenied(t, "creating a StatefulApp in a namespace of no AppNamespace", c.Create(ctx, makeStatefulApp("loose")),
+		"stateful-namespace: StatefulApp kv cannot be created in namespace loose, which is no app namespace of tenant stateful",
+		"AppNamespace of tenant stateful")
 
-	// failurePolicy Fail: with the webhook down, no eviction in a checked
-	// namespace passes; those of stateless tenants' namespaces do.
+	// failurePolicy Fail, in the namespaces of stateful tenants only: with
+	// the webhook down, no eviction there passes; those of every other
+	// namespace do, kube-system's even when labelled as a stateful
+	// tenant's, and those of namespaces that Strata did not make.
 	g.stopWebhook()
-	stateful := kv("kv-3", approved("kv-3", time.Now().Add(time.Hour)))
-	stateless := makePod("cart", "web-1", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil)
-	for _, p := range []*corev1.Pod{stateful, stateless} {
-		testutil.MustCreate(t, c, p)
+	kubeSystem := &corev1.Namespace{}
+	if err := c.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, kubeSystem); err != nil {
+		t.Fatal(err)
 	}
+	patch = client.MergeFrom(kubeSystem.DeepCopy())
+	kubeSystem.Labels[appsv1alpha1.TenantLabel] = string(appsv1alpha1.StatefulTenant)
+	kubeSystem.Labels[appsv1alpha1.AppNamespaceLabel] = metav1.NamespaceSystem
+	if err := c.Patch(ctx, kubeSystem, patch); err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "unmanaged",
+		Labels: map[string]string{appsv1alpha1.TenantLabel: string(appsv1alpha1.StatefulTenant)}}})
+	stateful := kv("kv-3", approved("kv-3", time.Now().Add(time.Hour)))
+	testutil.MustCreate(t, c, stateful)
 	err = evict(ctx, c, stateful)
 	if err == nil || !strings.Contains(err.Error(), `failed calling webhook "pod-eviction.guardrails.strata.dev"`) {
 		t.Errorf("evicting a StatefulApp pod with the webhook down: %v, want refused", err)
 	}
-	wantAllowed(t, "evicting a pod of a stateless tenant with the webhook down", evict(ctx, c, stateless))
+	kvLabels := map[string]string{appsv1alpha1.StatefulAppLabel: "kv"}
+	for what, pod := range map[string]*corev1.Pod{
+		"a pod of a stateless tenant":                            makePod("cart", "web-1", map[string]string{appsv1alpha1.StatelessAppLabel: "web"}, nil),
+		"a pod of kube-system":                                   makePod(metav1.NamespaceSystem, "dns-0", kvLabels, nil),
+		"a pod of a namespace Strata does not manage":            makePod("loose", "kv-0", kvLabels, nil),
+		"a pod of a namespace labelled stateful by someone else": makePod("unmanaged", "kv-0", kvLabels, nil),
+	} {
+		testutil.MustCreate(t, c, pod)
+		wantAllowed(t, "evicting "+what+" with the webhook down", evict(ctx, c, pod))
+	}
 }
 
 func deleteCRDWithPool(ctx context.Context, c client.Client) error {

@@ -52,9 +52,9 @@ const (
 	// StatefulEvictionRule: a pod of a StatefulApp is evicted only with its
 	// shard manager's approval (the pod's StopApprovedAnnotation, unexpired).
 	StatefulEvictionRule = "stateful-eviction"
-	// StatefulNamespaceRule: a StatefulApp is not created in an app
-	// namespace of a stateless or batch tenant, whose evictions the
-	// stateful-eviction webhook does not see.
+	// StatefulNamespaceRule: a StatefulApp is created only in the namespace
+	// of an AppNamespace of tenant stateful, the only namespaces whose
+	// evictions the stateful-eviction webhook sees.
 	StatefulNamespaceRule = "stateful-namespace"
 )
 
@@ -366,11 +366,10 @@ func rolloutBounds() Policy {
 	return policy(RolloutBoundsPolicy, spec, true)
 }
 
-// statefulNamespace denies CREATE of a StatefulApp in a namespace labelled
-// as an app namespace of a stateless or batch tenant: the eviction webhook
-// skips those namespaces (statelessTenants), so the pods of a StatefulApp
-// there could be evicted without the shard manager's approval. Namespaces
-// of stateful tenants, and namespaces without the label, are fine.
+// statefulNamespace denies CREATE of a StatefulApp anywhere but in the
+// namespace of an AppNamespace of tenant stateful: the eviction webhook sees
+// those namespaces only (statefulNamespaces), so the pods of a StatefulApp
+// elsewhere could be evicted without the shard manager's approval.
 func statefulNamespace() Policy {
 	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
 		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
@@ -378,18 +377,19 @@ func statefulNamespace() Policy {
 			resources(appsv1alpha1.GroupVersion.Group, "statefulapps"),
 		}, admissionregistrationv1.Create)},
 		Variables: []admissionregistrationv1.Variable{
-			{Name: "tenant", Expression: `namespaceObject != null && has(namespaceObject.metadata.labels) && ` +
-				`'` + appsv1alpha1.TenantLabel + `' in namespaceObject.metadata.labels ? ` +
-				`namespaceObject.metadata.labels['` + appsv1alpha1.TenantLabel + `'] : ''`},
+			{Name: "labels", Expression: `namespaceObject != null && has(namespaceObject.metadata.labels) ? namespaceObject.metadata.labels : {}`},
+			{Name: "tenant", Expression: `'` + appsv1alpha1.TenantLabel + `' in variables.labels ? variables.labels['` + appsv1alpha1.TenantLabel + `'] : ''`},
 		},
 		Validations: []admissionregistrationv1.Validation{{
-			Expression: `!(variables.tenant in ['` + strings.Join(statelessTenants, `', '`) + `'])`,
+			Expression: `variables.tenant == '` + string(appsv1alpha1.StatefulTenant) + `' && '` + appsv1alpha1.AppNamespaceLabel + `' in variables.labels && ` +
+				`!(object.metadata.namespace in ['` + strings.Join(systemNamespaces, `', '`) + `'])`,
 			MessageExpression: `'` + Prefix + StatefulNamespaceRule + `: StatefulApp ' + object.metadata.name + ` +
-				`' cannot be created in namespace ' + object.metadata.namespace + ', an app namespace of tenant ' + variables.tenant + ` +
-				`' (` + appsv1alpha1.TenantLabel + `), where the evictions of pods are not checked against the shard manager\'s approval. ' + ` +
+				`' cannot be created in namespace ' + object.metadata.namespace + ` +
+				`(variables.tenant != '' ? ', an app namespace of tenant ' + variables.tenant + ' (` + appsv1alpha1.TenantLabel + `)' : ', which is no app namespace of tenant stateful') + ` +
+				`': the evictions of pods are checked against the shard manager\'s approval only in the namespaces of AppNamespaces of tenant stateful. ' + ` +
 				`'Create it in the namespace of an AppNamespace of tenant stateful (spec.tenant: stateful).'`,
-			Message: Prefix + StatefulNamespaceRule + ": a StatefulApp cannot be created in an app namespace of a stateless or batch tenant; " +
-				"create it in the namespace of an AppNamespace of tenant stateful.",
+			Message: Prefix + StatefulNamespaceRule + ": a StatefulApp is created only in the namespace of an AppNamespace of tenant stateful, " +
+				"where the evictions of its pods are checked against its shard manager's approval.",
 			Reason: ptr.To(metav1.StatusReasonForbidden),
 		}},
 	}

@@ -154,16 +154,23 @@ func TestEvictionWebhook(t *testing.T) {
 	if diff := cmp.Diff(want, hook.Rules); diff != "" {
 		t.Errorf("rules (-want +got):\n%s", diff)
 	}
-	// Every namespace but those of stateless and batch tenants: a namespace
-	// without the label is checked.
-	wantSelector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: "apps.strata.dev/tenant", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"stateless", "batch"},
-	}}}
+	// The namespaces of stateful AppNamespaces only, never Kubernetes' or
+	// Strata's own, nor one Strata did not make: an outage of the webhook
+	// blocks no other drain.
+	wantSelector := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+		{Key: "apps.strata.dev/tenant", Operator: metav1.LabelSelectorOpIn, Values: []string{"stateful"}},
+		{Key: "apps.strata.dev/app-namespace", Operator: metav1.LabelSelectorOpExists},
+		{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn,
+			Values: []string{"kube-system", "kube-public", "kube-node-lease", "strata-system"}},
+	}}
 	if diff := cmp.Diff(wantSelector, hook.NamespaceSelector); diff != "" {
 		t.Errorf("namespaceSelector (-want +got):\n%s", diff)
 	}
 	if hook.ObjectSelector != nil || len(hook.MatchConditions) != 0 {
 		t.Errorf("objectSelector %v, matchConditions %v: the Eviction carries none of the pod's labels", hook.ObjectSelector, hook.MatchConditions)
+	}
+	if *hook.FailurePolicy != admissionregistrationv1.Fail {
+		t.Errorf("failurePolicy %s, want Fail: no StatefulApp pod goes unchecked", *hook.FailurePolicy)
 	}
 }
 

@@ -5,11 +5,13 @@ package guardrails
 // metadata straight from the API server: a CRD's delete is checked by
 // listing one object of that CRD, whatever its group, hence list on every
 // resource (metadata only, one item, but RBAC cannot say so); an eviction
-// reads the pod and its PVCs, a scale the Deployment or ReplicaSet. At
+// reads the pod, the StatefulApp that controls it and its PVC, a scale the
+// Deployment or ReplicaSet. At
 // start, `strata serve webhook` writes its CA into the caBundle of its own
 // webhook configurations, and of those alone.
 
 // +kubebuilder:rbac:groups=*,resources=*,verbs=list
 // +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=statefulapps,verbs=get
 // +kubebuilder:rbac:groups=apps,resources=deployments;replicasets,verbs=get
 // +kubebuilder:rbac:groups=admissionregistration.k8s.io,resources=validatingwebhookconfigurations,verbs=get;update;patch,resourceNames=strata-hub-guardrails;strata-workload-guardrails

@@ -74,24 +74,34 @@ func crdDelete(baseURL string, caBundle []byte) admissionregistrationv1.Validati
 	return hook
 }
 
-// statelessTenants are the tenants of app namespaces that hold no
-// StatefulApp (the stateful-namespace policy keeps them out): the eviction
-// check is not called for their pods.
-var statelessTenants = []string{string(appsv1alpha1.StatelessTenant), string(appsv1alpha1.BatchTenant)}
+// statefulNamespaces selects the namespaces that the AppNamespace controller
+// made for AppNamespaces of tenant stateful (it labels them with the tenant
+// and the AppNamespace), and never Kubernetes' or Strata's own, whatever
+// their labels: the only namespaces where StatefulApps live (the
+// stateful-namespace policy).
+var statefulNamespaces = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+	{Key: appsv1alpha1.TenantLabel, Operator: metav1.LabelSelectorOpIn, Values: []string{string(appsv1alpha1.StatefulTenant)}},
+	{Key: appsv1alpha1.AppNamespaceLabel, Operator: metav1.LabelSelectorOpExists},
+	{Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpNotIn, Values: systemNamespaces},
+}}
 
-// eviction calls url on CREATE of pods/eviction. The webhook cannot select
-// by the pod's labels (an objectSelector of a subresource request sees the
-// Eviction, which has none), so it is called for every eviction but those
-// of namespaces of stateless and batch tenants, and reads the pod itself.
-// It fails closed: while Strata's webhook server is down, evictions in the
-// other namespaces are refused, so no StatefulApp pod goes unchecked.
+// eviction calls url on CREATE of pods/eviction in the namespaces of
+// stateful tenants (statefulNamespaces). The webhook cannot select by the
+// pod's labels (an objectSelector of a subresource request sees the
+// Eviction, which has none), so it is called for every eviction there and
+// reads the pod itself.
+//
+// It fails closed, in those namespaces only: while Strata's webhook server
+// is down, their pods are not evicted, so no StatefulApp pod goes unchecked
+// (an eviction let through then could take a shard below its quorum). The
+// price is that a drain of a Node with such pods waits for the webhook to
+// come back, as it waits for a PodDisruptionBudget; the drains of Nodes
+// without pods of stateful tenants, kube-system's included, never call it.
 func eviction(baseURL string, caBundle []byte) admissionregistrationv1.ValidatingWebhook {
 	hook := webhook("pod-eviction.guardrails.strata.dev", strings.TrimSuffix(baseURL, "/")+EvictionPath, caBundle, "", "pods/eviction")
 	hook.Rules[0].Operations = []admissionregistrationv1.OperationType{admissionregistrationv1.Create}
 	hook.Rules[0].Scope = ptr.To(admissionregistrationv1.NamespacedScope)
-	hook.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
-		Key: appsv1alpha1.TenantLabel, Operator: metav1.LabelSelectorOpNotIn, Values: statelessTenants,
-	}}}
+	hook.NamespaceSelector = statefulNamespaces.DeepCopy()
 	return hook
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -173,9 +174,16 @@ func TestInstall(t *testing.T) {
 		if want := "provisioner kubernetes.io/no-provisioner, reclaimPolicy Delete, volumeBindingMode WaitForFirstConsumer, label workload"; got != want {
 			t.Errorf("StorageClass local-ssd: %s, want %s", got, want)
 		}
-		// The StatefulApp CRD defaults its claims' class to it.
+		// The StatefulApp CRD defaults its claims' class to it. StatefulApps
+		// live in the namespaces of stateful AppNamespaces only.
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "kv", Labels: map[string]string{
+			appsv1alpha1.TenantLabel: string(appsv1alpha1.StatefulTenant), appsv1alpha1.AppNamespaceLabel: "kv",
+		}}}
+		if err := c.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
 		app := &appsv1alpha1.StatefulApp{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "kv"},
 			Spec: appsv1alpha1.StatefulAppSpec{
 				Application: "kv", Version: "1.0", Replicas: 1,
 				Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},

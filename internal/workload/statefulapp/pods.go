@@ -45,6 +45,12 @@ func ClaimName(pod string) string {
 	return claimPrefix + pod
 }
 
+// IsPodName says whether name is that of a pod of app, <app>-<ordinal>: the
+// controller knows its pods by these names (the eviction guardrail asks).
+func IsPodName(app, name string) bool {
+	return ordinalOf(app, name) >= 0
+}
+
 // ordinalOf is the ordinal of a pod of app named name, -1 when the name is
 // not <app>-<ordinal>.
 func ordinalOf(app, name string) int {
