@@ -125,7 +125,7 @@ func TestServe(t *testing.T) {
 			Application: "kv", Version: "1.0", Replicas: 3,
 			Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 			Storage:      appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
-			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7480"},
+			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7480", Transport: appsv1alpha1.TransportPlaintext},
 		},
 	})
 	// kv-5 is a pod past the StatefulApp's replicas (a scale-down under way):
