@@ -49,7 +49,8 @@ func (o ServerOptions) Validate() error {
 		return errors.Join(append(errs, fmt.Errorf("--listen %q is not host:port: %w", o.Address, err))...)
 	}
 	ip := net.ParseIP(host)
-	if !(host == "localhost" || (ip != nil && ip.IsLoopback()) || o.Insecure) {
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && !o.Insecure {
 		errs = append(errs, fmt.Errorf("--listen %s is not a loopback address: the reference store authenticates no client; give --insecure to accept anyone", o.Address))
 	}
 	return errors.Join(errs...)

@@ -708,13 +708,9 @@ func (r *Reconciler) forgetOperation(id string) {
 // forget drops the retries of the operations whose id starts with prefix
 // (<namespace>/<app>/: those of an app that is gone).
 func (r *Reconciler) forget(prefix string) {
+	r.forgetRetries(prefix)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for id := range r.retries {
-		if strings.HasPrefix(id, prefix) {
-			delete(r.retries, id)
-		}
-	}
 	for id := range r.heard {
 		if strings.HasPrefix(id, prefix) {
 			delete(r.heard, id)
