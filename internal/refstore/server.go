@@ -2,12 +2,14 @@ package refstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -25,23 +27,37 @@ const DefaultAddress = "127.0.0.1:7480"
 type ServerOptions struct {
 	// Address is host:port to listen on; port 0 picks a free one.
 	Address string
-	// Insecure allows a non-loopback address: the store serves without TLS
-	// or authentication.
+	// Insecure allows a non-loopback address: the store authenticates no
+	// client (and serves without TLS unless CertFile is set).
 	Insecure bool
+	// CertFile and KeyFile, both or neither, are the PEM serving
+	// certificate (chain) and its key: with them the store serves TLS only,
+	// and a StatefulApp dials it with spec.shardManager.transport TLS and
+	// the CA that issued the certificate.
+	CertFile, KeyFile string
 }
 
-// Validate keeps the store on loopback unless told otherwise.
+// Validate keeps the store on loopback unless told otherwise, and wants
+// a certificate and its key together.
 func (o ServerOptions) Validate() error {
+	var errs []error
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		errs = append(errs, fmt.Errorf("--tls-cert-file %q and --tls-key-file %q: give both (TLS) or neither (plaintext)", o.CertFile, o.KeyFile))
+	}
 	host, _, err := net.SplitHostPort(o.Address)
 	if err != nil {
-		return fmt.Errorf("--listen %q is not host:port: %w", o.Address, err)
+		return errors.Join(append(errs, fmt.Errorf("--listen %q is not host:port: %w", o.Address, err))...)
 	}
 	ip := net.ParseIP(host)
-	if host == "localhost" || (ip != nil && ip.IsLoopback()) || o.Insecure {
-		return nil
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if !loopback && !o.Insecure {
+		errs = append(errs, fmt.Errorf("--listen %s is not a loopback address: the reference store authenticates no client; give --insecure to accept anyone", o.Address))
 	}
-	return fmt.Errorf("--listen %s is not a loopback address: the reference store serves without TLS or authentication; give --insecure to accept anyone", o.Address)
+	return errors.Join(errs...)
 }
+
+// TLS says whether the server serves TLS.
+func (o ServerOptions) TLS() bool { return o.CertFile != "" }
 
 // Server serves a store's ShardManagerService and RefStoreService, the
 // gRPC health service and reflection on one port.
@@ -60,11 +76,19 @@ func NewServer(store *Store, o ServerOptions) (*Server, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
+	var opts []grpc.ServerOption
+	if o.TLS() {
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("loading the serving certificate %s and key %s: %w", o.CertFile, o.KeyFile, err)
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+	}
 	lis, err := net.Listen("tcp", o.Address)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", o.Address, err)
 	}
-	s := &Server{grpc: grpc.NewServer(), health: health.NewServer(), listener: lis}
+	s := &Server{grpc: grpc.NewServer(opts...), health: health.NewServer(), listener: lis}
 	shardmanagerv1.RegisterShardManagerServiceServer(s.grpc, &shardManagerServer{store: store})
 	refstorev1.RegisterRefStoreServiceServer(s.grpc, &kvServer{store: store})
 	healthpb.RegisterHealthServer(s.grpc, s.health)

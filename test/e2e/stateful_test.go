@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,6 +28,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/workload/guardrails"
 	refstorev1 "github.com/strata-dev/strata/proto/strata/refstore/v1"
 )
 
@@ -52,12 +54,16 @@ spec:
   replicas: 3
   resources: {cpu: "2", memory: 8Gi}
   storage: {size: 100Gi}
-  shardManager: {endpoint: "%s"}
+  shardManager:
+    endpoint: "%s"
+    transport: TLS
+    tls: {caSecretRef: {name: kv-shard-manager-ca}}
 `
 
 // TestStatefulApps runs the reference key-value store (30 shards, 3
 // replicas) as a StatefulApp in the local datacenter, with a client writing
-// and reading throughout: a MaintenanceRollout over its Nodes (strata killed
+// and reading throughout, its shard manager dialled over TLS with the CA
+// of a Secret in the app's namespace: a MaintenanceRollout over its Nodes (strata killed
 // and started again in the middle), a rolling update and a canary lose no
 // acknowledged write and never leave a shard with fewer than 2 in-sync
 // replicas; a plain eviction is refused, while a bare pod labelled like the
@@ -86,13 +92,29 @@ func TestStatefulApps(t *testing.T) {
 		return meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition), conditionsOf(an.Status.Conditions)
 	})
 
-	store := startRefstore(t, bin, wl)
+	// The store serves TLS with a certificate for 127.0.0.1; its CA goes
+	// into the Secret the StatefulApp names, as a tenant would put it.
+	certs := t.TempDir()
+	ca, certFile, keyFile, err := guardrails.Certificates(certs, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(certs, "shard-manager-ca.pem")
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kubectl(wl, "-n", "kv", "create", "secret", "generic", "kv-shard-manager-ca", "--from-file=ca.crt="+caFile)
+	store := startRefstore(t, bin, wl, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
 	runKubectlApply(t, bin, wl, fmt.Sprintf(kvApp, store.addr))
 	wc := appsClient(t, wl)
 	waitStateful(t, wc, 3*time.Minute, "3 pods Ready", func(a *appsv1alpha1.StatefulApp) bool {
 		return a.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
 	})
-	conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("the shard manager's CA does not parse")
+	}
+	conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +206,17 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 		if !apierrors.IsNotFound(err) {
 			t.Errorf("the bare pod labelled like kv's on node %s outlived the rollout: %v", free[1], err)
 		}
+		// Every approval came over TLS, and the app says so.
+		app := &appsv1alpha1.StatefulApp{}
+		if err := wc.Get(t.Context(), client.ObjectKey{Namespace: "kv", Name: "kv"}, app); err != nil {
+			t.Fatal(err)
+		}
+		c := meta.FindStatusCondition(app.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
+		if app.Status.ShardManagerTransport != appsv1alpha1.TransportTLS || c == nil || c.Reason != appsv1alpha1.ShardManagerAnsweredReason ||
+			!strings.Contains(c.Message, "over TLS") {
+			t.Errorf("transport %q, ShardManagerReachable %+v; want TLS, answered over TLS", app.Status.ShardManagerTransport, c)
+		}
+		t.Log(kubectl(wl, "get", "stapp", "-n", "kv"))
 	})
 
 	t.Run("a rolling update, then a canary of one pod", func(t *testing.T) {
@@ -315,10 +348,10 @@ func bareLookalike(name, node string) *corev1.Pod {
 	}
 }
 
-func startRefstore(t *testing.T, bin, kubeconfig string) *refstoreProcess {
+func startRefstore(t *testing.T, bin, kubeconfig string, flags ...string) *refstoreProcess {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(bin, "strata"), "refstore", "serve", "--kubeconfig", kubeconfig,
-		"--namespace", "kv", "--app", "kv", "--listen", "127.0.0.1:0", "--restart-hold", "0s")
+	cmd := exec.Command(filepath.Join(bin, "strata"), append([]string{"refstore", "serve", "--kubeconfig", kubeconfig,
+		"--namespace", "kv", "--app", "kv", "--listen", "127.0.0.1:0", "--restart-hold", "0s"}, flags...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -35,6 +35,20 @@ const (
 	// ShardManagerNotAskedReason: no operation has needed the shard
 	// manager since the controller started (ShardManagerReachable Unknown).
 	ShardManagerNotAskedReason = "NotAsked"
+	// ShardManagerCAUnavailableReason: the CA that spec.shardManager.tls
+	// names cannot be read: the Secret or its key is missing, or it holds
+	// no PEM certificate. The message names the Secret and key. Nothing is
+	// dialled (never in plaintext instead); operations wait.
+	ShardManagerCAUnavailableReason = "CAUnavailable"
+	// ShardManagerTLSHandshakeFailedReason: the shard manager was reached
+	// but the TLS handshake failed (its certificate does not chain to the
+	// CA, names another server, or it does not speak TLS). Operations wait.
+	ShardManagerTLSHandshakeFailedReason = "TLSHandshakeFailed"
+	// ShardManagerTransportInvalidReason: the spec names no transport (an
+	// app stored before spec.shardManager.transport existed), or TLS
+	// without a CA, or Plaintext with one: nothing is dialled until it
+	// says TLS or Plaintext, consistently.
+	ShardManagerTransportInvalidReason = "TransportInvalid"
 )
 
 // Well-known annotations of a StatefulApp's pods.
@@ -93,7 +107,59 @@ type PodOperation struct {
 	Since metav1.Time `json:"since,omitempty"`
 }
 
+// ShardManagerTransport is how Strata's calls reach the shard manager.
+// +kubebuilder:validation:Enum=TLS;Plaintext
+type ShardManagerTransport string
+
+// Transports of the shard-manager protocol.
+const (
+	// TransportTLS: Strata dials the shard manager over TLS and verifies its
+	// certificate against the CA that spec.shardManager.tls names.
+	TransportTLS ShardManagerTransport = "TLS"
+	// TransportPlaintext: Strata dials the shard manager without TLS; anyone
+	// on the path reads and may forge its answers (approvals included).
+	TransportPlaintext ShardManagerTransport = "Plaintext"
+)
+
+// DefaultCAKey is the key of the CA in the Secret that
+// spec.shardManager.tls.caSecretRef names, unless it says another (the key
+// cert-manager writes the issuing CA under).
+const DefaultCAKey = "ca.crt"
+
+// SecretKeyRef names a key of a Secret in the StatefulApp's namespace.
+type SecretKeyRef struct {
+	// name of the Secret, in the StatefulApp's namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key of the PEM-encoded CA certificate(s) in the Secret's data.
+	// +optional
+	// +kubebuilder:default=ca.crt
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// ShardManagerTLS is how Strata verifies the shard manager's certificate.
+type ShardManagerTLS struct {
+	// caSecretRef names the Secret (in the app's namespace) and key holding
+	// the PEM CA certificate(s) the shard manager's certificate must chain
+	// to. Strata watches it: a rotated CA is used from the next call on.
+	// +required
+	CASecretRef SecretKeyRef `json:"caSecretRef"`
+	// serverName the shard manager's certificate must be valid for; empty:
+	// the endpoint's host.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ServerName string `json:"serverName,omitempty"`
+}
+
 // ShardManager is how Strata reaches the app's shard manager.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.transport) || self.transport != 'TLS' || has(self.tls)",message="spec.shardManager.tls (caSecretRef) is required when spec.shardManager.transport is TLS",fieldPath=".tls"
+// +kubebuilder:validation:XValidation:rule="!has(self.transport) || self.transport != 'Plaintext' || !has(self.tls)",message="spec.shardManager.tls must not be set when spec.shardManager.transport is Plaintext: choose one",fieldPath=".tls"
 type ShardManager struct {
 	// endpoint is the shard manager's gRPC address (host:port), serving
 	// strata.shardmanager.v1.ShardManagerService.
@@ -101,6 +167,18 @@ type ShardManager struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Endpoint string `json:"endpoint"`
+
+	// transport is how Strata dials the endpoint, stated explicitly: TLS
+	// (with tls.caSecretRef, the CA that verifies the shard manager) or
+	// Plaintext (no TLS: anyone on the network path can read and forge the
+	// shard manager's answers, approvals included). There is no default.
+	// +required
+	Transport ShardManagerTransport `json:"transport"`
+
+	// tls says how the shard manager's certificate is verified; required
+	// with transport TLS, refused with Plaintext.
+	// +optional
+	TLS *ShardManagerTLS `json:"tls,omitempty"`
 
 	// callTimeoutSeconds bounds each call; a call that times out is no
 	// answer (the operation waits), never an approval.
@@ -240,6 +318,11 @@ type StatefulAppStatus struct {
 	// +listMapKey=name
 	// +kubebuilder:validation:MaxItems=1000
 	Pods []StatefulPodStatus `json:"pods,omitempty"`
+	// shardManagerTransport is how Strata dials the shard manager: TLS or
+	// Plaintext (as spec.shardManager.transport says; empty while the spec
+	// names none).
+	// +optional
+	ShardManagerTransport ShardManagerTransport `json:"shardManagerTransport,omitempty"`
 	// conditions: Ready, Progressing, ShardManagerReachable.
 	// +optional
 	// +listType=map
@@ -261,6 +344,7 @@ type StatefulAppStatus struct {
 // +kubebuilder:printcolumn:name="Replicas",type=integer,JSONPath=`.spec.replicas`
 // +kubebuilder:printcolumn:name="Ready",type=integer,JSONPath=`.status.readyReplicas`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Transport",type=string,JSONPath=`.status.shardManagerTransport`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type StatefulApp struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -120,7 +120,7 @@ func makeStatefulApp(name string, replicas int32) *statefulAppWrapper {
 			Application: name, Version: "1.0", Replicas: replicas, Port: 8080,
 			Resources:               appsv1alpha1.Resources{CPU: resource.MustParse("2"), Memory: resource.MustParse("8Gi")},
 			Storage:                 appsv1alpha1.Storage{Size: resource.MustParse("500Gi"), StorageClassName: appsv1alpha1.LocalSSDStorageClass},
-			ShardManager:            appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443", CallTimeoutSeconds: 5, ApprovalSeconds: 300},
+			ShardManager:            appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443", Transport: appsv1alpha1.TransportPlaintext, CallTimeoutSeconds: 5, ApprovalSeconds: 300},
 			MaxConcurrentOperations: 1,
 		},
 		Status: appsv1alpha1.StatefulAppStatus{ObservedGeneration: 1, Replicas: replicas},

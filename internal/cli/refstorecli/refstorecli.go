@@ -36,6 +36,7 @@ type serveFlags struct {
 	shards, replication, minInSync      int
 	listen                              string
 	insecure                            bool
+	tlsCertFile, tlsKeyFile             string
 	restartHold, approvalGrace, catchUp time.Duration
 }
 
@@ -51,10 +52,14 @@ func (f *serveFlags) validate() error {
 	if err := opts.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := (refstore.ServerOptions{Address: f.listen, Insecure: f.insecure}).Validate(); err != nil {
+	if err := f.serverOptions().Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (f *serveFlags) serverOptions() refstore.ServerOptions {
+	return refstore.ServerOptions{Address: f.listen, Insecure: f.insecure, CertFile: f.tlsCertFile, KeyFile: f.tlsKeyFile}
 }
 
 func (f *serveFlags) storeOptions() refstore.Options {
@@ -81,7 +86,9 @@ pod's PersistentVolumeClaim.
 One port (--listen) serves strata.shardmanager.v1.ShardManagerService, which
 Strata asks before it stops a pod (set the StatefulApp's
 spec.shardManager.endpoint to the address), and strata.refstore.v1.RefStoreService
-(Put, Get, Sample) for clients. The first line on standard output says
+(Put, Get, Sample) for clients. With --tls-cert-file and --tls-key-file it
+serves TLS only (the StatefulApp says transport: TLS and names the CA);
+without, plaintext (the StatefulApp must say transport: Plaintext). The first line on standard output says
 where; logs go to standard error. docs/refstore.md has the details.`,
 		Example: `  strata refstore serve --kubeconfig .strata/kwok/clusters/workload-1/kubeconfig.yaml \
     --namespace shop --app kv --listen 127.0.0.1:0`,
@@ -102,7 +109,9 @@ where; logs go to standard error. docs/refstore.md has the details.`,
 	fs.IntVar(&f.replication, "replication", refstore.DefaultReplication, "replicas of each shard, on distinct pods")
 	fs.IntVar(&f.minInSync, "min-in-sync", refstore.DefaultMinInSync, "in-sync replicas a write needs before it is acknowledged")
 	fs.StringVar(&f.listen, "listen", refstore.DefaultAddress, "host:port to serve on (port 0: any free port)")
-	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback --listen (the store has no TLS or authentication)")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow a non-loopback --listen (the store authenticates no client)")
+	fs.StringVar(&f.tlsCertFile, "tls-cert-file", "", "PEM serving certificate (chain): serve TLS only (with --tls-key-file); StatefulApps then dial it with transport TLS")
+	fs.StringVar(&f.tlsKeyFile, "tls-key-file", "", "PEM key of --tls-cert-file")
 	fs.DurationVar(&f.restartHold, "restart-hold", refstore.DefaultRestartHold,
 		"when the app's pods already run at start (a restart), approve no new stop of a running pod for this long")
 	fs.DurationVar(&f.approvalGrace, "approval-grace", refstore.DefaultApprovalGrace, "an approved pod counts as out until its operation's deadline plus this")
@@ -133,12 +142,12 @@ func serve(cmd *cobra.Command, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
-	srv, err := refstore.NewServer(store, refstore.ServerOptions{Address: f.listen, Insecure: f.insecure})
+	srv, err := refstore.NewServer(store, f.serverOptions())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "Serving %s for StatefulApp %s/%s on %s\n", strings.Join(refstore.Services, " and "), f.namespace, f.app, srv.Addr())
-	logger.Info("Serving the reference store", "address", srv.Addr(), "namespace", f.namespace, "app", f.app,
+	logger.Info("Serving the reference store", "address", srv.Addr(), "tls", f.serverOptions().TLS(), "namespace", f.namespace, "app", f.app,
 		"shards", f.shards, "replication", f.replication, "minInSync", f.minInSync)
 	w := &refstore.Watcher{Client: client, Dynamic: dyn, Namespace: f.namespace, App: f.app, Store: store, Logger: logger.WithName("watcher")}
 	g, ctx := errgroup.WithContext(cmd.Context())

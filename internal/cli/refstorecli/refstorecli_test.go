@@ -48,6 +48,9 @@ func TestServeFlags(t *testing.T) {
 		{name: "not loopback, insecure", args: append([]string{"--listen=0.0.0.0:7480", "--insecure"}, required...)},
 		{name: "not host:port", args: append([]string{"--listen=7480"}, required...), wantErr: `--listen "7480" is not host:port`},
 		{name: "negative hold", args: append([]string{"--restart-hold=-1s"}, required...), wantErr: "restart hold must not be negative, not -1s"},
+		{name: "TLS", args: append([]string{"--tls-cert-file=sm.crt", "--tls-key-file=sm.key"}, required...)},
+		{name: "a certificate without its key", args: append([]string{"--tls-cert-file=sm.crt"}, required...),
+			wantErr: `--tls-cert-file "sm.crt" and --tls-key-file "": give both (TLS) or neither (plaintext)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,6 +67,8 @@ func TestServeFlags(t *testing.T) {
 			f.minInSync, _ = fs.GetInt("min-in-sync")
 			f.listen, _ = fs.GetString("listen")
 			f.insecure, _ = fs.GetBool("insecure")
+			f.tlsCertFile, _ = fs.GetString("tls-cert-file")
+			f.tlsKeyFile, _ = fs.GetString("tls-key-file")
 			f.restartHold, _ = fs.GetDuration("restart-hold")
 			f.approvalGrace, _ = fs.GetDuration("approval-grace")
 			err := f.validate()
@@ -125,7 +130,7 @@ func TestServe(t *testing.T) {
 			Application: "kv", Version: "1.0", Replicas: 3,
 			Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 			Storage:      appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
-			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7480"},
+			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7480", Transport: appsv1alpha1.TransportPlaintext},
 		},
 	})
 	// kv-5 is a pod past the StatefulApp's replicas (a scale-down under way):

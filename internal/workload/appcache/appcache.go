@@ -43,6 +43,11 @@ const (
 //     StatefulApp pod's data lives.
 //   - Nodes keep their labels, Strata's fleet.strata.dev/ annotations,
 //     spec.unschedulable and their conditions.
+//   - Secrets are watched by the StatefulApp controller as metadata only
+//     (a CA Secret that changes), and cached as their name, namespace, UID
+//     and resourceVersion: never their data, labels or annotations (kubectl's
+//     last-applied annotation holds the data). The controller reads a CA's
+//     data from the API server, when its resourceVersion changed.
 //   - Every object is cached without its managed fields.
 func Options() cache.Options {
 	ofApps := labels.NewSelector().Add(exists(appsv1alpha1.AppLabel))
@@ -57,6 +62,7 @@ func Options() cache.Options {
 			&corev1.PersistentVolumeClaim{}: {Label: ofStateful},
 			&corev1.PersistentVolume{}:      {Transform: stripPV},
 			&corev1.Node{}:                  {Transform: stripNode},
+			secretMetadata():                {Transform: stripSecret},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	}
@@ -144,4 +150,27 @@ func stripNode(in any) (any, error) {
 		Spec:   corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable},
 		Status: corev1.NodeStatus{Conditions: node.Status.Conditions},
 	}, nil
+}
+
+// secretMetadata is the key of the Secrets' metadata-only cache.
+func secretMetadata() *metav1.PartialObjectMetadata {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	return m
+}
+
+// stripSecret keeps a Secret's identity and version, whatever the informer
+// (a metadata-only one, or a typed one some client started by mistake).
+func stripSecret(in any) (any, error) {
+	keep := func(m metav1.ObjectMeta) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: m.Name, Namespace: m.Namespace, UID: m.UID, ResourceVersion: m.ResourceVersion,
+			CreationTimestamp: m.CreationTimestamp, DeletionTimestamp: m.DeletionTimestamp}
+	}
+	switch s := in.(type) {
+	case *metav1.PartialObjectMetadata:
+		return &metav1.PartialObjectMetadata{TypeMeta: s.TypeMeta, ObjectMeta: keep(s.ObjectMeta)}, nil
+	case *corev1.Secret:
+		return &corev1.Secret{TypeMeta: s.TypeMeta, ObjectMeta: keep(s.ObjectMeta), Type: s.Type}, nil
+	}
+	return in, nil
 }

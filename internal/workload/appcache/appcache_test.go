@@ -100,3 +100,28 @@ func TestStripPV(t *testing.T) {
 		t.Errorf("pv (-want +got):\n%s", diff)
 	}
 }
+
+func TestStripSecret(t *testing.T) {
+	meta := metav1.ObjectMeta{Name: "kv-ca", Namespace: "kv", UID: "u1", ResourceVersion: "7",
+		Labels:      map[string]string{"app": "kv"},
+		Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": `{"data":{"ca.crt":"LS0t"}}`}}
+	kept := metav1.ObjectMeta{Name: "kv-ca", Namespace: "kv", UID: "u1", ResourceVersion: "7"}
+	for _, tc := range []struct {
+		name    string
+		in, out any
+	}{
+		{"metadata only", &metav1.PartialObjectMetadata{ObjectMeta: meta}, &metav1.PartialObjectMetadata{ObjectMeta: kept}},
+		{"a whole Secret loses its data", &corev1.Secret{ObjectMeta: meta, Data: map[string][]byte{"ca.crt": []byte("pem")}, Type: corev1.SecretTypeOpaque},
+			&corev1.Secret{ObjectMeta: kept, Type: corev1.SecretTypeOpaque}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := stripSecret(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.out, got); diff != "" {
+				t.Errorf("cached (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

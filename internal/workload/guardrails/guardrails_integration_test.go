@@ -566,7 +566,7 @@ func makeStatefulApp(namespace string) *appsv1alpha1.StatefulApp {
 			Application: "kv", Version: "1.0", Replicas: 3,
 			Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 			Storage:      appsv1alpha1.Storage{Size: resource.MustParse("100Gi")},
-			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443"},
+			ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443", Transport: appsv1alpha1.TransportPlaintext},
 		},
 	}
 }

@@ -188,7 +188,7 @@ func TestInstall(t *testing.T) {
 				Application: "kv", Version: "1.0", Replicas: 1,
 				Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 				Storage:      appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
-				ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443"},
+				ShardManager: appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:7443", Transport: appsv1alpha1.TransportPlaintext},
 			},
 		}
 		if err := c.Create(ctx, app, client.DryRunAll); err != nil {

@@ -30,7 +30,7 @@ func makeApp(replicas int32) *appWrapper {
 			Resources:               appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 			Storage:                 appsv1alpha1.Storage{Size: resource.MustParse("10Gi"), StorageClassName: "local-ssd"},
 			Port:                    8080,
-			ShardManager:            appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:9000", CallTimeoutSeconds: 5, ApprovalSeconds: 300},
+			ShardManager:            appsv1alpha1.ShardManager{Endpoint: "127.0.0.1:9000", Transport: appsv1alpha1.TransportPlaintext, CallTimeoutSeconds: 5, ApprovalSeconds: 300},
 			MaxConcurrentOperations: 1,
 		},
 	}}

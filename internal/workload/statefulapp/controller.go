@@ -89,8 +89,9 @@ const (
 type Options struct {
 	Client client.Client
 	// APIReader reads what must be current rather than cached: the record
-	// of an operation just before Strata acts on its approval. Defaults to
-	// Client.
+	// of an operation just before Strata acts on its approval, and the CA
+	// Secret an app names (which must not come from a cache: the manager
+	// caches only Secrets' metadata). Defaults to Client.
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	// ShardManagers defaults to NewConnections(), closed when the manager
@@ -119,6 +120,11 @@ type Reconciler struct {
 	// retries: when to ask the shard manager again about an operation, by
 	// id. Lost on restart, which only makes Strata ask sooner.
 	retries map[string]retry
+	// cas: the CA each app's shard manager is verified with, as last read
+	// from its Secret (by the Secret's resourceVersion).
+	cas map[types.NamespacedName]caEntry
+	// targets: the key of the target each app was last dialled with.
+	targets map[types.NamespacedName]string
 	// heard: the operations whose approval this process received. An
 	// approval recorded on a PVC by an earlier process (strata restarted)
 	// is asked for again, same id and deadline, before anything is
@@ -142,7 +148,8 @@ func New(o Options) (*Reconciler, error) {
 		return nil, errors.New("statefulapp controller: an event recorder is required")
 	}
 	r := &Reconciler{client: o.Client, reader: o.APIReader, recorder: o.Recorder, sms: o.ShardManagers, clock: o.Clock,
-		name: "statefulapp", retries: map[string]retry{}, heard: map[string]bool{}}
+		name: "statefulapp", retries: map[string]retry{}, heard: map[string]bool{}, cas: map[types.NamespacedName]caEntry{},
+		targets: map[types.NamespacedName]string{}}
 	if r.reader == nil {
 		r.reader = o.Client
 	}
@@ -161,7 +168,8 @@ func New(o Options) (*Reconciler, error) {
 
 // SetupWithManager registers the controller: it watches StatefulApps, their
 // pods and PVCs, the Nodes (cordons, Nodes that go), the volumes, the
-// AppPlatform and the namespaces' labels.
+// AppPlatform, the namespaces' labels and the metadata of Secrets (a CA
+// Secret that changes is read again and the shard manager re-dialled).
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.owned != nil {
 		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -180,6 +188,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1alpha1.AppPlatform{}, handler.EnqueueRequestsFromMapFunc(r.allApps)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.appsInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.appsOfSecret),
+			builder.WithPredicates(predicate.ResourceVersionChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Named(r.name).
 		Complete(conflicts.Requeue(r))
@@ -191,6 +201,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.client.Get(ctx, req.NamespacedName, app); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.forget(req.Namespace + "/" + req.Name + "/")
+			r.forgetApp(req.NamespacedName)
 		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
@@ -205,7 +216,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	plan := MakePlan(w)
-	p := &pass{app: app, now: w.Now, reach: Reachability{Endpoint: app.Spec.ShardManager.Endpoint}}
+	target, transport, err := r.target(ctx, app)
+	var terr *TargetError
+	if err != nil && !errors.As(err, &terr) {
+		return reconcile.Result{}, err
+	}
+	if r.retarget(req.NamespacedName, target) {
+		// A rotated CA, another endpoint: ask at once rather than after
+		// the backoff the old target earned.
+		r.forgetRetries(req.Namespace + "/" + req.Name + "/")
+	}
+	p := &pass{app: app, now: w.Now, target: target, reach: Reachability{Endpoint: target.Endpoint, Transport: transport, CA: caOf(target)}}
+	if terr != nil {
+		// Nothing is dialled, in plaintext least of all: every operation
+		// waits, as when the shard manager does not answer.
+		p.unreachable, p.reach.Err, p.reach.Reason = true, terr, terr.Reason
+	}
 	execErr := r.execute(ctx, plan, p)
 
 	status := Status(app, plan, p.reach, r.clock.Now())
@@ -301,15 +327,35 @@ func (r *Reconciler) node(ctx context.Context, name string) (*corev1.Node, error
 
 // pass is what one Reconcile learns while it acts.
 type pass struct {
-	app   *appsv1alpha1.StatefulApp
-	now   time.Time
-	reach Reachability
+	app *appsv1alpha1.StatefulApp
+	now time.Time
+	// target is how the shard manager is dialled.
+	target Target
+	reach  Reachability
 	// unreachable: a call got no answer; no other call is made this pass.
 	unreachable bool
 	// retryAt is the earliest time an operation may be asked about again.
 	retryAt time.Time
 	// conflict: a write lost to a newer version of the object.
 	conflict bool
+}
+
+// noAnswer notes a call that got no answer: no other call is made this
+// pass.
+func (p *pass) noAnswer(err error) {
+	p.unreachable, p.reach.Err, p.reach.Reason = true, callError(err), appsv1alpha1.ShardManagerUnreachableReason
+	var hs *HandshakeError
+	if errors.As(err, &hs) {
+		p.reach.Reason = appsv1alpha1.ShardManagerTLSHandshakeFailedReason
+	}
+}
+
+// caOf is where the target's CA comes from; empty in plaintext.
+func caOf(t Target) string {
+	if t.TLS == nil {
+		return ""
+	}
+	return t.TLS.Source
 }
 
 func (p *pass) retryAfter(t time.Time) {
@@ -410,7 +456,7 @@ func (r *Reconciler) request(ctx context.Context, pp *PodPlan, a Action, p *pass
 	if p.unreachable {
 		return nil
 	}
-	sm, err := r.sms.Client(p.app.Spec.ShardManager.Endpoint)
+	sm, err := r.sms.Client(client.ObjectKeyFromObject(p.app), p.target)
 	var resp *shardmanagerv1.RequestOperationResponse
 	if err == nil {
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout(p.app))
@@ -436,11 +482,11 @@ func (r *Reconciler) request(ctx context.Context, pp *PodPlan, a Action, p *pass
 func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOperationResponse, err error) *Record {
 	now := stamp(p.now)
 	if err != nil {
-		p.unreachable, p.reach.Err = true, callError(err)
+		p.noAnswer(err)
 		r.backoff(rec.ID, p, "unreachable", func(failures int) time.Duration { return exp(unreachableBackoff, failures, unreachableBackoffMax) })
 		return rec.withState(appsv1alpha1.OperationRequested, fmt.Sprintf("no answer from the shard manager: %v", callError(err)), now)
 	}
-	p.reach.Answered, p.reach.Err = true, nil
+	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
 	reason := resp.GetReason()
 	hint := resp.GetRetryAfter().AsDuration()
 	switch resp.GetDecision() {
@@ -555,7 +601,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 			return nil
 		}
 	}
-	sm, err := r.sms.Client(p.app.Spec.ShardManager.Endpoint)
+	sm, err := r.sms.Client(client.ObjectKeyFromObject(p.app), p.target)
 	if err == nil {
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout(p.app))
 		if a.Type == Complete {
@@ -566,7 +612,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 		cancel()
 	}
 	if err != nil {
-		p.unreachable, p.reach.Err = true, callError(err)
+		p.noAnswer(err)
 		r.backoff(rec.ID, p, "unreachable", func(failures int) time.Duration { return exp(unreachableBackoff, failures, unreachableBackoffMax) })
 		state, what := appsv1alpha1.OperationCompleting, "complete"
 		if a.Type == Cancel {
@@ -574,7 +620,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 		}
 		return r.writeRecord(ctx, pp, rec.withState(state, fmt.Sprintf("%s it (%s): no answer from the shard manager: %v", what, a.Why, callError(err)), stamp(p.now)), 0)
 	}
-	p.reach.Answered, p.reach.Err = true, nil
+	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
 	r.forgetOperation(rec.ID)
 	r.unhear(rec.ID)
 	reason, verb := OperationCompletedEvent, "Completed"
@@ -662,16 +708,44 @@ func (r *Reconciler) forgetOperation(id string) {
 // forget drops the retries of the operations whose id starts with prefix
 // (<namespace>/<app>/: those of an app that is gone).
 func (r *Reconciler) forget(prefix string) {
+	r.forgetRetries(prefix)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id := range r.heard {
+		if strings.HasPrefix(id, prefix) {
+			delete(r.heard, id)
+		}
+	}
+}
+
+// forgetApp drops what is kept of an app that is gone: its CA and its
+// connection to the shard manager.
+func (r *Reconciler) forgetApp(app types.NamespacedName) {
+	r.mu.Lock()
+	delete(r.cas, app)
+	delete(r.targets, app)
+	r.mu.Unlock()
+	r.sms.Forget(app)
+}
+
+// retarget records the app's target and says whether it changed since the
+// last pass (not on the first).
+func (r *Reconciler) retarget(app types.NamespacedName, t Target) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, seen := r.targets[app]
+	r.targets[app] = t.key()
+	return seen && old != t.key()
+}
+
+// forgetRetries drops the waits before asking again of the operations
+// whose id starts with prefix (<namespace>/<app>/).
+func (r *Reconciler) forgetRetries(prefix string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for id := range r.retries {
 		if strings.HasPrefix(id, prefix) {
 			delete(r.retries, id)
-		}
-	}
-	for id := range r.heard {
-		if strings.HasPrefix(id, prefix) {
-			delete(r.heard, id)
 		}
 	}
 }

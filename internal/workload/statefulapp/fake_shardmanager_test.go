@@ -54,8 +54,8 @@ func (l countingListener) Accept() (net.Conn, error) {
 }
 
 // startFakeShardManager serves a fake shard manager until the test ends
-// and returns it with its address.
-func startFakeShardManager(t *testing.T) (*fakeShardManager, string) {
+// and returns it with its address; opts may make it serve TLS.
+func startFakeShardManager(t *testing.T, opts ...grpc.ServerOption) (*fakeShardManager, string) {
 	t.Helper()
 	f := &fakeShardManager{out: map[string]bool{},
 		response: &shardmanagerv1.RequestOperationResponse{Decision: shardmanagerv1.Decision_DECISION_APPROVED}}
@@ -63,7 +63,7 @@ func startFakeShardManager(t *testing.T) (*fakeShardManager, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	shardmanagerv1.RegisterShardManagerServiceServer(srv, f)
 	go func() { _ = srv.Serve(countingListener{Listener: lis, n: &f.conns}) }()
 	t.Cleanup(srv.Stop)

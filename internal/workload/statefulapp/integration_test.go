@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -27,6 +30,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/appcache"
+	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -64,6 +68,7 @@ func TestStatefulAppController(t *testing.T) {
 	testutil.MustCreate(t, c, platform())
 	sm, addr := startFakeShardManager(t)
 	stop := startController(t, cfg, scheme)
+	parent := t
 	k := &kubelet{t: t, c: c, nodeOf: map[string]string{}}
 
 	t.Run("an app gets its pods, each with its PVC, and is Ready once they are", func(t *testing.T) {
@@ -74,7 +79,9 @@ func TestStatefulAppController(t *testing.T) {
 				Resources: appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
 				Storage:   appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
 				// Calls time out after a second; approvals hold for a minute.
-				ShardManager: appsv1alpha1.ShardManager{Endpoint: addr, CallTimeoutSeconds: 1, ApprovalSeconds: 60},
+				// Plaintext, said explicitly; the TLS subtests below switch.
+				ShardManager: appsv1alpha1.ShardManager{Endpoint: addr, Transport: appsv1alpha1.TransportPlaintext,
+					CallTimeoutSeconds: 1, ApprovalSeconds: 60},
 			},
 		})
 		for i := range 3 {
@@ -100,6 +107,9 @@ func TestStatefulAppController(t *testing.T) {
 		})
 		if ids := sm.ids("kv-0"); len(ids) != 0 {
 			t.Errorf("the shard manager was asked %v to make an app", ids)
+		}
+		if got := getApp(t, c).Status.ShardManagerTransport; got != appsv1alpha1.TransportPlaintext {
+			t.Errorf("status.shardManagerTransport %q, want Plaintext (as the spec says)", got)
 		}
 	})
 
@@ -254,7 +264,9 @@ func TestStatefulAppController(t *testing.T) {
 
 		stop()
 		asked := sm.asked(id)
-		stop = startController(t, cfg, scheme)
+		// The restarted controller outlives this subtest: the transport's
+		// subtests run on it.
+		stop = startController(parent, cfg, scheme)
 		err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
 			return sm.asked(id) > asked, nil
 		})
@@ -285,7 +297,177 @@ func TestStatefulAppController(t *testing.T) {
 		if done, cancelled := sm.done(id); done != 1 || cancelled != 0 {
 			t.Errorf("%s completed %d times and cancelled %d times, want completed once", id, done, cancelled)
 		}
+		// The shard manager answered in plaintext, and the app says so.
+		if c := meta.FindStatusCondition(getApp(t, c).Status.Conditions, appsv1alpha1.ShardManagerReachableCondition); c == nil ||
+			c.Reason != appsv1alpha1.ShardManagerAnsweredReason || !strings.Contains(c.Message, "in plaintext") {
+			t.Errorf("ShardManagerReachable %+v, want Answered, in plaintext", c)
+		}
 	})
+
+	testTransport(t, c, k)
+}
+
+// testTransport switches the app kv to a shard manager that serves TLS:
+// a CA that did not sign its certificate fails the handshake, and says so;
+// the right one (the Secret rotated) is used at once; a Secret or key that
+// is missing or holds no certificate stops every call, and nothing else.
+func testTransport(t *testing.T, c client.Client, k *kubelet) {
+	right, certFile, keyFile, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong, _, _, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, addr := startFakeShardManager(t, grpc.Creds(creds))
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kv-sm-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": wrong}}
+	testutil.MustCreate(t, c, secret)
+	setSecret := func(data map[string][]byte) {
+		t.Helper()
+		s := &corev1.Secret{}
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(secret), s); err != nil {
+			t.Fatal(err)
+		}
+		s.Data = data
+		if err := c.Update(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reachable := func(a *appsv1alpha1.StatefulApp, status metav1.ConditionStatus, reason string, says ...string) bool {
+		c := meta.FindStatusCondition(a.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
+		if c == nil || c.Status != status || c.Reason != reason {
+			return false
+		}
+		for _, s := range says {
+			if !strings.Contains(c.Message, s) {
+				return false
+			}
+		}
+		return true
+	}
+	source := "key ca.crt of Secret " + ns + "/kv-sm-ca"
+
+	t.Run("TLS with a CA that did not sign the shard manager's certificate: the handshake failed, said so, nothing stops", func(t *testing.T) {
+		uids := podUIDs(t, c)
+		updateApp(t, c, func(a *appsv1alpha1.StatefulApp) {
+			a.Spec.ShardManager.Endpoint = addr
+			a.Spec.ShardManager.Transport = appsv1alpha1.TransportTLS
+			a.Spec.ShardManager.TLS = &appsv1alpha1.ShardManagerTLS{CASecretRef: appsv1alpha1.SecretKeyRef{Name: "kv-sm-ca"}}
+		})
+		annotatePod(t, c, "kv-2", appsv1alpha1.StopRequestedAnnotation, "disk check")
+		app := waitApp(t, c, "TLSHandshakeFailed", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			op := podOperation(a, "kv-2")
+			return op != nil && op.State == appsv1alpha1.OperationRequested &&
+				reachable(a, metav1.ConditionFalse, appsv1alpha1.ShardManagerTLSHandshakeFailedReason, source, "certificate")
+		})
+		if app.Status.ShardManagerTransport != appsv1alpha1.TransportTLS {
+			t.Errorf("status.shardManagerTransport %q, want TLS", app.Status.ShardManagerTransport)
+		}
+		if ids := sm.ids("kv-2"); len(ids) != 0 {
+			t.Errorf("the shard manager got requests %v through a failed handshake", ids)
+		}
+		expectPodsUntouched(t, c, uids)
+	})
+
+	t.Run("the Secret rotated to the right CA: re-dialled, approved over TLS", func(t *testing.T) {
+		setSecret(map[string][]byte{"ca.crt": right})
+		waitPod(t, c, "kv-2", func(p *corev1.Pod) bool { return p.Annotations[appsv1alpha1.StopApprovedAnnotation] != "" })
+		app := waitApp(t, c, "Answered over TLS", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			return reachable(a, metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason, "over TLS", source)
+		})
+		if ids := sm.ids("kv-2"); len(ids) != 1 || ids[0] != podOperation(app, "kv-2").ID {
+			t.Errorf("the TLS shard manager was asked %v, want the EVICT of kv-2", ids)
+		}
+		evict(t, c, "kv-2")
+		waitApp(t, c, "Ready after the eviction", k.everyoneReady, func(a *appsv1alpha1.StatefulApp) bool {
+			return hasCondition(a, appsv1alpha1.StatefulAppReadyCondition, metav1.ConditionTrue, appsv1alpha1.AvailableReason) &&
+				podOperation(a, "kv-2") == nil
+		})
+	})
+
+	t.Run("a missing Secret, a missing key, no certificate: CAUnavailable names them, nothing is asked or stopped", func(t *testing.T) {
+		uids := podUIDs(t, c)
+		asked := len(sm.ids("kv-0"))
+		if err := c.Delete(t.Context(), secret); err != nil {
+			t.Fatal(err)
+		}
+		waitApp(t, c, "CAUnavailable: no Secret", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			return reachable(a, metav1.ConditionFalse, appsv1alpha1.ShardManagerCAUnavailableReason, source, "does not exist") &&
+				a.Status.ShardManagerTransport == appsv1alpha1.TransportTLS
+		})
+		annotatePod(t, c, "kv-0", appsv1alpha1.StopRequestedAnnotation, "disk check")
+		waitApp(t, c, "EVICT of kv-0 waiting", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			op := podOperation(a, "kv-0")
+			return op != nil && op.State == appsv1alpha1.OperationRequested
+		})
+		testutil.MustCreate(t, c, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kv-sm-ca", Namespace: ns},
+			Data: map[string][]byte{"tls.crt": right}})
+		waitApp(t, c, "CAUnavailable: no key", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			return reachable(a, metav1.ConditionFalse, appsv1alpha1.ShardManagerCAUnavailableReason, source, "has no key ca.crt")
+		})
+		setSecret(map[string][]byte{"ca.crt": []byte("not a certificate")})
+		waitApp(t, c, "CAUnavailable: no certificate", k.nothing, func(a *appsv1alpha1.StatefulApp) bool {
+			return reachable(a, metav1.ConditionFalse, appsv1alpha1.ShardManagerCAUnavailableReason, source, "no PEM-encoded certificate")
+		})
+		if n := len(sm.ids("kv-0")); n != asked {
+			t.Errorf("the shard manager was asked about kv-0 without a CA")
+		}
+		expectPodsUntouched(t, c, uids)
+		if p := getPod(t, c, "kv-0"); p.Annotations[appsv1alpha1.StopApprovedAnnotation] != "" {
+			t.Errorf("kv-0 approved for eviction without a CA: %v", p.Annotations)
+		}
+
+		setSecret(map[string][]byte{"ca.crt": right})
+		waitPod(t, c, "kv-0", func(p *corev1.Pod) bool { return p.Annotations[appsv1alpha1.StopApprovedAnnotation] != "" })
+		evict(t, c, "kv-0")
+		waitApp(t, c, "Ready after the eviction", k.everyoneReady, func(a *appsv1alpha1.StatefulApp) bool {
+			return hasCondition(a, appsv1alpha1.StatefulAppReadyCondition, metav1.ConditionTrue, appsv1alpha1.AvailableReason) &&
+				podOperation(a, "kv-0") == nil && reachable(a, metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason, "over TLS")
+		})
+	})
+
+	t.Run("the schema refuses a shard manager without a transport, or with both", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			sm   appsv1alpha1.ShardManager
+			want string
+		}{
+			{"neither", appsv1alpha1.ShardManager{Endpoint: addr}, "spec.shardManager.transport"},
+			{"TLS without a CA", appsv1alpha1.ShardManager{Endpoint: addr, Transport: appsv1alpha1.TransportTLS},
+				"spec.shardManager.tls (caSecretRef) is required when spec.shardManager.transport is TLS"},
+			{"both", appsv1alpha1.ShardManager{Endpoint: addr, Transport: appsv1alpha1.TransportPlaintext,
+				TLS: &appsv1alpha1.ShardManagerTLS{CASecretRef: appsv1alpha1.SecretKeyRef{Name: "kv-sm-ca"}}},
+				"spec.shardManager.tls must not be set when spec.shardManager.transport is Plaintext"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				app := &appsv1alpha1.StatefulApp{
+					ObjectMeta: metav1.ObjectMeta{Name: "refused", Namespace: ns},
+					Spec: appsv1alpha1.StatefulAppSpec{Application: "kv", Version: "1.0", Replicas: 1,
+						Resources:    appsv1alpha1.Resources{CPU: resource.MustParse("1"), Memory: resource.MustParse("1Gi")},
+						Storage:      appsv1alpha1.Storage{Size: resource.MustParse("10Gi")},
+						ShardManager: tc.sm},
+				}
+				err := c.Create(t.Context(), app)
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("creating it: %v; want refused: %s", err, tc.want)
+				}
+			})
+		}
+	})
+}
+
+func getApp(t *testing.T, c client.Client) *appsv1alpha1.StatefulApp {
+	t.Helper()
+	app := &appsv1alpha1.StatefulApp{}
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: ns, Name: "kv"}, app); err != nil {
+		t.Fatal(err)
+	}
+	return app
 }
 
 // kubelet plays the scheduler and the kubelets of Nodes n1..n3: it binds

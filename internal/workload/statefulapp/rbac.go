@@ -5,7 +5,11 @@ package statefulapp
 // generate`): it creates, annotates (merge patch) and deletes an app's pods
 // and PVCs, owned by the app (an owner reference that blocks deletion needs
 // update on the app's finalizers), reads Nodes, PersistentVolumes, the
-// namespace and the AppPlatform, and applies the app's status.
+// namespace and the AppPlatform, and applies the app's status. It reads the
+// Secret that an app's spec.shardManager.tls.caSecretRef names (get, from
+// the API server, only when the Secret's resourceVersion changed) and
+// watches Secrets' metadata only (list, watch: no data is cached) to
+// re-dial when a CA is rotated.
 
 // +kubebuilder:rbac:groups=apps.strata.dev,resources=statefulapps,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps.strata.dev,resources=statefulapps/status,verbs=get;update;patch
@@ -14,3 +18,4 @@ package statefulapp
 // +kubebuilder:rbac:groups="",resources=pods;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=nodes;persistentvolumes;namespaces,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch

@@ -20,10 +20,32 @@ const maxMessage = 4096
 type Reachability struct {
 	// Endpoint is the shard manager's.
 	Endpoint string
+	// Transport is how it is dialled, as the spec states it; empty when it
+	// states none.
+	Transport appsv1alpha1.ShardManagerTransport
+	// CA says where the CA that verifies it comes from (TLS).
+	CA string
 	// Answered: a call got an answer.
 	Answered bool
-	// Err is why the last call got none; nil when it got one or none was made.
+	// Err is why the last call got none, or why none could be made (the
+	// CA cannot be read, the transport is not stated); nil when a call got
+	// an answer or none was made.
 	Err error
+	// Reason is the condition's reason for Err: ShardManagerUnreachable
+	// (the default), TLSHandshakeFailed, CAUnavailable, TransportInvalid.
+	Reason string
+}
+
+// over says how the shard manager is dialled, for messages: ", over ..."
+// (empty when the spec states no transport).
+func (r Reachability) over() string {
+	switch r.Transport {
+	case appsv1alpha1.TransportTLS:
+		return ", over TLS verified with the CA in " + r.CA + ","
+	case appsv1alpha1.TransportPlaintext:
+		return ", in plaintext as spec.shardManager.transport says,"
+	}
+	return ""
 }
 
 // Status is the app's status after a pass: its pods and their operations
@@ -33,6 +55,9 @@ func Status(app *appsv1alpha1.StatefulApp, plan Plan, reach Reachability, now ti
 		ObservedGeneration: app.Generation,
 		Selector:           labels.SelectorFromSet(Selector(app.Name)).String(),
 		Conditions:         append([]metav1.Condition(nil), app.Status.Conditions...),
+		// What the spec states, also while the CA cannot be read: nothing
+		// is ever dialled in plaintext in place of TLS.
+		ShardManagerTransport: reach.Transport,
 	}
 	var s summary
 	for _, pp := range plan.Pods {
@@ -94,13 +119,23 @@ func reachable(reach Reachability, before []metav1.Condition, records []*Record,
 	c := metav1.Condition{Type: appsv1alpha1.ShardManagerReachableCondition}
 	old := meta.FindStatusCondition(before, appsv1alpha1.ShardManagerReachableCondition)
 	switch {
+	case reach.Err != nil && (reach.Reason == appsv1alpha1.ShardManagerCAUnavailableReason || reach.Reason == appsv1alpha1.ShardManagerTransportInvalidReason):
+		// No call was made: the message is the same each pass until the
+		// spec or the Secret changes.
+		c.Status, c.Reason = metav1.ConditionFalse, reach.Reason
+		c.Message = fmt.Sprintf("the shard manager at %s is not dialled: %v; nothing is dialled in plaintext instead, every operation on the app waits, no pod is stopped",
+			reach.Endpoint, reach.Err)
 	case reach.Err != nil:
-		c.Status, c.Reason = metav1.ConditionFalse, appsv1alpha1.ShardManagerUnreachableReason
-		c.Message = fmt.Sprintf("no answer from the shard manager at %s when last asked, at %s: %v; every operation on the app waits, no pod is stopped",
-			reach.Endpoint, now.UTC().Format(time.RFC3339), reach.Err)
+		c.Status, c.Reason = metav1.ConditionFalse, orDefault(reach.Reason, appsv1alpha1.ShardManagerUnreachableReason)
+		c.Message = fmt.Sprintf("no answer from the shard manager at %s%s when last asked, at %s: %v; every operation on the app waits, no pod is stopped",
+			reach.Endpoint, reach.over(), now.UTC().Format(time.RFC3339), reach.Err)
 	case reach.Answered || answeredSince(records, old):
 		c.Status, c.Reason = metav1.ConditionTrue, appsv1alpha1.ShardManagerAnsweredReason
-		c.Message = fmt.Sprintf("the shard manager at %s answered", reach.Endpoint)
+		c.Message = strings.TrimSuffix(fmt.Sprintf("the shard manager at %s answered%s", reach.Endpoint, reach.over()), ",")
+	case old != nil && (old.Reason == appsv1alpha1.ShardManagerCAUnavailableReason || old.Reason == appsv1alpha1.ShardManagerTransportInvalidReason):
+		// The CA or the transport was fixed and no call made since.
+		c.Status, c.Reason = metav1.ConditionUnknown, appsv1alpha1.ShardManagerNotAskedReason
+		c.Message = fmt.Sprintf("the shard manager at %s is dialled%s and no operation has needed it since", reach.Endpoint, reach.over())
 	case old != nil:
 		return c, false
 	default:
