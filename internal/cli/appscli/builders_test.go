@@ -132,6 +132,14 @@ func (w *statefulAppWrapper) endpoint(e string) *statefulAppWrapper {
 	return w
 }
 
+// tls dials the shard manager over TLS, verified with the CA in key
+// ca.crt of Secret secret.
+func (w *statefulAppWrapper) tls(secret string) *statefulAppWrapper {
+	w.Spec.ShardManager.Transport = appsv1alpha1.TransportTLS
+	w.Spec.ShardManager.TLS = &appsv1alpha1.ShardManagerTLS{CASecretRef: appsv1alpha1.SecretKeyRef{Name: secret}}
+	return w
+}
+
 func (w *statefulAppWrapper) canary(version string, replicas int32) *statefulAppWrapper {
 	w.Spec.Canary = &appsv1alpha1.StatefulCanary{Version: version, Replicas: replicas}
 	return w

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -31,6 +32,7 @@ import (
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -98,13 +100,15 @@ func TestCommands(t *testing.T) {
 		condition(degraded, isTrue, string(appsv1alpha1.AppFailure), "1 pod crashes").
 		failure(appsv1alpha1.AppFailure, "CrashLoopBackOff", "back-off restarting failed container app", 1, "worker-canary-x").obj())
 
-	// Namespace store: a StatefulApp whose shard manager answers (a fake,
-	// in this process) and one whose shard manager is down.
-	sm := startShardManager(t)
+	// Namespace store: a StatefulApp whose shard manager answers over TLS
+	// (a fake, in this process; its CA in a Secret of the namespace) and
+	// one whose shard manager is down.
+	sm, smCA := startShardManager(t)
 	createAppNamespace(t, hubClient, makeAppNamespace("store", "store").stateful().profile("storage").routed("wl").obj())
 	testutil.MustCreate(t, wlClient, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "store"}})
+	testutil.MustCreate(t, wlClient, testutil.MakeSecret("store", "kv-ca", "ca.crt", smCA))
 	since := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
-	createStatefulApp(t, wlClient, makeStatefulApp("kv", 3).endpoint(sm).
+	createStatefulApp(t, wlClient, makeStatefulApp("kv", 3).endpoint(sm).tls("kv-ca").
 		condition(appsv1alpha1.StatefulAppReadyCondition, isFalse, appsv1alpha1.PodsNotReadyReason, "kv-1 is not ready").
 		condition(appsv1alpha1.StatefulAppProgressingCondition, isTrue, appsv1alpha1.WaitingForShardManagerReason, "kv-2: Evict waits for the shard manager").
 		condition(appsv1alpha1.ShardManagerReachableCondition, isTrue, appsv1alpha1.ShardManagerAnsweredReason, "").
@@ -363,6 +367,26 @@ func TestCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("the shard manager's CA is read as the caller", func(t *testing.T) {
+		// view (aggregated above) may not read Secrets: the shards are not asked for, and
+		// the line says why; the rest is shown.
+		testutil.MustCreate(t, wlClient, &rbacv1.RoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "store", Name: "store-viewers"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "view"},
+			Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: "store-viewers"}},
+		})
+		out, _, err := kubectl("status", "store/kv", "--as", "carol", "--as-group", "developers", "--as-group", "store-viewers")
+		if err != nil {
+			t.Fatalf("status: %v, want no error", err)
+		}
+		if want := "Shards:           shard manager not asked: you may not read its CA, key ca.crt of Secret store/kv-ca"; !strings.Contains(out, want) {
+			t.Errorf("status store/kv as carol (view) does not say %q:\n%s", want, out)
+		}
+		if !strings.Contains(out, "Pod kv-0:") {
+			t.Errorf("status store/kv as carol (view) lacks the pods:\n%s", out)
+		}
+	})
+
 	t.Run("a workload cluster without a context in the kubeconfig says what to add", func(t *testing.T) {
 		noContext := writeKubeconfig(t, "hub", map[string][]byte{"hub": testutil.AdminKubeconfig(t, hubEnv), "kwok-wl": wlAdmin})
 		_, _, err := run(NewPluginCommand(), "--kubeconfig", noContext, "status", "shop")
@@ -482,19 +506,27 @@ func (fakeShardManager) DescribeShards(_ context.Context, req *shardmanagerv1.De
 	}, nil
 }
 
-// startShardManager serves fakeShardManager on a loopback port and returns
-// its address.
-func startShardManager(t *testing.T) string {
+// startShardManager serves fakeShardManager over TLS on a loopback port
+// and returns its address and the CA of its certificate.
+func startShardManager(t *testing.T) (string, []byte) {
 	t.Helper()
+	ca, certFile, keyFile, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.Creds(creds))
 	shardmanagerv1.RegisterShardManagerServiceServer(srv, fakeShardManager{})
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	return lis.Addr().String()
+	return lis.Addr().String(), ca
 }
 
 // stampConditions sets the transition times the API requires.

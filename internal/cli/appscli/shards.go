@@ -2,6 +2,7 @@ package appscli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,13 +10,15 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
 
@@ -76,16 +79,22 @@ type shardsRead struct {
 }
 
 // describeAll asks the shard manager of each StatefulApp for its shards,
-// in parallel, each call bounded by shardManagerTimeout. The result is
+// in parallel, each call bounded by shardManagerTimeout, dialled as the
+// app's spec says (the CA read by reader, as the caller). The result is
 // aligned with apps.
-func describeAll(ctx context.Context, apps []appsv1alpha1.StatefulApp) []shardsRead {
+func describeAll(ctx context.Context, reader client.Reader, apps []appsv1alpha1.StatefulApp) []shardsRead {
 	out := make([]shardsRead, len(apps))
+	if len(apps) == 0 {
+		return out
+	}
+	conns := statefulapp.NewConnections()
+	defer func() { _ = conns.Close() }()
 	var wg sync.WaitGroup
 	for i := range apps {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, shardManagerTimeout)
 			defer cancel()
-			out[i] = describeShards(ctx, &apps[i])
+			out[i] = describeShards(ctx, reader, conns, &apps[i])
 		})
 	}
 	wg.Wait()
@@ -93,23 +102,54 @@ func describeAll(ctx context.Context, apps []appsv1alpha1.StatefulApp) []shardsR
 }
 
 // describeShards calls DescribeShards of the app's shard manager.
-func describeShards(ctx context.Context, app *appsv1alpha1.StatefulApp) shardsRead {
-	endpoint := app.Spec.ShardManager.Endpoint
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func describeShards(ctx context.Context, reader client.Reader, conns *statefulapp.Connections, app *appsv1alpha1.StatefulApp) shardsRead {
+	target, err := shardManagerTarget(ctx, reader, app)
 	if err != nil {
-		return shardsRead{err: fmt.Sprintf("shard manager unreachable: %s is not an address: %v", endpoint, err)}
+		return shardsRead{err: "shard manager not asked: " + err.Error()}
 	}
-	defer func() { _ = conn.Close() }()
-	resp, err := shardmanagerv1.NewShardManagerServiceClient(conn).DescribeShards(ctx,
-		&shardmanagerv1.DescribeShardsRequest{Namespace: app.Namespace, App: app.Name})
+	sm, err := conns.Client(client.ObjectKeyFromObject(app), target)
 	if err != nil {
-		return shardsRead{err: callError(endpoint, err)}
+		return shardsRead{err: fmt.Sprintf("shard manager unreachable: %v", err)}
+	}
+	resp, err := sm.DescribeShards(ctx, &shardmanagerv1.DescribeShardsRequest{Namespace: app.Namespace, App: app.Name})
+	if err != nil {
+		return shardsRead{err: callError(target.Endpoint, err)}
 	}
 	return shardsRead{shards: fromProto(resp)}
 }
 
+// shardManagerTarget is how the app's shard manager is dialled: as its
+// spec says (never in plaintext unless it says Plaintext), verified with
+// the CA of its Secret, which the caller must be allowed to read.
+func shardManagerTarget(ctx context.Context, reader client.Reader, app *appsv1alpha1.StatefulApp) (statefulapp.Target, error) {
+	sm := app.Spec.ShardManager
+	target := statefulapp.Target{Endpoint: sm.Endpoint}
+	transport, err := statefulapp.TransportOf(sm)
+	if err != nil || transport == appsv1alpha1.TransportPlaintext {
+		return target, err
+	}
+	ref := sm.TLS.CASecretRef
+	key, source := statefulapp.CAKey(ref), statefulapp.CASource(app.Namespace, ref)
+	secret := &corev1.Secret{}
+	if err := reader.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: ref.Name}, secret); err != nil {
+		if apierrors.IsForbidden(err) {
+			return target, fmt.Errorf("you may not read its CA, %s (spec.shardManager.tls.caSecretRef): %w", source, err)
+		}
+		return target, fmt.Errorf("reading its CA, %s: %w", source, err)
+	}
+	ca := secret.Data[key]
+	if _, err := statefulapp.ParseCA(ca); err != nil {
+		return target, fmt.Errorf("its CA, %s: %w", source, err)
+	}
+	target.TLS = &statefulapp.TargetTLS{CA: ca, ServerName: sm.TLS.ServerName, Source: source}
+	return target, nil
+}
+
 // callError says why the shard manager did not answer.
 func callError(endpoint string, err error) string {
+	if hs := (*statefulapp.HandshakeError)(nil); errors.As(err, &hs) {
+		return "shard manager unreachable: " + hs.Error()
+	}
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.DeadlineExceeded:

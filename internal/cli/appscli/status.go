@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
@@ -87,7 +88,7 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 		case r.err != nil:
 			unreachable = append(unreachable, found[i].Status.Cluster)
 		}
-		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], w, r.err, describeAll(ctx, w.stateful)))
+		status.Namespaces = append(status.Namespaces, newNamespaceStatus(&found[i], w, r.err, describeAll(ctx, r.reader, w.stateful)))
 	}
 	if workload != "" && !matched && len(unreachable)+len(refused) == 0 {
 		has := "it has none"
@@ -157,6 +158,9 @@ type namespaceRead struct {
 	workloads workloads
 	// err says why the namespace could not be read (cluster unreachable...).
 	err error
+	// reader reads the cluster as the caller: the CAs of the StatefulApps'
+	// shard managers.
+	reader client.Reader
 }
 
 // readClusters reads the StatelessApps and StatefulApps of each routed
@@ -212,7 +216,7 @@ func readCluster(ctx context.Context, h hub, cluster string, namespaces []string
 		}
 		if err == nil {
 			for _, ns := range namespaces {
-				byNamespace[ns] = namespaceRead{}
+				byNamespace[ns] = namespaceRead{reader: w.client}
 			}
 			for _, sa := range stateless {
 				if r, ok := byNamespace[sa.Namespace]; ok {
@@ -242,7 +246,7 @@ func readCluster(ctx context.Context, h hub, cluster string, namespaces []string
 			continue
 		}
 		stateful, err := w.statefulApps(ctx, ns)
-		byNamespace[ns] = namespaceRead{workloads: workloads{stateless: stateless, stateful: stateful}, err: err}
+		byNamespace[ns] = namespaceRead{workloads: workloads{stateless: stateless, stateful: stateful}, err: err, reader: w.client}
 	}
 	return byNamespace
 }

@@ -49,14 +49,14 @@ func TransportOf(sm appsv1alpha1.ShardManager) (appsv1alpha1.ShardManagerTranspo
 	return sm.Transport, nil
 }
 
-// caKey is the key of the CA in the Secret ref names.
-func caKey(ref appsv1alpha1.SecretKeyRef) string {
+// CAKey is the key of the CA in the Secret ref names.
+func CAKey(ref appsv1alpha1.SecretKeyRef) string {
 	return orDefault(ref.Key, appsv1alpha1.DefaultCAKey)
 }
 
-// caSource says where an app's CA comes from, for messages.
-func caSource(namespace string, ref appsv1alpha1.SecretKeyRef) string {
-	return fmt.Sprintf("key %s of Secret %s/%s", caKey(ref), namespace, ref.Name)
+// CASource says where an app's CA comes from, for messages.
+func CASource(namespace string, ref appsv1alpha1.SecretKeyRef) string {
+	return fmt.Sprintf("key %s of Secret %s/%s", CAKey(ref), namespace, ref.Name)
 }
 
 // caEntry is the CA read from a Secret at one resourceVersion, or why it
@@ -79,7 +79,7 @@ func (r *Reconciler) target(ctx context.Context, app *appsv1alpha1.StatefulApp) 
 	// Without a CA the target stays TLS: dialling it fails, never falls
 	// back to plaintext.
 	ca, err := r.ca(ctx, app)
-	t.TLS = &TargetTLS{CA: ca, ServerName: sm.TLS.ServerName, Source: caSource(app.Namespace, sm.TLS.CASecretRef)}
+	t.TLS = &TargetTLS{CA: ca, ServerName: sm.TLS.ServerName, Source: CASource(app.Namespace, sm.TLS.CASecretRef)}
 	return t, transport, err
 }
 
@@ -89,7 +89,7 @@ func (r *Reconciler) target(ctx context.Context, app *appsv1alpha1.StatefulApp) 
 // outcome, CA or error, is kept for that version.
 func (r *Reconciler) ca(ctx context.Context, app *appsv1alpha1.StatefulApp) ([]byte, error) {
 	ref := app.Spec.ShardManager.TLS.CASecretRef
-	key, source := caKey(ref), caSource(app.Namespace, ref)
+	key, source := CAKey(ref), CASource(app.Namespace, ref)
 	unavailable := func(format string, args ...any) error {
 		return &TargetError{Reason: appsv1alpha1.ShardManagerCAUnavailableReason,
 			Message: fmt.Sprintf("the CA of the shard manager, %s (spec.shardManager.tls.caSecretRef): ", source) + fmt.Sprintf(format, args...)}
