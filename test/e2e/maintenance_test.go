@@ -534,7 +534,7 @@ func disruptionsBy(t testing.TB, bin, home, actor string) []*brokerv1.Disruption
 	brokerJSON(t, bin, home, resp, "disruptions", "list")
 	var out []*brokerv1.Disruption
 	for _, d := range resp.GetDisruptions() {
-		if d.GetActor() == actor {
+		if d.GetOnBehalfOf() == actor {
 			out = append(out, d)
 		}
 	}

@@ -149,6 +149,15 @@ func Dash(s string) string {
 	return s
 }
 
+// Actor shows who took a step: the authenticated identity, and the detail
+// it added, as in "strata-hub/maintenance-orchestrator (for maintenance/r1)".
+func Actor(identity, onBehalfOf string) string {
+	if onBehalfOf == "" {
+		return identity
+	}
+	return identity + " (for " + onBehalfOf + ")"
+}
+
 // With dials the broker, runs fn and closes the connection; a gRPC error
 // from fn is explained for a person.
 func (f *Flags) With(fn func(c *Client) error) error {

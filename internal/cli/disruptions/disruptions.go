@@ -110,7 +110,7 @@ back from it.`,
 					for _, d := range resp.GetDisruptions() {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()),
 							d.GetMaintenanceZone(), brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"), operation(d.GetOperation()),
-							state(d.GetState()), d.GetActor(), age(d.GetCreateTime()))
+							state(d.GetState()), brokercli.Actor(d.GetActor(), d.GetOnBehalfOf()), age(d.GetCreateTime()))
 					}
 				})
 			})
@@ -138,10 +138,10 @@ func newGet(f *brokercli.Flags) *cobra.Command {
 				return f.Print(cmd.OutOrStdout(), d, func(w io.Writer) {
 					fmt.Fprintf(w, "ID:\t%s\nMachine:\t%s (pool %s, %s MZ %d)\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()), d.GetDatacenter(), d.GetMaintenanceZone())
 					fmt.Fprintf(w, "Reason:\t%s\nOperation:\t%s\nState:\t%s\nActor:\t%s\nMessage:\t%s\n\nHISTORY\n", brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"),
-						operation(d.GetOperation()), state(d.GetState()), d.GetActor(), brokercli.Dash(d.GetMessage()))
+						operation(d.GetOperation()), state(d.GetState()), brokercli.Actor(d.GetActor(), d.GetOnBehalfOf()), brokercli.Dash(d.GetMessage()))
 					fmt.Fprintln(w, "TIME\tSTEP\tACTOR\tMESSAGE")
 					for _, t := range d.GetHistory() {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), step(t), t.GetActor(), brokercli.Dash(t.GetMessage()))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), step(t), brokercli.Actor(t.GetActor(), t.GetOnBehalfOf()), brokercli.Dash(t.GetMessage()))
 					}
 				})
 			})

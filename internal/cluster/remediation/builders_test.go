@@ -92,7 +92,7 @@ func remediation(id, machine string, op brokerv1.OperationKind) *disruptionWrapp
 // planned starts a Pending planned-upgrade disruption, created at t0.
 func planned(id, machine string) *disruptionWrapper {
 	d := remediation(id, machine, brokerv1.OperationKind_OPERATION_KIND_REIMAGE)
-	d.Reason, d.Actor = brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, "maintenance/r1"
+	d.Reason, d.OnBehalfOf = brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, "maintenance/r1"
 	return d
 }
 
@@ -108,7 +108,7 @@ func (w *disruptionWrapper) ended(s brokerv1.DisruptionState, end time.Time) *di
 }
 
 func (w *disruptionWrapper) actor(a string) *disruptionWrapper {
-	w.Actor = a
+	w.OnBehalfOf = a
 	return w
 }
 

@@ -306,7 +306,7 @@ func TestBadInputIsNamed(t *testing.T) {
 				return err
 			}, codes.NotFound, `datacenter "dc9" does not exist`},
 			"disruption without reason": {func() error {
-				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", Actor: "me"})
+				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", OnBehalfOf: "me"})
 				return err
 			}, codes.InvalidArgument, "reason is required"},
 			"disruption without actor": {func() error {

@@ -90,7 +90,7 @@ func (e *env) approveShrinks(t *testing.T, n int) []*brokerv1.Disruption {
 	t.Helper()
 	var out []*brokerv1.Disruption
 	for _, d := range e.disruptions(t, pending)[:n] {
-		resp, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "pool-controller", Message: "Node drained"})
+		resp, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: "pool-controller", Message: "Node drained"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +384,7 @@ func TestPoolShrinkAndTheBudget(t *testing.T) {
 			t.Fatalf("machine %s is neither kept nor asked for", spare)
 		}
 		// 40 open disruptions for capacity 2: another is over budget.
-		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: repair.GetId(), Actor: "dcops"}); err != nil {
+		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: repair.GetId(), OnBehalfOf: "dcops"}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.disrupt(t, repair.GetMachine(), brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR)
