@@ -69,7 +69,7 @@ type Options struct {
 	// Brokers are the controllers' own broker clients, each its own
 	// identity (see DialControllers).
 	Brokers Brokers
-	Logger logr.Logger
+	Logger  logr.Logger
 	// Controllers are set up after the hub's own.
 	Controllers []Setup
 }
