@@ -122,11 +122,13 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 		}
 		var trail []string
 		for _, h := range full.GetDisruption().GetHistory() {
-			trail = append(trail, h.GetTo().String()+" by "+h.GetActor())
+			trail = append(trail, h.GetTo().String()+" by "+who(h))
 		}
 		want := []string{
-			"DISRUPTION_STATE_PENDING by maintenance/test", "DISRUPTION_STATE_APPROVED by cluster-manager/workload-1",
-			"DISRUPTION_STATE_IN_PROGRESS by maintenance/test", "DISRUPTION_STATE_COMPLETED by maintenance/test",
+			"DISRUPTION_STATE_PENDING by system:anonymous (for maintenance/test)",
+			"DISRUPTION_STATE_APPROVED by system:anonymous (for cluster-manager/workload-1)",
+			"DISRUPTION_STATE_IN_PROGRESS by system:anonymous (for maintenance/test)",
+			"DISRUPTION_STATE_COMPLETED by system:anonymous (for maintenance/test)",
 		}
 		if len(trail) != len(want) {
 			t.Fatalf("history = %v, want %v", trail, want)

@@ -216,11 +216,11 @@ func TestJoinedPoolShrinksThroughDisruptions(t *testing.T) {
 		}
 		var trail []string
 		for _, h := range full.GetDisruption().GetHistory() {
-			trail = append(trail, fmt.Sprintf("%s by %s: %s", h.GetTo(), h.GetActor(), h.GetMessage()))
+			trail = append(trail, fmt.Sprintf("%s by %s: %s", h.GetTo(), who(h), h.GetMessage()))
 		}
 		want := []string{
 			"DISRUPTION_STATE_PENDING by broker: pool web shrinks from 100 to 60 machines",
-			"DISRUPTION_STATE_APPROVED by pool-controller: Node drained",
+			"DISRUPTION_STATE_APPROVED by system:anonymous (for pool-controller): Node drained",
 			"DISRUPTION_STATE_COMPLETED by broker: machine left pool web",
 		}
 		if diff := cmp.Diff(want, trail); diff != "" {

@@ -193,8 +193,6 @@ func TestRecordDisruptionStep(t *testing.T) {
 
 		_, err = record("", "cluster-manager/workload-1", "x")
 		wantCode(t, err, codes.InvalidArgument, "id is required")
-		_, err = record(d.GetId(), "", "x")
-		wantCode(t, err, codes.InvalidArgument, "actor is required")
 		_, err = record("d-nope", "cluster-manager/workload-1", "x")
 		wantCode(t, err, codes.NotFound, `disruption "d-nope" does not exist`)
 
@@ -227,13 +225,13 @@ func TestRecordDisruptionStep(t *testing.T) {
 		type step struct{ From, To, Actor, Message string }
 		var history []step
 		for _, h := range e.disruption(t, d.GetId()).GetHistory() {
-			history = append(history, step{h.GetFrom().String(), h.GetTo().String(), h.GetActor(), h.GetMessage()})
+			history = append(history, step{h.GetFrom().String(), h.GetTo().String(), who(h), h.GetMessage()})
 		}
 		want := []step{
-			{"DISRUPTION_STATE_UNSPECIFIED", "DISRUPTION_STATE_PENDING", "maintenance/test", "new node config"},
-			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_PENDING", "cluster-manager/workload-1", "cordoned node " + d.GetMachine()},
-			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_CANCELLED", "remediation/web", ""},
-			{"DISRUPTION_STATE_CANCELLED", "DISRUPTION_STATE_CANCELLED", "cluster-manager/workload-1", "uncordoned node " + d.GetMachine()},
+			{"DISRUPTION_STATE_UNSPECIFIED", "DISRUPTION_STATE_PENDING", "system:anonymous (for maintenance/test)", "new node config"},
+			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_PENDING", "system:anonymous (for cluster-manager/workload-1)", "cordoned node " + d.GetMachine()},
+			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_CANCELLED", "system:anonymous (for remediation/web)", ""},
+			{"DISRUPTION_STATE_CANCELLED", "DISRUPTION_STATE_CANCELLED", "system:anonymous (for cluster-manager/workload-1)", "uncordoned node " + d.GetMachine()},
 		}
 		if diff := cmp.Diff(want, history); diff != "" {
 			t.Errorf("history (-want +got):\n%s", diff)
