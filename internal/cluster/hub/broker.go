@@ -34,7 +34,7 @@ var BrokerCallers = []string{PoolController, ClusterManager, Orchestrator, Remed
 
 // BrokerIdentity is the name (a certificate's common name) a controller
 // calls the broker as.
-func BrokerIdentity(controller string) string { return Component + "/" + controller }
+func BrokerIdentity(controller string) string { return "strata-" + Component + "/" + controller }
 
 // Brokers are the controllers' broker clients, by controller.
 type Brokers map[string]brokerv1.BrokerServiceClient
