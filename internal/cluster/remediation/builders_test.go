@@ -83,7 +83,7 @@ type disruptionWrapper struct{ *brokerv1.Disruption }
 func remediation(id, machine string, op brokerv1.OperationKind) *disruptionWrapper {
 	return &disruptionWrapper{&brokerv1.Disruption{
 		Id: id, Machine: machine, Pool: testPool, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION,
-		State: brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, Actor: testActor,
+		State: brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, Actor: "strata-hub/remediation-controller", OnBehalfOf: testActor,
 		Operation:  &brokerv1.Operation{Kind: op},
 		CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0),
 	}}
