@@ -171,6 +171,11 @@ bindings:
 	_, err = brokerv1.NewBrokerServiceClient(ca.Dial(addr, "root", "strata:admin")).ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
 	wantCode(t, err, codes.PermissionDenied, "root (groups strata:admin) may not call ListPools")
 
+	opts.Address = "127.0.0.1:0"
+	opts.PolicyFile = write("typo.yaml", "apiVersion: config.strata.dev/v1alpha1\nkind: BrokerPolicy\nbinding:\n- role: admin\n  users: [carol]\n")
+	if _, err := broker.NewServer(nil, opts, nil); err == nil || !strings.Contains(err.Error(), `unknown field "binding"`) {
+		t.Errorf("NewServer with a misspelt field in the policy = %v, want it named", err)
+	}
 	opts.PolicyFile = write("bad.yaml", `apiVersion: config.strata.dev/v1alpha1
 kind: BrokerPolicy
 roles:

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
 
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/config"
@@ -143,7 +145,7 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
 	unary := []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}
 	streams := []grpc.StreamServerInterceptor{metrics.StreamServerInterceptor()}
-	g := &guard{authn: authn, authz: authz}
+	g := &guard{authn: authn, authz: authz, log: b.log.WithName("authz")}
 	unary = append(unary, g.unary, b.gateUnary)
 	streams = append(streams, g.stream, b.gateStream)
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
@@ -189,6 +191,7 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 type guard struct {
 	authn *authenticator
 	authz *Authorizer
+	log   logr.Logger
 }
 
 func (g *guard) check(ctx context.Context, method string, req any) (context.Context, error) {
@@ -197,12 +200,14 @@ func (g *guard) check(ctx context.Context, method string, req any) (context.Cont
 	}
 	id, err := g.authn.authenticate(ctx)
 	if err != nil {
+		g.log.Info("Refused a call without a known identity", "rpc", method, "reason", status.Convert(err).Message())
 		return ctx, err
 	}
 	// Without authentication (loopback development) there is no one to
 	// tell apart: everyone may do everything.
 	if !g.authn.anonymous() {
 		if err := g.authz.Authorize(id, method, req); err != nil {
+			g.log.Info("Refused a call its roles do not allow", "rpc", method, "identity", id.Name, "groups", id.Groups)
 			return ctx, err
 		}
 	}
