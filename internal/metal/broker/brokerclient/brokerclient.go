@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -118,7 +119,13 @@ func Dial(o Options) (*grpc.ClientConn, error) {
 		r := manual.NewBuilderWithScheme("strata-broker")
 		state := resolver.State{}
 		for _, a := range o.Addresses {
-			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+			// TLS verifies each replica by its own host, not by the
+			// target's made-up authority.
+			host, _, err := net.SplitHostPort(a)
+			if err != nil {
+				return nil, fmt.Errorf("dialing the broker: %q is not host:port: %w", a, err)
+			}
+			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a, ServerName: host}}})
 		}
 		r.InitialState(state)
 		opts = append(opts, grpc.WithResolvers(r))
