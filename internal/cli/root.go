@@ -17,6 +17,7 @@ import (
 
 	"github.com/strata-dev/strata/internal/cli/appscli"
 	"github.com/strata-dev/strata/internal/cli/bench"
+	"github.com/strata-dev/strata/internal/cli/certs"
 	"github.com/strata-dev/strata/internal/cli/disruptions"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/localdc"
@@ -53,6 +54,7 @@ clusters with simulated machines.`,
 		profiles.NewCommand(g),
 		pools.NewCommand(g),
 		disruptions.NewCommand(g),
+		certs.NewCommand(g),
 		rollouts.NewCommand(g),
 		appscli.NewCommand(g),
 		sim.NewCommand(g),

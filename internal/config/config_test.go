@@ -223,6 +223,43 @@ func TestValidate(t *testing.T) {
 		{name: "broker TLS half", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, TLS: configv1alpha1.TLS{CertFile: "c"}},
 			want: []string{"tls: Required value: certFile and keyFile go together"}},
 		{name: "broker metrics off", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, MetricsListen: "0"}},
+		{name: "broker client CA without TLS", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, TLS: configv1alpha1.TLS{ClientCAFile: "ca"}},
+			want: []string{"tls.certFile: Required value: tls.clientCAFile needs a serving certificate"}},
+		{name: "broker token in plaintext beyond loopback", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, Listen: "10.0.0.7:7443", TokenFile: "/t"},
+			want: []string{`tokenFile: Invalid value: "/t": a bearer token over plaintext to non-loopback address 10.0.0.7:7443`}},
+		{name: "broker token and insecure", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, TokenFile: "/t", Insecure: true},
+			want: []string{"insecure: Forbidden: not with tokenFile"}},
+		{name: "broker token on loopback", cfg: &configv1alpha1.BrokerConfiguration{Database: configv1alpha1.Database{DSN: "a"}, TokenFile: "/t"}},
+		{name: "hub token in plaintext beyond loopback", cfg: &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{
+			Addresses: []string{"127.0.0.1:7443", "dns:///strata-broker:9090"}, TokenFile: "/t"}},
+			want: []string{`broker.addresses[1]: Invalid value: "dns:///strata-broker:9090": is not a loopback address, and a bearer token (tokenFile) sent there in plaintext`}},
+		{name: "hub client certificates without CA", cfg: &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{
+			Addresses: []string{"b:1"}, ClientCertDir: "/certs"}},
+			want: []string{"broker.tlsCAFile: Required value: clientCertDir needs it"}},
+		{name: "policy defaults", cfg: &configv1alpha1.BrokerPolicy{}},
+		{name: "policy roles", cfg: &configv1alpha1.BrokerPolicy{Roles: []configv1alpha1.BrokerRole{
+			{Name: "viewer", RPCs: []string{"ListPools"}},
+			{Name: "", RPCs: []string{"list pools", "strata.sim.v1.SimService/FailZone", "*"}},
+			{Name: "drainer", DisruptionReasons: []string{"pool-shrink"}},
+			{Name: "drainer", RPCs: []string{"ListPools"}},
+		}, Bindings: []configv1alpha1.BrokerRoleBinding{{Role: "drainer"}}},
+			want: []string{
+				`roles[0].name: Invalid value: "viewer": is a built-in role`,
+				"roles[1].name: Required value",
+				`roles[1].rpcs[0]: Invalid value: "list pools": must be a BrokerService method`,
+				"roles[2].rpcs: Required value",
+				`roles[2].disruptionReasons[0]: Unsupported value: "pool-shrink"`,
+				`roles[3].name: Duplicate value: "drainer"`,
+				"bindings[0]: Required value: users or groups to give the role to",
+			}},
+		{name: "policy bindings", cfg: &configv1alpha1.BrokerPolicy{Bindings: []configv1alpha1.BrokerRoleBinding{
+			{Role: "root", Users: []string{"alice"}}, {Groups: []string{""}},
+		}},
+			want: []string{
+				`bindings[0].role: Invalid value: "root": is neither a built-in role`,
+				"bindings[1].role: Required value",
+				"bindings[1].groups[0]: Required value",
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

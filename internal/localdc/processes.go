@@ -204,7 +204,10 @@ func (r *Running) processConfig(p ComponentProcess) (config.Object, error) {
 	case ComponentBroker:
 		obj = r.brokerConfig(p)
 	case ComponentHub:
-		c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{Addresses: r.Datacenter.BrokerAddresses()}}
+		// Each controller calls the broker with a certificate of its own.
+		c := &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{
+			Addresses: r.Datacenter.BrokerAddresses(), TLSCAFile: PKIPath(r.opts.Home, "ca.crt"), ClientCertDir: PKIPath(r.opts.Home, hubClientCerts),
+		}}
 		r.localManager(&c.ControllerManager, p)
 		if r.opts.NotReadyThreshold > 0 {
 			c.Remediation.NotReadyThreshold = &metav1.Duration{Duration: r.opts.NotReadyThreshold}
@@ -297,7 +300,12 @@ func (r *Running) brokerConfig(p ComponentProcess) *configv1alpha1.BrokerConfigu
 		Database:      configv1alpha1.Database{DSN: r.inventoryDSN()},
 		Listen:        loopback(p.Ports.GRPC),
 		MetricsListen: loopback(p.Ports.Metrics),
-		Provisioner:   configv1alpha1.Provisioner{Kind: configv1alpha1.ProvisionerSim, Sim: s},
+		// Mutual TLS, as in production; the replicas share one certificate.
+		TLS: configv1alpha1.TLS{
+			CertFile: PKIPath(r.opts.Home, brokerServingCert, "tls.crt"), KeyFile: PKIPath(r.opts.Home, brokerServingCert, "tls.key"),
+			ClientCAFile: PKIPath(r.opts.Home, "ca.crt"),
+		},
+		Provisioner: configv1alpha1.Provisioner{Kind: configv1alpha1.ProvisionerSim, Sim: s},
 	}
 }
 

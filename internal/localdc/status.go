@@ -2,12 +2,14 @@ package localdc
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
 )
 
 // componentsPerCluster is how many processes kwokctl runs for one cluster:
@@ -104,21 +107,21 @@ func Status(ctx context.Context, home string) (DatacenterState, error) {
 	}
 	clusters := clusterStates(ctx, home, dc)
 	return DatacenterState{
-		Clusters: clusters, Broker: brokerState(ctx, dc),
+		Clusters: clusters, Broker: brokerState(ctx, home, dc),
 		Components: componentStates(ctx, home, dc),
 	}, nil
 }
 
 // brokerState asks each broker replica's gRPC health service: the one that
 // says SERVING leads.
-func brokerState(ctx context.Context, dc *Datacenter) BrokerState {
+func brokerState(ctx context.Context, home string, dc *Datacenter) BrokerState {
 	s := BrokerState{Address: strings.Join(dc.BrokerAddresses(), ",")}
 	var reasons []string
 	for _, p := range dc.ComponentProcesses() {
 		if p.Component != ComponentBroker {
 			continue
 		}
-		serving, reason := brokerHealth(ctx, loopback(p.Ports.GRPC))
+		serving, reason := brokerHealth(ctx, home, loopback(p.Ports.GRPC))
 		if serving {
 			s.Serving, s.Replica = true, p.Name
 			return s
@@ -133,9 +136,14 @@ func brokerState(ctx context.Context, dc *Datacenter) BrokerState {
 }
 
 // brokerHealth asks one broker replica's gRPC health service whether it
-// serves, and if not, why.
-func brokerHealth(ctx context.Context, addr string) (bool, string) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// serves, and if not, why. Health checks need no identity, only the CA of
+// a broker that serves TLS (one made before the home had a CA does not).
+func brokerHealth(ctx context.Context, home, addr string) (bool, string) {
+	creds := insecure.NewCredentials()
+	if pool, err := brokerclient.LoadCAPool(PKIPath(home, "ca.crt")); err == nil {
+		creds = credentials.NewTLS(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return false, err.Error()
 	}

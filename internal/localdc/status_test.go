@@ -63,12 +63,12 @@ func TestBrokerState(t *testing.T) {
 	standby.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	leader.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	want := BrokerState{Address: loopback(dc.BrokerPort) + "," + loopback(dc.Processes["broker-2"].GRPC), Serving: true, Replica: "broker-2"}
-	if diff := cmp.Diff(want, brokerState(t.Context(), dc)); diff != "" {
+	if diff := cmp.Diff(want, brokerState(t.Context(), t.TempDir(), dc)); diff != "" {
 		t.Errorf("brokerState with broker-2 leading (-want +got):\n%s", diff)
 	}
 	leader.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	want = BrokerState{Address: want.Address, Reason: "broker-1: health check says NOT_SERVING; broker-2: health check says NOT_SERVING"}
-	if diff := cmp.Diff(want, brokerState(t.Context(), dc)); diff != "" {
+	if diff := cmp.Diff(want, brokerState(t.Context(), t.TempDir(), dc)); diff != "" {
 		t.Errorf("brokerState with no leader (-want +got):\n%s", diff)
 	}
 }

@@ -215,6 +215,9 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = r.webhookCertificates()
 	}
 	if err == nil {
+		err = ensurePKI(opts.Home, time.Now())
+	}
+	if err == nil {
 		err = r.installIdentities(ctx)
 	}
 	if err == nil {

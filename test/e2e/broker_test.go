@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,5 +85,21 @@ func testBrokerCLI(t *testing.T, bin, home string) {
 	out, err := runErr(bin, "strata", "--home", home, "pools", "create", "bad", "--profile", "nope", "--capacity", "1")
 	if err == nil || !strings.Contains(out, `InvalidArgument: pool.node_profile "nope" does not exist`) {
 		t.Errorf("a pool of an unknown profile: err=%v, output:\n%s", err, out)
+	}
+
+	// Identities: the CLI is the home's admin; a viewer's certificate,
+	// issued from the home's CA, reads but may not ask for a disruption,
+	// and nothing is written.
+	certs := t.TempDir()
+	strata("certs", "issue", "alice", "--role", "viewer", "--dir", certs)
+	asAlice := []string{"--tls-cert", filepath.Join(certs, "alice.crt"), "--tls-key", filepath.Join(certs, "alice.key")}
+	strata(append([]string{"machines", "list", "--mz", "7"}, asAlice...)...)
+	before := strata("disruptions", "list", "-o", "json")
+	out, err = runErr(bin, "strata", append([]string{"--home", home, "disruptions", "create", "dc1-r001-u01", "--reason", "hardware-repair"}, asAlice...)...)
+	if err == nil || !strings.Contains(out, "the broker refused: alice (groups strata:viewer) may not call CreateDisruption") {
+		t.Errorf("a viewer creates a disruption: err=%v, output:\n%s", err, out)
+	}
+	if after := strata("disruptions", "list", "-o", "json"); after != before {
+		t.Errorf("a refused disruption changed the list:\n%s\nthen:\n%s", before, after)
 	}
 }

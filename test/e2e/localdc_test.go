@@ -521,6 +521,11 @@ func testHubFailover(t *testing.T, bin, home string) {
 	perMachine := map[string]int{}
 	for _, d := range disruptionsBy(t, bin, home, "maintenance/ha-v2") {
 		perMachine[d.GetMachine()]++
+		// The record's actor is the identity of the orchestrator's
+		// certificate; the rollout's name is detail beside it.
+		if d.GetActor() != "strata-hub/maintenance-orchestrator" {
+			t.Errorf("disruption %s of the rollout has actor %q, want strata-hub/maintenance-orchestrator", d.GetId(), d.GetActor())
+		}
 	}
 	for _, m := range brokerMachines(t, bin, home, "ha") {
 		if n := perMachine[m.GetId()]; n != 1 {

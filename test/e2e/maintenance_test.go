@@ -528,13 +528,14 @@ func disruptionsOf(t testing.TB, bin, home, machine string) []*brokerv1.Disrupti
 	return resp.GetDisruptions()
 }
 
-// disruptionsBy lists the disruptions an actor asked for, oldest first.
+// disruptionsBy lists the disruptions asked for on behalf of actor (a
+// rollout's signature, beside the caller's identity), oldest first.
 func disruptionsBy(t testing.TB, bin, home, actor string) []*brokerv1.Disruption {
 	resp := &brokerv1.ListDisruptionsResponse{}
 	brokerJSON(t, bin, home, resp, "disruptions", "list")
 	var out []*brokerv1.Disruption
 	for _, d := range resp.GetDisruptions() {
-		if d.GetActor() == actor {
+		if d.GetOnBehalfOf() == actor {
 			out = append(out, d)
 		}
 	}

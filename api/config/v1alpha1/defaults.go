@@ -173,3 +173,48 @@ func (c *BrokerConfiguration) Default() {
 	}
 	durationOr(&c.LeaderElection.RetryPeriod, DefaultBrokerLeaderRetryPeriod)
 }
+
+// The Compute Broker's built-in roles (their RPCs are the broker's:
+// docs/broker.md lists them).
+const (
+	// RolePoolManager: the hub's pool controller: node profiles, pools and
+	// their join targets, approving the shrinks of pools whose cluster is gone.
+	RolePoolManager = "pool-manager"
+	// RoleMaintenance: the maintenance orchestrator: disruptions of reason
+	// planned-upgrade, started and cancelled.
+	RoleMaintenance = "maintenance"
+	// RoleRemediation: the remediation controller: disruptions of reason
+	// remediation, started and cancelled.
+	RoleRemediation = "remediation"
+	// RoleClusterManager: the cluster manager: approves and completes
+	// disruptions once their Node is drained, and records its steps.
+	RoleClusterManager = "cluster-manager"
+	// RoleViewer reads everything and changes nothing.
+	RoleViewer = "viewer"
+	// RoleAdmin may call every RPC.
+	RoleAdmin = "admin"
+
+	// RoleGroupPrefix: by default, group strata:<role> holds the built-in
+	// role <role> (a certificate's organization).
+	RoleGroupPrefix = "strata:"
+	// StaticTokenUser is the identity of the holder of the broker's static
+	// bearer token (tokenFile), the legacy mode.
+	StaticTokenUser = "strata:static-token"
+)
+
+// BuiltinBrokerRoles are the built-in roles' names.
+var BuiltinBrokerRoles = []string{RolePoolManager, RoleMaintenance, RoleRemediation, RoleClusterManager, RoleViewer, RoleAdmin}
+
+// Default gives a policy without bindings the built-in ones: group
+// strata:<role> for each built-in role, and the static token's holder admin
+// (what the token could do before there were roles).
+func (p *BrokerPolicy) Default() {
+	typeMeta(&p.TypeMeta, "BrokerPolicy")
+	if p.Bindings != nil {
+		return
+	}
+	for _, r := range BuiltinBrokerRoles {
+		p.Bindings = append(p.Bindings, BrokerRoleBinding{Role: r, Groups: []string{RoleGroupPrefix + r}})
+	}
+	p.Bindings = append(p.Bindings, BrokerRoleBinding{Role: RoleAdmin, Users: []string{StaticTokenUser}})
+}

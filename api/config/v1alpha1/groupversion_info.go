@@ -23,7 +23,7 @@ var AddToScheme = schemeBuilder.AddToScheme
 
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
-		&HubConfiguration{}, &AppsConfiguration{}, &WebhookConfiguration{}, &BrokerConfiguration{},
+		&HubConfiguration{}, &AppsConfiguration{}, &WebhookConfiguration{}, &BrokerConfiguration{}, &BrokerPolicy{},
 	)
 	return nil
 }

@@ -155,10 +155,20 @@ type BrokerClient struct {
 	// +required
 	Addresses []string `json:"addresses"`
 	// tlsCAFile is the CA certificate of a broker that serves TLS; empty:
-	// plaintext.
+	// plaintext (loopback only when a token or certificate is sent).
 	// +optional
 	TLSCAFile string `json:"tlsCAFile,omitempty"`
-	// tokenFile holds the bearer token the broker requires.
+	// clientCertDir holds a client certificate per hub controller that
+	// calls the broker, each in a directory of its name with tls.crt and
+	// tls.key (a cert-manager Secret mounted there): pool-controller,
+	// cluster-manager, maintenance-orchestrator, remediation-controller.
+	// Each controller is then its own identity at the broker, holding only
+	// its role. Reloaded when they change. Needs tlsCAFile.
+	// +optional
+	ClientCertDir string `json:"clientCertDir,omitempty"`
+	// tokenFile holds a static bearer token, the legacy alternative to
+	// client certificates (docs/broker.md); refused to a non-loopback
+	// broker without tlsCAFile.
 	// +optional
 	TokenFile string `json:"tokenFile,omitempty"`
 	// timeout bounds each call that has no deadline of its own. Defaults
@@ -272,13 +282,23 @@ type BrokerConfiguration struct {
 	// to 127.0.0.1:9443.
 	// +optional
 	MetricsListen string `json:"metricsListen,omitempty"`
-	// tls is the broker's serving certificate; empty: plaintext.
+	// tls is the broker's serving certificate and the CA of its clients'
+	// certificates; empty: plaintext, loopback only.
 	// +optional
 	TLS TLS `json:"tls,omitempty"`
-	// tokenFile holds the bearer token clients must present.
+	// policyFile is a BrokerPolicy: who may call which RPC. Empty: the
+	// built-in policy, where group strata:<role> holds role <role>
+	// (docs/broker.md).
+	// +optional
+	PolicyFile string `json:"policyFile,omitempty"`
+	// tokenFile holds a static bearer token, the legacy alternative to
+	// client certificates: its holder is the identity strata:static-token.
+	// Needs tls unless listen is a loopback address.
 	// +optional
 	TokenFile string `json:"tokenFile,omitempty"`
-	// insecure allows a non-loopback listen address without TLS and token.
+	// insecure allows a non-loopback listen address without TLS and any
+	// authentication: every caller is system:anonymous and may do
+	// everything. Never with tokenFile.
 	// +optional
 	Insecure bool `json:"insecure,omitempty"`
 	// budget limits the disruptions the broker approves at once.
@@ -305,14 +325,70 @@ type Database struct {
 	DSNFile string `json:"dsnFile,omitempty"`
 }
 
-// TLS is a serving certificate.
+// TLS is a serving certificate, and the CA of the clients' certificates.
 type TLS struct {
-	// certFile is the certificate, PEM.
+	// certFile is the certificate, PEM; reloaded when it changes.
 	// +optional
 	CertFile string `json:"certFile,omitempty"`
 	// keyFile is its key, PEM.
 	// +optional
 	KeyFile string `json:"keyFile,omitempty"`
+	// clientCAFile is the CA of the clients' certificates, PEM: mutual
+	// TLS, the production mode. A caller's identity is its certificate's
+	// subject: the common name its name, the organizations its groups.
+	// Needs certFile.
+	// +optional
+	ClientCAFile string `json:"clientCAFile,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// BrokerPolicy says who may call which RPC of the Compute Broker: roles,
+// each a list of RPCs, and bindings of identities and groups to roles. The
+// built-in roles (pool-manager, maintenance, remediation, cluster-manager,
+// viewer, admin; docs/broker.md) are always there.
+type BrokerPolicy struct {
+	metav1.TypeMeta `json:",inline"`
+	// roles are roles of this policy's own, beside the built-in ones.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Roles []BrokerRole `json:"roles,omitempty"`
+	// bindings give roles to identities and groups. Defaults, when left
+	// out, to group strata:<role> for each built-in role, and the static
+	// token's holder (strata:static-token) to admin.
+	// +optional
+	Bindings []BrokerRoleBinding `json:"bindings,omitempty"`
+}
+
+// BrokerRole is a set of RPCs.
+type BrokerRole struct {
+	// name names the role; not a built-in role's name.
+	// +required
+	Name string `json:"name"`
+	// rpcs are the RPCs the role may call: a method of
+	// strata.broker.v1.BrokerService by its name (CreatePool), another
+	// service's as package.Service/Method, or "*" for every RPC.
+	// +required
+	RPCs []string `json:"rpcs"`
+	// disruptionReasons, when not empty, are the only reasons of the
+	// disruptions the role may create (CreateDisruption): planned-upgrade,
+	// hardware-repair, decommission, remediation.
+	// +optional
+	DisruptionReasons []string `json:"disruptionReasons,omitempty"`
+}
+
+// BrokerRoleBinding gives a role to identities and groups.
+type BrokerRoleBinding struct {
+	// role is a built-in role or one of roles.
+	// +required
+	Role string `json:"role"`
+	// users are identities by name (a certificate's common name).
+	// +optional
+	Users []string `json:"users,omitempty"`
+	// groups are groups (a certificate's organizations).
+	// +optional
+	Groups []string `json:"groups,omitempty"`
 }
 
 // Budget limits the disruptions the broker approves at once.

@@ -2,7 +2,10 @@ package v1alpha1
 
 import (
 	"net"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -102,6 +105,7 @@ func (c *BrokerConfiguration) Validate() field.ErrorList {
 	default:
 		errs = append(errs, field.NotSupported(prov.Child("kind"), c.Provisioner.Kind, []ProvisionerKind{ProvisionerSim, ProvisionerNone}))
 	}
+	errs = append(errs, c.validateAuth()...)
 	return append(errs, positive(field.NewPath("leaderElection", "retryPeriod"), c.LeaderElection.RetryPeriod)...)
 }
 
@@ -157,6 +161,17 @@ func (b *BrokerClient) validate(path *field.Path) field.ErrorList {
 	for i, a := range b.Addresses {
 		if a == "" {
 			errs = append(errs, field.Required(path.Child("addresses").Index(i), "an address"))
+		}
+	}
+	if b.ClientCertDir != "" && b.TLSCAFile == "" {
+		errs = append(errs, field.Required(path.Child("tlsCAFile"), "clientCertDir needs it: client certificates are sent over TLS"))
+	}
+	if b.TokenFile != "" && b.TLSCAFile == "" {
+		for i, a := range b.Addresses {
+			if !IsLoopbackTarget(a) {
+				errs = append(errs, field.Invalid(path.Child("addresses").Index(i), a,
+					"is not a loopback address, and a bearer token (tokenFile) sent there in plaintext can be read by anyone on the network: give tlsCAFile (better: clientCertDir)"))
+			}
 		}
 	}
 	return append(errs, positive(path.Child("timeout"), b.Timeout)...)
@@ -234,4 +249,113 @@ func (s *SimProvisioner) validateClusters(path *field.Path) field.ErrorList {
 		}
 	}
 	return errs
+}
+
+var (
+	// rpcName is a method of strata.broker.v1.BrokerService (the broker
+	// knows which exist), or package.Service/Method of another service.
+	rpcName = regexp.MustCompile(`^([a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*\.[A-Z][A-Za-z0-9]*/)?[A-Z][A-Za-z0-9]*$`)
+	// creatableReasons are the reasons of the disruptions a caller may
+	// create (pool-shrink is the broker's own).
+	creatableReasons = []string{"planned-upgrade", "hardware-repair", "decommission", "remediation"}
+)
+
+// Validate checks a defaulted BrokerPolicy; each error names its field.
+func (p *BrokerPolicy) Validate() field.ErrorList {
+	var errs field.ErrorList
+	known := map[string]bool{}
+	for _, r := range BuiltinBrokerRoles {
+		known[r] = true
+	}
+	for i, r := range p.Roles {
+		path := field.NewPath("roles").Index(i)
+		switch {
+		case r.Name == "":
+			errs = append(errs, field.Required(path.Child("name"), "the role's name"))
+		case slices.Contains(BuiltinBrokerRoles, r.Name):
+			errs = append(errs, field.Invalid(path.Child("name"), r.Name, "is a built-in role; name yours differently"))
+		case known[r.Name]:
+			errs = append(errs, field.Duplicate(path.Child("name"), r.Name))
+		default:
+			for _, msg := range validation.IsDNS1123Label(r.Name) {
+				errs = append(errs, field.Invalid(path.Child("name"), r.Name, msg))
+			}
+		}
+		known[r.Name] = true
+		if len(r.RPCs) == 0 {
+			errs = append(errs, field.Required(path.Child("rpcs"), "the RPCs the role may call, e.g. ListPools, or \"*\""))
+		}
+		for j, rpc := range r.RPCs {
+			if rpc != "*" && !rpcName.MatchString(rpc) {
+				errs = append(errs, field.Invalid(path.Child("rpcs").Index(j), rpc,
+					"must be a BrokerService method (CreatePool), package.Service/Method, or \"*\""))
+			}
+		}
+		for j, reason := range r.DisruptionReasons {
+			if !slices.Contains(creatableReasons, reason) {
+				errs = append(errs, field.NotSupported(path.Child("disruptionReasons").Index(j), reason, creatableReasons))
+			}
+		}
+	}
+	for i, b := range p.Bindings {
+		path := field.NewPath("bindings").Index(i)
+		switch {
+		case b.Role == "":
+			errs = append(errs, field.Required(path.Child("role"), "a built-in role or one of roles"))
+		case !known[b.Role]:
+			errs = append(errs, field.Invalid(path.Child("role"), b.Role, "is neither a built-in role ("+strings.Join(BuiltinBrokerRoles, ", ")+") nor one of roles"))
+		}
+		if len(b.Users) == 0 && len(b.Groups) == 0 {
+			errs = append(errs, field.Required(path, "users or groups to give the role to"))
+		}
+		for j, u := range b.Users {
+			if u == "" {
+				errs = append(errs, field.Required(path.Child("users").Index(j), "an identity's name"))
+			}
+		}
+		for j, g := range b.Groups {
+			if g == "" {
+				errs = append(errs, field.Required(path.Child("groups").Index(j), "a group's name"))
+			}
+		}
+	}
+	return errs
+}
+
+// validateAuth checks how the broker authenticates its callers: client
+// certificates need a serving certificate, and a bearer token never
+// crosses the network in plaintext.
+func (c *BrokerConfiguration) validateAuth() field.ErrorList {
+	var errs field.ErrorList
+	if c.TLS.ClientCAFile != "" && c.TLS.CertFile == "" {
+		errs = append(errs, field.Required(field.NewPath("tls", "certFile"), "tls.clientCAFile needs a serving certificate: client certificates are sent over TLS"))
+	}
+	if c.TokenFile == "" {
+		return errs
+	}
+	if c.Insecure {
+		errs = append(errs, field.Forbidden(field.NewPath("insecure"), "not with tokenFile: insecure accepts anyone, the token would guard nothing"))
+	}
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && c.TLS.CertFile == "" && !IsLoopbackHost(host) {
+		errs = append(errs, field.Invalid(field.NewPath("tokenFile"), c.TokenFile,
+			"a bearer token over plaintext to non-loopback address "+c.Listen+" can be read by anyone on the network: give tls.certFile and tls.keyFile (better: tls.clientCAFile and client certificates)"))
+	}
+	return errs
+}
+
+// IsLoopbackTarget says whether a broker address (host:port, or a gRPC
+// target such as dns:///...) is a loopback host:port.
+func IsLoopbackTarget(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	return err == nil && !strings.Contains(addr, "/") && IsLoopbackHost(host)
+}
+
+// IsLoopbackHost says whether host (of host:port) is a loopback address:
+// localhost, 127.0.0.0/8 or ::1.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -4,7 +4,7 @@ package brokercli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,8 @@ type Flags struct {
 	Address   string
 	TokenFile string
 	CAFile    string
+	CertFile  string
+	KeyFile   string
 	Output    string
 }
 
@@ -39,8 +42,10 @@ func (f *Flags) AddTo(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&f.Address, "broker", "", "broker address, or the comma-separated addresses of its replicas: calls go to the one that leads "+
 		"(default: the local datacenter's broker, else "+broker.DefaultAddress+")")
-	fs.StringVar(&f.TokenFile, "token-file", "", "file with the bearer token the broker requires")
-	fs.StringVar(&f.CAFile, "tls-ca", "", "CA certificate of a broker that serves TLS")
+	fs.StringVar(&f.CAFile, "tls-ca", "", "CA certificate of a broker that serves TLS (default: the local datacenter's)")
+	fs.StringVar(&f.CertFile, "tls-cert", "", "your client certificate: your identity at the broker (default: the local datacenter's admin certificate)")
+	fs.StringVar(&f.KeyFile, "tls-key", "", "the key of --tls-cert")
+	fs.StringVar(&f.TokenFile, "token-file", "", "file with the broker's static bearer token (legacy; refused in plaintext beyond loopback)")
 	fs.StringVarP(&f.Output, "output", "o", "table", "output format: table, json or yaml")
 }
 
@@ -64,11 +69,24 @@ func (f *Flags) Dial() (*Client, error) {
 	default:
 		return nil, fmt.Errorf("--output must be table, json or yaml, not %q", f.Output)
 	}
-	addr := f.Address
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	addr, creds := f.Address, localdc.BrokerCredentials{CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile}
 	if addr == "" {
 		addr = broker.DefaultAddress
 		if local, err := localdc.BrokerAddress(f.Global.Home); err == nil {
 			addr = local
+			// The local datacenter's broker, as the person who runs it:
+			// its admin certificate, unless told otherwise.
+			if admin, err := localdc.AdminCredentials(f.Global.Home); err == nil {
+				if creds.CAFile == "" {
+					creds.CAFile = admin.CAFile
+				}
+				if creds.CertFile == "" && f.TokenFile == "" {
+					creds.CertFile, creds.KeyFile = admin.CertFile, admin.KeyFile
+				}
+			}
 		}
 	}
 	addrs, err := brokerclient.ParseAddresses(addr)
@@ -76,16 +94,17 @@ func (f *Flags) Dial() (*Client, error) {
 		return nil, fmt.Errorf("--broker: %w", err)
 	}
 	o := brokerclient.Options{Addresses: addrs}
-	if f.CAFile != "" {
-		pem, err := os.ReadFile(f.CAFile)
+	if creds.CAFile != "" {
+		pool, err := brokerclient.LoadCAPool(creds.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("reading --tls-ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", f.CAFile)
+			return nil, fmt.Errorf("--tls-ca: %w", err)
 		}
 		o.TLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	if creds.CertFile != "" {
+		if o.Certificate, err = brokerclient.NewKeyPair(creds.CertFile, creds.KeyFile); err != nil {
+			return nil, fmt.Errorf("--tls-cert: %w", err)
+		}
 	}
 	if f.TokenFile != "" {
 		raw, err := os.ReadFile(f.TokenFile)
@@ -107,8 +126,13 @@ func Explain(err error) error {
 		return nil
 	}
 	if st, ok := status.FromError(err); ok {
-		if st.Code().String() == "Unavailable" {
+		switch st.Code() {
+		case codes.Unavailable:
 			return fmt.Errorf("the broker is not reachable (%s): is `strata up` running? (--broker to point elsewhere)", st.Message())
+		case codes.PermissionDenied:
+			return fmt.Errorf("the broker refused: %s", st.Message())
+		case codes.Unauthenticated:
+			return fmt.Errorf("the broker does not know who you are: %s (--tls-cert and --tls-key: your client certificate)", st.Message())
 		}
 		return fmt.Errorf("%s: %s", st.Code(), st.Message())
 	}
@@ -147,6 +171,15 @@ func Dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// Actor shows who took a step: the authenticated identity, and the detail
+// it added, as in "strata-hub/maintenance-orchestrator (for maintenance/r1)".
+func Actor(identity, onBehalfOf string) string {
+	if onBehalfOf == "" {
+		return identity
+	}
+	return identity + " (for " + onBehalfOf + ")"
 }
 
 // With dials the broker, runs fn and closes the connection; a gRPC error

@@ -2,6 +2,9 @@ package brokercli
 
 import (
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/strata-dev/strata/internal/cli/globals"
@@ -56,5 +59,20 @@ func TestBrokerList(t *testing.T) {
 				t.Errorf("--broker %q lists %d machines, want 20", tc.broker, machines)
 			}
 		})
+	}
+}
+
+// TestTokenInPlaintextRefused: --token-file to a broker that is not on
+// loopback, without --tls-ca, is refused before anything is sent.
+func TestTokenInPlaintextRefused(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := &Flags{Global: &globals.Flags{Home: t.TempDir()}, Address: "broker.example.com:7443", TokenFile: token, Output: "table"}
+	_, err := f.Dial()
+	want := "refusing to send a bearer token in plaintext to broker.example.com:7443, which is not a loopback address"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Dial = %v, want %q", err, want)
 	}
 }

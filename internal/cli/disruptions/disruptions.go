@@ -5,6 +5,7 @@ package disruptions
 import (
 	"fmt"
 	"io"
+	"os/user"
 	"slices"
 	"strings"
 	"time"
@@ -20,7 +21,72 @@ import (
 
 // NewCommand returns `strata disruptions`.
 func NewCommand(g *globals.Flags) *cobra.Command {
-	return brokercli.NewGroup(g, "disruptions", "List and inspect disruptions of machines", newList, newGet)
+	return brokercli.NewGroup(g, "disruptions", "List, inspect, ask for and cancel disruptions of machines", newList, newGet, newCreate, newCancel)
+}
+
+// currentUser is who runs the command, the default of --for.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+func newCreate(f *brokercli.Flags) *cobra.Command {
+	req := &brokerv1.CreateDisruptionRequest{}
+	var reason string
+	cmd := &cobra.Command{
+		Use: "create MACHINE --reason REASON", Short: "Ask the broker to disrupt a machine", Args: cobra.ExactArgs(1),
+		Long: `Ask the broker to disrupt a machine: a Pending disruption, within the
+budget. Its actor is your identity at the broker (your client certificate's
+name); --for adds whom you act for as detail, by default your user name.
+Your role must allow creating disruptions of the reason given.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, ok := enumValue(brokerv1.DisruptionReason_value, "DISRUPTION_REASON_", reason)
+			if !ok || v == 0 || reason == "pool-shrink" {
+				return fmt.Errorf("--reason %q is not one of %s", reason, strings.Join(reasons[:len(reasons)-1], ", "))
+			}
+			req.Machine, req.Reason = args[0], brokerv1.DisruptionReason(v)
+			return f.With(func(c *brokercli.Client) error {
+				resp, err := c.CreateDisruption(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				d := resp.GetDisruption()
+				return f.Print(cmd.OutOrStdout(), d, func(w io.Writer) {
+					fmt.Fprintf(w, "Disruption %s of machine %s: %s, by %s\n", d.GetId(), d.GetMachine(), state(d.GetState()), brokercli.Actor(d.GetActor(), d.GetOnBehalfOf()))
+				})
+			})
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&reason, "reason", "", "why: "+strings.Join(reasons[:len(reasons)-1], ", "))
+	fs.StringVar(&req.Message, "message", "", "what is to be done, for the record")
+	fs.StringVar(&req.OnBehalfOf, "for", currentUser(), "whom you act for, recorded beside your identity")
+	return cmd
+}
+
+func newCancel(f *brokercli.Flags) *cobra.Command {
+	req := &brokerv1.CancelDisruptionRequest{}
+	cmd := &cobra.Command{
+		Use: "cancel ID", Short: "Cancel an open disruption", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Id = args[0]
+			return f.With(func(c *brokercli.Client) error {
+				resp, err := c.CancelDisruption(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				d := resp.GetDisruption()
+				return f.Print(cmd.OutOrStdout(), d, func(w io.Writer) {
+					fmt.Fprintf(w, "Disruption %s of machine %s: %s\n", d.GetId(), d.GetMachine(), state(d.GetState()))
+				})
+			})
+		},
+	}
+	cmd.Flags().StringVar(&req.Message, "message", "", "why, for the record")
+	cmd.Flags().StringVar(&req.OnBehalfOf, "for", currentUser(), "whom you act for, recorded beside your identity")
+	return cmd
 }
 
 func state(s brokerv1.DisruptionState) string {
@@ -110,7 +176,7 @@ back from it.`,
 					for _, d := range resp.GetDisruptions() {
 						fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()),
 							d.GetMaintenanceZone(), brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"), operation(d.GetOperation()),
-							state(d.GetState()), d.GetActor(), age(d.GetCreateTime()))
+							state(d.GetState()), brokercli.Actor(d.GetActor(), d.GetOnBehalfOf()), age(d.GetCreateTime()))
 					}
 				})
 			})
@@ -138,10 +204,10 @@ func newGet(f *brokercli.Flags) *cobra.Command {
 				return f.Print(cmd.OutOrStdout(), d, func(w io.Writer) {
 					fmt.Fprintf(w, "ID:\t%s\nMachine:\t%s (pool %s, %s MZ %d)\n", d.GetId(), d.GetMachine(), brokercli.Dash(d.GetPool()), d.GetDatacenter(), d.GetMaintenanceZone())
 					fmt.Fprintf(w, "Reason:\t%s\nOperation:\t%s\nState:\t%s\nActor:\t%s\nMessage:\t%s\n\nHISTORY\n", brokercli.EnumName(d.GetReason(), "DISRUPTION_REASON_"),
-						operation(d.GetOperation()), state(d.GetState()), d.GetActor(), brokercli.Dash(d.GetMessage()))
+						operation(d.GetOperation()), state(d.GetState()), brokercli.Actor(d.GetActor(), d.GetOnBehalfOf()), brokercli.Dash(d.GetMessage()))
 					fmt.Fprintln(w, "TIME\tSTEP\tACTOR\tMESSAGE")
 					for _, t := range d.GetHistory() {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), step(t), t.GetActor(), brokercli.Dash(t.GetMessage()))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", t.GetTime().AsTime().Format(time.RFC3339), step(t), brokercli.Actor(t.GetActor(), t.GetOnBehalfOf()), brokercli.Dash(t.GetMessage()))
 					}
 				})
 			})

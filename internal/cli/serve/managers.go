@@ -16,7 +16,6 @@ import (
 	"github.com/strata-dev/strata/internal/workload/appnamespace"
 	"github.com/strata-dev/strata/internal/workload/apps"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
-	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 // managerFlags are the flags of the commands that run a controller manager.
@@ -88,14 +87,14 @@ health.bindAddress (:8081), /metrics on metrics.bindAddress (:8080).`,
 				return err
 			}
 			log := logger(cmd)
-			conn, err := hub.Dial(c.Broker)
+			brokers, closeBrokers, err := hub.DialControllers(c.Broker)
 			if err != nil {
 				return err
 			}
-			defer conn.Close() //nolint:errcheck // closed at exit
+			defer closeBrokers()
 			ctx := cmd.Context()
 			mgr, err := hub.NewManager(ctx, hub.Options{
-				Config: c, RestConfig: restCfg, Broker: brokerv1.NewBrokerServiceClient(conn), Logger: log,
+				Config: c, RestConfig: restCfg, Brokers: brokers, Logger: log,
 				Controllers: []hub.Setup{appnamespace.SetupOnHub},
 			})
 			if err != nil {

@@ -52,7 +52,17 @@ func newBroker() *cobra.Command {
 		Long: `Serve the Compute Broker: strata.broker.v1 over gRPC, with the gRPC health
 service, server reflection and Prometheus metrics. It listens on loopback
 unless told otherwise; any other address needs --tls-cert, --tls-key and
---token-file, or --insecure.
+--tls-client-ca (mutual TLS, the production mode), or --insecure.
+
+With --tls-client-ca, every caller presents a client certificate signed by
+that CA: its common name is the caller's name, its organizations its groups,
+and the actor of every record it makes. --policy (a BrokerPolicy) says which
+roles may call which RPC; without it, group strata:<role> holds each
+built-in role (pool-manager, maintenance, remediation, cluster-manager,
+viewer, admin). Denials answer PermissionDenied. --token-file is the legacy
+alternative: its holder is strata:static-token, and it is refused in
+plaintext beyond loopback. Without client CA or token (loopback only, or
+--insecure), every caller is system:anonymous and may do everything.
 
 The provisioner joins the machines of pools that have a join target to their
 cluster, wipes released ones and performs the operations of disruptions
@@ -85,7 +95,7 @@ same settings; a flag given on the command line overrides the file.`,
 				}
 				fromConfig(cmd.Flags(), c, brokerFlagTargets{
 					db: &db, dbFile: &dbFile, listen: &opts.Address, metrics: &metricsAddress, cert: &opts.TLSCertFile, key: &opts.TLSKeyFile,
-					token: &opts.TokenFile, insecure: &opts.Insecure, budget: &budget, prov: &prov, election: &election,
+					clientCA: &opts.ClientCAFile, policy: &opts.PolicyFile, token: &opts.TokenFile, insecure: &opts.Insecure, budget: &budget, prov: &prov, election: &election,
 				})
 			}
 			if dbFile != "" {
@@ -160,8 +170,10 @@ same settings; a flag given on the command line overrides the file.`,
 	fs.StringVar(&metricsAddress, "metrics-listen", "127.0.0.1:9443", "host:port of /metrics; empty disables")
 	fs.StringVar(&opts.TLSCertFile, "tls-cert", "", "TLS certificate file")
 	fs.StringVar(&opts.TLSKeyFile, "tls-key", "", "TLS key file")
-	fs.StringVar(&opts.TokenFile, "token-file", "", "file with the bearer token clients must present")
-	fs.BoolVar(&opts.Insecure, "insecure", false, "allow a non-loopback address without TLS and token")
+	fs.StringVar(&opts.ClientCAFile, "tls-client-ca", "", "CA of the clients' certificates: mutual TLS, a caller is its certificate's subject")
+	fs.StringVar(&opts.PolicyFile, "policy", "", "a BrokerPolicy file: who may call which RPC (default: group strata:<role> holds each built-in role)")
+	fs.StringVar(&opts.TokenFile, "token-file", "", "file with a static bearer token (legacy; its holder is strata:static-token)")
+	fs.BoolVar(&opts.Insecure, "insecure", false, "allow a non-loopback address without TLS and any authentication")
 	fs.BoolVar(&election.Enabled, "leader-elect", election.Enabled,
 		"with a PostgreSQL inventory, elect one leader among the replicas (SQLite is single-replica: always the leader)")
 	fs.DurationVar(&election.RetryPeriod, "leader-retry-period", election.RetryPeriod,
@@ -178,6 +190,7 @@ same settings; a flag given on the command line overrides the file.`,
 // brokerFlagTargets are the variables of the broker's flags.
 type brokerFlagTargets struct {
 	db, dbFile, listen, metrics, cert, key, token *string
+	clientCA, policy                              *string
 	insecure                                      *bool
 	budget                                        *broker.Budget
 	prov                                          *provisionerFlags
@@ -203,6 +216,8 @@ func fromConfig(fs *pflag.FlagSet, c *configv1alpha1.BrokerConfiguration, to bro
 	})
 	set("tls-cert", func() { *to.cert = c.TLS.CertFile })
 	set("tls-key", func() { *to.key = c.TLS.KeyFile })
+	set("tls-client-ca", func() { *to.clientCA = c.TLS.ClientCAFile })
+	set("policy", func() { *to.policy = c.PolicyFile })
 	set("token-file", func() { *to.token = c.TokenFile })
 	set("insecure", func() { *to.insecure = c.Insecure })
 	set("max-planned-zones", func() { to.budget.MaxPlannedZones = int(*c.Budget.MaxPlannedZones) })

@@ -95,7 +95,7 @@ func TestServeBroker(t *testing.T) {
 			// when a provisioner will perform it.
 			_, err = c.CreateDisruption(t.Context(), &brokerv1.CreateDisruptionRequest{
 				Machine: machines.GetMachines()[0].GetId(), Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR,
-				Actor: "test", Operation: &brokerv1.Operation{Kind: brokerv1.OperationKind_OPERATION_KIND_REBOOT},
+				OnBehalfOf: "test", Operation: &brokerv1.Operation{Kind: brokerv1.OperationKind_OPERATION_KIND_REBOOT},
 			})
 			switch {
 			case tc.wantProvisioner && err != nil:

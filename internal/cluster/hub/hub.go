@@ -63,11 +63,23 @@ type Options struct {
 	// RestConfig reaches the hub's API server; the configuration's client
 	// limits are applied to a copy.
 	RestConfig *rest.Config
-	// Broker is the Compute Broker (see Dial).
+	// Broker is the Compute Broker (see Dial), for every controller that
+	// has no client of its own in Brokers.
 	Broker brokerv1.BrokerServiceClient
-	Logger logr.Logger
+	// Brokers are the controllers' own broker clients, each its own
+	// identity (see DialControllers).
+	Brokers Brokers
+	Logger  logr.Logger
 	// Controllers are set up after the hub's own.
 	Controllers []Setup
+}
+
+// brokerFor is the broker client of a controller.
+func (o Options) brokerFor(controller string) brokerv1.BrokerServiceClient {
+	if b, ok := o.Brokers[controller]; ok {
+		return b
+	}
+	return o.Broker
 }
 
 // NewManager builds the hub's controller manager; Start runs it.
@@ -77,8 +89,8 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		return nil, errors.New("the hub's manager needs its configuration")
 	case o.RestConfig == nil:
 		return nil, errors.New("the hub's manager needs a config of the hub's API server")
-	case o.Broker == nil:
-		return nil, errors.New("the hub's manager needs a broker client")
+	case o.Broker == nil && len(o.Brokers) < len(BrokerCallers):
+		return nil, errors.New("the hub's manager needs a broker client for each of its controllers")
 	}
 	c := o.Config
 	mgr, err := ctrl.NewManager(component.RestConfig(o.RestConfig, c.ClientConnection),
@@ -110,7 +122,7 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		return nil, err
 	}
 	pools, err := pool.New(pool.Options{
-		Hub: mgr.GetClient(), Broker: o.Broker, Clusters: workloads, Recorder: mgr.GetEventRecorder("pool-controller"),
+		Hub: mgr.GetClient(), Broker: o.brokerFor(PoolController), Clusters: workloads, Recorder: mgr.GetEventRecorder(PoolController),
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +131,7 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the pool controller: %w", err)
 	}
 	clusterManager, err := manager.New(manager.Options{
-		Hub: mgr.GetClient(), Broker: o.Broker, Clusters: workloads, DrainDeadline: c.ClusterManager.DrainDeadline.Duration,
+		Hub: mgr.GetClient(), Broker: o.brokerFor(ClusterManager), Clusters: workloads, DrainDeadline: c.ClusterManager.DrainDeadline.Duration,
 	})
 	if err != nil {
 		return nil, err
@@ -128,7 +140,7 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the cluster manager: %w", err)
 	}
 	rollouts, err := rollout.New(rollout.Options{
-		Hub: mgr.GetClient(), Broker: o.Broker, Clusters: workloads, Recorder: mgr.GetEventRecorder("maintenance-orchestrator"),
+		Hub: mgr.GetClient(), Broker: o.brokerFor(Orchestrator), Clusters: workloads, Recorder: mgr.GetEventRecorder(Orchestrator),
 		ActiveInterval: c.Rollout.ActiveInterval.Duration,
 	})
 	if err != nil {
@@ -138,7 +150,7 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 		return nil, fmt.Errorf("setting up the maintenance orchestrator: %w", err)
 	}
 	remediator, err := remediation.New(remediation.Options{
-		Hub: mgr.GetClient(), Broker: o.Broker, Clusters: workloads, Recorder: mgr.GetEventRecorder("remediation-controller"),
+		Hub: mgr.GetClient(), Broker: o.brokerFor(RemediationController), Clusters: workloads, Recorder: mgr.GetEventRecorder(RemediationController),
 		NotReadyThreshold: c.Remediation.NotReadyThreshold.Duration, FaultHoldOff: c.Remediation.FaultHoldOff.Duration,
 		ResyncInterval: c.Remediation.ResyncInterval.Duration,
 	})

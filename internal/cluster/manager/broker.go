@@ -58,7 +58,7 @@ func (p *clusterPass) openDisruptions(ctx context.Context, datacenter string, po
 // approve tells the broker the machine may be disrupted: its Node is
 // drained or there is none.
 func (p *clusterPass) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
-	_, err := p.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: p.actor, Message: message})
+	_, err := p.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: p.actor, Message: message})
 	switch {
 	case brokerapi.IsCode(err, codes.FailedPrecondition), brokerapi.IsCode(err, codes.NotFound):
 		return nil // approved, cancelled or gone meanwhile
@@ -87,7 +87,7 @@ func (p *clusterPass) record(ctx context.Context, disruption, message string) {
 }
 
 func (p *clusterPass) recordStep(ctx context.Context, s step) error {
-	_, err := p.broker.RecordDisruptionStep(ctx, &brokerv1.RecordDisruptionStepRequest{Id: s.disruption, Actor: p.actor, Message: s.message})
+	_, err := p.broker.RecordDisruptionStep(ctx, &brokerv1.RecordDisruptionStepRequest{Id: s.disruption, OnBehalfOf: p.actor, Message: s.message})
 	if err != nil && !brokerapi.IsCode(err, codes.NotFound) {
 		return fmt.Errorf("recording step %q of disruption %s: %w", s.message, s.disruption, err)
 	}

@@ -151,7 +151,7 @@ func TestClusterManager(t *testing.T) {
 		var order []string
 		for _, h := range history {
 			switch msg := h.GetMessage(); {
-			case h.GetActor() != actor:
+			case h.GetOnBehalfOf() != actor:
 			case h.GetTo() == brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED && h.GetFrom() == brokerv1.DisruptionState_DISRUPTION_STATE_PENDING:
 				order = append(order, "approve")
 			case msg == "cordoned node "+a.Name+" for planned-upgrade":
@@ -204,7 +204,7 @@ func TestClusterManager(t *testing.T) {
 
 	t.Run("a reimage the broker performs brings the Node back on the new config, uncordoned", func(t *testing.T) {
 		resp, err := bc.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{
-			Machine: reimaged.Name, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, Actor: "test/reimage",
+			Machine: reimaged.Name, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, OnBehalfOf: "test/reimage",
 			Operation: &brokerv1.Operation{Kind: brokerv1.OperationKind_OPERATION_KIND_REIMAGE, Software: &brokerv1.Software{NodeConfig: "kubelet-1.37-v2"}},
 		})
 		if err != nil {
@@ -229,8 +229,8 @@ func TestClusterManager(t *testing.T) {
 		waitState(t, bc, d, brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED)
 		history := waitHistory(t, bc, d, "")
 		approval := history[len(history)-1]
-		if approval.GetActor() != actor || !strings.Contains(approval.GetMessage(), "no Node") {
-			t.Errorf("approval = %s %q, want %s saying there is no Node", approval.GetActor(), approval.GetMessage(), actor)
+		if approval.GetOnBehalfOf() != actor || !strings.Contains(approval.GetMessage(), "no Node") {
+			t.Errorf("approval = %s %q, want %s saying there is no Node", approval.GetOnBehalfOf(), approval.GetMessage(), actor)
 		}
 		cancel(t, bc, d)
 	})
@@ -618,7 +618,7 @@ func waitCondition(t *testing.T, c client.Client, status metav1.ConditionStatus,
 func createDisruption(t *testing.T, bc brokerv1.BrokerServiceClient, machine string, reason brokerv1.DisruptionReason) string {
 	t.Helper()
 	resp, err := bc.CreateDisruption(t.Context(), &brokerv1.CreateDisruptionRequest{
-		Machine: machine, Reason: reason, Actor: "test/" + t.Name(), Message: "test"})
+		Machine: machine, Reason: reason, OnBehalfOf: "test/" + t.Name(), Message: "test"})
 	if err != nil {
 		t.Fatalf("creating a disruption of %s: %v", machine, err)
 	}
@@ -664,28 +664,28 @@ func waitHistory(t *testing.T, bc brokerv1.BrokerServiceClient, id, text string)
 func historyText(history []*brokerv1.DisruptionTransition) string {
 	var b strings.Builder
 	for _, h := range history {
-		fmt.Fprintf(&b, "  %v -> %v by %s: %s\n", h.GetFrom(), h.GetTo(), h.GetActor(), h.GetMessage())
+		fmt.Fprintf(&b, "  %v -> %v by %s: %s\n", h.GetFrom(), h.GetTo(), h.GetOnBehalfOf(), h.GetMessage())
 	}
 	return b.String()
 }
 
 func start(t *testing.T, bc brokerv1.BrokerServiceClient, id string) {
 	t.Helper()
-	if _, err := bc.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: id, Actor: "test/" + t.Name()}); err != nil {
+	if _, err := bc.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: id, OnBehalfOf: "test/" + t.Name()}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func complete(t *testing.T, bc brokerv1.BrokerServiceClient, id string) {
 	t.Helper()
-	if _, err := bc.CompleteDisruption(t.Context(), &brokerv1.CompleteDisruptionRequest{Id: id, Actor: "test/" + t.Name()}); err != nil {
+	if _, err := bc.CompleteDisruption(t.Context(), &brokerv1.CompleteDisruptionRequest{Id: id, OnBehalfOf: "test/" + t.Name()}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func cancel(t *testing.T, bc brokerv1.BrokerServiceClient, id string) {
 	t.Helper()
-	if _, err := bc.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: id, Actor: "test/" + t.Name()}); err != nil {
+	if _, err := bc.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: id, OnBehalfOf: "test/" + t.Name()}); err != nil {
 		t.Fatal(err)
 	}
 }

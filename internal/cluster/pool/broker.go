@@ -111,7 +111,7 @@ func (r *Reconciler) poolMachines(ctx context.Context, pool string) (map[string]
 
 // approve tells the broker a machine may go: its Node is drained or gone.
 func (r *Reconciler) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
-	_, err := r.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: actor, Message: message})
+	_, err := r.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: actor, Message: message})
 	if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) { // approved meanwhile
 		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
 	}

@@ -83,7 +83,7 @@ type disruptionWrapper struct{ *brokerv1.Disruption }
 func remediation(id, machine string, op brokerv1.OperationKind) *disruptionWrapper {
 	return &disruptionWrapper{&brokerv1.Disruption{
 		Id: id, Machine: machine, Pool: testPool, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION,
-		State: brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, Actor: testActor,
+		State: brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, Actor: "strata-hub/remediation-controller", OnBehalfOf: testActor,
 		Operation:  &brokerv1.Operation{Kind: op},
 		CreateTime: timestamppb.New(t0), UpdateTime: timestamppb.New(t0),
 	}}
@@ -92,7 +92,7 @@ func remediation(id, machine string, op brokerv1.OperationKind) *disruptionWrapp
 // planned starts a Pending planned-upgrade disruption, created at t0.
 func planned(id, machine string) *disruptionWrapper {
 	d := remediation(id, machine, brokerv1.OperationKind_OPERATION_KIND_REIMAGE)
-	d.Reason, d.Actor = brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, "maintenance/r1"
+	d.Reason, d.OnBehalfOf = brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE, "maintenance/r1"
 	return d
 }
 
@@ -108,7 +108,7 @@ func (w *disruptionWrapper) ended(s brokerv1.DisruptionState, end time.Time) *di
 }
 
 func (w *disruptionWrapper) actor(a string) *disruptionWrapper {
-	w.Actor = a
+	w.OnBehalfOf = a
 	return w
 }
 

@@ -266,7 +266,7 @@ func quiet(bp *brokerv1.Pool, nodes []corev1.Node, open map[string]*brokerv1.Dis
 		return false
 	}
 	for _, d := range open {
-		if isRemediation(d) && d.GetActor() == actor {
+		if isRemediation(d) && d.GetOnBehalfOf() == actor {
 			return false
 		}
 	}
@@ -294,7 +294,7 @@ func (r *Reconciler) observe(ctx context.Context, pool string, nodes []corev1.No
 	machines := make([]machine, 0, len(listed))
 	for _, bm := range listed {
 		m := machine{m: bm, node: byMachine[bm.GetId()], open: open[bm.GetId()], faultSeen: seen[bm.GetId()]}
-		ours := m.open != nil && isRemediation(m.open) && m.open.GetActor() == actor
+		ours := m.open != nil && isRemediation(m.open) && m.open.GetOnBehalfOf() == actor
 		c := nodeutil.ReadyCondition(m.node)
 		if ours || m.open == nil && (!bm.GetHealthy() || c != nil && c.Status != corev1.ConditionTrue) {
 			ds, err := r.machineDisruptions(ctx, bm.GetId())
@@ -368,7 +368,7 @@ func (r *Reconciler) act(ctx context.Context, pool *fleetv1alpha1.Pool, p *plan)
 		switch s.verb {
 		case verbStart:
 			_, err := r.broker.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{
-				Id: s.disruption.GetId(), Actor: actor, Message: "its Node is drained: the broker performs the " + op})
+				Id: s.disruption.GetId(), OnBehalfOf: actor, Message: "its Node is drained: the broker performs the " + op})
 			if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) { // started meanwhile
 				return fmt.Errorf("starting disruption %s of machine %s: %w", s.disruption.GetId(), s.machine, err)
 			}
@@ -376,7 +376,7 @@ func (r *Reconciler) act(ctx context.Context, pool *fleetv1alpha1.Pool, p *plan)
 			logger.Info("Started a remediation", "machine", s.machine, "operation", op, "disruption", s.disruption.GetId())
 		case verbCancel:
 			_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{
-				Id: s.disruption.GetId(), Actor: actor, Message: "machine is healthy again: the " + op + " is not needed"})
+				Id: s.disruption.GetId(), OnBehalfOf: actor, Message: "machine is healthy again: the " + op + " is not needed"})
 			if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) {
 				return fmt.Errorf("cancelling disruption %s of machine %s: %w", s.disruption.GetId(), s.machine, err)
 			}
@@ -399,7 +399,7 @@ func (r *Reconciler) create(ctx context.Context, pool *fleetv1alpha1.Pool, p *pl
 	}
 	rung := fmt.Sprintf("%s (rung %d of %d)", op, rungOf(s.op), len(ladder))
 	resp, err := r.broker.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{
-		Machine: s.machine, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION, Actor: Actor(pool.Name),
+		Machine: s.machine, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_REMEDIATION, OnBehalfOf: Actor(pool.Name),
 		Message:   rung + ": " + s.health.signal,
 		Operation: &brokerv1.Operation{Kind: s.op, Software: s.software},
 	})
@@ -450,11 +450,11 @@ func (r *Reconciler) callOff(ctx context.Context, pool, actor string) error {
 		return err
 	}
 	for _, d := range open {
-		if d.GetActor() != actor || d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS {
+		if d.GetOnBehalfOf() != actor || d.GetState() == brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS {
 			continue
 		}
 		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{
-			Id: d.GetId(), Actor: actor, Message: "pool " + pool + " is being deleted",
+			Id: d.GetId(), OnBehalfOf: actor, Message: "pool " + pool + " is being deleted",
 		})
 		if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) && !brokerapi.IsCode(err, codes.NotFound) {
 			return fmt.Errorf("cancelling remediation %s of machine %s: %w", d.GetId(), d.GetMachine(), err)

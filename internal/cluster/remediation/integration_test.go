@@ -275,7 +275,7 @@ func (h *harness) playClusterManager(ctx context.Context) {
 				continue
 			}
 			_, _ = h.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{
-				Id: d.GetId(), Actor: "cluster-manager/wl", Message: "node " + d.GetMachine() + " is drained (played by the test)",
+				Id: d.GetId(), OnBehalfOf: "cluster-manager/wl", Message: "node " + d.GetMachine() + " is drained (played by the test)",
 			})
 		}
 	}

@@ -265,7 +265,7 @@ func decide(v view, pol policy) plan {
 	zoneUnhealthy := map[int32]int{}
 	for _, m := range machines {
 		id, zone := m.m.GetId(), m.m.GetMaintenanceZone()
-		ours := m.open != nil && isRemediation(m.open) && m.open.GetActor() == actor
+		ours := m.open != nil && isRemediation(m.open) && m.open.GetOnBehalfOf() == actor
 		if m.open != nil && !ours {
 			continue // maintained, drained, released or remediated by someone else
 		}

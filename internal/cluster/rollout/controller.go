@@ -127,7 +127,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 
 // rolloutOf maps a disruption to the rollout that asked for it.
 func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
-	name, ok := strings.CutPrefix(e.GetDisruption().GetActor(), fleetv1alpha1.RolloutActorPrefix)
+	name, ok := strings.CutPrefix(e.GetDisruption().GetOnBehalfOf(), fleetv1alpha1.RolloutActorPrefix)
 	if !ok || name == "" {
 		return nil
 	}
@@ -259,7 +259,7 @@ func (r *Reconciler) disrupt(ctx context.Context, ro *fleetv1alpha1.MaintenanceR
 	for _, m := range z.candidates {
 		_, err := r.broker.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{
 			Machine: m.GetId(), Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE,
-			Actor: Actor(ro.Name), Message: disruptionMessage(ro, m), Operation: op,
+			OnBehalfOf: Actor(ro.Name), Message: disruptionMessage(ro, m), Operation: op,
 		})
 		switch {
 		case err == nil:
@@ -288,7 +288,7 @@ func (r *Reconciler) disrupt(ctx context.Context, ro *fleetv1alpha1.MaintenanceR
 // start tells the broker to perform a drained machine's maintenance.
 func (r *Reconciler) start(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, d *brokerv1.Disruption) error {
 	_, err := r.broker.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{
-		Id: d.GetId(), Actor: Actor(ro.Name), Message: "node drained; reimaging with node config " + ro.Spec.NodeConfig,
+		Id: d.GetId(), OnBehalfOf: Actor(ro.Name), Message: "node drained; reimaging with node config " + ro.Spec.NodeConfig,
 	})
 	if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) {
 		return fmt.Errorf("starting disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
@@ -471,11 +471,11 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, ro *fleetv1alpha1.Main
 // started; the cluster manager uncordons their Nodes.
 func (r *Reconciler) cancelUnstarted(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, disruptions []*brokerv1.Disruption, why string) error {
 	for _, d := range disruptions {
-		if d.GetActor() != Actor(ro.Name) || (d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_PENDING &&
+		if d.GetOnBehalfOf() != Actor(ro.Name) || (d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_PENDING &&
 			d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED) {
 			continue
 		}
-		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: Actor(ro.Name), Message: why})
+		_, err := r.broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), OnBehalfOf: Actor(ro.Name), Message: why})
 		if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) && !brokerapi.IsCode(err, codes.NotFound) {
 			return fmt.Errorf("cancelling disruption %s: %w", d.GetId(), err)
 		}

@@ -236,7 +236,7 @@ func (h *harness) playClusterManager(ctx context.Context) {
 					continue
 				}
 				_, _ = h.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{
-					Id: d.GetId(), Actor: "cluster-manager/wl", Message: "node " + d.GetMachine() + " is drained (played by the test)",
+					Id: d.GetId(), OnBehalfOf: "cluster-manager/wl", Message: "node " + d.GetMachine() + " is drained (played by the test)",
 				})
 			}
 		}
@@ -322,7 +322,7 @@ func (h *harness) disruptionsBy(t *testing.T, name string) []*brokerv1.Disruptio
 	}
 	var out []*brokerv1.Disruption
 	for _, d := range resp.GetDisruptions() {
-		if d.GetActor() == rollout.Actor(name) {
+		if d.GetOnBehalfOf() == rollout.Actor(name) {
 			out = append(out, d)
 		}
 	}

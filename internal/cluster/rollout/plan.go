@@ -112,10 +112,10 @@ func newPlan(ro *fleetv1alpha1.MaintenanceRollout, machines []*brokerv1.Machine,
 	ours := map[string]*brokerv1.Disruption{}
 	others := map[string]bool{}
 	for _, d := range disruptions {
-		if d.GetActor() == actor && d.GetCreateTime().AsTime().Before(ro.CreationTimestamp.Time) {
+		if d.GetOnBehalfOf() == actor && d.GetCreateTime().AsTime().Before(ro.CreationTimestamp.Time) {
 			continue // an earlier rollout of the same name
 		}
-		if d.GetActor() != actor {
+		if d.GetOnBehalfOf() != actor {
 			if brokerapi.Open(d) {
 				others[d.GetMachine()] = true
 			}

@@ -36,7 +36,7 @@ func (w *machineWrapper) obj() *brokerv1.Machine { return w.m }
 
 func makeDisruption(id, machine, actor string, state brokerv1.DisruptionState, minute int) *brokerv1.Disruption {
 	at := timestamppb.New(t0.Add(time.Duration(minute) * time.Minute))
-	return &brokerv1.Disruption{Id: id, Machine: machine, Pool: "web", Actor: actor, State: state, CreateTime: at, UpdateTime: at}
+	return &brokerv1.Disruption{Id: id, Machine: machine, Pool: "web", Actor: "strata-hub/maintenance-orchestrator", OnBehalfOf: actor, State: state, CreateTime: at, UpdateTime: at}
 }
 
 func makeRollout(name string) *fleetv1alpha1.MaintenanceRollout {

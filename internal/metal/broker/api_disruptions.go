@@ -22,9 +22,6 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 	if reason == inventory.ReasonPoolShrink {
 		return nil, invalid("reason pool-shrink is the broker's own: lower the pool's capacity instead")
 	}
-	if req.GetActor() == "" {
-		return nil, invalid("actor is required: who asks for the disruption, e.g. maintenance/rollout-1")
-	}
 	op, err := operationFromAPI(req.GetOperation(), reason)
 	if err != nil {
 		return nil, err
@@ -36,7 +33,7 @@ func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisru
 	resp := &brokerv1.CreateDisruptionResponse{}
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		d, err := createDisruption(ctx, tx, b.budget, disruptionRequest{
-			Machine: req.GetMachine(), Reason: reason, Actor: req.GetActor(), Message: req.GetMessage(), Operation: op,
+			Machine: req.GetMachine(), Reason: reason, By: actorOf(ctx, req.GetOnBehalfOf()), Message: req.GetMessage(), Operation: op,
 		}, b.clock.Now())
 		if err != nil {
 			return err
@@ -143,12 +140,9 @@ func (b *Broker) WatchDisruptions(req *brokerv1.WatchDisruptionsRequest, stream 
 // reconciles the machine's pool (a completed decommission is replaced). An
 // approved pool-shrink is completed at once: the machine leaves its pool; so
 // is a started replace: the machine leaves and the pool takes a spare.
-func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, to inventory.DisruptionState, software *brokerv1.Software) (*brokerv1.Disruption, error) {
+func (b *Broker) transitionRPC(ctx context.Context, id, onBehalfOf, message string, to inventory.DisruptionState, software *brokerv1.Software) (*brokerv1.Disruption, error) {
 	if id == "" {
 		return nil, invalid("id is required")
-	}
-	if actor == "" {
-		return nil, invalid("actor is required: who takes this step")
 	}
 	var sw *inventory.Software
 	if software != nil {
@@ -164,7 +158,7 @@ func (b *Broker) transitionRPC(ctx context.Context, id, actor, message string, t
 			}
 		}
 		now := b.clock.Now()
-		d, moved, err := transition(ctx, tx, id, to, actor, message, sw, now)
+		d, moved, err := transition(ctx, tx, id, to, actorOf(ctx, onBehalfOf), message, sw, now)
 		if err != nil {
 			return err
 		}
@@ -217,7 +211,7 @@ func refuseOperationCompletion(ctx context.Context, tx inventory.Tx, id string) 
 // ApproveDisruption implements brokerv1.BrokerServiceServer. A pool-shrink
 // disruption comes back Completed: its machine has left the pool.
 func (b *Broker) ApproveDisruption(ctx context.Context, req *brokerv1.ApproveDisruptionRequest) (*brokerv1.ApproveDisruptionResponse, error) {
-	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionApproved, nil)
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetOnBehalfOf(), req.GetMessage(), inventory.DisruptionApproved, nil)
 	return &brokerv1.ApproveDisruptionResponse{Disruption: d}, err
 }
 
@@ -225,20 +219,20 @@ func (b *Broker) ApproveDisruption(ctx context.Context, req *brokerv1.ApproveDis
 // a reboot or reimage is then performed by the broker; one with a replace
 // comes back Completed: its machine has left the pool for a spare.
 func (b *Broker) StartDisruption(ctx context.Context, req *brokerv1.StartDisruptionRequest) (*brokerv1.StartDisruptionResponse, error) {
-	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionInProgress, nil)
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetOnBehalfOf(), req.GetMessage(), inventory.DisruptionInProgress, nil)
 	return &brokerv1.StartDisruptionResponse{Disruption: d}, err
 }
 
 // CompleteDisruption implements brokerv1.BrokerServiceServer. A disruption
 // with an operation is completed by the broker, not by this call.
 func (b *Broker) CompleteDisruption(ctx context.Context, req *brokerv1.CompleteDisruptionRequest) (*brokerv1.CompleteDisruptionResponse, error) {
-	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCompleted, req.GetSoftware())
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetOnBehalfOf(), req.GetMessage(), inventory.DisruptionCompleted, req.GetSoftware())
 	return &brokerv1.CompleteDisruptionResponse{Disruption: d}, err
 }
 
 // CancelDisruption implements brokerv1.BrokerServiceServer.
 func (b *Broker) CancelDisruption(ctx context.Context, req *brokerv1.CancelDisruptionRequest) (*brokerv1.CancelDisruptionResponse, error) {
-	d, err := b.transitionRPC(ctx, req.GetId(), req.GetActor(), req.GetMessage(), inventory.DisruptionCancelled, nil)
+	d, err := b.transitionRPC(ctx, req.GetId(), req.GetOnBehalfOf(), req.GetMessage(), inventory.DisruptionCancelled, nil)
 	return &brokerv1.CancelDisruptionResponse{Disruption: d}, err
 }
 
@@ -249,9 +243,7 @@ func (b *Broker) RecordDisruptionStep(ctx context.Context, req *brokerv1.RecordD
 	if req.GetId() == "" {
 		return nil, invalid("id is required")
 	}
-	if req.GetActor() == "" {
-		return nil, invalid("actor is required: who took the step, e.g. cluster-manager/workload-1")
-	}
+	by := actorOf(ctx, req.GetOnBehalfOf())
 	resp := &brokerv1.RecordDisruptionStepResponse{}
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		d, err := tx.GetDisruption(ctx, req.GetId())
@@ -260,7 +252,7 @@ func (b *Broker) RecordDisruptionStep(ctx context.Context, req *brokerv1.RecordD
 		}
 		now := b.clock.Now()
 		if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{
-			DisruptionID: d.ID, From: d.State, To: d.State, Actor: req.GetActor(), Message: req.GetMessage(), At: now,
+			DisruptionID: d.ID, From: d.State, To: d.State, Actor: by.name, OnBehalfOf: by.onBehalfOf, Message: req.GetMessage(), At: now,
 		}); err != nil {
 			return err
 		}

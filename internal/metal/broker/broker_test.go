@@ -167,6 +167,18 @@ func wantCode(t *testing.T, err error, code codes.Code, contains string) {
 	}
 }
 
+// who is the actor of a record as people read it: the identity, and the
+// detail it added.
+func who(r interface {
+	GetActor() string
+	GetOnBehalfOf() string
+}) string {
+	if r.GetOnBehalfOf() == "" {
+		return r.GetActor()
+	}
+	return r.GetActor() + " (for " + r.GetOnBehalfOf() + ")"
+}
+
 func TestPoolLifecycle(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		e := start(t, dsn, broker.ServerOptions{})
@@ -306,13 +318,9 @@ func TestBadInputIsNamed(t *testing.T) {
 				return err
 			}, codes.NotFound, `datacenter "dc9" does not exist`},
 			"disruption without reason": {func() error {
-				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", Actor: "me"})
+				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", OnBehalfOf: "me"})
 				return err
 			}, codes.InvalidArgument, "reason is required"},
-			"disruption without actor": {func() error {
-				_, err := e.client.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: "dc1-r001-u01", Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR})
-				return err
-			}, codes.InvalidArgument, "actor is required"},
 		}
 		for name, tc := range cases {
 			t.Run(name, func(t *testing.T) { wantCode(t, tc.call(), tc.code, tc.msg) })
@@ -655,7 +663,7 @@ func TestTokenRequired(t *testing.T) {
 	}
 	e := start(t, filepath.Join(t.TempDir(), "broker.db"), broker.ServerOptions{TokenFile: token})
 	_, err := e.client.ListSKUs(t.Context(), &brokerv1.ListSKUsRequest{})
-	wantCode(t, err, codes.Unauthenticated, "bearer token is required")
+	wantCode(t, err, codes.Unauthenticated, "the broker requires its bearer token")
 	ctx := metadata.AppendToOutgoingContext(t.Context(), "authorization", "Bearer s3cret")
 	if _, err := e.client.ListSKUs(ctx, &brokerv1.ListSKUsRequest{}); err != nil {
 		t.Errorf("with the token: %v", err)
@@ -670,14 +678,19 @@ func TestServerOptionsValidate(t *testing.T) {
 		opts broker.ServerOptions
 		want string
 	}{
-		"loopback":             {broker.ServerOptions{Address: "127.0.0.1:7443"}, ""},
-		"localhost":            {broker.ServerOptions{Address: "localhost:7443"}, ""},
-		"anywhere, no TLS":     {broker.ServerOptions{Address: "0.0.0.0:7443"}, "is not a loopback address"},
-		"anywhere, insecure":   {broker.ServerOptions{Address: "0.0.0.0:7443", Insecure: true}, ""},
-		"anywhere, TLS only":   {broker.ServerOptions{Address: ":7443", TLSCertFile: "c", TLSKeyFile: "k"}, "is not a loopback address"},
-		"anywhere, TLS+token":  {broker.ServerOptions{Address: ":7443", TLSCertFile: "c", TLSKeyFile: "k", TokenFile: "t"}, ""},
-		"cert without key":     {broker.ServerOptions{Address: "127.0.0.1:1", TLSCertFile: "c"}, "go together"},
-		"address without port": {broker.ServerOptions{Address: "127.0.0.1"}, "is not host:port"},
+		"loopback":              {broker.ServerOptions{Address: "127.0.0.1:7443"}, ""},
+		"localhost":             {broker.ServerOptions{Address: "localhost:7443"}, ""},
+		"anywhere, no TLS":      {broker.ServerOptions{Address: "0.0.0.0:7443"}, "is not a loopback address"},
+		"anywhere, insecure":    {broker.ServerOptions{Address: "0.0.0.0:7443", Insecure: true}, ""},
+		"anywhere, TLS only":    {broker.ServerOptions{Address: ":7443", TLSCertFile: "c", TLSKeyFile: "k"}, "is not a loopback address"},
+		"anywhere, TLS+token":   {broker.ServerOptions{Address: ":7443", TLSCertFile: "c", TLSKeyFile: "k", TokenFile: "t"}, ""},
+		"anywhere, mutual TLS":  {broker.ServerOptions{Address: ":7443", TLSCertFile: "c", TLSKeyFile: "k", ClientCAFile: "ca"}, ""},
+		"client CA without TLS": {broker.ServerOptions{Address: "127.0.0.1:1", ClientCAFile: "ca"}, "--tls-client-ca needs --tls-cert"},
+		"anywhere, plaintext token": {broker.ServerOptions{Address: "10.0.0.7:7443", TokenFile: "t"},
+			"a bearer token sent there in plaintext can be read by anyone on the network"},
+		"loopback, plaintext token": {broker.ServerOptions{Address: "127.0.0.1:7443", TokenFile: "t"}, ""},
+		"cert without key":          {broker.ServerOptions{Address: "127.0.0.1:1", TLSCertFile: "c"}, "go together"},
+		"address without port":      {broker.ServerOptions{Address: "127.0.0.1"}, "is not host:port"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

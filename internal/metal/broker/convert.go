@@ -157,12 +157,13 @@ func joinTargetFromAPI(jt *brokerv1.JoinTarget) *inventory.JoinTarget {
 func disruptionToAPI(d inventory.Disruption, history []inventory.DisruptionEvent) *brokerv1.Disruption {
 	out := &brokerv1.Disruption{
 		Id: d.ID, Machine: d.Machine, Pool: d.Pool, Datacenter: d.Datacenter, MaintenanceZone: d.MaintenanceZone,
-		Reason: disruptionReasons[d.Reason], State: disruptionStates[d.State], Actor: d.Actor, Message: d.Message,
+		Reason: disruptionReasons[d.Reason], State: disruptionStates[d.State], Actor: d.Actor, OnBehalfOf: d.OnBehalfOf, Message: d.Message,
 		CreateTime: ts(d.CreatedAt), UpdateTime: ts(d.UpdatedAt), Operation: operationToAPI(d.Operation),
 	}
 	for _, e := range history {
 		out.History = append(out.History, &brokerv1.DisruptionTransition{
-			From: disruptionStates[e.From], To: disruptionStates[e.To], Actor: e.Actor, Message: e.Message, Time: ts(e.At),
+			From: disruptionStates[e.From], To: disruptionStates[e.To], Actor: e.Actor, OnBehalfOf: e.OnBehalfOf, Message: e.Message,
+			Time: ts(e.At),
 		})
 	}
 	return out

@@ -66,7 +66,7 @@ func openDisruptionMachines(ctx context.Context, tx inventory.Tx, datacenter str
 type disruptionRequest struct {
 	Machine   string
 	Reason    inventory.DisruptionReason
-	Actor     string
+	By        actor
 	Message   string
 	Operation inventory.Operation
 }
@@ -97,7 +97,7 @@ func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req d
 	}
 	return recordDisruption(ctx, tx, inventory.Disruption{
 		Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
-		Reason: req.Reason, Actor: req.Actor, Message: req.Message, Operation: req.Operation,
+		Reason: req.Reason, Actor: req.By.name, OnBehalfOf: req.By.onBehalfOf, Message: req.Message, Operation: req.Operation,
 	}, now)
 }
 
@@ -113,7 +113,7 @@ func recordDisruption(ctx context.Context, tx inventory.Tx, d inventory.Disrupti
 		return inventory.Disruption{}, fmt.Errorf("recording disruption of %s: %w", d.Machine, err)
 	}
 	return d, tx.InsertEvent(ctx, inventory.DisruptionEvent{
-		DisruptionID: d.ID, To: d.State, Actor: d.Actor, Message: d.Message, At: now,
+		DisruptionID: d.ID, To: d.State, Actor: d.Actor, OnBehalfOf: d.OnBehalfOf, Message: d.Message, At: now,
 	})
 }
 
@@ -143,7 +143,7 @@ func completePoolShrink(ctx context.Context, tx inventory.Tx, d inventory.Disrup
 		return d, err
 	}
 	return d, tx.InsertEvent(ctx, inventory.DisruptionEvent{
-		DisruptionID: d.ID, From: inventory.DisruptionApproved, To: d.State, Actor: brokerActor, Message: msg, At: now,
+		DisruptionID: d.ID, From: inventory.DisruptionApproved, To: d.State, Actor: brokerActor.name, Message: msg, At: now,
 	})
 }
 
@@ -214,7 +214,7 @@ var transitions = map[inventory.DisruptionState][]inventory.DisruptionState{
 // (allocated in its pool; outside any, available or unhealthy), out of its
 // pool for good after a completed decommission. It reports
 // whether the machine changed.
-func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, actor, message string,
+func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, by actor, message string,
 	software *inventory.Software, now time.Time) (inventory.Disruption, bool, error) {
 	d, err := tx.GetDisruption(ctx, id)
 	if errors.Is(err, inventory.ErrNotFound) {
@@ -237,7 +237,9 @@ func transition(ctx context.Context, tx inventory.Tx, id string, to inventory.Di
 	if err := tx.UpdateDisruption(ctx, d); err != nil {
 		return d, false, err
 	}
-	if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{DisruptionID: id, From: from, To: to, Actor: actor, Message: message, At: now}); err != nil {
+	if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{
+		DisruptionID: id, From: from, To: to, Actor: by.name, OnBehalfOf: by.onBehalfOf, Message: message, At: now,
+	}); err != nil {
 		return d, false, err
 	}
 	m, err := tx.GetMachine(ctx, d.Machine)

@@ -30,7 +30,7 @@ func (e *env) members(t *testing.T, mz int32) []*brokerv1.Machine {
 func (e *env) disrupt(t *testing.T, machine string, reason brokerv1.DisruptionReason) (*brokerv1.Disruption, error) {
 	t.Helper()
 	resp, err := e.client.CreateDisruption(t.Context(), &brokerv1.CreateDisruptionRequest{
-		Machine: machine, Reason: reason, Actor: "maintenance/test", Message: "new node config",
+		Machine: machine, Reason: reason, OnBehalfOf: "maintenance/test", Message: "new node config",
 	})
 	return resp.GetDisruption(), err
 }
@@ -38,14 +38,14 @@ func (e *env) disrupt(t *testing.T, machine string, reason brokerv1.DisruptionRe
 // approve and begin take a disruption one step through the protocol.
 func (e *env) approve(t *testing.T, id, actor string) {
 	t.Helper()
-	if _, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: id, Actor: actor, Message: "drained"}); err != nil {
+	if _, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: id, OnBehalfOf: actor, Message: "drained"}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *env) begin(t *testing.T, id, actor string) {
 	t.Helper()
-	if _, err := e.client.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: id, Actor: actor}); err != nil {
+	if _, err := e.client.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: id, OnBehalfOf: actor}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,7 +96,7 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "maintenance/test"}); err == nil {
+		if _, err := e.client.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{Id: d.GetId(), OnBehalfOf: "maintenance/test"}); err == nil {
 			t.Error("a Pending disruption was started without approval")
 		} else {
 			wantCode(t, err, codes.FailedPrecondition, "is Pending; it cannot become InProgress (only from Approved)")
@@ -108,7 +108,7 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 			t.Errorf("machine during maintenance = %v, %v; want disrupted", got.GetMachine().GetState(), err)
 		}
 		if _, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{
-			Id: d.GetId(), Actor: "maintenance/test", Software: &brokerv1.Software{OsImage: "os-2", Kernel: "6.13", NodeConfig: "kubelet-1.38"},
+			Id: d.GetId(), OnBehalfOf: "maintenance/test", Software: &brokerv1.Software{OsImage: "os-2", Kernel: "6.13", NodeConfig: "kubelet-1.38"},
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -122,11 +122,13 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 		}
 		var trail []string
 		for _, h := range full.GetDisruption().GetHistory() {
-			trail = append(trail, h.GetTo().String()+" by "+h.GetActor())
+			trail = append(trail, h.GetTo().String()+" by "+who(h))
 		}
 		want := []string{
-			"DISRUPTION_STATE_PENDING by maintenance/test", "DISRUPTION_STATE_APPROVED by cluster-manager/workload-1",
-			"DISRUPTION_STATE_IN_PROGRESS by maintenance/test", "DISRUPTION_STATE_COMPLETED by maintenance/test",
+			"DISRUPTION_STATE_PENDING by system:anonymous (for maintenance/test)",
+			"DISRUPTION_STATE_APPROVED by system:anonymous (for cluster-manager/workload-1)",
+			"DISRUPTION_STATE_IN_PROGRESS by system:anonymous (for maintenance/test)",
+			"DISRUPTION_STATE_COMPLETED by system:anonymous (for maintenance/test)",
 		}
 		if len(trail) != len(want) {
 			t.Fatalf("history = %v, want %v", trail, want)
@@ -152,7 +154,7 @@ func TestDecommissionIsReplaced(t *testing.T) {
 		}
 		e.approve(t, d.GetId(), "cm")
 		e.begin(t, d.GetId(), "dcops")
-		if _, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), Actor: "dcops"}); err != nil {
+		if _, err := e.client.CompleteDisruption(ctx, &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), OnBehalfOf: "dcops"}); err != nil {
 			t.Fatal(err)
 		}
 		pool, err := e.client.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "web"})
@@ -166,7 +168,7 @@ func TestDecommissionIsReplaced(t *testing.T) {
 		if err != nil || got.GetMachine().GetState() != brokerv1.MachineState_MACHINE_STATE_DECOMMISSIONED || got.GetMachine().GetPool() != "" {
 			t.Errorf("decommissioned machine = %v, %v", got.GetMachine(), err)
 		}
-		if _, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "cm"}); err == nil {
+		if _, err := e.client.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: "cm"}); err == nil {
 			t.Error("a completed disruption was approved again")
 		}
 	})
@@ -195,7 +197,7 @@ func TestWatchDisruptionsAndCancel(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.client.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: "remediation", Message: "healed"}); err != nil {
+		if _, err := e.client.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation", Message: "healed"}); err != nil {
 			t.Fatal(err)
 		}
 		var got []string

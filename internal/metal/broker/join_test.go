@@ -90,7 +90,7 @@ func (e *env) approveShrinks(t *testing.T, n int) []*brokerv1.Disruption {
 	t.Helper()
 	var out []*brokerv1.Disruption
 	for _, d := range e.disruptions(t, pending)[:n] {
-		resp, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), Actor: "pool-controller", Message: "Node drained"})
+		resp, err := e.client.ApproveDisruption(t.Context(), &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: "pool-controller", Message: "Node drained"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,11 +216,11 @@ func TestJoinedPoolShrinksThroughDisruptions(t *testing.T) {
 		}
 		var trail []string
 		for _, h := range full.GetDisruption().GetHistory() {
-			trail = append(trail, fmt.Sprintf("%s by %s: %s", h.GetTo(), h.GetActor(), h.GetMessage()))
+			trail = append(trail, fmt.Sprintf("%s by %s: %s", h.GetTo(), who(h), h.GetMessage()))
 		}
 		want := []string{
 			"DISRUPTION_STATE_PENDING by broker: pool web shrinks from 100 to 60 machines",
-			"DISRUPTION_STATE_APPROVED by pool-controller: Node drained",
+			"DISRUPTION_STATE_APPROVED by system:anonymous (for pool-controller): Node drained",
 			"DISRUPTION_STATE_COMPLETED by broker: machine left pool web",
 		}
 		if diff := cmp.Diff(want, trail); diff != "" {
@@ -384,7 +384,7 @@ func TestPoolShrinkAndTheBudget(t *testing.T) {
 			t.Fatalf("machine %s is neither kept nor asked for", spare)
 		}
 		// 40 open disruptions for capacity 2: another is over budget.
-		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: repair.GetId(), Actor: "dcops"}); err != nil {
+		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: repair.GetId(), OnBehalfOf: "dcops"}); err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.disrupt(t, repair.GetMachine(), brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR)

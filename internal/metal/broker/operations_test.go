@@ -34,7 +34,7 @@ const (
 func (e *env) disruptOp(t *testing.T, machine string, reason brokerv1.DisruptionReason, op *brokerv1.Operation) (*brokerv1.Disruption, error) {
 	t.Helper()
 	resp, err := e.client.CreateDisruption(t.Context(), &brokerv1.CreateDisruptionRequest{
-		Machine: machine, Reason: reason, Actor: "remediation/web", Message: "node NotReady", Operation: op,
+		Machine: machine, Reason: reason, OnBehalfOf: "remediation/web", Message: "node NotReady", Operation: op,
 	})
 	return resp.GetDisruption(), err
 }
@@ -187,14 +187,12 @@ func TestRecordDisruptionStep(t *testing.T) {
 			t.Fatal(err)
 		}
 		record := func(id, actor, message string) (*brokerv1.Disruption, error) {
-			resp, err := e.client.RecordDisruptionStep(t.Context(), &brokerv1.RecordDisruptionStepRequest{Id: id, Actor: actor, Message: message})
+			resp, err := e.client.RecordDisruptionStep(t.Context(), &brokerv1.RecordDisruptionStepRequest{Id: id, OnBehalfOf: actor, Message: message})
 			return resp.GetDisruption(), err
 		}
 
 		_, err = record("", "cluster-manager/workload-1", "x")
 		wantCode(t, err, codes.InvalidArgument, "id is required")
-		_, err = record(d.GetId(), "", "x")
-		wantCode(t, err, codes.InvalidArgument, "actor is required")
 		_, err = record("d-nope", "cluster-manager/workload-1", "x")
 		wantCode(t, err, codes.NotFound, `disruption "d-nope" does not exist`)
 
@@ -218,7 +216,7 @@ func TestRecordDisruptionStep(t *testing.T) {
 		}
 
 		// Final states take steps too: an uncordon follows the end.
-		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: "remediation/web"}); err != nil {
+		if _, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation/web"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := record(d.GetId(), "cluster-manager/workload-1", "uncordoned node "+d.GetMachine()); err != nil {
@@ -227,13 +225,13 @@ func TestRecordDisruptionStep(t *testing.T) {
 		type step struct{ From, To, Actor, Message string }
 		var history []step
 		for _, h := range e.disruption(t, d.GetId()).GetHistory() {
-			history = append(history, step{h.GetFrom().String(), h.GetTo().String(), h.GetActor(), h.GetMessage()})
+			history = append(history, step{h.GetFrom().String(), h.GetTo().String(), who(h), h.GetMessage()})
 		}
 		want := []step{
-			{"DISRUPTION_STATE_UNSPECIFIED", "DISRUPTION_STATE_PENDING", "maintenance/test", "new node config"},
-			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_PENDING", "cluster-manager/workload-1", "cordoned node " + d.GetMachine()},
-			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_CANCELLED", "remediation/web", ""},
-			{"DISRUPTION_STATE_CANCELLED", "DISRUPTION_STATE_CANCELLED", "cluster-manager/workload-1", "uncordoned node " + d.GetMachine()},
+			{"DISRUPTION_STATE_UNSPECIFIED", "DISRUPTION_STATE_PENDING", "system:anonymous (for maintenance/test)", "new node config"},
+			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_PENDING", "system:anonymous (for cluster-manager/workload-1)", "cordoned node " + d.GetMachine()},
+			{"DISRUPTION_STATE_PENDING", "DISRUPTION_STATE_CANCELLED", "system:anonymous (for remediation/web)", ""},
+			{"DISRUPTION_STATE_CANCELLED", "DISRUPTION_STATE_CANCELLED", "system:anonymous (for cluster-manager/workload-1)", "uncordoned node " + d.GetMachine()},
 		}
 		if diff := cmp.Diff(want, history); diff != "" {
 			t.Errorf("history (-want +got):\n%s", diff)
@@ -260,7 +258,7 @@ func TestFailedIsFinal(t *testing.T) {
 		if len(resp.GetDisruptions()) != 1 || resp.GetDisruptions()[0].GetId() != d.GetId() {
 			t.Errorf("failed disruptions = %v, want %s", resp.GetDisruptions(), d.GetId())
 		}
-		_, err = e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: "remediation/web"})
+		_, err = e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation/web"})
 		wantCode(t, err, codes.FailedPrecondition, "is Failed; it cannot become Cancelled")
 		// A failed disruption no longer holds the budget nor the machine.
 		if _, err := e.disruptOp(t, m, remediation, &brokerv1.Operation{Kind: replace}); err != nil {
@@ -282,7 +280,7 @@ func TestOperationIsNotCompletedByHand(t *testing.T) {
 		}
 		e.approve(t, d.GetId(), "cluster-manager/workload-1")
 		e.begin(t, d.GetId(), "remediation/web")
-		_, err = e.client.CompleteDisruption(t.Context(), &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), Actor: "remediation/web"})
+		_, err = e.client.CompleteDisruption(t.Context(), &brokerv1.CompleteDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation/web"})
 		wantCode(t, err, codes.FailedPrecondition, "has operation reboot: the broker completes it")
 	})
 }
@@ -334,7 +332,7 @@ func (e *env) startOperation(t *testing.T, machine string, op *brokerv1.Operatio
 		t.Fatal(err)
 	}
 	e.approve(t, d.GetId(), "cluster-manager/workload-1")
-	resp, err := e.client.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: d.GetId(), Actor: "remediation/web"})
+	resp, err := e.client.StartDisruption(t.Context(), &brokerv1.StartDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation/web"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +518,7 @@ func TestAnOperationUnderWayCannotBeCancelled(t *testing.T) {
 			fake.read(func() { n = len(fake.maintains[m]) })
 			return n == 1
 		})
-		_, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), Actor: "remediation/web"})
+		_, err := e.client.CancelDisruption(t.Context(), &brokerv1.CancelDisruptionRequest{Id: d.GetId(), OnBehalfOf: "remediation/web"})
 		wantCode(t, err, codes.FailedPrecondition, "is performing its reboot; it cannot be cancelled now")
 		if got := e.disruption(t, d.GetId()).GetState(); got != brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS {
 			t.Errorf("disruption after the refused cancel = %s, want in progress", got)

@@ -45,7 +45,7 @@ type PoolStatus struct {
 }
 
 // brokerActor is the actor of the disruption steps the broker takes itself.
-const brokerActor = "broker"
+var brokerActor = actor{name: "broker"}
 
 // reconcilePool moves machines into or out of a pool until it holds its
 // capacity, or releases everything and removes a pool being deleted. A pool
@@ -187,7 +187,7 @@ func reconcileJoinedPool(ctx context.Context, tx inventory.Tx, pool inventory.Po
 		for _, m := range picked {
 			d, err := recordDisruption(ctx, tx, inventory.Disruption{
 				Machine: m.ID, Pool: pool.Name, Datacenter: pool.Datacenter, MaintenanceZone: m.MaintenanceZone,
-				Reason: inventory.ReasonPoolShrink, Actor: brokerActor, Message: msg,
+				Reason: inventory.ReasonPoolShrink, Actor: brokerActor.name, Message: msg,
 			}, now)
 			if err != nil {
 				return false, fmt.Errorf("asking to release machine %s of pool %s: %w", m.ID, pool.Name, err)

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"crypto/subtle"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -13,18 +12,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
+	"github.com/strata-dev/strata/internal/config"
+	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -35,18 +36,27 @@ const DefaultAddress = "127.0.0.1:7443"
 type ServerOptions struct {
 	// Address is host:port to listen on.
 	Address string
-	// TLSCertFile and TLSKeyFile serve TLS.
+	// TLSCertFile and TLSKeyFile serve TLS; reloaded when they change.
 	TLSCertFile, TLSKeyFile string
-	// TokenFile holds the bearer token that clients must present.
+	// ClientCAFile is the CA of the clients' certificates: mutual TLS, the
+	// production mode. A caller is its certificate's subject.
+	ClientCAFile string
+	// PolicyFile is a BrokerPolicy; empty: the built-in one.
+	PolicyFile string
+	// TokenFile holds a static bearer token, the legacy mode: its holder
+	// is configv1alpha1.StaticTokenUser.
 	TokenFile string
-	// Insecure allows a non-loopback address without TLS and token.
+	// Insecure allows a non-loopback address without TLS and any
+	// authentication: every caller is Anonymous and may do everything.
 	Insecure bool
 	// MetricsAddress serves Prometheus metrics at /metrics; empty disables.
 	MetricsAddress string
 }
 
-// Validate enforces the security rule: loopback by default; anywhere else
-// needs TLS and a bearer token, or an explicit Insecure.
+// Validate enforces the security rules: loopback by default; anywhere else
+// needs TLS and client certificates (or the legacy bearer token), or an
+// explicit Insecure; a bearer token never travels in plaintext beyond
+// loopback.
 func (o ServerOptions) Validate() error {
 	host, _, err := net.SplitHostPort(o.Address)
 	if err != nil {
@@ -55,21 +65,26 @@ func (o ServerOptions) Validate() error {
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if isLoopback(host) || o.Insecure {
+	if o.ClientCAFile != "" && o.TLSCertFile == "" {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key: client certificates are sent over TLS")
+	}
+	loopback := configv1alpha1.IsLoopbackHost(host)
+	if o.TokenFile != "" {
+		if o.Insecure {
+			return errors.New("--insecure accepts anyone: a --token-file would guard nothing; give one or the other")
+		}
+		if o.TLSCertFile == "" && !loopback {
+			return fmt.Errorf("--listen %s is not a loopback address, and a bearer token sent there in plaintext can be read by anyone on the network: "+
+				"give --tls-cert and --tls-key (better: --tls-client-ca and client certificates)", o.Address)
+		}
+	}
+	if loopback || o.Insecure {
 		return nil
 	}
-	if o.TLSCertFile == "" || o.TokenFile == "" {
-		return fmt.Errorf("--listen %s is not a loopback address: give --tls-cert, --tls-key and --token-file, or --insecure to accept anyone", o.Address)
+	if o.TLSCertFile == "" || (o.ClientCAFile == "" && o.TokenFile == "") {
+		return fmt.Errorf("--listen %s is not a loopback address: give --tls-cert, --tls-key and --tls-client-ca (client certificates), or --insecure to accept anyone", o.Address)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Server is a running broker endpoint.
@@ -91,40 +106,48 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 		return nil, err
 	}
 	var opts []grpc.ServerOption
+	authn := &authenticator{}
 	if o.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
+		cert, err := brokerclient.NewKeyPair(o.TLSCertFile, o.TLSKeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+			return nil, fmt.Errorf("the broker's serving certificate: %w", err)
 		}
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})))
+		cfg := &tls.Config{GetCertificate: cert.GetCertificate, MinVersion: tls.VersionTLS12}
+		if o.ClientCAFile != "" {
+			if authn.clientCAs, err = brokerclient.LoadCAPool(o.ClientCAFile); err != nil {
+				return nil, fmt.Errorf("the client CA: %w", err)
+			}
+			// Asked for, verified by authenticate: a caller without one
+			// (a health probe) still connects, and a missing or unknown
+			// certificate is answered Unauthenticated, not with a broken
+			// handshake.
+			cfg.ClientAuth = tls.RequestClientCert
+		}
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
-	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
-	unary := []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}
-	streams := []grpc.StreamServerInterceptor{metrics.StreamServerInterceptor()}
 	if o.TokenFile != "" {
 		raw, err := os.ReadFile(o.TokenFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading the token file: %w", err)
 		}
-		token := strings.TrimSpace(string(raw))
-		if token == "" {
+		if authn.token = []byte(strings.TrimSpace(string(raw))); len(authn.token) == 0 {
 			return nil, fmt.Errorf("token file %s is empty", o.TokenFile)
 		}
-		unary = append(unary, func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if err := authorize(ctx, info.FullMethod, token); err != nil {
-				return nil, err
-			}
-			return h(ctx, req)
-		})
-		streams = append(streams, func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if err := authorize(ss.Context(), info.FullMethod, token); err != nil {
-				return err
-			}
-			return h(srv, ss)
-		})
 	}
-	unary = append(unary, b.gateUnary)
-	streams = append(streams, b.gateStream)
+	policy := &configv1alpha1.BrokerPolicy{}
+	if err := config.Load(o.PolicyFile, policy); err != nil {
+		return nil, fmt.Errorf("the broker's policy: %w", err)
+	}
+	authz, err := NewAuthorizer(policy)
+	if err != nil {
+		return nil, fmt.Errorf("the broker's policy %s: %w", o.PolicyFile, err)
+	}
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	unary := []grpc.UnaryServerInterceptor{metrics.UnaryServerInterceptor()}
+	streams := []grpc.StreamServerInterceptor{metrics.StreamServerInterceptor()}
+	g := &guard{authn: authn, authz: authz, log: b.log.WithName("authz")}
+	unary = append(unary, g.unary, b.gateUnary)
+	streams = append(streams, g.stream, b.gateStream)
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(streams...))
 
 	lis, err := net.Listen("tcp", o.Address)
@@ -162,20 +185,58 @@ func NewServer(b *Broker, o ServerOptions, registry *prometheus.Registry) (*Serv
 	return s, nil
 }
 
-// authorize checks the bearer token; health checks need none, so load
-// balancers can probe.
-func authorize(ctx context.Context, method, token string) error {
+// guard authenticates every call and authorizes it by the policy, before
+// anything is read or written; health checks need no identity, so load
+// balancers and clients can probe.
+type guard struct {
+	authn *authenticator
+	authz *Authorizer
+	log   logr.Logger
+}
+
+func (g *guard) check(ctx context.Context, method string, req any) (context.Context, error) {
 	if strings.HasPrefix(method, "/grpc.health.v1.Health/") {
-		return nil
+		return ctx, nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, v := range md.Get("authorization") {
-		if got, ok := strings.CutPrefix(v, "Bearer "); ok && subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1 {
-			return nil
+	id, err := g.authn.authenticate(ctx)
+	if err != nil {
+		g.log.Info("Refused a call without a known identity", "rpc", method, "reason", status.Convert(err).Message())
+		return ctx, err
+	}
+	// Without authentication (loopback development) there is no one to
+	// tell apart: everyone may do everything.
+	if !g.authn.anonymous() {
+		if err := g.authz.Authorize(id, method, req); err != nil {
+			g.log.Info("Refused a call its roles do not allow", "rpc", method, "identity", id.Name, "groups", id.Groups)
+			return ctx, err
 		}
 	}
-	return status.Error(codes.Unauthenticated, "a valid bearer token is required (authorization: Bearer <token>)")
+	return WithIdentity(ctx, id), nil
 }
+
+func (g *guard) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	ctx, err := g.check(ctx, info.FullMethod, req)
+	if err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (g *guard) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	ctx, err := g.check(ss.Context(), info.FullMethod, nil)
+	if err != nil {
+		return err
+	}
+	return h(srv, &identityStream{ServerStream: ss, ctx: ctx})
+}
+
+// identityStream is a stream whose context carries the caller's identity.
+type identityStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *identityStream) Context() context.Context { return s.ctx }
 
 // RegisterService serves another gRPC service beside the broker, behind the
 // same listener, TLS and token (the local datacenter's sim service). Call it

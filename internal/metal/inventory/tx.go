@@ -705,7 +705,7 @@ func (t *tx) DeletePool(ctx context.Context, name string) error {
 // Disruptions.
 
 const disruptionColumns = `id, machine, pool, datacenter, maintenance_zone, reason, state, actor, message,
-	created_at, updated_at, operation, operation_os_image, operation_kernel, operation_node_config`
+	created_at, updated_at, operation, operation_os_image, operation_kernel, operation_node_config, on_behalf_of`
 
 func scanDisruption(s scanner) (Disruption, error) {
 	var (
@@ -714,7 +714,7 @@ func scanDisruption(s scanner) (Disruption, error) {
 	)
 	op := &d.Operation
 	err := s.Scan(&d.ID, &d.Machine, &d.Pool, &d.Datacenter, &d.MaintenanceZone, &d.Reason, &d.State, &d.Actor,
-		&d.Message, &created, &updated, &op.Kind, &op.Software.OSImage, &op.Software.Kernel, &op.Software.NodeConfig)
+		&d.Message, &created, &updated, &op.Kind, &op.Software.OSImage, &op.Software.Kernel, &op.Software.NodeConfig, &d.OnBehalfOf)
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return d, err
 }
@@ -725,10 +725,10 @@ func scanDisruption(s scanner) (Disruption, error) {
 // must exist (ErrConflict otherwise).
 func (t *tx) InsertDisruption(ctx context.Context, d Disruption) error {
 	op := d.Operation
-	_, err := t.exec(ctx, `INSERT INTO disruptions (`+disruptionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := t.exec(ctx, `INSERT INTO disruptions (`+disruptionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		d.ID, d.Machine, d.Pool, d.Datacenter, d.MaintenanceZone, string(d.Reason), string(d.State), d.Actor, d.Message,
 		t.stamp(d.CreatedAt), t.stamp(d.UpdatedAt),
-		string(op.Kind), op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig)
+		string(op.Kind), op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig, d.OnBehalfOf)
 	if err != nil {
 		return fmt.Errorf("inserting disruption %q: %w", d.ID, err)
 	}
@@ -786,9 +786,9 @@ func (t *tx) UpdateDisruption(ctx context.Context, d Disruption) error {
 // InsertEvent appends e to its disruption's history; a zero At becomes now.
 // The disruption must exist (ErrConflict otherwise).
 func (t *tx) InsertEvent(ctx context.Context, e DisruptionEvent) error {
-	_, err := t.exec(ctx, `INSERT INTO disruption_events (seq, disruption_id, from_state, to_state, actor, message, at)
-		VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM disruption_events), ?, ?, ?, ?, ?, ?)`,
-		e.DisruptionID, string(e.From), string(e.To), e.Actor, e.Message, t.stamp(e.At))
+	_, err := t.exec(ctx, `INSERT INTO disruption_events (seq, disruption_id, from_state, to_state, actor, message, at, on_behalf_of)
+		VALUES ((SELECT COALESCE(MAX(seq), 0) + 1 FROM disruption_events), ?, ?, ?, ?, ?, ?, ?)`,
+		e.DisruptionID, string(e.From), string(e.To), e.Actor, e.Message, t.stamp(e.At), e.OnBehalfOf)
 	if err != nil {
 		return fmt.Errorf("recording an event of disruption %q: %w", e.DisruptionID, err)
 	}
@@ -803,10 +803,10 @@ func (t *tx) ListEvents(ctx context.Context, disruptionID string) ([]DisruptionE
 			e  DisruptionEvent
 			at int64
 		)
-		err := s.Scan(&e.DisruptionID, &e.From, &e.To, &e.Actor, &e.Message, &at)
+		err := s.Scan(&e.DisruptionID, &e.From, &e.To, &e.Actor, &e.Message, &at, &e.OnBehalfOf)
 		e.At = fromNanos(at)
 		return e, err
-	}, `SELECT disruption_id, from_state, to_state, actor, message, at FROM disruption_events
+	}, `SELECT disruption_id, from_state, to_state, actor, message, at, on_behalf_of FROM disruption_events
 		WHERE disruption_id = ? ORDER BY at, seq`, disruptionID)
 	if err != nil {
 		return nil, fmt.Errorf("listing events of disruption %q: %w", disruptionID, err)

@@ -282,9 +282,12 @@ type Disruption struct {
 	MaintenanceZone int32
 	Reason          DisruptionReason
 	State           DisruptionState
-	// Actor is who asked for it (e.g. "maintenance/rollout-x", "remediation").
-	Actor   string
-	Message string
+	// Actor is the authenticated identity that asked for it (e.g.
+	// "strata-hub/maintenance-orchestrator"); OnBehalfOf the detail it added
+	// (e.g. "maintenance/rollout-x").
+	Actor      string
+	OnBehalfOf string
+	Message    string
 	// Operation, when its Kind is set, is performed by the broker once the
 	// disruption is started; fixed at creation.
 	Operation Operation
@@ -309,6 +312,7 @@ type DisruptionEvent struct {
 	From         DisruptionState // "" for creation
 	To           DisruptionState
 	Actor        string
+	OnBehalfOf   string
 	Message      string
 	At           time.Time
 }

@@ -35,6 +35,15 @@ func Start(t testing.TB, machines int, maintenance time.Duration) (brokerv1.Brok
 // of a client that dials it itself (the CLI's --broker).
 func StartServer(t testing.TB, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
+	return StartServerWith(t, machines, maintenance, broker.ServerOptions{})
+}
+
+// StartServerWith is StartServer with the server's options (its address is
+// always a free loopback port); the client it returns presents no
+// certificate, so with TLS a test dials its own.
+func StartServerWith(t testing.TB, machines int, maintenance time.Duration, opts broker.ServerOptions) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+	t.Helper()
+	opts.Address = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
 	if err != nil {
@@ -56,7 +65,7 @@ func StartServer(t testing.TB, machines int, maintenance time.Duration) (string,
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := broker.NewServer(b, broker.ServerOptions{Address: "127.0.0.1:0"}, prometheus.NewRegistry())
+	srv, err := broker.NewServer(b, opts, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

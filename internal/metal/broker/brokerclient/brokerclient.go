@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -40,7 +42,12 @@ type Options struct {
 	Addresses []string
 	// TLS, when set, is the TLS configuration; nil dials without TLS.
 	TLS *tls.Config
-	// Token, when set, is sent as a bearer token with every call.
+	// Certificate, when set, is the client certificate presented to the
+	// broker: the caller's identity (needs TLS).
+	Certificate *KeyPair
+	// Token, when set, is sent as a bearer token with every call: the
+	// legacy alternative to a certificate. Refused without TLS to an
+	// address that is not loopback.
 	Token string
 	// Timeout is the deadline of a unary call whose context has none;
 	// DefaultTimeout when zero. Streams (watches) have none.
@@ -79,9 +86,16 @@ func Dial(o Options) (*grpc.ClientConn, error) {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if err := o.validateCredentials(); err != nil {
+		return nil, err
+	}
 	creds := insecure.NewCredentials()
 	if o.TLS != nil {
-		creds = credentials.NewTLS(o.TLS)
+		cfg := o.TLS.Clone()
+		if o.Certificate != nil {
+			cfg.GetClientCertificate = o.Certificate.GetClientCertificate
+		}
+		creds = credentials.NewTLS(cfg)
 	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
@@ -105,7 +119,13 @@ func Dial(o Options) (*grpc.ClientConn, error) {
 		r := manual.NewBuilderWithScheme("strata-broker")
 		state := resolver.State{}
 		for _, a := range o.Addresses {
-			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a}}})
+			// TLS verifies each replica by its own host, not by the
+			// target's made-up authority.
+			host, _, err := net.SplitHostPort(a)
+			if err != nil {
+				return nil, fmt.Errorf("dialing the broker: %q is not host:port: %w", a, err)
+			}
+			state.Endpoints = append(state.Endpoints, resolver.Endpoint{Addresses: []resolver.Address{{Addr: a, ServerName: host}}})
 		}
 		r.InitialState(state)
 		opts = append(opts, grpc.WithResolvers(r))
@@ -116,6 +136,27 @@ func Dial(o Options) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("dialing the broker at %s: %w", strings.Join(o.Addresses, ","), err)
 	}
 	return conn, nil
+}
+
+// validateCredentials refuses what would leak a credential: a bearer
+// token in plaintext beyond loopback, or a certificate without TLS.
+func (o Options) validateCredentials() error {
+	if o.TLS != nil {
+		return nil
+	}
+	if o.Certificate != nil {
+		return errors.New("dialing the broker: a client certificate needs TLS (the broker's CA)")
+	}
+	if o.Token == "" {
+		return nil
+	}
+	for _, a := range o.Addresses {
+		if !configv1alpha1.IsLoopbackTarget(a) {
+			return fmt.Errorf("dialing the broker: refusing to send a bearer token in plaintext to %s, which is not a loopback address: "+
+				"anyone on the network could read it; give the broker's CA (TLS), better a client certificate", a)
+		}
+	}
+	return nil
 }
 
 // deadline gives a unary call without a deadline one, so no call hangs on

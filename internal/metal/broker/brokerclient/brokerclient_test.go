@@ -2,6 +2,7 @@ package brokerclient_test
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-dev/strata/internal/metal/broker/brokerclient"
+	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -191,4 +193,28 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestDialReplicasOverTLS: with a list of replicas, each is verified by
+// its own host's certificate (not by the made-up authority of the list's
+// target), and presents the client certificate.
+func TestDialReplicasOverTLS(t *testing.T) {
+	ca := testbroker.NewPKI(t)
+	first, _, _ := testbroker.StartServerWith(t, 20, 0, ca.ServerOptions())
+	second, _, _ := testbroker.StartServerWith(t, 20, 0, ca.ServerOptions())
+	pool, err := brokerclient.LoadCAPool(ca.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := brokerclient.NewKeyPair(ca.Client("root", "strata:admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, brokerclient.Options{Addresses: []string{first, second}, TLS: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		Certificate: cert, WaitForReady: true, Timeout: 10 * time.Second})
+	for range 4 { // round robin: both replicas serve
+		if _, err := c.ListSKUs(t.Context(), &brokerv1.ListSKUsRequest{}); err != nil {
+			t.Fatalf("ListSKUs over TLS to %s,%s: %v", first, second, err)
+		}
+	}
 }

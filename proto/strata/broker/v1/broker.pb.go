@@ -2669,7 +2669,8 @@ type Disruption struct {
 	MaintenanceZone int32                  `protobuf:"varint,5,opt,name=maintenance_zone,json=maintenanceZone,proto3" json:"maintenance_zone,omitempty"`
 	Reason          DisruptionReason       `protobuf:"varint,6,opt,name=reason,proto3,enum=strata.broker.v1.DisruptionReason" json:"reason,omitempty"`
 	State           DisruptionState        `protobuf:"varint,7,opt,name=state,proto3,enum=strata.broker.v1.DisruptionState" json:"state,omitempty"`
-	// actor asked for the disruption.
+	// actor asked for the disruption: the caller's authenticated identity
+	// (its client certificate's common name), never what the request says.
 	Actor      string                 `protobuf:"bytes,8,opt,name=actor,proto3" json:"actor,omitempty"`
 	Message    string                 `protobuf:"bytes,9,opt,name=message,proto3" json:"message,omitempty"`
 	CreateTime *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
@@ -2678,7 +2679,10 @@ type Disruption struct {
 	History []*DisruptionTransition `protobuf:"bytes,12,rep,name=history,proto3" json:"history,omitempty"`
 	// operation, when set, is performed by the broker once the disruption is
 	// started.
-	Operation     *Operation `protobuf:"bytes,13,opt,name=operation,proto3" json:"operation,omitempty"`
+	Operation *Operation `protobuf:"bytes,13,opt,name=operation,proto3" json:"operation,omitempty"`
+	// on_behalf_of is detail the caller added: whom or what it acted for
+	// (e.g. maintenance/rollout-x, or a person's name). Not authenticated.
+	OnBehalfOf    string `protobuf:"bytes,14,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2804,15 +2808,25 @@ func (x *Disruption) GetOperation() *Operation {
 	return nil
 }
 
+func (x *Disruption) GetOnBehalfOf() string {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return ""
+}
+
 // DisruptionTransition is one step of a disruption: the audit record. A
 // step recorded with RecordDisruptionStep has from equal to to.
 type DisruptionTransition struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	From          DisruptionState        `protobuf:"varint,1,opt,name=from,proto3,enum=strata.broker.v1.DisruptionState" json:"from,omitempty"`
-	To            DisruptionState        `protobuf:"varint,2,opt,name=to,proto3,enum=strata.broker.v1.DisruptionState" json:"to,omitempty"`
-	Actor         string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	From  DisruptionState        `protobuf:"varint,1,opt,name=from,proto3,enum=strata.broker.v1.DisruptionState" json:"from,omitempty"`
+	To    DisruptionState        `protobuf:"varint,2,opt,name=to,proto3,enum=strata.broker.v1.DisruptionState" json:"to,omitempty"`
+	// actor is the authenticated identity that took the step.
+	Actor   string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	Message string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Time    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// on_behalf_of is the detail the caller added (see Disruption).
+	OnBehalfOf    string `protobuf:"bytes,6,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2882,13 +2896,23 @@ func (x *DisruptionTransition) GetTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *DisruptionTransition) GetOnBehalfOf() string {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return ""
+}
+
 // CreateDisruptionRequest asks for a machine to be disrupted.
 type CreateDisruptionRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Machine string                 `protobuf:"bytes,1,opt,name=machine,proto3" json:"machine,omitempty"`
 	Reason  DisruptionReason       `protobuf:"varint,2,opt,name=reason,proto3,enum=strata.broker.v1.DisruptionReason" json:"reason,omitempty"`
-	Actor   string                 `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf string `protobuf:"bytes,3,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	Message    string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	// operation, when set, is performed by the broker once the disruption is
 	// started (see Operation). Not allowed with DECOMMISSION.
 	Operation     *Operation `protobuf:"bytes,5,opt,name=operation,proto3" json:"operation,omitempty"`
@@ -2940,9 +2964,9 @@ func (x *CreateDisruptionRequest) GetReason() DisruptionReason {
 	return DisruptionReason_DISRUPTION_REASON_UNSPECIFIED
 }
 
-func (x *CreateDisruptionRequest) GetActor() string {
+func (x *CreateDisruptionRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -3319,10 +3343,13 @@ func (x *WatchDisruptionsResponse) GetDisruption() *Disruption {
 
 // ApproveDisruptionRequest approves a Pending disruption.
 type ApproveDisruptionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf    string `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3364,9 +3391,9 @@ func (x *ApproveDisruptionRequest) GetId() string {
 	return ""
 }
 
-func (x *ApproveDisruptionRequest) GetActor() string {
+func (x *ApproveDisruptionRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -3425,10 +3452,13 @@ func (x *ApproveDisruptionResponse) GetDisruption() *Disruption {
 
 // StartDisruptionRequest starts an Approved disruption.
 type StartDisruptionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf    string `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3470,9 +3500,9 @@ func (x *StartDisruptionRequest) GetId() string {
 	return ""
 }
 
-func (x *StartDisruptionRequest) GetActor() string {
+func (x *StartDisruptionRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -3531,10 +3561,13 @@ func (x *StartDisruptionResponse) GetDisruption() *Disruption {
 
 // CompleteDisruptionRequest completes an InProgress disruption.
 type CompleteDisruptionRequest struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Actor   string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf string `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	Message    string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// software, when set, is what the machine runs after the disruption.
 	Software      *Software `protobuf:"bytes,4,opt,name=software,proto3" json:"software,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3578,9 +3611,9 @@ func (x *CompleteDisruptionRequest) GetId() string {
 	return ""
 }
 
-func (x *CompleteDisruptionRequest) GetActor() string {
+func (x *CompleteDisruptionRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -3646,10 +3679,13 @@ func (x *CompleteDisruptionResponse) GetDisruption() *Disruption {
 
 // CancelDisruptionRequest cancels an open disruption.
 type CancelDisruptionRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Actor         string                 `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
-	Message       string                 `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf    string `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3691,9 +3727,9 @@ func (x *CancelDisruptionRequest) GetId() string {
 	return ""
 }
 
-func (x *CancelDisruptionRequest) GetActor() string {
+func (x *CancelDisruptionRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -3754,8 +3790,10 @@ func (x *CancelDisruptionResponse) GetDisruption() *Disruption {
 type RecordDisruptionStepRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// actor took the step, e.g. cluster-manager/workload-1.
-	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf string `protobuf:"bytes,2,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
 	// message says what was done and why, e.g. "cordoned node m-0001".
 	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -3799,9 +3837,9 @@ func (x *RecordDisruptionStepRequest) GetId() string {
 	return ""
 }
 
-func (x *RecordDisruptionStepRequest) GetActor() string {
+func (x *RecordDisruptionStepRequest) GetOnBehalfOf() string {
 	if x != nil {
-		return x.Actor
+		return x.OnBehalfOf
 	}
 	return ""
 }
@@ -4032,7 +4070,7 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x04pool\x18\x02 \x01(\v2\x16.strata.broker.v1.PoolR\x04pool\"x\n" +
 	"\tOperation\x123\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1f.strata.broker.v1.OperationKindR\x04kind\x126\n" +
-	"\bsoftware\x18\x02 \x01(\v2\x1a.strata.broker.v1.SoftwareR\bsoftware\"\xb1\x04\n" +
+	"\bsoftware\x18\x02 \x01(\v2\x1a.strata.broker.v1.SoftwareR\bsoftware\"\xd3\x04\n" +
 	"\n" +
 	"Disruption\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
@@ -4052,17 +4090,22 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\vupdate_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12@\n" +
 	"\ahistory\x18\f \x03(\v2&.strata.broker.v1.DisruptionTransitionR\ahistory\x129\n" +
-	"\toperation\x18\r \x01(\v2\x1b.strata.broker.v1.OperationR\toperation\"\xe0\x01\n" +
+	"\toperation\x18\r \x01(\v2\x1b.strata.broker.v1.OperationR\toperation\x12 \n" +
+	"\fon_behalf_of\x18\x0e \x01(\tR\n" +
+	"onBehalfOf\"\x82\x02\n" +
 	"\x14DisruptionTransition\x125\n" +
 	"\x04from\x18\x01 \x01(\x0e2!.strata.broker.v1.DisruptionStateR\x04from\x121\n" +
 	"\x02to\x18\x02 \x01(\x0e2!.strata.broker.v1.DisruptionStateR\x02to\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\"\xda\x01\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12 \n" +
+	"\fon_behalf_of\x18\x06 \x01(\tR\n" +
+	"onBehalfOf\"\xe6\x01\n" +
 	"\x17CreateDisruptionRequest\x12\x18\n" +
 	"\amachine\x18\x01 \x01(\tR\amachine\x12:\n" +
-	"\x06reason\x18\x02 \x01(\x0e2\".strata.broker.v1.DisruptionReasonR\x06reason\x12\x14\n" +
-	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x18\n" +
+	"\x06reason\x18\x02 \x01(\x0e2\".strata.broker.v1.DisruptionReasonR\x06reason\x12 \n" +
+	"\fon_behalf_of\x18\x03 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x129\n" +
 	"\toperation\x18\x05 \x01(\v2\x1b.strata.broker.v1.OperationR\toperation\"X\n" +
 	"\x18CreateDisruptionResponse\x12<\n" +
@@ -4093,43 +4136,48 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x04type\x18\x01 \x01(\x0e2\x1b.strata.broker.v1.EventTypeR\x04type\x12<\n" +
 	"\n" +
 	"disruption\x18\x02 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption\"Z\n" +
+	"disruption\"f\n" +
 	"\x18ApproveDisruptionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"Y\n" +
 	"\x19ApproveDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption\"X\n" +
+	"disruption\"d\n" +
 	"\x16StartDisruptionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"W\n" +
 	"\x17StartDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption\"\x93\x01\n" +
+	"disruption\"\x9f\x01\n" +
 	"\x19CompleteDisruptionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x126\n" +
 	"\bsoftware\x18\x04 \x01(\v2\x1a.strata.broker.v1.SoftwareR\bsoftware\"Z\n" +
 	"\x1aCompleteDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption\"Y\n" +
+	"disruption\"e\n" +
 	"\x17CancelDisruptionRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"X\n" +
 	"\x18CancelDisruptionResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption\"]\n" +
+	"disruption\"i\n" +
 	"\x1bRecordDisruptionStepRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
-	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x18\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fon_behalf_of\x18\x02 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"\\\n" +
 	"\x1cRecordDisruptionStepResponse\x12<\n" +
 	"\n" +
