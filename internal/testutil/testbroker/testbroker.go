@@ -25,15 +25,17 @@ const GeneralProfile = "general"
 // machines machines in dc1 (seed 1) with the general node profile, the sim
 // provisioner with joins and wipes of 10 ms and the given maintenance
 // duration, and the gRPC server on loopback. It stops when the test ends.
-func Start(t testing.TB, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
+// The sim plays faults in the clusters given (its own credential of them;
+// machines join with their pool's bootstrap token).
+func Start(t testing.TB, machines int, maintenance time.Duration, clusters ...sim.Cluster) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
-	_, c, p := StartServer(t, machines, maintenance)
+	_, c, p := StartServer(t, machines, maintenance, clusters...)
 	return c, p
 }
 
 // StartServer is Start that also returns the broker's address, for a test
 // of a client that dials it itself (the CLI's --broker).
-func StartServer(t testing.TB, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func StartServer(t testing.TB, machines int, maintenance time.Duration, clusters ...sim.Cluster) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	store, err := inventory.Open(ctx, filepath.Join(t.TempDir(), "inventory.db"))
@@ -48,7 +50,9 @@ func StartServer(t testing.TB, machines int, maintenance time.Duration) (string,
 	}); err != nil {
 		t.Fatal(err)
 	}
-	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond, MaintenanceDuration: maintenance})
+	provisioner, err := sim.New(sim.Options{
+		JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond, MaintenanceDuration: maintenance, Clusters: clusters,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
