@@ -81,8 +81,6 @@ func securityArgs(clusterDir string) map[string][]extraArg {
 		"kube-apiserver": {
 			{Key: "enable-bootstrap-token-auth", Value: "true"},
 			{Key: "enable-admission-plugins", Value: "NodeRestriction"},
-			// Audit entries are written in batches off the request path.
-			{Key: "audit-log-mode", Value: "batch"},
 			{Key: "audit-log-maxsize", Value: "100"},
 			{Key: "audit-log-maxbackup", Value: "3"},
 		},

@@ -198,7 +198,7 @@ func startControllerManager(t testing.TB, assets, dir, kubeconfig string) {
 		// Each approval is a SubjectAccessReview and an update, each
 		// signature an update: the default 20 qps would take a minute and
 		// a half for a thousand machines.
-		"--kube-api-qps=300", "--kube-api-burst=600",
+		"--kube-api-qps=1000", "--kube-api-burst=2000",
 		"--cluster-signing-cert-file="+filepath.Join(dir, "ca.crt"),
 		"--cluster-signing-key-file="+filepath.Join(dir, "ca.key"))
 	cmd.Stdout, cmd.Stderr = logFile, logFile

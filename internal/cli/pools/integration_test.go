@@ -28,7 +28,7 @@ import (
 // they know before it says "Created", delete asks before it writes the
 // guardrail's override.
 func TestCommands(t *testing.T) {
-	env, cfg := testutil.StartJoinEnv(t)
+	env, cfg := testutil.StartEnv(t)
 	hub, err := hubcli.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -209,6 +209,10 @@ type observed struct {
 	// daemonSets says why Nodes wait for their required DaemonSets, "" when
 	// none does.
 	daemonSets string
+	// joinFailure is why a machine of the Pool failed its last attempt to
+	// join (the broker's health message, e.g. a refused bootstrap token),
+	// "" when none did.
+	joinFailure string
 }
 
 // blocker is why the controller cannot go on with a Pool: both conditions
@@ -311,7 +315,7 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		set(fleetv1alpha1.PoolReadyCondition, false, allocReason, satisfied.GetMessage())
 	case status.Nodes < status.Allocated:
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.JoiningReason,
-			fmt.Sprintf("%d of %d machines have joined as Nodes", status.Nodes, status.Allocated))
+			fmt.Sprintf("%d of %d machines have joined as Nodes%s", status.Nodes, status.Allocated, joinFailureSuffix(obs.joinFailure)))
 	case tainted > 0:
 		msg := obs.daemonSets
 		if msg == "" {
@@ -377,4 +381,11 @@ func brokerCondition(bp *brokerv1.Pool, t string) *brokerv1.Condition {
 		}
 	}
 	return nil
+}
+
+func joinFailureSuffix(failure string) string {
+	if failure == "" {
+		return ""
+	}
+	return "; " + failure
 }

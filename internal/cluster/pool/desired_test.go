@@ -206,6 +206,14 @@ func TestDesiredStatus(t *testing.T) {
 			wantReady: metav1.ConditionFalse, wantReason: "Joining", wantMsg: "1 of 2 machines have joined as Nodes",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
+		"joining, a machine's token refused": {
+			pool: testutil.MakePool("web", "wl", 2).Obj(),
+			obs: observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1")},
+				joinFailure: "machine m2: provisioning: joining cluster wl failed, retrying: bootstrap token refused"},
+			wantReady: metav1.ConditionFalse, wantReason: "Joining",
+			wantMsg:   "1 of 2 machines have joined as Nodes; machine m2: provisioning: joining cluster wl failed, retrying: bootstrap token refused",
+			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
 		"waiting for daemonsets": {
 			pool:      testutil.MakePool("web", "wl", 2).RequireDaemonSet("kube-system", "agent").Obj(),
 			obs:       observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1"), tainted}},

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
 var tokenT0 = time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
@@ -181,4 +182,24 @@ current-context: c
 
 func reconcileResult(after time.Duration) reconcile.Result {
 	return reconcile.Result{RequeueAfter: after}
+}
+
+// TestJoinFailure: the Pool's Joining condition says why a machine failed
+// to join, e.g. that its bootstrap token was refused.
+func TestJoinFailure(t *testing.T) {
+	refused := "provisioning: joining cluster wl failed, retrying: bootstrap token refused: the API server of cluster wl refused bootstrap token abcdef"
+	machines := map[string]*brokerv1.Machine{
+		"m1": {Id: "m1"},
+		"m3": {Id: "m3", HealthMessage: refused},
+		"m2": {Id: "m2", HealthMessage: refused},
+		"m4": {Id: "m4", HealthMessage: "hardware: fan failed"},
+	}
+	nodes := []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "m1"}}}
+	if got, want := joinFailure(machines, nodes), "machine m2: "+refused; got != want {
+		t.Errorf("joinFailure() = %q, want %q", got, want)
+	}
+	nodes = append(nodes, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "m2"}}, corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "m3"}})
+	if got := joinFailure(machines, nodes); got != "" {
+		t.Errorf("joinFailure() of machines that have Nodes = %q, want none", got)
+	}
 }

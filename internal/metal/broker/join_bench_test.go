@@ -40,7 +40,11 @@ func BenchmarkPoolJoin1000(b *testing.B) {
 		if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Machines: 2000}); err != nil {
 			b.Fatal(err)
 		}
-		provisioner, err := sim.New(sim.Options{JoinDuration: sim.DefaultJoinDuration})
+		// The sim's own credential offers the local volumes of the storage
+		// machines among the thousand: a Node may not.
+		provisioner, err := sim.New(sim.Options{
+			JoinDuration: sim.DefaultJoinDuration, Clusters: []sim.Cluster{{Name: "workload-1", Kubeconfig: cluster.Kubeconfig}},
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
