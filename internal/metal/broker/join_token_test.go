@@ -48,7 +48,9 @@ func TestJoinWithRevokedToken(t *testing.T) {
 	go func() { done <- bk.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("broker: %v", err)
+		}
 		_ = store.Close()
 	})
 	if _, err := bk.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: general}); err != nil {

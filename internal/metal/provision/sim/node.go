@@ -238,15 +238,6 @@ func mergeSpec(node, want *corev1.Node) bool {
 	return changed
 }
 
-func indexTaint(taints []corev1.Taint, t corev1.Taint) int {
-	for i, have := range taints {
-		if have.Key == t.Key && have.Effect == t.Effect {
-			return i
-		}
-	}
-	return -1
-}
-
 // mergeStatus sets want's capacity, allocatable, node info and conditions
 // on node, keeping its other conditions and its addresses when it has some.
 func mergeStatus(node, want *corev1.Node) {
