@@ -113,6 +113,9 @@ type Provisioner struct {
 	// token (bootstrapKey): a pool's thousand machines share one
 	// connection to ask for their certificates.
 	bootstraps map[[sha256.Size]byte]*cluster
+	// bootstrapOf is the key of each cluster's current bootstrap client: a
+	// rotated token's client replaces the old one's.
+	bootstrapOf map[string][sha256.Size]byte
 	// own are the clients of Options.Clusters, by name, made when first
 	// used; kubeconfigs their kubeconfigs.
 	own         map[string]*cluster
@@ -149,7 +152,7 @@ func New(o Options) (*Provisioner, error) {
 	p := &Provisioner{
 		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
 		faultsFile: o.FaultsFile, kubeletPorts: o.KubeletPorts, changed: make(chan struct{}, 1),
-		bootstraps: map[[sha256.Size]byte]*cluster{}, own: map[string]*cluster{}, kubeconfigs: map[string][]byte{},
+		bootstraps: map[[sha256.Size]byte]*cluster{}, bootstrapOf: map[string][sha256.Size]byte{}, own: map[string]*cluster{}, kubeconfigs: map[string][]byte{},
 		faults: faults, healing: map[string]bool{},
 	}
 	for _, c := range o.Clusters {
@@ -291,7 +294,15 @@ func (p *Provisioner) bootstrap(ctx context.Context, target provision.Target) (*
 	if err != nil {
 		return nil, fmt.Errorf("joining cluster %s: %w", target.Cluster, err)
 	}
-	c, err := connectOnce(ctx, p, p.bootstraps, bootstrapKey(target), cfg)
+	key := bootstrapKey(target)
+	p.mu.Lock()
+	if old, ok := p.bootstrapOf[target.Cluster]; ok && old != key {
+		// Joins still running with the old token keep their client.
+		delete(p.bootstraps, old)
+	}
+	p.bootstrapOf[target.Cluster] = key
+	p.mu.Unlock()
+	c, err := connectOnce(ctx, p, p.bootstraps, key, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to cluster %s with bootstrap token %s: %w", target.Cluster, tokenID(target.BootstrapToken), refused(err, target))
 	}

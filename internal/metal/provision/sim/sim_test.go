@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -78,6 +79,7 @@ func TestJoin(t *testing.T) {
 		"takes its duration":      testJoinTakesItsDuration,
 		"cancelled":               testJoinCancelled,
 		"rejoin updates the Node": testRejoinUpdatesTheNode,
+		"a rotated token":         testRotatedToken,
 	} {
 		t.Run(name, func(t *testing.T) { fn(t, c) })
 	}
@@ -319,6 +321,32 @@ func testRejoinUpdatesTheNode(t *testing.T, c *testCluster) {
 	}
 	if n := len(p.bootstraps); n != 1 {
 		t.Errorf("%d bootstrap clients cached for one token, want 1", n)
+	}
+}
+
+// testRotatedToken: machines join with a pool's new token once it was
+// rotated, and the client of the old one is let go.
+func testRotatedToken(t *testing.T, c *testCluster) {
+	clock := clocktesting.NewFakeClock(t0)
+	p, err := New(Options{JoinDuration: time.Second, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, token := range []string{c.token, c.BootstrapToken(t, time.Hour)} {
+		m := gpu
+		m.ID = fmt.Sprintf("dc1-r001-u1%d", i)
+		target := c.target()
+		target.BootstrapToken = token
+		if err := run(t, clock, time.Second, func() error { return p.Join(t.Context(), m, target) }); err != nil {
+			t.Fatalf("Join with token %d: %v", i, err)
+		}
+		tokenID, _, _ := strings.Cut(token, ".")
+		if got := nodeCertificates(t, c, tokenID); !slices.Contains(got, "system:node:"+m.ID+"/system:nodes") {
+			t.Errorf("certificates issued to token %s: %v, want one for %s", tokenID, got, m.ID)
+		}
+	}
+	if n := len(p.bootstraps); n != 1 {
+		t.Errorf("%d bootstrap clients cached after a rotation, want 1", n)
 	}
 }
 
