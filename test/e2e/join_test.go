@@ -41,7 +41,8 @@ type auditEvent struct {
 // workload cluster's audit log shows, and the broker's database (the
 // SQLite file, or over PostgreSQL every row of its schema) holds no
 // kubeconfig and no private key.
-func testJoinIdentity(t *testing.T, home, dsn string) {
+func testJoinIdentity(t *testing.T, bin, home, dsn string) {
+	waitPool(t, bin, localdc.KubeconfigPath(home, localdc.HubName), localdc.WorkloadClusterName(2)+"-"+localdc.DefaultProfile, "Ready", -1)
 	nodes := clientset(t, localdc.KubeconfigPath(home, localdc.WorkloadClusterName(2)))
 	all, err := nodes.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: fleetv1alpha1.PoolLabel})
 	if err != nil {

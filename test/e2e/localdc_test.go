@@ -109,7 +109,7 @@ func TestLocalDatacenter(t *testing.T) {
 		if dbArgs != nil {
 			dsn = dbArgs[1]
 		}
-		testJoinIdentity(t, home, dsn)
+		testJoinIdentity(t, bin, home, dsn)
 	})
 	t.Run("the hub fails over in the middle of a MaintenanceRollout", func(t *testing.T) { testHubFailover(t, bin, home) })
 	t.Run("the broker fails over during concurrent pool resizes", func(t *testing.T) {
