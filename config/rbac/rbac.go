@@ -28,8 +28,9 @@ var Hub = []string{"hub", "webhook"}
 
 // Workload lists the folders applied to each workload cluster: the app
 // controllers, the guardrails' webhook, and the identity the hub's
-// controllers use there.
-var Workload = []string{"apps", "webhook", "hub-remote"}
+// controllers use there, and the bindings of kubelet TLS bootstrapping
+// (a kubeadm cluster has them already).
+var Workload = []string{"apps", "webhook", "hub-remote", "kubelet-bootstrap"}
 
 // Objects reads the objects of the folders' manifests, in order; the
 // kustomization files are not objects and are left out.

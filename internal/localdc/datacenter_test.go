@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,7 +77,7 @@ func TestLoadDatacenterErrors(t *testing.T) {
 
 func TestKwokctlConfig(t *testing.T) {
 	c := ClusterInfo{Name: "hub", Ports: Ports{KubeAPIServer: 1, Etcd: 2, EtcdPeer: 3, KubeControllerManager: 4, KubeScheduler: 5, KwokController: 6}}
-	raw, err := kwokctlConfig("/opt/bin", "v1.37.1", c, true)
+	raw, err := kwokctlConfig("/opt/bin", "/home/dc", "/home/dc/kwok/audit-policy.yaml", "v1.37.1", c, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +117,59 @@ func TestKwokctlConfig(t *testing.T) {
 	}
 	if a := args["kwok-controller/manage-nodes-with-label-selector"]; a.Value != "!sim.strata.dev/fault" || a.Override {
 		t.Errorf("kwok node selector = %+v, want !sim.strata.dev/fault, added", a)
+	}
+	// Nodes join as kubelets do, confined to their own Node, and audited.
+	for key, want := range map[string]string{
+		"kube-apiserver/enable-bootstrap-token-auth":        "true",
+		"kube-apiserver/enable-admission-plugins":           "NodeRestriction",
+		"kube-controller-manager/controllers":               "*,tokencleaner",
+		"kube-controller-manager/cluster-signing-cert-file": "/home/dc/kwok/clusters/hub/pki/ca.crt",
+		"kube-controller-manager/cluster-signing-key-file":  "/home/dc/kwok/clusters/hub/pki/ca.key",
+	} {
+		if a := args[key]; a.Value != want || a.Override {
+			t.Errorf("extra arg %s = %+v, want %q, added", key, a, want)
+		}
+	}
+	if cfg.Options["kubeAuditPolicy"] != "/home/dc/kwok/audit-policy.yaml" {
+		t.Errorf("kubeAuditPolicy = %v, want the policy under the home", cfg.Options["kubeAuditPolicy"])
+	}
+}
+
+// TestAuditPolicy: the audit policy parses and records a Node's writes by
+// its own identity, and not kwok's status heartbeats.
+func TestAuditPolicy(t *testing.T) {
+	// The fields of audit.k8s.io/v1 Policy that the policy uses.
+	var policy struct {
+		APIVersion string   `json:"apiVersion"`
+		Kind       string   `json:"kind"`
+		OmitStages []string `json:"omitStages"`
+		Rules      []struct {
+			Level      string   `json:"level"`
+			UserGroups []string `json:"userGroups"`
+			Namespaces []string `json:"namespaces"`
+			Verbs      []string `json:"verbs"`
+			Resources  []struct {
+				Group     string   `json:"group"`
+				Resources []string `json:"resources"`
+			} `json:"resources"`
+		} `json:"rules"`
+	}
+	if err := yaml.UnmarshalStrict(auditPolicy, &policy); err != nil {
+		t.Fatalf("audit policy: %v", err)
+	}
+	if policy.Kind != "Policy" || len(policy.Rules) == 0 || policy.Rules[len(policy.Rules)-1].Level != "None" {
+		t.Fatalf("audit policy = %+v, want rules ending in None", policy)
+	}
+	nodeRule := policy.Rules[0]
+	if nodeRule.Level != "Metadata" || !slices.Contains(nodeRule.UserGroups, "system:nodes") || !slices.Contains(nodeRule.Verbs, "create") {
+		t.Errorf("first rule = %+v, want Metadata for system:nodes' writes", nodeRule)
+	}
+	for _, r := range policy.Rules {
+		for _, g := range r.Resources {
+			if slices.Contains(g.Resources, "nodes/status") && r.Level != "None" {
+				t.Errorf("rule %+v records nodes/status: every heartbeat of every Node", r)
+			}
+		}
 	}
 }
 

@@ -65,6 +65,47 @@ var kwokArgs = []extraArg{
 	{Key: "manage-nodes-with-label-selector", Value: "!" + sim.FaultLabel},
 }
 
+// securityArgs make each local cluster join Nodes as a production cluster
+// does (kubelet TLS bootstrapping, as kubeadm sets it up): the API server
+// takes bootstrap tokens, confines each kubelet to its own Node (kwokctl
+// already runs --authorization-mode=Node,RBAC; NodeRestriction is added) and
+// audits to a file under the home (AuditLogPath); the controller-manager
+// signs kubelet certificates with the cluster's CA (which the API server
+// trusts for clients), approves those bootstrap tokens ask for (csrapproving
+// is on by default), and deletes expired tokens (tokencleaner, off by
+// default). The token's ClusterRoleBindings come with the workload RBAC
+// (config/rbac/kubelet-bootstrap).
+func securityArgs(clusterDir string) map[string][]extraArg {
+	pki := filepath.Join(clusterDir, "pki")
+	return map[string][]extraArg{
+		"kube-apiserver": {
+			{Key: "enable-bootstrap-token-auth", Value: "true"},
+			{Key: "enable-admission-plugins", Value: "NodeRestriction"},
+			{Key: "audit-log-maxsize", Value: "100"},
+			{Key: "audit-log-maxbackup", Value: "3"},
+		},
+		"kube-controller-manager": {
+			{Key: "controllers", Value: "*,tokencleaner"},
+			{Key: "cluster-signing-cert-file", Value: filepath.Join(pki, "ca.crt")},
+			{Key: "cluster-signing-key-file", Value: filepath.Join(pki, "ca.key")},
+		},
+	}
+}
+
+// auditPolicy records who wrote what of what matters to a Node's identity,
+// at Metadata level (no bodies): each machine's own requests (as
+// system:node:<name>, or as its bootstrap token), certificate requests and
+// their approval, bootstrap token Secrets, and Node writes by anyone. Not
+// the status heartbeats kwok posts for every Node, nor reads.
+//
+//go:embed audit-policy.yaml
+var auditPolicy []byte
+
+// AuditLogPath is the audit log of a cluster of the home.
+func AuditLogPath(home, name string) string {
+	return filepath.Join(ClusterDir(home, name), "logs", "audit.log")
+}
+
 // extraArg is a command-line flag kwokctl adds to a component; Override
 // replaces the value kwokctl itself gives.
 type extraArg struct {
@@ -73,9 +114,10 @@ type extraArg struct {
 	Override bool   `json:"override,omitempty"`
 }
 
-// kwokctlConfig renders the KwokctlConfiguration of one cluster; tuned
+// kwokctlConfig renders the KwokctlConfiguration of one cluster of the
+// home, with securityArgs and the audit policy file auditPolicyFile; tuned
 // applies throughputArgs.
-func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byte, error) {
+func kwokctlConfig(binDir, home, auditPolicyFile, kubeVersion string, c ClusterInfo, tuned bool) ([]byte, error) {
 	bin := func(name string) string { return filepath.Join(binDir, name) }
 	type patch struct {
 		Name      string     `json:"name"`
@@ -87,6 +129,9 @@ func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byt
 		// not resolve, and kwok's loopback address as InternalIP, where it
 		// serves the kubelet API (pod logs).
 		"kube-apiserver": {{Key: "kubelet-preferred-address-types", Value: "InternalIP,Hostname"}},
+	}
+	for name, a := range securityArgs(ClusterDir(home, c.Name)) {
+		args[name] = append(args[name], a...)
 	}
 	if tuned {
 		for name, a := range throughputArgs {
@@ -121,6 +166,9 @@ func kwokctlConfig(binDir, kubeVersion string, c ClusterInfo, tuned bool) ([]byt
 			"kubeControllerManagerPort":   c.Ports.KubeControllerManager,
 			"kubeSchedulerPort":           c.Ports.KubeScheduler,
 			"kwokControllerPort":          c.Ports.KwokController,
+			// kwokctl copies it into the cluster's folder and logs to
+			// logs/audit.log there (AuditLogPath).
+			"kubeAuditPolicy": auditPolicyFile,
 		},
 		"componentsPatches": patches,
 	}
@@ -162,14 +210,18 @@ func (k kwokctl) run(ctx context.Context, args ...string) error {
 }
 
 func (k kwokctl) create(ctx context.Context, kubeVersion string, c ClusterInfo) error {
-	cfg, err := kwokctlConfig(k.binDir, kubeVersion, c, !k.untuned)
+	policyPath := filepath.Join(k.home, kwokWorkdir, "audit-policy.yaml")
+	if err := os.MkdirAll(filepath.Dir(policyPath), 0o750); err != nil {
+		return err
+	}
+	if err := os.WriteFile(policyPath, auditPolicy, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", policyPath, err)
+	}
+	cfg, err := kwokctlConfig(k.binDir, k.home, policyPath, kubeVersion, c, !k.untuned)
 	if err != nil {
 		return err
 	}
 	cfgPath := filepath.Join(k.home, kwokWorkdir, c.Name+".config.yaml")
-	if err := os.MkdirAll(filepath.Dir(cfgPath), 0o750); err != nil {
-		return err
-	}
 	if err := os.WriteFile(cfgPath, cfg, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", cfgPath, err)
 	}

@@ -104,6 +104,13 @@ func TestLocalDatacenter(t *testing.T) {
 
 	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
 	t.Run("pools through kubectl", func(t *testing.T) { testPools(t, bin, home) })
+	t.Run("machines join as their own Nodes; the inventory holds no cluster credential", func(t *testing.T) {
+		dsn := ""
+		if dbArgs != nil {
+			dsn = dbArgs[1]
+		}
+		testJoinIdentity(t, bin, home, dsn)
+	})
 	t.Run("the hub fails over in the middle of a MaintenanceRollout", func(t *testing.T) { testHubFailover(t, bin, home) })
 	t.Run("the broker fails over during concurrent pool resizes", func(t *testing.T) {
 		if dbArgs == nil {

@@ -279,7 +279,7 @@ func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error
 			if err != nil {
 				return nil, fmt.Errorf("reading the kubeconfig of sim cluster %s (provisioner.sim.clusters): %w", c.Name, err)
 			}
-			o.Clusters = append(o.Clusters, provision.Target{Cluster: c.Name, BootstrapKubeconfig: kubeconfig})
+			o.Clusters = append(o.Clusters, sim.Cluster{Name: c.Name, Kubeconfig: kubeconfig})
 			if c.KubeletPort != 0 {
 				if o.KubeletPorts == nil {
 					o.KubeletPorts = map[string]int32{}

@@ -35,6 +35,7 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -60,7 +61,7 @@ var actor = manager.Actor(clusterName)
 // and a real broker on SQLite whose sim provisioner registers the Nodes.
 // The test plays the kubelet: it marks bound pods running and ready.
 func TestClusterManager(t *testing.T) {
-	env, cfg := testutil.StartEnv(t)
+	env, cfg := testutil.StartJoinEnv(t)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -90,7 +91,7 @@ func TestClusterManager(t *testing.T) {
 	testutil.MustCreate(t, c, testutil.MakeSecret(ns, clusterName+"-kubeconfig", "kubeconfig", kubeconfig))
 	testutil.MustCreate(t, c, testutil.MakeCluster(clusterName, ns).Obj())
 
-	bc, _ := testbroker.Start(t, 200, 0)
+	bc, _ := testbroker.Start(t, 200, 0, sim.Cluster{Name: clusterName, Kubeconfig: kubeconfig})
 	clock := &shiftedClock{}
 	startControllers(t, cfg, scheme, bc, clock)
 	go playKubelet(ctx, c)

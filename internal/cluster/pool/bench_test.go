@@ -45,7 +45,7 @@ const (
 //	KUBEBUILDER_ASSETS=$PWD/bin go test -run '^$' -bench ReconcileWithHungCluster -benchtime 1x ./internal/cluster/pool/
 func BenchmarkReconcileWithHungCluster(b *testing.B) {
 	log.SetLogger(logr.Discard())
-	env, cfg := testutil.StartEnv(b)
+	env, cfg := testutil.StartJoinEnv(b)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {

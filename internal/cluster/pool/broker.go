@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"strings"
 
@@ -24,18 +23,18 @@ import (
 // and a broker that does not answer, come back as a blocker that status shows;
 // a broker pool deleted outside the hub comes back with its blocker.
 func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster,
-	kubeconfig []byte) (*brokerv1.Pool, *blocker) {
+	cred joinCredential) (*brokerv1.Pool, *blocker) {
 	logger := log.FromContext(ctx)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
 	if brokerapi.IsCode(err, codes.NotFound) {
 		created, err := r.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 			Name: pool.Name, Datacenter: cluster.Spec.Datacenter, NodeProfile: pool.Spec.NodeProfile,
-			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, kubeconfig),
+			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, cred),
 		}})
 		if err != nil {
 			return nil, brokerBlocker("creating the broker pool", err)
 		}
-		r.remember(pool.Name, kubeconfig)
+		r.remember(pool.Name, cred)
 		logger.Info("Created the broker pool", "capacity", pool.Spec.Capacity, "profile", pool.Spec.NodeProfile)
 		r.recorder.Eventf(pool, nil, "Normal", "BrokerPoolCreated", "Reconcile",
 			"created broker pool %s with capacity %d of profile %s", pool.Name, pool.Spec.Capacity, pool.Spec.NodeProfile)
@@ -53,37 +52,45 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 			fmt.Sprintf("broker pool %q is being deleted outside the hub; it is created again once its machines are released", bp.GetName())}
 	}
 	drift := brokerPoolDrift(pool, bp)
-	if !r.pushed(pool.Name, kubeconfig) {
-		// The broker never returns the bootstrap kubeconfig: it is pushed
-		// once per process and whenever the Cluster's Secret changes.
-		drift = strings.TrimPrefix(drift+", bootstrap kubeconfig", ", ")
+	if !r.pushed(pool.Name, cred) {
+		// The broker never returns the bootstrap token: it is pushed once
+		// per process, at each rotation and whenever the cluster's API
+		// server or CA changes.
+		drift = strings.TrimPrefix(drift+", bootstrap token", ", ")
 	}
 	if drift == "" {
 		return bp, nil
 	}
 	updated, err := r.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{
 		Name: pool.Name, Capacity: pool.Spec.Capacity, NodeConfig: proto.String(pool.Spec.NodeConfig),
-		JoinTarget: joinTarget(pool, kubeconfig),
+		JoinTarget: joinTarget(pool, cred),
 	})
 	if err != nil {
 		return nil, brokerBlocker("updating the broker pool", err)
 	}
-	r.remember(pool.Name, kubeconfig)
+	r.remember(pool.Name, cred)
 	logger.Info("Updated the broker pool", "change", drift)
 	return updated.GetPool(), nil
 }
 
-// pushed says whether the broker pool got this kubeconfig from this process.
-func (r *Reconciler) pushed(pool string, kubeconfig []byte) bool {
+// pushed says whether the broker pool got this credential from this process.
+func (r *Reconciler) pushed(pool string, cred joinCredential) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.kubeconfigs[pool] == sha256.Sum256(kubeconfig)
+	return r.credentials[pool] == cred.hash()
 }
 
-func (r *Reconciler) remember(pool string, kubeconfig []byte) {
+func (r *Reconciler) remember(pool string, cred joinCredential) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.kubeconfigs[pool] = sha256.Sum256(kubeconfig)
+	r.credentials[pool] = cred.hash()
+}
+
+// forget drops what was pushed for a pool that is gone.
+func (r *Reconciler) forget(pool string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.credentials, pool)
 }
 
 // brokerBlocker says why the broker refused or did not answer.

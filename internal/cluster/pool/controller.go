@@ -62,6 +62,9 @@ type Options struct {
 	Recorder events.EventRecorder
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
+	// TokenTTL is how long a Pool's bootstrap token lives; it is rotated
+	// after two thirds of it. Defaults to DefaultTokenTTL.
+	TokenTTL time.Duration
 }
 
 // Reconciler keeps Pools, broker pools and Nodes in step.
@@ -71,11 +74,12 @@ type Reconciler struct {
 	clusters *remote.Clusters
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
+	tokenTTL time.Duration
 
 	mu sync.Mutex
-	// kubeconfigs is the hash of the bootstrap kubeconfig last handed to
-	// each broker pool.
-	kubeconfigs map[string][sha256.Size]byte
+	// credentials is the hash of the join credential last handed to each
+	// broker pool.
+	credentials map[string][sha256.Size]byte
 }
 
 // New validates the options and returns a Reconciler.
@@ -89,13 +93,18 @@ func New(o Options) (*Reconciler, error) {
 		return nil, errors.New("pool controller: workload cluster connections are required")
 	case o.Recorder == nil:
 		return nil, errors.New("pool controller: an event recorder is required")
+	case o.TokenTTL < 0:
+		return nil, fmt.Errorf("pool controller: the bootstrap token TTL must not be negative, not %s", o.TokenTTL)
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = DefaultTokenTTL
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
 	return &Reconciler{
-		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock,
-		kubeconfigs: map[string][sha256.Size]byte{},
+		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, tokenTTL: o.TokenTTL,
+		credentials: map[string][sha256.Size]byte{},
 	}, nil
 }
 
@@ -140,7 +149,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if block != nil {
 		return r.finish(ctx, pool, observed{}, block)
 	}
-	bp, block := r.ensureBrokerPool(ctx, pool, cluster, rc.Kubeconfig)
+	cred, tokens, block := r.ensureToken(ctx, pool, rc)
+	if block != nil {
+		return r.finish(ctx, pool, observed{}, block)
+	}
+	bp, block := r.ensureBrokerPool(ctx, pool, cluster, cred)
+	if block == nil {
+		// The broker has the current token: the older ones may go.
+		if err := deleteTokens(ctx, rc, tokens.stale); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	if bp != nil && bp.GetDeleting() {
 		// Deleted outside the hub: its machines still leave only drained
 		// (by the cluster manager); the Nodes of those gone are deleted.
@@ -155,7 +174,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	return r.finish(ctx, pool, obs, nil)
+	res, err := r.finish(ctx, pool, obs, nil)
+	return untilRotation(res, tokens.next, r.clock.Now()), err
+}
+
+// untilRotation brings a requeue forward to when the token is due for
+// rotation.
+func untilRotation(res reconcile.Result, next, now time.Time) reconcile.Result {
+	if wait := max(next.Sub(now), time.Second); res.RequeueAfter == 0 || wait < res.RequeueAfter {
+		res.RequeueAfter = wait
+	}
+	return res
 }
 
 // reconcileDelete releases every machine of a Pool (the cluster manager
@@ -169,6 +198,12 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, pool *fleetv1alpha1.Po
 	if block != nil && !clusterGone {
 		// The Nodes cannot be drained while the cluster is unreachable.
 		return r.finish(ctx, pool, observed{}, block)
+	}
+	if rc != nil {
+		// No machine joins a Pool being deleted.
+		if err := deletePoolTokens(ctx, rc, pool.Name); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
 	switch {
@@ -217,6 +252,7 @@ func (r *Reconciler) release(ctx context.Context, pool *fleetv1alpha1.Pool, rc *
 	if err := r.hub.Update(ctx, pool); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
+	r.forget(pool.Name)
 	log.FromContext(ctx).Info("Released every machine of the pool")
 	return reconcile.Result{}, nil
 }

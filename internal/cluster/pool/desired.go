@@ -50,15 +50,17 @@ func nodeTaints(pool *fleetv1alpha1.Pool) []corev1.Taint {
 }
 
 // joinTarget is what the broker's provisioner registers the Pool's machines
-// with: the cluster's kubeconfig, the Pool's labels and taints, and the
-// startup taint when DaemonSets must run first.
-func joinTarget(pool *fleetv1alpha1.Pool, kubeconfig []byte) *brokerv1.JoinTarget {
+// with: the cluster's API server, its CA and the Pool's bootstrap token
+// (token.go), the Pool's labels and taints, and the startup taint when
+// DaemonSets must run first.
+func joinTarget(pool *fleetv1alpha1.Pool, cred joinCredential) *brokerv1.JoinTarget {
 	taints := nodeTaints(pool)
 	if len(pool.Spec.RequiredDaemonSets) > 0 {
 		taints = append(taints, startupTaint)
 	}
 	jt := &brokerv1.JoinTarget{
-		Cluster: pool.Spec.Cluster, BootstrapKubeconfig: kubeconfig, NodeLabels: nodeLabels(pool),
+		Cluster: pool.Spec.Cluster, ApiServer: cred.apiServer, CaBundle: cred.caBundle, BootstrapToken: cred.token,
+		NodeLabels: nodeLabels(pool),
 	}
 	for _, t := range taints {
 		jt.NodeTaints = append(jt.NodeTaints, &brokerv1.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
@@ -67,9 +69,9 @@ func joinTarget(pool *fleetv1alpha1.Pool, kubeconfig []byte) *brokerv1.JoinTarge
 }
 
 // brokerPoolDrift says what of the broker pool differs from the Pool, ""
-// when nothing. The bootstrap kubeconfig is write-only, so not compared.
+// when nothing. The bootstrap token is write-only, so not compared.
 func brokerPoolDrift(pool *fleetv1alpha1.Pool, bp *brokerv1.Pool) string {
-	want := joinTarget(pool, nil)
+	want := joinTarget(pool, joinCredential{})
 	have := bp.GetJoinTarget()
 	var drift []string
 	if bp.GetCapacity() != pool.Spec.Capacity {
@@ -207,6 +209,10 @@ type observed struct {
 	// daemonSets says why Nodes wait for their required DaemonSets, "" when
 	// none does.
 	daemonSets string
+	// joinFailure is why a machine of the Pool failed its last attempt to
+	// join (the broker's health message, e.g. a refused bootstrap token),
+	// "" when none did.
+	joinFailure string
 }
 
 // blocker is why the controller cannot go on with a Pool: both conditions
@@ -309,7 +315,7 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		set(fleetv1alpha1.PoolReadyCondition, false, allocReason, satisfied.GetMessage())
 	case status.Nodes < status.Allocated:
 		set(fleetv1alpha1.PoolReadyCondition, false, fleetv1alpha1.JoiningReason,
-			fmt.Sprintf("%d of %d machines have joined as Nodes", status.Nodes, status.Allocated))
+			fmt.Sprintf("%d of %d machines have joined as Nodes%s", status.Nodes, status.Allocated, joinFailureSuffix(obs.joinFailure)))
 	case tainted > 0:
 		msg := obs.daemonSets
 		if msg == "" {
@@ -375,4 +381,11 @@ func brokerCondition(bp *brokerv1.Pool, t string) *brokerv1.Condition {
 		}
 	}
 	return nil
+}
+
+func joinFailureSuffix(failure string) string {
+	if failure == "" {
+		return ""
+	}
+	return "; " + failure
 }

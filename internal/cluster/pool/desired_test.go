@@ -91,7 +91,11 @@ func TestNodeUpdate(t *testing.T) {
 func TestJoinTargetAndDrift(t *testing.T) {
 	pool := testutil.MakePool("web", "wl", 10).NodeLabel("team", "a").
 		NodeTaint("dedicated", "web", corev1.TaintEffectNoSchedule).RequireDaemonSet("kube-system", "agent").Obj()
-	jt := joinTarget(pool, []byte("kubeconfig"))
+	cred := joinCredential{apiServer: "https://10.0.0.1:6443", caBundle: []byte("ca"), token: "abcdef.0123456789abcdef"}
+	jt := joinTarget(pool, cred)
+	if jt.GetApiServer() != cred.apiServer || string(jt.GetCaBundle()) != "ca" || jt.GetBootstrapToken() != cred.token {
+		t.Errorf("join target credential = %q, %q, %q; want the cluster's API server and CA and the token", jt.GetApiServer(), jt.GetCaBundle(), jt.GetBootstrapToken())
+	}
 	wantLabels := map[string]string{"team": "a", fleetv1alpha1.PoolLabel: "web", fleetv1alpha1.NodeProfileLabel: "general"}
 	if diff := cmp.Diff(wantLabels, jt.GetNodeLabels()); diff != "" {
 		t.Errorf("join target labels (-want +got):\n%s", diff)
@@ -100,7 +104,7 @@ func TestJoinTargetAndDrift(t *testing.T) {
 		t.Errorf("join target taints = %v, want the pool's taint then the startup taint", jt.GetNodeTaints())
 	}
 
-	inStep := &brokerv1.Pool{Name: "web", Capacity: 10, JoinTarget: joinTarget(pool, nil)}
+	inStep := &brokerv1.Pool{Name: "web", Capacity: 10, JoinTarget: joinTarget(pool, joinCredential{})}
 	if d := brokerPoolDrift(pool, inStep); d != "" {
 		t.Errorf("brokerPoolDrift() of a pool in step = %q", d)
 	}
@@ -200,6 +204,14 @@ func TestDesiredStatus(t *testing.T) {
 		"joining": {
 			pool: testutil.MakePool("web", "wl", 2).Obj(), obs: observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1")}},
 			wantReady: metav1.ConditionFalse, wantReason: "Joining", wantMsg: "1 of 2 machines have joined as Nodes",
+			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
+		},
+		"joining, a machine's token refused": {
+			pool: testutil.MakePool("web", "wl", 2).Obj(),
+			obs: observed{brokerPool: satisfied(2, 0), nodes: []corev1.Node{ready("m1", "1")},
+				joinFailure: "machine m2: provisioning: joining cluster wl failed, retrying: bootstrap token refused"},
+			wantReady: metav1.ConditionFalse, wantReason: "Joining",
+			wantMsg:   "1 of 2 machines have joined as Nodes; machine m2: provisioning: joining cluster wl failed, retrying: bootstrap token refused",
 			wantZones: []fleetv1alpha1.ZoneStatus{{MaintenanceZone: 1, Ready: 1}},
 		},
 		"waiting for daemonsets": {

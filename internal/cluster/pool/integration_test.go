@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -44,7 +45,7 @@ const (
 // broker on SQLite whose sim provisioner registers the Nodes. Nothing runs
 // the pods: the test plays the kubelet where a pod must become ready.
 func TestPoolController(t *testing.T) {
-	env, cfg := testutil.StartEnv(t)
+	env, cfg := testutil.StartJoinEnv(t)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -100,6 +101,58 @@ func TestPoolController(t *testing.T) {
 		if err != nil || cl.Status.Allocatable.Cpu().Value() < 40*30 {
 			t.Errorf("cluster status = %+v (%v), want 40 ready general Nodes and their CPUs", cl.Status, err)
 		}
+		// The machines joined with the Pool's bootstrap token; the broker
+		// has the API server and CA, and never gives the token back.
+		if tokens := tokensOf(t, c, "grow"); len(tokens) != 1 {
+			t.Errorf("bootstrap tokens of pool grow: %v, want one", tokens)
+		}
+		bp, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "grow"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if jt := bp.GetPool().GetJoinTarget(); !strings.HasPrefix(jt.GetApiServer(), "https://") || !strings.Contains(cfg.Host, strings.TrimPrefix(jt.GetApiServer(), "https://")) || len(jt.GetCaBundle()) == 0 || jt.GetBootstrapToken() != "" {
+			t.Errorf("join target = %v, want the API server and CA, no token", jt)
+		}
+	})
+
+	t.Run("a token due for rotation is replaced, then deleted", func(t *testing.T) {
+		old := tokensOf(t, c, "grow")[0]
+		// Two thirds of its life passed: it expires in an hour.
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: metav1.NamespaceSystem, Name: old}, secret); err != nil {
+			t.Fatal(err)
+		}
+		secret.Data["expiration"] = []byte(time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		if err := c.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		touchPool(t, c, "grow")
+		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			tokens := tokensOf(t, c, "grow")
+			return len(tokens) == 1 && tokens[0] != old, nil
+		})
+		if err != nil {
+			t.Fatalf("the token due for rotation was not replaced and deleted: %v; tokens %v", err, tokensOf(t, c, "grow"))
+		}
+		// Machines join with the new one.
+		p := &fleetv1alpha1.Pool{}
+		if err := c.Get(ctx, client.ObjectKey{Name: "grow"}, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.Capacity = 41
+		if err := c.Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		waitPool(t, c, "grow", fleetv1alpha1.PoolReadyReason, 41)
+		p.Spec.Capacity = 40
+		if err := c.Get(ctx, client.ObjectKey{Name: "grow"}, p); err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.Capacity = 40
+		if err := c.Update(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		waitPool(t, c, "grow", fleetv1alpha1.PoolReadyReason, 40)
 	})
 
 	t.Run("a shrink drains Nodes and gives their machines back", func(t *testing.T) {
@@ -239,6 +292,9 @@ func TestPoolController(t *testing.T) {
 			if _, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: name}); err == nil {
 				t.Errorf("broker pool %s still exists", name)
 			}
+			if tokens := tokensOf(t, c, name); len(tokens) != 0 {
+				t.Errorf("bootstrap tokens of deleted pool %s are left: %v", name, tokens)
+			}
 		}
 	})
 }
@@ -370,5 +426,30 @@ func waitEvent(t *testing.T, c client.Client, pool, reason string) {
 	})
 	if err != nil {
 		t.Errorf("no %s event about pool %s: %v", reason, pool, err)
+	}
+}
+
+// tokensOf names the bootstrap token Secrets of a Pool in kube-system.
+func tokensOf(t *testing.T, c client.Client, pool string) []string {
+	t.Helper()
+	list := &corev1.SecretList{}
+	if err := c.List(t.Context(), list, client.InNamespace(metav1.NamespaceSystem), client.MatchingLabels{fleetv1alpha1.PoolLabel: pool}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range list.Items {
+		if s.Type == corev1.SecretTypeBootstrapToken {
+			names = append(names, s.Name)
+		}
+	}
+	return names
+}
+
+// touchPool annotates a Pool, so that the controller looks at it now.
+func touchPool(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	patch := []byte(`{"metadata":{"annotations":{"test.strata.dev/touched":"` + time.Now().Format(time.RFC3339Nano) + `"}}}`)
+	if err := c.Patch(t.Context(), &fleetv1alpha1.Pool{ObjectMeta: metav1.ObjectMeta{Name: name}}, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		t.Fatal(err)
 	}
 }

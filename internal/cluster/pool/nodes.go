@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -46,7 +47,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 		return observed{}, err
 	}
 
-	obs := observed{brokerPool: bp, daemonSets: gate.waiting}
+	obs := observed{brokerPool: bp, daemonSets: gate.waiting, joinFailure: joinFailure(machines, nodes)}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(nodeWorkers)
 	for i := range nodes {
@@ -61,6 +62,30 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 	err = g.Wait()
 	return obs, err
 }
+
+// joinFailure says why a machine without a Node failed to join, from the
+// broker's health message (the first such machine by ID), "" when none did.
+func joinFailure(machines map[string]*brokerv1.Machine, nodes []corev1.Node) string {
+	hasNode := make(map[string]bool, len(nodes))
+	for i := range nodes {
+		hasNode[nodes[i].Name] = true
+	}
+	var ids []string
+	for id, m := range machines {
+		if !hasNode[id] && strings.HasPrefix(m.GetHealthMessage(), joinFailurePrefix) {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	id := slices.Min(ids)
+	return fmt.Sprintf("machine %s: %s", id, machines[id].GetHealthMessage())
+}
+
+// joinFailurePrefix starts the broker's health message of a machine whose
+// join failed (broker.provisionMessage).
+const joinFailurePrefix = "provisioning: joining"
 
 // poolNodes lists the Nodes that carry the Pool's label, from the cache.
 func poolNodes(ctx context.Context, rc *remote.Cluster, pool string) ([]corev1.Node, error) {

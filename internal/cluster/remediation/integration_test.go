@@ -158,7 +158,7 @@ func TestRemediation(t *testing.T) {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	env, cfg := testutil.StartEnv(t)
+	env, cfg := testutil.StartJoinEnv(t)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -183,7 +183,7 @@ func start(t *testing.T) *harness {
 
 	h := &harness{t: t, cfg: cfg, scheme: scheme, c: c}
 	// A maintenance long enough to stop the controller while a rung runs.
-	h.broker, h.sim = testbroker.Start(t, machines, time.Second)
+	h.broker, h.sim = testbroker.Start(t, machines, time.Second, sim.Cluster{Name: "wl", Kubeconfig: kubeconfig})
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
 		if err != nil {

@@ -7,8 +7,9 @@ package remote
 // identity the hub uses there. By controller:
 //   - Cluster: probes /readyz and lists Nodes by profile.
 //   - Pool: labels, taints and deletes its Nodes (the connection's cache
-//     watches Nodes), reads DaemonSets and their pods to wait for them, and
-//     drains (lists pods by Node, evicts them).
+//     watches Nodes), reads DaemonSets and their pods to wait for them,
+//     drains (lists pods by Node, evicts them), and keeps its bootstrap
+//     tokens in kube-system (below).
 //   - cluster manager: cordons and drains Nodes and records Node events
 //     (core events, as kubectl drain does).
 //   - maintenance orchestrator: its health gate lists Nodes and
@@ -34,3 +35,8 @@ package remote
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view;edit;admin
+
+// The Pool controller keeps each Pool's bootstrap token, a Secret of type
+// bootstrap.kubernetes.io/token, in kube-system, and nowhere else: a Role
+// there, not the ClusterRole, so that the hub reads no other Secret.
+// +kubebuilder:rbac:groups="",namespace=kube-system,resources=secrets,verbs=list;create;delete

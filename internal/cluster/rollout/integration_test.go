@@ -167,7 +167,7 @@ func complete(ro *fleetv1alpha1.MaintenanceRollout) bool {
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	env, cfg := testutil.StartEnv(t)
+	env, cfg := testutil.StartJoinEnv(t)
 	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -184,7 +184,7 @@ func start(t *testing.T) *harness {
 	testutil.MustCreate(t, c, testutil.MakeCluster("wl", ns).Obj())
 
 	h := &harness{t: t, c: c, held: map[string]bool{}}
-	h.broker, h.sim = testbroker.Start(t, 200, 10*time.Millisecond)
+	h.broker, h.sim = testbroker.Start(t, 200, 10*time.Millisecond, sim.Cluster{Name: "wl", Kubeconfig: kubeconfig})
 	testutil.StartManager(t, cfg, scheme, func(mgr ctrl.Manager) error {
 		cr, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: time.Second})
 		if err != nil {

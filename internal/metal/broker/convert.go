@@ -129,7 +129,10 @@ func joinTargetToAPI(jt *inventory.JoinTarget) *brokerv1.JoinTarget {
 	if jt == nil {
 		return nil
 	}
-	out := &brokerv1.JoinTarget{Cluster: jt.Cluster, NodeLabels: maps.Clone(jt.NodeLabels)}
+	// The bootstrap token is write-only; where to join is not secret.
+	out := &brokerv1.JoinTarget{
+		Cluster: jt.Cluster, ApiServer: jt.APIServer, CaBundle: slices.Clone(jt.CABundle), NodeLabels: maps.Clone(jt.NodeLabels),
+	}
 	for _, t := range jt.NodeTaints {
 		out.NodeTaints = append(out.NodeTaints, &brokerv1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
 	}
@@ -142,8 +145,8 @@ func joinTargetFromAPI(jt *brokerv1.JoinTarget) *inventory.JoinTarget {
 		return nil
 	}
 	out := &inventory.JoinTarget{
-		Cluster: jt.GetCluster(), BootstrapKubeconfig: slices.Clone(jt.GetBootstrapKubeconfig()),
-		NodeLabels: maps.Clone(jt.GetNodeLabels()),
+		Cluster: jt.GetCluster(), APIServer: jt.GetApiServer(), CABundle: slices.Clone(jt.GetCaBundle()),
+		BootstrapToken: jt.GetBootstrapToken(), NodeLabels: maps.Clone(jt.GetNodeLabels()),
 	}
 	if len(out.NodeLabels) == 0 {
 		out.NodeLabels = nil

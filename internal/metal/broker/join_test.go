@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/testing/protocmp"
+	certutil "k8s.io/client-go/util/cert"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/metal/broker"
@@ -25,6 +27,8 @@ const (
 	poolShrink = brokerv1.DisruptionReason_DISRUPTION_REASON_POOL_SHRINK
 	pending    = brokerv1.DisruptionState_DISRUPTION_STATE_PENDING
 
+	testAPIServer  = "https://workload-1.example:6443"
+	testToken      = "abcdef.0123456789abcdef"
 	testKubeconfig = `apiVersion: v1
 kind: Config
 clusters: [{name: w, cluster: {server: "https://workload-1.example:6443"}}]
@@ -34,9 +38,18 @@ current-context: w
 `
 )
 
+// testCA is a CA bundle of the workload cluster's API server.
+var testCA = func() []byte {
+	ca, _, err := certutil.GenerateSelfSignedCertKey("workload-1.example", nil, nil)
+	if err != nil {
+		panic(err)
+	}
+	return ca
+}()
+
 func joinTarget() *brokerv1.JoinTarget {
 	return &brokerv1.JoinTarget{
-		Cluster: "workload-1", BootstrapKubeconfig: []byte(testKubeconfig),
+		Cluster: "workload-1", ApiServer: testAPIServer, CaBundle: testCA, BootstrapToken: testToken,
 		NodeLabels: map[string]string{fleetv1alpha1.PoolLabel: "web"},
 		NodeTaints: []*brokerv1.Taint{{Key: fleetv1alpha1.StartupTaintKey, Effect: "NoSchedule"}},
 	}
@@ -451,7 +464,7 @@ func TestJoinTargetInAndOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := joinTarget()
-		want.BootstrapKubeconfig = nil // write-only
+		want.BootstrapToken = "" // write-only
 		got := []*brokerv1.Pool{resp.GetPool(), e.getPool(t, "web")}
 		list, err := e.client.ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
 		if err != nil {
@@ -510,10 +523,19 @@ func TestJoinTargetValidation(t *testing.T) {
 	}{
 		{"no cluster", with(func(jt *brokerv1.JoinTarget) { jt.Cluster = "" }), "", "join_target.cluster is required"},
 		{"bad cluster", with(func(jt *brokerv1.JoinTarget) { jt.Cluster = "Workload_1" }), "", `join_target.cluster "Workload_1" is not a cluster name`},
-		{"no kubeconfig", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapKubeconfig = nil }), "", "join_target.bootstrap_kubeconfig is required"},
-		{"kubeconfig not YAML", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapKubeconfig = []byte("{{{") }), "", "join_target.bootstrap_kubeconfig does not parse as a kubeconfig"},
-		{"kubeconfig without a cluster", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapKubeconfig = []byte("apiVersion: v1\nkind: Config\n") }), "",
-			"join_target.bootstrap_kubeconfig is not a usable kubeconfig"},
+		{"no API server", with(func(jt *brokerv1.JoinTarget) { jt.ApiServer = "" }), "", "join_target.api_server is required"},
+		{"API server over http", with(func(jt *brokerv1.JoinTarget) { jt.ApiServer = "http://workload-1.example:8080" }), "",
+			`join_target.api_server "http://workload-1.example:8080" is not an https://host[:port] URL`},
+		{"no CA", with(func(jt *brokerv1.JoinTarget) { jt.CaBundle = nil }), "", "join_target.ca_bundle is required"},
+		{"CA not PEM", with(func(jt *brokerv1.JoinTarget) { jt.CaBundle = []byte("ca") }), "", "join_target.ca_bundle is not a PEM bundle of certificates"},
+		{"CA with a private key", with(func(jt *brokerv1.JoinTarget) {
+			jt.CaBundle = append(slices.Clone(testCA), "-----BEGIN EC PRIVATE KEY-----\nMHc=\n-----END EC PRIVATE KEY-----\n"...)
+		}), "", "join_target.ca_bundle holds a private key"},
+		{"no token", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapToken = "" }), "", "join_target.bootstrap_token is required"},
+		{"a kubeconfig for a token", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapToken = testKubeconfig }), "",
+			"join_target.bootstrap_token is a kubeconfig: the broker takes only a bootstrap token (<token-id>.<token-secret>), never a kubeconfig"},
+		{"not a bootstrap token", with(func(jt *brokerv1.JoinTarget) { jt.BootstrapToken = "eyJhbGciOiJSUzI1NiJ9.service-account" }), "",
+			"join_target.bootstrap_token is not a bootstrap token"},
 		{"label key", with(func(jt *brokerv1.JoinTarget) { jt.NodeLabels = map[string]string{"bad key": "x"} }), "", `join_target.node_labels: "bad key" is not a label key`},
 		{"label value", with(func(jt *brokerv1.JoinTarget) { jt.NodeLabels = map[string]string{"team": "a b"} }), "", `join_target.node_labels["team"]: "a b" is not a label value`},
 		{"taint key", with(func(jt *brokerv1.JoinTarget) { jt.NodeTaints[0].Key = "" }), "", `join_target.node_taints[0].key "" is not a taint key`},

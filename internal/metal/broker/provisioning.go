@@ -361,7 +361,8 @@ func provisionMachine(m inventory.Machine, skus map[string]inventory.SKU, nodeCo
 
 func provisionTarget(jt *inventory.JoinTarget) provision.Target {
 	t := provision.Target{
-		Cluster: jt.Cluster, BootstrapKubeconfig: slices.Clone(jt.BootstrapKubeconfig), NodeLabels: maps.Clone(jt.NodeLabels),
+		Cluster: jt.Cluster, APIServer: jt.APIServer, CABundle: slices.Clone(jt.CABundle), BootstrapToken: jt.BootstrapToken,
+		NodeLabels: maps.Clone(jt.NodeLabels),
 	}
 	for _, taint := range jt.NodeTaints {
 		t.NodeTaints = append(t.NodeTaints, corev1.Taint{Key: taint.Key, Value: taint.Value, Effect: corev1.TaintEffect(taint.Effect)})

@@ -208,7 +208,7 @@ func TestProvisioningJoinsAndWipes(t *testing.T) {
 					t.Errorf("machine as the provisioner got it (-want +got):\n%s\nSKU %+v", diff, calls[0].machine.SKU)
 				}
 				wantTarget := provision.Target{
-					Cluster: "workload-1", BootstrapKubeconfig: []byte(testKubeconfig),
+					Cluster: "workload-1", APIServer: testAPIServer, CABundle: testCA, BootstrapToken: testToken,
 					NodeLabels: map[string]string{fleetv1alpha1.PoolLabel: "web"},
 					NodeTaints: []corev1.Taint{{Key: fleetv1alpha1.StartupTaintKey, Effect: corev1.TaintEffectNoSchedule}},
 				}

@@ -1,20 +1,23 @@
 package broker
 
 import (
+	"bytes"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/tools/clientcmd"
+	certutil "k8s.io/client-go/util/cert"
+	bootstraputil "k8s.io/cluster-bootstrap/token/util"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
-// maxKubeconfigBytes bounds a bootstrap kubeconfig: a few KiB in practice.
-const maxKubeconfigBytes = 1 << 20
+// maxCABundleBytes bounds a join target's CA bundle: a few KiB in practice.
+const maxCABundleBytes = 1 << 20
 
 // taintEffects are the effects a Node taint may have.
 var taintEffects = []string{string(corev1.TaintEffectNoSchedule), string(corev1.TaintEffectPreferNoSchedule), string(corev1.TaintEffectNoExecute)}
@@ -40,7 +43,7 @@ func validateJoinTarget(field string, jt *brokerv1.JoinTarget) error {
 	if errs := validation.IsDNS1123Subdomain(jt.GetCluster()); len(errs) > 0 {
 		return invalid("%s.cluster %q is not a cluster name: %s", field, jt.GetCluster(), strings.Join(errs, "; "))
 	}
-	if err := validateKubeconfig(field+".bootstrap_kubeconfig", jt.GetBootstrapKubeconfig()); err != nil {
+	if err := validateJoinCredential(field, jt); err != nil {
 		return err
 	}
 	for k, v := range jt.GetNodeLabels() {
@@ -72,21 +75,51 @@ func validateJoinTarget(field string, jt *brokerv1.JoinTarget) error {
 	return nil
 }
 
-// validateKubeconfig checks that a kubeconfig parses and names a cluster and
-// credentials a client can use, as a kubelet would need.
-func validateKubeconfig(field string, raw []byte) error {
-	if len(raw) == 0 {
-		return invalid("%s is required: the kubeconfig the machines' kubelets register with", field)
+// validateJoinCredential checks what a machine joins with: an https API
+// server, the CA bundle its certificate chains to and a bootstrap token.
+// Nothing of more power is accepted: a kubeconfig (the field's old content)
+// or a private key is refused by name, so that a caller that still sends
+// one learns why.
+func validateJoinCredential(field string, jt *brokerv1.JoinTarget) error {
+	server := jt.GetApiServer()
+	if server == "" {
+		return invalid("%s.api_server is required: the https:// URL of the API server the machines join", field)
 	}
-	if len(raw) > maxKubeconfigBytes {
-		return invalid("%s is %d bytes; at most %d are accepted", field, len(raw), maxKubeconfigBytes)
+	if u, err := url.Parse(server); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return invalid("%s.api_server %q is not an https://host[:port] URL", field, server)
 	}
-	cfg, err := clientcmd.Load(raw)
-	if err != nil {
-		return invalid("%s does not parse as a kubeconfig: %v", field, err)
+	ca := jt.GetCaBundle()
+	switch {
+	case len(ca) == 0:
+		return invalid("%s.ca_bundle is required: the PEM CA bundle of the API server's serving certificate", field)
+	case len(ca) > maxCABundleBytes:
+		return invalid("%s.ca_bundle is %d bytes; at most %d are accepted", field, len(ca), maxCABundleBytes)
+	case bytes.Contains(ca, []byte("PRIVATE KEY")):
+		return invalid("%s.ca_bundle holds a private key: give only the CA certificates", field)
 	}
-	if _, err := clientcmd.NewDefaultClientConfig(*cfg, nil).ClientConfig(); err != nil {
-		return invalid("%s is not a usable kubeconfig: %v", field, err)
+	if _, err := certutil.ParseCertsPEM(ca); err != nil {
+		return invalid("%s.ca_bundle is not a PEM bundle of certificates: %v", field, err)
+	}
+	token := jt.GetBootstrapToken()
+	switch {
+	case token == "":
+		return invalid("%s.bootstrap_token is required: a bootstrap token (<token-id>.<token-secret>) of the cluster", field)
+	case looksLikeKubeconfig(token):
+		return invalid("%s.bootstrap_token is a kubeconfig: the broker takes only a bootstrap token (<token-id>.<token-secret>), never a kubeconfig", field)
+	case !bootstraputil.IsValidBootstrapToken(token):
+		// The token is not echoed: it may be a secret of another kind.
+		return invalid("%s.bootstrap_token is not a bootstrap token: want <token-id>.<token-secret>, 6 and 16 characters of [a-z0-9]", field)
 	}
 	return nil
+}
+
+// looksLikeKubeconfig says whether s reads as a kubeconfig rather than a
+// token.
+func looksLikeKubeconfig(s string) bool {
+	for _, marker := range []string{"apiVersion", "kind: Config", "clusters:", "users:", "client-key-data", "token:"} {
+		if strings.Contains(s, marker) {
+			return true
+		}
+	}
+	return false
 }

@@ -279,3 +279,50 @@ func testUpgradeFrom0002(t *testing.T, dsn string) {
 		return nil
 	})
 }
+
+// testUpgradeFrom0005 writes a pool with a bootstrap kubeconfig under schema
+// 0005 and opens the store again: the kubeconfig is gone from the row, and
+// the pool reads back with a join target that has no credential yet (the
+// pool controller hands it a bootstrap token).
+func testUpgradeFrom0005(t *testing.T, dsn string) {
+	clock := &testClock{now: t0}
+	old, err := openVersion(t.Context(), dsn, clock.Now, 5)
+	if err != nil {
+		t.Fatalf("opening at version 5: %v", err)
+	}
+	if _, err := Seed(t.Context(), old, smallDC); err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`INSERT INTO node_profiles (name, min_cpu_cores, min_memory_gib, min_gpus, gpu_model, min_local_disk_gib, node_config, created_at, updated_at)
+			VALUES ('general', 32, 128, 0, '', 0, 'kubelet-1.37', 1, 1)`,
+		`INSERT INTO pools (name, datacenter, profile, capacity, generation, deleting, created_at, updated_at, join_cluster, join_kubeconfig)
+			VALUES ('web', 'dc1', 'general', 1, 1, FALSE, 1, 1, 'workload-1', 'YXBpVmVyc2lvbjogdjEK')`,
+	} {
+		if _, err := old.db.ExecContext(t.Context(), stmt); err != nil {
+			t.Fatalf("writing under schema 0005: %v\n%s", err, stmt)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := openStore(t, dsn, clock)
+	var kubeconfig string
+	if err := s.db.QueryRowContext(t.Context(), `SELECT join_kubeconfig FROM pools WHERE name = 'web'`).Scan(&kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	if kubeconfig != "" {
+		t.Errorf("join_kubeconfig after the upgrade = %q, want it blanked", kubeconfig)
+	}
+	inTx(t, s, func(ctx context.Context, tx Tx) error {
+		p, err := tx.GetPool(ctx, "web")
+		if err != nil {
+			return err
+		}
+		if diff := gocmp.Diff(&JoinTarget{Cluster: "workload-1"}, p.JoinTarget); diff != "" {
+			t.Errorf("join target from schema 0005 (-want +got):\n%s", diff)
+		}
+		return nil
+	})
+}

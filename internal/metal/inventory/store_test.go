@@ -137,6 +137,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},
 		{"UpgradeFrom0002", testUpgradeFrom0002},
+		{"UpgradeFrom0005", testUpgradeFrom0005},
 		{"QueryPlans", testQueryPlans},
 	}
 	for _, tc := range tests {
@@ -502,9 +503,9 @@ func testProfilesAndPools(t *testing.T, dsn string) {
 	s, clock, _ := seeded(t, dsn)
 	gpu := NodeProfile{Name: "gpu", MinCPUCores: 64, MinMemoryGiB: 1024, MinGPUs: 8, GPUModel: "nvidia-h100",
 		MinLocalDiskGiB: 4000, NodeConfig: "kubelet-1.37-gpu", CreatedAt: t0.Add(-time.Minute), UpdatedAt: t0.Add(-time.Minute)}
-	// The kubeconfig is not valid UTF-8, to show any bytes round-trip.
 	pool := Pool{Name: "train", Datacenter: "dc1", Profile: "gpu", Capacity: 3, Generation: 1, NodeConfig: "kubelet-1.37-gpu-tuned",
-		JoinTarget: &JoinTarget{Cluster: "workload-1", BootstrapKubeconfig: []byte("apiVersion: v1\xff\x00"),
+		JoinTarget: &JoinTarget{Cluster: "workload-1", APIServer: "https://127.0.0.1:6443",
+			CABundle: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), BootstrapToken: "abcdef.0123456789abcdef",
 			NodeLabels: map[string]string{"fleet.strata.dev/pool": "train", "team": "ml"},
 			NodeTaints: []Taint{{Key: "fleet.strata.dev/startup", Effect: "NoSchedule"}, {Key: "gpu", Value: "true", Effect: "NoExecute"}}}}
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
@@ -520,7 +521,7 @@ func testProfilesAndPools(t *testing.T, dsn string) {
 	gpu.MinGPUs, gpu.NodeConfig = 4, "kubelet-1.38-gpu"
 	pool.Capacity, pool.Generation, pool.Deleting = 5, 2, true
 	pool.NodeConfig = ""
-	pool.JoinTarget = &JoinTarget{Cluster: "workload-2", BootstrapKubeconfig: []byte("kubeconfig-2")}
+	pool.JoinTarget = &JoinTarget{Cluster: "workload-2", APIServer: "https://10.0.0.2:6443", BootstrapToken: "ghijkl.0123456789abcdef"}
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
 		if err := tx.UpdateProfile(ctx, gpu); err != nil {
 			return err

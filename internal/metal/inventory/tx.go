@@ -3,7 +3,6 @@ package inventory
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -566,7 +565,7 @@ func (t *tx) DeleteProfile(ctx context.Context, name string) error {
 // Pools.
 
 const poolColumns = `name, datacenter, profile, capacity, generation, deleting, created_at, updated_at,
-	node_config, join_cluster, join_kubeconfig, join_node_labels, join_node_taints`
+	node_config, join_cluster, join_api_server, join_ca_bundle, join_bootstrap_token, join_node_labels, join_node_taints`
 
 func scanPool(s scanner) (Pool, error) {
 	var (
@@ -575,7 +574,7 @@ func scanPool(s scanner) (Pool, error) {
 		target           joinColumns
 	)
 	err := s.Scan(&p.Name, &p.Datacenter, &p.Profile, &p.Capacity, &p.Generation, &p.Deleting, &created, &updated,
-		&p.NodeConfig, &target.cluster, &target.kubeconfig, &target.labels, &target.taints)
+		&p.NodeConfig, &target.cluster, &target.apiServer, &target.caBundle, &target.token, &target.labels, &target.taints)
 	if err != nil {
 		return p, err
 	}
@@ -589,7 +588,7 @@ func scanPool(s scanner) (Pool, error) {
 
 // joinColumns is a JoinTarget as stored: all "" for none.
 type joinColumns struct {
-	cluster, kubeconfig, labels, taints string
+	cluster, apiServer, caBundle, token, labels, taints string
 }
 
 func encodeJoinTarget(jt *JoinTarget) (joinColumns, error) {
@@ -599,7 +598,7 @@ func encodeJoinTarget(jt *JoinTarget) (joinColumns, error) {
 	if jt.Cluster == "" {
 		return joinColumns{}, errors.New("a join target needs a cluster")
 	}
-	c := joinColumns{cluster: jt.Cluster, kubeconfig: base64.StdEncoding.EncodeToString(jt.BootstrapKubeconfig)}
+	c := joinColumns{cluster: jt.Cluster, apiServer: jt.APIServer, caBundle: string(jt.CABundle), token: jt.BootstrapToken}
 	if len(jt.NodeLabels) > 0 {
 		raw, err := json.Marshal(jt.NodeLabels)
 		if err != nil {
@@ -621,13 +620,9 @@ func (c joinColumns) decode() (*JoinTarget, error) {
 	if c.cluster == "" {
 		return nil, nil
 	}
-	jt := &JoinTarget{Cluster: c.cluster}
-	var err error
-	if jt.BootstrapKubeconfig, err = base64.StdEncoding.DecodeString(c.kubeconfig); err != nil {
-		return nil, fmt.Errorf("decoding the bootstrap kubeconfig: %w", err)
-	}
-	if len(jt.BootstrapKubeconfig) == 0 {
-		jt.BootstrapKubeconfig = nil
+	jt := &JoinTarget{Cluster: c.cluster, APIServer: c.apiServer, BootstrapToken: c.token}
+	if c.caBundle != "" {
+		jt.CABundle = []byte(c.caBundle)
 	}
 	if c.labels != "" {
 		if err := json.Unmarshal([]byte(c.labels), &jt.NodeLabels); err != nil {
@@ -649,9 +644,9 @@ func (t *tx) InsertPool(ctx context.Context, p Pool) error {
 	if err != nil {
 		return fmt.Errorf("inserting pool %q: %w", p.Name, err)
 	}
-	_, err = t.exec(ctx, `INSERT INTO pools (`+poolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = t.exec(ctx, `INSERT INTO pools (`+poolColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.Name, p.Datacenter, p.Profile, p.Capacity, p.Generation, p.Deleting, t.stamp(p.CreatedAt), t.stamp(p.UpdatedAt),
-		p.NodeConfig, target.cluster, target.kubeconfig, target.labels, target.taints)
+		p.NodeConfig, target.cluster, target.apiServer, target.caBundle, target.token, target.labels, target.taints)
 	if err != nil {
 		return fmt.Errorf("inserting pool %q: %w", p.Name, err)
 	}
@@ -684,9 +679,10 @@ func (t *tx) UpdatePool(ctx context.Context, p Pool) error {
 	if err != nil {
 		return fmt.Errorf("updating pool %q: %w", p.Name, err)
 	}
-	err = t.execOne(ctx, `UPDATE pools SET profile = ?, capacity = ?, node_config = ?, join_cluster = ?, join_kubeconfig = ?,
-		join_node_labels = ?, join_node_taints = ?, generation = ?, deleting = ?, updated_at = ? WHERE name = ?`,
-		p.Profile, p.Capacity, p.NodeConfig, target.cluster, target.kubeconfig, target.labels, target.taints,
+	err = t.execOne(ctx, `UPDATE pools SET profile = ?, capacity = ?, node_config = ?, join_cluster = ?, join_api_server = ?,
+		join_ca_bundle = ?, join_bootstrap_token = ?, join_node_labels = ?, join_node_taints = ?, generation = ?, deleting = ?,
+		updated_at = ? WHERE name = ?`,
+		p.Profile, p.Capacity, p.NodeConfig, target.cluster, target.apiServer, target.caBundle, target.token, target.labels, target.taints,
 		p.Generation, p.Deleting, nanos(t.now()), p.Name)
 	if err != nil {
 		return fmt.Errorf("updating pool %q: %w", p.Name, err)

@@ -193,8 +193,13 @@ type Pool struct {
 type JoinTarget struct {
 	// Cluster names the workload cluster; never empty.
 	Cluster string
-	// BootstrapKubeconfig is what the machines' kubelets register with.
-	BootstrapKubeconfig []byte
+	// APIServer (an https:// URL), CABundle (PEM) and BootstrapToken
+	// (<token-id>.<token-secret>) are what the machines' kubelets
+	// bootstrap with: the token lets them ask for a client certificate of
+	// their own, nothing more.
+	APIServer      string
+	CABundle       []byte
+	BootstrapToken string
 	// NodeLabels and NodeTaints are set on each Node at registration.
 	NodeLabels map[string]string
 	NodeTaints []Taint

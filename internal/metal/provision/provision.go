@@ -39,8 +39,16 @@ type Machine struct {
 type Target struct {
 	// Cluster names the workload cluster.
 	Cluster string
-	// BootstrapKubeconfig is what the kubelet registers with.
-	BootstrapKubeconfig []byte
+	// APIServer is the https:// URL of the cluster's API server, CABundle
+	// the PEM CAs of its serving certificate.
+	APIServer string
+	CABundle  []byte
+	// BootstrapToken (<token-id>.<token-secret>) is what the kubelet
+	// bootstraps with, as kubeadm join does: it may only ask for a client
+	// certificate of its own (system:node:<name>), with which it registers
+	// its Node. A token the API server refuses (expired, deleted, of
+	// another cluster) fails the join with ErrBootstrapTokenRefused.
+	BootstrapToken string
 	// NodeLabels are set at registration (the kubelet's --node-labels),
 	// beside the labels the machine itself carries.
 	NodeLabels map[string]string
@@ -76,6 +84,12 @@ type Operation struct {
 // taken as transient (the management network, the BMC, the cluster's API
 // server) and the operation is retried with backoff.
 var ErrMachineFault = errors.New("machine fault")
+
+// ErrBootstrapTokenRefused is wrapped by the error of a join whose
+// bootstrap token the cluster's API server refused: expired, revoked
+// (its Secret deleted) or of another cluster. The broker retries it like
+// any failed join: the pool controller hands the pool a fresh token.
+var ErrBootstrapTokenRefused = errors.New("bootstrap token refused")
 
 // Provisioner acts on machines. Every method blocks until done or ctx ends,
 // and may be called again for the same machine after a failure or a restart:

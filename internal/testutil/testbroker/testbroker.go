@@ -25,23 +25,25 @@ const GeneralProfile = "general"
 // machines machines in dc1 (seed 1) with the general node profile, the sim
 // provisioner with joins and wipes of 10 ms and the given maintenance
 // duration, and the gRPC server on loopback. It stops when the test ends.
-func Start(t testing.TB, machines int, maintenance time.Duration) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
+// The sim plays faults in the clusters given (its own credential of them;
+// machines join with their pool's bootstrap token).
+func Start(t testing.TB, machines int, maintenance time.Duration, clusters ...sim.Cluster) (brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
-	_, c, p := StartServer(t, machines, maintenance)
+	_, c, p := StartServer(t, machines, maintenance, clusters...)
 	return c, p
 }
 
 // StartServer is Start that also returns the broker's address, for a test
 // of a client that dials it itself (the CLI's --broker).
-func StartServer(t testing.TB, machines int, maintenance time.Duration) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func StartServer(t testing.TB, machines int, maintenance time.Duration, clusters ...sim.Cluster) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
-	return StartServerWith(t, machines, maintenance, broker.ServerOptions{})
+	return StartServerWith(t, machines, maintenance, broker.ServerOptions{}, clusters...)
 }
 
 // StartServerWith is StartServer with the server's options (its address is
 // always a free loopback port); the client it returns presents no
 // certificate, so with TLS a test dials its own.
-func StartServerWith(t testing.TB, machines int, maintenance time.Duration, opts broker.ServerOptions) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
+func StartServerWith(t testing.TB, machines int, maintenance time.Duration, opts broker.ServerOptions, clusters ...sim.Cluster) (string, brokerv1.BrokerServiceClient, *sim.Provisioner) {
 	t.Helper()
 	opts.Address = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,7 +59,9 @@ func StartServerWith(t testing.TB, machines int, maintenance time.Duration, opts
 	}); err != nil {
 		t.Fatal(err)
 	}
-	provisioner, err := sim.New(sim.Options{JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond, MaintenanceDuration: maintenance})
+	provisioner, err := sim.New(sim.Options{
+		JoinDuration: 10 * time.Millisecond, WipeDuration: 10 * time.Millisecond, MaintenanceDuration: maintenance, Clusters: clusters,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -334,13 +334,15 @@ func (p *Provisioner) reconcileNodes(ctx context.Context, machines []string) {
 	}
 }
 
-// knownClusters returns a client of every cluster the provisioner was told
-// of or joined machines to, and whether all of them were reached.
+// knownClusters returns a client of every cluster the sim holds a
+// credential of its own for (Options.Clusters), and whether all of them
+// were reached. Playing faults on Nodes is not a kubelet's job, so it is
+// done with that credential, not the machines'.
 func (p *Provisioner) knownClusters(ctx context.Context) ([]kubernetes.Interface, bool) {
 	var kubes []kubernetes.Interface
 	all := true
-	for _, t := range p.knownTargets() {
-		c, err := p.cluster(ctx, t)
+	for _, name := range p.ownClusters() {
+		c, err := p.ownCluster(ctx, name)
 		if err != nil {
 			all = false
 			continue
@@ -350,12 +352,9 @@ func (p *Provisioner) knownClusters(ctx context.Context) ([]kubernetes.Interface
 	return kubes, all
 }
 
-// knownTargets are the clusters the provisioner was told of or joined
-// machines to.
-func (p *Provisioner) knownTargets() []provision.Target {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return slices.Collect(maps.Values(p.targets))
+// ownClusters names the clusters of Options.Clusters, sorted.
+func (p *Provisioner) ownClusters() []string {
+	return slices.Sorted(maps.Keys(p.kubeconfigs))
 }
 
 // applyFault makes a machine's Node in one cluster show fault (nil: none),

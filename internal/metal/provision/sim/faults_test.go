@@ -25,30 +25,32 @@ import (
 // TestMaintenance runs the maintenance and fault tests against one API
 // server, a machine each.
 func TestMaintenance(t *testing.T) {
-	kube, kubeconfig := startCluster(t)
-	for name, fn := range map[string]func(*testing.T, kubernetes.Interface, []byte){
+	c := startCluster(t)
+	for name, fn := range map[string]func(*testing.T, *testCluster){
 		"reimage registers the new node config": testReimage,
 		"reboot leaves the Node":                testReboot,
 		"a fault and what fixes it":             testFaultAndFix,
 		"faults are kept across a restart":      testFaultsKept,
 	} {
-		t.Run(name, func(t *testing.T) { fn(t, kube, kubeconfig) })
+		t.Run(name, func(t *testing.T) { fn(t, c) })
 	}
 }
 
 // joined joins machine id to the cluster with a startup taint and returns
-// the provisioner, its clock and the target.
-func joined(t *testing.T, id string, kubeconfig []byte, o Options) (*Provisioner, *clocktesting.FakeClock, provision.Machine, provision.Target) {
+// the provisioner, its clock and the target. The provisioner has its own
+// credential of the cluster, to play faults with.
+func joined(t *testing.T, id string, c *testCluster, o Options) (*Provisioner, *clocktesting.FakeClock, provision.Machine, provision.Target) {
 	t.Helper()
 	clock := clocktesting.NewFakeClock(t0)
-	o.Clock, o.JoinDuration = clock, time.Second
+	o.Clock, o.JoinDuration, o.Clusters = clock, time.Second, c.own()
 	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := gpu
 	m.ID = id
-	target := provision.Target{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig, NodeTaints: []corev1.Taint{startup}}
+	target := c.target()
+	target.NodeTaints = []corev1.Taint{startup}
 	if err := run(t, clock, time.Second, func() error { return p.Join(t.Context(), m, target) }); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
@@ -64,8 +66,9 @@ func getNode(t *testing.T, kube kubernetes.Interface, id string) *corev1.Node {
 	return node
 }
 
-func testReimage(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
-	p, clock, m, target := joined(t, "dc1-r002-u01", kubeconfig, Options{MaintenanceDuration: 5 * time.Second})
+func testReimage(t *testing.T, c *testCluster) {
+	kube := c.Kube
+	p, clock, m, target := joined(t, "dc1-r002-u01", c, Options{MaintenanceDuration: 5 * time.Second})
 	// The cluster manager cordoned the Node and the pool controller
 	// removed the startup taint.
 	nodes := kube.CoreV1().Nodes()
@@ -94,8 +97,9 @@ func testReimage(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
 	}
 }
 
-func testReboot(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
-	p, _, m, target := joined(t, "dc1-r002-u02", kubeconfig, Options{}) // instant maintenance
+func testReboot(t *testing.T, c *testCluster) {
+	kube := c.Kube
+	p, _, m, target := joined(t, "dc1-r002-u02", c, Options{}) // instant maintenance
 	before := getNode(t, kube, m.ID)
 	op := provision.Operation{Kind: provision.Reboot, Software: inventory.Software{OSImage: m.OSImage, Kernel: m.Kernel, NodeConfig: m.NodeConfig}}
 	if err := p.Maintain(t.Context(), m, op, target); err != nil {
@@ -126,8 +130,9 @@ func faultOf(t *testing.T, kube kubernetes.Interface, id string) nodeFault {
 	return f
 }
 
-func testFaultAndFix(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
-	p, clock, m, target := joined(t, "dc1-r002-u03", kubeconfig, Options{MaintenanceDuration: time.Second})
+func testFaultAndFix(t *testing.T, c *testCluster) {
+	kube := c.Kube
+	p, clock, m, target := joined(t, "dc1-r002-u03", c, Options{MaintenanceDuration: time.Second})
 	faults, err := p.Fail(t.Context(), []string{m.ID}, FixReimage)
 	if err != nil {
 		t.Fatal(err)
@@ -203,9 +208,10 @@ func testFaultAndFix(t *testing.T, kube kubernetes.Interface, kubeconfig []byte)
 
 // testFaultsKept: a provisioner started on the faults file of a previous
 // one has its faults, and finds the Nodes in the clusters it is given.
-func testFaultsKept(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
+func testFaultsKept(t *testing.T, c *testCluster) {
+	kube := c.Kube
 	file := filepath.Join(t.TempDir(), "faults.json")
-	p, _, m, _ := joined(t, "dc1-r002-u04", kubeconfig, Options{FaultsFile: file})
+	p, _, m, _ := joined(t, "dc1-r002-u04", c, Options{FaultsFile: file})
 	// standby is another broker replica's provisioner, started before the
 	// fault: it learns it when it reloads the file (as it takes over).
 	standby, err := New(Options{FaultsFile: file})
@@ -221,7 +227,7 @@ func testFaultsKept(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) 
 	if fs := standby.ListFaults(); len(fs) != 1 || fs[0].Machine != m.ID {
 		t.Fatalf("faults of a replica after ReloadFaults = %+v, want the fault of %s", fs, m.ID)
 	}
-	again, err := New(Options{FaultsFile: file, Clusters: []provision.Target{{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig}}})
+	again, err := New(Options{FaultsFile: file, Clusters: c.own()})
 	if err != nil {
 		t.Fatal(err)
 	}

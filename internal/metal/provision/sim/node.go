@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+	kubeletapis "k8s.io/kubelet/pkg/apis"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/metal/inventory"
@@ -39,13 +41,19 @@ const fieldManager = UserAgent
 // Labels: the machine's (fleet.strata.dev/machine, datacenter,
 // maintenance-zone, rack, sku, node-config; node.kubernetes.io/instance-type;
 // kubernetes.io/arch, os and hostname) over target.NodeLabels, so a pool
-// cannot misstate where a machine is. Taints: target.NodeTaints, as
+// cannot misstate where a machine is. A pool label that NodeRestriction
+// would refuse a kubelet (under kubernetes.io or k8s.io, other than the
+// kubelet's own, e.g. node-role.kubernetes.io/...) is left out, as a
+// kubelet refuses it in --node-labels: the pool controller sets it with
+// its own credential. Taints: target.NodeTaints, as
 // --register-with-taints. Capacity from the SKU; allocatable is capacity
 // minus kubeReserved.
 func desiredNode(m provision.Machine, target provision.Target, kubeletVersion string, now time.Time) *corev1.Node {
-	labels := maps.Clone(target.NodeLabels)
-	if labels == nil {
-		labels = map[string]string{}
+	labels := map[string]string{}
+	for k, v := range target.NodeLabels {
+		if kubeletMaySet(k) {
+			labels[k] = v
+		}
 	}
 	maps.Copy(labels, map[string]string{
 		fleetv1alpha1.MachineLabel:         m.ID,
@@ -165,10 +173,13 @@ func conditions(now time.Time) []corev1.NodeCondition {
 }
 
 // register creates the Node, or, when it exists (the machine joined before
-// and restarted, or was reimaged), brings its labels, taints (when
-// mergeTaints), capacity and conditions up to date and keeps what others
-// added: labels and taints of other keys, addresses, other conditions.
-func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node, mergeTaints bool) error {
+// and restarted, or was reimaged), brings its labels, capacity and
+// conditions up to date and keeps what others added: labels of other keys,
+// taints, addresses, other conditions. As a kubelet, it sets taints only
+// when it creates the Node (--register-with-taints): NodeRestriction
+// forbids a Node to change its taints, and the pool controller keeps the
+// Pool's taints on it.
+func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node) error {
 	nodes := kube.CoreV1().Nodes()
 	_, err := nodes.Create(ctx, want, metav1.CreateOptions{FieldManager: fieldManager})
 	if !apierrors.IsAlreadyExists(err) {
@@ -180,7 +191,7 @@ func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node,
 		if err != nil {
 			return err
 		}
-		if mergeSpec(node, want, mergeTaints) {
+		if mergeSpec(node, want) {
 			if node, err = nodes.Update(ctx, node, metav1.UpdateOptions{FieldManager: fieldManager}); err != nil {
 				return err
 			}
@@ -207,10 +218,9 @@ func register(ctx context.Context, kube kubernetes.Interface, want *corev1.Node,
 	return nil
 }
 
-// mergeSpec sets want's labels, taints when mergeTaints (a taint is replaced
-// by one of the same key and effect) and provider ID on node, and reports
-// whether it changed.
-func mergeSpec(node, want *corev1.Node, mergeTaints bool) bool {
+// mergeSpec sets want's labels and, when the Node has none, its provider
+// ID on node, and reports whether it changed.
+func mergeSpec(node, want *corev1.Node) bool {
 	changed := false
 	if node.Labels == nil {
 		node.Labels = map[string]string{}
@@ -221,35 +231,11 @@ func mergeSpec(node, want *corev1.Node, mergeTaints bool) bool {
 			changed = true
 		}
 	}
-	taints := want.Spec.Taints
-	if !mergeTaints {
-		taints = nil
-	}
-	for _, t := range taints {
-		i := indexTaint(node.Spec.Taints, t)
-		switch {
-		case i < 0:
-			node.Spec.Taints = append(node.Spec.Taints, t)
-			changed = true
-		case node.Spec.Taints[i].Value != t.Value:
-			node.Spec.Taints[i].Value = t.Value
-			changed = true
-		}
-	}
 	if node.Spec.ProviderID == "" {
 		node.Spec.ProviderID = want.Spec.ProviderID
 		changed = true
 	}
 	return changed
-}
-
-func indexTaint(taints []corev1.Taint, t corev1.Taint) int {
-	for i, have := range taints {
-		if have.Key == t.Key && have.Effect == t.Effect {
-			return i
-		}
-	}
-	return -1
 }
 
 // mergeStatus sets want's capacity, allocatable, node info and conditions
@@ -279,4 +265,21 @@ func mergeStatus(node, want *corev1.Node) {
 			node.Status.Conditions = append(node.Status.Conditions, c)
 		}
 	}
+}
+
+// kubeletMaySet says whether NodeRestriction lets a Node set a label on
+// itself: any outside the kubernetes.io and k8s.io namespaces, and the
+// kubelet's own inside them (hostname, arch, os, instance type, zone,
+// node.kubernetes.io/..., kubelet.kubernetes.io/...).
+func kubeletMaySet(key string) bool {
+	namespace, _, ok := strings.Cut(key, "/")
+	if !ok {
+		return true
+	}
+	for _, reserved := range []string{"kubernetes.io", "k8s.io"} {
+		if namespace == reserved || strings.HasSuffix(namespace, "."+reserved) {
+			return kubeletapis.IsKubeletLabel(key)
+		}
+	}
+	return true
 }

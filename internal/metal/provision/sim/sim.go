@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/clock"
 
@@ -60,21 +61,26 @@ type Options struct {
 	// JSON file; its directory must exist). Without it they last as long
 	// as the provisioner.
 	FaultsFile string
-	// Clusters are clusters where machines' Nodes may live, beside those
-	// the provisioner joins machines to: the Nodes of faulted machines are
-	// looked for there too (after a restart, before any join). Only Cluster
-	// and BootstrapKubeconfig are used. The simulated kubelets of these
-	// clusters register with this kubeconfig whatever kubeconfig a join
-	// target names, as real kubelets hold credentials of their own: in the
-	// local datacenter a Pool's is the hub's ServiceAccount, which may not
-	// create Nodes.
-	Clusters []provision.Target
+	// Clusters are the clusters the sim holds a credential of its own for
+	// (from its config file, never from the broker's database). It is not
+	// what machines join with: they bootstrap with their pool's token and
+	// write their Node as system:node:<name>. The sim uses it only for what
+	// is not a kubelet's job: offering and deleting local volumes (a
+	// local-volume provisioner's) and playing hardware faults on Nodes
+	// (the physical world's), here and after a restart, before any join.
+	Clusters []Cluster
 	// KubeletPorts are, by cluster, the loopback port where kwok serves the
 	// kubelet API of every Node it plays there (pod logs): Nodes registered
 	// in such a cluster point their InternalIP and kubelet endpoint at it.
 	KubeletPorts map[string]int32
 	// Clock defaults to the real clock; tests inject a fake one.
 	Clock clock.WithTicker
+}
+
+// Cluster is a cluster the sim holds a credential of its own for.
+type Cluster struct {
+	Name       string
+	Kubeconfig []byte
 }
 
 // Validate says what is wrong with the options.
@@ -103,14 +109,17 @@ type Provisioner struct {
 	changed chan struct{}
 
 	mu sync.Mutex
-	// clusters caches a client per bootstrap kubeconfig, by its hash: a
-	// pool's thousand machines share one connection.
-	clusters map[[sha256.Size]byte]*cluster
-	// targets are the clusters known, by kubeconfig hash: those of
-	// Options.Clusters and those reached since the start.
-	targets map[[sha256.Size]byte]provision.Target
-	// kubelets are the kubeconfigs of Options.Clusters, by cluster.
-	kubelets map[string][]byte
+	// bootstraps caches a bootstrap client per API server, CA bundle and
+	// token (bootstrapKey): a pool's thousand machines share one
+	// connection to ask for their certificates.
+	bootstraps map[[sha256.Size]byte]*cluster
+	// bootstrapOf is the key of each cluster's current bootstrap client: a
+	// rotated token's client replaces the old one's.
+	bootstrapOf map[string][sha256.Size]byte
+	// own are the clients of Options.Clusters, by name, made when first
+	// used; kubeconfigs their kubeconfigs.
+	own         map[string]*cluster
+	kubeconfigs map[string][]byte
 	// faults are the faulted machines; healing those healed whose Node is
 	// not yet put right.
 	faults  map[string]Fault
@@ -143,12 +152,11 @@ func New(o Options) (*Provisioner, error) {
 	p := &Provisioner{
 		join: o.JoinDuration, wipe: o.WipeDuration, maintain: o.MaintenanceDuration, clock: o.Clock,
 		faultsFile: o.FaultsFile, kubeletPorts: o.KubeletPorts, changed: make(chan struct{}, 1),
-		clusters: map[[sha256.Size]byte]*cluster{}, targets: map[[sha256.Size]byte]provision.Target{}, kubelets: map[string][]byte{},
+		bootstraps: map[[sha256.Size]byte]*cluster{}, bootstrapOf: map[string][sha256.Size]byte{}, own: map[string]*cluster{}, kubeconfigs: map[string][]byte{},
 		faults: faults, healing: map[string]bool{},
 	}
-	for _, t := range o.Clusters {
-		p.targets[sha256.Sum256(t.BootstrapKubeconfig)] = provision.Target{Cluster: t.Cluster, BootstrapKubeconfig: t.BootstrapKubeconfig}
-		p.kubelets[t.Cluster] = t.BootstrapKubeconfig
+	for _, c := range o.Clusters {
+		p.kubeconfigs[c.Name] = c.Kubeconfig
 	}
 	return p, nil
 }
@@ -162,15 +170,36 @@ func (p *Provisioner) Join(ctx context.Context, m provision.Machine, target prov
 	if f, faulted := p.fault(m.ID); faulted {
 		return fmt.Errorf("machine %s does not boot: %s", m.ID, f.Message())
 	}
-	c, err := p.cluster(ctx, target)
+	if err := p.registerNode(ctx, m, target); err != nil {
+		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	}
+	return p.offerLocalVolumes(ctx, m, target.Cluster)
+}
+
+// registerNode bootstraps the machine's kubelet credential and registers
+// its Node with it (kubelet.go).
+func (p *Provisioner) registerNode(ctx context.Context, m provision.Machine, target provision.Target) error {
+	c, err := p.bootstrap(ctx, target)
 	if err != nil {
 		return err
 	}
-	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), true); err != nil {
-		return fmt.Errorf("registering Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+	return p.asNode(ctx, c, m.ID, target, func(kube kubernetes.Interface) error {
+		return register(ctx, kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster))
+	})
+}
+
+// offerLocalVolumes makes the machine's local volumes with the sim's own
+// credential of the cluster: a Node may not create PersistentVolumes.
+func (p *Provisioner) offerLocalVolumes(ctx context.Context, m provision.Machine, cluster string) error {
+	if len(localVolumes(m)) == 0 {
+		return nil
+	}
+	c, err := p.ownCluster(ctx, cluster)
+	if err != nil {
+		return fmt.Errorf("offering the local volumes of Node %s: %w", m.ID, err)
 	}
 	if err := ensureLocalVolumes(ctx, c.kube, m); err != nil {
-		return fmt.Errorf("offering the local volumes of Node %s in cluster %s: %w", m.ID, target.Cluster, err)
+		return fmt.Errorf("offering the local volumes of Node %s in cluster %s: %w", m.ID, cluster, err)
 	}
 	return nil
 }
@@ -212,18 +241,12 @@ func (p *Provisioner) Maintain(ctx context.Context, m provision.Machine, op prov
 	if op.Kind != provision.Reimage || target.Cluster == "" {
 		return nil
 	}
-	c, err := p.cluster(ctx, target)
-	if err != nil {
-		return err
-	}
+	// The disk is new: the kubelet bootstraps its credential again.
 	m.OSImage, m.Kernel, m.NodeConfig = op.Software.OSImage, op.Software.Kernel, op.Software.NodeConfig
-	if err := register(ctx, c.kube, p.withKubelet(desiredNode(m, target, c.version, p.clock.Now()), target.Cluster), false); err != nil {
+	if err := p.registerNode(ctx, m, target); err != nil {
 		return fmt.Errorf("registering reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
 	}
-	if err := ensureLocalVolumes(ctx, c.kube, m); err != nil {
-		return fmt.Errorf("offering the local volumes of reimaged Node %s in cluster %s: %w", m.ID, target.Cluster, err)
-	}
-	return nil
+	return p.offerLocalVolumes(ctx, m, target.Cluster)
 }
 
 // Wipe implements provision.Provisioner: it takes WipeDuration, then
@@ -253,8 +276,9 @@ func (p *Provisioner) wait(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// cluster is a client of one target cluster and the Kubernetes version its
-// kubelets report (the control plane's, as a matching node image would).
+// cluster is a client of one cluster (a bootstrap token's or the sim's own)
+// and the Kubernetes version its kubelets report (the control plane's, as a
+// matching node image would).
 type cluster struct {
 	ready   chan struct{} // closed once kube, version and err are set
 	kube    kubernetes.Interface
@@ -262,34 +286,66 @@ type cluster struct {
 	err     error
 }
 
-// cluster returns the client for target's kubeconfig, connecting once for
+// bootstrap returns the bootstrap client of target, connecting once for
 // all the callers that ask at the same time. A failure is not cached: the
 // next call tries again.
-func (p *Provisioner) cluster(ctx context.Context, target provision.Target) (*cluster, error) {
-	if own, ok := p.kubelets[target.Cluster]; ok {
-		target.BootstrapKubeconfig = own
+func (p *Provisioner) bootstrap(ctx context.Context, target provision.Target) (*cluster, error) {
+	cfg, err := bootstrapConfig(target)
+	if err != nil {
+		return nil, fmt.Errorf("joining cluster %s: %w", target.Cluster, err)
 	}
-	key := sha256.Sum256(target.BootstrapKubeconfig)
+	key := bootstrapKey(target)
 	p.mu.Lock()
-	c, ok := p.clusters[key]
+	if old, ok := p.bootstrapOf[target.Cluster]; ok && old != key {
+		// Joins still running with the old token keep their client.
+		delete(p.bootstraps, old)
+	}
+	p.bootstrapOf[target.Cluster] = key
+	p.mu.Unlock()
+	c, err := connectOnce(ctx, p, p.bootstraps, key, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to cluster %s with bootstrap token %s: %w", target.Cluster, tokenID(target.BootstrapToken), refused(err, target))
+	}
+	return c, nil
+}
+
+// ownCluster returns the client of the sim's own credential of a cluster.
+func (p *Provisioner) ownCluster(ctx context.Context, name string) (*cluster, error) {
+	kubeconfig, ok := p.kubeconfigs[name]
+	if !ok {
+		return nil, fmt.Errorf("the sim has no credential of its own for cluster %s (provisioner.sim.clusters)", name)
+	}
+	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading the kubeconfig of cluster %s: %w", name, err)
+	}
+	c, err := connectOnce(ctx, p, p.own, name, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to cluster %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// connectOnce returns the client cached under key in clients, or connects
+// with cfg, once for all the callers that ask at the same time.
+func connectOnce[K comparable](ctx context.Context, p *Provisioner, clients map[K]*cluster, key K, cfg *rest.Config) (*cluster, error) {
+	p.mu.Lock()
+	c, ok := clients[key]
 	if !ok {
 		c = &cluster{ready: make(chan struct{})}
-		p.clusters[key] = c
+		clients[key] = c
 	}
 	p.mu.Unlock()
 	if !ok {
 		// Not bound to ctx: other joins wait on this connection too.
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), connectTimeout)
-		c.kube, c.version, c.err = connect(cctx, target.BootstrapKubeconfig)
+		c.kube, c.version, c.err = connect(cctx, cfg)
 		cancel()
-		p.mu.Lock()
 		if c.err != nil {
-			c.err = fmt.Errorf("connecting to cluster %s: %w", target.Cluster, c.err)
-			delete(p.clusters, key)
-		} else if _, known := p.targets[key]; !known {
-			p.targets[key] = provision.Target{Cluster: target.Cluster, BootstrapKubeconfig: target.BootstrapKubeconfig}
+			p.mu.Lock()
+			delete(clients, key)
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
 		close(c.ready)
 	}
 	select {
@@ -300,13 +356,10 @@ func (p *Provisioner) cluster(ctx context.Context, target provision.Target) (*cl
 	}
 }
 
-func connect(ctx context.Context, kubeconfig []byte) (kubernetes.Interface, string, error) {
-	cfg, err := clientcmd.RESTConfigFromKubeConfig(kubeconfig)
-	if err != nil {
-		return nil, "", fmt.Errorf("reading the bootstrap kubeconfig: %w", err)
-	}
-	// Each real kubelet has its own connection and rate limit; here one
-	// client speaks for a whole pool, so it has none.
+func connect(ctx context.Context, cfg *rest.Config) (kubernetes.Interface, string, error) {
+	cfg = rest.CopyConfig(cfg)
+	// One client speaks for a whole pool's bootstrap, or for the sim's
+	// volumes and faults, so it has no rate limit.
 	cfg.QPS, cfg.Burst = -1, 0
 	cfg.UserAgent = UserAgent
 	kube, err := kubernetes.NewForConfig(cfg)

@@ -3,19 +3,21 @@ package sim
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	certutil "k8s.io/client-go/util/cert"
 	clocktesting "k8s.io/utils/clock/testing"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/metal/inventory"
@@ -33,20 +35,29 @@ var (
 	startup = corev1.Taint{Key: fleetv1alpha1.StartupTaintKey, Effect: corev1.TaintEffectNoSchedule}
 )
 
-// startCluster starts an envtest API server and returns a client of it and
-// a kubeconfig, as the pool controller would hand over.
-func startCluster(t *testing.T) (kubernetes.Interface, []byte) {
+// testCluster is a cluster that machines join as kubelets do (an API
+// server with bootstrap tokens, the Node authorizer and NodeRestriction,
+// and a controller-manager that approves and signs kubelet certificates),
+// with a bootstrap token of it.
+type testCluster struct {
+	*testutil.JoinCluster
+	token string
+}
+
+func startCluster(t *testing.T) *testCluster {
 	t.Helper()
-	env, cfg := testutil.StartEnv(t)
-	user, err := env.AddUser(envtest.User{Name: "bootstrap", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kubernetes.NewForConfigOrDie(cfg), kubeconfig
+	c := testutil.StartJoinCluster(t)
+	return &testCluster{JoinCluster: c, token: c.BootstrapToken(t, time.Hour)}
+}
+
+// target is a join target of workload-1, as the pool controller hands over.
+func (c *testCluster) target() provision.Target {
+	return provision.Target{Cluster: "workload-1", APIServer: c.APIServer, CABundle: c.CABundle, BootstrapToken: c.token}
+}
+
+// own is the sim's own credential of workload-1 (Options.Clusters).
+func (c *testCluster) own() []Cluster {
+	return []Cluster{{Name: "workload-1", Kubeconfig: c.Kubeconfig}}
 }
 
 // run calls fn in a goroutine and steps the fake clock by d once fn waits
@@ -62,36 +73,36 @@ func run(t *testing.T, clock *clocktesting.FakeClock, d time.Duration, fn func()
 
 // TestJoin runs the join tests against one API server, a machine each.
 func TestJoin(t *testing.T) {
-	kube, kubeconfig := startCluster(t)
-	for name, fn := range map[string]func(*testing.T, kubernetes.Interface, []byte){
+	c := startCluster(t)
+	for name, fn := range map[string]func(*testing.T, *testCluster){
 		"registers the Node":      testNodeFromJoin,
 		"takes its duration":      testJoinTakesItsDuration,
 		"cancelled":               testJoinCancelled,
 		"rejoin updates the Node": testRejoinUpdatesTheNode,
+		"a rotated token":         testRotatedToken,
 	} {
-		t.Run(name, func(t *testing.T) { fn(t, kube, kubeconfig) })
+		t.Run(name, func(t *testing.T) { fn(t, c) })
 	}
 }
 
 // testNodeFromJoin checks the Node a join registers: labels, taints,
 // capacity, allocatable, conditions and node info.
-func testNodeFromJoin(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
+func testNodeFromJoin(t *testing.T, c *testCluster) {
 	clock := clocktesting.NewFakeClock(t0)
 	p, err := New(Options{JoinDuration: 3 * time.Second, Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := provision.Target{
-		Cluster: "workload-1", BootstrapKubeconfig: kubeconfig,
-		NodeLabels: map[string]string{fleetv1alpha1.PoolLabel: "train", fleetv1alpha1.NodeProfileLabel: "gpu",
-			// A pool cannot misstate where the machine is.
-			fleetv1alpha1.MaintenanceZoneLabel: "1"},
-		NodeTaints: []corev1.Taint{startup, {Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}},
-	}
+	target := c.target()
+	target.NodeLabels, target.NodeTaints = map[string]string{fleetv1alpha1.PoolLabel: "train", fleetv1alpha1.NodeProfileLabel: "gpu",
+		// A pool cannot misstate where the machine is, nor set a label
+		// NodeRestriction refuses a kubelet.
+		fleetv1alpha1.MaintenanceZoneLabel: "1", "node-role.kubernetes.io/gpu": ""},
+		[]corev1.Taint{startup, {Key: "nvidia.com/gpu", Value: "present", Effect: corev1.TaintEffectNoSchedule}}
 	if err := run(t, clock, 3*time.Second, func() error { return p.Join(t.Context(), gpu, target) }); err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	node, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{})
+	node, err := c.Kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the Node of the joined machine: %v", err)
 	}
@@ -156,9 +167,39 @@ func testNodeFromJoin(t *testing.T, kube kubernetes.Interface, kubeconfig []byte
 	if !strings.HasPrefix(node.Status.NodeInfo.KubeletVersion, "v1.") {
 		t.Errorf("kubelet version = %q, want the control plane's", node.Status.NodeInfo.KubeletVersion)
 	}
+	// The provisioner holds no credential but the token: the Node was
+	// written with the certificate the token asked for, of the Node's own
+	// identity, approved and signed by the controller-manager.
+	tokenID, _, _ := strings.Cut(c.token, ".")
+	if got := nodeCertificates(t, c, tokenID); !slices.Contains(got, "system:node:"+gpu.ID+"/system:nodes") {
+		t.Errorf("certificates issued to bootstrap token %s: %v, want one of system:node:%s in system:nodes", tokenID, got, gpu.ID)
+	}
 }
 
-func testJoinTakesItsDuration(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
+// nodeCertificates lists the subjects (CN/O) of the certificates issued to
+// a bootstrap token's requests of the kubelet client signer.
+func nodeCertificates(t *testing.T, c *testCluster, tokenID string) []string {
+	t.Helper()
+	csrs, err := c.Kube.CertificatesV1().CertificateSigningRequests().List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for _, csr := range csrs.Items {
+		if csr.Spec.Username != "system:bootstrap:"+tokenID || csr.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName ||
+			len(csr.Status.Certificate) == 0 {
+			continue
+		}
+		certs, err := certutil.ParseCertsPEM(csr.Status.Certificate)
+		if err != nil {
+			t.Fatalf("certificate of request %s: %v", csr.Name, err)
+		}
+		subjects = append(subjects, certs[0].Subject.CommonName+"/"+strings.Join(certs[0].Subject.Organization, ","))
+	}
+	return subjects
+}
+
+func testJoinTakesItsDuration(t *testing.T, c *testCluster) {
 	gpu := gpu
 	gpu.ID = "dc1-r001-u01"
 	clock := clocktesting.NewFakeClock(t0)
@@ -166,7 +207,7 @@ func testJoinTakesItsDuration(t *testing.T, kube kubernetes.Interface, kubeconfi
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := provision.Target{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig}
+	target := c.target()
 	done := make(chan error, 1)
 	go func() { done <- p.Join(t.Context(), gpu, target) }()
 	waitForWaiter(t, clock)
@@ -175,19 +216,19 @@ func testJoinTakesItsDuration(t *testing.T, kube kubernetes.Interface, kubeconfi
 	if !clock.HasWaiters() {
 		t.Fatal("Join stopped waiting before its duration passed")
 	}
-	if _, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := c.Kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("Node before the join ended: %v, want NotFound", err)
 	}
 	clock.Step(time.Nanosecond)
 	if err := <-done; err != nil {
 		t.Fatalf("Join: %v", err)
 	}
-	if _, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); err != nil {
+	if _, err := c.Kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); err != nil {
 		t.Errorf("Node after the join: %v", err)
 	}
 }
 
-func testJoinCancelled(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
+func testJoinCancelled(t *testing.T, c *testCluster) {
 	gpu := gpu
 	gpu.ID = "dc1-r001-u02"
 	clock := clocktesting.NewFakeClock(t0)
@@ -198,22 +239,22 @@ func testJoinCancelled(t *testing.T, kube kubernetes.Interface, kubeconfig []byt
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
-		done <- p.Join(ctx, gpu, provision.Target{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig})
+		done <- p.Join(ctx, gpu, c.target())
 	}()
 	waitForWaiter(t, clock)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled Join: %v, want context.Canceled", err)
 	}
-	if _, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := c.Kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Node after a cancelled join: %v, want NotFound", err)
 	}
 }
 
 // testRejoinUpdatesTheNode joins a machine whose Node exists (the machine
-// restarted, its pool changed labels): the Node gets the new labels, taints
-// and capacity and keeps what others put on it.
-func testRejoinUpdatesTheNode(t *testing.T, kube kubernetes.Interface, kubeconfig []byte) {
+// restarted, its pool changed labels): the Node gets the new labels and
+// capacity and keeps what others put on it, and its taints.
+func testRejoinUpdatesTheNode(t *testing.T, c *testCluster) {
 	gpu := gpu
 	gpu.ID = "dc1-r001-u03"
 	clock := clocktesting.NewFakeClock(t0)
@@ -221,13 +262,13 @@ func testRejoinUpdatesTheNode(t *testing.T, kube kubernetes.Interface, kubeconfi
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := provision.Target{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig,
-		NodeLabels: map[string]string{"team": "ml"}, NodeTaints: []corev1.Taint{startup}}
+	target := c.target()
+	target.NodeLabels, target.NodeTaints = map[string]string{"team": "ml"}, []corev1.Taint{startup}
 	if err := run(t, clock, time.Second, func() error { return p.Join(t.Context(), gpu, target) }); err != nil {
 		t.Fatalf("first Join: %v", err)
 	}
 	// Others label, taint and cordon the Node, and kwok adds an address.
-	nodes := kube.CoreV1().Nodes()
+	nodes := c.Kube.CoreV1().Nodes()
 	node, err := nodes.Get(t.Context(), gpu.ID, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +300,9 @@ func testRejoinUpdatesTheNode(t *testing.T, kube kubernetes.Interface, kubeconfi
 			t.Errorf("label %s = %q, want %q", k, got, want)
 		}
 	}
-	wantTaints := []corev1.Taint{{Key: startup.Key, Value: "again", Effect: startup.Effect}, {Key: "other", Effect: corev1.TaintEffectNoExecute}}
+	// As a kubelet, the machine sets taints only when it creates its Node:
+	// NodeRestriction refuses a Node changing its own.
+	wantTaints := []corev1.Taint{startup, {Key: "other", Effect: corev1.TaintEffectNoExecute}}
 	if diff := cmp.Diff(wantTaints, withoutNotReady(node.Spec.Taints)); diff != "" {
 		t.Errorf("taints (-want +got):\n%s", diff)
 	}
@@ -276,8 +319,34 @@ func testRejoinUpdatesTheNode(t *testing.T, kube kubernetes.Interface, kubeconfi
 		!ready.LastTransitionTime.Time.Equal(t0.Add(time.Second)) {
 		t.Errorf("Ready condition = %+v, want a new heartbeat and the first transition kept", ready)
 	}
-	if n := len(p.clusters); n != 1 {
-		t.Errorf("%d clients cached for one kubeconfig, want 1", n)
+	if n := len(p.bootstraps); n != 1 {
+		t.Errorf("%d bootstrap clients cached for one token, want 1", n)
+	}
+}
+
+// testRotatedToken: machines join with a pool's new token once it was
+// rotated, and the client of the old one is let go.
+func testRotatedToken(t *testing.T, c *testCluster) {
+	clock := clocktesting.NewFakeClock(t0)
+	p, err := New(Options{JoinDuration: time.Second, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, token := range []string{c.token, c.BootstrapToken(t, time.Hour)} {
+		m := gpu
+		m.ID = fmt.Sprintf("dc1-r001-u1%d", i)
+		target := c.target()
+		target.BootstrapToken = token
+		if err := run(t, clock, time.Second, func() error { return p.Join(t.Context(), m, target) }); err != nil {
+			t.Fatalf("Join with token %d: %v", i, err)
+		}
+		tokenID, _, _ := strings.Cut(token, ".")
+		if got := nodeCertificates(t, c, tokenID); !slices.Contains(got, "system:node:"+m.ID+"/system:nodes") {
+			t.Errorf("certificates issued to token %s: %v, want one for %s", tokenID, got, m.ID)
+		}
+	}
+	if n := len(p.bootstraps); n != 1 {
+		t.Errorf("%d bootstrap clients cached after a rotation, want 1", n)
 	}
 }
 
@@ -308,37 +377,52 @@ func TestJoinUnreachableCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kubeconfig := []byte(unreachableKubeconfig)
-	err = run(t, clock, time.Second, func() error {
-		return p.Join(t.Context(), gpu, provision.Target{Cluster: "gone", BootstrapKubeconfig: kubeconfig})
-	})
+	ca, _, err := certutil.GenerateSelfSignedCertKey("gone", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := provision.Target{Cluster: "gone", APIServer: "https://127.0.0.1:1", CABundle: ca, BootstrapToken: "abcdef.0123456789abcdef"}
+	err = run(t, clock, time.Second, func() error { return p.Join(t.Context(), gpu, target) })
 	if err == nil || !strings.Contains(err.Error(), "connecting to cluster gone") {
 		t.Errorf("Join to an unreachable cluster: %v, want an error naming it", err)
 	}
-	if n := len(p.clusters); n != 0 {
+	if n := len(p.bootstraps); n != 0 {
 		t.Errorf("a failed connection stays cached (%d clients): the next join would not try again", n)
 	}
 }
 
-// TestJoinKnownClusterWithItsOwnKubeconfig: the kubelets of a cluster of
-// Options.Clusters register with that cluster's kubeconfig, not the join
-// target's (in the local datacenter, the hub's ServiceAccount, which may
-// not create Nodes; here one that reaches nothing).
-func TestJoinKnownClusterWithItsOwnKubeconfig(t *testing.T) {
-	kube, kubeconfig := startCluster(t)
-	clock := clocktesting.NewFakeClock(t0)
-	p, err := New(Options{JoinDuration: time.Second, Clock: clock, Clusters: []provision.Target{{Cluster: "local", BootstrapKubeconfig: kubeconfig}}})
-	if err != nil {
+// TestJoinRefusedToken: a bootstrap token the API server refuses (expired,
+// revoked, of another cluster) fails the join with a message that says so,
+// and no Node is written.
+func TestJoinRefusedToken(t *testing.T) {
+	c := startCluster(t)
+	expired := c.BootstrapToken(t, -time.Minute)
+	revoked := c.BootstrapToken(t, time.Hour)
+	id, _, _ := strings.Cut(revoked, ".")
+	if err := c.Kube.CoreV1().Secrets(metav1.NamespaceSystem).Delete(t.Context(), "bootstrap-token-"+id, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	err = run(t, clock, time.Second, func() error {
-		return p.Join(t.Context(), gpu, provision.Target{Cluster: "local", BootstrapKubeconfig: []byte(unreachableKubeconfig)})
-	})
-	if err != nil {
-		t.Fatalf("Join to a known cluster with another kubeconfig: %v", err)
-	}
-	if _, err := kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); err != nil {
-		t.Errorf("the Node of the joined machine: %v", err)
+	for name, token := range map[string]string{
+		"expired": expired, "revoked": revoked,
+		"of another cluster": "zzzzzz.0123456789abcdef",
+	} {
+		t.Run(name, func(t *testing.T) {
+			clock := clocktesting.NewFakeClock(t0)
+			p, err := New(Options{JoinDuration: time.Second, Clock: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := c.target()
+			target.BootstrapToken = token
+			err = run(t, clock, time.Second, func() error { return p.Join(t.Context(), gpu, target) })
+			tokenID, _, _ := strings.Cut(token, ".")
+			if !errors.Is(err, provision.ErrBootstrapTokenRefused) || !strings.Contains(err.Error(), "refused bootstrap token "+tokenID) {
+				t.Errorf("Join with a token that is %s: %v, want ErrBootstrapTokenRefused naming token %s", name, err, tokenID)
+			}
+			if _, err := c.Kube.CoreV1().Nodes().Get(t.Context(), gpu.ID, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("Node after a refused join: %v, want NotFound", err)
+			}
+		})
 	}
 }
 

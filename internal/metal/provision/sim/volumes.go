@@ -111,8 +111,8 @@ func machineVolumes(id string) string {
 // reached fails the wipe, which the broker retries.
 func (p *Provisioner) deleteLocalVolumes(ctx context.Context, id string) error {
 	var errs []error
-	for _, t := range p.knownTargets() {
-		c, err := p.cluster(ctx, t)
+	for _, name := range p.ownClusters() {
+		c, err := p.ownCluster(ctx, name)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -120,12 +120,12 @@ func (p *Provisioner) deleteLocalVolumes(ctx context.Context, id string) error {
 		pvs := c.kube.CoreV1().PersistentVolumes()
 		list, err := pvs.List(ctx, metav1.ListOptions{LabelSelector: machineVolumes(id)})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("listing the local volumes of machine %s in cluster %s: %w", id, t.Cluster, err))
+			errs = append(errs, fmt.Errorf("listing the local volumes of machine %s in cluster %s: %w", id, name, err))
 			continue
 		}
 		for _, pv := range list.Items {
 			if err := pvs.Delete(ctx, pv.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("deleting local volume %s in cluster %s: %w", pv.Name, t.Cluster, err))
+				errs = append(errs, fmt.Errorf("deleting local volume %s in cluster %s: %w", pv.Name, name, err))
 			}
 		}
 	}

@@ -100,11 +100,13 @@ func volumesOf(t *testing.T, kube kubernetes.Interface, id string) (live, deleti
 // volume (terminating) until a controller would let it go, so a deleted
 // volume here is one being deleted.
 func TestLocalVolumes(t *testing.T) {
-	kube, kubeconfig := startCluster(t)
+	c := startCluster(t)
+	kube := c.Kube
 	ctx := t.Context()
 	clock := clocktesting.NewFakeClock(t0)
-	target := provision.Target{Cluster: "workload-1", BootstrapKubeconfig: kubeconfig}
-	p, err := New(Options{JoinDuration: time.Second, WipeDuration: time.Second, Clock: clock})
+	target := c.target()
+	// The volumes are made with the sim's own credential: a Node may not.
+	p, err := New(Options{JoinDuration: time.Second, WipeDuration: time.Second, Clock: clock, Clusters: c.own()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +187,7 @@ func TestLocalVolumes(t *testing.T) {
 	t.Run("a wipe deletes the machine's volumes in every known cluster", func(t *testing.T) {
 		// A provisioner that started after the join knows the cluster
 		// from its options.
-		fresh, err := New(Options{WipeDuration: time.Second, Clock: clock, Clusters: []provision.Target{target}})
+		fresh, err := New(Options{WipeDuration: time.Second, Clock: clock, Clusters: c.own()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,8 +211,8 @@ func TestLocalVolumes(t *testing.T) {
 	})
 
 	t.Run("a wipe fails while a known cluster cannot be reached", func(t *testing.T) {
-		gone := provision.Target{Cluster: "gone", BootstrapKubeconfig: []byte(unreachableKubeconfig)}
-		q, err := New(Options{WipeDuration: time.Second, Clock: clock, Clusters: []provision.Target{target, gone}})
+		gone := Cluster{Name: "gone", Kubeconfig: []byte(unreachableKubeconfig)}
+		q, err := New(Options{WipeDuration: time.Second, Clock: clock, Clusters: append(c.own(), gone)})
 		if err != nil {
 			t.Fatal(err)
 		}

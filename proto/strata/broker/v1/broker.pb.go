@@ -1556,14 +1556,24 @@ func (*DeleteNodeProfileResponse) Descriptor() ([]byte, []int) {
 
 // JoinTarget is where a pool's machines join as Kubernetes Nodes. The cluster
 // layer hands it over; the provisioner images each machine so that its kubelet
-// registers with it.
+// registers with it, as a kubelet does with TLS bootstrapping: with the
+// bootstrap token it asks for a client certificate of its own
+// (system:node:<name>) and registers its Node with that. It carries no other
+// credential of the cluster.
 type JoinTarget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// cluster names the workload cluster.
 	Cluster string `protobuf:"bytes,1,opt,name=cluster,proto3" json:"cluster,omitempty"`
-	// bootstrap_kubeconfig is what the kubelet registers with. Write-only: the
-	// broker stores it but never returns it.
-	BootstrapKubeconfig []byte `protobuf:"bytes,2,opt,name=bootstrap_kubeconfig,json=bootstrapKubeconfig,proto3" json:"bootstrap_kubeconfig,omitempty"`
+	// api_server is the https:// URL of the cluster's API server.
+	ApiServer string `protobuf:"bytes,5,opt,name=api_server,json=apiServer,proto3" json:"api_server,omitempty"`
+	// ca_bundle is the PEM bundle of the CAs the API server's serving
+	// certificate chains to.
+	CaBundle []byte `protobuf:"bytes,6,opt,name=ca_bundle,json=caBundle,proto3" json:"ca_bundle,omitempty"`
+	// bootstrap_token is a Kubernetes bootstrap token, <token-id>.<token-secret>
+	// ([a-z0-9]{6}.[a-z0-9]{16}), whose Secret lives in the cluster's
+	// kube-system and expires. Write-only: the broker stores it but never
+	// returns it.
+	BootstrapToken string `protobuf:"bytes,7,opt,name=bootstrap_token,json=bootstrapToken,proto3" json:"bootstrap_token,omitempty"`
 	// node_labels are set on the Node at registration (the kubelet's
 	// --node-labels), beside the labels the machine itself carries.
 	NodeLabels map[string]string `protobuf:"bytes,3,rep,name=node_labels,json=nodeLabels,proto3" json:"node_labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -1610,11 +1620,25 @@ func (x *JoinTarget) GetCluster() string {
 	return ""
 }
 
-func (x *JoinTarget) GetBootstrapKubeconfig() []byte {
+func (x *JoinTarget) GetApiServer() string {
 	if x != nil {
-		return x.BootstrapKubeconfig
+		return x.ApiServer
+	}
+	return ""
+}
+
+func (x *JoinTarget) GetCaBundle() []byte {
+	if x != nil {
+		return x.CaBundle
 	}
 	return nil
+}
+
+func (x *JoinTarget) GetBootstrapToken() string {
+	if x != nil {
+		return x.BootstrapToken
+	}
+	return ""
 }
 
 func (x *JoinTarget) GetNodeLabels() map[string]string {
@@ -3984,18 +4008,21 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\aprofile\x18\x01 \x01(\v2\x1d.strata.broker.v1.NodeProfileR\aprofile\".\n" +
 	"\x18DeleteNodeProfileRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x1b\n" +
-	"\x19DeleteNodeProfileResponse\"\xa1\x02\n" +
+	"\x19DeleteNodeProfileResponse\"\xef\x02\n" +
 	"\n" +
 	"JoinTarget\x12\x18\n" +
-	"\acluster\x18\x01 \x01(\tR\acluster\x121\n" +
-	"\x14bootstrap_kubeconfig\x18\x02 \x01(\fR\x13bootstrapKubeconfig\x12M\n" +
+	"\acluster\x18\x01 \x01(\tR\acluster\x12\x1d\n" +
+	"\n" +
+	"api_server\x18\x05 \x01(\tR\tapiServer\x12\x1b\n" +
+	"\tca_bundle\x18\x06 \x01(\fR\bcaBundle\x12'\n" +
+	"\x0fbootstrap_token\x18\a \x01(\tR\x0ebootstrapToken\x12M\n" +
 	"\vnode_labels\x18\x03 \x03(\v2,.strata.broker.v1.JoinTarget.NodeLabelsEntryR\n" +
 	"nodeLabels\x128\n" +
 	"\vnode_taints\x18\x04 \x03(\v2\x17.strata.broker.v1.TaintR\n" +
 	"nodeTaints\x1a=\n" +
 	"\x0fNodeLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01J\x04\b\x02\x10\x03R\x14bootstrap_kubeconfig\"G\n" +
 	"\x05Taint\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
