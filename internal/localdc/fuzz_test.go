@@ -41,8 +41,10 @@ func FuzzLoadDatacenter(f *testing.F) {
 	}
 	f.Add([]byte("kind: LocalDatacenter\nunknown: 1\n"))
 	f.Add([]byte("{"))
+	// One home and one copy per fuzzing process, written over at each input:
+	// a temporary directory per input would take most of the time.
+	home, again := f.TempDir(), f.TempDir()
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		home := t.TempDir()
 		if err := os.WriteFile(filepath.Join(home, stateFile), raw, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -83,7 +85,6 @@ func FuzzLoadDatacenter(f *testing.F) {
 				own(cp.port, c.Name+"/"+cp.component)
 			}
 		}
-		again := t.TempDir()
 		if err := dc.save(again); err != nil {
 			t.Fatalf("saving a datacenter that loaded: %v", err)
 		}
