@@ -15,9 +15,9 @@ import (
 // FuzzRequestOperation plays the shard-manager protocol against the
 // reference store: a program of requests, completions, cancellations, pods
 // going down and up, and time passing, each step three bytes. The property
-// is the protocol's promise: when RequestOperation approves stopping a pod,
-// every shard with a replica on it keeps MinInSync serving replicas on
-// other pods not under another approval that holds. And a request is
+// is the protocol's promise (checkApproval): an approval never takes a
+// shard below MinInSync serving replicas, nor its last in-sync one. And a
+// request is
 // answered with a decision or a status error the protocol names, never
 // another error.
 func FuzzRequestOperation(f *testing.F) {
@@ -76,14 +76,19 @@ func FuzzRequestOperation(f *testing.F) {
 	})
 }
 
-// checkApproval: the stop of op's pod leaves every shard it holds a
+// checkApproval: stopping a running pod leaves every shard it holds a
 // replica of with MinInSync serving replicas elsewhere, on pods under no
-// other approval that holds.
+// other approval that holds. A pod that is down is out of its shards'
+// in-sync sets already, so stopping it changes none; but an operation that
+// may take its data away (all but RESTART) must not take a shard's last
+// in-sync replica.
 func checkApproval(t *testing.T, s *Store, op *shardmanagerv1.Operation, step int) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.clock.Now()
+	pod := op.GetPod()
+	running := s.pods[pod].Up && s.pods[pod].Volume != ""
 	out := map[string]bool{}
 	for id, o := range s.ops {
 		if id != op.GetOperationId() && o.state == opApproved && !s.lapsed(o, now) {
@@ -92,19 +97,25 @@ func checkApproval(t *testing.T, s *Store, op *shardmanagerv1.Operation, step in
 	}
 	for _, sh := range s.shards {
 		sh.mu.Lock()
-		if _, held := sh.members[op.GetPod()]; held {
-			serving := 0
-			for pod, m := range sh.members {
-				if pod != op.GetPod() && !out[pod] && m.serving() {
-					serving++
-				}
+		mine, held := sh.members[pod]
+		serving, inSyncElsewhere := 0, false
+		for other, m := range sh.members {
+			if other == pod {
+				continue
 			}
-			if serving < s.opts.MinInSync {
-				sh.mu.Unlock()
-				t.Fatalf("step %d: approved %s, leaving shard %d with %d serving replicas elsewhere (pods out: %v), want %d",
-					step, op.GetOperationId(), sh.id, serving, out, s.opts.MinInSync)
+			inSyncElsewhere = inSyncElsewhere || m.inSync
+			if !out[other] && m.serving() {
+				serving++
 			}
 		}
 		sh.mu.Unlock()
+		switch {
+		case !held:
+		case running && serving < s.opts.MinInSync:
+			t.Fatalf("step %d: approved %s, leaving shard %d with %d serving replicas elsewhere (pods out: %v), want %d",
+				step, op.GetOperationId(), sh.id, serving, out, s.opts.MinInSync)
+		case !running && op.GetKind() != restart && mine.inSync && !inSyncElsewhere:
+			t.Fatalf("step %d: approved %s of a down pod that holds the last in-sync replica of shard %d", step, op.GetOperationId(), sh.id)
+		}
 	}
 }
