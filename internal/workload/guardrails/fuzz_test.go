@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/metadata"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -163,8 +164,10 @@ func FuzzWebhook(f *testing.F) {
 		if resp.Result != nil && strings.HasPrefix(resp.Result.Message, "panic:") {
 			t.Fatalf("POST %s: the handler panicked: %s", at, resp.Result.Message)
 		}
+		// The review as the webhook library reads it: keys are case
+		// sensitive (encoding/json's are not).
 		sent := &admissionv1.AdmissionReview{}
-		if json.Unmarshal(body, sent) != nil || sent.Request == nil {
+		if utiljson.Unmarshal(body, sent) != nil || sent.Request == nil {
 			if resp.Allowed {
 				t.Fatalf("POST %s: allowed a request that is not an AdmissionReview: %q: %s", at, body, rec.Body)
 			}
