@@ -81,6 +81,13 @@ run: tools build ## Build what the local datacenter needs, then run it (strata u
 test: tools build ## Run unit, integration (envtest, PostgreSQL) and end-to-end tests.
 	@BIN=$(BIN) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' RACE='$(RACE)' E2E_PARALLEL=$(E2E_PARALLEL) hack/test.sh
 
+# hack/fuzz.sh finds every FuzzXxx and runs each for FUZZTIME (go test
+# -fuzz takes one target per run); FUZZ narrows them by a regular expression.
+FUZZTIME ?= 60s
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz test for FUZZTIME each (default 60s; FUZZ=regexp picks targets).
+	@FUZZTIME=$(FUZZTIME) FUZZ='$(or $(FUZZ),.)' hack/fuzz.sh
+
 # go vet's checks run inside golangci-lint (its govet linter).
 .PHONY: verify
 verify: generate $(BIN)/golangci-lint ## Check formatting, lint (incl. vet), tidy go.mod files and up-to-date generated code.

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/yaml"
 )
 
@@ -255,7 +256,17 @@ func (d *Datacenter) validate() error {
 	if d.BrokerReplicas < 0 {
 		return fmt.Errorf("brokerReplicas is %d, want 1 or more", d.BrokerReplicas)
 	}
-	for _, c := range d.Clusters {
+	names := map[string]bool{}
+	for i, c := range d.Clusters {
+		// Each names a directory of the home (ClusterDir) and a kubeconfig
+		// context: a DNS label, once.
+		if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
+			return fmt.Errorf("clusters[%d]: name %q is not a DNS label: %s", i, c.Name, strings.Join(errs, "; "))
+		}
+		if names[c.Name] {
+			return fmt.Errorf("clusters[%d]: cluster %q is listed twice", i, c.Name)
+		}
+		names[c.Name] = true
 		for _, cp := range c.Ports.byComponent() {
 			if cp.port == 0 {
 				return fmt.Errorf("cluster %q has no port for %s", c.Name, cp.component)

@@ -44,17 +44,26 @@ func TestLoadDatacenterErrors(t *testing.T) {
 	dup := *valid
 	dup.Clusters = append([]ClusterInfo(nil), valid.Clusters...)
 	dup.Clusters[1].Ports.Etcd = dup.Clusters[0].Ports.KubeAPIServer
+	// Found by FuzzLoadDatacenter: a cluster name is a directory of the home.
+	outside := *valid
+	outside.Clusters = append([]ClusterInfo(nil), valid.Clusters...)
+	outside.Clusters[1].Name = "../../etc"
+	twice := *valid
+	twice.Clusters = append([]ClusterInfo(nil), valid.Clusters...)
+	twice.Clusters[1].Name = HubName
 
 	cases := map[string]struct {
 		content string // "" means no file
 		want    string
 	}{
-		"no file":          {want: "no local datacenter"},
-		"not yaml":         {content: "{{{", want: "is not a strata datacenter file"},
-		"unknown field":    {content: "kind: LocalDatacenter\nsurprise: 1\n", want: "is not a strata datacenter file"},
-		"another kind":     {content: "kind: Something\nkubernetesVersion: v1\n", want: `kind is "Something"`},
-		"no clusters":      {content: "kind: LocalDatacenter\nkubernetesVersion: v1.37.1\n", want: "clusters must list the hub first"},
-		"port given twice": {content: mustYAML(t, &dup), want: "is given to both hub/kube-apiserver and workload-1/etcd"},
+		"no file":           {want: "no local datacenter"},
+		"not yaml":          {content: "{{{", want: "is not a strata datacenter file"},
+		"unknown field":     {content: "kind: LocalDatacenter\nsurprise: 1\n", want: "is not a strata datacenter file"},
+		"another kind":      {content: "kind: Something\nkubernetesVersion: v1\n", want: `kind is "Something"`},
+		"no clusters":       {content: "kind: LocalDatacenter\nkubernetesVersion: v1.37.1\n", want: "clusters must list the hub first"},
+		"port given twice":  {content: mustYAML(t, &dup), want: "is given to both hub/kube-apiserver and workload-1/etcd"},
+		"a path for a name": {content: mustYAML(t, &outside), want: `clusters[1]: name "../../etc" is not a DNS label`},
+		"a cluster twice":   {content: mustYAML(t, &twice), want: `clusters[1]: cluster "hub" is listed twice`},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

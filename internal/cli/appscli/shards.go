@@ -1,6 +1,7 @@
 package appscli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -174,7 +175,7 @@ func fromProto(resp *shardmanagerv1.DescribeShardsResponse) *Shards {
 			}
 			ps.Replicas = append(ps.Replicas, Replica{Shard: r.GetShard(), Role: role, InSync: r.GetInSync()})
 		}
-		slices.SortFunc(ps.Replicas, func(a, b Replica) int { return int(a.Shard - b.Shard) })
+		slices.SortFunc(ps.Replicas, func(a, b Replica) int { return cmp.Compare(a.Shard, b.Shard) })
 		s.Pods = append(s.Pods, ps)
 	}
 	for _, op := range resp.GetOperations() {

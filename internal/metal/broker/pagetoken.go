@@ -88,7 +88,13 @@ func (p pageTokens) issue(req *brokerv1.ListMachinesRequest, cursor string) (str
 		return "", err
 	}
 	body := append(append([]byte{pageTokenVersion}, digest...), cursor...)
-	return base64.RawURLEncoding.EncodeToString(append(body, p.mac(body)...)), nil
+	token := base64.RawURLEncoding.EncodeToString(append(body, p.mac(body)...))
+	// A machine ID is its Node's name (at most 253 characters), so this
+	// holds; but a token cursor would refuse must not be issued.
+	if len(token) > maxPageTokenLen {
+		return "", fmt.Errorf("the page token after machine %.40q... would be %d characters, more than the %d page tokens may have", cursor, len(token), maxPageTokenLen)
+	}
+	return token, nil
 }
 
 // cursor returns the cursor of req's page token ("" for the first page), or

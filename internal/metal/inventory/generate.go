@@ -34,6 +34,9 @@ const (
 	DefaultMachinesPerRack  = 40
 	// MaxMaintenanceZones bounds GenerateOptions.MaintenanceZones.
 	MaxMaintenanceZones = 100
+	// MaxMachines bounds GenerateOptions.Machines: a region's worth. A
+	// larger number is a typo, and laying it out would exhaust memory.
+	MaxMachines = 1_000_000
 )
 
 // InitialSoftware is what a generated machine runs.
@@ -63,8 +66,8 @@ func (o GenerateOptions) Default() GenerateOptions {
 func (o GenerateOptions) Validate() error {
 	o = o.Default()
 	var errs []error
-	if o.Machines < 1 {
-		errs = append(errs, fmt.Errorf("machines must be at least 1, got %d", o.Machines))
+	if o.Machines < 1 || o.Machines > MaxMachines {
+		errs = append(errs, fmt.Errorf("machines must be between 1 and %d, got %d", MaxMachines, o.Machines))
 	}
 	if o.MaintenanceZones < 1 || o.MaintenanceZones > MaxMaintenanceZones {
 		errs = append(errs, fmt.Errorf("maintenance zones must be between 1 and %d, got %d", MaxMaintenanceZones, o.MaintenanceZones))

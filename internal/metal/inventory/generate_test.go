@@ -160,7 +160,8 @@ func TestGenerateOptionsValidate(t *testing.T) {
 	}{
 		{name: "defaults", opts: GenerateOptions{}},
 		{name: "one machine", opts: GenerateOptions{Machines: 1, MaintenanceZones: 1}},
-		{name: "negative machines", opts: GenerateOptions{Machines: -1}, wantErr: "machines must be at least 1"},
+		{name: "negative machines", opts: GenerateOptions{Machines: -1}, wantErr: "machines must be between 1 and 1000000, got -1"},
+		{name: "more machines than a region", opts: GenerateOptions{Machines: 1 << 40}, wantErr: "machines must be between 1 and 1000000, got 1099511627776"},
 		{name: "negative MZs", opts: GenerateOptions{MaintenanceZones: -3}, wantErr: "maintenance zones must be between 1 and 100"},
 		{name: "too many MZs", opts: GenerateOptions{MaintenanceZones: 101}, wantErr: "maintenance zones must be between 1 and 100"},
 		{name: "more MZs than machines", opts: GenerateOptions{Machines: 10}, wantErr: "maintenance zones (20) must not outnumber machines (10)"},

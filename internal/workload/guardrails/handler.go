@@ -49,11 +49,24 @@ func NewHandler(opts Options) (http.Handler, error) {
 	}
 	h := &handler{md: opts.Metadata, cluster: opts.Cluster, clock: opts.Clock}
 	mux := http.NewServeMux()
-	mux.Handle(NamespaceDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.namespaceDelete)})
-	mux.Handle(CRDDeletePath, &admission.Webhook{Handler: admission.HandlerFunc(h.crdDelete)})
-	mux.Handle(EvictionPath, &admission.Webhook{Handler: admission.HandlerFunc(h.evictionCreate)})
-	mux.Handle(ScalePath, &admission.Webhook{Handler: admission.HandlerFunc(h.scaleUpdate)})
+	mux.Handle(NamespaceDeletePath, &admission.Webhook{Handler: withRequest(h.namespaceDelete)})
+	mux.Handle(CRDDeletePath, &admission.Webhook{Handler: withRequest(h.crdDelete)})
+	mux.Handle(EvictionPath, &admission.Webhook{Handler: withRequest(h.evictionCreate)})
+	mux.Handle(ScalePath, &admission.Webhook{Handler: withRequest(h.scaleUpdate)})
 	return mux, nil
+}
+
+// withRequest refuses a review that carries no request (the library decodes
+// an empty body, or a review without one, to an empty request), rather than
+// let a check allow it for not being the operation it judges: the API
+// server always sends a request with a uid.
+func withRequest(check admission.HandlerFunc) admission.Handler {
+	return admission.HandlerFunc(func(ctx context.Context, req admission.Request) admission.Response {
+		if req.UID == "" {
+			return admission.Errored(http.StatusBadRequest, errors.New("the AdmissionReview has no request with a uid: nothing to judge"))
+		}
+		return check(ctx, req)
+	})
 }
 
 type handler struct {

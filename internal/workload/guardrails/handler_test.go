@@ -305,3 +305,33 @@ func TestNewHandlerNeedsMetadata(t *testing.T) {
 		t.Error("NewHandler without a metadata client: no error")
 	}
 }
+
+// TestReviewWithoutRequest: a review without a request, or an empty body,
+// is refused on every path, not allowed for not being what the path judges
+// (found by FuzzWebhook).
+func TestReviewWithoutRequest(t *testing.T) {
+	h, err := NewHandler(Options{Metadata: &fakeMetadata{t: t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{NamespaceDeletePath, CRDDeletePath, EvictionPath, ScalePath} {
+		for _, body := range []string{
+			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`,
+			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":null}`,
+			`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"operation":"DELETE"}}`,
+			``,
+		} {
+			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			out := &admissionv1.AdmissionReview{}
+			if err := json.Unmarshal(rec.Body.Bytes(), out); err != nil || out.Response == nil {
+				t.Fatalf("POST %s %q: not an AdmissionReview (%v): %s", path, body, err, rec.Body)
+			}
+			if out.Response.Allowed || out.Response.Result.Code != http.StatusBadRequest {
+				t.Errorf("POST %s %q: allowed %t, code %d; want refused with 400", path, body, out.Response.Allowed, out.Response.Result.Code)
+			}
+		}
+	}
+}

@@ -487,7 +487,10 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 		return rec.withState(appsv1alpha1.OperationRequested, fmt.Sprintf("no answer from the shard manager: %v", callError(err)), now)
 	}
 	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
-	reason := resp.GetReason()
+	// The app's owner runs the shard manager: its reason goes into the
+	// PVC's annotation (bounded by the API server) and its hints are
+	// bounded by Strata's backoffs, so an answer cannot stall the record.
+	reason := truncate(resp.GetReason())
 	hint := resp.GetRetryAfter().AsDuration()
 	switch resp.GetDecision() {
 	case shardmanagerv1.Decision_DECISION_APPROVED:
@@ -510,7 +513,9 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 		r.backoff(rec.ID, p, "retry", func(int) time.Duration { return wait })
 		return rec.withState(appsv1alpha1.OperationRetryAfter, fmt.Sprintf("retry after %s: %s", wait, reason), now)
 	case shardmanagerv1.Decision_DECISION_DENIED:
-		r.backoff(rec.ID, p, "denied", func(failures int) time.Duration { return max(hint, exp(deniedBackoff, failures, deniedBackoffMax)) })
+		r.backoff(rec.ID, p, "denied", func(failures int) time.Duration {
+			return min(max(hint, exp(deniedBackoff, failures, deniedBackoffMax)), deniedBackoffMax)
+		})
 		return rec.withState(appsv1alpha1.OperationDenied, "denied: "+reason, now)
 	}
 	r.backoff(rec.ID, p, "denied", func(failures int) time.Duration { return exp(deniedBackoff, failures, deniedBackoffMax) })
