@@ -49,6 +49,7 @@ func TestLoadDefaults(t *testing.T) {
 			TypeMeta: typeMeta("HubConfiguration"), ControllerManager: defaultManager("strata-hub"),
 			Broker:         configv1alpha1.BrokerClient{Addresses: []string{"dns:///strata-broker.strata-system.svc:9090"}, Timeout: dur(30 * time.Second)},
 			Cluster:        configv1alpha1.ClusterController{ProbeInterval: dur(30 * time.Second)},
+			Pool:           configv1alpha1.PoolController{BootstrapTokenTTL: dur(24 * time.Hour)},
 			ClusterManager: configv1alpha1.ClusterManagerController{DrainDeadline: dur(10 * time.Minute)},
 			Remediation: configv1alpha1.RemediationController{
 				NotReadyThreshold: dur(2 * time.Minute), FaultHoldOff: dur(time.Minute), ResyncInterval: dur(30 * time.Second),
@@ -144,6 +145,8 @@ func TestLoadRefused(t *testing.T) {
 			wantErr: []string{"broker.addresses: Required value"}},
 		{name: "negative duration", file: hub + "remediation:\n  faultHoldOff: -1s\n",
 			wantErr: []string{`remediation.faultHoldOff: Invalid value: "-1s": must be positive`}},
+		{name: "a bootstrap token too short-lived to join with", file: hub + "pool:\n  bootstrapTokenTTL: 1m\n",
+			wantErr: []string{`pool.bootstrapTokenTTL: Invalid value: "1m0s": must be at least 10m0s`}},
 		{name: "renew deadline past the lease", file: hub + "leaderElection:\n  renewDeadline: 20s\n",
 			wantErr: []string{`leaderElection.renewDeadline: Invalid value: "20s": must be less than leaseDuration 15s`}},
 		{name: "retry past renew", file: hub + "leaderElection:\n  retryPeriod: 10s\n",

@@ -31,6 +31,9 @@ const (
 
 	DefaultBrokerTimeout     = 30 * time.Second
 	DefaultProbeInterval     = 30 * time.Second
+	DefaultBootstrapTokenTTL = 24 * time.Hour
+	// MinBootstrapTokenTTL: a machine may take minutes to join.
+	MinBootstrapTokenTTL     = 10 * time.Minute
 	DefaultDrainDeadline     = 10 * time.Minute
 	DefaultNotReadyThreshold = 2 * time.Minute
 	DefaultFaultHoldOff      = time.Minute
@@ -108,6 +111,7 @@ func (c *HubConfiguration) Default() {
 	c.defaults(HubLeaseName)
 	durationOr(&c.Broker.Timeout, DefaultBrokerTimeout)
 	durationOr(&c.Cluster.ProbeInterval, DefaultProbeInterval)
+	durationOr(&c.Pool.BootstrapTokenTTL, DefaultBootstrapTokenTTL)
 	durationOr(&c.ClusterManager.DrainDeadline, DefaultDrainDeadline)
 	durationOr(&c.Remediation.NotReadyThreshold, DefaultNotReadyThreshold)
 	durationOr(&c.Remediation.FaultHoldOff, DefaultFaultHoldOff)

@@ -92,6 +92,9 @@ type HubConfiguration struct {
 	// cluster configures the cluster controller.
 	// +optional
 	Cluster ClusterController `json:"cluster,omitempty"`
+	// pool configures the pool controller.
+	// +optional
+	Pool PoolController `json:"pool,omitempty"`
 	// clusterManager configures the cluster manager.
 	// +optional
 	ClusterManager ClusterManagerController `json:"clusterManager,omitempty"`
@@ -183,6 +186,15 @@ type ClusterController struct {
 	// changes. Defaults to 30s.
 	// +optional
 	ProbeInterval *metav1.Duration `json:"probeInterval,omitempty"`
+}
+
+// PoolController configures the pool controller.
+type PoolController struct {
+	// bootstrapTokenTTL is how long the bootstrap token a Pool's machines
+	// join its cluster with lives; it is replaced after two thirds of it.
+	// At least 10m. Defaults to 24h.
+	// +optional
+	BootstrapTokenTTL *metav1.Duration `json:"bootstrapTokenTTL,omitempty"`
 }
 
 // ClusterManagerController configures the cluster manager.

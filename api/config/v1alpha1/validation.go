@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"fmt"
 	"net"
 	"regexp"
 	"slices"
@@ -18,6 +19,10 @@ func (c *HubConfiguration) Validate() field.ErrorList {
 	errs := c.validate(nil)
 	errs = append(errs, c.Broker.validate(field.NewPath("broker"))...)
 	errs = append(errs, positive(field.NewPath("cluster", "probeInterval"), c.Cluster.ProbeInterval)...)
+	if ttl := c.Pool.BootstrapTokenTTL; ttl != nil && ttl.Duration < MinBootstrapTokenTTL {
+		errs = append(errs, field.Invalid(field.NewPath("pool", "bootstrapTokenTTL"), ttl.Duration.String(),
+			fmt.Sprintf("must be at least %s: machines join with the token for minutes, and it is replaced after two thirds of its life", MinBootstrapTokenTTL)))
+	}
 	errs = append(errs, positive(field.NewPath("clusterManager", "drainDeadline"), c.ClusterManager.DrainDeadline)...)
 	rem := field.NewPath("remediation")
 	errs = append(errs, positive(rem.Child("notReadyThreshold"), c.Remediation.NotReadyThreshold)...)

@@ -15,6 +15,7 @@ import (
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
 	"github.com/strata-dev/strata/internal/cluster/manager"
+	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
@@ -40,6 +41,7 @@ func TestConfigDefaultsAgree(t *testing.T) {
 		{"sim maintenance", configv1alpha1.DefaultSimMaintenanceDuration, sim.DefaultMaintenanceDuration},
 		{"broker leader retry period", configv1alpha1.DefaultBrokerLeaderRetryPeriod, broker.DefaultLeaderRetryPeriod},
 		{"probe interval", configv1alpha1.DefaultProbeInterval, cluster.DefaultProbeInterval},
+		{"bootstrap token TTL", configv1alpha1.DefaultBootstrapTokenTTL, pool.DefaultTokenTTL},
 		{"drain deadline", configv1alpha1.DefaultDrainDeadline, manager.DefaultDrainDeadline},
 		{"not ready threshold", configv1alpha1.DefaultNotReadyThreshold, remediation.DefaultNotReadyThreshold},
 		{"fault hold-off", configv1alpha1.DefaultFaultHoldOff, remediation.DefaultFaultHoldOff},

@@ -123,6 +123,7 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 	}
 	pools, err := pool.New(pool.Options{
 		Hub: mgr.GetClient(), Broker: o.brokerFor(PoolController), Clusters: workloads, Recorder: mgr.GetEventRecorder(PoolController),
+		TokenTTL: c.Pool.BootstrapTokenTTL.Duration,
 	})
 	if err != nil {
 		return nil, err
