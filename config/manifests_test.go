@@ -177,8 +177,11 @@ func TestGeneratedRoles(t *testing.T) {
 			{"apps.strata.dev", "statelessapps/finalizers", "update", ""},
 			{"", "pods", "create", ""}, {"", "persistentvolumeclaims", "delete", ""},
 			{"events.k8s.io", "events", "create", ""},
+			// The CA of a StatefulApp's shard manager is a Secret of the
+			// app's namespace (docs/security.md: read-only, metadata cached).
+			{"", "secrets", "get", ""},
 		},
-		notAllowed: []access{{"", "secrets", "get", ""}, {"apps.strata.dev", "statelessapps", "update", ""}, {"", "nodes", "patch", ""}},
+		notAllowed: []access{{"", "secrets", "create", ""}, {"", "secrets", "update", ""}, {"apps.strata.dev", "statelessapps", "update", ""}, {"", "nodes", "patch", ""}},
 	}, {
 		dir: "hub", role: "strata-hub",
 		allowed: []access{
