@@ -148,9 +148,10 @@ func reachable(reach Reachability, before []metav1.Condition, records []*Record,
 // answeredSince says whether an operation's record shows an answer of the
 // shard manager that the condition old (nil: none) does not reflect: with
 // no condition, or Unknown, any answer; when it says unreachable, an answer
-// recorded after it turned so. A record in Approved, Denied or RetryAfter
-// entered that state on an answer, at its since; one stopping its pod,
-// waiting for it or completing had an approval, at some earlier time.
+// recorded after it turned so (or in the same second). A record in
+// Approved, Denied or RetryAfter entered that state on an answer, at its
+// since; one stopping its pod, waiting for it or completing had an
+// approval, at some earlier time.
 func answeredSince(records []*Record, old *metav1.Condition) bool {
 	if old != nil && old.Status == metav1.ConditionTrue {
 		return false
@@ -158,7 +159,10 @@ func answeredSince(records []*Record, old *metav1.Condition) bool {
 	for _, rec := range records {
 		switch rec.State {
 		case appsv1alpha1.OperationApproved, appsv1alpha1.OperationDenied, appsv1alpha1.OperationRetryAfter:
-			if old == nil || old.Status == metav1.ConditionUnknown || rec.Since.After(old.LastTransitionTime.Time) {
+			// Both are whole seconds: an answer in the second the
+			// condition turned is taken as after it (a failed call then
+			// would have rewritten it since).
+			if old == nil || old.Status == metav1.ConditionUnknown || !rec.Since.Before(old.LastTransitionTime.Time) {
 				return true
 			}
 		case appsv1alpha1.OperationStopping, appsv1alpha1.OperationWaitingForPod, appsv1alpha1.OperationCompleting:

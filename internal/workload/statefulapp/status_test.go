@@ -153,6 +153,25 @@ func TestStatus(t *testing.T) {
 			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationRetryAfter},
 		},
 		{
+			// Both times are whole seconds: an answer in the second the
+			// condition turned False (a CA rotated at once) is an answer
+			// since, or the condition would stay False with nothing left
+			// to ask.
+			name: "unreachable, then an answer recorded in the same second: Answered",
+			app:  v11,
+			world: func(app *appsv1alpha1.StatefulApp) World {
+				app.Status.Conditions = []metav1.Condition{unreachable}
+				pods, claims := running(v1)
+				r := makeRecord(KindRestart, 2, appsv1alpha1.OperationApproved).obj()
+				r.Since = unreachable.LastTransitionTime.Time
+				claims[2] = makeClaim(2).record(r).obj()
+				return makeWorld(app).pods(pods...).claims(claims...).World
+			},
+			want:   conds{"False OperationsInProgress", "True OperationsInProgress", "True Answered"},
+			counts: [3]int32{3, 3, 0},
+			ops:    map[string]appsv1alpha1.OperationState{"kv-2": appsv1alpha1.OperationApproved},
+		},
+		{
 			name: "an answer recorded before the shard manager became unreachable: still unreachable",
 			app:  v11,
 			world: func(app *appsv1alpha1.StatefulApp) World {
