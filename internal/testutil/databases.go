@@ -3,13 +3,16 @@ package testutil
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
@@ -69,7 +72,18 @@ func postgresSchema(t *testing.T, dsn string) string {
 		t.Fatalf("creating schema %s: %v", schema, err)
 	}
 	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+		// A connection of the test's broker that is still closing may hold
+		// locks the drop needs: PostgreSQL then aborts one of the two as a
+		// deadlock (40P01), and the drop goes through once that one is gone.
+		var err error
+		for range 5 {
+			_, err = admin.ExecContext(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+			if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if err != nil {
 			t.Errorf("dropping schema %s: %v", schema, err)
 		}
 	})
