@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -32,7 +31,6 @@ import (
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 	"github.com/strata-dev/strata/internal/testutil"
-	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -510,19 +508,12 @@ func (fakeShardManager) DescribeShards(_ context.Context, req *shardmanagerv1.De
 // and returns its address and the CA of its certificate.
 func startShardManager(t *testing.T) (string, []byte) {
 	t.Helper()
-	ca, certFile, keyFile, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	creds, ca := testutil.ServerTLS(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(grpc.Creds(creds))
+	srv := grpc.NewServer(creds)
 	shardmanagerv1.RegisterShardManagerServiceServer(srv, fakeShardManager{})
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -30,7 +28,6 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/appcache"
-	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -312,19 +309,9 @@ func TestStatefulAppController(t *testing.T) {
 // the right one (the Secret rotated) is used at once; a Secret or key that
 // is missing or holds no certificate stops every call, and nothing else.
 func testTransport(t *testing.T, c client.Client, k *kubelet) {
-	right, certFile, keyFile, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wrong, _, _, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sm, addr := startFakeShardManager(t, grpc.Creds(creds))
+	creds, right := testutil.ServerTLS(t)
+	_, wrong := testutil.ServerTLS(t)
+	sm, addr := startFakeShardManager(t, creds)
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "kv-sm-ca", Namespace: ns}, Data: map[string][]byte{"ca.crt": wrong}}
 	testutil.MustCreate(t, c, secret)
 	setSecret := func(data map[string][]byte) {

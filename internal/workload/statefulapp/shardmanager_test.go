@@ -9,14 +9,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 	"k8s.io/apimachinery/pkg/types"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
-	"github.com/strata-dev/strata/internal/workload/guardrails"
+	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -109,25 +107,15 @@ func TestConnections(t *testing.T) {
 // for 127.0.0.1 from a CA of its own, returned as PEM.
 func tlsShardManager(t *testing.T) (*fakeShardManager, string, []byte) {
 	t.Helper()
-	ca, certFile, keyFile, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds, err := credentials.NewServerTLSFromFile(certFile, keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake, addr := startFakeShardManager(t, grpc.Creds(creds))
+	creds, ca := testutil.ServerTLS(t)
+	fake, addr := startFakeShardManager(t, creds)
 	return fake, addr, ca
 }
 
 func TestConnectionsTLS(t *testing.T) {
 	fake, addr, ca := tlsShardManager(t)
 	_, plainAddr := startFakeShardManager(t)
-	other, _, _, err := guardrails.Certificates(t.TempDir(), []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, other := testutil.ServerTLS(t)
 	withCA := func(endpoint string, ca []byte, serverName string) statefulapp.Target {
 		return statefulapp.Target{Endpoint: endpoint, TLS: &statefulapp.TargetTLS{CA: ca, ServerName: serverName, Source: "key ca.crt of Secret store/kv-ca"}}
 	}
