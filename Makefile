@@ -6,6 +6,9 @@
 #                          is built from go.mod, to match the protobuf runtime
 #   hack/tools/release/go.mod  bin/ocibuild, the release's image builder
 #                          (go-containerregistry; same reason)
+#   hack/tools/kueue/go.mod    Kueue's controller manager (sigs.k8s.io/kueue
+#                          targets other k8s.io versions: its binary, CRDs and
+#                          manifests are used, never its Go packages)
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -o pipefail -ec
 .DEFAULT_GOAL := build
@@ -32,6 +35,11 @@ KUBE_CMDS := kube-apiserver kube-controller-manager kube-scheduler kubectl
 KWOK_CMDS := kwok kwokctl
 RUN_TOOL_PKGS := $(addprefix k8s.io/kubernetes/cmd/,$(KUBE_CMDS)) $(addprefix sigs.k8s.io/kwok/cmd/,$(KWOK_CMDS)) ./etcd
 RUN_TOOLS := $(addprefix $(BIN)/,$(KUBE_CMDS) $(KWOK_CMDS) etcd)
+
+# Kueue, the batch system under Strata's jobs platform: bin/kueue, and its
+# CRDs in bin/kueue-crds (from the module's source, at the pinned version).
+KUEUE := $(TOOLS)/kueue
+KUEUE_VERSION := $(shell awk '$$1 == "sigs.k8s.io/kueue" { print $$2 }' $(KUEUE)/go.mod)
 
 # What `make generate` writes; `make verify` fails when it differs from git.
 GENERATED := ':(glob)api/**/zz_generated.*' config/crd config/rbac config/guardrails ':(glob)proto/**/*.pb.go'
@@ -94,7 +102,7 @@ verify: generate $(BIN)/golangci-lint ## Check formatting, lint (incl. vet), tid
 	@$(PHASE) "verify: gofmt" bash -c 'files=$$(gofmt -l $$(git ls-files "*.go")); \
 		if [ -n "$$files" ]; then echo "gofmt needed on: $$files"; exit 1; fi'
 	@$(PHASE) "verify: golangci-lint" $(BIN)/golangci-lint run ./...
-	@$(PHASE) "verify: go mod tidy" bash -c 'go mod tidy -diff && for m in $(TOOLS) $(TOOLS)/lint $(TOOLS)/buf $(TOOLS)/release; do \
+	@$(PHASE) "verify: go mod tidy" bash -c 'go mod tidy -diff && for m in $(TOOLS) $(TOOLS)/lint $(TOOLS)/buf $(TOOLS)/release $(KUEUE); do \
 		(cd $$m && go mod tidy -diff) || exit 1; done'
 	@if [ -n "$$(git status --porcelain -- $(GENERATED))" ]; then \
 		git status --porcelain -- $(GENERATED); \
@@ -133,11 +141,17 @@ release: $(BIN)/ocibuild $(BIN)/kubectl ## Build dist/image (OCI layout) and ren
 ##@ Tools (built from source; a cold build takes several minutes)
 
 .PHONY: tools
-tools: $(RUN_TOOLS) ## Build what the local datacenter and the tests run (Kubernetes, etcd, kwok) into bin/.
+tools: $(RUN_TOOLS) $(BIN)/kueue ## Build what the local datacenter and the tests run (Kubernetes, etcd, kwok, Kueue) into bin/.
 
 $(RUN_TOOLS) &: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
 	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: Kubernetes, etcd, kwok" \
 		go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ $(RUN_TOOL_PKGS)
+
+$(BIN)/kueue: $(KUEUE)/go.mod $(KUEUE)/go.sum
+	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)' \
+		-o $@ sigs.k8s.io/kueue/cmd/kueue
+	@cd $(KUEUE) && rm -rf $(BIN)/kueue-crds && cp -r "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components/crd/bases" $(BIN)/kueue-crds && \
+		chmod -R u+w $(BIN)/kueue-crds
 
 $(BIN)/controller-gen: $(TOOLS_DEPS)
 	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: controller-gen" go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen

@@ -25,6 +25,19 @@ func RepoRoot(t testing.TB) string {
 // and stops them when the test ends.
 func StartEnv(t testing.TB) (*envtest.Environment, *rest.Config) {
 	t.Helper()
+	return startEnv(t, false)
+}
+
+// StartEnvWithKueue is StartEnv with Kueue's CRDs installed too (from
+// bin/kueue-crds, which `make tools` copies from Kueue's source), for the
+// jobs platform's tests. Kueue itself does not run.
+func StartEnvWithKueue(t testing.TB) (*envtest.Environment, *rest.Config) {
+	t.Helper()
+	return startEnv(t, true)
+}
+
+func startEnv(t testing.TB, withKueue bool) (*envtest.Environment, *rest.Config) {
+	t.Helper()
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the Kubernetes binaries into bin/")
@@ -33,6 +46,9 @@ func StartEnv(t testing.TB) (*envtest.Environment, *rest.Config) {
 		BinaryAssetsDirectory: assets,
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(t), "config", "crd")},
 		ErrorIfCRDPathMissing: true,
+	}
+	if withKueue {
+		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(assets, "kueue-crds"))
 	}
 	cfg, err := env.Start()
 	if err != nil {
