@@ -178,13 +178,13 @@ func judge(want []podSet, c *clusterInput) verdict {
 		}
 		if !fit.ok {
 			v.Fits = false
-			says = append(says, fmt.Sprintf("room for %d of %d pods on %d Nodes of profile %s, %s free%s",
-				fit.placed, fit.wanted, fit.nodes, profile, fit.free, note))
+			says = append(says, fmt.Sprintf("room for %d of %d pods on %s of profile %s, %s free%s",
+				fit.placed, fit.wanted, plural(fit.nodes, "Node"), profile, fit.free, note))
 			continue
 		}
 		v.Share = min(v.Share, fit.share)
-		says = append(says, fmt.Sprintf("%s free of profile %s after placing, on %d Nodes in %s%s",
-			fit.free, profile, fit.nodes, plural(fit.zones, "zone"), note))
+		says = append(says, fmt.Sprintf("%s free of profile %s after placing, on %s in %s%s",
+			fit.free, profile, plural(fit.nodes, "Node"), plural(fit.zones, "zone"), note))
 	}
 	if !v.Fits {
 		v.Share = 0
