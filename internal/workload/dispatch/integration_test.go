@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -195,6 +196,34 @@ func TestDispatcher(t *testing.T) {
 			t.Errorf("annotation %s = %q, want the event's note %q", kueue.NeverFitsAnnotation, got, e.Message)
 		}
 	})
+
+	t.Run("a burst does not pile onto one cluster: each decision counts the ones before", func(t *testing.T) {
+		// w2 is full (job-a and job-c); w1 has 24 of 32 cpu free, counted
+		// 12 on each Node: room for 2 pods of 8, one per Node, not 3.
+		names := []string{"burst-1", "burst-2", "burst-3"}
+		for _, name := range names {
+			createAdmitted(t, hub, name, 1, "8", "1Gi")
+		}
+		placed := map[string]int{}
+		err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			clear(placed)
+			for _, name := range names {
+				switch got := getNominated(t, hub, name); {
+				case len(got) > 0:
+					placed[strings.Join(got, ",")]++
+				case hasEvent(ctx, t, hub, name, NoClusterFitsReason):
+					placed[""]++
+				}
+			}
+			return placed["w1"]+placed["w2"]+placed[""] == len(names), nil
+		})
+		if err != nil {
+			t.Fatalf("the burst was not dispatched (%v): %v", placed, err)
+		}
+		if diff := cmp.Diff(map[string]int{"w1": 2, "": 1}, placed); diff != "" {
+			t.Errorf("workloads by nominated cluster (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // startWorkload starts a workload cluster and registers it on the hub.
@@ -319,6 +348,18 @@ func waitNominated(t *testing.T, hub client.Client, name string) []string {
 		t.Fatalf("workload %s was not nominated a cluster: %v", name, err)
 	}
 	return names
+}
+
+// hasEvent says whether there is an event of a reason about a Workload.
+func hasEvent(ctx context.Context, t *testing.T, hub client.Client, name, reason string) bool {
+	t.Helper()
+	events := &corev1.EventList{}
+	if err := hub.List(ctx, events, client.InNamespace(teamNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	return slices.ContainsFunc(events.Items, func(e corev1.Event) bool {
+		return e.InvolvedObject.Kind == kueue.WorkloadKind && e.InvolvedObject.Name == name && e.Reason == reason
+	})
 }
 
 // waitEvent waits for an event of a reason about a Workload, and returns the latest.

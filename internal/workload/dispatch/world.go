@@ -172,13 +172,13 @@ func (d *Dispatcher) nodes(ctx context.Context, c *fleetv1alpha1.Cluster, profil
 		if errors.As(err, &unreachable) {
 			return nil, errors.New("unreachable")
 		}
-		return nil, fmt.Errorf("not connected: %v", err)
+		return nil, fmt.Errorf("not connected: %w", err)
 	}
 	out := map[string][]nodeRoom{}
 	for _, profile := range profiles {
 		list := &corev1.NodeList{}
 		if err := rc.Client.List(ctx, list, client.MatchingLabels{fleetv1alpha1.NodeProfileLabel: profile}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, fmt.Errorf("listing its Nodes: %v", err)
+			return nil, fmt.Errorf("listing its Nodes: %w", err)
 		}
 		for i := range list.Items {
 			n := &list.Items[i]
