@@ -268,7 +268,7 @@ func (d *Dispatcher) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		decisions.WithLabelValues(NoClusterFitsReason).Inc()
 		return reconcile.Result{RequeueAfter: d.retry}, nil
 	}
-	inputs, err := d.world(ctx, mk.clusters, want, u)
+	inputs, err := d.world(ctx, mk.clusters, wl.Status.Admission.ClusterQueue, want, u)
 	if err != nil {
 		return reconcile.Result{}, err
 	}

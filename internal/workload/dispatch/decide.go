@@ -88,7 +88,7 @@ type decision struct {
 // clusters), then the one given fewest jobs lately, then the first name.
 func decide(want []podSet, clusters []clusterInput) decision {
 	if len(clusters) == 0 {
-		return decision{Message: "no workload cluster is registered in the MultiKueue configuration"}
+		return decision{Message: "no workload cluster of the MultiKueue configuration (in the queue's region) is registered on the hub"}
 	}
 	clusters = slices.Clone(clusters)
 	slices.SortFunc(clusters, func(a, b clusterInput) int { return strings.Compare(a.Name, b.Name) })

@@ -135,7 +135,7 @@ func TestDecide(t *testing.T) {
 	}, {
 		name: "no cluster at all",
 		want: gang(1, "1", "1Gi"),
-		out:  decision{Message: "no workload cluster is registered in the MultiKueue configuration"},
+		out:  decision{Message: "no workload cluster of the MultiKueue configuration (in the queue's region) is registered on the hub"},
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -255,4 +255,35 @@ func TestPodSets(t *testing.T) {
 func mustUnstructured(t *testing.T, obj map[string]any) *unstructured.Unstructured {
 	t.Helper()
 	return &unstructured.Unstructured{Object: obj}
+}
+
+// TestCandidates: the clusters of the MultiKueue configuration, in the
+// queue's region when it has one.
+func TestCandidates(t *testing.T) {
+	clusters := []fleetv1alpha1.Cluster{
+		{ObjectMeta: metav1.ObjectMeta{Name: "us-1"}, Spec: fleetv1alpha1.ClusterSpec{Region: "us"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "us-2"}, Spec: fleetv1alpha1.ClusterSpec{Region: "us"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "eu-1"}, Spec: fleetv1alpha1.ClusterSpec{Region: "eu"}},
+	}
+	cases := []struct {
+		name   string
+		names  []string
+		region string
+		want   []string
+	}{
+		{name: "no region: every configured cluster", names: []string{"us-1", "eu-1"}, want: []string{"us-1", "eu-1"}},
+		{name: "the queue's region only", names: []string{"us-1", "us-2", "eu-1"}, region: "eu", want: []string{"eu-1"}},
+		{name: "not configured: not a candidate", names: []string{"us-2"}, region: "us", want: []string{"us-2"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, c := range candidates(clusters, tc.names, tc.region) {
+				got = append(got, c.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("candidates (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

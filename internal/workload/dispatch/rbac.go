@@ -5,13 +5,14 @@ package dispatch
 // generate`): it reads Kueue's Workloads, AdmissionChecks,
 // MultiKueueConfigs and ResourceFlavors, writes a Workload's nominated
 // cluster (status) and, for one no cluster can ever hold, its annotation
-// and spec.active; it reads Clusters, Pools and MaintenanceRollouts, and
-// records events. On the workload clusters it only reads the Pool Nodes
+// and spec.active; it reads Clusters, Pools, MaintenanceRollouts and the
+// region of BatchQueues, and records events. On the workload clusters it only reads the Pool Nodes
 // the hub's connections already watch (internal/cluster/remote/rbac.go).
 
 // +kubebuilder:rbac:groups=kueue.x-k8s.io,resources=workloads,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=kueue.x-k8s.io,resources=workloads/status,verbs=get;patch
 // +kubebuilder:rbac:groups=kueue.x-k8s.io,resources=admissionchecks;multikueueconfigs;resourceflavors,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=batchqueues,verbs=get;list;watch
 // +kubebuilder:rbac:groups=fleet.strata.dev,resources=clusters;pools;maintenancerollouts,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch

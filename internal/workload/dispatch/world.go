@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -94,7 +95,7 @@ func (d *Dispatcher) demand(ctx context.Context, wl *workload) ([]podSet, error)
 
 // world gathers what decide looks at, for the clusters of the workload's
 // MultiKueueConfig that are registered on the hub.
-func (d *Dispatcher) world(ctx context.Context, names []string, want []podSet, self *unstructured.Unstructured) ([]clusterInput, error) {
+func (d *Dispatcher) world(ctx context.Context, names []string, queue string, want []podSet, self *unstructured.Unstructured) ([]clusterInput, error) {
 	clusters := &fleetv1alpha1.ClusterList{}
 	if err := d.hub.List(ctx, clusters); err != nil {
 		return nil, fmt.Errorf("listing Clusters: %w", err)
@@ -111,15 +112,15 @@ func (d *Dispatcher) world(ctx context.Context, names []string, want []podSet, s
 	if err != nil {
 		return nil, err
 	}
+	region, err := d.regionOf(ctx, queue)
+	if err != nil {
+		return nil, err
+	}
 	maintained := maintenance(rollouts.Items)
 	now := d.clock.Now()
 	wanted := profiles(want)
 	var inputs []clusterInput
-	for i := range clusters.Items {
-		c := &clusters.Items[i]
-		if !slices.Contains(names, c.Name) {
-			continue
-		}
+	for _, c := range candidates(clusters.Items, names, region) {
 		in := clusterInput{
 			Name: c.Name, Used: used[c.Name], Nodes: map[string][]nodeRoom{}, Pools: map[string]int{}, Growing: map[string]bool{},
 			Recent: d.recentDispatches(c.Name, now),
@@ -145,6 +146,43 @@ func (d *Dispatcher) world(ctx context.Context, names []string, want []podSet, s
 	}
 	return inputs, nil
 }
+
+// candidates are the Clusters a workload may go to: those of its
+// MultiKueueConfig (Kueue sends it nowhere else) in its queue's region (a
+// queue's LocalQueue and ClusterQueue exist only on the workload clusters of
+// its region; "" is every region).
+func candidates(clusters []fleetv1alpha1.Cluster, names []string, region string) []*fleetv1alpha1.Cluster {
+	var out []*fleetv1alpha1.Cluster
+	for i := range clusters {
+		c := &clusters[i]
+		if slices.Contains(names, c.Name) && (region == "" || c.Spec.Region == region) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// regionOf is the region of the BatchQueue a workload's ClusterQueue
+// belongs to (Strata names them alike, see internal/workload/batchqueue),
+// "" when it is none's or has none.
+func (d *Dispatcher) regionOf(ctx context.Context, clusterQueue string) (string, error) {
+	if clusterQueue == "" {
+		return "", nil
+	}
+	bq := &unstructured.Unstructured{}
+	bq.SetGroupVersionKind(batchQueueGVK)
+	if err := d.cache.Get(ctx, client.ObjectKey{Name: clusterQueue}, bq); err != nil {
+		if apierrors.IsNotFound(err) || meta.IsNoMatchError(err) {
+			return "", nil
+		}
+		return "", fmt.Errorf("reading BatchQueue %s: %w", clusterQueue, err)
+	}
+	region, _, _ := unstructured.NestedString(bq.Object, "spec", "region")
+	return region, nil
+}
+
+// batchQueueGVK is read unstructured: the dispatcher needs one field of it.
+var batchQueueGVK = schema.GroupVersionKind{Group: "apps.strata.dev", Version: "v1alpha1", Kind: "BatchQueue"}
 
 // excluded says why a Cluster takes no job, "" when it may. A Cluster has
 // no cordon of its own (api/fleet): its Ready condition and its Nodes'
