@@ -100,6 +100,8 @@ type Dispatcher struct {
 	sent map[types.UID]nomination
 	// recent are the times of the latest dispatches, by cluster.
 	recent map[string][]time.Time
+	// holdings memoizes what each hub Workload holds (see holdingOf).
+	holdings map[types.UID]holding
 }
 
 // nomination is a dispatch not yet seen in the cache.
@@ -134,6 +136,7 @@ func New(o Options) (*Dispatcher, error) {
 	return &Dispatcher{
 		hub: o.Hub, cache: o.Cache, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, retry: o.RetryInterval,
 		waiting: map[types.NamespacedName]string{}, sent: map[types.UID]nomination{}, recent: map[string][]time.Time{},
+		holdings: map[types.UID]holding{},
 	}, nil
 }
 
