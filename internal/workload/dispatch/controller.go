@@ -54,6 +54,10 @@ const (
 	// NoClusterFitsReason: no cluster has room now; the note says why, per
 	// cluster. The dispatcher tries again when the fleet changes.
 	NoClusterFitsReason = "NoClusterFits"
+	// RedispatchedReason: the cluster the workload was nominated to went
+	// (not Ready, left the hub) before the workload reserved quota there;
+	// another was nominated instead.
+	RedispatchedReason = "Redispatched"
 	// NeverFitsReason: no cluster could ever hold the workload; it is
 	// deactivated (see kueue.NeverFitsAnnotation).
 	NeverFitsReason = "NeverFits"
@@ -95,6 +99,9 @@ type Dispatcher struct {
 	// waiting are the workloads no cluster fits now, with the last note
 	// recorded (an event only when it changes).
 	waiting map[types.NamespacedName]string
+	// nominated are the workloads sent to a cluster that has not reserved
+	// them yet: looked at again when the fleet changes.
+	nominated map[types.NamespacedName]struct{}
 	// sent are the dispatcher's nominations the cache may not show yet: a
 	// burst must not pile onto one cluster because the informer lags.
 	sent map[types.UID]nomination
@@ -135,7 +142,7 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		hub: o.Hub, cache: o.Cache, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, retry: o.RetryInterval,
-		waiting: map[types.NamespacedName]string{}, sent: map[types.UID]nomination{}, recent: map[string][]time.Time{},
+		waiting: map[types.NamespacedName]string{}, nominated: map[types.NamespacedName]struct{}{}, sent: map[types.UID]nomination{}, recent: map[string][]time.Time{},
 		holdings: map[types.UID]holding{},
 	}, nil
 }
@@ -217,11 +224,21 @@ func occupies(o client.Object) bool {
 func (d *Dispatcher) waitingRequests() []reconcile.Request {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]reconcile.Request, 0, len(d.waiting))
+	out := make([]reconcile.Request, 0, len(d.waiting)+len(d.nominated))
 	for key := range d.waiting {
 		out = append(out, reconcile.Request{NamespacedName: key})
 	}
+	for key := range d.nominated {
+		out = append(out, reconcile.Request{NamespacedName: key})
+	}
 	return out
+}
+
+func (d *Dispatcher) setNominated(key types.NamespacedName) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.waiting, key)
+	d.nominated[key] = struct{}{}
 }
 
 func (d *Dispatcher) setWaiting(key types.NamespacedName, note string) (changed bool) {
@@ -229,6 +246,7 @@ func (d *Dispatcher) setWaiting(key types.NamespacedName, note string) (changed 
 	defer d.mu.Unlock()
 	old, was := d.waiting[key]
 	d.waiting[key] = note
+	delete(d.nominated, key)
 	return !was || old != note
 }
 
@@ -236,6 +254,7 @@ func (d *Dispatcher) forget(key types.NamespacedName) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.waiting, key)
+	delete(d.nominated, key)
 }
 
 // Reconcile dispatches one workload, if it waits for a cluster.
@@ -262,6 +281,15 @@ func (d *Dispatcher) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		d.forget(req.NamespacedName)
 		return reconcile.Result{}, nil
 	}
+	stale := ""
+	if len(wl.Status.NominatedClusterNames) > 0 {
+		if stale, err = d.staleNomination(ctx, wl, mk); err != nil || stale == "" {
+			// Sent, and not yet reserved there: looked at again when
+			// the fleet changes, in case its cluster goes first.
+			d.setNominated(req.NamespacedName)
+			return reconcile.Result{RequeueAfter: d.retry}, err
+		}
+	}
 	started := d.clock.Now()
 	want, err := d.demand(ctx, wl)
 	if err != nil {
@@ -278,24 +306,56 @@ func (d *Dispatcher) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	dec := decide(want, inputs)
 	decisionSeconds.Observe(d.clock.Since(started).Seconds())
 	switch {
+	case dec.Cluster != "" && stale != "":
+		dec.Message = stale + ": " + dec.Message
+		return reconcile.Result{}, d.nominate(ctx, u, wl, want, dec, RedispatchedReason)
 	case dec.Cluster != "":
-		return reconcile.Result{}, d.nominate(ctx, u, wl, want, dec)
+		return reconcile.Result{}, d.nominate(ctx, u, wl, want, dec, DispatchedReason)
 	case dec.NeverFits:
 		return reconcile.Result{}, d.neverFits(ctx, u, dec)
+	}
+	if stale != "" {
+		dec.Message = stale + ": " + dec.Message
 	}
 	d.wait(ctx, u, req.NamespacedName, dec.Message)
 	decisions.WithLabelValues(NoClusterFitsReason).Inc()
 	return reconcile.Result{RequeueAfter: d.retry}, nil
 }
 
+// staleNomination says why the cluster a workload was nominated to can no
+// longer take it ("" when it can): left the MultiKueueConfig (Kueue sends
+// nothing there) or the hub, or not Ready. The workload has not reserved quota there yet (no
+// clusterName), so nothing of it runs there: Kueue removes its copy once
+// another cluster is nominated instead.
+func (d *Dispatcher) staleNomination(ctx context.Context, wl *workload, mk *multiKueue) (string, error) {
+	name := wl.Status.NominatedClusterNames[0]
+	switch {
+	case len(wl.Status.NominatedClusterNames) > 1:
+		return "", nil // another dispatcher's: Kueue copies it to the first to admit
+	case !slices.Contains(mk.clusters, name):
+		return fmt.Sprintf("cluster %s, nominated before, is not in the MultiKueueConfig", name), nil
+	}
+	c := &fleetv1alpha1.Cluster{}
+	if err := d.hub.Get(ctx, client.ObjectKey{Name: name}, c); err != nil {
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("cluster %s, nominated before, left the hub", name), nil
+		}
+		return "", fmt.Errorf("reading Cluster %s: %w", name, err)
+	}
+	if why := excluded(c); why != "" {
+		return fmt.Sprintf("cluster %s, nominated before, is %s", name, why), nil
+	}
+	return "", nil
+}
+
 // needsCluster says whether the workload waits for the dispatcher: quota
 // reserved on the hub, active, not finished, its MultiKueue check Pending,
-// and no cluster assigned or nominated (Kueue clears both when it evicts
-// the workload, which then comes back here).
+// and no cluster assigned (Kueue clears it and the nomination when it
+// evicts the workload, which then comes back here). One nominated but not
+// assigned yet is looked at in case its cluster goes.
 func (d *Dispatcher) needsCluster(wl *workload, mk *multiKueue) bool {
 	return mk != nil && wl.DeletionTimestamp.IsZero() && wl.active() && wl.quotaReserved() && !wl.finished() &&
-		wl.checkState(mk.check) == checkStatePending &&
-		wl.Status.ClusterName == nil && len(wl.Status.NominatedClusterNames) == 0
+		wl.checkState(mk.check) == checkStatePending && wl.Status.ClusterName == nil
 }
 
 // wait records that no cluster fits now, with an event when why changed.
@@ -311,7 +371,7 @@ func (d *Dispatcher) wait(ctx context.Context, u *unstructured.Unstructured, key
 // as Kueue's admission field manager (see kueue.AdmissionFieldManager),
 // with the resourceVersion read, so a stale read fails with a conflict
 // instead of writing an old admission back.
-func (d *Dispatcher) nominate(ctx context.Context, u *unstructured.Unstructured, wl *workload, want []podSet, dec decision) error {
+func (d *Dispatcher) nominate(ctx context.Context, u *unstructured.Unstructured, wl *workload, want []podSet, dec decision, reason string) error {
 	apply := admissionApply(u, dec.Cluster)
 	if err := d.hub.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(apply),
 		client.FieldOwner(kueue.AdmissionFieldManager), client.ForceOwnership); err != nil {
@@ -328,12 +388,12 @@ func (d *Dispatcher) nominate(ctx context.Context, u *unstructured.Unstructured,
 	delete(d.waiting, types.NamespacedName{Namespace: u.GetNamespace(), Name: u.GetName()})
 	d.mu.Unlock()
 
-	decisions.WithLabelValues(DispatchedReason).Inc()
-	if at := wl.quotaReservedAt(); !at.IsZero() {
+	decisions.WithLabelValues(reason).Inc()
+	if at := wl.quotaReservedAt(); !at.IsZero() && reason == DispatchedReason {
 		latency.Observe(now.Sub(at).Seconds())
 	}
 	log.FromContext(ctx).Info("Dispatched the workload", "cluster", dec.Cluster, "why", dec.Message)
-	d.recorder.Eventf(u, nil, corev1.EventTypeNormal, DispatchedReason, "Dispatch", "%s", truncate(dec.Message))
+	d.recorder.Eventf(u, nil, corev1.EventTypeNormal, reason, "Dispatch", "%s", truncate(dec.Message))
 	return nil
 }
 

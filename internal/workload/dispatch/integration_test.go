@@ -130,6 +130,27 @@ func TestDispatcher(t *testing.T) {
 		setReady(t, hub, "w2", true)
 	})
 
+	t.Run("the nominated cluster goes NotReady before it reserved the workload: nominated again", func(t *testing.T) {
+		setReady(t, hub, "w1", false)
+		createAdmitted(t, hub, "job-r", 1, "4", "1Gi")
+		if got := waitNominated(t, hub, "job-r"); !slices.Equal(got, []string{"w2"}) {
+			t.Fatalf("nominatedClusterNames = %v while w1 is not Ready, want [w2]", got)
+		}
+		setReady(t, hub, "w1", true)
+		setReady(t, hub, "w2", false)
+		e := waitEvent(t, hub, "job-r", RedispatchedReason)
+		if want := "cluster w2, nominated before, is not Ready (APIServerNotReady): dispatched 1 pod of cpu 4, memory 1Gi (profile general) to w1"; !strings.HasPrefix(e.Message, want) {
+			t.Errorf("event = %q, want it to start with %q", e.Message, want)
+		}
+		if got := getNominated(t, hub, "job-r"); !slices.Equal(got, []string{"w1"}) {
+			t.Errorf("nominatedClusterNames = %v, want [w1]", got)
+		}
+		setReady(t, hub, "w2", true)
+		if err := hub.Delete(t.Context(), getWorkload(t, hub, "job-r")); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("zones under maintenance are counted out; none fits, then room appears", func(t *testing.T) {
 		// job-a holds 32 of w2's 64 cpu, job-b 8 of w1's 32. A rollout of
 		// w2's Pool maintains zone 1 and goes to zone 2 next: none of w2's

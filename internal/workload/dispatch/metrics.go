@@ -9,7 +9,7 @@ var (
 	// decisions counts the dispatcher's decisions by their event's reason.
 	decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_dispatch_decisions_total",
-		Help: "Decisions of the job dispatcher, by reason: Dispatched, NoClusterFits (tried again later), NeverFits (deactivated).",
+		Help: "Decisions of the job dispatcher, by reason: Dispatched, Redispatched (its cluster went before it started), NoClusterFits (tried again later), NeverFits (deactivated).",
 	}, []string{"reason"})
 	// latency is from the hub's Kueue reserving quota to the nomination.
 	latency = prometheus.NewHistogram(prometheus.HistogramOpts{
