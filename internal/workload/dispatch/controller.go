@@ -97,8 +97,8 @@ type Dispatcher struct {
 
 	mu sync.Mutex
 	// waiting are the workloads no cluster fits now, with the last note
-	// recorded (an event only when it changes).
-	waiting map[types.NamespacedName]string
+	// recorded and when.
+	waiting map[types.NamespacedName]recorded
 	// nominated are the workloads sent to a cluster that has not reserved
 	// them yet: looked at again when the fleet changes.
 	nominated map[types.NamespacedName]struct{}
@@ -142,7 +142,7 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	return &Dispatcher{
 		hub: o.Hub, cache: o.Cache, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, retry: o.RetryInterval,
-		waiting: map[types.NamespacedName]string{}, nominated: map[types.NamespacedName]struct{}{}, sent: map[types.UID]nomination{}, recent: map[string][]time.Time{},
+		waiting: map[types.NamespacedName]recorded{}, nominated: map[types.NamespacedName]struct{}{}, sent: map[types.UID]nomination{}, recent: map[string][]time.Time{},
 		holdings: map[types.UID]holding{},
 	}, nil
 }
@@ -241,13 +241,30 @@ func (d *Dispatcher) setNominated(key types.NamespacedName) {
 	d.nominated[key] = struct{}{}
 }
 
-func (d *Dispatcher) setWaiting(key types.NamespacedName, note string) (changed bool) {
+// recorded is the last NoClusterFits note of a workload, and when.
+type recorded struct {
+	note string
+	at   time.Time
+}
+
+// noteInterval is the least time between two NoClusterFits events of a
+// workload: the free room in its note changes with every dispatch, and
+// hundreds of waiting jobs would otherwise each record an event for each.
+const noteInterval = time.Minute
+
+// setWaiting records that a workload waits, and says whether to record an
+// event: the first time, then when why changed, at most every noteInterval.
+func (d *Dispatcher) setWaiting(key types.NamespacedName, note string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	old, was := d.waiting[key]
-	d.waiting[key] = note
 	delete(d.nominated, key)
-	return !was || old != note
+	now := d.clock.Now()
+	old, was := d.waiting[key]
+	if was && (old.note == note || now.Sub(old.at) < noteInterval) {
+		return false
+	}
+	d.waiting[key] = recorded{note: note, at: now}
+	return true
 }
 
 func (d *Dispatcher) forget(key types.NamespacedName) {

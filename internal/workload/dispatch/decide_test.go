@@ -2,12 +2,15 @@ package dispatch
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 )
@@ -285,5 +288,32 @@ func TestCandidates(t *testing.T) {
 				t.Errorf("candidates (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestSetWaiting: a NoClusterFits event the first time, then only when why
+// changed and a minute has passed since the last.
+func TestSetWaiting(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	d := &Dispatcher{clock: clk, waiting: map[types.NamespacedName]recorded{}, nominated: map[types.NamespacedName]struct{}{}}
+	key := types.NamespacedName{Namespace: "team-a", Name: "job"}
+	steps := []struct {
+		after time.Duration
+		note  string
+		want  bool
+	}{
+		{note: "a", want: true},
+		{note: "a", want: false},
+		{after: 10 * time.Second, note: "b", want: false},
+		{after: time.Minute, note: "b", want: true},
+		{after: 2 * time.Minute, note: "b", want: false},
+	}
+	var got, want []bool
+	for _, s := range steps {
+		clk.Step(s.after)
+		got, want = append(got, d.setWaiting(key, s.note)), append(want, s.want)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events recorded (-want +got):\n%s", diff)
 	}
 }
