@@ -40,6 +40,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/hub"
 	"github.com/strata-dev/strata/internal/cluster/remote"
+	"github.com/strata-dev/strata/internal/conflicts"
 	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
@@ -209,7 +210,7 @@ func (d *Dispatcher) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(nodeEvents).
 		// One decision at a time: each counts the ones before it.
 		WithOptions(controller.Options{MaxConcurrentReconciles: 1}).
-		Complete(d)
+		Complete(conflicts.Requeue(d))
 }
 
 func occupies(o client.Object) bool {
@@ -340,10 +341,10 @@ func (d *Dispatcher) Reconcile(ctx context.Context, req reconcile.Request) (reco
 }
 
 // staleNomination says why the cluster a workload was nominated to can no
-// longer take it ("" when it can): left the MultiKueueConfig (Kueue sends
-// nothing there) or the hub, or not Ready. The workload has not reserved quota there yet (no
-// clusterName), so nothing of it runs there: Kueue removes its copy once
-// another cluster is nominated instead.
+// longer take it ("" when it can): it left the MultiKueueConfig (Kueue
+// sends nothing there) or the hub, or is not Ready. The workload has not
+// reserved quota there yet (no clusterName), so nothing of it runs there:
+// Kueue removes its copy once another cluster is nominated instead.
 func (d *Dispatcher) staleNomination(ctx context.Context, wl *workload, mk *multiKueue) (string, error) {
 	name := wl.Status.NominatedClusterNames[0]
 	switch {
