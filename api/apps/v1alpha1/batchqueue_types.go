@@ -29,6 +29,10 @@ const (
 	// organisation; quota is never borrowed across organisations, so the
 	// parent is ignored.
 	ParentInOtherOrganizationReason = "ParentInOtherOrganization"
+	// ParentInOtherRegionReason: spec.parent is for another region; a
+	// regional quota is lent only within its region, so the parent is
+	// ignored.
+	ParentInOtherRegionReason = "ParentInOtherRegion"
 	// NodeProfileUnknownReason: a quota names a node profile that no Pool
 	// has; that profile's quota is left out of Kueue until a Pool has it.
 	NodeProfileUnknownReason = "NodeProfileUnknown"
@@ -45,6 +49,9 @@ const (
 	// ClusterUnreachableReason: some workload clusters could not be written;
 	// the message names them.
 	ClusterUnreachableReason = "ClusterUnreachable"
+	// NoClusterInRegionReason: no workload cluster is registered in the
+	// queue's region (or at all): its jobs have nowhere to run.
+	NoClusterInRegionReason = "NoClusterInRegion"
 )
 
 // GPUResourceName is the resource a BatchQueue's gpus quota counts.
