@@ -47,7 +47,7 @@ func TestDesired(t *testing.T) {
 			makeQueue("acme", "acme").Quota("general", "100", "400Gi", ""),
 			makeQueue("acme-ml", "acme").Parent("acme").Quota("general", "10", "40Gi", "").BorrowingLimit("20", "", "").Quota("gpu", "", "", "8"),
 			makeQueue("eu-team", "globex").Region("eu").Quota("general", "1", "1Gi", "").Quota("arm", "1", "", "")),
-		Pools: []fleetv1alpha1.Pool{*testutil.MakePool("w1-general", "w1", 1).Obj(), *testutil.MakePool("w2-gpu", "w2", 1).Profile("gpu").Obj()},
+		Pools:    []fleetv1alpha1.Pool{*testutil.MakePool("w1-general", "w1", 1).Obj(), *testutil.MakePool("w2-gpu", "w2", 1).Profile("gpu").Obj()},
 		Clusters: []fleetv1alpha1.Cluster{cluster("w2", "us"), cluster("w1", "eu")},
 		Namespaces: []appsv1alpha1.AppNamespace{batchNS("ml-b", "acme-ml"), batchNS("ml-a", "acme-ml"), batchNS("eu", "eu-team"),
 			{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1alpha1.AppNamespaceSpec{App: "web", Tenant: appsv1alpha1.StatelessTenant}}},
