@@ -162,10 +162,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.mu.Lock()
 		r.last = f
 		r.mu.Unlock()
+		res := reconcile.Result{RequeueAfter: resyncInterval}
 		if f.any() {
-			return reconcile.Result{RequeueAfter: retryInterval}, r.writeStatus(ctx, w, p)
+			res.RequeueAfter = retryInterval
 		}
-		return reconcile.Result{RequeueAfter: resyncInterval}, r.writeStatus(ctx, w, p)
+		// The status is written at once, so that a changed spec's
+		// conditions show; a conflict is left to the status key's next
+		// round rather than rewriting everything sooner.
+		if err := r.writeStatus(ctx, w, p); err != nil && !conflicts.IsOptimistic(err) {
+			return reconcile.Result{}, err
+		}
+		return res, nil
 	}
 	r.mu.Lock()
 	synced := r.last != nil

@@ -45,12 +45,12 @@ type plan struct {
 	Regions map[string][]string
 }
 
-// desired is the plan for a world: when there is a BatchQueue, on the hub and on every workload
-// cluster of a queue's region, a ResourceFlavor per node profile that a
-// Pool has, the organisations' root Cohorts, each queue's ClusterQueue (or
-// Cohort, for a parent) and its LocalQueues in the batch namespaces that
-// name it; on the hub only, the MultiKueue AdmissionCheck, config and
-// clusters.
+// desired is the plan for a world. Once there is a BatchQueue: on the hub
+// and on every workload cluster, a ResourceFlavor per node profile that a
+// Pool has; on the hub and on the clusters of each queue's region, the
+// organisations' root Cohorts, the queue's ClusterQueue (or Cohort, for a
+// parent) and its LocalQueues in the batch namespaces that name it; on the
+// hub only, the MultiKueue AdmissionCheck, config and clusters.
 func desired(w world) plan {
 	profiles := map[string]bool{}
 	for i := range w.Pools {
