@@ -315,6 +315,9 @@ func ptrTo[T any](v T) *T { return &v }
 // writeStatus reads the hub's ClusterQueues and writes every BatchQueue's
 // status that changed.
 func (r *Reconciler) writeStatus(ctx context.Context, w world, p plan) error {
+	if len(w.Queues) == 0 {
+		return nil // and Kueue, which may not be installed, is not asked
+	}
 	cqs := kueue.NewList(kueue.ClusterQueueKind)
 	var readErr error
 	if err := r.hubReader.List(ctx, cqs, client.MatchingLabels{kueue.ManagedByLabel: kueue.ManagedBy}); err != nil {
