@@ -34,8 +34,8 @@ func TestConditions(t *testing.T) {
 		wantSynced: metav1.Condition{Status: metav1.ConditionTrue, Reason: appsv1alpha1.ClustersSyncedReason, Message: "on workload clusters w1, w2"},
 	}, {
 		name: "the analysis's problem comes before Kueue's", queue: fleet, cq: inactive, last: failures{}, clusters: []string{"w1"},
-		verdict: &verdict{Cohort: "org.acme", Reason: appsv1alpha1.ParentNotFoundReason, Message: "parent x is no BatchQueue"},
-		wantReady: metav1.Condition{Status: metav1.ConditionFalse, Reason: appsv1alpha1.ParentNotFoundReason, Message: "parent x is no BatchQueue"},
+		verdict:    &verdict{Cohort: "org.acme", Reason: appsv1alpha1.ParentNotFoundReason, Message: "parent x is no BatchQueue"},
+		wantReady:  metav1.Condition{Status: metav1.ConditionFalse, Reason: appsv1alpha1.ParentNotFoundReason, Message: "parent x is no BatchQueue"},
 		wantSynced: metav1.Condition{Status: metav1.ConditionTrue, Reason: appsv1alpha1.ClustersSyncedReason, Message: "on workload clusters w1"},
 	}, {
 		name: "a failed write on the hub", queue: fleet, verdict: leaf, cq: inactive, last: hubFailed, clusters: []string{"w1"},
