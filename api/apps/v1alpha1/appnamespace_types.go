@@ -24,6 +24,13 @@ const (
 	NamespaceNotEmptyReason = "NamespaceNotEmpty"
 	// DeletingNamespaceReason: the namespace is being deleted.
 	DeletingNamespaceReason = "DeletingNamespace"
+	// BatchQueueNotFoundReason: tenant batch, and spec.batchQueue names no
+	// BatchQueue: the namespace is made, but its jobs have no queue.
+	BatchQueueNotFoundReason = "BatchQueueNotFound"
+	// BatchQueueIsParentReason: tenant batch, and spec.batchQueue names a
+	// parent queue, which lends its quota to its children and takes no jobs
+	// itself: name one of its children.
+	BatchQueueIsParentReason = "BatchQueueIsParent"
 )
 
 // TenantKind is the kind of workload an app namespace is for.

@@ -64,7 +64,46 @@ func (r *Reconciler) reconcileBatch(ctx context.Context, an *appsv1alpha1.AppNam
 			written = append(written, c.Name)
 		}
 	}
-	return batchOutcome(an, written, notReady, failed), nil
+	out := batchOutcome(an, written, notReady, failed)
+	if out.reason != appsv1alpha1.NamespaceReadyReason {
+		return out, nil
+	}
+	reason, why, err := r.queueProblem(ctx, an)
+	if err != nil || reason == "" {
+		return out, err
+	}
+	return outcome{clusters: written, reason: reason, message: why + "; " + out.message}, nil
+}
+
+// queueProblem says why the BatchQueue a batch app namespace names cannot
+// take its jobs, if it cannot: it does not exist, or it is a parent (a
+// Cohort in Kueue, with no queue of its own).
+func (r *Reconciler) queueProblem(ctx context.Context, an *appsv1alpha1.AppNamespace) (string, string, error) {
+	queues := &appsv1alpha1.BatchQueueList{}
+	if err := r.hub.List(ctx, queues); err != nil {
+		return "", "", fmt.Errorf("listing batch queues: %w", err)
+	}
+	name := an.Spec.BatchQueue
+	var children []string
+	found := false
+	for i := range queues.Items {
+		q := &queues.Items[i]
+		found = found || q.Name == name
+		if q.Spec.Parent == name {
+			children = append(children, q.Name)
+		}
+	}
+	switch {
+	case !found:
+		return appsv1alpha1.BatchQueueNotFoundReason, fmt.Sprintf(
+			"BatchQueue %s does not exist: jobs submitted in namespace %s wait until it does", name, an.Name), nil
+	case len(children) > 0:
+		slices.Sort(children)
+		return appsv1alpha1.BatchQueueIsParentReason, fmt.Sprintf(
+			"BatchQueue %s is a parent: it lends its quota to %s and takes no jobs itself; name one of those in spec.batchQueue",
+			name, strings.Join(children, ", ")), nil
+	}
+	return "", "", nil
 }
 
 // batchOutcome is the Ready condition of a batch app namespace written to

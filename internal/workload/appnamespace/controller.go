@@ -146,6 +146,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1alpha1.AppNamespace{}, handler.EnqueueRequestsFromMapFunc(r.unroutedOfAnyProfile), builder.WithPredicates(deleted)).
 		Watches(&fleetv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.forCluster)).
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.forPool)).
+		// A batch namespace's queue appears, goes or becomes a parent.
+		Watches(&appsv1alpha1.BatchQueue{}, handler.EnqueueRequestsFromMapFunc(r.batch), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("appnamespace").
 		Complete(conflicts.Requeue(r))
@@ -484,6 +486,8 @@ var problems = map[string]string{
 	appsv1alpha1.NoClusterFitsReason:      "Route",
 	appsv1alpha1.ClusterUnavailableReason: "Reconcile",
 	appsv1alpha1.NamespaceNotEmptyReason:  "Delete",
+	appsv1alpha1.BatchQueueNotFoundReason: "Reconcile",
+	appsv1alpha1.BatchQueueIsParentReason: "Reconcile",
 }
 
 func requeueAfter(reason string) time.Duration {
@@ -547,6 +551,11 @@ func (r *Reconciler) forPool(ctx context.Context, obj client.Object) []reconcile
 // unroutedOfAnyProfile maps anything to the app namespaces not routed yet.
 func (r *Reconciler) unroutedOfAnyProfile(ctx context.Context, _ client.Object) []reconcile.Request {
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return routed(an) && an.Status.Cluster == "" })
+}
+
+// batch maps anything to the app namespaces of tenant batch.
+func (r *Reconciler) batch(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return !routed(an) })
 }
 
 // routed says whether an app namespace is routed to one cluster (stateless

@@ -207,7 +207,18 @@ func TestAppNamespaceController(t *testing.T) {
 		testutil.MustCreate(t, hub, testutil.MakeCluster("w3", systemNamespace).Obj())
 		testutil.MustCreate(t, hub, makeAppNamespace("ml", "ml").Batch("ml-queue").
 			Owner(appsv1alpha1.GroupSubject, "ml-devs", appsv1alpha1.EditRole).Obj())
-		an := waitReason(t, hub, "ml", appsv1alpha1.NamespaceReadyReason)
+		// Its queue does not exist yet: the namespace is made, and the
+		// condition says the jobs would have no queue.
+		an := waitReason(t, hub, "ml", appsv1alpha1.BatchQueueNotFoundReason)
+		if got := readyCondition(an).Message; !strings.HasPrefix(got, "BatchQueue ml-queue does not exist: jobs submitted in namespace ml wait until it does; namespace ml on the hub") {
+			t.Errorf("message = %q", got)
+		}
+		queue := func(name, parent string) *appsv1alpha1.BatchQueue {
+			return &appsv1alpha1.BatchQueue{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1alpha1.BatchQueueSpec{
+				Organization: "ml", Parent: parent, Quotas: []appsv1alpha1.ProfileQuota{{NodeProfile: "general"}}}}
+		}
+		testutil.MustCreate(t, hub, queue("ml-queue", ""))
+		an = waitReason(t, hub, "ml", appsv1alpha1.NamespaceReadyReason)
 		if diff := cmp.Diff([]string{"w1", "w2"}, an.Status.Clusters); diff != "" || an.Status.Cluster != "" || an.Status.Namespace != "ml" {
 			t.Errorf("status = %+v, want namespace ml in clusters w1 and w2 (-want +got):\n%s", an.Status, diff)
 		}
@@ -230,6 +241,22 @@ func TestAppNamespaceController(t *testing.T) {
 				t.Errorf("ResourceQuotas of ml in %s = %v (%v), want none", w.name, quotas.Items, err)
 			}
 		}
+	})
+
+	t.Run("tenant batch: a parent queue takes no jobs, and the condition says which do", func(t *testing.T) {
+		child := &appsv1alpha1.BatchQueue{ObjectMeta: metav1.ObjectMeta{Name: "ml-team"}, Spec: appsv1alpha1.BatchQueueSpec{
+			Organization: "ml", Parent: "ml-queue", Quotas: []appsv1alpha1.ProfileQuota{{NodeProfile: "general"}}}}
+		testutil.MustCreate(t, hub, child)
+		an := waitReason(t, hub, "ml", appsv1alpha1.BatchQueueIsParentReason)
+		if got := readyCondition(an).Message; !strings.HasPrefix(got,
+			"BatchQueue ml-queue is a parent: it lends its quota to ml-team and takes no jobs itself; name one of those in spec.batchQueue; namespace ml") {
+			t.Errorf("message = %q", got)
+		}
+		waitEvent(t, hub, "ml", appsv1alpha1.BatchQueueIsParentReason)
+		if err := hub.Delete(t.Context(), child); err != nil {
+			t.Fatal(err)
+		}
+		waitReason(t, hub, "ml", appsv1alpha1.NamespaceReadyReason)
 	})
 
 	t.Run("tenant batch: deleting it deletes the namespace everywhere; a cluster not Ready holds it until it goes", func(t *testing.T) {

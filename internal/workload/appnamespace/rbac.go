@@ -13,6 +13,7 @@ package appnamespace
 // +kubebuilder:rbac:groups=apps.strata.dev,resources=appnamespaces/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=apps.strata.dev,resources=appnamespaces/finalizers,verbs=update
 // +kubebuilder:rbac:groups=fleet.strata.dev,resources=clusters;pools,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=batchqueues,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;create;patch;delete
