@@ -9,12 +9,14 @@ import "embed"
 //go:embed *.yaml
 var FS embed.FS
 
-// Hub lists the CRDs the hub serves: the fleet API and app namespaces.
+// Hub lists the CRDs the hub serves: the fleet API, app namespaces and
+// batch queues.
 var Hub = []string{
 	"fleet.strata.dev_clusters.yaml",
 	"fleet.strata.dev_pools.yaml",
 	"fleet.strata.dev_maintenancerollouts.yaml",
 	"apps.strata.dev_appnamespaces.yaml",
+	"apps.strata.dev_batchqueues.yaml",
 }
 
 // Workload lists the CRDs every workload cluster serves: the apps that run

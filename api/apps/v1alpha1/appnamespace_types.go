@@ -24,6 +24,13 @@ const (
 	NamespaceNotEmptyReason = "NamespaceNotEmpty"
 	// DeletingNamespaceReason: the namespace is being deleted.
 	DeletingNamespaceReason = "DeletingNamespace"
+	// BatchQueueNotFoundReason: tenant batch, and spec.batchQueue names no
+	// BatchQueue: the namespace is made, but its jobs have no queue.
+	BatchQueueNotFoundReason = "BatchQueueNotFound"
+	// BatchQueueIsParentReason: tenant batch, and spec.batchQueue names a
+	// parent queue, which lends its quota to its children and takes no jobs
+	// itself: name one of its children.
+	BatchQueueIsParentReason = "BatchQueueIsParent"
 )
 
 // TenantKind is the kind of workload an app namespace is for.
@@ -84,6 +91,8 @@ type Owner struct {
 // +kubebuilder:validation:XValidation:rule="self.app == oldSelf.app",message="app is immutable"
 // +kubebuilder:validation:XValidation:rule="self.tenant == oldSelf.tenant",message="tenant is immutable"
 // +kubebuilder:validation:XValidation:rule="self.nodeProfile == oldSelf.nodeProfile",message="nodeProfile is immutable: the namespace stays in the cluster it was routed to; create another AppNamespace for another profile"
+// +kubebuilder:validation:XValidation:rule="self.tenant != 'batch' || has(self.batchQueue)",message="batchQueue is required for tenant batch: name the BatchQueue the namespace's jobs are queued in"
+// +kubebuilder:validation:XValidation:rule="self.tenant == 'batch' || !has(self.batchQueue)",message="batchQueue is only for tenant batch"
 type AppNamespaceSpec struct {
 	// app is the application the namespace belongs to; its pods, and the
 	// namespace, are labelled with it.
@@ -98,7 +107,9 @@ type AppNamespaceSpec struct {
 	Tenant TenantKind `json:"tenant"`
 
 	// nodeProfile is the node profile the app's pods run on; the namespace
-	// goes to a workload cluster with a Ready Pool of that profile.
+	// goes to a workload cluster with a Ready Pool of that profile. For
+	// tenant batch it is informational: the BatchQueue's quotas name the
+	// profiles jobs run on.
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
@@ -107,12 +118,23 @@ type AppNamespaceSpec struct {
 
 	// quota is what the namespace's pods may request in all (cpu, memory):
 	// it becomes the namespace's ResourceQuota, and routing counts it
-	// against the room of the cluster's Pools of the profile.
+	// against the room of the cluster's Pools of the profile. Not for
+	// tenant batch, whose quota is its BatchQueue's: a batch namespace has
+	// no ResourceQuota.
 	// +optional
 	// +kubebuilder:default={cpu: "4", memory: "16Gi"}
 	// +kubebuilder:validation:MaxProperties=8
 	// +kubebuilder:validation:XValidation:rule="self.all(k, !quantity(self[k]).isLessThan(quantity('0')))",message="quota amounts must not be negative"
 	Quota corev1.ResourceList `json:"quota,omitempty"`
+
+	// batchQueue is, for tenant batch (required there, refused for the
+	// others), the BatchQueue the namespace's jobs are queued in: the
+	// namespace gets a LocalQueue of that name, which jobs name with the
+	// label kueue.x-k8s.io/queue-name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	BatchQueue string `json:"batchQueue,omitempty"`
 
 	// owners get RoleBindings in the namespace, one per owner.
 	// +optional
@@ -130,9 +152,18 @@ type AppNamespaceStatus struct {
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
 	// cluster is the workload cluster the namespace was routed to. Once set
-	// it does not change (the choice is sticky).
+	// it does not change (the choice is sticky). Empty for tenant batch,
+	// whose namespace is on the hub and on every workload cluster
+	// (clusters).
 	// +optional
 	Cluster string `json:"cluster,omitempty"`
+
+	// clusters is, for tenant batch, the workload clusters the namespace
+	// is on besides the hub (where jobs are submitted), sorted.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	Clusters []string `json:"clusters,omitempty"`
 
 	// namespace is the namespace's name in that cluster.
 	// +optional

@@ -26,6 +26,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&StatelessApp{}, &StatelessAppList{},
 		&AppPlatform{}, &AppPlatformList{},
 		&StatefulApp{}, &StatefulAppList{},
+		&BatchQueue{}, &BatchQueueList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

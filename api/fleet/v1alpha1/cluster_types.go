@@ -52,7 +52,8 @@ type ClusterSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Datacenter string `json:"datacenter"`
 
-	// region groups datacenters for placement; informational for now.
+	// region groups datacenters for placement: a BatchQueue of a region
+	// has its quota, and runs its jobs, on the clusters of that region.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Region string `json:"region,omitempty"`

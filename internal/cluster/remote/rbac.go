@@ -19,6 +19,9 @@ package remote
 //     RoleBindings (to the view, edit and admin ClusterRoles, which needs
 //     bind on those three), deletes stale RoleBindings and, last, the
 //     namespace.
+//   - BatchQueue (internal/workload/batchqueue): writes (server-side apply),
+//     lists and deletes the Kueue objects of the queues on each workload
+//     cluster: ResourceFlavors, Cohorts, ClusterQueues and LocalQueues.
 //   - job dispatcher (internal/workload/dispatch): reads the Pool Nodes of
 //     the profiles jobs ask for, from the cache above; nothing more.
 //
@@ -37,6 +40,7 @@ package remote
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view;edit;admin
+// +kubebuilder:rbac:groups=kueue.x-k8s.io,resources=resourceflavors;cohorts;clusterqueues;localqueues,verbs=get;list;create;patch;delete
 
 // The Pool controller keeps each Pool's bootstrap token, a Secret of type
 // bootstrap.kubernetes.io/token, in kube-system, and nowhere else: a Role

@@ -30,6 +30,14 @@ func (w *appNamespaceWrapper) Profile(p string) *appNamespaceWrapper {
 	return w
 }
 
+// Batch makes it a batch AppNamespace of the BatchQueue queue: no quota.
+func (w *appNamespaceWrapper) Batch(queue string) *appNamespaceWrapper {
+	w.Spec.Tenant = appsv1alpha1.BatchTenant
+	w.Spec.BatchQueue = queue
+	w.Spec.Quota = nil
+	return w
+}
+
 func (w *appNamespaceWrapper) Quota(cpu, memory string) *appNamespaceWrapper {
 	w.Spec.Quota = resources(cpu, memory)
 	return w

@@ -67,6 +67,9 @@ type Options struct {
 	// Hub is the hub manager's client (it caches AppNamespaces, Clusters
 	// and Pools).
 	Hub client.Client
+	// HubReader reads the hub uncached (the RoleBindings of batch
+	// namespaces, which are not worth a cache); it defaults to Hub.
+	HubReader client.Reader
 	// Clusters are the connections to the workload clusters.
 	Clusters *remote.Clusters
 	Recorder events.EventRecorder
@@ -76,10 +79,11 @@ type Options struct {
 
 // Reconciler routes AppNamespaces and keeps their namespaces.
 type Reconciler struct {
-	hub      client.Client
-	clusters *remote.Clusters
-	recorder events.EventRecorder
-	clock    clock.PassiveClock
+	hub       client.Client
+	hubReader client.Reader
+	clusters  *remote.Clusters
+	recorder  events.EventRecorder
+	clock     clock.PassiveClock
 
 	// mu serializes routing, so that two app namespaces never count the
 	// same room, and guards routed.
@@ -107,7 +111,10 @@ func New(o Options) (*Reconciler, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Reconciler{hub: o.Hub, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, routed: map[string]routedTo{}}, nil
+	if o.HubReader == nil {
+		o.HubReader = o.Hub
+	}
+	return &Reconciler{hub: o.Hub, hubReader: o.HubReader, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock, routed: map[string]routedTo{}}, nil
 }
 
 // SetupWithManager registers the controller with the hub's manager, which
@@ -115,7 +122,7 @@ func New(o Options) (*Reconciler, error) {
 // SetupOnHub builds the controller and registers it with the hub's manager,
 // sharing the hub's connections to the workload clusters (a hub.Setup).
 func SetupOnHub(mgr ctrl.Manager, clusters *remote.Clusters) error {
-	r, err := New(Options{Hub: mgr.GetClient(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+	r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
 	if err != nil {
 		return err
 	}
@@ -139,6 +146,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&appsv1alpha1.AppNamespace{}, handler.EnqueueRequestsFromMapFunc(r.unroutedOfAnyProfile), builder.WithPredicates(deleted)).
 		Watches(&fleetv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.forCluster)).
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.forPool)).
+		// A batch namespace's queue appears, goes or becomes a parent.
+		Watches(&appsv1alpha1.BatchQueue{}, handler.EnqueueRequestsFromMapFunc(r.batch), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
 		Named("appnamespace").
 		Complete(conflicts.Requeue(r))
@@ -157,7 +166,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	logger := log.FromContext(ctx).WithValues("appNamespace", klog.KObj(an), "cluster", an.Status.Cluster)
 	ctx = log.IntoContext(ctx, logger)
 
-	if !an.DeletionTimestamp.IsZero() {
+	batch := an.Spec.Tenant == appsv1alpha1.BatchTenant
+	switch {
+	case !an.DeletionTimestamp.IsZero() && batch:
+		return r.reconcileBatchDelete(ctx, an)
+	case !an.DeletionTimestamp.IsZero():
 		return r.reconcileDelete(ctx, an)
 	}
 	if controllerutil.AddFinalizer(an, Finalizer) {
@@ -165,7 +178,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("adding the finalizer of app namespace %s: %w", an.Name, err)
 		}
 	}
-	out, err := r.reconcileNamespace(ctx, an)
+	reconcileNamespace := r.reconcileNamespace
+	if batch {
+		reconcileNamespace = r.reconcileBatch
+	}
+	out, err := reconcileNamespace(ctx, an)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -311,39 +328,65 @@ func (r *Reconciler) connect(ctx context.Context, name string) (*remote.Cluster,
 // apply writes the namespace, its quota and its owners' RoleBindings, and
 // removes the RoleBindings of former owners.
 func (r *Reconciler) apply(ctx context.Context, an *appsv1alpha1.AppNamespace, cluster string, rc *remote.Cluster) (outcome, error) {
-	failed := func(what string, err error) (outcome, error) {
-		return outcome{cluster: cluster, reason: appsv1alpha1.ClusterUnavailableReason,
-			message: fmt.Sprintf("%s in cluster %s: %v", what, cluster, err)}, nil
-	}
-	ns := desiredNamespace(an)
-	if err := rc.Client.Apply(ctx, ns, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return failed("applying namespace "+an.Name, err)
-	}
-	if ns.Status != nil && ns.Status.Phase != nil && *ns.Status.Phase == corev1.NamespaceTerminating {
+	terminating, err := r.write(ctx, an, target{name: "cluster " + cluster, client: rc.Client, reader: rc.APIReader})
+	switch {
+	case err != nil:
+		return outcome{cluster: cluster, reason: appsv1alpha1.ClusterUnavailableReason, message: err.Error()}, nil
+	case terminating:
 		return outcome{cluster: cluster, reason: appsv1alpha1.DeletingNamespaceReason, message: fmt.Sprintf(
 			"namespace %s in cluster %s is being deleted, though not by Strata; it is made again once it is gone", an.Name, cluster)}, nil
 	}
-	if err := rc.Client.Apply(ctx, desiredQuota(an), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return failed("applying ResourceQuota "+an.Name+"/"+QuotaName, err)
+	return outcome{cluster: cluster, reason: appsv1alpha1.NamespaceReadyReason, message: fmt.Sprintf(
+		"namespace %s in cluster %s, %s, quota %s", an.Name, cluster, countOwners(len(an.Spec.Owners)), formatList(an.Spec.Quota))}, nil
+}
+
+// target is an API server the controller writes a namespace to: a
+// workload cluster's, or the hub's for tenant batch.
+type target struct {
+	// name says where, in messages: "cluster w1", "the hub".
+	name   string
+	client client.Client
+	reader client.Reader
+}
+
+// write applies the namespace, its quota (not for tenant batch, whose quota
+// is its BatchQueue's) and its owners' RoleBindings to one API server, and
+// removes the RoleBindings of former owners. It says whether the namespace
+// is terminating (then nothing else is written); an error names what
+// failed where.
+func (r *Reconciler) write(ctx context.Context, an *appsv1alpha1.AppNamespace, to target) (bool, error) {
+	failed := func(what string, err error) (bool, error) {
+		return false, fmt.Errorf("%s in %s: %w", what, to.name, err)
+	}
+	ns := desiredNamespace(an)
+	if err := to.client.Apply(ctx, ns, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		return failed("applying namespace "+an.Name, err)
+	}
+	if ns.Status != nil && ns.Status.Phase != nil && *ns.Status.Phase == corev1.NamespaceTerminating {
+		return true, nil
+	}
+	if an.Spec.Tenant != appsv1alpha1.BatchTenant {
+		if err := to.client.Apply(ctx, desiredQuota(an), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+			return failed("applying ResourceQuota "+an.Name+"/"+QuotaName, err)
+		}
 	}
 	for _, rb := range desiredRoleBindings(an) {
-		if err := rc.Client.Apply(ctx, rb, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+		if err := to.client.Apply(ctx, rb, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return failed("applying RoleBinding "+an.Name+"/"+*rb.Name, err)
 		}
 	}
 	existing := &rbacv1.RoleBindingList{}
-	if err := rc.APIReader.List(ctx, existing, client.InNamespace(an.Name), client.MatchingLabels{appsv1alpha1.AppNamespaceLabel: an.Name}); err != nil {
+	if err := to.reader.List(ctx, existing, client.InNamespace(an.Name), client.MatchingLabels{appsv1alpha1.AppNamespaceLabel: an.Name}); err != nil {
 		return failed("listing the RoleBindings of namespace "+an.Name, err)
 	}
 	for _, name := range staleRoleBindings(an, existing.Items) {
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: an.Name, Name: name}}
-		if err := rc.Client.Delete(ctx, rb); client.IgnoreNotFound(err) != nil {
+		if err := to.client.Delete(ctx, rb); client.IgnoreNotFound(err) != nil {
 			return failed("deleting RoleBinding "+an.Name+"/"+name, err)
 		}
-		log.FromContext(ctx).Info("Deleted the RoleBinding of a former owner", "roleBinding", klog.KObj(rb))
+		log.FromContext(ctx).Info("Deleted the RoleBinding of a former owner", "roleBinding", klog.KObj(rb), "in", to.name)
 	}
-	return outcome{cluster: cluster, reason: appsv1alpha1.NamespaceReadyReason, message: fmt.Sprintf(
-		"namespace %s in cluster %s, %s, quota %s", an.Name, cluster, countOwners(len(an.Spec.Owners)), formatList(an.Spec.Quota))}, nil
+	return false, nil
 }
 
 // reconcileDelete deletes the app namespace's namespace and lets the app
@@ -443,6 +486,8 @@ var problems = map[string]string{
 	appsv1alpha1.NoClusterFitsReason:      "Route",
 	appsv1alpha1.ClusterUnavailableReason: "Reconcile",
 	appsv1alpha1.NamespaceNotEmptyReason:  "Delete",
+	appsv1alpha1.BatchQueueNotFoundReason: "Reconcile",
+	appsv1alpha1.BatchQueueIsParentReason: "Reconcile",
 }
 
 func requeueAfter(reason string) time.Duration {
@@ -481,10 +526,11 @@ func (r *Reconciler) forget(name string) {
 }
 
 // forCluster maps a Cluster to the app namespaces it may concern: those
-// not routed yet, and those routed to it that are not Ready.
+// of tenant batch (on every cluster), those not routed yet, and those
+// routed to it that are not Ready.
 func (r *Reconciler) forCluster(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
-		if an.Status.Cluster == "" {
+		if an.Spec.Tenant == appsv1alpha1.BatchTenant || an.Status.Cluster == "" {
 			return true
 		}
 		return an.Status.Cluster == obj.GetName() && !meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition)
@@ -498,14 +544,23 @@ func (r *Reconciler) forPool(ctx context.Context, obj client.Object) []reconcile
 		return nil
 	}
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
-		return an.Status.Cluster == "" && an.Spec.NodeProfile == pool.Spec.NodeProfile
+		return routed(an) && an.Status.Cluster == "" && an.Spec.NodeProfile == pool.Spec.NodeProfile
 	})
 }
 
 // unroutedOfAnyProfile maps anything to the app namespaces not routed yet.
 func (r *Reconciler) unroutedOfAnyProfile(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return an.Status.Cluster == "" })
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return routed(an) && an.Status.Cluster == "" })
 }
+
+// batch maps anything to the app namespaces of tenant batch.
+func (r *Reconciler) batch(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return !routed(an) })
+}
+
+// routed says whether an app namespace is routed to one cluster (stateless
+// and stateful): batch namespaces are on all of them.
+func routed(an *appsv1alpha1.AppNamespace) bool { return an.Spec.Tenant != appsv1alpha1.BatchTenant }
 
 func (r *Reconciler) appNamespaces(ctx context.Context, match func(*appsv1alpha1.AppNamespace) bool) []reconcile.Request {
 	list := &appsv1alpha1.AppNamespaceList{}

@@ -136,8 +136,11 @@ func staleRoleBindings(an *appsv1alpha1.AppNamespace, existing []rbacv1.RoleBind
 // cluster chosen (if any) and when to look again.
 type outcome struct {
 	cluster string
-	reason  string
-	message string
+	// clusters are, for tenant batch, the workload clusters that have the
+	// namespace.
+	clusters []string
+	reason   string
+	message  string
 }
 
 // desiredStatus is the AppNamespace's status for an outcome. A transition
@@ -147,6 +150,10 @@ func desiredStatus(an *appsv1alpha1.AppNamespace, out outcome, now metav1.Time) 
 	status.ObservedGeneration = an.Generation
 	if out.cluster != "" {
 		status.Cluster = out.cluster
+		status.Namespace = an.Name
+	}
+	if an.Spec.Tenant == appsv1alpha1.BatchTenant {
+		status.Clusters = out.clusters
 		status.Namespace = an.Name
 	}
 	cond := metav1.Condition{

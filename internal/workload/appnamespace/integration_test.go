@@ -24,6 +24,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/google/go-cmp/cmp"
+
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/remote"
@@ -62,6 +64,11 @@ func TestAppNamespaceController(t *testing.T) {
 	}
 	testutil.MustCreate(t, hub, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
 	w1, w2 := startWorkload(t, hub, "w1"), startWorkload(t, hub, "w2")
+	hubCS, err := kubernetes.NewForConfig(hubCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCluster := &workload{name: "the hub", cfg: hubCfg, c: hub, cs: hubCS}
 	setRoom(t, hub, "w1", "8", "32Gi")
 	setRoom(t, hub, "w2", "64", "256Gi")
 	readyPoolOn(t, hub, "w1-general", "w1")
@@ -72,7 +79,7 @@ func TestAppNamespaceController(t *testing.T) {
 		if err := mgr.Add(clusters); err != nil {
 			return err
 		}
-		r, err := New(Options{Hub: mgr.GetClient(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+		r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
 		if err != nil {
 			return err
 		}
@@ -192,6 +199,89 @@ func TestAppNamespaceController(t *testing.T) {
 		if an := waitReason(t, hub, "team-a", appsv1alpha1.NamespaceReadyReason); an.Status.Cluster != "w2" {
 			t.Errorf("team-a went to %q, want w2: w1 has a namespace team-a of its own", an.Status.Cluster)
 		}
+	})
+
+	t.Run("tenant batch: the namespace is on the hub and every workload cluster, without a quota", func(t *testing.T) {
+		// w3 is registered but not Ready yet: the namespace is not there, and
+		// the condition says so.
+		testutil.MustCreate(t, hub, testutil.MakeCluster("w3", systemNamespace).Obj())
+		testutil.MustCreate(t, hub, makeAppNamespace("ml", "ml").Batch("ml-queue").
+			Owner(appsv1alpha1.GroupSubject, "ml-devs", appsv1alpha1.EditRole).Obj())
+		// Its queue does not exist yet: the namespace is made, and the
+		// condition says the jobs would have no queue.
+		an := waitReason(t, hub, "ml", appsv1alpha1.BatchQueueNotFoundReason)
+		if got := readyCondition(an).Message; !strings.HasPrefix(got, "BatchQueue ml-queue does not exist: jobs submitted in namespace ml wait until it does; namespace ml on the hub") {
+			t.Errorf("message = %q", got)
+		}
+		queue := func(name, parent string) *appsv1alpha1.BatchQueue {
+			return &appsv1alpha1.BatchQueue{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1alpha1.BatchQueueSpec{
+				Organization: "ml", Parent: parent, Quotas: []appsv1alpha1.ProfileQuota{{NodeProfile: "general"}}}}
+		}
+		testutil.MustCreate(t, hub, queue("ml-queue", ""))
+		an = waitReason(t, hub, "ml", appsv1alpha1.NamespaceReadyReason)
+		if diff := cmp.Diff([]string{"w1", "w2"}, an.Status.Clusters); diff != "" || an.Status.Cluster != "" || an.Status.Namespace != "ml" {
+			t.Errorf("status = %+v, want namespace ml in clusters w1 and w2 (-want +got):\n%s", an.Status, diff)
+		}
+		want := "namespace ml on the hub and in workload clusters w1, w2, 1 owner RoleBinding, no ResourceQuota: BatchQueue ml-queue is its quota; " +
+			"not in w3 (not Ready (not probed yet)) until Ready"
+		if got := readyCondition(an).Message; got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+		for _, w := range []*workload{hubCluster, w1, w2} {
+			ns := &corev1.Namespace{}
+			if err := w.c.Get(t.Context(), client.ObjectKey{Name: "ml"}, ns); err != nil {
+				t.Fatalf("namespace ml in %s: %v", w.name, err)
+			}
+			if ns.Labels[appsv1alpha1.TenantLabel] != "batch" || ns.Labels[appsv1alpha1.AppNamespaceLabel] != "ml" {
+				t.Errorf("namespace ml in %s has labels %v", w.name, ns.Labels)
+			}
+			waitBindings(t, w, "ml", map[string]string{"ml-devs": "edit"})
+			quotas := &corev1.ResourceQuotaList{}
+			if err := w.c.List(t.Context(), quotas, client.InNamespace("ml")); err != nil || len(quotas.Items) != 0 {
+				t.Errorf("ResourceQuotas of ml in %s = %v (%v), want none", w.name, quotas.Items, err)
+			}
+		}
+	})
+
+	t.Run("tenant batch: a parent queue takes no jobs, and the condition says which do", func(t *testing.T) {
+		child := &appsv1alpha1.BatchQueue{ObjectMeta: metav1.ObjectMeta{Name: "ml-team"}, Spec: appsv1alpha1.BatchQueueSpec{
+			Organization: "ml", Parent: "ml-queue", Quotas: []appsv1alpha1.ProfileQuota{{NodeProfile: "general"}}}}
+		testutil.MustCreate(t, hub, child)
+		an := waitReason(t, hub, "ml", appsv1alpha1.BatchQueueIsParentReason)
+		if got := readyCondition(an).Message; !strings.HasPrefix(got,
+			"BatchQueue ml-queue is a parent: it lends its quota to ml-team and takes no jobs itself; name one of those in spec.batchQueue; namespace ml") {
+			t.Errorf("message = %q", got)
+		}
+		waitEvent(t, hub, "ml", appsv1alpha1.BatchQueueIsParentReason)
+		if err := hub.Delete(t.Context(), child); err != nil {
+			t.Fatal(err)
+		}
+		waitReason(t, hub, "ml", appsv1alpha1.NamespaceReadyReason)
+	})
+
+	t.Run("tenant batch: deleting it deletes the namespace everywhere; a cluster not Ready holds it until it goes", func(t *testing.T) {
+		deleteAppNamespace(t, hub, "ml")
+		for _, w := range []*workload{hubCluster, w1, w2} {
+			finalizeNamespace(t, w, "ml")
+		}
+		// Gone from the hub, w1 and w2, the namespace is left only in w3.
+		an := &appsv1alpha1.AppNamespace{}
+		err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			if err := hub.Get(ctx, client.ObjectKey{Name: "ml"}, an); err != nil {
+				return false, err
+			}
+			return slices.Equal(an.Status.Clusters, []string{"w3"}), nil
+		})
+		if err != nil {
+			t.Fatalf("status.clusters = %v, want [w3]: %v", an.Status.Clusters, err)
+		}
+		if c := readyCondition(an); c.Reason != appsv1alpha1.ClusterUnavailableReason || !strings.Contains(c.Message, "cluster w3 is not Ready") {
+			t.Errorf("Ready = %s: %q, want ClusterUnavailable naming w3", c.Reason, c.Message)
+		}
+		if err := hub.Delete(t.Context(), &fleetv1alpha1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: "w3"}}); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, hub, "ml")
 	})
 
 	t.Run("delete: the namespace goes, then the finalizer", func(t *testing.T) {
