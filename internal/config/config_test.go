@@ -59,6 +59,7 @@ func TestLoadDefaults(t *testing.T) {
 				RequestTimeout: dur(10 * time.Second), ConnectTimeout: dur(30 * time.Second), ProbeInterval: dur(10 * time.Second),
 				ProbeFailureThreshold: ptr.To[int32](3), QPS: ptr.To[float32](200), Burst: ptr.To[int32](400),
 			},
+			Jobs: configv1alpha1.JobsController{Dispatcher: configv1alpha1.StrataDispatcher},
 		},
 	}, {
 		name: "apps, with what the file says kept",
@@ -157,6 +158,8 @@ func TestLoadRefused(t *testing.T) {
 			wantErr: []string{`health.bindAddress: Invalid value: "8081": must be host:port`}},
 		{name: "zero qps", file: hub + "clientConnection:\n  qps: 0\n",
 			wantErr: []string{`clientConnection.qps: Invalid value: 0: must be positive`}},
+		{name: "unknown dispatcher", file: hub + "jobs:\n  dispatcher: RoundRobin\n",
+			wantErr: []string{`jobs.dispatcher: Unsupported value: "RoundRobin": supported values: "Strata", "KueueAllAtOnce", "KueueIncremental"`}},
 		{name: "two errors at once", file: hub + "clientConnection:\n  burst: 0\nrollout:\n  activeInterval: 0s\n",
 			wantErr: []string{"clientConnection.burst: Invalid value: 0", "rollout.activeInterval: Invalid value: \"0s\""}},
 		{name: "another kind", file: header + "kind: AppsConfiguration\nclusterName: wc1\n",

@@ -117,6 +117,9 @@ func (c *HubConfiguration) Default() {
 	durationOr(&c.Remediation.FaultHoldOff, DefaultFaultHoldOff)
 	durationOr(&c.Remediation.ResyncInterval, DefaultRemediationResync)
 	durationOr(&c.Rollout.ActiveInterval, DefaultActiveInterval)
+	if c.Jobs.Dispatcher == "" {
+		c.Jobs.Dispatcher = StrataDispatcher
+	}
 	w := &c.WorkloadClusters
 	durationOr(&w.RequestTimeout, DefaultClusterRequestTimeout)
 	durationOr(&w.ConnectTimeout, DefaultClusterConnectTimeout)

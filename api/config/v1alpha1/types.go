@@ -109,6 +109,36 @@ type HubConfiguration struct {
 	// an unreachable cluster does not slow the others.
 	// +optional
 	WorkloadClusters WorkloadClusters `json:"workloadClusters,omitempty"`
+	// jobs configures the hub's part of the jobs platform.
+	// +optional
+	Jobs JobsController `json:"jobs,omitempty"`
+}
+
+// JobsDispatcher is who picks the workload cluster of each job the hub's
+// Kueue reserved quota for.
+type JobsDispatcher string
+
+// Dispatchers.
+const (
+	// StrataDispatcher: Strata's dispatcher (internal/workload/dispatch)
+	// filters and scores the clusters by room, readiness and maintenance.
+	StrataDispatcher JobsDispatcher = "Strata"
+	// KueueAllAtOnceDispatcher: Kueue's default, every cluster at once;
+	// the first to admit keeps the job.
+	KueueAllAtOnceDispatcher JobsDispatcher = "KueueAllAtOnce"
+	// KueueIncrementalDispatcher: Kueue's, three more clusters in
+	// alphabetical order every five minutes.
+	KueueIncrementalDispatcher JobsDispatcher = "KueueIncremental"
+)
+
+// JobsController configures the hub's part of the jobs platform.
+type JobsController struct {
+	// dispatcher picks the workload cluster of each job: Strata (the
+	// default) or one of Kueue's own (KueueAllAtOnce, KueueIncremental),
+	// to compare them. The hub Kueue's multiKueue.dispatcherName must
+	// name the same one; Strata's dispatcher runs only when it is Strata.
+	// +optional
+	Dispatcher JobsDispatcher `json:"dispatcher,omitempty"`
 }
 
 // WorkloadClusters configures the connections to the workload clusters.

@@ -37,6 +37,12 @@ func (c *HubConfiguration) Validate() field.ErrorList {
 		errs = append(errs, field.Invalid(wc.Child("probeFailureThreshold"), n, "must be at least 1"))
 	}
 	errs = append(errs, (&ClientConnection{QPS: c.WorkloadClusters.QPS, Burst: c.WorkloadClusters.Burst}).validate(wc)...)
+	switch d := c.Jobs.Dispatcher; d {
+	case StrataDispatcher, KueueAllAtOnceDispatcher, KueueIncrementalDispatcher:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("jobs", "dispatcher"), d,
+			[]JobsDispatcher{StrataDispatcher, KueueAllAtOnceDispatcher, KueueIncrementalDispatcher}))
+	}
 	return errs
 }
 

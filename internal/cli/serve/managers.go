@@ -15,6 +15,7 @@ import (
 	"github.com/strata-dev/strata/internal/config"
 	"github.com/strata-dev/strata/internal/workload/appnamespace"
 	"github.com/strata-dev/strata/internal/workload/apps"
+	"github.com/strata-dev/strata/internal/workload/dispatch"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 )
 
@@ -95,7 +96,7 @@ health.bindAddress (:8081), /metrics on metrics.bindAddress (:8080).`,
 			ctx := cmd.Context()
 			mgr, err := hub.NewManager(ctx, hub.Options{
 				Config: c, RestConfig: restCfg, Brokers: brokers, Logger: log,
-				Controllers: []hub.Setup{appnamespace.SetupOnHub},
+				Controllers: []hub.Setup{appnamespace.SetupOnHub, dispatch.SetupOnHub(c.Jobs)},
 			})
 			if err != nil {
 				return err

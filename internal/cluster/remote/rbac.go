@@ -19,6 +19,8 @@ package remote
 //     RoleBindings (to the view, edit and admin ClusterRoles, which needs
 //     bind on those three), deletes stale RoleBindings and, last, the
 //     namespace.
+//   - job dispatcher (internal/workload/dispatch): reads the Pool Nodes of
+//     the profiles jobs ask for, from the cache above; nothing more.
 //
 // The kubectl plugin (kubectl strata) does not use this identity: it reads
 // a workload cluster with the credentials of the person running it
