@@ -613,9 +613,7 @@ func testJobs(t *testing.T, bin, home string) {
 	if len(res.perCluster) < 2 {
 		t.Errorf("jobs ran in %v, want both clusters", res.perCluster)
 	}
-	waitRollout(t, hubClient(t, tr.hub), tr.rollout, 10*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
-		return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
-	})
+	waitRolloutComplete(t, tr)
 
 	t.Run("kubectl strata jobs", func(t *testing.T) {
 		out := pluginRun(t, bin, tr.hub, "jobs")
@@ -628,5 +626,13 @@ func testJobs(t *testing.T, bin, home string) {
 		if !strings.Contains(out, "Finished") || !strings.Contains(out, tr.prefix+"-0000") {
 			t.Errorf("kubectl strata jobs ranking --all lacks the finished jobs:\n%s", out)
 		}
+	})
+}
+
+// waitRolloutComplete waits until the trial's MaintenanceRollout completed.
+func waitRolloutComplete(t testing.TB, tr *jobsTrial) {
+	t.Helper()
+	waitRollout(t, hubClient(t, tr.hub), tr.rollout, 15*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
+		return meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)
 	})
 }
