@@ -412,7 +412,7 @@ func appsClient(t testing.TB, kubeconfig string) client.Client {
 }
 
 // poll waits until cond holds; its string says what was seen, for the failure.
-func poll(t *testing.T, timeout time.Duration, what string, cond func(context.Context) (bool, string)) {
+func poll(t testing.TB, timeout time.Duration, what string, cond func(context.Context) (bool, string)) {
 	t.Helper()
 	var seen string
 	err := wait.PollUntilContextTimeout(t.Context(), time.Second, timeout, true, func(ctx context.Context) (bool, error) {

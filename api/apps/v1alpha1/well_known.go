@@ -19,6 +19,13 @@ const (
 	AppVersionLabel    = "apps.strata.dev/app-version"
 	ConfigVersionLabel = "apps.strata.dev/config-version"
 
+	// BatchSchedulableLabel, "true" on a Pool Node, says it takes new
+	// batch pods: the hub keeps it on every Pool Node but those in a zone a
+	// MaintenanceRollout is maintaining or maintains next, and the
+	// ResourceFlavors of the jobs platform select it, so that a job's pods
+	// never start on a machine about to be disrupted.
+	BatchSchedulableLabel = "apps.strata.dev/batch-schedulable"
+
 	// AllowDeleteAnnotation, set to "true", is the explicit override that
 	// lets a user-facing Strata object (AppNamespace, StatelessApp, Pool,
 	// Cluster) or a non-empty namespace be deleted; the guardrails deny the

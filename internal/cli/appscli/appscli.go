@@ -178,7 +178,7 @@ PATH), which reads the hub's kubeconfig the way kubectl does.`,
 	h.AddTo(cmd.PersistentFlags())
 	h.contexts.addTo(cmd.PersistentFlags())
 	list := newList(h, "list", nil)
-	cmd.AddCommand(newStatus(h), list, newLogs(h))
+	cmd.AddCommand(newStatus(h), list, newLogs(h), newJobs(h))
 	// `strata apps` alone lists them.
 	cmd.RunE = list.RunE
 	return cmd
@@ -198,7 +198,8 @@ follows it (no context switch, no -n).
 
   kubectl strata status <app>        the app's workloads, versions, replicas, shards and why they are not Ready
   kubectl strata get apps            every app on the hub, with its cluster and status
-  kubectl strata logs <app>          the logs of the app's pods`,
+  kubectl strata logs <app>          the logs of the app's pods
+  kubectl strata jobs [queue]        batch queues' usage against quota; a queue's jobs, their place and why they wait`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl strata"},
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -218,7 +219,7 @@ follows it (no context switch, no -n).
 		},
 	}
 	get.AddCommand(newList(h, "apps", []string{"app", "application", "applications"}))
-	cmd.AddCommand(newStatus(h), get, newLogs(h))
+	cmd.AddCommand(newStatus(h), get, newLogs(h), newJobs(h))
 	return cmd
 }
 

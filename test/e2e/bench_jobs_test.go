@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/strata-dev/strata/internal/localdc"
+)
+
+// BenchmarkJobs is the jobs platform's acceptance run and its figures: two
+// workload clusters, two organisations of two teams, STRATA_BENCH_JOBS
+// jobs (500 by default) of 8 pods with simulated run times submitted at
+// once, a MaintenanceRollout beside them; first through Strata's
+// dispatcher, then, in the same datacenter, through Kueue's own
+// MultiKueue dispatcher (all at once). Each run fails the benchmark if a
+// quota was exceeded, a gang placed in part, a job not finished, or a pod
+// placed in a zone under maintenance; it reports admitted workloads per
+// second and queue-to-running p50 and p99.
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkJobs -benchtime 1x -timeout 90m -v
+func BenchmarkJobs(b *testing.B) {
+	bin := binDir(b)
+	jobs := 500
+	if s := os.Getenv("STRATA_BENCH_JOBS"); s != "" {
+		var err error
+		if jobs, err = strconv.Atoi(s); err != nil || jobs < 1 {
+			b.Fatalf("STRATA_BENCH_JOBS=%q: want a positive number of jobs", s)
+		}
+	}
+	for b.Loop() {
+		home := filepath.Join(b.TempDir(), "home")
+		upArgs := []string{"--pool-capacity", "0", "--maintenance-duration", "1s"}
+		tr := &jobsTrial{
+			bin: bin, home: home, hub: localdc.KubeconfigPath(home, localdc.HubName),
+			clusters:     []string{localdc.WorkloadClusterName(1), localdc.WorkloadClusterName(2)},
+			poolCapacity: 10, teamCPU: 64, orgCPU: 128,
+			jobs: jobs, pods: 8, podCPU: 4, runTime: 20 * time.Second,
+		}
+		for _, d := range []struct{ name, flag string }{{"strata", "Strata"}, {"kueue", "KueueAllAtOnce"}} {
+			up := startUp(b, bin, home, append(upArgs, "--jobs-dispatcher", d.flag)...)
+			if d.name == "strata" {
+				tr.setUp(b)
+			}
+			tr.prefix, tr.rollout = d.name, "batch-"+d.name
+			res := tr.run(b, 60*time.Minute)
+			res.check(b)
+			b.ReportMetric(res.admittedPerSecond, d.name+"-admitted/s")
+			b.ReportMetric(res.p50.Seconds(), d.name+"-queue-to-running-p50-s")
+			b.ReportMetric(res.p99.Seconds(), d.name+"-queue-to-running-p99-s")
+			b.Logf("%s dispatcher: %s", d.name, fmt.Sprint(res.perCluster))
+			waitRolloutComplete(b, tr)
+			up.interrupt(b)
+		}
+		run(b, bin, "strata", "down", "--home", home)
+	}
+}
