@@ -97,7 +97,7 @@ health.bindAddress (:8081), /metrics on metrics.bindAddress (:8080).`,
 			ctx := cmd.Context()
 			mgr, err := hub.NewManager(ctx, hub.Options{
 				Config: c, RestConfig: restCfg, Brokers: brokers, Logger: log,
-				Controllers: []hub.Setup{appnamespace.SetupOnHub, batchqueue.SetupOnHub, dispatch.SetupOnHub(c.Jobs)},
+				Controllers: []hub.Setup{appnamespace.SetupOnHub, batchqueue.SetupOnHub, dispatch.SetupOnHub(c.Jobs), dispatch.SetupBatchNodesOnHub},
 			})
 			if err != nil {
 				return err

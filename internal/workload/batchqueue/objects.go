@@ -176,10 +176,11 @@ func object(kind, namespace, name string, labels map[string]string, spec map[str
 }
 
 // resourceFlavor is the flavor of a node profile: Kueue puts a job admitted
-// on it on the Nodes of that profile.
+// on it on the Nodes of that profile that take new batch pods, those not
+// in a zone under maintenance or next (see dispatch.BatchNodes).
 func resourceFlavor(profile string) *unstructured.Unstructured {
 	return object(kueue.ResourceFlavorKind, "", profile, nil, map[string]any{
-		"nodeLabels": map[string]any{fleetv1alpha1.NodeProfileLabel: profile},
+		"nodeLabels": map[string]any{fleetv1alpha1.NodeProfileLabel: profile, appsv1alpha1.BatchSchedulableLabel: "true"},
 	})
 }
 

@@ -53,8 +53,8 @@ func TestDesired(t *testing.T) {
 			{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1alpha1.AppNamespaceSpec{App: "web", Tenant: appsv1alpha1.StatelessTenant}}},
 	}
 	flavors := []string{
-		`{apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: general, labels: ` + labels + `}, spec: {nodeLabels: {fleet.strata.dev/node-profile: general}}}`,
-		`{apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: gpu, labels: ` + labels + `}, spec: {nodeLabels: {fleet.strata.dev/node-profile: gpu}}}`,
+		`{apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: general, labels: ` + labels + `}, spec: {nodeLabels: {apps.strata.dev/batch-schedulable: "true", fleet.strata.dev/node-profile: general}}}`,
+		`{apiVersion: kueue.x-k8s.io/v1beta2, kind: ResourceFlavor, metadata: {name: gpu, labels: ` + labels + `}, spec: {nodeLabels: {apps.strata.dev/batch-schedulable: "true", fleet.strata.dev/node-profile: gpu}}}`,
 	}
 	acme := []string{
 		`{apiVersion: kueue.x-k8s.io/v1beta2, kind: Cohort, metadata: {name: org.acme, labels: ` + labels + `}, spec: {}}`,

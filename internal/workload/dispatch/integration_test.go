@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/remote"
@@ -82,6 +83,9 @@ func TestDispatcher(t *testing.T) {
 	testutil.StartManager(t, hubCfg, scheme, func(mgr ctrl.Manager) error {
 		clusters := remote.New(mgr.GetClient())
 		if err := mgr.Add(clusters); err != nil {
+			return err
+		}
+		if err := SetupBatchNodesOnHub(mgr, clusters); err != nil {
 			return err
 		}
 		return SetupOnHub(configv1alpha1.JobsController{})(mgr, clusters)
@@ -166,6 +170,10 @@ func TestDispatcher(t *testing.T) {
 		if err := hub.Status().Update(t.Context(), ro); err != nil {
 			t.Fatal(err)
 		}
+		// Inside the clusters, batch pods keep off those Nodes by the
+		// label the ResourceFlavors select.
+		waitBatchSchedulable(t, w2, "w2-general", map[string]bool{"1": false, "2": false})
+		waitBatchSchedulable(t, w1, "w1-general", map[string]bool{"1": true})
 		createAdmitted(t, hub, "job-c", 4, "8", "1Gi")
 		e := waitEvent(t, hub, "job-c", NoClusterFitsReason)
 		for _, want := range []string{
@@ -201,6 +209,7 @@ func TestDispatcher(t *testing.T) {
 		if got := waitNominated(t, hub, "job-c"); !slices.Equal(got, []string{"w2"}) {
 			t.Errorf("nominatedClusterNames = %v once the rollout completed, want [w2]", got)
 		}
+		waitBatchSchedulable(t, w2, "w2-general", map[string]bool{"1": true, "2": true})
 	})
 
 	t.Run("a job no cluster can ever hold is marked and deactivated", func(t *testing.T) {
@@ -404,4 +413,30 @@ func waitEvent(t *testing.T, hub client.Client, name, reason string) corev1.Even
 		t.Fatalf("no %s event about workload %s: %v", reason, name, err)
 	}
 	return found
+}
+
+// waitBatchSchedulable waits until the Nodes of pool in each maintenance
+// zone carry the batch-schedulable label, or not, as want says.
+func waitBatchSchedulable(t *testing.T, c client.Client, pool string, want map[string]bool) {
+	t.Helper()
+	var got map[string][]string
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		nodes := &corev1.NodeList{}
+		if err := c.List(ctx, nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: pool}); err != nil {
+			return false, err
+		}
+		got = map[string][]string{}
+		ok := len(nodes.Items) > 0
+		for _, n := range nodes.Items {
+			zone, has := n.Labels[fleetv1alpha1.MaintenanceZoneLabel], n.Labels[appsv1alpha1.BatchSchedulableLabel] == "true"
+			got[zone] = append(got[zone], fmt.Sprintf("%s=%t", n.Name, has))
+			if has != want[zone] {
+				ok = false
+			}
+		}
+		return ok, nil
+	})
+	if err != nil {
+		t.Fatalf("Nodes of %s: %v, want batch-schedulable by zone %v", pool, got, want)
+	}
 }
