@@ -216,8 +216,8 @@ func TestInstall(t *testing.T) {
 			"8 pods at once":                           {queued: true, parallelism: 8, completions: 8, want: "gang"},
 			"8 pods at once, not queued":               {parallelism: 8, completions: 8, want: "none"},
 			"16 pods 8 at a time: the last wave waits": {queued: true, parallelism: 8, completions: 16, want: "none"},
-			"one pod":                                  {queued: true, parallelism: 1, completions: 1, want: "none"},
-			"its own scheduling is kept":               {queued: true, parallelism: 8, completions: 8, scheduling: basic, want: "basic"},
+			"one pod":                    {queued: true, parallelism: 1, completions: 1, want: "none"},
+			"its own scheduling is kept": {queued: true, parallelism: 8, completions: 8, scheduling: basic, want: "basic"},
 		} {
 			t.Run(name, func(t *testing.T) {
 				job := &batchv1.Job{
