@@ -54,6 +54,18 @@ var throughputArgs = map[string][][2]string{
 	},
 }
 
+// Gang scheduling (all of a Job's pods bind or none does): Kubernetes 1.37's
+// Workload and PodGroup API (scheduling.k8s.io/v1beta1, a beta API off by
+// default), the scheduler's GangScheduling plugin (on with GenericWorkload)
+// and the Job controller's making a Workload and PodGroup for each new Job
+// (WorkloadWithJob, alpha; it also admits a Job's spec.scheduling). kwokctl
+// gives the gates to the API server, the controller-manager and the
+// scheduler. See docs/jobs.md for which Jobs are gangs.
+const (
+	gangFeatureGates  = "GenericWorkload=true,WorkloadWithJob=true"
+	gangRuntimeConfig = "scheduling.k8s.io/v1beta1=true"
+)
+
 // kwokArgs are always given to kwok: its default /24 pod CIDR runs out of pod
 // IPs after 254 pods; and it manages (heart-beats) every Node but those of
 // machines with a simulated fault, whose Nodes the sim provisioner keeps
@@ -153,6 +165,8 @@ func kwokctlConfig(binDir, home, auditPolicyFile, kubeVersion string, c ClusterI
 		"options": map[string]any{
 			"runtime":                     "binary",
 			"kubeVersion":                 kubeVersion,
+			"kubeFeatureGates":            gangFeatureGates,
+			"kubeRuntimeConfig":           gangRuntimeConfig,
 			"bindAddress":                 "127.0.0.1",
 			"kubeApiserverBinary":         bin("kube-apiserver"),
 			"kubeControllerManagerBinary": bin("kube-controller-manager"),

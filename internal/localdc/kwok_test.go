@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"sigs.k8s.io/yaml"
 )
 
 // TestHelperComponent is not a test: the tests below run the test binary as
@@ -149,5 +152,31 @@ func TestProcStat(t *testing.T) {
 	state, started, ok = parseStat([]byte("42 (kube apiserver) (x)) Z 1 42 42 0 -1 4194564 0 0 0 0 0 0 0 0 20 0 1 0 8675309 0 0"))
 	if !ok || state != 'Z' || started != 8675309 {
 		t.Errorf("parseStat = %q, %d, %t; want Z, 8675309", state, started, ok)
+	}
+}
+
+// Every local cluster gang-schedules: the Workload and PodGroup API is
+// served, and the API server, the controller-manager's Job controller and
+// the scheduler have the gates on (kwokctl gives kubeFeatureGates to all
+// three).
+func TestKwokctlConfigGangScheduling(t *testing.T) {
+	c := ClusterInfo{Name: "workload-1", Ports: Ports{KubeAPIServer: 1, Etcd: 2, EtcdPeer: 3, KubeControllerManager: 4, KubeScheduler: 5, KwokController: 6}}
+	raw, err := kwokctlConfig("/opt/bin", "/home/dc", "/home/dc/kwok/audit-policy.yaml", "v1.37.1", c, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Options struct {
+			KubeFeatureGates  string `json:"kubeFeatureGates"`
+			KubeRuntimeConfig string `json:"kubeRuntimeConfig"`
+		} `json:"options"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{"gates": cfg.Options.KubeFeatureGates, "runtime": cfg.Options.KubeRuntimeConfig}
+	want := map[string]string{"gates": "GenericWorkload=true,WorkloadWithJob=true", "runtime": "scheduling.k8s.io/v1beta1=true"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("kwokctl options (-want +got):\n%s\n%s", diff, raw)
 	}
 }

@@ -59,7 +59,8 @@ spec:
 // StatelessApp spread over zones with a canary promoted, failures told
 // apart (App, Infra), every guardrail, and kubectl strata from a shell that
 // has only the hub's kubeconfig (with its contexts of the workload
-// clusters), as the admin and, through --as, as an owner and a stranger.
+// clusters), as the admin and, through --as, as an owner and a stranger;
+// and plain Jobs on the same Nodes (kwok's run times, gang scheduling).
 func TestApps(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
@@ -180,6 +181,11 @@ func TestApps(t *testing.T) {
 			}
 		}
 	})
+
+	// Batch pods on the same kwok Nodes: run times played, gangs bound
+	// all or nothing.
+	t.Run("a Job's pods run for their annotated run time, then succeed or fail", func(t *testing.T) { testJobRunTime(t, wc) })
+	t.Run("a gang Job binds no pod until all 8 fit", func(t *testing.T) { testGangScheduling(t, wc) })
 
 	t.Run("more replicas than capacity is an Infra failure", func(t *testing.T) {
 		// 16 cpus each: one per 32-core Node, and there are 40 Nodes.

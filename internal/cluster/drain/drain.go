@@ -25,6 +25,15 @@ import (
 // mirrorPodAnnotation marks static pods' API mirrors, which cannot be evicted.
 const mirrorPodAnnotation = "kubernetes.io/config.mirror"
 
+// NonInterruptibleAnnotation, "true" on a pod (set it on a Job's pod
+// template), asks a drain to wait for the pod to finish rather than evict
+// it, until the drain's deadline: past it, the pod is evicted like any
+// other. A batch job that cannot checkpoint uses it to finish its run.
+const NonInterruptibleAnnotation = "strata.dev/non-interruptible"
+
+// WaitingReason is why a drain leaves a non-interruptible pod in place.
+const WaitingReason = NonInterruptibleAnnotation + ": waited for until it finishes or the drain's deadline passes"
+
 // Result is what is left on a Node after a pass.
 type Result struct {
 	// Remaining counts the pods still to leave, terminating ones included.
@@ -35,9 +44,16 @@ type Result struct {
 	// allows no more disruptions, a guardrail waits for an approval), sorted
 	// by namespace and name.
 	Blocked []Blocked
+	// Waiting are the non-interruptible pods left to finish (the deadline
+	// has not passed), sorted, with WaitingReason.
+	Waiting []Blocked
+	// Forced are the non-interruptible pods this pass evicted because the
+	// drain's deadline passed, sorted.
+	Forced []Blocked
 }
 
-// Blocked is a pod whose eviction was refused: which pod, whose it is and
+// Blocked is a pod a drain could not move, or did not move at once (its
+// eviction was refused, or it is waited for): which pod, whose it is and
 // why.
 type Blocked struct {
 	// Namespace and Name are the pod's.
@@ -72,12 +88,16 @@ func (r Result) Drained() bool {
 // for: longer, and its kubelet is gone (a dead Node), so it never will.
 const stuckAfter = time.Minute
 
-// Pass evicts every pod of the Node that a drain must move. DaemonSet pods,
-// mirror pods and finished pods stay: they do not hold the Node; nor does a
-// pod stuck terminating well past its grace period, nor a terminating pod of
-// a Node that is not Ready (its kubelet is gone, e.g. a failed machine, so
-// nothing will confirm that the pod stopped).
-func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time) (Result, error) {
+// Pass evicts every pod of the Node that a drain must move, through the
+// Eviction API (so disruption budgets and the guardrails have their say),
+// batch pods included: their Job, or Kueue, replaces them elsewhere.
+// DaemonSet pods, mirror pods and finished pods stay: they do not hold the
+// Node; nor does a pod stuck terminating well past its grace period, nor a
+// terminating pod of a Node that is not Ready (its kubelet is gone, e.g. a
+// failed machine, so nothing will confirm that the pod stopped). A
+// non-interruptible pod (NonInterruptibleAnnotation) is waited for, unless
+// pastDeadline says the drain's deadline has passed.
+func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time, pastDeadline bool) (Result, error) {
 	pods := &corev1.PodList{}
 	if err := c.List(ctx, pods, client.MatchingFieldsSelector{
 		Selector: fields.OneTermEqualSelector("spec.nodeName", node.Name),
@@ -98,12 +118,21 @@ func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time
 			continue
 		}
 		res.Remaining++
+		nonInterruptible := pod.Annotations[NonInterruptibleAnnotation] == "true"
+		if nonInterruptible && !pastDeadline {
+			res.Waiting = append(res.Waiting, Blocked{Namespace: pod.Namespace, Name: pod.Name, Owner: owner(pod), Reason: WaitingReason})
+			continue
+		}
 		err := c.SubResource("eviction").Create(ctx, pod, &policyv1.Eviction{
 			ObjectMeta: metav1.ObjectMeta{Name: pod.Name, Namespace: pod.Namespace},
 		})
 		switch {
 		case err == nil:
 			res.Evicted++
+			if nonInterruptible {
+				res.Forced = append(res.Forced, Blocked{Namespace: pod.Namespace, Name: pod.Name, Owner: owner(pod),
+					Reason: "evicted although non-interruptible: the drain's deadline passed"})
+			}
 		case apierrors.IsNotFound(err):
 		case apierrors.IsTooManyRequests(err):
 			res.Blocked = append(res.Blocked, Blocked{Namespace: pod.Namespace, Name: pod.Name, Owner: owner(pod), Reason: reason(err)})
@@ -111,9 +140,11 @@ func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time
 			return res, fmt.Errorf("evicting pod %s/%s from node %s: %w", pod.Namespace, pod.Name, node.Name, err)
 		}
 	}
-	slices.SortFunc(res.Blocked, func(a, b Blocked) int {
-		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
-	})
+	for _, list := range [][]Blocked{res.Blocked, res.Waiting, res.Forced} {
+		slices.SortFunc(list, func(a, b Blocked) int {
+			return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
+		})
+	}
 	return res, nil
 }
 

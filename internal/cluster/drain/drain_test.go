@@ -52,12 +52,46 @@ func TestPass(t *testing.T) {
 	blip := testutil.MakeNode("n1", "web", "1").NotReady().Obj()
 	blip.Status.Conditions[0].LastTransitionTime = metav1.NewTime(now.Add(-5 * time.Second))
 
+	ownedByJob := func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "batch/v1", Kind: "Job", Name: "train", UID: "j", Controller: new(true)}}
+	}
+	nonInterruptible := func(value string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			ownedByJob(p)
+			p.Annotations = map[string]string{NonInterruptibleAnnotation: value}
+		}
+	}
 	tests := map[string]struct {
-		node     *corev1.Node
-		pod      *corev1.Pod
-		want     Result
-		wantGone bool
+		node         *corev1.Node
+		pod          *corev1.Pod
+		pastDeadline bool
+		want         Result
+		wantGone     bool
 	}{
+		"a Job's pod is evicted through the Eviction API": {
+			node: ready, pod: pod("train-0", ownedByJob), want: Result{Remaining: 1, Evicted: 1}, wantGone: true,
+		},
+		"a non-interruptible pod is waited for, not evicted": {
+			node: ready, pod: pod("train-0", nonInterruptible("true")),
+			want: Result{Remaining: 1, Waiting: []Blocked{{Namespace: "app", Name: "train-0", Owner: "Job train", Reason: WaitingReason}}},
+		},
+		"past the drain's deadline, a non-interruptible pod is evicted and said to be": {
+			node: ready, pod: pod("train-0", nonInterruptible("true")), pastDeadline: true,
+			want: Result{Remaining: 1, Evicted: 1, Forced: []Blocked{{Namespace: "app", Name: "train-0", Owner: "Job train",
+				Reason: "evicted although non-interruptible: the drain's deadline passed"}}},
+			wantGone: true,
+		},
+		"a pod marked interruptible in any other way is evicted": {
+			node: ready, pod: pod("train-0", nonInterruptible("false")), want: Result{Remaining: 1, Evicted: 1}, wantGone: true,
+		},
+		"a finished non-interruptible pod does not hold the Node": {
+			node: ready, pod: pod("train-0", func(p *corev1.Pod) { nonInterruptible("true")(p); p.Status.Phase = corev1.PodSucceeded }),
+		},
+		"past the deadline, the eviction of a non-interruptible pod is still refused by its budget": {
+			node: ready, pod: pod("train-0", func(p *corev1.Pod) { nonInterruptible("true")(p); guarded(p) }), pastDeadline: true,
+			want: Result{Remaining: 1, Blocked: []Blocked{{Namespace: "app", Name: "train-0", Owner: "Job train",
+				Reason: "The disruption budget api needs 2 healthy pods and has 2 currently"}}},
+		},
 		"a running pod is evicted and waited for": {
 			node: ready, pod: pod("web", nil), want: Result{Remaining: 1, Evicted: 1}, wantGone: true,
 		},
@@ -108,7 +142,7 @@ func TestPass(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			c := fakeClient(tc.node, tc.pod)
-			got, err := Pass(t.Context(), c, tc.node, now)
+			got, err := Pass(t.Context(), c, tc.node, now, tc.pastDeadline)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -144,7 +178,7 @@ func TestPassStopsOnAnError(t *testing.T) {
 	node := testutil.MakeNode("n1", "web", "1").Obj()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "app", Labels: map[string]string{"pdb": "broken"}},
 		Spec: corev1.PodSpec{NodeName: "n1"}}
-	if _, err := Pass(t.Context(), fakeClient(node, pod), node, time.Now()); err == nil {
+	if _, err := Pass(t.Context(), fakeClient(node, pod), node, time.Now(), false); err == nil {
 		t.Error("Pass() = nil error, want the failed eviction's")
 	}
 }

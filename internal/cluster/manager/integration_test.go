@@ -14,6 +14,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,6 +33,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/cluster"
+	"github.com/strata-dev/strata/internal/cluster/drain"
 	"github.com/strata-dev/strata/internal/cluster/manager"
 	"github.com/strata-dev/strata/internal/cluster/pool"
 	"github.com/strata-dev/strata/internal/cluster/remote"
@@ -100,7 +102,7 @@ func TestClusterManager(t *testing.T) {
 	nodes := waitNodes(t, c, "web", capacity)
 	// Nodes in distinct MZs, so that planned upgrades one after the other
 	// never wait on another MZ's.
-	a, b, stuck, gone, reimaged := nodes[0], nodes[1], nodes[2], nodes[3], nodes[4]
+	a, b, stuck, gone, reimaged, batch, overrun := nodes[0], nodes[1], nodes[2], nodes[3], nodes[4], nodes[5], nodes[6]
 	waitCondition(t, c, metav1.ConditionTrue, fleetv1alpha1.DrainsWithinDeadlineReason)
 
 	t.Run("a planned upgrade cordons, drains within the PDB, approves, and uncordons once completed", func(t *testing.T) {
@@ -283,11 +285,121 @@ func TestClusterManager(t *testing.T) {
 		})
 		waitCondition(t, c, metav1.ConditionTrue, fleetv1alpha1.DrainsWithinDeadlineReason)
 	})
+
+	t.Run("a Job's pod is evicted; a non-interruptible Job's pod is waited for until it finishes", func(t *testing.T) {
+		testutil.MustCreate(t, c, job("etl", false, batch.Name))
+		testutil.MustCreate(t, c, job("train", true, batch.Name))
+		etl, train := waitReadyPods(t, c, "etl", 1)[0], waitReadyPods(t, c, "train", 1)[0]
+
+		d := createDisruption(t, bc, batch.Name, brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE)
+		waitNode(t, c, batch.Name, "the drain waiting for the non-interruptible pod", func(n *corev1.Node) bool {
+			return strings.Contains(n.Annotations[fleetv1alpha1.DrainBlockedAnnotation], appNS+"/"+train.Name+" (Job train; tenant: AppNamespace app of app shop): "+drain.WaitingReason)
+		})
+		// The Job's pod went through the Eviction API, which marks it so.
+		waitPod(t, c, etl, "evicted", func(p *corev1.Pod) bool {
+			return p == nil || slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool {
+				return c.Type == corev1.DisruptionTarget && c.Reason == "EvictionByEvictionAPI"
+			})
+		})
+		if got := getDisruption(t, bc, d).GetState(); got != brokerv1.DisruptionState_DISRUPTION_STATE_PENDING {
+			t.Errorf("disruption is %v while the non-interruptible pod runs, want Pending", got)
+		}
+		// The job finishes: the drain is over, and the pod was never evicted.
+		finish(t, c, train.Name)
+		waitState(t, bc, d, brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED)
+		now := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&train), now); err != nil || now.DeletionTimestamp != nil ||
+			slices.ContainsFunc(now.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == corev1.DisruptionTarget }) {
+			t.Errorf("the non-interruptible pod was disrupted: %v, %+v", err, now)
+		}
+		waitHistory(t, bc, d, "drained node "+batch.Name+" for planned-upgrade: evicted 1 pods")
+		cancel(t, bc, d)
+	})
+
+	t.Run("a non-interruptible pod is evicted once the drain's deadline passes, and the record says why", func(t *testing.T) {
+		testutil.MustCreate(t, c, job("sim", true, overrun.Name))
+		sim := waitReadyPods(t, c, "sim", 1)[0]
+		d := createDisruption(t, bc, overrun.Name, brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR)
+		waitNode(t, c, overrun.Name, "the drain waiting for the non-interruptible pod", func(n *corev1.Node) bool {
+			return strings.Contains(n.Annotations[fleetv1alpha1.DrainBlockedAnnotation], appNS+"/"+sim.Name)
+		})
+		if p := &(corev1.Pod{}); c.Get(ctx, client.ObjectKeyFromObject(&sim), p) != nil || p.DeletionTimestamp != nil {
+			t.Fatalf("the non-interruptible pod left before the deadline: %+v", p.ObjectMeta)
+		}
+		clock.advance(deadline + time.Second)
+		waitHistory(t, bc, d, "evicted non-interruptible pod "+appNS+"/"+sim.Name+" (Job sim) from node "+overrun.Name+
+			" for hardware-repair: the drain's deadline of 1m0s passed")
+		waitEvent(t, c, overrun.Name, manager.NonInterruptibleEvictedReason)
+		waitState(t, bc, d, brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED)
+		cancel(t, bc, d)
+	})
+}
+
+// job is a Job of one pod that stays on a Node, non-interruptible or not;
+// its pods carry the label app=<name>, like the Deployments' (appPods).
+func job(name string, nonInterruptible bool, node string) *batchv1.Job {
+	annotations := map[string]string{}
+	if nonInterruptible {
+		annotations[drain.NonInterruptibleAnnotation] = "true"
+	}
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNS},
+		Spec: batchv1.JobSpec{
+			BackoffLimit: ptr.To[int32](0),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}, Annotations: annotations},
+				Spec: corev1.PodSpec{
+					Affinity:                      requireNode(node),
+					RestartPolicy:                 corev1.RestartPolicyNever,
+					TerminationGracePeriodSeconds: ptr.To[int64](0),
+					Containers:                    []corev1.Container{{Name: "work", Image: "batch:1"}},
+				},
+			},
+		},
+	}
+}
+
+// finish ends a running pod successfully, as its kubelet would report.
+func finish(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		p := &corev1.Pod{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: appNS, Name: name}, p); err != nil {
+			return false, err
+		}
+		p.Status.Phase = corev1.PodSucceeded
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "PodCompleted", LastTransitionTime: metav1.Now()}}
+		return c.Status().Update(ctx, p) == nil, nil // a conflict with playKubelet is tried again
+	})
+	if err != nil {
+		t.Fatalf("finishing pod %s: %v", name, err)
+	}
+}
+
+// waitPod waits until the pod (nil once gone) satisfies ok.
+func waitPod(t *testing.T, c client.Client, pod corev1.Pod, what string, ok func(*corev1.Pod) bool) {
+	t.Helper()
+	var seen *corev1.Pod
+	err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		p := &corev1.Pod{}
+		err := c.Get(ctx, client.ObjectKeyFromObject(&pod), p)
+		switch {
+		case apierrors.IsNotFound(err):
+			p = nil
+		case err != nil:
+			return false, err
+		}
+		seen = p
+		return ok(p), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s: want %s; last seen %+v: %v", pod.Name, what, seen, err)
+	}
 }
 
 // startKubeComponents runs the workload cluster's kube-controller-manager
-// (only what a drain relies on: deployments, replica sets and disruption
-// budgets' status) and kube-scheduler, from the binaries `make tools` built.
+// (only what a drain relies on: deployments, replica sets, disruption
+// budgets' status and Jobs) and kube-scheduler, from the binaries `make tools` built.
 func startKubeComponents(t *testing.T, kubeconfig []byte) {
 	t.Helper()
 	dir := t.TempDir()
@@ -296,7 +408,7 @@ func startKubeComponents(t *testing.T, kubeconfig []byte) {
 		t.Fatal(err)
 	}
 	for name, args := range map[string][]string{
-		"kube-controller-manager": {"--controllers=deployment,replicaset,disruption"},
+		"kube-controller-manager": {"--controllers=deployment,replicaset,disruption,job"},
 		"kube-scheduler":          nil,
 	} {
 		bin := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), name)
@@ -362,10 +474,10 @@ func (s *shiftedClock) Now() time.Time                  { return time.Now().Add(
 func (s *shiftedClock) Since(t time.Time) time.Duration { return s.Now().Sub(t) }
 func (s *shiftedClock) advance(d time.Duration)         { s.offset.Add(int64(d)) }
 
-// playKubelet marks the pods bound to a Node running and ready, as kubelets
-// would, and removes the not-ready taint the API server gives a new Node, as
-// the node lifecycle controller would once the kubelet reports Ready, until
-// ctx ends.
+// playKubelet marks the pods bound to a Node running and ready (unless they
+// finished), as kubelets would, and removes the not-ready taint the API
+// server gives a new Node, as the node lifecycle controller would once the
+// kubelet reports Ready, until ctx ends.
 func playKubelet(ctx context.Context, c client.Client) {
 	_ = wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		nodes := &corev1.NodeList{}
@@ -387,7 +499,8 @@ func playKubelet(ctx context.Context, c client.Client) {
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || ready(p) {
+			finished := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+			if p.Spec.NodeName == "" || p.DeletionTimestamp != nil || ready(p) || finished {
 				continue
 			}
 			p.Status.Phase = corev1.PodRunning

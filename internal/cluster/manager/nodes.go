@@ -36,6 +36,11 @@ const (
 	retryDelay      = 5 * time.Second
 )
 
+// NonInterruptibleEvictedReason is the Event reason, on the Node, of the
+// eviction of a non-interruptible pod (drain.NonInterruptibleAnnotation)
+// once the drain's deadline passed.
+const NonInterruptibleEvictedReason = "NonInterruptibleEvicted"
+
 // eventNamespace holds the Events about Nodes, as the kubelet's do.
 const eventNamespace = metav1.NamespaceDefault
 
@@ -66,16 +71,19 @@ type drainState struct {
 
 // pace schedules the next pass after one that left pods on the Node: soon
 // while pods leave, with a per-Node exponential backoff while a
-// PodDisruptionBudget refuses every eviction (429).
+// PodDisruptionBudget refuses every eviction (429), or while only
+// non-interruptible pods are left to finish.
 func (ds *drainState) pace(res drain.Result, now time.Time) {
+	// Waiting for a non-interruptible pod to finish is paced as a refusal.
+	held := len(res.Blocked) + len(res.Waiting)
 	switch {
 	case res.Evicted > 0:
 		ds.refusals = 0
-	case len(res.Blocked) > 0:
+	case held > 0:
 		ds.refusals++
 	}
 	delay := progressDelay
-	if len(res.Blocked) > 0 {
+	if held > 0 {
 		delay = min(time.Second<<max(ds.refusals-1, 0), refusedMaxDelay)
 	}
 	ds.next = now.Add(delay)
@@ -286,13 +294,21 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 		blocked := strings.Split(node.Annotations[fleetv1alpha1.DrainBlockedAnnotation], "\n")
 		return nodeResult{draining: true, next: ds.next, overdue: p.overdue(ctx, node, open, ds, slices.DeleteFunc(blocked, isEmpty))}, nil
 	}
-	res, err := drain.Pass(ctx, p.rc.Client, node, p.now)
+	started, ok := drainStarted(node)
+	pastDeadline := ok && p.now.Sub(started) >= p.deadline
+	res, err := drain.Pass(ctx, p.rc.Client, node, p.now, pastDeadline)
 	ds.evicted += res.Evicted
+	reason := reasonName(open.GetReason())
+	// Each non-interruptible pod is evicted once: afterwards it is leaving.
+	for _, f := range res.Forced {
+		p.note(ctx, node, open.GetId(), corev1.EventTypeWarning, NonInterruptibleEvictedReason, fmt.Sprintf(
+			"evicted non-interruptible pod %s/%s (%s) from node %s for %s: the drain's deadline of %s passed",
+			f.Namespace, f.Name, f.Whose(), node.Name, reason, p.deadline))
+	}
 	if err != nil {
 		ds.next = p.now.Add(retryDelay)
 		return nodeResult{draining: true, next: ds.next}, err
 	}
-	reason := reasonName(open.GetReason())
 	if res.Drained() {
 		if !ds.drainedRecorded {
 			p.note(ctx, node, open.GetId(), corev1.EventTypeNormal, "Drained",
@@ -302,7 +318,10 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 		return nodeResult{}, p.approve(ctx, open, fmt.Sprintf("node %s is drained", node.Name))
 	}
 	ds.pace(res, p.now)
-	blocked := p.describeBlocked(ctx, res.Blocked)
+	if deadline := started.Add(p.deadline); len(res.Waiting) > 0 && ok && deadline.Before(ds.next) {
+		ds.next = deadline // the non-interruptible pods go then
+	}
+	blocked := p.describeBlocked(ctx, slices.Concat(res.Blocked, res.Waiting))
 	out := nodeResult{draining: true, next: ds.next, overdue: p.overdue(ctx, node, open, ds, blocked)}
 	if want := blockedAnnotation(blocked); node.Annotations[fleetv1alpha1.DrainBlockedAnnotation] != want {
 		patched := node.DeepCopy()

@@ -663,7 +663,7 @@ func testEvictions(t *testing.T, g *guarded) {
 	// A drain pass evicts what may go, the bare pod labelled like kv's
 	// included, and reports the rest as blocked, with the guardrail's
 	// message and whose they are.
-	res, err := drain.Pass(ctx, c, node, time.Now())
+	res, err := drain.Pass(ctx, c, node, time.Now(), false)
 	if err != nil {
 		t.Fatalf("drain pass: %v", err)
 	}

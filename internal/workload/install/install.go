@@ -80,7 +80,8 @@ func Hub(ctx context.Context, c client.Client, wh Webhook) error {
 // webhook that refuses deleting a namespace that holds workloads or a CRD
 // that still has objects, evicting a StatefulApp pod without its shard
 // manager's approval and scaling a StatelessApp's Deployment around it,
-// and the StorageClass of local volumes (LocalSSD).
+// the StorageClass of local volumes (LocalSSD), and the policy that makes a
+// queued Job a gang (JobGangPolicy).
 func Workload(ctx context.Context, c client.Client, wh Webhook) error {
 	if err := installCRDs(ctx, c, crd.Workload); err != nil {
 		return err
@@ -92,7 +93,7 @@ func Workload(ctx context.Context, c client.Client, wh Webhook) error {
 	if wh.URL != "" {
 		hooks = guardrails.WorkloadWebhooks(wh.URL, wh.CABundle)
 	}
-	return applySet(ctx, c, workloadSet, guardrails.WorkloadPolicies(), hooks, append(clusterRoles(), LocalSSD())...)
+	return applySet(ctx, c, workloadSet, guardrails.WorkloadPolicies(), hooks, slices.Concat(clusterRoles(), []client.Object{LocalSSD()}, jobGangPolicy())...)
 }
 
 // applySet applies the policies, the webhook configuration (if any) and the
@@ -155,6 +156,8 @@ var prunable = []schema.GroupVersionKind{
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicy"},
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingAdmissionPolicyBinding"},
 	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "ValidatingWebhookConfiguration"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingAdmissionPolicy"},
+	{Group: "admissionregistration.k8s.io", Version: "v1", Kind: "MutatingAdmissionPolicyBinding"},
 	{Group: "rbac.authorization.k8s.io", Version: "v1", Kind: "ClusterRole"},
 	{Group: "storage.k8s.io", Version: "v1", Kind: "StorageClass"},
 }

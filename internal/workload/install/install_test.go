@@ -1,20 +1,25 @@
 package install_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	schedulingv1alpha3 "k8s.io/api/scheduling/v1alpha3"
 	storagev1 "k8s.io/api/storage/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -24,6 +29,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
+	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
 // startBareEnv starts an API server without any of Strata's CRDs: install
@@ -35,6 +41,10 @@ func startBareEnv(t *testing.T) *rest.Config {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the Kubernetes binaries into bin/")
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	// As in the local clusters (internal/localdc/kwok.go): Jobs may be gangs.
+	env.ControlPlane.GetAPIServer().Configure().
+		Set("feature-gates", "GenericWorkload=true,WorkloadWithJob=true").
+		Set("runtime-config", "scheduling.k8s.io/v1beta1=true")
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest: %v", err)
@@ -161,6 +171,84 @@ func TestInstall(t *testing.T) {
 		// The hub's set, in the same API server, is left alone.
 		if !exists(t, c, vap(guardrails.HubDeleteProtectionPolicy)) || !exists(t, c, vwc(guardrails.HubWebhookConfiguration)) {
 			t.Error("installing the workload set removed the hub's")
+		}
+	})
+
+	t.Run("a queued Job that starts all its pods at once is a gang", func(t *testing.T) {
+		if !exists(t, c, &admissionregistrationv1.MutatingAdmissionPolicyBinding{ObjectMeta: metav1.ObjectMeta{Name: install.JobGangPolicy}}) {
+			t.Fatal("no binding of the gang policy")
+		}
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "batch"}}); err != nil {
+			t.Fatal(err)
+		}
+		// The API server loads the policy a moment after it is written:
+		// a queued gang Job (dry run) says when it is in force.
+		probe := &batchv1.Job{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "batch", Name: "probe", Labels: map[string]string{kueue.QueueNameLabel: "team-a"}},
+			Spec: batchv1.JobSpec{
+				Parallelism: ptr.To[int32](2), Completions: ptr.To[int32](2),
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyNever,
+					Containers:    []corev1.Container{{Name: "work", Image: "batch:1"}},
+				}},
+			},
+		}
+		err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			j := probe.DeepCopy()
+			if err := c.Create(ctx, j, client.DryRunAll); err != nil {
+				return false, err
+			}
+			return j.Spec.Scheduling != nil, nil
+		})
+		if err != nil {
+			p := &admissionregistrationv1.MutatingAdmissionPolicy{ObjectMeta: metav1.ObjectMeta{Name: install.JobGangPolicy}}
+			exists(t, c, p)
+			t.Fatalf("the gang policy is not in force: %v; the policy: %+v", err, p.Spec)
+		}
+		basic := &batchv1.JobSchedulingConfiguration{SchedulingPolicy: &schedulingv1alpha3.WorkloadPodGroupSchedulingPolicy{
+			Basic: &schedulingv1alpha3.WorkloadPodGroupBasicSchedulingPolicy{}}}
+		for name, tc := range map[string]struct {
+			queued                   bool
+			parallelism, completions int32
+			scheduling               *batchv1.JobSchedulingConfiguration
+			want                     string
+		}{
+			"8 pods at once":                           {queued: true, parallelism: 8, completions: 8, want: "gang"},
+			"8 pods at once, not queued":               {parallelism: 8, completions: 8, want: "none"},
+			"16 pods 8 at a time: the last wave waits": {queued: true, parallelism: 8, completions: 16, want: "none"},
+			"one pod":                    {queued: true, parallelism: 1, completions: 1, want: "none"},
+			"its own scheduling is kept": {queued: true, parallelism: 8, completions: 8, scheduling: basic, want: "basic"},
+		} {
+			t.Run(name, func(t *testing.T) {
+				job := &batchv1.Job{
+					ObjectMeta: metav1.ObjectMeta{Namespace: "batch", GenerateName: "job-"},
+					Spec: batchv1.JobSpec{
+						Parallelism: ptr.To(tc.parallelism), Completions: ptr.To(tc.completions), Scheduling: tc.scheduling,
+						Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+							RestartPolicy: corev1.RestartPolicyNever,
+							Containers:    []corev1.Container{{Name: "work", Image: "batch:1"}},
+						}},
+					},
+				}
+				if tc.queued {
+					job.Labels = map[string]string{kueue.QueueNameLabel: "team-a"}
+				}
+				if err := c.Create(ctx, job); err != nil {
+					t.Fatal(err)
+				}
+				got := "none"
+				if s := job.Spec.Scheduling; s != nil && s.SchedulingPolicy != nil {
+					switch p := s.SchedulingPolicy; {
+					case p.Gang != nil:
+						got = "gang"
+					case p.Basic != nil:
+						got = "basic"
+					}
+				}
+				if got != tc.want {
+					t.Errorf("scheduling policy %s (%+v), want %s", got, job.Spec.Scheduling, tc.want)
+				}
+			})
 		}
 	})
 

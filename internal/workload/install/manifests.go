@@ -1,6 +1,8 @@
 package install
 
 import (
+	"slices"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/workload/guardrails"
@@ -26,7 +28,7 @@ func WorkloadObjects(wh Webhook) []client.Object {
 	if wh.URL != "" {
 		hooks = guardrails.WorkloadWebhooks(wh.URL, wh.CABundle)
 	}
-	return append(setObjects(guardrails.WorkloadPolicies(), hooks, append(clusterRoles(), LocalSSD())...), DefaultPlatform())
+	return append(setObjects(guardrails.WorkloadPolicies(), hooks, slices.Concat(clusterRoles(), []client.Object{LocalSSD()}, jobGangPolicy())...), DefaultPlatform())
 }
 
 // setObjects are the objects applySet applies for a set.
