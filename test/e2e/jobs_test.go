@@ -29,11 +29,6 @@ import (
 	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
-// The annotations kwok's job stages read on a job's pods (docs/jobs.md).
-const (
-	runTimeAnnotation = "strata.dev/run-time"
-)
-
 // batchProfile is the node profile of the trial's Pools: highmem machines,
 // apart from the general ones the other tests' apps use.
 const batchProfile = "highmem"
