@@ -167,6 +167,12 @@ func (tr *jobsTrial) job(i int) *batchv1.Job {
 			Parallelism: ptr.To(tr.pods), Completions: ptr.To(tr.pods),
 			CompletionMode: ptr.To(batchv1.IndexedCompletion),
 			BackoffLimit:   ptr.To[int32](0),
+			// A pod evicted by a drain is started again, not counted as
+			// the job's failure (docs/jobs.md#maintenance).
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action:          batchv1.PodFailurePolicyActionIgnore,
+				OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+			}}},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{runTimeAnnotation: tr.runTime.String()}},
 				Spec: corev1.PodSpec{
