@@ -52,7 +52,11 @@ func (r *Running) installKueue(ctx context.Context) error {
 			return fmt.Errorf("reading the objects of Kueue's manifests: %w", err)
 		}
 		if c.Name != HubName {
-			objs = append(objs, worker...)
+			// Each cluster's copy: an apply writes the server's answer
+			// into the object it sends.
+			for _, o := range worker {
+				objs = append(objs, o.DeepCopy())
+			}
 		}
 		return r.applyKueue(ctx, c.Name, objs)
 	})

@@ -59,12 +59,13 @@ spec:
 // StatelessApp spread over zones with a canary promoted, failures told
 // apart (App, Infra), every guardrail, and kubectl strata from a shell that
 // has only the hub's kubeconfig (with its contexts of the workload
-// clusters), as the admin and, through --as, as an owner and a stranger.
+// clusters), as the admin and, through --as, as an owner and a stranger;
+// and Kueue, which it runs (--jobs), by hand (testKueue).
 func TestApps(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
-	startUp(t, bin, home)
+	startUp(t, bin, home, "--jobs")
 	hub := localdc.KubeconfigPath(home, localdc.HubName)
 	kubectl := func(kubeconfig string, args ...string) string {
 		t.Helper()
@@ -330,6 +331,9 @@ func TestApps(t *testing.T) {
 				"appnamespace: " + errString(errA) + "; namespace: " + errString(errN) + "; " + conditionsOf(ans.Status.Conditions)
 		})
 	})
+
+	// The batch system under the jobs platform, driven by hand.
+	t.Run("Kueue", func(t *testing.T) { testKueue(t, bin, home) })
 }
 
 // appNamespaceReaders lets the group developers list the hub's
