@@ -141,17 +141,27 @@ release: $(BIN)/ocibuild $(BIN)/kubectl ## Build dist/image (OCI layout) and ren
 ##@ Tools (built from source; a cold build takes several minutes)
 
 .PHONY: tools
-tools: $(RUN_TOOLS) $(BIN)/kueue ## Build what the local datacenter and the tests run (Kubernetes, etcd, kwok, Kueue) into bin/.
+tools: $(RUN_TOOLS) $(BIN)/kueue $(BIN)/kueue-manifests.yaml ## Build what the local datacenter and the tests run (Kubernetes, etcd, kwok, Kueue) into bin/.
 
 $(RUN_TOOLS) &: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
 	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: Kubernetes, etcd, kwok" \
 		go build -ldflags '$(KUBE_LDFLAGS)' -o $(BIN)/ $(RUN_TOOL_PKGS)
 
-$(BIN)/kueue: $(KUEUE)/go.mod $(KUEUE)/go.sum
-	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)' \
-		-o $@ sigs.k8s.io/kueue/cmd/kueue
+# Built with one change, made at build time by $(KUEUE)/overlay.sh: the
+# metrics certificate directory, hard-coded for a container, can be given
+# (KUEUE_METRICS_CERT_DIR), so the local datacenter runs Kueue as a process.
+$(BIN)/kueue: $(KUEUE)/go.mod $(KUEUE)/go.sum $(KUEUE)/overlay.sh
+	@cd $(KUEUE) && ./overlay.sh "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)" $(BIN)/kueue-overlay
+	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -overlay $(BIN)/kueue-overlay/overlay.json \
+		-ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)' -o $@ ./cmd/kueue
 	@cd $(KUEUE) && rm -rf $(BIN)/kueue-crds && cp -r "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components/crd/bases" $(BIN)/kueue-crds && \
 		chmod -R u+w $(BIN)/kueue-crds
+
+# Kueue's release manifests (its config/default at the pinned version,
+# rendered offline by kubectl's kustomize): `strata up` installs their CRDs,
+# RBAC and webhook configurations into the local clusters.
+$(BIN)/kueue-manifests.yaml: $(KUEUE)/go.mod $(KUEUE)/go.sum $(BIN)/kubectl
+	@cd $(KUEUE) && $(BIN)/kubectl kustomize "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/default" >$@.tmp && mv $@.tmp $@
 
 $(BIN)/controller-gen: $(TOOLS_DEPS)
 	@cd $(TOOLS) && $(CURDIR)/$(PHASE) "tools: controller-gen" go build -o $@ sigs.k8s.io/controller-tools/cmd/controller-gen

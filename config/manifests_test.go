@@ -23,6 +23,7 @@ import (
 
 	"github.com/strata-dev/strata/config/crd"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
 // placeholder stands for the image's digest, which make release computes.
@@ -78,6 +79,7 @@ func TestManifestsApplyServerSide(t *testing.T) {
 	// A dry run creates nothing, so the objects in strata-system need the
 	// namespace to exist already (a real apply creates it first).
 	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "strata-system"}})
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: kueue.Namespace}})
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
 	if err := os.WriteFile(kubeconfig, testutil.AdminKubeconfig(t, env), 0o600); err != nil {
 		t.Fatal(err)
@@ -102,10 +104,19 @@ func TestOverlaysHoldTheirCRDs(t *testing.T) {
 			group, plural, _ := strings.Cut(strings.TrimSuffix(f, ".yaml"), "_")
 			want = append(want, plural+"."+group)
 		}
+		kueueCRDs := 0
 		for _, o := range objects(t, manifests[set]) {
-			if o.GetKind() == "CustomResourceDefinition" {
+			switch {
+			case o.GetKind() != "CustomResourceDefinition":
+			case strings.HasSuffix(o.GetName(), "."+kueue.GroupVersion.Group):
+				kueueCRDs++
+			default:
 				got = append(got, o.GetName())
 			}
+		}
+		// Kueue's, from its release manifests (TestKueueInRelease).
+		if kueueCRDs != 11 {
+			t.Errorf("strata-%s.yaml holds %d of Kueue's CRDs, want v0.17's 11", set, kueueCRDs)
 		}
 		slices.Sort(want)
 		slices.Sort(got)
@@ -130,7 +141,8 @@ func TestDeploymentsServeTheirComponent(t *testing.T) {
 			}
 		}
 		for _, o := range objs {
-			if o.GetKind() != "Deployment" {
+			// Kueue's is upstream's (TestKueueInRelease).
+			if o.GetKind() != "Deployment" || o.GetNamespace() == kueue.Namespace {
 				continue
 			}
 			component := strings.TrimPrefix(o.GetName(), "strata-")
@@ -152,6 +164,82 @@ func TestDeploymentsServeTheirComponent(t *testing.T) {
 			if !strings.Contains(config, "\nkind: "+kinds[component]+"\n") {
 				t.Errorf("%s: Deployment %s mounts no ConfigMap of kind %s:\n%s", set, o.GetName(), kinds[component], config)
 			}
+		}
+	}
+}
+
+// Both overlays hold Kueue, from its release manifests at the pinned
+// version with its upstream image: on the hub the MultiKueue manager whose
+// dispatcher is Strata's, on a workload cluster a worker with the identity
+// the hub's Kueue uses there; neither with the webhooks of the Pod,
+// Deployment and StatefulSet integrations, which are off.
+func TestKueueInRelease(t *testing.T) {
+	manifests := render(t)
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "hack", "tools", "kueue", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(raw), "\n\tsigs.k8s.io/kueue ")
+	version := strings.Fields(rest + " ?")[0] // "v0.17.0 // indirect"
+	for set, path := range manifests {
+		var image, dispatcher string
+		have := map[string]bool{}
+		for _, o := range objects(t, path) {
+			have[o.GetKind()+"/"+o.GetNamespace()+"/"+o.GetName()] = true
+			switch {
+			case o.GetKind() == "Deployment" && o.GetName() == "kueue-controller-manager":
+				containers, _, _ := unstructured.NestedSlice(o.Object, "spec", "template", "spec", "containers")
+				image, _ = containers[0].(map[string]any)["image"].(string)
+			case o.GetKind() == "ConfigMap" && o.GetName() == "kueue-manager-config":
+				data, _, _ := unstructured.NestedString(o.Object, "data", "controller_manager_config.yaml")
+				cfg := struct {
+					Kind       string `json:"kind"`
+					MultiKueue struct {
+						DispatcherName string `json:"dispatcherName"`
+					} `json:"multiKueue"`
+					ManageJobsWithoutQueueName bool `json:"manageJobsWithoutQueueName"`
+					Integrations               struct {
+						Frameworks []string `json:"frameworks"`
+					} `json:"integrations"`
+				}{}
+				if err := yaml.Unmarshal([]byte(data), &cfg); err != nil || cfg.Kind != "Configuration" {
+					t.Errorf("%s: Kueue's configuration does not parse (%v):\n%s", set, err, data)
+				}
+				if cfg.ManageJobsWithoutQueueName || !slices.Equal(cfg.Integrations.Frameworks, []string{"batch/job"}) {
+					t.Errorf("%s: Kueue manages Jobs without a queue (%t) or frameworks %v", set, cfg.ManageJobsWithoutQueueName, cfg.Integrations.Frameworks)
+				}
+				dispatcher = cfg.MultiKueue.DispatcherName
+			case strings.HasSuffix(o.GetKind(), "WebhookConfiguration") && strings.HasPrefix(o.GetName(), "kueue-"):
+				hooks, _, _ := unstructured.NestedSlice(o.Object, "webhooks")
+				for _, h := range hooks {
+					name, _, _ := unstructured.NestedString(h.(map[string]any), "name")
+					if strings.Contains(name, "pod.") || strings.Contains(name, "deployment.") || strings.Contains(name, "statefulset.") {
+						t.Errorf("%s: %s has the webhook %s of an integration that is off", set, o.GetName(), name)
+					}
+				}
+			}
+		}
+		if want := "registry.k8s.io/kueue/kueue:" + version; image != want {
+			t.Errorf("%s: Kueue's image is %q, want %q", set, image, want)
+		}
+		wantDispatcher := ""
+		if set == "hub" {
+			wantDispatcher = kueue.DispatcherName
+		}
+		if dispatcher != wantDispatcher {
+			t.Errorf("%s: Kueue's multiKueue.dispatcherName is %q, want %q", set, dispatcher, wantDispatcher)
+		}
+		for _, want := range []string{
+			"Namespace//kueue-system", "ServiceAccount/kueue-system/kueue-controller-manager", "ClusterRole//kueue-manager-role",
+			"MutatingWebhookConfiguration//kueue-mutating-webhook-configuration",
+		} {
+			if !have[want] {
+				t.Errorf("%s: %s is missing", set, want)
+			}
+		}
+		worker := have["ServiceAccount/kueue-system/multikueue"] && have["ClusterRoleBinding//multikueue-worker"]
+		if worker != (set == "workload") {
+			t.Errorf("%s: holds the MultiKueue worker identity: %t", set, worker)
 		}
 	}
 }

@@ -32,6 +32,11 @@ var Hub = []string{"hub", "webhook"}
 // (a kubeadm cluster has them already).
 var Workload = []string{"apps", "webhook", "hub-remote", "kubelet-bootstrap"}
 
+// MultiKueueWorker lists the folders applied to each workload cluster that
+// runs Kueue: the identity the hub's Kueue (the MultiKueue manager) acts as
+// there, in Kueue's namespace, kueue-system, which Kueue's install makes.
+var MultiKueueWorker = []string{"multikueue"}
+
 // Objects reads the objects of the folders' manifests, in order; the
 // kustomization files are not objects and are left out.
 func Objects(dirs ...string) ([]*unstructured.Unstructured, error) {

@@ -85,7 +85,9 @@ func probeComponent(ctx context.Context, p ComponentProcess, s *ComponentState) 
 		return
 	}
 	s.Ready = true
-	if p.Component == ComponentWebhook {
+	// Kueue serves its metrics over TLS to authorized callers only, so its
+	// leadership is not read.
+	if p.Component == ComponentWebhook || p.Component == ComponentKueue {
 		return
 	}
 	metrics, code, err := httpGet(ctx, "http://"+loopback(p.Ports.Metrics)+"/metrics")

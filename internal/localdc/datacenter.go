@@ -57,6 +57,9 @@ type Datacenter struct {
 	// Replicas over PostgreSQL, one over SQLite (single-replica); zero
 	// means one.
 	BrokerReplicas int `json:"brokerReplicas,omitempty"`
+	// Jobs says whether the last start ran Kueue (a kueue-<cluster>
+	// process per cluster), the batch system of the jobs platform.
+	Jobs bool `json:"jobs,omitempty"`
 }
 
 // ProcessPorts are the loopback ports of one component process.

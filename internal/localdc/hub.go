@@ -69,15 +69,22 @@ func kubeconfigSecretName(cluster string) string {
 // strata-hub-remote, with its current token inline (the hub reads the
 // Secret, not the home's files); it is written again at each renewal.
 func writeKubeconfigSecret(ctx context.Context, c client.Client, home, cluster string) error {
-	kubeconfig, err := inlineTokenKubeconfig(home, Identity{Cluster: cluster, ServiceAccount: hubServiceAccount})
+	id := Identity{Cluster: cluster, ServiceAccount: hubServiceAccount}
+	return writeIdentitySecret(ctx, c, home, id, SystemNamespace, kubeconfigSecretName(cluster), fleetv1alpha1.DefaultKubeconfigKey)
+}
+
+// writeIdentitySecret writes, on the hub, the Secret namespace/name whose
+// key holds id's kubeconfig with its current token inline.
+func writeIdentitySecret(ctx context.Context, c client.Client, home string, id Identity, namespace, name, key string) error {
+	kubeconfig, err := inlineTokenKubeconfig(home, id)
 	if err != nil {
 		return err
 	}
-	secret := corev1ac.Secret(kubeconfigSecretName(cluster), SystemNamespace).
+	secret := corev1ac.Secret(name, namespace).
 		WithType(corev1.SecretTypeOpaque).
-		WithData(map[string][]byte{fleetv1alpha1.DefaultKubeconfigKey: kubeconfig})
+		WithData(map[string][]byte{key: kubeconfig})
 	if err := c.Apply(ctx, secret, fieldOwner, client.ForceOwnership); err != nil {
-		return fmt.Errorf("writing the kubeconfig Secret of cluster %s: %w", cluster, err)
+		return fmt.Errorf("writing the kubeconfig Secret %s/%s of %s: %w", namespace, name, id, err)
 	}
 	return nil
 }

@@ -34,25 +34,44 @@ const (
 	tokenRenewAt  = 0.8
 )
 
-// Identity is a ServiceAccount of strata-system on one cluster of the home.
+// Identity is a ServiceAccount on one cluster of the home, of
+// strata-system unless Namespace says otherwise (Kueue's are of
+// kueue-system).
 type Identity struct {
 	Cluster        string
+	Namespace      string
 	ServiceAccount string
 }
 
+func (id Identity) namespace() string {
+	if id.Namespace == "" {
+		return SystemNamespace
+	}
+	return id.Namespace
+}
+
 func (id Identity) String() string {
-	return id.Cluster + "/" + SystemNamespace + "/" + id.ServiceAccount
+	return id.Cluster + "/" + id.namespace() + "/" + id.ServiceAccount
 }
 
 // IdentityKubeconfigPath is the kubeconfig of a component's identity: the
 // cluster's server and CA, and the token file that renewals rewrite
 // (client-go reads a token file again every minute).
 func IdentityKubeconfigPath(home string, id Identity) string {
-	return filepath.Join(home, identitiesDir, id.Cluster, id.ServiceAccount+".kubeconfig")
+	return filepath.Join(home, identitiesDir, id.Cluster, id.fileName()+".kubeconfig")
 }
 
 func identityTokenPath(home string, id Identity) string {
-	return filepath.Join(home, identitiesDir, id.Cluster, id.ServiceAccount+".token")
+	return filepath.Join(home, identitiesDir, id.Cluster, id.fileName()+".token")
+}
+
+// fileName names an identity's files: the ServiceAccount's name, after
+// its namespace's when that is not strata-system.
+func (id Identity) fileName() string {
+	if id.Namespace == "" || id.Namespace == SystemNamespace {
+		return id.ServiceAccount
+	}
+	return id.Namespace + "." + id.ServiceAccount
 }
 
 // issueIdentity makes sure the ServiceAccount exists, requests a token for
@@ -68,12 +87,12 @@ func issueIdentity(ctx context.Context, home string, id Identity) (time.Time, er
 	if err != nil {
 		return time.Time{}, err
 	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: id.ServiceAccount, Namespace: SystemNamespace}}
-	if _, err := cs.CoreV1().ServiceAccounts(SystemNamespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: id.ServiceAccount, Namespace: id.namespace()}}
+	if _, err := cs.CoreV1().ServiceAccounts(id.namespace()).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return time.Time{}, fmt.Errorf("creating ServiceAccount %s: %w", id, err)
 	}
 	seconds := int64(tokenLifetime / time.Second)
-	tr, err := cs.CoreV1().ServiceAccounts(SystemNamespace).CreateToken(ctx, id.ServiceAccount,
+	tr, err := cs.CoreV1().ServiceAccounts(id.namespace()).CreateToken(ctx, id.ServiceAccount,
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &seconds}}, metav1.CreateOptions{})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("requesting a token for %s: %w", id, err)

@@ -79,8 +79,8 @@ func AdminCredentials(home string) (BrokerCredentials, error) {
 }
 
 // ensurePKI makes the home's CA once and issues (or keeps, while valid)
-// the broker's serving certificate, each hub controller's client
-// certificate and the admin's.
+// the broker's serving certificate, Kueue's webhook serving certificate,
+// each hub controller's client certificate and the admin's.
 func ensurePKI(home string, now time.Time) error {
 	ca, err := loadOrCreateCA(home, now)
 	if err != nil {
@@ -95,6 +95,11 @@ func ensurePKI(home string, now time.Time) error {
 	}
 	client := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	if err := ensure(brokerServingCert, pki.Request{CommonName: "strata-broker", Hosts: []string{"127.0.0.1", "localhost"},
+		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return err
+	}
+	// Every Kueue process's webhooks (the API servers call 127.0.0.1).
+	if err := ensure(kueueServingCert, pki.Request{CommonName: "kueue-webhook", Hosts: []string{"127.0.0.1", "localhost"},
 		Usages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
 		return err
 	}

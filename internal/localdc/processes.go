@@ -60,8 +60,11 @@ type ComponentProcess struct {
 // broker reaches no cluster's API as a component (its sim provisioner
 // plays the kubelets with the clusters' own kubeconfigs).
 func (p ComponentProcess) identity() Identity {
-	if p.Component == ComponentBroker {
+	switch p.Component {
+	case ComponentBroker:
 		return Identity{}
+	case ComponentKueue:
+		return kueueIdentity(p.Cluster)
 	}
 	sa := map[string]string{ComponentHub: hubServiceAccount, ComponentApps: appsServiceAccount, ComponentWebhook: webhookServiceAccount}
 	return Identity{Cluster: p.Cluster, ServiceAccount: sa[p.Component]}
@@ -75,11 +78,12 @@ func (p ComponentProcess) ConfigPath(home string) string {
 // processNames lists the component processes of a datacenter run with
 // replicas replicas and brokers broker replicas: broker-1..B, hub-1..N on
 // the hub, apps-<cluster>-1..N per workload cluster, and one
-// webhook-<cluster> per cluster. The webhook has no leader and keeps no
-// state, so replicas would add nothing a trial could observe: each
-// cluster's API server calls one URL, a loopback port that only one
-// process can listen on.
-func processNames(dc *Datacenter, replicas, brokers int) []ComponentProcess {
+// webhook-<cluster> per cluster; with jobs, one kueue-<cluster> per
+// cluster. The webhook has no leader and keeps no state, so replicas would
+// add nothing a trial could observe: each cluster's API server calls one
+// URL, a loopback port that only one process can listen on. Kueue serves
+// its webhooks the same way, one process per cluster.
+func processNames(dc *Datacenter, replicas, brokers int, jobs bool) []ComponentProcess {
 	var out []ComponentProcess
 	for i := 1; i <= brokers; i++ {
 		out = append(out, ComponentProcess{Name: ComponentBroker + "-" + strconv.Itoa(i), Component: ComponentBroker, Cluster: HubName})
@@ -94,6 +98,11 @@ func processNames(dc *Datacenter, replicas, brokers int) []ComponentProcess {
 	}
 	for _, c := range dc.Clusters {
 		out = append(out, ComponentProcess{Name: ComponentWebhook + "-" + c.Name, Component: ComponentWebhook, Cluster: c.Name})
+	}
+	if jobs {
+		for _, c := range dc.Clusters {
+			out = append(out, ComponentProcess{Name: kueueProcessName(c.Name), Component: ComponentKueue, Cluster: c.Name})
+		}
 	}
 	return out
 }
@@ -116,7 +125,7 @@ const firstBroker = ComponentBroker + "-1"
 // ComponentProcesses are the datacenter's component processes, with their
 // ports, as its last start planned them.
 func (d *Datacenter) ComponentProcesses() []ComponentProcess {
-	procs := processNames(d, d.replicas(), d.brokerReplicas())
+	procs := processNames(d, d.replicas(), d.brokerReplicas(), d.Jobs)
 	for i := range procs {
 		procs[i].Ports = d.Processes[procs[i].Name]
 		if procs[i].Name == firstBroker {
@@ -127,20 +136,20 @@ func (d *Datacenter) ComponentProcesses() []ComponentProcess {
 }
 
 // planProcesses records the number of replicas (of hub and apps, and of
-// the broker) and gives every process that has none its ports, and
-// reports whether the datacenter changed.
-func (d *Datacenter) planProcesses(replicas, brokers int) (bool, error) {
-	changed := d.replicas() != replicas || d.brokerReplicas() != brokers
-	d.Replicas, d.BrokerReplicas = replicas, brokers
+// the broker) and whether Kueue runs, gives every process that has none
+// its ports, and reports whether the datacenter changed.
+func (d *Datacenter) planProcesses(replicas, brokers int, jobs bool) (bool, error) {
+	changed := d.replicas() != replicas || d.brokerReplicas() != brokers || d.Jobs != jobs
+	d.Replicas, d.BrokerReplicas, d.Jobs = replicas, brokers, jobs
 	var missing []ComponentProcess
 	need := 0
-	for _, p := range processNames(d, replicas, brokers) {
+	for _, p := range processNames(d, replicas, brokers, jobs) {
 		if _, ok := d.Processes[p.Name]; ok || p.Name == firstBroker {
 			continue
 		}
 		missing = append(missing, p)
 		need += 2
-		if p.Component == ComponentWebhook {
+		if servesWebhook(p.Component) {
 			need++
 		}
 	}
@@ -172,12 +181,18 @@ func (d *Datacenter) planProcesses(replicas, brokers int) (bool, error) {
 			pp = ProcessPorts{GRPC: ports[0], Metrics: ports[1]}
 		}
 		ports = ports[2:]
-		if p.Component == ComponentWebhook {
+		if servesWebhook(p.Component) {
 			pp.Webhook, ports = ports[0], ports[1:]
 		}
 		d.Processes[p.Name] = pp
 	}
 	return true, nil
+}
+
+// servesWebhook says whether a component's process serves admission
+// webhooks, on a port of its own.
+func servesWebhook(component string) bool {
+	return component == ComponentWebhook || component == ComponentKueue
 }
 
 // takenPorts are the ports the datacenter has given to something.
@@ -253,6 +268,9 @@ func (r *Running) localManager(cm *configv1alpha1.ControllerManager, p Component
 // writeProcessConfig writes the process's configuration file and returns
 // the process that `strata serve` runs with it, as its ServiceAccount.
 func (r *Running) writeProcessConfig(p ComponentProcess) (Process, error) {
+	if p.Component == ComponentKueue {
+		return r.writeKueueConfig(p)
+	}
 	obj, err := r.processConfig(p)
 	if err != nil {
 		return Process{}, err
@@ -309,8 +327,9 @@ func (r *Running) brokerConfig(p ComponentProcess) *configv1alpha1.BrokerConfigu
 	}
 }
 
-// identities are the ServiceAccounts the processes run as, and the one
-// the hub's controllers use on each workload cluster.
+// identities are the ServiceAccounts the processes run as, the one the
+// hub's controllers use on each workload cluster and, with jobs, the one
+// the hub's Kueue uses there.
 func (d *Datacenter) identities() []Identity {
 	var ids []Identity
 	for _, p := range d.ComponentProcesses() {
@@ -320,6 +339,9 @@ func (d *Datacenter) identities() []Identity {
 	}
 	for _, c := range d.WorkloadClusters() {
 		ids = append(ids, Identity{Cluster: c.Name, ServiceAccount: hubServiceAccount})
+		if d.Jobs {
+			ids = append(ids, multiKueueIdentity(c.Name))
+		}
 	}
 	return ids
 }

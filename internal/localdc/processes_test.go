@@ -38,7 +38,7 @@ func TestPlanProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed, err := dc.planProcesses(1, 1)
+	changed, err := dc.planProcesses(1, 1, false)
 	if err != nil || !changed {
 		t.Fatalf("planProcesses(1, 1) of a home without processes = %t, %v; want changed", changed, err)
 	}
@@ -50,10 +50,10 @@ func TestPlanProcesses(t *testing.T) {
 	if err := dc.save(home); err != nil {
 		t.Fatal(err)
 	}
-	if changed, err := dc.planProcesses(1, 1); err != nil || changed {
+	if changed, err := dc.planProcesses(1, 1, false); err != nil || changed {
 		t.Errorf("planProcesses(1, 1) again = %t, %v; want nothing changed", changed, err)
 	}
-	if changed, err := dc.planProcesses(2, 2); err != nil || !changed {
+	if changed, err := dc.planProcesses(2, 2, false); err != nil || !changed {
 		t.Fatalf("planProcesses(2, 2) = %t, %v; want changed", changed, err)
 	}
 	if err := dc.save(home); err != nil {
@@ -88,6 +88,35 @@ func TestPlanProcesses(t *testing.T) {
 	if want := loopback(dc.BrokerPort) + "," + loopback(dc.Processes["broker-2"].GRPC); err != nil || got != want {
 		t.Errorf("BrokerAddress = %q, %v; want %q", got, err, want)
 	}
+
+	// With jobs, a Kueue per cluster, with a webhook port; without, none
+	// runs, and its ports are kept for the next start with jobs.
+	if changed, err := dc.planProcesses(2, 2, true); err != nil || !changed {
+		t.Fatalf("planProcesses(2, 2, true) = %t, %v; want changed", changed, err)
+	}
+	var kueues []string
+	for _, p := range dc.ComponentProcesses() {
+		if p.Component != ComponentKueue {
+			continue
+		}
+		kueues = append(kueues, p.Name)
+		if p.Ports.Health == 0 || p.Ports.Metrics == 0 || p.Ports.Webhook == 0 || p.identity() != kueueIdentity(p.Cluster) {
+			t.Errorf("process %s has ports %+v, identity %s", p.Name, p.Ports, p.identity())
+		}
+	}
+	if diff := cmp.Diff([]string{"kueue-hub", "kueue-workload-1", "kueue-workload-2"}, kueues); diff != "" {
+		t.Errorf("Kueue processes (-want +got):\n%s", diff)
+	}
+	if err := dc.validate(); err != nil {
+		t.Errorf("the datacenter with Kueue does not validate: %v", err)
+	}
+	kueueHub := dc.Processes["kueue-hub"]
+	if changed, err := dc.planProcesses(2, 2, false); err != nil || !changed {
+		t.Fatalf("planProcesses(2, 2, false) = %t, %v; want changed", changed, err)
+	}
+	if len(dc.ComponentProcesses()) != 11 || dc.Processes["kueue-hub"] != kueueHub {
+		t.Errorf("without jobs: processes %v, kueue-hub's ports %+v (were %+v)", processNamesOf(dc.ComponentProcesses()), dc.Processes["kueue-hub"], kueueHub)
+	}
 }
 
 func TestValidateProcessPorts(t *testing.T) {
@@ -110,18 +139,27 @@ func TestProcessConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dc.planProcesses(2, 2); err != nil {
+	if _, err := dc.planProcesses(2, 2, false); err != nil {
 		t.Fatal(err)
 	}
 	const dsn = "postgres://strata@127.0.0.1:5432/strata"
 	r := &Running{Datacenter: dc, opts: Options{
 		Home: home, Executable: "/bin/strata", NotReadyThreshold: 10 * time.Second, FaultHoldOff: 3 * time.Second, DB: dsn,
-		JoinDuration: time.Second,
+		JoinDuration: time.Second, BinDir: "/bin",
 	}}
 	for _, cp := range dc.ComponentProcesses() {
 		p, err := r.writeProcessConfig(cp)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if cp.Component == ComponentKueue {
+			// TestKueueConfig checks the file.
+			want := Process{Name: cp.Name, Path: "/bin/kueue", Args: []string{"--config", cp.ConfigPath(home), "--kubeconfig", IdentityKubeconfigPath(home, kueueIdentity(cp.Cluster))},
+				Env: []string{"KUEUE_METRICS_CERT_DIR=" + PKIPath(home, "kueue")}}
+			if diff := cmp.Diff(want, p); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", cp.Name, diff)
+			}
+			continue
 		}
 		wantArgs := []string{"serve", cp.Component, "--config", cp.ConfigPath(home), "--kubeconfig", IdentityKubeconfigPath(home, cp.identity())}
 		if cp.Component == ComponentBroker {

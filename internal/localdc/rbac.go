@@ -59,9 +59,13 @@ func (r *Running) applyRBAC(ctx context.Context, cluster string, dirs []string) 
 }
 
 // identityRenewed copies a renewed token where it is not read from the
-// home: the hub's kubeconfig Secret of a workload cluster.
+// home: the hub's kubeconfig Secrets of a workload cluster (the hub's
+// controllers', and the hub Kueue's).
 func (r *Running) identityRenewed(ctx context.Context, id Identity) error {
-	if id.ServiceAccount != hubServiceAccount || id.Cluster == HubName {
+	switch {
+	case isMultiKueueIdentity(id):
+		return writeMultiKueueSecret(ctx, r.hubClient, r.opts.Home, id.Cluster)
+	case id.ServiceAccount != hubServiceAccount || id.Namespace != "" || id.Cluster == HubName:
 		return nil
 	}
 	return writeKubeconfigSecret(ctx, r.hubClient, r.opts.Home, id.Cluster)

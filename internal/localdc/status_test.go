@@ -56,7 +56,7 @@ func TestBrokerState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dc.planProcesses(1, 2); err != nil {
+	if _, err := dc.planProcesses(1, 2, false); err != nil {
 		t.Fatal(err)
 	}
 	standby, leader := healthServer(t, dc.BrokerPort), healthServer(t, dc.Processes["broker-2"].GRPC)

@@ -43,6 +43,8 @@ type Process struct {
 	// Path and Args are the program and its arguments.
 	Path string
 	Args []string
+	// Env is added to the environment the process inherits.
+	Env []string
 }
 
 // LogPath is where a process's output goes, under the home.
@@ -115,6 +117,9 @@ func (s *supervisor) runOnce(ctx context.Context, p Process, logPath string) err
 	defer logFile.Close()                  //nolint:errcheck // the child has its own descriptor
 	cmd := exec.Command(p.Path, p.Args...) //nolint:gosec // Strata's own binary with arguments it built
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if len(p.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.Env...)
+	}
 	// Its own process group: a Ctrl-C to `strata up` reaches strata up,
 	// which stops the components in order, not every process at once.
 	// A `strata up` that dies without stopping them (kill -9) takes its
@@ -172,13 +177,14 @@ func stopLeftoverProcesses(home string) {
 	}
 }
 
-// servesHome says whether a process is a `strata serve` with a
-// configuration file of the home.
+// servesHome says whether a process is a `strata serve`, or a Kueue, with
+// a configuration file of the home.
 func servesHome(pid int, home string) bool {
 	raw, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 	if err != nil {
 		return false
 	}
 	args := strings.Split(string(raw), "\x00")
-	return slices.Contains(args, "serve") && strings.Contains(string(raw), filepath.Join(home, configDir)+string(filepath.Separator))
+	component := slices.Contains(args, "serve") || filepath.Base(args[0]) == kueueBinary
+	return component && strings.Contains(string(raw), filepath.Join(home, configDir)+string(filepath.Separator))
 }

@@ -90,6 +90,15 @@ type Options struct {
 	// Executable is the strata binary that runs the components (`strata
 	// serve`); empty means this program.
 	Executable string
+	// Jobs runs the jobs platform's batch system: Kueue, installed into
+	// every cluster and run as a kueue-<cluster> process for each (the
+	// hub's the MultiKueue manager). Off, nothing of Kueue runs and its
+	// webhooks are unregistered, which spares a test that needs none the
+	// CPU of a controller manager per cluster.
+	Jobs bool
+	// KueueWaitForPodsReady, when set, is every Kueue's waitForPodsReady
+	// (gang admission by timeout); nil leaves it off.
+	KueueWaitForPodsReady *KueueWaitForPodsReady
 }
 
 func (o *Options) complete() error {
@@ -123,6 +132,11 @@ func (o *Options) complete() error {
 			return fmt.Errorf("finding the strata binary to run the components: %w", err)
 		}
 		o.Executable = exe
+	}
+	if o.Jobs {
+		if err := o.checkBinaries(kueueBinary, kueueManifests); err != nil {
+			return err
+		}
 	}
 	return o.checkBinaries(requiredBinaries...)
 }
@@ -218,10 +232,16 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		err = ensurePKI(opts.Home, time.Now())
 	}
 	if err == nil {
+		err = r.installKueue(ctx)
+	}
+	if err == nil {
 		err = r.installIdentities(ctx)
 	}
 	if err == nil {
 		err = r.installHub(ctx)
+	}
+	if err == nil {
+		err = r.writeMultiKueueSecrets(ctx)
 	}
 	if err == nil {
 		err = r.installWorkloadClusters(ctx)
@@ -332,7 +352,7 @@ func (r *Running) planProcesses() error {
 	if r.opts.replicatedInventory() {
 		brokers = r.opts.Replicas
 	}
-	changed, err := r.Datacenter.planProcesses(r.opts.Replicas, brokers)
+	changed, err := r.Datacenter.planProcesses(r.opts.Replicas, brokers, r.opts.Jobs)
 	if err != nil || !changed {
 		return err
 	}

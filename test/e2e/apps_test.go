@@ -60,12 +60,14 @@ spec:
 // apart (App, Infra), every guardrail, and kubectl strata from a shell that
 // has only the hub's kubeconfig (with its contexts of the workload
 // clusters), as the admin and, through --as, as an owner and a stranger;
-// and plain Jobs on the same Nodes (kwok's run times, gang scheduling).
+// plain Jobs on the same Nodes (kwok's run times, gang scheduling), Kueue,
+// which it runs (--jobs), by hand (testKueue), and the jobs platform
+// through the hub (testJobs).
 func TestApps(t *testing.T) {
 	t.Parallel()
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
-	startUp(t, bin, home)
+	startUp(t, bin, home, "--jobs")
 	hub := localdc.KubeconfigPath(home, localdc.HubName)
 	kubectl := func(kubeconfig string, args ...string) string {
 		t.Helper()
@@ -336,6 +338,10 @@ func TestApps(t *testing.T) {
 				"appnamespace: " + errString(errA) + "; namespace: " + errString(errN) + "; " + conditionsOf(ans.Status.Conditions)
 		})
 	})
+
+	// The batch system under the jobs platform, driven by hand.
+	t.Run("Kueue", func(t *testing.T) { testKueue(t, bin, home) })
+	t.Run("jobs platform", func(t *testing.T) { testJobs(t, bin, home) })
 }
 
 // appNamespaceReaders lets the group developers list the hub's

@@ -155,8 +155,14 @@ type upProcess struct {
 }
 
 // startUp runs `strata up` with args and returns once it printed its summary.
+// It runs no Kueue unless args ask for it (--jobs): a Kueue per cluster
+// costs CPU that every datacenter of a parallel run shares, for tests that
+// queue no Job.
 func startUp(t testing.TB, bin, home string, args ...string) *upProcess {
 	t.Helper()
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--jobs") }) {
+		args = append([]string{"--jobs=false"}, args...)
+	}
 	cmd := exec.Command(filepath.Join(bin, "strata"), append([]string{"up", "--home", home}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

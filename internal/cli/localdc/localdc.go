@@ -35,6 +35,7 @@ const stopTimeout = time.Minute
 func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var workloads, replicas int
 	var verbose bool
+	jobs := true
 	var db string
 	var machines int
 	var seed int64
@@ -50,8 +51,9 @@ Kubernetes control plane with kwok simulating the kubelets, and Strata's
 components against them, in production's shape: the Compute Broker (with
 the simulator that plays the machines), the hub's controllers, each
 workload cluster's app controllers and each cluster's admission webhook
-run as their own 'strata serve' processes, restarted if they die, logging
-to HOME/logs. Over SQLite (the default) one broker runs; with --db
+run as their own 'strata serve' processes, and (with --jobs, the default)
+each cluster's Kueue, the jobs platform's batch system, runs from
+bin/kueue, all restarted if they die, logging to HOME/logs. Over SQLite (the default) one broker runs; with --db
 postgres://..., --replicas of them, one leading. The first run creates the
 datacenter in the home directory; later runs bring back the same clusters
 and objects. Ctrl-C stops it.`,
@@ -61,7 +63,7 @@ and objects. Ctrl-C stops it.`,
 				Home: g.Home, BinDir: g.BinDir, WorkloadClusters: workloads, DB: db, Machines: machines, Seed: seed,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
-				ReadyTimeout: readyTimeout, Replicas: replicas,
+				ReadyTimeout: readyTimeout, Replicas: replicas, Jobs: jobs,
 			})
 		},
 	}
@@ -83,6 +85,8 @@ and objects. Ctrl-C stops it.`,
 		fmt.Sprintf("how long a machine must be reported faulty before remediation acts (default %s)", remediation.DefaultFaultHoldOff))
 	cmd.Flags().IntVar(&replicas, "replicas", 1,
 		"processes of the hub's controllers, of each workload cluster's app controllers and (with --db postgres://...) of the broker; one leads, the others stand by")
+	cmd.Flags().BoolVar(&jobs, "jobs", jobs,
+		"run Kueue in every cluster (the hub's the MultiKueue manager), the jobs platform's batch system; --jobs=false spares its CPU")
 	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
 		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd

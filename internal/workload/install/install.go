@@ -210,7 +210,7 @@ func installCRDs(ctx context.Context, c client.Client, names []string) error {
 		crds = append(crds, u.GetName())
 	}
 	for _, name := range crds {
-		if err := waitEstablished(ctx, c, name); err != nil {
+		if err := WaitEstablished(ctx, c, name); err != nil {
 			return err
 		}
 	}
@@ -220,7 +220,9 @@ func installCRDs(ctx context.Context, c client.Client, names []string) error {
 // crdGVK is read as unstructured, so that c's scheme need not know it.
 var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
 
-func waitEstablished(ctx context.Context, c client.Client, name string) error {
+// WaitEstablished waits until the CRD name is served (its Established
+// condition), for at most a minute.
+func WaitEstablished(ctx context.Context, c client.Client, name string) error {
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, establishTimeout, true, func(ctx context.Context) (bool, error) {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(crdGVK)

@@ -48,6 +48,10 @@ const DispatcherName = "strata.dev/fleet-dispatcher"
 // ServiceAccount.
 func MultiKueueKubeconfigSecret(cluster string) string { return "multikueue-" + cluster }
 
+// MultiKueueKubeconfigKey is the key of a MultiKueueKubeconfigSecret that
+// holds the kubeconfig (the one MultiKueue reads).
+const MultiKueueKubeconfigKey = "kubeconfig"
+
 // GVK is the GroupVersionKind of a Kueue kind.
 func GVK(kind string) schema.GroupVersionKind { return GroupVersion.WithKind(kind) }
 
