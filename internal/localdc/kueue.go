@@ -14,6 +14,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
@@ -141,10 +142,11 @@ const kueueLeaderElectionID = "c1f6bfd2.kueue.x-k8s.io"
 // loopback health, metrics and webhook ports, leader election with the
 // local lease timings, the webhook's certificate from the home's PKI,
 // batch/Job only and only Jobs that name a queue. On the hub it is the
-// MultiKueue manager whose dispatcher is Strata's (kueue.DispatcherName):
+// MultiKueue manager whose dispatcher is Strata's (kueue.DispatcherName),
+// unless the datacenter runs one of Kueue's to compare (JobsDispatcher):
 // Kueue sends a workload only to the clusters listed in its
 // status.nominatedClusterNames, which Strata's dispatcher writes.
-func kueueConfig(home string, p ComponentProcess, waitForPodsReady *KueueWaitForPodsReady) kueueConfiguration {
+func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.JobsDispatcher, waitForPodsReady *KueueWaitForPodsReady) kueueConfiguration {
 	c := kueueConfiguration{
 		APIVersion: kueueConfigAPIVersion,
 		Kind:       "Configuration",
@@ -177,7 +179,7 @@ func kueueConfig(home string, p ComponentProcess, waitForPodsReady *KueueWaitFor
 		FeatureGates: map[string]bool{"VisibilityOnDemand": false},
 	}
 	if p.Cluster == HubName {
-		c.MultiKueue = &kueueMultiKueue{DispatcherName: kueue.DispatcherName}
+		c.MultiKueue = &kueueMultiKueue{DispatcherName: kueue.DispatcherNameOf(dispatcher)}
 	}
 	return c
 }
@@ -186,7 +188,7 @@ func kueueConfig(home string, p ComponentProcess, waitForPodsReady *KueueWaitFor
 // returns the process that runs bin/kueue with it, as kueue-system/
 // kueue-controller-manager of its cluster.
 func (r *Running) writeKueueConfig(p ComponentProcess) (Process, error) {
-	raw, err := yaml.Marshal(kueueConfig(r.opts.Home, p, r.opts.KueueWaitForPodsReady))
+	raw, err := yaml.Marshal(kueueConfig(r.opts.Home, p, r.opts.JobsDispatcher, r.opts.KueueWaitForPodsReady))
 	if err != nil {
 		return Process{}, err
 	}

@@ -66,7 +66,7 @@ func TestKueueConfig(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := ComponentProcess{Name: kueueProcessName(tc.cluster), Component: ComponentKueue, Cluster: tc.cluster, Ports: ports}
-			raw, err := yaml.Marshal(kueueConfig("/home", p, tc.wfpr))
+			raw, err := yaml.Marshal(kueueConfig("/home", p, "", tc.wfpr))
 			if err != nil {
 				t.Fatal(err)
 			}

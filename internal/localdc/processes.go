@@ -230,6 +230,7 @@ func (r *Running) processConfig(p ComponentProcess) (config.Object, error) {
 		if r.opts.FaultHoldOff > 0 {
 			c.Remediation.FaultHoldOff = &metav1.Duration{Duration: r.opts.FaultHoldOff}
 		}
+		c.Jobs.Dispatcher = r.opts.JobsDispatcher
 		obj = c
 	case ComponentApps:
 		c := &configv1alpha1.AppsConfiguration{ClusterName: p.Cluster}

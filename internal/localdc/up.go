@@ -24,6 +24,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	"github.com/strata-dev/strata/internal/workload/install"
 )
@@ -96,6 +97,11 @@ type Options struct {
 	// webhooks are unregistered, which spares a test that needs none the
 	// CPU of a controller manager per cluster.
 	Jobs bool
+	// JobsDispatcher picks the workload cluster of each job: Strata's
+	// dispatcher (empty or Strata) or one of Kueue's, for the benchmark
+	// that compares them; it sets the hub Kueue's dispatcherName and the
+	// hub's jobs.dispatcher alike.
+	JobsDispatcher configv1alpha1.JobsDispatcher
 	// KueueWaitForPodsReady, when set, is every Kueue's waitForPodsReady
 	// (gang admission by timeout); nil leaves it off.
 	KueueWaitForPodsReady *KueueWaitForPodsReady
@@ -119,6 +125,12 @@ func (o *Options) complete() error {
 	}
 	if o.ReadyTimeout == 0 {
 		o.ReadyTimeout = DefaultReadyTimeout
+	}
+	switch o.JobsDispatcher {
+	case "", configv1alpha1.StrataDispatcher, configv1alpha1.KueueAllAtOnceDispatcher, configv1alpha1.KueueIncrementalDispatcher:
+	default:
+		return fmt.Errorf("--jobs-dispatcher %q is not one of %s, %s, %s", o.JobsDispatcher,
+			configv1alpha1.StrataDispatcher, configv1alpha1.KueueAllAtOnceDispatcher, configv1alpha1.KueueIncrementalDispatcher)
 	}
 	if o.Replicas < 0 {
 		return fmt.Errorf("--replicas must be at least 1, not %d", o.Replicas)

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/brokercli"
 	"github.com/strata-dev/strata/internal/cli/globals"
 	"github.com/strata-dev/strata/internal/cluster/remediation"
@@ -36,6 +37,7 @@ func NewUpCommand(g *globals.Flags) *cobra.Command {
 	var workloads, replicas int
 	var verbose bool
 	jobs := true
+	jobsDispatcher := string(configv1alpha1.StrataDispatcher)
 	var db string
 	var machines int
 	var seed int64
@@ -64,6 +66,7 @@ and objects. Ctrl-C stops it.`,
 				DefaultPoolCapacity: poolCapacity, JoinDuration: joinDuration, WipeDuration: wipeDuration,
 				MaintenanceDuration: maintenanceDuration, NotReadyThreshold: notReadyThreshold, FaultHoldOff: faultHoldOff,
 				ReadyTimeout: readyTimeout, Replicas: replicas, Jobs: jobs,
+				JobsDispatcher: configv1alpha1.JobsDispatcher(jobsDispatcher),
 			})
 		},
 	}
@@ -87,6 +90,8 @@ and objects. Ctrl-C stops it.`,
 		"processes of the hub's controllers, of each workload cluster's app controllers and (with --db postgres://...) of the broker; one leads, the others stand by")
 	cmd.Flags().BoolVar(&jobs, "jobs", jobs,
 		"run Kueue in every cluster (the hub's the MultiKueue manager), the jobs platform's batch system; --jobs=false spares its CPU")
+	cmd.Flags().StringVar(&jobsDispatcher, "jobs-dispatcher", jobsDispatcher,
+		"who sends each admitted job to a workload cluster: Strata (filter and score by room, readiness and maintenance), or Kueue's own KueueAllAtOnce or KueueIncremental, to compare")
 	cmd.Flags().DurationVar(&readyTimeout, "timeout", readyTimeout,
 		"how long the clusters may take to become ready at start; raise it on a busy machine")
 	return cmd
