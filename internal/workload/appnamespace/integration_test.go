@@ -28,6 +28,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	clusterhub "github.com/strata-dev/strata/internal/cluster/hub"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
 )
@@ -74,7 +75,8 @@ func TestAppNamespaceController(t *testing.T) {
 	readyPoolOn(t, hub, "w1-general", "w1")
 	readyPoolOn(t, hub, "w2-general", "w2")
 
-	testutil.StartManager(t, hubCfg, scheme, func(mgr ctrl.Manager) error {
+	// The hub's own scheme, as `strata serve hub` runs the controllers.
+	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
 		clusters := remote.New(mgr.GetClient())
 		if err := mgr.Add(clusters); err != nil {
 			return err

@@ -22,6 +22,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	clusterhub "github.com/strata-dev/strata/internal/cluster/hub"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/appnamespace"
@@ -57,7 +58,8 @@ func TestBatchQueueController(t *testing.T) {
 	testutil.MustCreate(t, hub.c, testutil.MakePool("w1-general", "w1", 4).Obj())
 	testutil.MustCreate(t, hub.c, testutil.MakePool("w2-gpu", "w2", 4).Profile("gpu").Obj())
 
-	testutil.StartManager(t, hubCfg, s, func(mgr ctrl.Manager) error {
+	// The hub's own scheme, as `strata serve hub` runs the controllers.
+	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
 		clusters, err := remote.NewWithOptions(mgr.GetClient(), remote.Options{ConnectTimeout: 5 * time.Second, RequestTimeout: 5 * time.Second})
 		if err != nil {
 			return err

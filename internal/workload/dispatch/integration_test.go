@@ -24,6 +24,7 @@ import (
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	clusterhub "github.com/strata-dev/strata/internal/cluster/hub"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/kueue"
@@ -80,7 +81,8 @@ func TestDispatcher(t *testing.T) {
 		testutil.MustCreate(t, hub, o)
 	}
 
-	testutil.StartManager(t, hubCfg, scheme, func(mgr ctrl.Manager) error {
+	// The hub's own scheme, as `strata serve hub` runs the controllers.
+	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
 		clusters := remote.New(mgr.GetClient())
 		if err := mgr.Add(clusters); err != nil {
 			return err
