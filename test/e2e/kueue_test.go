@@ -239,6 +239,10 @@ func testKueue(t *testing.T, bin, home string) {
 			t.Fatalf("strata status lists Kueue processes %v, want kueue-hub, kueue-workload-1 and kueue-workload-2 running:\n%s", pids, out)
 		}
 		killed := pids["kueue-workload-1"]
+		leaseHolder := func() string {
+			return jsonpath(wl, "{.spec.holderIdentity}", "lease", "-n", kueue.Namespace, "c1f6bfd2.kueue.x-k8s.io")
+		}
+		holder := leaseHolder()
 		if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -250,6 +254,12 @@ func testKueue(t *testing.T, bin, home string) {
 				}
 			}
 			return false, out
+		})
+		// It leads once the killed one's Lease has expired, so that what
+		// runs next finds workload-1's Kueue admitting.
+		poll(t, time.Minute, "the restarted kueue-workload-1 leading", func(context.Context) (bool, string) {
+			h := leaseHolder()
+			return h != holder && !strings.HasPrefix(h, "error"), "holder " + h + ", was " + holder
 		})
 	})
 }
