@@ -150,9 +150,10 @@ $(RUN_TOOLS) &: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
 # Built with one change, made at build time by $(KUEUE)/overlay.sh: the
 # metrics certificate directory, hard-coded for a container, can be given
 # (KUEUE_METRICS_CERT_DIR), so the local datacenter runs Kueue as a process.
+# The overlay's folder starts with _ so that ./... of Strata's module skips it.
 $(BIN)/kueue: $(KUEUE)/go.mod $(KUEUE)/go.sum $(KUEUE)/overlay.sh
-	@cd $(KUEUE) && ./overlay.sh "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)" $(BIN)/kueue-overlay
-	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -overlay $(BIN)/kueue-overlay/overlay.json \
+	@cd $(KUEUE) && ./overlay.sh "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)" $(BIN)/_kueue-overlay
+	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -overlay $(BIN)/_kueue-overlay/overlay.json \
 		-ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)' -o $@ ./cmd/kueue
 	@cd $(KUEUE) && rm -rf $(BIN)/kueue-crds && cp -r "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components/crd/bases" $(BIN)/kueue-crds && \
 		chmod -R u+w $(BIN)/kueue-crds

@@ -30,7 +30,7 @@ fi
 
 kueue_mod=hack/tools/kueue
 kueue_version=$(awk '$1 == "sigs.k8s.io/kueue" { print $2 }' "$kueue_mod/go.mod")
-kueue_dir=$(cd "$kueue_mod" && GOFLAGS=-mod=mod GOPROXY=off go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
+kueue_dir=$(cd "$kueue_mod" && GOPROXY=off go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)
 if [[ ! -d $kueue_dir/config/default ]]; then
 	echo "$0: Kueue $kueue_version's source is not in the module cache: run \`make tools\`" >&2
 	exit 1

@@ -26,7 +26,7 @@ type ComponentState struct {
 	Ready bool `json:"ready"`
 	// Leader is its strata_leader gauge (a broker's strata_broker_leader):
 	// whether this replica does the work; absent for the webhook, which
-	// has no election.
+	// has no election, and for Kueue, whose metrics need authorization.
 	Leader *bool  `json:"leader,omitempty"`
 	Log    string `json:"log"`
 	Reason string `json:"reason,omitempty"`

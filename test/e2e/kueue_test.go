@@ -120,12 +120,12 @@ spec:
 `
 }
 
-// testKueue checks Kueue in the local datacenter (started with --jobs):
-// a process per cluster, restarted after kill -9; on a workload cluster a
-// queued Job is suspended by Kueue's webhook, admitted and run on kwok
-// Nodes; through MultiKueue, a Job on the hub waits for a nominated
-// cluster, then runs there. Nothing of Strata's jobs platform is used: the
-// Kueue objects are written by hand.
+// testKueue checks Kueue in the local datacenter (started with --jobs): on
+// a workload cluster a queued Job is suspended by Kueue's webhook, admitted
+// and run on kwok Nodes; through MultiKueue, a Job on the hub waits for a
+// nominated cluster, then runs there; a process per cluster, restarted
+// after kill -9. Nothing of Strata's jobs platform is used: the Kueue
+// objects are written by hand.
 func testKueue(t *testing.T, bin, home string) {
 	hub := localdc.KubeconfigPath(home, localdc.HubName)
 	wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
@@ -141,32 +141,6 @@ func testKueue(t *testing.T, bin, home string) {
 		}
 		return out
 	}
-
-	t.Run("a Kueue process per cluster, restarted after kill -9", func(t *testing.T) {
-		state, out, _ := strataStatus(t, bin, home)
-		pids := map[string]int{}
-		for _, c := range state.Components {
-			if c.Component == localdc.ComponentKueue {
-				pids[c.Name] = c.PID
-			}
-		}
-		if len(pids) != 3 || pids["kueue-hub"] == 0 || pids["kueue-workload-1"] == 0 || pids["kueue-workload-2"] == 0 {
-			t.Fatalf("strata status lists Kueue processes %v, want kueue-hub, kueue-workload-1 and kueue-workload-2 running:\n%s", pids, out)
-		}
-		killed := pids["kueue-workload-1"]
-		if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		poll(t, time.Minute, "kueue-workload-1 restarted and ready", func(context.Context) (bool, string) {
-			state, out, _ := strataStatus(t, bin, home)
-			for _, c := range state.Components {
-				if c.Name == "kueue-workload-1" {
-					return c.Alive && c.Ready && c.PID != killed, out
-				}
-			}
-			return false, out
-		})
-	})
 
 	t.Run("a queued Job is suspended by Kueue, admitted and run on kwok Nodes", func(t *testing.T) {
 		runKubectlApply(t, bin, wl, kueueWorkerQueues)
@@ -249,5 +223,43 @@ func testKueue(t *testing.T, bin, home string) {
 		if n := kubectl(hub, "get", "nodes", "-o", "name"); strings.TrimSpace(n) != "" {
 			t.Errorf("the hub has Nodes, so the Job's completion proves nothing of workload-1:\n%s", n)
 		}
+	})
+
+	// Last: the killed worker's replacement waits out its Lease (12 s)
+	// before it admits again.
+	t.Run("a Kueue process per cluster, restarted after kill -9", func(t *testing.T) {
+		state, out, _ := strataStatus(t, bin, home)
+		pids := map[string]int{}
+		for _, c := range state.Components {
+			if c.Component == localdc.ComponentKueue {
+				pids[c.Name] = c.PID
+			}
+		}
+		if len(pids) != 3 || pids["kueue-hub"] == 0 || pids["kueue-workload-1"] == 0 || pids["kueue-workload-2"] == 0 {
+			t.Fatalf("strata status lists Kueue processes %v, want kueue-hub, kueue-workload-1 and kueue-workload-2 running:\n%s", pids, out)
+		}
+		killed := pids["kueue-workload-1"]
+		leaseHolder := func() string {
+			return jsonpath(wl, "{.spec.holderIdentity}", "lease", "-n", kueue.Namespace, "c1f6bfd2.kueue.x-k8s.io")
+		}
+		holder := leaseHolder()
+		if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, time.Minute, "kueue-workload-1 restarted and ready", func(context.Context) (bool, string) {
+			state, out, _ := strataStatus(t, bin, home)
+			for _, c := range state.Components {
+				if c.Name == "kueue-workload-1" {
+					return c.Alive && c.Ready && c.PID != killed, out
+				}
+			}
+			return false, out
+		})
+		// It leads once the killed one's Lease has expired, so that what
+		// runs next finds workload-1's Kueue admitting.
+		poll(t, time.Minute, "the restarted kueue-workload-1 leading", func(context.Context) (bool, string) {
+			h := leaseHolder()
+			return h != holder && !strings.HasPrefix(h, "error"), "holder " + h + ", was " + holder
+		})
 	})
 }
