@@ -263,7 +263,7 @@ spec: {pools: [%s], nodeConfig: %s}
 	// status back from the workload cluster).
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 5*time.Second, timeout, true, func(ctx context.Context) (bool, error) {
-		done, state := tr.finished(ctx, t, hc)
+		done, state := tr.finished(ctx, hc)
 		last = state
 		return done, nil
 	})
@@ -279,7 +279,7 @@ spec: {pools: [%s], nodeConfig: %s}
 
 // finished reports whether every job of the run has finished, and how many
 // are in which state.
-func (tr *jobsTrial) finished(ctx context.Context, t testing.TB, hc client.Client) (bool, string) {
+func (tr *jobsTrial) finished(ctx context.Context, hc client.Client) (bool, string) {
 	jobs := &batchv1.JobList{}
 	if err := hc.List(ctx, jobs); err != nil {
 		return false, err.Error()

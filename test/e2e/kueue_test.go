@@ -13,8 +13,7 @@ import (
 	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
-// kueueNamespace holds the Jobs of the Kueue checks, on the hub and on
-// workload-1 (MultiKueue copies a Job into the same namespace).
+// kueueNamespace holds the Job of the Kueue check on workload-1.
 const kueueNamespace = "batch-e2e"
 
 // kueueWorkerQueues are a worker's queues, as the BatchQueue controller
@@ -34,56 +33,6 @@ kind: ClusterQueue
 metadata: {name: e2e}
 spec:
   namespaceSelector: {}
-  resourceGroups:
-  - coveredResources: [cpu, memory]
-    flavors:
-    - name: e2e-flavor
-      resources: [{name: cpu, nominalQuota: 10}, {name: memory, nominalQuota: 10Gi}]
----
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: LocalQueue
-metadata: {name: e2e, namespace: batch-e2e}
-spec: {clusterQueue: e2e}
-`
-
-// kueueManagerQueues are the hub's: the same queues, the ClusterQueue
-// behind the MultiKueue AdmissionCheck, whose one cluster is workload-1
-// reached through the Secret `strata up` writes.
-const kueueManagerQueues = `
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: MultiKueueCluster
-metadata: {name: workload-1}
-spec:
-  clusterSource:
-    kubeConfig: {locationType: Secret, location: multikueue-workload-1}
----
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: MultiKueueConfig
-metadata: {name: e2e}
-spec: {clusters: [workload-1]}
----
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: AdmissionCheck
-metadata: {name: e2e}
-spec:
-  controllerName: kueue.x-k8s.io/multikueue
-  parameters: {apiGroup: kueue.x-k8s.io, kind: MultiKueueConfig, name: e2e}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: batch-e2e}
----
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: ResourceFlavor
-metadata: {name: e2e-flavor}
----
-apiVersion: kueue.x-k8s.io/v1beta2
-kind: ClusterQueue
-metadata: {name: e2e}
-spec:
-  namespaceSelector: {}
-  admissionChecksStrategy:
-    admissionChecks: [{name: e2e}]
   resourceGroups:
   - coveredResources: [cpu, memory]
     flavors:
@@ -122,17 +71,11 @@ spec:
 
 // testKueue checks Kueue in the local datacenter (started with --jobs): on
 // a workload cluster a queued Job is suspended by Kueue's webhook, admitted
-// and run on kwok Nodes; through MultiKueue, a Job on the hub waits for a
-// nominated cluster, then runs there; a process per cluster, restarted
-// after kill -9. Nothing of Strata's jobs platform is used: the Kueue
-// objects are written by hand.
+// and run on kwok Nodes, with the Kueue objects written by hand; a process
+// per cluster, restarted after kill -9. MultiKueue, through Strata's
+// queues and dispatcher, is testJobs'.
 func testKueue(t *testing.T, bin, home string) {
-	hub := localdc.KubeconfigPath(home, localdc.HubName)
 	wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
-	kubectl := func(kubeconfig string, args ...string) string {
-		t.Helper()
-		return run(t, bin, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	}
 	jsonpath := func(kubeconfig, path string, args ...string) string {
 		t.Helper()
 		out, err := runErr(bin, "kubectl", append([]string{"--kubeconfig", kubeconfig, "get", "-o", "jsonpath=" + path}, args...)...)
@@ -157,7 +100,7 @@ func testKueue(t *testing.T, bin, home string) {
 		}
 		runKubectlApply(t, bin, wl, queuedJob("work"))
 		poll(t, 2*time.Minute, "the Job's Workload admitted and the Job complete", func(context.Context) (bool, string) {
-			admitted := jsonpath(wl, `{.items[0].status.conditions[?(@.type=="Admitted")].status}`, "workloads", "-n", kueueNamespace,
+			admitted := jsonpath(wl, `{.items[0].status.conditions[?(@.type=="Admitted")].status}`, "workloads.kueue.x-k8s.io", "-n", kueueNamespace,
 				"-l", "kueue.x-k8s.io/job-uid="+jsonpath(wl, "{.metadata.uid}", "job", "work", "-n", kueueNamespace))
 			succeeded := jsonpath(wl, "{.status.succeeded}", "job", "work", "-n", kueueNamespace)
 			return admitted == "True" && succeeded == "2", "admitted " + admitted + ", succeeded " + succeeded
@@ -171,57 +114,6 @@ func testKueue(t *testing.T, bin, home string) {
 		// (kubectl warns that v1beta1 is deprecated, before the answer.)
 		if got := jsonpath(wl, "{.apiVersion} {.spec.resourceGroups[0].flavors[0].resources[0].nominalQuota}", "clusterqueues.v1beta1.kueue.x-k8s.io", "e2e"); !strings.HasSuffix(got, "\nkueue.x-k8s.io/v1beta1 10") {
 			t.Errorf("the ClusterQueue read as v1beta1: %q", got)
-		}
-	})
-
-	t.Run("MultiKueue: a Job on the hub waits for a nominated cluster, then runs there", func(t *testing.T) {
-		runKubectlApply(t, bin, hub, kueueManagerQueues)
-		poll(t, time.Minute, "MultiKueueCluster workload-1 connected, AdmissionCheck and ClusterQueue active", func(context.Context) (bool, string) {
-			s := jsonpath(hub, `{.status.conditions[?(@.type=="Active")].status}`, "multikueuecluster", "workload-1") + " " +
-				jsonpath(hub, `{.status.conditions[?(@.type=="Active")].status}`, "admissioncheck", "e2e") + " " +
-				jsonpath(hub, `{.status.conditions[?(@.type=="Active")].status}`, "clusterqueue", "e2e")
-			return s == "True True True", s
-		})
-		runKubectlApply(t, bin, hub, queuedJob("remote"))
-		uid := jsonpath(hub, "{.metadata.uid}", "job", "remote", "-n", kueueNamespace)
-		var workload string
-		poll(t, time.Minute, "the hub's Workload reserves quota and waits on its MultiKueue check", func(context.Context) (bool, string) {
-			workload = jsonpath(hub, "{.items[0].metadata.name}", "workloads", "-n", kueueNamespace, "-l", "kueue.x-k8s.io/job-uid="+uid)
-			s := jsonpath(hub, `{.status.conditions[?(@.type=="QuotaReserved")].status} {.status.admissionChecks[0].state}`, "workload", workload, "-n", kueueNamespace)
-			return s == "True Pending", s
-		})
-		// Strata's dispatcher (kueue.DispatcherName) has not nominated a
-		// cluster, so Kueue sent the Workload nowhere.
-		if got := jsonpath(hub, "{.status.nominatedClusterNames}{.status.clusterName}", "workload", workload, "-n", kueueNamespace); got != "" {
-			t.Errorf("the hub's Workload has nominated clusters or a cluster %q before any dispatcher chose one", got)
-		}
-		if out, err := runErr(bin, "kubectl", "--kubeconfig", wl, "get", "job", "remote", "-n", kueueNamespace); err == nil {
-			t.Errorf("the Job was copied to workload-1 before it was nominated:\n%s", out)
-		}
-		// Nominated as a dispatcher does it: with Kueue's admission field
-		// manager, so that Kueue, which applies status.clusterName with
-		// it, may clear the nomination (the two are exclusive).
-		cmd := exec.Command(filepath.Join(bin, "kubectl"), "--kubeconfig", hub, "apply", "--server-side", "--subresource=status",
-			"--field-manager=kueue-admission", "--force-conflicts", "-f", "-")
-		cmd.Stdin = strings.NewReader(`{"apiVersion": "` + kueue.GroupVersion.String() + `", "kind": "Workload",
-			"metadata": {"name": "` + workload + `", "namespace": "` + kueueNamespace + `"},
-			"status": {"nominatedClusterNames": ["workload-1"]}}`)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("nominating workload-1: %v\n%s", err, out)
-		}
-		poll(t, 2*time.Minute, "the hub's Workload admitted on workload-1 and its Job complete", func(context.Context) (bool, string) {
-			s := jsonpath(hub, `{.status.clusterName} {.status.conditions[?(@.type=="Admitted")].status}`, "workload", workload, "-n", kueueNamespace)
-			succeeded := jsonpath(hub, "{.status.succeeded}", "job", "remote", "-n", kueueNamespace)
-			return s == "workload-1 True" && succeeded == "2", s + ", succeeded " + succeeded
-		})
-		// The hub has no Nodes: the pods ran on workload-1, and Kueue
-		// synced the Job's status back; the hub's job controller left it
-		// alone.
-		if got := jsonpath(hub, "{.spec.managedBy}", "job", "remote", "-n", kueueNamespace); got != "kueue.x-k8s.io/multikueue" {
-			t.Errorf("the hub's Job has managedBy %q", got)
-		}
-		if n := kubectl(hub, "get", "nodes", "-o", "name"); strings.TrimSpace(n) != "" {
-			t.Errorf("the hub has Nodes, so the Job's completion proves nothing of workload-1:\n%s", n)
 		}
 	})
 
