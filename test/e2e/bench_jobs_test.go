@@ -14,7 +14,8 @@ import (
 // BenchmarkJobs is the jobs platform's acceptance run and its figures: two
 // workload clusters, two organisations of two teams, STRATA_BENCH_JOBS
 // jobs (500 by default) of 8 pods with simulated run times submitted at
-// once, a MaintenanceRollout beside them; first through Strata's
+// once, with quotas larger than the clusters, a MaintenanceRollout beside
+// them; first through Strata's
 // dispatcher, then, in the same datacenter, through Kueue's own
 // MultiKueue dispatcher (all at once). Each run fails the benchmark if a
 // quota was exceeded, a gang placed in part, a job not finished, or a pod
@@ -33,12 +34,15 @@ func BenchmarkJobs(b *testing.B) {
 	}
 	for b.Loop() {
 		home := filepath.Join(b.TempDir(), "home")
-		upArgs := []string{"--pool-capacity", "0", "--maintenance-duration", "1s"}
+		upArgs := []string{"--jobs", "--pool-capacity", "0", "--maintenance-duration", "1s"}
 		tr := &jobsTrial{
 			bin: bin, home: home, hub: localdc.KubeconfigPath(home, localdc.HubName),
 			clusters:     []string{localdc.WorkloadClusterName(1), localdc.WorkloadClusterName(2)},
-			poolCapacity: 10, teamCPU: 64, orgCPU: 128,
-			jobs: jobs, pods: 8, podCPU: 4, runTime: 20 * time.Second,
+			// Quotas above what the Pools hold (2 x 10 highmem Nodes, about
+			// 1,260 cores; an organisation may use 1,024): the clusters'
+			// room, not the quota, is what dispatch has to get right.
+			poolCapacity: 10, teamCPU: 256, orgCPU: 512,
+			jobs: jobs, pods: 8, podCPU: 2, runTime: 20 * time.Second,
 		}
 		for _, d := range []struct{ name, flag string }{{"strata", "Strata"}, {"kueue", "KueueAllAtOnce"}} {
 			up := startUp(b, bin, home, append(upArgs, "--jobs-dispatcher", d.flag)...)
