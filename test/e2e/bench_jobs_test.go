@@ -37,7 +37,7 @@ func BenchmarkJobs(b *testing.B) {
 		upArgs := []string{"--jobs", "--pool-capacity", "0", "--maintenance-duration", "1s"}
 		tr := &jobsTrial{
 			bin: bin, home: home, hub: localdc.KubeconfigPath(home, localdc.HubName),
-			clusters:     []string{localdc.WorkloadClusterName(1), localdc.WorkloadClusterName(2)},
+			clusters: []string{localdc.WorkloadClusterName(1), localdc.WorkloadClusterName(2)},
 			// Quotas above what the Pools hold (2 x 10 highmem Nodes, about
 			// 1,260 cores; an organisation may use 1,024): the clusters'
 			// room, not the quota, is what dispatch has to get right.
