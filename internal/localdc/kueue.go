@@ -77,7 +77,6 @@ type kueueConfiguration struct {
 	LeaderElection             kueueLeaderElection         `json:"leaderElection"`
 	ManageJobsWithoutQueueName bool                        `json:"manageJobsWithoutQueueName"`
 	InternalCertManagement     kueueInternalCertManagement `json:"internalCertManagement"`
-	WaitForPodsReady           *KueueWaitForPodsReady      `json:"waitForPodsReady,omitempty"`
 	ClientConnection           kueueClientConnection       `json:"clientConnection"`
 	Integrations               kueueIntegrations           `json:"integrations"`
 	MultiKueue                 *kueueMultiKueue            `json:"multiKueue,omitempty"`
@@ -125,15 +124,6 @@ type kueueMultiKueue struct {
 	DispatcherName string `json:"dispatcherName"`
 }
 
-// KueueWaitForPodsReady is Kueue's waitForPodsReady: with it, Kueue
-// evicts (and requeues) an admitted workload whose pods are not all ready
-// within Timeout, and with BlockAdmission admits nothing else meanwhile.
-// It is the knob of gang admission: nil leaves it off (Kueue's default).
-type KueueWaitForPodsReady struct {
-	Timeout        metav1.Duration `json:"timeout"`
-	BlockAdmission *bool           `json:"blockAdmission,omitempty"`
-}
-
 // kueueLeaderElectionID is the Lease of Kueue's leader, in kueue-system
 // (the name of its release manifests).
 const kueueLeaderElectionID = "c1f6bfd2.kueue.x-k8s.io"
@@ -146,7 +136,7 @@ const kueueLeaderElectionID = "c1f6bfd2.kueue.x-k8s.io"
 // unless the datacenter runs one of Kueue's to compare (JobsDispatcher):
 // Kueue sends a workload only to the clusters listed in its
 // status.nominatedClusterNames, which Strata's dispatcher writes.
-func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.JobsDispatcher, waitForPodsReady *KueueWaitForPodsReady) kueueConfiguration {
+func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.JobsDispatcher) kueueConfiguration {
 	c := kueueConfiguration{
 		APIVersion: kueueConfigAPIVersion,
 		Kind:       "Configuration",
@@ -169,7 +159,6 @@ func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.Jobs
 		},
 		ManageJobsWithoutQueueName: false,
 		InternalCertManagement:     kueueInternalCertManagement{Enable: false},
-		WaitForPodsReady:           waitForPodsReady,
 		// Kueue's release defaults (50, 100).
 		ClientConnection: kueueClientConnection{QPS: 50, Burst: 100},
 		Integrations:     kueueIntegrations{Frameworks: kueueFrameworks},
@@ -188,7 +177,7 @@ func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.Jobs
 // returns the process that runs bin/kueue with it, as kueue-system/
 // kueue-controller-manager of its cluster.
 func (r *Running) writeKueueConfig(p ComponentProcess) (Process, error) {
-	raw, err := yaml.Marshal(kueueConfig(r.opts.Home, p, r.opts.JobsDispatcher, r.opts.KueueWaitForPodsReady))
+	raw, err := yaml.Marshal(kueueConfig(r.opts.Home, p, r.opts.JobsDispatcher))
 	if err != nil {
 		return Process{}, err
 	}

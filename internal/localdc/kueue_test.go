@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -14,10 +13,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/config/rbac"
 	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/kueue"
@@ -26,8 +25,9 @@ import (
 // TestKueueConfig: the configuration file of each Kueue process, as Kueue
 // reads it: loopback ports, the local lease timings in kueue-system, the
 // home's certificate, batch/Job only and only Jobs that name a queue; the
-// hub's with Strata's MultiKueue dispatcher, a worker's without;
-// waitForPodsReady only when asked for.
+// hub's with Strata's MultiKueue dispatcher (or Kueue's, to compare), a
+// worker's without. No waitForPodsReady: the scheduler gangs a job's pods
+// (docs/jobs.md#gangs-all-of-a-jobs-pods-or-none).
 func TestKueueConfig(t *testing.T) {
 	ports := ProcessPorts{Health: 1001, Metrics: 1002, Webhook: 1003}
 	common := func() map[string]any {
@@ -51,22 +51,21 @@ func TestKueueConfig(t *testing.T) {
 	}
 	hub := common()
 	hub["multiKueue"] = map[string]any{"dispatcherName": "strata.dev/fleet-dispatcher"}
-	gang := common()
-	gang["waitForPodsReady"] = map[string]any{"timeout": "5m0s", "blockAdmission": true}
+	kueueDispatches := common()
+	kueueDispatches["multiKueue"] = map[string]any{"dispatcherName": "kueue.x-k8s.io/multikueue-dispatcher-all-at-once"}
 	cases := map[string]struct {
-		cluster string
-		wfpr    *KueueWaitForPodsReady
-		want    map[string]any
+		cluster    string
+		dispatcher configv1alpha1.JobsDispatcher
+		want       map[string]any
 	}{
 		"the hub, the MultiKueue manager": {cluster: HubName, want: hub},
 		"a worker":                        {cluster: "workload-1", want: common()},
-		"waitForPodsReady": {cluster: "workload-1", want: gang,
-			wfpr: &KueueWaitForPodsReady{Timeout: metav1.Duration{Duration: 5 * time.Minute}, BlockAdmission: ptr.To(true)}},
+		"the hub with Kueue's dispatcher": {cluster: HubName, dispatcher: configv1alpha1.KueueAllAtOnceDispatcher, want: kueueDispatches},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			p := ComponentProcess{Name: kueueProcessName(tc.cluster), Component: ComponentKueue, Cluster: tc.cluster, Ports: ports}
-			raw, err := yaml.Marshal(kueueConfig("/home", p, "", tc.wfpr))
+			raw, err := yaml.Marshal(kueueConfig("/home", p, tc.dispatcher))
 			if err != nil {
 				t.Fatal(err)
 			}

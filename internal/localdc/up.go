@@ -102,9 +102,6 @@ type Options struct {
 	// that compares them; it sets the hub Kueue's dispatcherName and the
 	// hub's jobs.dispatcher alike.
 	JobsDispatcher configv1alpha1.JobsDispatcher
-	// KueueWaitForPodsReady, when set, is every Kueue's waitForPodsReady
-	// (gang admission by timeout); nil leaves it off.
-	KueueWaitForPodsReady *KueueWaitForPodsReady
 }
 
 func (o *Options) complete() error {
