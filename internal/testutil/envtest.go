@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
@@ -60,6 +61,20 @@ func startEnv(t testing.TB, withKueue bool) (*envtest.Environment, *rest.Config)
 		}
 	})
 	return env, cfg
+}
+
+// StartWorkloadEnv starts an API server as a workload cluster (with Kueue's
+// CRDs when withKueue) and registers it on the hub as the hub's controllers
+// find one: a Cluster named name whose kubeconfig, a system:masters
+// user's, is the Secret name-kubeconfig in secretNamespace. It returns the
+// cluster's config and that kubeconfig.
+func StartWorkloadEnv(t testing.TB, hub client.Client, name, secretNamespace string, withKueue bool) (*rest.Config, []byte) {
+	t.Helper()
+	env, cfg := startEnv(t, withKueue)
+	kubeconfig := AdminKubeconfig(t, env)
+	MustCreate(t, hub, MakeSecret(secretNamespace, name+"-kubeconfig", "kubeconfig", kubeconfig))
+	MustCreate(t, hub, MakeCluster(name, secretNamespace).Obj())
+	return cfg, kubeconfig
 }
 
 // AdminKubeconfig is a kubeconfig of env for a user in system:masters, for

@@ -308,10 +308,15 @@ func jobRow(wl *unstructured.Unstructured, job *batchv1.Job, dispatchWhy string)
 	case meta.IsStatusConditionTrue(conds, "Admitted"):
 		r.State = jobAdmitted
 		if job != nil {
+			// Pods that ended count as placed: the gang ran; the hub's
+			// copy of the status lags the workload cluster's.
 			want := ptrValue(job.Spec.Parallelism, 1)
-			ready := ptrValue(job.Status.Ready, 0)
+			ready, ended := ptrValue(job.Status.Ready, 0), job.Status.Succeeded+job.Status.Failed
 			r.Pods = fmt.Sprintf("%d/%d", ready, want)
-			if ready >= want {
+			if ended > 0 {
+				r.Pods += fmt.Sprintf(" (%d ended)", ended)
+			}
+			if ready+ended >= want {
 				r.State = jobRunning
 			} else {
 				r.Why = fmt.Sprintf("gang incomplete: %d of %d pods ready", ready, want)

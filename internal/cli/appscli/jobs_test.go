@@ -81,6 +81,11 @@ func TestJobRows(t *testing.T) {
 		job:  whole,
 		want: JobRow{State: jobRunning, Cluster: "workload-1", Pods: "8/8"},
 	}, {
+		name: "running: its pods ended on the cluster, the hub not told yet",
+		wl:   makeWorkload("a", t0).condition("QuotaReserved", "True", "").condition("Admitted", "True", "").set("workload-1", "status", "clusterName").obj(),
+		job:  &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "a"}, Spec: batchv1.JobSpec{Parallelism: ptr.To[int32](8)}, Status: batchv1.JobStatus{Succeeded: 8}},
+		want: JobRow{State: jobRunning, Cluster: "workload-1", Pods: "0/8 (8 ended)"},
+	}, {
 		name: "never fits: the dispatcher's annotation wins over the deactivation",
 		wl: func() *unstructured.Unstructured {
 			u := makeWorkload("a", t0).set(false, "spec", "active").obj()

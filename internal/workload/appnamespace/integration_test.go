@@ -22,7 +22,6 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -318,17 +317,7 @@ func TestAppNamespaceController(t *testing.T) {
 // startWorkload starts a workload cluster and registers it on the hub.
 func startWorkload(t *testing.T, hub client.Client, name string) *workload {
 	t.Helper()
-	env, cfg := testutil.StartEnv(t)
-	admin, err := env.AddUser(envtest.User{Name: "hub", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.MustCreate(t, hub, testutil.MakeSecret(systemNamespace, name+"-kubeconfig", "kubeconfig", kubeconfig))
-	testutil.MustCreate(t, hub, testutil.MakeCluster(name, systemNamespace).Obj())
+	cfg, _ := testutil.StartWorkloadEnv(t, hub, name, systemNamespace, false)
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)

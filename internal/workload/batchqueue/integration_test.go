@@ -18,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
@@ -303,17 +302,7 @@ func TestBatchQueueController(t *testing.T) {
 // on the hub and plays the Cluster controller: it is Ready.
 func startWorkload(t *testing.T, hub client.Client, name string) place {
 	t.Helper()
-	env, cfg := testutil.StartEnvWithKueue(t)
-	admin, err := env.AddUser(envtest.User{Name: "hub", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.MustCreate(t, hub, testutil.MakeSecret(systemNamespace, name+"-kubeconfig", "kubeconfig", kubeconfig))
-	testutil.MustCreate(t, hub, testutil.MakeCluster(name, systemNamespace).Obj())
+	cfg, kubeconfig := testutil.StartWorkloadEnv(t, hub, name, systemNamespace, true)
 	cluster := &fleetv1alpha1.Cluster{}
 	if err := hub.Get(t.Context(), client.ObjectKey{Name: name}, cluster); err != nil {
 		t.Fatal(err)

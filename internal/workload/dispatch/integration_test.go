@@ -19,7 +19,6 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
@@ -261,17 +260,7 @@ func TestDispatcher(t *testing.T) {
 // startWorkload starts a workload cluster and registers it on the hub.
 func startWorkload(t *testing.T, hub client.Client, name string) client.Client {
 	t.Helper()
-	env, cfg := testutil.StartEnv(t)
-	admin, err := env.AddUser(envtest.User{Name: "hub", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubeconfig, err := admin.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.MustCreate(t, hub, testutil.MakeSecret(systemNamespace, name+"-kubeconfig", "kubeconfig", kubeconfig))
-	testutil.MustCreate(t, hub, testutil.MakeCluster(name, systemNamespace).Datacenter("dc1").Obj())
+	cfg, _ := testutil.StartWorkloadEnv(t, hub, name, systemNamespace, false)
 	c, err := client.New(cfg, client.Options{})
 	if err != nil {
 		t.Fatal(err)
