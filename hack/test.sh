@@ -47,7 +47,7 @@ setsid $phase run "end-to-end tests (beside the others)" bash -c 'exec "${@:1}" 
 e2e_pid=$!
 
 # Integration packages: their tests start envtest or use the test databases.
-mapfile -t integration < <(git grep -l -E 'testutil\.(StartEnv|Databases)\(|envtest\.Environment' -- '*_test.go' |
+mapfile -t integration < <(git grep -l -E 'testutil\.(StartEnv|StartEnvWithKueue|StartWorkloadEnv|Databases)\(|envtest\.Environment' -- '*_test.go' |
 	xargs -n1 dirname | sort -u | sed 's|^|./|')
 mapfile -t unit < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{end}}' ./... |
 	sed "s|^$PWD/|./|" | grep -v -x -F -e ./test/e2e "${integration[@]/#/-e}")

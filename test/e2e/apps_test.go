@@ -188,6 +188,7 @@ func TestApps(t *testing.T) {
 	// all or nothing.
 	t.Run("a Job's pods run for their annotated run time, then succeed or fail", func(t *testing.T) { testJobRunTime(t, wc) })
 	t.Run("a gang Job binds no pod until all 8 fit", func(t *testing.T) { testGangScheduling(t, wc) })
+	t.Run("an evicted Job pod is stopped and replaced", func(t *testing.T) { testEvictedJobPod(t, wc) })
 
 	t.Run("more replicas than capacity is an Infra failure", func(t *testing.T) {
 		// 16 cpus each: one per 32-core Node, and there are 40 Nodes.

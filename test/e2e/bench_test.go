@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
@@ -61,7 +60,6 @@ func BenchmarkUp(b *testing.B) {
 //	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkPodThroughput -benchtime 1x -timeout 30m
 func BenchmarkPodThroughput(b *testing.B) {
 	const nodes, replicas = 2000, 1000
-	ctrllog.SetLogger(logr.Discard())
 	for _, tc := range []struct {
 		name    string
 		untuned bool

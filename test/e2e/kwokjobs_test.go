@@ -10,6 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1alpha3 "k8s.io/api/scheduling/v1alpha3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,6 +67,40 @@ func testJobRunTime(t *testing.T, c client.Client) {
 		// (kwok's status, not the test's clock).
 		if ran := term.FinishedAt.Sub(term.StartedAt.Time); ran < runTime {
 			t.Errorf("pod %s of Job %s ran %s, want at least its run time %s", p.Name, tc.job.Name, ran, runTime)
+		}
+	}
+}
+
+// testEvictedJobPod: a running Job pod that is evicted (as a drain does) is
+// stopped as a kubelet would stop it, Failed with its DisruptionTarget
+// condition, so that the Job controller lets it go and, its
+// podFailurePolicy ignoring disruptions, starts another; the Job completes.
+func testEvictedJobPod(t *testing.T, c client.Client) {
+	ensureNamespace(t, c, jobsNamespace)
+	job := plainJob("evicted", 1, map[string]string{runTimeAnnotation: "4s"})
+	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
+	if err := c.Create(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	var first corev1.Pod
+	poll(t, time.Minute, "the Job's pod Running", func(context.Context) (bool, string) {
+		pods := jobPods(t, c, job.Name)
+		if len(pods) == 1 && pods[0].Status.Phase == corev1.PodRunning {
+			first = pods[0]
+			return true, ""
+		}
+		return false, fmt.Sprintf("%d pods", len(pods))
+	})
+	if err := c.SubResource("eviction").Create(t.Context(), &first, &policyv1.Eviction{}); err != nil {
+		t.Fatalf("evicting %s: %v", first.Name, err)
+	}
+	waitJobCondition(t, c, job.Name, batchv1.JobComplete)
+	for _, p := range jobPods(t, c, job.Name) {
+		if p.Name == first.Name {
+			t.Errorf("the evicted pod %s is still there (phase %s, deleted %v)", p.Name, p.Status.Phase, p.DeletionTimestamp)
 		}
 	}
 }

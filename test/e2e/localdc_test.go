@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
@@ -60,6 +62,9 @@ spec:
     spec:
       containers: [{name: web, image: registry.example/web:1}]
 `
+
+// The tests' controller-runtime clients log nothing of their own.
+func init() { ctrllog.SetLogger(logr.Discard()) }
 
 func binDir(t testing.TB) string {
 	t.Helper()
