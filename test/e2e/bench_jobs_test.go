@@ -42,7 +42,7 @@ func BenchmarkJobs(b *testing.B) {
 			// 1,260 cores; an organisation may use 1,024): the clusters'
 			// room, not the quota, is what dispatch has to get right.
 			poolCapacity: 10, teamCPU: 256, orgCPU: 512,
-			jobs: jobs, pods: 8, podCPU: 2, runTime: 20 * time.Second,
+			jobs: jobs, pods: 8, podCPU: 2, runTime: 10 * time.Second,
 		}
 		for _, d := range []struct{ name, flag string }{{"strata", "Strata"}, {"kueue", "KueueAllAtOnce"}} {
 			up := startUp(b, bin, home, append(upArgs, "--jobs-dispatcher", d.flag)...)
@@ -50,7 +50,7 @@ func BenchmarkJobs(b *testing.B) {
 				tr.setUp(b)
 			}
 			tr.prefix, tr.rollout = d.name, "batch-"+d.name
-			res := tr.run(b, 60*time.Minute)
+			res := tr.run(b, 30*time.Minute)
 			res.check(b)
 			b.ReportMetric(res.admittedPerSecond, d.name+"-admitted/s")
 			b.ReportMetric(res.p50.Seconds(), d.name+"-queue-to-running-p50-s")
