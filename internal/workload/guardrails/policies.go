@@ -18,11 +18,13 @@ import (
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
 // Rules, as they are named in every denial ("strata-guardrail: <rule>: ...").
@@ -56,6 +58,9 @@ const (
 	// of an AppNamespace of tenant stateful, the only namespaces whose
 	// evictions the stateful-eviction webhook sees.
 	StatefulNamespaceRule = "stateful-namespace"
+	// QueuedJobRule: a Job created on the hub in a queue is MultiKueue's
+	// (spec.managedBy), so that Kueue sends it to a workload cluster.
+	QueuedJobRule = "queued-job"
 )
 
 // Prefix starts every denial of a guardrail.
@@ -85,16 +90,18 @@ const (
 	RolloutBoundsPolicy            = "strata-rollout-bounds"
 	ManagedObjectsPolicy           = "strata-managed-objects"
 	StatefulNamespacePolicy        = "strata-stateful-namespace"
+	HubQueuedJobsPolicy            = "strata-hub-queued-jobs"
 )
 
 // HubPolicies are the policies of the hub: delete protection of
-// AppNamespaces, Pools and Clusters.
+// AppNamespaces, Pools and Clusters, and queued Jobs sent on by MultiKueue.
 func HubPolicies() []Policy {
 	return []Policy{
 		deleteProtection(HubDeleteProtectionPolicy,
 			resources(appsv1alpha1.GroupVersion.Group, "appnamespaces"),
 			resources(fleetv1alpha1.GroupVersion.Group, "pools", "clusters"),
 		),
+		queuedJobs(),
 	}
 }
 
@@ -394,6 +401,47 @@ func statefulNamespace() Policy {
 		}},
 	}
 	return policy(StatefulNamespacePolicy, spec, false)
+}
+
+// queuedJobs denies CREATE, in the hub's namespace of an AppNamespace of
+// tenant batch, of a Job that names a queue (kueue.QueueNameLabel) but is
+// not managed by MultiKueue. Kueue's webhook
+// sets spec.managedBy when it knows the queue to be a MultiKueue one; it
+// does not when the queue does not exist, or when the hub's Kueue has just
+// started and has not read its queues yet. Such a Job would be admitted,
+// then rejected by MultiKueue and deactivated, and never run: the hub has
+// no Nodes. Refused, its author is told why and can simply create it
+// again.
+func queuedJobs() Policy {
+	spec := admissionregistrationv1.ValidatingAdmissionPolicySpec{
+		FailurePolicy: ptr.To(admissionregistrationv1.Fail),
+		MatchConstraints: &admissionregistrationv1.MatchResources{
+			ResourceRules: withOperations([]admissionregistrationv1.NamedRuleWithOperations{
+				resources(batchv1.GroupName, "jobs"),
+			}, admissionregistrationv1.Create),
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{appsv1alpha1.TenantLabel: string(appsv1alpha1.BatchTenant)}},
+		},
+		MatchConditions: []admissionregistrationv1.MatchCondition{{
+			Name:       "queued",
+			Expression: `has(object.metadata.labels) && '` + kueue.QueueNameLabel + `' in object.metadata.labels`,
+		}},
+		Variables: []admissionregistrationv1.Variable{
+			{Name: "managedBy", Expression: `has(object.spec.managedBy) ? object.spec.managedBy : ''`},
+		},
+		Validations: []admissionregistrationv1.Validation{{
+			Expression: `variables.managedBy == '` + kueue.MultiKueueControllerName + `'`,
+			MessageExpression: `'` + Prefix + QueuedJobRule + `: Job ' + object.metadata.name + ' names the queue ' + ` +
+				`object.metadata.labels['` + kueue.QueueNameLabel + `'] + ' (` + kueue.QueueNameLabel + `) of namespace ' + object.metadata.namespace + ` +
+				`', but ' + (variables.managedBy == '' ? 'the hub\'s Kueue did not make it MultiKueue\'s: the queue does not exist there, ' + ` +
+				`'or Kueue has just started and not read it yet; check kubectl get localqueues -n ' + object.metadata.namespace + ' and create the Job again' : ` +
+				`'spec.managedBy is ' + variables.managedBy + '; leave it unset or set it to ` + kueue.MultiKueueControllerName + `') + ` +
+				`'. The hub runs no pods: only MultiKueue sends a Job on to a workload cluster.'`,
+			Message: Prefix + QueuedJobRule + ": a Job created on the hub in a queue is managed by MultiKueue (spec.managedBy " +
+				kueue.MultiKueueControllerName + "): the hub runs no pods.",
+			Reason: ptr.To(metav1.StatusReasonInvalid),
+		}},
+	}
+	return policy(HubQueuedJobsPolicy, spec, false)
 }
 
 func platformParam() *admissionregistrationv1.ParamKind {

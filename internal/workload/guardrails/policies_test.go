@@ -47,6 +47,8 @@ func TestPoliciesMatch(t *testing.T) {
 			"DELETE deployments.apps", "DELETE poddisruptionbudgets.policy", "DELETE replicasets.apps", "DELETE services.",
 			"UPDATE deployments.apps", "UPDATE poddisruptionbudgets.policy", "UPDATE replicasets.apps", "UPDATE services.",
 		},
+		// CREATE only: spec.managedBy cannot change.
+		HubQueuedJobsPolicy: {"CREATE jobs.batch"},
 		// CREATE only: a StatefulApp cannot change namespace.
 		StatefulNamespacePolicy: {"CREATE statefulapps.apps.strata.dev"},
 	}

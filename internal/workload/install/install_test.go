@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -136,6 +137,45 @@ func TestInstall(t *testing.T) {
 		hooks := vwc(guardrails.HubWebhookConfiguration)
 		if !exists(t, c, hooks) || len(hooks.Webhooks) != 1 || *hooks.Webhooks[0].ClientConfig.URL != "https://127.0.0.1:9443/clusters/hub/validate-crd-delete" {
 			t.Errorf("hub webhook configuration: %+v", hooks.Webhooks)
+		}
+	})
+
+	t.Run("the hub refuses a queued Job that MultiKueue would not send on", func(t *testing.T) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hub-batch", Labels: map[string]string{
+			appsv1alpha1.TenantLabel: string(appsv1alpha1.BatchTenant),
+		}}}
+		if err := c.Create(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+		job := func(managedBy *string) *batchv1.Job {
+			return &batchv1.Job{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "train", Labels: map[string]string{kueue.QueueNameLabel: "team-a"}},
+				Spec: batchv1.JobSpec{
+					ManagedBy: managedBy, Parallelism: ptr.To[int32](2), Completions: ptr.To[int32](2),
+					Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+						RestartPolicy: corev1.RestartPolicyNever,
+						Containers:    []corev1.Container{{Name: "work", Image: "batch:1"}},
+					}},
+				},
+			}
+		}
+		// In force a moment after it is written: poll with a dry run.
+		var refusal error
+		_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			refusal = c.Create(ctx, job(nil), client.DryRunAll)
+			return refusal != nil, nil
+		})
+		want := "strata-guardrail: queued-job: Job train names the queue team-a (kueue.x-k8s.io/queue-name) of namespace hub-batch, " +
+			"but the hub's Kueue did not make it MultiKueue's"
+		if refusal == nil || !strings.Contains(refusal.Error(), want) {
+			t.Fatalf("a queued Job without spec.managedBy: %v, want a refusal saying %q", refusal, want)
+		}
+		if err := c.Create(ctx, job(ptr.To("batch.kubernetes.io/job-controller")), client.DryRunAll); err == nil ||
+			!strings.Contains(err.Error(), "spec.managedBy is batch.kubernetes.io/job-controller; leave it unset or set it to kueue.x-k8s.io/multikueue") {
+			t.Errorf("a queued Job managed by the Job controller: %v", err)
+		}
+		if err := c.Create(ctx, job(ptr.To(kueue.MultiKueueControllerName)), client.DryRunAll); err != nil {
+			t.Errorf("a queued Job managed by MultiKueue is refused: %v", err)
 		}
 	})
 
