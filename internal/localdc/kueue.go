@@ -80,7 +80,6 @@ type kueueConfiguration struct {
 	ClientConnection           kueueClientConnection       `json:"clientConnection"`
 	Integrations               kueueIntegrations           `json:"integrations"`
 	MultiKueue                 *kueueMultiKueue            `json:"multiKueue,omitempty"`
-	WaitForPodsReady           *kueueWaitForPodsReady      `json:"waitForPodsReady,omitempty"`
 	FeatureGates               map[string]bool             `json:"featureGates,omitempty"`
 }
 
@@ -121,12 +120,6 @@ type kueueIntegrations struct {
 	Frameworks []string `json:"frameworks"`
 }
 
-type kueueWaitForPodsReady struct {
-	Timeout         metav1.Duration `json:"timeout"`
-	RecoveryTimeout metav1.Duration `json:"recoveryTimeout"`
-	BlockAdmission  bool            `json:"blockAdmission"`
-}
-
 type kueueMultiKueue struct {
 	DispatcherName string `json:"dispatcherName"`
 }
@@ -142,10 +135,7 @@ const kueueLeaderElectionID = "c1f6bfd2.kueue.x-k8s.io"
 // MultiKueue manager whose dispatcher is Strata's (kueue.DispatcherName),
 // unless the datacenter runs one of Kueue's to compare (JobsDispatcher):
 // Kueue sends a workload only to the clusters listed in its
-// status.nominatedClusterNames, which Strata's dispatcher writes. On a
-// worker, a gang that does not start, or loses a pod and does not get it
-// back, in time is sent back to the hub (kueue.GangStartTimeout); admission
-// is not blocked meanwhile.
+// status.nominatedClusterNames, which Strata's dispatcher writes.
 func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.JobsDispatcher) kueueConfiguration {
 	c := kueueConfiguration{
 		APIVersion: kueueConfigAPIVersion,
@@ -179,11 +169,6 @@ func kueueConfig(home string, p ComponentProcess, dispatcher configv1alpha1.Jobs
 	}
 	if p.Cluster == HubName {
 		c.MultiKueue = &kueueMultiKueue{DispatcherName: kueue.DispatcherNameOf(dispatcher)}
-	} else {
-		c.WaitForPodsReady = &kueueWaitForPodsReady{
-			Timeout:         metav1.Duration{Duration: kueue.GangStartTimeout},
-			RecoveryTimeout: metav1.Duration{Duration: kueue.GangRecoveryTimeout},
-		}
 	}
 	return c
 }

@@ -49,8 +49,6 @@ func TestKueueConfig(t *testing.T) {
 			},
 		}
 	}
-	worker := common()
-	worker["waitForPodsReady"] = map[string]any{"timeout": "5m0s", "recoveryTimeout": "1m0s", "blockAdmission": false}
 	hub := common()
 	hub["multiKueue"] = map[string]any{"dispatcherName": "strata.dev/fleet-dispatcher"}
 	kueueDispatches := common()
@@ -61,7 +59,7 @@ func TestKueueConfig(t *testing.T) {
 		want       map[string]any
 	}{
 		"the hub, the MultiKueue manager": {cluster: HubName, want: hub},
-		"a worker":                        {cluster: "workload-1", want: worker},
+		"a worker":                        {cluster: "workload-1", want: common()},
 		"the hub with Kueue's dispatcher": {cluster: HubName, dispatcher: configv1alpha1.KueueAllAtOnceDispatcher, want: kueueDispatches},
 	}
 	for name, tc := range cases {

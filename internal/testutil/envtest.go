@@ -30,8 +30,9 @@ func StartEnv(t testing.TB) (*envtest.Environment, *rest.Config) {
 }
 
 // StartEnvWithKueue is StartEnv with Kueue's CRDs installed too (from
-// bin/kueue-crds, which `make tools` copies from Kueue's source), for the
-// jobs platform's tests. Kueue itself does not run.
+// bin/kueue-crds, which `make tools` copies from Kueue's source), and Jobs
+// that may be gangs (EnableJobGangs), for the jobs platform's tests. Kueue
+// itself does not run.
 func StartEnvWithKueue(t testing.TB) (*envtest.Environment, *rest.Config) {
 	t.Helper()
 	return startEnv(t, true)
@@ -50,6 +51,7 @@ func startEnv(t testing.TB, withKueue bool) (*envtest.Environment, *rest.Config)
 	}
 	if withKueue {
 		env.CRDDirectoryPaths = append(env.CRDDirectoryPaths, filepath.Join(assets, "kueue-crds"))
+		EnableJobGangs(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {
@@ -61,6 +63,15 @@ func startEnv(t testing.TB, withKueue bool) (*envtest.Environment, *rest.Config)
 		}
 	})
 	return env, cfg
+}
+
+// EnableJobGangs configures env's API server as the local clusters'
+// (internal/localdc/kwok.go): Jobs may be gangs (spec.scheduling), with the
+// scheduling.k8s.io/v1beta1 Workload and PodGroup API.
+func EnableJobGangs(env *envtest.Environment) {
+	env.ControlPlane.GetAPIServer().Configure().
+		Set("feature-gates", "GenericWorkload=true,WorkloadWithJob=true").
+		Set("runtime-config", "scheduling.k8s.io/v1beta1=true")
 }
 
 // StartWorkloadEnv starts an API server as a workload cluster (with Kueue's

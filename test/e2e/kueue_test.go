@@ -117,6 +117,10 @@ func testKueue(t *testing.T, bin, home string) {
 		}
 	})
 
+	t.Run("a gang that lost a pod while the others finished shrinks to the pod left", func(t *testing.T) {
+		testGangShrinks(t, bin, wl)
+	})
+
 	// Last: the killed worker's replacement waits out its Lease (12 s)
 	// before it admits again.
 	t.Run("a Kueue process per cluster, restarted after kill -9", func(t *testing.T) {

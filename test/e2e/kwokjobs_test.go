@@ -10,12 +10,17 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	schedulingv1alpha3 "k8s.io/api/scheduling/v1alpha3"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/strata-dev/strata/internal/workload/jobgang"
+	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
 // The annotations of a Job's pod template that the local datacenter's kwok
@@ -280,4 +285,93 @@ func emptiestNode(t *testing.T, c client.Client) (string, int64) {
 		t.Fatalf("no Node has 10 cpus free (best %q with %dm)", best, free)
 	}
 	return best, free
+}
+
+// testGangShrinks: a queued gang Job (in the worker's LocalQueue e2e of
+// testKueue, made a gang by strata-job-gang) loses a pod to an eviction
+// while its replacement has nowhere to go (its Node cordoned), and its other
+// pods finish. The scheduler counts no pod that ended, so it would wait for
+// ever for the gang's other 3; Strata's gang controller lowers the gang's
+// minCount to the one pod left, and the replacement binds once the Node
+// takes pods again.
+func testGangShrinks(t *testing.T, bin, wl string) {
+	c := appsClient(t, wl)
+	ensureNamespace(t, c, jobsNamespace)
+	runKubectlApply(t, bin, wl, `
+apiVersion: kueue.x-k8s.io/v1beta2
+kind: LocalQueue
+metadata: {name: e2e, namespace: `+jobsNamespace+`}
+spec: {clusterQueue: e2e}
+`)
+	node, _ := emptiestNode(t, c)
+	job := plainJob("shrinks", 4, map[string]string{runTimeAnnotation: "8s"})
+	job.Labels = map[string]string{kueue.QueueNameLabel: "e2e"}
+	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+		Action:          batchv1.PodFailurePolicyActionIgnore,
+		OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}},
+	}}}
+	job.Spec.Template.Spec.Containers[0].Resources = cpuRequest(1000)
+	job.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+			MatchFields: []corev1.NodeSelectorRequirement{{Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{node}}},
+		}}},
+	}}
+	if err := c.Create(t.Context(), job); err != nil {
+		t.Fatal(err)
+	}
+	if s := job.Spec.Scheduling; s == nil || s.SchedulingPolicy == nil || s.SchedulingPolicy.Gang == nil {
+		t.Fatalf("the queued Job of 4 pods is not a gang: spec.scheduling %+v", s)
+	}
+	var evicted corev1.Pod
+	poll(t, 2*time.Minute, "the gang's 4 pods Running", func(context.Context) (bool, string) {
+		pods := jobPods(t, c, job.Name)
+		running := 0
+		for _, p := range pods {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+				evicted = p
+			}
+		}
+		return running == 4, fmt.Sprintf("%d pods, %d running", len(pods), running)
+	})
+	cordon := func(unschedulable bool) {
+		t.Helper()
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: node}}
+		patch := fmt.Sprintf(`{"spec":{"unschedulable":%t}}`, unschedulable)
+		// Also from t.Cleanup, when t.Context() is done.
+		if err := c.Patch(context.WithoutCancel(t.Context()), n, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cordon(true)
+	t.Cleanup(func() { cordon(false) })
+	if err := c.SubResource("eviction").Create(t.Context(), &evicted, &policyv1.Eviction{}); err != nil {
+		t.Fatalf("evicting %s: %v", evicted.Name, err)
+	}
+	poll(t, time.Minute, "3 pods succeeded, the replacement pending, the gang lowered to 1", func(ctx context.Context) (bool, string) {
+		j := &batchv1.Job{}
+		if err := c.Get(ctx, client.ObjectKeyFromObject(job), j); err != nil {
+			return false, err.Error()
+		}
+		minCount := ptr.Deref(j.Spec.Scheduling.SchedulingPolicy.Gang.MinCount, -1)
+		var pending []string
+		for _, p := range jobPods(t, c, job.Name) {
+			if p.Spec.NodeName == "" {
+				pending = append(pending, p.Name+": "+podScheduled(p))
+			}
+		}
+		return j.Status.Succeeded == 3 && minCount == 1 && len(pending) == 1,
+			fmt.Sprintf("succeeded %d, minCount %d, pending %v", j.Status.Succeeded, minCount, pending)
+	})
+	cordon(false)
+	waitJobCondition(t, c, job.Name, batchv1.JobComplete)
+	events := &eventsv1.EventList{}
+	if err := c.List(t.Context(), events, client.InNamespace(jobsNamespace)); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events.Items, func(e eventsv1.Event) bool {
+		return e.Regarding.Name == job.Name && e.Reason == jobgang.ShrunkReason
+	}) {
+		t.Errorf("no %s event on Job %s", jobgang.ShrunkReason, job.Name)
+	}
 }

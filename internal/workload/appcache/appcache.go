@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
 // Annotation prefixes the cache keeps: Strata's own, on pods (the
@@ -48,11 +50,14 @@ const (
 //     and resourceVersion: never their data, labels or annotations (kubectl's
 //     last-applied annotation holds the data). The controller reads a CA's
 //     data from the API server, when its resourceVersion changed.
+//   - Jobs only with Kueue's queue-name label: the queued Jobs, whose gang
+//     the jobgang controller sizes.
 //   - Every object is cached without its managed fields.
 func Options() cache.Options {
 	ofApps := labels.NewSelector().Add(exists(appsv1alpha1.AppLabel))
 	ofStateless := labels.NewSelector().Add(exists(appsv1alpha1.StatelessAppLabel))
 	ofStateful := labels.NewSelector().Add(exists(appsv1alpha1.StatefulAppLabel))
+	queued := labels.NewSelector().Add(exists(kueue.QueueNameLabel))
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
 			&corev1.Pod{}:                   {Label: ofApps, Transform: stripPod},
@@ -61,6 +66,7 @@ func Options() cache.Options {
 			&policyv1.PodDisruptionBudget{}: {Label: ofStateless},
 			&corev1.PersistentVolumeClaim{}: {Label: ofStateful},
 			&corev1.PersistentVolume{}:      {Transform: stripPV},
+			&batchv1.Job{}:                  {Label: queued},
 			&corev1.Node{}:                  {Transform: stripNode},
 			secretMetadata():                {Transform: stripSecret},
 		},

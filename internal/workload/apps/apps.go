@@ -1,5 +1,5 @@
 // Package apps builds the controller manager of one workload cluster's app
-// controllers (StatelessApp, StatefulApp), configured by an
+// controllers (StatelessApp, StatefulApp, and the gang of queued Jobs), configured by an
 // AppsConfiguration. `strata serve apps` and the local datacenter both run
 // it.
 package apps
@@ -18,6 +18,7 @@ import (
 	configv1alpha1 "github.com/strata-dev/strata/api/config/v1alpha1"
 	"github.com/strata-dev/strata/internal/component"
 	"github.com/strata-dev/strata/internal/workload/appcache"
+	"github.com/strata-dev/strata/internal/workload/jobgang"
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
@@ -83,6 +84,13 @@ func NewManager(o Options) (ctrl.Manager, error) {
 	}
 	if err := stateful.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the StatefulApp controller of cluster %s: %w", c.ClusterName, err)
+	}
+	gangs, err := jobgang.New(jobgang.Options{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("jobgang-controller"), Cluster: c.ClusterName})
+	if err != nil {
+		return nil, err
+	}
+	if err := gangs.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the gang controller of cluster %s: %w", c.ClusterName, err)
 	}
 	return mgr, nil
 }

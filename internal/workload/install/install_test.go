@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/testutil"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 	"github.com/strata-dev/strata/internal/workload/install"
 	"github.com/strata-dev/strata/internal/workload/kueue"
@@ -42,10 +43,7 @@ func startBareEnv(t *testing.T) *rest.Config {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds the Kubernetes binaries into bin/")
 	}
 	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	// As in the local clusters (internal/localdc/kwok.go): Jobs may be gangs.
-	env.ControlPlane.GetAPIServer().Configure().
-		Set("feature-gates", "GenericWorkload=true,WorkloadWithJob=true").
-		Set("runtime-config", "scheduling.k8s.io/v1beta1=true")
+	testutil.EnableJobGangs(env)
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest: %v", err)

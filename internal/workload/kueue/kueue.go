@@ -6,8 +6,6 @@
 package kueue
 
 import (
-	"time"
-
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -43,19 +41,6 @@ const MultiKueueControllerName = "kueue.x-k8s.io/multikueue"
 // multiKueue.dispatcherName: Kueue then sends a workload only to the
 // clusters the dispatcher writes in its status.nominatedClusterNames.
 const DispatcherName = "strata.dev/fleet-dispatcher"
-
-// How long a workload cluster's Kueue waits for an admitted job's pods
-// (its waitForPodsReady): a gang that has not all started within
-// GangStartTimeout (its cluster's Nodes were taken meanwhile), or that lost
-// a pod (a drain evicted it) and has not got it back within
-// GangRecoveryTimeout, is stopped whole and sent back to the hub, which
-// queues and dispatches it again as a new job copy. Without the recovery,
-// a gang whose other pods finished while a replacement waited would wait
-// for ever: the scheduler binds a gang's pod only with minCount others.
-const (
-	GangStartTimeout    = 5 * time.Minute
-	GangRecoveryTimeout = time.Minute
-)
 
 // MultiKueueKubeconfigSecret is the Secret in Namespace of the hub that
 // holds the kubeconfig (key "kubeconfig") the hub's Kueue reaches a
