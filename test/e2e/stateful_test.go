@@ -287,9 +287,10 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 
 // unansweredCalls is how many calls to the downed shard manager the test
 // sees go unanswered before it is satisfied that nothing was stopped. Strata
-// asks again after 2 s, doubling: the fifth call comes about 30 s after the
-// first, a minute when the test's once-a-second look misses one.
-const unansweredCalls = 5
+// asks again after 2 s, doubling: the fourth call comes about 14 s after the
+// first (three backoffs, each a decision to wait), half a minute when the
+// test's once-a-second look misses one.
+const unansweredCalls = 4
 
 // refstoreProcess is `strata refstore serve`, run apart from strata so that
 // killing strata does not kill the data system.
