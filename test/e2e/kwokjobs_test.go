@@ -37,7 +37,7 @@ const jobsNamespace = "kwok-jobs"
 // testJobRunTime: kwok plays a Job's pod for the run time its template's
 // annotation gives, then ends it Succeeded, or Failed when asked to.
 func testJobRunTime(t *testing.T, c client.Client) {
-	ensureNamespace(t, c, jobsNamespace)
+	ensureJobsNamespace(t, c)
 	const runTime = 10 * time.Second
 	ok := plainJob("runs", 1, map[string]string{runTimeAnnotation: runTime.String()})
 	failing := plainJob("fails", 1, map[string]string{runTimeAnnotation: runTime.String(), runResultAnnotation: "Failed"})
@@ -81,7 +81,7 @@ func testJobRunTime(t *testing.T, c client.Client) {
 // condition, so that the Job controller lets it go and, its
 // podFailurePolicy ignoring disruptions, starts another; the Job completes.
 func testEvictedJobPod(t *testing.T, c client.Client) {
-	ensureNamespace(t, c, jobsNamespace)
+	ensureJobsNamespace(t, c)
 	job := plainJob("evicted", 1, map[string]string{runTimeAnnotation: "4s"})
 	job.Spec.PodFailurePolicy = &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
 		Action:          batchv1.PodFailurePolicyActionIgnore,
@@ -114,7 +114,7 @@ func testEvictedJobPod(t *testing.T, c client.Client) {
 // none of them, each pending with the scheduler's reason; once room frees,
 // all 8 bind.
 func testGangScheduling(t *testing.T, c client.Client) {
-	ensureNamespace(t, c, jobsNamespace)
+	ensureJobsNamespace(t, c)
 	node, free := emptiestNode(t, c)
 	// Each pod takes an eighth of the Node's free cpu less a 2-cpu slack;
 	// a blocker leaves room for 7.5 pods: 7 fit, the 8th does not, and the
@@ -204,9 +204,9 @@ func cpuRequest(milli int64) corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: *resource.NewMilliQuantity(milli, resource.DecimalSI)}}
 }
 
-func ensureNamespace(t *testing.T, c client.Client, name string) {
+func ensureJobsNamespace(t *testing.T, c client.Client) {
 	t.Helper()
-	err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	err := c.Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: jobsNamespace}})
 	if client.IgnoreAlreadyExists(err) != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func emptiestNode(t *testing.T, c client.Client) (string, int64) {
 // takes pods again.
 func testGangShrinks(t *testing.T, bin, wl string) {
 	c := appsClient(t, wl)
-	ensureNamespace(t, c, jobsNamespace)
+	ensureJobsNamespace(t, c)
 	runKubectlApply(t, bin, wl, `
 apiVersion: kueue.x-k8s.io/v1beta2
 kind: LocalQueue
