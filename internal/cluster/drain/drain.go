@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/strata-dev/strata/internal/cluster/nodeutil"
@@ -40,6 +41,10 @@ type Result struct {
 	Remaining int
 	// Evicted counts the pods this pass evicted.
 	Evicted int
+	// EvictedPods are their UIDs: a pass that reads a cache which has not
+	// yet seen an earlier eviction evicts the same pod again (the API
+	// server answers success), and a count of them would count it twice.
+	EvictedPods []types.UID
 	// Blocked are the pods whose eviction was refused (a PodDisruptionBudget
 	// allows no more disruptions, a guardrail waits for an approval), sorted
 	// by namespace and name.
@@ -129,6 +134,7 @@ func Pass(ctx context.Context, c client.Client, node *corev1.Node, now time.Time
 		switch {
 		case err == nil:
 			res.Evicted++
+			res.EvictedPods = append(res.EvictedPods, pod.UID)
 			if nonInterruptible {
 				res.Forced = append(res.Forced, Blocked{Namespace: pod.Namespace, Name: pod.Name, Owner: owner(pod),
 					Reason: "evicted although non-interruptible: the drain's deadline passed"})

@@ -13,6 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -63,8 +65,8 @@ type drainState struct {
 	next time.Time
 	// refusals counts the passes in a row whose evictions were all refused.
 	refusals int
-	// evicted counts the pods evicted so far (by this process).
-	evicted int
+	// evicted are the pods evicted so far (by this process), by UID.
+	evicted sets.Set[types.UID]
 	// drainedRecorded and overdueRecorded say that the step was recorded.
 	drainedRecorded, overdueRecorded bool
 }
@@ -297,7 +299,10 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 	started, ok := drainStarted(node)
 	pastDeadline := ok && p.now.Sub(started) >= p.deadline
 	res, err := drain.Pass(ctx, p.rc.Client, node, p.now, pastDeadline)
-	ds.evicted += res.Evicted
+	if ds.evicted == nil {
+		ds.evicted = sets.New[types.UID]()
+	}
+	ds.evicted.Insert(res.EvictedPods...)
 	reason := reasonName(open.GetReason())
 	// Each non-interruptible pod is evicted once: afterwards it is leaving.
 	for _, f := range res.Forced {
@@ -312,7 +317,7 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 	if res.Drained() {
 		if !ds.drainedRecorded {
 			p.note(ctx, node, open.GetId(), corev1.EventTypeNormal, "Drained",
-				fmt.Sprintf("drained node %s for %s: evicted %d pods", node.Name, reason, ds.evicted))
+				fmt.Sprintf("drained node %s for %s: evicted %d pods", node.Name, reason, ds.evicted.Len()))
 			ds.drainedRecorded = true
 		}
 		return nodeResult{}, p.approve(ctx, open, fmt.Sprintf("node %s is drained", node.Name))
