@@ -11,6 +11,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/strata-dev/strata/internal/cluster/index"
+	"github.com/strata-dev/strata/internal/workload/appcache"
 )
 
 // StartManager runs a controller manager with the hub's indexes against cfg,
@@ -51,4 +52,16 @@ func RunManager(t testing.TB, mgr ctrl.Manager) {
 			t.Errorf("manager: %v", err)
 		}
 	})
+}
+
+// NewAppsManager is a manager built as a workload cluster's app controllers
+// run (internal/workload/apps): appcache's cache, no metrics server. The
+// test adds its controllers and starts it (RunManager).
+func NewAppsManager(t testing.TB, cfg *rest.Config, scheme *runtime.Scheme) ctrl.Manager {
+	t.Helper()
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, Cache: appcache.Options()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mgr
 }

@@ -13,12 +13,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/strata-dev/strata/internal/testutil"
-	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/apps"
 	"github.com/strata-dev/strata/internal/workload/jobgang"
 	"github.com/strata-dev/strata/internal/workload/kueue"
@@ -31,10 +28,7 @@ import (
 func TestGangShrinksToThePodsLeft(t *testing.T) {
 	_, cfg := testutil.StartEnvWithKueue(t)
 	scheme := apps.Scheme()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}, Cache: appcache.Options()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := testutil.NewAppsManager(t, cfg, scheme)
 	r, err := jobgang.New(jobgang.Options{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("jobgang-controller"),
 		Cluster: fmt.Sprintf("envtest-%d", time.Now().UnixNano())})
 	if err != nil {

@@ -19,15 +19,12 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
-	ctrl "sigs.k8s.io/controller-runtime"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/testutil"
-	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/statefulapp"
 	shardmanagerv1 "github.com/strata-dev/strata/proto/strata/shardmanager/v1"
 )
@@ -528,11 +525,7 @@ func isConflictOrGone(err error) bool {
 
 func startController(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) (stop func()) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: appcache.Options()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := testutil.NewAppsManager(t, cfg, scheme)
 	// Named anew each time: -count=N and the restart run several in one process.
 	r, err := statefulapp.New(statefulapp.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(),
 		Recorder: mgr.GetEventRecorder("statefulapp-controller"), Cluster: fmt.Sprintf("envtest-%d", time.Now().UnixNano())})

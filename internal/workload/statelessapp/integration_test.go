@@ -22,14 +22,11 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/testutil"
-	"github.com/strata-dev/strata/internal/workload/appcache"
 	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
 
@@ -256,11 +253,7 @@ func TestStatelessAppController(t *testing.T) {
 
 func startController(t *testing.T, cfg *rest.Config, scheme *runtime.Scheme) {
 	t.Helper()
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache: appcache.Options()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	mgr := testutil.NewAppsManager(t, cfg, scheme)
 	// Named after the test's cluster: -count=N runs the test N times in one process.
 	r, err := statelessapp.New(statelessapp.Options{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("statelessapp-controller"),
 		Cluster: fmt.Sprintf("envtest-%d", time.Now().UnixNano())})
