@@ -393,8 +393,8 @@ func podCPU(p *corev1.Pod) int64 {
 // finished pods) against the quotas, and gangs placed in part. A gang seen
 // in part in three samples in a row (binding a gang's pods takes
 // milliseconds) is a partial gang, unless that copy of the job (the
-// Job's uid: a requeued job is a new copy) was whole before: then a drain
-// evicted one of its pods, and it gets it back or Kueue requeues it whole
+// Job's uid in its cluster) was whole before: then a drain evicted one of
+// its pods, and it gets it back, or its gang shrinks to the pods left
 // (docs/jobs.md#gangs-all-of-a-jobs-pods-or-none); those are counted.
 func (tr *jobsTrial) sample(ctx context.Context, watchers map[string]*podWatch, res *jobsResult) {
 	orgOfTeam := map[string]string{}

@@ -349,11 +349,6 @@ func job(name string, nonInterruptible bool, node string) *batchv1.Job {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: appNS},
 		Spec: batchv1.JobSpec{
 			BackoffLimit: ptr.To[int32](0),
-			// No replacement while an evicted pod terminates: one made then
-			// may be bound to the Node before the scheduler has seen its
-			// cordon, and be evicted too, which the counts below do not
-			// expect.
-			PodReplacementPolicy: ptr.To(batchv1.Failed),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}, Annotations: annotations},
 				Spec: corev1.PodSpec{

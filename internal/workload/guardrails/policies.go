@@ -405,10 +405,10 @@ func statefulNamespace() Policy {
 
 // queuedJobs denies CREATE, in the hub's namespace of an AppNamespace of
 // tenant batch, of a Job that names a queue (kueue.QueueNameLabel) but is
-// not managed by MultiKueue. Kueue's webhook
-// sets spec.managedBy when it knows the queue to be a MultiKueue one; it
-// does not when the queue does not exist, or when the hub's Kueue has just
-// started and has not read its queues yet. Such a Job would be admitted,
+// not managed by MultiKueue. Kueue's webhook sets spec.managedBy when it
+// knows the queue to be a MultiKueue one; it does not when the queue does
+// not exist, or when the hub's Kueue has just started and has not read its
+// queues yet. Such a Job would be admitted,
 // then rejected by MultiKueue and deactivated, and never run: the hub has
 // no Nodes. Refused, its author is told why and can simply create it
 // again.
