@@ -9,14 +9,16 @@ import "embed"
 //go:embed *.yaml
 var FS embed.FS
 
-// Hub lists the CRDs the hub serves: the fleet API, app namespaces and
-// batch queues.
+// Hub lists the CRDs the hub serves: the fleet API, app namespaces, batch
+// queues and the StatelessApps declared on the hub (internal/workload/fleetapp
+// divides them over their clusters).
 var Hub = []string{
 	"fleet.strata.dev_clusters.yaml",
 	"fleet.strata.dev_pools.yaml",
 	"fleet.strata.dev_maintenancerollouts.yaml",
 	"apps.strata.dev_appnamespaces.yaml",
 	"apps.strata.dev_batchqueues.yaml",
+	"apps.strata.dev_statelessapps.yaml",
 }
 
 // Workload lists the CRDs every workload cluster serves: the apps that run

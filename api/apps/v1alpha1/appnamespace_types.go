@@ -31,6 +31,11 @@ const (
 	// parent queue, which lends its quota to its children and takes no jobs
 	// itself: name one of its children.
 	BatchQueueIsParentReason = "BatchQueueIsParent"
+	// TooFewClustersReason: the namespace is on fewer clusters than
+	// spec.placement asks for, because no other cluster fits (the message
+	// says, per cluster, why); those it is on are ready. It is retried as
+	// clusters and pools change.
+	TooFewClustersReason = "TooFewClusters"
 )
 
 // TenantKind is the kind of workload an app namespace is for.
@@ -93,6 +98,8 @@ type Owner struct {
 // +kubebuilder:validation:XValidation:rule="self.nodeProfile == oldSelf.nodeProfile",message="nodeProfile is immutable: the namespace stays in the cluster it was routed to; create another AppNamespace for another profile"
 // +kubebuilder:validation:XValidation:rule="self.tenant != 'batch' || has(self.batchQueue)",message="batchQueue is required for tenant batch: name the BatchQueue the namespace's jobs are queued in"
 // +kubebuilder:validation:XValidation:rule="self.tenant == 'batch' || !has(self.batchQueue)",message="batchQueue is only for tenant batch"
+// +kubebuilder:validation:XValidation:rule="self.tenant != 'batch' || !has(self.placement)",message="placement is not for tenant batch: a batch namespace is on every workload cluster of its queue's region"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.placement) || !has(oldSelf.placement.clusters) || (has(self.placement) && ((has(self.placement.all) && self.placement.all) || (has(self.placement.clusters) && self.placement.clusters >= oldSelf.placement.clusters)))",message="placement.clusters may grow but not shrink: the namespace stays on the clusters it is on; cordon a cluster (kubectl strata cluster cordon) to move the apps' replicas off it"
 type AppNamespaceSpec struct {
 	// app is the application the namespace belongs to; its pods, and the
 	// namespace, are labelled with it.
@@ -136,6 +143,12 @@ type AppNamespaceSpec struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	BatchQueue string `json:"batchQueue,omitempty"`
 
+	// placement says on how many workload clusters the namespace is, for
+	// tenants stateless and stateful: one when unset. The apps declared on
+	// the hub in the namespace are divided over those clusters.
+	// +optional
+	Placement *Placement `json:"placement,omitempty"`
+
 	// owners get RoleBindings in the namespace, one per owner.
 	// +optional
 	// +listType=map
@@ -145,25 +158,76 @@ type AppNamespaceSpec struct {
 	Owners []Owner `json:"owners,omitempty"`
 }
 
+// Placement is on how many workload clusters an app namespace is.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.all) && self.all && has(self.clusters))",message="set clusters or all, not both"
+type Placement struct {
+	// clusters is how many workload clusters the namespace is on: the hub
+	// chooses them among the Ready, uncordoned clusters (of region, when
+	// set) with a Pool of the node profile that has room for the quota,
+	// preferring room left, then datacenters not yet used, then clusters
+	// with fewer app namespaces. A choice is kept. 1 when neither clusters
+	// nor all is set.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	Clusters *int32 `json:"clusters,omitempty"`
+
+	// all puts the namespace on every cluster that fits (of region, when
+	// set), including clusters that fit later.
+	// +optional
+	All bool `json:"all,omitempty"`
+
+	// region, when set, keeps the namespace on the clusters of that region
+	// (the Cluster's spec.region).
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Region string `json:"region,omitempty"`
+}
+
+// ClusterPlacement is one cluster an app namespace is on, and why it was
+// chosen.
+type ClusterPlacement struct {
+	// cluster is the workload cluster's name.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Cluster string `json:"cluster"`
+
+	// reason says why it was chosen: its room for the profile, and what
+	// else weighed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Reason string `json:"reason,omitempty"`
+}
+
 // AppNamespaceStatus is where the namespace went and whether it is ready.
 type AppNamespaceStatus struct {
 	// observedGeneration is the generation of the spec that this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// cluster is the workload cluster the namespace was routed to. Once set
-	// it does not change (the choice is sticky). Empty for tenant batch,
-	// whose namespace is on the hub and on every workload cluster
-	// (clusters).
+	// cluster is the workload cluster the namespace was routed to first
+	// (placements[0]). Once set it does not change (the choice is sticky).
+	// Empty for tenant batch, whose namespace is on the hub and on every
+	// workload cluster (clusters).
 	// +optional
 	Cluster string `json:"cluster,omitempty"`
 
-	// clusters is, for tenant batch, the workload clusters the namespace
-	// is on besides the hub (where jobs are submitted), sorted.
+	// clusters are the workload clusters the namespace is on: for tenant
+	// batch every one (besides the hub, where jobs are submitted), sorted;
+	// for the others those of placements, in the order they were chosen.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
 	Clusters []string `json:"clusters,omitempty"`
+
+	// placements are, for tenants stateless and stateful, the clusters
+	// chosen and why, in the order they were chosen. A choice is kept.
+	// +optional
+	// +listType=map
+	// +listMapKey=cluster
+	// +kubebuilder:validation:MaxItems=64
+	Placements []ClusterPlacement `json:"placements,omitempty"`
 
 	// namespace is the namespace's name in that cluster.
 	// +optional
@@ -190,6 +254,7 @@ type AppNamespaceStatus struct {
 // +kubebuilder:printcolumn:name="Tenant",type=string,JSONPath=`.spec.tenant`
 // +kubebuilder:printcolumn:name="Profile",type=string,JSONPath=`.spec.nodeProfile`
 // +kubebuilder:printcolumn:name="Cluster",type=string,JSONPath=`.status.cluster`
+// +kubebuilder:printcolumn:name="Clusters",type=string,JSONPath=`.status.clusters`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -57,6 +57,14 @@ type ClusterSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
 	Region string `json:"region,omitempty"`
+
+	// cordoned takes the cluster out of placement: no app namespace is
+	// placed on it any more, and the apps declared on the hub move their
+	// replicas to their other clusters (up there and Ready first, then down
+	// here). Nothing is deleted: the namespaces stay, and uncordoning gives
+	// the apps their share back. kubectl strata cluster cordon sets it.
+	// +optional
+	Cordoned bool `json:"cordoned,omitempty"`
 }
 
 // SecretKeyReference points at one key of a Secret on the hub.
@@ -147,6 +155,7 @@ type ProfileNodes struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Datacenter",type=string,JSONPath=`.spec.datacenter`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Cordoned",type=boolean,JSONPath=`.spec.cordoned`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
