@@ -49,7 +49,7 @@ GENERATED := ':(glob)api/**/zz_generated.*' config/crd config/rbac config/guardr
 # of the ClusterRole <name>, written to config/rbac/<dir>/role.yaml.
 # strata-hub-remote is what the hub does on each workload cluster.
 RBAC_ROLES := hub:strata-hub hub-remote:strata-hub-remote apps:strata-apps webhook:strata-webhook
-RBAC_PKGS_strata-hub := $(addprefix ./internal/cluster/,cluster pool manager rollout remediation) ./internal/workload/appnamespace ./internal/workload/batchqueue ./internal/workload/dispatch
+RBAC_PKGS_strata-hub := $(addprefix ./internal/cluster/,cluster pool manager rollout remediation) ./internal/workload/appnamespace ./internal/workload/batchqueue ./internal/workload/dispatch ./internal/workload/fleetapp
 RBAC_PKGS_strata-hub-remote := ./internal/cluster/remote
 RBAC_PKGS_strata-apps := ./internal/workload/statelessapp ./internal/workload/statefulapp ./internal/workload/jobgang
 RBAC_PKGS_strata-webhook := ./internal/workload/guardrails

@@ -317,6 +317,13 @@ type ReleaseStatus struct {
 	// +optional
 	Wave int32 `json:"wave,omitempty"`
 
+	// failedCluster is the cluster whose App failure paused the release:
+	// the pause holds until the owner resumes it (spec.fleet.release.
+	// resumeVersion) or rolls it back.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	FailedCluster string `json:"failedCluster,omitempty"`
+
 	// released are the clusters given the release's version, in order.
 	// +optional
 	// +listType=atomic

@@ -17,6 +17,7 @@ import (
 	"github.com/strata-dev/strata/internal/workload/apps"
 	"github.com/strata-dev/strata/internal/workload/batchqueue"
 	"github.com/strata-dev/strata/internal/workload/dispatch"
+	"github.com/strata-dev/strata/internal/workload/fleetapp"
 	"github.com/strata-dev/strata/internal/workload/guardrails"
 )
 
@@ -97,7 +98,7 @@ health.bindAddress (:8081), /metrics on metrics.bindAddress (:8080).`,
 			ctx := cmd.Context()
 			mgr, err := hub.NewManager(ctx, hub.Options{
 				Config: c, RestConfig: restCfg, Brokers: brokers, Logger: log,
-				Controllers: []hub.Setup{appnamespace.SetupOnHub, batchqueue.SetupOnHub, dispatch.SetupOnHub(c.Jobs), dispatch.SetupBatchNodesOnHub},
+				Controllers: []hub.Setup{appnamespace.SetupOnHub, fleetapp.SetupOnHub, batchqueue.SetupOnHub, dispatch.SetupOnHub(c.Jobs), dispatch.SetupBatchNodesOnHub},
 			})
 			if err != nil {
 				return err

@@ -24,6 +24,10 @@ package remote
 //     cluster: ResourceFlavors, Cohorts, ClusterQueues and LocalQueues.
 //   - job dispatcher (internal/workload/dispatch): reads the Pool Nodes of
 //     the profiles jobs ask for, from the cache above; nothing more.
+//   - hub app controller (internal/workload/fleetapp): reads, writes
+//     (server-side apply) and, when the hub's app is deleted, deletes the
+//     StatelessApps it divides a hub app into, and reads the AppPlatform
+//     for its scale-down guardrail.
 //
 // The kubectl plugin (kubectl strata) does not use this identity: it reads
 // a workload cluster with the credentials of the person running it
@@ -40,6 +44,8 @@ package remote
 // +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view;edit;admin
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=statelessapps,verbs=get;create;patch;delete
+// +kubebuilder:rbac:groups=apps.strata.dev,resources=appplatforms,verbs=get
 // +kubebuilder:rbac:groups=kueue.x-k8s.io,resources=resourceflavors;cohorts;clusterqueues;localqueues,verbs=get;list;create;patch;delete
 
 // The Pool controller keeps each Pool's bootstrap token, a Secret of type
