@@ -152,7 +152,8 @@ $(RUN_TOOLS) &: $(TOOLS_DEPS) $(TOOLS)/etcd/main.go
 # (KUEUE_METRICS_CERT_DIR), so the local datacenter runs Kueue as a process.
 # The overlay's folder starts with _ so that ./... of Strata's module skips it.
 $(BIN)/kueue: $(KUEUE)/go.mod $(KUEUE)/go.sum $(KUEUE)/overlay.sh
-	@cd $(KUEUE) && ./overlay.sh "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)" $(BIN)/_kueue-overlay
+	@# go list -m names no folder for a module not yet in the module cache.
+	@cd $(KUEUE) && go mod download sigs.k8s.io/kueue && ./overlay.sh "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)" $(BIN)/_kueue-overlay
 	@cd $(KUEUE) && $(CURDIR)/$(PHASE) "tools: Kueue" go build -overlay $(BIN)/_kueue-overlay/overlay.json \
 		-ldflags '-s -w -X sigs.k8s.io/kueue/pkg/version.GitVersion=$(KUEUE_VERSION)' -o $@ ./cmd/kueue
 	@cd $(KUEUE) && rm -rf $(BIN)/kueue-crds && cp -r "$$(go list -m -f '{{.Dir}}' sigs.k8s.io/kueue)/config/components/crd/bases" $(BIN)/kueue-crds && \
