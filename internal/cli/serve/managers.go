@@ -70,11 +70,11 @@ func newHub() *cobra.Command {
 	var f managerFlags
 	cmd := &cobra.Command{
 		Use:   "hub --config FILE",
-		Short: "Run the hub's controllers: clusters, pools, cluster manager, maintenance orchestrator, remediation, app namespaces",
+		Short: "Run the hub's controllers: clusters, pools, cluster manager, maintenance orchestrator, remediation, app namespaces, apps declared on the hub",
 		Long: `Run the hub's controllers in one controller manager, configured by a
 HubConfiguration (config.strata.dev/v1alpha1): they reconcile Clusters,
-Pools, MaintenanceRollouts and AppNamespaces on the hub and reach machines
-through the Compute Broker (broker.addresses).
+Pools, MaintenanceRollouts, AppNamespaces and the StatelessApps declared on
+the hub, and reach machines through the Compute Broker (broker.addresses).
 
 Replicas elect a leader through a Lease (strata-system/strata-hub by
 default), released at shutdown. /healthz and /readyz are served on
