@@ -94,11 +94,13 @@ const (
 )
 
 // HubPolicies are the policies of the hub: delete protection of
-// AppNamespaces, Pools and Clusters, and queued Jobs sent on by MultiKueue.
+// AppNamespaces, the StatelessApps declared there (deleting one deletes it
+// from every cluster), Pools and Clusters, and queued Jobs sent on by
+// MultiKueue.
 func HubPolicies() []Policy {
 	return []Policy{
 		deleteProtection(HubDeleteProtectionPolicy,
-			resources(appsv1alpha1.GroupVersion.Group, "appnamespaces"),
+			resources(appsv1alpha1.GroupVersion.Group, "appnamespaces", "statelessapps"),
 			resources(fleetv1alpha1.GroupVersion.Group, "pools", "clusters"),
 		),
 		queuedJobs(),

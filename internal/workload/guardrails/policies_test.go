@@ -34,7 +34,7 @@ func TestPoliciesMatch(t *testing.T) {
 		byName[p.Policy.Name] = p
 	}
 	want := map[string][]string{
-		HubDeleteProtectionPolicy: {"DELETE appnamespaces.apps.strata.dev", "DELETE clusters.fleet.strata.dev", "DELETE pools.fleet.strata.dev"},
+		HubDeleteProtectionPolicy: {"DELETE appnamespaces.apps.strata.dev", "DELETE clusters.fleet.strata.dev", "DELETE pools.fleet.strata.dev", "DELETE statelessapps.apps.strata.dev"},
 		WorkloadDeleteProtectionPolicy: {
 			"DELETE appplatforms.apps.strata.dev", "DELETE statefulapps.apps.strata.dev", "DELETE statelessapps.apps.strata.dev",
 		},

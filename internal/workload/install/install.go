@@ -57,8 +57,10 @@ type Webhook struct {
 }
 
 // Hub installs into the hub: the hub's CRDs (waiting until they are
-// served), the delete protection of AppNamespaces, Pools and Clusters, and
-// the webhook that refuses deleting a CRD that still has objects.
+// served), the delete protection of AppNamespaces, StatelessApps, Pools and
+// Clusters, ClusterRoles that give the Kubernetes view, edit and admin roles
+// the StatelessApps declared on the hub, and the webhook that refuses
+// deleting a CRD that still has objects.
 // c may use any scheme: install sends typed objects as apply configurations
 // and reads CRDs as unstructured.
 func Hub(ctx context.Context, c client.Client, wh Webhook) error {
@@ -69,7 +71,7 @@ func Hub(ctx context.Context, c client.Client, wh Webhook) error {
 	if wh.URL != "" {
 		hooks = guardrails.HubWebhooks(wh.URL, wh.CABundle)
 	}
-	return applySet(ctx, c, hubSet, guardrails.HubPolicies(), hooks)
+	return applySet(ctx, c, hubSet, guardrails.HubPolicies(), hooks, hubClusterRoles()...)
 }
 
 // Workload installs into a workload cluster: the workload CRDs (waiting

@@ -17,7 +17,7 @@ func HubObjects(wh Webhook) []client.Object {
 	if wh.URL != "" {
 		hooks = guardrails.HubWebhooks(wh.URL, wh.CABundle)
 	}
-	return setObjects(guardrails.HubPolicies(), hooks)
+	return setObjects(guardrails.HubPolicies(), hooks, hubClusterRoles()...)
 }
 
 // WorkloadObjects are what Workload applies besides the CRDs, as

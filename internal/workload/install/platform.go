@@ -69,12 +69,26 @@ const (
 	aggregateToAdmin = "rbac.authorization.k8s.io/aggregate-to-admin"
 )
 
-// clusterRoles give the apps' API to Kubernetes' roles: view reads
-// StatelessApps and StatefulApps (their scale and status too) and the
-// AppPlatform; edit and admin also write and scale them. Each is labelled for every
-// role that includes it, as Kubernetes' own aggregated roles are, so an
-// AppNamespace owner's RoleBinding to view, edit or admin covers the apps.
+// clusterRoles give the apps' API of a workload cluster to Kubernetes'
+// roles: view reads StatelessApps and StatefulApps (their scale and status
+// too) and the AppPlatform; edit and admin also write and scale them.
 func clusterRoles() []client.Object {
+	return appRoles([]string{"statelessapps", "statefulapps"}, "appplatforms")
+}
+
+// hubClusterRoles give the apps' API of the hub to Kubernetes' roles: the
+// StatelessApps declared there, which an app namespace's owners read (view)
+// or write (edit, admin) as they do in a workload cluster.
+func hubClusterRoles() []client.Object {
+	return appRoles([]string{"statelessapps"})
+}
+
+// appRoles are the ClusterRoles that give Kubernetes' view, edit and admin
+// roles the apps of kinds (their scale and status too) and, to read only,
+// the readOnly resources. Each is labelled for every role that includes it,
+// as Kubernetes' own aggregated roles are, so an AppNamespace owner's
+// RoleBinding to view, edit or admin covers the apps.
+func appRoles(kinds []string, readOnly ...string) []client.Object {
 	group := []string{appsv1alpha1.GroupVersion.Group}
 	role := func(name string, aggregateTo []string, rules ...rbacv1.PolicyRule) client.Object {
 		labels := map[string]string{}
@@ -87,28 +101,18 @@ func clusterRoles() []client.Object {
 			Rules:      rules,
 		}
 	}
+	var read, scale []string
+	for _, k := range kinds {
+		read = append(read, k, k+"/scale", k+"/status")
+		scale = append(scale, k+"/scale")
+	}
 	return []client.Object{
 		role(ViewClusterRole, []string{aggregateToView, aggregateToEdit, aggregateToAdmin},
-			rbacv1.PolicyRule{
-				APIGroups: group,
-				Resources: []string{
-					"statelessapps", "statelessapps/scale", "statelessapps/status",
-					"statefulapps", "statefulapps/scale", "statefulapps/status", "appplatforms",
-				},
-				Verbs: []string{"get", "list", "watch"},
-			},
+			rbacv1.PolicyRule{APIGroups: group, Resources: append(read, readOnly...), Verbs: []string{"get", "list", "watch"}},
 		),
 		role(EditClusterRole, []string{aggregateToEdit, aggregateToAdmin},
-			rbacv1.PolicyRule{
-				APIGroups: group,
-				Resources: []string{"statelessapps", "statefulapps"},
-				Verbs:     []string{"create", "update", "patch", "delete", "deletecollection"},
-			},
-			rbacv1.PolicyRule{
-				APIGroups: group,
-				Resources: []string{"statelessapps/scale", "statefulapps/scale"},
-				Verbs:     []string{"update", "patch"},
-			},
+			rbacv1.PolicyRule{APIGroups: group, Resources: kinds, Verbs: []string{"create", "update", "patch", "delete", "deletecollection"}},
+			rbacv1.PolicyRule{APIGroups: group, Resources: scale, Verbs: []string{"update", "patch"}},
 		),
 	}
 }
