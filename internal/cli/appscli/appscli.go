@@ -13,6 +13,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -67,9 +68,22 @@ func (c clusterContexts) of(cluster string) string {
 type strataHub struct {
 	hubcli.Flags
 	contexts clusterContexts
+	client   clientOnce
 }
 
-func (h *strataHub) Client() (client.Client, error) { return h.MustClient() }
+// clientOnce builds the hub's client once per command.
+type clientOnce struct {
+	once   sync.Once
+	client client.Client
+	err    error
+}
+
+func (o *clientOnce) get(build func() (client.Client, error)) (client.Client, error) {
+	o.once.Do(func() { o.client, o.err = build() })
+	return o.client, o.err
+}
+
+func (h *strataHub) Client() (client.Client, error) { return h.client.get(h.MustClient) }
 func (h *strataHub) Hint() string                   { return hubcli.Hint }
 
 func (h *strataHub) workloadConfig(name string) (*rest.Config, string, error) {
@@ -96,6 +110,7 @@ type kubectlHub struct {
 	contexts   clusterContexts
 	// contextName is the context used, for messages; set by Client.
 	contextName string
+	client      clientOnce
 }
 
 func (h *kubectlHub) addTo(fs *pflag.FlagSet) {
@@ -115,7 +130,9 @@ func (h *kubectlHub) loader() clientcmd.ClientConfig {
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &h.overrides)
 }
 
-func (h *kubectlHub) Client() (client.Client, error) {
+func (h *kubectlHub) Client() (client.Client, error) { return h.client.get(h.newClient) }
+
+func (h *kubectlHub) newClient() (client.Client, error) {
 	loader := h.loader()
 	raw, err := loader.RawConfig()
 	if err != nil {
@@ -167,7 +184,7 @@ func NewCommand(g *globals.Flags) *cobra.Command {
 	h := &strataHub{Flags: hubcli.Flags{Global: g}}
 	cmd := &cobra.Command{
 		Use:   "apps",
-		Short: "Show apps as their owners see them: status, list, logs (also `kubectl strata`)",
+		Short: "Show apps as their owners see them: status, list, logs, releases, clusters (also `kubectl strata`)",
 		Long: `An app's AppNamespaces on the hub say which workload cluster and namespace it
 runs in; these verbs follow them there and read its StatelessApps,
 StatefulApps and pods.
@@ -178,7 +195,7 @@ PATH), which reads the hub's kubeconfig the way kubectl does.`,
 	h.AddTo(cmd.PersistentFlags())
 	h.contexts.addTo(cmd.PersistentFlags())
 	list := newList(h, "list", nil)
-	cmd.AddCommand(newStatus(h), list, newLogs(h), newJobs(h))
+	cmd.AddCommand(newStatus(h), list, newLogs(h), newJobs(h), newRelease(h), newCluster(h))
 	// `strata apps` alone lists them.
 	cmd.RunE = list.RunE
 	return cmd
@@ -199,7 +216,11 @@ follows it (no context switch, no -n).
   kubectl strata status <app>        the app's workloads, versions, replicas, shards and why they are not Ready
   kubectl strata get apps            every app on the hub, with its cluster and status
   kubectl strata logs <app>          the logs of the app's pods
-  kubectl strata jobs [queue]        batch queues' usage against quota; a queue's jobs, their place and why they wait`,
+  kubectl strata jobs [queue]        batch queues' usage against quota; a queue's jobs, their place and why they wait
+  kubectl strata release resume|rollback|pause|unpause <app>
+                                     steer the release of an app declared on the hub
+  kubectl strata cluster list|cordon|uncordon [cluster]
+                                     the workload clusters; take one out of placement and back`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl strata"},
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
@@ -219,7 +240,7 @@ follows it (no context switch, no -n).
 		},
 	}
 	get.AddCommand(newList(h, "apps", []string{"app", "application", "applications"}))
-	cmd.AddCommand(newStatus(h), get, newLogs(h), newJobs(h))
+	cmd.AddCommand(newStatus(h), get, newLogs(h), newJobs(h), newRelease(h), newCluster(h))
 	return cmd
 }
 

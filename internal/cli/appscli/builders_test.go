@@ -209,3 +209,55 @@ func podShards(pod string, available bool, replicas ...string) PodShards {
 	}
 	return p
 }
+
+// placed puts the AppNamespace on clusters (the first is status.cluster),
+// each placement with a reason, and Ready True.
+func (w *appNamespaceWrapper) placed(clusters ...string) *appNamespaceWrapper {
+	w.routed(clusters[0])
+	w.Status.Clusters = clusters
+	for _, c := range clusters {
+		w.Status.Placements = append(w.Status.Placements, appsv1alpha1.ClusterPlacement{Cluster: c, Reason: "room for profile general in " + c})
+	}
+	return w
+}
+
+// hubApp makes the StatelessApp one declared on the hub, released at its
+// version with nothing previous, Ready.
+func (w *statelessAppWrapper) hubApp() *statelessAppWrapper {
+	w.Spec.Fleet = &appsv1alpha1.Fleet{Release: appsv1alpha1.Release{ClustersPerWave: 1, SoakSeconds: 60}}
+	return w
+}
+
+// inCluster adds the app's status in a cluster: Active and Ready at the
+// app's versions with share replicas, unless changed after.
+func (w *statelessAppWrapper) inCluster(cluster string, share int32) *statelessAppWrapper {
+	w.Status.Clusters = append(w.Status.Clusters, appsv1alpha1.ClusterAppStatus{
+		Cluster: cluster, State: "Active", Replicas: share, Share: share, ReadyReplicas: share,
+		AppVersion: w.Spec.AppVersion, ConfigVersion: w.Spec.ConfigVersion, Ready: true,
+	})
+	return w
+}
+
+// clusterStatus edits the status of the last cluster added.
+func (w *statelessAppWrapper) clusterStatus(edit func(*appsv1alpha1.ClusterAppStatus)) *statelessAppWrapper {
+	edit(&w.Status.Clusters[len(w.Status.Clusters)-1])
+	return w
+}
+
+// release sets status.release: from the previous versions to the app's,
+// in phase at wave, released to those clusters.
+func (w *statelessAppWrapper) release(prevApp, prevConfig, phase string, wave int32, message string, released ...string) *statelessAppWrapper {
+	start := metav1.NewTime(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
+	w.Status.Release = &appsv1alpha1.ReleaseStatus{
+		AppVersion: w.Spec.AppVersion, ConfigVersion: w.Spec.ConfigVersion,
+		PreviousAppVersion: prevApp, PreviousConfigVersion: prevConfig,
+		Phase: phase, Wave: wave, Released: released, StartTime: &start, Message: message,
+	}
+	return w
+}
+
+// version sets the app's versions.
+func (w *statelessAppWrapper) version(app, config string) *statelessAppWrapper {
+	w.Spec.AppVersion, w.Spec.ConfigVersion = app, config
+	return w
+}

@@ -3,6 +3,7 @@ package appscli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -19,9 +20,17 @@ type AppStatus struct {
 	Namespaces []NamespaceStatus `json:"namespaces"`
 }
 
-// NamespaceStatus is one AppNamespace of the app and what runs in it.
+// NamespaceStatus is one AppNamespace of the app and what runs in it: in
+// one of its clusters, or, for the StatelessApps declared on the hub, in
+// all of them as the hub sees it.
 type NamespaceStatus struct {
 	AppNamespace appsv1alpha1.AppNamespace `json:"appNamespace"`
+	// Cluster is the cluster read, when the AppNamespace is on several
+	// (status.cluster otherwise).
+	Cluster string `json:"cluster,omitempty"`
+	// HubApps are the StatelessApps declared on the hub in the
+	// AppNamespace's namespace there, with their status in each cluster.
+	HubApps []HubApp `json:"hubApps,omitempty"`
 	// Unreachable says why the cluster's workloads could not be read.
 	Unreachable string `json:"unreachable,omitempty"`
 	// Forbidden says that the caller may not read them, who and where.
@@ -40,11 +49,15 @@ type Workload struct {
 	Verdict      string                    `json:"verdict"`
 }
 
-// newNamespaceStatus judges an AppNamespace and the workloads read from its
-// cluster (readErr says why they could not be), with what the shard
-// managers of its StatefulApps said (shards, aligned with w.stateful).
-func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, readErr error, shards []shardsRead) NamespaceStatus {
+// newNamespaceStatus judges an AppNamespace and the workloads read from
+// one of its clusters, cluster ("" when not routed; readErr says why they
+// could not be read), with what the shard managers of its StatefulApps
+// said (shards, aligned with w.stateful).
+func newNamespaceStatus(an *appsv1alpha1.AppNamespace, cluster string, w workloads, readErr error, shards []shardsRead) NamespaceStatus {
 	ns := NamespaceStatus{AppNamespace: *an}
+	if len(clustersOf(an)) > 1 {
+		ns.Cluster = cluster
+	}
 	switch {
 	case isForbidden(readErr):
 		ns.Forbidden = readErr.Error()
@@ -52,22 +65,22 @@ func newNamespaceStatus(an *appsv1alpha1.AppNamespace, w workloads, readErr erro
 		ns.Unreachable = readErr.Error()
 	}
 	for i := range w.stateless {
-		ns.Workloads = append(ns.Workloads, Workload{StatelessApp: w.stateless[i], Verdict: verdict(an, &w.stateless[i])})
+		ns.Workloads = append(ns.Workloads, Workload{StatelessApp: w.stateless[i], Verdict: verdict(an, cluster, &w.stateless[i])})
 	}
 	for i := range w.stateful {
 		var read shardsRead
 		if i < len(shards) {
 			read = shards[i]
 		}
-		ns.StatefulApps = append(ns.StatefulApps, newStatefulWorkload(an, &w.stateful[i], read))
+		ns.StatefulApps = append(ns.StatefulApps, newStatefulWorkload(cluster, &w.stateful[i], read))
 	}
 	switch {
-	case an.Status.Cluster == "":
+	case cluster == "":
 		ns.Verdict = "Not routed: " + conditionText(readyCondition(an))
 	case ns.Forbidden != "":
 		ns.Verdict = "Forbidden: " + strings.TrimPrefix(ns.Forbidden, "forbidden: ")
 	case ns.Unreachable != "":
-		ns.Verdict = fmt.Sprintf("Unknown: cluster %s cannot be read", an.Status.Cluster)
+		ns.Verdict = fmt.Sprintf("Unknown: cluster %s cannot be read", cluster)
 	case len(w.stateless)+len(w.stateful) == 0:
 		ns.Verdict = fmt.Sprintf("No workloads: namespace %s holds no StatelessApps or StatefulApps yet", namespaceOf(an))
 	}
@@ -86,23 +99,30 @@ func describe(w io.Writer, s *AppStatus) {
 
 func describeNamespace(w io.Writer, ns *NamespaceStatus) {
 	an := &ns.AppNamespace
+	cluster := ns.cluster()
 	field(w, "", "App", an.Spec.App)
 	field(w, "", "AppNamespace", an.Name)
 	field(w, "", "Tenant", string(an.Spec.Tenant))
 	field(w, "", "Node profile", an.Spec.NodeProfile)
+	on := clustersOf(an)
 	switch {
-	case an.Status.Cluster == "":
+	case len(ns.HubApps) > 0 && len(on) > 0:
+		field(w, "", "Clusters", strings.Join(on, ", "))
+	case cluster == "":
 		field(w, "", "Cluster", "none (not routed)")
 	case ns.Unreachable != "":
-		field(w, "", "Cluster", an.Status.Cluster+" (unreachable: "+ns.Unreachable+")")
+		field(w, "", "Cluster", clusterOf(cluster, on)+" (unreachable: "+ns.Unreachable+")")
 	default:
-		field(w, "", "Cluster", an.Status.Cluster)
+		field(w, "", "Cluster", clusterOf(cluster, on))
 	}
-	if an.Status.Cluster != "" {
+	if reason := placementReason(an, cluster); len(on) > 1 && len(ns.HubApps) == 0 && reason != "" {
+		field(w, "", "Placed", reason)
+	}
+	if cluster != "" || len(ns.HubApps) > 0 && len(on) > 0 {
 		field(w, "", "Namespace", namespaceOf(an))
 	}
 	field(w, "", "Owners", owners(an.Spec.Owners))
-	if c := readyCondition(an); an.Status.Cluster != "" && (c == nil || c.Status != metav1.ConditionTrue) {
+	if c := readyCondition(an); (cluster != "" || len(ns.HubApps) > 0 && len(on) > 0) && (c == nil || c.Status != metav1.ConditionTrue) {
 		field(w, "", "Namespace ready", conditionLine(c))
 	}
 	if an.DeletionTimestamp != nil {
@@ -110,6 +130,10 @@ func describeNamespace(w io.Writer, ns *NamespaceStatus) {
 	}
 	if ns.Verdict != "" {
 		field(w, "", "Verdict", ns.Verdict)
+	}
+	for i := range ns.HubApps {
+		fmt.Fprintln(w)
+		describeHubApp(w, &ns.HubApps[i])
 	}
 	for i := range ns.Workloads {
 		fmt.Fprintln(w)
@@ -125,6 +149,9 @@ func describeWorkload(w io.Writer, wl *Workload) {
 	sa := &wl.StatelessApp
 	const in = "  "
 	fmt.Fprintf(w, "StatelessApp %s\n", sa.Name)
+	if sa.Labels[appsv1alpha1.HubAppLabel] != "" {
+		field(w, in, "Declared", "on the hub, which writes this cluster's share of it: change it there")
+	}
 	field(w, in, "Versions", versions(sa))
 	field(w, in, "Replicas", replicas(sa))
 	if g := sa.Status.ObservedGeneration; g < sa.Generation {
@@ -164,13 +191,14 @@ func field(w io.Writer, indent, label, value string) {
 	fmt.Fprintf(w, "%s%-*s%s\n", indent, width, label+":", value)
 }
 
-// verdict judges a StatelessApp in one line, saying whose problem a failure is.
-func verdict(an *appsv1alpha1.AppNamespace, sa *appsv1alpha1.StatelessApp) string {
+// verdict judges a StatelessApp of cluster in one line, saying whose
+// problem a failure is.
+func verdict(an *appsv1alpha1.AppNamespace, cluster string, sa *appsv1alpha1.StatelessApp) string {
 	ready := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatelessAppReadyCondition)
 	progressing := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatelessAppProgressingCondition)
 	isReady := ready != nil && ready.Status == metav1.ConditionTrue
 	if ready == nil {
-		return "Unknown: no status yet (is the StatelessApp controller running in cluster " + an.Status.Cluster + "?)"
+		return "Unknown: no status yet (is the StatelessApp controller running in cluster " + cluster + "?)"
 	}
 	if f := sa.Status.Failure; f != nil {
 		prefix := "Not ready: "
@@ -183,7 +211,7 @@ func verdict(an *appsv1alpha1.AppNamespace, sa *appsv1alpha1.StatelessApp) strin
 		}
 		what += "."
 		if f.Category == appsv1alpha1.InfraFailure {
-			return prefix + what + " Not the app's doing: " + infraHint(an, sa, f.Reason)
+			return prefix + what + " Not the app's doing: " + infraHint(an, cluster, f.Reason)
 		}
 		return prefix + what + " Fix the app: " + appHint(an, sa, f.Reason)
 	}
@@ -222,17 +250,17 @@ func appHint(an *appsv1alpha1.AppNamespace, sa *appsv1alpha1.StatelessApp, reaso
 	return "see the message and " + logs + "."
 }
 
-// infraHint says who handles an Infra failure.
-func infraHint(an *appsv1alpha1.AppNamespace, _ *appsv1alpha1.StatelessApp, reason string) string {
+// infraHint says who handles an Infra failure in cluster.
+func infraHint(an *appsv1alpha1.AppNamespace, cluster, reason string) string {
 	switch reason {
 	case "QuotaExceeded":
 		return fmt.Sprintf("the namespace's quota is used up; raise spec.quota of AppNamespace %s on the hub, or ask for fewer replicas or less per replica.", an.Name)
 	case "Unschedulable":
-		return fmt.Sprintf("the cluster has no room for its pods; capacity of node profile %s in cluster %s is the platform team's to add.", an.Spec.NodeProfile, an.Status.Cluster)
+		return fmt.Sprintf("the cluster has no room for its pods; capacity of node profile %s in cluster %s is the platform team's to add.", an.Spec.NodeProfile, cluster)
 	case "NodeLost":
 		return "Nodes that ran its pods were lost; the platform replaces them and the pods are rescheduled."
 	}
-	return fmt.Sprintf("the platform team is responsible; raise it with them, naming cluster %s and namespace %s.", an.Status.Cluster, namespaceOf(an))
+	return fmt.Sprintf("the platform team is responsible; raise it with them, naming cluster %s and namespace %s.", cluster, namespaceOf(an))
 }
 
 // versions says which versions each track runs.
@@ -317,7 +345,37 @@ func readyCondition(an *appsv1alpha1.AppNamespace) *metav1.Condition {
 	return meta.FindStatusCondition(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition)
 }
 
-// namespaceOf is the namespace of an AppNamespace in its cluster.
+// cluster is the cluster the namespace was read in: Cluster, else the
+// AppNamespace's only one.
+func (ns *NamespaceStatus) cluster() string {
+	if ns.Cluster != "" || len(ns.HubApps) > 0 {
+		return ns.Cluster
+	}
+	return ns.AppNamespace.Status.Cluster
+}
+
+// clusterOf names cluster, and which of the AppNamespace's clusters (on)
+// it is when there are several: "workload-2 (2 of 3: workload-1,
+// workload-2, workload-3)".
+func clusterOf(cluster string, on []string) string {
+	if len(on) < 2 {
+		return cluster
+	}
+	return fmt.Sprintf("%s (%d of %d: %s)", cluster, slices.Index(on, cluster)+1, len(on), strings.Join(on, ", "))
+}
+
+// placementReason is why the hub placed the AppNamespace on cluster.
+func placementReason(an *appsv1alpha1.AppNamespace, cluster string) string {
+	for _, p := range an.Status.Placements {
+		if p.Cluster == cluster {
+			return p.Reason
+		}
+	}
+	return ""
+}
+
+// namespaceOf is the namespace of an AppNamespace in its clusters (and on
+// the hub).
 func namespaceOf(an *appsv1alpha1.AppNamespace) string {
 	if an.Status.Namespace != "" {
 		return an.Status.Namespace

@@ -197,8 +197,126 @@ func TestDescribe(t *testing.T) {
 				w.stateful = append(w.stateful, *sa)
 			}
 			var got strings.Builder
-			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, w, tc.readErr, tc.shards)}})
+			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newNamespaceStatus(tc.an, tc.an.Status.Cluster, w, tc.readErr, tc.shards)}})
 			golden(t, filepath.Join("testdata", "status", strings.ReplaceAll(tc.name, " ", "-")+".txt"), got.String())
+		})
+	}
+}
+
+func TestDescribeMultiCluster(t *testing.T) {
+	shop := makeAppNamespace("shop", "shop").placed("workload-1", "workload-2", "workload-3").
+		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).obj()
+	web := makeStatelessApp("web", 3).tracks(3, 3, 0, 0).readyConditions().obj()
+	// The hub wrote this one: it says so.
+	web.Labels = map[string]string{appsv1alpha1.HubAppLabel: "web"}
+	starved := makeStatelessApp("web", 3).tracks(1, 3, 0, 0).
+		condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "1 of 3 replicas available").
+		condition(progressing, isTrue, appsv1alpha1.RollingOutReason, "").
+		condition(degraded, isTrue, string(appsv1alpha1.InfraFailure), "2 pods cannot be scheduled").
+		failure(appsv1alpha1.InfraFailure, "Unschedulable", "0/4 nodes are available: 4 Insufficient cpu.", 2, "web-x", "web-y").obj()
+	var got strings.Builder
+	describe(&got, &AppStatus{App: "shop", Namespaces: []NamespaceStatus{
+		newNamespaceStatus(shop, "workload-1", workloads{stateless: []appsv1alpha1.StatelessApp{*web}}, nil, nil),
+		newNamespaceStatus(shop, "workload-2", workloads{stateless: []appsv1alpha1.StatelessApp{*starved}}, nil, nil),
+		newNamespaceStatus(shop, "workload-3", workloads{}, errors.New("listing StatelessApps in namespace shop of cluster workload-3: connection refused"), nil),
+	}})
+	golden(t, filepath.Join("testdata", "status", "multi-cluster.txt"), got.String())
+}
+
+func TestDescribeHubApp(t *testing.T) {
+	shop := makeAppNamespace("shop", "shop").placed("workload-1", "workload-2", "workload-3").
+		owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.AdminRole).obj()
+	released := metav1.Condition{Type: appsv1alpha1.StatelessAppReleasedCondition, Status: isTrue, Reason: appsv1alpha1.ReleasedReason}
+	tests := []struct {
+		name string
+		an   *appsv1alpha1.AppNamespace
+		app  *appsv1alpha1.StatelessApp
+	}{
+		{
+			name: "released",
+			an:   shop,
+			app: makeStatelessApp("web", 12).hubApp().version("1.1", "2").
+				inCluster("workload-1", 6).inCluster("workload-2", 3).inCluster("workload-3", 3).
+				release("1.0", "1", "Released", 3, "", "workload-1", "workload-2", "workload-3").
+				condition(ready, isTrue, appsv1alpha1.AvailableReason, "").
+				condition(degraded, isFalse, appsv1alpha1.NoFailureReason, "").
+				condition(released.Type, released.Status, released.Reason, "").obj(),
+		},
+		{
+			name: "release paused on an App failure",
+			an:   shop,
+			app: makeStatelessApp("web", 12).hubApp().version("1.1", "2").
+				inCluster("workload-1", 4).
+				inCluster("workload-2", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+				c.ReadyReplicas, c.Ready = 1, false
+				c.Failure = &appsv1alpha1.Failure{Category: appsv1alpha1.AppFailure, Reason: "CrashLoopBackOff",
+					Message: "back-off restarting failed container app", Pods: []string{"web-7d9-a", "web-7d9-b"}, FailingPods: 3}
+			}).
+				inCluster("workload-3", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) { c.AppVersion, c.ConfigVersion = "1.0", "1" }).
+				release("1.0", "1", "Paused", 2, "App failure in workload-2: CrashLoopBackOff in 3 pods", "workload-1", "workload-2").
+				condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "9 of 12 replicas ready").
+				condition(degraded, isTrue, string(appsv1alpha1.AppFailure), "workload-2: 3 pods crash").
+				condition(released.Type, isFalse, appsv1alpha1.ReleasePausedReason, "wave 2 (workload-2): App failure, CrashLoopBackOff").obj(),
+		},
+		{
+			name: "moving off a cordoned cluster",
+			an:   shop,
+			app: makeStatelessApp("web", 12).hubApp().
+				inCluster("workload-1", 6).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) { c.ReadyReplicas, c.Ready = 4, false }).
+				inCluster("workload-2", 6).
+				inCluster("workload-3", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+				c.State, c.Share = "Cordoned", 0
+				c.Message = "cordoned: its replicas stay until workload-1 has 6 Ready"
+			}).
+				condition(ready, isFalse, appsv1alpha1.MovingReason, "4 replicas move from workload-3 (cordoned) to workload-1").
+				condition(degraded, isFalse, appsv1alpha1.NoFailureReason, "").
+				condition(released.Type, released.Status, released.Reason, "").obj(),
+		},
+		{
+			name: "release waiting on an unreachable cluster",
+			an:   shop,
+			app: func() *appsv1alpha1.StatelessApp {
+				sa := makeStatelessApp("web", 12).hubApp().version("1.1", "2").
+					inCluster("workload-1", 4).
+					inCluster("workload-2", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+					c.State, c.Ready, c.ReadyReplicas = "Unreachable", false, 0
+					c.AppVersion, c.ConfigVersion = "1.0", "1"
+					c.Message = "the hub cannot reach cluster workload-2: connection refused"
+				}).
+					inCluster("workload-3", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) { c.AppVersion, c.ConfigVersion = "1.0", "1" }).
+					release("1.0", "1", "Waiting", 2, "wave 2 waits for workload-2, which the hub cannot reach", "workload-1").
+					condition(ready, isFalse, appsv1alpha1.ReplicasUnavailableReason, "8 of 12 replicas ready").
+					condition(degraded, isFalse, appsv1alpha1.NoFailureReason, "").
+					condition(released.Type, isFalse, appsv1alpha1.ReleaseWaitingReason, "wave 2 waits for workload-2, which the hub cannot reach").obj()
+				sa.Spec.Fleet.Weights = map[string]int32{"workload-1": 2, "workload-3": 0}
+				sa.Status.Release.WaveReadySince = nil
+				return sa
+			}(),
+		},
+		{
+			name: "paused by its owner",
+			an:   shop,
+			app: func() *appsv1alpha1.StatelessApp {
+				sa := makeStatelessApp("web", 4).hubApp().version("1.1", "2").
+					inCluster("workload-1", 2).inCluster("workload-2", 2).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) { c.AppVersion = "1.0" }).
+					release("1.0", "2", "Paused", 1, "paused by spec.fleet.release.paused", "workload-1").
+					condition(ready, isTrue, appsv1alpha1.AvailableReason, "").
+					condition(released.Type, isFalse, appsv1alpha1.ReleasePausedReason, "paused by spec.fleet.release.paused").obj()
+				sa.Spec.Fleet.Release.Paused = true
+				return sa
+			}(),
+		},
+		{
+			name: "no status yet",
+			an:   makeAppNamespace("shop", "shop").ready(isFalse, appsv1alpha1.NoClusterFitsReason, "no cluster has room for profile general").obj(),
+			app:  makeStatelessApp("web", 3).hubApp().generation(1, 0).obj(),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got strings.Builder
+			describe(&got, &AppStatus{App: tc.an.Spec.App, Namespaces: []NamespaceStatus{newHubNamespaceStatus(tc.an, []appsv1alpha1.StatelessApp{*tc.app})}})
+			golden(t, filepath.Join("testdata", "status", "hub-"+strings.ReplaceAll(tc.name, " ", "-")+".txt"), got.String())
 		})
 	}
 }

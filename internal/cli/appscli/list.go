@@ -26,6 +26,9 @@ const (
 	statusNotReady    = "Not ready"
 	statusDeleting    = "Deleting"
 	statusDegraded    = "Degraded: " // + the failure categories
+	// Of the rows of apps declared on the hub, from the hub's status.
+	statusCordoned = "Cordoned"
+	statusConflict = "Conflict"
 )
 
 // AppRow is one AppNamespace in `get apps`, and its -o json|yaml item.
@@ -41,6 +44,10 @@ type AppRow struct {
 	Status        string `json:"status"`
 	// Message says why the status is not Ready.
 	Message string `json:"message,omitempty"`
+	// Hub is true when the row is the hub's view of the StatelessApps
+	// declared on the hub in the namespace (their status.clusters): the
+	// cluster itself was not read.
+	Hub bool `json:"hub,omitempty"`
 	// read is false when the StatelessApps could not be read.
 	read bool
 }
@@ -60,7 +67,10 @@ func newList(h hub, use string, aliases []string) *cobra.Command {
 routed to, and sums up its StatelessApps and StatefulApps there: how many,
 replicas ready of wanted, and a status: Ready, Progressing, Degraded: App or Infra (whose problem
 it is), Not routed, No workloads, or unreachable when the cluster cannot be
-read. Each cluster is read once. -o wide adds why a row is not Ready.`,
+read. Each cluster is read once. An AppNamespace on several clusters has a
+row per cluster. The namespace of StatelessApps declared on the hub has its
+rows from the hub's status of them (Cordoned and Conflict besides): its
+clusters are not read. -o wide adds why a row is not Ready.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.run(cmd.Context(), cmd.OutOrStdout())
@@ -78,10 +88,30 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	read := readClusters(ctx, o.hub, all)
-	rows := make([]AppRow, 0, len(all))
+	declared, err := hubAppsIn(ctx, o.hub, "")
+	if err != nil {
+		return err
+	}
+	// The namespaces of apps declared on the hub are shown as the hub sees
+	// them; the others are read in each of their clusters.
+	var ps []placement
 	for i := range all {
-		rows = append(rows, appRow(&all[i], read[i].workloads, read[i].err))
+		if len(declared[namespaceOf(&all[i])]) == 0 {
+			ps = append(ps, placements(all[i:i+1])...)
+		}
+	}
+	read := readClusters(ctx, o.hub, ps)
+	rows := make([]AppRow, 0, len(all))
+	next := 0
+	for i := range all {
+		an := &all[i]
+		if apps := declared[namespaceOf(an)]; len(apps) > 0 {
+			rows = append(rows, hubRows(an, apps)...)
+			continue
+		}
+		for ; next < len(ps) && ps[next].an == an; next++ {
+			rows = append(rows, appRow(an, ps[next].cluster, read[next].workloads, read[next].err))
+		}
 	}
 	slices.SortStableFunc(rows, func(a, b AppRow) int { return strings.Compare(a.App, b.App) })
 	if o.output == "json" || o.output == "yaml" {
@@ -92,11 +122,11 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	return tw.Flush()
 }
 
-// appRow sums up an AppNamespace and its StatelessApps and StatefulApps
-// (err: why they could not be read).
-func appRow(an *appsv1alpha1.AppNamespace, w workloads, err error) AppRow {
+// appRow sums up an AppNamespace and its StatelessApps and StatefulApps in
+// cluster ("" when not routed; err: why they could not be read).
+func appRow(an *appsv1alpha1.AppNamespace, cluster string, w workloads, err error) AppRow {
 	apps := w.stateless
-	r := AppRow{App: an.Spec.App, AppNamespace: an.Name, Cluster: an.Status.Cluster, Workloads: len(apps) + len(w.stateful)}
+	r := AppRow{App: an.Spec.App, AppNamespace: an.Name, Cluster: cluster, Workloads: len(apps) + len(w.stateful)}
 	if r.Cluster == "" {
 		r.Status, r.Message = statusNotRouted, conditionText(readyCondition(an))
 		if an.DeletionTimestamp != nil {
@@ -131,7 +161,7 @@ func appRow(an *appsv1alpha1.AppNamespace, w workloads, err error) AppRow {
 		if ready == nil || ready.Status != metav1.ConditionTrue || sa.Status.ObservedGeneration < sa.Generation {
 			allReady = false
 			if sa.Status.Failure == nil && r.Message == "" {
-				r.Message = sa.Name + ": " + verdict(an, sa)
+				r.Message = sa.Name + ": " + verdict(an, cluster, sa)
 			}
 		}
 		if c := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatelessAppProgressingCondition); c != nil && c.Status == metav1.ConditionTrue {
@@ -146,7 +176,7 @@ func appRow(an *appsv1alpha1.AppNamespace, w workloads, err error) AppRow {
 		if ready == nil || ready.Status != metav1.ConditionTrue || sa.Status.ObservedGeneration < sa.Generation {
 			allReady = false
 			if r.Message == "" {
-				r.Message = sa.Name + ": " + statefulVerdict(an, sa)
+				r.Message = sa.Name + ": " + statefulVerdict(cluster, sa)
 			}
 		}
 		if c := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatefulAppProgressingCondition); c != nil && c.Status == metav1.ConditionTrue {

@@ -97,7 +97,7 @@ func TestAppRow(t *testing.T) {
 			for _, sa := range tc.apps {
 				apps = append(apps, *sa)
 			}
-			got := appRow(tc.an, workloads{stateless: apps, stateful: tc.stateful}, tc.err)
+			got := appRow(tc.an, tc.an.Status.Cluster, workloads{stateless: apps, stateful: tc.stateful}, tc.err)
 			if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(AppRow{})); diff != "" {
 				t.Errorf("appRow (-want +got):\n%s", diff)
 			}
@@ -215,5 +215,87 @@ func TestSplitApp(t *testing.T) {
 		if err != nil || app != tc.wantApp || name != tc.wantName {
 			t.Errorf("splitApp(%q, %q) = %q, %q, %v; want %q, %q", tc.arg, tc.workload, app, name, err, tc.wantApp, tc.wantName)
 		}
+	}
+}
+
+func TestHubRows(t *testing.T) {
+	shop := makeAppNamespace("shop", "shop").placed("workload-1", "workload-2", "workload-3").obj()
+	web := makeStatelessApp("web", 12).hubApp().
+		inCluster("workload-1", 4).
+		inCluster("workload-2", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+		c.ReadyReplicas, c.Ready = 1, false
+		c.Failure = &appsv1alpha1.Failure{Category: appsv1alpha1.AppFailure, Reason: "CrashLoopBackOff", Message: "back-off", FailingPods: 3}
+	}).
+		inCluster("workload-3", 4).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+		c.State, c.Share, c.Message = "Cordoned", 0, "cordoned: its replicas stay until workload-1 has 6 Ready"
+	}).
+		condition(ready, isFalse, appsv1alpha1.MovingReason, "").obj()
+	// api is not in workload-3 yet, and workload-1 cannot be reached.
+	api := makeStatelessApp("api", 2).hubApp().
+		inCluster("workload-1", 1).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
+		c.State, c.Ready, c.Message = "Unreachable", false, "the hub cannot reach cluster workload-1"
+	}).
+		inCluster("workload-2", 1).obj()
+	row := func(cluster string, workloads int, ready, want int32, status, message string, read bool) AppRow {
+		return AppRow{App: "shop", AppNamespace: "shop", Cluster: cluster, Namespace: "shop", Workloads: workloads,
+			ReadyReplicas: ready, Replicas: want, Status: status, Message: message, Hub: true, read: read}
+	}
+	tests := []struct {
+		name string
+		an   *appsv1alpha1.AppNamespace
+		apps []*appsv1alpha1.StatelessApp
+		want []AppRow
+	}{
+		{
+			name: "one row per cluster, from the hub's status", an: shop, apps: []*appsv1alpha1.StatelessApp{web},
+			want: []AppRow{
+				row("workload-1", 1, 4, 4, "Ready", "", true),
+				row("workload-2", 1, 1, 4, "Degraded: App", "web: CrashLoopBackOff: back-off", true),
+				row("workload-3", 1, 4, 4, "Cordoned", "web: cordoned: its replicas stay until workload-1 has 6 Ready", true),
+			},
+		},
+		{
+			name: "an unreachable cluster, and one the hub has not reported yet", an: shop, apps: []*appsv1alpha1.StatelessApp{api, web},
+			want: []AppRow{
+				row("workload-1", 2, 5, 5, "unreachable", "api: the hub cannot reach cluster workload-1", false),
+				row("workload-2", 2, 2, 5, "Degraded: App", "web: CrashLoopBackOff: back-off", true),
+				row("workload-3", 2, 4, 4, "Cordoned", "api: the hub reports nothing of this cluster yet", true),
+			},
+		},
+		{
+			name: "not routed", an: makeAppNamespace("shop", "shop").ready(isFalse, appsv1alpha1.NoClusterFitsReason, "none fits").obj(),
+			apps: []*appsv1alpha1.StatelessApp{makeStatelessApp("web", 3).hubApp().obj()},
+			want: []AppRow{{App: "shop", AppNamespace: "shop", Workloads: 1, Status: "Not routed", Message: "NoClusterFits — none fits", Hub: true}},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var apps []appsv1alpha1.StatelessApp
+			for _, sa := range tc.apps {
+				apps = append(apps, *sa)
+			}
+			if diff := cmp.Diff(tc.want, hubRows(tc.an, apps), cmp.AllowUnexported(AppRow{})); diff != "" {
+				t.Errorf("hubRows (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlacements(t *testing.T) {
+	multi := makeAppNamespace("shop", "shop").placed("workload-2", "workload-1").obj()
+	// An older hub wrote status.cluster alone.
+	single := makeAppNamespace("blog", "blog").routed("workload-1").obj()
+	unrouted := makeAppNamespace("gpu", "gpu").obj()
+	// A batch namespace is on every cluster; the app views read it where it was routed.
+	batch := makeAppNamespace("train", "train").obj()
+	batch.Spec.Tenant = appsv1alpha1.BatchTenant
+	batch.Status.Clusters = []string{"workload-1", "workload-2"}
+	got := map[string][]string{}
+	for _, p := range placements([]appsv1alpha1.AppNamespace{*multi, *single, *unrouted, *batch}) {
+		got[p.an.Name] = append(got[p.an.Name], p.cluster)
+	}
+	want := map[string][]string{"shop": {"workload-2", "workload-1"}, "blog": {"workload-1"}, "gpu": {""}, "train": {""}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("placements (-want +got):\n%s", diff)
 	}
 }

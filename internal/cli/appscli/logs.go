@@ -133,7 +133,7 @@ func (o *logsOptions) run(ctx context.Context, out, errOut io.Writer, arg string
 }
 
 // pods lists the pods of the app's StatelessApps (of one when workload is
-// set) in each routed AppNamespace. Unrouted or unreadable namespaces are
+// set) in each routed AppNamespace, in each of its clusters. Unrouted or unreadable namespaces are
 // reported on errOut; when none can be read, that is the error.
 func (o *logsOptions) pods(ctx context.Context, ans []appsv1alpha1.AppNamespace, only string, errOut io.Writer) ([]podRef, error) {
 	selector := labels.NewSelector()
@@ -149,19 +149,19 @@ func (o *logsOptions) pods(ctx context.Context, ans []appsv1alpha1.AppNamespace,
 	var pods []podRef
 	var problems, unrouted []string // unrouted namespaces have no pods: said only when no namespace is
 	listed := 0
-	for i := range ans {
-		an := &ans[i]
-		if an.Status.Cluster == "" {
+	for _, p := range placements(ans) {
+		an := p.an
+		if p.cluster == "" {
 			unrouted = append(unrouted, fmt.Sprintf("AppNamespace %s is not routed: %s", an.Name, conditionText(readyCondition(an))))
 			continue
 		}
-		w := conns[an.Status.Cluster]
+		w := conns[p.cluster]
 		if w == nil {
-			if w, err = connect(o.hub, an.Status.Cluster); err != nil {
+			if w, err = connect(o.hub, p.cluster); err != nil {
 				problems = append(problems, err.Error())
 				continue
 			}
-			conns[an.Status.Cluster] = w
+			conns[p.cluster] = w
 		}
 		list := &corev1.PodList{}
 		listCtx, cancel := context.WithTimeout(ctx, clusterTimeout)

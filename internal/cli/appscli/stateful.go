@@ -23,8 +23,8 @@ type StatefulWorkload struct {
 	Verdict           string `json:"verdict"`
 }
 
-func newStatefulWorkload(an *appsv1alpha1.AppNamespace, app *appsv1alpha1.StatefulApp, read shardsRead) StatefulWorkload {
-	return StatefulWorkload{StatefulApp: *app, Shards: read.shards, ShardManagerError: read.err, Verdict: statefulVerdict(an, app)}
+func newStatefulWorkload(cluster string, app *appsv1alpha1.StatefulApp, read shardsRead) StatefulWorkload {
+	return StatefulWorkload{StatefulApp: *app, Shards: read.shards, ShardManagerError: read.err, Verdict: statefulVerdict(cluster, app)}
 }
 
 func describeStatefulApp(w io.Writer, wl *StatefulWorkload) {
@@ -145,13 +145,13 @@ func waitsOn(op *appsv1alpha1.PodOperation) string {
 	return "state unknown"
 }
 
-// statefulVerdict judges a StatefulApp in one line: ready, or what waits
-// on whom.
-func statefulVerdict(an *appsv1alpha1.AppNamespace, sa *appsv1alpha1.StatefulApp) string {
+// statefulVerdict judges a StatefulApp of cluster in one line: ready, or
+// what waits on whom.
+func statefulVerdict(cluster string, sa *appsv1alpha1.StatefulApp) string {
 	ready := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
 	reachable := meta.FindStatusCondition(sa.Status.Conditions, appsv1alpha1.ShardManagerReachableCondition)
 	if ready == nil {
-		return "Unknown: no status yet (is the StatefulApp controller running in cluster " + an.Status.Cluster + "?)"
+		return "Unknown: no status yet (is the StatefulApp controller running in cluster " + cluster + "?)"
 	}
 	if sa.Status.ObservedGeneration < sa.Generation {
 		return fmt.Sprintf("Updating: the controller has not acted on generation %d yet", sa.Generation)
