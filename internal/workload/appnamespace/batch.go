@@ -26,7 +26,7 @@ const hubPlace = "the hub"
 // that cannot be written does not hold back the others; it is named in
 // the Ready condition and retried.
 func (r *Reconciler) reconcileBatch(ctx context.Context, an *appsv1alpha1.AppNamespace) (outcome, error) {
-	terminating, err := r.write(ctx, an, target{name: hubPlace, client: r.hub, reader: r.hubReader})
+	terminating, err := r.write(ctx, an, r.onHub(nil))
 	switch {
 	case err != nil:
 		return outcome{}, err
@@ -135,24 +135,13 @@ func (r *Reconciler) reconcileBatchDelete(ctx context.Context, an *appsv1alpha1.
 	if err := r.hub.List(ctx, clusters); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing clusters: %w", err)
 	}
-	slices.SortFunc(clusters.Items, func(a, b fleetv1alpha1.Cluster) int { return strings.Compare(a.Name, b.Name) })
-	var left []string       // clusters that still have the namespace
-	worst := deletionStep{} // the step a person should see first
+	names := make([]string, 0, len(clusters.Items))
 	for i := range clusters.Items {
-		name := clusters.Items[i].Name
-		rc, out := r.connect(ctx, name)
-		var step deletionStep
-		if out != nil {
-			step = deletionStep{reason: out.reason, message: out.message}
-		} else {
-			step = r.deleteNamespace(ctx, an.Name, target{name: "cluster " + name, client: rc.Client, reader: rc.APIReader})
-		}
-		if step.reason != "" {
-			left = append(left, name)
-			worst = worse(worst, step)
-		}
+		names = append(names, clusters.Items[i].Name)
 	}
-	if step := r.deleteNamespace(ctx, an.Name, target{name: hubPlace, client: r.hub, reader: r.hubReader}); step.reason != "" {
+	slices.Sort(names)
+	left, worst := r.deleteInClusters(ctx, an.Name, names)
+	if step := r.deleteNamespace(ctx, an.Name, r.onHub(nil)); step.reason != "" {
 		worst = worse(worst, step)
 	}
 	if worst.reason == "" {
@@ -163,6 +152,26 @@ func (r *Reconciler) reconcileBatchDelete(ctx context.Context, an *appsv1alpha1.
 	}
 	log.FromContext(ctx).Info("Deleting the batch namespace", "left", left)
 	return r.finish(ctx, an, outcome{clusters: left, reason: worst.reason, message: worst.message})
+}
+
+// deleteInClusters deletes the namespace made for the app namespace name in
+// the named workload clusters. It returns those that still have it, and
+// the step a person should see first.
+func (r *Reconciler) deleteInClusters(ctx context.Context, name string, clusters []string) ([]string, deletionStep) {
+	var left []string
+	worst := deletionStep{}
+	for _, c := range clusters {
+		rc, why := r.connect(ctx, c)
+		step := deletionStep{reason: appsv1alpha1.ClusterUnavailableReason, message: why}
+		if why == "" {
+			step = r.deleteNamespace(ctx, name, target{name: "cluster " + c, client: rc.Client, reader: rc.APIReader})
+		}
+		if step.reason != "" {
+			left = append(left, c)
+			worst = worse(worst, step)
+		}
+	}
+	return left, worst
 }
 
 // deletionStep is where the deletion of a namespace in one place stands:

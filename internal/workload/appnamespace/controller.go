@@ -1,8 +1,11 @@
-// Package appnamespace runs the hub's AppNamespace controller: it routes each
-// AppNamespace to a workload cluster whose Pools of its node profile have
-// room for its quota, keeps that choice, and makes the namespace there with
-// its labels, the owners' RoleBindings and a ResourceQuota. Deleting the
-// AppNamespace deletes the namespace, as far as the guardrails let it.
+// Package appnamespace runs the hub's AppNamespace controller: it places each
+// AppNamespace on as many workload clusters as it asks for (one by default),
+// whose Pools of its node profile have room for its quota, keeps those
+// choices, and makes the namespace there with its labels, the owners'
+// RoleBindings and a ResourceQuota; and on the hub, where the apps are
+// declared, with the same labels and RoleBindings and a quota of no pods.
+// Deleting the AppNamespace deletes the namespaces, as far as the
+// guardrails let it.
 //
 // Nothing of the workload clusters is cached: the namespace and its
 // RoleBindings are read from their API servers when needed (a few reads per
@@ -25,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -48,8 +52,8 @@ import (
 // Requeue intervals by the Ready reason: a namespace being deleted, or kept
 // by the guardrails, is looked at again soon (nothing in the workload
 // cluster is watched); an unavailable cluster now and then; one that fits
-// nowhere also on every Cluster and Pool change; a ready one rarely, to
-// repair drift.
+// nowhere, or on too few clusters, also on every Cluster and Pool change; a
+// ready one rarely, to repair drift.
 const (
 	deletingInterval    = 2 * time.Second
 	notEmptyInterval    = 5 * time.Second
@@ -58,8 +62,8 @@ const (
 	steadyInterval      = 5 * time.Minute
 )
 
-// routedReason is the reason of the Normal event that says where an app
-// namespace was routed and why.
+// routedReason is the reason of the Normal event that says to which
+// cluster an app namespace was routed and why (one per cluster chosen).
 const routedReason = "Routed"
 
 // Options are the Reconciler's dependencies.
@@ -88,14 +92,14 @@ type Reconciler struct {
 	// mu serializes routing, so that two app namespaces never count the
 	// same room, and guards routed.
 	mu sync.Mutex
-	// routed remembers where this process routed each app namespace, for
+	// routed remembers where this process placed each app namespace, for
 	// as long as the cache may not show it in the status yet.
 	routed map[string]routedTo
 }
 
 type routedTo struct {
-	uid     types.UID
-	cluster string
+	uid        types.UID
+	placements []appsv1alpha1.ClusterPlacement
 }
 
 // New validates the options and returns a Reconciler.
@@ -142,8 +146,8 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.AppNamespace{}).
-		// An app namespace that is gone leaves room for those that fit nowhere.
-		Watches(&appsv1alpha1.AppNamespace{}, handler.EnqueueRequestsFromMapFunc(r.unroutedOfAnyProfile), builder.WithPredicates(deleted)).
+		// An app namespace that is gone leaves room for those that want more clusters.
+		Watches(&appsv1alpha1.AppNamespace{}, handler.EnqueueRequestsFromMapFunc(r.wantingMore), builder.WithPredicates(deleted)).
 		Watches(&fleetv1alpha1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.forCluster)).
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.forPool)).
 		// A batch namespace's queue appears, goes or becomes a parent.
@@ -189,98 +193,162 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	return r.finish(ctx, an, out)
 }
 
-// reconcileNamespace finds the app namespace's cluster (or routes it) and
-// applies the namespace, quota and RoleBindings there.
+// reconcileNamespace makes the namespace on the hub, places the app
+// namespace on its clusters (or more of them) and applies the namespace,
+// quota and RoleBindings on each.
 func (r *Reconciler) reconcileNamespace(ctx context.Context, an *appsv1alpha1.AppNamespace) (outcome, error) {
-	name, out, err := r.place(ctx, an)
+	// The hub first: the owners may declare their apps there before any
+	// cluster fits.
+	terminating, err := r.write(ctx, an, r.onHub(desiredHubQuota(an)))
 	switch {
 	case err != nil:
 		return outcome{}, err
-	case out != nil:
-		return *out, nil
+	case terminating:
+		return outcome{reason: appsv1alpha1.DeletingNamespaceReason, message: fmt.Sprintf(
+			"namespace %s on the hub is being deleted, though not by Strata; it is made again once it is gone", an.Name)}, nil
 	}
-	rc, out := r.connect(ctx, name)
-	if out != nil {
-		return *out, nil
+	placed, why, err := r.place(ctx, an)
+	switch {
+	case err != nil:
+		return outcome{}, err
+	case len(placed) == 0:
+		return outcome{reason: appsv1alpha1.NoClusterFitsReason, message: why}, nil
 	}
-	return r.apply(ctx, an, name, rc)
+	steps := make([]clusterStep, 0, len(placed))
+	for _, p := range placed {
+		steps = append(steps, r.apply(ctx, an, p.Cluster))
+	}
+	want, all := wanted(an)
+	short := ""
+	if !all && len(placed) < want {
+		short = fmt.Sprintf("%d of %d clusters asked: %s", len(placed), want, why)
+	}
+	return placedOutcome(an, placed, steps, short), nil
 }
 
-// place returns the app namespace's cluster: the one in its status (the
-// choice is sticky), the one this process routed it to, the one that holds
-// a namespace made for it (the status was lost), or a new choice. When none
-// fits it returns the outcome that says why.
-func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace) (string, *outcome, error) {
-	if an.Status.Cluster != "" {
-		return an.Status.Cluster, nil, nil
-	}
-	if name := r.recall(an); name != "" {
-		return name, nil, nil
+// place returns the clusters the app namespace is on, in the order they
+// were chosen, each with why: those of its status (a choice is kept),
+// those this process chose that the cache does not show yet, those that
+// hold a namespace made for it (the status was lost), and, while it is on
+// fewer than it wants (or on every one that fits, for placement all), new
+// choices. When it is on fewer than it wants, why says why no other
+// cluster fits.
+func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace) ([]appsv1alpha1.ClusterPlacement, string, error) {
+	placed := r.known(an)
+	want, all := wanted(an)
+	if !all && len(placed) >= want {
+		return placed, "", nil
 	}
 	clusters := &fleetv1alpha1.ClusterList{}
 	if err := r.hub.List(ctx, clusters); err != nil {
-		return "", nil, fmt.Errorf("listing clusters: %w", err)
+		return nil, "", fmt.Errorf("listing clusters: %w", err)
 	}
-	found, excluded := r.find(ctx, an.Name, clusters.Items)
-	if found != "" {
-		log.FromContext(ctx).Info("Found the namespace made for the app namespace", "cluster", found)
-		r.remember(an, found)
-		return found, nil, nil
+	found, excluded := r.find(ctx, an.Name, clusters.Items, clusterNames(placed))
+	for _, name := range found {
+		log.FromContext(ctx).Info("Found the namespace made for the app namespace", "cluster", name)
+		placed = append(placed, appsv1alpha1.ClusterPlacement{Cluster: name,
+			Reason: fmt.Sprintf("namespace %s found there, made for this AppNamespace", an.Name)})
+	}
+	if len(found) > 0 {
+		r.remember(an, placed)
+	}
+	if !all && len(placed) >= want {
+		return placed, "", nil
 	}
 	pools := &fleetv1alpha1.PoolList{}
 	if err := r.hub.List(ctx, pools); err != nil {
-		return "", nil, fmt.Errorf("listing pools: %w", err)
+		return nil, "", fmt.Errorf("listing pools: %w", err)
 	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	all := &appsv1alpha1.AppNamespaceList{}
-	if err := r.hub.List(ctx, all); err != nil {
-		return "", nil, fmt.Errorf("listing app namespaces: %w", err)
+	others := &appsv1alpha1.AppNamespaceList{}
+	if err := r.hub.List(ctx, others); err != nil {
+		return nil, "", fmt.Errorf("listing app namespaces: %w", err)
+	}
+	region := ""
+	if an.Spec.Placement != nil {
+		region = an.Spec.Placement.Region
 	}
 	d := route(routeInput{
-		Profile: an.Spec.NodeProfile, Quota: an.Spec.Quota,
-		Clusters: clusters.Items, Pools: pools.Items, Placed: r.placements(all.Items, an), Excluded: excluded,
+		Profile: an.Spec.NodeProfile, Quota: an.Spec.Quota, Region: region, Chosen: clusterNames(placed), Want: want, All: all,
+		Clusters: clusters.Items, Pools: pools.Items, Placed: r.placements(others.Items, an), Excluded: excluded,
 	})
-	if d.Cluster == "" {
-		return "", &outcome{reason: appsv1alpha1.NoClusterFitsReason, message: d.Message}, nil
+	for _, p := range d.Chosen {
+		log.FromContext(ctx).Info("Routed the app namespace", "to", p.Cluster, "why", p.Reason)
+		r.recorder.Eventf(an, nil, corev1.EventTypeNormal, routedReason, "Route", "%s", p.Reason)
 	}
-	r.routed[an.Name] = routedTo{uid: an.UID, cluster: d.Cluster}
-	log.FromContext(ctx).Info("Routed the app namespace", "to", d.Cluster, "why", d.Message)
-	r.recorder.Eventf(an, nil, corev1.EventTypeNormal, routedReason, "Route", "%s", d.Message)
-	return d.Cluster, nil, nil
+	placed = append(placed, d.Chosen...)
+	if len(d.Chosen) > 0 {
+		r.routed[an.Name] = routedTo{uid: an.UID, placements: placed}
+	}
+	return placed, d.Message, nil
 }
 
+// wanted is on how many clusters an app namespace is to be, and whether on
+// every one that fits (then at most as many as its status can list).
+func wanted(an *appsv1alpha1.AppNamespace) (int, bool) {
+	p := an.Spec.Placement
+	switch {
+	case p == nil:
+		return 1, false
+	case p.All:
+		return maxPlacements, true
+	case p.Clusters != nil:
+		return int(*p.Clusters), false
+	}
+	return 1, false
+}
+
+// maxPlacements is how many clusters status.placements can list.
+const maxPlacements = 64
+
 // placements are the other app namespaces' clusters, from their status or,
-// until the cache has it, from what this process routed. r.mu is held.
+// until the cache has it, from what this process chose: each cluster of
+// each counts its quota. r.mu is held.
 func (r *Reconciler) placements(all []appsv1alpha1.AppNamespace, self *appsv1alpha1.AppNamespace) []placement {
 	placed := make([]placement, 0, len(all))
 	for i := range all {
 		an := &all[i]
-		if an.Name == self.Name {
+		if an.Name == self.Name || !routed(an) {
 			continue
 		}
-		cluster := an.Status.Cluster
-		if t, ok := r.routed[an.Name]; cluster == "" && ok && t.uid == an.UID {
-			cluster = t.cluster
-		}
-		if cluster != "" {
-			placed = append(placed, placement{Cluster: cluster, Profile: an.Spec.NodeProfile, Quota: an.Spec.Quota})
+		for _, p := range r.knownLocked(an) {
+			placed = append(placed, placement{Cluster: p.Cluster, Profile: an.Spec.NodeProfile, Quota: an.Spec.Quota})
 		}
 	}
 	return placed
 }
 
-// find looks in every Ready cluster for the namespace of the app namespace
-// name. It returns the cluster holding one made for it (labelled with its
-// name), and the clusters that cannot take it: one holds a namespace of that
-// name made for something else, or cannot be asked.
-func (r *Reconciler) find(ctx context.Context, name string, clusters []fleetv1alpha1.Cluster) (string, map[string]string) {
+// statusPlacements are the clusters an app namespace's status says it is
+// on: its placements, or its one cluster (a status written before there
+// were placements).
+func statusPlacements(an *appsv1alpha1.AppNamespace) []appsv1alpha1.ClusterPlacement {
+	if len(an.Status.Placements) == 0 && an.Status.Cluster != "" {
+		return []appsv1alpha1.ClusterPlacement{{Cluster: an.Status.Cluster}}
+	}
+	return an.Status.Placements
+}
+
+func clusterNames(placed []appsv1alpha1.ClusterPlacement) []string {
+	names := make([]string, 0, len(placed))
+	for _, p := range placed {
+		names = append(names, p.Cluster)
+	}
+	return names
+}
+
+// find looks in every Ready cluster but those of skip for the namespace of
+// the app namespace name. It returns the clusters holding one made for it
+// (labelled with its name), and those that cannot take it: one holds a
+// namespace of that name made for something else, or cannot be asked.
+func (r *Reconciler) find(ctx context.Context, name string, clusters []fleetv1alpha1.Cluster, skip []string) ([]string, map[string]string) {
+	var found []string
 	excluded := map[string]string{}
 	slices.SortFunc(clusters, func(a, b fleetv1alpha1.Cluster) int { return strings.Compare(a.Name, b.Name) })
 	for i := range clusters {
 		c := &clusters[i]
-		if ok, _ := clusterReady(c); !ok {
+		if ok, _ := clusterReady(c); !ok || slices.Contains(skip, c.Name) {
 			continue
 		}
 		rc, err := r.clusters.Get(ctx, c)
@@ -295,49 +363,50 @@ func (r *Reconciler) find(ctx context.Context, name string, clusters []fleetv1al
 		case err != nil:
 			excluded[c.Name] = fmt.Sprintf("could not look for namespace %s there: %v", name, err)
 		case ns.Labels[appsv1alpha1.AppNamespaceLabel] == name:
-			return c.Name, nil
+			found = append(found, c.Name)
 		default:
 			excluded[c.Name] = fmt.Sprintf("it already has a namespace %s that Strata did not make for this AppNamespace", name)
 		}
 	}
-	return "", excluded
+	return found, excluded
 }
 
-// connect connects to the app namespace's cluster, or says why it cannot.
-func (r *Reconciler) connect(ctx context.Context, name string) (*remote.Cluster, *outcome) {
-	unavailable := func(format string, args ...any) *outcome {
-		return &outcome{cluster: name, reason: appsv1alpha1.ClusterUnavailableReason, message: fmt.Sprintf(format, args...)}
-	}
+// connect connects to a cluster the namespace is placed on, or says why it
+// cannot (the cluster is not registered, not Ready or unreachable).
+func (r *Reconciler) connect(ctx context.Context, name string) (*remote.Cluster, string) {
 	cluster := &fleetv1alpha1.Cluster{}
 	if err := r.hub.Get(ctx, client.ObjectKey{Name: name}, cluster); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, unavailable("cluster %s, where the namespace was placed, is not registered on the hub; the choice stays until it is back", name)
+			return nil, fmt.Sprintf("cluster %s, where the namespace was placed, is not registered on the hub; the choice stays until it is back", name)
 		}
-		return nil, unavailable("reading cluster %s: %v", name, err)
+		return nil, fmt.Sprintf("reading cluster %s: %v", name, err)
 	}
 	if ok, why := clusterReady(cluster); !ok {
-		return nil, unavailable("cluster %s is %s; the namespace stays there and is retried", name, why)
+		return nil, fmt.Sprintf("cluster %s is %s; the namespace stays there and is retried", name, why)
 	}
 	rc, err := r.clusters.Get(ctx, cluster)
 	if err != nil {
-		return nil, unavailable("%v", err)
+		return nil, err.Error()
 	}
-	return rc, nil
+	return rc, ""
 }
 
-// apply writes the namespace, its quota and its owners' RoleBindings, and
-// removes the RoleBindings of former owners.
-func (r *Reconciler) apply(ctx context.Context, an *appsv1alpha1.AppNamespace, cluster string, rc *remote.Cluster) (outcome, error) {
-	terminating, err := r.write(ctx, an, target{name: "cluster " + cluster, client: rc.Client, reader: rc.APIReader})
+// apply writes the namespace, its quota and its owners' RoleBindings in
+// one placed cluster, and removes the RoleBindings of former owners.
+func (r *Reconciler) apply(ctx context.Context, an *appsv1alpha1.AppNamespace, cluster string) clusterStep {
+	rc, why := r.connect(ctx, cluster)
+	if why != "" {
+		return clusterStep{cluster: cluster, reason: appsv1alpha1.ClusterUnavailableReason, message: why, unreachable: true}
+	}
+	terminating, err := r.write(ctx, an, target{name: "cluster " + cluster, client: rc.Client, reader: rc.APIReader, quota: desiredQuota(an)})
 	switch {
 	case err != nil:
-		return outcome{cluster: cluster, reason: appsv1alpha1.ClusterUnavailableReason, message: err.Error()}, nil
+		return clusterStep{cluster: cluster, reason: appsv1alpha1.ClusterUnavailableReason, message: err.Error()}
 	case terminating:
-		return outcome{cluster: cluster, reason: appsv1alpha1.DeletingNamespaceReason, message: fmt.Sprintf(
-			"namespace %s in cluster %s is being deleted, though not by Strata; it is made again once it is gone", an.Name, cluster)}, nil
+		return clusterStep{cluster: cluster, reason: appsv1alpha1.DeletingNamespaceReason, message: fmt.Sprintf(
+			"namespace %s in cluster %s is being deleted, though not by Strata; it is made again once it is gone", an.Name, cluster)}
 	}
-	return outcome{cluster: cluster, reason: appsv1alpha1.NamespaceReadyReason, message: fmt.Sprintf(
-		"namespace %s in cluster %s, %s, quota %s", an.Name, cluster, countOwners(len(an.Spec.Owners)), formatList(an.Spec.Quota))}, nil
+	return clusterStep{cluster: cluster}
 }
 
 // target is an API server the controller writes a namespace to: a
@@ -347,10 +416,17 @@ type target struct {
 	name   string
 	client client.Client
 	reader client.Reader
+	// quota is the namespace's ResourceQuota there; nil for none (tenant
+	// batch, whose quota is its BatchQueue's).
+	quota *corev1ac.ResourceQuotaApplyConfiguration
 }
 
-// write applies the namespace, its quota (not for tenant batch, whose quota
-// is its BatchQueue's) and its owners' RoleBindings to one API server, and
+// onHub is the hub as a target, with the quota given.
+func (r *Reconciler) onHub(quota *corev1ac.ResourceQuotaApplyConfiguration) target {
+	return target{name: hubPlace, client: r.hub, reader: r.hubReader, quota: quota}
+}
+
+// write applies the namespace, its quota and its owners' RoleBindings to one API server, and
 // removes the RoleBindings of former owners. It says whether the namespace
 // is terminating (then nothing else is written); an error names what
 // failed where.
@@ -365,8 +441,8 @@ func (r *Reconciler) write(ctx context.Context, an *appsv1alpha1.AppNamespace, t
 	if ns.Status != nil && ns.Status.Phase != nil && *ns.Status.Phase == corev1.NamespaceTerminating {
 		return true, nil
 	}
-	if an.Spec.Tenant != appsv1alpha1.BatchTenant {
-		if err := to.client.Apply(ctx, desiredQuota(an), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	if to.quota != nil {
+		if err := to.client.Apply(ctx, to.quota, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 			return failed("applying ResourceQuota "+an.Name+"/"+QuotaName, err)
 		}
 	}
@@ -389,62 +465,54 @@ func (r *Reconciler) write(ctx context.Context, an *appsv1alpha1.AppNamespace, t
 	return false, nil
 }
 
-// reconcileDelete deletes the app namespace's namespace and lets the app
-// namespace go once it is gone. The guardrails may refuse to delete a
-// namespace that still holds workloads: the refusal is the status, and the
-// delete is retried.
+// reconcileDelete deletes the app namespace's namespace in each cluster it
+// is placed on, then on the hub, and lets the app namespace go once they
+// are gone. The guardrails may refuse to delete a namespace that still
+// holds workloads (on the hub, the apps declared there): the refusal is the
+// status, and the delete is retried. A cluster no longer registered is let
+// go; one that is registered but unreachable holds the app namespace.
 func (r *Reconciler) reconcileDelete(ctx context.Context, an *appsv1alpha1.AppNamespace) (reconcile.Result, error) {
 	if !controllerutil.ContainsFinalizer(an, Finalizer) {
 		return reconcile.Result{}, nil
 	}
-	name := an.Status.Cluster
-	if name == "" {
-		name = r.recall(an)
+	clusters := &fleetv1alpha1.ClusterList{}
+	if err := r.hub.List(ctx, clusters); err != nil {
+		return reconcile.Result{}, fmt.Errorf("listing clusters: %w", err)
 	}
-	if name == "" {
-		clusters := &fleetv1alpha1.ClusterList{}
-		if err := r.hub.List(ctx, clusters); err != nil {
-			return reconcile.Result{}, fmt.Errorf("listing clusters: %w", err)
+	placed := r.known(an)
+	if len(placed) == 0 {
+		found, _ := r.find(ctx, an.Name, clusters.Items, nil)
+		for _, name := range found {
+			placed = append(placed, appsv1alpha1.ClusterPlacement{Cluster: name,
+				Reason: fmt.Sprintf("namespace %s found there, made for this AppNamespace", an.Name)})
 		}
-		if name, _ = r.find(ctx, an.Name, clusters.Items); name == "" {
-			return r.release(ctx, an, "it was never placed in a cluster")
+	}
+	var registered []string
+	for _, name := range clusterNames(placed) {
+		if slices.ContainsFunc(clusters.Items, func(c fleetv1alpha1.Cluster) bool { return c.Name == name }) {
+			registered = append(registered, name)
+		} else {
+			log.FromContext(ctx).Info("Letting go of a cluster no longer registered", "cluster", name)
 		}
 	}
-	if err := r.hub.Get(ctx, client.ObjectKey{Name: name}, &fleetv1alpha1.Cluster{}); apierrors.IsNotFound(err) {
-		return r.release(ctx, an, "its cluster "+name+" is no longer registered")
+	left, worst := r.deleteInClusters(ctx, an.Name, registered)
+	// The hub's namespace goes last: the apps are declared there, and it
+	// is where their owners see them until the clusters are empty.
+	if len(left) == 0 {
+		worst = r.deleteNamespace(ctx, an.Name, r.onHub(nil))
 	}
-	rc, out := r.connect(ctx, name)
-	if out != nil {
-		return r.finish(ctx, an, *out)
-	}
-	ns := &corev1.Namespace{}
-	err := rc.APIReader.Get(ctx, client.ObjectKey{Name: an.Name}, ns)
 	switch {
-	case apierrors.IsNotFound(err):
-		return r.release(ctx, an, "its namespace is gone")
-	case err != nil:
-		return r.finish(ctx, an, outcome{cluster: name, reason: appsv1alpha1.ClusterUnavailableReason,
-			message: fmt.Sprintf("reading namespace %s in cluster %s: %v", an.Name, name, err)})
-	case ns.Labels[appsv1alpha1.AppNamespaceLabel] != an.Name:
-		return r.release(ctx, an, "namespace "+an.Name+" in cluster "+name+" was not made for it")
-	case !ns.DeletionTimestamp.IsZero():
-		return r.finish(ctx, an, outcome{cluster: name, reason: appsv1alpha1.DeletingNamespaceReason,
-			message: fmt.Sprintf("namespace %s in cluster %s is terminating", an.Name, name)})
+	case worst.reason == "":
+		return r.release(ctx, an, "its namespace is gone from its clusters and the hub")
+	case worst.err != nil:
+		return reconcile.Result{}, worst.err
 	}
-	err = rc.Client.Delete(ctx, ns, client.Preconditions{UID: &ns.UID})
-	switch {
-	case apierrors.IsNotFound(err):
-		return r.release(ctx, an, "its namespace is gone")
-	case apierrors.IsForbidden(err) || apierrors.IsInvalid(err):
-		// The guardrails' word, as the API server gave it.
-		return r.finish(ctx, an, outcome{cluster: name, reason: appsv1alpha1.NamespaceNotEmptyReason,
-			message: fmt.Sprintf("deleting namespace %s in cluster %s was refused, retrying: %v", an.Name, name, err)})
-	case err != nil:
-		return reconcile.Result{}, fmt.Errorf("deleting namespace %s in cluster %s: %w", an.Name, name, err)
+	var out []appsv1alpha1.ClusterPlacement
+	if len(placed) > 0 {
+		out = placed
 	}
-	log.FromContext(ctx).Info("Deleting the namespace", "cluster", name)
-	return r.finish(ctx, an, outcome{cluster: name, reason: appsv1alpha1.DeletingNamespaceReason,
-		message: fmt.Sprintf("namespace %s in cluster %s is terminating", an.Name, name)})
+	log.FromContext(ctx).Info("Deleting the namespace", "left", left)
+	return r.finish(ctx, an, outcome{placements: out, reason: worst.reason, message: worst.message})
 }
 
 // release removes the finalizer: nothing is left in a workload cluster.
@@ -484,6 +552,7 @@ func (r *Reconciler) finish(ctx context.Context, an *appsv1alpha1.AppNamespace, 
 // that met them.
 var problems = map[string]string{
 	appsv1alpha1.NoClusterFitsReason:      "Route",
+	appsv1alpha1.TooFewClustersReason:     "Route",
 	appsv1alpha1.ClusterUnavailableReason: "Reconcile",
 	appsv1alpha1.NamespaceNotEmptyReason:  "Delete",
 	appsv1alpha1.BatchQueueNotFoundReason: "Reconcile",
@@ -494,7 +563,7 @@ func requeueAfter(reason string) time.Duration {
 	switch reason {
 	case appsv1alpha1.NamespaceReadyReason:
 		return steadyInterval
-	case appsv1alpha1.NoClusterFitsReason:
+	case appsv1alpha1.NoClusterFitsReason, appsv1alpha1.TooFewClustersReason:
 		return unroutedInterval
 	case appsv1alpha1.DeletingNamespaceReason:
 		return deletingInterval
@@ -504,19 +573,31 @@ func requeueAfter(reason string) time.Duration {
 	return unavailableInterval
 }
 
-func (r *Reconciler) recall(an *appsv1alpha1.AppNamespace) string {
+// known are the clusters an app namespace is on: those of its status, and
+// those this process chose that the cache does not show yet.
+func (r *Reconciler) known(an *appsv1alpha1.AppNamespace) []appsv1alpha1.ClusterPlacement {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if t, ok := r.routed[an.Name]; ok && t.uid == an.UID {
-		return t.cluster
-	}
-	return ""
+	return r.knownLocked(an)
 }
 
-func (r *Reconciler) remember(an *appsv1alpha1.AppNamespace, cluster string) {
+// knownLocked is known with r.mu held.
+func (r *Reconciler) knownLocked(an *appsv1alpha1.AppNamespace) []appsv1alpha1.ClusterPlacement {
+	placed := slices.Clone(statusPlacements(an))
+	if t, ok := r.routed[an.Name]; ok && t.uid == an.UID {
+		for _, p := range t.placements {
+			if !slices.ContainsFunc(placed, func(q appsv1alpha1.ClusterPlacement) bool { return q.Cluster == p.Cluster }) {
+				placed = append(placed, p)
+			}
+		}
+	}
+	return placed
+}
+
+func (r *Reconciler) remember(an *appsv1alpha1.AppNamespace, placed []appsv1alpha1.ClusterPlacement) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.routed[an.Name] = routedTo{uid: an.UID, cluster: cluster}
+	r.routed[an.Name] = routedTo{uid: an.UID, placements: placed}
 }
 
 func (r *Reconciler) forget(name string) {
@@ -525,32 +606,43 @@ func (r *Reconciler) forget(name string) {
 	delete(r.routed, name)
 }
 
-// forCluster maps a Cluster to the app namespaces it may concern: those
-// of tenant batch (on every cluster), those not routed yet, and those
-// routed to it that are not Ready.
+// forCluster maps a Cluster (it appears, becomes Ready, is cordoned or
+// uncordoned) to the app namespaces it may concern: those of tenant batch
+// (on every cluster), those that want more clusters than they are on
+// (placement all always does), and those placed on it that are not Ready.
 func (r *Reconciler) forCluster(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
-		if an.Spec.Tenant == appsv1alpha1.BatchTenant || an.Status.Cluster == "" {
+		if !routed(an) || wantsMore(an) {
 			return true
 		}
-		return an.Status.Cluster == obj.GetName() && !meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition)
+		return slices.Contains(clusterNames(statusPlacements(an)), obj.GetName()) &&
+			!meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition)
 	})
 }
 
-// forPool maps a Pool to the app namespaces of its profile not routed yet.
+// forPool maps a Pool to the app namespaces of its profile that want more
+// clusters.
 func (r *Reconciler) forPool(ctx context.Context, obj client.Object) []reconcile.Request {
 	pool, ok := obj.(*fleetv1alpha1.Pool)
 	if !ok {
 		return nil
 	}
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
-		return routed(an) && an.Status.Cluster == "" && an.Spec.NodeProfile == pool.Spec.NodeProfile
+		return routed(an) && wantsMore(an) && an.Spec.NodeProfile == pool.Spec.NodeProfile
 	})
 }
 
-// unroutedOfAnyProfile maps anything to the app namespaces not routed yet.
-func (r *Reconciler) unroutedOfAnyProfile(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return routed(an) && an.Status.Cluster == "" })
+// wantingMore maps anything to the app namespaces that want more clusters.
+func (r *Reconciler) wantingMore(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return routed(an) && wantsMore(an) })
+}
+
+// wantsMore says whether an app namespace's status has it on fewer
+// clusters than it wants, or it is on every one that fits (which may be
+// one more now).
+func wantsMore(an *appsv1alpha1.AppNamespace) bool {
+	want, all := wanted(an)
+	return all || len(statusPlacements(an)) < want
 }
 
 // batch maps anything to the app namespaces of tenant batch.
@@ -558,8 +650,8 @@ func (r *Reconciler) batch(ctx context.Context, _ client.Object) []reconcile.Req
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return !routed(an) })
 }
 
-// routed says whether an app namespace is routed to one cluster (stateless
-// and stateful): batch namespaces are on all of them.
+// routed says whether an app namespace is routed to the clusters it asks
+// for (stateless and stateful): batch namespaces are on all of them.
 func routed(an *appsv1alpha1.AppNamespace) bool { return an.Spec.Tenant != appsv1alpha1.BatchTenant }
 
 func (r *Reconciler) appNamespaces(ctx context.Context, match func(*appsv1alpha1.AppNamespace) bool) []reconcile.Request {

@@ -3,11 +3,14 @@ package appnamespace
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
 	rbacv1ac "k8s.io/client-go/applyconfigurations/rbac/v1"
@@ -65,6 +68,15 @@ func desiredQuota(an *appsv1alpha1.AppNamespace) *corev1ac.ResourceQuotaApplyCon
 	return corev1ac.ResourceQuota(QuotaName, an.Name).
 		WithLabels(ownedLabels(an)).
 		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(quotaHard(an.Spec.Quota)))
+}
+
+// desiredHubQuota is the ResourceQuota of the namespace on the hub: no
+// pods. The apps are declared there and run in the clusters, where the
+// quota is enforced; nothing runs on the hub.
+func desiredHubQuota(an *appsv1alpha1.AppNamespace) *corev1ac.ResourceQuotaApplyConfiguration {
+	return corev1ac.ResourceQuota(QuotaName, an.Name).
+		WithLabels(ownedLabels(an)).
+		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}))
 }
 
 // quotaHard turns the AppNamespace's quota into ResourceQuota limits on
@@ -132,10 +144,12 @@ func staleRoleBindings(an *appsv1alpha1.AppNamespace, existing []rbacv1.RoleBind
 	return stale
 }
 
-// outcome is what a reconcile found: the Ready condition to report, the
-// cluster chosen (if any) and when to look again.
+// outcome is what a reconcile found: the Ready condition to report and
+// the clusters the namespace is on.
 type outcome struct {
-	cluster string
+	// placements are, for tenants stateless and stateful, the clusters
+	// chosen, in order; nil keeps those of the status.
+	placements []appsv1alpha1.ClusterPlacement
 	// clusters are, for tenant batch, the workload clusters that have the
 	// namespace.
 	clusters []string
@@ -143,13 +157,98 @@ type outcome struct {
 	message  string
 }
 
+// clusterStep is how the namespace stands in one cluster it is placed on.
+type clusterStep struct {
+	cluster string
+	// reason is "" when the namespace is in place there; else
+	// ClusterUnavailable or DeletingNamespace, said by message.
+	reason, message string
+	// unreachable: the cluster is not registered, not Ready or cannot be
+	// connected to (rather than answering and refusing).
+	unreachable bool
+}
+
+// placedOutcome is the Ready condition of a namespace placed on clusters,
+// from how it stands in each; short says, when it is on fewer clusters
+// than asked, how many and why no other fits.
+//
+//   - A cluster that answers but refused a write, or where the namespace is
+//     terminating, makes Ready False with that reason (ClusterUnavailable,
+//     DeletingNamespace): the namespace is not in step there.
+//   - An unreachable cluster makes Ready False, ClusterUnavailable, only
+//     when the namespace is in place on no placed cluster. Otherwise Ready
+//     stays True and the message names it ("unreachable, retried"): the
+//     apps run on the others, and are moved off it by the hub meanwhile.
+//   - On fewer clusters than asked: Ready False, TooFewClusters.
+//   - Else NamespaceReady.
+//
+// With one cluster the message is that cluster's.
+func placedOutcome(an *appsv1alpha1.AppNamespace, placed []appsv1alpha1.ClusterPlacement, steps []clusterStep, short string) outcome {
+	var (
+		inPlace, unreachable, failed []string
+		reason                       string
+	)
+	for _, s := range steps {
+		switch {
+		case s.reason == "":
+			inPlace = append(inPlace, s.cluster)
+		case s.unreachable:
+			unreachable = append(unreachable, s.message)
+		default:
+			failed = append(failed, s.message)
+			if reason != appsv1alpha1.ClusterUnavailableReason {
+				reason = s.reason
+			}
+		}
+	}
+	where := ""
+	if len(inPlace) > 0 {
+		where = fmt.Sprintf("namespace %s in %s, %s, quota %s", an.Name, clustersPhrase(inPlace), countOwners(len(an.Spec.Owners)), formatList(an.Spec.Quota))
+		if len(inPlace) > 1 {
+			where += " in each"
+		}
+	}
+	out := outcome{placements: placed}
+	switch {
+	case len(failed) > 0:
+		out.reason, out.message = reason, join(append(failed, unreachable...), where)
+	case len(inPlace) == 0:
+		out.reason, out.message = appsv1alpha1.ClusterUnavailableReason, join(unreachable)
+	default:
+		if len(unreachable) > 0 {
+			where += "; unreachable, retried: " + join(unreachable)
+		}
+		out.reason, out.message = appsv1alpha1.NamespaceReadyReason, where
+		if short != "" {
+			out.reason, out.message = appsv1alpha1.TooFewClustersReason, where+"; "+short
+		}
+	}
+	return out
+}
+
+// clustersPhrase reads "cluster w1" or "clusters w1, w2".
+func clustersPhrase(names []string) string {
+	if len(names) == 1 {
+		return "cluster " + names[0]
+	}
+	return "clusters " + strings.Join(names, ", ")
+}
+
+// join joins the non-empty parts with "; ".
+func join(parts []string, more ...string) string {
+	return strings.Join(slices.DeleteFunc(append(slices.Clone(parts), more...), func(s string) bool { return s == "" }), "; ")
+}
+
 // desiredStatus is the AppNamespace's status for an outcome. A transition
 // time is kept while the condition's status stays.
 func desiredStatus(an *appsv1alpha1.AppNamespace, out outcome, now metav1.Time) appsv1alpha1.AppNamespaceStatus {
 	status := *an.Status.DeepCopy()
 	status.ObservedGeneration = an.Generation
-	if out.cluster != "" {
-		status.Cluster = out.cluster
+	if len(out.placements) > 0 {
+		// placements only grow, so placements[0] stays the first cluster.
+		status.Placements = out.placements
+		status.Cluster = out.placements[0].Cluster
+		status.Clusters = clusterNames(out.placements)
 		status.Namespace = an.Name
 	}
 	if an.Spec.Tenant == appsv1alpha1.BatchTenant {

@@ -1,6 +1,7 @@
 package appnamespace
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -147,6 +148,8 @@ func TestDesiredStatus(t *testing.T) {
 	ready := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: appsv1alpha1.NamespaceReadyReason,
 		Message: "namespace ns in cluster w1", ObservedGeneration: 2, LastTransitionTime: then}
 
+	onW1 := []appsv1alpha1.ClusterPlacement{{Cluster: "w1", Reason: "routed to w1"}}
+	onW1W2 := append(slices.Clone(onW1), appsv1alpha1.ClusterPlacement{Cluster: "w2", Reason: "routed to w2"})
 	tests := []struct {
 		name   string
 		status appsv1alpha1.AppNamespaceStatus
@@ -164,24 +167,39 @@ func TestDesiredStatus(t *testing.T) {
 		{
 			name:   "routed and ready: the cluster, the namespace, a transition",
 			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 1, Conditions: []metav1.Condition{notFits}},
-			out:    outcome{cluster: "w1", reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
-			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{
+			out:    outcome{placements: onW1, reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{
 				{Type: "Ready", Status: metav1.ConditionTrue, Reason: appsv1alpha1.NamespaceReadyReason, Message: "namespace ns in cluster w1",
 					ObservedGeneration: 2, LastTransitionTime: now},
 			}},
 		},
 		{
 			name:   "still ready: the transition time stays",
-			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
-			out:    outcome{cluster: "w1", reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
-			want:   appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{placements: onW1, reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
+			want:   appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{ready}},
 		},
 		{
 			name:   "the cluster stays when a reconcile cannot reach it",
-			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{ready}},
-			out:    outcome{cluster: "w1", reason: appsv1alpha1.ClusterUnavailableReason, message: "cluster w1 is not Ready"},
-			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Namespace: "ns", Conditions: []metav1.Condition{
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{placements: onW1, reason: appsv1alpha1.ClusterUnavailableReason, message: "cluster w1 is not Ready"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{
 				{Type: "Ready", Status: metav1.ConditionFalse, Reason: appsv1alpha1.ClusterUnavailableReason, Message: "cluster w1 is not Ready",
+					ObservedGeneration: 2, LastTransitionTime: now},
+			}},
+		},
+		{
+			name:   "a second cluster: placements and clusters grow, cluster stays the first",
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1"}, Placements: onW1, Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{placements: onW1W2, reason: appsv1alpha1.NamespaceReadyReason, message: "namespace ns in cluster w1"},
+			want:   appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1", "w2"}, Placements: onW1W2, Namespace: "ns", Conditions: []metav1.Condition{ready}},
+		},
+		{
+			name:   "deleting, placements unknown to the outcome: the status keeps them",
+			status: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1", "w2"}, Placements: onW1W2, Namespace: "ns", Conditions: []metav1.Condition{ready}},
+			out:    outcome{reason: appsv1alpha1.DeletingNamespaceReason, message: "namespace ns on the hub is terminating"},
+			want: appsv1alpha1.AppNamespaceStatus{ObservedGeneration: 2, Cluster: "w1", Clusters: []string{"w1", "w2"}, Placements: onW1W2, Namespace: "ns", Conditions: []metav1.Condition{
+				{Type: "Ready", Status: metav1.ConditionFalse, Reason: appsv1alpha1.DeletingNamespaceReason, Message: "namespace ns on the hub is terminating",
 					ObservedGeneration: 2, LastTransitionTime: now},
 			}},
 		},
@@ -193,6 +211,97 @@ func TestDesiredStatus(t *testing.T) {
 			an.Status = tt.status
 			if diff := cmp.Diff(tt.want, desiredStatus(an, tt.out, now)); diff != "" {
 				t.Errorf("status (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDesiredHubQuota(t *testing.T) {
+	an := makeAppNamespace("shop-prod", "shop").Quota("16", "64Gi").Obj()
+	want := corev1ac.ResourceQuota("strata-quota", "shop-prod").
+		WithLabels(map[string]string{"apps.strata.dev/app": "shop", "apps.strata.dev/app-namespace": "shop-prod"}).
+		WithSpec(corev1ac.ResourceQuotaSpec().WithHard(corev1.ResourceList{"pods": resource.MustParse("0")}))
+	if diff := cmp.Diff(want, desiredHubQuota(an)); diff != "" {
+		t.Errorf("hub quota (-want +got):\n%s", diff)
+	}
+}
+
+func TestPlacedOutcome(t *testing.T) {
+	an := makeAppNamespace("shop", "shop").Owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.EditRole).Obj()
+	on := func(names ...string) []appsv1alpha1.ClusterPlacement {
+		var out []appsv1alpha1.ClusterPlacement
+		for _, n := range names {
+			out = append(out, appsv1alpha1.ClusterPlacement{Cluster: n, Reason: "routed to " + n})
+		}
+		return out
+	}
+	inPlace := func(c string) clusterStep { return clusterStep{cluster: c} }
+	unreachable := func(c string) clusterStep {
+		return clusterStep{cluster: c, reason: appsv1alpha1.ClusterUnavailableReason, unreachable: true,
+			message: "cluster " + c + " is not Ready (APIServerUnreachable); the namespace stays there and is retried"}
+	}
+	refused := clusterStep{cluster: "w2", reason: appsv1alpha1.ClusterUnavailableReason, message: "applying namespace shop in cluster w2: forbidden"}
+	terminating := clusterStep{cluster: "w2", reason: appsv1alpha1.DeletingNamespaceReason,
+		message: "namespace shop in cluster w2 is being deleted, though not by Strata; it is made again once it is gone"}
+
+	tests := []struct {
+		name   string
+		placed []appsv1alpha1.ClusterPlacement
+		steps  []clusterStep
+		short  string
+		want   outcome
+	}{
+		{
+			name:   "one cluster, in place: the message of before",
+			placed: on("w1"), steps: []clusterStep{inPlace("w1")},
+			want: outcome{placements: on("w1"), reason: appsv1alpha1.NamespaceReadyReason,
+				message: "namespace shop in cluster w1, 1 owner RoleBinding, quota cpu 4, memory 16Gi"},
+		},
+		{
+			name:   "one cluster, unreachable: ClusterUnavailable, its message alone",
+			placed: on("w1"), steps: []clusterStep{unreachable("w1")},
+			want: outcome{placements: on("w1"), reason: appsv1alpha1.ClusterUnavailableReason,
+				message: "cluster w1 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
+		},
+		{
+			name:   "two in place, one unreachable: Ready, naming it",
+			placed: on("w1", "w2", "w3"), steps: []clusterStep{inPlace("w1"), inPlace("w2"), unreachable("w3")},
+			want: outcome{placements: on("w1", "w2", "w3"), reason: appsv1alpha1.NamespaceReadyReason,
+				message: "namespace shop in clusters w1, w2, 1 owner RoleBinding, quota cpu 4, memory 16Gi in each; " +
+					"unreachable, retried: cluster w3 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
+		},
+		{
+			name:   "all unreachable: ClusterUnavailable",
+			placed: on("w1", "w3"), steps: []clusterStep{unreachable("w1"), unreachable("w3")},
+			want: outcome{placements: on("w1", "w3"), reason: appsv1alpha1.ClusterUnavailableReason,
+				message: "cluster w1 is not Ready (APIServerUnreachable); the namespace stays there and is retried; " +
+					"cluster w3 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
+		},
+		{
+			name:   "a cluster that answers and refuses: not Ready, though another is in place",
+			placed: on("w1", "w2"), steps: []clusterStep{inPlace("w1"), refused},
+			want: outcome{placements: on("w1", "w2"), reason: appsv1alpha1.ClusterUnavailableReason,
+				message: "applying namespace shop in cluster w2: forbidden; namespace shop in cluster w1, 1 owner RoleBinding, quota cpu 4, memory 16Gi"},
+		},
+		{
+			name:   "terminating in one cluster: DeletingNamespace",
+			placed: on("w1", "w2"), steps: []clusterStep{inPlace("w1"), terminating},
+			want: outcome{placements: on("w1", "w2"), reason: appsv1alpha1.DeletingNamespaceReason,
+				message: "namespace shop in cluster w2 is being deleted, though not by Strata; it is made again once it is gone; " +
+					"namespace shop in cluster w1, 1 owner RoleBinding, quota cpu 4, memory 16Gi"},
+		},
+		{
+			name:   "fewer than asked: TooFewClusters, with why",
+			placed: on("w1"), steps: []clusterStep{inPlace("w1")}, short: "1 of 2 clusters asked: no other workload cluster fits profile general with quota cpu 4, memory 16Gi: w2: cordoned",
+			want: outcome{placements: on("w1"), reason: appsv1alpha1.TooFewClustersReason,
+				message: "namespace shop in cluster w1, 1 owner RoleBinding, quota cpu 4, memory 16Gi; " +
+					"1 of 2 clusters asked: no other workload cluster fits profile general with quota cpu 4, memory 16Gi: w2: cordoned"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, placedOutcome(an, tt.placed, tt.steps, tt.short), cmp.AllowUnexported(outcome{})); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -51,41 +51,14 @@ type workload struct {
 // the test writes the Clusters' and Pools' status (the room), and plays the
 // namespace controller where a namespace is deleted.
 func TestAppNamespaceController(t *testing.T) {
-	_, hubCfg := testutil.StartEnv(t)
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hub, err := client.New(hubCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.MustCreate(t, hub, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
+	hubCluster := startHub(t)
+	hub := hubCluster.c
 	w1, w2 := startWorkload(t, hub, "w1"), startWorkload(t, hub, "w2")
-	hubCS, err := kubernetes.NewForConfig(hubCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hubCluster := &workload{name: "the hub", cfg: hubCfg, c: hub, cs: hubCS}
 	setRoom(t, hub, "w1", "8", "32Gi")
 	setRoom(t, hub, "w2", "64", "256Gi")
 	readyPoolOn(t, hub, "w1-general", "w1")
 	readyPoolOn(t, hub, "w2-general", "w2")
-
-	// The hub's own scheme, as `strata serve hub` runs the controllers.
-	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
-		clusters := remote.New(mgr.GetClient())
-		if err := mgr.Add(clusters); err != nil {
-			return err
-		}
-		r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
-		if err != nil {
-			return err
-		}
-		return r.SetupWithManager(mgr)
-	})
+	startController(t, hubCluster.cfg)
 
 	t.Run("routes to the cluster with room and makes the namespace there", func(t *testing.T) {
 		testutil.MustCreate(t, hub, makeAppNamespace("shop", "shop").Quota("16", "64Gi").
@@ -288,6 +261,8 @@ func TestAppNamespaceController(t *testing.T) {
 	t.Run("delete: the namespace goes, then the finalizer", func(t *testing.T) {
 		deleteAppNamespace(t, hub, "cart")
 		finalizeNamespace(t, w1, "cart")
+		// Then the hub's.
+		finalizeNamespace(t, hubCluster, "cart")
 		waitGone(t, hub, "cart")
 	})
 
@@ -310,7 +285,48 @@ func TestAppNamespaceController(t *testing.T) {
 		patchLabel(t, w2, "shop", holdLabel, "")
 		waitReason(t, hub, "shop", appsv1alpha1.DeletingNamespaceReason)
 		finalizeNamespace(t, w2, "shop")
+		finalizeNamespace(t, hubCluster, "shop")
 		waitGone(t, hub, "shop")
+	})
+}
+
+// startHub starts the hub's API server, with the namespace of the
+// workload clusters' kubeconfig Secrets.
+func startHub(t *testing.T) *workload {
+	t.Helper()
+	_, cfg := testutil.StartEnv(t)
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, fleetv1alpha1.AddToScheme, appsv1alpha1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.MustCreate(t, c, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
+	return &workload{name: "the hub", cfg: cfg, c: c, cs: cs}
+}
+
+// startController runs the controller on the hub, with the hub's own
+// scheme, as `strata serve hub` runs it.
+func startController(t *testing.T, hubCfg *rest.Config) {
+	t.Helper()
+	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
+		clusters := remote.New(mgr.GetClient())
+		if err := mgr.Add(clusters); err != nil {
+			return err
+		}
+		r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+		if err != nil {
+			return err
+		}
+		return r.SetupWithManager(mgr)
 	})
 }
 

@@ -12,11 +12,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 )
 
-// placement is an app namespace already routed to a cluster: its quota
-// counts against the room of the cluster's Nodes of its profile.
+// placement is an app namespace already on a cluster: its quota counts
+// against the room of the cluster's Nodes of its profile. A namespace on
+// several clusters is one placement on each.
 type placement struct {
 	Cluster string
 	Profile string
@@ -25,13 +27,22 @@ type placement struct {
 
 // routeInput is everything routing looks at.
 type routeInput struct {
-	// Profile and Quota are the app namespace's.
+	// Profile, Quota and Region are the app namespace's; Region "" is any.
 	Profile string
 	Quota   corev1.ResourceList
+	Region  string
+	// Chosen are the clusters the namespace is on already, in the order
+	// they were chosen: they are not chosen again, and their datacenters
+	// count as used.
+	Chosen []string
+	// Want is on how many clusters the namespace is to be in all (1 when
+	// 0); with All, on every cluster that fits, at most Want.
+	Want int
+	All  bool
 	// Clusters and Pools are the hub's.
 	Clusters []fleetv1alpha1.Cluster
 	Pools    []fleetv1alpha1.Pool
-	// Placed are the other app namespaces already routed.
+	// Placed are the other app namespaces' placements.
 	Placed []placement
 	// Excluded are clusters that cannot take the namespace, found by
 	// looking into them (a foreign namespace of the same name, or
@@ -39,30 +50,36 @@ type routeInput struct {
 	Excluded map[string]string
 }
 
-// decision is where an app namespace goes, or why nowhere.
+// decision is where an app namespace goes, or why nowhere (else).
 type decision struct {
-	// Cluster is "" when no cluster fits.
-	Cluster string
-	// Message says why the cluster was chosen, or why each cluster does not fit.
+	// Chosen are the clusters newly chosen, in order, each with why.
+	Chosen []appsv1alpha1.ClusterPlacement
+	// Message says, when fewer clusters than wanted are chosen in all, why
+	// each other cluster does not fit.
 	Message string
 }
 
 // candidate is a cluster that fits, with the share of its cpu and memory
 // left once the namespace's quota is counted.
 type candidate struct {
-	name              string
+	name, datacenter  string
 	cpuLeft, memLeft  float64
 	room, allocatable corev1.ResourceList
-	namespaces        int
+	// namespaces counts the app namespaces of the profile on the cluster
+	// (those that take its room), apps those of any profile.
+	namespaces, apps int
 }
 
-// route chooses the workload cluster for an app namespace: among the Ready
-// clusters with a Pool of the profile that has Ready Nodes, those whose room
-// for the profile (the allocatable resources of its Ready Nodes, as the
-// Cluster's status counts them, minus the quotas of the app namespaces
-// already routed there with that profile) holds the quota for every resource
-// it names; of those, the one with the largest share of cpu left, then of
-// memory, then the first by name.
+// route chooses workload clusters for an app namespace until it is on as
+// many as it wants. A cluster fits when it is Ready, not cordoned, of the
+// region (when one is asked), not excluded, has a Pool of the profile with
+// Ready Nodes, and its room for the profile (the allocatable resources of
+// its Ready Nodes, as the Cluster's status counts them, minus the quotas of
+// the app namespaces already placed there with that profile) holds the
+// quota for every resource it names. Of those, the one with the largest
+// share of cpu left wins, then of memory; then one in a datacenter the
+// namespace is not in yet (a datacenter can fail as a whole); then the one
+// with the fewest app namespaces; then the first by name.
 func route(in routeInput) decision {
 	if len(in.Clusters) == 0 {
 		return decision{Message: "no workload cluster is registered on the hub"}
@@ -70,32 +87,80 @@ func route(in routeInput) decision {
 	clusters := slices.Clone(in.Clusters)
 	slices.SortFunc(clusters, func(a, b fleetv1alpha1.Cluster) int { return strings.Compare(a.Name, b.Name) })
 
+	// used maps the datacenters the namespace is in to its first cluster there.
+	used := map[string]string{}
+	for _, name := range in.Chosen {
+		if i := slices.IndexFunc(clusters, func(c fleetv1alpha1.Cluster) bool { return c.Name == name }); i >= 0 {
+			if _, ok := used[clusters[i].Spec.Datacenter]; !ok {
+				used[clusters[i].Spec.Datacenter] = name
+			}
+		}
+	}
 	var (
-		best *candidate
-		why  []string
+		candidates []*candidate
+		why        []string
 	)
 	for i := range clusters {
+		if slices.Contains(in.Chosen, clusters[i].Name) {
+			continue
+		}
 		c, reason := judge(&clusters[i], in)
 		if c == nil {
 			why = append(why, clusters[i].Name+": "+reason)
 			continue
 		}
-		if best == nil || better(c, best) {
-			best = c
+		candidates = append(candidates, c)
+	}
+
+	want := max(in.Want, 1)
+	var d decision
+	for len(candidates) > 0 && len(in.Chosen)+len(d.Chosen) < want {
+		best := 0
+		for i := range candidates {
+			if better(candidates[i], candidates[best], used) {
+				best = i
+			}
 		}
+		c := candidates[best]
+		candidates = slices.Delete(candidates, best, best+1)
+		reason := fmt.Sprintf("routed to %s (profile %s): room %s of %s after %s; quota %s",
+			c.name, in.Profile, formatList(c.room), formatList(c.allocatable), countNamespaces(c.namespaces), formatList(in.Quota))
+		if other, ok := used[c.datacenter]; ok {
+			reason += fmt.Sprintf("; datacenter %s, where it is on %s already", c.datacenter, other)
+		} else if len(in.Chosen)+len(d.Chosen) > 0 {
+			reason += fmt.Sprintf("; datacenter %s, where it is on no other cluster", c.datacenter)
+		}
+		if _, ok := used[c.datacenter]; !ok {
+			used[c.datacenter] = c.name
+		}
+		d.Chosen = append(d.Chosen, appsv1alpha1.ClusterPlacement{Cluster: c.name, Reason: reason})
 	}
-	if best == nil {
-		return decision{Message: fmt.Sprintf("no workload cluster fits profile %s with quota %s: %s",
-			in.Profile, formatList(in.Quota), strings.Join(why, "; "))}
+
+	switch on := len(in.Chosen) + len(d.Chosen); {
+	case on >= want || (in.All && on > 0):
+	case on == 0:
+		d.Message = fmt.Sprintf("no workload cluster fits profile %s with quota %s: %s", in.Profile, formatList(in.Quota), strings.Join(why, "; "))
+	case len(why) == 0:
+		d.Message = "no other workload cluster is registered on the hub"
+	default:
+		d.Message = fmt.Sprintf("no other workload cluster fits profile %s with quota %s: %s", in.Profile, formatList(in.Quota), strings.Join(why, "; "))
 	}
-	return decision{Cluster: best.name, Message: fmt.Sprintf("routed to %s (profile %s): room %s of %s after %s; quota %s",
-		best.name, in.Profile, formatList(best.room), formatList(best.allocatable), countNamespaces(best.namespaces), formatList(in.Quota))}
+	return d
 }
 
 // judge says whether a cluster can take the namespace, and if not, why.
 func judge(c *fleetv1alpha1.Cluster, in routeInput) (*candidate, string) {
 	if ok, why := clusterReady(c); !ok {
 		return nil, why
+	}
+	if c.Spec.Cordoned {
+		return nil, "cordoned"
+	}
+	if in.Region != "" && c.Spec.Region != in.Region {
+		if c.Spec.Region == "" {
+			return nil, fmt.Sprintf("not in region %s (it has no region)", in.Region)
+		}
+		return nil, fmt.Sprintf("not in region %s (it is in %s)", in.Region, c.Spec.Region)
 	}
 	if reason, ok := in.Excluded[c.Name]; ok {
 		return nil, reason
@@ -123,9 +188,13 @@ func judge(c *fleetv1alpha1.Cluster, in routeInput) (*candidate, string) {
 	if i := slices.IndexFunc(c.Status.Profiles, func(p fleetv1alpha1.ProfileNodes) bool { return p.Name == in.Profile }); i >= 0 {
 		allocatable = c.Status.Profiles[i].Allocatable
 	}
-	used, namespaces := corev1.ResourceList{}, 0
+	used, namespaces, apps := corev1.ResourceList{}, 0, 0
 	for _, p := range in.Placed {
-		if p.Cluster != c.Name || p.Profile != in.Profile {
+		if p.Cluster != c.Name {
+			continue
+		}
+		apps++
+		if p.Profile != in.Profile {
 			continue
 		}
 		namespaces++
@@ -155,7 +224,7 @@ func judge(c *fleetv1alpha1.Cluster, in routeInput) (*candidate, string) {
 			strings.Join(short, " and "), countNamespaces(namespaces), strings.Join(asks, " and "))
 	}
 	return &candidate{
-		name:    c.Name,
+		name: c.Name, datacenter: c.Spec.Datacenter, apps: apps,
 		cpuLeft: shareLeft(allocatable, used, in.Quota, corev1.ResourceCPU),
 		memLeft: shareLeft(allocatable, used, in.Quota, corev1.ResourceMemory),
 		room:    room, allocatable: pick(allocatable, resourceNames(in.Quota)), namespaces: namespaces,
@@ -175,13 +244,20 @@ func clusterReady(c *fleetv1alpha1.Cluster) (bool, string) {
 }
 
 // better says whether a fits better than b: more cpu left, then memory,
-// then the first name.
-func better(a, b *candidate) bool {
+// then a datacenter not in used, then fewer app namespaces, then the first
+// name.
+func better(a, b *candidate, used map[string]string) bool {
+	_, aUsed := used[a.datacenter]
+	_, bUsed := used[b.datacenter]
 	switch {
 	case a.cpuLeft != b.cpuLeft:
 		return a.cpuLeft > b.cpuLeft
 	case a.memLeft != b.memLeft:
 		return a.memLeft > b.memLeft
+	case aUsed != bUsed:
+		return bUsed
+	case a.apps != b.apps:
+		return a.apps < b.apps
 	}
 	return a.name < b.name
 }

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 )
 
@@ -47,7 +48,7 @@ func TestRoute(t *testing.T) {
 				Clusters: []fleetv1alpha1.Cluster{readyCluster("w1", general("160", "640Gi"))},
 				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 5)},
 			},
-			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room cpu 160, memory 640Gi of cpu 160, memory 640Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+			want: chose("w1", "routed to w1 (profile general): room cpu 160, memory 640Gi of cpu 160, memory 640Gi after 0 app namespaces; quota cpu 4, memory 16Gi"),
 		},
 		{
 			name: "the largest share of cpu left wins, not the largest amount",
@@ -58,7 +59,7 @@ func TestRoute(t *testing.T) {
 				// big: 1000-600-4 = 39.6% left; small: 100-10-4 = 86% left.
 				Placed: append(placed("big", "general", 150, "4", "16Gi"), placed("small", "general", 1, "10", "16Gi")...),
 			},
-			want: decision{Cluster: "small", Message: "routed to small (profile general): room cpu 90, memory 384Gi of cpu 100, memory 400Gi after 1 app namespace; quota cpu 4, memory 16Gi"},
+			want: chose("small", "routed to small (profile general): room cpu 90, memory 384Gi of cpu 100, memory 400Gi after 1 app namespace; quota cpu 4, memory 16Gi"),
 		},
 		{
 			name: "same cpu share: more memory left wins",
@@ -67,7 +68,7 @@ func TestRoute(t *testing.T) {
 				Clusters: []fleetv1alpha1.Cluster{readyCluster("a", general("100", "400Gi")), readyCluster("b", general("100", "800Gi"))},
 				Pools:    []fleetv1alpha1.Pool{readyPool("pa", "a", "general", 5), readyPool("pb", "b", "general", 5)},
 			},
-			want: decision{Cluster: "b", Message: "routed to b (profile general): room cpu 100, memory 800Gi of cpu 100, memory 800Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+			want: chose("b", "routed to b (profile general): room cpu 100, memory 800Gi of cpu 100, memory 800Gi after 0 app namespaces; quota cpu 4, memory 16Gi"),
 		},
 		{
 			name: "a full tie goes to the first name",
@@ -76,7 +77,7 @@ func TestRoute(t *testing.T) {
 				Clusters: []fleetv1alpha1.Cluster{readyCluster("b", general("100", "400Gi")), readyCluster("a", general("100", "400Gi"))},
 				Pools:    []fleetv1alpha1.Pool{readyPool("pa", "a", "general", 5), readyPool("pb", "b", "general", 5)},
 			},
-			want: decision{Cluster: "a", Message: "routed to a (profile general): room cpu 100, memory 400Gi of cpu 100, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi"},
+			want: chose("a", "routed to a (profile general): room cpu 100, memory 400Gi of cpu 100, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi"),
 		},
 		{
 			name: "only the namespaces of the same cluster and profile take room",
@@ -88,7 +89,7 @@ func TestRoute(t *testing.T) {
 					placed("w2", "general", 3, "10", "40Gi")...),
 			},
 			// Exactly the room asked for fits.
-			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room cpu 4, memory 32Gi of cpu 10, memory 40Gi after 1 app namespace; quota cpu 4, memory 16Gi"},
+			want: chose("w1", "routed to w1 (profile general): room cpu 4, memory 32Gi of cpu 10, memory 40Gi after 1 app namespace; quota cpu 4, memory 16Gi"),
 		},
 		{
 			name: "none fits: each cluster says why",
@@ -163,15 +164,202 @@ func TestRoute(t *testing.T) {
 				Pools:    []fleetv1alpha1.Pool{readyPool("p1", "w1", "general", 1)},
 				Placed:   placed("w1", "general", 2, "6", "8Gi"),
 			},
-			want: decision{Cluster: "w1", Message: "routed to w1 (profile general): room none of none after 2 app namespaces; quota none"},
+			want: chose("w1", "routed to w1 (profile general): room none of none after 2 app namespaces; quota none"),
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, route(tt.in), cmp.AllowUnexported(decision{})); diff != "" {
+			if diff := cmp.Diff(tt.want, route(tt.in)); diff != "" {
 				t.Errorf("route (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// chose is the decision to route to one cluster, for the reason.
+func chose(cluster, reason string) decision {
+	return decision{Chosen: []appsv1alpha1.ClusterPlacement{{Cluster: cluster, Reason: reason}}}
+}
+
+// placedIn sets a Cluster's datacenter and region.
+func placedIn(c fleetv1alpha1.Cluster, datacenter, region string) fleetv1alpha1.Cluster {
+	c.Spec.Datacenter, c.Spec.Region = datacenter, region
+	return c
+}
+
+func TestRouteSeveral(t *testing.T) {
+	general := map[string][2]string{"general": {"100", "400Gi"}}
+	cluster := func(name, datacenter string) fleetv1alpha1.Cluster {
+		return placedIn(readyCluster(name, general), datacenter, "")
+	}
+	pools := func(clusters ...string) []fleetv1alpha1.Pool {
+		var out []fleetv1alpha1.Pool
+		for _, c := range clusters {
+			out = append(out, readyPool("p-"+c, c, "general", 4))
+		}
+		return out
+	}
+	cordoned := cluster("a", "dc1")
+	cordoned.Spec.Cordoned = true
+	room := "room cpu 100, memory 400Gi of cpu 100, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi"
+	tests := []struct {
+		name string
+		in   routeInput
+		want decision
+	}{
+		{
+			name: "two of three with the same room: the second in a datacenter not used yet",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 2,
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), cluster("b", "dc1"), cluster("c", "dc2")},
+				Pools:    pools("a", "b", "c"),
+			},
+			want: decision{Chosen: []appsv1alpha1.ClusterPlacement{
+				{Cluster: "a", Reason: "routed to a (profile general): " + room},
+				{Cluster: "c", Reason: "routed to c (profile general): " + room + "; datacenter dc2, where it is on no other cluster"},
+			}},
+		},
+		{
+			name: "a cluster chosen before is kept, and its datacenter counts as used",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 2, Chosen: []string{"c"},
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc2"), cluster("b", "dc1"), cluster("c", "dc2")},
+				Pools:    pools("a", "b", "c"),
+			},
+			want: chose("b", "routed to b (profile general): "+room+"; datacenter dc1, where it is on no other cluster"),
+		},
+		{
+			name: "more room weighs more than a new datacenter",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 2, Chosen: []string{"a"},
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), placedIn(readyCluster("b", map[string][2]string{"general": {"200", "400Gi"}}), "dc1", ""), cluster("c", "dc2")},
+				Pools:    pools("a", "b", "c"),
+			},
+			want: chose("b", "routed to b (profile general): room cpu 200, memory 400Gi of cpu 200, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi; datacenter dc1, where it is on a already"),
+		},
+		{
+			name: "same room: the cluster with fewer app namespaces, of any profile",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), cluster("b", "dc1")},
+				Pools:    pools("a", "b"),
+				Placed:   []placement{{Cluster: "a", Profile: "gpu-h100", Quota: resources("4", "16Gi")}},
+			},
+			want: chose("b", "routed to b (profile general): "+room),
+		},
+		{
+			name: "a cordoned cluster gets no new placement, however much room it has",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 2,
+				Clusters: []fleetv1alpha1.Cluster{cordoned, placedIn(readyCluster("b", map[string][2]string{"general": {"10", "400Gi"}}), "dc1", "")},
+				Pools:    pools("a", "b"),
+			},
+			want: decision{
+				Chosen:  []appsv1alpha1.ClusterPlacement{{Cluster: "b", Reason: "routed to b (profile general): room cpu 10, memory 400Gi of cpu 10, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi"}},
+				Message: "no other workload cluster fits profile general with quota cpu 4, memory 16Gi: a: cordoned",
+			},
+		},
+		{
+			name: "a region keeps it to the clusters of that region",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Region: "eu", Want: 2,
+				Clusters: []fleetv1alpha1.Cluster{
+					placedIn(readyCluster("a", general), "dc1", "us"), cluster("b", "dc1"), placedIn(readyCluster("c", general), "dc2", "eu"),
+				},
+				Pools: pools("a", "b", "c"),
+			},
+			want: decision{
+				Chosen:  []appsv1alpha1.ClusterPlacement{{Cluster: "c", Reason: "routed to c (profile general): " + room}},
+				Message: "no other workload cluster fits profile general with quota cpu 4, memory 16Gi: a: not in region eu (it is in us); b: not in region eu (it has no region)",
+			},
+		},
+		{
+			name: "all: every cluster that fits",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: maxPlacements, All: true, Chosen: []string{"b"},
+				Clusters: []fleetv1alpha1.Cluster{cordoned, cluster("b", "dc1"), cluster("c", "dc2"), cluster("d", "dc1")},
+				Pools:    pools("a", "b", "c", "d"),
+			},
+			want: decision{Chosen: []appsv1alpha1.ClusterPlacement{
+				{Cluster: "c", Reason: "routed to c (profile general): " + room + "; datacenter dc2, where it is on no other cluster"},
+				{Cluster: "d", Reason: "routed to d (profile general): " + room + "; datacenter dc1, where it is on b already"},
+			}},
+		},
+		{
+			name: "all, and none fits: why per cluster",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: maxPlacements, All: true,
+				Clusters: []fleetv1alpha1.Cluster{cordoned},
+				Pools:    pools("a"),
+			},
+			want: decision{Message: "no workload cluster fits profile general with quota cpu 4, memory 16Gi: a: cordoned"},
+		},
+		{
+			name: "more clusters asked than there are",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 3, Chosen: []string{"a"},
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), cluster("b", "dc1")},
+				Pools:    pools("a", "b"),
+			},
+			want: decision{
+				Chosen:  []appsv1alpha1.ClusterPlacement{{Cluster: "b", Reason: "routed to b (profile general): " + room + "; datacenter dc1, where it is on a already"}},
+				Message: "no other workload cluster is registered on the hub",
+			},
+		},
+		{
+			name: "every cluster of a namespace on several takes its room there",
+			in: routeInput{
+				Profile: "general", Quota: resources("50", "16Gi"),
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), cluster("b", "dc1"), placedIn(readyCluster("c", map[string][2]string{"general": {"60", "400Gi"}}), "dc2", "")},
+				Pools:    pools("a", "b", "c"),
+				Placed: []placement{
+					{Cluster: "a", Profile: "general", Quota: resources("60", "16Gi")},
+					{Cluster: "b", Profile: "general", Quota: resources("60", "16Gi")},
+				},
+			},
+			want: chose("c", "routed to c (profile general): room cpu 60, memory 400Gi of cpu 60, memory 400Gi after 0 app namespaces; quota cpu 50, memory 16Gi"),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, route(tt.in)); diff != "" {
+				t.Errorf("route (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPlacements(t *testing.T) {
+	self := makeAppNamespace("self", "self").Obj()
+	self.Status.Placements = []appsv1alpha1.ClusterPlacement{{Cluster: "a"}}
+	several := makeAppNamespace("several", "several").Quota("8", "32Gi").Obj()
+	several.Status.Cluster = "a"
+	several.Status.Placements = []appsv1alpha1.ClusterPlacement{{Cluster: "a"}, {Cluster: "b"}}
+	before := makeAppNamespace("before", "before").Profile("gpu-h100").Obj()
+	before.Status.Cluster = "c" // a status written before placements
+	lagging := makeAppNamespace("lagging", "lagging").Obj()
+	lagging.UID = "lagging-uid"
+	lagging.Status.Placements = []appsv1alpha1.ClusterPlacement{{Cluster: "a"}}
+	recreated := makeAppNamespace("recreated", "recreated").Obj()
+	recreated.UID = "new-uid"
+	batch := makeAppNamespace("jobs", "jobs").Batch("q").Obj()
+	batch.Status.Clusters = []string{"a", "b"}
+
+	r := &Reconciler{routed: map[string]routedTo{
+		// Chosen by this process, not in the cache yet: b is.
+		"lagging":   {uid: "lagging-uid", placements: []appsv1alpha1.ClusterPlacement{{Cluster: "a"}, {Cluster: "b"}}},
+		"recreated": {uid: "old-uid", placements: []appsv1alpha1.ClusterPlacement{{Cluster: "a"}}},
+	}}
+	got := r.placements([]appsv1alpha1.AppNamespace{*self, *several, *before, *lagging, *recreated, *batch}, self)
+	want := []placement{
+		{Cluster: "a", Profile: "general", Quota: resources("8", "32Gi")},
+		{Cluster: "b", Profile: "general", Quota: resources("8", "32Gi")},
+		{Cluster: "c", Profile: "gpu-h100", Quota: resources("4", "16Gi")},
+		{Cluster: "a", Profile: "general", Quota: resources("4", "16Gi")},
+		{Cluster: "b", Profile: "general", Quota: resources("4", "16Gi")},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("placements (-want +got):\n%s", diff)
 	}
 }
 
