@@ -2,7 +2,6 @@ package appscli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -258,7 +257,11 @@ func (o *cordonOptions) run(ctx context.Context, out io.Writer, name string) err
 	return err
 }
 
-// notFound names the clusters the hub has, closest to name first.
+// maxNamed is how many clusters an error names at most.
+const maxNamed = 12
+
+// notFound names the clusters the hub has, or those closest to name when
+// it has many.
 func (o *cordonOptions) notFound(ctx context.Context, c client.Client, name string) error {
 	clusters, err := hubClusters(ctx, c, o.hub)
 	if err != nil {
@@ -271,9 +274,12 @@ func (o *cordonOptions) notFound(ctx context.Context, c client.Client, name stri
 	for _, cl := range clusters {
 		names = append(names, cl.Name)
 	}
-	msg := fmt.Sprintf("no cluster %q on the hub; its clusters are %s", name, strings.Join(names, ", "))
+	if len(names) <= maxNamed {
+		return fmt.Errorf("no cluster %q on the hub; its clusters are %s", name, strings.Join(names, ", "))
+	}
+	msg := fmt.Sprintf("no cluster %q on the hub", name)
 	if similar := similarNames(name, names); len(similar) > 0 {
 		msg += "; did you mean " + strings.Join(similar, ", ") + "?"
 	}
-	return errors.New(msg)
+	return fmt.Errorf("%s (it has %d clusters: kubectl strata cluster list shows them)", msg, len(names))
 }

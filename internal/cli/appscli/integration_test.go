@@ -398,6 +398,46 @@ func TestCommands(t *testing.T) {
 			t.Errorf("status with --cluster-context wl=kwok-wl: %v", err)
 		}
 	})
+
+	t.Run("an AppNamespace on several clusters is read in each", func(t *testing.T) {
+		// Namespace shop of app outlet, on wl and then gone (unreachable).
+		outlet := makeAppNamespace("outlet", "outlet").placed("wl", "gone").obj()
+		outlet.Status.Namespace = "shop"
+		createAppNamespace(t, hubClient, outlet)
+
+		out, _, err := kubectl("status", "outlet")
+		if err == nil || err.Error() != "could not read cluster gone (see above)" {
+			t.Errorf("error = %v, want that cluster gone could not be read", err)
+		}
+		for _, want := range []string{
+			"Cluster:          wl (1 of 2: wl, gone)\nPlaced:           room for profile general in wl\n",
+			"StatelessApp worker\n",
+			"Cluster:          gone (2 of 2: wl, gone) (unreachable: ",
+			"Verdict:          Unknown: cluster gone cannot be read",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("status outlet does not show %q:\n%s", want, out)
+			}
+		}
+
+		out, _, err = kubectl("get", "apps", "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rows []AppRow
+		if err := json.Unmarshal([]byte(out), &rows); err != nil {
+			t.Fatalf("parsing %s: %v", out, err)
+		}
+		got := map[string]string{}
+		for _, r := range rows {
+			if r.App == "outlet" {
+				got[r.Cluster] = r.Status
+			}
+		}
+		if diff := cmp.Diff(map[string]string{"wl": "Degraded: App", "gone": statusUnreachable}, got); diff != "" {
+			t.Errorf("get apps rows of outlet by cluster (-want +got):\n%s", diff)
+		}
+	})
 }
 
 // createPod creates a pod of StatelessApp web with an app container, on
