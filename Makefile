@@ -60,12 +60,15 @@ PHASE := hack/phase.sh run
 # make test: GO_TEST_FLAGS for every phase (test binaries without DWARF link
 # faster; stack traces do not need it), RACE for the unit and integration tests
 # (the end-to-end tests' work happens in other processes), E2E_PARALLEL
-# end-to-end tests at once, each with a datacenter of its own. One at a time
-# beside the unit and integration tests keeps a 2-core machine's load where
-# the controllers' timings hold; raise it on a bigger machine.
+# end-to-end tests at once beside the unit and integration tests, each with a
+# datacenter of its own, and E2E_PARALLEL_LATE at once when those are done
+# (never fewer than E2E_PARALLEL; test/e2e/slots_test.go's gate holds them to
+# it). One at a time beside them keeps a 2-core machine's load where the
+# controllers' timings hold, two alone fit; raise both on a bigger machine.
 GO_TEST_FLAGS ?= -count=1 -ldflags=-w
 RACE ?= -race
 E2E_PARALLEL ?= 1
+E2E_PARALLEL_LATE ?= 2
 
 ##@ Everyday
 
@@ -87,7 +90,7 @@ run: tools build ## Build what the local datacenter needs, then run it (strata u
 # from Debian's packages when missing).
 .PHONY: test
 test: tools build ## Run unit, integration (envtest, PostgreSQL) and end-to-end tests.
-	@BIN=$(BIN) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' RACE='$(RACE)' E2E_PARALLEL=$(E2E_PARALLEL) hack/test.sh
+	@BIN=$(BIN) GO_TEST_FLAGS='$(GO_TEST_FLAGS)' RACE='$(RACE)' E2E_PARALLEL=$(E2E_PARALLEL) E2E_PARALLEL_LATE=$(E2E_PARALLEL_LATE) hack/test.sh
 
 # hack/fuzz.sh finds every FuzzXxx and runs each for FUZZTIME (go test
 # -fuzz takes one target per run); FUZZ narrows them by a regular expression.

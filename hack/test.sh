@@ -12,7 +12,11 @@
 # Needs bin/ (make tools build). Starts a throwaway PostgreSQL before the
 # end-to-end tests, which use it as the integration tests do. Flags:
 # GO_TEST_FLAGS (all phases), RACE (unit and integration), E2E_PARALLEL (how
-# many end-to-end tests run at once, each with its own datacenter).
+# many end-to-end tests run at once beside the unit and integration tests,
+# each with its own datacenter) and E2E_PARALLEL_LATE (how many once those are
+# done). The tests' slot gate (test/e2e/slots_test.go) holds them to these: it
+# allows E2E_PARALLEL while the file $STRATA_E2E_NARROW exists, which this
+# script removes when the integration tests end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,10 +24,12 @@ BIN=${BIN:-$PWD/bin}
 GO_TEST_FLAGS=${GO_TEST_FLAGS:--count=1 -ldflags=-w}
 RACE=${RACE:--race}
 E2E_PARALLEL=${E2E_PARALLEL:-1}
+E2E_PARALLEL_LATE=${E2E_PARALLEL_LATE:-2}
 phase=hack/phase.sh
 
 pg=$(mktemp -d /tmp/strata-postgres.XXXXXX)
 e2e_log=$(mktemp /tmp/strata-e2e.XXXXXX.log)
+STRATA_E2E_NARROW=$(mktemp /tmp/strata-e2e-narrow.XXXXXX)
 e2e_pid=
 cleanup() {
 	if [[ -n $e2e_pid ]]; then
@@ -32,18 +38,21 @@ cleanup() {
 		wait "$e2e_pid" 2>/dev/null || true
 	fi
 	hack/postgres.sh stop "$pg" >/dev/null || true
-	rm -rf "$pg" "$e2e_log"
+	rm -rf "$pg" "$e2e_log" "$STRATA_E2E_NARROW"
 }
 trap cleanup EXIT
 
 export KUBEBUILDER_ASSETS=$BIN STRATA_BIN_DIR=$BIN
+export STRATA_E2E_NARROW E2E_PARALLEL E2E_PARALLEL_LATE
 # PostgreSQL first: the end-to-end tests use it too (TestLocalDatacenter's
 # broker replicas).
 STRATA_TEST_POSTGRES_DSN=$($phase run "PostgreSQL for the tests" hack/postgres.sh start "$pg")
 export STRATA_TEST_POSTGRES_DSN
+# -parallel above the number of tests: every test gets past t.Parallel() and
+# the gate, not go test, picks which run (the longest first).
 # shellcheck disable=SC2016,SC2086 # $0 is the log; GO_TEST_FLAGS is a list of flags.
 setsid $phase run "end-to-end tests (beside the others)" bash -c 'exec "${@:1}" >"$0" 2>&1' "$e2e_log" \
-	go test $GO_TEST_FLAGS -timeout 40m -v -parallel "$E2E_PARALLEL" ./test/e2e &
+	go test $GO_TEST_FLAGS -timeout 40m -v -parallel 64 ./test/e2e &
 e2e_pid=$!
 
 # Integration packages: their tests start envtest or use the test databases.
@@ -57,6 +66,8 @@ status=0
 $phase run "unit tests" go test $GO_TEST_FLAGS $RACE -timeout 20m "${unit[@]}" || status=1
 # shellcheck disable=SC2086
 $phase run "integration tests" go test $GO_TEST_FLAGS $RACE -timeout 30m "${integration[@]}" || status=1
+# The cores are the end-to-end tests' now: E2E_PARALLEL_LATE of them at once.
+rm -f "$STRATA_E2E_NARROW"
 
 e2e_status=0
 wait "$e2e_pid" || e2e_status=$?

@@ -65,6 +65,7 @@ spec:
 // through the hub (testJobs).
 func TestApps(t *testing.T) {
 	t.Parallel()
+	waitForSlot(t)
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	startUp(t, bin, home, "--jobs")

@@ -81,6 +81,7 @@ func binDir(t testing.TB) string {
 // its own there, and two brokers serve it.
 func TestLocalDatacenter(t *testing.T) {
 	t.Parallel()
+	waitForSlot(t)
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	var dbArgs []string

@@ -120,6 +120,7 @@ const shopMinimum = 90
 // that remediation leaves alone.
 func TestMaintenance(t *testing.T) {
 	t.Parallel()
+	waitForSlot(t)
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0", "--maintenance-duration", "1s",

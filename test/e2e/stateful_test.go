@@ -71,6 +71,7 @@ spec:
 // down nothing is stopped and the app says why.
 func TestStatefulApps(t *testing.T) {
 	t.Parallel()
+	waitForSlot(t)
 	bin := binDir(t)
 	home := filepath.Join(t.TempDir(), "home")
 	upArgs := []string{"--workload-clusters", "1", "--pool-capacity", "0"}
