@@ -1,7 +1,8 @@
 // Package e2e tests Strata end to end, the way a person uses it: the strata
 // binary, kubectl and the local datacenter's real clusters. Each test brings
 // up a datacenter of its own in its own home, so they can run side by side
-// (go test -parallel N; `make test` sets it with E2E_PARALLEL).
+// (go test -parallel N; `make test` lets E2E_PARALLEL run at once beside the
+// unit and integration tests, E2E_PARALLEL_LATE after them: slots_test.go).
 package e2e
 
 import (
