@@ -231,7 +231,7 @@ func TestHubRows(t *testing.T) {
 	}).
 		condition(ready, isFalse, appsv1alpha1.MovingReason, "").obj()
 	// api is not in workload-3 yet, and workload-1 cannot be reached.
-	api := makeStatelessApp("api", 2).hubApp().
+	api := makeStatelessApp("api", 2).hubApp().version("2.0", "7").
 		inCluster("workload-1", 1).clusterStatus(func(c *appsv1alpha1.ClusterAppStatus) {
 		c.State, c.Ready, c.Message = "Unreachable", false, "the hub cannot reach cluster workload-1"
 	}).
