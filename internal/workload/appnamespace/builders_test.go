@@ -38,6 +38,12 @@ func (w *appNamespaceWrapper) Batch(queue string) *appNamespaceWrapper {
 	return w
 }
 
+// Clusters places it on n clusters.
+func (w *appNamespaceWrapper) Clusters(n int32) *appNamespaceWrapper {
+	w.Spec.Placement = &appsv1alpha1.Placement{Clusters: &n}
+	return w
+}
+
 func (w *appNamespaceWrapper) Quota(cpu, memory string) *appNamespaceWrapper {
 	w.Spec.Quota = resources(cpu, memory)
 	return w

@@ -545,7 +545,7 @@ func (r *Reconciler) finish(ctx context.Context, an *appsv1alpha1.AppNamespace, 
 	if action, problem := problems[out.reason]; problem && beforeReason != out.reason {
 		r.recorder.Eventf(an, nil, corev1.EventTypeWarning, out.reason, action, "%s", out.message)
 	}
-	return reconcile.Result{RequeueAfter: requeueAfter(out.reason)}, nil
+	return reconcile.Result{RequeueAfter: requeueAfter(out)}, nil
 }
 
 // problems are the Ready reasons a person should look at, with the action
@@ -559,8 +559,17 @@ var problems = map[string]string{
 	appsv1alpha1.BatchQueueIsParentReason: "Reconcile",
 }
 
-func requeueAfter(reason string) time.Duration {
-	switch reason {
+func requeueAfter(out outcome) time.Duration {
+	switch out.reason {
+	case appsv1alpha1.NamespaceReadyReason, appsv1alpha1.TooFewClustersReason:
+		// A placed cluster that is unreachable is retried as often as
+		// when it is the only one: nothing else wakes a Ready namespace
+		// when the cluster is back.
+		if out.unreachable {
+			return unavailableInterval
+		}
+	}
+	switch out.reason {
 	case appsv1alpha1.NamespaceReadyReason:
 		return steadyInterval
 	case appsv1alpha1.NoClusterFitsReason, appsv1alpha1.TooFewClustersReason:

@@ -155,6 +155,9 @@ type outcome struct {
 	clusters []string
 	reason   string
 	message  string
+	// unreachable: a placed cluster could not be reached, though the
+	// namespace is in place on others.
+	unreachable bool
 }
 
 // clusterStep is how the namespace stands in one cluster it is placed on.
@@ -208,7 +211,7 @@ func placedOutcome(an *appsv1alpha1.AppNamespace, placed []appsv1alpha1.ClusterP
 			where += " in each"
 		}
 	}
-	out := outcome{placements: placed}
+	out := outcome{placements: placed, unreachable: len(unreachable) > 0}
 	switch {
 	case len(failed) > 0:
 		out.reason, out.message = reason, join(append(failed, unreachable...), where)

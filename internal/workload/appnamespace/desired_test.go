@@ -260,20 +260,20 @@ func TestPlacedOutcome(t *testing.T) {
 		{
 			name:   "one cluster, unreachable: ClusterUnavailable, its message alone",
 			placed: on("w1"), steps: []clusterStep{unreachable("w1")},
-			want: outcome{placements: on("w1"), reason: appsv1alpha1.ClusterUnavailableReason,
+			want: outcome{unreachable: true, placements: on("w1"), reason: appsv1alpha1.ClusterUnavailableReason,
 				message: "cluster w1 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
 		},
 		{
 			name:   "two in place, one unreachable: Ready, naming it",
 			placed: on("w1", "w2", "w3"), steps: []clusterStep{inPlace("w1"), inPlace("w2"), unreachable("w3")},
-			want: outcome{placements: on("w1", "w2", "w3"), reason: appsv1alpha1.NamespaceReadyReason,
+			want: outcome{unreachable: true, placements: on("w1", "w2", "w3"), reason: appsv1alpha1.NamespaceReadyReason,
 				message: "namespace shop in clusters w1, w2, 1 owner RoleBinding, quota cpu 4, memory 16Gi in each; " +
 					"unreachable, retried: cluster w3 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
 		},
 		{
 			name:   "all unreachable: ClusterUnavailable",
 			placed: on("w1", "w3"), steps: []clusterStep{unreachable("w1"), unreachable("w3")},
-			want: outcome{placements: on("w1", "w3"), reason: appsv1alpha1.ClusterUnavailableReason,
+			want: outcome{unreachable: true, placements: on("w1", "w3"), reason: appsv1alpha1.ClusterUnavailableReason,
 				message: "cluster w1 is not Ready (APIServerUnreachable); the namespace stays there and is retried; " +
 					"cluster w3 is not Ready (APIServerUnreachable); the namespace stays there and is retried"},
 		},

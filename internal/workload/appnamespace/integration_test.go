@@ -22,6 +22,8 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -290,6 +292,157 @@ func TestAppNamespaceController(t *testing.T) {
 	})
 }
 
+// TestAppNamespacePlacement runs the controller on a hub with three
+// workload clusters of the same room, w1 and w2 in datacenter dc1, w3 in
+// dc2, for app namespaces placed on several clusters.
+func TestAppNamespacePlacement(t *testing.T) {
+	hubCluster := startHub(t)
+	hub := hubCluster.c
+	w := map[string]*workload{}
+	for _, name := range []string{"w1", "w2", "w3"} {
+		w[name] = startWorkload(t, hub, name)
+		setRoom(t, hub, name, "64", "256Gi")
+		readyPoolOn(t, hub, name+"-general", name)
+	}
+	updateCluster(t, hub, "w3", func(c *fleetv1alpha1.Cluster) { c.Spec.Datacenter = "dc2" })
+	startController(t, hubCluster.cfg)
+
+	t.Run("two of three clusters: the second in another datacenter; on the hub with a quota of no pods", func(t *testing.T) {
+		testutil.MustCreate(t, hub, makeAppNamespace("shop", "shop").Clusters(2).
+			Owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).Obj())
+		an := waitReason(t, hub, "shop", appsv1alpha1.NamespaceReadyReason)
+		room := "room cpu 64, memory 256Gi of cpu 64, memory 256Gi after 0 app namespaces; quota cpu 4, memory 16Gi"
+		want := []appsv1alpha1.ClusterPlacement{
+			{Cluster: "w1", Reason: "routed to w1 (profile general): " + room},
+			{Cluster: "w3", Reason: "routed to w3 (profile general): " + room + "; datacenter dc2, where it is on no other cluster"},
+		}
+		if diff := cmp.Diff(want, an.Status.Placements); diff != "" {
+			t.Errorf("placements (-want +got):\n%s", diff)
+		}
+		if an.Status.Cluster != "w1" || !slices.Equal(an.Status.Clusters, []string{"w1", "w3"}) {
+			t.Errorf("status.cluster = %q, clusters = %v, want w1 and [w1 w3]", an.Status.Cluster, an.Status.Clusters)
+		}
+		wantMsg := "namespace shop in clusters w1, w3, 1 owner RoleBinding, quota cpu 4, memory 16Gi in each"
+		if got := readyCondition(an).Message; got != wantMsg {
+			t.Errorf("message = %q, want %q", got, wantMsg)
+		}
+		for _, name := range []string{"w1", "w3"} {
+			wantQuota(t, w[name], "shop", "4", "16Gi")
+			waitBindings(t, w[name], "shop", map[string]string{"shop-devs": "edit"})
+		}
+		wantNoNamespace(t, w["w2"], "shop")
+
+		ns := &corev1.Namespace{}
+		if err := hub.Get(t.Context(), client.ObjectKey{Name: "shop"}, ns); err != nil {
+			t.Fatalf("namespace shop on the hub: %v", err)
+		}
+		if ns.Labels[appsv1alpha1.AppNamespaceLabel] != "shop" || ns.Labels[appsv1alpha1.TenantLabel] != "stateless" {
+			t.Errorf("namespace shop on the hub has labels %v", ns.Labels)
+		}
+		waitBindings(t, hubCluster, "shop", map[string]string{"shop-devs": "edit"})
+		q := &corev1.ResourceQuota{}
+		if err := hub.Get(t.Context(), client.ObjectKey{Namespace: "shop", Name: QuotaName}, q); err != nil {
+			t.Fatalf("quota of shop on the hub: %v", err)
+		}
+		if diff := cmp.Diff(corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}, q.Spec.Hard); diff != "" {
+			t.Errorf("quota of shop on the hub (-want +got):\n%s", diff)
+		}
+		waitEvent(t, hub, "shop", routedReason)
+	})
+
+	t.Run("a cordoned cluster gets no new namespace, though it has the most room", func(t *testing.T) {
+		updateCluster(t, hub, "w2", func(c *fleetv1alpha1.Cluster) { c.Spec.Cordoned = true })
+		testutil.MustCreate(t, hub, makeAppNamespace("cart", "cart").Clusters(1).Obj())
+		an := waitReason(t, hub, "cart", appsv1alpha1.NamespaceReadyReason)
+		if !slices.Equal(an.Status.Clusters, []string{"w1"}) {
+			t.Errorf("cart is on %v, want [w1]: w2, with more room, is cordoned", an.Status.Clusters)
+		}
+		wantNoNamespace(t, w["w2"], "cart")
+	})
+
+	t.Run("more clusters asked than fit: TooFewClusters, the namespace whole on those that fit; more when one fits", func(t *testing.T) {
+		testutil.MustCreate(t, hub, makeAppNamespace("wide", "wide").Clusters(3).
+			Owner(appsv1alpha1.UserSubject, "alice", appsv1alpha1.ViewRole).Obj())
+		an := waitReason(t, hub, "wide", appsv1alpha1.TooFewClustersReason)
+		if !slices.Equal(an.Status.Clusters, []string{"w3", "w1"}) {
+			t.Errorf("wide is on %v, want [w3 w1]", an.Status.Clusters)
+		}
+		c := readyCondition(an)
+		want := "namespace wide in clusters w3, w1, 1 owner RoleBinding, quota cpu 4, memory 16Gi in each; " +
+			"2 of 3 clusters asked: no other workload cluster fits profile general with quota cpu 4, memory 16Gi: w2: cordoned"
+		if c.Status != metav1.ConditionFalse || c.Message != want {
+			t.Errorf("Ready = %s: %q, want False: %q", c.Status, c.Message, want)
+		}
+		waitEvent(t, hub, "wide", appsv1alpha1.TooFewClustersReason)
+		for _, name := range []string{"w1", "w3"} {
+			wantQuota(t, w[name], "wide", "4", "16Gi")
+			waitBindings(t, w[name], "wide", map[string]string{"alice": "view"})
+		}
+		wantNoNamespace(t, w["w2"], "wide")
+
+		// Uncordoned, w2 fits: it is added, the others kept.
+		updateCluster(t, hub, "w2", func(c *fleetv1alpha1.Cluster) { c.Spec.Cordoned = false })
+		an = waitReason(t, hub, "wide", appsv1alpha1.NamespaceReadyReason)
+		if !slices.Equal(an.Status.Clusters, []string{"w3", "w1", "w2"}) || an.Status.Cluster != "w3" {
+			t.Errorf("wide is on %v (cluster %s), want [w3 w1 w2] (w3)", an.Status.Clusters, an.Status.Cluster)
+		}
+		wantQuota(t, w["w2"], "wide", "4", "16Gi")
+	})
+
+	t.Run("a placed cluster not Ready: Ready stays while the namespace is in place on the others, naming it", func(t *testing.T) {
+		setNotReady(t, hub, "w2")
+		update(t, hub, "wide", func(an *appsv1alpha1.AppNamespace) { an.Spec.Quota = resources("2", "8Gi") })
+		waitMessage(t, hub, "wide", appsv1alpha1.NamespaceReadyReason,
+			"namespace wide in clusters w3, w1, 1 owner RoleBinding, quota cpu 2, memory 8Gi in each; "+
+				"unreachable, retried: cluster w2 is not Ready (APIServerUnreachable); the namespace stays there and is retried")
+		wantQuota(t, w["w1"], "wide", "2", "8Gi")
+		// Back: retried, though the app namespace was Ready.
+		setRoom(t, hub, "w2", "64", "256Gi")
+		waitMessage(t, hub, "wide", appsv1alpha1.NamespaceReadyReason,
+			"namespace wide in clusters w3, w1, w2, 1 owner RoleBinding, quota cpu 2, memory 8Gi in each")
+		wantQuota(t, w["w2"], "wide", "2", "8Gi")
+	})
+
+	t.Run("clusters grown from 1 to 2: the first choice is kept, one is added", func(t *testing.T) {
+		update(t, hub, "cart", func(an *appsv1alpha1.AppNamespace) { an.Spec.Placement.Clusters = ptr.To[int32](2) })
+		an := waitReason(t, hub, "cart", appsv1alpha1.NamespaceReadyReason)
+		// w1: 64 - shop, cart, wide; w2: 64 - wide; w3: 64 - shop, wide.
+		if !slices.Equal(an.Status.Clusters, []string{"w1", "w2"}) || an.Status.Cluster != "w1" {
+			t.Errorf("cart is on %v (cluster %s), want [w1 w2] (w1)", an.Status.Clusters, an.Status.Cluster)
+		}
+		wantQuota(t, w["w2"], "cart", "4", "16Gi")
+	})
+
+	t.Run("delete: the namespace goes from every cluster, then from the hub", func(t *testing.T) {
+		deleteAppNamespace(t, hub, "shop")
+		finalizeNamespace(t, w["w1"], "shop")
+		// The hub's stays while a cluster still has one.
+		waitReason(t, hub, "shop", appsv1alpha1.DeletingNamespaceReason)
+		ns := &corev1.Namespace{}
+		if err := hub.Get(t.Context(), client.ObjectKey{Name: "shop"}, ns); err != nil || !ns.DeletionTimestamp.IsZero() {
+			t.Errorf("namespace shop on the hub: %v, deleting %v; want it kept until the clusters' are gone", err, !ns.DeletionTimestamp.IsZero())
+		}
+		finalizeNamespace(t, w["w3"], "shop")
+		finalizeNamespace(t, hubCluster, "shop")
+		waitGone(t, hub, "shop")
+	})
+
+	t.Run("delete refused on the hub (the apps declared there): NamespaceNotEmpty, retried", func(t *testing.T) {
+		denyNamespaceDeletes(t, hubCluster)
+		patchLabel(t, hubCluster, "cart", holdLabel, "true")
+		deleteAppNamespace(t, hub, "cart")
+		finalizeNamespace(t, w["w1"], "cart")
+		finalizeNamespace(t, w["w2"], "cart")
+		an := waitReason(t, hub, "cart", appsv1alpha1.NamespaceNotEmptyReason)
+		if msg := readyCondition(an).Message; !strings.Contains(msg, "deleting namespace cart in the hub was refused") {
+			t.Errorf("message = %q, want the hub's refusal", msg)
+		}
+		patchLabel(t, hubCluster, "cart", holdLabel, "")
+		finalizeNamespace(t, hubCluster, "cart")
+		waitGone(t, hub, "cart")
+	})
+}
+
 // startHub starts the hub's API server, with the namespace of the
 // workload clusters' kubeconfig Secrets.
 func startHub(t *testing.T) *workload {
@@ -317,17 +470,24 @@ func startHub(t *testing.T) *workload {
 // scheme, as `strata serve hub` runs it.
 func startController(t *testing.T, hubCfg *rest.Config) {
 	t.Helper()
-	testutil.StartManager(t, hubCfg, clusterhub.Scheme(), func(mgr ctrl.Manager) error {
-		clusters := remote.New(mgr.GetClient())
-		if err := mgr.Add(clusters); err != nil {
-			return err
-		}
-		r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
-		if err != nil {
-			return err
-		}
-		return r.SetupWithManager(mgr)
-	})
+	mgr, err := ctrl.NewManager(hubCfg, ctrl.Options{Scheme: clusterhub.Scheme(), Metrics: metricsserver.Options{BindAddress: "0"},
+		// Each test of the package runs one, under the same name.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusters := remote.New(mgr.GetClient())
+	if err := mgr.Add(clusters); err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(Options{Hub: mgr.GetClient(), HubReader: mgr.GetAPIReader(), Clusters: clusters, Recorder: mgr.GetEventRecorder("appnamespace-controller")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	testutil.RunManager(t, mgr)
 }
 
 // startWorkload starts a workload cluster and registers it on the hub.
@@ -405,6 +565,43 @@ func readyPoolOn(t *testing.T, hub client.Client, name, cluster string) {
 	}
 }
 
+// updateCluster changes a Cluster's spec, as an admin does (kubectl
+// strata cluster cordon).
+func updateCluster(t *testing.T, hub client.Client, name string, mutate func(*fleetv1alpha1.Cluster)) {
+	t.Helper()
+	c := &fleetv1alpha1.Cluster{}
+	if err := hub.Get(t.Context(), client.ObjectKey{Name: name}, c); err != nil {
+		t.Fatal(err)
+	}
+	before := c.DeepCopy()
+	mutate(c)
+	if err := hub.Patch(t.Context(), c, client.MergeFrom(before)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setNotReady plays the Cluster controller: the cluster's API server does
+// not answer.
+func setNotReady(t *testing.T, hub client.Client, name string) {
+	t.Helper()
+	c := &fleetv1alpha1.Cluster{}
+	if err := hub.Get(t.Context(), client.ObjectKey{Name: name}, c); err != nil {
+		t.Fatal(err)
+	}
+	meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{Type: fleetv1alpha1.ClusterReadyCondition, Status: metav1.ConditionFalse,
+		Reason: fleetv1alpha1.APIServerUnreachableReason, Message: "no answer", ObservedGeneration: c.Generation})
+	if err := hub.Status().Update(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantNoNamespace(t *testing.T, w *workload, name string) {
+	t.Helper()
+	if err := w.c.Get(t.Context(), client.ObjectKey{Name: name}, &corev1.Namespace{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace %s in %s: %v, want none", name, w.name, err)
+	}
+}
+
 func update(t *testing.T, hub client.Client, name string, mutate func(*appsv1alpha1.AppNamespace)) {
 	t.Helper()
 	an := &appsv1alpha1.AppNamespace{}
@@ -422,16 +619,23 @@ func update(t *testing.T, hub client.Client, name string, mutate func(*appsv1alp
 // for its current generation.
 func waitReason(t *testing.T, hub client.Client, name, reason string) *appsv1alpha1.AppNamespace {
 	t.Helper()
+	return waitMessage(t, hub, name, reason, "")
+}
+
+// waitMessage is waitReason that waits for the message too, unless it is "".
+func waitMessage(t *testing.T, hub client.Client, name, reason, message string) *appsv1alpha1.AppNamespace {
+	t.Helper()
 	an := &appsv1alpha1.AppNamespace{}
 	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		if err := hub.Get(ctx, client.ObjectKey{Name: name}, an); err != nil {
 			return false, err
 		}
 		c := readyCondition(an)
-		return c != nil && c.Reason == reason && c.ObservedGeneration == an.Generation && an.Status.ObservedGeneration == an.Generation, nil
+		return c != nil && c.Reason == reason && (message == "" || c.Message == message) &&
+			c.ObservedGeneration == an.Generation && an.Status.ObservedGeneration == an.Generation, nil
 	})
 	if err != nil {
-		t.Fatalf("app namespace %s: want Ready reason %s: %v; status %+v", name, reason, err, an.Status)
+		t.Fatalf("app namespace %s: want Ready reason %s %q: %v; status %+v", name, reason, message, err, an.Status)
 	}
 	return an
 }
