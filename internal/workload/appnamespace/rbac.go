@@ -5,7 +5,9 @@ package appnamespace
 // by `make generate`): its finalizer and status on AppNamespaces, the
 // Clusters and Pools it routes by, and events; for tenant batch, the
 // namespace on the hub and its owners' RoleBindings (to the view, edit and
-// admin ClusterRoles, which needs bind on those three). The namespaces,
+// admin ClusterRoles, which needs bind on those three); for the other
+// tenants, the namespace on the hub too, with its owners' RoleBindings and a
+// ResourceQuota of no pods. The namespaces,
 // quotas and RoleBindings it writes on the workload clusters are in
 // internal/cluster/remote/rbac.go.
 
@@ -17,5 +19,6 @@ package appnamespace
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=resourcequotas,verbs=create;patch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=list;create;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=view;edit;admin
