@@ -42,12 +42,16 @@ func TestHubCommands(t *testing.T) {
 		APIGroups: []string{fleetv1alpha1.GroupVersion.Group}, Resources: []string{"clusters"}, Verbs: []string{"get", "list"},
 	})
 
-	// Three workload clusters; shop is on two of them, blog on one.
+	// Three workload clusters; shop is on two of them (as namespace
+	// shop-prod there: its apps are declared in namespace shop of the hub,
+	// the AppNamespace's name), blog on one.
 	createCluster(t, hubClient, makeCluster("workload-1", "eu", 12, isTrue, fleetv1alpha1.ClusterReachableReason, ""))
 	createCluster(t, hubClient, makeCluster("workload-2", "eu", 8, isTrue, fleetv1alpha1.ClusterReachableReason, ""))
 	createCluster(t, hubClient, makeCluster("workload-3", "us", 4, isFalse, fleetv1alpha1.APIServerUnreachableReason, "connection refused"))
-	createAppNamespace(t, hubClient, makeAppNamespace("shop", "shop").placed("workload-1", "workload-2").
-		owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).obj())
+	shop := makeAppNamespace("shop", "shop").placed("workload-1", "workload-2").
+		owner(appsv1alpha1.GroupSubject, "shop-devs", appsv1alpha1.EditRole).obj()
+	shop.Status.Namespace = "shop-prod"
+	createAppNamespace(t, hubClient, shop)
 	createAppNamespace(t, hubClient, makeAppNamespace("blog", "blog").placed("workload-1").obj())
 
 	// On the hub, namespace shop declares web, whose release of 1.1 an App
@@ -200,12 +204,14 @@ func TestHubCommands(t *testing.T) {
 	})
 
 	t.Run("pause and unpause", func(t *testing.T) {
+		// The StatelessApp's name alone, as the hub's release messages
+		// name it, finds it too.
 		for _, tc := range []struct {
-			verb string
-			want bool
-		}{{"pause", true}, {"unpause", false}} {
-			if _, _, err := kubectl("release", tc.verb, "shop/web"); err != nil {
-				t.Fatalf("release %s: %v", tc.verb, err)
+			verb, app string
+			want      bool
+		}{{"pause", "web", true}, {"unpause", "shop/web", false}} {
+			if _, _, err := kubectl("release", tc.verb, tc.app); err != nil {
+				t.Fatalf("release %s %s: %v", tc.verb, tc.app, err)
 			}
 			if got := hubApp("shop", "web").Spec.Fleet.Release.Paused; got != tc.want {
 				t.Errorf("after release %s: spec.fleet.release.paused = %t, want %t", tc.verb, got, tc.want)

@@ -97,7 +97,7 @@ func hubAppsIn(ctx context.Context, h hub, namespace string) (map[string][]appsv
 func hubAppsOf(ctx context.Context, h hub, ans []appsv1alpha1.AppNamespace) (map[string][]appsv1alpha1.StatelessApp, error) {
 	out := map[string][]appsv1alpha1.StatelessApp{}
 	for i := range ans {
-		ns := namespaceOf(&ans[i])
+		ns := hubNamespaceOf(&ans[i])
 		if _, done := out[ns]; done {
 			continue
 		}
@@ -109,6 +109,11 @@ func hubAppsOf(ctx context.Context, h hub, ans []appsv1alpha1.AppNamespace) (map
 	}
 	return out, nil
 }
+
+// hubNamespaceOf is the namespace of an AppNamespace on the hub, where its
+// apps are declared: the AppNamespace's name (the hub's controller finds
+// a hub app's AppNamespace by its namespace).
+func hubNamespaceOf(an *appsv1alpha1.AppNamespace) string { return an.Name }
 
 // newHubNamespaceStatus is an AppNamespace with the StatelessApps declared
 // on the hub in its namespace, as the hub sees them.

@@ -96,7 +96,7 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	// them; the others are read in each of their clusters.
 	var ps []placement
 	for i := range all {
-		if len(declared[namespaceOf(&all[i])]) == 0 {
+		if len(declared[hubNamespaceOf(&all[i])]) == 0 {
 			ps = append(ps, placements(all[i:i+1])...)
 		}
 	}
@@ -105,7 +105,7 @@ func (o *listOptions) run(ctx context.Context, out io.Writer) error {
 	next := 0
 	for i := range all {
 		an := &all[i]
-		if apps := declared[namespaceOf(an)]; len(apps) > 0 {
+		if apps := declared[hubNamespaceOf(an)]; len(apps) > 0 {
 			rows = append(rows, hubRows(an, apps)...)
 			continue
 		}

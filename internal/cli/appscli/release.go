@@ -143,13 +143,22 @@ func findHubApp(ctx context.Context, h hub, arg string) (client.Client, *appsv1a
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	found, err := findApp(all, app)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	c, err := h.Client()
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	found, err := findApp(all, app)
+	if err != nil {
+		if name != "" {
+			return nil, nil, nil, err
+		}
+		// APP may be a StatelessApp declared on the hub, named alone, as
+		// the hub's release messages name it.
+		an, sa := hubAppNamed(ctx, c, all, app)
+		if sa == nil {
+			return nil, nil, nil, err
+		}
+		return c, an, sa, nil
 	}
 	type candidate struct {
 		an *appsv1alpha1.AppNamespace
@@ -158,7 +167,7 @@ func findHubApp(ctx context.Context, h hub, arg string) (client.Client, *appsv1a
 	var candidates []candidate
 	var namespaces []string
 	for i := range found {
-		ns := namespaceOf(&found[i])
+		ns := hubNamespaceOf(&found[i])
 		if slices.Contains(namespaces, ns) {
 			continue
 		}
@@ -213,6 +222,26 @@ func findHubApp(ctx context.Context, h hub, arg string) (client.Client, *appsv1a
 			found[0].Spec.App, strings.Join(names, ", "), found[0].Spec.App, names[0])
 	}
 	return c, got.an, &got.sa, nil
+}
+
+// hubAppNamed is the only StatelessApp declared on the hub named name,
+// with its AppNamespace; nil when there is none, several, or the caller
+// may not list them in all namespaces.
+func hubAppNamed(ctx context.Context, c client.Client, all []appsv1alpha1.AppNamespace, name string) (*appsv1alpha1.AppNamespace, *appsv1alpha1.StatelessApp) {
+	apps, err := listHubApps(ctx, c, "")
+	if err != nil {
+		return nil, nil
+	}
+	apps = slices.DeleteFunc(apps, func(sa appsv1alpha1.StatelessApp) bool { return sa.Name != name })
+	if len(apps) != 1 {
+		return nil, nil
+	}
+	for i := range all {
+		if hubNamespaceOf(&all[i]) == apps[0].Namespace {
+			return &all[i], &apps[0]
+		}
+	}
+	return nil, nil
 }
 
 // pauseRelease sets spec.fleet.release.paused to paused.

@@ -95,7 +95,7 @@ func (o *statusOptions) run(ctx context.Context, out io.Writer, arg string) erro
 	var ps []placement
 	for i := range found {
 		an := &found[i]
-		apps := declared[namespaceOf(an)]
+		apps := declared[hubNamespaceOf(an)]
 		for _, sa := range apps {
 			names = append(names, sa.Name)
 		}
