@@ -214,7 +214,7 @@ func (r *Reconciler) view(ctx context.Context, app *appsv1alpha1.StatelessApp, n
 		return v
 	}
 	v.App = existing
-	if existing != nil && existing.Spec.Replicas > 0 && v.State == Cordoned {
+	if existing != nil && existing.Spec.Replicas > 1 {
 		v.MaxScaleDownPercent = r.maxScaleDownPercent(ctx, rc.Client)
 	}
 	return v

@@ -85,12 +85,20 @@ func (c *clusterView) replicas() int32 {
 }
 
 // ready counts the cluster's app's Ready replicas, as the cluster reports
-// them; an unreachable cluster's count nothing.
+// them, but never more than it is asked for: right after a cut, its status
+// may still count the pods that are leaving. An unreachable cluster's count
+// nothing.
 func (c *clusterView) ready() int32 {
 	if c.App == nil || !c.reachable() {
 		return 0
 	}
-	return c.App.Status.ReadyReplicas
+	return min(c.App.Status.ReadyReplicas, c.App.Spec.Replicas)
+}
+
+// settled says whether the cluster's app has acted on its last change:
+// a cluster is cut again only then, one step at a time.
+func (c *clusterView) settled() bool {
+	return c.App != nil && c.App.Status.ObservedGeneration == c.App.Generation && c.App.Status.Replicas == c.App.Spec.Replicas
 }
 
 // readyAt says whether the cluster's app has rolled out v, all of its
@@ -204,7 +212,7 @@ func step(app *appsv1alpha1.StatelessApp, clusters []clusterView, now time.Time)
 		switch {
 		case share > have:
 			n = share
-		case share < have && surplus > 0:
+		case share < have && surplus > 0 && c.settled():
 			cut := min(have-share, surplus, maxCut(have, c.MaxScaleDownPercent))
 			n = have - cut
 			surplus -= cut
@@ -345,7 +353,7 @@ func release(app *appsv1alpha1.StatelessApp, last *appsv1alpha1.ReleaseStatus, c
 		case rel.Phase == PhasePaused || rel.Phase == PhaseBlocked:
 			rel.Phase = PhaseBlocked
 			rel.Message = fmt.Sprintf("%s is not released: the release of %s is paused (%s); roll it back to %s (kubectl strata release rollback %s) or resume it (kubectl strata release resume %s) first",
-				want, current, pausedWhy(rel.Message), previous, app.Name, app.Name)
+				want, current, pausedWhy(rel.Message), previous, ref(app), ref(app))
 			return rel
 		}
 		from := current
@@ -386,7 +394,7 @@ func release(app *appsv1alpha1.StatelessApp, last *appsv1alpha1.ReleaseStatus, c
 		case f.Category == appsv1alpha1.AppFailure:
 			rel.Phase, rel.WaveReadySince, rel.FailedCluster = PhasePaused, nil, name
 			rel.Message = fmt.Sprintf("paused at wave %d: App failure in cluster %s: %s: %s; roll back with appVersion %s (kubectl strata release rollback %s), or fix the app and resume (kubectl strata release resume %s)",
-				rel.Wave, name, f.Reason, f.Message, previous.app, app.Name, app.Name)
+				rel.Wave, name, f.Reason, f.Message, previous.app, ref(app), ref(app))
 			return rel
 		default:
 			rel.Phase, rel.WaveReadySince = PhaseWaiting, nil
@@ -442,6 +450,9 @@ func release(app *appsv1alpha1.StatelessApp, last *appsv1alpha1.ReleaseStatus, c
 	rel.Message = fmt.Sprintf("wave %d: %s rolls out to %s", rel.Wave, current, strings.Join(next, ", "))
 	return rel
 }
+
+// ref names a hub app for kubectl strata: namespace/name.
+func ref(app *appsv1alpha1.StatelessApp) string { return app.Namespace + "/" + app.Name }
 
 // releaseOptions are the app's spec.fleet.release, defaulted.
 func releaseOptions(app *appsv1alpha1.StatelessApp) appsv1alpha1.Release {

@@ -86,7 +86,7 @@ func cluster(name, state string, hub *appsv1alpha1.StatelessApp, v string, repli
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop", Generation: 1},
 		Spec:       clusterSpec(hub, replicas, version{app: v}),
 		Status: appsv1alpha1.StatelessAppStatus{
-			ObservedGeneration: 1, ReadyReplicas: ready,
+			ObservedGeneration: 1, Replicas: replicas, ReadyReplicas: ready,
 			Stable: appsv1alpha1.TrackStatus{AppVersion: v, Replicas: replicas, UpdatedReplicas: replicas, ReadyReplicas: ready},
 		},
 	}
@@ -155,6 +155,24 @@ func TestStepPlacement(t *testing.T) {
 		app:  hubApp(12, "v1", released("v1", "a", "b", "c")),
 		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
 			return []clusterView{cluster("a", Active, a, "v1", 6, 4), cluster("b", Active, a, "v1", 6, 4), cluster("c", Cordoned, a, "v1", 4, 4)}
+		},
+		want: map[string]string{}, readyWhy: appsv1alpha1.MovingReason,
+	}, {
+		name: "cordoned: not cut again before its status shows the last cut",
+		app:  hubApp(12, "v1", released("v1", "a", "b", "c")),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			c := cluster("c", Cordoned, a, "v1", 2, 4) // cut from 4 to 2; its status still counts 4
+			c.App.Generation, c.App.Status.Replicas = 2, 4
+			return []clusterView{cluster("a", Active, a, "v1", 6, 6), cluster("b", Active, a, "v1", 6, 6), c}
+		},
+		want: map[string]string{}, readyWhy: appsv1alpha1.MovingReason,
+	}, {
+		name: "a cluster counts no more Ready replicas than it is asked for",
+		app:  hubApp(12, "v1", released("v1", "a", "b", "c")),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			c := cluster("c", Cordoned, a, "v1", 2, 4) // settled at 2, with 4 Ready still counted
+			c.App.Status.Replicas = 2
+			return []clusterView{cluster("a", Active, a, "v1", 6, 5), cluster("b", Active, a, "v1", 6, 5), c}
 		},
 		want: map[string]string{}, readyWhy: appsv1alpha1.MovingReason,
 	}, {
