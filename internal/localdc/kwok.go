@@ -141,6 +141,11 @@ func kwokctlConfig(binDir, home, auditPolicyFile, kubeVersion string, c ClusterI
 		// not resolve, and kwok's loopback address as InternalIP, where it
 		// serves the kubelet API (pod logs).
 		"kube-apiserver": {{Key: "kubelet-preferred-address-types", Value: "InternalIP,Hostname"}},
+		// One of each per cluster, and nothing restarts them: with leader
+		// election, an API server that stops answering for longer than the
+		// lease's renew deadline makes them exit for good.
+		"kube-controller-manager": {{Key: "leader-elect", Value: "false"}},
+		"kube-scheduler":          {{Key: "leader-elect", Value: "false"}},
 	}
 	for name, a := range securityArgs(ClusterDir(home, c.Name)) {
 		args[name] = append(args[name], a...)

@@ -376,20 +376,31 @@ func availableOf(ctx context.Context, c client.Client) (int32, error) {
 
 // availability samples the app's available replicas over the clusters.
 type availability struct {
-	mu      sync.Mutex
-	least   int32
-	at      time.Time
+	mu    sync.Mutex
+	least int32
+	at    time.Time
+	// where is the least sample per cluster: "workload-1 4, ...".
+	where   string
 	samples int
 	stop    func()
 }
 
 // sampleAvailable samples, every 200 ms until the test ends, the available
 // replicas of store/web summed over the clusters; a cluster that does not
-// answer counts what it last showed.
+// answer counts what it last showed. It returns once every cluster has
+// answered once.
 func sampleAvailable(t *testing.T, wcs map[string]client.Client) *availability {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &availability{least: 1 << 30}
 	last := map[string]int32{}
+	for _, c := range multiClusters {
+		poll(t, 30*time.Second, "the app's Deployments in "+c, func(ctx context.Context) (bool, string) {
+			n, err := availableOf(ctx, wcs[c])
+			last[c] = n
+			return err == nil, errString(err)
+		})
+	}
 	done := make(chan struct{})
 	s.stop = func() { cancel(); <-done }
 	t.Cleanup(s.stop)
@@ -398,17 +409,26 @@ func sampleAvailable(t *testing.T, wcs map[string]client.Client) *availability {
 		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			var total int32
+			var (
+				total int32
+				parts []string
+			)
 			for _, c := range multiClusters {
-				if n, err := availableOf(ctx, wcs[c]); err == nil {
+				n, err := availableOf(ctx, wcs[c])
+				if err == nil {
 					last[c] = n
 				}
 				total += last[c]
+				read := "read"
+				if err != nil {
+					read = "not read: " + err.Error()
+				}
+				parts = append(parts, fmt.Sprintf("%s %d (%s)", c, last[c], read))
 			}
 			s.mu.Lock()
 			s.samples++
 			if total < s.least {
-				s.least, s.at = total, time.Now()
+				s.least, s.at, s.where = total, time.Now(), strings.Join(parts, ", ")
 			}
 			s.mu.Unlock()
 			select {
@@ -429,7 +449,7 @@ func (s *availability) check(t *testing.T, minimum int32) {
 	defer s.mu.Unlock()
 	t.Logf("%d samples every 200 ms: at least %d replicas available (minimum %d)", s.samples, s.least, minimum)
 	if s.least < minimum {
-		t.Errorf("only %d replicas were available at %s, below the app's minimum of %d", s.least, s.at.Format(time.TimeOnly), minimum)
+		t.Errorf("only %d replicas were available at %s, below the app's minimum of %d: %s", s.least, s.at.Format(time.TimeOnly), minimum, s.where)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -69,7 +71,18 @@ type Reconciler struct {
 	clusters *remote.Clusters
 	recorder events.EventRecorder
 	clock    clock.PassiveClock
+
+	mu sync.Mutex
+	// unreachable is when each cluster was last seen unreachable; started
+	// stands for all of them when the process starts, as it cannot know.
+	unreachable map[string]time.Time
+	started     time.Time
 }
+
+// returnSettle is how long a cluster that was unreachable must be back
+// before its app's Ready replicas count: long enough for its own app
+// controller to report what happened while the hub could not look.
+const returnSettle = 10 * time.Second
 
 // New validates the options and returns a Reconciler.
 func New(o Options) (*Reconciler, error) {
@@ -84,7 +97,8 @@ func New(o Options) (*Reconciler, error) {
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
 	}
-	return &Reconciler{hub: o.Hub, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock}, nil
+	return &Reconciler{hub: o.Hub, clusters: o.Clusters, recorder: o.Recorder, clock: o.Clock,
+		unreachable: map[string]time.Time{}, started: o.Clock.Now()}, nil
 }
 
 // SetupOnHub builds the controller and registers it with the hub's manager,
@@ -170,7 +184,12 @@ func (r *Reconciler) observe(ctx context.Context, app *appsv1alpha1.StatelessApp
 	}
 	views := make([]clusterView, 0, len(names))
 	for _, name := range names {
-		views = append(views, r.view(ctx, app, name))
+		v := r.view(ctx, app, name)
+		v.Returning = r.returning(name, v.State == Unreachable)
+		if v.Returning {
+			v.Why = fmt.Sprintf("back from unreachable: its Ready replicas count once it has been back %s", returnSettle)
+		}
+		views = append(views, v)
 	}
 	return views, nil
 }
@@ -218,6 +237,24 @@ func (r *Reconciler) view(ctx context.Context, app *appsv1alpha1.StatelessApp, n
 		v.MaxScaleDownPercent = r.maxScaleDownPercent(ctx, rc.Client)
 	}
 	return v
+}
+
+// returning records a cluster seen unreachable, and says whether one seen
+// reachable was unreachable (or the process started) less than
+// returnSettle ago.
+func (r *Reconciler) returning(name string, unreachable bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.clock.Now()
+	if unreachable {
+		r.unreachable[name] = now
+		return false
+	}
+	last, ok := r.unreachable[name]
+	if !ok {
+		last = r.started
+	}
+	return now.Sub(last) < returnSettle
 }
 
 // getApp reads a cluster's StatelessApp, nil when it has none. The

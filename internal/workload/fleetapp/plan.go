@@ -63,6 +63,10 @@ type clusterView struct {
 	// MaxScaleDownPercent is the cluster's AppPlatform guardrail (0: the
 	// default).
 	MaxScaleDownPercent int32
+	// Returning: the cluster was unreachable moments ago, so its app's
+	// status may still say what it was before; its Ready replicas do not
+	// count yet (nothing leaves another cluster on their strength).
+	Returning bool
 }
 
 // reachable says whether the hub can read and write the cluster.
@@ -89,7 +93,7 @@ func (c *clusterView) replicas() int32 {
 // may still count the pods that are leaving. An unreachable cluster's count
 // nothing.
 func (c *clusterView) ready() int32 {
-	if c.App == nil || !c.reachable() {
+	if c.App == nil || !c.reachable() || c.Returning {
 		return 0
 	}
 	return min(c.App.Status.ReadyReplicas, c.App.Spec.Replicas)

@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
@@ -112,7 +113,9 @@ func writes(p plan) map[string]string {
 	return out
 }
 
-func condition(p plan, t string) *metav1.Condition { return meta.FindStatusCondition(p.Status.Conditions, t) }
+func condition(p plan, t string) *metav1.Condition {
+	return meta.FindStatusCondition(p.Status.Conditions, t)
+}
 
 func TestStepPlacement(t *testing.T) {
 	for _, tc := range []struct {
@@ -189,6 +192,15 @@ func TestStepPlacement(t *testing.T) {
 			return []clusterView{cluster("a", Active, a, "v1", 6, 6), cluster("b", Active, a, "v1", 6, 6), cluster("c", Active, a, "v1", 4, 2)}
 		},
 		want: map[string]string{"a": "v1x04"}, readyWhy: appsv1alpha1.MovingReason,
+	}, {
+		name: "back moments ago: its replicas do not count yet",
+		app:  hubApp(12, "v1", released("v1", "a", "b", "c")),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			c := cluster("c", Active, a, "v1", 4, 4)
+			c.Returning = true
+			return []clusterView{cluster("a", Active, a, "v1", 6, 6), cluster("b", Active, a, "v1", 6, 6), c}
+		},
+		want: map[string]string{}, readyWhy: appsv1alpha1.MovingReason,
 	}, {
 		name: "weights summing to zero change nothing",
 		app: func() *appsv1alpha1.StatelessApp {
@@ -371,5 +383,26 @@ func TestStepRelease(t *testing.T) {
 				t.Errorf("Released condition %+v for phase %s", c, tc.phase)
 			}
 		})
+	}
+}
+
+func TestReturning(t *testing.T) {
+	fake := clocktesting.NewFakePassiveClock(now)
+	r := &Reconciler{clock: fake, unreachable: map[string]time.Time{}, started: now}
+	if !r.returning("a", false) {
+		t.Error("a cluster is not returning right after the process started, when nothing is known of it")
+	}
+	fake.SetTime(now.Add(returnSettle))
+	if r.returning("a", false) {
+		t.Error("a cluster never seen unreachable is returning once the process has run returnSettle")
+	}
+	r.returning("a", true)
+	fake.SetTime(now.Add(returnSettle + 5*time.Second))
+	if !r.returning("a", false) {
+		t.Error("a cluster back 5 s after it was unreachable is not returning")
+	}
+	fake.SetTime(now.Add(2 * returnSettle))
+	if r.returning("a", false) {
+		t.Error("a cluster back returnSettle after it was unreachable is still returning")
 	}
 }
