@@ -270,7 +270,7 @@ func TestAppNamespaceController(t *testing.T) {
 
 	t.Run("delete refused by the guardrails: NamespaceNotEmpty with their message, retried", func(t *testing.T) {
 		denyNamespaceDeletes(t, w2)
-		patchLabel(t, w2, "shop", holdLabel, "true")
+		hold(t, w2, "shop", true)
 		deleteAppNamespace(t, hub, "shop")
 		an := waitReason(t, hub, "shop", appsv1alpha1.NamespaceNotEmptyReason)
 		msg := readyCondition(an).Message
@@ -284,7 +284,7 @@ func TestAppNamespaceController(t *testing.T) {
 		waitEvent(t, hub, "shop", appsv1alpha1.NamespaceNotEmptyReason)
 
 		// Emptied (the hold is gone): the retry goes through.
-		patchLabel(t, w2, "shop", holdLabel, "")
+		hold(t, w2, "shop", false)
 		waitReason(t, hub, "shop", appsv1alpha1.DeletingNamespaceReason)
 		finalizeNamespace(t, w2, "shop")
 		finalizeNamespace(t, hubCluster, "shop")
@@ -429,7 +429,7 @@ func TestAppNamespacePlacement(t *testing.T) {
 
 	t.Run("delete refused on the hub (the apps declared there): NamespaceNotEmpty, retried", func(t *testing.T) {
 		denyNamespaceDeletes(t, hubCluster)
-		patchLabel(t, hubCluster, "cart", holdLabel, "true")
+		hold(t, hubCluster, "cart", true)
 		deleteAppNamespace(t, hub, "cart")
 		finalizeNamespace(t, w["w1"], "cart")
 		finalizeNamespace(t, w["w2"], "cart")
@@ -437,7 +437,7 @@ func TestAppNamespacePlacement(t *testing.T) {
 		if msg := readyCondition(an).Message; !strings.Contains(msg, "deleting namespace cart in the hub was refused") {
 			t.Errorf("message = %q, want the hub's refusal", msg)
 		}
-		patchLabel(t, hubCluster, "cart", holdLabel, "")
+		hold(t, hubCluster, "cart", false)
 		finalizeNamespace(t, hubCluster, "cart")
 		waitGone(t, hub, "cart")
 	})
@@ -780,19 +780,20 @@ func denyNamespaceDeletes(t *testing.T, w *workload) {
 	}
 }
 
-// patchLabel sets (or, with "", removes) a label of a workload namespace as
+// hold marks a namespace as holding workloads (the test's stand-in for the
+// guardrail webhook then refuses its deletion), or with false lets it go, as
 // someone else than the controller.
-func patchLabel(t *testing.T, w *workload, namespace, key, value string) {
+func hold(t *testing.T, w *workload, namespace string, holds bool) {
 	t.Helper()
 	ns := &corev1.Namespace{}
 	if err := w.c.Get(t.Context(), client.ObjectKey{Name: namespace}, ns); err != nil {
 		t.Fatal(err)
 	}
 	before := ns.DeepCopy()
-	if value == "" {
-		delete(ns.Labels, key)
+	if holds {
+		ns.Labels[holdLabel] = "true"
 	} else {
-		ns.Labels[key] = value
+		delete(ns.Labels, holdLabel)
 	}
 	if err := w.c.Patch(t.Context(), ns, client.MergeFrom(before)); err != nil {
 		t.Fatal(err)

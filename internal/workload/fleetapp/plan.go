@@ -234,8 +234,8 @@ func step(app *appsv1alpha1.StatelessApp, clusters []clusterView, now time.Time)
 	for i := range clusters {
 		c := &clusters[i]
 		ready += c.ready()
-		if c.reachable() && want[c.Name] != shares[c.Name] {
-			moving = append(moving, fmt.Sprintf("%s %d to %d", c.Name, want[c.Name], shares[c.Name]))
+		if c.reachable() && c.App != nil && c.replicas() != shares[c.Name] {
+			moving = append(moving, fmt.Sprintf("%s %d to %d", c.Name, c.replicas(), shares[c.Name]))
 		}
 		if f := c.failure(); f != nil {
 			if status.Failure == nil {

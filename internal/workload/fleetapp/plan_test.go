@@ -184,7 +184,7 @@ func TestStepPlacement(t *testing.T) {
 		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
 			return []clusterView{cluster("a", Active, a, "v1", 4, 4), cluster("b", Active, a, "v1", 4, 4), {Name: "c", State: Unreachable, Why: "probe failed"}}
 		},
-		want: map[string]string{"a": "v1x06", "b": "v1x06"}, readyWhy: appsv1alpha1.ReplicasUnavailableReason,
+		want: map[string]string{"a": "v1x06", "b": "v1x06"}, readyWhy: appsv1alpha1.MovingReason,
 	}, {
 		name: "back: the others give back what its Ready replicas cover",
 		app:  hubApp(12, "v1", released("v1", "a", "b", "c")),
@@ -201,6 +201,13 @@ func TestStepPlacement(t *testing.T) {
 			return []clusterView{cluster("a", Active, a, "v1", 6, 6), cluster("b", Active, a, "v1", 6, 6), c}
 		},
 		want: map[string]string{}, readyWhy: appsv1alpha1.MovingReason,
+	}, {
+		name: "fewer replicas: down by the surplus, half of a cluster at most",
+		app:  hubApp(6, "v1", released("v1", "a", "b", "c")),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			return []clusterView{cluster("a", Active, a, "v1", 4, 4), cluster("b", Active, a, "v1", 4, 4), cluster("c", Active, a, "v1", 4, 4)}
+		},
+		want: map[string]string{"a": "v1x02", "b": "v1x02", "c": "v1x02"}, readyWhy: appsv1alpha1.MovingReason,
 	}, {
 		name: "weights summing to zero change nothing",
 		app: func() *appsv1alpha1.StatelessApp {
@@ -251,6 +258,13 @@ func TestStepRelease(t *testing.T) {
 			return []clusterView{cluster("a", Active, a, "v1", 4, 4), cluster("b", Active, a, "v1", 4, 4), cluster("c", Active, a, "v1", 4, 4)}
 		},
 		want: map[string]string{"a": "v2x04"}, phase: PhaseReleasing, message: "wave 1: v2 rolls out to a", released: []string{"a"},
+	}, {
+		name: "a version back after a complete release is a release like any other, in waves",
+		app:  hubApp(12, "v1", released("v2", "a", "b", "c")),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			return []clusterView{cluster("a", Active, a, "v2", 4, 4), cluster("b", Active, a, "v2", 4, 4), cluster("c", Active, a, "v2", 4, 4)}
+		},
+		want: map[string]string{"a": "v1x04"}, phase: PhaseReleasing, message: "wave 1: v1 rolls out to a", released: []string{"a"},
 	}, {
 		name: "the canary cluster named",
 		app: func() *appsv1alpha1.StatelessApp {
