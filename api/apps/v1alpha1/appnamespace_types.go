@@ -165,9 +165,9 @@ type Placement struct {
 	// clusters is how many workload clusters the namespace is on: the hub
 	// chooses them among the Ready, uncordoned clusters (of region, when
 	// set) with a Pool of the node profile that has room for the quota,
-	// preferring room left, then datacenters not yet used, then clusters
-	// with fewer app namespaces. A choice is kept. 1 when neither clusters
-	// nor all is set.
+	// preferring room left (in tenths of the cluster), then datacenters not
+	// yet used, then clusters with fewer app namespaces. A choice is kept.
+	// 1 when neither clusters nor all is set.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=64

@@ -243,24 +243,32 @@ func clusterReady(c *fleetv1alpha1.Cluster) (bool, string) {
 	return true, ""
 }
 
-// better says whether a fits better than b: more cpu left, then memory,
-// then a datacenter not in used, then fewer app namespaces, then the first
+// better says whether a fits better than b: more room left, in bands of a
+// tenth of the cluster (the lesser of its cpu and memory shares left), so
+// that clusters of about the same room are told apart by what else
+// matters: then a datacenter not in used (spread over failure domains),
+// then fewer app namespaces, then more cpu left, more memory, and the first
 // name.
 func better(a, b *candidate, used map[string]string) bool {
 	_, aUsed := used[a.datacenter]
 	_, bUsed := used[b.datacenter]
 	switch {
-	case a.cpuLeft != b.cpuLeft:
-		return a.cpuLeft > b.cpuLeft
-	case a.memLeft != b.memLeft:
-		return a.memLeft > b.memLeft
+	case roomBand(a) != roomBand(b):
+		return roomBand(a) > roomBand(b)
 	case aUsed != bUsed:
 		return bUsed
 	case a.apps != b.apps:
 		return a.apps < b.apps
+	case a.cpuLeft != b.cpuLeft:
+		return a.cpuLeft > b.cpuLeft
+	case a.memLeft != b.memLeft:
+		return a.memLeft > b.memLeft
 	}
 	return a.name < b.name
 }
+
+// roomBand is a candidate's room left in tenths: 0 (under 10% left) to 10.
+func roomBand(c *candidate) int { return int(math.Floor(min(c.cpuLeft, c.memLeft) * 10)) }
 
 // shareLeft is the share of a resource's allocatable left after used and
 // quota; 0 when none is allocatable.

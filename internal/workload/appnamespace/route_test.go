@@ -229,13 +229,23 @@ func TestRouteSeveral(t *testing.T) {
 			want: chose("b", "routed to b (profile general): "+room+"; datacenter dc1, where it is on no other cluster"),
 		},
 		{
-			name: "more room weighs more than a new datacenter",
+			name: "much more room weighs more than a new datacenter",
+			in: routeInput{
+				Profile: "general", Quota: resources("4", "16Gi"), Want: 2, Chosen: []string{"a"},
+				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), placedIn(readyCluster("b", map[string][2]string{"general": {"200", "400Gi"}}), "dc1", ""),
+					placedIn(readyCluster("c", map[string][2]string{"general": {"5", "400Gi"}}), "dc2", "")},
+				Pools: pools("a", "b", "c"),
+			},
+			want: chose("b", "routed to b (profile general): room cpu 200, memory 400Gi of cpu 200, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi; datacenter dc1, where it is on a already"),
+		},
+		{
+			name: "about the same room (the same tenth): a new datacenter first",
 			in: routeInput{
 				Profile: "general", Quota: resources("4", "16Gi"), Want: 2, Chosen: []string{"a"},
 				Clusters: []fleetv1alpha1.Cluster{cluster("a", "dc1"), placedIn(readyCluster("b", map[string][2]string{"general": {"200", "400Gi"}}), "dc1", ""), cluster("c", "dc2")},
 				Pools:    pools("a", "b", "c"),
 			},
-			want: chose("b", "routed to b (profile general): room cpu 200, memory 400Gi of cpu 200, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi; datacenter dc1, where it is on a already"),
+			want: chose("c", "routed to c (profile general): room cpu 100, memory 400Gi of cpu 100, memory 400Gi after 0 app namespaces; quota cpu 4, memory 16Gi; datacenter dc2, where it is on no other cluster"),
 		},
 		{
 			name: "same room: the cluster with fewer app namespaces, of any profile",
