@@ -43,6 +43,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/conflicts"
+	"github.com/strata-dev/strata/internal/workload/statelessapp"
 )
 
 const (
@@ -431,25 +432,12 @@ func setClusterMessage(status *appsv1alpha1.StatelessAppStatus, cluster, message
 
 // all maps anything to every hub app.
 func (r *Reconciler) all(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.apps(ctx)
+	return statelessapp.Requests(ctx, r.hub)
 }
 
 // inNamespace maps an AppNamespace to the hub apps in its namespace.
 func (r *Reconciler) inNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
-	return r.apps(ctx, client.InNamespace(obj.GetName()))
-}
-
-func (r *Reconciler) apps(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
-	list := &appsv1alpha1.StatelessAppList{}
-	if err := r.hub.List(ctx, list, opts...); err != nil {
-		log.FromContext(ctx).Error(err, "Listing StatelessApps")
-		return nil
-	}
-	reqs := make([]reconcile.Request, 0, len(list.Items))
-	for i := range list.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
-	}
-	return reqs
+	return statelessapp.Requests(ctx, r.hub, client.InNamespace(obj.GetName()))
 }
 
 // joinAnd lists items for a sentence: "a", "a and b", "a, b and c".

@@ -440,8 +440,15 @@ func (r *Reconciler) appsInNamespace(ctx context.Context, obj client.Object) []r
 }
 
 func (r *Reconciler) listApps(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	return Requests(ctx, r.client, opts...)
+}
+
+// Requests are the reconcile requests of the StatelessApps that c lists
+// with opts (none when the list fails, which is logged): the map of a
+// watch that concerns many apps, here and on the hub (fleetapp).
+func Requests(ctx context.Context, c client.Reader, opts ...client.ListOption) []reconcile.Request {
 	apps := &appsv1alpha1.StatelessAppList{}
-	if err := r.client.List(ctx, apps, opts...); err != nil {
+	if err := c.List(ctx, apps, opts...); err != nil {
 		log.FromContext(ctx).Error(err, "Listing StatelessApps")
 		return nil
 	}
