@@ -263,7 +263,12 @@ func TestGuardrails(t *testing.T) {
 			wantAllowed(t, "deleting "+kinds[i]+" with the override", c.Delete(ctx, obj))
 		}
 
+		// The workload's policy: the hub's, which also covers StatelessApps,
+		// may be the one that denied the StatelessApp above.
 		platform := &appsv1alpha1.AppPlatform{ObjectMeta: metav1.ObjectMeta{Name: appsv1alpha1.PlatformName}}
+		waitDenied(t, "a dry-run delete of the AppPlatform", func(ctx context.Context) error {
+			return c.Delete(ctx, platform, client.DryRunAll)
+		}, guardrails.DeleteProtectionRule)
 		wantDenied(t, "deleting the AppPlatform", c.Delete(ctx, platform, client.DryRunAll), "AppPlatform default is protected")
 
 		makeAppNamespace(t, c, "ledger", appsv1alpha1.StatefulTenant)

@@ -126,8 +126,11 @@ func TestInstall(t *testing.T) {
 				t.Errorf("CRD %s is missing", name)
 			}
 		}
-		if exists(t, c, crdNamed("statelessapps.apps.strata.dev")) {
-			t.Error("the hub got the workload CRD statelessapps")
+		if !exists(t, c, crdNamed("statelessapps.apps.strata.dev")) {
+			t.Error("the hub lacks the CRD of the StatelessApps declared there")
+		}
+		if exists(t, c, crdNamed("statefulapps.apps.strata.dev")) {
+			t.Error("the hub got the workload CRD statefulapps")
 		}
 		if !exists(t, c, vap(guardrails.HubDeleteProtectionPolicy)) {
 			t.Error("the hub's delete protection is missing")

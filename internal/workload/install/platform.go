@@ -56,10 +56,13 @@ func DefaultPlatform() *appsv1alpha1.AppPlatform {
 }
 
 // Names of the ClusterRoles that Kubernetes' view, edit and admin roles
-// aggregate.
+// aggregate, in a workload cluster and on the hub (their own names, so
+// that an API server that is both, as in tests, keeps both).
 const (
-	ViewClusterRole = "strata-apps-view"
-	EditClusterRole = "strata-apps-edit"
+	ViewClusterRole    = "strata-apps-view"
+	EditClusterRole    = "strata-apps-edit"
+	HubViewClusterRole = "strata-hub-apps-view"
+	HubEditClusterRole = "strata-hub-apps-edit"
 )
 
 // Aggregation labels of the Kubernetes user-facing roles.
@@ -73,14 +76,14 @@ const (
 // roles: view reads StatelessApps and StatefulApps (their scale and status
 // too) and the AppPlatform; edit and admin also write and scale them.
 func clusterRoles() []client.Object {
-	return appRoles([]string{"statelessapps", "statefulapps"}, "appplatforms")
+	return appRoles(ViewClusterRole, EditClusterRole, []string{"statelessapps", "statefulapps"}, "appplatforms")
 }
 
 // hubClusterRoles give the apps' API of the hub to Kubernetes' roles: the
 // StatelessApps declared there, which an app namespace's owners read (view)
 // or write (edit, admin) as they do in a workload cluster.
 func hubClusterRoles() []client.Object {
-	return appRoles([]string{"statelessapps"})
+	return appRoles(HubViewClusterRole, HubEditClusterRole, []string{"statelessapps"})
 }
 
 // appRoles are the ClusterRoles that give Kubernetes' view, edit and admin
@@ -88,7 +91,7 @@ func hubClusterRoles() []client.Object {
 // the readOnly resources. Each is labelled for every role that includes it,
 // as Kubernetes' own aggregated roles are, so an AppNamespace owner's
 // RoleBinding to view, edit or admin covers the apps.
-func appRoles(kinds []string, readOnly ...string) []client.Object {
+func appRoles(view, edit string, kinds []string, readOnly ...string) []client.Object {
 	group := []string{appsv1alpha1.GroupVersion.Group}
 	role := func(name string, aggregateTo []string, rules ...rbacv1.PolicyRule) client.Object {
 		labels := map[string]string{}
@@ -107,10 +110,10 @@ func appRoles(kinds []string, readOnly ...string) []client.Object {
 		scale = append(scale, k+"/scale")
 	}
 	return []client.Object{
-		role(ViewClusterRole, []string{aggregateToView, aggregateToEdit, aggregateToAdmin},
+		role(view, []string{aggregateToView, aggregateToEdit, aggregateToAdmin},
 			rbacv1.PolicyRule{APIGroups: group, Resources: append(read, readOnly...), Verbs: []string{"get", "list", "watch"}},
 		),
-		role(EditClusterRole, []string{aggregateToEdit, aggregateToAdmin},
+		role(edit, []string{aggregateToEdit, aggregateToAdmin},
 			rbacv1.PolicyRule{APIGroups: group, Resources: kinds, Verbs: []string{"create", "update", "patch", "delete", "deletecollection"}},
 			rbacv1.PolicyRule{APIGroups: group, Resources: scale, Verbs: []string{"update", "patch"}},
 		),
