@@ -255,6 +255,33 @@ func TestMultiCluster(t *testing.T) {
 			return c != nil && c.Reason == appsv1alpha1.TooFewClustersReason && len(wide.Status.Clusters) == 3, conditionsOf(wide.Status.Conditions)
 		})
 	})
+
+	t.Run("deleting the hub app deletes it from every cluster", func(t *testing.T) { testDeleteHubApp(t, bin, hub, hc, wcs) })
+}
+
+// testDeleteHubApp deletes the hub app as its owner would, past the
+// hub's delete protection: the hub deletes it from every cluster (past
+// theirs), then lets it go.
+func testDeleteHubApp(t *testing.T, bin, hub string, hc client.Client, wcs map[string]client.Client) {
+	out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "delete", "statelessapp", "web", "-n", "store", "--as", "carol", "--as-group", "store-devs")
+	if err == nil || !strings.Contains(out, "delete-protection") {
+		t.Fatalf("deleting the hub app without the override: %v\n%s\nwant refused by the hub's delete protection", err, out)
+	}
+	run(t, bin, "kubectl", "--kubeconfig", hub, "annotate", "statelessapp", "web", "-n", "store", appsv1alpha1.AllowDeleteAnnotation+"=true",
+		"--as", "carol", "--as-group", "store-devs")
+	run(t, bin, "kubectl", "--kubeconfig", hub, "delete", "statelessapp", "web", "-n", "store", "--wait=false", "--as", "carol", "--as-group", "store-devs")
+	poll(t, 2*time.Minute, "the app gone from the hub and every cluster", func(ctx context.Context) (bool, string) {
+		var left []string
+		if err := hc.Get(ctx, client.ObjectKey{Namespace: "store", Name: "web"}, &appsv1alpha1.StatelessApp{}); err == nil {
+			left = append(left, "hub")
+		}
+		for _, c := range multiClusters {
+			if err := wcs[c].Get(ctx, client.ObjectKey{Namespace: "store", Name: "web"}, &appsv1alpha1.StatelessApp{}); err == nil {
+				left = append(left, c)
+			}
+		}
+		return len(left) == 0, "still in " + strings.Join(left, ", ")
+	})
 }
 
 // waitHubApp waits (3 minutes at most) until the hub's StatelessApp
