@@ -430,7 +430,7 @@ func release(app *appsv1alpha1.StatelessApp, last *appsv1alpha1.ReleaseStatus, c
 		rel.WaveReadySince = &t
 	}
 	if len(rel.Released) > 0 {
-		if left := time.Duration(opts.SoakSeconds)*time.Second - now.Sub(rel.WaveReadySince.Time); left > 0 {
+		if left := soakLeft(rel, opts, now); left > 0 {
 			rel.Message = fmt.Sprintf("wave %d soaks: %s Ready on %s since %s, the next wave in %s",
 				rel.Wave, current, strings.Join(rel.Released, ", "), rel.WaveReadySince.UTC().Format(time.RFC3339), left.Round(time.Second))
 			return rel
@@ -511,8 +511,14 @@ func releaseRequeue(app *appsv1alpha1.StatelessApp, rel *appsv1alpha1.ReleaseSta
 	if rel.Phase != PhaseReleasing || rel.WaveReadySince == nil {
 		return steadyInterval
 	}
-	left := time.Duration(releaseOptions(app).SoakSeconds)*time.Second - now.Sub(rel.WaveReadySince.Time)
-	return max(left, 0) + 100*time.Millisecond
+	return max(soakLeft(rel, releaseOptions(app), now), 0) + 100*time.Millisecond
+}
+
+// soakLeft is how long the current wave still soaks. The status keeps
+// waveReadySince to the second, cut down: a second more makes sure a wave
+// never soaks less than soakSeconds.
+func soakLeft(rel *appsv1alpha1.ReleaseStatus, opts appsv1alpha1.Release, now time.Time) time.Duration {
+	return time.Duration(opts.SoakSeconds)*time.Second + time.Second - now.Sub(rel.WaveReadySince.Time)
 }
 
 // pausedWhy is the part of a paused release's message that says why.

@@ -242,6 +242,7 @@ func TestStepPlacement(t *testing.T) {
 func TestStepRelease(t *testing.T) {
 	soaked := metav1.NewTime(now.Add(-61 * time.Second))
 	soaking := metav1.NewTime(now.Add(-10 * time.Second))
+	soakedToTheSecond := metav1.NewTime(now.Add(-60 * time.Second))
 	for _, tc := range []struct {
 		name      string
 		app       *appsv1alpha1.StatelessApp
@@ -284,6 +285,14 @@ func TestStepRelease(t *testing.T) {
 			return []clusterView{cluster("a", Active, a, "v2", 4, 4), cluster("b", Active, a, "v1", 4, 4), cluster("c", Active, a, "v1", 4, 4)}
 		},
 		want: map[string]string{}, phase: PhaseReleasing, message: "wave 1 soaks", released: []string{"a"}, requeueLE: 51 * time.Second,
+	}, {
+		name: "Ready for its soak by the second-cut timestamp: a second more, never less",
+		app: hubApp(12, "v2", &appsv1alpha1.ReleaseStatus{AppVersion: "v2", PreviousAppVersion: "v1", Phase: PhaseReleasing, Wave: 1,
+			Released: []string{"a"}, WaveReadySince: &soakedToTheSecond}),
+		clusters: func(a *appsv1alpha1.StatelessApp) []clusterView {
+			return []clusterView{cluster("a", Active, a, "v2", 4, 4), cluster("b", Active, a, "v1", 4, 4), cluster("c", Active, a, "v1", 4, 4)}
+		},
+		want: map[string]string{}, phase: PhaseReleasing, message: "wave 1 soaks", released: []string{"a"}, requeueLE: 2 * time.Second,
 	}, {
 		name: "soaked: the next wave",
 		app: hubApp(12, "v2", &appsv1alpha1.ReleaseStatus{AppVersion: "v2", PreviousAppVersion: "v1", Phase: PhaseReleasing, Wave: 1,
