@@ -155,7 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if !ok {
 			continue
 		}
-		if err := r.write(ctx, app, c, w); err != nil {
+		if err := apply(ctx, app, c, w); err != nil {
 			// One cluster's refusal must not hold the others: say so in its
 			// status and look again soon.
 			log.FromContext(ctx).Error(err, "Writing the cluster's app", "cluster", c.Name)
@@ -233,7 +233,7 @@ func (r *Reconciler) view(ctx context.Context, app *appsv1alpha1.StatelessApp, n
 			klog.KObj(app), appsv1alpha1.HubAppLabel, app.Name)
 		return v
 	}
-	v.App = existing
+	v.App, v.conn = existing, rc.Client
 	if existing != nil && existing.Spec.Replicas > 1 {
 		v.MaxScaleDownPercent = r.maxScaleDownPercent(ctx, rc.Client)
 	}
@@ -289,17 +289,9 @@ func (r *Reconciler) maxScaleDownPercent(ctx context.Context, c client.Reader) i
 	return int32(n)
 }
 
-// write applies the cluster's app: the hub app's spec without its fleet
+// apply writes the cluster's app: the hub app's spec without its fleet
 // section, with the cluster's replicas and version.
-func (r *Reconciler) write(ctx context.Context, app *appsv1alpha1.StatelessApp, c *clusterView, w write) error {
-	cluster := &fleetv1alpha1.Cluster{}
-	if err := r.hub.Get(ctx, client.ObjectKey{Name: c.Name}, cluster); err != nil {
-		return err
-	}
-	rc, err := r.clusters.Get(ctx, cluster)
-	if err != nil {
-		return err
-	}
+func apply(ctx context.Context, app *appsv1alpha1.StatelessApp, c *clusterView, w write) error {
 	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&appsv1alpha1.StatelessApp{
 		TypeMeta: metav1.TypeMeta{APIVersion: appsv1alpha1.GroupVersion.String(), Kind: "StatelessApp"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -314,7 +306,7 @@ func (r *Reconciler) write(ctx context.Context, app *appsv1alpha1.StatelessApp, 
 	u := &unstructured.Unstructured{Object: obj}
 	unstructured.RemoveNestedField(u.Object, "status")
 	unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
-	if err := rc.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+	if err := c.conn.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
 		return fmt.Errorf("applying StatelessApp %s in cluster %s: %w", klog.KObj(app), c.Name, err)
 	}
 	return nil
@@ -328,8 +320,6 @@ func clusterSpec(app *appsv1alpha1.StatelessApp, replicas int32, v version) apps
 	spec.Replicas, spec.AppVersion, spec.ConfigVersion = replicas, v.app, v.config
 	return spec
 }
-
-func equalSpec(a, b appsv1alpha1.StatelessAppSpec) bool { return equality.Semantic.DeepEqual(a, b) }
 
 // finish writes the hub app's status when it changed.
 func (r *Reconciler) finish(ctx context.Context, app *appsv1alpha1.StatelessApp, status appsv1alpha1.StatelessAppStatus) error {
@@ -381,7 +371,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, app *appsv1alpha1.Stat
 			waiting = append(waiting, c.Name+" ("+c.Why+")")
 		case c.State == Conflict || c.App == nil:
 		default:
-			if err := r.deleteApp(ctx, app, c.Name); err != nil {
+			if err := deleteApp(ctx, app, c); err != nil {
 				waiting = append(waiting, fmt.Sprintf("%s (%v)", c.Name, err))
 			}
 		}
@@ -404,24 +394,16 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, app *appsv1alpha1.Stat
 
 // deleteApp deletes a cluster's app, annotated first with the explicit
 // override the delete-protection guardrail asks for.
-func (r *Reconciler) deleteApp(ctx context.Context, app *appsv1alpha1.StatelessApp, name string) error {
-	cluster := &fleetv1alpha1.Cluster{}
-	if err := r.hub.Get(ctx, client.ObjectKey{Name: name}, cluster); err != nil {
-		return err
-	}
-	rc, err := r.clusters.Get(ctx, cluster)
-	if err != nil {
-		return err
-	}
+func deleteApp(ctx context.Context, app *appsv1alpha1.StatelessApp, c *clusterView) error {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(appsv1alpha1.GroupVersion.WithKind("StatelessApp"))
 	u.SetNamespace(app.Namespace)
 	u.SetName(app.Name)
 	u.SetAnnotations(map[string]string{appsv1alpha1.AllowDeleteAnnotation: "true"})
-	if err := rc.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner+"-delete")); err != nil {
+	if err := c.conn.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner+"-delete")); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	return client.IgnoreNotFound(rc.Client.Delete(ctx, u))
+	return client.IgnoreNotFound(c.conn.Delete(ctx, u))
 }
 
 func setClusterMessage(status *appsv1alpha1.StatelessAppStatus, cluster, message string) {

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 )
@@ -63,6 +65,8 @@ type clusterView struct {
 	// MaxScaleDownPercent is the cluster's AppPlatform guardrail (0: the
 	// default).
 	MaxScaleDownPercent int32
+	// conn writes to the cluster's API server; set when the hub reached it.
+	conn client.Client
 	// Returning: the cluster was unreachable moments ago, so its app's
 	// status may still say what it was before; its Ready replicas do not
 	// count yet (nothing leaves another cluster on their strength).
@@ -222,7 +226,8 @@ func step(app *appsv1alpha1.StatelessApp, clusters []clusterView, now time.Time)
 			surplus -= cut
 		}
 		want[c.Name] = n
-		if v := versionOf(c); c.App == nil || n != have || v != (version{c.App.Spec.AppVersion, c.App.Spec.ConfigVersion}) || !fleetSpecInStep(app, c.App) {
+		v := versionOf(c)
+		if runs, _ := c.running(); c.App == nil || n != have || runs != v || !fleetSpecInStep(app, c.App) {
 			p.Writes[c.Name] = write{Replicas: n, Version: v}
 		}
 	}
@@ -305,7 +310,7 @@ func fleetSpecInStep(hubApp, clusterApp *appsv1alpha1.StatelessApp) bool {
 	want := clusterSpec(hubApp, 0, version{})
 	got := clusterApp.Spec
 	got.Replicas, got.AppVersion, got.ConfigVersion = 0, "", ""
-	return equalSpec(want, got)
+	return equality.Semantic.DeepEqual(want, got)
 }
 
 // allReady says whether every Active cluster's app is Ready at its version.
