@@ -7,33 +7,21 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-)
 
-// engine is the SQL database behind a store. Queries are the same on both;
-// only connection setup, placeholders and error codes differ.
-type engine int
-
-const (
-	engineSQLite engine = iota
-	enginePostgres
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // Transaction retries: enough for a burst of contending writers, small enough
 // that a caller is not held for long.
 const (
-	maxTxAttempts  = 10
-	minRetryDelay  = 2 * time.Millisecond
-	maxRetryDelay  = 200 * time.Millisecond
-	sqliteBusyWait = 30 * time.Second
+	maxTxAttempts = 10
+	minRetryDelay = 2 * time.Millisecond
+	maxRetryDelay = 200 * time.Millisecond
 )
 
 // sqlStore is the Store on SQLite or PostgreSQL through database/sql. On
@@ -41,7 +29,7 @@ const (
 // it would wait for itself.
 type sqlStore struct {
 	db     *sql.DB
-	engine engine
+	engine sqldb.Engine
 	txOpts *sql.TxOptions
 	now    func() time.Time
 }
@@ -66,48 +54,13 @@ func open(ctx context.Context, dsn string, now func() time.Time) (*sqlStore, err
 // start from an older schema.
 func openVersion(ctx context.Context, dsn string, now func() time.Time, version int64) (*sqlStore, error) {
 	s := &sqlStore{now: func() time.Time { return now().UTC() }}
-	switch {
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		db, err := sql.Open("pgx", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("opening PostgreSQL: %w", err)
-		}
-		s.db, s.engine = db, enginePostgres
-		s.txOpts = &sql.TxOptions{Isolation: sql.LevelSerializable}
-	default:
-		path := strings.TrimPrefix(dsn, "sqlite://")
-		if path == "" {
-			return nil, errors.New("opening SQLite: empty database path")
-		}
-		if strings.Contains(path, "?") {
-			return nil, fmt.Errorf("opening SQLite %q: parameters are not accepted in the path", path)
-		}
-		// WAL lets readers in other processes run beside the writer;
-		// _txlock=immediate takes the write lock at BEGIN so a transaction
-		// never fails upgrading a read lock; busy_timeout covers other
-		// processes holding the lock.
-		params := url.Values{
-			"_journal_mode": {"WAL"},
-			"_synchronous":  {"NORMAL"},
-			"_foreign_keys": {"on"},
-			"_busy_timeout": {strconv.FormatInt(sqliteBusyWait.Milliseconds(), 10)},
-			"_txlock":       {"immediate"},
-		}
-		db, err := sql.Open("sqlite", path+"?"+params.Encode())
-		if err != nil {
-			return nil, fmt.Errorf("opening SQLite %q: %w", path, err)
-		}
-		// SQLite has one writer at a time and every access is a
-		// transaction: one connection serializes them in this process
-		// without SQLITE_BUSY.
-		db.SetMaxOpenConns(1)
-		db.SetConnMaxIdleTime(0)
-		db.SetConnMaxLifetime(0)
-		s.db, s.engine = db, engineSQLite
+	db, engine, err := sqldb.Open(ctx, dsn, "the inventory database")
+	if err != nil {
+		return nil, err
 	}
-	if err := s.db.PingContext(ctx); err != nil {
-		_ = s.db.Close()
-		return nil, fmt.Errorf("connecting to the inventory database: %w", err)
+	s.db, s.engine = db, engine
+	if engine == sqldb.Postgres {
+		s.txOpts = &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
 	if err := s.migrate(ctx, version); err != nil {
 		_ = s.db.Close()
@@ -185,26 +138,6 @@ func (s *sqlStore) runTx(ctx context.Context, begin beginFunc, fn func(ctx conte
 		return isRetryable(err), fmt.Errorf("committing a transaction: %w", err)
 	}
 	return false, nil
-}
-
-// rebind turns the ? placeholders of a query into PostgreSQL's $1, $2, ...
-// Queries hold no ? inside string literals.
-func (e engine) rebind(query string) string {
-	if e != enginePostgres {
-		return query
-	}
-	var b strings.Builder
-	b.Grow(len(query) + 16)
-	n := 0
-	for _, r := range query {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // PostgreSQL SQLSTATEs and SQLite result codes the store reacts to.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // leaderLockClass is the first key of the broker's leader lock (an arbitrary
@@ -28,7 +30,7 @@ var ErrLeadershipLost = errors.New("this broker replica lost its leadership: its
 // PostgreSQL yes, SQLite no (one process owns the file; it always leads).
 func Replicated(s Store) bool {
 	ss, ok := s.(*sqlStore)
-	return ok && ss.engine == enginePostgres
+	return ok && ss.engine == sqldb.Postgres
 }
 
 // Leadership is the broker's leader lock: a PostgreSQL session-level advisory
@@ -51,7 +53,7 @@ type Leadership struct {
 // when another replica holds it. It is for PostgreSQL stores only.
 func TryLead(ctx context.Context, s Store) (*Leadership, error) {
 	ss, ok := s.(*sqlStore)
-	if !ok || ss.engine != enginePostgres {
+	if !ok || ss.engine != sqldb.Postgres {
 		return nil, errors.New("leader election needs a PostgreSQL inventory: SQLite is single-replica")
 	}
 	conn, err := ss.db.Conn(ctx)
@@ -146,7 +148,7 @@ func (l *Leadership) discard() {
 // test) terminates to depose the leader.
 func LeaderPID(ctx context.Context, s Store) (int, error) {
 	ss, ok := s.(*sqlStore)
-	if !ok || ss.engine != enginePostgres {
+	if !ok || ss.engine != sqldb.Postgres {
 		return 0, errors.New("leader election needs a PostgreSQL inventory: SQLite is single-replica")
 	}
 	var pid int

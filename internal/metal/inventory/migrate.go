@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // migrationFiles are the schema's migrations, NNNN_name.sql, applied in
@@ -80,14 +82,14 @@ func (s *sqlStore) migrate(ctx context.Context, version int64) error {
 		}
 		err := s.migrationTx(ctx, func(tx *sql.Tx) error {
 			var applied int
-			err := tx.QueryRowContext(ctx, s.engine.rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&applied)
+			err := tx.QueryRowContext(ctx, s.engine.Rebind(`SELECT COUNT(*) FROM schema_migrations WHERE version = ?`), m.version).Scan(&applied)
 			if err != nil || applied > 0 {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 				return err
 			}
-			_, err = tx.ExecContext(ctx, s.engine.rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
+			_, err = tx.ExecContext(ctx, s.engine.Rebind(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`),
 				m.version, m.name, nanos(s.now()))
 			return err
 		})
@@ -107,7 +109,7 @@ func (s *sqlStore) migrationTx(ctx context.Context, fn func(tx *sql.Tx) error) e
 		return err
 	}
 	defer func() { _ = tx.Rollback() }()
-	if s.engine == enginePostgres {
+	if s.engine == sqldb.Postgres {
 		// An arbitrary constant naming "strata inventory migrations".
 		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7305183940151)`); err != nil {
 			return err

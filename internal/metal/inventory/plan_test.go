@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // The statements that run once per batch of an allocation, a release or a
@@ -24,13 +26,13 @@ func plan(t *testing.T, s *sqlStore, query string, args []any) string {
 	}
 	defer func() { _ = tx.Rollback() }()
 	explain := "EXPLAIN QUERY PLAN "
-	if s.engine == enginePostgres {
+	if s.engine == sqldb.Postgres {
 		if _, err := tx.ExecContext(t.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
 			t.Fatal(err)
 		}
 		explain = "EXPLAIN "
 	}
-	rows, err := tx.QueryContext(t.Context(), explain+s.engine.rebind(query), args...)
+	rows, err := tx.QueryContext(t.Context(), explain+s.engine.Rebind(query), args...)
 	if err != nil {
 		t.Fatalf("explaining %s: %v", query, err)
 	}

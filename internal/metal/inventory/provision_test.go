@@ -258,7 +258,7 @@ func testUpgradeFrom0002(t *testing.T, dsn string) {
 		t.Fatal(err)
 	}
 	_, _, _, machines := Generate(smallDC)
-	if _, err := old.db.ExecContext(t.Context(), old.engine.rebind(`INSERT INTO disruptions
+	if _, err := old.db.ExecContext(t.Context(), old.engine.Rebind(`INSERT INTO disruptions
 		(id, machine, pool, datacenter, maintenance_zone, reason, state, actor, message, created_at, updated_at)
 		VALUES ('d-old', ?, '', 'dc1', 1, 'hardware-repair', 'Pending', 'dcops', 'fan', 1, 1)`), machines[0].ID); err != nil {
 		t.Fatalf("writing under schema 0002: %v", err)

@@ -9,13 +9,15 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/strata-dev/strata/internal/sqldb"
 )
 
 // tx is the Tx of a sqlStore. Every query is written once with ? placeholders
 // and rebound for the engine.
 type tx struct {
 	tx     *sql.Tx
-	engine engine
+	engine sqldb.Engine
 	now    func() time.Time
 	// retry is set when a statement lost a serialization race, so InTx
 	// retries even if fn swallowed the error.
@@ -35,7 +37,7 @@ func (t *tx) note(err error) error {
 // exec runs a statement and returns the number of rows it affected;
 // constraint violations come back as ErrAlreadyExists or ErrConflict.
 func (t *tx) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := t.tx.ExecContext(ctx, t.engine.rebind(query), args...)
+	res, err := t.tx.ExecContext(ctx, t.engine.Rebind(query), args...)
 	if err != nil {
 		return 0, mapError(t.note(err))
 	}
@@ -63,7 +65,7 @@ type scanner interface{ Scan(dest ...any) error }
 
 // queryAll runs a query and scans every row.
 func queryAll[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
-	rows, err := t.tx.QueryContext(ctx, t.engine.rebind(query), args...)
+	rows, err := t.tx.QueryContext(ctx, t.engine.Rebind(query), args...)
 	if err != nil {
 		return nil, t.note(err)
 	}
@@ -84,7 +86,7 @@ func queryAll[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), 
 
 // queryOne runs a query for one row: ErrNotFound when there is none.
 func queryOne[T any](ctx context.Context, t *tx, scan func(scanner) (T, error), query string, args ...any) (T, error) {
-	v, err := scan(t.tx.QueryRowContext(ctx, t.engine.rebind(query), args...))
+	v, err := scan(t.tx.QueryRowContext(ctx, t.engine.Rebind(query), args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return v, ErrNotFound
 	}
