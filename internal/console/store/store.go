@@ -135,3 +135,56 @@ func stripComments(schema string) string {
 	}
 	return b.String()
 }
+
+// Sources lists every watched stream with how fresh its copy is, by
+// cluster and kind.
+func (s *Store) Sources(ctx context.Context) ([]Source, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT cluster, kind, resource_version, synced, last_seen, last_error, error_since
+		FROM sources ORDER BY cluster, kind`)
+	if err != nil {
+		return nil, fmt.Errorf("listing the fleet store's sources: %w", err)
+	}
+	defer rows.Close() //nolint:errcheck // read-only; Err is checked
+	var out []Source
+	for rows.Next() {
+		var (
+			src                  Source
+			synced               int
+			lastSeen, errorSince int64
+		)
+		if err := rows.Scan(&src.Cluster, &src.Kind, &src.ResourceVersion, &synced, &lastSeen, &src.LastError, &errorSince); err != nil {
+			return nil, fmt.Errorf("reading the fleet store's sources: %w", err)
+		}
+		src.Synced, src.LastSeen, src.ErrorSince = synced != 0, fromMillis(lastSeen), fromMillis(errorSince)
+		out = append(out, src)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the fleet store's sources: %w", err)
+	}
+	return out, nil
+}
+
+// Revisions returns the store's revision (key "") and each kind's last
+// change: a kind whose revision moved has changed.
+func (s *Store) Revisions(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT kind, rev FROM revisions`)
+	if err != nil {
+		return nil, fmt.Errorf("reading the fleet store's revisions: %w", err)
+	}
+	defer rows.Close() //nolint:errcheck // read-only; Err is checked
+	out := map[string]int64{}
+	for rows.Next() {
+		var (
+			kind string
+			rev  int64
+		)
+		if err := rows.Scan(&kind, &rev); err != nil {
+			return nil, fmt.Errorf("reading the fleet store's revisions: %w", err)
+		}
+		out[kind] = rev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the fleet store's revisions: %w", err)
+	}
+	return out, nil
+}
