@@ -242,6 +242,22 @@ func TestValidate(t *testing.T) {
 		{name: "hub client certificates without CA", cfg: &configv1alpha1.HubConfiguration{Broker: configv1alpha1.BrokerClient{
 			Addresses: []string{"b:1"}, ClientCertDir: "/certs"}},
 			want: []string{"broker.tlsCAFile: Required value: clientCertDir needs it"}},
+		{name: "aggregator without database", cfg: &configv1alpha1.AggregatorConfiguration{}, want: []string{"database: Required value"}},
+		{name: "aggregator", cfg: &configv1alpha1.AggregatorConfiguration{Database: configv1alpha1.Database{DSN: "/fleet.db"},
+			Broker:           &configv1alpha1.BrokerClient{Addresses: []string{"b:1"}, ClientCertDir: "/certs"},
+			WorkloadClusters: configv1alpha1.AggregatorClusters{KubeconfigSecretSuffix: "_Reader", QPS: ptr.To[float32](0)}, FlushInterval: dur(0)},
+			want: []string{
+				"broker.tlsCAFile: Required value: clientCertDir needs it",
+				`flushInterval: Invalid value: "0s": must be positive`,
+				`workloadClusters.kubeconfigSecretSuffix: Invalid value: "_Reader": a cluster's name with it must be a Secret's name`,
+				"workloadClusters.qps: Invalid value: 0",
+			}},
+		{name: "console on loopback", cfg: &configv1alpha1.ConsoleConfiguration{Database: configv1alpha1.Database{DSN: "/fleet.db"}}},
+		{name: "console beyond loopback without TLS", cfg: &configv1alpha1.ConsoleConfiguration{Database: configv1alpha1.Database{DSN: "/fleet.db"}, Listen: ":8443"},
+			want: []string{"tls.certFile: Required value: listen :8443 is not a loopback address"}},
+		{name: "console with client CA", cfg: &configv1alpha1.ConsoleConfiguration{Database: configv1alpha1.Database{DSNFile: "/dsn"}, Listen: "0.0.0.0:8443",
+			TLS: configv1alpha1.TLS{CertFile: "c", KeyFile: "k", ClientCAFile: "ca"}},
+			want: []string{"tls.clientCAFile: Forbidden: the console signs people in with bearer tokens"}},
 		{name: "policy defaults", cfg: &configv1alpha1.BrokerPolicy{}},
 		{name: "policy roles", cfg: &configv1alpha1.BrokerPolicy{Roles: []configv1alpha1.BrokerRole{
 			{Name: "viewer", RPCs: []string{"ListPools"}},

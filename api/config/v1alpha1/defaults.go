@@ -56,6 +56,14 @@ const (
 	DefaultSimWipeDuration               = 5 * time.Second
 	DefaultSimMaintenanceDuration        = 3 * time.Second
 	DefaultBrokerLeaderRetryPeriod       = 2 * time.Second
+
+	AggregatorLeaseName                         = "strata-aggregator"
+	DefaultAggregatorFlushInterval              = 200 * time.Millisecond
+	DefaultAggregatorRequestTimeout             = 30 * time.Second
+	DefaultAggregatorQPS                float32 = 50
+	DefaultAggregatorBurst              int32   = 100
+	DefaultConsoleListen                        = "127.0.0.1:8090"
+	DefaultConsolePollInterval                  = 250 * time.Millisecond
 )
 
 func durationOr(d **metav1.Duration, def time.Duration) {
@@ -224,4 +232,31 @@ func (p *BrokerPolicy) Default() {
 		p.Bindings = append(p.Bindings, BrokerRoleBinding{Role: r, Groups: []string{RoleGroupPrefix + r}})
 	}
 	p.Bindings = append(p.Bindings, BrokerRoleBinding{Role: RoleAdmin, Users: []string{StaticTokenUser}})
+}
+
+// Default sets every field left empty to its default.
+func (c *AggregatorConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "AggregatorConfiguration")
+	c.defaults(AggregatorLeaseName)
+	if c.Broker != nil {
+		durationOr(&c.Broker.Timeout, DefaultBrokerTimeout)
+	}
+	durationOr(&c.FlushInterval, DefaultAggregatorFlushInterval)
+	w := &c.WorkloadClusters
+	durationOr(&w.RequestTimeout, DefaultAggregatorRequestTimeout)
+	if w.QPS == nil {
+		w.QPS = ptr.To(DefaultAggregatorQPS)
+	}
+	if w.Burst == nil {
+		w.Burst = ptr.To(DefaultAggregatorBurst)
+	}
+}
+
+// Default sets every field left empty to its default.
+func (c *ConsoleConfiguration) Default() {
+	typeMeta(&c.TypeMeta, "ConsoleConfiguration")
+	stringOr(&c.Listen, DefaultConsoleListen)
+	stringOr(&c.Health.BindAddress, DefaultHealthBindAddress)
+	stringOr(&c.Metrics.BindAddress, DefaultMetricsBindAddress)
+	durationOr(&c.PollInterval, DefaultConsolePollInterval)
 }

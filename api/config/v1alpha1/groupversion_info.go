@@ -24,6 +24,7 @@ var AddToScheme = schemeBuilder.AddToScheme
 func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&HubConfiguration{}, &AppsConfiguration{}, &WebhookConfiguration{}, &BrokerConfiguration{}, &BrokerPolicy{},
+		&AggregatorConfiguration{}, &ConsoleConfiguration{},
 	)
 	return nil
 }

@@ -75,14 +75,7 @@ func (c *WebhookConfiguration) Validate() field.ErrorList {
 // Validate checks a defaulted BrokerConfiguration; each error names its
 // field.
 func (c *BrokerConfiguration) Validate() field.ErrorList {
-	var errs field.ErrorList
-	db := field.NewPath("database")
-	switch {
-	case c.Database.DSN == "" && c.Database.DSNFile == "":
-		errs = append(errs, field.Required(db, "one of dsn (postgres://... or a SQLite file path) or dsnFile"))
-	case c.Database.DSN != "" && c.Database.DSNFile != "":
-		errs = append(errs, field.Forbidden(db.Child("dsnFile"), "give dsn or dsnFile, not both"))
-	}
+	errs := c.Database.validate(field.NewPath("database"))
 	errs = append(errs, hostPort(field.NewPath("listen"), c.Listen)...)
 	if c.MetricsListen != "0" {
 		errs = append(errs, hostPort(field.NewPath("metricsListen"), c.MetricsListen)...)
@@ -369,4 +362,52 @@ func IsLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func (d *Database) validate(path *field.Path) field.ErrorList {
+	switch {
+	case d.DSN == "" && d.DSNFile == "":
+		return field.ErrorList{field.Required(path, "one of dsn (postgres://... or a SQLite file path) or dsnFile")}
+	case d.DSN != "" && d.DSNFile != "":
+		return field.ErrorList{field.Forbidden(path.Child("dsnFile"), "give dsn or dsnFile, not both")}
+	}
+	return nil
+}
+
+// Validate checks the configuration; each error names its field.
+func (c *AggregatorConfiguration) Validate() field.ErrorList {
+	errs := c.validate(nil)
+	errs = append(errs, c.Database.validate(field.NewPath("database"))...)
+	if c.Broker != nil {
+		errs = append(errs, c.Broker.validate(field.NewPath("broker"))...)
+	}
+	errs = append(errs, positive(field.NewPath("flushInterval"), c.FlushInterval)...)
+	wc := field.NewPath("workloadClusters")
+	if sfx := c.WorkloadClusters.KubeconfigSecretSuffix; sfx != "" {
+		for _, msg := range validation.IsDNS1123Subdomain("c" + sfx) {
+			errs = append(errs, field.Invalid(wc.Child("kubeconfigSecretSuffix"), sfx, "a cluster's name with it must be a Secret's name: "+msg))
+		}
+	}
+	errs = append(errs, positive(wc.Child("requestTimeout"), c.WorkloadClusters.RequestTimeout)...)
+	return append(errs, (&ClientConnection{QPS: c.WorkloadClusters.QPS, Burst: c.WorkloadClusters.Burst}).validate(wc)...)
+}
+
+// Validate checks the configuration; each error names its field.
+func (c *ConsoleConfiguration) Validate() field.ErrorList {
+	errs := hostPort(field.NewPath("listen"), c.Listen)
+	errs = append(errs, c.Database.validate(field.NewPath("database"))...)
+	errs = append(errs, bindAddress(field.NewPath("health", "bindAddress"), c.Health.BindAddress)...)
+	errs = append(errs, bindAddress(field.NewPath("metrics", "bindAddress"), c.Metrics.BindAddress)...)
+	errs = append(errs, positive(field.NewPath("pollInterval"), c.PollInterval)...)
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		errs = append(errs, field.Required(field.NewPath("tls"), "certFile and keyFile go together"))
+	}
+	if c.TLS.ClientCAFile != "" {
+		errs = append(errs, field.Forbidden(field.NewPath("tls", "clientCAFile"), "the console signs people in with bearer tokens, not client certificates"))
+	}
+	if host, _, err := net.SplitHostPort(c.Listen); err == nil && !IsLoopbackHost(host) && c.TLS.CertFile == "" {
+		errs = append(errs, field.Required(field.NewPath("tls", "certFile"),
+			"listen "+c.Listen+" is not a loopback address: people sign in there with bearer tokens, which need TLS"))
+	}
+	return errs
 }
