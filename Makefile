@@ -48,11 +48,17 @@ GENERATED := ':(glob)api/**/zz_generated.*' config/crd config/rbac config/guardr
 # the rbac.go of its controllers' packages: ROLE_<name> lists the packages
 # of the ClusterRole <name>, written to config/rbac/<dir>/role.yaml.
 # strata-hub-remote is what the hub does on each workload cluster.
-RBAC_ROLES := hub:strata-hub hub-remote:strata-hub-remote apps:strata-apps webhook:strata-webhook
+RBAC_ROLES := hub:strata-hub hub-remote:strata-hub-remote apps:strata-apps webhook:strata-webhook \
+	aggregator:strata-aggregator aggregator-remote:strata-aggregator-remote console:strata-console
 RBAC_PKGS_strata-hub := $(addprefix ./internal/cluster/,cluster pool manager rollout remediation) ./internal/workload/appnamespace ./internal/workload/batchqueue ./internal/workload/dispatch ./internal/workload/fleetapp
 RBAC_PKGS_strata-hub-remote := ./internal/cluster/remote
 RBAC_PKGS_strata-apps := ./internal/workload/statelessapp ./internal/workload/statefulapp ./internal/workload/jobgang
 RBAC_PKGS_strata-webhook := ./internal/workload/guardrails
+# The aggregator's markers: rbac.go (the hub) and rbac_remote.go (each
+# workload cluster), in two packages so controller-gen reads them apart.
+RBAC_PKGS_strata-aggregator := ./internal/console/aggregator
+RBAC_PKGS_strata-aggregator-remote := ./internal/console/aggregator/remoterbac
+RBAC_PKGS_strata-console := ./internal/console/web
 
 # hack/phase.sh times each phase and says so; .ci/run prints the table.
 PHASE := hack/phase.sh run

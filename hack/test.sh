@@ -10,7 +10,8 @@
 #                 use PostgreSQL, with the race detector.
 #
 # Needs bin/ (make tools build). Starts a throwaway PostgreSQL before the
-# end-to-end tests, which use it as the integration tests do. Flags:
+# end-to-end tests, which use it as the integration tests do, and installs
+# Chromium (hack/chromium.sh) for the console's browser tests. Flags:
 # GO_TEST_FLAGS (all phases), RACE (unit and integration), E2E_PARALLEL (how
 # many end-to-end tests run at once beside the unit and integration tests,
 # each with its own datacenter) and E2E_PARALLEL_LATE (how many once those are
@@ -48,6 +49,9 @@ export STRATA_E2E_NARROW E2E_PARALLEL E2E_PARALLEL_LATE
 # broker replicas).
 STRATA_TEST_POSTGRES_DSN=$($phase run "PostgreSQL for the tests" hack/postgres.sh start "$pg")
 export STRATA_TEST_POSTGRES_DSN
+# After PostgreSQL: both may install from Debian's packages, one apt at a time.
+STRATA_CHROMIUM=$($phase run "Chromium for the tests" hack/chromium.sh)
+export STRATA_CHROMIUM
 # -parallel above the number of tests: every test gets past t.Parallel() and
 # the gate, not go test, picks which run (the longest first).
 # shellcheck disable=SC2016,SC2086 # $0 is the log; GO_TEST_FLAGS is a list of flags.

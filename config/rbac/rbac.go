@@ -22,15 +22,16 @@ import (
 //go:embed */*.yaml
 var FS embed.FS
 
-// Hub lists the folders applied to the hub: the hub's controllers and the
-// guardrails' webhook (the broker needs no Kubernetes API).
-var Hub = []string{"hub", "webhook"}
+// Hub lists the folders applied to the hub: the hub's controllers, the
+// guardrails' webhook, the fleet aggregator and the console (the broker
+// needs no Kubernetes API).
+var Hub = []string{"hub", "webhook", "aggregator", "console"}
 
 // Workload lists the folders applied to each workload cluster: the app
-// controllers, the guardrails' webhook, and the identity the hub's
-// controllers use there, and the bindings of kubelet TLS bootstrapping
+// controllers, the guardrails' webhook, the identities the hub's
+// controllers and the fleet aggregator use there, and the bindings of kubelet TLS bootstrapping
 // (a kubeadm cluster has them already).
-var Workload = []string{"apps", "webhook", "hub-remote", "kubelet-bootstrap"}
+var Workload = []string{"apps", "webhook", "hub-remote", "aggregator-remote", "kubelet-bootstrap"}
 
 // MultiKueueWorker lists the folders applied to each workload cluster that
 // runs Kueue: the identity the hub's Kueue (the MultiKueue manager) acts as

@@ -24,6 +24,8 @@ func TestObjects(t *testing.T) {
 		"ServiceAccount/strata-hub", "ClusterRole/strata-hub", "ClusterRoleBinding/strata-hub", "Role/strata-hub-leader-election",
 		"ServiceAccount/strata-apps", "ClusterRole/strata-apps", "Role/strata-apps-leader-election",
 		"ServiceAccount/strata-webhook", "ClusterRole/strata-webhook", "ClusterRole/strata-hub-remote",
+		"ServiceAccount/strata-aggregator", "ClusterRole/strata-aggregator", "Role/strata-aggregator-leader-election",
+		"ClusterRole/strata-aggregator-remote", "ServiceAccount/strata-console", "ClusterRole/strata-console",
 	} {
 		if !got[want] {
 			t.Errorf("%s is missing from %v", want, got)
@@ -32,7 +34,7 @@ func TestObjects(t *testing.T) {
 	if _, err := Objects("nothing"); err == nil {
 		t.Error("Objects of a folder that does not exist: no error")
 	}
-	if diff := cmp.Diff([]string{"hub", "webhook"}, Hub); diff != "" {
+	if diff := cmp.Diff([]string{"hub", "webhook", "aggregator", "console"}, Hub); diff != "" {
 		t.Errorf("Hub (-want +got):\n%s", diff)
 	}
 }

@@ -72,6 +72,8 @@ type ProcessPorts struct {
 	GRPC uint32 `json:"grpc,omitempty"`
 	// Webhook is the HTTPS port of a webhook process.
 	Webhook uint32 `json:"webhook,omitempty"`
+	// Console is the web port of the console process.
+	Console uint32 `json:"console,omitempty"`
 }
 
 // ClusterInfo is one cluster of the local datacenter and the ports its
@@ -138,6 +140,9 @@ func (p ProcessPorts) byComponent(process string) []componentPort {
 	}
 	if p.Webhook != 0 {
 		out = append(out, componentPort{process + " webhook", p.Webhook})
+	}
+	if p.Console != 0 {
+		out = append(out, componentPort{process + " web", p.Console})
 	}
 	return out
 }

@@ -40,6 +40,9 @@ func registerWorkloadClusters(ctx context.Context, c client.Client, home string,
 		if err := writeKubeconfigSecret(ctx, c, home, wc.Name); err != nil {
 			return err
 		}
+		if err := writeAggregatorKubeconfigSecret(ctx, c, home, wc.Name); err != nil {
+			return err
+		}
 		cluster := &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": fleetv1alpha1.GroupVersion.String(),
 			"kind":       "Cluster",
@@ -71,6 +74,21 @@ func kubeconfigSecretName(cluster string) string {
 func writeKubeconfigSecret(ctx context.Context, c client.Client, home, cluster string) error {
 	id := Identity{Cluster: cluster, ServiceAccount: hubServiceAccount}
 	return writeIdentitySecret(ctx, c, home, id, SystemNamespace, kubeconfigSecretName(cluster), fleetv1alpha1.DefaultKubeconfigKey)
+}
+
+// aggregatorKubeconfigSuffix names the Secret through which the fleet
+// aggregator reaches a workload cluster as its own identity
+// (AggregatorConfiguration workloadClusters.kubeconfigSecretSuffix).
+const aggregatorKubeconfigSuffix = "-aggregator-kubeconfig"
+
+// writeAggregatorKubeconfigSecret writes the Secret through which the
+// fleet aggregator reaches a workload cluster: a kubeconfig of the
+// ServiceAccount strata-system/strata-aggregator there, bound to the
+// ClusterRole strata-aggregator-remote (read-only), written again at each
+// renewal of its token.
+func writeAggregatorKubeconfigSecret(ctx context.Context, c client.Client, home, cluster string) error {
+	id := Identity{Cluster: cluster, ServiceAccount: aggregatorServiceAccount}
+	return writeIdentitySecret(ctx, c, home, id, SystemNamespace, cluster+aggregatorKubeconfigSuffix, fleetv1alpha1.DefaultKubeconfigKey)
 }
 
 // writeIdentitySecret writes, on the hub, the Secret namespace/name whose

@@ -27,6 +27,10 @@ const (
 	// hubClientCerts holds a directory per hub controller (HubConfiguration
 	// broker.clientCertDir).
 	hubClientCerts = "hub"
+	// aggregatorClientCerts holds the fleet aggregator's client
+	// certificate, in a directory of its name (AggregatorConfiguration
+	// broker.clientCertDir).
+	aggregatorClientCerts = "aggregator"
 	// adminCert is the certificate of the person who runs `strata`
 	// against the home: the CLI finds it as it finds the broker.
 	adminCert = "admin"
@@ -108,6 +112,11 @@ func ensurePKI(home string, now time.Time) error {
 			Organizations: []string{configv1alpha1.RoleGroupPrefix + hubRoles[c]}, Usages: client}); err != nil {
 			return err
 		}
+	}
+	// The fleet aggregator reads the inventory: the viewer role.
+	if err := ensure(filepath.Join(aggregatorClientCerts, configv1alpha1.AggregatorBrokerCaller), pki.Request{CommonName: aggregatorServiceAccount,
+		Organizations: []string{configv1alpha1.RoleGroupPrefix + configv1alpha1.RoleViewer}, Usages: client}); err != nil {
+		return err
 	}
 	return ensure(adminCert, pki.Request{CommonName: AdminName,
 		Organizations: []string{configv1alpha1.RoleGroupPrefix + configv1alpha1.RoleAdmin}, Usages: client})

@@ -28,6 +28,10 @@ const (
 	ComponentHub     = "hub"
 	ComponentApps    = "apps"
 	ComponentWebhook = "webhook"
+	// ComponentAggregator and ComponentConsole are the fleet console's:
+	// the aggregator fills the fleet store, the console serves it.
+	ComponentAggregator = "aggregator"
+	ComponentConsole    = "console"
 )
 
 // The ServiceAccounts of strata-system that the components run as.
@@ -35,6 +39,10 @@ const (
 	hubServiceAccount     = "strata-hub"
 	appsServiceAccount    = "strata-apps"
 	webhookServiceAccount = "strata-webhook"
+	// aggregatorServiceAccount is the aggregator's identity on the hub and
+	// in every workload cluster (reached through its own kubeconfig Secret).
+	aggregatorServiceAccount = "strata-aggregator"
+	consoleServiceAccount    = "strata-console"
 )
 
 // Leader election of the local processes: a killed leader (kill -9 keeps
@@ -66,8 +74,27 @@ func (p ComponentProcess) identity() Identity {
 	case ComponentKueue:
 		return kueueIdentity(p.Cluster)
 	}
-	sa := map[string]string{ComponentHub: hubServiceAccount, ComponentApps: appsServiceAccount, ComponentWebhook: webhookServiceAccount}
+	sa := map[string]string{
+		ComponentHub: hubServiceAccount, ComponentApps: appsServiceAccount, ComponentWebhook: webhookServiceAccount,
+		ComponentAggregator: aggregatorServiceAccount, ComponentConsole: consoleServiceAccount,
+	}
 	return Identity{Cluster: p.Cluster, ServiceAccount: sa[p.Component]}
+}
+
+// ConsoleURL is the address of the datacenter's fleet console, or "" when
+// it has none planned.
+func (d *Datacenter) ConsoleURL() string {
+	p, ok := d.Processes[ComponentConsole]
+	if !ok || p.Console == 0 {
+		return ""
+	}
+	return "http://" + loopback(p.Console) + "/"
+}
+
+// FleetStorePath is the fleet store of the home's aggregator and console:
+// SQLite, which the console reads while the aggregator writes.
+func FleetStorePath(home string) string {
+	return filepath.Join(home, "fleet.db")
 }
 
 // ConfigPath is the process's configuration file under the home.
@@ -91,6 +118,12 @@ func processNames(dc *Datacenter, replicas, brokers int, jobs bool) []ComponentP
 	for i := 1; i <= replicas; i++ {
 		out = append(out, ComponentProcess{Name: ComponentHub + "-" + strconv.Itoa(i), Component: ComponentHub, Cluster: HubName})
 	}
+	for i := 1; i <= replicas; i++ {
+		out = append(out, ComponentProcess{Name: ComponentAggregator + "-" + strconv.Itoa(i), Component: ComponentAggregator, Cluster: HubName})
+	}
+	// One console: it keeps no state, and a second would need a second
+	// address for people to open.
+	out = append(out, ComponentProcess{Name: ComponentConsole, Component: ComponentConsole, Cluster: HubName})
 	for _, c := range dc.WorkloadClusters() {
 		for i := 1; i <= replicas; i++ {
 			out = append(out, ComponentProcess{Name: ComponentApps + "-" + c.Name + "-" + strconv.Itoa(i), Component: ComponentApps, Cluster: c.Name})
@@ -149,7 +182,7 @@ func (d *Datacenter) planProcesses(replicas, brokers int, jobs bool) (bool, erro
 		}
 		missing = append(missing, p)
 		need += 2
-		if servesWebhook(p.Component) {
+		if servesWebhook(p.Component) || p.Component == ComponentConsole {
 			need++
 		}
 	}
@@ -181,8 +214,11 @@ func (d *Datacenter) planProcesses(replicas, brokers int, jobs bool) (bool, erro
 			pp = ProcessPorts{GRPC: ports[0], Metrics: ports[1]}
 		}
 		ports = ports[2:]
-		if servesWebhook(p.Component) {
+		switch {
+		case servesWebhook(p.Component):
 			pp.Webhook, ports = ports[0], ports[1:]
+		case p.Component == ComponentConsole:
+			pp.Console, ports = ports[0], ports[1:]
 		}
 		d.Processes[p.Name] = pp
 	}
@@ -244,6 +280,24 @@ func (r *Running) processConfig(p ComponentProcess) (config.Object, error) {
 			CertDir:     filepath.Join(r.opts.Home, webhookDir),
 			Health:      configv1alpha1.HealthConfiguration{BindAddress: loopback(p.Ports.Health)},
 			Metrics:     configv1alpha1.MetricsConfiguration{BindAddress: loopback(p.Ports.Metrics)},
+		}
+	case ComponentAggregator:
+		c := &configv1alpha1.AggregatorConfiguration{
+			Database: configv1alpha1.Database{DSN: FleetStorePath(r.opts.Home)},
+			Broker: &configv1alpha1.BrokerClient{
+				Addresses: r.Datacenter.BrokerAddresses(), TLSCAFile: PKIPath(r.opts.Home, "ca.crt"), ClientCertDir: PKIPath(r.opts.Home, aggregatorClientCerts),
+			},
+			// Its own identity in each workload cluster, not the hub's.
+			WorkloadClusters: configv1alpha1.AggregatorClusters{KubeconfigSecretSuffix: aggregatorKubeconfigSuffix},
+		}
+		r.localManager(&c.ControllerManager, p)
+		obj = c
+	case ComponentConsole:
+		obj = &configv1alpha1.ConsoleConfiguration{
+			Listen:   loopback(p.Ports.Console),
+			Database: configv1alpha1.Database{DSN: FleetStorePath(r.opts.Home)},
+			Health:   configv1alpha1.HealthConfiguration{BindAddress: loopback(p.Ports.Health)},
+			Metrics:  configv1alpha1.MetricsConfiguration{BindAddress: loopback(p.Ports.Metrics)},
 		}
 	default:
 		return nil, fmt.Errorf("unknown component %q", p.Component)
@@ -339,7 +393,7 @@ func (d *Datacenter) identities() []Identity {
 		}
 	}
 	for _, c := range d.WorkloadClusters() {
-		ids = append(ids, Identity{Cluster: c.Name, ServiceAccount: hubServiceAccount})
+		ids = append(ids, Identity{Cluster: c.Name, ServiceAccount: hubServiceAccount}, Identity{Cluster: c.Name, ServiceAccount: aggregatorServiceAccount})
 		if d.Jobs {
 			ids = append(ids, multiKueueIdentity(c.Name))
 		}

@@ -42,7 +42,7 @@ func TestPlanProcesses(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("planProcesses(1, 1) of a home without processes = %t, %v; want changed", changed, err)
 	}
-	want := []string{"broker-1", "hub-1", "apps-workload-1-1", "apps-workload-2-1", "webhook-hub", "webhook-workload-1", "webhook-workload-2"}
+	want := []string{"broker-1", "hub-1", "aggregator-1", "console", "apps-workload-1-1", "apps-workload-2-1", "webhook-hub", "webhook-workload-1", "webhook-workload-2"}
 	if diff := cmp.Diff(want, processNamesOf(dc.ComponentProcesses())); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
@@ -67,13 +67,13 @@ func TestPlanProcesses(t *testing.T) {
 		t.Errorf("hub-1's ports changed from %+v to %+v", first, got)
 	}
 	procs := dc.ComponentProcesses()
-	if len(procs) != 11 {
-		t.Errorf("two replicas: %d processes, want 11: %v", len(procs), processNamesOf(procs))
+	if len(procs) != 14 {
+		t.Errorf("two replicas: %d processes, want 14: %v", len(procs), processNamesOf(procs))
 	}
 	for _, p := range procs {
 		isBroker := p.Component == ComponentBroker
 		if (p.Ports.Health == 0) != isBroker || (p.Ports.GRPC == 0) == isBroker || p.Ports.Metrics == 0 ||
-			(p.Component == ComponentWebhook) != (p.Ports.Webhook != 0) {
+			(p.Component == ComponentWebhook) != (p.Ports.Webhook != 0) || (p.Component == ComponentConsole) != (p.Ports.Console != 0) {
 			t.Errorf("process %s has ports %+v", p.Name, p.Ports)
 		}
 	}
@@ -114,7 +114,7 @@ func TestPlanProcesses(t *testing.T) {
 	if changed, err := dc.planProcesses(2, 2, false); err != nil || !changed {
 		t.Fatalf("planProcesses(2, 2, false) = %t, %v; want changed", changed, err)
 	}
-	if len(dc.ComponentProcesses()) != 11 || dc.Processes["kueue-hub"] != kueueHub {
+	if len(dc.ComponentProcesses()) != 14 || dc.Processes["kueue-hub"] != kueueHub {
 		t.Errorf("without jobs: processes %v, kueue-hub's ports %+v (were %+v)", processNamesOf(dc.ComponentProcesses()), dc.Processes["kueue-hub"], kueueHub)
 	}
 }

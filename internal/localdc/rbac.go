@@ -60,11 +60,13 @@ func (r *Running) applyRBAC(ctx context.Context, cluster string, dirs []string) 
 
 // identityRenewed copies a renewed token where it is not read from the
 // home: the hub's kubeconfig Secrets of a workload cluster (the hub's
-// controllers', and the hub Kueue's).
+// controllers', the fleet aggregator's, and the hub Kueue's).
 func (r *Running) identityRenewed(ctx context.Context, id Identity) error {
 	switch {
 	case isMultiKueueIdentity(id):
 		return writeMultiKueueSecret(ctx, r.hubClient, r.opts.Home, id.Cluster)
+	case id.ServiceAccount == aggregatorServiceAccount && id.Namespace == "" && id.Cluster != HubName:
+		return writeAggregatorKubeconfigSecret(ctx, r.hubClient, r.opts.Home, id.Cluster)
 	case id.ServiceAccount != hubServiceAccount || id.Namespace != "" || id.Cluster == HubName:
 		return nil
 	}

@@ -37,7 +37,7 @@ type AggregatorConfiguration struct {
 type AggregatorClusters struct {
 	// kubeconfigSecretSuffix, when set, has the aggregator reach each
 	// workload cluster as its own identity: the kubeconfig of the Secret
-	// <name of the Cluster><suffix>, key "value", in the namespace of the
+	// <name of the Cluster><suffix>, key "kubeconfig", in the namespace of the
 	// Cluster's kubeconfig Secret. Empty: the Cluster's kubeconfig Secret
 	// (the hub's identity there).
 	// +optional

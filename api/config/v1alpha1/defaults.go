@@ -57,13 +57,16 @@ const (
 	DefaultSimMaintenanceDuration        = 3 * time.Second
 	DefaultBrokerLeaderRetryPeriod       = 2 * time.Second
 
-	AggregatorLeaseName                         = "strata-aggregator"
-	DefaultAggregatorFlushInterval              = 200 * time.Millisecond
-	DefaultAggregatorRequestTimeout             = 30 * time.Second
-	DefaultAggregatorQPS                float32 = 50
-	DefaultAggregatorBurst              int32   = 100
-	DefaultConsoleListen                        = "127.0.0.1:8090"
-	DefaultConsolePollInterval                  = 250 * time.Millisecond
+	AggregatorLeaseName = "strata-aggregator"
+	// AggregatorBrokerCaller is the directory of the aggregator's client
+	// certificate under broker.clientCertDir.
+	AggregatorBrokerCaller                  = "fleet-aggregator"
+	DefaultAggregatorFlushInterval          = 200 * time.Millisecond
+	DefaultAggregatorRequestTimeout         = 30 * time.Second
+	DefaultAggregatorQPS            float32 = 50
+	DefaultAggregatorBurst          int32   = 100
+	DefaultConsoleListen                    = "127.0.0.1:8090"
+	DefaultConsolePollInterval              = 250 * time.Millisecond
 )
 
 func durationOr(d **metav1.Duration, def time.Duration) {

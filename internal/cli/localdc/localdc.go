@@ -156,6 +156,9 @@ func printSummary(out io.Writer, home string, dc *localdc.Running, took time.Dur
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.Name, role, relative(localdc.KubeconfigPath(dc.Home(), c.Name)))
 	}
 	_ = tw.Flush()
+	if url := dc.Datacenter.ConsoleURL(); url != "" {
+		fmt.Fprintf(out, "\nConsole: %s (the fleet map, clusters and pools, rollouts, apps; live)\n", url)
+	}
 	hub := relative(localdc.KubeconfigPath(dc.Home(), localdc.HubName))
 	wl := relative(localdc.KubeconfigPath(dc.Home(), dc.Datacenter.WorkloadClusters()[0].Name))
 	fmt.Fprintf(out, `
