@@ -55,16 +55,7 @@ func DialControllers(cfg configv1alpha1.BrokerClient) (Brokers, func(), error) {
 			brokers[name] = brokerv1.NewBrokerServiceClient(conns[0])
 			continue
 		}
-		var cert *brokerclient.KeyPair
-		if cfg.ClientCertDir != "" {
-			dir := filepath.Join(cfg.ClientCertDir, name)
-			var err error
-			if cert, err = brokerclient.NewKeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")); err != nil {
-				closeAll()
-				return nil, nil, fmt.Errorf("the %s's client certificate (broker.clientCertDir): %w", name, err)
-			}
-		}
-		conn, err := dial(cfg, cert)
+		conn, err := DialAs(cfg, name)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -73,6 +64,21 @@ func DialControllers(cfg configv1alpha1.BrokerClient) (Brokers, func(), error) {
 		brokers[name] = brokerv1.NewBrokerServiceClient(conn)
 	}
 	return brokers, closeAll, nil
+}
+
+// DialAs connects to the broker as Dial does, presenting the client
+// certificate of caller from broker.clientCertDir/<caller>/ when there is
+// a clientCertDir.
+func DialAs(cfg configv1alpha1.BrokerClient, caller string) (*grpc.ClientConn, error) {
+	if cfg.ClientCertDir == "" {
+		return dial(cfg, nil)
+	}
+	dir := filepath.Join(cfg.ClientCertDir, caller)
+	cert, err := brokerclient.NewKeyPair(filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key"))
+	if err != nil {
+		return nil, fmt.Errorf("the %s's client certificate (broker.clientCertDir): %w", caller, err)
+	}
+	return dial(cfg, cert)
 }
 
 // Dial connects to the Compute Broker as cfg (defaulted) says, through
