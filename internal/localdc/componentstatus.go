@@ -86,8 +86,8 @@ func probeComponent(ctx context.Context, p ComponentProcess, s *ComponentState) 
 	}
 	s.Ready = true
 	// Kueue serves its metrics over TLS to authorized callers only, so its
-	// leadership is not read.
-	if p.Component == ComponentWebhook || p.Component == ComponentKueue {
+	// leadership is not read; the webhook and the console have no leader.
+	if p.Component == ComponentWebhook || p.Component == ComponentKueue || p.Component == ComponentConsole {
 		return
 	}
 	metrics, code, err := httpGet(ctx, "http://"+loopback(p.Ports.Metrics)+"/metrics")

@@ -105,6 +105,16 @@ func BrokerAddress(home string) (string, error) {
 	return strings.Join(dc.BrokerAddresses(), ","), nil
 }
 
+// ConsoleURL is the address of the home's fleet console (see
+// Datacenter.ConsoleURL).
+func ConsoleURL(home string) (string, error) {
+	dc, err := loadDatacenter(home)
+	if err != nil {
+		return "", err
+	}
+	return dc.ConsoleURL(), nil
+}
+
 // BrokerAddresses are the gRPC addresses of the broker processes the last
 // start planned.
 func (d *Datacenter) BrokerAddresses() []string {

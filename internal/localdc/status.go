@@ -48,6 +48,8 @@ type ClusterState struct {
 type DatacenterState struct {
 	Clusters []ClusterState `json:"clusters"`
 	Broker   BrokerState    `json:"broker"`
+	// Console is the fleet console's address.
+	Console string `json:"console,omitempty"`
 	// Components are Strata's component processes: broker, hub, apps,
 	// webhook.
 	Components []ComponentState `json:"components"`
@@ -107,7 +109,7 @@ func Status(ctx context.Context, home string) (DatacenterState, error) {
 	}
 	clusters := clusterStates(ctx, home, dc)
 	return DatacenterState{
-		Clusters: clusters, Broker: brokerState(ctx, home, dc),
+		Clusters: clusters, Broker: brokerState(ctx, home, dc), Console: dc.ConsoleURL(),
 		Components: componentStates(ctx, home, dc),
 	}, nil
 }

@@ -276,7 +276,15 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 	if b.Serving && b.Replica != "" {
 		broker = "serving (" + b.Replica + " leads)"
 	}
-	if _, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n\n", b.Address, broker); err != nil {
+	if _, err := fmt.Fprintf(out, "\nCompute Broker at %s: %s\n", b.Address, broker); err != nil {
+		return err
+	}
+	if state.Console != "" {
+		if _, err := fmt.Fprintf(out, "Console: %s\n", state.Console); err != nil {
+			return err
+		}
+	}
+	if _, err := fmt.Fprintln(out); err != nil {
 		return err
 	}
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

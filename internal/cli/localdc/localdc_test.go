@@ -93,7 +93,7 @@ func TestStatus(t *testing.T) {
 			for _, c := range state.Components {
 				names = append(names, fmt.Sprintf("%s alive=%t ready=%t", c.Name, c.Alive, c.Ready))
 			}
-			want := []string{"broker-1 alive=false ready=false", "hub-1 alive=false ready=false", "apps-workload-1-1 alive=false ready=false",
+			want := []string{"broker-1 alive=false ready=false", "hub-1 alive=false ready=false", "aggregator-1 alive=false ready=false", "console alive=false ready=false", "apps-workload-1-1 alive=false ready=false",
 				"webhook-hub alive=false ready=false", "webhook-workload-1 alive=false ready=false"}
 			if diff := cmp.Diff(want, names); diff != "" {
 				t.Errorf("component processes (-want +got):\n%s", diff)
