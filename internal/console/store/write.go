@@ -107,21 +107,23 @@ func (b *Batch) Delete(k Key) {
 	b.rows[k] = nil
 }
 
-// DropPending drops the batch's row changes of one source (cluster and
-// kind; BrokerSource for the broker's): a relist that begins supersedes
-// them, and must not find them written after it began.
+// DropPending drops the batch's row changes and relist end of one source
+// (cluster and kind; BrokerSource for the broker's): a relist that begins
+// supersedes them, and must not find them written after it began.
 func (b *Batch) DropPending(cluster, kind string) {
 	for k := range b.rows {
 		if k.Kind == kind && k.Cluster == cluster {
 			delete(b.rows, k)
 		}
 	}
+	delete(b.ends, sourceKey{cluster, kind})
 }
 
 // EndRelist deletes the rows of a source (cluster and kind;
 // BrokerSource for the broker's) whose revision is below since: those the
 // relist that began at revision since did not write again, so that vanished
-// while the source was not watching.
+// while the source was not watching. since 0 is the batch's own revision:
+// for a relist that began in this batch.
 func (b *Batch) EndRelist(cluster, kind string, since int64) {
 	b.ends[sourceKey{cluster, kind}] = since
 }
@@ -236,6 +238,9 @@ func (w *writer) forget(ctx context.Context, cluster string) error {
 
 func (w *writer) endRelist(ctx context.Context, k sourceKey, since int64) error {
 	table := tableOf(k.kind)
+	if since == 0 {
+		since = w.rev
+	}
 	var (
 		n   int64
 		err error
@@ -445,4 +450,30 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// DisruptionUpdates returns when each stored disruption was last updated, in
+// unix milliseconds: the aggregator fetches a disruption's history again
+// only when it changed.
+func (s *Store) DisruptionUpdates(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, updated FROM disruptions`)
+	if err != nil {
+		return nil, fmt.Errorf("listing the fleet store's disruptions: %w", err)
+	}
+	defer rows.Close() //nolint:errcheck // read-only; Err is checked
+	out := map[string]int64{}
+	for rows.Next() {
+		var (
+			id      string
+			updated int64
+		)
+		if err := rows.Scan(&id, &updated); err != nil {
+			return nil, fmt.Errorf("reading the fleet store's disruptions: %w", err)
+		}
+		out[id] = updated
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading the fleet store's disruptions: %w", err)
+	}
+	return out, nil
 }

@@ -206,6 +206,16 @@ func testRelist(t *testing.T, dsn string) {
 	if after[KindPod] != end || after[KindMachine] != end || after[KindStatefulApp] != before[KindStatefulApp] {
 		t.Errorf("revisions after the relist = %v, want Pod and BrokerMachine at %d, StatefulApp unchanged", after, end)
 	}
+	// A relist that begins and ends in one batch (since 0) keeps what the batch wrote.
+	apply(t, s, func(b *Batch) {
+		b.PutPod(Pod{Cluster: "c2", Namespace: "ns", Name: "old"})
+		b.DropPending("c2", KindPod)
+		b.PutPod(Pod{Cluster: "c2", Namespace: "ns", Name: "b"})
+		b.EndRelist("c2", KindPod, 0)
+	})
+	if diff := cmp.Diff("c2/b", strings.Join(column(t, s, `SELECT cluster || '/' || name FROM pods WHERE cluster = 'c2'`), " ")); diff != "" {
+		t.Errorf("c2's pods after a relist in one batch (-want +got):\n%s", diff)
+	}
 }
 
 func testForget(t *testing.T, dsn string) {
