@@ -3,6 +3,7 @@ package aggregator_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/strata-dev/strata/internal/console/store"
 	"github.com/strata-dev/strata/internal/sqldb"
 	"github.com/strata-dev/strata/internal/testutil"
+	"github.com/strata-dev/strata/internal/testutil/testbroker"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -256,4 +258,46 @@ func waitSynced(t *testing.T, a *aggregator.Aggregator) {
 	if err := a.ReadyCheck()(nil); err != nil {
 		t.Errorf("ReadyCheck once synced: %v", err)
 	}
+}
+
+func TestAggregatorMirrorsTheBroker(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	broker, _ := testbroker.Start(t, 40, time.Hour)
+	f.start(t, broker)
+	f.eventually(t, `SELECT COUNT(*) || ':' || COALESCE(MIN(state), '') || ':' || COALESCE(MIN(datacenter), '') FROM machines`, "40:available:dc1")
+	f.eventually(t, `SELECT COUNT(*) FROM sources WHERE cluster = 'broker' AND synced = 1`, "3")
+
+	if _, err := broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+		Name: "p1", Datacenter: "dc1", NodeProfile: testbroker.GeneralProfile, Capacity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(t, `SELECT name || ':' || profile || ':' || capacity FROM broker_pools`, "p1:general:1")
+	f.eventually(t, `SELECT COUNT(*) FROM machines WHERE pool = 'p1' AND state = 'allocated'`, "1")
+	machine := f.rows(t, `SELECT id FROM machines WHERE pool = 'p1'`)
+	created, err := broker.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{Machine: machine,
+		Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR, OnBehalfOf: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created.GetDisruption().GetId()
+	if _, err := broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: id, Message: "go"}); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(t, `SELECT machine || ':' || reason || ':' || state FROM disruptions`, machine+":hardware-repair:approved")
+	var history []store.Transition
+	if err := json.Unmarshal([]byte(f.rows(t, `SELECT history FROM disruptions`)), &history); err != nil {
+		t.Fatal(err)
+	}
+	if len(history) == 0 || history[len(history)-1].To != store.DisruptionApproved || history[len(history)-1].Message != "go" {
+		t.Errorf("disruption history = %+v, want it to end with the approval", history)
+	}
+
+	if _, err := broker.DeletePool(ctx, &brokerv1.DeletePoolRequest{Name: "p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := broker.CancelDisruption(ctx, &brokerv1.CancelDisruptionRequest{Id: id}); err != nil {
+		t.Fatal(err)
+	}
+	f.eventually(t, `SELECT COUNT(*) FROM broker_pools`, "0")
 }

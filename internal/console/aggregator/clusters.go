@@ -87,6 +87,9 @@ func (a *Aggregator) syncClusters(ctx context.Context, conns map[string]*connect
 	lctx, cancel := context.WithTimeout(ctx, a.opts.RequestTimeout)
 	defer cancel()
 	if err := a.hub.List(lctx, list); err != nil {
+		if ctx.Err() != nil {
+			return false
+		}
 		a.log.Error(err, "Listing the hub's Clusters failed; keeping the clusters watched")
 		return false
 	}
