@@ -300,4 +300,16 @@ func TestAggregatorMirrorsTheBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.eventually(t, `SELECT COUNT(*) FROM broker_pools`, "0")
+
+	// A cluster that cannot be reached says why on its sources.
+	down := []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: down, cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}}]
+users: [{name: down, user: {token: x}}]
+contexts: [{name: down, context: {cluster: down, user: down}}]
+current-context: down
+`)
+	testutil.MustCreate(t, f.hub, testutil.MakeSecret("default", "down-kubeconfig", "kubeconfig", down))
+	testutil.MustCreate(t, f.hub, testutil.MakeCluster("down", "default").Obj())
+	f.eventually(t, `SELECT COUNT(*) FROM sources WHERE cluster = 'down' AND last_error LIKE 'cluster down: %connection refused%' AND error_since > 0`, "5")
 }
