@@ -2,6 +2,11 @@ package broker
 
 import (
 	"context"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -84,6 +89,30 @@ func (b *Broker) ListMachines(ctx context.Context, req *brokerv1.ListMachinesReq
 		}
 		return nil
 	})
+}
+
+// WatchMachines implements brokerv1.BrokerServiceServer: every machine (of
+// the datacenter) as ADDED, the synced marker, then every machine written
+// since as MODIFIED, found by reading the inventory every machinePoll (see
+// machineWatch). The gate ends the stream with the term.
+func (b *Broker) WatchMachines(req *brokerv1.WatchMachinesRequest, stream brokerv1.BrokerService_WatchMachinesServer) error {
+	ctx := stream.Context()
+	if dc := req.GetDatacenter(); dc != "" {
+		if err := b.inTx(ctx, func(ctx context.Context, tx inventory.Tx, _ *[]event) error {
+			dcs, err := tx.ListDatacenters(ctx)
+			if err != nil {
+				return err
+			}
+			if !slices.ContainsFunc(dcs, func(d inventory.Datacenter) bool { return d.Name == dc }) {
+				return status.Errorf(codes.NotFound, "datacenter %q does not exist", dc)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	w := &machineWatch{b: b, dc: req.GetDatacenter(), page: machineWatchPage, send: stream.Send, sent: map[string]time.Time{}}
+	return w.run(ctx)
 }
 
 // ListSKUs implements brokerv1.BrokerServiceServer.

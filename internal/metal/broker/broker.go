@@ -46,7 +46,11 @@ type Options struct {
 	// LeaderElection lets several replicas share a PostgreSQL inventory;
 	// off (the zero value), this broker always leads.
 	LeaderElection LeaderElection
-	Logger         logr.Logger
+	// MachineWatchInterval is how often a WatchMachines stream reads the
+	// machines written since its last read; DefaultMachineWatchInterval
+	// when zero.
+	MachineWatchInterval time.Duration
+	Logger               logr.Logger
 }
 
 // Broker implements brokerv1.BrokerServiceServer.
@@ -73,6 +77,9 @@ type Broker struct {
 	elect       bool
 	retryPeriod time.Duration
 	leader      *leadership
+	// machinePoll is how often a WatchMachines stream reads the machines
+	// written since its last read.
+	machinePoll time.Duration
 	// writeMu serializes the broker's writing transactions: they would
 	// otherwise contend for the same available machines and, on
 	// PostgreSQL, abort each other's serializable transactions.
@@ -100,6 +107,9 @@ func New(o Options) (*Broker, error) {
 	if o.LeaderElection.RetryPeriod <= 0 {
 		o.LeaderElection.RetryPeriod = DefaultLeaderRetryPeriod
 	}
+	if o.MachineWatchInterval <= 0 {
+		o.MachineWatchInterval = DefaultMachineWatchInterval
+	}
 	// SQLite is single-replica: its broker always leads.
 	elect := o.LeaderElection.Enabled && inventory.Replicated(o.Store)
 	// The key is read once, at start: a bound on the wait, as every
@@ -113,7 +123,7 @@ func New(o Options) (*Broker, error) {
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
 		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages,
-		elect: elect, retryPeriod: o.LeaderElection.RetryPeriod, leader: newLeadership(elect),
+		elect: elect, retryPeriod: o.LeaderElection.RetryPeriod, leader: newLeadership(elect), machinePoll: o.MachineWatchInterval,
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_broker_operations_total",
 			Help: "Operations of disruptions the broker performed, by operation (reboot, reimage, replace) and result (completed, failed).",

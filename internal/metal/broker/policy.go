@@ -19,9 +19,16 @@ var brokerService = "/" + brokerv1.BrokerService_ServiceDesc.ServiceName + "/"
 
 // readRPCs change nothing.
 var readRPCs = []string{
-	"GetMachine", "ListMachines", "ListSKUs", "GetNodeProfile", "ListNodeProfiles",
+	"GetMachine", "ListMachines", "WatchMachines", "ListSKUs", "GetNodeProfile", "ListNodeProfiles",
 	"GetPool", "ListPools", "WatchPools", "GetDisruption", "ListDisruptions", "WatchDisruptions",
 }
+
+// impliedRPCs: a role that may call the key may call the value too, its
+// own roles and those of policy files alike. WatchMachines returns nothing
+// ListMachines does not (it is the listing, then the same rows again as
+// they change), so whoever may list machines may watch them, without a
+// policy written before it existed being edited.
+var impliedRPCs = map[string]string{"ListMachines": "WatchMachines"}
 
 // builtinRoles are what each built-in role may call: what its controller
 // calls, and no more.
@@ -82,6 +89,11 @@ func NewAuthorizer(p *configv1alpha1.BrokerPolicy) (*Authorizer, error) {
 				errs = append(errs, field.Invalid(path.Child("rpcs").Index(i), rpc, "is not a method of "+brokerv1.BrokerService_ServiceDesc.ServiceName))
 			default:
 				r.methods[brokerService+rpc] = true
+			}
+		}
+		for rpc, also := range impliedRPCs {
+			if r.methods[brokerService+rpc] {
+				r.methods[brokerService+also] = true
 			}
 		}
 		for _, reason := range spec.DisruptionReasons {

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-dev/strata/internal/sqldb"
 )
@@ -66,7 +67,7 @@ func plan(t *testing.T, s *sqlStore, query string, args []any) string {
 // Index names: the primary key's differs between the engines.
 var (
 	primaryKey   = regexp.MustCompile(`\b(sqlite_autoindex_machines_1|machines_pkey)\b`)
-	machineIndex = regexp.MustCompile(`\bmachines_(pool|provision|datacenter_state|maintenance_zone)\b`)
+	machineIndex = regexp.MustCompile(`\bmachines_(pool|provision|datacenter_state|maintenance_zone|updated_at)\b`)
 )
 
 func testQueryPlans(t *testing.T, dsn string) {
@@ -85,6 +86,14 @@ func testQueryPlans(t *testing.T, dsn string) {
 	placements, placementArgs := listStatement("id", MachineFilter{
 		Datacenter: "dc1", State: MachineAvailable, Provision: ProvisionClean, HealthyOnly: true, SKU: "general-32",
 	})
+	// A watcher's poll: a datacenter's machines changed since a recent time
+	// (every machine was seeded at t0), its first page and a later one.
+	since := t0.Add(-2 * time.Second)
+	changed, changedArgs := listStatement(machineColumns, MachineFilter{Datacenter: "dc1", UpdatedSince: since, Limit: 1000})
+	changedNext, changedNextArgs := listStatement(machineColumns, MachineFilter{
+		Datacenter: "dc1", UpdatedSince: since, AfterID: ids[7], Limit: 1000,
+	})
+	updatedAt := regexp.MustCompile(`\bmachines_updated_at\b`)
 
 	cases := []struct {
 		name  string
@@ -99,6 +108,9 @@ func testQueryPlans(t *testing.T, dsn string) {
 		{"return a wiped batch", wiped, wipedArgs, primaryKey},
 		{"read the joining machines", joining, joiningArgs, regexp.MustCompile(`\bmachines_provision\b`)},
 		{"read the available machines of a SKU", placements, placementArgs, regexp.MustCompile(`\bmachines_datacenter_state\b`)},
+		{"read the machines changed since", changed, changedArgs, updatedAt},
+		{"read the next page of them", changedNext, changedNextArgs, updatedAt},
+		{"read the last update", lastUpdateStatement, nil, updatedAt},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

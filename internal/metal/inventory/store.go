@@ -1,6 +1,9 @@
 package inventory
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Store is the inventory database.
 type Store interface {
@@ -30,6 +33,9 @@ type Tx interface {
 	// Machines.
 	GetMachine(ctx context.Context, id string) (Machine, error)
 	ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error)
+	// LastMachineUpdate is the latest UpdatedAt of any machine, the zero
+	// time when there are none.
+	LastMachineUpdate(ctx context.Context) (time.Time, error)
 	// UpdateMachine writes every mutable field of m (state, health,
 	// software, pool, provision) and sets UpdatedAt.
 	UpdateMachine(ctx context.Context, m Machine) error

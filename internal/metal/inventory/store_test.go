@@ -125,6 +125,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"ListMachines", testListMachines},
 		{"CountMachines", testCountMachines},
 		{"UpdateMachine", testUpdateMachine},
+		{"MachinesUpdatedSince", testMachinesUpdatedSince},
 		{"ProfilesAndPools", testProfilesAndPools},
 		{"Disruptions", testDisruptions},
 		{"NotFound", testNotFound},
@@ -321,6 +322,7 @@ func filterMachines(ms []Machine, f MachineFilter) []Machine {
 			(f.Provision != "" && m.Provision != f.Provision) ||
 			(f.HealthyOnly && !m.Healthy) ||
 			(f.UnhealthyOnly && m.Healthy) ||
+			(!f.UpdatedSince.IsZero() && m.UpdatedAt.Before(f.UpdatedSince)) ||
 			(f.AfterID != "" && m.ID <= f.AfterID) {
 			continue
 		}
@@ -352,6 +354,11 @@ func testListMachines(t *testing.T, dsn string) {
 		{name: "unhealthy in a pool", filter: MachineFilter{UnhealthyOnly: true, Pool: "pool-a"}, wantCount: 1},
 		{name: "healthy", filter: MachineFilter{HealthyOnly: true}, wantCount: 58},
 		{name: "combined", filter: MachineFilter{Datacenter: "dc1", MaintenanceZone: 1, State: MachineAvailable, SKU: "general-64"}, wantCount: -1},
+		// Every machine was written at t0 (see testMachinesUpdatedSince
+		// for the order and paging of machines written at other times).
+		{name: "updated since", filter: MachineFilter{UpdatedSince: t0}, wantCount: 60},
+		{name: "updated since, combined", filter: MachineFilter{UpdatedSince: t0, Pool: "pool-a", UnhealthyOnly: true}, wantCount: 1},
+		{name: "updated since later", filter: MachineFilter{UpdatedSince: t0.Add(time.Nanosecond)}, wantCount: 0},
 		{name: "limit", filter: MachineFilter{Limit: 3}, wantCount: 3},
 		{name: "after", filter: MachineFilter{AfterID: machines[50].ID}, wantCount: 9},
 		{name: "after and limit", filter: MachineFilter{State: MachineAvailable, AfterID: machines[20].ID, Limit: 4}, wantCount: 4},
@@ -497,6 +504,120 @@ func testUpdateMachine(t *testing.T, dsn string) {
 			})
 		})
 	}
+}
+
+// testMachinesUpdatedSince writes machines at later times, out of ID
+// order, and reads back what changed since a time, as WatchMachines polls:
+// ordered by (UpdatedAt, ID), paged by the last one's UpdatedAt and ID.
+func testMachinesUpdatedSince(t *testing.T, dsn string) {
+	s, clock, machines := seeded(t, dsn)
+	inTx(t, s, func(ctx context.Context, tx Tx) error {
+		last, err := tx.LastMachineUpdate(ctx)
+		if err != nil || !last.Equal(t0) {
+			t.Errorf("LastMachineUpdate() = %v, %v; want %v", last, err, t0)
+		}
+		return nil
+	})
+	t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second+time.Nanosecond)
+	// One transaction each, as the broker writes: machines 40 and 3 at t1,
+	// 10 and 20 (allocated to pool-b) at t2, 40 again at t2.
+	writes := []struct {
+		at  time.Time
+		ids []int
+	}{{t1, []int{40, 3}}, {t2, []int{20, 10, 40}}}
+	for _, w := range writes {
+		clock.Set(w.at)
+		inTx(t, s, func(ctx context.Context, tx Tx) error {
+			for _, i := range w.ids {
+				m := machines[i]
+				m.HealthMessage = "checked at " + w.at.String()
+				if i == 10 || i == 20 {
+					m.State, m.Pool = MachineAllocated, "pool-b"
+				}
+				if err := tx.UpdateMachine(ctx, m); err != nil {
+					return err
+				}
+				m.UpdatedAt = w.at
+				machines[i] = m
+			}
+			return nil
+		})
+	}
+	byID := func(is ...int) []Machine {
+		var out []Machine
+		for _, i := range is {
+			out = append(out, machines[i])
+		}
+		return out
+	}
+	list := func(f MachineFilter) []Machine {
+		t.Helper()
+		var got []Machine
+		inTx(t, s, func(ctx context.Context, tx Tx) error {
+			var err error
+			got, err = tx.ListMachines(ctx, f)
+			return err
+		})
+		return got
+	}
+	tests := []struct {
+		name   string
+		filter MachineFilter
+		want   []Machine
+	}{
+		{name: "since t1, by time then ID", filter: MachineFilter{UpdatedSince: t1}, want: byID(3, 10, 20, 40)},
+		{name: "since just after t1", filter: MachineFilter{UpdatedSince: t1.Add(time.Nanosecond)}, want: byID(10, 20, 40)},
+		{name: "since t2, to the nanosecond", filter: MachineFilter{UpdatedSince: t2}, want: byID(10, 20, 40)},
+		{name: "since after t2", filter: MachineFilter{UpdatedSince: t2.Add(time.Nanosecond)}, want: nil},
+		{name: "with a pool", filter: MachineFilter{UpdatedSince: t1, Pool: "pool-b"}, want: byID(10, 20)},
+		{name: "with a datacenter", filter: MachineFilter{UpdatedSince: t1, Datacenter: "dc1"}, want: byID(3, 10, 20, 40)},
+		{name: "with another datacenter", filter: MachineFilter{UpdatedSince: t1, Datacenter: "dc9"}, want: nil},
+		{name: "after a machine of t2", filter: MachineFilter{UpdatedSince: t2, AfterID: machines[10].ID}, want: byID(20, 40)},
+		{name: "after a machine of t1", filter: MachineFilter{UpdatedSince: t1, AfterID: machines[3].ID, Limit: 2}, want: byID(10, 20)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := gocmp.Diff(tc.want, list(tc.filter), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ListMachines(%+v) (-want +got):\n%s", tc.filter, diff)
+			}
+		})
+	}
+	t.Run("paging", func(t *testing.T) {
+		var got []Machine
+		f := MachineFilter{UpdatedSince: t0.Add(time.Nanosecond), Limit: 1}
+		for page := 0; ; page++ {
+			if page > len(machines) {
+				t.Fatal("paging does not end")
+			}
+			ms := list(f)
+			if len(ms) == 0 {
+				break
+			}
+			got = append(got, ms...)
+			f.UpdatedSince, f.AfterID = ms[0].UpdatedAt, ms[0].ID
+		}
+		if diff := gocmp.Diff(byID(3, 10, 20, 40), got); diff != "" {
+			t.Errorf("machines changed since t0, paged one at a time (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("count", func(t *testing.T) {
+		var got []MachineCount
+		inTx(t, s, func(ctx context.Context, tx Tx) error {
+			var err error
+			got, err = tx.CountMachines(ctx, MachineFilter{UpdatedSince: t2, Pool: "pool-b"})
+			return err
+		})
+		if diff := gocmp.Diff(countMachines(machines, MachineFilter{UpdatedSince: t2, Pool: "pool-b"}), got); diff != "" {
+			t.Errorf("CountMachines since t2 (-want +got):\n%s", diff)
+		}
+	})
+	inTx(t, s, func(ctx context.Context, tx Tx) error {
+		last, err := tx.LastMachineUpdate(ctx)
+		if err != nil || !last.Equal(t2) {
+			t.Errorf("LastMachineUpdate() after the writes = %v, %v; want %v", last, err, t2)
+		}
+		return nil
+	})
 }
 
 func testProfilesAndPools(t *testing.T, dsn string) {

@@ -289,7 +289,26 @@ func machineWhere(f MachineFilter) *where {
 	if f.UnhealthyOnly {
 		w.add("healthy = ?", false)
 	}
+	if !f.UpdatedSince.IsZero() {
+		// The machines changed since a recent time are few, but
+		// neither planner knows it without statistics (SQLite never
+		// has any): as one more term, SQLite read the whole table in ID
+		// order, and both went through machines_datacenter_state when
+		// a datacenter was given. Guarded, the other conditions leave
+		// machines_updated_at the only way in.
+		w.guardAll()
+		w.add("updated_at >= ?", nanos(f.UpdatedSince))
+	}
 	return w
+}
+
+// guardAll folds w's conditions into one CASE expression that no index
+// covers (see guarded), so a planner finds the rows by the one condition
+// added after it.
+func (w *where) guardAll() {
+	if len(w.conds) > 0 {
+		w.conds = []string{`CASE WHEN ` + strings.Join(w.conds, " AND ") + ` THEN 1 ELSE 0 END = 1`}
+	}
 }
 
 func placeholders(n int) string {
@@ -305,13 +324,22 @@ func anySlice[T any](xs []T) []any {
 }
 
 // listStatement is the SELECT of columns of the machines that match f,
-// ordered by ID, after f.AfterID and at most f.Limit of them (0: all).
+// ordered by ID, after f.AfterID and at most f.Limit of them (0: all); with
+// f.UpdatedSince, in the order of machines_updated_at, (updated_at, id),
+// after (f.UpdatedSince, f.AfterID), so that its range holds every page.
 func listStatement(columns string, f MachineFilter) (string, []any) {
 	w := machineWhere(f)
-	if f.AfterID != "" {
+	order := ` ORDER BY id`
+	switch {
+	case !f.UpdatedSince.IsZero():
+		if f.AfterID != "" {
+			w.add("(updated_at > ? OR id > ?)", nanos(f.UpdatedSince), f.AfterID)
+		}
+		order = ` ORDER BY updated_at, id`
+	case f.AfterID != "":
 		w.add("id > ?", f.AfterID)
 	}
-	query := `SELECT ` + columns + ` FROM machines` + w.String() + ` ORDER BY id`
+	query := `SELECT ` + columns + ` FROM machines` + w.String() + order
 	if f.Limit > 0 {
 		query += ` LIMIT ?`
 		w.args = append(w.args, f.Limit)
@@ -328,8 +356,9 @@ func (t *tx) GetMachine(ctx context.Context, id string) (Machine, error) {
 	return m, nil
 }
 
-// ListMachines returns the machines that match f, ordered by ID, after
-// f.AfterID and at most f.Limit of them (0: all).
+// ListMachines returns the machines that match f, ordered by ID (by
+// UpdatedAt, then ID, with f.UpdatedSince), after f.AfterID and at most
+// f.Limit of them (0: all).
 func (t *tx) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, error) {
 	if f.Limit < 0 {
 		return nil, fmt.Errorf("listing machines: negative limit %d", f.Limit)
@@ -341,6 +370,22 @@ func (t *tx) ListMachines(ctx context.Context, f MachineFilter) ([]Machine, erro
 	}
 	return ms, nil
 }
+
+// LastMachineUpdate returns the latest UpdatedAt of any machine, the zero
+// time when there is none: one step down machines_updated_at.
+func (t *tx) LastMachineUpdate(ctx context.Context) (time.Time, error) {
+	n, err := queryOne(ctx, t, func(s scanner) (int64, error) {
+		var n int64
+		err := s.Scan(&n)
+		return n, err
+	}, lastUpdateStatement)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("reading the machines' last update: %w", err)
+	}
+	return fromNanos(n), nil
+}
+
+const lastUpdateStatement = `SELECT COALESCE(MAX(updated_at), 0) FROM machines`
 
 // ListPlacements returns the placement of the machines that match f,
 // ordered by ID (AfterID and Limit apply as in ListMachines).

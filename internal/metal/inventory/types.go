@@ -125,7 +125,10 @@ type Machine struct {
 }
 
 // MachineFilter selects machines; empty fields match everything. Results are
-// ordered by ID; AfterID and Limit page through them.
+// ordered by ID; AfterID and Limit page through them. With UpdatedSince they
+// are ordered by (UpdatedAt, ID) instead, and AfterID continues after
+// (UpdatedSince, AfterID) in that order: the next page's filter has the last
+// machine's UpdatedAt and ID.
 type MachineFilter struct {
 	Datacenter      string
 	MaintenanceZone int32
@@ -139,8 +142,12 @@ type MachineFilter struct {
 	UnhealthyOnly bool
 	Pool          string
 	Provision     ProvisionState
-	AfterID       string
-	Limit         int
+	// UpdatedSince, when not zero, keeps machines whose UpdatedAt is at or
+	// after it (to the nanosecond, as stored), found through the index on
+	// updated_at: what changed since a point in time (WatchMachines).
+	UpdatedSince time.Time
+	AfterID      string
+	Limit        int
 }
 
 // MachinePlacement is where a machine sits and what it is: what the broker

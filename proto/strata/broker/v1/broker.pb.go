@@ -926,6 +926,139 @@ func (x *ListMachinesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// WatchMachinesRequest chooses the machines a WatchMachines stream mirrors.
+// The stream sends, in this order:
+//
+//  1. Every machine as ADDED, by id, read a page at a time (each page is
+//     consistent, the listing as a whole is not: a machine that changes
+//     after its page was read comes again as MODIFIED in step 3).
+//  2. One response with synced true, type UNSPECIFIED and no machine, once:
+//     the listing is complete. A client that mirrors the inventory may now
+//     drop the machines it holds that were not sent.
+//  3. MODIFIED, with the machine as it is then, for every machine written
+//     since (its update_time changed), in update_time order: the leader
+//     polls the inventory every 500 ms, so a change arrives within about a
+//     second. Several writes between two polls arrive as one event with the
+//     latest state. A machine seeded after the listing arrives as MODIFIED
+//     too: apply every event as an upsert by id.
+//
+// Machines are never deleted (decommissioned is a state): no DELETED.
+// Only the leader serves the stream: a standby answers UNAVAILABLE, and a
+// leader that stops leading ends it with UNAVAILABLE. Watch again (through
+// every replica's address, as brokerclient dials): the new stream starts
+// over at step 1.
+type WatchMachinesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// datacenter, when set, keeps that datacenter's machines; NOT_FOUND when
+	// the inventory has no such datacenter. Empty: every machine.
+	Datacenter    string `protobuf:"bytes,1,opt,name=datacenter,proto3" json:"datacenter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchMachinesRequest) Reset() {
+	*x = WatchMachinesRequest{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchMachinesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchMachinesRequest) ProtoMessage() {}
+
+func (x *WatchMachinesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchMachinesRequest.ProtoReflect.Descriptor instead.
+func (*WatchMachinesRequest) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *WatchMachinesRequest) GetDatacenter() string {
+	if x != nil {
+		return x.Datacenter
+	}
+	return ""
+}
+
+// WatchMachinesResponse is one machine event, or the end of the listing.
+type WatchMachinesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is ADDED in the listing and MODIFIED after it; UNSPECIFIED on the
+	// synced marker.
+	Type EventType `protobuf:"varint,1,opt,name=type,proto3,enum=strata.broker.v1.EventType" json:"type,omitempty"`
+	// machine is the machine as it is; unset on the synced marker.
+	Machine *Machine `protobuf:"bytes,2,opt,name=machine,proto3" json:"machine,omitempty"`
+	// synced is true on one response per stream, the one that follows the
+	// listing (see WatchMachinesRequest), and false on every other.
+	Synced        bool `protobuf:"varint,3,opt,name=synced,proto3" json:"synced,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchMachinesResponse) Reset() {
+	*x = WatchMachinesResponse{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchMachinesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchMachinesResponse) ProtoMessage() {}
+
+func (x *WatchMachinesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchMachinesResponse.ProtoReflect.Descriptor instead.
+func (*WatchMachinesResponse) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *WatchMachinesResponse) GetType() EventType {
+	if x != nil {
+		return x.Type
+	}
+	return EventType_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchMachinesResponse) GetMachine() *Machine {
+	if x != nil {
+		return x.Machine
+	}
+	return nil
+}
+
+func (x *WatchMachinesResponse) GetSynced() bool {
+	if x != nil {
+		return x.Synced
+	}
+	return false
+}
+
 // ListSKUsRequest is empty.
 type ListSKUsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -935,7 +1068,7 @@ type ListSKUsRequest struct {
 
 func (x *ListSKUsRequest) Reset() {
 	*x = ListSKUsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[7]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1080,7 @@ func (x *ListSKUsRequest) String() string {
 func (*ListSKUsRequest) ProtoMessage() {}
 
 func (x *ListSKUsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[7]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1093,7 @@ func (x *ListSKUsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSKUsRequest.ProtoReflect.Descriptor instead.
 func (*ListSKUsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{7}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{9}
 }
 
 // ListSKUsResponse lists the SKUs.
@@ -973,7 +1106,7 @@ type ListSKUsResponse struct {
 
 func (x *ListSKUsResponse) Reset() {
 	*x = ListSKUsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[8]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -985,7 +1118,7 @@ func (x *ListSKUsResponse) String() string {
 func (*ListSKUsResponse) ProtoMessage() {}
 
 func (x *ListSKUsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[8]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -998,7 +1131,7 @@ func (x *ListSKUsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSKUsResponse.ProtoReflect.Descriptor instead.
 func (*ListSKUsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{8}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListSKUsResponse) GetSkus() []*SKU {
@@ -1029,7 +1162,7 @@ type NodeProfile struct {
 
 func (x *NodeProfile) Reset() {
 	*x = NodeProfile{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[9]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1174,7 @@ func (x *NodeProfile) String() string {
 func (*NodeProfile) ProtoMessage() {}
 
 func (x *NodeProfile) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[9]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1187,7 @@ func (x *NodeProfile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeProfile.ProtoReflect.Descriptor instead.
 func (*NodeProfile) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{9}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NodeProfile) GetName() string {
@@ -1130,7 +1263,7 @@ type CreateNodeProfileRequest struct {
 
 func (x *CreateNodeProfileRequest) Reset() {
 	*x = CreateNodeProfileRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[10]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1275,7 @@ func (x *CreateNodeProfileRequest) String() string {
 func (*CreateNodeProfileRequest) ProtoMessage() {}
 
 func (x *CreateNodeProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[10]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1288,7 @@ func (x *CreateNodeProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNodeProfileRequest.ProtoReflect.Descriptor instead.
 func (*CreateNodeProfileRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{10}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateNodeProfileRequest) GetProfile() *NodeProfile {
@@ -1175,7 +1308,7 @@ type CreateNodeProfileResponse struct {
 
 func (x *CreateNodeProfileResponse) Reset() {
 	*x = CreateNodeProfileResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[11]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1320,7 @@ func (x *CreateNodeProfileResponse) String() string {
 func (*CreateNodeProfileResponse) ProtoMessage() {}
 
 func (x *CreateNodeProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[11]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1333,7 @@ func (x *CreateNodeProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateNodeProfileResponse.ProtoReflect.Descriptor instead.
 func (*CreateNodeProfileResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{11}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateNodeProfileResponse) GetProfile() *NodeProfile {
@@ -1220,7 +1353,7 @@ type GetNodeProfileRequest struct {
 
 func (x *GetNodeProfileRequest) Reset() {
 	*x = GetNodeProfileRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[12]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1365,7 @@ func (x *GetNodeProfileRequest) String() string {
 func (*GetNodeProfileRequest) ProtoMessage() {}
 
 func (x *GetNodeProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[12]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1378,7 @@ func (x *GetNodeProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeProfileRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeProfileRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{12}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetNodeProfileRequest) GetName() string {
@@ -1265,7 +1398,7 @@ type GetNodeProfileResponse struct {
 
 func (x *GetNodeProfileResponse) Reset() {
 	*x = GetNodeProfileResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[13]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1410,7 @@ func (x *GetNodeProfileResponse) String() string {
 func (*GetNodeProfileResponse) ProtoMessage() {}
 
 func (x *GetNodeProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[13]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1423,7 @@ func (x *GetNodeProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeProfileResponse.ProtoReflect.Descriptor instead.
 func (*GetNodeProfileResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{13}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetNodeProfileResponse) GetProfile() *NodeProfile {
@@ -1309,7 +1442,7 @@ type ListNodeProfilesRequest struct {
 
 func (x *ListNodeProfilesRequest) Reset() {
 	*x = ListNodeProfilesRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[14]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1454,7 @@ func (x *ListNodeProfilesRequest) String() string {
 func (*ListNodeProfilesRequest) ProtoMessage() {}
 
 func (x *ListNodeProfilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[14]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1467,7 @@ func (x *ListNodeProfilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeProfilesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodeProfilesRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{14}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 // ListNodeProfilesResponse lists the profiles.
@@ -1347,7 +1480,7 @@ type ListNodeProfilesResponse struct {
 
 func (x *ListNodeProfilesResponse) Reset() {
 	*x = ListNodeProfilesResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[15]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1359,7 +1492,7 @@ func (x *ListNodeProfilesResponse) String() string {
 func (*ListNodeProfilesResponse) ProtoMessage() {}
 
 func (x *ListNodeProfilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[15]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1372,7 +1505,7 @@ func (x *ListNodeProfilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodeProfilesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodeProfilesResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListNodeProfilesResponse) GetProfiles() []*NodeProfile {
@@ -1392,7 +1525,7 @@ type UpdateNodeProfileRequest struct {
 
 func (x *UpdateNodeProfileRequest) Reset() {
 	*x = UpdateNodeProfileRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[16]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1537,7 @@ func (x *UpdateNodeProfileRequest) String() string {
 func (*UpdateNodeProfileRequest) ProtoMessage() {}
 
 func (x *UpdateNodeProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[16]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1550,7 @@ func (x *UpdateNodeProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeProfileRequest.ProtoReflect.Descriptor instead.
 func (*UpdateNodeProfileRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateNodeProfileRequest) GetProfile() *NodeProfile {
@@ -1437,7 +1570,7 @@ type UpdateNodeProfileResponse struct {
 
 func (x *UpdateNodeProfileResponse) Reset() {
 	*x = UpdateNodeProfileResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[17]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1582,7 @@ func (x *UpdateNodeProfileResponse) String() string {
 func (*UpdateNodeProfileResponse) ProtoMessage() {}
 
 func (x *UpdateNodeProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[17]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1595,7 @@ func (x *UpdateNodeProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateNodeProfileResponse.ProtoReflect.Descriptor instead.
 func (*UpdateNodeProfileResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateNodeProfileResponse) GetProfile() *NodeProfile {
@@ -1482,7 +1615,7 @@ type DeleteNodeProfileRequest struct {
 
 func (x *DeleteNodeProfileRequest) Reset() {
 	*x = DeleteNodeProfileRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[18]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1627,7 @@ func (x *DeleteNodeProfileRequest) String() string {
 func (*DeleteNodeProfileRequest) ProtoMessage() {}
 
 func (x *DeleteNodeProfileRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[18]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1640,7 @@ func (x *DeleteNodeProfileRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNodeProfileRequest.ProtoReflect.Descriptor instead.
 func (*DeleteNodeProfileRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteNodeProfileRequest) GetName() string {
@@ -1526,7 +1659,7 @@ type DeleteNodeProfileResponse struct {
 
 func (x *DeleteNodeProfileResponse) Reset() {
 	*x = DeleteNodeProfileResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[19]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1538,7 +1671,7 @@ func (x *DeleteNodeProfileResponse) String() string {
 func (*DeleteNodeProfileResponse) ProtoMessage() {}
 
 func (x *DeleteNodeProfileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[19]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1551,7 +1684,7 @@ func (x *DeleteNodeProfileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteNodeProfileResponse.ProtoReflect.Descriptor instead.
 func (*DeleteNodeProfileResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 // JoinTarget is where a pool's machines join as Kubernetes Nodes. The cluster
@@ -1585,7 +1718,7 @@ type JoinTarget struct {
 
 func (x *JoinTarget) Reset() {
 	*x = JoinTarget{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1730,7 @@ func (x *JoinTarget) String() string {
 func (*JoinTarget) ProtoMessage() {}
 
 func (x *JoinTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[20]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1743,7 @@ func (x *JoinTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinTarget.ProtoReflect.Descriptor instead.
 func (*JoinTarget) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *JoinTarget) GetCluster() string {
@@ -1668,7 +1801,7 @@ type Taint struct {
 
 func (x *Taint) Reset() {
 	*x = Taint{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +1813,7 @@ func (x *Taint) String() string {
 func (*Taint) ProtoMessage() {}
 
 func (x *Taint) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[21]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +1826,7 @@ func (x *Taint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Taint.ProtoReflect.Descriptor instead.
 func (*Taint) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Taint) GetKey() string {
@@ -1746,7 +1879,7 @@ type Pool struct {
 
 func (x *Pool) Reset() {
 	*x = Pool{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1891,7 @@ func (x *Pool) String() string {
 func (*Pool) ProtoMessage() {}
 
 func (x *Pool) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[22]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1904,7 @@ func (x *Pool) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pool.ProtoReflect.Descriptor instead.
 func (*Pool) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Pool) GetName() string {
@@ -1874,7 +2007,7 @@ type PoolStatus struct {
 
 func (x *PoolStatus) Reset() {
 	*x = PoolStatus{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2019,7 @@ func (x *PoolStatus) String() string {
 func (*PoolStatus) ProtoMessage() {}
 
 func (x *PoolStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[23]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2032,7 @@ func (x *PoolStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolStatus.ProtoReflect.Descriptor instead.
 func (*PoolStatus) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PoolStatus) GetAllocated() int32 {
@@ -1962,7 +2095,7 @@ type ZoneCount struct {
 
 func (x *ZoneCount) Reset() {
 	*x = ZoneCount{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2107,7 @@ func (x *ZoneCount) String() string {
 func (*ZoneCount) ProtoMessage() {}
 
 func (x *ZoneCount) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[24]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2120,7 @@ func (x *ZoneCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ZoneCount.ProtoReflect.Descriptor instead.
 func (*ZoneCount) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ZoneCount) GetMaintenanceZone() int32 {
@@ -2018,7 +2151,7 @@ type Condition struct {
 
 func (x *Condition) Reset() {
 	*x = Condition{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2030,7 +2163,7 @@ func (x *Condition) String() string {
 func (*Condition) ProtoMessage() {}
 
 func (x *Condition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[25]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2043,7 +2176,7 @@ func (x *Condition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Condition.ProtoReflect.Descriptor instead.
 func (*Condition) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Condition) GetType() string {
@@ -2084,7 +2217,7 @@ type CreatePoolRequest struct {
 
 func (x *CreatePoolRequest) Reset() {
 	*x = CreatePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2229,7 @@ func (x *CreatePoolRequest) String() string {
 func (*CreatePoolRequest) ProtoMessage() {}
 
 func (x *CreatePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[26]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2242,7 @@ func (x *CreatePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePoolRequest.ProtoReflect.Descriptor instead.
 func (*CreatePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreatePoolRequest) GetPool() *Pool {
@@ -2129,7 +2262,7 @@ type CreatePoolResponse struct {
 
 func (x *CreatePoolResponse) Reset() {
 	*x = CreatePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2141,7 +2274,7 @@ func (x *CreatePoolResponse) String() string {
 func (*CreatePoolResponse) ProtoMessage() {}
 
 func (x *CreatePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[27]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2154,7 +2287,7 @@ func (x *CreatePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreatePoolResponse.ProtoReflect.Descriptor instead.
 func (*CreatePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreatePoolResponse) GetPool() *Pool {
@@ -2174,7 +2307,7 @@ type GetPoolRequest struct {
 
 func (x *GetPoolRequest) Reset() {
 	*x = GetPoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2186,7 +2319,7 @@ func (x *GetPoolRequest) String() string {
 func (*GetPoolRequest) ProtoMessage() {}
 
 func (x *GetPoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[28]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2199,7 +2332,7 @@ func (x *GetPoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolRequest.ProtoReflect.Descriptor instead.
 func (*GetPoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetPoolRequest) GetName() string {
@@ -2219,7 +2352,7 @@ type GetPoolResponse struct {
 
 func (x *GetPoolResponse) Reset() {
 	*x = GetPoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2231,7 +2364,7 @@ func (x *GetPoolResponse) String() string {
 func (*GetPoolResponse) ProtoMessage() {}
 
 func (x *GetPoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[29]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2244,7 +2377,7 @@ func (x *GetPoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPoolResponse.ProtoReflect.Descriptor instead.
 func (*GetPoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GetPoolResponse) GetPool() *Pool {
@@ -2263,7 +2396,7 @@ type ListPoolsRequest struct {
 
 func (x *ListPoolsRequest) Reset() {
 	*x = ListPoolsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2408,7 @@ func (x *ListPoolsRequest) String() string {
 func (*ListPoolsRequest) ProtoMessage() {}
 
 func (x *ListPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[30]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2421,7 @@ func (x *ListPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoolsRequest.ProtoReflect.Descriptor instead.
 func (*ListPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 // ListPoolsResponse lists the pools.
@@ -2301,7 +2434,7 @@ type ListPoolsResponse struct {
 
 func (x *ListPoolsResponse) Reset() {
 	*x = ListPoolsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2313,7 +2446,7 @@ func (x *ListPoolsResponse) String() string {
 func (*ListPoolsResponse) ProtoMessage() {}
 
 func (x *ListPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[31]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2326,7 +2459,7 @@ func (x *ListPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPoolsResponse.ProtoReflect.Descriptor instead.
 func (*ListPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListPoolsResponse) GetPools() []*Pool {
@@ -2353,7 +2486,7 @@ type UpdatePoolRequest struct {
 
 func (x *UpdatePoolRequest) Reset() {
 	*x = UpdatePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2365,7 +2498,7 @@ func (x *UpdatePoolRequest) String() string {
 func (*UpdatePoolRequest) ProtoMessage() {}
 
 func (x *UpdatePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[32]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2378,7 +2511,7 @@ func (x *UpdatePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePoolRequest.ProtoReflect.Descriptor instead.
 func (*UpdatePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UpdatePoolRequest) GetName() string {
@@ -2419,7 +2552,7 @@ type UpdatePoolResponse struct {
 
 func (x *UpdatePoolResponse) Reset() {
 	*x = UpdatePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2431,7 +2564,7 @@ func (x *UpdatePoolResponse) String() string {
 func (*UpdatePoolResponse) ProtoMessage() {}
 
 func (x *UpdatePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[33]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2444,7 +2577,7 @@ func (x *UpdatePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdatePoolResponse.ProtoReflect.Descriptor instead.
 func (*UpdatePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UpdatePoolResponse) GetPool() *Pool {
@@ -2464,7 +2597,7 @@ type DeletePoolRequest struct {
 
 func (x *DeletePoolRequest) Reset() {
 	*x = DeletePoolRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2609,7 @@ func (x *DeletePoolRequest) String() string {
 func (*DeletePoolRequest) ProtoMessage() {}
 
 func (x *DeletePoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[34]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2622,7 @@ func (x *DeletePoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePoolRequest.ProtoReflect.Descriptor instead.
 func (*DeletePoolRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *DeletePoolRequest) GetName() string {
@@ -2508,7 +2641,7 @@ type DeletePoolResponse struct {
 
 func (x *DeletePoolResponse) Reset() {
 	*x = DeletePoolResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2520,7 +2653,7 @@ func (x *DeletePoolResponse) String() string {
 func (*DeletePoolResponse) ProtoMessage() {}
 
 func (x *DeletePoolResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[35]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2533,7 +2666,7 @@ func (x *DeletePoolResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeletePoolResponse.ProtoReflect.Descriptor instead.
 func (*DeletePoolResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 // WatchPoolsRequest is empty.
@@ -2545,7 +2678,7 @@ type WatchPoolsRequest struct {
 
 func (x *WatchPoolsRequest) Reset() {
 	*x = WatchPoolsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2690,7 @@ func (x *WatchPoolsRequest) String() string {
 func (*WatchPoolsRequest) ProtoMessage() {}
 
 func (x *WatchPoolsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[36]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2703,7 @@ func (x *WatchPoolsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolsRequest.ProtoReflect.Descriptor instead.
 func (*WatchPoolsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 // WatchPoolsResponse is one pool event.
@@ -2584,7 +2717,7 @@ type WatchPoolsResponse struct {
 
 func (x *WatchPoolsResponse) Reset() {
 	*x = WatchPoolsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2596,7 +2729,7 @@ func (x *WatchPoolsResponse) String() string {
 func (*WatchPoolsResponse) ProtoMessage() {}
 
 func (x *WatchPoolsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[37]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2609,7 +2742,7 @@ func (x *WatchPoolsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchPoolsResponse.ProtoReflect.Descriptor instead.
 func (*WatchPoolsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *WatchPoolsResponse) GetType() EventType {
@@ -2641,7 +2774,7 @@ type Operation struct {
 
 func (x *Operation) Reset() {
 	*x = Operation{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2653,7 +2786,7 @@ func (x *Operation) String() string {
 func (*Operation) ProtoMessage() {}
 
 func (x *Operation) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[38]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2799,7 @@ func (x *Operation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operation.ProtoReflect.Descriptor instead.
 func (*Operation) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Operation) GetKind() OperationKind {
@@ -2713,7 +2846,7 @@ type Disruption struct {
 
 func (x *Disruption) Reset() {
 	*x = Disruption{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2858,7 @@ func (x *Disruption) String() string {
 func (*Disruption) ProtoMessage() {}
 
 func (x *Disruption) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[39]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2871,7 @@ func (x *Disruption) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Disruption.ProtoReflect.Descriptor instead.
 func (*Disruption) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Disruption) GetId() string {
@@ -2857,7 +2990,7 @@ type DisruptionTransition struct {
 
 func (x *DisruptionTransition) Reset() {
 	*x = DisruptionTransition{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +3002,7 @@ func (x *DisruptionTransition) String() string {
 func (*DisruptionTransition) ProtoMessage() {}
 
 func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[40]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +3015,7 @@ func (x *DisruptionTransition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisruptionTransition.ProtoReflect.Descriptor instead.
 func (*DisruptionTransition) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DisruptionTransition) GetFrom() DisruptionState {
@@ -2946,7 +3079,7 @@ type CreateDisruptionRequest struct {
 
 func (x *CreateDisruptionRequest) Reset() {
 	*x = CreateDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2958,7 +3091,7 @@ func (x *CreateDisruptionRequest) String() string {
 func (*CreateDisruptionRequest) ProtoMessage() {}
 
 func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[41]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2971,7 +3104,7 @@ func (x *CreateDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateDisruptionRequest) GetMachine() string {
@@ -3019,7 +3152,7 @@ type CreateDisruptionResponse struct {
 
 func (x *CreateDisruptionResponse) Reset() {
 	*x = CreateDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3031,7 +3164,7 @@ func (x *CreateDisruptionResponse) String() string {
 func (*CreateDisruptionResponse) ProtoMessage() {}
 
 func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[42]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3044,7 +3177,7 @@ func (x *CreateDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CreateDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{42}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CreateDisruptionResponse) GetDisruption() *Disruption {
@@ -3064,7 +3197,7 @@ type GetDisruptionRequest struct {
 
 func (x *GetDisruptionRequest) Reset() {
 	*x = GetDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3209,7 @@ func (x *GetDisruptionRequest) String() string {
 func (*GetDisruptionRequest) ProtoMessage() {}
 
 func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[43]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3222,7 @@ func (x *GetDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*GetDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{43}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetDisruptionRequest) GetId() string {
@@ -3109,7 +3242,7 @@ type GetDisruptionResponse struct {
 
 func (x *GetDisruptionResponse) Reset() {
 	*x = GetDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3121,7 +3254,7 @@ func (x *GetDisruptionResponse) String() string {
 func (*GetDisruptionResponse) ProtoMessage() {}
 
 func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[44]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3134,7 +3267,7 @@ func (x *GetDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*GetDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{44}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetDisruptionResponse) GetDisruption() *Disruption {
@@ -3158,7 +3291,7 @@ type ListDisruptionsRequest struct {
 
 func (x *ListDisruptionsRequest) Reset() {
 	*x = ListDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3170,7 +3303,7 @@ func (x *ListDisruptionsRequest) String() string {
 func (*ListDisruptionsRequest) ProtoMessage() {}
 
 func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[45]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3183,7 +3316,7 @@ func (x *ListDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{45}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListDisruptionsRequest) GetMachine() string {
@@ -3224,7 +3357,7 @@ type ListDisruptionsResponse struct {
 
 func (x *ListDisruptionsResponse) Reset() {
 	*x = ListDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3236,7 +3369,7 @@ func (x *ListDisruptionsResponse) String() string {
 func (*ListDisruptionsResponse) ProtoMessage() {}
 
 func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[46]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3249,7 +3382,7 @@ func (x *ListDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{46}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListDisruptionsResponse) GetDisruptions() []*Disruption {
@@ -3270,7 +3403,7 @@ type WatchDisruptionsRequest struct {
 
 func (x *WatchDisruptionsRequest) Reset() {
 	*x = WatchDisruptionsRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3282,7 +3415,7 @@ func (x *WatchDisruptionsRequest) String() string {
 func (*WatchDisruptionsRequest) ProtoMessage() {}
 
 func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[47]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3295,7 +3428,7 @@ func (x *WatchDisruptionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsRequest.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{47}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WatchDisruptionsRequest) GetPool() string {
@@ -3323,7 +3456,7 @@ type WatchDisruptionsResponse struct {
 
 func (x *WatchDisruptionsResponse) Reset() {
 	*x = WatchDisruptionsResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3335,7 +3468,7 @@ func (x *WatchDisruptionsResponse) String() string {
 func (*WatchDisruptionsResponse) ProtoMessage() {}
 
 func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[48]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3348,7 +3481,7 @@ func (x *WatchDisruptionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchDisruptionsResponse.ProtoReflect.Descriptor instead.
 func (*WatchDisruptionsResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{48}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *WatchDisruptionsResponse) GetType() EventType {
@@ -3380,7 +3513,7 @@ type ApproveDisruptionRequest struct {
 
 func (x *ApproveDisruptionRequest) Reset() {
 	*x = ApproveDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3392,7 +3525,7 @@ func (x *ApproveDisruptionRequest) String() string {
 func (*ApproveDisruptionRequest) ProtoMessage() {}
 
 func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[49]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3405,7 +3538,7 @@ func (x *ApproveDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{49}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ApproveDisruptionRequest) GetId() string {
@@ -3439,7 +3572,7 @@ type ApproveDisruptionResponse struct {
 
 func (x *ApproveDisruptionResponse) Reset() {
 	*x = ApproveDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3451,7 +3584,7 @@ func (x *ApproveDisruptionResponse) String() string {
 func (*ApproveDisruptionResponse) ProtoMessage() {}
 
 func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[50]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3464,7 +3597,7 @@ func (x *ApproveDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApproveDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*ApproveDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{50}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ApproveDisruptionResponse) GetDisruption() *Disruption {
@@ -3489,7 +3622,7 @@ type StartDisruptionRequest struct {
 
 func (x *StartDisruptionRequest) Reset() {
 	*x = StartDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3501,7 +3634,7 @@ func (x *StartDisruptionRequest) String() string {
 func (*StartDisruptionRequest) ProtoMessage() {}
 
 func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[51]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3514,7 +3647,7 @@ func (x *StartDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*StartDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{51}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StartDisruptionRequest) GetId() string {
@@ -3548,7 +3681,7 @@ type StartDisruptionResponse struct {
 
 func (x *StartDisruptionResponse) Reset() {
 	*x = StartDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3560,7 +3693,7 @@ func (x *StartDisruptionResponse) String() string {
 func (*StartDisruptionResponse) ProtoMessage() {}
 
 func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[52]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3573,7 +3706,7 @@ func (x *StartDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*StartDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{52}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StartDisruptionResponse) GetDisruption() *Disruption {
@@ -3600,7 +3733,7 @@ type CompleteDisruptionRequest struct {
 
 func (x *CompleteDisruptionRequest) Reset() {
 	*x = CompleteDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3612,7 +3745,7 @@ func (x *CompleteDisruptionRequest) String() string {
 func (*CompleteDisruptionRequest) ProtoMessage() {}
 
 func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[53]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3625,7 +3758,7 @@ func (x *CompleteDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{53}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CompleteDisruptionRequest) GetId() string {
@@ -3666,7 +3799,7 @@ type CompleteDisruptionResponse struct {
 
 func (x *CompleteDisruptionResponse) Reset() {
 	*x = CompleteDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3678,7 +3811,7 @@ func (x *CompleteDisruptionResponse) String() string {
 func (*CompleteDisruptionResponse) ProtoMessage() {}
 
 func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[54]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3691,7 +3824,7 @@ func (x *CompleteDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CompleteDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{54}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CompleteDisruptionResponse) GetDisruption() *Disruption {
@@ -3716,7 +3849,7 @@ type CancelDisruptionRequest struct {
 
 func (x *CancelDisruptionRequest) Reset() {
 	*x = CancelDisruptionRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3728,7 +3861,7 @@ func (x *CancelDisruptionRequest) String() string {
 func (*CancelDisruptionRequest) ProtoMessage() {}
 
 func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[55]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3741,7 +3874,7 @@ func (x *CancelDisruptionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionRequest.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{55}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CancelDisruptionRequest) GetId() string {
@@ -3775,7 +3908,7 @@ type CancelDisruptionResponse struct {
 
 func (x *CancelDisruptionResponse) Reset() {
 	*x = CancelDisruptionResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3787,7 +3920,7 @@ func (x *CancelDisruptionResponse) String() string {
 func (*CancelDisruptionResponse) ProtoMessage() {}
 
 func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[56]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3800,7 +3933,7 @@ func (x *CancelDisruptionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelDisruptionResponse.ProtoReflect.Descriptor instead.
 func (*CancelDisruptionResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{56}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CancelDisruptionResponse) GetDisruption() *Disruption {
@@ -3826,7 +3959,7 @@ type RecordDisruptionStepRequest struct {
 
 func (x *RecordDisruptionStepRequest) Reset() {
 	*x = RecordDisruptionStepRequest{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3838,7 +3971,7 @@ func (x *RecordDisruptionStepRequest) String() string {
 func (*RecordDisruptionStepRequest) ProtoMessage() {}
 
 func (x *RecordDisruptionStepRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[57]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3851,7 +3984,7 @@ func (x *RecordDisruptionStepRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDisruptionStepRequest.ProtoReflect.Descriptor instead.
 func (*RecordDisruptionStepRequest) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{57}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *RecordDisruptionStepRequest) GetId() string {
@@ -3885,7 +4018,7 @@ type RecordDisruptionStepResponse struct {
 
 func (x *RecordDisruptionStepResponse) Reset() {
 	*x = RecordDisruptionStepResponse{}
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3897,7 +4030,7 @@ func (x *RecordDisruptionStepResponse) String() string {
 func (*RecordDisruptionStepResponse) ProtoMessage() {}
 
 func (x *RecordDisruptionStepResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_strata_broker_v1_broker_proto_msgTypes[58]
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3910,7 +4043,7 @@ func (x *RecordDisruptionStepResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordDisruptionStepResponse.ProtoReflect.Descriptor instead.
 func (*RecordDisruptionStepResponse) Descriptor() ([]byte, []int) {
-	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{58}
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RecordDisruptionStepResponse) GetDisruption() *Disruption {
@@ -3974,7 +4107,15 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x0eunhealthy_only\x18\b \x01(\bR\runhealthyOnly\"u\n" +
 	"\x14ListMachinesResponse\x125\n" +
 	"\bmachines\x18\x01 \x03(\v2\x19.strata.broker.v1.MachineR\bmachines\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x11\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"6\n" +
+	"\x14WatchMachinesRequest\x12\x1e\n" +
+	"\n" +
+	"datacenter\x18\x01 \x01(\tR\n" +
+	"datacenter\"\x95\x01\n" +
+	"\x15WatchMachinesResponse\x12/\n" +
+	"\x04type\x18\x01 \x01(\x0e2\x1b.strata.broker.v1.EventTypeR\x04type\x123\n" +
+	"\amachine\x18\x02 \x01(\v2\x19.strata.broker.v1.MachineR\amachine\x12\x16\n" +
+	"\x06synced\x18\x03 \x01(\bR\x06synced\"\x11\n" +
 	"\x0fListSKUsRequest\"=\n" +
 	"\x10ListSKUsResponse\x12)\n" +
 	"\x04skus\x18\x01 \x03(\v2\x15.strata.broker.v1.SKUR\x04skus\"\xeb\x02\n" +
@@ -4247,12 +4388,13 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OPERATION_KIND_REBOOT\x10\x01\x12\x1a\n" +
 	"\x16OPERATION_KIND_REIMAGE\x10\x02\x12\x1a\n" +
-	"\x16OPERATION_KIND_REPLACE\x10\x032\x8b\x12\n" +
+	"\x16OPERATION_KIND_REPLACE\x10\x032\xef\x12\n" +
 	"\rBrokerService\x12W\n" +
 	"\n" +
 	"GetMachine\x12#.strata.broker.v1.GetMachineRequest\x1a$.strata.broker.v1.GetMachineResponse\x12]\n" +
 	"\fListMachines\x12%.strata.broker.v1.ListMachinesRequest\x1a&.strata.broker.v1.ListMachinesResponse\x12Q\n" +
-	"\bListSKUs\x12!.strata.broker.v1.ListSKUsRequest\x1a\".strata.broker.v1.ListSKUsResponse\x12l\n" +
+	"\bListSKUs\x12!.strata.broker.v1.ListSKUsRequest\x1a\".strata.broker.v1.ListSKUsResponse\x12b\n" +
+	"\rWatchMachines\x12&.strata.broker.v1.WatchMachinesRequest\x1a'.strata.broker.v1.WatchMachinesResponse0\x01\x12l\n" +
 	"\x11CreateNodeProfile\x12*.strata.broker.v1.CreateNodeProfileRequest\x1a+.strata.broker.v1.CreateNodeProfileResponse\x12c\n" +
 	"\x0eGetNodeProfile\x12'.strata.broker.v1.GetNodeProfileRequest\x1a(.strata.broker.v1.GetNodeProfileResponse\x12i\n" +
 	"\x10ListNodeProfiles\x12).strata.broker.v1.ListNodeProfilesRequest\x1a*.strata.broker.v1.ListNodeProfilesResponse\x12l\n" +
@@ -4291,7 +4433,7 @@ func file_strata_broker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
 var file_strata_broker_v1_broker_proto_goTypes = []any{
 	(MachineState)(0),                    // 0: strata.broker.v1.MachineState
 	(ProvisionState)(0),                  // 1: strata.broker.v1.ProvisionState
@@ -4306,171 +4448,177 @@ var file_strata_broker_v1_broker_proto_goTypes = []any{
 	(*GetMachineResponse)(nil),           // 10: strata.broker.v1.GetMachineResponse
 	(*ListMachinesRequest)(nil),          // 11: strata.broker.v1.ListMachinesRequest
 	(*ListMachinesResponse)(nil),         // 12: strata.broker.v1.ListMachinesResponse
-	(*ListSKUsRequest)(nil),              // 13: strata.broker.v1.ListSKUsRequest
-	(*ListSKUsResponse)(nil),             // 14: strata.broker.v1.ListSKUsResponse
-	(*NodeProfile)(nil),                  // 15: strata.broker.v1.NodeProfile
-	(*CreateNodeProfileRequest)(nil),     // 16: strata.broker.v1.CreateNodeProfileRequest
-	(*CreateNodeProfileResponse)(nil),    // 17: strata.broker.v1.CreateNodeProfileResponse
-	(*GetNodeProfileRequest)(nil),        // 18: strata.broker.v1.GetNodeProfileRequest
-	(*GetNodeProfileResponse)(nil),       // 19: strata.broker.v1.GetNodeProfileResponse
-	(*ListNodeProfilesRequest)(nil),      // 20: strata.broker.v1.ListNodeProfilesRequest
-	(*ListNodeProfilesResponse)(nil),     // 21: strata.broker.v1.ListNodeProfilesResponse
-	(*UpdateNodeProfileRequest)(nil),     // 22: strata.broker.v1.UpdateNodeProfileRequest
-	(*UpdateNodeProfileResponse)(nil),    // 23: strata.broker.v1.UpdateNodeProfileResponse
-	(*DeleteNodeProfileRequest)(nil),     // 24: strata.broker.v1.DeleteNodeProfileRequest
-	(*DeleteNodeProfileResponse)(nil),    // 25: strata.broker.v1.DeleteNodeProfileResponse
-	(*JoinTarget)(nil),                   // 26: strata.broker.v1.JoinTarget
-	(*Taint)(nil),                        // 27: strata.broker.v1.Taint
-	(*Pool)(nil),                         // 28: strata.broker.v1.Pool
-	(*PoolStatus)(nil),                   // 29: strata.broker.v1.PoolStatus
-	(*ZoneCount)(nil),                    // 30: strata.broker.v1.ZoneCount
-	(*Condition)(nil),                    // 31: strata.broker.v1.Condition
-	(*CreatePoolRequest)(nil),            // 32: strata.broker.v1.CreatePoolRequest
-	(*CreatePoolResponse)(nil),           // 33: strata.broker.v1.CreatePoolResponse
-	(*GetPoolRequest)(nil),               // 34: strata.broker.v1.GetPoolRequest
-	(*GetPoolResponse)(nil),              // 35: strata.broker.v1.GetPoolResponse
-	(*ListPoolsRequest)(nil),             // 36: strata.broker.v1.ListPoolsRequest
-	(*ListPoolsResponse)(nil),            // 37: strata.broker.v1.ListPoolsResponse
-	(*UpdatePoolRequest)(nil),            // 38: strata.broker.v1.UpdatePoolRequest
-	(*UpdatePoolResponse)(nil),           // 39: strata.broker.v1.UpdatePoolResponse
-	(*DeletePoolRequest)(nil),            // 40: strata.broker.v1.DeletePoolRequest
-	(*DeletePoolResponse)(nil),           // 41: strata.broker.v1.DeletePoolResponse
-	(*WatchPoolsRequest)(nil),            // 42: strata.broker.v1.WatchPoolsRequest
-	(*WatchPoolsResponse)(nil),           // 43: strata.broker.v1.WatchPoolsResponse
-	(*Operation)(nil),                    // 44: strata.broker.v1.Operation
-	(*Disruption)(nil),                   // 45: strata.broker.v1.Disruption
-	(*DisruptionTransition)(nil),         // 46: strata.broker.v1.DisruptionTransition
-	(*CreateDisruptionRequest)(nil),      // 47: strata.broker.v1.CreateDisruptionRequest
-	(*CreateDisruptionResponse)(nil),     // 48: strata.broker.v1.CreateDisruptionResponse
-	(*GetDisruptionRequest)(nil),         // 49: strata.broker.v1.GetDisruptionRequest
-	(*GetDisruptionResponse)(nil),        // 50: strata.broker.v1.GetDisruptionResponse
-	(*ListDisruptionsRequest)(nil),       // 51: strata.broker.v1.ListDisruptionsRequest
-	(*ListDisruptionsResponse)(nil),      // 52: strata.broker.v1.ListDisruptionsResponse
-	(*WatchDisruptionsRequest)(nil),      // 53: strata.broker.v1.WatchDisruptionsRequest
-	(*WatchDisruptionsResponse)(nil),     // 54: strata.broker.v1.WatchDisruptionsResponse
-	(*ApproveDisruptionRequest)(nil),     // 55: strata.broker.v1.ApproveDisruptionRequest
-	(*ApproveDisruptionResponse)(nil),    // 56: strata.broker.v1.ApproveDisruptionResponse
-	(*StartDisruptionRequest)(nil),       // 57: strata.broker.v1.StartDisruptionRequest
-	(*StartDisruptionResponse)(nil),      // 58: strata.broker.v1.StartDisruptionResponse
-	(*CompleteDisruptionRequest)(nil),    // 59: strata.broker.v1.CompleteDisruptionRequest
-	(*CompleteDisruptionResponse)(nil),   // 60: strata.broker.v1.CompleteDisruptionResponse
-	(*CancelDisruptionRequest)(nil),      // 61: strata.broker.v1.CancelDisruptionRequest
-	(*CancelDisruptionResponse)(nil),     // 62: strata.broker.v1.CancelDisruptionResponse
-	(*RecordDisruptionStepRequest)(nil),  // 63: strata.broker.v1.RecordDisruptionStepRequest
-	(*RecordDisruptionStepResponse)(nil), // 64: strata.broker.v1.RecordDisruptionStepResponse
-	nil,                                  // 65: strata.broker.v1.JoinTarget.NodeLabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 66: google.protobuf.Timestamp
+	(*WatchMachinesRequest)(nil),         // 13: strata.broker.v1.WatchMachinesRequest
+	(*WatchMachinesResponse)(nil),        // 14: strata.broker.v1.WatchMachinesResponse
+	(*ListSKUsRequest)(nil),              // 15: strata.broker.v1.ListSKUsRequest
+	(*ListSKUsResponse)(nil),             // 16: strata.broker.v1.ListSKUsResponse
+	(*NodeProfile)(nil),                  // 17: strata.broker.v1.NodeProfile
+	(*CreateNodeProfileRequest)(nil),     // 18: strata.broker.v1.CreateNodeProfileRequest
+	(*CreateNodeProfileResponse)(nil),    // 19: strata.broker.v1.CreateNodeProfileResponse
+	(*GetNodeProfileRequest)(nil),        // 20: strata.broker.v1.GetNodeProfileRequest
+	(*GetNodeProfileResponse)(nil),       // 21: strata.broker.v1.GetNodeProfileResponse
+	(*ListNodeProfilesRequest)(nil),      // 22: strata.broker.v1.ListNodeProfilesRequest
+	(*ListNodeProfilesResponse)(nil),     // 23: strata.broker.v1.ListNodeProfilesResponse
+	(*UpdateNodeProfileRequest)(nil),     // 24: strata.broker.v1.UpdateNodeProfileRequest
+	(*UpdateNodeProfileResponse)(nil),    // 25: strata.broker.v1.UpdateNodeProfileResponse
+	(*DeleteNodeProfileRequest)(nil),     // 26: strata.broker.v1.DeleteNodeProfileRequest
+	(*DeleteNodeProfileResponse)(nil),    // 27: strata.broker.v1.DeleteNodeProfileResponse
+	(*JoinTarget)(nil),                   // 28: strata.broker.v1.JoinTarget
+	(*Taint)(nil),                        // 29: strata.broker.v1.Taint
+	(*Pool)(nil),                         // 30: strata.broker.v1.Pool
+	(*PoolStatus)(nil),                   // 31: strata.broker.v1.PoolStatus
+	(*ZoneCount)(nil),                    // 32: strata.broker.v1.ZoneCount
+	(*Condition)(nil),                    // 33: strata.broker.v1.Condition
+	(*CreatePoolRequest)(nil),            // 34: strata.broker.v1.CreatePoolRequest
+	(*CreatePoolResponse)(nil),           // 35: strata.broker.v1.CreatePoolResponse
+	(*GetPoolRequest)(nil),               // 36: strata.broker.v1.GetPoolRequest
+	(*GetPoolResponse)(nil),              // 37: strata.broker.v1.GetPoolResponse
+	(*ListPoolsRequest)(nil),             // 38: strata.broker.v1.ListPoolsRequest
+	(*ListPoolsResponse)(nil),            // 39: strata.broker.v1.ListPoolsResponse
+	(*UpdatePoolRequest)(nil),            // 40: strata.broker.v1.UpdatePoolRequest
+	(*UpdatePoolResponse)(nil),           // 41: strata.broker.v1.UpdatePoolResponse
+	(*DeletePoolRequest)(nil),            // 42: strata.broker.v1.DeletePoolRequest
+	(*DeletePoolResponse)(nil),           // 43: strata.broker.v1.DeletePoolResponse
+	(*WatchPoolsRequest)(nil),            // 44: strata.broker.v1.WatchPoolsRequest
+	(*WatchPoolsResponse)(nil),           // 45: strata.broker.v1.WatchPoolsResponse
+	(*Operation)(nil),                    // 46: strata.broker.v1.Operation
+	(*Disruption)(nil),                   // 47: strata.broker.v1.Disruption
+	(*DisruptionTransition)(nil),         // 48: strata.broker.v1.DisruptionTransition
+	(*CreateDisruptionRequest)(nil),      // 49: strata.broker.v1.CreateDisruptionRequest
+	(*CreateDisruptionResponse)(nil),     // 50: strata.broker.v1.CreateDisruptionResponse
+	(*GetDisruptionRequest)(nil),         // 51: strata.broker.v1.GetDisruptionRequest
+	(*GetDisruptionResponse)(nil),        // 52: strata.broker.v1.GetDisruptionResponse
+	(*ListDisruptionsRequest)(nil),       // 53: strata.broker.v1.ListDisruptionsRequest
+	(*ListDisruptionsResponse)(nil),      // 54: strata.broker.v1.ListDisruptionsResponse
+	(*WatchDisruptionsRequest)(nil),      // 55: strata.broker.v1.WatchDisruptionsRequest
+	(*WatchDisruptionsResponse)(nil),     // 56: strata.broker.v1.WatchDisruptionsResponse
+	(*ApproveDisruptionRequest)(nil),     // 57: strata.broker.v1.ApproveDisruptionRequest
+	(*ApproveDisruptionResponse)(nil),    // 58: strata.broker.v1.ApproveDisruptionResponse
+	(*StartDisruptionRequest)(nil),       // 59: strata.broker.v1.StartDisruptionRequest
+	(*StartDisruptionResponse)(nil),      // 60: strata.broker.v1.StartDisruptionResponse
+	(*CompleteDisruptionRequest)(nil),    // 61: strata.broker.v1.CompleteDisruptionRequest
+	(*CompleteDisruptionResponse)(nil),   // 62: strata.broker.v1.CompleteDisruptionResponse
+	(*CancelDisruptionRequest)(nil),      // 63: strata.broker.v1.CancelDisruptionRequest
+	(*CancelDisruptionResponse)(nil),     // 64: strata.broker.v1.CancelDisruptionResponse
+	(*RecordDisruptionStepRequest)(nil),  // 65: strata.broker.v1.RecordDisruptionStepRequest
+	(*RecordDisruptionStepResponse)(nil), // 66: strata.broker.v1.RecordDisruptionStepResponse
+	nil,                                  // 67: strata.broker.v1.JoinTarget.NodeLabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 68: google.protobuf.Timestamp
 }
 var file_strata_broker_v1_broker_proto_depIdxs = []int32{
 	6,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
 	0,  // 1: strata.broker.v1.Machine.state:type_name -> strata.broker.v1.MachineState
 	7,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
-	66, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
+	68, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: strata.broker.v1.Machine.provision_state:type_name -> strata.broker.v1.ProvisionState
 	8,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
 	0,  // 6: strata.broker.v1.ListMachinesRequest.state:type_name -> strata.broker.v1.MachineState
 	8,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
-	6,  // 8: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
-	66, // 9: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
-	66, // 10: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
-	15, // 11: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	15, // 12: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	15, // 13: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	15, // 14: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
-	15, // 15: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	15, // 16: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	65, // 17: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
-	27, // 18: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
-	29, // 19: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
-	66, // 20: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
-	66, // 21: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
-	26, // 22: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
-	30, // 23: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
-	31, // 24: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
-	28, // 25: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
-	28, // 26: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	28, // 27: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
-	28, // 28: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
-	26, // 29: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
-	28, // 30: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	2,  // 31: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
-	28, // 32: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
-	5,  // 33: strata.broker.v1.Operation.kind:type_name -> strata.broker.v1.OperationKind
-	7,  // 34: strata.broker.v1.Operation.software:type_name -> strata.broker.v1.Software
-	3,  // 35: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
-	4,  // 36: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
-	66, // 37: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
-	66, // 38: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
-	46, // 39: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
-	44, // 40: strata.broker.v1.Disruption.operation:type_name -> strata.broker.v1.Operation
-	4,  // 41: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
-	4,  // 42: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
-	66, // 43: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
-	3,  // 44: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
-	44, // 45: strata.broker.v1.CreateDisruptionRequest.operation:type_name -> strata.broker.v1.Operation
-	45, // 46: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	45, // 47: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	4,  // 48: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
-	45, // 49: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
-	2,  // 50: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
-	45, // 51: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
-	45, // 52: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	45, // 53: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	7,  // 54: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
-	45, // 55: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	45, // 56: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	45, // 57: strata.broker.v1.RecordDisruptionStepResponse.disruption:type_name -> strata.broker.v1.Disruption
-	9,  // 58: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
-	11, // 59: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
-	13, // 60: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
-	16, // 61: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
-	18, // 62: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
-	20, // 63: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
-	22, // 64: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
-	24, // 65: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
-	32, // 66: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
-	34, // 67: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
-	36, // 68: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
-	38, // 69: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
-	40, // 70: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
-	42, // 71: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
-	47, // 72: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
-	49, // 73: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
-	51, // 74: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
-	53, // 75: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
-	55, // 76: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
-	57, // 77: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
-	59, // 78: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
-	61, // 79: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
-	63, // 80: strata.broker.v1.BrokerService.RecordDisruptionStep:input_type -> strata.broker.v1.RecordDisruptionStepRequest
-	10, // 81: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
-	12, // 82: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
-	14, // 83: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
-	17, // 84: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
-	19, // 85: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
-	21, // 86: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
-	23, // 87: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
-	25, // 88: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
-	33, // 89: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
-	35, // 90: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
-	37, // 91: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
-	39, // 92: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
-	41, // 93: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
-	43, // 94: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
-	48, // 95: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
-	50, // 96: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
-	52, // 97: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
-	54, // 98: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
-	56, // 99: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
-	58, // 100: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
-	60, // 101: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
-	62, // 102: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
-	64, // 103: strata.broker.v1.BrokerService.RecordDisruptionStep:output_type -> strata.broker.v1.RecordDisruptionStepResponse
-	81, // [81:104] is the sub-list for method output_type
-	58, // [58:81] is the sub-list for method input_type
-	58, // [58:58] is the sub-list for extension type_name
-	58, // [58:58] is the sub-list for extension extendee
-	0,  // [0:58] is the sub-list for field type_name
+	2,  // 8: strata.broker.v1.WatchMachinesResponse.type:type_name -> strata.broker.v1.EventType
+	8,  // 9: strata.broker.v1.WatchMachinesResponse.machine:type_name -> strata.broker.v1.Machine
+	6,  // 10: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
+	68, // 11: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
+	68, // 12: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
+	17, // 13: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	17, // 14: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	17, // 15: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	17, // 16: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
+	17, // 17: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	17, // 18: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	67, // 19: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
+	29, // 20: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
+	31, // 21: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
+	68, // 22: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
+	68, // 23: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
+	28, // 24: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
+	32, // 25: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
+	33, // 26: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
+	30, // 27: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
+	30, // 28: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	30, // 29: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
+	30, // 30: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
+	28, // 31: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
+	30, // 32: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	2,  // 33: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
+	30, // 34: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
+	5,  // 35: strata.broker.v1.Operation.kind:type_name -> strata.broker.v1.OperationKind
+	7,  // 36: strata.broker.v1.Operation.software:type_name -> strata.broker.v1.Software
+	3,  // 37: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
+	4,  // 38: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
+	68, // 39: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
+	68, // 40: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
+	48, // 41: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
+	46, // 42: strata.broker.v1.Disruption.operation:type_name -> strata.broker.v1.Operation
+	4,  // 43: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
+	4,  // 44: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
+	68, // 45: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
+	3,  // 46: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
+	46, // 47: strata.broker.v1.CreateDisruptionRequest.operation:type_name -> strata.broker.v1.Operation
+	47, // 48: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 49: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	4,  // 50: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
+	47, // 51: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
+	2,  // 52: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
+	47, // 53: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 54: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 55: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	7,  // 56: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
+	47, // 57: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 58: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 59: strata.broker.v1.RecordDisruptionStepResponse.disruption:type_name -> strata.broker.v1.Disruption
+	9,  // 60: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
+	11, // 61: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
+	15, // 62: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
+	13, // 63: strata.broker.v1.BrokerService.WatchMachines:input_type -> strata.broker.v1.WatchMachinesRequest
+	18, // 64: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
+	20, // 65: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
+	22, // 66: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
+	24, // 67: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
+	26, // 68: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
+	34, // 69: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
+	36, // 70: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
+	38, // 71: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
+	40, // 72: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
+	42, // 73: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
+	44, // 74: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
+	49, // 75: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
+	51, // 76: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
+	53, // 77: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
+	55, // 78: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
+	57, // 79: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
+	59, // 80: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
+	61, // 81: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
+	63, // 82: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
+	65, // 83: strata.broker.v1.BrokerService.RecordDisruptionStep:input_type -> strata.broker.v1.RecordDisruptionStepRequest
+	10, // 84: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
+	12, // 85: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
+	16, // 86: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
+	14, // 87: strata.broker.v1.BrokerService.WatchMachines:output_type -> strata.broker.v1.WatchMachinesResponse
+	19, // 88: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
+	21, // 89: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
+	23, // 90: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
+	25, // 91: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
+	27, // 92: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
+	35, // 93: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
+	37, // 94: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
+	39, // 95: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
+	41, // 96: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
+	43, // 97: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
+	45, // 98: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
+	50, // 99: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
+	52, // 100: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
+	54, // 101: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
+	56, // 102: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
+	58, // 103: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
+	60, // 104: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
+	62, // 105: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
+	64, // 106: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
+	66, // 107: strata.broker.v1.BrokerService.RecordDisruptionStep:output_type -> strata.broker.v1.RecordDisruptionStepResponse
+	84, // [84:108] is the sub-list for method output_type
+	60, // [60:84] is the sub-list for method input_type
+	60, // [60:60] is the sub-list for extension type_name
+	60, // [60:60] is the sub-list for extension extendee
+	0,  // [0:60] is the sub-list for field type_name
 }
 
 func init() { file_strata_broker_v1_broker_proto_init() }
@@ -4478,14 +4626,14 @@ func file_strata_broker_v1_broker_proto_init() {
 	if File_strata_broker_v1_broker_proto != nil {
 		return
 	}
-	file_strata_broker_v1_broker_proto_msgTypes[32].OneofWrappers = []any{}
+	file_strata_broker_v1_broker_proto_msgTypes[34].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_broker_v1_broker_proto_rawDesc), len(file_strata_broker_v1_broker_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   60,
+			NumMessages:   62,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

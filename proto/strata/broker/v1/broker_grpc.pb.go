@@ -27,6 +27,7 @@ const (
 	BrokerService_GetMachine_FullMethodName           = "/strata.broker.v1.BrokerService/GetMachine"
 	BrokerService_ListMachines_FullMethodName         = "/strata.broker.v1.BrokerService/ListMachines"
 	BrokerService_ListSKUs_FullMethodName             = "/strata.broker.v1.BrokerService/ListSKUs"
+	BrokerService_WatchMachines_FullMethodName        = "/strata.broker.v1.BrokerService/WatchMachines"
 	BrokerService_CreateNodeProfile_FullMethodName    = "/strata.broker.v1.BrokerService/CreateNodeProfile"
 	BrokerService_GetNodeProfile_FullMethodName       = "/strata.broker.v1.BrokerService/GetNodeProfile"
 	BrokerService_ListNodeProfiles_FullMethodName     = "/strata.broker.v1.BrokerService/ListNodeProfiles"
@@ -61,6 +62,9 @@ type BrokerServiceClient interface {
 	ListMachines(ctx context.Context, in *ListMachinesRequest, opts ...grpc.CallOption) (*ListMachinesResponse, error)
 	// ListSKUs lists the machine types of the inventory.
 	ListSKUs(ctx context.Context, in *ListSKUsRequest, opts ...grpc.CallOption) (*ListSKUsResponse, error)
+	// WatchMachines streams every machine as it is now, then a synced marker,
+	// then every change (see WatchMachinesRequest).
+	WatchMachines(ctx context.Context, in *WatchMachinesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMachinesResponse], error)
 	// CreateNodeProfile creates a node profile.
 	CreateNodeProfile(ctx context.Context, in *CreateNodeProfileRequest, opts ...grpc.CallOption) (*CreateNodeProfileResponse, error)
 	// GetNodeProfile returns one node profile.
@@ -144,6 +148,25 @@ func (c *brokerServiceClient) ListSKUs(ctx context.Context, in *ListSKUsRequest,
 	}
 	return out, nil
 }
+
+func (c *brokerServiceClient) WatchMachines(ctx context.Context, in *WatchMachinesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchMachinesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[0], BrokerService_WatchMachines_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchMachinesRequest, WatchMachinesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchMachinesClient = grpc.ServerStreamingClient[WatchMachinesResponse]
 
 func (c *brokerServiceClient) CreateNodeProfile(ctx context.Context, in *CreateNodeProfileRequest, opts ...grpc.CallOption) (*CreateNodeProfileResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -247,7 +270,7 @@ func (c *brokerServiceClient) DeletePool(ctx context.Context, in *DeletePoolRequ
 
 func (c *brokerServiceClient) WatchPools(ctx context.Context, in *WatchPoolsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchPoolsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[0], BrokerService_WatchPools_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[1], BrokerService_WatchPools_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +319,7 @@ func (c *brokerServiceClient) ListDisruptions(ctx context.Context, in *ListDisru
 
 func (c *brokerServiceClient) WatchDisruptions(ctx context.Context, in *WatchDisruptionsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchDisruptionsResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[1], BrokerService_WatchDisruptions_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &BrokerService_ServiceDesc.Streams[2], BrokerService_WatchDisruptions_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -375,6 +398,9 @@ type BrokerServiceServer interface {
 	ListMachines(context.Context, *ListMachinesRequest) (*ListMachinesResponse, error)
 	// ListSKUs lists the machine types of the inventory.
 	ListSKUs(context.Context, *ListSKUsRequest) (*ListSKUsResponse, error)
+	// WatchMachines streams every machine as it is now, then a synced marker,
+	// then every change (see WatchMachinesRequest).
+	WatchMachines(*WatchMachinesRequest, grpc.ServerStreamingServer[WatchMachinesResponse]) error
 	// CreateNodeProfile creates a node profile.
 	CreateNodeProfile(context.Context, *CreateNodeProfileRequest) (*CreateNodeProfileResponse, error)
 	// GetNodeProfile returns one node profile.
@@ -437,6 +463,9 @@ func (UnimplementedBrokerServiceServer) ListMachines(context.Context, *ListMachi
 }
 func (UnimplementedBrokerServiceServer) ListSKUs(context.Context, *ListSKUsRequest) (*ListSKUsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListSKUs not implemented")
+}
+func (UnimplementedBrokerServiceServer) WatchMachines(*WatchMachinesRequest, grpc.ServerStreamingServer[WatchMachinesResponse]) error {
+	return status.Error(codes.Unimplemented, "method WatchMachines not implemented")
 }
 func (UnimplementedBrokerServiceServer) CreateNodeProfile(context.Context, *CreateNodeProfileRequest) (*CreateNodeProfileResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateNodeProfile not implemented")
@@ -572,6 +601,17 @@ func _BrokerService_ListSKUs_Handler(srv interface{}, ctx context.Context, dec f
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _BrokerService_WatchMachines_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchMachinesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BrokerServiceServer).WatchMachines(m, &grpc.GenericServerStream[WatchMachinesRequest, WatchMachinesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type BrokerService_WatchMachinesServer = grpc.ServerStreamingServer[WatchMachinesResponse]
 
 func _BrokerService_CreateNodeProfile_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateNodeProfileRequest)
@@ -1012,6 +1052,11 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "WatchMachines",
+			Handler:       _BrokerService_WatchMachines_Handler,
+			ServerStreams: true,
+		},
 		{
 			StreamName:    "WatchPools",
 			Handler:       _BrokerService_WatchPools_Handler,
