@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"os"
@@ -84,6 +85,9 @@ func TestMutualTLS(t *testing.T) {
 		if _, err := viewer.ListMachines(t.Context(), &brokerv1.ListMachinesRequest{}); err != nil {
 			t.Errorf("a viewer lists machines: %v", err)
 		}
+		if err := watchMachines(t, viewer); err != nil {
+			t.Errorf("a viewer watches machines: %v", err)
+		}
 		_, err := create(viewer, brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR, "alice")
 		wantCode(t, err, codes.PermissionDenied, "alice (groups strata:viewer) may not call CreateDisruption")
 		if n := written(); n != 0 {
@@ -130,8 +134,21 @@ func TestMutualTLS(t *testing.T) {
 	})
 }
 
+// watchMachines opens a machine watch and receives its first response.
+func watchMachines(t *testing.T, c brokerv1.BrokerServiceClient) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stream, err := c.WatchMachines(ctx, &brokerv1.WatchMachinesRequest{})
+	if err != nil {
+		return err
+	}
+	_, err = stream.Recv()
+	return err
+}
+
 // TestPolicyFile: a policy of its own roles and bindings replaces the
-// built-in bindings; an RPC the broker does not have is refused at start,
+// built-in bindings, and a role that may list machines may watch them; an RPC the broker does not have is refused at start,
 // naming the field.
 func TestPolicyFile(t *testing.T) {
 	ca := testbroker.NewPKI(t)
@@ -167,9 +184,15 @@ bindings:
 	}
 	_, err = carol.ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
 	wantCode(t, err, codes.PermissionDenied, "carol may not call ListPools")
+	// The file's role lists machines, and so may watch them.
+	if err := watchMachines(t, carol); err != nil {
+		t.Errorf("carol, who may list machines, watches them: %v", err)
+	}
 	// The file's bindings replace the built-in ones: strata:admin is no one.
-	_, err = brokerv1.NewBrokerServiceClient(ca.Dial(addr, "root", "strata:admin")).ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
+	root := brokerv1.NewBrokerServiceClient(ca.Dial(addr, "root", "strata:admin"))
+	_, err = root.ListPools(t.Context(), &brokerv1.ListPoolsRequest{})
 	wantCode(t, err, codes.PermissionDenied, "root (groups strata:admin) may not call ListPools")
+	wantCode(t, watchMachines(t, root), codes.PermissionDenied, "root (groups strata:admin) may not call WatchMachines")
 
 	opts.Address = "127.0.0.1:0"
 	opts.PolicyFile = write("typo.yaml", "apiVersion: config.strata.dev/v1alpha1\nkind: BrokerPolicy\nbinding:\n- role: admin\n  users: [carol]\n")

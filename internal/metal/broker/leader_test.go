@@ -168,7 +168,8 @@ var (
 // standby reports NOT_SERVING and refuses every broker call; when the
 // leader's lock connection is cut, its watch streams end, it stands by, and
 // the other replica leads; a client holding both addresses reaches it
-// without being rebuilt, and a new watch re-lists from it.
+// without being rebuilt, and a new watch (of pools, of machines) re-lists
+// from it.
 func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	dsn := postgresInventory(t)
 	a := startReplica(t, dsn, 100*time.Millisecond)
@@ -194,6 +195,11 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 		_, err = watch.Recv()
 	}
 	wantCode(t, err, codes.Unavailable, "this broker replica is a standby")
+	machineWatch, err := standby.WatchMachines(t.Context(), &brokerv1.WatchMachinesRequest{})
+	if err == nil {
+		_, err = machineWatch.Recv()
+	}
+	wantCode(t, err, codes.Unavailable, "this broker replica is a standby")
 
 	conn, err := brokerclient.Dial(brokerclient.Options{Addresses: []string{a.addr, b.addr}})
 	if err != nil {
@@ -216,13 +222,24 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	if first, err := watch.Recv(); err != nil || first.GetPool().GetName() != "web" {
 		t.Fatalf("the leader's watch: %v, %v; want web ADDED", first, err)
 	}
+	machineWatch, err = client.WatchMachines(t.Context(), &brokerv1.WatchMachinesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if listed := len(syncMirror(t, machineWatch)); listed != 400 {
+		t.Fatalf("the leader's machine watch listed %d machines, want 400", listed)
+	}
 
 	depose(t, dsn, a)
-	for {
-		_, err := watch.Recv()
-		if err != nil {
-			wantCode(t, err, codes.Unavailable, "stopped leading")
-			break
+	for _, recv := range []func() error{
+		func() error { _, err := watch.Recv(); return err },
+		func() error { _, err := machineWatch.Recv(); return err },
+	} {
+		for {
+			if err := recv(); err != nil {
+				wantCode(t, err, codes.Unavailable, "stopped leading")
+				break
+			}
 		}
 	}
 	b.waitLeading(t, true)
@@ -255,6 +272,24 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	if first, err := watch.Recv(); err != nil || first.GetPool().GetCapacity() != 20 {
 		t.Fatalf("the new leader's watch: %v, %v; want web ADDED with capacity 20", first, err)
 	}
+	machineWatch, err = client.WatchMachines(t.Context(), &brokerv1.WatchMachinesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocated := countState(syncMirror(t, machineWatch), brokerv1.MachineState_MACHINE_STATE_ALLOCATED); allocated != 20 {
+		t.Fatalf("the new leader's machine watch lists %d allocated machines, want 20", allocated)
+	}
+}
+
+// countState counts the machines of a mirror in a state.
+func countState(m mirror, state brokerv1.MachineState) int {
+	n := 0
+	for _, mc := range m {
+		if mc.GetState() == state {
+			n++
+		}
+	}
+	return n
 }
 
 // TestDeposedLeaderCannotWrite cuts the leader's lock connection while both

@@ -84,9 +84,9 @@ const DefaultMachineWatchInterval = 500 * time.Millisecond
 // machineWatchSlack is how far before its high-water mark a machine watch
 // reads again. A machine's updated_at is stamped when it is written, not
 // when the write commits, so a write may become visible after one stamped
-// later; the broker's writes are serialized (Broker.write), which leaves a
-// clock set back, or the clocks of two replicas around a failover, that
-// disagree: by up to machineWatchSlack, no change is lost.
+// later was read. The broker serializes its writes (Broker.write), so that
+// takes a clock set back, or two replicas' clocks that disagree around a
+// failover: up to machineWatchSlack of either loses no change.
 const machineWatchSlack = 2 * time.Second
 
 // machineWatchPage is how many machines a machine watch reads at once.
