@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -699,7 +700,7 @@ func (s *Server) chainOf(r *http.Request, pod store.Pod) (chain, error) {
 	}
 	n, err := s.store.Node(ctx, pod.Cluster, pod.Node)
 	if err != nil {
-		if orNotFound(err, "") != err {
+		if errors.Is(err, store.ErrNotFound) {
 			c.Missing = "its Node " + pod.Node + " is not in the store"
 			return c, nil
 		}
@@ -714,7 +715,7 @@ func (s *Server) chainOf(r *http.Request, pod store.Pod) (chain, error) {
 	if m, err := s.store.Machine(ctx, n.Machine); err == nil {
 		c.Machine = &m.Machine
 		f.Datacenter, f.Zone = m.Machine.Datacenter, m.Machine.MaintenanceZone
-	} else if orNotFound(err, "") == err {
+	} else if !errors.Is(err, store.ErrNotFound) {
 		return c, err
 	}
 	if c.Disruptions, err = s.store.ActiveDisruptions(ctx, f); err != nil {

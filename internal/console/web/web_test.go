@@ -20,9 +20,9 @@ import (
 var fixtureNow = time.UnixMilli(1750000002000).UTC()
 
 // newFixtureServer serves the console on loopback over the fixture fleet.
-func newFixtureServer(t *testing.T) (*httptest.Server, string) {
+func newFixtureServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	st, dsn := storetest.Open(t, "", storetest.FleetSQL(t))
+	st, _ := storetest.Open(t, "", storetest.FleetSQL(t))
 	srv, err := New(Options{Store: st, Logger: testr.New(t), Clock: clocktesting.NewFakeClock(fixtureNow), PollInterval: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func newFixtureServer(t *testing.T) (*httptest.Server, string) {
 	t.Cleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return ts, dsn
+	return ts
 }
 
 func get(t *testing.T, c *http.Client, u string, header ...string) (int, http.Header, string) {
@@ -55,7 +55,7 @@ func get(t *testing.T, c *http.Client, u string, header ...string) (int, http.He
 }
 
 func TestPages(t *testing.T) {
-	ts, _ := newFixtureServer(t)
+	ts := newFixtureServer(t)
 	for _, tc := range []struct {
 		path   string
 		status int
@@ -123,7 +123,7 @@ var hrefRE = regexp.MustCompile(`href="(/[^"]*)"`)
 // TestLinksResolve follows every link of every page (once each) and wants
 // each to answer 200: a page never links to nothing.
 func TestLinksResolve(t *testing.T) {
-	ts, _ := newFixtureServer(t)
+	ts := newFixtureServer(t)
 	seen := map[string]bool{}
 	queue := []string{"/map", "/map?dc=dc2", "/clusters", "/rollouts", "/apps", "/pods", "/search?q=w"}
 	for len(queue) > 0 {
@@ -151,7 +151,7 @@ func TestLinksResolve(t *testing.T) {
 }
 
 func TestFragment(t *testing.T) {
-	ts, _ := newFixtureServer(t)
+	ts := newFixtureServer(t)
 	for _, header := range [][]string{{fragmentHeader, "main"}, nil} {
 		u := ts.URL + "/machines/dc1-z1-r1-m1"
 		if header == nil {
@@ -168,7 +168,7 @@ func TestFragment(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
-	ts, _ := newFixtureServer(t)
+	ts := newFixtureServer(t)
 	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 		req, _ := http.NewRequest(m, ts.URL+"/map", nil)
 		res, err := ts.Client().Do(req)
