@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr/testr"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/strata-dev/strata/internal/console/store"
 	"github.com/strata-dev/strata/internal/console/store/storetest"
 )
 
@@ -221,6 +222,15 @@ func TestValidate(t *testing.T) {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("Validate(%q) = %v, want it to say %q", tc.opts.Address, err, w)
 			}
+		}
+	}
+}
+
+func TestPodRowsEscape(t *testing.T) {
+	got := string(podRows([]store.Pod{{Cluster: "c", Namespace: "n", Name: `a"<b>&/x`, Reason: "<script>", Ready: true}}))
+	for _, want := range []string{`href="/pods/c/n/a%22%3Cb%3E&amp;%2Fx"`, `n/a&#34;&lt;b&gt;&amp;/x</a>`, "&lt;script&gt;", "✓ ready"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("podRows = %s\nwant it to hold %s", got, want)
 		}
 	}
 }
