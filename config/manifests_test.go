@@ -130,7 +130,10 @@ func TestOverlaysHoldTheirCRDs(t *testing.T) {
 // its component, by digest.
 func TestDeploymentsServeTheirComponent(t *testing.T) {
 	manifests := render(t)
-	kinds := map[string]string{"hub": "HubConfiguration", "broker": "BrokerConfiguration", "apps": "AppsConfiguration", "webhook": "WebhookConfiguration"}
+	kinds := map[string]string{
+		"hub": "HubConfiguration", "broker": "BrokerConfiguration", "apps": "AppsConfiguration", "webhook": "WebhookConfiguration",
+		"aggregator": "AggregatorConfiguration", "console": "ConsoleConfiguration",
+	}
 	for set, path := range manifests {
 		objs := objects(t, path)
 		configs := map[string]string{}

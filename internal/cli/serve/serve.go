@@ -29,7 +29,7 @@ import (
 // NewCommand returns `strata serve`.
 func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "serve", Short: "Run one component of the platform in the foreground (production)"}
-	cmd.AddCommand(newBroker(), newHub(), newApps(), newWebhook())
+	cmd.AddCommand(newBroker(), newHub(), newApps(), newWebhook(), newAggregator(), newConsole())
 	return cmd
 }
 

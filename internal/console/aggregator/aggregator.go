@@ -67,6 +67,11 @@ type Options struct {
 	// QPS and Burst limit each cluster's client.
 	QPS   float32
 	Burst int
+	// KubeconfigSecretSuffix, when set, reaches each workload cluster as
+	// the aggregator's own identity: the kubeconfig of the Secret <name of
+	// the Cluster><suffix> (key "kubeconfig") in the namespace of the
+	// Cluster's kubeconfig Secret, instead of that Secret (the hub's).
+	KubeconfigSecretSuffix string
 }
 
 func (o *Options) defaults() {

@@ -80,6 +80,20 @@ func (a *Aggregator) manageClusters(ctx context.Context, resume map[srcKey]strin
 	}
 }
 
+// kubeconfigOf is the Cluster whose kubeconfig Secret the aggregator
+// reads: the Cluster itself, or with KubeconfigSecretSuffix, the same
+// Cluster pointing at the aggregator's own Secret.
+func (a *Aggregator) kubeconfigOf(c *fleetv1alpha1.Cluster) *fleetv1alpha1.Cluster {
+	if a.opts.KubeconfigSecretSuffix == "" {
+		return c
+	}
+	own := c.DeepCopy()
+	own.Spec.KubeconfigSecretRef = fleetv1alpha1.SecretKeyReference{
+		Namespace: c.Spec.KubeconfigSecretRef.Namespace, Name: c.Name + a.opts.KubeconfigSecretSuffix,
+	}
+	return own
+}
+
 // syncClusters starts, restarts and stops the clusters' sources to match
 // the hub; it says whether it could read the Clusters.
 func (a *Aggregator) syncClusters(ctx context.Context, conns map[string]*connection, resume map[srcKey]string) bool {
@@ -97,7 +111,7 @@ func (a *Aggregator) syncClusters(ctx context.Context, conns map[string]*connect
 	for i := range list.Items {
 		c := &list.Items[i]
 		seen[c.Name] = true
-		kubeconfig, err := remote.Kubeconfig(lctx, a.hub, c)
+		kubeconfig, err := remote.Kubeconfig(lctx, a.hub, a.kubeconfigOf(c))
 		if err != nil {
 			if conns[c.Name] == nil {
 				a.failCluster(ctx, c.Name, fmt.Errorf("reading its kubeconfig: %w", err))

@@ -560,10 +560,3 @@ func (s *Store) Search(ctx context.Context, q string) ([]Hit, error) {
 func escapeLike(q string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(q)
 }
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}

@@ -130,8 +130,6 @@ type Transition struct {
 
 // millis and fromMillis store times as unix milliseconds; the zero time is
 // 0 both ways.
-//
-//nolint:unused // the aggregator's writes (write.go) use it
 func millis(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
