@@ -33,6 +33,8 @@ const (
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultQPS            = 20
 	DefaultBurst          = 40
+	DefaultProbeInterval  = 10 * time.Second
+	DefaultProbeTimeout   = 5 * time.Second
 )
 
 // Options configure an Aggregator. Zero tunables take the defaults above.
@@ -67,6 +69,9 @@ type Options struct {
 	// QPS and Burst limit each cluster's client.
 	QPS   float32
 	Burst int
+	// ProbeInterval is how often each cluster and the broker are asked
+	// whether they answer (probe.go); ProbeTimeout bounds each probe.
+	ProbeInterval, ProbeTimeout time.Duration
 	// KubeconfigSecretSuffix, when set, reaches each workload cluster as
 	// the aggregator's own identity: the kubeconfig of the Secret <name of
 	// the Cluster><suffix> (key "kubeconfig") in the namespace of the
@@ -102,6 +107,12 @@ func (o *Options) defaults() {
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
 	}
+	if o.ProbeInterval <= 0 {
+		o.ProbeInterval = DefaultProbeInterval
+	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
 }
 
 // Validate names the first field that is wrong.
@@ -124,6 +135,7 @@ type Aggregator struct {
 
 	mu       sync.Mutex
 	settled  map[srcKey]bool
+	open     map[srcKey]bool // the sources whose stream is open
 	listed   bool // the hub's Clusters were read once
 	writer   *writer
 	clusters chan struct{} // a Cluster changed: read them again
@@ -156,7 +168,7 @@ func New(opts Options) (*Aggregator, error) {
 	registerMetrics()
 	return &Aggregator{
 		opts: opts, log: opts.Logger.WithName("aggregator"), hub: hub,
-		settled: map[srcKey]bool{}, clusters: make(chan struct{}, 1),
+		settled: map[srcKey]bool{}, open: map[srcKey]bool{}, clusters: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -196,6 +208,13 @@ func (a *Aggregator) Start(ctx context.Context) error {
 		rv := resume[s.key()]
 		wg.Go(func() { a.runKube(ctx, s, rv) })
 	}
+	hubProbe, err := a.newClients(a.opts.HubConfig)
+	if err != nil {
+		stopWriter()
+		<-writerDone
+		return fmt.Errorf("connecting the fleet aggregator to the hub: %w", err)
+	}
+	wg.Go(func() { a.probe(ctx, store.HubCluster, hubProbe.readyz) })
 	if a.opts.Broker != nil {
 		updated, err := a.opts.Store.DisruptionUpdates(ctx)
 		if err != nil {
@@ -207,6 +226,7 @@ func (a *Aggregator) Start(ctx context.Context) error {
 			a.register(s.key)
 			wg.Go(func() { a.runBroker(ctx, s) })
 		}
+		wg.Go(func() { a.probe(ctx, store.BrokerSource, a.brokerAnswers) })
 	}
 	wg.Go(func() { a.manageClusters(ctx, resume) })
 	wg.Wait()

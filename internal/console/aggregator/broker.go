@@ -45,6 +45,7 @@ func (a *Aggregator) runBroker(ctx context.Context, s *brokerSource) {
 		established := func() {
 			once.Do(func() { close(done) })
 			a.settle(s.key)
+			a.watching(s.key, true)
 		}
 		go func() {
 			select {
@@ -56,6 +57,7 @@ func (a *Aggregator) runBroker(ctx context.Context, s *brokerSource) {
 			}
 		}()
 		err := s.stream(ctx, established)
+		a.watching(s.key, false)
 		once.Do(func() { close(done) })
 		if ctx.Err() != nil {
 			return
@@ -120,6 +122,13 @@ func (a *Aggregator) streamPools(ctx context.Context, established func()) error 
 		}
 		a.send(ctx, u)
 	}
+}
+
+// brokerAnswers asks the broker a small question (its SKUs), failing at
+// once when no replica serves.
+func (a *Aggregator) brokerAnswers(ctx context.Context) error {
+	_, err := a.opts.Broker.ListSKUs(ctx, &brokerv1.ListSKUsRequest{})
+	return err
 }
 
 func eventType(t brokerv1.EventType) string {

@@ -178,5 +178,6 @@ func (a *Aggregator) connect(ctx context.Context, cluster string, kubeconfig []b
 		a.register(s.key())
 		conn.done.Go(func() { a.runKube(cctx, s, rv) })
 	}
+	conn.done.Go(func() { a.probe(cctx, cluster, c.readyz) })
 	return conn, nil
 }

@@ -43,6 +43,11 @@ type clients struct {
 	dynamic, dynamicWatch dynamic.Interface
 }
 
+// readyz asks the cluster's API server whether it is ready.
+func (c *clients) readyz(ctx context.Context) error {
+	return c.typed.Discovery().RESTClient().Get().AbsPath("/readyz").Do(ctx).Error()
+}
+
 // newClients builds a cluster's clients: protobuf for the built-in kinds,
 // the QPS and Burst of Options, RequestTimeout on every request but watches.
 func (a *Aggregator) newClients(cfg *rest.Config) (*clients, error) {
@@ -241,8 +246,10 @@ func (a *Aggregator) streamKube(ctx context.Context, s *kubeSource, rv string) (
 		}
 		a.settle(s.key())
 		a.send(ctx, update{src: s.key(), ok: true, seen: true})
+		a.watching(s.key(), true)
 		var events int
 		rv, events, err = a.consume(ctx, s, w, rv)
+		a.watching(s.key(), false)
 		w.Stop()
 		switch {
 		case expired(err):
