@@ -22,11 +22,23 @@ import (
 // console shows, so that neither the aggregator nor the store holds whole
 // Pods or Nodes.
 
+// podApp is the app a pod belongs to: its StatelessApp or StatefulApp (an
+// application may have several in one namespace), else its
+// apps.strata.dev/app label.
+func podApp(labels map[string]string) string {
+	for _, l := range []string{appsv1alpha1.StatelessAppLabel, appsv1alpha1.StatefulAppLabel, appsv1alpha1.AppLabel} {
+		if v := labels[l]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
 // podRow is a Pod's row.
 func podRow(cluster string, p *corev1.Pod) store.Pod {
 	row := store.Pod{
 		Cluster: cluster, Namespace: p.Namespace, Name: p.Name,
-		App: p.Labels[appsv1alpha1.AppLabel], Version: p.Labels[appsv1alpha1.AppVersionLabel],
+		App: podApp(p.Labels), Version: p.Labels[appsv1alpha1.AppVersionLabel],
 		Node: p.Spec.NodeName, Phase: string(p.Status.Phase),
 		Created: p.CreationTimestamp.Time,
 	}

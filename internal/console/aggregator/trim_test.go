@@ -54,6 +54,12 @@ func TestPodRow(t *testing.T) {
 		}, want(func(p *store.Pod) {
 			p.Node, p.Phase, p.Reason, p.Message = "", "Pending", "Unschedulable", "0/3 nodes are available"
 		})},
+		{"a StatelessApp's pod is its app's, not its application's", func(p *corev1.Pod) {
+			p.Labels["apps.strata.dev/app"], p.Labels["apps.strata.dev/stateless-app"] = "shop", "web"
+		}, want(func(*store.Pod) {})},
+		{"a StatefulApp's pod likewise", func(p *corev1.Pod) {
+			p.Labels["apps.strata.dev/app"], p.Labels["apps.strata.dev/stateful-app"] = "shop", "web"
+		}, want(func(*store.Pod) {})},
 		{"evicted", func(p *corev1.Pod) {
 			p.Status.Phase, p.Status.Reason, p.Status.Message = corev1.PodFailed, "Evicted", "low on memory"
 		}, want(func(p *store.Pod) { p.Phase, p.Reason, p.Message = "Failed", "Evicted", "low on memory" })},

@@ -60,7 +60,9 @@ CREATE TABLE IF NOT EXISTS pods (
 	cluster   TEXT NOT NULL,
 	namespace TEXT NOT NULL,
 	name      TEXT NOT NULL,
-	-- app: the apps.strata.dev/app label; version its app-version label.
+	-- app: the pod's StatelessApp or StatefulApp (its stateless-app or
+	-- stateful-app label), else its apps.strata.dev/app label; version its
+	-- app-version label.
 	app       TEXT NOT NULL DEFAULT '',
 	version   TEXT NOT NULL DEFAULT '',
 	node      TEXT NOT NULL DEFAULT '',

@@ -42,7 +42,7 @@ const BrokerSource = "broker"
 
 // schemaVersion names schema.sql's shape. Change it with schema.sql: a
 // store of another version is dropped and made again at Open.
-const schemaVersion = "1"
+const schemaVersion = "2"
 
 //go:embed schema.sql
 var schema string
