@@ -136,7 +136,7 @@ type Aggregator struct {
 	mu       sync.Mutex
 	settled  map[srcKey]bool
 	open     map[srcKey]bool // the sources whose stream is open
-	listed   bool // the hub's Clusters were read once
+	listed   bool            // the hub's Clusters were read once
 	writer   *writer
 	clusters chan struct{} // a Cluster changed: read them again
 }
