@@ -149,12 +149,20 @@ func TestMaintenance(t *testing.T) {
 	// is checked below.
 	sampler := sampleReady(t, cs, "app=shop")
 	runKubectlApply(t, bin, hub, nodeConfigRollout)
+	// A person follows the rollout in the console, without reloading.
+	con := openConsole(t, home)
+	con.open("/rollouts/general-v2")
 	// The Pool's owner states the node config; the rollout never writes it.
 	poolGen := poolGeneration(t, hubc, "maint")
 	kubectl(hub, "patch", "pool", "maint", "--type", "merge", "-p", `{"spec":{"nodeConfig":"general-v2"}}`)
 	waitRollout(t, hubc, "general-v2", 8*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
 		return completeZones(ro) >= 5
 	})
+	con.waitLive("five zones of the rollout done", time.Minute, func(text string) bool {
+		n, ok := rolloutUpdated(text)
+		return ok && n >= 50
+	})
+	con.screenshot("rollout")
 	up.kill(t)
 	startUp(t, bin, home, upArgs...)
 	ro := waitRollout(t, hubc, "general-v2", 12*time.Minute, func(ro *fleetv1alpha1.MaintenanceRollout) bool {
@@ -334,7 +342,14 @@ func TestMaintenance(t *testing.T) {
 	t.Run("a failed zone is a fleet event: no replacement, and a condition says why", func(t *testing.T) {
 		runKubectlApply(t, bin, hub, controlPool)
 		waitPool(t, bin, hub, "control", "Ready", 3)
+		con.open("/map?dc=dc1")
+		unhealthy := `section[aria-labelledby="zone-7"] a.cell.s-unhealthy`
+		if n := con.count(unhealthy); n != 0 {
+			t.Errorf("the fleet map shows %d unhealthy machines in MZ 7 before it failed", n)
+		}
 		strata("sim", "fail", "zone", "dc1/7")
+		con.waitLive("MZ 7's machines unhealthy on the fleet map", 2*time.Minute, func(string) bool { return con.count(unhealthy) >= 10 })
+		con.screenshot("map")
 		var cond *metav1.Condition
 		err := wait.PollUntilContextTimeout(t.Context(), time.Second, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
 			pool := &fleetv1alpha1.Pool{}

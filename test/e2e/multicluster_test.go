@@ -90,6 +90,7 @@ func TestMultiCluster(t *testing.T) {
 	for _, p := range an.Status.Placements {
 		t.Logf("placed on %s: %s", p.Cluster, p.Reason)
 	}
+	con := openConsole(t, home)
 
 	// The owner applies the app once, to the hub, as a member of store-devs.
 	applyAs(t, bin, hub, storeApp, "carol", "store-devs")
@@ -124,6 +125,7 @@ func TestMultiCluster(t *testing.T) {
 				t.Errorf("%s runs %s after the first wave failed, want 1.0.0", c, v)
 			}
 		}
+		testConsoleAppFailure(t, con, wcs[canary], canary)
 
 		// A third version while paused is refused, and nothing of it rolls out.
 		patchHubApp(t, bin, hub, `{"spec":{"appVersion":"3.0.0"}}`)
@@ -189,6 +191,11 @@ func TestMultiCluster(t *testing.T) {
 	t.Run("a cluster's API server stopped: its share elsewhere, nothing deleted there, back with no dip", func(t *testing.T) {
 		s := sampleAvailable(t, wcs)
 		down := multiClusters[1]
+		con.open("/clusters")
+		before, fresh := con.clusterRow(down)
+		if !strings.HasPrefix(fresh, "fresh") {
+			t.Errorf("the console's row of %s before its API server stopped: %q (%s), want fresh", down, before, fresh)
+		}
 		apiserver := clusterProcess(t, home, down, "kube-apiserver")
 		stopped := time.Now()
 		if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
@@ -214,6 +221,18 @@ func TestMultiCluster(t *testing.T) {
 			return clusterState(a, down) == fleetapp.Unreachable
 		})
 		t.Logf("hub app while %s is down: %s", down, shares(a))
+		// The console says the cluster's view is stale, and still shows
+		// what it last knew of it.
+		con.waitLive(down+" stale in the console", 2*time.Minute, func(string) bool {
+			_, fresh := con.clusterRow(down)
+			return strings.HasPrefix(fresh, "STALE")
+		})
+		if cells, fresh := con.clusterRow(down); cells != before {
+			t.Errorf("the console's row of %s while it is down is %q (%s), was %q: a stale view must keep what it knew", down, cells, fresh, before)
+		} else {
+			t.Logf("the console while %s is down: %s", down, fresh)
+		}
+		con.screenshot("clusters-stale")
 
 		resume()
 		back := time.Now()
