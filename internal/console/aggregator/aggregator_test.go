@@ -75,7 +75,7 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) start(t *testing.T, broker brokerv1.BrokerServiceClient) (*aggregator.Aggregator, func()) {
 	t.Helper()
 	a, err := aggregator.New(aggregator.Options{HubConfig: f.hubCfg, Broker: broker, Store: f.st, Logger: testr.New(t),
-		FlushInterval: 50 * time.Millisecond, PageSize: 2, ClusterResync: time.Second})
+		FlushInterval: 50 * time.Millisecond, PageSize: 2, ClusterResync: time.Second, ProbeInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +212,17 @@ func TestAggregatorMirrorsAClusterAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.eventually(t, podsQuery, "web-0:web:Running:1: web-1:web:Pending:0:CrashLoopBackOff web-3:web:Pending:0: web-4:web:Pending:0:")
+
+	// A quiet source (no StatefulApp ever changes here) stays fresh: the
+	// cluster answers its probes while the watch is open.
+	quiet := `SELECT CAST(last_seen AS TEXT) FROM sources WHERE cluster = 'workload-1' AND kind = 'StatefulApp'`
+	seen := f.rows(t, quiet)
+	for end := time.Now().Add(deadline); f.rows(t, quiet) == seen; {
+		if time.Now().After(end) {
+			t.Fatalf("the quiet StatefulApp source was last seen at %s and not since (probes every 200 ms)", seen)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the store with a deadline
+	}
 
 	// Stopped, the cluster changes; a new aggregator on the same store
 	// resumes its watches from the stored resourceVersions and catches up.
