@@ -212,8 +212,9 @@ func testConsoleAfterMaintenance(t *testing.T, bin, home string, con *consoleTab
 	}
 	con.screenshot("clusters")
 
-	// A machine of the pool: its record says who did what, why and when.
-	machine := brokerMachines(t, bin, home, "maint")[0].GetId()
+	// A machine the rollout maintained: its record says who did what, why
+	// and when.
+	machine := disruptionsBy(t, bin, home, "maintenance/general-v2")[0].GetMachine()
 	con.open("/machines/" + machine)
 	text := con.text()
 	for _, want := range []string{"maintenance/general-v2", "planned-upgrade", "cluster-manager", "completed", "general-v2"} {

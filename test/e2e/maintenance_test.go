@@ -245,6 +245,8 @@ func TestMaintenance(t *testing.T) {
 		}
 	})
 
+	t.Run("the console shows the fleet as it is, after the kill", func(t *testing.T) { testConsoleAfterMaintenance(t, bin, home, con, cs) })
+
 	// Its person uncordons it, so the Pool can be Ready again.
 	kubectl(wl, "uncordon", handCordoned)
 
