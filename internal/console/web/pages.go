@@ -1041,17 +1041,32 @@ func (s *Server) fillSearch(r *http.Request, p *page) error {
 // url.PathEscape first).
 func podRows(pods []store.Pod) template.HTML {
 	var b strings.Builder
-	b.Grow(len(pods) * 300)
+	b.Grow(len(pods) * 450)
+	// Each piece is written on its own: concatenating them first would
+	// allocate for every row.
+	w := func(parts ...string) {
+		for _, s := range parts {
+			b.WriteString(s)
+		}
+	}
 	e := html.EscapeString
 	for _, p := range pods {
-		ready := "✗ not ready"
-		if p.Ready {
-			ready = "✓ ready"
+		cluster, ns := e(url.PathEscape(p.Cluster)), e(url.PathEscape(p.Namespace))
+		w(`<tr><th scope="row"><a href="/pods/`, cluster, "/", ns, "/", e(url.PathEscape(p.Name)), `">`,
+			e(p.Namespace), "/", e(p.Name), "</a></th><td>", e(p.Cluster), "</td><td>")
+		if p.App != "" {
+			w(`<a href="/apps/`, cluster, "/", ns, "/", e(url.PathEscape(p.App)), `">`, e(p.App), "</a>")
 		}
-		b.WriteString(`<tr><th scope="row"><a href="/pods/`)
-		b.WriteString(e(url.PathEscape(p.Cluster)) + "/" + e(url.PathEscape(p.Namespace)) + "/" + e(url.PathEscape(p.Name)))
-		b.WriteString(`">` + e(p.Namespace) + "/" + e(p.Name) + "</a></th><td>" + e(p.Cluster) + "</td><td>" + e(p.App) + "</td><td>" +
-			e(p.Phase) + "</td><td>" + ready + "</td><td>" + e(p.Node) + "</td><td>" + strconv.Itoa(int(p.Restarts)) + "</td><td>" + e(p.Reason) + "</td></tr>\n")
+		w("</td><td>", e(p.Phase))
+		if p.Ready {
+			w("</td><td>✓ ready</td><td>")
+		} else {
+			w(`</td><td class="bad">✗ not ready</td><td>`)
+		}
+		if p.Node != "" {
+			w(`<a href="/nodes/`, cluster, "/", e(url.PathEscape(p.Node)), `">`, e(p.Node), "</a>")
+		}
+		w("</td><td>", strconv.Itoa(int(p.Restarts)), "</td><td>", e(p.Reason), "</td></tr>\n")
 	}
 	return template.HTML(b.String()) //nolint:gosec // every value above is escaped
 }
