@@ -50,7 +50,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("pages", func(t *testing.T) {
 		for _, p := range []struct{ path, name, want string }{
 			{"/map", "map", "Zone 2"},
-			{"/machines/dc1-z2-r1-m1", "machine", "d-1: planned-upgrade"},
+			{"/machines/dc1-z2-r1-m1", "machine", "planned-upgrade, ⚠ active: in-progress"},
 			{"/clusters", "clusters", "STALE"},
 			{"/clusters/west", "cluster", "Capacity per node profile"},
 			{"/rollouts", "rollouts", "Maintaining zone 2"},
@@ -118,6 +118,27 @@ func TestBrowser(t *testing.T) {
 		waitFor(t, ctx, `document.querySelector('a[href="/machines/dc1-z1-r2-m1"]').getAttribute('aria-label').includes('in maintenance') &&
 			document.getElementById('zone-1').textContent.includes('planned maintenance')`)
 		assertNoReload(t, ctx, loadedAt)
+	})
+
+	t.Run("map legend", func(t *testing.T) {
+		// Choosing a state in the legend fades the other machines, and
+		// the choice outlives a live update.
+		loadedAt := load(t, ctx, ts.URL+"/map")
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button.legend-item[data-state="s-unhealthy"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, `document.getElementById('zones').classList.contains('only-s-unhealthy') &&
+			document.querySelector('button.legend-item[data-state="s-unhealthy"]').getAttribute('aria-pressed') === 'true' &&
+			getComputedStyle(document.querySelector('a[href="/machines/dc1-z1-r1-m2"]')).opacity < 0.5 &&
+			getComputedStyle(document.querySelector('a[href="/machines/dc1-z1-r2-m2"]')).opacity === '1'`)
+		bump(`UPDATE machines SET health_message = 'fan 2 failed' WHERE id = 'dc1-z1-r2-m2'`, "BrokerMachine")
+		waitFor(t, ctx, `document.querySelector('a[href="/machines/dc1-z1-r2-m2"]').getAttribute('aria-label').includes('fan 2 failed') &&
+			document.getElementById('zones').classList.contains('only-s-unhealthy')`)
+		assertNoReload(t, ctx, loadedAt)
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`button.legend-item[data-state="s-unhealthy"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, ctx, `!document.getElementById('zones').classList.contains('only-s-unhealthy')`)
 	})
 
 	t.Run("live app", func(t *testing.T) {

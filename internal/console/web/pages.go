@@ -85,6 +85,9 @@ func decodeAll[T any](objs []store.Object) ([]T, error) {
 
 type cell struct {
 	ID, Class, Letter, Label string
+	// Count is how many machines of the datacenter (of the zone, in a
+	// zone's counts) are in this state: legend entries only.
+	Count int
 }
 
 // machineState is how the map shows a machine: a colour class, a letter
@@ -115,6 +118,8 @@ type zoneView struct {
 	Why      []string
 	Racks    []rackView
 	Machines int
+	// Counts are the zone's machines by state, the states it has only.
+	Counts []cell
 }
 
 type mapView struct {
@@ -171,11 +176,13 @@ func (s *Server) fillMap(r *http.Request, p *page) error {
 			zv.Planned = true
 			zv.Why = append(zv.Why, "rollout "+name)
 		}
+		counts := map[string]int{}
 		for _, rack := range z.Racks {
 			rv := rackView{Name: rack.Name}
 			for _, mc := range rack.Machines {
 				c, l, w := machineState(mc.Machine, mc.Disruption)
-				label := mc.ID + ": " + w
+				counts[c]++
+				label := mc.ID + " (rack " + rack.Name + "): " + w
 				if mc.Disruption != "" {
 					label += ", disruption " + mc.Disruption
 				}
@@ -189,6 +196,12 @@ func (s *Server) fillMap(r *http.Request, p *page) error {
 				zv.Machines++
 			}
 			zv.Racks = append(zv.Racks, rv)
+		}
+		for i := range v.Legend {
+			if n := counts[v.Legend[i].Class]; n > 0 {
+				v.Legend[i].Count += n
+				zv.Counts = append(zv.Counts, cell{Class: v.Legend[i].Class, Letter: v.Legend[i].Letter, Label: v.Legend[i].Label, Count: n})
+			}
 		}
 		v.Zones = append(v.Zones, zv)
 	}
@@ -596,11 +609,44 @@ type appRow struct {
 	Versions, Canary, Release      string
 	FailureCategory, FailureReason string
 	FailureMessage                 string
-	Conditions                     []metav1.Condition
-	Clusters                       []appsv1alpha1.ClusterAppStatus
+	// ReleasePhase is a fleet release's phase (Releasing, Paused,
+	// Waiting, Blocked, Released); ReleaseStuck: it stopped (Paused or
+	// Blocked) until someone acts.
+	ReleasePhase, ReleaseVersion string
+	ReleaseStuck                 bool
+	Conditions                   []metav1.Condition
+	Clusters                     []appsv1alpha1.ClusterAppStatus
 }
 
-func (a appRow) IsReady() bool { return a.Replicas > 0 && a.Ready >= a.Replicas || a.Replicas == 0 }
+// readiness is an app's readiness as a page shows it: a CSS class, a
+// mark and a word (colour is never the only signal), and why.
+type readiness struct {
+	Class, Mark, Word, Why string
+	OK                     bool
+}
+
+// Readiness follows the app's Ready condition, which knows more than the
+// replica counts (a failing pod, a paused release); only an app that
+// reports no Ready condition yet is judged by its counts.
+func (a appRow) Readiness() readiness {
+	c := meta(a.Conditions, "Ready")
+	switch {
+	case c.Status == metav1.ConditionTrue:
+		return readiness{Class: "ok", Mark: "✓", Word: "Ready", OK: true}
+	case c.Status == metav1.ConditionFalse:
+		return readiness{Class: "bad", Mark: "✗", Word: "Not ready", Why: joinNonEmpty(": ", c.Reason, c.Message)}
+	case hasCondition(a.Conditions, "Ready"):
+		return readiness{Class: "unknown", Mark: "?", Word: "Readiness unknown", Why: joinNonEmpty(": ", c.Reason, c.Message)}
+	case a.Ready >= a.Replicas:
+		return readiness{Class: "ok", Mark: "✓", Word: "Ready", OK: true, Why: "no Ready condition reported yet; judged by its replicas"}
+	default:
+		return readiness{Class: "bad", Mark: "✗", Word: "Not ready", Why: "no Ready condition reported yet; judged by its replicas"}
+	}
+}
+
+func hasCondition(conds []metav1.Condition, t string) bool {
+	return slices.ContainsFunc(conds, func(c metav1.Condition) bool { return c.Type == t })
+}
 
 func appOf(o store.Object) (appRow, error) {
 	row := appRow{Cluster: o.Cluster, Namespace: o.Namespace, Name: o.Name, Kind: o.Kind, Fleet: o.Cluster == store.HubCluster}
@@ -619,8 +665,10 @@ func appOf(o store.Object) (appRow, error) {
 			}
 		}
 		if rel := a.Status.Release; rel != nil {
-			row.Release = joinNonEmpty(": ", rel.Phase, rel.Message)
+			row.Release, row.ReleasePhase, row.ReleaseVersion = rel.Message, rel.Phase, rel.AppVersion
+			row.ReleaseStuck = rel.Phase == "Paused" || rel.Phase == "Blocked"
 		}
+		row.Versions = fleetVersions(row.Versions, a.Status.Clusters)
 		f := a.Status.Failure
 		for i := 0; f == nil && i < len(a.Status.Clusters); i++ {
 			f = a.Status.Clusters[i].Failure
@@ -642,6 +690,31 @@ func appOf(o store.Object) (appRow, error) {
 		row.FailureReason, row.FailureMessage = ready.Reason, ready.Message
 	}
 	return row, nil
+}
+
+// fleetVersions says which versions a fleet app's clusters run when they
+// differ (a release under way or paused): "2.0.0 on workload-1, 1.0.0 on
+// workload-2"; else the app's version.
+func fleetVersions(version string, clusters []appsv1alpha1.ClusterAppStatus) string {
+	on := map[string][]string{}
+	var order []string
+	for _, c := range clusters {
+		if c.AppVersion == "" {
+			continue
+		}
+		if on[c.AppVersion] == nil {
+			order = append(order, c.AppVersion)
+		}
+		on[c.AppVersion] = append(on[c.AppVersion], c.Cluster)
+	}
+	if len(order) < 2 {
+		return version
+	}
+	parts := make([]string, 0, len(order))
+	for _, v := range order {
+		parts = append(parts, v+" on "+strings.Join(on[v], ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func firstNonEmpty(s ...string) string {
@@ -968,17 +1041,32 @@ func (s *Server) fillSearch(r *http.Request, p *page) error {
 // url.PathEscape first).
 func podRows(pods []store.Pod) template.HTML {
 	var b strings.Builder
-	b.Grow(len(pods) * 300)
+	b.Grow(len(pods) * 450)
+	// Each piece is written on its own: concatenating them first would
+	// allocate for every row.
+	w := func(parts ...string) {
+		for _, s := range parts {
+			b.WriteString(s)
+		}
+	}
 	e := html.EscapeString
 	for _, p := range pods {
-		ready := "✗ not ready"
-		if p.Ready {
-			ready = "✓ ready"
+		cluster, ns := e(url.PathEscape(p.Cluster)), e(url.PathEscape(p.Namespace))
+		w(`<tr><th scope="row"><a href="/pods/`, cluster, "/", ns, "/", e(url.PathEscape(p.Name)), `">`,
+			e(p.Namespace), "/", e(p.Name), "</a></th><td>", e(p.Cluster), "</td><td>")
+		if p.App != "" {
+			w(`<a href="/apps/`, cluster, "/", ns, "/", e(url.PathEscape(p.App)), `">`, e(p.App), "</a>")
 		}
-		b.WriteString(`<tr><th scope="row"><a href="/pods/`)
-		b.WriteString(e(url.PathEscape(p.Cluster)) + "/" + e(url.PathEscape(p.Namespace)) + "/" + e(url.PathEscape(p.Name)))
-		b.WriteString(`">` + e(p.Namespace) + "/" + e(p.Name) + "</a></th><td>" + e(p.Cluster) + "</td><td>" + e(p.App) + "</td><td>" +
-			e(p.Phase) + "</td><td>" + ready + "</td><td>" + e(p.Node) + "</td><td>" + strconv.Itoa(int(p.Restarts)) + "</td><td>" + e(p.Reason) + "</td></tr>\n")
+		w("</td><td>", e(p.Phase))
+		if p.Ready {
+			w("</td><td>✓ ready</td><td>")
+		} else {
+			w(`</td><td class="bad">✗ not ready</td><td>`)
+		}
+		if p.Node != "" {
+			w(`<a href="/nodes/`, cluster, "/", e(url.PathEscape(p.Node)), `">`, e(p.Node), "</a>")
+		}
+		w("</td><td>", strconv.Itoa(int(p.Restarts)), "</td><td>", e(p.Reason), "</td></tr>\n")
 	}
 	return template.HTML(b.String()) //nolint:gosec // every value above is escaped
 }

@@ -112,13 +112,15 @@ func ago(now, t time.Time) string {
 	}
 }
 
-// condWord puts a condition in words: "Ready: no — APIServerUnreachable: dial tcp ...".
+// condWord puts a condition in words, with a mark that says whether its
+// status is good or bad for its type (colour is never the only signal):
+// "✗ Ready: no — APIServerUnreachable: dial tcp ...", "✗ Degraded: yes — App: ...".
 func condWord(c metav1.Condition) string {
 	status := map[metav1.ConditionStatus]string{metav1.ConditionTrue: "yes", metav1.ConditionFalse: "no"}[c.Status]
 	if status == "" {
 		status = "unknown"
 	}
-	s := c.Type + ": " + status
+	s := verdictOf(c).mark + " " + c.Type + ": " + status
 	if c.Reason != "" {
 		s += " — " + c.Reason
 	}
@@ -128,14 +130,81 @@ func condWord(c metav1.Condition) string {
 	return s
 }
 
-func condMark(c metav1.Condition) string {
-	switch c.Status {
-	case metav1.ConditionTrue:
-		return "ok"
-	case metav1.ConditionFalse:
-		return "bad"
+// condMark is a condition's CSS class: ok, bad, warn, info or unknown.
+func condMark(c metav1.Condition) string { return verdictOf(c).class }
+
+// polarity says which status of a condition type is the good one.
+type polarity int
+
+const (
+	// positive: True is good (Ready, Available, Released, Healthy, Reachable).
+	positive polarity = iota
+	// negative: True is bad (Degraded, *Failure*, Stalled, Paused, *Pressure).
+	negative
+	// neutral: neither is bad (Progressing: a rollout moving or done).
+	neutral
+)
+
+// polarityOf is the polarity of a condition type. Types not known here
+// are positive, as Kubernetes' conventions ask of new conditions, unless
+// their name says something is wrong.
+func polarityOf(t string) polarity {
+	switch t {
+	case "Progressing":
+		return neutral
+	case "Degraded", "Stalled", "Paused", "Suspended", "Blocked", "Evicted", "Terminating", "Cordoned":
+		return negative
+	}
+	for _, bad := range []string{"Fail", "Error", "Pressure", "Unavailable", "Unreachable", "Unhealthy", "Lost", "Conflict", "Drift"} {
+		if strings.Contains(t, bad) {
+			return negative
+		}
+	}
+	return positive
+}
+
+// inProgress are the reasons a positive condition is False for while
+// things move as they should (not a failure, not done yet).
+var inProgress = map[string]bool{"Releasing": true, "Moving": true, "RollingOut": true, "Progressing": true, "Pending": true}
+
+// waiting are the reasons a positive condition is False for while it
+// waits on something that goes on by itself.
+var waiting = map[string]bool{"ReleaseWaiting": true, "Waiting": true}
+
+type verdict struct{ class, mark string }
+
+var (
+	vGood    = verdict{"ok", "✓"}
+	vBad     = verdict{"bad", "✗"}
+	vWarn    = verdict{"warn", "⚠"}
+	vInfo    = verdict{"info", "•"}
+	vUnknown = verdict{"unknown", "?"}
+)
+
+// verdictOf judges a condition by its type's polarity.
+func verdictOf(c metav1.Condition) verdict {
+	if c.Status != metav1.ConditionTrue && c.Status != metav1.ConditionFalse {
+		return vUnknown
+	}
+	isTrue := c.Status == metav1.ConditionTrue
+	switch polarityOf(c.Type) {
+	case neutral:
+		return vInfo
+	case negative:
+		if isTrue {
+			return vBad
+		}
+		return vGood
+	}
+	switch {
+	case isTrue:
+		return vGood
+	case c.Type == "Complete" || inProgress[c.Reason]:
+		return vInfo
+	case waiting[c.Reason]:
+		return vWarn
 	default:
-		return "unknown"
+		return vBad
 	}
 }
 

@@ -113,6 +113,27 @@
     };
   }
 
+  // The map's legend filters: choosing a state shows only its machines
+  // (the others fade); choosing it again shows all. The choice outlives
+  // live updates, which replace the legend and the map.
+  var only = '';
+  function applyOnly() {
+    var zones = document.getElementById('zones');
+    if (!zones) { return; }
+    zones.className = 'zones' + (only ? ' only-' + only : '');
+    Array.prototype.forEach.call(main.querySelectorAll('button.legend-item'), function (b) {
+      b.setAttribute('aria-pressed', String(b.getAttribute('data-state') === only));
+    });
+  }
+  main.addEventListener('click', function (e) {
+    var b = e.target.closest && e.target.closest('button.legend-item');
+    if (!b) { return; }
+    var state = b.getAttribute('data-state');
+    only = only === state ? '' : state;
+    applyOnly();
+  });
+  document.addEventListener('strata:updated', applyOnly);
+
   if (kinds.length > 0 && window.EventSource) {
     connect();
     // "last seen 3 s ago" ages without store changes: re-read pages that
