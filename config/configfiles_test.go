@@ -27,10 +27,12 @@ func TestConfigFiles(t *testing.T) {
 		t.Fatalf("found %d configuration files under config/, want the hub's, the broker's, the apps', and a webhook's per overlay", len(files))
 	}
 	kinds := map[string]func() strataconfig.Object{
-		"HubConfiguration":     func() strataconfig.Object { return &configv1alpha1.HubConfiguration{} },
-		"AppsConfiguration":    func() strataconfig.Object { return &configv1alpha1.AppsConfiguration{} },
-		"WebhookConfiguration": func() strataconfig.Object { return &configv1alpha1.WebhookConfiguration{} },
-		"BrokerConfiguration":  func() strataconfig.Object { return &configv1alpha1.BrokerConfiguration{} },
+		"HubConfiguration":        func() strataconfig.Object { return &configv1alpha1.HubConfiguration{} },
+		"AppsConfiguration":       func() strataconfig.Object { return &configv1alpha1.AppsConfiguration{} },
+		"WebhookConfiguration":    func() strataconfig.Object { return &configv1alpha1.WebhookConfiguration{} },
+		"BrokerConfiguration":     func() strataconfig.Object { return &configv1alpha1.BrokerConfiguration{} },
+		"AggregatorConfiguration": func() strataconfig.Object { return &configv1alpha1.AggregatorConfiguration{} },
+		"ConsoleConfiguration":    func() strataconfig.Object { return &configv1alpha1.ConsoleConfiguration{} },
 	}
 	for _, f := range files {
 		rel, _ := filepath.Rel(root, f)
