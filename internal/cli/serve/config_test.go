@@ -19,6 +19,8 @@ import (
 	"github.com/strata-dev/strata/internal/cluster/remediation"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/cluster/rollout"
+	"github.com/strata-dev/strata/internal/console/aggregator"
+	"github.com/strata-dev/strata/internal/console/web"
 	"github.com/strata-dev/strata/internal/metal/broker"
 	"github.com/strata-dev/strata/internal/metal/provision/sim"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -53,6 +55,12 @@ func TestConfigDefaultsAgree(t *testing.T) {
 		{"workload cluster probe failures", int(configv1alpha1.DefaultClusterProbeFailureThreshold), remote.DefaultProbeFailureThreshold},
 		{"workload cluster qps", configv1alpha1.DefaultQPS, float32(remote.DefaultQPS)},
 		{"workload cluster burst", int(configv1alpha1.DefaultBurst), remote.DefaultBurst},
+		{"aggregator flush interval", configv1alpha1.DefaultAggregatorFlushInterval, aggregator.DefaultFlushInterval},
+		{"aggregator request timeout", configv1alpha1.DefaultAggregatorRequestTimeout, aggregator.DefaultRequestTimeout},
+		{"aggregator qps", configv1alpha1.DefaultAggregatorQPS, float32(aggregator.DefaultQPS)},
+		{"aggregator burst", int(configv1alpha1.DefaultAggregatorBurst), aggregator.DefaultBurst},
+		{"console listen", configv1alpha1.DefaultConsoleListen, web.DefaultAddress},
+		{"console poll interval", configv1alpha1.DefaultConsolePollInterval, web.DefaultPollInterval},
 	}
 	for _, tc := range cases {
 		if tc.config != tc.pkg {

@@ -31,8 +31,8 @@ const (
 	DefaultRequestTimeout = 30 * time.Second
 	DefaultClusterResync  = 30 * time.Second
 	DefaultBackoffMax     = 30 * time.Second
-	DefaultQPS            = 20
-	DefaultBurst          = 40
+	DefaultQPS            = 50
+	DefaultBurst          = 100
 	DefaultProbeInterval  = 10 * time.Second
 	DefaultProbeTimeout   = 5 * time.Second
 )
