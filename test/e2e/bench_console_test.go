@@ -106,7 +106,7 @@ func BenchmarkConsole(b *testing.B) {
 		lag := inStore.Sub(lastCreate)
 		progress("every pod and Node in the store %.1f s after the last create; waiting for them Running there", lag.Seconds())
 		// kwok's status writes are churn of their own; waited for a while.
-		running, allRunning := fleet.waitCount(b, layout, "Running", 5*time.Minute, false)
+		running, allRunning := fleet.waitCount(b, layout, "Running", 3*time.Minute, false)
 		metricsLoaded := am.scrape(b)
 		// The store holds what the API servers hold now: settle, then weigh.
 		time.Sleep(10 * time.Second)
@@ -464,11 +464,13 @@ func timeAPIList(b *testing.B, kubeconfig, namespace, app string, want, n int) (
 	if len(list.Items) != want {
 		b.Fatalf("the API server lists %d pods of %s in %s, want %d", len(list.Items), selector, namespace, want)
 	}
+	// A list that fails (the API server's 60 s timeout under load) counts
+	// with the time it took, and is said.
 	get := func() (time.Duration, int) {
 		began := time.Now()
 		raw, err := cs.CoreV1().RESTClient().Get().Namespace(namespace).Resource("pods").Param("labelSelector", selector).DoRaw(b.Context())
 		if err != nil {
-			b.Fatal(err)
+			progress("the API server's list failed after %s: %v", time.Since(began).Round(time.Millisecond), err)
 		}
 		return time.Since(began), len(raw)
 	}
