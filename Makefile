@@ -106,8 +106,9 @@ fuzz: ## Run every Go fuzz test for FUZZTIME each (default 60s; FUZZ=regexp pick
 	@FUZZTIME=$(FUZZTIME) FUZZ='$(or $(FUZZ),.)' hack/fuzz.sh
 
 # go vet's checks run inside golangci-lint (its govet linter). verify is
-# generate, then check-static: .ci/run runs the two apart, check-static
-# beside the tests (it only reads the tree once generate has written it).
+# generate, then check-static (the checks alone, for a tree already
+# generated). Run beside the tests, check-static slowed the unit and
+# integration tests more than it let the end-to-end tests start sooner.
 .PHONY: verify
 verify: generate check-static ## Check formatting, lint (incl. vet), tidy go.mod files and up-to-date generated code.
 

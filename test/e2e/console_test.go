@@ -197,18 +197,29 @@ func testConsoleAfterMaintenance(t *testing.T, bin, home string, con *consoleTab
 	if err != nil {
 		t.Fatal(err)
 	}
-	ready := 0
+	// The console's three counts do not overlap: draining is cordoned,
+	// ready and not ready are of the others.
+	var ready, notReady, draining int
 	for _, n := range nodes.Items {
+		isReady := false
 		for _, c := range n.Status.Conditions {
 			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-				ready++
+				isReady = true
 			}
+		}
+		switch {
+		case n.Spec.Unschedulable:
+			draining++
+		case isReady:
+			ready++
+		default:
+			notReady++
 		}
 	}
 	con.open("/clusters")
 	cells, fresh := con.clusterRow("workload-1")
-	if !strings.Contains(cells, fmt.Sprintf("| %d |", ready)) || !strings.HasPrefix(fresh, "fresh") {
-		t.Errorf("the console's row of workload-1 is %q (%s); the cluster has %d Nodes ready", cells, fresh, ready)
+	if !strings.HasSuffix(cells, fmt.Sprintf("| %d | %d | %d", ready, notReady, draining)) || !strings.HasPrefix(fresh, "fresh") {
+		t.Errorf("the console's row of workload-1 is %q (%s); the cluster has %d Nodes ready, %d not ready, %d cordoned", cells, fresh, ready, notReady, draining)
 	}
 	con.screenshot("clusters")
 
