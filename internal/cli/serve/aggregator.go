@@ -24,19 +24,19 @@ import (
 const AggregatorComponent = "aggregator"
 
 // databaseDSN is the database's DSN: the configuration's, or read from
-// its file (a mounted Secret).
+// its file (a mounted Secret). Every component with a database reads it so.
 func databaseDSN(db configv1alpha1.Database) (string, error) {
 	if db.DSNFile == "" {
 		return db.DSN, nil
 	}
 	raw, err := os.ReadFile(db.DSNFile)
 	if err != nil {
-		return "", fmt.Errorf("reading the database DSN (database.dsnFile): %w", err)
+		return "", fmt.Errorf("reading the database DSN (database.dsnFile, --db-file): %w", err)
 	}
 	if s := strings.TrimSpace(string(raw)); s != "" {
 		return s, nil
 	}
-	return "", fmt.Errorf("database.dsnFile %s is empty", db.DSNFile)
+	return "", fmt.Errorf("the database DSN file %s (database.dsnFile, --db-file) is empty", db.DSNFile)
 }
 
 func newAggregator() *cobra.Command {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -102,11 +101,10 @@ same settings; a flag given on the command line overrides the file.`,
 				if cmd.Flags().Changed("db") {
 					return errors.New("--db and --db-file go alone: give one")
 				}
-				raw, err := os.ReadFile(dbFile)
-				if err != nil {
-					return fmt.Errorf("reading the database DSN: %w", err)
+				var err error
+				if db, err = databaseDSN(configv1alpha1.Database{DSNFile: dbFile}); err != nil {
+					return err
 				}
-				db = strings.TrimSpace(string(raw))
 			}
 			if db == "" {
 				return fmt.Errorf("--db is required: postgres://... or a SQLite file path")
