@@ -65,6 +65,28 @@ type ClusterSpec struct {
 	// the apps their share back. kubectl strata cluster cordon sets it.
 	// +optional
 	Cordoned bool `json:"cordoned,omitempty"`
+
+	// maxNodes is how many Nodes the cluster may have: its Pools' capacities
+	// together never grow past it (a Pool that would is refused, its broker
+	// pool left as it was). 5,000 by default, the Node count Kubernetes
+	// publishes as its threshold for one cluster; raise it only for a
+	// control plane tuned and measured for more.
+	// +optional
+	// +kubebuilder:default=5000
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxNodes int32 `json:"maxNodes,omitempty"`
+}
+
+// DefaultMaxNodes is a Cluster's maxNodes when it sets none.
+const DefaultMaxNodes = 5000
+
+// NodeLimit is the most Nodes the cluster may have.
+func (c *Cluster) NodeLimit() int32 {
+	if c.Spec.MaxNodes > 0 {
+		return c.Spec.MaxNodes
+	}
+	return DefaultMaxNodes
 }
 
 // SecretKeyReference points at one key of a Secret on the hub.
@@ -158,6 +180,7 @@ type ProfileNodes struct {
 // +kubebuilder:printcolumn:name="Cordoned",type=boolean,JSONPath=`.spec.cordoned`
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
+// +kubebuilder:printcolumn:name="Max Nodes",type=integer,JSONPath=`.spec.maxNodes`,priority=1
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Cluster struct {

@@ -35,6 +35,9 @@ const (
 	// BrokerPoolConflictReason: a broker pool of that name exists and belongs
 	// to another cluster or to no cluster.
 	BrokerPoolConflictReason = "BrokerPoolConflict"
+	// OverClusterLimitReason: the capacity would take the cluster's Pools
+	// past its maxNodes; the broker pool is left as it was.
+	OverClusterLimitReason = "OverClusterLimit"
 	// InsufficientInventoryReason: the broker has fewer machines than asked.
 	InsufficientInventoryReason = "InsufficientInventory"
 	// MachinesAllocatedReason: the broker holds the Pool's capacity.

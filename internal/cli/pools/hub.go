@@ -13,6 +13,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cli/hubcli"
 	"github.com/strata-dev/strata/internal/cli/suggest"
+	poolctrl "github.com/strata-dev/strata/internal/cluster/pool"
 )
 
 // hubFlags say which hub holds the Pools.
@@ -75,9 +76,33 @@ func (h *hubFlags) checkCluster(ctx context.Context, name string) error {
 	return fmt.Errorf("cluster %q does not exist on the hub%s (kubectl get clusters lists them)", name, suggest.DidYouMean(name, names))
 }
 
+// checkLimit refuses a capacity the Pool's cluster cannot take, as the pool
+// controller would, before anything is written.
+func checkLimit(ctx context.Context, c client.Client, pool *fleetv1alpha1.Pool, capacity int32) error {
+	cluster := &fleetv1alpha1.Cluster{}
+	switch err := c.Get(ctx, client.ObjectKey{Name: pool.Spec.Cluster}, cluster); {
+	case apierrors.IsNotFound(err):
+		return nil // the pool controller says so in the Pool's status
+	case err != nil:
+		return fmt.Errorf("reading Cluster %s on the hub: %w", pool.Spec.Cluster, err)
+	}
+	pools := &fleetv1alpha1.PoolList{}
+	if err := c.List(ctx, pools); err != nil {
+		return fmt.Errorf("listing the hub's Pools: %w", err)
+	}
+	if why := poolctrl.OverClusterLimit(cluster, pools.Items, pool.Name, capacity); why != "" {
+		return fmt.Errorf("refused: Pool %s: %s (kubectl patch cluster %s --type merge -p '{\"spec\":{\"maxNodes\":N}}' raises the limit)",
+			pool.Name, why, cluster.Name)
+	}
+	return nil
+}
+
 func (h *hubFlags) create(ctx context.Context, out io.Writer, pool *fleetv1alpha1.Pool) error {
 	c, err := h.MustClient()
 	if err != nil {
+		return err
+	}
+	if err := checkLimit(ctx, c, pool, pool.Spec.Capacity); err != nil {
 		return err
 	}
 	if err := c.Create(ctx, pool); err != nil {
@@ -92,6 +117,11 @@ func (h *hubFlags) scale(ctx context.Context, out io.Writer, pool *fleetv1alpha1
 	c, err := h.Client()
 	if err != nil {
 		return err
+	}
+	if capacity > pool.Spec.Capacity {
+		if err := checkLimit(ctx, c, pool, capacity); err != nil {
+			return err
+		}
 	}
 	before := pool.DeepCopy()
 	pool.Spec.Capacity = capacity

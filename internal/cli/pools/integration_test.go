@@ -126,6 +126,19 @@ func TestCommands(t *testing.T) {
 		}
 	})
 
+	t.Run("scale over the cluster's limit is refused, naming it", func(t *testing.T) {
+		_, err := strata("", "scale", "short", "6000")
+		wantError(t, err, "refused: Pool short: capacity 6000 would give cluster workload-2 6000 Nodes, over its limit of 5000 "+
+			"(spec.maxNodes of Cluster workload-2): its other Pools take 0, so this Pool may have at most 5000")
+		pool := &fleetv1alpha1.Pool{}
+		if err := hub.Get(t.Context(), client.ObjectKey{Name: "short"}, pool); err != nil {
+			t.Fatal(err)
+		}
+		if pool.Spec.Capacity != 40 {
+			t.Errorf("Pool short has capacity %d after a refused scale, want 40", pool.Spec.Capacity)
+		}
+	})
+
 	t.Run("delete without --force and without a terminal", func(t *testing.T) {
 		_, err := strata("yes\n", "delete", "web")
 		wantError(t, err, "Pool web holds 0 Nodes of cluster workload-1", "strata.dev/allow-delete=true", "Not deleted: --force deletes it")

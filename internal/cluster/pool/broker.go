@@ -27,6 +27,9 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 	logger := log.FromContext(ctx)
 	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
 	if brokerapi.IsCode(err, codes.NotFound) {
+		if block := r.limitBlocker(ctx, pool, cluster); block != nil {
+			return nil, block
+		}
 		created, err := r.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 			Name: pool.Name, Datacenter: cluster.Spec.Datacenter, NodeProfile: pool.Spec.NodeProfile,
 			Capacity: pool.Spec.Capacity, NodeConfig: pool.Spec.NodeConfig, JoinTarget: joinTarget(pool, cred),
@@ -61,6 +64,13 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 	if drift == "" {
 		return bp, nil
 	}
+	if pool.Spec.Capacity > bp.GetCapacity() {
+		// Only growth is checked: a Pool left over a lowered limit may
+		// still shrink or change its node config.
+		if block := r.limitBlocker(ctx, pool, cluster); block != nil {
+			return bp, block
+		}
+	}
 	updated, err := r.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{
 		Name: pool.Name, Capacity: pool.Spec.Capacity, NodeConfig: proto.String(pool.Spec.NodeConfig),
 		JoinTarget: joinTarget(pool, cred),
@@ -71,6 +81,47 @@ func (r *Reconciler) ensureBrokerPool(ctx context.Context, pool *fleetv1alpha1.P
 	r.remember(pool.Name, cred)
 	logger.Info("Updated the broker pool", "change", drift)
 	return updated.GetPool(), nil
+}
+
+// shrinkBrokerPool brings the broker pool's capacity down to the Pool's
+// while its cluster cannot be reached: no machine is provisioned for
+// capacity the Pool no longer wants (a cluster overloaded by joining Nodes
+// would otherwise keep getting more). Nothing else changes: the join
+// token and the Nodes wait for the cluster, and the machines to release
+// wait for their Nodes to be drained.
+func (r *Reconciler) shrinkBrokerPool(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster) {
+	logger := log.FromContext(ctx)
+	resp, err := r.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: pool.Name})
+	if err != nil {
+		if !brokerapi.IsCode(err, codes.NotFound) {
+			logger.Error(err, "Reading the broker pool, to shrink it while the cluster is not Ready")
+		}
+		return
+	}
+	bp := resp.GetPool()
+	if bp.GetDeleting() || pool.Spec.Capacity >= bp.GetCapacity() || conflict(pool, cluster, bp) != "" {
+		return
+	}
+	if _, err := r.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{Name: pool.Name, Capacity: pool.Spec.Capacity}); err != nil {
+		logger.Error(err, "Shrinking the broker pool while the cluster is not Ready", "capacity", pool.Spec.Capacity)
+		return
+	}
+	logger.Info("Shrank the broker pool while the cluster is not Ready", "from", bp.GetCapacity(), "to", pool.Spec.Capacity)
+	r.recorder.Eventf(pool, nil, "Normal", "BrokerPoolShrunk", "Reconcile",
+		"broker pool %s shrunk from %d to %d machines while cluster %s is not Ready; its Nodes are drained once it is",
+		pool.Name, bp.GetCapacity(), pool.Spec.Capacity, cluster.Name)
+}
+
+// limitBlocker refuses a capacity the Pool's cluster cannot take.
+func (r *Reconciler) limitBlocker(ctx context.Context, pool *fleetv1alpha1.Pool, cluster *fleetv1alpha1.Cluster) *blocker {
+	why, err := r.overClusterLimit(ctx, pool, cluster)
+	switch {
+	case err != nil:
+		return &blocker{fleetv1alpha1.ClusterNotReadyReason, err.Error()}
+	case why != "":
+		return &blocker{fleetv1alpha1.OverClusterLimitReason, why + "; the broker pool is left as it was"}
+	}
+	return nil
 }
 
 // pushed says whether the broker pool got this credential from this process.

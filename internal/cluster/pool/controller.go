@@ -147,10 +147,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 	cluster, rc, block := r.connect(ctx, pool)
 	if block != nil {
+		if cluster != nil {
+			// A shrink never waits on the cluster it relieves.
+			r.shrinkBrokerPool(ctx, pool, cluster)
+		}
 		return r.finish(ctx, pool, observed{}, block)
 	}
 	cred, tokens, block := r.ensureToken(ctx, pool, rc)
 	if block != nil {
+		r.shrinkBrokerPool(ctx, pool, cluster)
 		return r.finish(ctx, pool, observed{}, block)
 	}
 	bp, block := r.ensureBrokerPool(ctx, pool, cluster, cred)
@@ -313,7 +318,8 @@ func (r *Reconciler) finish(ctx context.Context, pool *fleetv1alpha1.Pool, obs o
 func problem(reason string) bool {
 	switch reason {
 	case fleetv1alpha1.ClusterNotFoundReason, fleetv1alpha1.ClusterNotReadyReason, fleetv1alpha1.BrokerUnavailableReason,
-		fleetv1alpha1.BrokerRejectedReason, fleetv1alpha1.BrokerPoolConflictReason, fleetv1alpha1.InsufficientInventoryReason:
+		fleetv1alpha1.BrokerRejectedReason, fleetv1alpha1.BrokerPoolConflictReason, fleetv1alpha1.InsufficientInventoryReason,
+		fleetv1alpha1.OverClusterLimitReason:
 		return true
 	}
 	return false

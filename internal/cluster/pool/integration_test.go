@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -280,6 +281,80 @@ func TestPoolController(t *testing.T) {
 		if _, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "taken"}); err != nil {
 			t.Errorf("deleting the Pool removed the broker pool it did not own: %v", err)
 		}
+	})
+
+	// A second cluster, the same API server under another name, with a
+	// limit of 10 Nodes.
+	testutil.MustCreate(t, c, testutil.MakeSecret(ns, "small-kubeconfig", "kubeconfig", kubeconfig))
+	small := testutil.MakeCluster("small", ns).Obj()
+	small.Spec.MaxNodes = 10
+	testutil.MustCreate(t, c, small)
+
+	t.Run("a capacity over the cluster's limit is refused; the broker pool is left as it was", func(t *testing.T) {
+		testutil.MustCreate(t, c, testutil.MakePool("small-a", "small", 4).Obj())
+		waitPool(t, c, "small-a", fleetv1alpha1.PoolReadyReason, 4)
+		testutil.MustCreate(t, c, testutil.MakePool("small-b", "small", 7).Obj())
+		p := waitPool(t, c, "small-b", fleetv1alpha1.OverClusterLimitReason, 0)
+		want := "capacity 7 would give cluster small 11 Nodes, over its limit of 10 (spec.maxNodes of Cluster small): " +
+			"its other Pools take 4, so this Pool may have at most 6; the broker pool is left as it was"
+		if got := readyCondition(p).Message; got != want {
+			t.Errorf("message = %q, want %q", got, want)
+		}
+		waitEvent(t, c, "small-b", fleetv1alpha1.OverClusterLimitReason)
+		if _, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "small-b"}); err == nil {
+			t.Error("the broker pool of a refused Pool was created")
+		}
+		// Growth of a Pool that has its broker pool is refused the same way.
+		setCapacity(t, c, "small-b", 6)
+		waitPool(t, c, "small-b", fleetv1alpha1.PoolReadyReason, 6)
+		setCapacity(t, c, "small-a", 5)
+		waitPool(t, c, "small-a", fleetv1alpha1.OverClusterLimitReason, -1)
+		if bp, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "small-a"}); err != nil || bp.GetPool().GetCapacity() != 4 {
+			t.Errorf("broker pool small-a = %v (%v), want it left at 4", bp.GetPool(), err)
+		}
+		setCapacity(t, c, "small-a", 4)
+		waitPool(t, c, "small-a", fleetv1alpha1.PoolReadyReason, 4)
+		deletePool(t, c, "small-b")
+	})
+
+	t.Run("a shrink reaches the broker while the cluster is not Ready, and drains once it is", func(t *testing.T) {
+		secret := &corev1.Secret{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "small-kubeconfig"}, secret); err != nil {
+			t.Fatal(err)
+		}
+		good := secret.Data["kubeconfig"]
+		unreachable, err := clientcmd.Load(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range unreachable.Clusters {
+			cl.Server = "https://127.0.0.1:1"
+		}
+		if secret.Data["kubeconfig"], err = clientcmd.Write(*unreachable); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		waitPool(t, c, "small-a", fleetv1alpha1.ClusterNotReadyReason, -1)
+		setCapacity(t, c, "small-a", 1)
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			bp, err := bc.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "small-a"})
+			return err == nil && bp.GetPool().GetCapacity() == 1, err
+		})
+		if err != nil {
+			t.Fatalf("the broker pool did not shrink to 1 while cluster small was not Ready: %v", err)
+		}
+		waitEvent(t, c, "small-a", "BrokerPoolShrunk")
+		secret.Data["kubeconfig"] = good
+		if err := c.Update(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		waitPool(t, c, "small-a", fleetv1alpha1.PoolReadyReason, 1)
+		if n := len(nodesOf(t, c, "small-a")); n != 1 {
+			t.Errorf("pool small-a has %d Nodes after the shrink, want 1", n)
+		}
+		deletePool(t, c, "small-a")
 	})
 
 	t.Run("deleting a Pool drains and releases every machine", func(t *testing.T) {
