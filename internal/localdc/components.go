@@ -2,6 +2,7 @@ package localdc
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strconv"
 
@@ -24,6 +25,11 @@ func (r *Running) Run(ctx context.Context) error {
 	// strata up's own log (strata.log) is the context's.
 	logger := logr.FromContextOrDiscard(ctx)
 	sup := newSupervisor(r.opts.Home, logger.WithName("supervisor"))
+	restarts, err := newRestartLog(r.opts.Home)
+	if err != nil {
+		return fmt.Errorf("starting the count of restarts: %w", err)
+	}
+	sup.restarts = restarts
 	var procs []Process
 	for _, cp := range r.Datacenter.ComponentProcesses() {
 		p, err := r.writeProcessConfig(cp)
@@ -35,6 +41,10 @@ func (r *Running) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		renewIdentities(ctx, r.opts.Home, r.identities, r.identityRenewed)
+		return nil
+	})
+	g.Go(func() error {
+		r.superviseClusters(ctx, restarts, logger.WithName("clusters"))
 		return nil
 	})
 	for _, p := range procs {

@@ -30,6 +30,8 @@ type ComponentState struct {
 	Leader *bool  `json:"leader,omitempty"`
 	Log    string `json:"log"`
 	Reason string `json:"reason,omitempty"`
+	// Restarts counts its restarts since `strata up` started.
+	Restarts *Restart `json:"restarts,omitempty"`
 }
 
 // componentStates asks each component process of the datacenter.

@@ -42,6 +42,9 @@ type ClusterState struct {
 	// workload cluster it is the hub's view, its Cluster's Ready condition.
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason,omitempty"`
+	// Restarts are the cluster's Kubernetes components that `strata up`
+	// restarted since it started, by component name.
+	Restarts map[string]Restart `json:"restarts,omitempty"`
 }
 
 // DatacenterState is what `strata status` reports.
@@ -107,10 +110,27 @@ func Status(ctx context.Context, home string) (DatacenterState, error) {
 	if err != nil {
 		return DatacenterState{}, err
 	}
+	restarts := loadRestarts(home)
 	clusters := clusterStates(ctx, home, dc)
+	for i := range clusters {
+		for _, name := range clusterComponentNames {
+			if r, ok := restarts[clusters[i].Name+"/"+name]; ok {
+				if clusters[i].Restarts == nil {
+					clusters[i].Restarts = map[string]Restart{}
+				}
+				clusters[i].Restarts[name] = r
+			}
+		}
+	}
+	components := componentStates(ctx, home, dc)
+	for i := range components {
+		if r, ok := restarts[components[i].Name]; ok {
+			components[i].Restarts = &r
+		}
+	}
 	return DatacenterState{
 		Clusters: clusters, Broker: brokerState(ctx, home, dc), Console: dc.ConsoleURL(),
-		Components: componentStates(ctx, home, dc),
+		Components: components,
 	}, nil
 }
 

@@ -63,6 +63,8 @@ func (p Process) PIDPath(home string) string {
 type supervisor struct {
 	home   string
 	logger logr.Logger
+	// restarts counts the restarts, for `strata status`; nil counts none.
+	restarts *restartLog
 
 	mu   sync.Mutex
 	pids map[string]int
@@ -99,6 +101,7 @@ func (s *supervisor) Run(ctx context.Context, p Process) error {
 			backoff = restartMin
 		}
 		s.logger.Info("A component process exited; restarting it", "process", p.Name, "err", err, "in", backoff, "log", logPath)
+		s.restarts.record(p.Name, fmt.Sprintf("%v; its log ends with %s", err, lastLogLine(logPath)), s.logger)
 		select {
 		case <-ctx.Done():
 			return nil

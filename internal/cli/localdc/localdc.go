@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -257,13 +259,15 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLUSTER\tROLE\tREADY\tVERSION\tNODES\tKUBECONFIG\tREASON")
+	now := time.Now()
+	fmt.Fprintln(tw, "CLUSTER\tROLE\tREADY\tVERSION\tNODES\tRESTARTS\tKUBECONFIG\tREASON")
 	for _, s := range state.Clusters {
 		ready := "False"
 		if s.Ready {
 			ready = "True"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Name, s.Role, ready, brokercli.Dash(s.Version), s.Nodes, relative(s.Kubeconfig), s.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.Name, s.Role, ready, brokercli.Dash(s.Version), s.Nodes,
+			clusterRestarts(s.Restarts, now), relative(s.Kubeconfig), s.Reason)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -288,7 +292,7 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 		return err
 	}
 	tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROCESS\tCOMPONENT\tCLUSTER\tPID\tREADY\tLEADER\tLOG\tREASON")
+	fmt.Fprintln(tw, "PROCESS\tCOMPONENT\tCLUSTER\tPID\tREADY\tLEADER\tRESTARTS\tLOG\tREASON")
 	for _, c := range state.Components {
 		pid := "-"
 		if c.Alive {
@@ -298,9 +302,55 @@ func printStatus(out io.Writer, output string, state localdc.DatacenterState) er
 		if c.Leader != nil {
 			leader = strconv.FormatBool(*c.Leader)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Component, c.Cluster, pid, boolString(c.Ready), leader, relative(c.Log), c.Reason)
+		restarts := "0"
+		if c.Restarts != nil {
+			restarts = restartString(*c.Restarts, now)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.Name, c.Component, c.Cluster, pid, boolString(c.Ready), leader, restarts, relative(c.Log), c.Reason)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printRestartReasons(out, state, now)
+}
+
+// restartString is a restart count with how long ago the last one was.
+func restartString(r localdc.Restart, now time.Time) string {
+	return fmt.Sprintf("%d (%s ago)", r.Count, now.Sub(r.Last).Round(time.Second))
+}
+
+// clusterRestarts names the cluster's components that were restarted.
+func clusterRestarts(restarts map[string]localdc.Restart, now time.Time) string {
+	if len(restarts) == 0 {
+		return "0"
+	}
+	names := slices.Sorted(maps.Keys(restarts))
+	parts := make([]string, 0, len(names))
+	for _, name := range names {
+		parts = append(parts, name+" "+restartString(restarts[name], now))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// printRestartReasons says why each restarted process was restarted last.
+func printRestartReasons(out io.Writer, state localdc.DatacenterState, now time.Time) error {
+	var lines []string
+	for _, s := range state.Clusters {
+		for _, name := range slices.Sorted(maps.Keys(s.Restarts)) {
+			r := s.Restarts[name]
+			lines = append(lines, fmt.Sprintf("  %s/%s, %s ago: %s", s.Name, name, now.Sub(r.Last).Round(time.Second), r.Reason))
+		}
+	}
+	for _, c := range state.Components {
+		if c.Restarts != nil {
+			lines = append(lines, fmt.Sprintf("  %s, %s ago: %s", c.Name, now.Sub(c.Restarts.Last).Round(time.Second), c.Restarts.Reason))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(out, "\nRestarted by strata up (the last time, and why):\n%s\n", strings.Join(lines, "\n"))
+	return err
 }
 
 func boolString(b bool) string {
