@@ -111,6 +111,7 @@ func TestLocalDatacenter(t *testing.T) {
 
 	t.Run("the broker through the CLI", func(t *testing.T) { testBrokerCLI(t, bin, home) })
 	t.Run("pools through kubectl", func(t *testing.T) { testPools(t, bin, home) })
+	t.Run("Strata never breaks itself", func(t *testing.T) { testNeverBreaksItself(t, bin, home) })
 	t.Run("machines join as their own Nodes; the inventory holds no cluster credential", func(t *testing.T) {
 		dsn := ""
 		if dbArgs != nil {
