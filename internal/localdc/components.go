@@ -2,7 +2,6 @@ package localdc
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"strconv"
 
@@ -25,11 +24,7 @@ func (r *Running) Run(ctx context.Context) error {
 	// strata up's own log (strata.log) is the context's.
 	logger := logr.FromContextOrDiscard(ctx)
 	sup := newSupervisor(r.opts.Home, logger.WithName("supervisor"))
-	restarts, err := newRestartLog(r.opts.Home)
-	if err != nil {
-		return fmt.Errorf("starting the count of restarts: %w", err)
-	}
-	sup.restarts = restarts
+	sup.restarts = r.restarts
 	var procs []Process
 	for _, cp := range r.Datacenter.ComponentProcesses() {
 		p, err := r.writeProcessConfig(cp)
@@ -43,10 +38,7 @@ func (r *Running) Run(ctx context.Context) error {
 		renewIdentities(ctx, r.opts.Home, r.identities, r.identityRenewed)
 		return nil
 	})
-	g.Go(func() error {
-		r.superviseClusters(ctx, restarts, logger.WithName("clusters"))
-		return nil
-	})
+
 	for _, p := range procs {
 		g.Go(func() error { return sup.Run(ctx, p) })
 	}

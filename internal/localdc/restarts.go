@@ -87,6 +87,29 @@ var clusterComponentNames = []string{"etcd", "kube-apiserver", "kube-controller-
 // clusterCheckInterval is how often the clusters' components are looked at.
 const clusterCheckInterval = 2 * time.Second
 
+// superviseClusterComponents starts the supervision of the clusters'
+// components, from the moment they first run (a controller-manager gives up
+// when its API server is not healthy within 20 s of its start, which a busy
+// machine sees while the clusters come up) until Stop.
+func (r *Running) superviseClusterComponents() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.superviseClusters(ctx, r.restarts, r.opts.Logger.WithName("clusters"))
+	}()
+	r.stopWatch = func() { cancel(); <-done }
+}
+
+// stopClusterSupervision ends it, so that nothing starts a component a
+// stop is stopping.
+func (r *Running) stopClusterSupervision() {
+	if r.stopWatch != nil {
+		r.stopWatch()
+		r.stopWatch = nil
+	}
+}
+
 // superviseClusters restarts the Kubernetes components of a cluster that
 // exited (kwokctl starts them detached and never again): a controller-manager
 // or a scheduler that lost its API server for too long, or was killed, comes

@@ -195,6 +195,10 @@ type Running struct {
 	identities map[Identity]time.Time
 	kwok       kwokctl
 	unlock     func()
+	// restarts counts the restarts of every supervised process.
+	restarts *restartLog
+	// stopWatch ends the supervision of the clusters' components.
+	stopWatch func()
 }
 
 // Start brings the home's datacenter up, creating it on first use, and
@@ -218,6 +222,10 @@ func Start(ctx context.Context, opts Options) (*Running, error) {
 		return nil, err
 	}
 	r := &Running{opts: opts, kwok: kwokctl{binDir: opts.BinDir, home: opts.Home, untuned: opts.UntunedControlPlanes}, unlock: unlock}
+	if r.restarts, err = newRestartLog(opts.Home); err != nil {
+		unlock()
+		return nil, fmt.Errorf("starting the count of restarts: %w", err)
+	}
 
 	dc, err := loadDatacenter(opts.Home)
 	switch {
@@ -297,6 +305,7 @@ func (r *Running) create(ctx context.Context, kubeVersion string) error {
 	}); err != nil {
 		return err
 	}
+	r.superviseClusterComponents()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
@@ -348,6 +357,7 @@ func (r *Running) restart(ctx context.Context, kubeVersion string) error {
 	}); err != nil {
 		return err
 	}
+	r.superviseClusterComponents()
 	if err := r.waitReady(ctx); err != nil {
 		return err
 	}
@@ -477,6 +487,7 @@ func (r *Running) installHub(ctx context.Context) error {
 // Stop stops every cluster, keeping its data, and releases the home.
 func (r *Running) Stop(ctx context.Context) error {
 	defer r.unlock()
+	r.stopClusterSupervision()
 	if err := r.eachCluster(ctx, func(ctx context.Context, c ClusterInfo) error {
 		return r.kwok.stop(ctx, c.Name)
 	}); err != nil {
@@ -496,6 +507,7 @@ func (r *Running) abort(homeExisted bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	defer r.unlock()
+	r.stopClusterSupervision()
 	if r.Datacenter == nil {
 		return
 	}
