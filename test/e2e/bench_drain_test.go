@@ -215,4 +215,3 @@ func appPodsOn(ctx context.Context, b testing.TB, cs kubernetes.Interface, nodes
 	}
 	return n
 }
-
