@@ -198,19 +198,7 @@ func TestMultiCluster(t *testing.T) {
 		}
 		apiserver := clusterProcess(t, home, down, "kube-apiserver")
 		stopped := time.Now()
-		if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		resumed := false
-		resume := func() {
-			if !resumed {
-				resumed = true
-				if err := syscall.Kill(apiserver, syscall.SIGCONT); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-		t.Cleanup(resume)
+		resume := freeze(t, apiserver)
 		others := []client.Client{wcs[multiClusters[0]], wcs[multiClusters[2]]}
 		poll(t, 3*time.Minute, "12 replicas available in the two other clusters", func(ctx context.Context) (bool, string) {
 			n := availableIn(ctx, others...)
@@ -501,6 +489,26 @@ func (s *availability) check(t *testing.T, minimum int32) {
 
 // clusterProcess is the PID of a control-plane process of a cluster of the
 // home (kwokctl's binary runtime keeps a pid file per component).
+// freeze stops a process with SIGSTOP until the returned resume, or the
+// end of the test, sends SIGCONT.
+func freeze(t *testing.T, pid int) (resume func()) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	resumed := false
+	resume = func() {
+		if !resumed {
+			resumed = true
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	t.Cleanup(resume)
+	return resume
+}
+
 func clusterProcess(t *testing.T, home, cluster, component string) int {
 	t.Helper()
 	pids := pidFiles(t, filepath.Join(localdc.ClusterDir(home, cluster), "pids", component+".pid"))

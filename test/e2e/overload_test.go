@@ -106,20 +106,7 @@ func testNeverBreaksItself(t *testing.T, bin, home string) {
 	t.Run("a shrink reaches the broker while the cluster is not Ready", func(t *testing.T) {
 		runKubectlApply(t, bin, hub, reliefPool)
 		waitPool(t, bin, hub, "relief", fleetv1alpha1.PoolReadyReason, 4)
-		apiserver := clusterProcess(t, home, cluster, "kube-apiserver")
-		if err := syscall.Kill(apiserver, syscall.SIGSTOP); err != nil {
-			t.Fatal(err)
-		}
-		resumed := false
-		resume := func() {
-			if !resumed {
-				resumed = true
-				if err := syscall.Kill(apiserver, syscall.SIGCONT); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-		t.Cleanup(resume)
+		resume := freeze(t, clusterProcess(t, home, cluster, "kube-apiserver"))
 		waitPool(t, bin, hub, "relief", fleetv1alpha1.ClusterNotReadyReason, -1)
 		kubectl(hub, "scale", "pool", "relief", "--replicas", "2")
 		poll(t, time.Minute, "the broker pool shrunk to 2 while "+cluster+" does not answer", func(context.Context) (bool, string) {
