@@ -350,7 +350,7 @@ func bareLookalike(name, node string) *corev1.Pod {
 	}
 }
 
-func startRefstore(t *testing.T, bin, kubeconfig string, flags ...string) *refstoreProcess {
+func startRefstore(t testing.TB, bin, kubeconfig string, flags ...string) *refstoreProcess {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "strata"), append([]string{"refstore", "serve", "--kubeconfig", kubeconfig,
 		"--namespace", "kv", "--app", "kv", "--listen", "127.0.0.1:0", "--restart-hold", "0s"}, flags...)...)
@@ -399,7 +399,7 @@ func startRefstore(t *testing.T, bin, kubeconfig string, flags ...string) *refst
 	return p
 }
 
-func (p *refstoreProcess) stop(t *testing.T) {
+func (p *refstoreProcess) stop(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -435,7 +435,7 @@ type loadResult struct {
 	minInSync                                     int32
 }
 
-func startLoad(t *testing.T, kv refstorev1.RefStoreServiceClient) *load {
+func startLoad(t testing.TB, kv refstorev1.RefStoreServiceClient) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel, kv: kv, acked: map[string]string{}, minISR: 1 << 20}
 	l.wg.Go(func() { // the writer, with a read of an earlier write after each
@@ -490,7 +490,7 @@ func startLoad(t *testing.T, kv refstorev1.RefStoreServiceClient) *load {
 }
 
 // stop ends the load and reads every acknowledged write back.
-func (l *load) stop(t *testing.T) loadResult {
+func (l *load) stop(t testing.TB) loadResult {
 	l.cancel()
 	l.wg.Wait()
 	res := loadResult{acked: len(l.acked), failed: l.failed, reads: l.reads, badReads: l.badReads, samples: l.samples, minInSync: l.minISR}
