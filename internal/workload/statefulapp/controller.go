@@ -83,6 +83,10 @@ const (
 	unreachableBackoff, unreachableBackoffMax = 2 * time.Second, time.Minute
 	deniedBackoff, deniedBackoffMax           = 5 * time.Second, 5 * time.Minute
 	defaultRetryAfter                         = 5 * time.Second
+	// minRetryAfter is the least wait a RETRY_AFTER buys: a shard manager
+	// that knows when it will be ready (its leaders handed over, its
+	// replicas caught up) says so, in less than a second if it is.
+	minRetryAfter = 200 * time.Millisecond
 )
 
 // Options are the Reconciler's dependencies.
@@ -509,7 +513,7 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 		if wait <= 0 {
 			wait = defaultRetryAfter
 		}
-		wait = min(max(wait, time.Second), deniedBackoffMax)
+		wait = min(max(wait, minRetryAfter), deniedBackoffMax)
 		r.backoff(rec.ID, p, "retry", func(int) time.Duration { return wait })
 		return rec.withState(appsv1alpha1.OperationRetryAfter, fmt.Sprintf("retry after %s: %s", wait, reason), now)
 	case shardmanagerv1.Decision_DECISION_DENIED:
@@ -628,6 +632,11 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
 	r.forgetOperation(rec.ID)
 	r.unhear(rec.ID)
+	// The pod's shards are whole again (or will be, once it caught up):
+	// the operations that wait for them are asked about again at once,
+	// not after the wait a DENIED earned while this one was under way.
+	r.forgetRetries(p.app.Namespace + "/" + p.app.Name + "/")
+	p.retryAfter(p.now)
 	reason, verb := OperationCompletedEvent, "Completed"
 	if a.Type == Cancel {
 		reason, verb = OperationCancelledEvent, "Cancelled"
