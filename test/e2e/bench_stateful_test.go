@@ -85,7 +85,8 @@ func BenchmarkStatefulApp(b *testing.B) {
 	bin := binDir(b)
 	for b.Loop() {
 		home := filepath.Join(b.TempDir(), "home")
-		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0")
+		// A busy machine may need longer to start (startUp waits 3 minutes).
+		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0", "--timeout", "170s")
 		hub := localdc.KubeconfigPath(home, localdc.HubName)
 		wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
 		runKubectlApply(b, bin, hub, benchStatefulPool)
