@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,41 +19,7 @@ import (
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
 	"github.com/strata-dev/strata/internal/localdc"
-	"github.com/strata-dev/strata/internal/workload/guardrails"
-	refstorev1 "github.com/strata-dev/strata/proto/strata/refstore/v1"
 )
-
-// benchStatefulPool is the storage the benchmark's pods run on: 20 Nodes
-// of 4 local volumes each, for 30 pods of the StatefulApp and 30 of the
-// StatefulSet.
-const benchStatefulPool = `
-apiVersion: fleet.strata.dev/v1alpha1
-kind: Pool
-metadata: {name: kv-storage}
-spec: {cluster: workload-1, capacity: 20, nodeProfile: storage}
----
-apiVersion: apps.strata.dev/v1alpha1
-kind: AppNamespace
-metadata: {name: kv}
-spec: {app: kv, tenant: stateful, nodeProfile: storage, quota: {cpu: "64", memory: 256Gi}}
-`
-
-const benchStatefulApp = `
-apiVersion: apps.strata.dev/v1alpha1
-kind: StatefulApp
-metadata: {name: kv, namespace: kv}
-spec:
-  application: kv-store
-  version: "1.0.0"
-  replicas: %d
-  maxConcurrentOperations: %d
-  resources: {cpu: "1", memory: 4Gi}
-  storage: {size: 100Gi}
-  shardManager:
-    endpoint: "%s"
-    transport: TLS
-    tls: {caSecretRef: {name: kv-shard-manager-ca}}
-`
 
 // BenchmarkStatefulApp measures a rolling update of a StatefulApp of 30
 // pods of the reference store (30 shards, 3 replicas, 2 in sync needed),
@@ -89,7 +52,7 @@ func BenchmarkStatefulApp(b *testing.B) {
 		up := startUp(b, bin, home, "--workload-clusters", "1", "--pool-capacity", "0", "--timeout", "170s")
 		hub := localdc.KubeconfigPath(home, localdc.HubName)
 		wl := localdc.KubeconfigPath(home, localdc.WorkloadClusterName(1))
-		runKubectlApply(b, bin, hub, benchStatefulPool)
+		runKubectlApply(b, bin, hub, fmt.Sprintf(kvPool, 20))
 		waitFor(b, 10*time.Minute, func(context.Context) bool {
 			out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", "kv-storage", "-o", "jsonpath={.status.ready}")
 			return err == nil && strings.TrimSpace(out) == "20"
@@ -99,18 +62,8 @@ func BenchmarkStatefulApp(b *testing.B) {
 			return wc.Get(ctx, client.ObjectKey{Name: "kv"}, &corev1.Namespace{}) == nil
 		})
 
-		certs := b.TempDir()
-		ca, certFile, keyFile, err := guardrails.Certificates(certs, []string{"127.0.0.1"})
-		if err != nil {
-			b.Fatal(err)
-		}
-		caFile := filepath.Join(certs, "shard-manager-ca.pem")
-		if err := os.WriteFile(caFile, ca, 0o600); err != nil {
-			b.Fatal(err)
-		}
-		run(b, bin, "kubectl", "--kubeconfig", wl, "-n", "kv", "create", "secret", "generic", "kv-shard-manager-ca", "--from-file=ca.crt="+caFile)
-		store := startRefstore(b, bin, wl, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
-		runKubectlApply(b, bin, wl, fmt.Sprintf(benchStatefulApp, replicas, concurrency, store.addr))
+		store, kv := startTLSStore(b, bin, wl)
+		runKubectlApply(b, bin, wl, fmt.Sprintf(kvApp, replicas, concurrency, store.addr))
 		statefulAppDone := func(version string) func(context.Context) bool {
 			return func(ctx context.Context) bool {
 				a := &appsv1alpha1.StatefulApp{}
@@ -120,27 +73,7 @@ func BenchmarkStatefulApp(b *testing.B) {
 			}
 		}
 		waitFor(b, 10*time.Minute, statefulAppDone("1.0.0"))
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(ca) {
-			b.Fatal("the shard manager's CA does not parse")
-		}
-		conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, "")))
-		if err != nil {
-			b.Fatal(err)
-		}
-		kv := refstorev1.NewRefStoreServiceClient(conn)
-		waitFor(b, 3*time.Minute, func(ctx context.Context) bool {
-			s, err := kv.Sample(ctx, &refstorev1.SampleRequest{})
-			if err != nil || len(s.GetShards()) != replicas {
-				return false
-			}
-			for _, sh := range s.GetShards() {
-				if sh.GetInSync() < 3 {
-					return false
-				}
-			}
-			return true
-		})
+		waitAllInSync(b, kv, replicas)
 
 		cs := clientset(b, wl)
 		if _, err := cs.CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "plain"}}, metav1.CreateOptions{}); err != nil {
@@ -191,7 +124,6 @@ func BenchmarkStatefulApp(b *testing.B) {
 			b.Errorf("%d acknowledged writes lost, %d reads wrong, a shard fell to %d in sync; want 0, 0, 2 or more",
 				res.lost, res.badReads, res.minInSync)
 		}
-		_ = conn.Close()
 		store.stop(b)
 		up.interrupt(b)
 		run(b, bin, "strata", "down", "--home", home)
@@ -202,7 +134,7 @@ func BenchmarkStatefulApp(b *testing.B) {
 // each with a local volume like the StatefulApp's, on the same Nodes.
 func benchStatefulSet(replicas int32) *appsv1.StatefulSet {
 	labels := map[string]string{"app": "kv-plain"}
-	resources := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("4Gi")}
+	resources := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("8Gi")}
 	return &appsv1.StatefulSet{
 		ObjectMeta: metav1.ObjectMeta{Name: "kv", Namespace: "plain"},
 		Spec: appsv1.StatefulSetSpec{
