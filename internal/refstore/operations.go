@@ -18,10 +18,15 @@ import (
 
 // How long the shard manager asks Strata to wait before asking again.
 const (
-	// retryMovingLeaders: leaders were moved; the next ask is approved.
-	retryMovingLeaders = time.Second
-	// retryCatchingUp: a replica elsewhere is catching up.
+	// retryStuckLeaders: a leader found no replica to move to.
+	retryStuckLeaders = time.Second
+	// retryCatchingUp: a replica elsewhere is catching up, and a pod
+	// elsewhere is down or under an operation too.
 	retryCatchingUp = 2 * time.Second
+	// retryCaughtUpSoon is the least wait for replicas elsewhere to catch
+	// up, when that is all that is missing: the time their pod takes to
+	// be seen up and copy the entries they lack.
+	retryCaughtUpSoon = 200 * time.Millisecond
 	// retryBlocked: replicas elsewhere are down or under operations.
 	retryBlocked = 10 * time.Second
 	// retryLearning: the shard manager has not seen the pods yet, or holds
@@ -38,7 +43,8 @@ type opState string
 const (
 	// opDenied: asked, not approved (denied or waiting).
 	opDenied opState = "Denied"
-	// opPreparing: approvable once the leaders moved off the pod.
+	// opPreparing: approvable once the leaders moved off the pod have
+	// handed over (Options.LeaderHandoff).
 	opPreparing opState = "Preparing"
 	// opApproved: approved; the pod counts as out until the deadline (and
 	// the grace) or completion.
@@ -51,6 +57,10 @@ type operation struct {
 	state opState
 	// deadline: an approval holds until it.
 	deadline time.Time
+	// handedOff: when the leaders last moved off the pod for it (the
+	// shards moved) have handed over: their move plus Options.LeaderHandoff.
+	handedOff time.Time
+	moved     []int
 }
 
 // Decision is the shard manager's answer to a RequestOperation.
@@ -108,9 +118,14 @@ func (s *Store) validateOperation(op *shardmanagerv1.Operation) error {
 // It is idempotent by operation id: asking again returns the current
 // answer for the same operation. It approves only when every shard with a
 // replica on the pod keeps at least min-in-sync in-sync replicas on other
-// pods that are up and not under another approved operation; before it
-// approves, it moves the pod's leaders elsewhere (answering RETRY_AFTER
-// while it does).
+// pods that are up and not under another approved operation, so it
+// approves several operations at once when their pods share no shard that
+// would fall below its minimum (each approved pod counts as out for the
+// next). Before it approves, it moves the pod's leaders elsewhere: the
+// move is done under the shards' locks, so the same answer approves; with
+// Options.LeaderHandoff it answers RETRY_AFTER for the time left until the
+// handoff is over. A shard short only of replicas that are catching up is
+// answered RETRY_AFTER for about the time they take, not DENIED.
 func (s *Store) RequestOperation(op *shardmanagerv1.Operation) (Decision, error) {
 	if err := s.validateOperation(op); err != nil {
 		return Decision{}, err
@@ -193,9 +208,12 @@ func (s *Store) decide(o *operation, deadline, now time.Time) Decision {
 		}
 	}
 	if len(short) > 0 {
+		if wait, ok := s.catchUpWait(short); ok {
+			return retryAfter(describeShortfalls(short, pod, s.opts.MinInSync), wait)
+		}
 		after := retryBlocked
 		for _, f := range short {
-			if f.catchingUp {
+			if f.catchingUp > 0 {
 				after = retryCatchingUp
 			}
 		}
@@ -217,16 +235,47 @@ func (s *Store) decide(o *operation, deadline, now time.Time) Decision {
 	}
 	if len(moved) > 0 {
 		s.log.Info("Moved leaders off a pod for an operation", "pod", pod, "operation", o.op.GetOperationId(), "shards", moved)
+		o.handedOff, o.moved = now.Add(s.opts.LeaderHandoff), moved
 	}
 	if held {
 		return approved(fmt.Sprintf("approved until %s", later(o.deadline, deadline).Format(time.RFC3339)))
 	}
-	if len(moved)+len(stuck) > 0 {
+	if len(stuck) > 0 {
 		o.state = opPreparing
-		return retryAfter(fmt.Sprintf("moving leaders of %s off %s", shardList(append(moved, stuck...)), pod), retryMovingLeaders)
+		return retryAfter(fmt.Sprintf("moving leaders of %s off %s", shardList(append(moved, stuck...)), pod), retryStuckLeaders)
 	}
-	return approved(fmt.Sprintf("every shard on %s (%s) keeps %d or more in-sync replicas on other pods, and %s leads none",
-		pod, plural(len(onPod), "shard"), s.opts.MinInSync, pod))
+	if now.Before(o.handedOff) {
+		// The leaders moved (now or at an earlier ask) and are handing
+		// over: ask again when they are done, not on a fixed period.
+		o.state = opPreparing
+		what := "moving the leaders of %s off %s: handed over at %s"
+		if len(moved) == 0 {
+			what = "the leaders of %s moved off %s, handed over at %s"
+		}
+		return retryAfter(fmt.Sprintf(what, shardList(o.moved), pod, o.handedOff.Format(time.RFC3339Nano)), o.handedOff.Sub(now))
+	}
+	why := fmt.Sprintf("every shard on %s (%s) keeps %d or more in-sync replicas on other pods, and %s leads none",
+		pod, plural(len(onPod), "shard"), s.opts.MinInSync, pod)
+	if len(moved) > 0 {
+		why = fmt.Sprintf("moved the leaders of %s off %s; ", shardList(moved), pod) + why
+	}
+	return approved(why)
+}
+
+// catchUpWait: when every shortfall would be made up by replicas that are
+// catching up (they are up on their data and copy what they lack), how
+// long that takes, about: the batches of the furthest behind, at the
+// catch-up delay each, and at least retryCaughtUpSoon.
+func (s *Store) catchUpWait(short []shortfall) (time.Duration, bool) {
+	behind := 0
+	for _, f := range short {
+		if f.count+f.catchingUp < s.opts.MinInSync {
+			return 0, false
+		}
+		behind = max(behind, f.behind)
+	}
+	steps := (behind + s.opts.CatchUpBatch - 1) / s.opts.CatchUpBatch
+	return retryCaughtUpSoon + time.Duration(steps)*s.opts.CatchUpDelay, true
 }
 
 // decideDown decides an operation on a pod that is not up: it is out
@@ -266,10 +315,12 @@ func (s *Store) decideDown(o *operation, onPod []*shard) Decision {
 
 // shortfall is a shard that would have too few in-sync replicas.
 type shortfall struct {
-	shard      int
-	count      int
-	others     string
-	catchingUp bool
+	shard int
+	count int
+	// catchingUp counts the replicas elsewhere that are catching up;
+	// behind is how many entries the furthest of them lacks.
+	catchingUp, behind int
+	others             string
 }
 
 // shortfall counts the shard's in-sync replicas on pods other than pod
@@ -296,7 +347,10 @@ func (s *Store) shortfall(sh *shard, pod string, out map[string]bool) (shortfall
 			notes = append(notes, fmt.Sprintf("%s waiting for a leader", m.pod))
 		case !m.inSync:
 			notes = append(notes, fmt.Sprintf("%s catching up", m.pod))
-			f.catchingUp = true
+			f.catchingUp++
+			if leader := sh.members[sh.leader]; leader != nil && leader.vol != nil && m.vol != nil {
+				f.behind = max(f.behind, leader.log(sh.id).len()-m.log(sh.id).len())
+			}
 		default:
 			f.count++
 		}

@@ -1,9 +1,11 @@
 package refstore
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -17,7 +19,10 @@ import (
 // kv-0 leads shards 0 and 3, kv-1 shards 1 and 4, kv-2 shards 2 and 5.
 const allShards = "shards 0, 1, 2, 3, 4, 5"
 
-var approvedKV1 = approved("every shard on kv-1 (6 shards) keeps 2 or more in-sync replicas on other pods, and kv-1 leads none")
+var (
+	approvedKV1      = approved("every shard on kv-1 (6 shards) keeps 2 or more in-sync replicas on other pods, and kv-1 leads none")
+	approvedMovedKV1 = approved("moved the leaders of shards 1, 4 off kv-1; every shard on kv-1 (6 shards) keeps 2 or more in-sync replicas on other pods, and kv-1 leads none")
+)
 
 func TestRequestOperation(t *testing.T) {
 	type ask struct {
@@ -34,11 +39,21 @@ func TestRequestOperation(t *testing.T) {
 		asks   []ask
 	}{
 		{
-			name: "leaders move off the pod first, then it is approved",
+			name: "leaders move off the pod, and the same answer approves",
 			asks: []ask{
-				{op: kv1, want: retryAfter("moving leaders of shards 1, 4 off kv-1", time.Second)},
-				{op: kv1, want: approvedKV1},
+				{op: kv1, want: approvedMovedKV1},
 				{op: kv1, want: approved("approved until 2030-01-02T10:05:00Z")},
+			},
+		},
+		{
+			name: "a leader handoff that takes time: asked again when it is over",
+			opts: []fixtureOption{func(o *Options) { o.LeaderHandoff = 1500 * time.Millisecond }},
+			asks: []ask{
+				{op: kv1, want: retryAfter("moving the leaders of shards 1, 4 off kv-1: handed over at 2030-01-02T10:00:01.5Z", 1500*time.Millisecond)},
+				{op: func(f *fixture) *shardmanagerv1.Operation { f.clock.Step(time.Second); return kv1(f) },
+					want: retryAfter("the leaders of shards 1, 4 moved off kv-1, handed over at 2030-01-02T10:00:01.5Z", 500*time.Millisecond)},
+				{op: func(f *fixture) *shardmanagerv1.Operation { f.clock.Step(500 * time.Millisecond); return kv1(f) },
+					want: approvedKV1},
 			},
 		},
 		{
@@ -53,7 +68,17 @@ func TestRequestOperation(t *testing.T) {
 				mustPut(f.t, f.s, "k", "v")
 				f.up("kv-2")
 			},
-			asks: []ask{{op: kv1, want: denied(allShards+" have 1 in-sync replica besides kv-1 (kv-2 catching up); 2 needed", 2*time.Second)}},
+			asks: []ask{{op: kv1, want: retryAfter(allShards+" have 1 in-sync replica besides kv-1 (kv-2 catching up); 2 needed", 200*time.Millisecond)}},
+		},
+		{
+			name: "a replica elsewhere is catching up and another pod is under an operation",
+			setup: func(f *fixture) {
+				f.approve(f.op("kv-0", evict))
+				f.down("kv-2", "terminating")
+				mustPut(f.t, f.s, "k", "v")
+				f.up("kv-2")
+			},
+			asks: []ask{{op: kv1, want: denied(allShards+" have 0 in-sync replicas besides kv-1 (kv-0 under operation shop/kv/kv-0/EVICT, kv-2 catching up); 2 needed", 2*time.Second)}},
 		},
 		{
 			name:  "a pod elsewhere is under an approved operation",
@@ -78,10 +103,7 @@ func TestRequestOperation(t *testing.T) {
 				f.approve(op)
 				f.clock.Step(time.Minute + 11*time.Second)
 			},
-			asks: []ask{
-				{op: kv1, want: retryAfter("moving leaders of shards 1, 4 off kv-1", time.Second)},
-				{op: kv1, want: approvedKV1},
-			},
+			asks: []ask{{op: kv1, want: approvedMovedKV1}},
 		},
 		{
 			name:  "the pod is down already",
@@ -133,10 +155,8 @@ func TestRequestOperation(t *testing.T) {
 				}
 			},
 			asks: []ask{
-				{op: kv1, want: denied(allShards+" have 1 in-sync replica besides kv-1 (kv-2 catching up); 2 needed", 2*time.Second)},
-				{op: func(f *fixture) *shardmanagerv1.Operation { f.settle(); return kv1(f) },
-					want: retryAfter("moving leaders of shards 1, 4 off kv-1", time.Second)},
-				{op: kv1, want: approvedKV1},
+				{op: kv1, want: retryAfter(allShards+" have 1 in-sync replica besides kv-1 (kv-2 catching up); 2 needed", 200*time.Millisecond)},
+				{op: func(f *fixture) *shardmanagerv1.Operation { f.settle(); return kv1(f) }, want: approvedMovedKV1},
 			},
 		},
 		{
@@ -148,10 +168,7 @@ func TestRequestOperation(t *testing.T) {
 				}
 				f.settle() // leaders go back to kv-2
 			},
-			asks: []ask{
-				{op: kv1, want: retryAfter("moving leaders of shards 1, 4 off kv-1", time.Second)},
-				{op: kv1, want: approvedKV1},
-			},
+			asks: []ask{{op: kv1, want: approvedMovedKV1}},
 		},
 		{
 			name:   "a shard manager that has not seen the pods yet",
@@ -317,4 +334,141 @@ func TestDescribeShards(t *testing.T) {
 	if _, err := f.s.DescribeShards("shop", "web"); status.Code(err) != codes.NotFound {
 		t.Errorf("DescribeShards of another app = %v, want NotFound", err)
 	}
+}
+
+// TestRequestOperationApprovesSeveral asks for a RESTART of every pod at
+// once, round after round as a rolling update does: each round the shard
+// manager approves every pod it can — no shard ever left with fewer than
+// min-in-sync in-sync replicas on pods that are up and under no
+// operation, and no pod refused that could have gone with the others —
+// and the approved pods are restarted together.
+func TestRequestOperationApprovesSeveral(t *testing.T) {
+	cases := []struct {
+		pods, shards, replication, minInSync int
+		// maxRounds bounds the rounds a rolling update takes: the pods
+		// over the most a round can take.
+		maxRounds int
+	}{
+		{pods: 30, shards: 30, replication: 3, minInSync: 2, maxRounds: 4},
+		{pods: 30, shards: 30, replication: 3, minInSync: 1, maxRounds: 3},
+		{pods: 12, shards: 30, replication: 5, minInSync: 3, maxRounds: 6},
+		{pods: 3, shards: 6, replication: 3, minInSync: 2, maxRounds: 3},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%d pods, %d shards of %d replicas, %d in sync", tc.pods, tc.shards, tc.replication, tc.minInSync), func(t *testing.T) {
+			f := newFixture(t, func(o *Options) {
+				o.Shards, o.Replication, o.MinInSync = tc.shards, tc.replication, tc.minInSync
+				o.Logger = logr.Discard()
+			})
+			for i := range tc.pods {
+				f.setPod(Pod{Name: f.s.PodName(i), Ordinal: i, Node: fmt.Sprintf("node-%d", i), Up: true})
+			}
+			f.start()
+			left := map[string]bool{}
+			for i := range tc.pods {
+				left[f.s.PodName(i)] = true
+			}
+			writes := 0
+			for round := 1; len(left) > 0; round++ {
+				if round > tc.maxRounds {
+					t.Fatalf("%d pods not restarted after %d rounds", len(left), tc.maxRounds)
+				}
+				var approvedPods []string
+				var waiting []string
+				for i := range tc.pods {
+					pod := f.s.PodName(i)
+					if !left[pod] {
+						continue
+					}
+					d := f.request(f.op(pod, restart))
+					switch d.Decision {
+					case shardmanagerv1.Decision_DECISION_APPROVED:
+						approvedPods = append(approvedPods, pod)
+					case shardmanagerv1.Decision_DECISION_DENIED:
+						waiting = append(waiting, pod)
+					default:
+						t.Fatalf("round %d: %s answered %s (%s), want APPROVED or DENIED", round, pod, d.Decision, d.Reason)
+					}
+				}
+				if len(approvedPods) == 0 {
+					t.Fatalf("round %d: nothing approved of %v", round, waiting)
+				}
+				out := map[string]bool{}
+				for _, p := range approvedPods {
+					out[p] = true
+				}
+				// Every shard keeps min-in-sync replicas that are up, in
+				// sync and under no operation; and every pod refused
+				// would take a shard below that with the approved ones
+				// gone.
+				for id := range f.s.shards {
+					pods, _ := f.inSync(id)
+					kept := 0
+					for _, p := range pods {
+						if !out[p] {
+							kept++
+						}
+					}
+					if kept < tc.minInSync {
+						t.Fatalf("round %d: approved %v leaves shard %d with %d in-sync replicas (%v), want %d or more",
+							round, approvedPods, id, kept, pods, tc.minInSync)
+					}
+				}
+				for _, p := range waiting {
+					if !f.blockedBy(p, out, tc.minInSync) {
+						t.Errorf("round %d: %s was refused though no shard on it would fall below %d with %v out", round, p, tc.minInSync, approvedPods)
+					}
+				}
+				t.Logf("round %d: %d approved at once, %d wait", round, len(approvedPods), len(waiting))
+				// The approved pods restart together while writes go on.
+				for _, p := range approvedPods {
+					f.down(p, "terminating")
+				}
+				for range 50 {
+					writes++
+					mustPut(t, f.s, fmt.Sprintf("k%d", writes), "v")
+				}
+				for _, p := range approvedPods {
+					f.up(p)
+				}
+				f.settle()
+				for _, p := range approvedPods {
+					if err := f.s.CompleteOperation(f.op(p, restart).GetOperationId()); err != nil {
+						t.Fatal(err)
+					}
+					delete(left, p)
+				}
+				f.settle()
+			}
+			for i := range writes {
+				if got, err := f.s.Get(fmt.Sprintf("k%d", i+1)); err != nil || !got.Found {
+					t.Fatalf("acknowledged write k%d: found %t, %v", i+1, got.Found, err)
+				}
+			}
+		})
+	}
+}
+
+// blockedBy says whether taking pod out besides the pods out would leave a
+// shard on it with fewer than need in-sync replicas on the other pods.
+func (f *fixture) blockedBy(pod string, out map[string]bool, need int) bool {
+	for id, sh := range f.s.shards {
+		sh.mu.Lock()
+		on := sh.members[pod] != nil
+		sh.mu.Unlock()
+		if !on {
+			continue
+		}
+		pods, _ := f.inSync(id)
+		kept := 0
+		for _, p := range pods {
+			if p != pod && !out[p] {
+				kept++
+			}
+		}
+		if kept < need {
+			return true
+		}
+	}
+	return false
 }

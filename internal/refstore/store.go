@@ -52,6 +52,14 @@ type Options struct {
 	// ApprovalGrace: an approved operation counts its pod out until its
 	// deadline plus this margin (clock skew, watch delay).
 	ApprovalGrace time.Duration
+	// LeaderHandoff: how long a leader moved off a pod for an operation
+	// takes to hand over before the operation is approved. The store's own
+	// handoff is done under the shard's lock (no write is in flight on the
+	// old leader once it is moved), so zero, the default, approves in the
+	// answer that moves the leaders; more plays a data system whose
+	// handoff takes time (the shard manager answers RETRY_AFTER for the
+	// time left).
+	LeaderHandoff time.Duration
 	// Clock is the time source; nil means the real clock.
 	Clock clock.WithTicker
 	// Logger logs the store's changes.
@@ -94,7 +102,7 @@ func (o Options) Validate() error {
 	if o.CatchUpBatch < 1 {
 		errs = append(errs, fmt.Errorf("catch-up batch must be positive, not %d", o.CatchUpBatch))
 	}
-	for name, d := range map[string]time.Duration{"catch-up delay": o.CatchUpDelay, "restart hold": o.RestartHold, "approval grace": o.ApprovalGrace} {
+	for name, d := range map[string]time.Duration{"catch-up delay": o.CatchUpDelay, "restart hold": o.RestartHold, "approval grace": o.ApprovalGrace, "leader handoff": o.LeaderHandoff} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s must not be negative, not %s", name, d))
 		}

@@ -32,11 +32,13 @@ import (
 	refstorev1 "github.com/strata-dev/strata/proto/strata/refstore/v1"
 )
 
+// kvPool is the Pool the store's pods run on, of %d storage Nodes, and
+// the app's namespace.
 const kvPool = `
 apiVersion: fleet.strata.dev/v1alpha1
 kind: Pool
 metadata: {name: kv-storage}
-spec: {cluster: workload-1, capacity: 6, nodeProfile: storage}
+spec: {cluster: workload-1, capacity: %d, nodeProfile: storage}
 ---
 apiVersion: apps.strata.dev/v1alpha1
 kind: AppNamespace
@@ -44,6 +46,8 @@ metadata: {name: kv}
 spec: {app: kv, tenant: stateful, nodeProfile: storage, quota: {cpu: "64", memory: 256Gi}}
 `
 
+// kvApp is StatefulApp kv of %d replicas, maxConcurrentOperations %d,
+// asking the shard manager at %s.
 const kvApp = `
 apiVersion: apps.strata.dev/v1alpha1
 kind: StatefulApp
@@ -51,7 +55,8 @@ metadata: {name: kv, namespace: kv}
 spec:
   application: kv-store
   version: "1.0.0"
-  replicas: 3
+  replicas: %d
+  maxConcurrentOperations: %d
   resources: {cpu: "2", memory: 8Gi}
   storage: {size: 100Gi}
   shardManager:
@@ -82,7 +87,7 @@ func TestStatefulApps(t *testing.T) {
 		t.Helper()
 		return run(t, bin, "kubectl", append([]string{"--kubeconfig", kubeconfig}, args...)...)
 	}
-	runKubectlApply(t, bin, hub, kvPool)
+	runKubectlApply(t, bin, hub, fmt.Sprintf(kvPool, 6))
 	waitPool(t, bin, hub, "kv-storage", fleetv1alpha1.PoolReadyReason, 6)
 	hc := appsClient(t, hub)
 	poll(t, time.Minute, "AppNamespace kv Ready", func(ctx context.Context) (bool, string) {
@@ -93,46 +98,13 @@ func TestStatefulApps(t *testing.T) {
 		return meta.IsStatusConditionTrue(an.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition), conditionsOf(an.Status.Conditions)
 	})
 
-	// The store serves TLS with a certificate for 127.0.0.1; its CA goes
-	// into the Secret the StatefulApp names, as a tenant would put it.
-	certs := t.TempDir()
-	ca, certFile, keyFile, err := guardrails.Certificates(certs, []string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	caFile := filepath.Join(certs, "shard-manager-ca.pem")
-	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	kubectl(wl, "-n", "kv", "create", "secret", "generic", "kv-shard-manager-ca", "--from-file=ca.crt="+caFile)
-	store := startRefstore(t, bin, wl, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
-	runKubectlApply(t, bin, wl, fmt.Sprintf(kvApp, store.addr))
+	store, kv := startTLSStore(t, bin, wl)
+	runKubectlApply(t, bin, wl, fmt.Sprintf(kvApp, 3, 1, store.addr))
 	wc := appsClient(t, wl)
 	waitStateful(t, wc, 3*time.Minute, "3 pods Ready", func(a *appsv1alpha1.StatefulApp) bool {
 		return a.Status.ReadyReplicas == 3 && meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.StatefulAppReadyCondition)
 	})
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		t.Fatal("the shard manager's CA does not parse")
-	}
-	conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, "")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	kv := refstorev1.NewRefStoreServiceClient(conn)
-	poll(t, 2*time.Minute, "every shard with 3 in-sync replicas", func(ctx context.Context) (bool, string) {
-		s, err := kv.Sample(ctx, &refstorev1.SampleRequest{})
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, sh := range s.GetShards() {
-			if sh.GetInSync() < 3 {
-				return false, fmt.Sprintf("shard %d has %d in sync", sh.GetShard(), sh.GetInSync())
-			}
-		}
-		return len(s.GetShards()) == 30, fmt.Sprintf("%d shards", len(s.GetShards()))
-	})
+	waitAllInSync(t, kv, 30)
 
 	t.Run("a plain eviction is refused and says how to ask", func(t *testing.T) {
 		err := clientset(t, wl).PolicyV1().Evictions("kv").Evict(t.Context(), &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "kv-0", Namespace: "kv"}})
@@ -293,6 +265,52 @@ spec: {pools: [kv-storage], nodeConfig: storage-v2}
 // test's once-a-second look misses one.
 const unansweredCalls = 4
 
+// startTLSStore runs the reference store of StatefulApp kv/kv serving TLS
+// with a certificate for 127.0.0.1, its CA in the Secret the StatefulApp
+// names (as a tenant would put it), and returns it with a client.
+func startTLSStore(t testing.TB, bin, wl string) (*refstoreProcess, refstorev1.RefStoreServiceClient) {
+	t.Helper()
+	certs := t.TempDir()
+	ca, certFile, keyFile, err := guardrails.Certificates(certs, []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(certs, "shard-manager-ca.pem")
+	if err := os.WriteFile(caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run(t, bin, "kubectl", "--kubeconfig", wl, "-n", "kv", "create", "secret", "generic", "kv-shard-manager-ca", "--from-file=ca.crt="+caFile)
+	store := startRefstore(t, bin, wl, "--tls-cert-file", certFile, "--tls-key-file", keyFile)
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(ca) {
+		t.Fatal("the shard manager's CA does not parse")
+	}
+	conn, err := grpc.NewClient(store.addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return store, refstorev1.NewRefStoreServiceClient(conn)
+}
+
+// waitAllInSync waits until the store has its shards, each with 3
+// in-sync replicas.
+func waitAllInSync(t testing.TB, kv refstorev1.RefStoreServiceClient, shards int) {
+	t.Helper()
+	poll(t, 3*time.Minute, "every shard with 3 in-sync replicas", func(ctx context.Context) (bool, string) {
+		s, err := kv.Sample(ctx, &refstorev1.SampleRequest{})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, sh := range s.GetShards() {
+			if sh.GetInSync() < 3 {
+				return false, fmt.Sprintf("shard %d has %d in sync", sh.GetShard(), sh.GetInSync())
+			}
+		}
+		return len(s.GetShards()) == shards, fmt.Sprintf("%d shards", len(s.GetShards()))
+	})
+}
+
 // refstoreProcess is `strata refstore serve`, run apart from strata so that
 // killing strata does not kill the data system.
 type refstoreProcess struct {
@@ -350,7 +368,7 @@ func bareLookalike(name, node string) *corev1.Pod {
 	}
 }
 
-func startRefstore(t *testing.T, bin, kubeconfig string, flags ...string) *refstoreProcess {
+func startRefstore(t testing.TB, bin, kubeconfig string, flags ...string) *refstoreProcess {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(bin, "strata"), append([]string{"refstore", "serve", "--kubeconfig", kubeconfig,
 		"--namespace", "kv", "--app", "kv", "--listen", "127.0.0.1:0", "--restart-hold", "0s"}, flags...)...)
@@ -399,7 +417,7 @@ func startRefstore(t *testing.T, bin, kubeconfig string, flags ...string) *refst
 	return p
 }
 
-func (p *refstoreProcess) stop(t *testing.T) {
+func (p *refstoreProcess) stop(t testing.TB) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -435,7 +453,7 @@ type loadResult struct {
 	minInSync                                     int32
 }
 
-func startLoad(t *testing.T, kv refstorev1.RefStoreServiceClient) *load {
+func startLoad(t testing.TB, kv refstorev1.RefStoreServiceClient) *load {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &load{cancel: cancel, kv: kv, acked: map[string]string{}, minISR: 1 << 20}
 	l.wg.Go(func() { // the writer, with a read of an earlier write after each
@@ -490,7 +508,7 @@ func startLoad(t *testing.T, kv refstorev1.RefStoreServiceClient) *load {
 }
 
 // stop ends the load and reads every acknowledged write back.
-func (l *load) stop(t *testing.T) loadResult {
+func (l *load) stop(t testing.TB) loadResult {
 	l.cancel()
 	l.wg.Wait()
 	res := loadResult{acked: len(l.acked), failed: l.failed, reads: l.reads, badReads: l.badReads, samples: l.samples, minInSync: l.minISR}

@@ -38,6 +38,7 @@ type serveFlags struct {
 	insecure                            bool
 	tlsCertFile, tlsKeyFile             string
 	restartHold, approvalGrace, catchUp time.Duration
+	leaderHandoff                       time.Duration
 }
 
 func (f *serveFlags) validate() error {
@@ -67,7 +68,7 @@ func (f *serveFlags) storeOptions() refstore.Options {
 		Namespace: f.namespace, App: f.app,
 		Shards: f.shards, Replication: f.replication, MinInSync: f.minInSync,
 		CatchUpBatch: refstore.DefaultCatchUpBatch, CatchUpDelay: f.catchUp,
-		RestartHold: f.restartHold, ApprovalGrace: f.approvalGrace,
+		RestartHold: f.restartHold, ApprovalGrace: f.approvalGrace, LeaderHandoff: f.leaderHandoff,
 	}
 }
 
@@ -116,6 +117,8 @@ where; logs go to standard error. docs/refstore.md has the details.`,
 		"when the app's pods already run at start (a restart), approve no new stop of a running pod for this long")
 	fs.DurationVar(&f.approvalGrace, "approval-grace", refstore.DefaultApprovalGrace, "an approved pod counts as out until its operation's deadline plus this")
 	fs.DurationVar(&f.catchUp, "catch-up-delay", 0, "pause between the batches a catching-up replica copies, to watch catch-up")
+	fs.DurationVar(&f.leaderHandoff, "leader-handoff", 0,
+		"how long a leader moved off a pod takes to hand over before the stop is approved (0: the move is approved in the same answer), to play a slower data system")
 	return cmd
 }
 

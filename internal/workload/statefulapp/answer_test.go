@@ -33,6 +33,16 @@ func TestAnswerBoundsTheShardManager(t *testing.T) {
 		wantNext: time.Minute,
 		wantLen:  len("denied: quorum"),
 	}, {
+		name:     "a retry in 300 ms: the leaders are handed over then",
+		resp:     &shardmanagerv1.RequestOperationResponse{Decision: shardmanagerv1.Decision_DECISION_RETRY_AFTER, Reason: "handoff", RetryAfter: durationpb.New(300 * time.Millisecond)},
+		wantNext: 300 * time.Millisecond,
+		wantLen:  len("retry after 300ms: handoff"),
+	}, {
+		name:     "a retry in 10 ms is asked after the least wait",
+		resp:     &shardmanagerv1.RequestOperationResponse{Decision: shardmanagerv1.Decision_DECISION_RETRY_AFTER, Reason: "handoff", RetryAfter: durationpb.New(10 * time.Millisecond)},
+		wantNext: minRetryAfter,
+		wantLen:  len("retry after 200ms: handoff"),
+	}, {
 		name:     "a denial with a 400 KiB reason",
 		resp:     &shardmanagerv1.RequestOperationResponse{Decision: shardmanagerv1.Decision_DECISION_DENIED, Reason: strings.Repeat("why ", 100<<10)},
 		wantNext: deniedBackoff,

@@ -83,6 +83,10 @@ const (
 	unreachableBackoff, unreachableBackoffMax = 2 * time.Second, time.Minute
 	deniedBackoff, deniedBackoffMax           = 5 * time.Second, 5 * time.Minute
 	defaultRetryAfter                         = 5 * time.Second
+	// minRetryAfter is the least wait a RETRY_AFTER buys: a shard manager
+	// that knows when it will be ready (its leaders handed over, its
+	// replicas caught up) says so, in less than a second if it is.
+	minRetryAfter = 200 * time.Millisecond
 )
 
 // Options are the Reconciler's dependencies.
@@ -325,14 +329,17 @@ func (r *Reconciler) node(ctx context.Context, name string) (*corev1.Node, error
 	return &nodes.Items[0], nil
 }
 
-// pass is what one Reconcile learns while it acts.
+// pass is what one Reconcile learns while it acts. Pods' steps run
+// concurrently: what they learn is written under mu.
 type pass struct {
 	app *appsv1alpha1.StatefulApp
 	now time.Time
 	// target is how the shard manager is dialled.
 	target Target
-	reach  Reachability
-	// unreachable: a call got no answer; no other call is made this pass.
+
+	mu    sync.Mutex
+	reach Reachability
+	// unreachable: a call got no answer; no other call starts this pass.
 	unreachable bool
 	// retryAt is the earliest time an operation may be asked about again.
 	retryAt time.Time
@@ -340,9 +347,11 @@ type pass struct {
 	conflict bool
 }
 
-// noAnswer notes a call that got no answer: no other call is made this
+// noAnswer notes a call that got no answer: no other call starts this
 // pass.
 func (p *pass) noAnswer(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.unreachable, p.reach.Err, p.reach.Reason = true, callError(err), appsv1alpha1.ShardManagerUnreachableReason
 	var hs *HandshakeError
 	if errors.As(err, &hs) {
@@ -358,7 +367,33 @@ func caOf(t Target) string {
 	return t.TLS.Source
 }
 
+// answered notes a call that got an answer; a call of the same pass that
+// got none (calls run concurrently) still decides the reachability.
+func (p *pass) answered() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.unreachable {
+		p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
+	}
+}
+
+// isUnreachable: a call of this pass got no answer.
+func (p *pass) isUnreachable() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unreachable
+}
+
+// lostWrite notes a write that lost to a newer version of the object.
+func (p *pass) lostWrite() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conflict = true
+}
+
 func (p *pass) retryAfter(t time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.retryAt.IsZero() || t.Before(p.retryAt) {
 		p.retryAt = t
 	}
@@ -387,23 +422,41 @@ func (p *pass) result(plan Plan, status appsv1alpha1.StatefulAppStatus) reconcil
 	return reconcile.Result{RequeueAfter: after}
 }
 
-// execute takes each pod's next steps, in order, until one fails.
+// parallelPods is how many pods' steps a pass takes at once. Each pod's
+// steps touch only its own pod and PVC, and the shard manager decides each
+// request on its own against every approval it gave, so pods are
+// independent; with many operations under way (maxConcurrentOperations
+// above 1) a pass would otherwise wait on one API write after another.
+const parallelPods = 8
+
+// execute takes each pod's next steps, in order, until one fails; pods
+// concurrently.
 func (r *Reconciler) execute(ctx context.Context, plan Plan, p *pass) error {
-	var errs []error
-	for _, pp := range plan.Pods {
-		for _, a := range pp.Actions {
-			err := r.act(ctx, pp, a, p)
-			if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
-				// The cache lagged behind a write: the next pass sees it.
-				p.conflict = true
-				break
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("pod %s: %s: %w", pp.Name, a.Type, err))
-				break
-			}
+	errs := make([]error, len(plan.Pods))
+	sem := make(chan struct{}, parallelPods)
+	var wg sync.WaitGroup
+	for i, pp := range plan.Pods {
+		if len(pp.Actions) == 0 {
+			continue
 		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, a := range pp.Actions {
+				err := r.act(ctx, pp, a, p)
+				if apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) {
+					// The cache lagged behind a write: the next pass sees it.
+					p.lostWrite()
+					return
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("pod %s: %s: %w", pp.Name, a.Type, err)
+					return
+				}
+			}
+		})
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
@@ -453,7 +506,7 @@ func (r *Reconciler) request(ctx context.Context, pp *PodPlan, a Action, p *pass
 		r.event(p.app, pp.Pod, corev1.EventTypeNormal, OperationRequestedEvent, "Request",
 			"Asked the shard manager for %s of pod %s (%s), operation %s", rec.Kind, pp.Name, rec.Reason, rec.ID)
 	}
-	if p.unreachable {
+	if p.isUnreachable() {
 		return nil
 	}
 	sm, err := r.sms.Client(client.ObjectKeyFromObject(p.app), p.target)
@@ -474,7 +527,26 @@ func (r *Reconciler) request(ctx context.Context, pp *PodPlan, a Action, p *pass
 		r.event(p.app, pp.Pod, corev1.EventTypeNormal, OperationApprovedEvent, "Request",
 			"The shard manager approved %s of pod %s until %s (operation %s)", rec.Kind, pp.Name, rec.Deadline.Format(time.RFC3339), rec.ID)
 	}
-	return r.writeRecord(ctx, pp, next, 0)
+	if err := r.writeRecord(ctx, pp, next, 0); err != nil {
+		return err
+	}
+	if next.State != appsv1alpha1.OperationApproved || !stoppable(pp.Pod, next) {
+		return nil
+	}
+	// Act on the approval in this pass, as the next one would (after the
+	// same check against the API server), rather than a pass later.
+	if next.Kind == KindEvict {
+		return r.approveEviction(ctx, pp, next, p)
+	}
+	return r.stopPod(ctx, pp, next, p)
+}
+
+// stoppable: the pod is the one the operation stops and still runs.
+func stoppable(pod *corev1.Pod, rec *Record) bool {
+	if pod == nil || pod.DeletionTimestamp != nil {
+		return false
+	}
+	return (rec.Kind != KindRestart && rec.Kind != KindEvict) || (rec.PodUID != "" && pod.UID == rec.PodUID)
 }
 
 // answer is the record after the shard manager's answer (or none), and
@@ -486,7 +558,7 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 		r.backoff(rec.ID, p, "unreachable", func(failures int) time.Duration { return exp(unreachableBackoff, failures, unreachableBackoffMax) })
 		return rec.withState(appsv1alpha1.OperationRequested, fmt.Sprintf("no answer from the shard manager: %v", callError(err)), now)
 	}
-	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
+	p.answered()
 	// The app's owner runs the shard manager: its reason goes into the
 	// PVC's annotation (bounded by the API server) and its hints are
 	// bounded by Strata's backoffs, so an answer cannot stall the record.
@@ -509,7 +581,7 @@ func (r *Reconciler) answer(p *pass, rec *Record, resp *shardmanagerv1.RequestOp
 		if wait <= 0 {
 			wait = defaultRetryAfter
 		}
-		wait = min(max(wait, time.Second), deniedBackoffMax)
+		wait = min(max(wait, minRetryAfter), deniedBackoffMax)
 		r.backoff(rec.ID, p, "retry", func(int) time.Duration { return wait })
 		return rec.withState(appsv1alpha1.OperationRetryAfter, fmt.Sprintf("retry after %s: %s", wait, reason), now)
 	case shardmanagerv1.Decision_DECISION_DENIED:
@@ -573,7 +645,7 @@ func (r *Reconciler) stillApproved(ctx context.Context, pp *PodPlan, rec *Record
 	cur, err := readRecord(fresh)
 	if err != nil || cur == nil || cur.ID != rec.ID || cur.State != appsv1alpha1.OperationApproved ||
 		!cur.Deadline.Equal(rec.Deadline) || !r.clock.Now().Before(cur.Deadline.Add(-stopMargin)) || fresh.DeletionTimestamp != nil {
-		p.conflict = true
+		p.lostWrite()
 		return false, nil
 	}
 	pp.Claim = fresh
@@ -588,7 +660,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 		p.retryAfter(next)
 		return nil
 	}
-	if p.unreachable {
+	if p.isUnreachable() {
 		return nil
 	}
 	if a.Type == Cancel && pp.Pod != nil {
@@ -602,7 +674,7 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 			return fmt.Errorf("reading pod %s before cancelling its operation: %w", pp.Name, err)
 		}
 		if err != nil || fresh.UID != pp.Pod.UID || fresh.DeletionTimestamp != nil {
-			p.conflict = true
+			p.lostWrite()
 			return nil
 		}
 	}
@@ -625,9 +697,14 @@ func (r *Reconciler) finish(ctx context.Context, pp *PodPlan, a Action, p *pass)
 		}
 		return r.writeRecord(ctx, pp, rec.withState(state, fmt.Sprintf("%s it (%s): no answer from the shard manager: %v", what, a.Why, callError(err)), stamp(p.now)), 0)
 	}
-	p.reach.Answered, p.reach.Err, p.reach.Reason = true, nil, ""
+	p.answered()
 	r.forgetOperation(rec.ID)
 	r.unhear(rec.ID)
+	// The pod's shards are whole again (or will be, once it caught up):
+	// the operations that wait for them are asked about again at once,
+	// not after the wait a DENIED earned while this one was under way.
+	r.forgetRetries(p.app.Namespace + "/" + p.app.Name + "/")
+	p.retryAfter(p.now)
 	reason, verb := OperationCompletedEvent, "Completed"
 	if a.Type == Cancel {
 		reason, verb = OperationCancelledEvent, "Cancelled"
