@@ -68,9 +68,11 @@ func Open(ctx context.Context, dsn, what string) (*sql.DB, Engine, error) {
 		// (SQLite's default is 2 MiB): a broker's inventory of 100,000
 		// machines and its indexes fit, where with the default nearly
 		// every page an allocation's UPDATEs touched was read from the
-		// file again (docs/benchmarks.md, "Compute Broker").
+		// file again (docs/benchmarks.md, "Compute Broker"). Temporary
+		// files are kept in memory: every UPDATE of many rows keeps a
+		// statement journal, and in a file each of its pages was a write.
 		params := url.Values{
-			"_pragma":       {"cache_size(-65536)"},
+			"_pragma":       {"cache_size(-65536)", "temp_store(MEMORY)"},
 			"_journal_mode": {"WAL"},
 			"_synchronous":  {"NORMAL"},
 			"_foreign_keys": {"on"},

@@ -233,6 +233,7 @@ func candidates(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus 
 		if err != nil {
 			return nil, err
 		}
+		out = slices.Grow(out, len(ms))
 		for _, m := range ms {
 			if !disrupted[m.ID] {
 				out = append(out, m)
