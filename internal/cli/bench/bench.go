@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type brokerOptions struct {
 	Clients  int
 	Resizes  int
 	DB       string
+	// CPUProfile, when set, is where a CPU profile of the broker's work
+	// (after seeding) is written.
+	CPUProfile string
 }
 
 // brokerResult is the JSON line of `strata bench broker`.
@@ -82,6 +86,7 @@ MZs, then has --clients clients resize it and a pool of their own at once.`,
 	fs.IntVar(&o.Clients, "clients", 16, "concurrent clients resizing pools")
 	fs.IntVar(&o.Resizes, "resizes", 10, "resizes per client")
 	fs.StringVar(&o.DB, "db", "", "inventory database (default: SQLite in a temporary directory); it must be empty")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of the allocation and the resizes (not the seeding) to this file")
 	return cmd
 }
 
@@ -105,6 +110,13 @@ func benchBroker(ctx context.Context, o brokerOptions) (brokerResult, error) {
 		return res, err
 	}
 	res.SeedMS = time.Since(began).Milliseconds()
+	if o.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(o.CPUProfile)
+		if err != nil {
+			return res, err
+		}
+		defer stopProfile()
+	}
 
 	c, stop, err := serve(ctx, store)
 	if err != nil {
@@ -189,6 +201,23 @@ func resizeConcurrently(ctx context.Context, c brokerv1.BrokerServiceClient, o b
 	}
 	wg.Wait()
 	return latencies, firstErr
+}
+
+// startCPUProfile writes a CPU profile to path until the returned function
+// is called.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("creating the CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("starting the CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
 
 func cmp(a, b error) error {

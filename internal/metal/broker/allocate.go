@@ -110,20 +110,37 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 		zone int32
 		sku  string
 	}
-	racks := map[key]map[string][]inventory.MachinePlacement{}
-	for _, m := range choices {
-		k := key{m.MaintenanceZone, m.SKU}
-		if racks[k] == nil {
-			racks[k] = map[string][]inventory.MachinePlacement{}
-		}
-		racks[k][m.Rack] = append(racks[k][m.Rack], m)
+	type rackKey struct {
+		key
+		rack string
 	}
+	// One map lookup per choice: a pool's choices are a datacenter's worth
+	// of machines (docs/benchmarks.md, "Compute Broker").
+	queues := map[rackKey]*rackQueue{}
+	heaps := map[key]*rackHeap{}
+	for _, m := range choices {
+		k := rackKey{key{m.MaintenanceZone, m.SKU}, m.Rack}
+		q := queues[k]
+		if q == nil {
+			q = &rackQueue{rack: m.Rack, count: sign * s.racks[m.Rack]}
+			queues[k] = q
+			h := heaps[k.key]
+			if h == nil {
+				h = &rackHeap{sku: skus[m.SKU]}
+				heaps[k.key] = h
+			}
+			h.racks = append(h.racks, q)
+		}
+		q.machines = append(q.machines, m)
+	}
+	// The store lists machines by ID: then each rack's are in order already.
+	sorted := slices.IsSortedFunc(choices, func(a, b inventory.MachinePlacement) int { return cmp.Compare(a.ID, b.ID) })
 	byZone := map[int32]*zoneChoices{}
-	for k, rs := range racks {
-		h := &rackHeap{sku: skus[k.sku]}
-		for rack, ms := range rs {
-			slices.SortFunc(ms, func(a, b inventory.MachinePlacement) int { return cmp.Compare(a.ID, b.ID) })
-			h.racks = append(h.racks, &rackQueue{rack: rack, count: sign * s.racks[rack], machines: ms})
+	for k, h := range heaps {
+		if !sorted {
+			for _, q := range h.racks {
+				slices.SortFunc(q.machines, func(a, b inventory.MachinePlacement) int { return cmp.Compare(a.ID, b.ID) })
+			}
 		}
 		heap.Init(h)
 		z := byZone[k.zone]

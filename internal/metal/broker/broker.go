@@ -120,6 +120,14 @@ func New(o Options) (*Broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	// Where every machine sits, read once: the store remembers it, and
+	// choosing machines then reads only IDs and states (inventory's layout).
+	if err := o.Store.InTx(ctx, func(ctx context.Context, tx inventory.Tx) error {
+		_, err := tx.ListPlacements(ctx, inventory.MachineFilter{})
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("broker: reading where the machines sit: %w", err)
+	}
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
 		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages,

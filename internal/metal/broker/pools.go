@@ -199,8 +199,8 @@ func reconcileJoinedPool(ctx context.Context, tx inventory.Tx, pool inventory.Po
 	return false, nil
 }
 
-// candidates are the machines a pool may take: available, clean (a machine
-// being wiped is not available yet), healthy, of a SKU that satisfies its
+// candidates are the machines a pool may take: available, in no pool, clean
+// (a machine being wiped is not available yet), healthy, of a SKU that satisfies its
 // profile, in its datacenter, and under no disruption.
 // SKUs are read smallest first, and reading stops once every zone has enough
 // to reach its share of want: a large inventory is not read whole.
@@ -229,13 +229,11 @@ func candidates(ctx context.Context, tx inventory.Tx, pool inventory.Pool, skus 
 	have := newSpread(members).zones
 	var out []inventory.MachinePlacement
 	for _, sku := range fit {
-		ms, err := tx.ListPlacements(ctx, inventory.MachineFilter{
-			Datacenter: pool.Datacenter, State: inventory.MachineAvailable, Provision: inventory.ProvisionClean,
-			HealthyOnly: true, SKU: sku.Name,
-		})
+		ms, err := tx.ListPlacements(ctx, inventory.MachineFilter{Datacenter: pool.Datacenter, SKU: sku.Name, Free: true})
 		if err != nil {
 			return nil, err
 		}
+		out = slices.Grow(out, len(ms))
 		for _, m := range ms {
 			if !disrupted[m.ID] {
 				out = append(out, m)

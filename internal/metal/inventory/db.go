@@ -32,6 +32,8 @@ type sqlStore struct {
 	engine sqldb.Engine
 	txOpts *sql.TxOptions
 	now    func() time.Time
+	// layout remembers where the machines read so far sit.
+	layout *layout
 }
 
 var _ Store = (*sqlStore)(nil)
@@ -53,7 +55,7 @@ func open(ctx context.Context, dsn string, now func() time.Time) (*sqlStore, err
 // openVersion is open with the migrations up to version only, so tests can
 // start from an older schema.
 func openVersion(ctx context.Context, dsn string, now func() time.Time, version int64) (*sqlStore, error) {
-	s := &sqlStore{now: func() time.Time { return now().UTC() }}
+	s := &sqlStore{now: func() time.Time { return now().UTC() }, layout: newLayout()}
 	db, engine, err := sqldb.Open(ctx, dsn, "the inventory database")
 	if err != nil {
 		return nil, err
@@ -125,7 +127,7 @@ func (s *sqlStore) runTx(ctx context.Context, begin beginFunc, fn func(ctx conte
 	}
 	// Rolls back when fn fails or panics; a no-op after Commit.
 	defer func() { _ = sqlTx.Rollback() }()
-	t := &tx{tx: sqlTx, engine: s.engine, now: s.now}
+	t := &tx{tx: sqlTx, engine: s.engine, now: s.now, layout: s.layout}
 	if err := fn(ctx, t); err != nil {
 		return t.retry || isRetryable(err), err
 	}

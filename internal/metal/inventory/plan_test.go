@@ -67,7 +67,7 @@ func plan(t *testing.T, s *sqlStore, query string, args []any) string {
 // Index names: the primary key's differs between the engines.
 var (
 	primaryKey   = regexp.MustCompile(`\b(sqlite_autoindex_machines_1|machines_pkey)\b`)
-	machineIndex = regexp.MustCompile(`\bmachines_(pool|provision|datacenter_state|maintenance_zone|updated_at)\b`)
+	machineIndex = regexp.MustCompile(`\bmachines_(pool|provision|datacenter_state|maintenance_zone|updated_at|free)\b`)
 )
 
 func testQueryPlans(t *testing.T, dsn string) {
@@ -86,6 +86,10 @@ func testQueryPlans(t *testing.T, dsn string) {
 	placements, placementArgs := listStatement("id", MachineFilter{
 		Datacenter: "dc1", State: MachineAvailable, Provision: ProvisionClean, HealthyOnly: true, SKU: "general-32",
 	})
+	// What a pool may take, as the broker reads it (IDs and states), and a
+	// pool's machines.
+	free, freeArgs := listStatement("id, state", MachineFilter{Datacenter: "dc1", SKU: "general-32", Free: true})
+	members, memberArgs := listStatement("id, state", MachineFilter{Pool: "pool-a"})
 	// A watcher's poll: a datacenter's machines changed since a recent time
 	// (every machine was seeded at t0), its first page and a later one.
 	since := t0.Add(-2 * time.Second)
@@ -108,6 +112,8 @@ func testQueryPlans(t *testing.T, dsn string) {
 		{"return a wiped batch", wiped, wipedArgs, primaryKey},
 		{"read the joining machines", joining, joiningArgs, regexp.MustCompile(`\bmachines_provision\b`)},
 		{"read the available machines of a SKU", placements, placementArgs, regexp.MustCompile(`\bmachines_datacenter_state\b`)},
+		{"read the machines a pool may take", free, freeArgs, regexp.MustCompile(`\bmachines_free\b`)},
+		{"read a pool's machines", members, memberArgs, regexp.MustCompile(`\bmachines_pool\b`)},
 		{"read the machines changed since", changed, changedArgs, updatedAt},
 		{"read the next page of them", changedNext, changedNextArgs, updatedAt},
 		{"read the last update", lastUpdateStatement, nil, updatedAt},

@@ -22,6 +22,8 @@ type tx struct {
 	// retry is set when a statement lost a serialization race, so InTx
 	// retries even if fn swallowed the error.
 	retry bool
+	// layout is the store's; nil reads every placement column.
+	layout *layout
 }
 
 var _ Tx = (*tx)(nil)
@@ -286,6 +288,11 @@ func machineWhere(f MachineFilter) *where {
 	if f.HealthyOnly {
 		w.add("healthy = ?", true)
 	}
+	if f.Free {
+		// The condition of the partial index machines_free, as literals
+		// (see the provision condition above).
+		w.add(freeCondition)
+	}
 	if f.UnhealthyOnly {
 		w.add("healthy = ?", false)
 	}
@@ -301,6 +308,10 @@ func machineWhere(f MachineFilter) *where {
 	}
 	return w
 }
+
+// freeCondition is the WHERE clause of the partial index machines_free
+// (migration 0009), as written there.
+const freeCondition = `state = '` + string(MachineAvailable) + `' AND pool IS NULL AND provision = '` + string(ProvisionClean) + `' AND healthy`
 
 // guardAll folds w's conditions into one CASE expression that no index
 // covers (see guarded), so a planner finds the rows by the one condition
@@ -388,8 +399,24 @@ func (t *tx) LastMachineUpdate(ctx context.Context) (time.Time, error) {
 const lastUpdateStatement = `SELECT COALESCE(MAX(updated_at), 0) FROM machines`
 
 // ListPlacements returns the placement of the machines that match f,
-// ordered by ID (AfterID and Limit apply as in ListMachines).
+// ordered by ID (AfterID and Limit apply as in ListMachines). It reads only
+// the machines' IDs and states when the store's layout knows where every
+// one of them sits (see layout), and the placement columns too otherwise.
 func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
+	if t.layout != nil {
+		query, args := listStatement("id, state", f)
+		ps, err := queryAll(ctx, t, func(s scanner) (MachinePlacement, error) {
+			var p MachinePlacement
+			err := s.Scan(&p.ID, &p.State)
+			return p, err
+		}, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("listing machine placements: %w", err)
+		}
+		if t.layout.fill(ps) {
+			return ps, nil
+		}
+	}
 	query, args := listStatement("id, maintenance_zone, rack, sku, state", f)
 	ps, err := queryAll(ctx, t, func(s scanner) (MachinePlacement, error) {
 		var p MachinePlacement
@@ -399,6 +426,7 @@ func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlac
 	if err != nil {
 		return nil, fmt.Errorf("listing machine placements: %w", err)
 	}
+	t.layout.learn(ps)
 	return ps, nil
 }
 

@@ -142,6 +142,9 @@ type MachineFilter struct {
 	UnhealthyOnly bool
 	Pool          string
 	Provision     ProvisionState
+	// Free keeps the machines a pool may take: available, in no pool,
+	// clean and healthy; read through the index machines_free.
+	Free bool
 	// UpdatedSince, when not zero, keeps machines whose UpdatedAt is at or
 	// after it (to the nanosecond, as stored), found through the index on
 	// updated_at: what changed since a point in time (WatchMachines).
