@@ -69,6 +69,7 @@ func BenchmarkOnboarding(b *testing.B) {
 			}
 		}()
 		before := residentMiB(b, up.cmd.Process.Pid)
+		cpu0 := cpuByComponent(home)
 		began := time.Now()
 		work := make(chan int)
 		var wg sync.WaitGroup
@@ -103,6 +104,7 @@ func BenchmarkOnboarding(b *testing.B) {
 			b.Fatal("not every AppNamespace was Ready within 10 minutes")
 		}
 		total := time.Since(began)
+		reportCPU(b, "onboarding", cpu0, cpuByComponent(home))
 		latencies := make([]time.Duration, n)
 		for i := range n {
 			latencies[i] = ready[i].Sub(created[i])
@@ -146,6 +148,9 @@ spec: {app: big, tenant: stateless, nodeProfile: general, quota: {cpu: "400", me
 			return wc.Get(ctx, client.ObjectKey{Name: "big"}, &corev1.Namespace{}) == nil
 		})
 		before := residentMiB(b, up.cmd.Process.Pid)
+		cs := clientset(b, wl)
+		phases := watchPodPhases(b, cs, "big", replicas)
+		cpu0 := cpuByComponent(home)
 		began := time.Now()
 		runKubectlApply(b, bin, wl, fmt.Sprintf(`
 apiVersion: apps.strata.dev/v1alpha1
@@ -163,20 +168,28 @@ spec:
 				a.Status.ReadyReplicas == replicas && ready(a)
 		})
 		b.ReportMetric(time.Since(began).Seconds(), "s-to-ready")
+		cpu1 := cpuByComponent(home)
+		phases.close()
+		phases.report(b, "app")
+		reportCPU(b, "app", cpu0, cpu1)
 		b.ReportMetric(before, "strata-rss-before-MiB")
 		b.ReportMetric(residentMiB(b, up.cmd.Process.Pid), "strata-rss-MiB")
 		b.ReportMetric(peakMiB(b, up.cmd.Process.Pid), "strata-peak-MiB")
 
 		// The same cluster's pod pipeline alone, for the ratio: a plain
 		// Deployment of as many one-container pods, no spread constraints.
+		phases = watchPodPhases(b, cs, "default", replicas)
 		began = time.Now()
 		createDeployment(b, wl, "plain", replicas)
-		cs := clientset(b, wl)
 		waitFor(b, 20*time.Minute, func(ctx context.Context) bool {
 			d, err := cs.AppsV1().Deployments("default").Get(ctx, "plain", metav1.GetOptions{})
 			return err == nil && d.Status.ReadyReplicas == replicas
 		})
 		b.ReportMetric(time.Since(began).Seconds(), "plain-deployment-s-to-ready")
+		cpu2 := cpuByComponent(home)
+		phases.close()
+		phases.report(b, "plain")
+		reportCPU(b, "plain", cpu1, cpu2)
 		up.interrupt(b)
 		run(b, bin, "strata", "down", "--home", home)
 	}
