@@ -89,7 +89,8 @@ func (p *podPhases) report(b *testing.B, prefix string) {
 
 // cpuByComponent is the CPU time (user+system) each process of the local
 // datacenter under home has used so far, summed by its executable's name
-// (strata, kube-apiserver, etcd, kube-scheduler, kwok, ...).
+// (strata, kube-apiserver, etcd, kube-scheduler, kwok, ...) and, for the
+// components of a kwok cluster, its name (kube-apiserver@workload-1).
 func cpuByComponent(home string) map[string]time.Duration {
 	out := map[string]time.Duration{}
 	entries, err := os.ReadDir("/proc")
@@ -106,6 +107,9 @@ func cpuByComponent(home string) map[string]time.Duration {
 		}
 		args := strings.Split(string(cmdline), "\x00")
 		name := filepath.Base(args[0])
+		if _, rest, ok := strings.Cut(string(cmdline), "/clusters/"); ok { // a component of a kwok cluster
+			name += "@" + strings.SplitN(rest, "/", 2)[0]
+		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
 			continue
