@@ -9,11 +9,15 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
@@ -41,34 +45,56 @@ func BenchmarkOnboarding(b *testing.B) {
 		ready := make([]time.Time, n)
 		var mu sync.Mutex
 		done := make(chan struct{})
-		go func() { // the observer: every 100 ms, which are Ready now
+		// The observer watches (a list every 100 ms of 200 objects would
+		// cost the hub's API server more than some of the onboarding).
+		hcw := appsWatchClient(b, localdc.KubeconfigPath(home, localdc.HubName))
+		see := func(a *appsv1alpha1.AppNamespace, now time.Time) int {
+			var i int
+			if _, err := fmt.Sscanf(a.Name, "bench-%d", &i); err != nil || i < 0 || i >= n || !ready[i].IsZero() {
+				return 0
+			}
+			if !meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition) {
+				return 0
+			}
+			ready[i] = now
+			return 1
+		}
+		go func() {
 			defer close(done)
 			seen := 0
-			for seen < n {
+			for seen < n && b.Context().Err() == nil {
 				list := &appsv1alpha1.AppNamespaceList{}
-				if err := hc.List(b.Context(), list); err == nil {
-					now := time.Now()
-					mu.Lock()
-					for _, a := range list.Items {
-						var i int
-						if _, err := fmt.Sscanf(a.Name, "bench-%d", &i); err != nil || !ready[i].IsZero() {
-							continue
-						}
-						if meta.IsStatusConditionTrue(a.Status.Conditions, appsv1alpha1.AppNamespaceReadyCondition) {
-							ready[i] = now
-							seen++
-						}
+				if err := hcw.List(b.Context(), list); err != nil {
+					time.Sleep(100 * time.Millisecond)
+					continue
+				}
+				now := time.Now()
+				mu.Lock()
+				for i := range list.Items {
+					seen += see(&list.Items[i], now)
+				}
+				mu.Unlock()
+				w, err := hcw.Watch(b.Context(), &appsv1alpha1.AppNamespaceList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+				if err != nil {
+					continue
+				}
+				for ev := range w.ResultChan() {
+					a, ok := ev.Object.(*appsv1alpha1.AppNamespace)
+					if !ok {
+						continue
 					}
+					mu.Lock()
+					seen += see(a, time.Now())
 					mu.Unlock()
+					if seen == n {
+						break
+					}
 				}
-				select {
-				case <-b.Context().Done():
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
+				w.Stop()
 			}
 		}()
 		before := residentMiB(b, up.cmd.Process.Pid)
+		cpu0 := cpuByComponent(home)
 		began := time.Now()
 		work := make(chan int)
 		var wg sync.WaitGroup
@@ -103,6 +129,7 @@ func BenchmarkOnboarding(b *testing.B) {
 			b.Fatal("not every AppNamespace was Ready within 10 minutes")
 		}
 		total := time.Since(began)
+		reportCPU(b, "onboarding", cpu0, cpuByComponent(home))
 		latencies := make([]time.Duration, n)
 		for i := range n {
 			latencies[i] = ready[i].Sub(created[i])
@@ -146,6 +173,9 @@ spec: {app: big, tenant: stateless, nodeProfile: general, quota: {cpu: "400", me
 			return wc.Get(ctx, client.ObjectKey{Name: "big"}, &corev1.Namespace{}) == nil
 		})
 		before := residentMiB(b, up.cmd.Process.Pid)
+		cs := clientset(b, wl)
+		phases := watchPodPhases(b, cs, "big", replicas)
+		cpu0 := cpuByComponent(home)
 		began := time.Now()
 		runKubectlApply(b, bin, wl, fmt.Sprintf(`
 apiVersion: apps.strata.dev/v1alpha1
@@ -163,23 +193,89 @@ spec:
 				a.Status.ReadyReplicas == replicas && ready(a)
 		})
 		b.ReportMetric(time.Since(began).Seconds(), "s-to-ready")
+		cpu1 := cpuByComponent(home)
+		phases.close()
+		phases.report(b, "app")
+		reportCPU(b, "app", cpu0, cpu1)
 		b.ReportMetric(before, "strata-rss-before-MiB")
 		b.ReportMetric(residentMiB(b, up.cmd.Process.Pid), "strata-rss-MiB")
 		b.ReportMetric(peakMiB(b, up.cmd.Process.Pid), "strata-peak-MiB")
 
 		// The same cluster's pod pipeline alone, for the ratio: a plain
 		// Deployment of as many one-container pods, no spread constraints.
+		phases = watchPodPhases(b, cs, "default", replicas)
 		began = time.Now()
 		createDeployment(b, wl, "plain", replicas)
-		cs := clientset(b, wl)
 		waitFor(b, 20*time.Minute, func(ctx context.Context) bool {
 			d, err := cs.AppsV1().Deployments("default").Get(ctx, "plain", metav1.GetOptions{})
 			return err == nil && d.Status.ReadyReplicas == replicas
 		})
 		b.ReportMetric(time.Since(began).Seconds(), "plain-deployment-s-to-ready")
+		cpu2 := cpuByComponent(home)
+		phases.close()
+		phases.report(b, "plain")
+		reportCPU(b, "plain", cpu1, cpu2)
+
+		// Where the difference goes: the app's own pods (its init
+		// container, app and sidecar, its spread constraints) as a
+		// Deployment in a namespace of their own, without the app's
+		// Service, PodDisruptionBudget and namespace quota, nor Strata.
+		shaped := shapedLike(b, cs, "big", replicas)
+		phases = watchPodPhases(b, cs, shaped.Namespace, replicas)
+		began = time.Now()
+		if _, err := cs.AppsV1().Deployments(shaped.Namespace).Create(b.Context(), shaped, metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		waitFor(b, 20*time.Minute, func(ctx context.Context) bool {
+			d, err := cs.AppsV1().Deployments(shaped.Namespace).Get(ctx, shaped.Name, metav1.GetOptions{})
+			return err == nil && d.Status.ReadyReplicas == replicas
+		})
+		b.ReportMetric(time.Since(began).Seconds(), "app-shaped-deployment-s-to-ready")
+		phases.close()
+		phases.report(b, "shaped")
+		reportCPU(b, "shaped", cpu2, cpuByComponent(home))
 		up.interrupt(b)
 		run(b, bin, "strata", "down", "--home", home)
 	}
+}
+
+// shapedLike is a Deployment, in a new namespace "shaped", of the pod
+// template of the Deployment of replicas in namespace (the app's stable
+// track): the app's pods without the app.
+func shapedLike(b testing.TB, cs kubernetes.Interface, namespace string, replicas int32) *appsv1.Deployment {
+	b.Helper()
+	list, err := cs.AppsV1().Deployments(namespace).List(b.Context(), metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := slices.IndexFunc(list.Items, func(d appsv1.Deployment) bool { return ptr.Deref(d.Spec.Replicas, 0) == replicas })
+	if i < 0 {
+		b.Fatalf("no Deployment of %d replicas in namespace %s", replicas, namespace)
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(b.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shaped"}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	app := list.Items[i]
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "shaped", Name: "shaped"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas), Selector: app.Spec.Selector, Template: app.Spec.Template,
+		},
+	}
+}
+
+// appsWatchClient is appsClient that can also watch.
+func appsWatchClient(b testing.TB, kubeconfig string) client.WithWatch {
+	b.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: appsClient(b, kubeconfig).Scheme()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
 }
 
 // waitFor polls cond every 250 ms until it holds or the timeout passes.

@@ -62,6 +62,11 @@ const (
 	steadyInterval      = 5 * time.Minute
 )
 
+// workers is how many app namespaces are reconciled at once. Each spends
+// most of its time waiting on API servers (a handful of round trips one
+// after the other), so a burst of new ones is onboarded by many at once.
+const workers = 32
+
 // routedReason is the reason of the Normal event that says to which
 // cluster an app namespace was routed and why (one per cluster chosen).
 const routedReason = "Routed"
@@ -152,7 +157,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.forPool)).
 		// A batch namespace's queue appears, goes or becomes a parent.
 		Watches(&appsv1alpha1.BatchQueue{}, handler.EnqueueRequestsFromMapFunc(r.batch), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: 8}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Named("appnamespace").
 		Complete(conflicts.Requeue(r))
 }
@@ -195,29 +200,46 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 
 // reconcileNamespace makes the namespace on the hub, places the app
 // namespace on its clusters (or more of them) and applies the namespace,
-// quota and RoleBindings on each.
+// quota and RoleBindings on each. The hub's namespace is written while the
+// clusters are looked in, and the clusters it is placed on are written at
+// once: an app namespace costs a few round trips one after the other, not
+// a dozen.
 func (r *Reconciler) reconcileNamespace(ctx context.Context, an *appsv1alpha1.AppNamespace) (outcome, error) {
 	// The hub first: the owners may declare their apps there before any
 	// cluster fits.
-	terminating, err := r.write(ctx, an, r.onHub(desiredHubQuota(an)))
-	switch {
-	case err != nil:
-		return outcome{}, err
-	case terminating:
+	type written struct {
+		terminating bool
+		err         error
+	}
+	hub := make(chan written, 1)
+	go func() {
+		terminating, err := r.write(ctx, an, r.onHub(desiredHubQuota(an)))
+		hub <- written{terminating, err}
+	}()
+	look, err := r.lookAhead(ctx, an)
+	if h := <-hub; h.err != nil || h.terminating {
+		if h.err != nil {
+			return outcome{}, h.err
+		}
 		return outcome{reason: appsv1alpha1.DeletingNamespaceReason, message: fmt.Sprintf(
 			"namespace %s on the hub is being deleted, though not by Strata; it is made again once it is gone", an.Name)}, nil
 	}
-	placed, why, err := r.place(ctx, an)
+	if err != nil {
+		return outcome{}, err
+	}
+	placed, why, err := r.place(ctx, an, look)
 	switch {
 	case err != nil:
 		return outcome{}, err
 	case len(placed) == 0:
 		return outcome{reason: appsv1alpha1.NoClusterFitsReason, message: why}, nil
 	}
-	steps := make([]clusterStep, 0, len(placed))
-	for _, p := range placed {
-		steps = append(steps, r.apply(ctx, an, p.Cluster))
+	steps := make([]clusterStep, len(placed))
+	var wg sync.WaitGroup
+	for i, p := range placed {
+		wg.Go(func() { steps[i] = r.apply(ctx, an, p.Cluster) })
 	}
+	wg.Wait()
 	want, all := wanted(an)
 	short := ""
 	if !all && len(placed) < want {
@@ -226,24 +248,49 @@ func (r *Reconciler) reconcileNamespace(ctx context.Context, an *appsv1alpha1.Ap
 	return placedOutcome(an, placed, steps, short), nil
 }
 
+// lookup is what place learns by looking in the clusters: those that hold
+// a namespace made for the app namespace, and those that cannot take it.
+type lookup struct {
+	clusters []fleetv1alpha1.Cluster
+	found    []string
+	excluded map[string]string
+}
+
+// lookAhead looks in the clusters as place would, when place will need to
+// (the app namespace is on fewer clusters than it wants); nil when not.
+func (r *Reconciler) lookAhead(ctx context.Context, an *appsv1alpha1.AppNamespace) (*lookup, error) {
+	placed := r.known(an)
+	if want, all := wanted(an); !all && len(placed) >= want {
+		return nil, nil
+	}
+	clusters := &fleetv1alpha1.ClusterList{}
+	if err := r.hub.List(ctx, clusters); err != nil {
+		return nil, fmt.Errorf("listing clusters: %w", err)
+	}
+	found, excluded := r.find(ctx, an.Name, clusters.Items, clusterNames(placed))
+	return &lookup{clusters: clusters.Items, found: found, excluded: excluded}, nil
+}
+
 // place returns the clusters the app namespace is on, in the order they
 // were chosen, each with why: those of its status (a choice is kept),
 // those this process chose that the cache does not show yet, those that
 // hold a namespace made for it (the status was lost), and, while it is on
 // fewer than it wants (or on every one that fits, for placement all), new
 // choices. When it is on fewer than it wants, why says why no other
-// cluster fits.
-func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace) ([]appsv1alpha1.ClusterPlacement, string, error) {
+// cluster fits. look is what lookAhead found, if it looked.
+func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace, look *lookup) ([]appsv1alpha1.ClusterPlacement, string, error) {
 	placed := r.known(an)
 	want, all := wanted(an)
 	if !all && len(placed) >= want {
 		return placed, "", nil
 	}
-	clusters := &fleetv1alpha1.ClusterList{}
-	if err := r.hub.List(ctx, clusters); err != nil {
-		return nil, "", fmt.Errorf("listing clusters: %w", err)
+	if look == nil {
+		var err error
+		if look, err = r.lookAhead(ctx, an); err != nil {
+			return nil, "", err
+		}
 	}
-	found, excluded := r.find(ctx, an.Name, clusters.Items, clusterNames(placed))
+	found, excluded := look.found, look.excluded
 	for _, name := range found {
 		log.FromContext(ctx).Info("Found the namespace made for the app namespace", "cluster", name)
 		placed = append(placed, appsv1alpha1.ClusterPlacement{Cluster: name,
@@ -263,7 +310,8 @@ func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace) (
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	others := &appsv1alpha1.AppNamespaceList{}
-	if err := r.hub.List(ctx, others); err != nil {
+	// Read only, under the lock: no copy of every app namespace each time.
+	if err := r.hub.List(ctx, others, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, "", fmt.Errorf("listing app namespaces: %w", err)
 	}
 	region := ""
@@ -272,7 +320,7 @@ func (r *Reconciler) place(ctx context.Context, an *appsv1alpha1.AppNamespace) (
 	}
 	d := route(routeInput{
 		Profile: an.Spec.NodeProfile, Quota: an.Spec.Quota, Region: region, Chosen: clusterNames(placed), Want: want, All: all,
-		Clusters: clusters.Items, Pools: pools.Items, Placed: r.placements(others.Items, an), Excluded: excluded,
+		Clusters: look.clusters, Pools: pools.Items, Placed: r.placements(others.Items, an), Excluded: excluded,
 	})
 	for _, p := range d.Chosen {
 		log.FromContext(ctx).Info("Routed the app namespace", "to", p.Cluster, "why", p.Reason)
@@ -339,33 +387,48 @@ func clusterNames(placed []appsv1alpha1.ClusterPlacement) []string {
 }
 
 // find looks in every Ready cluster but those of skip for the namespace of
-// the app namespace name. It returns the clusters holding one made for it
-// (labelled with its name), and those that cannot take it: one holds a
-// namespace of that name made for something else, or cannot be asked.
+// the app namespace name, in all of them at once. It returns the clusters
+// holding one made for it (labelled with its name), and those that cannot
+// take it: one holds a namespace of that name made for something else, or
+// cannot be asked.
 func (r *Reconciler) find(ctx context.Context, name string, clusters []fleetv1alpha1.Cluster, skip []string) ([]string, map[string]string) {
-	var found []string
-	excluded := map[string]string{}
 	slices.SortFunc(clusters, func(a, b fleetv1alpha1.Cluster) int { return strings.Compare(a.Name, b.Name) })
+	type answer struct{ found, excluded string }
+	answers := make([]answer, len(clusters))
+	var wg sync.WaitGroup
 	for i := range clusters {
 		c := &clusters[i]
 		if ok, _ := clusterReady(c); !ok || slices.Contains(skip, c.Name) {
 			continue
 		}
-		rc, err := r.clusters.Get(ctx, c)
-		if err != nil {
-			excluded[c.Name] = "unreachable: " + err.Error()
-			continue
-		}
-		ns := &corev1.Namespace{}
-		err = rc.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+		wg.Go(func() {
+			rc, err := r.clusters.Get(ctx, c)
+			if err != nil {
+				answers[i].excluded = "unreachable: " + err.Error()
+				return
+			}
+			ns := &corev1.Namespace{}
+			err = rc.APIReader.Get(ctx, client.ObjectKey{Name: name}, ns)
+			switch {
+			case apierrors.IsNotFound(err):
+			case err != nil:
+				answers[i].excluded = fmt.Sprintf("could not look for namespace %s there: %v", name, err)
+			case ns.Labels[appsv1alpha1.AppNamespaceLabel] == name:
+				answers[i].found = c.Name
+			default:
+				answers[i].excluded = fmt.Sprintf("it already has a namespace %s that Strata did not make for this AppNamespace", name)
+			}
+		})
+	}
+	wg.Wait()
+	var found []string
+	excluded := map[string]string{}
+	for i, a := range answers {
 		switch {
-		case apierrors.IsNotFound(err):
-		case err != nil:
-			excluded[c.Name] = fmt.Sprintf("could not look for namespace %s there: %v", name, err)
-		case ns.Labels[appsv1alpha1.AppNamespaceLabel] == name:
-			found = append(found, c.Name)
-		default:
-			excluded[c.Name] = fmt.Sprintf("it already has a namespace %s that Strata did not make for this AppNamespace", name)
+		case a.found != "":
+			found = append(found, a.found)
+		case a.excluded != "":
+			excluded[clusters[i].Name] = a.excluded
 		}
 	}
 	return found, excluded
@@ -441,19 +504,43 @@ func (r *Reconciler) write(ctx context.Context, an *appsv1alpha1.AppNamespace, t
 	if ns.Status != nil && ns.Status.Phase != nil && *ns.Status.Phase == corev1.NamespaceTerminating {
 		return true, nil
 	}
-	if to.quota != nil {
-		if err := to.client.Apply(ctx, to.quota, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-			return failed("applying ResourceQuota "+an.Name+"/"+QuotaName, err)
+	// The namespace is there: its quota, its RoleBindings and the look for
+	// those of former owners go at once.
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(what string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s in %s: %w", what, to.name, err)
 		}
+	}
+	if to.quota != nil {
+		wg.Go(func() {
+			if err := to.client.Apply(ctx, to.quota, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+				fail("applying ResourceQuota "+an.Name+"/"+QuotaName, err)
+			}
+		})
 	}
 	for _, rb := range desiredRoleBindings(an) {
-		if err := to.client.Apply(ctx, rb, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-			return failed("applying RoleBinding "+an.Name+"/"+*rb.Name, err)
-		}
+		wg.Go(func() {
+			if err := to.client.Apply(ctx, rb, client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
+				fail("applying RoleBinding "+an.Name+"/"+*rb.Name, err)
+			}
+		})
 	}
 	existing := &rbacv1.RoleBindingList{}
-	if err := to.reader.List(ctx, existing, client.InNamespace(an.Name), client.MatchingLabels{appsv1alpha1.AppNamespaceLabel: an.Name}); err != nil {
-		return failed("listing the RoleBindings of namespace "+an.Name, err)
+	wg.Go(func() {
+		if err := to.reader.List(ctx, existing, client.InNamespace(an.Name), client.MatchingLabels{appsv1alpha1.AppNamespaceLabel: an.Name}); err != nil {
+			fail("listing the RoleBindings of namespace "+an.Name, err)
+		}
+	})
+	wg.Wait()
+	if firstErr != nil {
+		return false, firstErr
 	}
 	for _, name := range staleRoleBindings(an, existing.Items) {
 		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: an.Name, Name: name}}

@@ -32,12 +32,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -51,6 +53,11 @@ import (
 
 // FieldOwner is the field manager of everything the controller writes.
 const FieldOwner = client.FieldOwner("strata-statelessapp")
+
+// passDelay is how long the changes of an app's Deployments and pods are
+// gathered before the app is judged again: a rollout's thousands of pod
+// changes make a pass (and at most a status write) a second, not one each.
+const passDelay = time.Second
 
 // unsettledInterval: an app that is not Ready, rolls out or fails is
 // judged again this often even without an event.
@@ -120,10 +127,12 @@ func New(o Options) (*Reconciler, error) {
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&appsv1alpha1.StatelessApp{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		Owns(&appsv1.Deployment{}).
+		// A Deployment's and its pods' changes come in bursts (a rollout of
+		// 1,000 pods is thousands of them): they are gathered for a pass.
+		Watches(&appsv1.Deployment{}, gathered(passDelay, appOfOwned)).
 		Owns(&corev1.Service{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
-		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(appOfPod)).
+		Watches(&corev1.Pod{}, gathered(passDelay, appOfPod)).
 		Watches(&appsv1alpha1.AppPlatform{}, handler.EnqueueRequestsFromMapFunc(r.allApps)).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.appsInNamespace),
 			builder.WithPredicates(predicate.LabelChangedPredicate{})).
@@ -349,7 +358,8 @@ func (r *Reconciler) forget(app types.NamespacedName) {
 // observePods reads the app's pods and whether their Nodes are Ready.
 func (r *Reconciler) observePods(ctx context.Context, obs *Observation) error {
 	pods := &corev1.PodList{}
-	if err := r.client.List(ctx, pods, client.InNamespace(obs.App.Namespace), client.MatchingLabels(Selector(obs.App.Name))); err != nil {
+	// Read only: no copy of each of thousands of cached pods at each pass.
+	if err := r.client.List(ctx, pods, client.InNamespace(obs.App.Namespace), client.MatchingLabels(Selector(obs.App.Name)), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing the pods: %w", err)
 	}
 	obs.Pods = pods.Items
@@ -427,6 +437,38 @@ func appOfPod(_ context.Context, obj client.Object) []reconcile.Request {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}}
+}
+
+// appOfOwned maps an object to the StatelessApp that controls it.
+func appOfOwned(_ context.Context, obj client.Object) []reconcile.Request {
+	owner := metav1.GetControllerOf(obj)
+	if owner == nil || owner.Kind != "StatelessApp" || owner.APIVersion != appsv1alpha1.GroupVersion.String() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: owner.Name}}}
+}
+
+// gathered enqueues the requests that m maps an event's objects to after
+// delay: the events of one app within it make one pass (the queue keeps
+// one of each request, due at the earliest time asked).
+func gathered(delay time.Duration, m handler.MapFunc) handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	enqueue := func(ctx context.Context, q queue, objs ...client.Object) {
+		for _, obj := range objs {
+			for _, req := range m(ctx, obj) {
+				q.AddAfter(req, delay)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { enqueue(ctx, q, e.Object) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) {
+			// A changed label may move the object from one app to another.
+			enqueue(ctx, q, e.ObjectOld, e.ObjectNew)
+		},
+		DeleteFunc:  func(ctx context.Context, e event.DeleteEvent, q queue) { enqueue(ctx, q, e.Object) },
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q queue) { enqueue(ctx, q, e.Object) },
+	}
 }
 
 // allApps maps the AppPlatform to every StatelessApp.
