@@ -346,8 +346,9 @@ func (b *Broker) CreateDisruptions(ctx context.Context, req *brokerv1.CreateDisr
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
 		resp.Results = make([]*brokerv1.DisruptionResult, len(valid))
 		now := b.clock.Now()
+		open := &openCache{}
 		for i, r := range valid {
-			d, err := createDisruption(ctx, tx, b.budget, r, now)
+			d, err := open.create(ctx, tx, b.budget, r, now)
 			if err != nil {
 				st, ok := status.FromError(err)
 				if !ok {
