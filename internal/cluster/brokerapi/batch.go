@@ -26,36 +26,35 @@ type Result struct {
 // from a broker that predates it. err is a failure of the whole call; the
 // results then cover the items sent before it.
 func CreateDisruptions(ctx context.Context, broker brokerv1.BrokerServiceClient, reqs []*brokerv1.CreateDisruptionRequest) ([]Result, error) {
-	out := make([]Result, 0, len(reqs))
-	for chunk := range slices.Chunk(reqs, MaxBatch) {
+	return batched(reqs, func(chunk []*brokerv1.CreateDisruptionRequest) ([]*brokerv1.DisruptionResult, error) {
 		resp, err := broker.CreateDisruptions(ctx, &brokerv1.CreateDisruptionsRequest{Disruptions: chunk})
-		if IsCode(err, codes.Unimplemented) {
-			for _, r := range chunk {
-				one, err := broker.CreateDisruption(ctx, r)
-				if err != nil && !isRefusal(err) {
-					return out, err
-				}
-				out = append(out, Result{Disruption: one.GetDisruption(), Err: err})
-			}
-			continue
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, results(resp.GetResults())...)
-	}
-	return out, nil
+		return resp.GetResults(), err
+	}, func(r *brokerv1.CreateDisruptionRequest) (*brokerv1.Disruption, error) {
+		one, err := broker.CreateDisruption(ctx, r)
+		return one.GetDisruption(), err
+	})
 }
 
 // UpdateDisruptions takes the steps in as few transactions as the broker
 // allows, as CreateDisruptions does.
 func UpdateDisruptions(ctx context.Context, broker brokerv1.BrokerServiceClient, updates []*brokerv1.DisruptionUpdate) ([]Result, error) {
-	out := make([]Result, 0, len(updates))
-	for chunk := range slices.Chunk(updates, MaxBatch) {
+	return batched(updates, func(chunk []*brokerv1.DisruptionUpdate) ([]*brokerv1.DisruptionResult, error) {
 		resp, err := broker.UpdateDisruptions(ctx, &brokerv1.UpdateDisruptionsRequest{Updates: chunk})
+		return resp.GetResults(), err
+	}, func(u *brokerv1.DisruptionUpdate) (*brokerv1.Disruption, error) {
+		return updateOne(ctx, broker, u)
+	})
+}
+
+// batched sends items in chunks of MaxBatch with batch, or each with one
+// when the broker does not know the batch RPC.
+func batched[T any](items []T, batch func([]T) ([]*brokerv1.DisruptionResult, error), one func(T) (*brokerv1.Disruption, error)) ([]Result, error) {
+	out := make([]Result, 0, len(items))
+	for chunk := range slices.Chunk(items, MaxBatch) {
+		rs, err := batch(chunk)
 		if IsCode(err, codes.Unimplemented) {
-			for _, u := range chunk {
-				d, err := updateOne(ctx, broker, u)
+			for _, item := range chunk {
+				d, err := one(item)
 				if err != nil && !isRefusal(err) {
 					return out, err
 				}
@@ -66,7 +65,7 @@ func UpdateDisruptions(ctx context.Context, broker brokerv1.BrokerServiceClient,
 		if err != nil {
 			return out, err
 		}
-		out = append(out, results(resp.GetResults())...)
+		out = append(out, results(rs)...)
 	}
 	return out, nil
 }

@@ -139,38 +139,34 @@ func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
 
 // rolloutsOfPool maps a Pool to the rollouts of it.
 func (r *Reconciler) rolloutsOfPool(ctx context.Context, pool client.Object) []reconcile.Request {
-	all := &fleetv1alpha1.MaintenanceRolloutList{}
-	if err := r.hub.List(ctx, all); err != nil {
-		log.FromContext(ctx).Error(err, "Listing rollouts for a pool", "pool", klog.KObj(pool))
-		return nil
-	}
-	var out []reconcile.Request
-	for i := range all.Items {
-		if slices.Contains(all.Items[i].Spec.Pools, pool.GetName()) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: all.Items[i].Name}})
-		}
-	}
-	return out
+	return r.rolloutsOf(ctx, pool.GetName(), false)
 }
 
 // activeRolloutsOfNode maps a Pool Node to the rollouts of its Pool that
 // are not complete.
 func (r *Reconciler) activeRolloutsOfNode(ctx context.Context, node client.Object) []reconcile.Request {
-	pool := node.GetLabels()[fleetv1alpha1.PoolLabel]
+	return r.rolloutsOf(ctx, node.GetLabels()[fleetv1alpha1.PoolLabel], true)
+}
+
+// rolloutsOf lists the rollouts of a pool; activeOnly leaves out those
+// that are complete.
+func (r *Reconciler) rolloutsOf(ctx context.Context, pool string, activeOnly bool) []reconcile.Request {
 	if pool == "" {
 		return nil
 	}
 	all := &fleetv1alpha1.MaintenanceRolloutList{}
 	if err := r.hub.List(ctx, all); err != nil {
-		log.FromContext(ctx).Error(err, "Listing rollouts for a node", "node", klog.KObj(node))
+		log.FromContext(ctx).Error(err, "Listing rollouts for a pool", "pool", pool)
 		return nil
 	}
 	var out []reconcile.Request
 	for i := range all.Items {
 		ro := &all.Items[i]
-		if slices.Contains(ro.Spec.Pools, pool) && !meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ro.Name}})
+		if !slices.Contains(ro.Spec.Pools, pool) ||
+			(activeOnly && meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)) {
+			continue
 		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ro.Name}})
 	}
 	return out
 }
