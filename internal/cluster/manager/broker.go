@@ -99,10 +99,10 @@ func (p *clusterPass) record(disruption, message string) {
 
 // flush sends the pass's steps and approvals to the broker in one batch (in
 // order: a Node's cordon and drain steps before its approval). When the
-// broker does not take the batch, the recorded steps are kept and tried
-// again at the start of the next pass; an approval is not kept: the next
-// pass finds the disruption still Pending, the Node drained, and approves
-// it again. It reports whether anything failed.
+// broker does not take the batch, the recorded steps are kept and sent
+// first with the next pass's; an approval is not kept: the next pass finds
+// the disruption still Pending, the Node drained, and approves it again.
+// It reports whether anything failed.
 func (p *clusterPass) flush(ctx context.Context) bool {
 	p.journal.mu.Lock()
 	pending := p.journal.updates
