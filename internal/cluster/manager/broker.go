@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,57 +57,112 @@ func (p *clusterPass) openDisruptions(ctx context.Context, datacenter string, po
 }
 
 // approve tells the broker the machine may be disrupted: its Node is
-// drained or there is none.
-func (p *clusterPass) approve(ctx context.Context, d *brokerv1.Disruption, message string) error {
-	_, err := p.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{Id: d.GetId(), OnBehalfOf: p.actor, Message: message})
-	switch {
-	case brokerapi.IsCode(err, codes.FailedPrecondition), brokerapi.IsCode(err, codes.NotFound):
-		return nil // approved, cancelled or gone meanwhile
-	case err != nil:
-		return fmt.Errorf("approving disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
+// drained or there is none. The approval is sent with the pass's other
+// steps, after the steps recorded before it (see flush).
+func (p *clusterPass) approve(d *brokerv1.Disruption, message string) {
+	p.journal.add(update{
+		DisruptionUpdate: &brokerv1.DisruptionUpdate{
+			Id: d.GetId(), Action: brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE, OnBehalfOf: p.actor, Message: message,
+		},
+		machine: d.GetMachine(), reason: d.GetReason(),
+	})
+}
+
+// update is one step the manager sends the broker: a recorded step of a
+// disruption's history, or its approval.
+type update struct {
+	*brokerv1.DisruptionUpdate
+	// machine and reason, of an approval, are for the log.
+	machine string
+	reason  brokerv1.DisruptionReason
+}
+
+// journal collects the steps the workers of a pass take, in the order each
+// worker takes them, for one broker call at the end of the pass.
+type journal struct {
+	mu      sync.Mutex
+	updates []update
+}
+
+func (j *journal) add(u update) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.updates = append(j.updates, u)
+}
+
+// record adds a step to a disruption's history, with the pass's other steps.
+func (p *clusterPass) record(disruption, message string) {
+	p.journal.add(update{DisruptionUpdate: &brokerv1.DisruptionUpdate{
+		Id: disruption, Action: brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP, OnBehalfOf: p.actor, Message: message,
+	}})
+}
+
+// flush sends the pass's steps and approvals to the broker in one batch (in
+// order: a Node's cordon and drain steps before its approval). When the
+// broker does not take the batch, the recorded steps are kept and sent
+// first with the next pass's; an approval is not kept: the next pass finds
+// the disruption still Pending, the Node drained, and approves it again.
+// It reports whether anything failed.
+func (p *clusterPass) flush(ctx context.Context) bool {
+	p.journal.mu.Lock()
+	pending := p.journal.updates
+	p.journal.updates = nil
+	p.journal.mu.Unlock()
+	if len(pending) == 0 {
+		return false
 	}
-	log.FromContext(ctx).Info("Approved disruption", "disruption", d.GetId(), "machine", d.GetMachine(), "reason", reasonName(d.GetReason()), "message", message)
-	return nil
-}
-
-// step is one entry of a disruption's history the manager writes.
-type step struct {
-	disruption string
-	message    string
-}
-
-// record adds a step to a disruption's history. A step the broker did not
-// take is kept and tried again at the start of the next pass.
-func (p *clusterPass) record(ctx context.Context, disruption, message string) {
-	if err := p.recordStep(ctx, step{disruption, message}); err != nil {
-		log.FromContext(ctx).Error(err, "Recording a disruption step; trying again on the next pass", "disruption", disruption)
-		p.state.mu.Lock()
-		p.state.unrecorded = append(p.state.unrecorded, step{disruption, message})
-		p.state.mu.Unlock()
+	batch := make([]*brokerv1.DisruptionUpdate, len(pending))
+	for i, u := range pending {
+		batch[i] = u.DisruptionUpdate
 	}
-}
-
-func (p *clusterPass) recordStep(ctx context.Context, s step) error {
-	_, err := p.broker.RecordDisruptionStep(ctx, &brokerv1.RecordDisruptionStepRequest{Id: s.disruption, OnBehalfOf: p.actor, Message: s.message})
-	if err != nil && !brokerapi.IsCode(err, codes.NotFound) {
-		return fmt.Errorf("recording step %q of disruption %s: %w", s.message, s.disruption, err)
+	results, err := brokerapi.UpdateDisruptions(ctx, p.broker, batch)
+	failed := false
+	for i, u := range pending {
+		var res brokerapi.Result
+		switch {
+		case i < len(results):
+			res = results[i]
+		case u.GetAction() == brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP:
+			p.keep(u)
+			failed = true
+			continue
+		default:
+			failed = true
+			continue
+		}
+		approval := u.GetAction() == brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE
+		switch {
+		case brokerapi.IsCode(res.Err, codes.NotFound), approval && brokerapi.IsCode(res.Err, codes.FailedPrecondition):
+			// gone, or approved or cancelled meanwhile
+		case res.Err != nil:
+			failed = true
+			log.FromContext(ctx).Error(res.Err, "The broker refused a disruption step", "disruption", u.GetId(), "action", u.GetAction().String())
+		case approval:
+			log.FromContext(ctx).Info("Approved disruption", "disruption", u.GetId(), "machine", u.machine, "reason", reasonName(u.reason), "message", u.GetMessage())
+		}
 	}
-	return nil
+	if err != nil {
+		log.FromContext(ctx).Error(err, "Sending disruption steps to the broker; trying again on the next pass", "steps", len(pending)-len(results))
+	}
+	return failed
 }
 
-// flushRecords tries again the steps the broker did not take.
-func (p *clusterPass) flushRecords(ctx context.Context) {
+// keep holds a step the broker did not take for the next pass.
+func (p *clusterPass) keep(u update) {
 	p.state.mu.Lock()
-	pending := p.state.unrecorded
+	defer p.state.mu.Unlock()
+	p.state.unrecorded = append(p.state.unrecorded, u)
+}
+
+// takeUnrecorded starts the pass's journal with the steps earlier passes
+// could not send.
+func (p *clusterPass) takeUnrecorded() {
+	p.state.mu.Lock()
+	kept := p.state.unrecorded
 	p.state.unrecorded = nil
 	p.state.mu.Unlock()
-	for _, s := range pending {
-		if err := p.recordStep(ctx, s); err != nil {
-			log.FromContext(ctx).Error(err, "Recording a disruption step; trying again on the next pass", "disruption", s.disruption)
-			p.state.mu.Lock()
-			p.state.unrecorded = append(p.state.unrecorded, s)
-			p.state.mu.Unlock()
-		}
+	for _, u := range kept {
+		p.journal.add(u)
 	}
 }
 

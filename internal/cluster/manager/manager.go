@@ -167,12 +167,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	state := r.state(cluster.Name)
 	pass := &clusterPass{Reconciler: r, cluster: cluster.Name, actor: Actor(cluster.Name), rc: rc, state: state, now: r.clock.Now()}
-	pass.flushRecords(ctx)
-
 	w, err := pass.observe(ctx, cluster)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
+	pass.takeUnrecorded()
 	out := pass.syncNodes(ctx, w)
 	cond := drainCondition(cluster.Generation, out.overdue, r.deadline, metav1.NewTime(pass.now))
 	if err := r.writeCondition(ctx, cluster, cond); err != nil {

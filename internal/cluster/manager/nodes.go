@@ -56,7 +56,7 @@ type clusterState struct {
 
 	mu sync.Mutex
 	// unrecorded are steps the broker did not take yet.
-	unrecorded []step
+	unrecorded []update
 }
 
 // drainState paces the drain of one Node for one disruption.
@@ -99,6 +99,8 @@ type clusterPass struct {
 	rc      *remote.Cluster
 	state   *clusterState
 	now     time.Time
+	// journal holds the steps the pass takes, sent to the broker at its end.
+	journal journal
 }
 
 // world is what a pass found.
@@ -199,6 +201,10 @@ func (p *clusterPass) syncNodes(ctx context.Context, w world) passResult {
 		run(nil, machine, open, func(ctx context.Context) (nodeResult, error) { return p.syncNodeless(ctx, open, ds) })
 	}
 	_ = g.Wait() // the workers return no error: each is logged and counted
+	// The steps of every Node go to the broker in one transaction.
+	if p.flush(ctx) {
+		out.failed++
+	}
 	for id := range p.state.drains {
 		if !pending[id] {
 			delete(p.state.drains, id) // the drain is over
@@ -235,7 +241,8 @@ func (p *clusterPass) syncNodeless(ctx context.Context, open *brokerv1.Disruptio
 	case !apierrors.IsNotFound(err):
 		return nodeResult{}, fmt.Errorf("reading node %s: %w", open.GetMachine(), err)
 	}
-	return nodeResult{}, p.approve(ctx, open, fmt.Sprintf("machine %s has no Node in cluster %s: nothing to drain", open.GetMachine(), p.cluster))
+	p.approve(open, fmt.Sprintf("machine %s has no Node in cluster %s: nothing to drain", open.GetMachine(), p.cluster))
+	return nodeResult{}, nil
 }
 
 // syncNode carries out the plan for one Node.
@@ -320,7 +327,8 @@ func (p *clusterPass) drain(ctx context.Context, node *corev1.Node, open *broker
 				fmt.Sprintf("drained node %s for %s: evicted %d pods", node.Name, reason, ds.evicted.Len()))
 			ds.drainedRecorded = true
 		}
-		return nodeResult{}, p.approve(ctx, open, fmt.Sprintf("node %s is drained", node.Name))
+		p.approve(open, fmt.Sprintf("node %s is drained", node.Name))
+		return nodeResult{}, nil
 	}
 	ds.pace(res, p.now)
 	if deadline := started.Add(p.deadline); len(res.Waiting) > 0 && ok && deadline.Before(ds.next) {
@@ -450,7 +458,7 @@ func (p *clusterPass) patchNode(ctx context.Context, node, patched *corev1.Node)
 // and in the log.
 func (p *clusterPass) note(ctx context.Context, node *corev1.Node, disruption, eventType, reason, message string) {
 	log.FromContext(ctx).Info("Disruption step", "node", klog.KObj(node), "disruption", disruption, "step", reason, "message", message)
-	p.record(ctx, disruption, message)
+	p.record(disruption, message)
 	now := metav1.NewTime(p.now)
 	ev := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{Namespace: eventNamespace, Name: fmt.Sprintf("%s.%x", node.Name, time.Now().UnixNano())},

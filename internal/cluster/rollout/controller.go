@@ -120,6 +120,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		WatchesRawSource(source.Channel(watch.Events(), &handler.EnqueueRequestForObject{})).
 		// A Pool's owner changing its node config starts or holds its rollouts.
 		Watches(&fleetv1alpha1.Pool{}, handler.EnqueueRequestsFromMapFunc(r.rolloutsOfPool)).
+		// A Node uncordoned or Ready again may let the health gate pass: the
+		// next zone starts then, not on the next periodic look.
+		WatchesRawSource(source.Channel(r.clusters.NodeEvents(), handler.EnqueueRequestsFromMapFunc(r.activeRolloutsOfNode))).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named("maintenancerollout").
 		Complete(conflicts.Requeue(r))
@@ -136,16 +139,34 @@ func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
 
 // rolloutsOfPool maps a Pool to the rollouts of it.
 func (r *Reconciler) rolloutsOfPool(ctx context.Context, pool client.Object) []reconcile.Request {
+	return r.rolloutsOf(ctx, pool.GetName(), false)
+}
+
+// activeRolloutsOfNode maps a Pool Node to the rollouts of its Pool that
+// are not complete.
+func (r *Reconciler) activeRolloutsOfNode(ctx context.Context, node client.Object) []reconcile.Request {
+	return r.rolloutsOf(ctx, node.GetLabels()[fleetv1alpha1.PoolLabel], true)
+}
+
+// rolloutsOf lists the rollouts of a pool; activeOnly leaves out those
+// that are complete.
+func (r *Reconciler) rolloutsOf(ctx context.Context, pool string, activeOnly bool) []reconcile.Request {
+	if pool == "" {
+		return nil
+	}
 	all := &fleetv1alpha1.MaintenanceRolloutList{}
 	if err := r.hub.List(ctx, all); err != nil {
-		log.FromContext(ctx).Error(err, "Listing rollouts for a pool", "pool", klog.KObj(pool))
+		log.FromContext(ctx).Error(err, "Listing rollouts for a pool", "pool", pool)
 		return nil
 	}
 	var out []reconcile.Request
 	for i := range all.Items {
-		if slices.Contains(all.Items[i].Spec.Pools, pool.GetName()) {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: all.Items[i].Name}})
+		ro := &all.Items[i]
+		if !slices.Contains(ro.Spec.Pools, pool) ||
+			(activeOnly && meta.IsStatusConditionTrue(ro.Status.Conditions, fleetv1alpha1.RolloutCompleteCondition)) {
+			continue
 		}
+		out = append(out, reconcile.Request{NamespacedName: client.ObjectKey{Name: ro.Name}})
 	}
 	return out
 }
@@ -190,10 +211,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	// Drained machines are started whatever else holds the rollout: waiting
 	// would only keep their Nodes empty.
-	for _, d := range p.toStart {
-		if err := r.start(ctx, ro, d); err != nil {
-			return reconcile.Result{}, err
-		}
+	if err := r.start(ctx, ro, p.toStart); err != nil {
+		return reconcile.Result{}, err
 	}
 	if block != nil {
 		return r.finish(ctx, ro, p, outcome{block: block})
@@ -250,48 +269,73 @@ func (r *Reconciler) act(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollo
 }
 
 // disrupt asks the broker for a planned upgrade of each candidate of the
-// zone until the budget is spent.
+// zone, all in one batch: the broker's budget admits those it can, in
+// order, and refuses the rest.
 func (r *Reconciler) disrupt(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, z *zonePlan, out *outcome) error {
+	if len(z.candidates) == 0 {
+		return nil
+	}
 	op := &brokerv1.Operation{
 		Kind:     brokerv1.OperationKind_OPERATION_KIND_REIMAGE,
 		Software: &brokerv1.Software{NodeConfig: ro.Spec.NodeConfig, OsImage: ro.Spec.OSImage},
 	}
-	for _, m := range z.candidates {
-		_, err := r.broker.CreateDisruption(ctx, &brokerv1.CreateDisruptionRequest{
+	reqs := make([]*brokerv1.CreateDisruptionRequest, len(z.candidates))
+	for i, m := range z.candidates {
+		reqs[i] = &brokerv1.CreateDisruptionRequest{
 			Machine: m.GetId(), Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE,
 			OnBehalfOf: Actor(ro.Name), Message: disruptionMessage(ro, m), Operation: op,
-		})
+		}
+	}
+	results, err := brokerapi.CreateDisruptions(ctx, r.broker, reqs)
+	for i, res := range results {
+		m := z.candidates[i]
 		switch {
-		case err == nil:
+		case res.Err == nil:
 			out.created++
 			z.counts[candidate]--
 			z.counts[inProgress]++
-		case brokerapi.OverBudget(err):
-			out.overBudget = brokerapi.Message(err)
-			return nil
-		case brokerapi.IsCode(err, codes.FailedPrecondition), brokerapi.IsCode(err, codes.InvalidArgument):
+		case brokerapi.OverBudget(res.Err):
+			if out.overBudget == "" {
+				out.overBudget = brokerapi.Message(res.Err)
+			}
+		default:
 			// Another actor got there first, or the machine changed (the
 			// next pass sees it); or the broker cannot do it at all, which
 			// the status shows when nothing goes forward.
-			out.refused = fmt.Sprintf("the broker refused to disrupt machine %s: %s", m.GetId(), brokerapi.Message(err))
-			log.FromContext(ctx).V(1).Info("Broker refused a disruption", "machine", m.GetId(), "reason", brokerapi.Message(err))
-		default:
-			return fmt.Errorf("asking the broker to disrupt machine %s: %w", m.GetId(), err)
+			out.refused = fmt.Sprintf("the broker refused to disrupt machine %s: %s", m.GetId(), brokerapi.Message(res.Err))
+			log.FromContext(ctx).V(1).Info("Broker refused a disruption", "machine", m.GetId(), "reason", brokerapi.Message(res.Err))
 		}
 	}
 	if out.created > 0 {
 		log.FromContext(ctx).Info("Asked for disruptions", "zone", z.zone, "machines", out.created)
 	}
+	if err != nil {
+		return fmt.Errorf("asking the broker to disrupt %d machines of MZ %d: %w", len(reqs), z.zone, err)
+	}
 	return nil
 }
 
-// start tells the broker to perform a drained machine's maintenance.
-func (r *Reconciler) start(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, d *brokerv1.Disruption) error {
-	_, err := r.broker.StartDisruption(ctx, &brokerv1.StartDisruptionRequest{
-		Id: d.GetId(), OnBehalfOf: Actor(ro.Name), Message: "node drained; reimaging with node config " + ro.Spec.NodeConfig,
-	})
-	if err != nil && !brokerapi.IsCode(err, codes.FailedPrecondition) {
-		return fmt.Errorf("starting disruption %s of machine %s: %w", d.GetId(), d.GetMachine(), err)
+// start tells the broker to perform the drained machines' maintenance, all
+// in one batch. A disruption that moved on meanwhile is left alone.
+func (r *Reconciler) start(ctx context.Context, ro *fleetv1alpha1.MaintenanceRollout, ds []*brokerv1.Disruption) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	updates := make([]*brokerv1.DisruptionUpdate, len(ds))
+	for i, d := range ds {
+		updates[i] = &brokerv1.DisruptionUpdate{
+			Id: d.GetId(), Action: brokerv1.DisruptionAction_DISRUPTION_ACTION_START, OnBehalfOf: Actor(ro.Name),
+			Message: "node drained; reimaging with node config " + ro.Spec.NodeConfig,
+		}
+	}
+	results, err := brokerapi.UpdateDisruptions(ctx, r.broker, updates)
+	if err != nil {
+		return fmt.Errorf("starting %d disruptions: %w", len(ds), err)
+	}
+	for i, res := range results {
+		if res.Err != nil && !brokerapi.IsCode(res.Err, codes.FailedPrecondition) {
+			return fmt.Errorf("starting disruption %s of machine %s: %w", ds[i].GetId(), ds[i].GetMachine(), res.Err)
+		}
 	}
 	return nil
 }

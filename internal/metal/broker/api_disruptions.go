@@ -1,7 +1,11 @@
 package broker
 
 import (
+	"cmp"
 	"context"
+	"errors"
+	"maps"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -12,29 +16,14 @@ import (
 
 // CreateDisruption implements brokerv1.BrokerServiceServer.
 func (b *Broker) CreateDisruption(ctx context.Context, req *brokerv1.CreateDisruptionRequest) (*brokerv1.CreateDisruptionResponse, error) {
-	if req.GetMachine() == "" {
-		return nil, invalid("machine is required")
-	}
-	reason, ok := reverse(disruptionReasons, req.GetReason())
-	if !ok {
-		return nil, invalid("reason is required: planned-upgrade, hardware-repair, decommission or remediation")
-	}
-	if reason == inventory.ReasonPoolShrink {
-		return nil, invalid("reason pool-shrink is the broker's own: lower the pool's capacity instead")
-	}
-	op, err := operationFromAPI(req.GetOperation(), reason)
+	r, err := b.validateCreate(req)
 	if err != nil {
 		return nil, err
 	}
-	if op.Kind != inventory.OperationNone && b.provisioner == nil {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"operation %s: this broker runs without a provisioner, so it performs no operations (strata serve broker --provisioner)", op.Kind)
-	}
+	r.By = actorOf(ctx, req.GetOnBehalfOf())
 	resp := &brokerv1.CreateDisruptionResponse{}
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
-		d, err := createDisruption(ctx, tx, b.budget, disruptionRequest{
-			Machine: req.GetMachine(), Reason: reason, By: actorOf(ctx, req.GetOnBehalfOf()), Message: req.GetMessage(), Operation: op,
-		}, b.clock.Now())
+		d, err := createDisruption(ctx, tx, b.budget, r, b.clock.Now())
 		if err != nil {
 			return err
 		}
@@ -144,54 +133,110 @@ func (b *Broker) transitionRPC(ctx context.Context, id, onBehalfOf, message stri
 	if id == "" {
 		return nil, invalid("id is required")
 	}
-	var sw *inventory.Software
-	if software != nil {
-		sw = &inventory.Software{OSImage: software.GetOsImage(), Kernel: software.GetKernel(), NodeConfig: software.GetNodeConfig()}
-	}
 	var out *brokerv1.Disruption
 	replaced := false
 	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
-		replaced = false // a retried transaction starts over
-		if to == inventory.DisruptionCompleted {
-			if err := refuseOperationCompletion(ctx, tx, id); err != nil {
-				return err
-			}
-		}
-		now := b.clock.Now()
-		d, moved, err := transition(ctx, tx, id, to, actorOf(ctx, onBehalfOf), message, sw, now)
+		pools := poolChanges{}
+		var refused error
+		var err error
+		out, replaced, refused, err = b.applyTransition(ctx, tx, id, to, actorOf(ctx, onBehalfOf), message, softwareOf(software), pools, events)
 		if err != nil {
 			return err
 		}
-		if d.Reason == inventory.ReasonPoolShrink {
-			moved = true // the pool's releasing count changes
-			if d.State == inventory.DisruptionApproved {
-				if d, err = completePoolShrink(ctx, tx, d, now); err != nil {
-					return err
-				}
-			}
+		if refused != nil {
+			return refused
 		}
-		if d.Operation.Kind == inventory.OperationReplace && d.State == inventory.DisruptionInProgress {
-			if d, err = completeReplace(ctx, tx, d, now, events); err != nil {
-				return err
-			}
-			replaced = true
-		}
-		out = disruptionToAPI(d, nil)
-		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
-		switch {
-		case d.Pool == "":
-			return nil
-		case !d.State.Open():
-			return b.reconcileAndNotify(ctx, tx, d.Pool, moved, events)
-		case moved:
-			return b.notifyPool(ctx, tx, d.Pool, events)
-		}
-		return nil
+		return b.notifyPools(ctx, tx, pools, events)
 	})
 	if err == nil && replaced {
 		b.operations.WithLabelValues(string(inventory.OperationReplace), operationCompleted).Inc()
 	}
 	return out, err
+}
+
+func softwareOf(software *brokerv1.Software) *inventory.Software {
+	if software == nil {
+		return nil
+	}
+	return &inventory.Software{OSImage: software.GetOsImage(), Kernel: software.GetKernel(), NodeConfig: software.GetNodeConfig()}
+}
+
+// poolChanges are the pools a transaction's steps touched, by name, to
+// be reconciled and published once, at the end.
+type poolChanges map[string]poolChange
+
+// poolChange says what happened to a pool: one of its disruptions ended
+// (the pool is reconciled), or one of its machines moved (it is published).
+type poolChange struct{ ended, moved bool }
+
+func (pc poolChanges) add(pool string, ended, moved bool) {
+	if pool == "" || (!ended && !moved) {
+		return
+	}
+	c := pc[pool]
+	pc[pool] = poolChange{ended: c.ended || ended, moved: c.moved || moved}
+}
+
+// notifyPools reconciles the pools whose disruptions ended and publishes
+// each pool that changed, once.
+func (b *Broker) notifyPools(ctx context.Context, tx inventory.Tx, pools poolChanges, events *[]event) error {
+	for _, name := range slices.Sorted(maps.Keys(pools)) {
+		var err error
+		if c := pools[name]; c.ended {
+			err = b.reconcileAndNotify(ctx, tx, name, c.moved, events)
+		} else {
+			err = b.notifyPool(ctx, tx, name, events)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyTransition applies one step of the protocol in tx. refused is why
+// the step may not be taken (a gRPC status), found before anything was
+// written; err is a failure that must undo the whole transaction. The pools
+// to publish are added to pools.
+func (b *Broker) applyTransition(ctx context.Context, tx inventory.Tx, id string, to inventory.DisruptionState, by actor, message string,
+	sw *inventory.Software, pools poolChanges, events *[]event) (out *brokerv1.Disruption, replaced bool, refused, err error) {
+	if to == inventory.DisruptionCompleted {
+		if err := refuseOperationCompletion(ctx, tx, id); err != nil {
+			return refusal(err)
+		}
+	}
+	now := b.clock.Now()
+	d, moved, err := transition(ctx, tx, id, to, by, message, sw, now)
+	if err != nil {
+		return refusal(err)
+	}
+	if d.Reason == inventory.ReasonPoolShrink {
+		moved = true // the pool's releasing count changes
+		if d.State == inventory.DisruptionApproved {
+			if d, err = completePoolShrink(ctx, tx, d, now); err != nil {
+				return nil, false, nil, err
+			}
+		}
+	}
+	if d.Operation.Kind == inventory.OperationReplace && d.State == inventory.DisruptionInProgress {
+		if d, err = completeReplace(ctx, tx, d, now, events); err != nil {
+			return nil, false, nil, err
+		}
+		replaced = true
+	}
+	out = disruptionToAPI(d, nil)
+	*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
+	pools.add(d.Pool, !d.State.Open(), moved)
+	return out, replaced, nil, nil
+}
+
+// refusal sorts an error found before anything was written: a gRPC status
+// refuses the step alone, anything else fails the transaction.
+func refusal(err error) (*brokerv1.Disruption, bool, error, error) {
+	if _, ok := status.FromError(err); ok {
+		return nil, false, err, nil
+	}
+	return nil, false, nil, err
 }
 
 // refuseOperationCompletion refuses to complete, by hand, a disruption whose
@@ -246,22 +291,169 @@ func (b *Broker) RecordDisruptionStep(ctx context.Context, req *brokerv1.RecordD
 	by := actorOf(ctx, req.GetOnBehalfOf())
 	resp := &brokerv1.RecordDisruptionStepResponse{}
 	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
-		d, err := tx.GetDisruption(ctx, req.GetId())
+		d, refused, err := b.recordStep(ctx, tx, req.GetId(), by, req.GetMessage(), events)
+		resp.Disruption = d
+		return cmp.Or(err, refused)
+	})
+}
+
+// recordStep adds a step that changes no state to a disruption's history
+// in tx; refused and err as applyTransition's.
+func (b *Broker) recordStep(ctx context.Context, tx inventory.Tx, id string, by actor, message string, events *[]event) (out *brokerv1.Disruption, refused, err error) {
+	d, err := tx.GetDisruption(ctx, id)
+	if err != nil {
+		if errors.Is(err, inventory.ErrNotFound) {
+			return nil, notFound(err, "disruption %q does not exist", id), nil
+		}
+		return nil, nil, err
+	}
+	now := b.clock.Now()
+	if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{
+		DisruptionID: d.ID, From: d.State, To: d.State, Actor: by.name, OnBehalfOf: by.onBehalfOf, Message: message, At: now,
+	}); err != nil {
+		return nil, nil, err
+	}
+	d.UpdatedAt = now
+	if err := tx.UpdateDisruption(ctx, d); err != nil {
+		return nil, nil, err
+	}
+	out = disruptionToAPI(d, nil)
+	*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, out))
+	return out, nil, nil
+}
+
+// maxBatch bounds the items of CreateDisruptions and UpdateDisruptions: one
+// transaction holds the broker's writes for all of them.
+const maxBatch = 1000
+
+// CreateDisruptions implements brokerv1.BrokerServiceServer: each request
+// as CreateDisruption would take it, in one transaction.
+func (b *Broker) CreateDisruptions(ctx context.Context, req *brokerv1.CreateDisruptionsRequest) (*brokerv1.CreateDisruptionsResponse, error) {
+	items := req.GetDisruptions()
+	if len(items) > maxBatch {
+		return nil, invalid("disruptions: at most %d at once, not %d", maxBatch, len(items))
+	}
+	valid := make([]disruptionRequest, len(items))
+	for i, item := range items {
+		r, err := b.validateCreate(item)
 		if err != nil {
-			return notFound(err, "disruption %q does not exist", req.GetId())
+			return nil, invalid("disruptions[%d]: %s", i, status.Convert(err).Message())
 		}
+		r.By = actorOf(ctx, item.GetOnBehalfOf())
+		valid[i] = r
+	}
+	resp := &brokerv1.CreateDisruptionsResponse{}
+	return resp, b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		resp.Results = make([]*brokerv1.DisruptionResult, len(valid))
 		now := b.clock.Now()
-		if err := tx.InsertEvent(ctx, inventory.DisruptionEvent{
-			DisruptionID: d.ID, From: d.State, To: d.State, Actor: by.name, OnBehalfOf: by.onBehalfOf, Message: req.GetMessage(), At: now,
-		}); err != nil {
-			return err
+		open := &openCache{}
+		for i, r := range valid {
+			d, err := open.create(ctx, tx, b.budget, r, now)
+			if err != nil {
+				st, ok := status.FromError(err)
+				if !ok {
+					return err // nothing of this batch is written
+				}
+				resp.Results[i] = &brokerv1.DisruptionResult{Code: int32(st.Code()), Message: st.Message()} //nolint:gosec // a gRPC code
+				continue
+			}
+			api := disruptionToAPI(d, nil)
+			resp.Results[i] = &brokerv1.DisruptionResult{Disruption: api}
+			*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_ADDED, api))
 		}
-		d.UpdatedAt = now
-		if err := tx.UpdateDisruption(ctx, d); err != nil {
-			return err
-		}
-		resp.Disruption = disruptionToAPI(d, nil)
-		*events = append(*events, disruptionEvent(brokerv1.EventType_EVENT_TYPE_MODIFIED, resp.Disruption))
 		return nil
 	})
+}
+
+// validateCreate checks a CreateDisruptionRequest before any transaction.
+func (b *Broker) validateCreate(req *brokerv1.CreateDisruptionRequest) (disruptionRequest, error) {
+	if req.GetMachine() == "" {
+		return disruptionRequest{}, invalid("machine is required")
+	}
+	reason, ok := reverse(disruptionReasons, req.GetReason())
+	if !ok {
+		return disruptionRequest{}, invalid("reason is required: planned-upgrade, hardware-repair, decommission or remediation")
+	}
+	if reason == inventory.ReasonPoolShrink {
+		return disruptionRequest{}, invalid("reason pool-shrink is the broker's own: lower the pool's capacity instead")
+	}
+	op, err := operationFromAPI(req.GetOperation(), reason)
+	if err != nil {
+		return disruptionRequest{}, err
+	}
+	if op.Kind != inventory.OperationNone && b.provisioner == nil {
+		return disruptionRequest{}, status.Errorf(codes.FailedPrecondition,
+			"operation %s: this broker runs without a provisioner, so it performs no operations (strata serve broker --provisioner)", op.Kind)
+	}
+	return disruptionRequest{Machine: req.GetMachine(), Reason: reason, Message: req.GetMessage(), Operation: op}, nil
+}
+
+// actionStates are the states UpdateDisruptions' actions lead to; a
+// recorded step has none.
+var actionStates = map[brokerv1.DisruptionAction]inventory.DisruptionState{
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE:  inventory.DisruptionApproved,
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_START:    inventory.DisruptionInProgress,
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_COMPLETE: inventory.DisruptionCompleted,
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_CANCEL:   inventory.DisruptionCancelled,
+}
+
+// UpdateDisruptions implements brokerv1.BrokerServiceServer: each update as
+// its own RPC would take it, in one transaction; the pools they change are
+// reconciled and published once, at the end.
+func (b *Broker) UpdateDisruptions(ctx context.Context, req *brokerv1.UpdateDisruptionsRequest) (*brokerv1.UpdateDisruptionsResponse, error) {
+	updates := req.GetUpdates()
+	if len(updates) > maxBatch {
+		return nil, invalid("updates: at most %d at once, not %d", maxBatch, len(updates))
+	}
+	for i, u := range updates {
+		_, known := actionStates[u.GetAction()]
+		switch {
+		case u.GetId() == "":
+			return nil, invalid("updates[%d].id is required", i)
+		case !known && u.GetAction() != brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP:
+			return nil, invalid("updates[%d].action is required: approve, start, complete, cancel or record-step", i)
+		case u.GetSoftware() != nil && u.GetAction() != brokerv1.DisruptionAction_DISRUPTION_ACTION_COMPLETE:
+			return nil, invalid("updates[%d].software is only for complete", i)
+		}
+	}
+	resp := &brokerv1.UpdateDisruptionsResponse{}
+	replaced := 0
+	err := b.write(ctx, func(ctx context.Context, tx inventory.Tx, events *[]event) error {
+		resp.Results, replaced = make([]*brokerv1.DisruptionResult, len(updates)), 0
+		pools := poolChanges{}
+		for i, u := range updates {
+			by := actorOf(ctx, u.GetOnBehalfOf())
+			var (
+				d            *brokerv1.Disruption
+				refused, err error
+				rep          bool
+			)
+			if to, ok := actionStates[u.GetAction()]; ok {
+				d, rep, refused, err = b.applyTransition(ctx, tx, u.GetId(), to, by, u.GetMessage(), softwareOf(u.GetSoftware()), pools, events)
+			} else {
+				d, refused, err = b.recordStep(ctx, tx, u.GetId(), by, u.GetMessage(), events)
+			}
+			if err != nil {
+				return err // nothing of this batch is written
+			}
+			resp.Results[i] = resultOf(d, refused)
+			if rep {
+				replaced++
+			}
+		}
+		return b.notifyPools(ctx, tx, pools, events)
+	})
+	if err == nil && replaced > 0 {
+		b.operations.WithLabelValues(string(inventory.OperationReplace), operationCompleted).Add(float64(replaced))
+	}
+	return resp, err
+}
+
+// resultOf is the result of one item of a batch.
+func resultOf(d *brokerv1.Disruption, refused error) *brokerv1.DisruptionResult {
+	if refused != nil {
+		st := status.Convert(refused)
+		return &brokerv1.DisruptionResult{Code: int32(st.Code()), Message: st.Message()} //nolint:gosec // a gRPC code
+	}
+	return &brokerv1.DisruptionResult{Disruption: d}
 }

@@ -74,6 +74,18 @@ type disruptionRequest struct {
 // createDisruption records a Pending disruption when the budget allows it,
 // and refuses it with FailedPrecondition and the reason otherwise.
 func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req disruptionRequest, now time.Time) (inventory.Disruption, error) {
+	return (&openCache{}).create(ctx, tx, budget, req, now)
+}
+
+// openCache holds the open disruptions of the datacenters a transaction
+// creates disruptions in, read once and kept up to date by create: a batch
+// of creations reads them once, not once per machine.
+type openCache struct {
+	byDatacenter map[string][]inventory.Disruption
+}
+
+// create is createDisruption with the open disruptions from the cache.
+func (c *openCache) create(ctx context.Context, tx inventory.Tx, budget Budget, req disruptionRequest, now time.Time) (inventory.Disruption, error) {
 	m, err := tx.GetMachine(ctx, req.Machine)
 	if errors.Is(err, inventory.ErrNotFound) {
 		return inventory.Disruption{}, status.Errorf(codes.NotFound, "machine %q does not exist", req.Machine)
@@ -88,17 +100,28 @@ func createDisruption(ctx context.Context, tx inventory.Tx, budget Budget, req d
 		return inventory.Disruption{}, status.Errorf(codes.FailedPrecondition,
 			"operation.kind replace takes a machine out of its pool, and machine %s is in none", m.ID)
 	}
-	open, err := tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: m.Datacenter, States: openStates})
-	if err != nil {
-		return inventory.Disruption{}, err
+	if c.byDatacenter == nil {
+		c.byDatacenter = map[string][]inventory.Disruption{}
+	}
+	open, ok := c.byDatacenter[m.Datacenter]
+	if !ok {
+		if open, err = tx.ListDisruptions(ctx, inventory.DisruptionFilter{Datacenter: m.Datacenter, States: openStates}); err != nil {
+			return inventory.Disruption{}, err
+		}
 	}
 	if err := checkBudget(ctx, tx, budget, m, req.Reason, open); err != nil {
+		c.byDatacenter[m.Datacenter] = open
 		return inventory.Disruption{}, err
 	}
-	return recordDisruption(ctx, tx, inventory.Disruption{
+	d, err := recordDisruption(ctx, tx, inventory.Disruption{
 		Machine: m.ID, Pool: m.Pool, Datacenter: m.Datacenter, MaintenanceZone: m.MaintenanceZone,
 		Reason: req.Reason, Actor: req.By.name, OnBehalfOf: req.By.onBehalfOf, Message: req.Message, Operation: req.Operation,
 	}, now)
+	if err != nil {
+		return d, err
+	}
+	c.byDatacenter[m.Datacenter] = append(open, d)
+	return d, nil
 }
 
 // recordDisruption inserts d, Pending, with a new ID and its first history

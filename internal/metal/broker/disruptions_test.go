@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -138,6 +139,102 @@ func TestDisruptionProtocolAndHistory(t *testing.T) {
 				t.Errorf("history[%d] = %q, want %q", i, trail[i], want[i])
 			}
 		}
+	})
+}
+
+// TestBatchesOfDisruptions: CreateDisruptions and UpdateDisruptions take
+// each item as its own RPC would, in order and in one transaction; an item
+// the broker refuses is refused alone and leaves no trace.
+func TestBatchesOfDisruptions(t *testing.T) {
+	const repair = brokerv1.DisruptionReason_DISRUPTION_REASON_HARDWARE_REPAIR
+	eachEngine(t, func(t *testing.T, dsn string) {
+		e := start(t, dsn, broker.ServerOptions{})
+		ctx := t.Context()
+		e.profile(t, general)
+		e.pool(t, "web", "general", 40) // 10% of 40: 4 at once
+		zone := e.members(t, 0)
+		var reqs []*brokerv1.CreateDisruptionRequest
+		for _, m := range zone[:6] {
+			reqs = append(reqs, &brokerv1.CreateDisruptionRequest{Machine: m.GetId(), Reason: repair, OnBehalfOf: "maintenance/test", Message: "new node config"})
+		}
+		reqs = append(reqs, &brokerv1.CreateDisruptionRequest{Machine: "m-nope", Reason: planned})
+		created, err := e.client.CreateDisruptions(ctx, &brokerv1.CreateDisruptionsRequest{Disruptions: reqs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var codesGot []codes.Code
+		var ids []string
+		for _, r := range created.GetResults() {
+			codesGot = append(codesGot, codes.Code(r.GetCode())) //nolint:gosec // a gRPC code
+			if r.GetDisruption() != nil {
+				ids = append(ids, r.GetDisruption().GetId())
+			}
+		}
+		want := []codes.Code{codes.OK, codes.OK, codes.OK, codes.OK, codes.FailedPrecondition, codes.FailedPrecondition, codes.NotFound}
+		if diff := cmp.Diff(want, codesGot); diff != "" {
+			t.Fatalf("results of CreateDisruptions (-want +got):\n%s", diff)
+		}
+		if msg := created.GetResults()[4].GetMessage(); !strings.Contains(msg, "over budget: pool web already has 4 open disruptions") {
+			t.Errorf("the refusal of the fifth = %q, want the pool's budget", msg)
+		}
+		_, err = e.client.CreateDisruptions(ctx, &brokerv1.CreateDisruptionsRequest{Disruptions: []*brokerv1.CreateDisruptionRequest{{Machine: zone[5].GetId()}}})
+		wantCode(t, err, codes.InvalidArgument, "disruptions[0]: reason is required")
+
+		step := func(id string, action brokerv1.DisruptionAction, msg string) *brokerv1.DisruptionUpdate {
+			return &brokerv1.DisruptionUpdate{Id: id, Action: action, OnBehalfOf: "cluster-manager/workload-1", Message: msg}
+		}
+		const (
+			record  = brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP
+			approve = brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE
+			begin   = brokerv1.DisruptionAction_DISRUPTION_ACTION_START
+		)
+		updated, err := e.client.UpdateDisruptions(ctx, &brokerv1.UpdateDisruptionsRequest{Updates: []*brokerv1.DisruptionUpdate{
+			step(ids[0], record, "cordoned"), step(ids[0], record, "drained"), step(ids[0], approve, "node is drained"),
+			step(ids[1], begin, "too early"), // Pending: refused alone
+			step(ids[1], record, "cordoned"),
+			step(ids[0], begin, "reimaging"),
+			step("d-nope", record, "nothing"),
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		codesGot = nil
+		for _, r := range updated.GetResults() {
+			codesGot = append(codesGot, codes.Code(r.GetCode())) //nolint:gosec // a gRPC code
+		}
+		want = []codes.Code{codes.OK, codes.OK, codes.OK, codes.FailedPrecondition, codes.OK, codes.OK, codes.NotFound}
+		if diff := cmp.Diff(want, codesGot); diff != "" {
+			t.Fatalf("results of UpdateDisruptions (-want +got):\n%s", diff)
+		}
+		if got := updated.GetResults()[5].GetDisruption().GetState(); got != brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS {
+			t.Errorf("disruption after approve and start in one batch = %v, want InProgress", got)
+		}
+		history := func(id string) []string {
+			full, err := e.client.GetDisruption(ctx, &brokerv1.GetDisruptionRequest{Id: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var trail []string
+			for _, h := range full.GetDisruption().GetHistory() {
+				trail = append(trail, h.GetTo().String()+": "+h.GetMessage())
+			}
+			return trail
+		}
+		wantTrail := []string{
+			"DISRUPTION_STATE_PENDING: new node config",
+			"DISRUPTION_STATE_PENDING: cordoned",
+			"DISRUPTION_STATE_PENDING: drained",
+			"DISRUPTION_STATE_APPROVED: node is drained",
+			"DISRUPTION_STATE_IN_PROGRESS: reimaging",
+		}
+		if diff := cmp.Diff(wantTrail, history(ids[0])); diff != "" {
+			t.Errorf("history of the first (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"DISRUPTION_STATE_PENDING: new node config", "DISRUPTION_STATE_PENDING: cordoned"}, history(ids[1])); diff != "" {
+			t.Errorf("history of the second, whose start was refused (-want +got):\n%s", diff)
+		}
+		_, err = e.client.UpdateDisruptions(ctx, &brokerv1.UpdateDisruptionsRequest{Updates: []*brokerv1.DisruptionUpdate{{Id: ids[2]}}})
+		wantCode(t, err, codes.InvalidArgument, "updates[0].action is required")
 	})
 }
 

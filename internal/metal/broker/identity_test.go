@@ -131,6 +131,26 @@ func TestMutualTLS(t *testing.T) {
 		if approved.GetDisruption().GetActor() != orchestrator {
 			t.Errorf("approval changed the disruption's actor to %q", approved.GetDisruption().GetActor())
 		}
+		// A batch is allowed item by item, as the RPCs its items stand for.
+		batch := func(c brokerv1.BrokerServiceClient, action brokerv1.DisruptionAction) error {
+			_, err := c.UpdateDisruptions(t.Context(), &brokerv1.UpdateDisruptionsRequest{Updates: []*brokerv1.DisruptionUpdate{
+				{Id: d.GetId(), Action: brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP, Message: "cordoned"},
+				{Id: d.GetId(), Action: action},
+			}})
+			return err
+		}
+		wantCode(t, batch(cm, brokerv1.DisruptionAction_DISRUPTION_ACTION_START), codes.PermissionDenied,
+			"UpdateDisruptions item 1: strata-hub/cluster-manager (groups strata:cluster-manager) may not call StartDisruption")
+		wantCode(t, batch(orch, brokerv1.DisruptionAction_DISRUPTION_ACTION_START), codes.PermissionDenied,
+			"UpdateDisruptions item 0: "+orchestrator+" (groups strata:maintenance) may not call RecordDisruptionStep")
+		if err := batch(cm, brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE); err != nil {
+			t.Errorf("the cluster manager records a step and approves in one batch: %v", err)
+		}
+		_, err = orch.CreateDisruptions(t.Context(), &brokerv1.CreateDisruptionsRequest{Disruptions: []*brokerv1.CreateDisruptionRequest{
+			{Machine: machine, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_PLANNED_UPGRADE},
+			{Machine: machine, Reason: brokerv1.DisruptionReason_DISRUPTION_REASON_DECOMMISSION},
+		}})
+		wantCode(t, err, codes.PermissionDenied, "CreateDisruptions item 1: "+orchestrator+" (groups strata:maintenance) may not call CreateDisruption with reason decommission")
 	})
 }
 

@@ -130,7 +130,19 @@ func isBrokerMethod(name string) bool {
 
 // Authorize says whether id may call method with req: nil, or
 // PermissionDenied naming the identity and the RPC.
+//
+// A batch (CreateDisruptions, UpdateDisruptions) is allowed when each of its
+// items is allowed as the RPC it stands for: the roles need not name the
+// batch RPCs.
 func (a *Authorizer) Authorize(id Identity, method string, req any) error {
+	if items := batchItems(method, req); items != nil {
+		for i, it := range items {
+			if err := a.Authorize(id, it.method, it.req); err != nil {
+				return status.Errorf(codes.PermissionDenied, "%s item %d: %s", strings.TrimPrefix(method, brokerService), i, status.Convert(err).Message())
+			}
+		}
+		return nil
+	}
 	roles := slices.Clone(a.users[id.Name])
 	for _, g := range id.Groups {
 		roles = append(roles, a.groups[g]...)
@@ -146,4 +158,50 @@ func (a *Authorizer) Authorize(id Identity, method string, req any) error {
 		return status.Errorf(codes.PermissionDenied, "%s may not call %s with reason %s: no role of it allows that reason", id, rpc, reason)
 	}
 	return status.Errorf(codes.PermissionDenied, "%s may not call %s: no role of it allows it (docs/broker.md)", id, rpc)
+}
+
+// batchItem is one item of a batch RPC as the RPC it stands for.
+type batchItem struct {
+	method string
+	req    any
+}
+
+// actionRPCs are the RPCs UpdateDisruptions' actions stand for.
+var actionRPCs = map[brokerv1.DisruptionAction]string{
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_APPROVE:     "ApproveDisruption",
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_START:       "StartDisruption",
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_COMPLETE:    "CompleteDisruption",
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_CANCEL:      "CancelDisruption",
+	brokerv1.DisruptionAction_DISRUPTION_ACTION_RECORD_STEP: "RecordDisruptionStep",
+}
+
+// batchItems are the items of a batch RPC, nil for any other RPC. An
+// update without a known action stands for no RPC: only a role that may
+// call everything passes it (and the broker refuses it as invalid).
+func batchItems(method string, req any) []batchItem {
+	switch r := req.(type) {
+	case *brokerv1.CreateDisruptionsRequest:
+		if method != brokerService+"CreateDisruptions" {
+			return nil
+		}
+		items := make([]batchItem, 0, len(r.GetDisruptions()))
+		for _, d := range r.GetDisruptions() {
+			items = append(items, batchItem{brokerService + "CreateDisruption", d})
+		}
+		return items
+	case *brokerv1.UpdateDisruptionsRequest:
+		if method != brokerService+"UpdateDisruptions" {
+			return nil
+		}
+		items := make([]batchItem, 0, len(r.GetUpdates()))
+		for _, u := range r.GetUpdates() {
+			rpc, ok := actionRPCs[u.GetAction()]
+			if !ok {
+				rpc = "UpdateDisruptions"
+			}
+			items = append(items, batchItem{brokerService + rpc, u})
+		}
+		return items
+	}
+	return nil
 }

@@ -387,6 +387,70 @@ func (OperationKind) EnumDescriptor() ([]byte, []int) {
 	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{5}
 }
 
+// DisruptionAction is one step of the protocol, as an item of UpdateDisruptions.
+type DisruptionAction int32
+
+const (
+	DisruptionAction_DISRUPTION_ACTION_UNSPECIFIED DisruptionAction = 0
+	// APPROVE is ApproveDisruption.
+	DisruptionAction_DISRUPTION_ACTION_APPROVE DisruptionAction = 1
+	// START is StartDisruption.
+	DisruptionAction_DISRUPTION_ACTION_START DisruptionAction = 2
+	// COMPLETE is CompleteDisruption.
+	DisruptionAction_DISRUPTION_ACTION_COMPLETE DisruptionAction = 3
+	// CANCEL is CancelDisruption.
+	DisruptionAction_DISRUPTION_ACTION_CANCEL DisruptionAction = 4
+	// RECORD_STEP is RecordDisruptionStep.
+	DisruptionAction_DISRUPTION_ACTION_RECORD_STEP DisruptionAction = 5
+)
+
+// Enum value maps for DisruptionAction.
+var (
+	DisruptionAction_name = map[int32]string{
+		0: "DISRUPTION_ACTION_UNSPECIFIED",
+		1: "DISRUPTION_ACTION_APPROVE",
+		2: "DISRUPTION_ACTION_START",
+		3: "DISRUPTION_ACTION_COMPLETE",
+		4: "DISRUPTION_ACTION_CANCEL",
+		5: "DISRUPTION_ACTION_RECORD_STEP",
+	}
+	DisruptionAction_value = map[string]int32{
+		"DISRUPTION_ACTION_UNSPECIFIED": 0,
+		"DISRUPTION_ACTION_APPROVE":     1,
+		"DISRUPTION_ACTION_START":       2,
+		"DISRUPTION_ACTION_COMPLETE":    3,
+		"DISRUPTION_ACTION_CANCEL":      4,
+		"DISRUPTION_ACTION_RECORD_STEP": 5,
+	}
+)
+
+func (x DisruptionAction) Enum() *DisruptionAction {
+	p := new(DisruptionAction)
+	*p = x
+	return p
+}
+
+func (x DisruptionAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisruptionAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_strata_broker_v1_broker_proto_enumTypes[6].Descriptor()
+}
+
+func (DisruptionAction) Type() protoreflect.EnumType {
+	return &file_strata_broker_v1_broker_proto_enumTypes[6]
+}
+
+func (x DisruptionAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisruptionAction.Descriptor instead.
+func (DisruptionAction) EnumDescriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{6}
+}
+
 // SKU is a machine type.
 type SKU struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -4053,6 +4117,333 @@ func (x *RecordDisruptionStepResponse) GetDisruption() *Disruption {
 	return nil
 }
 
+// CreateDisruptionsRequest asks for many disruptions at once, at most 1000.
+type CreateDisruptionsRequest struct {
+	state         protoimpl.MessageState     `protogen:"open.v1"`
+	Disruptions   []*CreateDisruptionRequest `protobuf:"bytes,1,rep,name=disruptions,proto3" json:"disruptions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDisruptionsRequest) Reset() {
+	*x = CreateDisruptionsRequest{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDisruptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDisruptionsRequest) ProtoMessage() {}
+
+func (x *CreateDisruptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDisruptionsRequest.ProtoReflect.Descriptor instead.
+func (*CreateDisruptionsRequest) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *CreateDisruptionsRequest) GetDisruptions() []*CreateDisruptionRequest {
+	if x != nil {
+		return x.Disruptions
+	}
+	return nil
+}
+
+// CreateDisruptionsResponse has one result per request, in order.
+type CreateDisruptionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*DisruptionResult    `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateDisruptionsResponse) Reset() {
+	*x = CreateDisruptionsResponse{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateDisruptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateDisruptionsResponse) ProtoMessage() {}
+
+func (x *CreateDisruptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateDisruptionsResponse.ProtoReflect.Descriptor instead.
+func (*CreateDisruptionsResponse) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *CreateDisruptionsResponse) GetResults() []*DisruptionResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+// DisruptionResult is what became of one item of a batch.
+type DisruptionResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// disruption is the disruption after the step, when it was taken.
+	Disruption *Disruption `protobuf:"bytes,1,opt,name=disruption,proto3" json:"disruption,omitempty"`
+	// code is the gRPC status code of the refusal (google.golang.org/grpc/codes),
+	// 0 (OK) when the step was taken.
+	Code int32 `protobuf:"varint,2,opt,name=code,proto3" json:"code,omitempty"`
+	// message says why the step was refused.
+	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisruptionResult) Reset() {
+	*x = DisruptionResult{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisruptionResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisruptionResult) ProtoMessage() {}
+
+func (x *DisruptionResult) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisruptionResult.ProtoReflect.Descriptor instead.
+func (*DisruptionResult) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *DisruptionResult) GetDisruption() *Disruption {
+	if x != nil {
+		return x.Disruption
+	}
+	return nil
+}
+
+func (x *DisruptionResult) GetCode() int32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *DisruptionResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// DisruptionUpdate is one step of UpdateDisruptions.
+type DisruptionUpdate struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Action DisruptionAction       `protobuf:"varint,2,opt,name=action,proto3,enum=strata.broker.v1.DisruptionAction" json:"action,omitempty"`
+	// on_behalf_of is detail recorded beside the caller's identity: whom or
+	// what it acts for (e.g. maintenance/rollout-x, or a person's name). The
+	// record's actor is the caller's authenticated identity.
+	OnBehalfOf string `protobuf:"bytes,3,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
+	// message says what was done and why.
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// software, for COMPLETE, is what the machine runs after the disruption.
+	Software      *Software `protobuf:"bytes,5,opt,name=software,proto3" json:"software,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisruptionUpdate) Reset() {
+	*x = DisruptionUpdate{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisruptionUpdate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisruptionUpdate) ProtoMessage() {}
+
+func (x *DisruptionUpdate) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisruptionUpdate.ProtoReflect.Descriptor instead.
+func (*DisruptionUpdate) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *DisruptionUpdate) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DisruptionUpdate) GetAction() DisruptionAction {
+	if x != nil {
+		return x.Action
+	}
+	return DisruptionAction_DISRUPTION_ACTION_UNSPECIFIED
+}
+
+func (x *DisruptionUpdate) GetOnBehalfOf() string {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return ""
+}
+
+func (x *DisruptionUpdate) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *DisruptionUpdate) GetSoftware() *Software {
+	if x != nil {
+		return x.Software
+	}
+	return nil
+}
+
+// UpdateDisruptionsRequest takes many steps at once, at most 1000.
+type UpdateDisruptionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Updates       []*DisruptionUpdate    `protobuf:"bytes,1,rep,name=updates,proto3" json:"updates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDisruptionsRequest) Reset() {
+	*x = UpdateDisruptionsRequest{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDisruptionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDisruptionsRequest) ProtoMessage() {}
+
+func (x *UpdateDisruptionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDisruptionsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateDisruptionsRequest) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *UpdateDisruptionsRequest) GetUpdates() []*DisruptionUpdate {
+	if x != nil {
+		return x.Updates
+	}
+	return nil
+}
+
+// UpdateDisruptionsResponse has one result per update, in order.
+type UpdateDisruptionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Results       []*DisruptionResult    `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateDisruptionsResponse) Reset() {
+	*x = UpdateDisruptionsResponse{}
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateDisruptionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateDisruptionsResponse) ProtoMessage() {}
+
+func (x *UpdateDisruptionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_strata_broker_v1_broker_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateDisruptionsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateDisruptionsResponse) Descriptor() ([]byte, []int) {
+	return file_strata_broker_v1_broker_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UpdateDisruptionsResponse) GetResults() []*DisruptionResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 var File_strata_broker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_strata_broker_v1_broker_proto_rawDesc = "" +
@@ -4350,7 +4741,28 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x1cRecordDisruptionStepResponse\x12<\n" +
 	"\n" +
 	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
-	"disruption*\xc3\x01\n" +
+	"disruption\"g\n" +
+	"\x18CreateDisruptionsRequest\x12K\n" +
+	"\vdisruptions\x18\x01 \x03(\v2).strata.broker.v1.CreateDisruptionRequestR\vdisruptions\"Y\n" +
+	"\x19CreateDisruptionsResponse\x12<\n" +
+	"\aresults\x18\x01 \x03(\v2\".strata.broker.v1.DisruptionResultR\aresults\"~\n" +
+	"\x10DisruptionResult\x12<\n" +
+	"\n" +
+	"disruption\x18\x01 \x01(\v2\x1c.strata.broker.v1.DisruptionR\n" +
+	"disruption\x12\x12\n" +
+	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\"\xd2\x01\n" +
+	"\x10DisruptionUpdate\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12:\n" +
+	"\x06action\x18\x02 \x01(\x0e2\".strata.broker.v1.DisruptionActionR\x06action\x12 \n" +
+	"\fon_behalf_of\x18\x03 \x01(\tR\n" +
+	"onBehalfOf\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x126\n" +
+	"\bsoftware\x18\x05 \x01(\v2\x1a.strata.broker.v1.SoftwareR\bsoftware\"X\n" +
+	"\x18UpdateDisruptionsRequest\x12<\n" +
+	"\aupdates\x18\x01 \x03(\v2\".strata.broker.v1.DisruptionUpdateR\aupdates\"Y\n" +
+	"\x19UpdateDisruptionsResponse\x12<\n" +
+	"\aresults\x18\x01 \x03(\v2\".strata.broker.v1.DisruptionResultR\aresults*\xc3\x01\n" +
 	"\fMachineState\x12\x1d\n" +
 	"\x19MACHINE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17MACHINE_STATE_AVAILABLE\x10\x01\x12\x1b\n" +
@@ -4388,7 +4800,14 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OPERATION_KIND_REBOOT\x10\x01\x12\x1a\n" +
 	"\x16OPERATION_KIND_REIMAGE\x10\x02\x12\x1a\n" +
-	"\x16OPERATION_KIND_REPLACE\x10\x032\xef\x12\n" +
+	"\x16OPERATION_KIND_REPLACE\x10\x03*\xd2\x01\n" +
+	"\x10DisruptionAction\x12!\n" +
+	"\x1dDISRUPTION_ACTION_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19DISRUPTION_ACTION_APPROVE\x10\x01\x12\x1b\n" +
+	"\x17DISRUPTION_ACTION_START\x10\x02\x12\x1e\n" +
+	"\x1aDISRUPTION_ACTION_COMPLETE\x10\x03\x12\x1c\n" +
+	"\x18DISRUPTION_ACTION_CANCEL\x10\x04\x12!\n" +
+	"\x1dDISRUPTION_ACTION_RECORD_STEP\x10\x052\xcb\x14\n" +
 	"\rBrokerService\x12W\n" +
 	"\n" +
 	"GetMachine\x12#.strata.broker.v1.GetMachineRequest\x1a$.strata.broker.v1.GetMachineResponse\x12]\n" +
@@ -4418,7 +4837,9 @@ const file_strata_broker_v1_broker_proto_rawDesc = "" +
 	"\x0fStartDisruption\x12(.strata.broker.v1.StartDisruptionRequest\x1a).strata.broker.v1.StartDisruptionResponse\x12o\n" +
 	"\x12CompleteDisruption\x12+.strata.broker.v1.CompleteDisruptionRequest\x1a,.strata.broker.v1.CompleteDisruptionResponse\x12i\n" +
 	"\x10CancelDisruption\x12).strata.broker.v1.CancelDisruptionRequest\x1a*.strata.broker.v1.CancelDisruptionResponse\x12u\n" +
-	"\x14RecordDisruptionStep\x12-.strata.broker.v1.RecordDisruptionStepRequest\x1a..strata.broker.v1.RecordDisruptionStepResponseB>Z<github.com/strata-dev/strata/proto/strata/broker/v1;brokerv1b\x06proto3"
+	"\x14RecordDisruptionStep\x12-.strata.broker.v1.RecordDisruptionStepRequest\x1a..strata.broker.v1.RecordDisruptionStepResponse\x12l\n" +
+	"\x11CreateDisruptions\x12*.strata.broker.v1.CreateDisruptionsRequest\x1a+.strata.broker.v1.CreateDisruptionsResponse\x12l\n" +
+	"\x11UpdateDisruptions\x12*.strata.broker.v1.UpdateDisruptionsRequest\x1a+.strata.broker.v1.UpdateDisruptionsResponseB>Z<github.com/strata-dev/strata/proto/strata/broker/v1;brokerv1b\x06proto3"
 
 var (
 	file_strata_broker_v1_broker_proto_rawDescOnce sync.Once
@@ -4432,8 +4853,8 @@ func file_strata_broker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_strata_broker_v1_broker_proto_rawDescData
 }
 
-var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 62)
+var file_strata_broker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_strata_broker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 68)
 var file_strata_broker_v1_broker_proto_goTypes = []any{
 	(MachineState)(0),                    // 0: strata.broker.v1.MachineState
 	(ProvisionState)(0),                  // 1: strata.broker.v1.ProvisionState
@@ -4441,184 +4862,202 @@ var file_strata_broker_v1_broker_proto_goTypes = []any{
 	(DisruptionReason)(0),                // 3: strata.broker.v1.DisruptionReason
 	(DisruptionState)(0),                 // 4: strata.broker.v1.DisruptionState
 	(OperationKind)(0),                   // 5: strata.broker.v1.OperationKind
-	(*SKU)(nil),                          // 6: strata.broker.v1.SKU
-	(*Software)(nil),                     // 7: strata.broker.v1.Software
-	(*Machine)(nil),                      // 8: strata.broker.v1.Machine
-	(*GetMachineRequest)(nil),            // 9: strata.broker.v1.GetMachineRequest
-	(*GetMachineResponse)(nil),           // 10: strata.broker.v1.GetMachineResponse
-	(*ListMachinesRequest)(nil),          // 11: strata.broker.v1.ListMachinesRequest
-	(*ListMachinesResponse)(nil),         // 12: strata.broker.v1.ListMachinesResponse
-	(*WatchMachinesRequest)(nil),         // 13: strata.broker.v1.WatchMachinesRequest
-	(*WatchMachinesResponse)(nil),        // 14: strata.broker.v1.WatchMachinesResponse
-	(*ListSKUsRequest)(nil),              // 15: strata.broker.v1.ListSKUsRequest
-	(*ListSKUsResponse)(nil),             // 16: strata.broker.v1.ListSKUsResponse
-	(*NodeProfile)(nil),                  // 17: strata.broker.v1.NodeProfile
-	(*CreateNodeProfileRequest)(nil),     // 18: strata.broker.v1.CreateNodeProfileRequest
-	(*CreateNodeProfileResponse)(nil),    // 19: strata.broker.v1.CreateNodeProfileResponse
-	(*GetNodeProfileRequest)(nil),        // 20: strata.broker.v1.GetNodeProfileRequest
-	(*GetNodeProfileResponse)(nil),       // 21: strata.broker.v1.GetNodeProfileResponse
-	(*ListNodeProfilesRequest)(nil),      // 22: strata.broker.v1.ListNodeProfilesRequest
-	(*ListNodeProfilesResponse)(nil),     // 23: strata.broker.v1.ListNodeProfilesResponse
-	(*UpdateNodeProfileRequest)(nil),     // 24: strata.broker.v1.UpdateNodeProfileRequest
-	(*UpdateNodeProfileResponse)(nil),    // 25: strata.broker.v1.UpdateNodeProfileResponse
-	(*DeleteNodeProfileRequest)(nil),     // 26: strata.broker.v1.DeleteNodeProfileRequest
-	(*DeleteNodeProfileResponse)(nil),    // 27: strata.broker.v1.DeleteNodeProfileResponse
-	(*JoinTarget)(nil),                   // 28: strata.broker.v1.JoinTarget
-	(*Taint)(nil),                        // 29: strata.broker.v1.Taint
-	(*Pool)(nil),                         // 30: strata.broker.v1.Pool
-	(*PoolStatus)(nil),                   // 31: strata.broker.v1.PoolStatus
-	(*ZoneCount)(nil),                    // 32: strata.broker.v1.ZoneCount
-	(*Condition)(nil),                    // 33: strata.broker.v1.Condition
-	(*CreatePoolRequest)(nil),            // 34: strata.broker.v1.CreatePoolRequest
-	(*CreatePoolResponse)(nil),           // 35: strata.broker.v1.CreatePoolResponse
-	(*GetPoolRequest)(nil),               // 36: strata.broker.v1.GetPoolRequest
-	(*GetPoolResponse)(nil),              // 37: strata.broker.v1.GetPoolResponse
-	(*ListPoolsRequest)(nil),             // 38: strata.broker.v1.ListPoolsRequest
-	(*ListPoolsResponse)(nil),            // 39: strata.broker.v1.ListPoolsResponse
-	(*UpdatePoolRequest)(nil),            // 40: strata.broker.v1.UpdatePoolRequest
-	(*UpdatePoolResponse)(nil),           // 41: strata.broker.v1.UpdatePoolResponse
-	(*DeletePoolRequest)(nil),            // 42: strata.broker.v1.DeletePoolRequest
-	(*DeletePoolResponse)(nil),           // 43: strata.broker.v1.DeletePoolResponse
-	(*WatchPoolsRequest)(nil),            // 44: strata.broker.v1.WatchPoolsRequest
-	(*WatchPoolsResponse)(nil),           // 45: strata.broker.v1.WatchPoolsResponse
-	(*Operation)(nil),                    // 46: strata.broker.v1.Operation
-	(*Disruption)(nil),                   // 47: strata.broker.v1.Disruption
-	(*DisruptionTransition)(nil),         // 48: strata.broker.v1.DisruptionTransition
-	(*CreateDisruptionRequest)(nil),      // 49: strata.broker.v1.CreateDisruptionRequest
-	(*CreateDisruptionResponse)(nil),     // 50: strata.broker.v1.CreateDisruptionResponse
-	(*GetDisruptionRequest)(nil),         // 51: strata.broker.v1.GetDisruptionRequest
-	(*GetDisruptionResponse)(nil),        // 52: strata.broker.v1.GetDisruptionResponse
-	(*ListDisruptionsRequest)(nil),       // 53: strata.broker.v1.ListDisruptionsRequest
-	(*ListDisruptionsResponse)(nil),      // 54: strata.broker.v1.ListDisruptionsResponse
-	(*WatchDisruptionsRequest)(nil),      // 55: strata.broker.v1.WatchDisruptionsRequest
-	(*WatchDisruptionsResponse)(nil),     // 56: strata.broker.v1.WatchDisruptionsResponse
-	(*ApproveDisruptionRequest)(nil),     // 57: strata.broker.v1.ApproveDisruptionRequest
-	(*ApproveDisruptionResponse)(nil),    // 58: strata.broker.v1.ApproveDisruptionResponse
-	(*StartDisruptionRequest)(nil),       // 59: strata.broker.v1.StartDisruptionRequest
-	(*StartDisruptionResponse)(nil),      // 60: strata.broker.v1.StartDisruptionResponse
-	(*CompleteDisruptionRequest)(nil),    // 61: strata.broker.v1.CompleteDisruptionRequest
-	(*CompleteDisruptionResponse)(nil),   // 62: strata.broker.v1.CompleteDisruptionResponse
-	(*CancelDisruptionRequest)(nil),      // 63: strata.broker.v1.CancelDisruptionRequest
-	(*CancelDisruptionResponse)(nil),     // 64: strata.broker.v1.CancelDisruptionResponse
-	(*RecordDisruptionStepRequest)(nil),  // 65: strata.broker.v1.RecordDisruptionStepRequest
-	(*RecordDisruptionStepResponse)(nil), // 66: strata.broker.v1.RecordDisruptionStepResponse
-	nil,                                  // 67: strata.broker.v1.JoinTarget.NodeLabelsEntry
-	(*timestamppb.Timestamp)(nil),        // 68: google.protobuf.Timestamp
+	(DisruptionAction)(0),                // 6: strata.broker.v1.DisruptionAction
+	(*SKU)(nil),                          // 7: strata.broker.v1.SKU
+	(*Software)(nil),                     // 8: strata.broker.v1.Software
+	(*Machine)(nil),                      // 9: strata.broker.v1.Machine
+	(*GetMachineRequest)(nil),            // 10: strata.broker.v1.GetMachineRequest
+	(*GetMachineResponse)(nil),           // 11: strata.broker.v1.GetMachineResponse
+	(*ListMachinesRequest)(nil),          // 12: strata.broker.v1.ListMachinesRequest
+	(*ListMachinesResponse)(nil),         // 13: strata.broker.v1.ListMachinesResponse
+	(*WatchMachinesRequest)(nil),         // 14: strata.broker.v1.WatchMachinesRequest
+	(*WatchMachinesResponse)(nil),        // 15: strata.broker.v1.WatchMachinesResponse
+	(*ListSKUsRequest)(nil),              // 16: strata.broker.v1.ListSKUsRequest
+	(*ListSKUsResponse)(nil),             // 17: strata.broker.v1.ListSKUsResponse
+	(*NodeProfile)(nil),                  // 18: strata.broker.v1.NodeProfile
+	(*CreateNodeProfileRequest)(nil),     // 19: strata.broker.v1.CreateNodeProfileRequest
+	(*CreateNodeProfileResponse)(nil),    // 20: strata.broker.v1.CreateNodeProfileResponse
+	(*GetNodeProfileRequest)(nil),        // 21: strata.broker.v1.GetNodeProfileRequest
+	(*GetNodeProfileResponse)(nil),       // 22: strata.broker.v1.GetNodeProfileResponse
+	(*ListNodeProfilesRequest)(nil),      // 23: strata.broker.v1.ListNodeProfilesRequest
+	(*ListNodeProfilesResponse)(nil),     // 24: strata.broker.v1.ListNodeProfilesResponse
+	(*UpdateNodeProfileRequest)(nil),     // 25: strata.broker.v1.UpdateNodeProfileRequest
+	(*UpdateNodeProfileResponse)(nil),    // 26: strata.broker.v1.UpdateNodeProfileResponse
+	(*DeleteNodeProfileRequest)(nil),     // 27: strata.broker.v1.DeleteNodeProfileRequest
+	(*DeleteNodeProfileResponse)(nil),    // 28: strata.broker.v1.DeleteNodeProfileResponse
+	(*JoinTarget)(nil),                   // 29: strata.broker.v1.JoinTarget
+	(*Taint)(nil),                        // 30: strata.broker.v1.Taint
+	(*Pool)(nil),                         // 31: strata.broker.v1.Pool
+	(*PoolStatus)(nil),                   // 32: strata.broker.v1.PoolStatus
+	(*ZoneCount)(nil),                    // 33: strata.broker.v1.ZoneCount
+	(*Condition)(nil),                    // 34: strata.broker.v1.Condition
+	(*CreatePoolRequest)(nil),            // 35: strata.broker.v1.CreatePoolRequest
+	(*CreatePoolResponse)(nil),           // 36: strata.broker.v1.CreatePoolResponse
+	(*GetPoolRequest)(nil),               // 37: strata.broker.v1.GetPoolRequest
+	(*GetPoolResponse)(nil),              // 38: strata.broker.v1.GetPoolResponse
+	(*ListPoolsRequest)(nil),             // 39: strata.broker.v1.ListPoolsRequest
+	(*ListPoolsResponse)(nil),            // 40: strata.broker.v1.ListPoolsResponse
+	(*UpdatePoolRequest)(nil),            // 41: strata.broker.v1.UpdatePoolRequest
+	(*UpdatePoolResponse)(nil),           // 42: strata.broker.v1.UpdatePoolResponse
+	(*DeletePoolRequest)(nil),            // 43: strata.broker.v1.DeletePoolRequest
+	(*DeletePoolResponse)(nil),           // 44: strata.broker.v1.DeletePoolResponse
+	(*WatchPoolsRequest)(nil),            // 45: strata.broker.v1.WatchPoolsRequest
+	(*WatchPoolsResponse)(nil),           // 46: strata.broker.v1.WatchPoolsResponse
+	(*Operation)(nil),                    // 47: strata.broker.v1.Operation
+	(*Disruption)(nil),                   // 48: strata.broker.v1.Disruption
+	(*DisruptionTransition)(nil),         // 49: strata.broker.v1.DisruptionTransition
+	(*CreateDisruptionRequest)(nil),      // 50: strata.broker.v1.CreateDisruptionRequest
+	(*CreateDisruptionResponse)(nil),     // 51: strata.broker.v1.CreateDisruptionResponse
+	(*GetDisruptionRequest)(nil),         // 52: strata.broker.v1.GetDisruptionRequest
+	(*GetDisruptionResponse)(nil),        // 53: strata.broker.v1.GetDisruptionResponse
+	(*ListDisruptionsRequest)(nil),       // 54: strata.broker.v1.ListDisruptionsRequest
+	(*ListDisruptionsResponse)(nil),      // 55: strata.broker.v1.ListDisruptionsResponse
+	(*WatchDisruptionsRequest)(nil),      // 56: strata.broker.v1.WatchDisruptionsRequest
+	(*WatchDisruptionsResponse)(nil),     // 57: strata.broker.v1.WatchDisruptionsResponse
+	(*ApproveDisruptionRequest)(nil),     // 58: strata.broker.v1.ApproveDisruptionRequest
+	(*ApproveDisruptionResponse)(nil),    // 59: strata.broker.v1.ApproveDisruptionResponse
+	(*StartDisruptionRequest)(nil),       // 60: strata.broker.v1.StartDisruptionRequest
+	(*StartDisruptionResponse)(nil),      // 61: strata.broker.v1.StartDisruptionResponse
+	(*CompleteDisruptionRequest)(nil),    // 62: strata.broker.v1.CompleteDisruptionRequest
+	(*CompleteDisruptionResponse)(nil),   // 63: strata.broker.v1.CompleteDisruptionResponse
+	(*CancelDisruptionRequest)(nil),      // 64: strata.broker.v1.CancelDisruptionRequest
+	(*CancelDisruptionResponse)(nil),     // 65: strata.broker.v1.CancelDisruptionResponse
+	(*RecordDisruptionStepRequest)(nil),  // 66: strata.broker.v1.RecordDisruptionStepRequest
+	(*RecordDisruptionStepResponse)(nil), // 67: strata.broker.v1.RecordDisruptionStepResponse
+	(*CreateDisruptionsRequest)(nil),     // 68: strata.broker.v1.CreateDisruptionsRequest
+	(*CreateDisruptionsResponse)(nil),    // 69: strata.broker.v1.CreateDisruptionsResponse
+	(*DisruptionResult)(nil),             // 70: strata.broker.v1.DisruptionResult
+	(*DisruptionUpdate)(nil),             // 71: strata.broker.v1.DisruptionUpdate
+	(*UpdateDisruptionsRequest)(nil),     // 72: strata.broker.v1.UpdateDisruptionsRequest
+	(*UpdateDisruptionsResponse)(nil),    // 73: strata.broker.v1.UpdateDisruptionsResponse
+	nil,                                  // 74: strata.broker.v1.JoinTarget.NodeLabelsEntry
+	(*timestamppb.Timestamp)(nil),        // 75: google.protobuf.Timestamp
 }
 var file_strata_broker_v1_broker_proto_depIdxs = []int32{
-	6,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
+	7,  // 0: strata.broker.v1.Machine.sku:type_name -> strata.broker.v1.SKU
 	0,  // 1: strata.broker.v1.Machine.state:type_name -> strata.broker.v1.MachineState
-	7,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
-	68, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
+	8,  // 2: strata.broker.v1.Machine.software:type_name -> strata.broker.v1.Software
+	75, // 3: strata.broker.v1.Machine.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 4: strata.broker.v1.Machine.provision_state:type_name -> strata.broker.v1.ProvisionState
-	8,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
+	9,  // 5: strata.broker.v1.GetMachineResponse.machine:type_name -> strata.broker.v1.Machine
 	0,  // 6: strata.broker.v1.ListMachinesRequest.state:type_name -> strata.broker.v1.MachineState
-	8,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
+	9,  // 7: strata.broker.v1.ListMachinesResponse.machines:type_name -> strata.broker.v1.Machine
 	2,  // 8: strata.broker.v1.WatchMachinesResponse.type:type_name -> strata.broker.v1.EventType
-	8,  // 9: strata.broker.v1.WatchMachinesResponse.machine:type_name -> strata.broker.v1.Machine
-	6,  // 10: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
-	68, // 11: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
-	68, // 12: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
-	17, // 13: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	17, // 14: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	17, // 15: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	17, // 16: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
-	17, // 17: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
-	17, // 18: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
-	67, // 19: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
-	29, // 20: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
-	31, // 21: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
-	68, // 22: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
-	68, // 23: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
-	28, // 24: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
-	32, // 25: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
-	33, // 26: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
-	30, // 27: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
-	30, // 28: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
-	30, // 29: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
-	30, // 30: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
-	28, // 31: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
-	30, // 32: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	9,  // 9: strata.broker.v1.WatchMachinesResponse.machine:type_name -> strata.broker.v1.Machine
+	7,  // 10: strata.broker.v1.ListSKUsResponse.skus:type_name -> strata.broker.v1.SKU
+	75, // 11: strata.broker.v1.NodeProfile.create_time:type_name -> google.protobuf.Timestamp
+	75, // 12: strata.broker.v1.NodeProfile.update_time:type_name -> google.protobuf.Timestamp
+	18, // 13: strata.broker.v1.CreateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	18, // 14: strata.broker.v1.CreateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	18, // 15: strata.broker.v1.GetNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	18, // 16: strata.broker.v1.ListNodeProfilesResponse.profiles:type_name -> strata.broker.v1.NodeProfile
+	18, // 17: strata.broker.v1.UpdateNodeProfileRequest.profile:type_name -> strata.broker.v1.NodeProfile
+	18, // 18: strata.broker.v1.UpdateNodeProfileResponse.profile:type_name -> strata.broker.v1.NodeProfile
+	74, // 19: strata.broker.v1.JoinTarget.node_labels:type_name -> strata.broker.v1.JoinTarget.NodeLabelsEntry
+	30, // 20: strata.broker.v1.JoinTarget.node_taints:type_name -> strata.broker.v1.Taint
+	32, // 21: strata.broker.v1.Pool.status:type_name -> strata.broker.v1.PoolStatus
+	75, // 22: strata.broker.v1.Pool.create_time:type_name -> google.protobuf.Timestamp
+	75, // 23: strata.broker.v1.Pool.update_time:type_name -> google.protobuf.Timestamp
+	29, // 24: strata.broker.v1.Pool.join_target:type_name -> strata.broker.v1.JoinTarget
+	33, // 25: strata.broker.v1.PoolStatus.zones:type_name -> strata.broker.v1.ZoneCount
+	34, // 26: strata.broker.v1.PoolStatus.conditions:type_name -> strata.broker.v1.Condition
+	31, // 27: strata.broker.v1.CreatePoolRequest.pool:type_name -> strata.broker.v1.Pool
+	31, // 28: strata.broker.v1.CreatePoolResponse.pool:type_name -> strata.broker.v1.Pool
+	31, // 29: strata.broker.v1.GetPoolResponse.pool:type_name -> strata.broker.v1.Pool
+	31, // 30: strata.broker.v1.ListPoolsResponse.pools:type_name -> strata.broker.v1.Pool
+	29, // 31: strata.broker.v1.UpdatePoolRequest.join_target:type_name -> strata.broker.v1.JoinTarget
+	31, // 32: strata.broker.v1.UpdatePoolResponse.pool:type_name -> strata.broker.v1.Pool
 	2,  // 33: strata.broker.v1.WatchPoolsResponse.type:type_name -> strata.broker.v1.EventType
-	30, // 34: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
+	31, // 34: strata.broker.v1.WatchPoolsResponse.pool:type_name -> strata.broker.v1.Pool
 	5,  // 35: strata.broker.v1.Operation.kind:type_name -> strata.broker.v1.OperationKind
-	7,  // 36: strata.broker.v1.Operation.software:type_name -> strata.broker.v1.Software
+	8,  // 36: strata.broker.v1.Operation.software:type_name -> strata.broker.v1.Software
 	3,  // 37: strata.broker.v1.Disruption.reason:type_name -> strata.broker.v1.DisruptionReason
 	4,  // 38: strata.broker.v1.Disruption.state:type_name -> strata.broker.v1.DisruptionState
-	68, // 39: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
-	68, // 40: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
-	48, // 41: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
-	46, // 42: strata.broker.v1.Disruption.operation:type_name -> strata.broker.v1.Operation
+	75, // 39: strata.broker.v1.Disruption.create_time:type_name -> google.protobuf.Timestamp
+	75, // 40: strata.broker.v1.Disruption.update_time:type_name -> google.protobuf.Timestamp
+	49, // 41: strata.broker.v1.Disruption.history:type_name -> strata.broker.v1.DisruptionTransition
+	47, // 42: strata.broker.v1.Disruption.operation:type_name -> strata.broker.v1.Operation
 	4,  // 43: strata.broker.v1.DisruptionTransition.from:type_name -> strata.broker.v1.DisruptionState
 	4,  // 44: strata.broker.v1.DisruptionTransition.to:type_name -> strata.broker.v1.DisruptionState
-	68, // 45: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
+	75, // 45: strata.broker.v1.DisruptionTransition.time:type_name -> google.protobuf.Timestamp
 	3,  // 46: strata.broker.v1.CreateDisruptionRequest.reason:type_name -> strata.broker.v1.DisruptionReason
-	46, // 47: strata.broker.v1.CreateDisruptionRequest.operation:type_name -> strata.broker.v1.Operation
-	47, // 48: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	47, // 49: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	47, // 47: strata.broker.v1.CreateDisruptionRequest.operation:type_name -> strata.broker.v1.Operation
+	48, // 48: strata.broker.v1.CreateDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	48, // 49: strata.broker.v1.GetDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
 	4,  // 50: strata.broker.v1.ListDisruptionsRequest.states:type_name -> strata.broker.v1.DisruptionState
-	47, // 51: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
+	48, // 51: strata.broker.v1.ListDisruptionsResponse.disruptions:type_name -> strata.broker.v1.Disruption
 	2,  // 52: strata.broker.v1.WatchDisruptionsResponse.type:type_name -> strata.broker.v1.EventType
-	47, // 53: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
-	47, // 54: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	47, // 55: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	7,  // 56: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
-	47, // 57: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	47, // 58: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
-	47, // 59: strata.broker.v1.RecordDisruptionStepResponse.disruption:type_name -> strata.broker.v1.Disruption
-	9,  // 60: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
-	11, // 61: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
-	15, // 62: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
-	13, // 63: strata.broker.v1.BrokerService.WatchMachines:input_type -> strata.broker.v1.WatchMachinesRequest
-	18, // 64: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
-	20, // 65: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
-	22, // 66: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
-	24, // 67: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
-	26, // 68: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
-	34, // 69: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
-	36, // 70: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
-	38, // 71: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
-	40, // 72: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
-	42, // 73: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
-	44, // 74: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
-	49, // 75: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
-	51, // 76: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
-	53, // 77: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
-	55, // 78: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
-	57, // 79: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
-	59, // 80: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
-	61, // 81: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
-	63, // 82: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
-	65, // 83: strata.broker.v1.BrokerService.RecordDisruptionStep:input_type -> strata.broker.v1.RecordDisruptionStepRequest
-	10, // 84: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
-	12, // 85: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
-	16, // 86: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
-	14, // 87: strata.broker.v1.BrokerService.WatchMachines:output_type -> strata.broker.v1.WatchMachinesResponse
-	19, // 88: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
-	21, // 89: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
-	23, // 90: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
-	25, // 91: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
-	27, // 92: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
-	35, // 93: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
-	37, // 94: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
-	39, // 95: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
-	41, // 96: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
-	43, // 97: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
-	45, // 98: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
-	50, // 99: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
-	52, // 100: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
-	54, // 101: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
-	56, // 102: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
-	58, // 103: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
-	60, // 104: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
-	62, // 105: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
-	64, // 106: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
-	66, // 107: strata.broker.v1.BrokerService.RecordDisruptionStep:output_type -> strata.broker.v1.RecordDisruptionStepResponse
-	84, // [84:108] is the sub-list for method output_type
-	60, // [60:84] is the sub-list for method input_type
-	60, // [60:60] is the sub-list for extension type_name
-	60, // [60:60] is the sub-list for extension extendee
-	0,  // [0:60] is the sub-list for field type_name
+	48, // 53: strata.broker.v1.WatchDisruptionsResponse.disruption:type_name -> strata.broker.v1.Disruption
+	48, // 54: strata.broker.v1.ApproveDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	48, // 55: strata.broker.v1.StartDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	8,  // 56: strata.broker.v1.CompleteDisruptionRequest.software:type_name -> strata.broker.v1.Software
+	48, // 57: strata.broker.v1.CompleteDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	48, // 58: strata.broker.v1.CancelDisruptionResponse.disruption:type_name -> strata.broker.v1.Disruption
+	48, // 59: strata.broker.v1.RecordDisruptionStepResponse.disruption:type_name -> strata.broker.v1.Disruption
+	50, // 60: strata.broker.v1.CreateDisruptionsRequest.disruptions:type_name -> strata.broker.v1.CreateDisruptionRequest
+	70, // 61: strata.broker.v1.CreateDisruptionsResponse.results:type_name -> strata.broker.v1.DisruptionResult
+	48, // 62: strata.broker.v1.DisruptionResult.disruption:type_name -> strata.broker.v1.Disruption
+	6,  // 63: strata.broker.v1.DisruptionUpdate.action:type_name -> strata.broker.v1.DisruptionAction
+	8,  // 64: strata.broker.v1.DisruptionUpdate.software:type_name -> strata.broker.v1.Software
+	71, // 65: strata.broker.v1.UpdateDisruptionsRequest.updates:type_name -> strata.broker.v1.DisruptionUpdate
+	70, // 66: strata.broker.v1.UpdateDisruptionsResponse.results:type_name -> strata.broker.v1.DisruptionResult
+	10, // 67: strata.broker.v1.BrokerService.GetMachine:input_type -> strata.broker.v1.GetMachineRequest
+	12, // 68: strata.broker.v1.BrokerService.ListMachines:input_type -> strata.broker.v1.ListMachinesRequest
+	16, // 69: strata.broker.v1.BrokerService.ListSKUs:input_type -> strata.broker.v1.ListSKUsRequest
+	14, // 70: strata.broker.v1.BrokerService.WatchMachines:input_type -> strata.broker.v1.WatchMachinesRequest
+	19, // 71: strata.broker.v1.BrokerService.CreateNodeProfile:input_type -> strata.broker.v1.CreateNodeProfileRequest
+	21, // 72: strata.broker.v1.BrokerService.GetNodeProfile:input_type -> strata.broker.v1.GetNodeProfileRequest
+	23, // 73: strata.broker.v1.BrokerService.ListNodeProfiles:input_type -> strata.broker.v1.ListNodeProfilesRequest
+	25, // 74: strata.broker.v1.BrokerService.UpdateNodeProfile:input_type -> strata.broker.v1.UpdateNodeProfileRequest
+	27, // 75: strata.broker.v1.BrokerService.DeleteNodeProfile:input_type -> strata.broker.v1.DeleteNodeProfileRequest
+	35, // 76: strata.broker.v1.BrokerService.CreatePool:input_type -> strata.broker.v1.CreatePoolRequest
+	37, // 77: strata.broker.v1.BrokerService.GetPool:input_type -> strata.broker.v1.GetPoolRequest
+	39, // 78: strata.broker.v1.BrokerService.ListPools:input_type -> strata.broker.v1.ListPoolsRequest
+	41, // 79: strata.broker.v1.BrokerService.UpdatePool:input_type -> strata.broker.v1.UpdatePoolRequest
+	43, // 80: strata.broker.v1.BrokerService.DeletePool:input_type -> strata.broker.v1.DeletePoolRequest
+	45, // 81: strata.broker.v1.BrokerService.WatchPools:input_type -> strata.broker.v1.WatchPoolsRequest
+	50, // 82: strata.broker.v1.BrokerService.CreateDisruption:input_type -> strata.broker.v1.CreateDisruptionRequest
+	52, // 83: strata.broker.v1.BrokerService.GetDisruption:input_type -> strata.broker.v1.GetDisruptionRequest
+	54, // 84: strata.broker.v1.BrokerService.ListDisruptions:input_type -> strata.broker.v1.ListDisruptionsRequest
+	56, // 85: strata.broker.v1.BrokerService.WatchDisruptions:input_type -> strata.broker.v1.WatchDisruptionsRequest
+	58, // 86: strata.broker.v1.BrokerService.ApproveDisruption:input_type -> strata.broker.v1.ApproveDisruptionRequest
+	60, // 87: strata.broker.v1.BrokerService.StartDisruption:input_type -> strata.broker.v1.StartDisruptionRequest
+	62, // 88: strata.broker.v1.BrokerService.CompleteDisruption:input_type -> strata.broker.v1.CompleteDisruptionRequest
+	64, // 89: strata.broker.v1.BrokerService.CancelDisruption:input_type -> strata.broker.v1.CancelDisruptionRequest
+	66, // 90: strata.broker.v1.BrokerService.RecordDisruptionStep:input_type -> strata.broker.v1.RecordDisruptionStepRequest
+	68, // 91: strata.broker.v1.BrokerService.CreateDisruptions:input_type -> strata.broker.v1.CreateDisruptionsRequest
+	72, // 92: strata.broker.v1.BrokerService.UpdateDisruptions:input_type -> strata.broker.v1.UpdateDisruptionsRequest
+	11, // 93: strata.broker.v1.BrokerService.GetMachine:output_type -> strata.broker.v1.GetMachineResponse
+	13, // 94: strata.broker.v1.BrokerService.ListMachines:output_type -> strata.broker.v1.ListMachinesResponse
+	17, // 95: strata.broker.v1.BrokerService.ListSKUs:output_type -> strata.broker.v1.ListSKUsResponse
+	15, // 96: strata.broker.v1.BrokerService.WatchMachines:output_type -> strata.broker.v1.WatchMachinesResponse
+	20, // 97: strata.broker.v1.BrokerService.CreateNodeProfile:output_type -> strata.broker.v1.CreateNodeProfileResponse
+	22, // 98: strata.broker.v1.BrokerService.GetNodeProfile:output_type -> strata.broker.v1.GetNodeProfileResponse
+	24, // 99: strata.broker.v1.BrokerService.ListNodeProfiles:output_type -> strata.broker.v1.ListNodeProfilesResponse
+	26, // 100: strata.broker.v1.BrokerService.UpdateNodeProfile:output_type -> strata.broker.v1.UpdateNodeProfileResponse
+	28, // 101: strata.broker.v1.BrokerService.DeleteNodeProfile:output_type -> strata.broker.v1.DeleteNodeProfileResponse
+	36, // 102: strata.broker.v1.BrokerService.CreatePool:output_type -> strata.broker.v1.CreatePoolResponse
+	38, // 103: strata.broker.v1.BrokerService.GetPool:output_type -> strata.broker.v1.GetPoolResponse
+	40, // 104: strata.broker.v1.BrokerService.ListPools:output_type -> strata.broker.v1.ListPoolsResponse
+	42, // 105: strata.broker.v1.BrokerService.UpdatePool:output_type -> strata.broker.v1.UpdatePoolResponse
+	44, // 106: strata.broker.v1.BrokerService.DeletePool:output_type -> strata.broker.v1.DeletePoolResponse
+	46, // 107: strata.broker.v1.BrokerService.WatchPools:output_type -> strata.broker.v1.WatchPoolsResponse
+	51, // 108: strata.broker.v1.BrokerService.CreateDisruption:output_type -> strata.broker.v1.CreateDisruptionResponse
+	53, // 109: strata.broker.v1.BrokerService.GetDisruption:output_type -> strata.broker.v1.GetDisruptionResponse
+	55, // 110: strata.broker.v1.BrokerService.ListDisruptions:output_type -> strata.broker.v1.ListDisruptionsResponse
+	57, // 111: strata.broker.v1.BrokerService.WatchDisruptions:output_type -> strata.broker.v1.WatchDisruptionsResponse
+	59, // 112: strata.broker.v1.BrokerService.ApproveDisruption:output_type -> strata.broker.v1.ApproveDisruptionResponse
+	61, // 113: strata.broker.v1.BrokerService.StartDisruption:output_type -> strata.broker.v1.StartDisruptionResponse
+	63, // 114: strata.broker.v1.BrokerService.CompleteDisruption:output_type -> strata.broker.v1.CompleteDisruptionResponse
+	65, // 115: strata.broker.v1.BrokerService.CancelDisruption:output_type -> strata.broker.v1.CancelDisruptionResponse
+	67, // 116: strata.broker.v1.BrokerService.RecordDisruptionStep:output_type -> strata.broker.v1.RecordDisruptionStepResponse
+	69, // 117: strata.broker.v1.BrokerService.CreateDisruptions:output_type -> strata.broker.v1.CreateDisruptionsResponse
+	73, // 118: strata.broker.v1.BrokerService.UpdateDisruptions:output_type -> strata.broker.v1.UpdateDisruptionsResponse
+	93, // [93:119] is the sub-list for method output_type
+	67, // [67:93] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_strata_broker_v1_broker_proto_init() }
@@ -4632,8 +5071,8 @@ func file_strata_broker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_strata_broker_v1_broker_proto_rawDesc), len(file_strata_broker_v1_broker_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   62,
+			NumEnums:      7,
+			NumMessages:   68,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

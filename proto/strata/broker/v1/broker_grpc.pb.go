@@ -48,6 +48,8 @@ const (
 	BrokerService_CompleteDisruption_FullMethodName   = "/strata.broker.v1.BrokerService/CompleteDisruption"
 	BrokerService_CancelDisruption_FullMethodName     = "/strata.broker.v1.BrokerService/CancelDisruption"
 	BrokerService_RecordDisruptionStep_FullMethodName = "/strata.broker.v1.BrokerService/RecordDisruptionStep"
+	BrokerService_CreateDisruptions_FullMethodName    = "/strata.broker.v1.BrokerService/CreateDisruptions"
+	BrokerService_UpdateDisruptions_FullMethodName    = "/strata.broker.v1.BrokerService/UpdateDisruptions"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -109,6 +111,18 @@ type BrokerServiceClient interface {
 	// uncordon of the machine's Node. Allowed in every state, the final ones
 	// included (an uncordon follows completion).
 	RecordDisruptionStep(ctx context.Context, in *RecordDisruptionStepRequest, opts ...grpc.CallOption) (*RecordDisruptionStepResponse, error)
+	// CreateDisruptions is CreateDisruption for many machines in one
+	// transaction, in order: each is created, or refused with its own code
+	// and message as CreateDisruption would refuse it (the budget counts the
+	// ones created before it). A caller may make each of them that may call
+	// CreateDisruption with its reason.
+	CreateDisruptions(ctx context.Context, in *CreateDisruptionsRequest, opts ...grpc.CallOption) (*CreateDisruptionsResponse, error)
+	// UpdateDisruptions takes many steps of the protocol (approve, start,
+	// complete, cancel, record a step) in one transaction, in order, each
+	// exactly as its own RPC would: each is taken, or refused with its own
+	// code and message and nothing of it written. A caller may take each of
+	// them that may call its RPC.
+	UpdateDisruptions(ctx context.Context, in *UpdateDisruptionsRequest, opts ...grpc.CallOption) (*UpdateDisruptionsResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -386,6 +400,26 @@ func (c *brokerServiceClient) RecordDisruptionStep(ctx context.Context, in *Reco
 	return out, nil
 }
 
+func (c *brokerServiceClient) CreateDisruptions(ctx context.Context, in *CreateDisruptionsRequest, opts ...grpc.CallOption) (*CreateDisruptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateDisruptionsResponse)
+	err := c.cc.Invoke(ctx, BrokerService_CreateDisruptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) UpdateDisruptions(ctx context.Context, in *UpdateDisruptionsRequest, opts ...grpc.CallOption) (*UpdateDisruptionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateDisruptionsResponse)
+	err := c.cc.Invoke(ctx, BrokerService_UpdateDisruptions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -445,6 +479,18 @@ type BrokerServiceServer interface {
 	// uncordon of the machine's Node. Allowed in every state, the final ones
 	// included (an uncordon follows completion).
 	RecordDisruptionStep(context.Context, *RecordDisruptionStepRequest) (*RecordDisruptionStepResponse, error)
+	// CreateDisruptions is CreateDisruption for many machines in one
+	// transaction, in order: each is created, or refused with its own code
+	// and message as CreateDisruption would refuse it (the budget counts the
+	// ones created before it). A caller may make each of them that may call
+	// CreateDisruption with its reason.
+	CreateDisruptions(context.Context, *CreateDisruptionsRequest) (*CreateDisruptionsResponse, error)
+	// UpdateDisruptions takes many steps of the protocol (approve, start,
+	// complete, cancel, record a step) in one transaction, in order, each
+	// exactly as its own RPC would: each is taken, or refused with its own
+	// code and message and nothing of it written. A caller may take each of
+	// them that may call its RPC.
+	UpdateDisruptions(context.Context, *UpdateDisruptionsRequest) (*UpdateDisruptionsResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -526,6 +572,12 @@ func (UnimplementedBrokerServiceServer) CancelDisruption(context.Context, *Cance
 }
 func (UnimplementedBrokerServiceServer) RecordDisruptionStep(context.Context, *RecordDisruptionStepRequest) (*RecordDisruptionStepResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RecordDisruptionStep not implemented")
+}
+func (UnimplementedBrokerServiceServer) CreateDisruptions(context.Context, *CreateDisruptionsRequest) (*CreateDisruptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateDisruptions not implemented")
+}
+func (UnimplementedBrokerServiceServer) UpdateDisruptions(context.Context, *UpdateDisruptionsRequest) (*UpdateDisruptionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateDisruptions not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -959,6 +1011,42 @@ func _BrokerService_RecordDisruptionStep_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_CreateDisruptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateDisruptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).CreateDisruptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_CreateDisruptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).CreateDisruptions(ctx, req.(*CreateDisruptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_UpdateDisruptions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateDisruptionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).UpdateDisruptions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_UpdateDisruptions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).UpdateDisruptions(ctx, req.(*UpdateDisruptionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1049,6 +1137,14 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RecordDisruptionStep",
 			Handler:    _BrokerService_RecordDisruptionStep_Handler,
+		},
+		{
+			MethodName: "CreateDisruptions",
+			Handler:    _BrokerService_CreateDisruptions_Handler,
+		},
+		{
+			MethodName: "UpdateDisruptions",
+			Handler:    _BrokerService_UpdateDisruptions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
