@@ -133,3 +133,25 @@ func sortedKeys(m map[string]float64) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// BenchmarkCacheMemory measures what each component holds per cached Node
+// and per cached pod: one workload cluster, a Pool of
+// STRATA_BENCH_CACHE_NODES kwok Nodes (500), then StatelessApps of
+// STRATA_BENCH_CACHE_PODS pods in all (10,000); each process's resident
+// memory and Go heap in use (its /metrics) at rest, with the Nodes, and
+// with the pods, 30 s after each step (docs/benchmarks.md, "Controller
+// memory per cached Pod and Node"). Run it with the binaries before and
+// after a change (STRATA_BIN_DIR) for the comparison.
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkCacheMemory -benchtime 1x -timeout 60m -v
+func BenchmarkCacheMemory(b *testing.B) {
+	l := fleetLoad{
+		nodes:       benchEnvInt(b, "STRATA_BENCH_CACHE_NODES", 500),
+		pods:        benchEnvInt(b, "STRATA_BENCH_CACHE_PODS", 10000),
+		appsTimeout: 30 * time.Minute,
+	}
+	bin := binDir(b)
+	for b.Loop() {
+		l.run(b, bin).report(b, l)
+	}
+}

@@ -34,8 +34,9 @@ const (
 //   - Pods are cached only when they carry the apps.strata.dev/app label,
 //     that is, only the pods of apps (both controllers set it on every pod).
 //     They keep only what the controllers judge them by: metadata with
-//     Strata's apps.strata.dev/ annotations only, spec.nodeName and the
-//     status. A client of this manager reads such partial pods; code that
+//     Strata's apps.strata.dev/ annotations only, spec.nodeName, the phase,
+//     conditions and the containers' states (not their images, IDs or
+//     resources). A client of this manager reads such partial pods; code that
 //     needs whole pods (a webhook counting a namespace's pods) must use an
 //     uncached reader (mgr.GetAPIReader()).
 //   - Deployments, Services and PodDisruptionBudgets only with the
@@ -44,7 +45,7 @@ const (
 //   - PersistentVolumes keep their claim, node affinity and phase: where a
 //     StatefulApp pod's data lives.
 //   - Nodes keep their labels, Strata's fleet.strata.dev/ annotations,
-//     spec.unschedulable and their conditions.
+//     spec.unschedulable and their Ready condition.
 //   - Secrets are watched by the StatefulApp controller as metadata only
 //     (a CA Secret that changes), and cached as their name, namespace, UID
 //     and resourceVersion: never their data, labels or annotations (kubectl's
@@ -114,10 +115,27 @@ func stripPod(in any) (any, error) {
 		Status: corev1.PodStatus{
 			Phase: pod.Status.Phase, Reason: pod.Status.Reason, Message: pod.Status.Message,
 			Conditions:            pod.Status.Conditions,
-			InitContainerStatuses: pod.Status.InitContainerStatuses,
-			ContainerStatuses:     pod.Status.ContainerStatuses,
+			InitContainerStatuses: trimContainerStatuses(pod.Status.InitContainerStatuses),
+			ContainerStatuses:     trimContainerStatuses(pod.Status.ContainerStatuses),
 		},
 	}, nil
+}
+
+// trimContainerStatuses keeps what the controllers judge a container by:
+// its name, state, last termination, readiness, start and restarts; not
+// its image, IDs, resources or mounts.
+func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i] = corev1.ContainerStatus{
+			Name: cs.Name, State: cs.State, LastTerminationState: cs.LastTerminationState,
+			Ready: cs.Ready, RestartCount: cs.RestartCount, Started: cs.Started,
+		}
+	}
+	return out
 }
 
 // stripPV keeps where a PersistentVolume lives and whom it is bound to.
@@ -154,8 +172,18 @@ func stripNode(in any) (any, error) {
 			CreationTimestamp: node.CreationTimestamp, DeletionTimestamp: node.DeletionTimestamp,
 		},
 		Spec:   corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable},
-		Status: corev1.NodeStatus{Conditions: node.Status.Conditions},
+		Status: corev1.NodeStatus{Conditions: readyCondition(node.Status.Conditions)},
 	}, nil
+}
+
+// readyCondition keeps the Ready condition, the only one read.
+func readyCondition(in []corev1.NodeCondition) []corev1.NodeCondition {
+	for _, c := range in {
+		if c.Type == corev1.NodeReady {
+			return []corev1.NodeCondition{c}
+		}
+	}
+	return nil
 }
 
 // secretMetadata is the key of the Secrets' metadata-only cache.
