@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -26,12 +28,46 @@ import (
 // cached Node and per cached pod, and the time each step took.
 type fleetLoad struct {
 	nodes, pods int
-	// upArgs are strata up's flags beyond one workload cluster without a
-	// Pool.
+	// upArgs are strata up's flags; nil: one workload cluster without a
+	// Pool, machines that join at once.
 	upArgs []string
 	// appsTimeout bounds the wait for every pod to be Ready; past it the
-	// figures are taken where the load got.
-	appsTimeout time.Duration
+	// figures are taken where the load got. nodesTimeout, when set, does
+	// the same for the Nodes (otherwise they must all be Ready).
+	appsTimeout, nodesTimeout time.Duration
+}
+
+// waitPoolReady creates a Pool of n general Nodes in workload-1 and waits until
+// all are Ready or the timeout passes, saying how many are each minute.
+func waitPoolReady(b *testing.B, bin, hub, name string, n int, timeout time.Duration) {
+	b.Helper()
+	runKubectlApply(b, bin, hub, fmt.Sprintf(`
+apiVersion: fleet.strata.dev/v1alpha1
+kind: Pool
+metadata: {name: %s}
+spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
+`, name, n))
+	end, lastLog := time.Now().Add(timeout), time.Now()
+	for {
+		out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", name, "-o", "jsonpath={.status.ready}")
+		ready, _ := strconv.Atoi(strings.TrimSpace(out))
+		if err == nil && ready >= n {
+			return
+		}
+		if time.Since(lastLog) > time.Minute {
+			progress("fleet load: %d of %d Nodes Ready", ready, n)
+			lastLog = time.Now()
+		}
+		if time.Now().After(end) {
+			b.Logf("only %d of %d Nodes Ready after %s: going on from there", ready, n, timeout)
+			return
+		}
+		select {
+		case <-b.Context().Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+	}
 }
 
 // appReplicas is the size of each StatelessApp of the load.
@@ -50,6 +86,9 @@ type fleetLoadResult struct {
 	rest, withNodes, withPods       memSnapshot
 	nodesTook, podsTook             time.Duration
 	readyPods                       int
+	// cachedPods are the pods that exist at the last reading, Ready or
+	// not: what the app controllers cache.
+	cachedPods int
 	upTook                          time.Duration
 	controlPlane, controlPlaneNodes map[string]float64
 }
@@ -58,10 +97,13 @@ func (l fleetLoad) run(b *testing.B, bin string) fleetLoadResult {
 	b.Helper()
 	var res fleetLoadResult
 	home := filepath.Join(b.TempDir(), "home")
-	args := append([]string{
-		"--workload-clusters", "1", "--pool-capacity", "0", "--join-duration", "1ms",
-		"--machines", strconv.Itoa(max(2000, 2*l.nodes)),
-	}, l.upArgs...)
+	args := l.upArgs
+	if args == nil {
+		args = []string{
+			"--workload-clusters", "1", "--pool-capacity", "0", "--join-duration", "1ms",
+			"--machines", strconv.Itoa(max(2000, 2*l.nodes)),
+		}
+	}
 	began := time.Now()
 	up := startUp(b, bin, home, args...)
 	res.upTook = time.Since(began)
@@ -72,7 +114,11 @@ func (l fleetLoad) run(b *testing.B, bin string) fleetLoadResult {
 	progress("fleet load: strata up in %s; a Pool of %d Nodes", res.upTook.Round(time.Second), l.nodes)
 
 	began = time.Now()
-	createReadyPool(b, bin, hub, "load", l.nodes)
+	if l.nodesTimeout > 0 {
+		waitPoolReady(b, bin, hub, "load", l.nodes, l.nodesTimeout)
+	} else {
+		createReadyPool(b, bin, hub, "load", l.nodes)
+	}
 	res.nodesTook = time.Since(began)
 	progress("fleet load: %d Nodes Ready in %s", l.nodes, res.nodesTook.Round(time.Second))
 	settle(b)
@@ -110,11 +156,22 @@ spec:
 	progress("fleet load: %d of %d pods Ready in %s", res.readyPods, l.pods, res.podsTook.Round(time.Second))
 	settle(b)
 	res.withPods = memory(b, bin, home, up.cmd.Process.Pid)
+	res.cachedPods = countPods(b, wc)
 	res.controlPlane = controlPlaneMiB(b, home)
 
 	up.interrupt(b)
 	run(b, bin, "strata", "down", "--home", home)
 	return res
+}
+
+// countPods counts the pods of namespace load.
+func countPods(b *testing.B, wc client.Client) int {
+	pods := &metav1.PartialObjectMetadataList{}
+	pods.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("PodList"))
+	if err := wc.List(b.Context(), pods, client.InNamespace("load")); err != nil {
+		b.Fatalf("counting the pods: %v", err)
+	}
+	return len(pods.Items)
 }
 
 // settle lets the components' caches and garbage collectors catch up
@@ -158,8 +215,21 @@ func waitReadyPods(b *testing.B, wc client.Client, want int, timeout time.Durati
 }
 
 // memory reads each strata process's resident memory and, where its
-// /metrics answers, its Go heap in use.
+// /metrics answers, its Go heap in use, and says them on stderr at once.
 func memory(b *testing.B, bin, home string, upPID int) memSnapshot {
+	s := readMemory(b, bin, home, upPID)
+	var line strings.Builder
+	for _, n := range slices.Sorted(maps.Keys(s.rss)) {
+		fmt.Fprintf(&line, " %s=%.0f", n, s.rss[n])
+		if h, ok := s.heap[n]; ok {
+			fmt.Fprintf(&line, "/%.0f", h)
+		}
+	}
+	progress("fleet load: MiB resident/heap:%s", line.String())
+	return s
+}
+
+func readMemory(b *testing.B, bin, home string, upPID int) memSnapshot {
 	b.Helper()
 	s := memSnapshot{at: time.Now(), rss: map[string]float64{"strata up": residentMiB(b, upPID)}, heap: map[string]float64{}}
 	state, out, err := strataStatus(b, bin, home)
@@ -247,8 +317,8 @@ func controlPlaneMiB(b *testing.B, home string) map[string]float64 {
 // Node and per pod, and reports those of the hub and the apps
 // controllers.
 func (r fleetLoadResult) report(b *testing.B, l fleetLoad) {
-	b.Logf("strata up %s; %d Nodes Ready in %s; %d of %d pods Ready in %s",
-		r.upTook.Round(time.Second), l.nodes, r.nodesTook.Round(time.Second), r.readyPods, l.pods, r.podsTook.Round(time.Second))
+	b.Logf("strata up %s; %d Nodes Ready in %s; %d of %d pods Ready in %s, %d created (the per-pod figures' divisor)",
+		r.upTook.Round(time.Second), l.nodes, r.nodesTook.Round(time.Second), r.readyPods, l.pods, r.podsTook.Round(time.Second), r.cachedPods)
 	b.Logf("%-22s %9s %9s %9s %10s %10s | %8s %8s %8s %10s %10s", "process", "rest MiB", "+nodes", "+pods",
 		"B/Node", "B/pod", "heap MiB", "+nodes", "+pods", "heap B/Node", "heap B/pod")
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -259,7 +329,7 @@ func (r fleetLoadResult) report(b *testing.B, l fleetLoad) {
 		}
 	})
 	perNode := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(l.nodes) }
-	perPod := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(max(r.readyPods, 1)) }
+	perPod := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(max(r.cachedPods, 1)) }
 	for _, n := range names {
 		line := fmt.Sprintf("%-22s %9.0f %9.0f %9.0f %10.0f %10.0f", n, r.rest.rss[n], r.withNodes.rss[n], r.withPods.rss[n],
 			perNode(r.rest.rss[n], r.withNodes.rss[n]), perPod(r.withNodes.rss[n], r.withPods.rss[n]))
@@ -293,4 +363,5 @@ func (r fleetLoadResult) report(b *testing.B, l fleetLoad) {
 	b.ReportMetric(r.nodesTook.Seconds(), "nodes-ready-s")
 	b.ReportMetric(r.podsTook.Seconds(), "pods-ready-s")
 	b.ReportMetric(float64(r.readyPods), "pods-ready")
+	b.ReportMetric(float64(r.cachedPods), "pods-created")
 }
