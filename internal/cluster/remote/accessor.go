@@ -328,7 +328,7 @@ func (a *accessor) newCache(cfg *rest.Config, mapper meta.RESTMapper) (cache.Cac
 			// Every Node, trimmed to what the controllers read: the
 			// Cluster controller counts them all; the others ask for
 			// their Pool's by label.
-			&corev1.Node{}: {Transform: trimNode},
+			&corev1.Node{}: {Transform: TrimNode},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	})

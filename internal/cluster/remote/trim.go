@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/strata-dev/strata/internal/component"
 )
 
 // strataAnnotationPrefix is the prefix of the Node annotations the hub's
@@ -12,14 +14,14 @@ import (
 // Pool's applied labels and taints).
 const strataAnnotationPrefix = "fleet.strata.dev/"
 
-// trimNode keeps of a Node what the hub's controllers read: its labels,
+// TrimNode keeps of a Node what the hub's controllers read: its labels,
 // Strata's annotations, whether it is cordoned and its taints, its Ready
 // condition and its allocatable resources (the Cluster's counts, the
 // dispatcher's room). What they write are merge patches computed from the
 // cached Node (client.MergeFrom), which name only the fields that changed,
 // so nothing dropped here is ever written back. A Node of kwok's is about
 // 5 KB in full, 1 KB without its managed fields, a few hundred bytes so.
-func trimNode(in any) (any, error) {
+func TrimNode(in any) (any, error) {
 	node, ok := in.(*corev1.Node)
 	if !ok {
 		return in, nil
@@ -27,7 +29,7 @@ func trimNode(in any) (any, error) {
 	out := &corev1.Node{
 		TypeMeta: node.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
-			Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: node.Labels,
+			Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: component.InternMap(node.Labels),
 			Annotations:       strataAnnotations(node.Annotations),
 			CreationTimestamp: node.CreationTimestamp, DeletionTimestamp: node.DeletionTimestamp,
 		},

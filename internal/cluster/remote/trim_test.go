@@ -35,7 +35,7 @@ func TestTrimNode(t *testing.T) {
 			NodeInfo:   corev1.NodeSystemInfo{KubeletVersion: "v1.37.1", MachineID: "abc"},
 		},
 	}
-	out, err := trimNode(node)
+	out, err := TrimNode(node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestTrimNode(t *testing.T) {
 	if diff := cmp.Diff(want, out); diff != "" {
 		t.Errorf("trimmed Node (-want +got):\n%s", diff)
 	}
-	if out, _ := trimNode(&corev1.Pod{}); out == nil {
-		t.Error("trimNode of another kind lost it")
+	if out, _ := TrimNode(&corev1.Pod{}); out == nil {
+		t.Error("TrimNode of another kind lost it")
 	}
 }
