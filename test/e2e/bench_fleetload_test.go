@@ -38,8 +38,9 @@ type fleetLoad struct {
 }
 
 // waitPoolReady creates a Pool of n general Nodes in workload-1 and waits until
-// all are Ready or the timeout passes, saying how many are each minute.
-func waitPoolReady(b *testing.B, bin, hub, name string, n int, timeout time.Duration) {
+// all are Ready or the timeout passes, saying how many are each minute; it
+// returns how many were Ready.
+func waitPoolReady(b *testing.B, bin, hub, name string, n int, timeout time.Duration) int {
 	b.Helper()
 	runKubectlApply(b, bin, hub, fmt.Sprintf(`
 apiVersion: fleet.strata.dev/v1alpha1
@@ -52,7 +53,7 @@ spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
 		out, err := runErr(bin, "kubectl", "--kubeconfig", hub, "get", "pool", name, "-o", "jsonpath={.status.ready}")
 		ready, _ := strconv.Atoi(strings.TrimSpace(out))
 		if err == nil && ready >= n {
-			return
+			return ready
 		}
 		if time.Since(lastLog) > time.Minute {
 			progress("fleet load: %d of %d Nodes Ready", ready, n)
@@ -60,11 +61,11 @@ spec: {cluster: workload-1, capacity: %d, nodeProfile: general}
 		}
 		if time.Now().After(end) {
 			b.Logf("only %d of %d Nodes Ready after %s: going on from there", ready, n, timeout)
-			return
+			return ready
 		}
 		select {
 		case <-b.Context().Done():
-			return
+			return ready
 		case <-time.After(5 * time.Second):
 		}
 	}
@@ -85,7 +86,7 @@ type memSnapshot struct {
 type fleetLoadResult struct {
 	rest, withNodes, withPods memSnapshot
 	nodesTook, podsTook       time.Duration
-	readyPods                 int
+	readyPods, readyNodes     int
 	// cachedPods are the pods that exist at the last reading, Ready or
 	// not: what the app controllers cache.
 	cachedPods                      int
@@ -114,13 +115,14 @@ func (l fleetLoad) run(b *testing.B, bin string) fleetLoadResult {
 	progress("fleet load: strata up in %s; a Pool of %d Nodes", res.upTook.Round(time.Second), l.nodes)
 
 	began = time.Now()
+	res.readyNodes = l.nodes
 	if l.nodesTimeout > 0 {
-		waitPoolReady(b, bin, hub, "load", l.nodes, l.nodesTimeout)
+		res.readyNodes = waitPoolReady(b, bin, hub, "load", l.nodes, l.nodesTimeout)
 	} else {
 		createReadyPool(b, bin, hub, "load", l.nodes)
 	}
 	res.nodesTook = time.Since(began)
-	progress("fleet load: %d Nodes Ready in %s", l.nodes, res.nodesTook.Round(time.Second))
+	progress("fleet load: %d of %d Nodes Ready in %s", res.readyNodes, l.nodes, res.nodesTook.Round(time.Second))
 	settle(b)
 	res.withNodes = memory(b, bin, home, up.cmd.Process.Pid)
 	res.controlPlaneNodes = controlPlaneMiB(b, home)
@@ -322,8 +324,8 @@ func controlPlaneMiB(b *testing.B, home string) map[string]float64 {
 // Node and per pod, and reports those of the hub and the apps
 // controllers.
 func (r fleetLoadResult) report(b *testing.B, l fleetLoad) {
-	b.Logf("strata up %s; %d Nodes Ready in %s; %d of %d pods Ready in %s, %d created (the per-pod figures' divisor)",
-		r.upTook.Round(time.Second), l.nodes, r.nodesTook.Round(time.Second), r.readyPods, l.pods, r.podsTook.Round(time.Second), r.cachedPods)
+	b.Logf("strata up %s; %d of %d Nodes Ready in %s; %d of %d pods Ready in %s, %d created (the per-pod figures' divisor)",
+		r.upTook.Round(time.Second), r.readyNodes, l.nodes, r.nodesTook.Round(time.Second), r.readyPods, l.pods, r.podsTook.Round(time.Second), r.cachedPods)
 	b.Logf("%-22s %9s %9s %9s %10s %10s | %8s %8s %8s %10s %10s", "process", "rest MiB", "+nodes", "+pods",
 		"B/Node", "B/pod", "heap MiB", "+nodes", "+pods", "heap B/Node", "heap B/pod")
 	names := slices.Sorted(func(yield func(string) bool) {
@@ -333,7 +335,7 @@ func (r fleetLoadResult) report(b *testing.B, l fleetLoad) {
 			}
 		}
 	})
-	perNode := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(l.nodes) }
+	perNode := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(max(r.readyNodes, 1)) }
 	perPod := func(m0, m1 float64) float64 { return (m1 - m0) * (1 << 20) / float64(max(r.cachedPods, 1)) }
 	for _, n := range names {
 		line := fmt.Sprintf("%-22s %9.0f %9.0f %9.0f %10.0f %10.0f", n, r.rest.rss[n], r.withNodes.rss[n], r.withPods.rss[n],
