@@ -58,8 +58,14 @@ func RestConfig(cfg *rest.Config, cc configv1alpha1.ClientConnection) *rest.Conf
 }
 
 // ManagerOptions are the options of a controller manager configured by cm
-// (defaulted), for scheme and cache, logging to logger.
+// (defaulted), for scheme and cache, logging to logger. Every object its
+// cache holds is without managed fields (unless cacheOpts has a default
+// transform of its own): no controller of Strata reads them, and they are
+// often the larger part of an object.
 func ManagerOptions(cm configv1alpha1.ControllerManager, scheme *runtime.Scheme, cacheOpts cache.Options, logger logr.Logger) ctrl.Options {
+	if cacheOpts.DefaultTransform == nil {
+		cacheOpts.DefaultTransform = cache.TransformStripManagedFields()
+	}
 	le := cm.LeaderElection
 	return ctrl.Options{
 		Scheme:                  scheme,

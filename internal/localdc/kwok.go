@@ -54,6 +54,19 @@ var throughputArgs = map[string][][2]string{
 	},
 }
 
+// etcdArgs size each cluster's etcd for the twin (docs/local-datacenter.md,
+// "Sizing: the twin"): 5,000 Nodes renewing their leases and kwok moving
+// 150,000 pods through their phases write hundreds of revisions a second.
+// kwokctl's own settings keep an hour of history (periodic compaction,
+// retention 1 hour), which at that pace outgrows the quota; five minutes
+// keep what a watch that reconnects needs. The quota is etcd's
+// recommended maximum, 8 GiB, stated here rather than left to kwokctl.
+var etcdArgs = []extraArg{
+	{Key: "quota-backend-bytes", Value: "8589934592", Override: true},
+	{Key: "auto-compaction-mode", Value: "periodic"},
+	{Key: "auto-compaction-retention", Value: "5m", Override: true},
+}
+
 // Gang scheduling (all of a Job's pods bind or none does): Kubernetes 1.37's
 // Workload and PodGroup API (scheduling.k8s.io/v1beta1, a beta API off by
 // default), the scheduler's GangScheduling plugin (on with GenericWorkload)
@@ -151,6 +164,7 @@ func kwokctlConfig(binDir, home, auditPolicyFile, kubeVersion string, c ClusterI
 		args[name] = append(args[name], a...)
 	}
 	if tuned {
+		args["etcd"] = append(args["etcd"], etcdArgs...)
 		for name, a := range throughputArgs {
 			for _, kv := range a {
 				args[name] = append(args[name], extraArg{Key: kv[0], Value: kv[1]})
@@ -158,7 +172,7 @@ func kwokctlConfig(binDir, home, auditPolicyFile, kubeVersion string, c ClusterI
 		}
 	}
 	var patches []patch
-	for _, name := range []string{"kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok-controller"} {
 		p := patch{Name: name, ExtraArgs: args[name]}
 		if len(p.ExtraArgs) > 0 {
 			patches = append(patches, p)

@@ -2,15 +2,26 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/localdc"
+	"github.com/strata-dev/strata/internal/workload/appcache"
 )
 
 // BenchmarkComponents measures the production shape of the local
@@ -132,4 +143,143 @@ func sortedKeys(m map[string]float64) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// BenchmarkCacheMemory measures what each component holds per cached Node
+// and per cached pod: one workload cluster, a Pool of
+// STRATA_BENCH_CACHE_NODES kwok Nodes (500), then StatelessApps of
+// STRATA_BENCH_CACHE_PODS pods in all (10,000); each process's resident
+// memory and Go heap in use (its /metrics) at rest, with the Nodes, and
+// with the pods, 30 s after each step (docs/benchmarks.md, "Controller
+// memory per cached Pod and Node"). The pods get STRATA_BENCH_CACHE_MINUTES
+// (30) to be Ready; the figures are taken where they got, per pod created.
+// Run it with the binaries before and after a change (STRATA_BIN_DIR) for
+// the comparison.
+//
+//	STRATA_BIN_DIR=$PWD/bin go test ./test/e2e -run '^$' -bench BenchmarkCacheMemory -benchtime 1x -timeout 60m -v
+func BenchmarkCacheMemory(b *testing.B) {
+	l := fleetLoad{
+		nodes:       benchEnvInt(b, "STRATA_BENCH_CACHE_NODES", 500),
+		pods:        benchEnvInt(b, "STRATA_BENCH_CACHE_PODS", 10000),
+		appsTimeout: time.Duration(benchEnvInt(b, "STRATA_BENCH_CACHE_MINUTES", 30)) * time.Minute,
+	}
+	bin := binDir(b)
+	for b.Loop() {
+		l.run(b, bin).report(b, l)
+	}
+}
+
+// BenchmarkCachedObjects measures the bytes a cache holds for each kwok Pod
+// and Node (testdata/kwok-pod.json, testdata/kwok-node.json: a pod of a
+// StatelessApp and a Node of a Pool, read from a local datacenter), as each
+// component caches them before and after the trimming of issue 19: whole,
+// without managed fields (controller-runtime's TransformStripManagedFields)
+// and trimmed to what its controllers read. Each object is decoded from
+// JSON afresh (its own strings, as an informer's), transformed, and kept;
+// the heap in use after a collection, per object. No cluster: it runs in
+// seconds, beside BenchmarkCacheMemory's processes' figures.
+//
+//	go test ./test/e2e -run '^$' -bench BenchmarkCachedObjects -benchtime 1x -v
+func BenchmarkCachedObjects(b *testing.B) {
+	podJSON, err := os.ReadFile(filepath.Join("testdata", "kwok-pod.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	nodeJSON, err := os.ReadFile(filepath.Join("testdata", "kwok-node.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	appsPod, appsNode := appsTransform(b, &corev1.Pod{}), appsTransform(b, &corev1.Node{})
+	strip := cache.TransformStripManagedFields()
+	decodePod := func() any {
+		p := &corev1.Pod{}
+		if err := json.Unmarshal(podJSON, p); err != nil {
+			b.Fatal(err)
+		}
+		return p
+	}
+	decodeNode := func() any {
+		n := &corev1.Node{}
+		if err := json.Unmarshal(nodeJSON, n); err != nil {
+			b.Fatal(err)
+		}
+		return n
+	}
+	// Before issue 19 the apps cache kept every container status and Node
+	// condition whole; the hub kept whole Nodes without managed fields.
+	// (its labels, owners and strings as decoded, every condition).
+	appsPodBefore := func(in any) (any, error) {
+		p := in.(*corev1.Pod)
+		labels, owners, conditions, statuses := p.Labels, slices.Clone(p.OwnerReferences), p.Status.Conditions, p.Status.ContainerStatuses
+		out, err := appsPod(in)
+		o := out.(*corev1.Pod)
+		o.Labels, o.OwnerReferences, o.Status.Conditions, o.Status.ContainerStatuses = labels, owners, conditions, statuses
+		return out, err
+	}
+	appsNodeBefore := func(in any) (any, error) {
+		labels, conditions := in.(*corev1.Node).Labels, in.(*corev1.Node).Status.Conditions
+		out, err := appsNode(in)
+		out.(*corev1.Node).Labels, out.(*corev1.Node).Status.Conditions = labels, conditions
+		return out, err
+	}
+	cases := []struct {
+		name      string
+		decode    func() any
+		transform toolscache.TransformFunc
+	}{
+		{"pod/whole", decodePod, nil},
+		{"pod/no-managed-fields", decodePod, strip},
+		{"pod/apps-before", decodePod, appsPodBefore},
+		{"pod/apps-after", decodePod, appsPod},
+		{"node/whole", decodeNode, nil},
+		{"node/no-managed-fields (hub before)", decodeNode, strip},
+		{"node/hub-after", decodeNode, remote.TrimNode},
+		{"node/apps-before", decodeNode, appsNodeBefore},
+		{"node/apps-after", decodeNode, appsNode},
+	}
+	const n = 5000
+	for b.Loop() {
+		for _, c := range cases {
+			per := heapPerObject(n, func() any {
+				obj := c.decode()
+				if c.transform == nil {
+					return obj
+				}
+				out, err := c.transform(obj)
+				if err != nil {
+					b.Fatal(err)
+				}
+				return out
+			})
+			b.Logf("%-40s %6.0f B", c.name, per)
+			b.ReportMetric(per, strings.NewReplacer(" ", "", "(", "-", ")", "").Replace(c.name)+"-B")
+		}
+	}
+}
+
+// appsTransform is the apps cache's transform of obj's kind.
+func appsTransform(b *testing.B, obj client.Object) toolscache.TransformFunc {
+	for k, o := range appcache.Options().ByObject {
+		if reflect.TypeOf(k) == reflect.TypeOf(obj) && o.Transform != nil {
+			return o.Transform
+		}
+	}
+	b.Fatalf("the apps cache has no transform of %T", obj)
+	return nil
+}
+
+// heapPerObject is the heap in use, after a collection, per object of n
+// that newObject makes and that are kept.
+func heapPerObject(n int, newObject func() any) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := make([]any, 0, n)
+	for range n {
+		kept = append(kept, newObject())
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }

@@ -29,6 +29,11 @@ import (
 func NewCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "serve", Short: "Run one component of the platform in the foreground (production)"}
 	cmd.AddCommand(newBroker(), newHub(), newApps(), newWebhook(), newAggregator(), newConsole())
+	var pprofAddress string
+	cmd.PersistentFlags().StringVar(&pprofAddress, pprofFlag, "", pprofUsage)
+	for _, sub := range cmd.Commands() {
+		sub.RunE = withPprof(&pprofAddress, sub.RunE)
+	}
 	return cmd
 }
 

@@ -34,10 +34,17 @@ const DefaultProbeInterval = 30 * time.Second
 // notReadyProbeInterval is how often a cluster that is not Ready is probed.
 const notReadyProbeInterval = 5 * time.Second
 
+// NodeCaches give the cached Nodes of a workload cluster: the hub's
+// connections to them (remote.Clusters) hold every Node, trimmed.
+type NodeCaches interface {
+	Get(ctx context.Context, c *fleetv1alpha1.Cluster) (*remote.Cluster, error)
+}
+
 // Reconciler keeps each Cluster's status in step with its workload cluster.
 type Reconciler struct {
 	client        client.Client
 	prober        Prober
+	nodes         NodeCaches
 	clock         clock.PassiveClock
 	probeInterval time.Duration
 }
@@ -46,6 +53,10 @@ type Reconciler struct {
 type Options struct {
 	Client client.Client
 	Prober Prober
+	// Nodes, when set, are where the Nodes are counted (a list of the
+	// cache, no request), and the prober only asks whether the API server
+	// is ready (APIProber.ReadinessOnly); unset, the prober counts them.
+	Nodes NodeCaches
 	// Clock defaults to the real clock.
 	Clock clock.PassiveClock
 	// ProbeInterval defaults to DefaultProbeInterval.
@@ -66,7 +77,7 @@ func New(o Options) (*Reconciler, error) {
 	if o.ProbeInterval <= 0 {
 		o.ProbeInterval = DefaultProbeInterval
 	}
-	return &Reconciler{client: o.Client, prober: o.Prober, clock: o.Clock, probeInterval: o.ProbeInterval}, nil
+	return &Reconciler{client: o.Client, prober: o.Prober, nodes: o.Nodes, clock: o.Clock, probeInterval: o.ProbeInterval}, nil
 }
 
 // SetupWithManager registers the controller. The manager must have the
@@ -129,13 +140,38 @@ func (r *Reconciler) observe(ctx context.Context, cluster *fleetv1alpha1.Cluster
 			message: fmt.Sprintf("Secret %s/%s key %q: %v", ref.Namespace, ref.Name, remote.KubeconfigKey(ref), err)}
 	case err != nil:
 		return observation{reason: fleetv1alpha1.APIServerUnreachableReason, message: err.Error()}
-	case !health.Ready:
+	}
+	if r.nodes != nil {
+		if err := r.countCached(ctx, cluster, &health); err != nil && health.Ready {
+			return observation{reason: fleetv1alpha1.APIServerUnreachableReason, message: err.Error(), Health: health}
+		}
+	}
+	if !health.Ready {
 		return observation{reason: fleetv1alpha1.APIServerNotReadyReason,
 			message: "the API server answered /readyz with: " + health.ReadyzMessage, Health: health}
 	}
 	return observation{reason: fleetv1alpha1.ClusterReachableReason,
 		message: fmt.Sprintf("API server %s is ready; %d of %d nodes ready", health.Version, health.ReadyNodes, health.Nodes),
 		Health:  health}
+}
+
+// countCached fills h's node counts from the cluster's Node cache.
+func (r *Reconciler) countCached(ctx context.Context, cluster *fleetv1alpha1.Cluster, h *Health) error {
+	rc, err := r.nodes.Get(ctx, cluster)
+	if err != nil {
+		return fmt.Errorf("reading its Nodes: %w", err)
+	}
+	nodes := &corev1.NodeList{}
+	// Read only: the cached Nodes themselves, not copies of 5,000 of them.
+	if err := rc.Client.List(ctx, nodes, client.UnsafeDisableDeepCopy); err != nil {
+		return fmt.Errorf("listing its Nodes from the cache: %w", err)
+	}
+	var c nodeCounter
+	for i := range nodes.Items {
+		c.add(&nodes.Items[i])
+	}
+	c.fill(h)
+	return nil
 }
 
 // desiredStatus is the status that a Cluster should have given an observation.

@@ -53,11 +53,22 @@ const nodePageSize = 500
 type APIProber struct {
 	mu      sync.Mutex
 	clients map[[sha256.Size]byte]kubernetes.Interface
+	// noNodes: the Nodes are counted from a cache (Options.Nodes), not
+	// listed by each probe.
+	noNodes bool
 }
 
 // NewAPIProber returns a Prober that talks to real API servers.
 func NewAPIProber() *APIProber {
 	return &APIProber{clients: map[[sha256.Size]byte]kubernetes.Interface{}}
+}
+
+// ReadinessOnly makes p ask only /readyz and the version: the Reconciler
+// counts the Nodes from the hub's cache of them (Options.Nodes) rather than
+// listing every Node of the cluster at each probe.
+func (p *APIProber) ReadinessOnly() *APIProber {
+	p.noNodes = true
+	return p
 }
 
 // Probe implements Prober.
@@ -83,7 +94,10 @@ func (p *APIProber) Probe(ctx context.Context, kubeconfig []byte) (Health, error
 		return Health{}, fmt.Errorf("reading the API server's version: %w", err)
 	}
 	h.Version = v.GitVersion
-	if err := countNodes(ctx, cs, &h); err != nil {
+	if p.noNodes {
+		return h, nil
+	}
+	if err := listNodes(ctx, cs, &h); err != nil {
 		return Health{}, err
 	}
 	return h, nil
@@ -109,10 +123,9 @@ func (p *APIProber) clientFor(kubeconfig []byte) (kubernetes.Interface, error) {
 	return cs, nil
 }
 
-// countNodes fills h's node counts, per profile, and allocatable sums.
-func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
-	profiles := map[string]*fleetv1alpha1.ProfileNodes{}
-	h.Allocatable = corev1.ResourceList{}
+// listNodes fills h's node counts from a paged list of the Nodes.
+func listNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
+	var c nodeCounter
 	opts := metav1.ListOptions{Limit: nodePageSize}
 	for {
 		nodes, err := cs.CoreV1().Nodes().List(ctx, opts)
@@ -120,38 +133,62 @@ func countNodes(ctx context.Context, cs kubernetes.Interface, h *Health) error {
 			return fmt.Errorf("listing nodes: %w", err)
 		}
 		for i := range nodes.Items {
-			n := &nodes.Items[i]
-			name := n.Labels[fleetv1alpha1.NodeProfileLabel]
-			p, ok := profiles[name]
-			if !ok {
-				p = &fleetv1alpha1.ProfileNodes{Name: name}
-				profiles[name] = p
-			}
-			h.Nodes++
-			p.Nodes++
-			if !nodeutil.Ready(n) {
-				continue
-			}
-			h.ReadyNodes++
-			p.ReadyNodes++
-			if p.Allocatable == nil {
-				p.Allocatable = corev1.ResourceList{}
-			}
-			for res, q := range n.Status.Allocatable {
-				addQuantity(h.Allocatable, res, q)
-				addQuantity(p.Allocatable, res, q)
-			}
+			c.add(&nodes.Items[i])
 		}
 		if nodes.Continue == "" {
 			break
 		}
 		opts.Continue = nodes.Continue
 	}
-	h.Profiles = make([]fleetv1alpha1.ProfileNodes, 0, len(profiles))
-	for _, name := range slices.Sorted(maps.Keys(profiles)) {
-		h.Profiles = append(h.Profiles, *profiles[name])
-	}
+	c.fill(h)
 	return nil
+}
+
+// nodeCounter adds Nodes up: in all, per profile, Ready, and the
+// allocatable resources of the Ready ones.
+type nodeCounter struct {
+	nodes, ready int32
+	allocatable  corev1.ResourceList
+	profiles     map[string]*fleetv1alpha1.ProfileNodes
+}
+
+func (c *nodeCounter) add(n *corev1.Node) {
+	if c.profiles == nil {
+		c.profiles, c.allocatable = map[string]*fleetv1alpha1.ProfileNodes{}, corev1.ResourceList{}
+	}
+	name := n.Labels[fleetv1alpha1.NodeProfileLabel]
+	p, ok := c.profiles[name]
+	if !ok {
+		p = &fleetv1alpha1.ProfileNodes{Name: name}
+		c.profiles[name] = p
+	}
+	c.nodes++
+	p.Nodes++
+	if !nodeutil.Ready(n) {
+		return
+	}
+	c.ready++
+	p.ReadyNodes++
+	if p.Allocatable == nil {
+		p.Allocatable = corev1.ResourceList{}
+	}
+	for res, q := range n.Status.Allocatable {
+		addQuantity(c.allocatable, res, q)
+		addQuantity(p.Allocatable, res, q)
+	}
+}
+
+// fill sets h's counts, its profiles in name order.
+func (c *nodeCounter) fill(h *Health) {
+	h.Nodes, h.ReadyNodes = c.nodes, c.ready
+	h.Allocatable = c.allocatable
+	if h.Allocatable == nil {
+		h.Allocatable = corev1.ResourceList{}
+	}
+	h.Profiles = make([]fleetv1alpha1.ProfileNodes, 0, len(c.profiles))
+	for _, name := range slices.Sorted(maps.Keys(c.profiles)) {
+		h.Profiles = append(h.Profiles, *c.profiles[name])
+	}
 }
 
 func addQuantity(l corev1.ResourceList, res corev1.ResourceName, q resource.Quantity) {

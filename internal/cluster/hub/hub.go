@@ -108,19 +108,23 @@ func NewManager(ctx context.Context, o Options) (ctrl.Manager, error) {
 	if err := index.Setup(ctx, mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
-	clusters, err := cluster.New(cluster.Options{Client: mgr.GetClient(), Prober: cluster.NewAPIProber(), ProbeInterval: c.Cluster.ProbeInterval.Duration})
-	if err != nil {
-		return nil, err
-	}
-	if err := clusters.SetupWithManager(mgr); err != nil {
-		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
-	}
 	workloads, err := remote.NewWithOptions(mgr.GetClient(), remoteOptions(c.WorkloadClusters))
 	if err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(workloads); err != nil {
 		return nil, err
+	}
+	// The Cluster controller counts the Nodes in the workload connections'
+	// cache instead of listing them all at each probe.
+	clusters, err := cluster.New(cluster.Options{
+		Client: mgr.GetClient(), Prober: cluster.NewAPIProber().ReadinessOnly(), Nodes: workloads, ProbeInterval: c.Cluster.ProbeInterval.Duration,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := clusters.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the cluster controller: %w", err)
 	}
 	pools, err := pool.New(pool.Options{
 		Hub: mgr.GetClient(), Broker: o.brokerFor(PoolController), Clusters: workloads, Recorder: mgr.GetEventRecorder(PoolController),

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"time"
 
@@ -14,8 +13,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -316,23 +313,22 @@ func (a *accessor) connect() (*connection, error) {
 	}, nil
 }
 
-// newCache returns the cache of the Pool Nodes, with an HTTP client of its
+// newCache returns the cache of the cluster's Nodes, with an HTTP client of its
 // own whose timeout lets watches run.
 func (a *accessor) newCache(cfg *rest.Config, mapper meta.RESTMapper) (cache.Cache, error) {
-	inPool, err := labels.NewRequirement(fleetv1alpha1.PoolLabel, selection.Exists, nil)
-	if err != nil {
-		return nil, err
-	}
 	informerCfg := rest.CopyConfig(cfg)
 	informerCfg.Timeout = informerTimeout
-	var informerClient *http.Client
-	if informerClient, err = rest.HTTPClientFor(informerCfg); err != nil {
+	informerClient, err := rest.HTTPClientFor(informerCfg)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKubeconfig, err)
 	}
 	c, err := cache.New(informerCfg, cache.Options{
 		HTTPClient: informerClient, Scheme: a.c.scheme, Mapper: mapper,
 		ByObject: map[client.Object]cache.ByObject{
-			&corev1.Node{}: {Label: labels.NewSelector().Add(*inPool)},
+			// Every Node, trimmed to what the controllers read: the
+			// Cluster controller counts them all; the others ask for
+			// their Pool's by label.
+			&corev1.Node{}: {Transform: TrimNode},
 		},
 		DefaultTransform: cache.TransformStripManagedFields(),
 	})

@@ -92,12 +92,14 @@ func KubeconfigKey(ref fleetv1alpha1.SecretKeyReference) string {
 
 // Cluster is a connection to one workload cluster.
 type Cluster struct {
-	// Client reads Pool Nodes from the cache and everything else (pods,
+	// Client reads Nodes from the cache (trimmed: labels, Strata's
+	// annotations, cordon and taints, Ready condition, allocatable) and
+	// everything else (pods,
 	// DaemonSets) from the API server; it writes to the API server. Each of
 	// its requests has a deadline (Options.RequestTimeout).
 	Client client.Client
 	// APIReader reads from the API server, for what the cache may not hold
-	// (a Node without the Pool label) or may not hold yet.
+	// yet, or a whole Node.
 	APIReader client.Reader
 	// Kubeconfig is the one the connection was built from.
 	Kubeconfig []byte
@@ -109,7 +111,7 @@ type Options struct {
 	// RequestTimeout bounds each request to a workload cluster's API server.
 	RequestTimeout time.Duration
 	// ConnectTimeout bounds a connection: reaching the API server and the
-	// first list of the Pool Nodes.
+	// first list of the Nodes.
 	ConnectTimeout time.Duration
 	// ProbeInterval is how often a connected cluster's API server is asked
 	// for its version; ProbeTimeout bounds one probe.
@@ -323,7 +325,7 @@ func (c *Clusters) publish(obj any) {
 		obj = tombstone.Obj
 	}
 	node, ok := obj.(*corev1.Node)
-	if !ok {
+	if !ok || node.Labels[fleetv1alpha1.PoolLabel] == "" {
 		return
 	}
 	c.subsMu.RLock()

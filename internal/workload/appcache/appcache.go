@@ -5,6 +5,7 @@
 package appcache
 
 import (
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,10 +15,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1alpha1 "github.com/strata-dev/strata/api/apps/v1alpha1"
+	"github.com/strata-dev/strata/internal/component"
 	"github.com/strata-dev/strata/internal/workload/kueue"
 )
 
@@ -34,8 +37,9 @@ const (
 //   - Pods are cached only when they carry the apps.strata.dev/app label,
 //     that is, only the pods of apps (both controllers set it on every pod).
 //     They keep only what the controllers judge them by: metadata with
-//     Strata's apps.strata.dev/ annotations only, spec.nodeName and the
-//     status. A client of this manager reads such partial pods; code that
+//     Strata's apps.strata.dev/ annotations only, spec.nodeName, the phase,
+//     the Ready and PodScheduled conditions and the containers' states (not
+//     their images, IDs or resources), the strings they repeat interned. A client of this manager reads such partial pods; code that
 //     needs whole pods (a webhook counting a namespace's pods) must use an
 //     uncached reader (mgr.GetAPIReader()).
 //   - Deployments, Services and PodDisruptionBudgets only with the
@@ -44,7 +48,7 @@ const (
 //   - PersistentVolumes keep their claim, node affinity and phase: where a
 //     StatefulApp pod's data lives.
 //   - Nodes keep their labels, Strata's fleet.strata.dev/ annotations,
-//     spec.unschedulable and their conditions.
+//     spec.unschedulable and their Ready condition.
 //   - Secrets are watched by the StatefulApp controller as metadata only
 //     (a CA Secret that changes), and cached as their name, namespace, UID
 //     and resourceVersion: never their data, labels or annotations (kubectl's
@@ -106,18 +110,67 @@ func stripPod(in any) (any, error) {
 	return &corev1.Pod{
 		TypeMeta: pod.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
-			Name: pod.Name, Namespace: pod.Namespace, UID: pod.UID, ResourceVersion: pod.ResourceVersion,
-			Labels: pod.Labels, Annotations: withPrefix(pod.Annotations, appsAnnotationPrefix), OwnerReferences: pod.OwnerReferences,
+			Name: pod.Name, Namespace: component.Intern(pod.Namespace), UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+			Labels: component.InternMap(pod.Labels), Annotations: withPrefix(pod.Annotations, appsAnnotationPrefix),
+			OwnerReferences:   internOwners(pod.OwnerReferences),
 			CreationTimestamp: pod.CreationTimestamp, DeletionTimestamp: pod.DeletionTimestamp,
 		},
-		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
+		Spec: corev1.PodSpec{NodeName: component.Intern(pod.Spec.NodeName)},
 		Status: corev1.PodStatus{
 			Phase: pod.Status.Phase, Reason: pod.Status.Reason, Message: pod.Status.Message,
-			Conditions:            pod.Status.Conditions,
-			InitContainerStatuses: pod.Status.InitContainerStatuses,
-			ContainerStatuses:     pod.Status.ContainerStatuses,
+			Conditions:            trimPodConditions(pod.Status.Conditions),
+			InitContainerStatuses: trimContainerStatuses(pod.Status.InitContainerStatuses),
+			ContainerStatuses:     trimContainerStatuses(pod.Status.ContainerStatuses),
 		},
 	}, nil
+}
+
+// readPodConditions are the pod conditions the controllers read: whether
+// it is Ready (and since when), and why it is not scheduled.
+var readPodConditions = []corev1.PodConditionType{corev1.PodReady, corev1.PodScheduled}
+
+// trimPodConditions keeps the conditions read, their strings interned.
+func trimPodConditions(in []corev1.PodCondition) []corev1.PodCondition {
+	var out []corev1.PodCondition
+	for _, c := range in {
+		if !slices.Contains(readPodConditions, c.Type) {
+			continue
+		}
+		if out == nil {
+			out = make([]corev1.PodCondition, 0, len(readPodConditions))
+		}
+		c.Type, c.Status = corev1.PodConditionType(component.Intern(string(c.Type))), corev1.ConditionStatus(component.Intern(string(c.Status)))
+		c.Reason = component.Intern(c.Reason)
+		out = append(out, c)
+	}
+	return out
+}
+
+// internOwners interns what owners repeat: their API version, kind and
+// name (a ReplicaSet owns thousands of pods).
+func internOwners(in []metav1.OwnerReference) []metav1.OwnerReference {
+	for i := range in {
+		in[i].APIVersion, in[i].Kind, in[i].Name = component.Intern(in[i].APIVersion), component.Intern(in[i].Kind), component.Intern(in[i].Name)
+		in[i].UID = types.UID(component.Intern(string(in[i].UID)))
+	}
+	return in
+}
+
+// trimContainerStatuses keeps what the controllers judge a container by:
+// its name, state, last termination, readiness, start and restarts; not
+// its image, IDs, resources or mounts.
+func trimContainerStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if in == nil {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(in))
+	for i, cs := range in {
+		out[i] = corev1.ContainerStatus{
+			Name: component.Intern(cs.Name), State: cs.State, LastTerminationState: cs.LastTerminationState,
+			Ready: cs.Ready, RestartCount: cs.RestartCount, Started: cs.Started,
+		}
+	}
+	return out
 }
 
 // stripPV keeps where a PersistentVolume lives and whom it is bound to.
@@ -149,13 +202,23 @@ func stripNode(in any) (any, error) {
 	return &corev1.Node{
 		TypeMeta: node.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
-			Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: node.Labels,
+			Name: node.Name, UID: node.UID, ResourceVersion: node.ResourceVersion, Labels: component.InternMap(node.Labels),
 			Annotations:       withPrefix(node.Annotations, fleetAnnotationPrefix),
 			CreationTimestamp: node.CreationTimestamp, DeletionTimestamp: node.DeletionTimestamp,
 		},
 		Spec:   corev1.NodeSpec{Unschedulable: node.Spec.Unschedulable},
-		Status: corev1.NodeStatus{Conditions: node.Status.Conditions},
+		Status: corev1.NodeStatus{Conditions: readyCondition(node.Status.Conditions)},
 	}, nil
+}
+
+// readyCondition keeps the Ready condition, the only one read.
+func readyCondition(in []corev1.NodeCondition) []corev1.NodeCondition {
+	for _, c := range in {
+		if c.Type == corev1.NodeReady {
+			return []corev1.NodeCondition{c}
+		}
+	}
+	return nil
 }
 
 // secretMetadata is the key of the Secrets' metadata-only cache.

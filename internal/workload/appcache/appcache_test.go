@@ -26,7 +26,9 @@ func TestStripPod(t *testing.T) {
 		},
 		Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "app", Image: "x"}}},
 		Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}},
-			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true}}},
+			ContainerStatuses: []corev1.ContainerStatus{{Name: "app", Ready: true, RestartCount: 2, Image: "registry.example/app:1.0",
+				ImageID: "registry.example/app@sha256:0123", ContainerID: "containerd://abc",
+				State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.Now()}}}}},
 	}
 	out, err := stripPod(pod)
 	if err != nil {
@@ -43,7 +45,10 @@ func TestStripPod(t *testing.T) {
 	if diff := cmp.Diff(wantAnnotations, got.Annotations); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(pod.Status, got.Status); diff != "" {
+	// The containers' images and IDs are not read.
+	wantStatus := *pod.Status.DeepCopy()
+	wantStatus.ContainerStatuses[0].Image, wantStatus.ContainerStatuses[0].ImageID, wantStatus.ContainerStatuses[0].ContainerID = "", "", ""
+	if diff := cmp.Diff(wantStatus, got.Status); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(pod.Labels, got.Labels); diff != "" {
@@ -58,8 +63,11 @@ func TestStripNode(t *testing.T) {
 	node := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{fleetv1alpha1.MaintenanceZoneLabel: "1"},
 			Annotations: map[string]string{fleetv1alpha1.CordonedForAnnotation: "d1", "node.alpha.kubernetes.io/ttl": "0"}},
-		Spec:   corev1.NodeSpec{Unschedulable: true, PodCIDR: "10.0.0.0/24"},
-		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}, Images: []corev1.ContainerImage{{SizeBytes: 1}}},
+		Spec: corev1.NodeSpec{Unschedulable: true, PodCIDR: "10.0.0.0/24"},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+			{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Message: "kubelet has sufficient memory available"},
+			{Type: corev1.NodeReady, Status: corev1.ConditionTrue},
+		}, Images: []corev1.ContainerImage{{SizeBytes: 1}}},
 	}
 	out, err := stripNode(node)
 	if err != nil {
@@ -69,7 +77,7 @@ func TestStripNode(t *testing.T) {
 	want := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: node.Labels, Annotations: map[string]string{fleetv1alpha1.CordonedForAnnotation: "d1"}},
 		Spec:       corev1.NodeSpec{Unschedulable: true},
-		Status:     corev1.NodeStatus{Conditions: node.Status.Conditions},
+		Status:     corev1.NodeStatus{Conditions: node.Status.Conditions[1:]}, // Ready only
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("node (-want +got):\n%s", diff)
