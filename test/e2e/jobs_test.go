@@ -640,8 +640,13 @@ func testJobs(t *testing.T, bin, home string) {
 	res := tr.run(t, 10*time.Minute)
 	res.check(t)
 	orgLimit := tr.orgCPU + 2*tr.teamCPU
-	if res.maxTeamCPU["ranking"] <= tr.teamCPU {
-		t.Errorf("team ranking never borrowed: at most %d cores, its quota is %d (its organisation's is %d)", res.maxTeamCPU["ranking"], tr.teamCPU, orgLimit)
+	// The first team of each organisation gets two jobs of three, so it
+	// should borrow; which one does depends on when the fleet's capacity
+	// (both organisations fill it) frees while its sibling is idle, so
+	// borrowing is asked of either.
+	if res.maxTeamCPU["ranking"] <= tr.teamCPU && res.maxTeamCPU["ctr"] <= tr.teamCPU {
+		t.Errorf("no team borrowed: ranking at most %d cores, ctr %d; a team's quota is %d (its organisation's is %d)",
+			res.maxTeamCPU["ranking"], res.maxTeamCPU["ctr"], tr.teamCPU, orgLimit)
 	}
 	if len(res.perCluster) < 2 {
 		t.Errorf("jobs ran in %v, want both clusters", res.perCluster)
