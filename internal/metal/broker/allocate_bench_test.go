@@ -20,21 +20,7 @@ import (
 //	go test -run '^$' -bench Allocate5000 -benchtime 5x -cpuprofile cpu.prof ./internal/metal/broker/
 func BenchmarkAllocate5000Of100000(b *testing.B) {
 	ctx := context.Background()
-	store, err := inventory.Open(ctx, filepath.Join(b.TempDir(), "broker.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = store.Close() })
-	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 1, Machines: 100000}); err != nil {
-		b.Fatal(err)
-	}
-	bk, err := broker.New(broker.Options{Store: store, Logger: logr.Discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := bk.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: general}); err != nil {
-		b.Fatal(err)
-	}
+	bk := seededBroker(b, 1, 100000)
 	for b.Loop() {
 		if _, err := bk.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 			Name: "big", Datacenter: "dc1", NodeProfile: "general", Capacity: 5000,
@@ -52,4 +38,26 @@ func BenchmarkAllocate5000Of100000(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// seededBroker is a broker over a SQLite file seeded with machines, with
+// the general node profile.
+func seededBroker(b *testing.B, seed int64, machines int) *broker.Broker {
+	ctx := context.Background()
+	store, err := inventory.Open(ctx, filepath.Join(b.TempDir(), "broker.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = store.Close() })
+	if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: seed, Machines: machines}); err != nil {
+		b.Fatal(err)
+	}
+	bk, err := broker.New(broker.Options{Store: store, Logger: logr.Discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := bk.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: general}); err != nil {
+		b.Fatal(err)
+	}
+	return bk
 }

@@ -2,13 +2,9 @@ package broker_test
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/go-logr/logr"
-
 	"github.com/strata-dev/strata/internal/metal/broker"
-	"github.com/strata-dev/strata/internal/metal/inventory"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -25,21 +21,7 @@ func BenchmarkZoneProtocol(b *testing.B) {
 	for _, mode := range []string{"calls", "batches"} {
 		b.Run(mode, func(b *testing.B) {
 			ctx := context.Background()
-			store, err := inventory.Open(ctx, filepath.Join(b.TempDir(), "broker.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = store.Close() })
-			if _, err := inventory.Seed(ctx, store, inventory.GenerateOptions{Seed: 7, Machines: 2000}); err != nil {
-				b.Fatal(err)
-			}
-			br, err := broker.New(broker.Options{Store: store, Logger: logr.Discard()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := br.CreateNodeProfile(ctx, &brokerv1.CreateNodeProfileRequest{Profile: general}); err != nil {
-				b.Fatal(err)
-			}
+			br := seededBroker(b, 7, 2000)
 			if _, err := br.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 				Name: "web", Datacenter: "dc1", NodeProfile: "general", Capacity: 1000,
 			}}); err != nil {
