@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -159,7 +158,7 @@ same settings; a flag given on the command line overrides the file.`,
 			g.Go(func() error { return srv.Serve(ctx) })
 			g.Go(func() error { return b.Run(ctx) })
 			if simProv != nil {
-				g.Go(func() error { return runSimWhileLeading(ctx, b, simProv, logger) })
+				g.Go(func() error { return runSimWhileLeading(ctx, b, simProv) })
 			}
 			return g.Wait()
 		},
@@ -303,8 +302,9 @@ func (f provisionerFlags) build(fs *pflag.FlagSet) (provision.Provisioner, error
 // Nodes of faulted machines NotReady, and of healed ones Ready) while this
 // replica leads: a standby's faults may be stale, and two loops would
 // fight over the Nodes. Each term starts from the faults file, which the
-// previous leader kept.
-func runSimWhileLeading(ctx context.Context, b *broker.Broker, p *sim.Provisioner, logger logr.Logger) error {
+// previous leader kept (the broker reloads it before it leads:
+// provision.TermStarter).
+func runSimWhileLeading(ctx context.Context, b *broker.Broker, p *sim.Provisioner) error {
 	for {
 		leading, changed := b.Leading()
 		if !leading {
@@ -314,9 +314,6 @@ func runSimWhileLeading(ctx context.Context, b *broker.Broker, p *sim.Provisione
 			case <-changed:
 				continue
 			}
-		}
-		if err := p.ReloadFaults(); err != nil {
-			logger.Error(err, "Reloading the simulated faults as this replica leads; keeping those it knew")
 		}
 		term, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-dev/strata/internal/metal/inventory"
+	"github.com/strata-dev/strata/internal/metal/provision"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
 
@@ -132,6 +133,11 @@ func (b *Broker) Run(ctx context.Context) error {
 // writes go through lead, and every broker stream ends with the term.
 func (b *Broker) leadTerm(ctx context.Context, lead *inventory.Leadership) {
 	t := &term{lead: lead, done: make(chan struct{})}
+	if starter, ok := b.provisioner.(provision.TermStarter); ok {
+		if err := starter.StartTerm(); err != nil {
+			b.log.Error(err, "Taking over the provisioner's state as this replica leads; keeping what it knew")
+		}
+	}
 	b.leader.set(t)
 	b.log.Info("Leading the Compute Broker", "lockBackendPID", lead.PID())
 	loopCtx, cancel := context.WithCancel(ctx)

@@ -159,6 +159,24 @@ func health(t *testing.T, addr string) [2]healthpb.HealthCheckResponse_ServingSt
 	return got
 }
 
+// waitHealth waits until a replica's health says want: the health service
+// follows the broker's role a moment after it changes.
+func waitHealth(t *testing.T, addr, who string, want [2]healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
+	giveUp := time.Now().Add(waitDeadline)
+	for {
+		got := health(t, addr)
+		if got == want {
+			return
+		}
+		if time.Now().After(giveUp) {
+			t.Errorf("%s's health = %v, want %v", who, got, want)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 var (
 	serving    = [2]healthpb.HealthCheckResponse_ServingStatus{healthpb.HealthCheckResponse_SERVING, healthpb.HealthCheckResponse_SERVING}
 	notServing = [2]healthpb.HealthCheckResponse_ServingStatus{healthpb.HealthCheckResponse_NOT_SERVING, healthpb.HealthCheckResponse_NOT_SERVING}
@@ -176,12 +194,8 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	a.waitLeading(t, true)
 	b := startReplica(t, dsn, 100*time.Millisecond)
 
-	if got := health(t, a.addr); got != serving {
-		t.Errorf("the leader's health = %v, want SERVING", got)
-	}
-	if got := health(t, b.addr); got != notServing {
-		t.Errorf("the standby's health = %v, want NOT_SERVING", got)
-	}
+	waitHealth(t, a.addr, "the leader", serving)
+	waitHealth(t, b.addr, "the standby", notServing)
 	if ga, gb := a.leaderGauge(t), b.leaderGauge(t); ga != 1 || gb != 0 {
 		t.Errorf("strata_broker_leader: leader %v, standby %v; want 1, 0", ga, gb)
 	}
@@ -244,12 +258,8 @@ func TestStandbyRefusesAndTakesOver(t *testing.T) {
 	}
 	b.waitLeading(t, true)
 	a.waitLeading(t, false)
-	if got := health(t, a.addr); got != notServing {
-		t.Errorf("the deposed leader's health = %v, want NOT_SERVING", got)
-	}
-	if got := health(t, b.addr); got != serving {
-		t.Errorf("the new leader's health = %v, want SERVING", got)
-	}
+	waitHealth(t, a.addr, "the deposed leader", notServing)
+	waitHealth(t, b.addr, "the new leader", serving)
 	if ga, gb := a.leaderGauge(t), b.leaderGauge(t); ga != 0 || gb != 1 {
 		t.Errorf("strata_broker_leader: deposed %v, new leader %v; want 0, 1", ga, gb)
 	}

@@ -126,3 +126,11 @@ type HealthChecker interface {
 	// the broker polls at once rather than at its next interval.
 	FaultsChanged() <-chan struct{}
 }
+
+// TermStarter is what a provisioner implements when it keeps state of its
+// own that a broker replica must take over from the previous leader (the
+// simulator's faults file). The broker calls StartTerm before its term is
+// visible: before it answers as leader or reports SERVING.
+type TermStarter interface {
+	StartTerm() error
+}

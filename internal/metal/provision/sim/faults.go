@@ -211,10 +211,11 @@ func (p *Provisioner) Heal(ctx context.Context, machines []string) ([]string, er
 	return healed, nil
 }
 
-// ReloadFaults reads the faults file again, for a broker replica that takes
-// over from another: the faults that one kept become this one's, and a
-// machine it knew as faulted that the file no longer lists is healed.
-func (p *Provisioner) ReloadFaults() error {
+// StartTerm implements provision.TermStarter: it reads the faults file
+// again, for a broker replica that takes over from another: the faults that
+// one kept become this one's, and a machine it knew as faulted that the
+// file no longer lists is healed.
+func (p *Provisioner) StartTerm() error {
 	faults, err := loadFaults(p.faultsFile)
 	if err != nil {
 		return err

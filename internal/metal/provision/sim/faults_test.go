@@ -221,11 +221,11 @@ func testFaultsKept(t *testing.T, c *testCluster) {
 	if _, err := p.Fail(t.Context(), []string{m.ID}, FixReboot); err != nil {
 		t.Fatal(err)
 	}
-	if err := standby.ReloadFaults(); err != nil {
+	if err := standby.StartTerm(); err != nil {
 		t.Fatal(err)
 	}
 	if fs := standby.ListFaults(); len(fs) != 1 || fs[0].Machine != m.ID {
-		t.Fatalf("faults of a replica after ReloadFaults = %+v, want the fault of %s", fs, m.ID)
+		t.Fatalf("faults of a replica after StartTerm = %+v, want the fault of %s", fs, m.ID)
 	}
 	again, err := New(Options{FaultsFile: file, Clusters: c.own()})
 	if err != nil {
@@ -241,7 +241,7 @@ func testFaultsKept(t *testing.T, c *testCluster) {
 	if diff := cmp.Diff(nodeFault{"", "True", "KubeletReady"}, faultOf(t, kube, m.ID)); diff != "" {
 		t.Errorf("Node healed by a provisioner that never joined it (-want +got):\n%s", diff)
 	}
-	if err := p.ReloadFaults(); err != nil {
+	if err := p.StartTerm(); err != nil {
 		t.Fatal(err)
 	}
 	if fs := p.ListFaults(); len(fs) != 0 {
