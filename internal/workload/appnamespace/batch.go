@@ -151,7 +151,7 @@ func (r *Reconciler) reconcileBatchDelete(ctx context.Context, an *appsv1alpha1.
 		return reconcile.Result{}, worst.err
 	}
 	log.FromContext(ctx).Info("Deleting the batch namespace", "left", left)
-	return r.finish(ctx, an, outcome{clusters: left, reason: worst.reason, message: worst.message})
+	return r.finish(ctx, an, outcome{clusters: left, reason: worst.reason, message: worst.message, terminating: worst.terminating})
 }
 
 // deleteInClusters deletes the namespace made for the app namespace name in
@@ -179,6 +179,9 @@ func (r *Reconciler) deleteInClusters(ctx context.Context, name string, clusters
 type deletionStep struct {
 	reason, message string
 	err             error
+	// terminating: a namespace is terminating in some place, whatever
+	// the reason shown (a cluster unreachable outranks it).
+	terminating bool
 }
 
 // deletionSeverity orders the reasons of deletion steps: the one a person
@@ -190,10 +193,13 @@ var deletionSeverity = map[string]int{
 }
 
 func worse(a, b deletionStep) deletionStep {
+	w := a
 	if b.err != nil || deletionSeverity[b.reason] > deletionSeverity[a.reason] {
-		return b
+		w = b
 	}
-	return a
+	w.terminating = a.terminating || b.terminating ||
+		a.reason == appsv1alpha1.DeletingNamespaceReason || b.reason == appsv1alpha1.DeletingNamespaceReason
+	return w
 }
 
 // deleteNamespace deletes the namespace made for the app namespace name in

@@ -599,7 +599,7 @@ func (r *Reconciler) reconcileDelete(ctx context.Context, an *appsv1alpha1.AppNa
 		out = placed
 	}
 	log.FromContext(ctx).Info("Deleting the namespace", "left", left)
-	return r.finish(ctx, an, outcome{placements: out, reason: worst.reason, message: worst.message})
+	return r.finish(ctx, an, outcome{placements: out, reason: worst.reason, message: worst.message, terminating: worst.terminating})
 }
 
 // release removes the finalizer: nothing is left in a workload cluster.
@@ -647,6 +647,11 @@ var problems = map[string]string{
 }
 
 func requeueAfter(out outcome) time.Duration {
+	if out.terminating {
+		// Nothing wakes a deletion when a workload cluster's namespace is
+		// gone: look again as often as when that is all there is.
+		return deletingInterval
+	}
 	switch out.reason {
 	case appsv1alpha1.NamespaceReadyReason, appsv1alpha1.TooFewClustersReason:
 		// A placed cluster that is unreachable is retried as often as
@@ -708,6 +713,12 @@ func (r *Reconciler) forget(name string) {
 // (placement all always does), and those placed on it that are not Ready.
 func (r *Reconciler) forCluster(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
+		if !an.DeletionTimestamp.IsZero() {
+			// A deletion waiting on this cluster (unreachable, or gone now)
+			// goes on at once rather than at its next retry.
+			return slices.Contains(an.Status.Clusters, obj.GetName()) ||
+				slices.Contains(clusterNames(statusPlacements(an)), obj.GetName())
+		}
 		if !routed(an) || wantsMore(an) {
 			return true
 		}
@@ -724,13 +735,15 @@ func (r *Reconciler) forPool(ctx context.Context, obj client.Object) []reconcile
 		return nil
 	}
 	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
-		return routed(an) && wantsMore(an) && an.Spec.NodeProfile == pool.Spec.NodeProfile
+		return an.DeletionTimestamp.IsZero() && routed(an) && wantsMore(an) && an.Spec.NodeProfile == pool.Spec.NodeProfile
 	})
 }
 
 // wantingMore maps anything to the app namespaces that want more clusters.
 func (r *Reconciler) wantingMore(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return routed(an) && wantsMore(an) })
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool {
+		return an.DeletionTimestamp.IsZero() && routed(an) && wantsMore(an)
+	})
 }
 
 // wantsMore says whether an app namespace's status has it on fewer
@@ -743,7 +756,7 @@ func wantsMore(an *appsv1alpha1.AppNamespace) bool {
 
 // batch maps anything to the app namespaces of tenant batch.
 func (r *Reconciler) batch(ctx context.Context, _ client.Object) []reconcile.Request {
-	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return !routed(an) })
+	return r.appNamespaces(ctx, func(an *appsv1alpha1.AppNamespace) bool { return an.DeletionTimestamp.IsZero() && !routed(an) })
 }
 
 // routed says whether an app namespace is routed to the clusters it asks
@@ -758,7 +771,7 @@ func (r *Reconciler) appNamespaces(ctx context.Context, match func(*appsv1alpha1
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		if an := &list.Items[i]; an.DeletionTimestamp.IsZero() && match(an) {
+		if an := &list.Items[i]; match(an) {
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(an)})
 		}
 	}

@@ -158,6 +158,8 @@ type outcome struct {
 	// unreachable: a placed cluster could not be reached, though the
 	// namespace is in place on others.
 	unreachable bool
+	// terminating: being deleted, its namespace is terminating somewhere.
+	terminating bool
 }
 
 // clusterStep is how the namespace stands in one cluster it is placed on.

@@ -306,3 +306,24 @@ func TestPlacedOutcome(t *testing.T) {
 		})
 	}
 }
+
+// A deletion held by an unreachable cluster while another cluster's
+// namespace terminates shows the unreachable cluster, and is looked at again
+// as soon as a terminating one alone would be.
+func TestDeletionRetriesWhileTerminating(t *testing.T) {
+	deleting := deletionStep{reason: appsv1alpha1.DeletingNamespaceReason, message: "namespace ml in cluster w1 is terminating"}
+	unreachable := deletionStep{reason: appsv1alpha1.ClusterUnavailableReason, message: "cluster w3 is not Ready"}
+	for _, steps := range [][2]deletionStep{{deleting, unreachable}, {unreachable, deleting}} {
+		worst := worse(worse(deletionStep{}, steps[0]), steps[1])
+		if worst.reason != appsv1alpha1.ClusterUnavailableReason || !worst.terminating {
+			t.Errorf("worst of %s then %s = %+v, want ClusterUnavailable and terminating", steps[0].reason, steps[1].reason, worst)
+		}
+		out := outcome{reason: worst.reason, terminating: worst.terminating}
+		if got := requeueAfter(out); got != deletingInterval {
+			t.Errorf("requeue after %s, want %s", got, deletingInterval)
+		}
+	}
+	if got := requeueAfter(outcome{reason: unreachable.reason}); got != unavailableInterval {
+		t.Errorf("unreachable alone: requeue after %s, want %s", got, unavailableInterval)
+	}
+}
