@@ -5,9 +5,9 @@
 #                 the background: they wait on clusters more than they compute,
 #                 so the other phases use the cores meanwhile. No race
 #                 detector: their work happens in other processes.
-#   unit          packages that need no server, with the race detector.
-#   integration   packages whose tests start a real API server (envtest) or
-#                 use PostgreSQL, with the race detector.
+#   unit and      packages that need no server, and packages whose tests
+#   integration   start a real API server (envtest) or use PostgreSQL, in one
+#                 go test, with the race detector.
 #
 # Needs bin/ (make tools build). Starts a throwaway PostgreSQL before the
 # end-to-end tests, which use it as the integration tests do, and installs
@@ -66,10 +66,11 @@ mapfile -t unit < <(go list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.Dir}}{{en
 	sed "s|^$PWD/|./|" | grep -v -x -F -e ./test/e2e "${integration[@]/#/-e}")
 
 status=0
+# One go test for both: it runs two packages at a time with no pause between
+# the kinds (the last unit packages no longer run alone), and an integration
+# package starts as soon as its binary links, while others still compile.
 # shellcheck disable=SC2086
-$phase run "unit tests" go test $GO_TEST_FLAGS $RACE -timeout 20m "${unit[@]}" || status=1
-# shellcheck disable=SC2086
-$phase run "integration tests" go test $GO_TEST_FLAGS $RACE -timeout 30m "${integration[@]}" || status=1
+$phase run "unit and integration tests" go test $GO_TEST_FLAGS $RACE -timeout 30m "${unit[@]}" "${integration[@]}" || status=1
 # The cores are the end-to-end tests' now: E2E_PARALLEL_LATE of them at once.
 rm -f "$STRATA_E2E_NARROW"
 
