@@ -17,6 +17,13 @@ const (
 	// unhealthy: every Node Ready and every machine healthy in the broker's
 	// view. The remediation controller writes it; see docs/remediation.md.
 	PoolHostsHealthyCondition = "HostsHealthy"
+	// PoolNodesKnownCondition is True when every Node of the Pool runs on a
+	// machine the Compute Broker holds for it, or that it gave up through the
+	// disruption protocol (the Node drained for a shrink, a decommission or
+	// a replacement). A Node on a machine the broker does not hold for the
+	// Pool (a broker restored from an older backup, a machine taken out by
+	// hand) is kept, never deleted nor drained by the Pool: False names them.
+	PoolNodesKnownCondition = "NodesKnown"
 )
 
 // Condition reasons of a Pool.
@@ -55,6 +62,14 @@ const (
 	DrainingReason = "Draining"
 	// DeletingReason: the Pool is draining and releasing every machine.
 	DeletingReason = "Deleting"
+
+	// MachinesKnownReason: every Node of the Pool runs on a machine the
+	// broker holds for it.
+	MachinesKnownReason = "MachinesKnown"
+	// MachineUnknownReason: some Nodes of the Pool run on machines the broker
+	// does not hold for it; they are kept until a person deletes them or the
+	// machine is back in the pool. The message names them.
+	MachineUnknownReason = "MachineUnknown"
 
 	// HostsHealthyReason: every machine of the Pool is healthy.
 	HostsHealthyReason = "Healthy"

@@ -291,8 +291,14 @@ func (r *Reconciler) connect(ctx context.Context, pool *fleetv1alpha1.Pool) (*fl
 // look again.
 func (r *Reconciler) finish(ctx context.Context, pool *fleetv1alpha1.Pool, obs observed, block *blocker) (reconcile.Result, error) {
 	before := meta.FindStatusCondition(pool.Status.Conditions, fleetv1alpha1.PoolReadyCondition)
+	knownBefore := meta.FindStatusCondition(pool.Status.Conditions, fleetv1alpha1.PoolNodesKnownCondition)
 	status := desiredStatus(pool, obs, block, metav1.NewTime(r.clock.Now()))
 	after := meta.FindStatusCondition(status.Conditions, fleetv1alpha1.PoolReadyCondition)
+	if known := meta.FindStatusCondition(status.Conditions, fleetv1alpha1.PoolNodesKnownCondition); known != nil &&
+		known.Status == metav1.ConditionFalse && (knownBefore == nil || knownBefore.Message != known.Message) {
+		log.FromContext(ctx).Info("Keeping Nodes whose machines the broker does not hold for the Pool", "nodes", len(obs.held))
+		r.recorder.Eventf(pool, nil, corev1.EventTypeWarning, known.Reason, "Reconcile", "%s", known.Message)
+	}
 	if !equality.Semantic.DeepEqual(status, pool.Status) {
 		pool.Status = status
 		// An update, not a merge patch: a patch would leave out zero counts.

@@ -213,6 +213,9 @@ type observed struct {
 	// join (the broker's health message, e.g. a refused bootstrap token),
 	// "" when none did.
 	joinFailure string
+	// held are the Nodes kept though the broker does not hold their
+	// machines for the Pool, by name.
+	held []heldNode
 }
 
 // blocker is why the controller cannot go on with a Pool: both conditions
@@ -297,6 +300,13 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 	}
 	set(fleetv1alpha1.PoolMachinesAllocatedCondition, satisfied.GetStatus() == "True", allocReason, satisfied.GetMessage())
 
+	if len(obs.held) == 0 {
+		set(fleetv1alpha1.PoolNodesKnownCondition, true, fleetv1alpha1.MachinesKnownReason,
+			"every Node of the Pool runs on a machine the broker holds for it")
+	} else {
+		set(fleetv1alpha1.PoolNodesKnownCondition, false, fleetv1alpha1.MachineUnknownReason, heldMessage(obs.held))
+	}
+
 	want := pool.Spec.Capacity
 	slices.Sort(drainBlocked)
 	switch releasing := bs.GetReleasing(); {
@@ -329,6 +339,23 @@ func desiredStatus(pool *fleetv1alpha1.Pool, obs observed, block *blocker, now m
 		set(fleetv1alpha1.PoolReadyCondition, true, fleetv1alpha1.PoolReadyReason, fmt.Sprintf("%d Nodes ready", status.Ready))
 	}
 	return status
+}
+
+// heldMessage names the Nodes kept though the broker does not hold their
+// machines, and what a person may do.
+func heldMessage(held []heldNode) string {
+	const shown = 3
+	whys := make([]string, 0, shown)
+	for _, h := range held[:min(len(held), shown)] {
+		whys = append(whys, h.why)
+	}
+	more := ""
+	if len(held) > shown {
+		more = fmt.Sprintf(" and %d more", len(held)-shown)
+	}
+	return fmt.Sprintf("%d Nodes kept, never deleted nor drained by the Pool: %s%s. "+
+		"They stay until the broker holds their machines for the Pool again (as after a restore from an older backup) "+
+		"or a person who knows a machine is gone deletes its Node (kubectl delete node)", len(held), strings.Join(whys, "; "), more)
 }
 
 // drainCounts says how many of the Pool's Nodes are draining, and drained.

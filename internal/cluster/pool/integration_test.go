@@ -198,6 +198,64 @@ func TestPoolController(t *testing.T) {
 		}
 	})
 
+	t.Run("a Node whose machine the broker does not hold for the Pool is kept and reported, never deleted", func(t *testing.T) {
+		// As after a broker restored from an older backup: two Nodes of the
+		// Pool on machines the broker holds for no pool, one never drained,
+		// one drained for a disruption the broker does not know.
+		free, err := bc.ListMachines(ctx, &brokerv1.ListMachinesRequest{PageSize: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var strays []string
+		for _, m := range free.GetMachines() {
+			if m.GetPool() == "" && len(strays) < 2 {
+				strays = append(strays, m.GetId())
+			}
+		}
+		if len(strays) != 2 {
+			t.Fatalf("found %d machines in no pool, want 2", len(strays))
+		}
+		for i, id := range strays {
+			node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: id,
+				Labels: map[string]string{fleetv1alpha1.PoolLabel: "grow", fleetv1alpha1.MachineLabel: id}}}
+			if i == 1 {
+				node.Annotations = map[string]string{fleetv1alpha1.CordonedForAnnotation: "d-from-a-newer-broker"}
+			}
+			testutil.MustCreate(t, c, node)
+		}
+		touchPool(t, c, "grow")
+		p := waitNodesKnown(t, c, "grow", metav1.ConditionFalse)
+		msg := meta.FindStatusCondition(p.Status.Conditions, fleetv1alpha1.PoolNodesKnownCondition).Message
+		for _, want := range []string{
+			"2 Nodes kept, never deleted nor drained by the Pool",
+			"node " + strays[0] + " runs on machine " + strays[0] + ", which broker pool grow does not hold and no disruption of Strata's drained it",
+			"disruption d-from-a-newer-broker that drained it is unknown to the broker",
+			"kubectl delete node",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("NodesKnown message = %q, want it to say %q", msg, want)
+			}
+		}
+		waitEvent(t, c, "grow", fleetv1alpha1.MachineUnknownReason)
+		// The pass that reported them is the one that used to delete them.
+		for _, id := range strays {
+			if err := c.Get(ctx, client.ObjectKey{Name: id}, &corev1.Node{}); err != nil {
+				t.Errorf("node %s: %v, want it kept", id, err)
+			}
+		}
+		if p.Status.Nodes != 20 || readyCondition(p).Reason != fleetv1alpha1.PoolReadyReason {
+			t.Errorf("status = %+v, want the Pool's 20 Nodes Ready beside the kept ones", p.Status)
+		}
+
+		// A person who knows the machines are gone deletes the Nodes.
+		for _, id := range strays {
+			if err := c.Delete(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: id}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitNodesKnown(t, c, "grow", metav1.ConditionTrue)
+	})
+
 	t.Run("a required DaemonSet gates the startup taint", func(t *testing.T) {
 		testutil.MustCreate(t, c, testutil.MakePool("gated", "wl", 4).RequireDaemonSet("default", "agent").Obj())
 		p := waitPool(t, c, "gated", fleetv1alpha1.WaitingForDaemonSetsReason, 0)
@@ -419,6 +477,22 @@ func waitPool(t *testing.T, c client.Client, name, reason string, ready int32) *
 	})
 	if err != nil {
 		t.Fatalf("pool %s: want Ready reason %s with %d ready: %v; status %+v", name, reason, ready, err, p.Status)
+	}
+	return p
+}
+
+// waitNodesKnown waits until the Pool's NodesKnown condition has the status.
+func waitNodesKnown(t *testing.T, c client.Client, name string, status metav1.ConditionStatus) *fleetv1alpha1.Pool {
+	t.Helper()
+	p := &fleetv1alpha1.Pool{}
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		if err := c.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+			return false, err
+		}
+		return meta.IsStatusConditionPresentAndEqual(p.Status.Conditions, fleetv1alpha1.PoolNodesKnownCondition, status), nil
+	})
+	if err != nil {
+		t.Fatalf("pool %s: want NodesKnown %s: %v; conditions %+v", name, status, err, p.Status.Conditions)
 	}
 	return p
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -18,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
+	"github.com/strata-dev/strata/internal/cluster/brokerapi"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
 )
@@ -25,9 +29,11 @@ import (
 // nodeWorkers bounds the Node writes and drains one Pool runs at once.
 const nodeWorkers = 16
 
-// reconcileNodes looks after every Node of a Pool: a Node whose machine left
-// the pool is deleted, and every other Node gets the Pool's labels and taints
-// and loses the startup taint once its required DaemonSets are ready on it.
+// reconcileNodes looks after every Node of a Pool: a Node whose machine the
+// pool gave up through the disruption protocol is deleted, one whose machine
+// the broker does not hold for the pool otherwise is kept and reported
+// (heldNode), and every other Node gets the Pool's labels and taints and
+// loses the startup taint once its required DaemonSets are ready on it.
 // Cordons and drains are the cluster manager's (package manager), for every
 // disruption; the Pool reads how they go from the Nodes' annotations.
 func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Pool, rc *remote.Cluster, bp *brokerv1.Pool) (observed, error) {
@@ -48,19 +54,88 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 	}
 
 	obs := observed{brokerPool: bp, daemonSets: gate.waiting, joinFailure: joinFailure(machines, nodes)}
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(nodeWorkers)
 	for i := range nodes {
 		node := &nodes[i]
-		if _, ok := machines[node.Name]; !ok {
-			g.Go(func() error { return deleteNode(gctx, rc, node) })
+		if _, ok := machines[nodeutil.Machine(node)]; !ok {
+			g.Go(func() error {
+				why, err := r.keepReason(gctx, pool.Name, node)
+				switch {
+				case err != nil:
+					return err
+				case why == "":
+					return deleteNode(gctx, rc, node)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				obs.held = append(obs.held, heldNode{name: node.Name, why: why})
+				return nil
+			})
 			continue
 		}
 		obs.nodes = append(obs.nodes, *node)
 		g.Go(func() error { return updateNode(gctx, rc, pool, node, gate) })
 	}
 	err = g.Wait()
+	slices.SortFunc(obs.held, func(a, b heldNode) int { return strings.Compare(a.name, b.name) })
 	return obs, err
+}
+
+// heldNode is a Node of the Pool kept though the broker does not hold its
+// machine for the Pool, and why.
+type heldNode struct {
+	name, why string
+}
+
+// keepReason says why a Node whose machine is not in the broker pool must be
+// kept, "" when the pool gave the machine up through the disruption protocol
+// and the Node may go: the cluster manager drained it for a disruption that
+// takes the machine out of the pool (a shrink, a decommission, a
+// replacement) and the cluster approved it. Anything else, and above all a
+// broker whose view went backwards (restored from an older backup), must
+// never delete a live Node. An error (the broker did not answer) keeps the
+// Node for the next pass.
+func (r *Reconciler) keepReason(ctx context.Context, pool string, node *corev1.Node) (string, error) {
+	unknown := fmt.Sprintf("node %s runs on machine %s, which broker pool %s does not hold", node.Name, nodeutil.Machine(node), pool)
+	id := node.Annotations[fleetv1alpha1.CordonedForAnnotation]
+	if id == "" {
+		return unknown + " and no disruption of Strata's drained it", nil
+	}
+	resp, err := r.broker.GetDisruption(ctx, &brokerv1.GetDisruptionRequest{Id: id})
+	switch {
+	case brokerapi.IsCode(err, codes.NotFound):
+		return fmt.Sprintf("%s, and disruption %s that drained it is unknown to the broker", unknown, id), nil
+	case err != nil:
+		return "", fmt.Errorf("reading disruption %s that drained node %s: %w", id, node.Name, err)
+	}
+	d := resp.GetDisruption()
+	if d.GetMachine() != nodeutil.Machine(node) || !takesOut(d) || !approved(d) {
+		return fmt.Sprintf("%s, and disruption %s that drained it (%s, %s) does not give the machine up", unknown, id,
+			strings.ToLower(strings.TrimPrefix(d.GetReason().String(), "DISRUPTION_REASON_")),
+			strings.ToLower(strings.TrimPrefix(d.GetState().String(), "DISRUPTION_STATE_"))), nil
+	}
+	return "", nil
+}
+
+// takesOut says whether a disruption ends with its machine out of its pool.
+func takesOut(d *brokerv1.Disruption) bool {
+	switch d.GetReason() {
+	case brokerv1.DisruptionReason_DISRUPTION_REASON_POOL_SHRINK, brokerv1.DisruptionReason_DISRUPTION_REASON_DECOMMISSION:
+		return true
+	}
+	return d.GetOperation().GetKind() == brokerv1.OperationKind_OPERATION_KIND_REPLACE
+}
+
+// approved says whether the cluster let a disruption's machine go.
+func approved(d *brokerv1.Disruption) bool {
+	switch d.GetState() {
+	case brokerv1.DisruptionState_DISRUPTION_STATE_APPROVED, brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS,
+		brokerv1.DisruptionState_DISRUPTION_STATE_COMPLETED:
+		return true
+	}
+	return false
 }
 
 // joinFailure says why a machine without a Node failed to join, from the
@@ -68,7 +143,7 @@ func (r *Reconciler) reconcileNodes(ctx context.Context, pool *fleetv1alpha1.Poo
 func joinFailure(machines map[string]*brokerv1.Machine, nodes []corev1.Node) string {
 	hasNode := make(map[string]bool, len(nodes))
 	for i := range nodes {
-		hasNode[nodes[i].Name] = true
+		hasNode[nodeutil.Machine(&nodes[i])] = true
 	}
 	var ids []string
 	for id, m := range machines {
