@@ -110,24 +110,38 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 		zone int32
 		sku  string
 	}
-	type rackKey struct {
-		key
-		rack string
-	}
-	// One map lookup per choice: a pool's choices are a datacenter's worth
-	// of machines (docs/benchmarks.md, "Compute Broker").
-	queues := map[rackKey]*rackQueue{}
+	// One map lookup per rack, not per choice: a pool's choices are a
+	// datacenter's worth of machines (docs/benchmarks.md, "Compute
+	// Broker"), listed by ID, so a rack's come one after another; a rack
+	// holds a few queues, one per zone and SKU, searched in turn.
+	racks := map[string][]*rackQueue{}
 	heaps := map[key]*rackHeap{}
-	for _, m := range choices {
-		k := rackKey{key{m.MaintenanceZone, m.SKU}, m.Rack}
-		q := queues[k]
+	var (
+		lastRack string
+		rackQs   []*rackQueue
+	)
+	for i, m := range choices {
+		if i == 0 || m.Rack != lastRack {
+			if i > 0 {
+				racks[lastRack] = rackQs
+			}
+			lastRack, rackQs = m.Rack, racks[m.Rack]
+		}
+		k := key{m.MaintenanceZone, m.SKU}
+		var q *rackQueue
+		for _, rq := range rackQs {
+			if rq.zone == k.zone && rq.sku == k.sku {
+				q = rq
+				break
+			}
+		}
 		if q == nil {
-			q = &rackQueue{rack: m.Rack, count: sign * s.racks[m.Rack]}
-			queues[k] = q
-			h := heaps[k.key]
+			q = &rackQueue{rack: m.Rack, zone: k.zone, sku: k.sku, count: sign * s.racks[m.Rack]}
+			rackQs = append(rackQs, q)
+			h := heaps[k]
 			if h == nil {
 				h = &rackHeap{sku: skus[m.SKU]}
-				heaps[k.key] = h
+				heaps[k] = h
 			}
 			h.racks = append(h.racks, q)
 		}
@@ -163,6 +177,8 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 // pool's machines on the rack times the plan's sign, when last looked at.
 type rackQueue struct {
 	rack     string
+	zone     int32
+	sku      string
 	count    int
 	machines []inventory.MachinePlacement
 }

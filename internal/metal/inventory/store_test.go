@@ -134,6 +134,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Rollback", testRollback},
 		{"ConcurrentAllocation", testConcurrentAllocation},
 		{"AllocateAndRelease", testAllocateAndRelease},
+		{"FreeListsFollowWrites", testFreeListsFollowWrites},
 		{"UpdateProvision", testUpdateProvision},
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type tx struct {
 	retry bool
 	// layout is the store's; nil reads every placement column.
 	layout *layout
+	// free holds the free machines this transaction read, kept up to date
+	// by its writes (see freeLists).
+	free freeLists
 }
 
 var _ Tx = (*tx)(nil)
@@ -126,11 +130,40 @@ func nullable(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
+// Savepoint implements Tx. name is an identifier the caller chooses, never
+// user input.
+func (t *tx) Savepoint(ctx context.Context, name string) error {
+	if _, err := t.exec(ctx, `SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("taking savepoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// EndSavepoint implements Tx.
+func (t *tx) EndSavepoint(ctx context.Context, name string, keep bool) error {
+	if t.retry {
+		// The transaction lost a serialization race: on PostgreSQL it
+		// is aborted, and nothing of it may count.
+		return errors.New("the transaction hit a serialization failure and runs again")
+	}
+	if !keep {
+		t.free = nil // the free lists may hold what is undone
+		if _, err := t.exec(ctx, `ROLLBACK TO SAVEPOINT `+name); err != nil {
+			return fmt.Errorf("undoing the writes since savepoint %s: %w", name, err)
+		}
+	}
+	if _, err := t.exec(ctx, `RELEASE SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("releasing savepoint %s: %w", name, err)
+	}
+	return nil
+}
+
 // Datacenter layout.
 
 // SeedDatacenter inserts dc, its racks, the SKUs not yet present and the
 // machines. Machines without UpdatedAt get the current time.
 func (t *tx) SeedDatacenter(ctx context.Context, dc Datacenter, racks []Rack, skus []SKU, machines []Machine) error {
+	t.free = nil
 	if err := t.seed(ctx, dc, racks, skus, machines); err != nil {
 		return fmt.Errorf("seeding datacenter %q: %w", dc.Name, err)
 	}
@@ -403,6 +436,20 @@ const lastUpdateStatement = `SELECT COALESCE(MAX(updated_at), 0) FROM machines`
 // the machines' IDs and states when the store's layout knows where every
 // one of them sits (see layout), and the placement columns too otherwise.
 func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
+	key, cacheable := freeListKey(f)
+	if cacheable {
+		if ps, ok := t.free[key]; ok {
+			return slices.Clone(ps), nil
+		}
+	}
+	ps, err := t.listPlacements(ctx, f)
+	if err == nil && cacheable {
+		t.free.put(key, ps)
+	}
+	return ps, err
+}
+
+func (t *tx) listPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
 	if t.layout != nil {
 		query, args := listStatement("id, state", f)
 		ps, err := queryAll(ctx, t, func(s scanner) (MachinePlacement, error) {
@@ -483,11 +530,14 @@ func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) er
 		return t.exec(ctx, allocateStatement(len(batch)), allocateArgs(batch, pool, now)...)
 	})
 	if err != nil {
+		t.free = nil // some batches may have moved
 		return fmt.Errorf("allocating %d machines to pool %q: %w", len(ids), pool, err)
 	}
 	if n != int64(len(ids)) {
+		t.free = nil
 		return fmt.Errorf("allocating machines to pool %q: only %d of %d are available, clean, healthy and in no pool: %w", pool, n, len(ids), ErrConflict)
 	}
+	t.free.remove(ids)
 	return nil
 }
 
@@ -495,25 +545,35 @@ func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) er
 // (or was joining) a cluster is left wiping.
 func (t *tx) ReleaseMachines(ctx context.Context, ids []string) error {
 	now := nanos(t.now())
+	var freed []freeMachine
 	n, err := batches(ids, func(batch []string) (int64, error) {
 		args := append([]any{string(MachineAvailable), now, string(ProvisionJoining), string(ProvisionJoined), string(ProvisionWiping)},
 			anySlice(batch)...)
-		return t.exec(ctx, `UPDATE machines SET state = ?, pool = NULL, updated_at = ?,
+		// RETURNING says which machines are free now (those that were
+		// clean and are healthy), for the transaction's free lists.
+		rows, err := queryAll(ctx, t, scanFreeMachine, `UPDATE machines SET state = ?, pool = NULL, updated_at = ?,
 			provision = CASE WHEN provision IN (?, ?) THEN ? ELSE provision END
-			WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+			WHERE id IN (`+placeholders(len(batch))+`)
+			RETURNING id, maintenance_zone, rack, sku, datacenter, provision, healthy`, args...)
+		freed = append(freed, rows...)
+		return int64(len(rows)), mapError(err)
 	})
 	if err != nil {
+		t.free = nil
 		return fmt.Errorf("releasing %d machines: %w", len(ids), err)
 	}
 	if n != int64(len(ids)) {
+		t.free = nil
 		return fmt.Errorf("releasing machines: %d of %d exist: %w", n, len(ids), ErrConflict)
 	}
+	t.free.add(freed)
 	return nil
 }
 
 // UpdateProvision moves the machines of u that are still in u.From (and in
 // u.Pool when set) to u.To.
 func (t *tx) UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error) {
+	t.free = nil // a wiped machine may be free now
 	now := nanos(t.now())
 	n, err := batches(u.IDs, func(batch []string) (int64, error) {
 		query, args := provisionStatement(u, batch, now)
@@ -546,6 +606,7 @@ func provisionStatement(u ProvisionUpdate, batch []string, now int64) (string, [
 // UpdateMachine writes m's state, health, software, pool and provision
 // state, and sets its UpdatedAt to now.
 func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
+	t.free = nil
 	err := t.execOne(ctx, `UPDATE machines SET state = ?, healthy = ?, health_message = ?,
 		os_image = ?, kernel = ?, node_config = ?, pool = ?, provision = ?, updated_at = ? WHERE id = ?`,
 		string(m.State), m.Healthy, m.HealthMessage, m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig,
