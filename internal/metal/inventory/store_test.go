@@ -134,7 +134,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Rollback", testRollback},
 		{"ConcurrentAllocation", testConcurrentAllocation},
 		{"AllocateAndRelease", testAllocateAndRelease},
-		{"FreeListsFollowWrites", testFreeListsFollowWrites},
+		{"KeptListsFollowWrites", testKeptListsFollowWrites},
 		{"UpdateProvision", testUpdateProvision},
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},

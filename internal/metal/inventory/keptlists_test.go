@@ -7,31 +7,39 @@ import (
 	gocmp "github.com/google/go-cmp/cmp"
 )
 
-// testFreeListsFollowWrites checks that the free machines a transaction
-// lists stay exact while it writes: after allocating, releasing (a clean
-// machine, which is free again, and a joined one, which is being wiped),
-// inside a savepoint, after undoing it and after keeping one, the kept list
-// equals what the database holds (read with a filter that is not kept).
-func testFreeListsFollowWrites(t *testing.T, dsn string) {
+// testKeptListsFollowWrites checks that the machine lists a transaction
+// keeps (the free machines of a SKU, each pool's machines) stay exact while
+// it writes: after allocating, releasing (a clean machine, which is free
+// again, and a joined one, which is being wiped), inside a savepoint, after
+// undoing it and after keeping one, each kept list equals what the
+// database holds (read with a filter that is not kept).
+func testKeptListsFollowWrites(t *testing.T, dsn string) {
 	s, _, machines := seeded(t, dsn)
 	// Machine 0 (pool-a, clean) and machine 5 (pool-b, joined) are released
-	// below: the SKU of machine 0 is the list that changes.
-	kept := MachineFilter{Datacenter: "dc1", SKU: machines[0].SKU, Free: true}
-	fresh := kept
-	fresh.Limit = len(machines) // a filter with a limit is read from the database
+	// below: the SKU of machine 0 is the free list that changes.
+	lists := []MachineFilter{
+		{Datacenter: "dc1", SKU: machines[0].SKU, Free: true},
+		{Pool: "pool-a"},
+		{Pool: "pool-b"},
+	}
+	kept := lists[0]
 	inTx(t, s, func(ctx context.Context, tx Tx) error {
 		check := func(step string) {
 			t.Helper()
-			got, err := tx.ListPlacements(ctx, kept)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := tx.ListPlacements(ctx, fresh)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := gocmp.Diff(want, got); diff != "" {
-				t.Errorf("%s: free machines (-database +kept):\n%s", step, diff)
+			for _, f := range lists {
+				got, err := tx.ListPlacements(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fresh := f
+				fresh.Limit = len(machines) // a filter with a limit is read from the database
+				want, err := tx.ListPlacements(ctx, fresh)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := gocmp.Diff(want, got); diff != "" {
+					t.Errorf("%s: machines of %+v (-database +kept):\n%s", step, f, diff)
+				}
 			}
 		}
 		check("first read")
