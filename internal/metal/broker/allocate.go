@@ -152,7 +152,7 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 	all := make([]inventory.MachinePlacement, len(choices))
 	next := 0
 	for qi := range slab {
-		slab[qi].machines = all[next:next:next+counts[qi]]
+		slab[qi].machines = all[next : next : next+counts[qi]]
 		next += counts[qi]
 	}
 	for i, m := range choices {
