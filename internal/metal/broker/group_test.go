@@ -50,10 +50,11 @@ func (t *doomingTx) AllocateMachines(ctx context.Context, ids []string, pool str
 }
 
 // TestGroupCommit queues writes behind a transaction held open, so that
-// they share the next one: each succeeds or fails on its own. The write
-// that fails (CreatePool of doomed: the pool is inserted, then its
-// allocation fails) leaves nothing behind, the writes before and after it
-// in the group commit, and the group took one transaction.
+// they share the next one: each succeeds or fails on its own. The writes
+// that fail (CreatePool of doomed: the pool is inserted, then its
+// allocation fails; CreatePool of a pool that exists: its INSERT fails)
+// leave nothing behind, the writes before and after them in the group
+// commit, and the group took one transaction.
 func TestGroupCommit(t *testing.T) {
 	eachEngine(t, func(t *testing.T, dsn string) {
 		var store *holdingStore
@@ -89,7 +90,7 @@ func TestGroupCommit(t *testing.T) {
 		})
 		<-store.holding
 		before := store.txs.Load()
-		errs := make([]error, 3)
+		errs := make([]error, 4)
 		writes := []func() error{
 			func() error {
 				_, err := e.broker.UpdatePool(ctx, &brokerv1.UpdatePoolRequest{Name: "a", Capacity: 7})
@@ -98,6 +99,14 @@ func TestGroupCommit(t *testing.T) {
 			func() error {
 				_, err := e.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 					Name: "doomed", Datacenter: "dc1", NodeProfile: "general", Capacity: 3,
+				}})
+				return err
+			},
+			func() error {
+				// A statement that fails: on PostgreSQL the transaction
+				// is aborted until the savepoint is rolled back to.
+				_, err := e.broker.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
+					Name: "a", Datacenter: "dc1", NodeProfile: "general", Capacity: 3,
 				}})
 				return err
 			},
@@ -114,14 +123,17 @@ func TestGroupCommit(t *testing.T) {
 		close(store.released)
 		wg.Wait()
 
-		if errs[0] != nil || errs[2] != nil {
-			t.Errorf("the writes around the failing one: %v, %v; want both to succeed", errs[0], errs[2])
+		if errs[0] != nil || errs[3] != nil {
+			t.Errorf("the writes around the failing ones: %v, %v; want both to succeed", errs[0], errs[3])
 		}
 		if status.Code(errs[1]) != codes.Internal {
 			t.Errorf("CreatePool(doomed) = %v, want Internal", errs[1])
 		}
+		if status.Code(errs[2]) != codes.AlreadyExists {
+			t.Errorf("CreatePool(a) = %v, want AlreadyExists", errs[2])
+		}
 		if got := store.txs.Load() - before; got != 1 {
-			t.Errorf("the three queued writes took %d transactions, want 1", got)
+			t.Errorf("the four queued writes took %d transactions, want 1", got)
 		}
 		if _, err := e.broker.GetPool(ctx, &brokerv1.GetPoolRequest{Name: "doomed"}); status.Code(err) != codes.NotFound {
 			t.Errorf("GetPool(doomed) = %v, want NotFound: the failed write must leave nothing", err)
