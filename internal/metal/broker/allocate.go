@@ -110,28 +110,65 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 		zone int32
 		sku  string
 	}
-	type rackKey struct {
-		key
-		rack string
-	}
-	// One map lookup per choice: a pool's choices are a datacenter's worth
-	// of machines (docs/benchmarks.md, "Compute Broker").
-	queues := map[rackKey]*rackQueue{}
-	heaps := map[key]*rackHeap{}
-	for _, m := range choices {
-		k := rackKey{key{m.MaintenanceZone, m.SKU}, m.Rack}
-		q := queues[k]
-		if q == nil {
-			q = &rackQueue{rack: m.Rack, count: sign * s.racks[m.Rack]}
-			queues[k] = q
-			h := heaps[k.key]
-			if h == nil {
-				h = &rackHeap{sku: skus[m.SKU]}
-				heaps[k.key] = h
+	// One map lookup per rack, not per choice: a pool's choices are a
+	// datacenter's worth of machines (docs/benchmarks.md, "Compute
+	// Broker"), listed by ID, so a rack's come one after another; a rack
+	// holds a few queues, one per zone and SKU, searched in turn. Queues
+	// come from one slab and their machines from one array, filled in a
+	// second pass: most queues hold one or two machines, and allocating
+	// each was most of the time here.
+	slab := make([]rackQueue, 0, len(choices))
+	counts := make([]int, 0, len(choices))
+	of := make([]int, len(choices)) // the queue of each choice
+	racks := map[string][]int{}
+	var (
+		lastRack  string
+		rackQs    []int
+		rackCount int
+	)
+	for i, m := range choices {
+		if i == 0 || m.Rack != lastRack {
+			if i > 0 {
+				racks[lastRack] = rackQs
 			}
-			h.racks = append(h.racks, q)
+			lastRack, rackQs, rackCount = m.Rack, racks[m.Rack], sign*s.racks[m.Rack]
 		}
+		qi := -1
+		for _, j := range rackQs {
+			if slab[j].zone == m.MaintenanceZone && slab[j].sku == m.SKU {
+				qi = j
+				break
+			}
+		}
+		if qi < 0 {
+			qi = len(slab)
+			slab = append(slab, rackQueue{rack: m.Rack, zone: m.MaintenanceZone, sku: m.SKU, count: rackCount})
+			counts = append(counts, 0)
+			rackQs = append(rackQs, qi)
+		}
+		of[i] = qi
+		counts[qi]++
+	}
+	all := make([]inventory.MachinePlacement, len(choices))
+	next := 0
+	for qi := range slab {
+		slab[qi].machines = all[next : next : next+counts[qi]]
+		next += counts[qi]
+	}
+	for i, m := range choices {
+		q := &slab[of[i]]
 		q.machines = append(q.machines, m)
+	}
+	heaps := map[key]*rackHeap{}
+	for qi := range slab {
+		q := &slab[qi]
+		k := key{q.zone, q.sku}
+		h := heaps[k]
+		if h == nil {
+			h = &rackHeap{sku: skus[q.sku]}
+			heaps[k] = h
+		}
+		h.racks = append(h.racks, q)
 	}
 	// The store lists machines by ID: then each rack's are in order already.
 	sorted := slices.IsSortedFunc(choices, func(a, b inventory.MachinePlacement) int { return cmp.Compare(a.ID, b.ID) })
@@ -163,6 +200,8 @@ func groupChoices(choices []inventory.MachinePlacement, skus map[string]inventor
 // pool's machines on the rack times the plan's sign, when last looked at.
 type rackQueue struct {
 	rack     string
+	zone     int32
+	sku      string
 	count    int
 	machines []inventory.MachinePlacement
 }

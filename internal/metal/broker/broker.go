@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -80,10 +81,15 @@ type Broker struct {
 	// machinePoll is how often a WatchMachines stream reads the machines
 	// written since its last read.
 	machinePoll time.Duration
-	// writeMu serializes the broker's writing transactions: they would
-	// otherwise contend for the same available machines and, on
-	// PostgreSQL, abort each other's serializable transactions.
-	writeMu sync.Mutex
+	// writeTurn (capacity 1) serializes the broker's writing
+	// transactions: they would otherwise contend for the same available
+	// machines and, on PostgreSQL, abort each other's serializable
+	// transactions. The writes waiting for their turn queue in queue.
+	writeTurn chan struct{}
+	queueMu   sync.Mutex
+	queue     []*queuedWrite
+	// grouped counts the writes that shared a transaction with others.
+	grouped atomic.Int64
 }
 
 // New validates the options and returns a broker.
@@ -130,7 +136,7 @@ func New(o Options) (*Broker, error) {
 	}
 	return &Broker{
 		store: o.Store, budget: budget, clock: o.Clock, resync: o.ResyncInterval, log: o.Logger, hub: newHub(),
-		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages,
+		provisioner: o.Provisioner, kicks: make(chan struct{}, 1), pages: pages, writeTurn: make(chan struct{}, 1),
 		elect: elect, retryPeriod: o.LeaderElection.RetryPeriod, leader: newLeadership(elect), machinePoll: o.MachineWatchInterval,
 		operations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_broker_operations_total",

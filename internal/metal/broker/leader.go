@@ -174,24 +174,28 @@ func (b *Broker) leadTerm(ctx context.Context, lead *inventory.Leadership) {
 }
 
 // write runs fn as a writing transaction of the current term: on the leader
-// lock's connection with election, one at a time. A standby, or a leader
-// that just lost its lock, refuses with Unavailable.
+// lock's connection with election, one transaction at a time. Writes that
+// queue up meanwhile share the next transaction (see commitGroup). A
+// standby, or a leader that just lost its lock, refuses with Unavailable.
 func (b *Broker) write(ctx context.Context, fn func(ctx context.Context, tx inventory.Tx, events *[]event) error) error {
-	b.writeMu.Lock()
-	defer b.writeMu.Unlock()
-	t := b.leader.get()
-	if t == nil {
-		return status.Error(codes.Unavailable, standbyMessage)
+	w := &queuedWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
+	b.queueMu.Lock()
+	b.queue = append(b.queue, w)
+	b.queueMu.Unlock()
+	select {
+	case <-w.done: // a group committed by another caller took it
+		return w.err
+	case b.writeTurn <- struct{}{}:
 	}
-	if t.lead == nil {
-		return b.inTx(ctx, fn)
+	defer func() { <-b.writeTurn }()
+	for {
+		select {
+		case <-w.done:
+			return w.err
+		default:
+		}
+		b.commitGroup(ctx, b.takeQueued())
 	}
-	err := b.inTxOn(ctx, t.lead.InTx, fn)
-	if errors.Is(err, inventory.ErrLeadershipLost) {
-		t.end()
-		return status.Error(codes.Unavailable, err.Error())
-	}
-	return err
 }
 
 // brokerMethod says whether a full gRPC method name is the broker's API.

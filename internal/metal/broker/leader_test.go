@@ -306,7 +306,9 @@ func countState(m mirror, state brokerv1.MachineState) int {
 // replicas write as fast as they can (called in process, past the gRPC
 // gate, so only the fencing stands in the way): no write of the old leader
 // that began after the cut commits, and no write of the standby that began
-// before the cut does. The two never both write.
+// before the cut does. The two never both write. Each replica has several
+// writers, so writes share transactions (group commit): a group is fenced
+// like a single write.
 func TestDeposedLeaderCannotWrite(t *testing.T) {
 	dsn := postgresInventory(t)
 	// A long retry period: the old leader's check does not notice the cut
@@ -356,9 +358,11 @@ func TestDeposedLeaderCannotWrite(t *testing.T) {
 			}
 		}
 	}
-	wg.Add(2)
-	go write(a, &tallyA)
-	go write(b, &tallyB)
+	for range 3 {
+		wg.Add(2)
+		go write(a, &tallyA)
+		go write(b, &tallyB)
+	}
 	waitCount(t, "the leader's writes before the cut", &tallyA.ok, 20)
 
 	cutting.Store(true)
@@ -377,6 +381,10 @@ func TestDeposedLeaderCannotWrite(t *testing.T) {
 	}
 	if last, _ := tallyA.lastErr.Load().(string); last == "" {
 		t.Error("the deposed leader's writes never failed")
+	}
+	if a.broker.GroupedWrites() == 0 || b.broker.GroupedWrites() == 0 {
+		t.Errorf("writes shared a transaction %d times on the old leader, %d on the new one; want both above 0",
+			a.broker.GroupedWrites(), b.broker.GroupedWrites())
 	}
 	t.Logf("leader: %d writes; new leader: %d writes; the deposed leader's last refusal: %v",
 		tallyA.ok.Load(), tallyB.ok.Load(), tallyA.lastErr.Load())

@@ -80,6 +80,15 @@ type Tx interface {
 	UpdateDisruption(ctx context.Context, d Disruption) error
 	InsertEvent(ctx context.Context, e DisruptionEvent) error
 	ListEvents(ctx context.Context, disruptionID string) ([]DisruptionEvent, error)
+
+	// Savepoint marks where the transaction is, under name, so that
+	// EndSavepoint can undo what was written since (keep false) or keep
+	// it (keep true): several independent changes share one transaction
+	// and one commit, and one that fails leaves the others.
+	// After a serialization failure the whole transaction must run again,
+	// and EndSavepoint returns the error that says so.
+	Savepoint(ctx context.Context, name string) error
+	EndSavepoint(ctx context.Context, name string, keep bool) error
 }
 
 // MachineCount is one group of CountMachines.

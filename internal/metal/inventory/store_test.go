@@ -134,6 +134,7 @@ func testStore(t *testing.T, newDSN func(t *testing.T) string) {
 		{"Rollback", testRollback},
 		{"ConcurrentAllocation", testConcurrentAllocation},
 		{"AllocateAndRelease", testAllocateAndRelease},
+		{"KeptListsFollowWrites", testKeptListsFollowWrites},
 		{"UpdateProvision", testUpdateProvision},
 		{"PoolWithoutJoinTarget", testPoolWithoutJoinTarget},
 		{"UpgradeFrom0001", testUpgradeFrom0001},

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type tx struct {
 	retry bool
 	// layout is the store's; nil reads every placement column.
 	layout *layout
+	// kept holds machine lists this transaction read, kept up to date by
+	// its writes (see keptLists); nil when it holds none.
+	kept *keptLists
 }
 
 var _ Tx = (*tx)(nil)
@@ -126,11 +130,40 @@ func nullable(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
 }
 
+// Savepoint implements Tx. name is an identifier the caller chooses, never
+// user input.
+func (t *tx) Savepoint(ctx context.Context, name string) error {
+	if _, err := t.exec(ctx, `SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("taking savepoint %s: %w", name, err)
+	}
+	return nil
+}
+
+// EndSavepoint implements Tx.
+func (t *tx) EndSavepoint(ctx context.Context, name string, keep bool) error {
+	if t.retry {
+		// The transaction lost a serialization race: on PostgreSQL it
+		// is aborted, and nothing of it may count.
+		return errors.New("the transaction hit a serialization failure and runs again")
+	}
+	if !keep {
+		t.kept = nil // the kept lists may hold what is undone
+		if _, err := t.exec(ctx, `ROLLBACK TO SAVEPOINT `+name); err != nil {
+			return fmt.Errorf("undoing the writes since savepoint %s: %w", name, err)
+		}
+	}
+	if _, err := t.exec(ctx, `RELEASE SAVEPOINT `+name); err != nil {
+		return fmt.Errorf("releasing savepoint %s: %w", name, err)
+	}
+	return nil
+}
+
 // Datacenter layout.
 
 // SeedDatacenter inserts dc, its racks, the SKUs not yet present and the
 // machines. Machines without UpdatedAt get the current time.
 func (t *tx) SeedDatacenter(ctx context.Context, dc Datacenter, racks []Rack, skus []SKU, machines []Machine) error {
+	t.kept = nil
 	if err := t.seed(ctx, dc, racks, skus, machines); err != nil {
 		return fmt.Errorf("seeding datacenter %q: %w", dc.Name, err)
 	}
@@ -403,6 +436,23 @@ const lastUpdateStatement = `SELECT COALESCE(MAX(updated_at), 0) FROM machines`
 // the machines' IDs and states when the store's layout knows where every
 // one of them sits (see layout), and the placement columns too otherwise.
 func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
+	free, pool, keep := listKey(f)
+	if keep {
+		if ps, ok := t.kept.get(free, pool); ok {
+			return ps, nil
+		}
+	}
+	ps, err := t.listPlacements(ctx, f)
+	if err == nil && keep {
+		if t.kept == nil {
+			t.kept = newKeptLists()
+		}
+		t.kept.put(free, pool, ps)
+	}
+	return ps, err
+}
+
+func (t *tx) listPlacements(ctx context.Context, f MachineFilter) ([]MachinePlacement, error) {
 	if t.layout != nil {
 		query, args := listStatement("id, state", f)
 		ps, err := queryAll(ctx, t, func(s scanner) (MachinePlacement, error) {
@@ -433,8 +483,15 @@ func (t *tx) ListPlacements(ctx context.Context, f MachineFilter) ([]MachinePlac
 // idBatch bounds the IDs of one UPDATE (SQLite allows 32766 parameters).
 const idBatch = 500
 
-// batches calls fn with ids a batch at a time and adds up what it returns.
+// batches calls fn with ids a batch at a time, in ID order, and adds up
+// what it returns. In order, a batch is one stretch of the table: on SQLite
+// each statement first copies every page it will change to its statement
+// journal, and batches drawn from all over the table (a pool's plan takes
+// machines zone by zone) copied most of the table's pages once per batch.
 func batches(ids []string, fn func(batch []string) (int64, error)) (int64, error) {
+	if len(ids) > idBatch && !slices.IsSorted(ids) {
+		ids = slices.Sorted(slices.Values(ids))
+	}
 	var total int64
 	for start := 0; start < len(ids); start += idBatch {
 		n, err := fn(ids[start:min(start+idBatch, len(ids))])
@@ -483,11 +540,14 @@ func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) er
 		return t.exec(ctx, allocateStatement(len(batch)), allocateArgs(batch, pool, now)...)
 	})
 	if err != nil {
+		t.kept = nil // some batches may have moved
 		return fmt.Errorf("allocating %d machines to pool %q: %w", len(ids), pool, err)
 	}
 	if n != int64(len(ids)) {
+		t.kept = nil
 		return fmt.Errorf("allocating machines to pool %q: only %d of %d are available, clean, healthy and in no pool: %w", pool, n, len(ids), ErrConflict)
 	}
+	t.kept.allocated(ids, pool)
 	return nil
 }
 
@@ -495,25 +555,35 @@ func (t *tx) AllocateMachines(ctx context.Context, ids []string, pool string) er
 // (or was joining) a cluster is left wiping.
 func (t *tx) ReleaseMachines(ctx context.Context, ids []string) error {
 	now := nanos(t.now())
+	var freed []freeMachine
 	n, err := batches(ids, func(batch []string) (int64, error) {
 		args := append([]any{string(MachineAvailable), now, string(ProvisionJoining), string(ProvisionJoined), string(ProvisionWiping)},
 			anySlice(batch)...)
-		return t.exec(ctx, `UPDATE machines SET state = ?, pool = NULL, updated_at = ?,
+		// RETURNING says which machines are free now (those that were
+		// clean and are healthy), for the transaction's kept lists.
+		rows, err := queryAll(ctx, t, scanFreeMachine, `UPDATE machines SET state = ?, pool = NULL, updated_at = ?,
 			provision = CASE WHEN provision IN (?, ?) THEN ? ELSE provision END
-			WHERE id IN (`+placeholders(len(batch))+`)`, args...)
+			WHERE id IN (`+placeholders(len(batch))+`)
+			RETURNING id, maintenance_zone, rack, sku, datacenter, provision, healthy`, args...)
+		freed = append(freed, rows...)
+		return int64(len(rows)), mapError(err)
 	})
 	if err != nil {
+		t.kept = nil
 		return fmt.Errorf("releasing %d machines: %w", len(ids), err)
 	}
 	if n != int64(len(ids)) {
+		t.kept = nil
 		return fmt.Errorf("releasing machines: %d of %d exist: %w", n, len(ids), ErrConflict)
 	}
+	t.kept.released(freed)
 	return nil
 }
 
 // UpdateProvision moves the machines of u that are still in u.From (and in
 // u.Pool when set) to u.To.
 func (t *tx) UpdateProvision(ctx context.Context, u ProvisionUpdate) (int, error) {
+	t.kept = nil // a wiped machine may be free now
 	now := nanos(t.now())
 	n, err := batches(u.IDs, func(batch []string) (int64, error) {
 		query, args := provisionStatement(u, batch, now)
@@ -546,6 +616,7 @@ func provisionStatement(u ProvisionUpdate, batch []string, now int64) (string, [
 // UpdateMachine writes m's state, health, software, pool and provision
 // state, and sets its UpdatedAt to now.
 func (t *tx) UpdateMachine(ctx context.Context, m Machine) error {
+	t.kept = nil
 	err := t.execOne(ctx, `UPDATE machines SET state = ?, healthy = ?, health_message = ?,
 		os_image = ?, kernel = ?, node_config = ?, pool = ?, provision = ?, updated_at = ? WHERE id = ?`,
 		string(m.State), m.Healthy, m.HealthMessage, m.Software.OSImage, m.Software.Kernel, m.Software.NodeConfig,
