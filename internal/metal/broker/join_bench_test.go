@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"runtime"
 	"path/filepath"
 	"testing"
 	"time"
@@ -30,6 +31,10 @@ func BenchmarkPoolJoin1000(b *testing.B) {
 	cluster := testutil.StartJoinCluster(b)
 	kube := cluster.Kube
 	var total time.Duration
+	// The test process's peak heap and goroutines while the pools join:
+	// the broker's and the sim's, beside the harness's.
+	var peak uint64
+	var peakG int
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		ctx, cancel := context.WithCancel(b.Context())
@@ -61,6 +66,25 @@ func BenchmarkPoolJoin1000(b *testing.B) {
 
 		token := cluster.BootstrapToken(b, time.Hour)
 		began := time.Now()
+		stopSample, sampled := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(sampled)
+			var ms runtime.MemStats
+			for {
+				select {
+				case <-stopSample:
+					return
+				case <-time.After(200 * time.Millisecond):
+				}
+				runtime.ReadMemStats(&ms)
+				if ms.HeapInuse > peak {
+					peak = ms.HeapInuse
+				}
+				if g := runtime.NumGoroutine(); g > peakG {
+					peakG = g
+				}
+			}
+		}()
 		if _, err := bk.CreatePool(ctx, &brokerv1.CreatePoolRequest{Pool: &brokerv1.Pool{
 			Name: "web", Datacenter: "dc1", NodeProfile: "general", Capacity: machines,
 			JoinTarget: &brokerv1.JoinTarget{
@@ -80,6 +104,8 @@ func BenchmarkPoolJoin1000(b *testing.B) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		total += time.Since(began)
+		close(stopSample)
+		<-sampled
 
 		b.StopTimer()
 		cancel()
@@ -97,4 +123,6 @@ func BenchmarkPoolJoin1000(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(total.Seconds()/float64(b.N), "s/pool")
+	b.ReportMetric(float64(peak>>20), "heap-MiB-peak")
+	b.ReportMetric(float64(peakG), "goroutines-peak")
 }
