@@ -2,8 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
