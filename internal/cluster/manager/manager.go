@@ -46,9 +46,6 @@ const DefaultDrainDeadline = 10 * time.Minute
 // DefaultWorkers bounds the Nodes one cluster's pass works on at once.
 const DefaultWorkers = 32
 
-// eventWriters bounds the Events about Nodes being written at once.
-const eventWriters = 16
-
 // ActorPrefix starts the actor the manager signs its broker calls with:
 // cluster-manager/<cluster>.
 const ActorPrefix = "cluster-manager/"
@@ -95,8 +92,6 @@ type Reconciler struct {
 	deadline time.Duration
 	workers  int
 	clock    clock.PassiveClock
-	// eventSlots holds a slot per Event being written (eventWriters).
-	eventSlots chan struct{}
 
 	mu     sync.Mutex
 	states map[string]*clusterState // by Cluster name
@@ -127,7 +122,7 @@ func New(o Options) (*Reconciler, error) {
 	}
 	return &Reconciler{
 		hub: o.Hub, broker: o.Broker, clusters: o.Clusters, deadline: o.DrainDeadline, workers: o.Workers, clock: o.Clock,
-		eventSlots: make(chan struct{}, eventWriters), states: map[string]*clusterState{},
+		states: map[string]*clusterState{},
 	}, nil
 }
 

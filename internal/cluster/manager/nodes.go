@@ -2,7 +2,6 @@ package manager
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -246,41 +245,8 @@ func (p *clusterPass) syncNodeless(ctx context.Context, open *brokerv1.Disruptio
 	return nodeResult{}, nil
 }
 
-// errNodeChanged is a Node write refused because the Node changed since it
-// was read.
-var errNodeChanged = errors.New("the node changed since it was read")
-
-// conflictRetries bounds how often one pass plans a Node again after a
-// write found it changed.
-const conflictRetries = 3
-
-// syncNode carries out the plan for one Node. A write that finds the Node
-// changed since the cache saw it (the node lifecycle controller's taint,
-// another controller's label) is planned again on the Node as the API
-// server has it now: left to the Node's event, it would wait for the next
-// pass, a second or more with a zone of Nodes in flight.
+// syncNode carries out the plan for one Node.
 func (p *clusterPass) syncNode(ctx context.Context, node *corev1.Node, open *brokerv1.Disruption, ds *drainState) (nodeResult, error) {
-	for attempt := 1; ; attempt++ {
-		res, err := p.syncNodeOnce(ctx, node, open, ds)
-		if !errors.Is(err, errNodeChanged) {
-			return res, err
-		}
-		if attempt > conflictRetries {
-			return res, nil // the Node's event brings it back
-		}
-		fresh := &corev1.Node{}
-		if err := p.rc.APIReader.Get(ctx, client.ObjectKeyFromObject(node), fresh); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nodeResult{}, nil
-			}
-			return nodeResult{}, fmt.Errorf("reading node %s: %w", node.Name, err)
-		}
-		node = fresh
-	}
-}
-
-// syncNodeOnce carries out the plan for one Node as read.
-func (p *clusterPass) syncNodeOnce(ctx context.Context, node *corev1.Node, open *brokerv1.Disruption, ds *drainState) (nodeResult, error) {
 	pl := planNode(node, open)
 	if pl.uncordonFor != "" {
 		return nodeResult{}, p.uncordon(ctx, node, pl.uncordonFor)
@@ -294,7 +260,7 @@ func (p *clusterPass) syncNodeOnce(ctx context.Context, node *corev1.Node, open 
 
 // mark cordons the Node and records the drain's start, or clears the marks
 // of a drain that is over, then records what it did. It returns the Node as
-// written, or nil when the Node is gone (errNodeChanged when it changed).
+// written, or nil when the Node changed meanwhile (its event brings it back).
 func (p *clusterPass) mark(ctx context.Context, node *corev1.Node, open *brokerv1.Disruption, pl plan) (*corev1.Node, error) {
 	patched := node.DeepCopy()
 	changed := false
@@ -476,14 +442,11 @@ func (p *clusterPass) uncordon(ctx context.Context, node *corev1.Node, id string
 }
 
 // patchNode writes the Node's changes, on the version that was read. It
-// returns false when the Node went meanwhile, and errNodeChanged when it
-// changed.
+// returns false when the Node changed or went meanwhile.
 func (p *clusterPass) patchNode(ctx context.Context, node, patched *corev1.Node) (bool, error) {
 	err := p.rc.Client.Patch(ctx, patched, client.MergeFromWithOptions(node, client.MergeFromWithOptimisticLock{}))
 	switch {
-	case apierrors.IsConflict(err):
-		return false, errNodeChanged
-	case apierrors.IsNotFound(err):
+	case apierrors.IsConflict(err), apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("updating node %s: %w", node.Name, err)
@@ -506,23 +469,9 @@ func (p *clusterPass) note(ctx context.Context, node *corev1.Node, disruption, e
 		Source:         corev1.EventSource{Component: "strata-" + strings.TrimSuffix(ActorPrefix, "/")},
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,
 	}
-	p.writeEvent(ctx, ev)
-}
-
-// writeEvent creates the Event without holding up the pass: an Event is
-// news for people, and the broker's record, sent at the end of the pass,
-// is the protocol's. At most eventWriters are written at once per manager;
-// each has the cluster client's request deadline.
-func (p *clusterPass) writeEvent(ctx context.Context, ev *corev1.Event) {
-	c, logger := p.rc.Client, log.FromContext(ctx)
-	ctx = context.WithoutCancel(ctx)
-	go func() {
-		p.eventSlots <- struct{}{}
-		defer func() { <-p.eventSlots }()
-		if err := c.Create(ctx, ev); err != nil {
-			logger.V(1).Info("Could not write an event about a node", "node", klog.KRef("", ev.InvolvedObject.Name), "error", err)
-		}
-	}()
+	if err := p.rc.Client.Create(ctx, ev); err != nil {
+		log.FromContext(ctx).V(1).Info("Could not write an event about a node", "node", klog.KObj(node), "error", err)
+	}
 }
 
 // requeueAfter is when the cluster is looked at again without an event.

@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -93,14 +91,7 @@ func (r *BatchNodes) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := rc.Client.List(ctx, nodes, client.MatchingLabels{fleetv1alpha1.PoolLabel: pool.Name}); err != nil {
 		return reconcile.Result{}, fmt.Errorf("listing the Nodes of Pool %s in %s: %w", pool.Name, fc.Name, err)
 	}
-	var (
-		mu   sync.Mutex
-		errs []error
-	)
-	// A zone's hundred Nodes change at once when a rollout reaches it: one
-	// by one, they would take seconds.
-	g := &errgroup.Group{}
-	g.SetLimit(labelWorkers)
+	var errs []error
 	for i := range nodes.Items {
 		n := &nodes.Items[i]
 		_, inMaintenance := maintained[poolZone{pool: pool.Name, zone: n.Labels[fleetv1alpha1.MaintenanceZoneLabel]}]
@@ -108,38 +99,20 @@ func (r *BatchNodes) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if has := n.Labels[appsv1alpha1.BatchSchedulableLabel] == "true"; has == want {
 			continue
 		}
-		g.Go(func() error {
-			if err := labelNode(ctx, rc.Client, n, want); err != nil {
-				mu.Lock()
-				defer mu.Unlock()
-				errs = append(errs, fmt.Errorf("labelling Node %s of %s: %w", n.Name, fc.Name, err))
-				return nil
+		patch := client.MergeFrom(n.DeepCopy())
+		if want {
+			if n.Labels == nil {
+				n.Labels = map[string]string{}
 			}
-			log.FromContext(ctx).V(1).Info("Batch schedulable", "node", n.Name, "cluster", fc.Name, "schedulable", want)
-			return nil
-		})
-	}
-	_ = g.Wait() // the workers return no error: each is collected in errs
-	return reconcile.Result{}, errors.Join(errs...)
-}
-
-// labelWorkers bounds the Nodes labelled at once.
-const labelWorkers = 16
-
-// labelNode sets or removes the batch-schedulable label of a Node; a Node
-// that went is no error.
-func labelNode(ctx context.Context, c client.Client, n *corev1.Node, want bool) error {
-	patch := client.MergeFrom(n.DeepCopy())
-	if want {
-		if n.Labels == nil {
-			n.Labels = map[string]string{}
+			n.Labels[appsv1alpha1.BatchSchedulableLabel] = "true"
+		} else {
+			delete(n.Labels, appsv1alpha1.BatchSchedulableLabel)
 		}
-		n.Labels[appsv1alpha1.BatchSchedulableLabel] = "true"
-	} else {
-		delete(n.Labels, appsv1alpha1.BatchSchedulableLabel)
+		if err := rc.Client.Patch(ctx, n, patch); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("labelling Node %s of %s: %w", n.Name, fc.Name, err))
+			continue
+		}
+		log.FromContext(ctx).V(1).Info("Batch schedulable", "node", n.Name, "cluster", fc.Name, "schedulable", want)
 	}
-	if err := c.Patch(ctx, n, patch); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	return nil
+	return reconcile.Result{}, errors.Join(errs...)
 }
