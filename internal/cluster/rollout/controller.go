@@ -39,6 +39,7 @@ import (
 	fleetv1alpha1 "github.com/strata-dev/strata/api/fleet/v1alpha1"
 	"github.com/strata-dev/strata/internal/cluster/brokerapi"
 	"github.com/strata-dev/strata/internal/cluster/brokerwatch"
+	"github.com/strata-dev/strata/internal/cluster/nodeutil"
 	"github.com/strata-dev/strata/internal/cluster/remote"
 	"github.com/strata-dev/strata/internal/conflicts"
 	brokerv1 "github.com/strata-dev/strata/proto/strata/broker/v1"
@@ -128,11 +129,22 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(conflicts.Requeue(r))
 }
 
-// rolloutOf maps a disruption to the rollout that asked for it.
+// rolloutOf maps a disruption to the rollout that asked for it, when the
+// rollout has something to do about it: one approved (to start), one that
+// ended or went. It created its Pending ones and started those in
+// progress itself; each look reads every machine and disruption of its
+// pools from the broker, so a zone's hundreds of these are skipped (the
+// periodic look still comes).
 func rolloutOf(e *brokerv1.WatchDisruptionsResponse) client.Object {
 	name, ok := strings.CutPrefix(e.GetDisruption().GetOnBehalfOf(), fleetv1alpha1.RolloutActorPrefix)
 	if !ok || name == "" {
 		return nil
+	}
+	switch e.GetDisruption().GetState() {
+	case brokerv1.DisruptionState_DISRUPTION_STATE_PENDING, brokerv1.DisruptionState_DISRUPTION_STATE_IN_PROGRESS:
+		if e.GetType() != brokerv1.EventType_EVENT_TYPE_DELETED {
+			return nil
+		}
 	}
 	return &fleetv1alpha1.MaintenanceRollout{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
@@ -143,9 +155,17 @@ func (r *Reconciler) rolloutsOfPool(ctx context.Context, pool client.Object) []r
 }
 
 // activeRolloutsOfNode maps a Pool Node to the rollouts of its Pool that
-// are not complete.
-func (r *Reconciler) activeRolloutsOfNode(ctx context.Context, node client.Object) []reconcile.Request {
-	return r.rolloutsOf(ctx, node.GetLabels()[fleetv1alpha1.PoolLabel], true)
+// are not complete, when the Node may be what the health gate waits for:
+// Ready and not cordoned for a disruption. The other changes of a zone's
+// Nodes (cordon, re-registration, taints), several per machine, cannot
+// let the gate pass, and each look reads the pools' machines and
+// disruptions from the broker; the periodic look still comes.
+func (r *Reconciler) activeRolloutsOfNode(ctx context.Context, obj client.Object) []reconcile.Request {
+	node, ok := obj.(*corev1.Node)
+	if !ok || !nodeutil.Ready(node) || node.Annotations[fleetv1alpha1.CordonedForAnnotation] != "" {
+		return nil
+	}
+	return r.rolloutsOf(ctx, node.Labels[fleetv1alpha1.PoolLabel], true)
 }
 
 // rolloutsOf lists the rollouts of a pool; activeOnly leaves out those
