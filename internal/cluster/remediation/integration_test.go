@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -274,6 +275,13 @@ func (h *harness) playClusterManager(ctx context.Context) {
 			if d.GetState() != brokerv1.DisruptionState_DISRUPTION_STATE_PENDING || d.GetReason() == brokerv1.DisruptionReason_DISRUPTION_REASON_POOL_SHRINK {
 				continue
 			}
+			// As the cluster manager does: the Node cordoned for the
+			// disruption before it is approved (the pool controller deletes
+			// the Node of a replaced machine only when it was).
+			patch := []byte(`{"spec":{"unschedulable":true},"metadata":{"annotations":{"` +
+				fleetv1alpha1.CordonedForAnnotation + `":"` + d.GetId() + `"}}}`)
+			// A Node that is not there (never joined) has nothing to cordon.
+			_ = h.c.Patch(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: d.GetMachine()}}, client.RawPatch(types.MergePatchType, patch))
 			_, _ = h.broker.ApproveDisruption(ctx, &brokerv1.ApproveDisruptionRequest{
 				Id: d.GetId(), OnBehalfOf: "cluster-manager/wl", Message: "node " + d.GetMachine() + " is drained (played by the test)",
 			})
