@@ -186,7 +186,20 @@ func TestMaintenance(t *testing.T) {
 				t.Errorf("machine %s runs node config %q, want general-v2", m.GetId(), m.GetSoftware().GetNodeConfig())
 			}
 		}
-		for _, n := range poolNodes(t, cs, "maint") {
+		// The cluster manager uncordons each Node at its pass after the
+		// Node's disruption completed, which may come after the rollout's
+		// Complete (after strata's restart above, the first pass is later):
+		// the Nodes are read once no Node but the hand-cordoned one is
+		// cordoned, or after two minutes, and judged below either way.
+		var nodes []corev1.Node
+		_ = wait.PollUntilContextTimeout(t.Context(), time.Second, 2*time.Minute, true, func(context.Context) (bool, error) {
+			nodes = poolNodes(t, cs, "maint")
+			return !slices.ContainsFunc(nodes, func(n corev1.Node) bool {
+				_, marked := n.Annotations[fleetv1alpha1.CordonedForAnnotation]
+				return marked || n.Spec.Unschedulable != (n.Name == handCordoned)
+			}), nil
+		})
+		for _, n := range nodes {
 			if n.Labels[fleetv1alpha1.NodeConfigLabel] != "general-v2" {
 				t.Errorf("node %s has node config %q, want general-v2", n.Name, n.Labels[fleetv1alpha1.NodeConfigLabel])
 			}
